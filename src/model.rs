@@ -1,0 +1,24 @@
+//! The durable fleet model: what Raft replicates and every node holds in memory.
+//!
+//! Invariants:
+//! - [`FleetState::apply`] is the only way the model changes; it is pure (no clock, no randomness, no I/O):
+//!   timestamps and ids arrive inside the [`Command`], chosen by the proposer.
+//! - A rejected command leaves the state untouched (validation happens before any mutation).
+//! - Secrets are stored only as SHA-256 hashes (tokens) or argon2id PHC strings (passwords).
+
+pub mod auth;
+pub mod collector;
+pub mod command;
+pub mod event;
+pub mod fleet_state;
+pub mod time;
+
+pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
+pub use collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState, TokenInfo};
+pub use command::{ActivityUpdate, Command, CommandOutcome};
+pub use event::{Event, EventType};
+pub use fleet_state::{ApplyError, Effect, FleetState, SLOT_COUNT};
+pub use time::UnixMillis;
+
+/// SHA-256 of a bearer token; the only form in which tokens are kept.
+pub type TokenHash = [u8; 32];

@@ -1,0 +1,98 @@
+//! Operators: users (password login), service accounts (`lmsat_` tokens), sessions, roles.
+
+use serde::{Deserialize, Serialize};
+
+use super::{TokenHash, UnixMillis};
+
+/// What an operator may do. Ordered from most to least privileged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Operator,
+    PipelineEngineer,
+    Viewer,
+}
+
+impl Role {
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
+            "pipeline_engineer" => Some(Role::PipelineEngineer),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::PipelineEngineer => "pipeline_engineer",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Collectors, their tokens, sources, routes and destinations.
+    pub fn can_manage_collectors(self) -> bool {
+        matches!(self, Role::Admin | Role::Operator)
+    }
+
+    /// Users and service accounts.
+    pub fn can_manage_access(self) -> bool {
+        matches!(self, Role::Admin)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceAccount {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceAccountToken {
+    pub id: String,
+    pub service_account_id: String,
+    pub label: String,
+    #[serde(with = "hex_hash")]
+    pub token_hash: TokenHash,
+    pub created_at: UnixMillis,
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// Serde for token hashes as lowercase hex (snapshots stay readable and compact).
+pub mod hex_hash {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hash: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(hash))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&text, &mut hash).map_err(serde::de::Error::custom)?;
+        Ok(hash)
+    }
+}

@@ -1,0 +1,180 @@
+//! The durable record of one collector.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{Event, NewEvent};
+use super::{TokenHash, UnixMillis};
+
+/// Events kept per collector; older ones are dropped first. A constant, so `apply` stays deterministic.
+pub const MAX_EVENTS_PER_COLLECTOR: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CollectorMode {
+    #[serde(rename = "alloy-remotecfg")]
+    AlloyRemotecfg,
+    #[serde(rename = "opamp")]
+    Opamp,
+}
+
+impl CollectorMode {
+    pub fn parse(name: &str) -> Option<CollectorMode> {
+        match name {
+            "alloy-remotecfg" => Some(CollectorMode::AlloyRemotecfg),
+            "opamp" => Some(CollectorMode::Opamp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectorMode::AlloyRemotecfg => "alloy-remotecfg",
+            CollectorMode::Opamp => "opamp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectorStatus {
+    AwaitingConnection,
+    Connected,
+    Degraded,
+    Stale,
+    Offline,
+}
+
+impl CollectorStatus {
+    pub fn parse(name: &str) -> Option<CollectorStatus> {
+        match name {
+            "awaiting_connection" => Some(CollectorStatus::AwaitingConnection),
+            "connected" => Some(CollectorStatus::Connected),
+            "degraded" => Some(CollectorStatus::Degraded),
+            "stale" => Some(CollectorStatus::Stale),
+            "offline" => Some(CollectorStatus::Offline),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectorStatus::AwaitingConnection => "awaiting_connection",
+            CollectorStatus::Connected => "connected",
+            CollectorStatus::Degraded => "degraded",
+            CollectorStatus::Stale => "stale",
+            CollectorStatus::Offline => "offline",
+        }
+    }
+
+    /// Whether the collector is expected to keep polling (so missing polls mean something).
+    pub fn expects_polls(self) -> bool {
+        matches!(self, CollectorStatus::Connected | CollectorStatus::Degraded)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    #[serde(with = "super::auth::hex_hash")]
+    pub hash: TokenHash,
+    /// The first characters of the token, safe to display.
+    pub prefix: String,
+    pub created_at: UnixMillis,
+}
+
+/// What the collector last told us about the config it received (remotecfg `remote_config_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteConfigState {
+    Unset,
+    Applied,
+    Applying,
+    Failed,
+}
+
+impl RemoteConfigState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemoteConfigState::Unset => "unset",
+            RemoteConfigState::Applied => "applied",
+            RemoteConfigState::Applying => "applying",
+            RemoteConfigState::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ConfigDelivery {
+    /// Bumped by every change to the collector's render inputs; starts at 1.
+    pub version: u64,
+    pub delivered_hash: Option<String>,
+    pub delivered_at: Option<UnixMillis>,
+    pub remote_status: Option<RemoteConfigState>,
+    pub remote_error: Option<String>,
+    /// What the collector reports it runs (Alloy >= 1.12), bounded in size by the protocol adapter.
+    pub effective_config: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectorRecord {
+    pub id: String,
+    pub name: String,
+    pub mode: CollectorMode,
+    pub status: CollectorStatus,
+    /// The `id` the collector sends (Alloy's `remotecfg.id`, usually the hostname).
+    pub host_id: Option<String>,
+    pub local_attributes: BTreeMap<String, String>,
+    pub remote_attributes: BTreeMap<String, String>,
+    pub created_at: UnixMillis,
+    pub last_seen_at: Option<UnixMillis>,
+    pub token: Option<TokenInfo>,
+    pub config: ConfigDelivery,
+    pub next_event_id: u64,
+    pub events: VecDeque<Event>,
+}
+
+impl CollectorRecord {
+    pub fn new(
+        id: String,
+        name: String,
+        mode: CollectorMode,
+        remote_attributes: BTreeMap<String, String>,
+        created_at: UnixMillis,
+    ) -> Self {
+        CollectorRecord {
+            id,
+            name,
+            mode,
+            status: CollectorStatus::AwaitingConnection,
+            host_id: None,
+            local_attributes: BTreeMap::new(),
+            remote_attributes,
+            created_at,
+            last_seen_at: None,
+            token: None,
+            config: ConfigDelivery { version: 1, ..ConfigDelivery::default() },
+            next_event_id: 1,
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn push_event(&mut self, event: NewEvent) {
+        let id = self.next_event_id;
+        self.next_event_id += 1;
+        self.events.push_back(Event {
+            id,
+            ts: event.ts,
+            event_type: event.event_type,
+            message: event.message,
+            data: event.data,
+        });
+        while self.events.len() > MAX_EVENTS_PER_COLLECTOR {
+            self.events.pop_front();
+        }
+    }
+
+    /// Events with an id greater than `after`, oldest first, at most `limit`.
+    pub fn events_after(&self, after: u64, limit: usize) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(move |event| event.id > after).take(limit)
+    }
+}

@@ -1,0 +1,139 @@
+//! Commands: every change to the fleet model, as proposed to Raft.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::collector::{CollectorMode, CollectorStatus, RemoteConfigState};
+use super::event::NewEvent;
+use super::{Role, TokenHash, UnixMillis};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// First start of an empty cluster: the `admin` user and the slot table.
+    Bootstrap {
+        node_id: u64,
+        admin_user_id: String,
+        admin_password_hash: String,
+        at: UnixMillis,
+    },
+    CreateSession {
+        #[serde(with = "super::auth::hex_hash")]
+        session_hash: TokenHash,
+        user_id: String,
+        expires_at: UnixMillis,
+        at: UnixMillis,
+    },
+    DeleteSession {
+        #[serde(with = "super::auth::hex_hash")]
+        session_hash: TokenHash,
+    },
+    CreateServiceAccount {
+        id: String,
+        name: String,
+        role: Role,
+        at: UnixMillis,
+    },
+    CreateServiceAccountToken {
+        id: String,
+        service_account_id: String,
+        label: String,
+        #[serde(with = "super::auth::hex_hash")]
+        token_hash: TokenHash,
+        expires_at: Option<UnixMillis>,
+        at: UnixMillis,
+    },
+    CreateCollector {
+        id: String,
+        name: String,
+        mode: CollectorMode,
+        remote_attributes: BTreeMap<String, String>,
+        at: UnixMillis,
+    },
+    DeleteCollector {
+        id: String,
+    },
+    /// Mints (or rotates) the collector's token: the previous hash stops matching when this applies.
+    SetCollectorToken {
+        collector_id: String,
+        #[serde(with = "super::auth::hex_hash")]
+        token_hash: TokenHash,
+        prefix: String,
+        at: UnixMillis,
+    },
+    /// Live observations of many collectors, batched by their owner node.
+    RecordActivity {
+        updates: Vec<ActivityUpdate>,
+    },
+}
+
+/// What a collector actor learned since its last flush. `None` fields are unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ActivityUpdate {
+    pub collector_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CollectorStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_attributes: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<UnixMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<Delivered>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_status: Option<RemoteStatusReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_config: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<NewEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub hash: String,
+    pub at: UnixMillis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteStatusReport {
+    pub state: RemoteConfigState,
+    pub error: Option<String>,
+}
+
+/// The result of applying a command, returned to the proposer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommandOutcome {
+    Applied,
+    Rejected(super::ApplyError),
+}
+
+impl ActivityUpdate {
+    pub fn for_collector(collector_id: impl Into<String>) -> Self {
+        ActivityUpdate { collector_id: collector_id.into(), ..ActivityUpdate::default() }
+    }
+
+    /// Folds a later update into this one, keeping the newest value of every field and all events.
+    pub fn merge(&mut self, later: ActivityUpdate) {
+        let ActivityUpdate {
+            collector_id: _,
+            status,
+            host_id,
+            local_attributes,
+            last_seen_at,
+            delivered,
+            remote_status,
+            effective_config,
+            events,
+        } = later;
+        self.status = status.or(self.status.take());
+        self.host_id = host_id.or(self.host_id.take());
+        self.local_attributes = local_attributes.or(self.local_attributes.take());
+        self.last_seen_at = last_seen_at.or(self.last_seen_at.take());
+        self.delivered = delivered.or(self.delivered.take());
+        self.remote_status = remote_status.or(self.remote_status.take());
+        self.effective_config = effective_config.or(self.effective_config.take());
+        self.events.extend(events);
+    }
+}

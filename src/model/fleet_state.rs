@@ -1,0 +1,414 @@
+//! The replicated state machine's data and its pure `apply`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
+use super::collector::{CollectorRecord, RemoteConfigState};
+use super::command::{ActivityUpdate, Command};
+use super::event::{EventType, NewEvent};
+use super::TokenHash;
+
+/// Collectors are sharded over this many slots; `slot_owners[slot]` is the node that hosts their actors.
+pub const SLOT_COUNT: usize = 1024;
+
+/// Longest effective config kept per collector; longer reports are truncated by the adapter.
+pub const MAX_EFFECTIVE_CONFIG_BYTES: usize = 256 * 1024;
+
+/// Why a command was rejected. Rejection never mutates the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{kind} {id:?} not found")]
+    NotFound { kind: String, id: String },
+    #[error("{kind} {id:?} already exists")]
+    AlreadyExists { kind: String, id: String },
+    #[error("cluster is already bootstrapped")]
+    AlreadyBootstrapped,
+}
+
+/// Side effects of an applied command for the node's runtime (actors), delivered outside `apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    CollectorDeleted { collector_id: String },
+    CollectorRenderInputsChanged { collector_id: String },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FleetState {
+    pub bootstrapped: bool,
+    /// `slot_owners[slot]` = node id; empty until bootstrap.
+    pub slot_owners: Vec<u64>,
+    pub collectors: BTreeMap<String, CollectorRecord>,
+    pub users: BTreeMap<String, User>,
+    pub service_accounts: BTreeMap<String, ServiceAccount>,
+    pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,
+    /// Keyed by the hex SHA-256 of the session cookie.
+    pub sessions: BTreeMap<String, Session>,
+    /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
+    #[serde(skip)]
+    collector_token_index: HashMap<TokenHash, String>,
+    #[serde(skip)]
+    service_account_token_index: HashMap<TokenHash, String>,
+    #[serde(skip)]
+    host_id_index: HashMap<String, String>,
+}
+
+impl FleetState {
+    /// Applies one command. Either the whole command takes effect or, on `Err`, nothing does.
+    pub fn apply(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
+        match command {
+            Command::Bootstrap { node_id, admin_user_id, admin_password_hash, at } => {
+                if self.bootstrapped {
+                    return Err(ApplyError::AlreadyBootstrapped);
+                }
+                self.bootstrapped = true;
+                self.slot_owners = vec![*node_id; SLOT_COUNT];
+                self.users.insert(
+                    admin_user_id.clone(),
+                    User {
+                        id: admin_user_id.clone(),
+                        username: "admin".to_owned(),
+                        role: Role::Admin,
+                        password_hash: admin_password_hash.clone(),
+                        created_at: *at,
+                    },
+                );
+                Ok(vec![])
+            }
+            Command::CreateSession { session_hash, user_id, expires_at, at } => {
+                if !self.users.contains_key(user_id) {
+                    return Err(not_found("user", user_id));
+                }
+                self.sessions.retain(|_, session| session.expires_at > *at);
+                self.sessions.insert(
+                    hex::encode(session_hash),
+                    Session { user_id: user_id.clone(), created_at: *at, expires_at: *expires_at },
+                );
+                Ok(vec![])
+            }
+            Command::DeleteSession { session_hash } => {
+                self.sessions.remove(&hex::encode(session_hash));
+                Ok(vec![])
+            }
+            Command::CreateServiceAccount { id, name, role, at } => {
+                if self.service_accounts.contains_key(id) {
+                    return Err(already_exists("service account", id));
+                }
+                if self.service_accounts.values().any(|account| account.name == *name) {
+                    return Err(already_exists("service account", name));
+                }
+                self.service_accounts.insert(
+                    id.clone(),
+                    ServiceAccount { id: id.clone(), name: name.clone(), role: *role, created_at: *at },
+                );
+                Ok(vec![])
+            }
+            Command::CreateServiceAccountToken {
+                id,
+                service_account_id,
+                label,
+                token_hash,
+                expires_at,
+                at,
+            } => {
+                if !self.service_accounts.contains_key(service_account_id) {
+                    return Err(not_found("service account", service_account_id));
+                }
+                if self.service_account_tokens.contains_key(id) {
+                    return Err(already_exists("service account token", id));
+                }
+                self.service_account_tokens.insert(
+                    id.clone(),
+                    ServiceAccountToken {
+                        id: id.clone(),
+                        service_account_id: service_account_id.clone(),
+                        label: label.clone(),
+                        token_hash: *token_hash,
+                        created_at: *at,
+                        expires_at: *expires_at,
+                    },
+                );
+                self.service_account_token_index.insert(*token_hash, id.clone());
+                Ok(vec![])
+            }
+            Command::CreateCollector { id, name, mode, remote_attributes, at } => {
+                if self.collectors.contains_key(id) {
+                    return Err(already_exists("collector", id));
+                }
+                let mut record =
+                    CollectorRecord::new(id.clone(), name.clone(), *mode, remote_attributes.clone(), *at);
+                record.push_event(
+                    NewEvent::new(*at, EventType::CollectorCreated, format!("collector {name:?} created"))
+                        .with("mode", mode.as_str()),
+                );
+                self.collectors.insert(id.clone(), record);
+                Ok(vec![])
+            }
+            Command::DeleteCollector { id } => {
+                let record = self.collectors.remove(id).ok_or_else(|| not_found("collector", id))?;
+                if let Some(token) = &record.token {
+                    self.collector_token_index.remove(&token.hash);
+                }
+                if let Some(host_id) = &record.host_id {
+                    if self.host_id_index.get(host_id) == Some(id) {
+                        self.host_id_index.remove(host_id);
+                    }
+                }
+                Ok(vec![Effect::CollectorDeleted { collector_id: id.clone() }])
+            }
+            Command::SetCollectorToken { collector_id, token_hash, prefix, at } => {
+                let record =
+                    self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))?;
+                let rotated = record.token.is_some();
+                if let Some(previous) = record.token.take() {
+                    self.collector_token_index.remove(&previous.hash);
+                }
+                record.token = Some(super::TokenInfo { hash: *token_hash, prefix: prefix.clone(), created_at: *at });
+                let (event_type, message) = if rotated {
+                    (EventType::TokenRotated, "collector token rotated; the previous token no longer works")
+                } else {
+                    (EventType::TokenMinted, "collector token minted")
+                };
+                record.push_event(NewEvent::new(*at, event_type, message).with("prefix", prefix.as_str()));
+                self.collector_token_index.insert(*token_hash, collector_id.clone());
+                Ok(vec![])
+            }
+            Command::RecordActivity { updates } => {
+                for update in updates {
+                    self.apply_activity(update);
+                }
+                Ok(vec![])
+            }
+        }
+    }
+
+    /// Activity for a collector deleted in the meantime is dropped: the delete won.
+    fn apply_activity(&mut self, update: &ActivityUpdate) {
+        let Some(record) = self.collectors.get_mut(&update.collector_id) else {
+            return;
+        };
+        if let Some(status) = update.status {
+            record.status = status;
+        }
+        if let Some(host_id) = &update.host_id {
+            if let Some(previous) = record.host_id.replace(host_id.clone()) {
+                if self.host_id_index.get(&previous) == Some(&record.id) {
+                    self.host_id_index.remove(&previous);
+                }
+            }
+            self.host_id_index.insert(host_id.clone(), record.id.clone());
+        }
+        if let Some(attributes) = &update.local_attributes {
+            record.local_attributes = attributes.clone();
+        }
+        if let Some(last_seen_at) = update.last_seen_at {
+            record.last_seen_at = Some(record.last_seen_at.map_or(last_seen_at, |seen| seen.max(last_seen_at)));
+        }
+        if let Some(delivered) = &update.delivered {
+            record.config.delivered_hash = Some(delivered.hash.clone());
+            record.config.delivered_at = Some(delivered.at);
+        }
+        if let Some(report) = &update.remote_status {
+            record.config.remote_status = Some(report.state);
+            record.config.remote_error =
+                if report.state == RemoteConfigState::Failed { report.error.clone() } else { None };
+        }
+        if let Some(effective_config) = &update.effective_config {
+            record.config.effective_config = Some(effective_config.clone());
+        }
+        for event in &update.events {
+            record.push_event(event.clone());
+        }
+    }
+
+    /// Recomputes the derived lookup tables (after deserializing a snapshot).
+    pub fn rebuild_indexes(&mut self) {
+        self.collector_token_index = self
+            .collectors
+            .values()
+            .filter_map(|record| record.token.as_ref().map(|token| (token.hash, record.id.clone())))
+            .collect();
+        self.service_account_token_index = self
+            .service_account_tokens
+            .values()
+            .map(|token| (token.token_hash, token.id.clone()))
+            .collect();
+        self.host_id_index = self
+            .collectors
+            .values()
+            .filter_map(|record| record.host_id.as_ref().map(|host| (host.clone(), record.id.clone())))
+            .collect();
+    }
+
+    pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
+        self.collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
+    }
+
+    pub fn collector_by_host_id(&self, host_id: &str) -> Option<&CollectorRecord> {
+        self.host_id_index.get(host_id).and_then(|id| self.collectors.get(id))
+    }
+
+    pub fn service_account_token_by_hash(&self, token_hash: &TokenHash) -> Option<&ServiceAccountToken> {
+        self.service_account_token_index.get(token_hash).and_then(|id| self.service_account_tokens.get(id))
+    }
+
+    pub fn user_by_name(&self, username: &str) -> Option<&User> {
+        self.users.values().find(|user| user.username == username)
+    }
+
+    pub fn slot_owner(&self, slot: usize) -> Option<u64> {
+        self.slot_owners.get(slot).copied()
+    }
+}
+
+fn not_found(kind: &str, id: &str) -> ApplyError {
+    ApplyError::NotFound { kind: kind.to_owned(), id: id.to_owned() }
+}
+
+fn already_exists(kind: &str, id: &str) -> ApplyError {
+    ApplyError::AlreadyExists { kind: kind.to_owned(), id: id.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::collector::CollectorStatus;
+    use crate::model::{CollectorMode, UnixMillis};
+
+    fn create(id: &str) -> Command {
+        Command::CreateCollector {
+            id: id.to_owned(),
+            name: format!("name-{id}"),
+            mode: CollectorMode::AlloyRemotecfg,
+            remote_attributes: BTreeMap::new(),
+            at: UnixMillis(10),
+        }
+    }
+
+    fn set_token(id: &str, byte: u8) -> Command {
+        Command::SetCollectorToken {
+            collector_id: id.to_owned(),
+            token_hash: [byte; 32],
+            prefix: "lmct_abc".to_owned(),
+            at: UnixMillis(20),
+        }
+    }
+
+    #[test]
+    fn created_collector_awaits_connection_with_a_created_event() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        let record = &state.collectors["c1"];
+        assert_eq!(record.status, CollectorStatus::AwaitingConnection);
+        assert_eq!(record.config.version, 1);
+        assert_eq!(record.events[0].event_type, EventType::CollectorCreated);
+        assert_eq!(record.events[0].id, 1);
+    }
+
+    #[test]
+    fn duplicate_collector_id_is_rejected_without_change() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        let before = state.clone();
+        assert!(matches!(state.apply(&create("c1")), Err(ApplyError::AlreadyExists { .. })));
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn rotating_a_token_unindexes_the_previous_hash() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        state.apply(&set_token("c1", 1)).expect("mint applies");
+        assert_eq!(state.collector_by_token_hash(&[1; 32]).map(|r| r.id.as_str()), Some("c1"));
+        state.apply(&set_token("c1", 2)).expect("rotate applies");
+        assert!(state.collector_by_token_hash(&[1; 32]).is_none());
+        assert_eq!(state.collector_by_token_hash(&[2; 32]).map(|r| r.id.as_str()), Some("c1"));
+        let types: Vec<_> = state.collectors["c1"].events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::CollectorCreated, EventType::TokenMinted, EventType::TokenRotated]);
+    }
+
+    #[test]
+    fn deleting_a_collector_revokes_its_token() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        state.apply(&set_token("c1", 1)).expect("mint applies");
+        let effects = state.apply(&Command::DeleteCollector { id: "c1".into() }).expect("delete applies");
+        assert_eq!(effects, vec![Effect::CollectorDeleted { collector_id: "c1".into() }]);
+        assert!(state.collector_by_token_hash(&[1; 32]).is_none());
+    }
+
+    #[test]
+    fn activity_for_a_deleted_collector_is_ignored() {
+        let mut state = FleetState::default();
+        let update = ActivityUpdate {
+            status: Some(CollectorStatus::Connected),
+            ..ActivityUpdate::for_collector("gone")
+        };
+        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
+        assert!(state.collectors.is_empty());
+    }
+
+    #[test]
+    fn activity_updates_status_host_and_appends_events_in_order() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        let update = ActivityUpdate {
+            status: Some(CollectorStatus::Connected),
+            host_id: Some("host-a".into()),
+            last_seen_at: Some(UnixMillis(50)),
+            events: vec![
+                NewEvent::new(UnixMillis(50), EventType::StatusChanged, "connected"),
+                NewEvent::new(UnixMillis(51), EventType::RemotecfgRegistered, "registered"),
+            ],
+            ..ActivityUpdate::for_collector("c1")
+        };
+        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
+        let record = &state.collectors["c1"];
+        assert_eq!(record.status, CollectorStatus::Connected);
+        assert_eq!(state.collector_by_host_id("host-a").map(|r| r.id.as_str()), Some("c1"));
+        let ids: Vec<_> = record.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[test]
+    fn events_are_bounded_per_collector() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        let events = (0..(crate::model::collector::MAX_EVENTS_PER_COLLECTOR + 5))
+            .map(|i| NewEvent::new(UnixMillis(i as u64), EventType::StatusChanged, "x"))
+            .collect();
+        let update = ActivityUpdate { events, ..ActivityUpdate::for_collector("c1") };
+        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
+        let record = &state.collectors["c1"];
+        assert_eq!(record.events.len(), crate::model::collector::MAX_EVENTS_PER_COLLECTOR);
+        assert_eq!(record.events.back().map(|e| e.id), Some(record.next_event_id - 1));
+    }
+
+    #[test]
+    fn indexes_survive_a_snapshot_round_trip() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        state.apply(&set_token("c1", 7)).expect("mint applies");
+        let bytes = serde_json::to_vec(&state).expect("serializes");
+        let mut restored: FleetState = serde_json::from_slice(&bytes).expect("deserializes");
+        restored.rebuild_indexes();
+        assert_eq!(restored.collector_by_token_hash(&[7; 32]).map(|r| r.id.as_str()), Some("c1"));
+        assert_eq!(restored, state);
+    }
+
+    #[test]
+    fn bootstrap_happens_once_and_assigns_every_slot() {
+        let mut state = FleetState::default();
+        let bootstrap = Command::Bootstrap {
+            node_id: 1,
+            admin_user_id: "u1".into(),
+            admin_password_hash: "$argon2id$x".into(),
+            at: UnixMillis(1),
+        };
+        state.apply(&bootstrap).expect("bootstrap applies");
+        assert_eq!(state.slot_owners.len(), SLOT_COUNT);
+        assert!(state.slot_owners.iter().all(|owner| *owner == 1));
+        assert_eq!(state.apply(&bootstrap), Err(ApplyError::AlreadyBootstrapped));
+    }
+}
