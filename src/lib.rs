@@ -1,11 +1,34 @@
+//! linkmesh: a fleet manager for Grafana Alloy (remotecfg) and OpenTelemetry Collectors (OpAMP).
+//!
+//! Map of the crate (details in `ARCHITECTURE.md`):
+//!
+//! - [`http`]: protocol adapters on actix-web — Connect (`collector.v1.CollectorService`), REST
+//!   (`/api/v1`), health. Decode, authenticate, route to an actor or propose to Raft, encode.
+//! - [`actors`]: one `CollectorActor` per collector on the node owning its slot; live status, poll
+//!   cadence, cached rendered config; batched activity writes.
+//! - [`raft`]: openraft with the log and snapshots in sled; the only way state changes.
+//! - [`model`]: the replicated fleet model and its pure `apply`.
+//! - [`render`]: pure rendering of a collector's config (Alloy syntax, OTel YAML).
+//! - [`secrets`]: token minting and hashing, passwords, ids.
+//! - [`config`], [`cli`], [`server`]: node configuration, command line, process wiring.
+//! - [`error`]: the one table mapping errors to Connect codes, REST codes and HTTP statuses.
+
+pub mod actors;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
 pub mod model;
 pub mod raft;
 pub mod render;
 pub mod secrets;
+pub mod server;
 
+/// Code generated from `proto/` by `build.rs`.
 pub mod proto {
     pub mod collector {
         pub mod v1 {
+            #![allow(clippy::all, missing_docs)]
             include!(concat!(env!("OUT_DIR"), "/collector.v1.rs"));
             include!(concat!(env!("OUT_DIR"), "/collector.v1.serde.rs"));
         }

@@ -1,1 +1,75 @@
-fn main() {}
+//! The `linkmesh` binary: parses the command line and hands off to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use linkmesh::cli::{client, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing();
+            let config = match args.into_config() {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("linkmesh: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            match linkmesh::server::run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = %error, "linkmesh stopped");
+                    eprintln!("linkmesh: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        command => run_client(command),
+    }
+}
+
+fn run_client(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("linkmesh: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Collectors(command) => client::collectors(command).await,
+            Command::Events {
+                client: args,
+                collector_id,
+                after,
+                limit,
+            } => client::events(args, collector_id, after, limit).await,
+            Command::Config {
+                client: args,
+                collector_id,
+            } => client::config(args, collector_id).await,
+            Command::Serve(_) => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("linkmesh: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Human-readable logs to stderr; `LINKMESH_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+fn init_tracing() {
+    let filter = std::env::var("LINKMESH_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info,actix_server=warn,openraft=warn,sled=warn".to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -50,11 +50,19 @@ pub fn render_collector_config(record: &CollectorRecord) -> RenderedConfig {
         ),
         CollectorMode::Opamp => (
             ConfigFormat::Otelcol,
-            format!("# linkmesh: no sources or routes configured for collector {:?}\n", record.name),
+            format!(
+                "# linkmesh: no sources or routes configured for collector {:?}\n",
+                record.name
+            ),
         ),
     };
     let hash = hex::encode(Sha256::digest(content.as_bytes()));
-    RenderedConfig { version: record.config.version, format, content, hash }
+    RenderedConfig {
+        version: record.config.version,
+        format,
+        content,
+        hash,
+    }
 }
 
 #[cfg(test)]
@@ -65,14 +73,23 @@ mod tests {
     use crate::model::UnixMillis;
 
     fn record(name: &str) -> CollectorRecord {
-        CollectorRecord::new("col_1".into(), name.into(), CollectorMode::AlloyRemotecfg, BTreeMap::new(), UnixMillis(1))
+        CollectorRecord::new(
+            "col_1".into(),
+            name.into(),
+            CollectorMode::AlloyRemotecfg,
+            BTreeMap::new(),
+            UnixMillis(1),
+        )
     }
 
     #[test]
     fn empty_model_renders_a_non_empty_stable_comment() {
         let first = render_collector_config(&record("edge-1"));
         let second = render_collector_config(&record("edge-1"));
-        assert_eq!(first.content, "// linkmesh: no sources or routes configured for collector \"edge-1\"\n");
+        assert_eq!(
+            first.content,
+            "// linkmesh: no sources or routes configured for collector \"edge-1\"\n"
+        );
         assert_eq!(first, second);
         assert_eq!(first.hash.len(), 64);
         assert_ne!(first.hash, render_collector_config(&record("edge-2")).hash);

@@ -34,14 +34,20 @@ pub struct RandomnessError(String);
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessError> {
     let mut bytes = [0u8; N];
-    OsRng.try_fill_bytes(&mut bytes).map_err(|error| RandomnessError(error.to_string()))?;
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|error| RandomnessError(error.to_string()))?;
     Ok(bytes)
 }
 
 pub fn mint_token(kind_prefix: &str) -> Result<MintedToken, RandomnessError> {
     let token = format!("{kind_prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
     let display_prefix = token[..kind_prefix.len() + DISPLAY_PREFIX_RANDOM_CHARS].to_owned();
-    Ok(MintedToken { hash: hash_token(&token), token, display_prefix })
+    Ok(MintedToken {
+        hash: hash_token(&token),
+        token,
+        display_prefix,
+    })
 }
 
 pub fn hash_token(token: &str) -> TokenHash {
@@ -80,7 +86,11 @@ pub fn hash_password(password: &str) -> Result<String, PasswordHashError> {
 /// Verifies a password against a stored PHC string; any malformed hash counts as a mismatch.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

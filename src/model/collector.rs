@@ -152,7 +152,10 @@ impl CollectorRecord {
             created_at,
             last_seen_at: None,
             token: None,
-            config: ConfigDelivery { version: 1, ..ConfigDelivery::default() },
+            config: ConfigDelivery {
+                version: 1,
+                ..ConfigDelivery::default()
+            },
             next_event_id: 1,
             events: VecDeque::new(),
         }
@@ -175,6 +178,9 @@ impl CollectorRecord {
 
     /// Events with an id greater than `after`, oldest first, at most `limit`.
     pub fn events_after(&self, after: u64, limit: usize) -> impl Iterator<Item = &Event> {
-        self.events.iter().filter(move |event| event.id > after).take(limit)
+        self.events
+            .iter()
+            .filter(move |event| event.id > after)
+            .take(limit)
     }
 }

@@ -111,7 +111,10 @@ pub enum CommandOutcome {
 
 impl ActivityUpdate {
     pub fn for_collector(collector_id: impl Into<String>) -> Self {
-        ActivityUpdate { collector_id: collector_id.into(), ..ActivityUpdate::default() }
+        ActivityUpdate {
+            collector_id: collector_id.into(),
+            ..ActivityUpdate::default()
+        }
     }
 
     /// Folds a later update into this one, keeping the newest value of every field and all events.

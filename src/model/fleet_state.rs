@@ -13,6 +13,17 @@ use super::TokenHash;
 /// Collectors are sharded over this many slots; `slot_owners[slot]` is the node that hosts their actors.
 pub const SLOT_COUNT: usize = 1024;
 
+/// The slot of a collector: FNV-1a (64-bit) of its id modulo [`SLOT_COUNT`]. Fixed, so every node and
+/// every release agrees (never a per-process random hasher).
+pub fn slot_of(collector_id: &str) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in collector_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % SLOT_COUNT as u64) as usize
+}
+
 /// Longest effective config kept per collector; longer reports are truncated by the adapter.
 pub const MAX_EFFECTIVE_CONFIG_BYTES: usize = 256 * 1024;
 
@@ -58,7 +69,12 @@ impl FleetState {
     /// Applies one command. Either the whole command takes effect or, on `Err`, nothing does.
     pub fn apply(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
         match command {
-            Command::Bootstrap { node_id, admin_user_id, admin_password_hash, at } => {
+            Command::Bootstrap {
+                node_id,
+                admin_user_id,
+                admin_password_hash,
+                at,
+            } => {
                 if self.bootstrapped {
                     return Err(ApplyError::AlreadyBootstrapped);
                 }
@@ -76,14 +92,23 @@ impl FleetState {
                 );
                 Ok(vec![])
             }
-            Command::CreateSession { session_hash, user_id, expires_at, at } => {
+            Command::CreateSession {
+                session_hash,
+                user_id,
+                expires_at,
+                at,
+            } => {
                 if !self.users.contains_key(user_id) {
                     return Err(not_found("user", user_id));
                 }
                 self.sessions.retain(|_, session| session.expires_at > *at);
                 self.sessions.insert(
                     hex::encode(session_hash),
-                    Session { user_id: user_id.clone(), created_at: *at, expires_at: *expires_at },
+                    Session {
+                        user_id: user_id.clone(),
+                        created_at: *at,
+                        expires_at: *expires_at,
+                    },
                 );
                 Ok(vec![])
             }
@@ -95,12 +120,21 @@ impl FleetState {
                 if self.service_accounts.contains_key(id) {
                     return Err(already_exists("service account", id));
                 }
-                if self.service_accounts.values().any(|account| account.name == *name) {
+                if self
+                    .service_accounts
+                    .values()
+                    .any(|account| account.name == *name)
+                {
                     return Err(already_exists("service account", name));
                 }
                 self.service_accounts.insert(
                     id.clone(),
-                    ServiceAccount { id: id.clone(), name: name.clone(), role: *role, created_at: *at },
+                    ServiceAccount {
+                        id: id.clone(),
+                        name: name.clone(),
+                        role: *role,
+                        created_at: *at,
+                    },
                 );
                 Ok(vec![])
             }
@@ -132,21 +166,37 @@ impl FleetState {
                 self.service_account_token_index.insert(*token_hash, id.clone());
                 Ok(vec![])
             }
-            Command::CreateCollector { id, name, mode, remote_attributes, at } => {
+            Command::CreateCollector {
+                id,
+                name,
+                mode,
+                remote_attributes,
+                at,
+            } => {
                 if self.collectors.contains_key(id) {
                     return Err(already_exists("collector", id));
+                }
+                if self.collectors.values().any(|record| record.name == *name) {
+                    return Err(already_exists("collector named", name));
                 }
                 let mut record =
                     CollectorRecord::new(id.clone(), name.clone(), *mode, remote_attributes.clone(), *at);
                 record.push_event(
-                    NewEvent::new(*at, EventType::CollectorCreated, format!("collector {name:?} created"))
-                        .with("mode", mode.as_str()),
+                    NewEvent::new(
+                        *at,
+                        EventType::CollectorCreated,
+                        format!("collector {name:?} created"),
+                    )
+                    .with("mode", mode.as_str()),
                 );
                 self.collectors.insert(id.clone(), record);
                 Ok(vec![])
             }
             Command::DeleteCollector { id } => {
-                let record = self.collectors.remove(id).ok_or_else(|| not_found("collector", id))?;
+                let record = self
+                    .collectors
+                    .remove(id)
+                    .ok_or_else(|| not_found("collector", id))?;
                 if let Some(token) = &record.token {
                     self.collector_token_index.remove(&token.hash);
                 }
@@ -155,23 +205,40 @@ impl FleetState {
                         self.host_id_index.remove(host_id);
                     }
                 }
-                Ok(vec![Effect::CollectorDeleted { collector_id: id.clone() }])
+                Ok(vec![Effect::CollectorDeleted {
+                    collector_id: id.clone(),
+                }])
             }
-            Command::SetCollectorToken { collector_id, token_hash, prefix, at } => {
-                let record =
-                    self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))?;
+            Command::SetCollectorToken {
+                collector_id,
+                token_hash,
+                prefix,
+                at,
+            } => {
+                let record = self
+                    .collectors
+                    .get_mut(collector_id)
+                    .ok_or_else(|| not_found("collector", collector_id))?;
                 let rotated = record.token.is_some();
                 if let Some(previous) = record.token.take() {
                     self.collector_token_index.remove(&previous.hash);
                 }
-                record.token = Some(super::TokenInfo { hash: *token_hash, prefix: prefix.clone(), created_at: *at });
+                record.token = Some(super::TokenInfo {
+                    hash: *token_hash,
+                    prefix: prefix.clone(),
+                    created_at: *at,
+                });
                 let (event_type, message) = if rotated {
-                    (EventType::TokenRotated, "collector token rotated; the previous token no longer works")
+                    (
+                        EventType::TokenRotated,
+                        "collector token rotated; the previous token no longer works",
+                    )
                 } else {
                     (EventType::TokenMinted, "collector token minted")
                 };
                 record.push_event(NewEvent::new(*at, event_type, message).with("prefix", prefix.as_str()));
-                self.collector_token_index.insert(*token_hash, collector_id.clone());
+                self.collector_token_index
+                    .insert(*token_hash, collector_id.clone());
                 Ok(vec![])
             }
             Command::RecordActivity { updates } => {
@@ -203,7 +270,11 @@ impl FleetState {
             record.local_attributes = attributes.clone();
         }
         if let Some(last_seen_at) = update.last_seen_at {
-            record.last_seen_at = Some(record.last_seen_at.map_or(last_seen_at, |seen| seen.max(last_seen_at)));
+            record.last_seen_at = Some(
+                record
+                    .last_seen_at
+                    .map_or(last_seen_at, |seen| seen.max(last_seen_at)),
+            );
         }
         if let Some(delivered) = &update.delivered {
             record.config.delivered_hash = Some(delivered.hash.clone());
@@ -211,8 +282,11 @@ impl FleetState {
         }
         if let Some(report) = &update.remote_status {
             record.config.remote_status = Some(report.state);
-            record.config.remote_error =
-                if report.state == RemoteConfigState::Failed { report.error.clone() } else { None };
+            record.config.remote_error = if report.state == RemoteConfigState::Failed {
+                report.error.clone()
+            } else {
+                None
+            };
         }
         if let Some(effective_config) = &update.effective_config {
             record.config.effective_config = Some(effective_config.clone());
@@ -237,20 +311,31 @@ impl FleetState {
         self.host_id_index = self
             .collectors
             .values()
-            .filter_map(|record| record.host_id.as_ref().map(|host| (host.clone(), record.id.clone())))
+            .filter_map(|record| {
+                record
+                    .host_id
+                    .as_ref()
+                    .map(|host| (host.clone(), record.id.clone()))
+            })
             .collect();
     }
 
     pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
-        self.collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
+        self.collector_token_index
+            .get(token_hash)
+            .and_then(|id| self.collectors.get(id))
     }
 
     pub fn collector_by_host_id(&self, host_id: &str) -> Option<&CollectorRecord> {
-        self.host_id_index.get(host_id).and_then(|id| self.collectors.get(id))
+        self.host_id_index
+            .get(host_id)
+            .and_then(|id| self.collectors.get(id))
     }
 
     pub fn service_account_token_by_hash(&self, token_hash: &TokenHash) -> Option<&ServiceAccountToken> {
-        self.service_account_token_index.get(token_hash).and_then(|id| self.service_account_tokens.get(id))
+        self.service_account_token_index
+            .get(token_hash)
+            .and_then(|id| self.service_account_tokens.get(id))
     }
 
     pub fn user_by_name(&self, username: &str) -> Option<&User> {
@@ -263,11 +348,17 @@ impl FleetState {
 }
 
 fn not_found(kind: &str, id: &str) -> ApplyError {
-    ApplyError::NotFound { kind: kind.to_owned(), id: id.to_owned() }
+    ApplyError::NotFound {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+    }
 }
 
 fn already_exists(kind: &str, id: &str) -> ApplyError {
-    ApplyError::AlreadyExists { kind: kind.to_owned(), id: id.to_owned() }
+    ApplyError::AlreadyExists {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -311,7 +402,10 @@ mod tests {
         let mut state = FleetState::default();
         state.apply(&create("c1")).expect("create applies");
         let before = state.clone();
-        assert!(matches!(state.apply(&create("c1")), Err(ApplyError::AlreadyExists { .. })));
+        assert!(matches!(
+            state.apply(&create("c1")),
+            Err(ApplyError::AlreadyExists { .. })
+        ));
         assert_eq!(state, before);
     }
 
@@ -320,12 +414,29 @@ mod tests {
         let mut state = FleetState::default();
         state.apply(&create("c1")).expect("create applies");
         state.apply(&set_token("c1", 1)).expect("mint applies");
-        assert_eq!(state.collector_by_token_hash(&[1; 32]).map(|r| r.id.as_str()), Some("c1"));
+        assert_eq!(
+            state.collector_by_token_hash(&[1; 32]).map(|r| r.id.as_str()),
+            Some("c1")
+        );
         state.apply(&set_token("c1", 2)).expect("rotate applies");
         assert!(state.collector_by_token_hash(&[1; 32]).is_none());
-        assert_eq!(state.collector_by_token_hash(&[2; 32]).map(|r| r.id.as_str()), Some("c1"));
-        let types: Vec<_> = state.collectors["c1"].events.iter().map(|e| e.event_type).collect();
-        assert_eq!(types, [EventType::CollectorCreated, EventType::TokenMinted, EventType::TokenRotated]);
+        assert_eq!(
+            state.collector_by_token_hash(&[2; 32]).map(|r| r.id.as_str()),
+            Some("c1")
+        );
+        let types: Vec<_> = state.collectors["c1"]
+            .events
+            .iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(
+            types,
+            [
+                EventType::CollectorCreated,
+                EventType::TokenMinted,
+                EventType::TokenRotated
+            ]
+        );
     }
 
     #[test]
@@ -333,8 +444,15 @@ mod tests {
         let mut state = FleetState::default();
         state.apply(&create("c1")).expect("create applies");
         state.apply(&set_token("c1", 1)).expect("mint applies");
-        let effects = state.apply(&Command::DeleteCollector { id: "c1".into() }).expect("delete applies");
-        assert_eq!(effects, vec![Effect::CollectorDeleted { collector_id: "c1".into() }]);
+        let effects = state
+            .apply(&Command::DeleteCollector { id: "c1".into() })
+            .expect("delete applies");
+        assert_eq!(
+            effects,
+            vec![Effect::CollectorDeleted {
+                collector_id: "c1".into()
+            }]
+        );
         assert!(state.collector_by_token_hash(&[1; 32]).is_none());
     }
 
@@ -345,7 +463,11 @@ mod tests {
             status: Some(CollectorStatus::Connected),
             ..ActivityUpdate::for_collector("gone")
         };
-        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
+        state
+            .apply(&Command::RecordActivity {
+                updates: vec![update],
+            })
+            .expect("activity applies");
         assert!(state.collectors.is_empty());
     }
 
@@ -363,10 +485,17 @@ mod tests {
             ],
             ..ActivityUpdate::for_collector("c1")
         };
-        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
+        state
+            .apply(&Command::RecordActivity {
+                updates: vec![update],
+            })
+            .expect("activity applies");
         let record = &state.collectors["c1"];
         assert_eq!(record.status, CollectorStatus::Connected);
-        assert_eq!(state.collector_by_host_id("host-a").map(|r| r.id.as_str()), Some("c1"));
+        assert_eq!(
+            state.collector_by_host_id("host-a").map(|r| r.id.as_str()),
+            Some("c1")
+        );
         let ids: Vec<_> = record.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [1, 2, 3]);
     }
@@ -378,10 +507,20 @@ mod tests {
         let events = (0..(crate::model::collector::MAX_EVENTS_PER_COLLECTOR + 5))
             .map(|i| NewEvent::new(UnixMillis(i as u64), EventType::StatusChanged, "x"))
             .collect();
-        let update = ActivityUpdate { events, ..ActivityUpdate::for_collector("c1") };
-        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
+        let update = ActivityUpdate {
+            events,
+            ..ActivityUpdate::for_collector("c1")
+        };
+        state
+            .apply(&Command::RecordActivity {
+                updates: vec![update],
+            })
+            .expect("activity applies");
         let record = &state.collectors["c1"];
-        assert_eq!(record.events.len(), crate::model::collector::MAX_EVENTS_PER_COLLECTOR);
+        assert_eq!(
+            record.events.len(),
+            crate::model::collector::MAX_EVENTS_PER_COLLECTOR
+        );
         assert_eq!(record.events.back().map(|e| e.id), Some(record.next_event_id - 1));
     }
 
@@ -393,8 +532,26 @@ mod tests {
         let bytes = serde_json::to_vec(&state).expect("serializes");
         let mut restored: FleetState = serde_json::from_slice(&bytes).expect("deserializes");
         restored.rebuild_indexes();
-        assert_eq!(restored.collector_by_token_hash(&[7; 32]).map(|r| r.id.as_str()), Some("c1"));
+        assert_eq!(
+            restored.collector_by_token_hash(&[7; 32]).map(|r| r.id.as_str()),
+            Some("c1")
+        );
         assert_eq!(restored, state);
+    }
+
+    #[test]
+    fn slots_are_stable_and_in_range() {
+        assert_eq!(
+            slot_of("col_0123456789abcdef0123"),
+            slot_of("col_0123456789abcdef0123")
+        );
+        assert_eq!(
+            slot_of(""),
+            (0xcbf2_9ce4_8422_2325u64 % SLOT_COUNT as u64) as usize
+        );
+        assert!((0..1000)
+            .map(|i| slot_of(&format!("col_{i}")))
+            .all(|slot| slot < SLOT_COUNT));
     }
 
     #[test]

@@ -53,6 +53,9 @@ mod tests {
     #[test]
     fn formats_rfc3339_utc_with_millis() {
         assert_eq!(UnixMillis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(UnixMillis(1_764_000_000_123).to_rfc3339(), "2025-11-24T16:00:00.123Z");
+        assert_eq!(
+            UnixMillis(1_764_000_000_123).to_rfc3339(),
+            "2025-11-24T16:00:00.123Z"
+        );
     }
 }

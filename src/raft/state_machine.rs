@@ -44,8 +44,13 @@ pub struct SledStateMachine {
 impl SledStateMachine {
     /// Opens the state machine, restoring the last snapshot if there is one.
     pub fn open(db: &sled::Db, effects: UnboundedSender<Effect>) -> Result<Self, StorageError> {
-        let snapshots = db.open_tree("raft_snapshot").map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
-        let state = match snapshots.get(KEY_CURRENT_SNAPSHOT).map_err(|e| StorageIOError::read(AnyError::new(&e)))? {
+        let snapshots = db
+            .open_tree("raft_snapshot")
+            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        let state = match snapshots
+            .get(KEY_CURRENT_SNAPSHOT)
+            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?
+        {
             Some(bytes) => {
                 let stored: StoredSnapshot = serde_json::from_slice(&bytes)
                     .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
@@ -53,7 +58,12 @@ impl SledStateMachine {
             }
             None => AppliedState::default(),
         };
-        Ok(SledStateMachine { state: Arc::new(RwLock::new(state)), db: db.clone(), snapshots, effects })
+        Ok(SledStateMachine {
+            state: Arc::new(RwLock::new(state)),
+            db: db.clone(),
+            snapshots,
+            effects,
+        })
     }
 
     pub fn shared_state(&self) -> SharedState {
@@ -66,8 +76,8 @@ impl SledStateMachine {
 }
 
 fn decode_state(bytes: &[u8]) -> Result<AppliedState, StorageError> {
-    let mut state: AppliedState = serde_json::from_slice(bytes)
-        .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
+    let mut state: AppliedState =
+        serde_json::from_slice(bytes).map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
     state.fleet.rebuild_indexes();
     Ok(state)
 }
@@ -83,29 +93,50 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let (data, last_applied, membership) = {
             let state = self.state.read();
-            let data = serde_json::to_vec(&*state).map_err(|e| StorageIOError::read_state_machine(AnyError::new(&e)))?;
+            let data = serde_json::to_vec(&*state)
+                .map_err(|e| StorageIOError::read_state_machine(AnyError::new(&e)))?;
             (data, state.last_applied, state.membership.clone())
         };
         let snapshot_id = match last_applied {
-            Some(log_id) => format!("{}-{}-{}", log_id.leader_id, log_id.index, crate::model::UnixMillis::now().0),
+            Some(log_id) => format!(
+                "{}-{}-{}",
+                log_id.leader_id,
+                log_id.index,
+                crate::model::UnixMillis::now().0
+            ),
             None => format!("empty-{}", crate::model::UnixMillis::now().0),
         };
-        let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
-        let stored = StoredSnapshot { meta: meta.clone(), data };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
         SledStateMachine::persist_snapshot_with(&self.db, &self.snapshots, &stored)?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(stored.data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        })
     }
 }
 
 impl SledStateMachine {
-    fn persist_snapshot_with(db: &sled::Db, snapshots: &sled::Tree, stored: &StoredSnapshot) -> Result<(), StorageError> {
+    fn persist_snapshot_with(
+        db: &sled::Db,
+        snapshots: &sled::Tree,
+        stored: &StoredSnapshot,
+    ) -> Result<(), StorageError> {
         let signature = Some(stored.meta.signature());
         let bytes = serde_json::to_vec(stored)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), AnyError::new(&e)))?;
         snapshots
             .insert(KEY_CURRENT_SNAPSHOT, bytes)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), AnyError::new(&e)))?;
-        db.flush().map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
+        db.flush()
+            .map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
         Ok(())
     }
 }
@@ -154,7 +185,11 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { state: self.state.clone(), db: self.db.clone(), snapshots: self.snapshots.clone() }
+        SnapshotBuilder {
+            state: self.state.clone(),
+            db: self.db.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -170,19 +205,27 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         let mut installed = decode_state(&data)?;
         installed.last_applied = meta.last_log_id;
         installed.membership = meta.last_membership.clone();
-        self.persist_snapshot(&StoredSnapshot { meta: meta.clone(), data })?;
+        self.persist_snapshot(&StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        })?;
         *self.state.write() = installed;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(bytes) =
-            self.snapshots.get(KEY_CURRENT_SNAPSHOT).map_err(|e| StorageIOError::read(AnyError::new(&e)))?
+        let Some(bytes) = self
+            .snapshots
+            .get(KEY_CURRENT_SNAPSHOT)
+            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?
         else {
             return Ok(None);
         };
         let stored: StoredSnapshot = serde_json::from_slice(&bytes)
             .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
-        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+        Ok(Some(Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        }))
     }
 }

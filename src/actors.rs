@@ -1,0 +1,16 @@
+//! Collector actors: the live side of every collector, on the node that owns its slot.
+//!
+//! - [`collector_actor`]: one actix actor per collector; owns live status, poll cadence, the cached
+//!   rendered config and what the collector reported. Answers polls without touching Raft.
+//! - [`registry`]: activates actors on demand on the owner node, passivates idle ones, and is the typed
+//!   handle (`CollectorRegistry`) that the HTTP layer uses; nothing outside `actors/` sees a mailbox.
+//! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
+//!   flush interval, so a poll never waits for consensus.
+//! - [`liveness`]: the pure status rules (cadence learning, stale detection), unit-tested without actors.
+
+pub mod activity_writer;
+pub mod collector_actor;
+pub mod liveness;
+pub mod registry;
+
+pub use registry::{CollectorRegistry, RegistryError};

@@ -1,0 +1,219 @@
+//! `CollectorRegistry`: the typed handle to collector actors on this node.
+//!
+//! Actors are virtual: activated from the replicated record on the first message, stopped when idle,
+//! and spread over a fixed set of arbiters (threads) by slot. A message that races a stopping actor is
+//! retried once on a fresh activation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use parking_lot::Mutex;
+
+use super::activity_writer::ActivityWriter;
+use super::collector_actor::{
+    AuthFailed, CollectorActor, LiveView, Observe, Poll, PollReply, Register, Rerender, Stop, Unregister,
+};
+use crate::config::CollectorSettings;
+use crate::model::{slot_of, CollectorRecord, Effect, UnixMillis};
+use crate::raft::RaftNode;
+
+const REGISTRY_SHARDS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("collector {0:?} not found")]
+    NotFound(String),
+    #[error("collector {collector_id:?} is owned by node {owner}")]
+    NotOwner { collector_id: String, owner: u64 },
+    #[error("collector actor unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What every collector actor shares.
+pub struct ActorEnv {
+    pub raft: RaftNode,
+    pub writer: Addr<ActivityWriter>,
+    pub settings: CollectorSettings,
+    pub shards: Arc<ActorShards>,
+}
+
+/// The resident actors, sharded to keep lock hold times short on the poll path.
+pub struct ActorShards {
+    shards: Vec<Mutex<HashMap<String, Addr<CollectorActor>>>>,
+}
+
+impl ActorShards {
+    fn new() -> Self {
+        ActorShards {
+            shards: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, collector_id: &str) -> &Mutex<HashMap<String, Addr<CollectorActor>>> {
+        &self.shards[slot_of(collector_id) % REGISTRY_SHARDS]
+    }
+
+    pub(super) fn remove_if_same(&self, collector_id: &str, addr: &Addr<CollectorActor>) {
+        let mut shard = self.shard(collector_id).lock();
+        if shard.get(collector_id) == Some(addr) {
+            shard.remove(collector_id);
+        }
+    }
+
+    fn get(&self, collector_id: &str) -> Option<Addr<CollectorActor>> {
+        self.shard(collector_id).lock().get(collector_id).cloned()
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().len()).sum()
+    }
+}
+
+#[derive(Clone)]
+pub struct CollectorRegistry {
+    env: Arc<ActorEnv>,
+    arbiters: Arc<Vec<ArbiterHandle>>,
+}
+
+impl CollectorRegistry {
+    /// Must be called inside a running actix `System`.
+    pub fn start(
+        raft: RaftNode,
+        writer: Addr<ActivityWriter>,
+        settings: CollectorSettings,
+        threads: usize,
+    ) -> Self {
+        let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
+        let env = Arc::new(ActorEnv {
+            raft,
+            writer,
+            settings,
+            shards: Arc::new(ActorShards::new()),
+        });
+        CollectorRegistry {
+            env,
+            arbiters: Arc::new(arbiters),
+        }
+    }
+
+    pub fn resident_count(&self) -> usize {
+        self.env.shards.len()
+    }
+
+    fn activate(&self, collector_id: &str) -> Result<Addr<CollectorActor>, RegistryError> {
+        let slot = slot_of(collector_id);
+        let mut shard = self.env.shards.shard(collector_id).lock();
+        if let Some(addr) = shard.get(collector_id) {
+            if addr.connected() {
+                return Ok(addr.clone());
+            }
+        }
+        let actor = {
+            let state = self.env.raft.state();
+            let record = state
+                .fleet
+                .collectors
+                .get(collector_id)
+                .ok_or_else(|| RegistryError::NotFound(collector_id.to_owned()))?;
+            let owner = state.fleet.slot_owner(slot).unwrap_or(self.env.raft.node_id());
+            if owner != self.env.raft.node_id() {
+                return Err(RegistryError::NotOwner {
+                    collector_id: collector_id.to_owned(),
+                    owner,
+                });
+            }
+            CollectorActor::from_record(record, self.env.clone())
+        };
+        let arbiter = &self.arbiters[slot % self.arbiters.len()];
+        let addr = CollectorActor::start_in_arbiter(arbiter, move |_| actor);
+        shard.insert(collector_id.to_owned(), addr.clone());
+        Ok(addr)
+    }
+
+    /// Sends `message` to the collector's actor, activating it if needed; retried once if the actor
+    /// stopped between lookup and delivery.
+    async fn call<M>(&self, collector_id: &str, message: M) -> Result<M::Result, RegistryError>
+    where
+        M: Message + Send + Clone + 'static,
+        M::Result: Send,
+        CollectorActor: Handler<M>,
+    {
+        let mut last_error = None;
+        for _ in 0..2 {
+            let addr = self.activate(collector_id)?;
+            match addr.send(message.clone()).await {
+                Ok(reply) => return Ok(reply),
+                Err(error) => {
+                    self.env.shards.remove_if_same(collector_id, &addr);
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(RegistryError::Unavailable(
+            last_error.map(|e| e.to_string()).unwrap_or_default(),
+        ))
+    }
+
+    pub async fn poll(&self, collector_id: &str, poll: Poll) -> Result<PollReply, RegistryError> {
+        self.call(collector_id, poll).await
+    }
+
+    pub async fn register(&self, collector_id: &str, register: Register) -> Result<(), RegistryError> {
+        self.call(collector_id, register).await
+    }
+
+    pub async fn unregister(&self, collector_id: &str, unregister: Unregister) -> Result<(), RegistryError> {
+        self.call(collector_id, unregister).await
+    }
+
+    /// Best effort: attributes a rejected call to the collector whose host it named.
+    pub fn auth_failed(&self, collector_id: &str, host_id: String) {
+        if let Ok(addr) = self.activate(collector_id) {
+            addr.do_send(AuthFailed {
+                host_id,
+                at: UnixMillis::now(),
+            });
+        }
+    }
+
+    /// The live view of a resident actor; `None` when the collector is not active on this node.
+    pub async fn observe(&self, collector_id: &str) -> Option<LiveView> {
+        let addr = self.env.shards.get(collector_id)?;
+        addr.send(Observe).await.ok()
+    }
+
+    /// Reacts to an applied command (called for every effect the state machine emits).
+    pub fn handle_effect(&self, effect: Effect) {
+        match effect {
+            Effect::CollectorDeleted { collector_id } => {
+                if let Some(addr) = self.env.shards.get(&collector_id) {
+                    addr.do_send(Stop);
+                }
+            }
+            Effect::CollectorRenderInputsChanged { collector_id } => {
+                if let Some(addr) = self.env.shards.get(&collector_id) {
+                    addr.do_send(Rerender);
+                }
+            }
+        }
+    }
+
+    /// Activates every collector that should be polling, so that silence turns it stale even if it
+    /// never calls again (after a restart or failover nothing else would wake its actor).
+    pub fn activate_expected(&self) -> usize {
+        let expected: Vec<String> = {
+            let state = self.env.raft.state();
+            let node_id = self.env.raft.node_id();
+            state
+                .fleet
+                .collectors
+                .values()
+                .filter(|record: &&CollectorRecord| record.status.expects_polls())
+                .filter(|record| state.fleet.slot_owner(slot_of(&record.id)).unwrap_or(node_id) == node_id)
+                .map(|record| record.id.clone())
+                .collect()
+        };
+        expected.iter().filter(|id| self.activate(id).is_ok()).count()
+    }
+}

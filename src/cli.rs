@@ -1,0 +1,150 @@
+//! Command line: `linkmesh serve` and the client subcommands of the contract.
+//!
+//! Every flag also reads a `LINKMESH_*` environment variable. For `serve`, flags and env override the
+//! `--config` file, which overrides the built-in defaults.
+
+pub mod client;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{ConfigError, NodeConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "linkmesh",
+    version,
+    about = "Fleet manager for Grafana Alloy and OpenTelemetry Collectors"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a linkmesh node (with no flags: a single-node cluster in ./linkmesh-data on :8080).
+    Serve(ServeArgs),
+    /// Manage collectors on a running server.
+    #[command(subcommand)]
+    Collectors(CollectorsCommand),
+    /// Show a collector's events, oldest first.
+    Events {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+        /// Only events after this id.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show the config a collector will receive.
+    Config {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+    },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// TOML config file (see README for keys).
+    #[arg(long, env = "LINKMESH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (Raft log, snapshots).
+    #[arg(long, env = "LINKMESH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long, env = "LINKMESH_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Base URL written into ready-to-paste collector configs.
+    #[arg(long, env = "LINKMESH_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+    /// This node's Raft id.
+    #[arg(long, env = "LINKMESH_NODE_ID")]
+    pub node_id: Option<u64>,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Result<NodeConfig, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => NodeConfig::from_file(path)?,
+            None => NodeConfig::default(),
+        };
+        if let Some(data_dir) = self.data_dir {
+            config.data_dir = data_dir;
+        }
+        if let Some(http_addr) = self.http_addr {
+            config.http_addr = http_addr;
+        }
+        if let Some(external_url) = self.external_url {
+            config.external_url = Some(external_url);
+        }
+        if let Some(node_id) = self.node_id {
+            config.node_id = node_id;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct ClientArgs {
+    /// Server base URL.
+    #[arg(long, env = "LINKMESH_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Service-account token (`lmsat_…`).
+    #[arg(long, env = "LINKMESH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum CollectorsCommand {
+    /// List collectors.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        mode: Option<String>,
+    },
+    /// Create a collector.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
+        #[arg(long, default_value = "alloy-remotecfg")]
+        mode: String,
+    },
+    /// Show one collector.
+    Get {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+    },
+    /// Delete a collector (its token stops working at once).
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+    },
+    /// Mint (or rotate) a collector's token and print the ready-to-paste config.alloy.
+    Token {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+    },
+}

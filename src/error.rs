@@ -1,0 +1,187 @@
+//! The one table that maps every error to its wire shapes: Connect code, REST code and HTTP status.
+//!
+//! Internal errors are logged once, here, where they are mapped; clients see only a generic message.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::actors::RegistryError;
+use crate::model::ApplyError;
+use crate::raft::ProposeError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    ResourceExhausted,
+    /// Body larger than the configured limit (Connect `resource_exhausted`, HTTP 413).
+    PayloadTooLarge,
+    /// Content type or encoding this endpoint does not speak (HTTP 415).
+    UnsupportedMediaType,
+    MethodNotAllowed,
+    Unimplemented,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// (Connect code, REST code, HTTP status). Connect codes: connectrpc.com/docs/protocol.
+    const fn table(self) -> (&'static str, &'static str, u16) {
+        match self {
+            ErrorCode::InvalidArgument => ("invalid_argument", "invalid_argument", 400),
+            ErrorCode::Unauthenticated => ("unauthenticated", "unauthenticated", 401),
+            ErrorCode::PermissionDenied => ("permission_denied", "permission_denied", 403),
+            ErrorCode::NotFound => ("not_found", "not_found", 404),
+            ErrorCode::AlreadyExists => ("already_exists", "already_exists", 409),
+            ErrorCode::FailedPrecondition => ("failed_precondition", "failed_precondition", 400),
+            ErrorCode::ResourceExhausted => ("resource_exhausted", "resource_exhausted", 429),
+            ErrorCode::PayloadTooLarge => ("resource_exhausted", "invalid_argument", 413),
+            ErrorCode::UnsupportedMediaType => ("unimplemented", "invalid_argument", 415),
+            ErrorCode::MethodNotAllowed => ("unimplemented", "invalid_argument", 405),
+            ErrorCode::Unimplemented => ("unimplemented", "not_found", 404),
+            ErrorCode::Unavailable => ("unavailable", "unavailable", 503),
+            ErrorCode::Internal => ("internal", "internal", 500),
+        }
+    }
+
+    pub fn connect_code(self) -> &'static str {
+        self.table().0
+    }
+
+    pub fn rest_code(self) -> &'static str {
+        self.table().1
+    }
+
+    pub fn http_status(self) -> StatusCode {
+        StatusCode::from_u16(self.table().2).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// An error as clients see it: a code, a lowercase message and optional structured details.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: Map::new(),
+        }
+    }
+
+    pub fn invalid_field(field: &str, problem: impl fmt::Display) -> Self {
+        let mut error = ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {problem}"));
+        error.details.insert("field".to_owned(), Value::from(field));
+        error
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::Unauthenticated, message)
+    }
+
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::PermissionDenied, message)
+    }
+
+    pub fn not_found(kind: &str, id: &str) -> Self {
+        ApiError::new(ErrorCode::NotFound, format!("{kind} {id:?} not found"))
+    }
+
+    /// Logs the cause once and hides it from the client.
+    pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, context, "internal error");
+        ApiError::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}: {}", self.code.rest_code(), self.message)
+    }
+}
+
+/// The REST shape: `{"error":{"code","message","details"}}`.
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.http_status()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        let body = serde_json::json!({
+            "error": { "code": self.code.rest_code(), "message": self.message, "details": self.details }
+        });
+        actix_web::HttpResponse::build(self.status_code()).json(body)
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(error: ApplyError) -> Self {
+        let code = match &error {
+            ApplyError::NotFound { .. } => ErrorCode::NotFound,
+            ApplyError::AlreadyExists { .. } | ApplyError::AlreadyBootstrapped => ErrorCode::AlreadyExists,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<ProposeError> for ApiError {
+    fn from(error: ProposeError) -> Self {
+        match error {
+            ProposeError::Rejected(rejection) => rejection.into(),
+            ProposeError::NotLeader { .. } => ApiError::new(
+                ErrorCode::Unavailable,
+                "no raft leader reachable from this node; retry shortly",
+            ),
+            ProposeError::OutcomeUnknown(cause) => {
+                tracing::warn!(error = %cause, "write outcome unknown");
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the write may or may not have been applied; re-read before retrying",
+                )
+            }
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::NotFound(id) => ApiError::not_found("collector", &id),
+            RegistryError::NotOwner { .. } | RegistryError::Unavailable(_) => {
+                tracing::warn!(error = %error, "collector actor unavailable");
+                ApiError::new(ErrorCode::Unavailable, "collector temporarily unavailable; retry")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_codes_match_the_protocol_status_table() {
+        assert_eq!(ErrorCode::Unauthenticated.connect_code(), "unauthenticated");
+        assert_eq!(ErrorCode::Unauthenticated.http_status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            ErrorCode::Unavailable.http_status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ErrorCode::PayloadTooLarge.http_status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(ErrorCode::InvalidArgument.http_status(), StatusCode::BAD_REQUEST);
+    }
+}

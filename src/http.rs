@@ -1,0 +1,37 @@
+//! HTTP adapters (actix-web): decode, authenticate, route, encode. No business logic lives here.
+//!
+//! - [`connect`]: the Connect unary protocol (POST and GET, proto and JSON codecs, gzip, error envelope).
+//! - [`collector_service`]: Alloy's `collector.v1.CollectorService` on top of [`connect`].
+//! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
+//! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
+//! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
+//! - [`health`]: `/healthz` and `/readyz`.
+
+pub mod api;
+pub mod body;
+pub mod collector_service;
+pub mod connect;
+pub mod health;
+pub mod principal;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::actors::CollectorRegistry;
+use crate::config::NodeConfig;
+use crate::raft::RaftNode;
+
+/// Everything a handler may use; shared by all workers.
+pub struct AppState {
+    pub raft: RaftNode,
+    pub registry: CollectorRegistry,
+    pub config: Arc<NodeConfig>,
+}
+
+/// Mounts every route of the public listener.
+pub fn configure(config: &mut web::ServiceConfig) {
+    health::configure(config);
+    collector_service::configure(config);
+    api::configure(config);
+}

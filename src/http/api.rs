@@ -1,0 +1,96 @@
+//! The REST API under `/api/v1` (contract: `design/api-contract.md`).
+//!
+//! Every route requires a [`Principal`] except `POST /auth/login`; unknown routes and methods answer
+//! 401 before 404/405, so the API's shape is not visible without credentials.
+
+pub mod auth;
+pub mod collectors;
+pub mod service_accounts;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::principal::Principal;
+use crate::error::{ApiError, ErrorCode};
+
+/// Largest accepted JSON request body for the REST API.
+const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::scope("/api/v1")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_BODY_LIMIT)
+                    .error_handler(json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("invalid query parameters: {error}"),
+                )
+                .into()
+            }))
+            .configure(auth::configure)
+            .configure(service_accounts::configure)
+            .configure(collectors::configure)
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// A resource whose unmatched methods answer 401 to strangers and 405 to operators.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn not_found(_principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no such route: {} {}", request.method(), request.path()),
+    ))
+}
+
+async fn method_not_allowed(_principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("method {} not allowed on {}", request.method(), request.path()),
+    ))
+}
+
+fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    let api_error = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body exceeds {JSON_BODY_LIMIT} bytes"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(inner) => {
+            ApiError::new(ErrorCode::InvalidArgument, format!("invalid JSON body: {inner}"))
+        }
+        other => ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("invalid request body: {other}"),
+        ),
+    };
+    api_error.into()
+}
+
+/// Checks a human-facing name: 1–128 characters, no control characters.
+pub fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid_field(field, "must not be empty"));
+    }
+    if name.chars().count() > 128 {
+        return Err(ApiError::invalid_field(field, "must be at most 128 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}

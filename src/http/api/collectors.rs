@@ -1,0 +1,371 @@
+//! Collectors: create, list, get, delete, mint/rotate token, rendered config, events.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{resource, validate_name};
+use crate::actors::collector_actor::LiveView;
+use crate::error::ApiError;
+use crate::http::principal::Principal;
+use crate::http::AppState;
+use crate::model::{CollectorMode, CollectorRecord, CollectorStatus, Command, Event, UnixMillis};
+use crate::render::enrollment::render_enrollment_config_alloy;
+use crate::render::render_collector_config;
+use crate::secrets;
+
+const DEFAULT_EVENT_PAGE: usize = 100;
+const MAX_EVENT_PAGE: usize = 1000;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            resource("/collectors")
+                .route(web::post().to(create))
+                .route(web::get().to(list)),
+        )
+        .service(
+            resource("/collectors/{id}")
+                .route(web::get().to(get))
+                .route(web::delete().to(delete)),
+        )
+        .service(resource("/collectors/{id}/token").route(web::post().to(mint_token)))
+        .service(resource("/collectors/{id}/config").route(web::get().to(config_view)))
+        .service(resource("/collectors/{id}/events").route(web::get().to(events)));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateCollector {
+    name: String,
+    mode: String,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    mode: Option<String>,
+    q: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The Collector resource of the contract: the replicated record with the live actor state on top.
+#[derive(Serialize)]
+pub struct CollectorView {
+    id: String,
+    name: String,
+    mode: &'static str,
+    status: &'static str,
+    host_id: Option<String>,
+    local_attributes: BTreeMap<String, String>,
+    remote_attributes: BTreeMap<String, String>,
+    created_at: String,
+    last_seen_at: Option<String>,
+    token: Option<TokenView>,
+    config: ConfigDeliveryView,
+}
+
+#[derive(Serialize)]
+struct TokenView {
+    prefix: String,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct ConfigDeliveryView {
+    version: u64,
+    hash: String,
+    delivered_hash: Option<String>,
+    delivered_at: Option<String>,
+    remote_status: Option<&'static str>,
+    remote_error: Option<String>,
+    effective_config: Option<String>,
+}
+
+impl CollectorView {
+    fn new(record: &CollectorRecord, live: Option<LiveView>) -> Self {
+        let rendered = render_collector_config(record);
+        let mut view = CollectorView {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            mode: record.mode.as_str(),
+            status: record.status.as_str(),
+            host_id: record.host_id.clone(),
+            local_attributes: record.local_attributes.clone(),
+            remote_attributes: record.remote_attributes.clone(),
+            created_at: record.created_at.to_rfc3339(),
+            last_seen_at: record.last_seen_at.map(UnixMillis::to_rfc3339),
+            token: record.token.as_ref().map(|token| TokenView {
+                prefix: token.prefix.clone(),
+                created_at: token.created_at.to_rfc3339(),
+            }),
+            config: ConfigDeliveryView {
+                version: rendered.version,
+                hash: rendered.hash,
+                delivered_hash: record.config.delivered_hash.clone(),
+                delivered_at: record.config.delivered_at.map(UnixMillis::to_rfc3339),
+                remote_status: record.config.remote_status.map(|status| status.as_str()),
+                remote_error: record.config.remote_error.clone(),
+                effective_config: record.config.effective_config.clone(),
+            },
+        };
+        if let Some(live) = live {
+            view.status = live.status.as_str();
+            view.host_id = live.host_id.or(view.host_id);
+            view.last_seen_at = live
+                .last_seen_at
+                .map(UnixMillis::to_rfc3339)
+                .or(view.last_seen_at);
+            view.local_attributes = live.local_attributes;
+            view.config.delivered_hash = live.delivered_hash.or(view.config.delivered_hash);
+            view.config.remote_status = live
+                .remote_status
+                .map(|status| status.as_str())
+                .or(view.config.remote_status);
+            view.config.remote_error = live.remote_error;
+        }
+        view
+    }
+}
+
+fn record_or_404(state: &AppState, collector_id: &str) -> Result<CollectorRecord, ApiError> {
+    state
+        .raft
+        .state()
+        .fleet
+        .collectors
+        .get(collector_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("collector", collector_id))
+}
+
+async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<CreateCollector>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let CreateCollector {
+        name,
+        mode,
+        attributes,
+    } = body.into_inner();
+    validate_name("name", &name)?;
+    let mode = CollectorMode::parse(&mode)
+        .ok_or_else(|| ApiError::invalid_field("mode", "must be \"alloy-remotecfg\" or \"opamp\""))?;
+    if attributes.len() > 64 {
+        return Err(ApiError::invalid_field("attributes", "at most 64 attributes"));
+    }
+    if let Some(key) = attributes
+        .keys()
+        .find(|key| key.is_empty() || key.len() > 100 || key.starts_with("collector."))
+    {
+        return Err(ApiError::invalid_field(
+            "attributes",
+            format!("key {key:?} must be 1-100 characters and must not start with \"collector.\" (reserved)"),
+        ));
+    }
+    if attributes.values().any(|value| value.len() > 150) {
+        return Err(ApiError::invalid_field(
+            "attributes",
+            "values must be at most 150 characters",
+        ));
+    }
+    let id = secrets::random_id("col").map_err(|error| ApiError::internal("collector id", error))?;
+    state
+        .raft
+        .propose(Command::CreateCollector {
+            id: id.clone(),
+            name,
+            mode,
+            remote_attributes: attributes,
+            at: UnixMillis::now(),
+        })
+        .await?;
+    let record = record_or_404(&state, &id)?;
+    Ok(HttpResponse::Created().json(CollectorView::new(&record, None)))
+}
+
+async fn list(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let status_filter = match query.status.as_deref() {
+        Some(name) => Some(CollectorStatus::parse(name).ok_or_else(|| {
+            ApiError::invalid_field(
+                "status",
+                "must be awaiting_connection, connected, degraded, stale or offline",
+            )
+        })?),
+        None => None,
+    };
+    let mode_filter = match query.mode.as_deref() {
+        Some(name) => Some(
+            CollectorMode::parse(name)
+                .ok_or_else(|| ApiError::invalid_field("mode", "must be \"alloy-remotecfg\" or \"opamp\""))?,
+        ),
+        None => None,
+    };
+    let needle = query.q.as_deref().map(str::to_lowercase);
+    let records: Vec<CollectorRecord> = state
+        .raft
+        .state()
+        .fleet
+        .collectors
+        .values()
+        .filter(|record| mode_filter.is_none_or(|mode| record.mode == mode))
+        .filter(|record| {
+            needle.as_deref().is_none_or(|needle| {
+                record.name.to_lowercase().contains(needle)
+                    || record.id.contains(needle)
+                    || record
+                        .host_id
+                        .as_deref()
+                        .is_some_and(|host| host.to_lowercase().contains(needle))
+            })
+        })
+        .cloned()
+        .collect();
+    let mut views = Vec::with_capacity(records.len());
+    for record in &records {
+        let live = state.registry.observe(&record.id).await;
+        let view = CollectorView::new(record, live);
+        if status_filter.is_none_or(|status| view.status == status.as_str()) {
+            views.push(view);
+        }
+    }
+    views.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "collectors": views })))
+}
+
+async fn get(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let record = record_or_404(&state, &path)?;
+    let live = state.registry.observe(&record.id).await;
+    Ok(HttpResponse::Ok().json(CollectorView::new(&record, live)))
+}
+
+async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    state
+        .raft
+        .propose(Command::DeleteCollector {
+            id: path.into_inner(),
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The base URL collectors should use: the configured external URL, else the one this request used.
+fn external_url(request: &HttpRequest, state: &AppState) -> String {
+    match &state.config.external_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let info = request.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+async fn mint_token(
+    principal: Principal,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    let record = record_or_404(&state, &collector_id)?;
+    let minted = secrets::mint_token(secrets::COLLECTOR_TOKEN_PREFIX)
+        .map_err(|error| ApiError::internal("mint collector token", error))?;
+    let now = UnixMillis::now();
+    state
+        .raft
+        .propose(Command::SetCollectorToken {
+            collector_id: collector_id.clone(),
+            token_hash: minted.hash,
+            prefix: minted.display_prefix.clone(),
+            at: now,
+        })
+        .await?;
+    let config_alloy = (record.mode == CollectorMode::AlloyRemotecfg)
+        .then(|| render_enrollment_config_alloy(&external_url(&request, &state), &minted.token));
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "token": minted.token,
+        "prefix": minted.display_prefix,
+        "created_at": now.to_rfc3339(),
+        "collector_id": collector_id,
+        "config_alloy": config_alloy,
+    })))
+}
+
+async fn config_view(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let record = record_or_404(&state, &path)?;
+    let rendered = render_collector_config(&record);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "version": rendered.version,
+        "hash": rendered.hash,
+        "format": rendered.format.as_str(),
+        "content": rendered.content,
+    })))
+}
+
+fn event_view(event: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "id": event.id,
+        "ts": event.ts.to_rfc3339(),
+        "type": event.event_type.as_str(),
+        "message": event.message,
+        "data": event.data,
+    })
+}
+
+async fn events(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_EVENT_PAGE);
+    if limit == 0 || limit > MAX_EVENT_PAGE {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be between 1 and {MAX_EVENT_PAGE}"),
+        ));
+    }
+    let after = query.after.unwrap_or(0);
+    let applied = state.raft.state();
+    let record = applied
+        .fleet
+        .collectors
+        .get(path.as_str())
+        .ok_or_else(|| ApiError::not_found("collector", &path))?;
+    let page: Vec<serde_json::Value> = record.events_after(after, limit).map(event_view).collect();
+    let next = record
+        .events_after(after, limit)
+        .last()
+        .map_or(after, |event| event.id);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": page, "next": next })))
+}

@@ -1,0 +1,324 @@
+//! `collector.v1.CollectorService`: the remotecfg API Alloy polls (GetConfig, RegisterCollector,
+//! UnregisterCollector), as Connect unary RPCs.
+//!
+//! Only `Authorization: Bearer <collector token>` authenticates. The token identifies the collector;
+//! the `id` in the message is the collector's host id (recorded, never trusted for identity).
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::connect::{read_unary, ConnectError, UnaryRequest};
+use super::AppState;
+use crate::actors::collector_actor::{Poll, Register, Unregister};
+use crate::error::{ApiError, ErrorCode};
+use crate::model::command::RemoteStatusReport;
+use crate::model::fleet_state::MAX_EFFECTIVE_CONFIG_BYTES;
+use crate::model::{RemoteConfigState, UnixMillis};
+use crate::proto::collector::v1 as pb;
+use crate::secrets;
+
+pub const SERVICE_PATH: &str = "/collector.v1.CollectorService";
+
+/// Attributes kept per collector, and the longest key and value; extra ones are dropped, not refused
+/// (RegisterCollector must never fail for a valid token).
+const MAX_ATTRIBUTES: usize = 64;
+const MAX_ATTRIBUTE_KEY_BYTES: usize = 128;
+const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+const MAX_HOST_ID_BYTES: usize = 256;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(web::resource(format!("{SERVICE_PATH}/{{method}}")).route(web::route().to(handle)));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rpc {
+    GetConfig,
+    RegisterCollector,
+    UnregisterCollector,
+}
+
+impl Rpc {
+    fn parse(name: &str) -> Option<Rpc> {
+        match name {
+            "GetConfig" => Some(Rpc::GetConfig),
+            "RegisterCollector" => Some(Rpc::RegisterCollector),
+            "UnregisterCollector" => Some(Rpc::UnregisterCollector),
+            _ => None,
+        }
+    }
+
+    /// Only side-effect-free methods may be called with GET (Alloy 1.7–1.11 use it for GetConfig).
+    fn allows_get(self) -> bool {
+        self == Rpc::GetConfig
+    }
+}
+
+async fn handle(
+    request: HttpRequest,
+    payload: web::Payload,
+    method: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConnectError> {
+    let rpc = Rpc::parse(&method).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unimplemented,
+            format!("collector.v1.CollectorService/{method} is not implemented"),
+        )
+    })?;
+    let allowed = *request.method() == Method::POST || (*request.method() == Method::GET && rpc.allows_get());
+    if !allowed {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not allowed for {method}", request.method()),
+        )
+        .into());
+    }
+    let limit = state.config.max_request_body;
+    let authenticated = authenticate_collector(&request, &state);
+    let unary = read_unary(&request, payload, limit, rpc.allows_get()).await;
+    let collector_id = match authenticated {
+        Ok(collector_id) => collector_id,
+        Err(error) => {
+            if let Ok(unary) = &unary {
+                attribute_auth_failure(&state, rpc, unary);
+            }
+            return Err(error.into());
+        }
+    };
+    let unary = unary?;
+    let response = match rpc {
+        Rpc::GetConfig => get_config(&state, &collector_id, &unary).await?,
+        Rpc::RegisterCollector => register_collector(&state, &collector_id, &unary).await?,
+        Rpc::UnregisterCollector => unregister_collector(&state, &collector_id, &unary).await?,
+    };
+    Ok(response)
+}
+
+/// Resolves the collector from its bearer token, against this node's replica of the token index.
+fn authenticate_collector(request: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthenticated(
+            "missing Authorization header: set remotecfg.bearer_token to the collector token minted in linkmesh",
+        ));
+    };
+    let value = value.to_str().unwrap_or_default();
+    let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthenticated(format!(
+            "linkmesh accepts only the Bearer scheme, not {scheme:?}: set remotecfg.bearer_token (not basic_auth) \
+             to the collector token minted in linkmesh"
+        )));
+    }
+    let presented_hash = secrets::hash_token(credentials.trim());
+    let fleet = state.raft.state();
+    match fleet.fleet.collector_by_token_hash(&presented_hash) {
+        Some(record)
+            if record.token.as_ref().is_some_and(|token| secrets::token_hashes_equal(&token.hash, &presented_hash)) =>
+        {
+            Ok(record.id.clone())
+        }
+        _ => Err(ApiError::unauthenticated(
+            "invalid or rotated collector token: re-mint it on the collector page and update remotecfg.bearer_token",
+        )),
+    }
+}
+
+/// Tells the collector whose host sent a rejected call, so its Events tab explains the silence.
+fn attribute_auth_failure(state: &AppState, rpc: Rpc, unary: &UnaryRequest) {
+    let host_id = match rpc {
+        Rpc::GetConfig => unary.decode::<pb::GetConfigRequest>().map(|message| message.id),
+        Rpc::RegisterCollector => unary
+            .decode::<pb::RegisterCollectorRequest>()
+            .map(|message| message.id),
+        Rpc::UnregisterCollector => unary
+            .decode::<pb::UnregisterCollectorRequest>()
+            .map(|message| message.id),
+    };
+    let Ok(host_id) = host_id else { return };
+    let collector_id = state
+        .raft
+        .state()
+        .fleet
+        .collector_by_host_id(&host_id)
+        .map(|record| record.id.clone());
+    if let Some(collector_id) = collector_id {
+        state.registry.auth_failed(&collector_id, host_id);
+    }
+}
+
+fn required_host_id(id: String) -> Result<String, ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::invalid_field(
+            "id",
+            "is required (Alloy sends remotecfg.id)",
+        ));
+    }
+    if id.len() > MAX_HOST_ID_BYTES {
+        return Err(ApiError::invalid_field(
+            "id",
+            format!("must be at most {MAX_HOST_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(id)
+}
+
+/// `local_attributes` (Alloy >= 1.7), falling back to the deprecated `attributes` (Alloy 1.3–1.6).
+fn collector_attributes(
+    local: HashMap<String, String>,
+    legacy: HashMap<String, String>,
+) -> BTreeMap<String, String> {
+    let chosen = if local.is_empty() { legacy } else { local };
+    chosen
+        .into_iter()
+        .filter(|(key, value)| {
+            key.len() <= MAX_ATTRIBUTE_KEY_BYTES && value.len() <= MAX_ATTRIBUTE_VALUE_BYTES
+        })
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .take(MAX_ATTRIBUTES)
+        .collect()
+}
+
+fn remote_status_report(status: Option<pb::RemoteConfigStatus>) -> Option<RemoteStatusReport> {
+    let status = status?;
+    let state = match pb::RemoteConfigStatuses::try_from(status.status).ok()? {
+        pb::RemoteConfigStatuses::Unset => return None,
+        pb::RemoteConfigStatuses::Applied => RemoteConfigState::Applied,
+        pb::RemoteConfigStatuses::Applying => RemoteConfigState::Applying,
+        pb::RemoteConfigStatuses::Failed => RemoteConfigState::Failed,
+    };
+    let error = (!status.error_message.is_empty()).then(|| truncate(status.error_message, 4096));
+    Some(RemoteStatusReport { state, error })
+}
+
+/// The effective config as one text: single-file configs verbatim, several files concatenated by name.
+fn effective_config_text(effective: Option<pb::EffectiveConfig>) -> Option<String> {
+    let files = effective?.config_map?.config_map;
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    let text = match names.as_slice() {
+        [] => return None,
+        [only] => String::from_utf8_lossy(&files[*only].body).into_owned(),
+        _ => names
+            .iter()
+            .map(|name| format!("// ---- {name}\n{}", String::from_utf8_lossy(&files[*name].body)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    Some(truncate(text, MAX_EFFECTIVE_CONFIG_BYTES))
+}
+
+fn truncate(mut text: String, max_bytes: usize) -> String {
+    if text.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+async fn get_config(
+    state: &AppState,
+    collector_id: &str,
+    unary: &UnaryRequest,
+) -> Result<HttpResponse, ApiError> {
+    let message: pb::GetConfigRequest = unary.decode()?;
+    let poll = Poll {
+        host_id: required_host_id(message.id)?,
+        local_attributes: collector_attributes(message.local_attributes, message.attributes),
+        hash: message.hash,
+        remote_status: remote_status_report(message.remote_config_status),
+        effective_config: effective_config_text(message.effective_config),
+        at: UnixMillis::now(),
+    };
+    let reply = state.registry.poll(collector_id, poll).await?;
+    let response = if reply.not_modified {
+        pb::GetConfigResponse {
+            content: String::new(),
+            hash: reply.rendered.hash.clone(),
+            not_modified: true,
+        }
+    } else {
+        pb::GetConfigResponse {
+            content: reply.rendered.content.clone(),
+            hash: reply.rendered.hash.clone(),
+            not_modified: false,
+        }
+    };
+    unary.respond(&response)
+}
+
+async fn register_collector(
+    state: &AppState,
+    collector_id: &str,
+    unary: &UnaryRequest,
+) -> Result<HttpResponse, ApiError> {
+    let message: pb::RegisterCollectorRequest = unary.decode()?;
+    let register = Register {
+        host_id: required_host_id(message.id)?,
+        name: truncate(message.name, MAX_ATTRIBUTE_VALUE_BYTES),
+        local_attributes: collector_attributes(message.local_attributes, message.attributes),
+        at: UnixMillis::now(),
+    };
+    state.registry.register(collector_id, register).await?;
+    unary.respond(&pb::RegisterCollectorResponse {})
+}
+
+async fn unregister_collector(
+    state: &AppState,
+    collector_id: &str,
+    unary: &UnaryRequest,
+) -> Result<HttpResponse, ApiError> {
+    let message: pb::UnregisterCollectorRequest = unary.decode()?;
+    let unregister = Unregister {
+        host_id: required_host_id(message.id)?,
+        at: UnixMillis::now(),
+    };
+    state.registry.unregister(collector_id, unregister).await?;
+    unary.respond(&pb::UnregisterCollectorResponse {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_attributes_win_over_legacy_ones() {
+        let local = HashMap::from([("env".to_owned(), "prod".to_owned())]);
+        let legacy = HashMap::from([("env".to_owned(), "old".to_owned())]);
+        assert_eq!(collector_attributes(local, legacy.clone())["env"], "prod");
+        assert_eq!(collector_attributes(HashMap::new(), legacy)["env"], "old");
+    }
+
+    #[test]
+    fn oversized_and_excess_attributes_are_dropped() {
+        let mut many: HashMap<String, String> =
+            (0..100).map(|i| (format!("k{i:03}"), "v".to_owned())).collect();
+        many.insert("big".to_owned(), "x".repeat(MAX_ATTRIBUTE_VALUE_BYTES + 1));
+        let kept = collector_attributes(many, HashMap::new());
+        assert_eq!(kept.len(), MAX_ATTRIBUTES);
+        assert!(!kept.contains_key("big"));
+    }
+
+    #[test]
+    fn unset_status_is_no_report_and_failed_keeps_its_message() {
+        assert!(remote_status_report(Some(pb::RemoteConfigStatus::default())).is_none());
+        let failed = remote_status_report(Some(pb::RemoteConfigStatus {
+            status: pb::RemoteConfigStatuses::Failed as i32,
+            error_message: "bad block".into(),
+        }))
+        .expect("report");
+        assert_eq!(failed.state, RemoteConfigState::Failed);
+        assert_eq!(failed.error.as_deref(), Some("bad block"));
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("héllo".to_owned(), 2), "h");
+        assert_eq!(truncate("abc".to_owned(), 10), "abc");
+    }
+}
