@@ -1,0 +1,427 @@
+//! Test harness: starts the real `linkmesh` binary on an ephemeral port and talks real HTTP to it.
+//!
+//! (`tests/support/mod.rs` rather than `support.rs`: a file directly under `tests/` would be compiled as
+//! a test crate of its own.)
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use serde_json::{json, Value};
+
+pub use linkmesh::proto::collector::v1 as pb;
+
+pub const ADMIN_PASSWORD: &str = "integration-test-admin-password";
+
+/// Liveness settings short enough to observe transitions in tests (waited on, never slept on).
+pub const FAST_CONFIG: &str = r#"
+activity_flush_interval = "30ms"
+shutdown_timeout = "5s"
+
+[collectors]
+default_poll_interval = "400ms"
+min_poll_interval = "100ms"
+stale_after_missed_polls = 3
+tick_interval = "50ms"
+passivate_after = "600s"
+registration_window = "300s"
+noisy_event_interval = "60s"
+"#;
+
+pub struct Server {
+    child: Option<Child>,
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    config_path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    pub stderr_path: PathBuf,
+}
+
+impl Server {
+    /// A fresh server with [`FAST_CONFIG`] in a new temporary data dir.
+    pub fn start() -> Server {
+        Server::start_with_config(FAST_CONFIG)
+    }
+
+    pub fn start_with_config(config: &str) -> Server {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().join("data");
+        let config_path = temp.path().join("linkmesh.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let stderr_path = temp.path().join("server.log");
+        let mut server = Server {
+            child: None,
+            base_url: String::new(),
+            data_dir,
+            config_path,
+            _temp: Some(temp),
+            stderr_path,
+        };
+        server.spawn("127.0.0.1:0");
+        server
+    }
+
+    fn spawn(&mut self, addr: &str) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_path)
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--http-addr")
+            .arg(addr)
+            .env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("LINKMESH_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn linkmesh");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let listening = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("listening on ") => break line,
+                Some(Ok(_)) => continue,
+                _ => panic!("server exited before listening; log:\n{}", self.log()),
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let bound = listening
+            .trim_start_matches("listening on ")
+            .split(',')
+            .next()
+            .expect("addr")
+            .to_owned();
+        self.base_url = format!("http://{bound}");
+        self.child = Some(child);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+        }
+    }
+
+    /// SIGTERM and wait for exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        child.wait().expect("wait")
+    }
+
+    /// Restarts on the same data dir and the same port.
+    pub fn restart(&mut self) {
+        let addr = self.base_url.trim_start_matches("http://").to_owned();
+        self.kill();
+        self.spawn(&addr);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn data_dir_exists(path: &Path) -> bool {
+    path.join("raft").exists()
+}
+
+/// An HTTP client authenticated as an operator through a service-account token.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub token: String,
+}
+
+impl Api {
+    /// Signs in as `admin` and creates an admin service account token for the test.
+    pub async fn admin(server: &Server) -> Api {
+        Api::with_role(server, "admin").await
+    }
+
+    pub async fn with_role(server: &Server, role: &str) -> Api {
+        let cookies = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        let login = cookies
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(
+            login.status(),
+            200,
+            "login failed: {}",
+            login.text().await.unwrap_or_default()
+        );
+        let name = format!("test-{role}-{}", std::process::id()) + &random_suffix();
+        let account: Value = cookies
+            .post(server.url("/api/v1/service-accounts"))
+            .json(&json!({ "name": name, "role": role }))
+            .send()
+            .await
+            .expect("create service account")
+            .json()
+            .await
+            .expect("json");
+        let token: Value = cookies
+            .post(server.url(&format!(
+                "/api/v1/service-accounts/{}/tokens",
+                account["id"].as_str().expect("id")
+            )))
+            .json(&json!({ "label": "tests" }))
+            .send()
+            .await
+            .expect("create token")
+            .json()
+            .await
+            .expect("json");
+        Api {
+            http: reqwest::Client::new(),
+            base_url: server.base_url.clone(),
+            token: token["token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("json body")
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.request(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn create_collector(&self, name: &str) -> String {
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/collectors",
+                Some(json!({ "name": name, "mode": "alloy-remotecfg" })),
+            )
+            .await;
+        assert_eq!(status, 201, "create collector: {body}");
+        assert_eq!(body["status"], "awaiting_connection");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Mints (or rotates) the collector token; returns the whole response.
+    pub async fn mint(&self, collector_id: &str) -> Value {
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/collectors/{collector_id}/token"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "mint token: {body}");
+        body
+    }
+
+    pub async fn mint_token(&self, collector_id: &str) -> String {
+        self.mint(collector_id).await["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub async fn collector(&self, collector_id: &str) -> Value {
+        self.get(&format!("/api/v1/collectors/{collector_id}")).await
+    }
+
+    pub async fn event_types(&self, collector_id: &str) -> Vec<String> {
+        let events = self
+            .get(&format!("/api/v1/collectors/{collector_id}/events?limit=1000"))
+            .await;
+        events["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|event| event["type"].as_str().expect("type").to_owned())
+            .collect()
+    }
+
+    /// Waits (with a deadline, polling) until the collector's status is `status`.
+    pub async fn wait_for_status(&self, collector_id: &str, status: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let last = self.collector(collector_id).await;
+            if last["status"] == status {
+                return last;
+            }
+            assert!(
+                start.elapsed() < WAIT_DEADLINE,
+                "collector never reached {status}; last seen: {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the collector's event list contains `event_type` `count` times; returns all types.
+    pub async fn wait_for_event(&self, collector_id: &str, event_type: &str, count: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let types = self.event_types(collector_id).await;
+            if types.iter().filter(|t| *t == event_type).count() >= count {
+                return types;
+            }
+            assert!(
+                start.elapsed() < WAIT_DEADLINE,
+                "event {event_type} x{count} never recorded; events: {types:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// How long a test waits for a condition before failing.
+pub const WAIT_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Polls `condition` until it holds or `deadline` passes.
+pub async fn wait_until<F, Fut>(deadline: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+fn random_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("-{nanos}")
+}
+
+/// A raw Connect call as Alloy makes it (binary proto, POST).
+pub async fn connect_post<M: Message>(
+    server: &Server,
+    method: &str,
+    token: Option<&str>,
+    message: &M,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(server.url(&format!("/collector.v1.CollectorService/{method}")))
+        .header("content-type", "application/proto")
+        .header("connect-protocol-version", "1")
+        .body(message.encode_to_vec());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("connect call")
+}
+
+pub async fn get_config(
+    server: &Server,
+    token: &str,
+    request: &pb::GetConfigRequest,
+) -> pb::GetConfigResponse {
+    let response = connect_post(server, "GetConfig", Some(token), request).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "GetConfig failed: {}",
+        response.text().await.unwrap_or_default()
+    );
+    pb::GetConfigResponse::decode(response.bytes().await.expect("body")).expect("decode response")
+}
+
+pub async fn register(server: &Server, token: &str, host_id: &str) {
+    let request = pb::RegisterCollectorRequest {
+        id: host_id.to_owned(),
+        name: host_id.to_owned(),
+        local_attributes: [("collector.os".to_owned(), "linux".to_owned())].into(),
+        ..Default::default()
+    };
+    let response = connect_post(server, "RegisterCollector", Some(token), &request).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "RegisterCollector failed: {}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+pub fn poll_request(host_id: &str, hash: &str) -> pb::GetConfigRequest {
+    pb::GetConfigRequest {
+        id: host_id.to_owned(),
+        hash: hash.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// The Connect error envelope of a failed call: (HTTP status, code, message).
+pub async fn connect_error(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "error content type {content_type:?}"
+    );
+    let body: Value = response.json().await.expect("error envelope is JSON");
+    (
+        status,
+        body["code"].as_str().expect("code").to_owned(),
+        body["message"].as_str().expect("message").to_owned(),
+    )
+}
