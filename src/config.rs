@@ -36,6 +36,26 @@ pub struct NodeConfig {
     #[serde(deserialize_with = "human::duration")]
     pub shutdown_timeout: Duration,
     pub collectors: CollectorSettings,
+    pub raft: RaftSettings,
+}
+
+/// Consensus and log compaction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftSettings {
+    /// Build a snapshot (and purge the log before it) after this many new log entries.
+    pub snapshot_after_logs: u64,
+    /// Log entries kept behind the last snapshot, so slightly lagging followers need no snapshot.
+    pub logs_kept_after_snapshot: u64,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        RaftSettings {
+            snapshot_after_logs: 5000,
+            logs_kept_after_snapshot: 1000,
+        }
+    }
 }
 
 /// Liveness rules for collectors.
@@ -81,6 +101,7 @@ impl Default for NodeConfig {
             activity_flush_interval: Duration::from_millis(200),
             shutdown_timeout: Duration::from_secs(30),
             collectors: CollectorSettings::default(),
+            raft: RaftSettings::default(),
         }
     }
 }
@@ -148,6 +169,11 @@ impl NodeConfig {
         if collectors.min_poll_interval > collectors.default_poll_interval {
             return Err(ConfigError::Invalid(
                 "collectors.min_poll_interval must not exceed collectors.default_poll_interval".into(),
+            ));
+        }
+        if self.raft.snapshot_after_logs == 0 {
+            return Err(ConfigError::Invalid(
+                "raft.snapshot_after_logs must be at least 1".into(),
             ));
         }
         if collectors.tick_interval.is_zero() || self.activity_flush_interval.is_zero() {

@@ -67,6 +67,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         config.node_id,
         node_info,
         &config.data_dir,
+        &config.raft,
         raft_runtime,
         effects_tx,
     )

@@ -20,7 +20,7 @@ use super::body::{self, ContentEncoding};
 use crate::error::{ApiError, ErrorCode};
 
 /// Responses smaller than this are not worth compressing.
-const GZIP_MIN_BYTES: usize = 512;
+const GZIP_MIN_BYTES: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {

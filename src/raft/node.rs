@@ -55,6 +55,7 @@ impl RaftNode {
         node_id: u64,
         node_info: NodeInfo,
         data_dir: &Path,
+        settings: &crate::config::RaftSettings,
         runtime: tokio::runtime::Handle,
         effects: UnboundedSender<Effect>,
     ) -> Result<RaftNode, StartError> {
@@ -81,8 +82,8 @@ impl RaftNode {
             election_timeout_min: 300,
             election_timeout_max: 600,
             install_snapshot_timeout: 2000,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(5000),
-            max_in_snapshot_log_to_keep: 1000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_after_logs),
+            max_in_snapshot_log_to_keep: settings.logs_kept_after_snapshot,
             ..openraft::Config::default()
         }
         .validate()

@@ -16,19 +16,32 @@ pub use linkmesh::proto::collector::v1 as pb;
 
 pub const ADMIN_PASSWORD: &str = "integration-test-admin-password";
 
-/// Liveness settings short enough to observe transitions in tests (waited on, never slept on).
+/// Settings for tests: fast batching, and a 2 s expected poll interval so a collector stays
+/// `connected` through a test's quick sequence of calls even on a loaded machine.
 pub const FAST_CONFIG: &str = r#"
 activity_flush_interval = "30ms"
 shutdown_timeout = "5s"
 
 [collectors]
-default_poll_interval = "400ms"
-min_poll_interval = "100ms"
+default_poll_interval = "2s"
+min_poll_interval = "2s"
 stale_after_missed_polls = 3
 tick_interval = "50ms"
 passivate_after = "600s"
 registration_window = "300s"
 noisy_event_interval = "60s"
+"#;
+
+/// Like [`FAST_CONFIG`] but a collector turns `stale` 1.2 s after its last poll.
+pub const STALE_FAST_CONFIG: &str = r#"
+activity_flush_interval = "30ms"
+shutdown_timeout = "5s"
+
+[collectors]
+default_poll_interval = "400ms"
+min_poll_interval = "400ms"
+stale_after_missed_polls = 3
+tick_interval = "50ms"
 "#;
 
 pub struct Server {
