@@ -13,11 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{ConfigError, NodeConfig};
 
 #[derive(Parser)]
-#[command(
-    name = "linkmesh",
-    version,
-    about = "Fleet manager for Grafana Alloy and OpenTelemetry Collectors"
-)]
+#[command(name = "linkmesh", version, about = "Fleet manager for Grafana Alloy and OpenTelemetry Collectors")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

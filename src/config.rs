@@ -51,10 +51,7 @@ pub struct RaftSettings {
 
 impl Default for RaftSettings {
     fn default() -> Self {
-        RaftSettings {
-            snapshot_after_logs: 5000,
-            logs_kept_after_snapshot: 1000,
-        }
+        RaftSettings { snapshot_after_logs: 5000, logs_kept_after_snapshot: 1000 }
     }
 }
 
@@ -133,14 +130,10 @@ pub enum ConfigError {
 
 impl NodeConfig {
     pub fn from_file(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.display().to_string(),
-            source,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
     }
 
     /// Cross-field rules that serde cannot express.
@@ -156,9 +149,7 @@ impl NodeConfig {
             }
         }
         if self.max_request_body < 1024 {
-            return Err(ConfigError::Invalid(
-                "max_request_body must be at least 1KiB".into(),
-            ));
+            return Err(ConfigError::Invalid("max_request_body must be at least 1KiB".into()));
         }
         let collectors = &self.collectors;
         if collectors.stale_after_missed_polls == 0 {
@@ -172,14 +163,10 @@ impl NodeConfig {
             ));
         }
         if self.raft.snapshot_after_logs == 0 {
-            return Err(ConfigError::Invalid(
-                "raft.snapshot_after_logs must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("raft.snapshot_after_logs must be at least 1".into()));
         }
         if collectors.tick_interval.is_zero() || self.activity_flush_interval.is_zero() {
-            return Err(ConfigError::Invalid(
-                "tick and flush intervals must be positive".into(),
-            ));
+            return Err(ConfigError::Invalid("tick and flush intervals must be positive".into()));
         }
         Ok(())
     }
@@ -198,9 +185,7 @@ pub mod human {
     /// `"4MiB"`, `"512KiB"`, `"1GiB"`, `"64kB"` or a plain number of bytes.
     pub fn parse_byte_size(text: &str) -> Result<usize, String> {
         let trimmed = text.trim();
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
+        let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
         let (digits, unit) = trimmed.split_at(split);
         let number: usize = digits.parse().map_err(|_| format!("invalid size {text:?}"))?;
         let multiplier = match unit.trim() {
@@ -213,9 +198,7 @@ pub mod human {
             "GiB" => 1 << 30,
             other => return Err(format!("invalid size unit {other:?} in {text:?}")),
         };
-        number
-            .checked_mul(multiplier)
-            .ok_or_else(|| format!("size {text:?} is too large"))
+        number.checked_mul(multiplier).ok_or_else(|| format!("size {text:?} is too large"))
     }
 
     pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
@@ -258,10 +241,8 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        let config = NodeConfig {
-            external_url: Some("linkmesh.example.com".into()),
-            ..NodeConfig::default()
-        };
+        let config =
+            NodeConfig { external_url: Some("linkmesh.example.com".into()), ..NodeConfig::default() };
         let error = config.validate().expect_err("invalid").to_string();
         assert!(error.contains("external_url"), "{error}");
     }

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     NotFound,
     AlreadyExists,
     FailedPrecondition,
+    /// The change conflicts with other state, e.g. deleting a pipeline that routes use (HTTP 409).
+    Conflict,
     ResourceExhausted,
     /// Body larger than the configured limit (Connect `resource_exhausted`, HTTP 413).
     PayloadTooLarge,
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::NotFound => ("not_found", "not_found", 404),
             ErrorCode::AlreadyExists => ("already_exists", "already_exists", 409),
             ErrorCode::FailedPrecondition => ("failed_precondition", "failed_precondition", 400),
+            ErrorCode::Conflict => ("failed_precondition", "failed_precondition", 409),
             ErrorCode::ResourceExhausted => ("resource_exhausted", "resource_exhausted", 429),
             ErrorCode::PayloadTooLarge => ("resource_exhausted", "invalid_argument", 413),
             ErrorCode::UnsupportedMediaType => ("unimplemented", "invalid_argument", 415),
@@ -73,11 +76,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-            details: Map::new(),
-        }
+        ApiError { code, message: message.into(), details: Map::new() }
     }
 
     pub fn invalid_field(field: &str, problem: impl fmt::Display) -> Self {
@@ -130,8 +129,16 @@ impl From<ApplyError> for ApiError {
         let code = match &error {
             ApplyError::NotFound { .. } => ErrorCode::NotFound,
             ApplyError::AlreadyExists { .. } | ApplyError::AlreadyBootstrapped => ErrorCode::AlreadyExists,
+            ApplyError::InUse { .. } => ErrorCode::Conflict,
+            ApplyError::InvalidReference { field, problem } => {
+                return ApiError::invalid_field(field, problem);
+            }
         };
-        ApiError::new(code, error.to_string())
+        let mut api_error = ApiError::new(code, error.to_string());
+        if let ApplyError::InUse { used_by, .. } = &error {
+            api_error.details.insert("used_by".to_owned(), serde_json::Value::from(used_by.clone()));
+        }
+        api_error
     }
 }
 
@@ -174,14 +181,8 @@ mod tests {
     fn connect_codes_match_the_protocol_status_table() {
         assert_eq!(ErrorCode::Unauthenticated.connect_code(), "unauthenticated");
         assert_eq!(ErrorCode::Unauthenticated.http_status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            ErrorCode::Unavailable.http_status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            ErrorCode::PayloadTooLarge.http_status(),
-            StatusCode::PAYLOAD_TOO_LARGE
-        );
+        assert_eq!(ErrorCode::Unavailable.http_status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ErrorCode::PayloadTooLarge.http_status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(ErrorCode::InvalidArgument.http_status(), StatusCode::BAD_REQUEST);
     }
 }

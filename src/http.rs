@@ -27,6 +27,8 @@ pub struct AppState {
     pub raft: RaftNode,
     pub registry: CollectorRegistry,
     pub config: Arc<NodeConfig>,
+    /// Seals destination credentials before they are proposed.
+    pub data_key: crate::secrets::DataKey,
 }
 
 /// Mounts every route of the public listener.

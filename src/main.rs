@@ -41,16 +41,10 @@ fn run_client(command: Command) -> ExitCode {
     let result = runtime.block_on(async move {
         match command {
             Command::Collectors(command) => client::collectors(command).await,
-            Command::Events {
-                client: args,
-                collector_id,
-                after,
-                limit,
-            } => client::events(args, collector_id, after, limit).await,
-            Command::Config {
-                client: args,
-                collector_id,
-            } => client::config(args, collector_id).await,
+            Command::Events { client: args, collector_id, after, limit } => {
+                client::events(args, collector_id, after, limit).await
+            }
+            Command::Config { client: args, collector_id } => client::config(args, collector_id).await,
             Command::Serve(_) => Ok(()),
         }
     });

@@ -11,6 +11,7 @@ pub mod collector;
 pub mod command;
 pub mod event;
 pub mod fleet_state;
+pub mod pipeline;
 pub mod time;
 
 pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};

@@ -2,13 +2,31 @@
 //!
 //! No I/O, clocks or randomness: the same model renders byte-identical output, so the config hash
 //! changes exactly when the config does.
+//!
+//! Credentials never appear in rendered text stored anywhere: renderers emit placeholders
+//! ([`secrets::placeholder`]) and the collector's actor fills them with decrypted values just before
+//! delivery ([`secrets::fill`]). The hash covers the sealed credentials, so a credential change is a
+//! new config version.
+//!
+//! - [`catalogue`]: every source, step and destination type: settings schema, signals, rendering.
+//! - [`alloy`]: the Alloy module delivered over remotecfg (everything inside one `declare`).
+//! - [`otelcol`]: OpenTelemetry Collector YAML for `opamp` collectors.
+//! - [`graph`]: the rendered pipeline as a graph (topology API, UI canvas, throughput mapping).
 
+pub mod alloy;
 pub mod alloy_syntax;
+pub mod catalogue;
 pub mod enrollment;
+pub mod graph;
+pub mod otelcol;
+pub mod secrets;
+
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{CollectorMode, CollectorRecord};
+use crate::model::pipeline::{Destination, Pipeline, Route, Source};
+use crate::model::CollectorMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigFormat {
@@ -25,79 +43,58 @@ impl ConfigFormat {
     }
 }
 
-/// What a collector receives: content, its hash and the version it belongs to.
+/// Everything that determines one collector's config.
+#[derive(Debug, Clone)]
+pub struct RenderInput<'a> {
+    pub collector_id: &'a str,
+    pub collector_name: &'a str,
+    pub mode: CollectorMode,
+    pub sources: Vec<&'a Source>,
+    pub routes: Vec<&'a Route>,
+    pub destinations: Vec<&'a Destination>,
+    /// Pipelines referenced by the routes, by id.
+    pub pipelines: BTreeMap<&'a str, &'a Pipeline>,
+}
+
+/// What a collector receives, before secrets are filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedConfig {
-    pub version: u64,
     pub format: ConfigFormat,
+    /// Config text with credential placeholders.
     pub content: String,
-    /// Hex SHA-256 of `content`; opaque to collectors (Alloy echoes it back).
+    /// Hex SHA-256 over `content` and the sealed credentials; opaque to collectors.
     pub hash: String,
 }
 
-/// Renders the config a collector should run.
-///
-/// Until the fleet model (sources, routes, destinations) exists every collector receives a comment.
-/// It must not be empty: Alloy treats empty content as "keep running the previous config".
-pub fn render_collector_config(record: &CollectorRecord) -> RenderedConfig {
-    let (format, content) = match record.mode {
-        CollectorMode::AlloyRemotecfg => (
-            ConfigFormat::Alloy,
-            format!(
-                "// linkmesh: no sources or routes configured for collector {}\n",
-                alloy_syntax::quote(&record.name)
-            ),
-        ),
-        CollectorMode::Opamp => (
-            ConfigFormat::Otelcol,
-            format!(
-                "# linkmesh: no sources or routes configured for collector {:?}\n",
-                record.name
-            ),
-        ),
+/// Renders one collector's config; an empty model renders a non-empty comment (Alloy treats empty
+/// content as "keep running the previous config").
+pub fn render_collector_config(input: &RenderInput<'_>) -> RenderedConfig {
+    let (format, content) = match input.mode {
+        CollectorMode::AlloyRemotecfg => (ConfigFormat::Alloy, alloy::render_alloy_module(input)),
+        CollectorMode::Opamp => (ConfigFormat::Otelcol, otelcol::render_otelcol_yaml(input)),
     };
-    let hash = hex::encode(Sha256::digest(content.as_bytes()));
-    RenderedConfig {
-        version: record.config.version,
-        format,
-        content,
-        hash,
-    }
+    let hash = config_hash(&content, input);
+    RenderedConfig { format, content, hash }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-    use crate::model::UnixMillis;
-
-    fn record(name: &str) -> CollectorRecord {
-        CollectorRecord::new(
-            "col_1".into(),
-            name.into(),
-            CollectorMode::AlloyRemotecfg,
-            BTreeMap::new(),
-            UnixMillis(1),
-        )
+fn config_hash(content: &str, input: &RenderInput<'_>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(content.as_bytes());
+    let mut destinations: Vec<&Destination> = input.destinations.clone();
+    destinations.sort_by(|left, right| left.id.cmp(&right.id));
+    for destination in destinations {
+        for (key, sealed) in &destination.credentials {
+            hasher.update(destination.id.as_bytes());
+            hasher.update([0]);
+            hasher.update(key.as_bytes());
+            hasher.update([0]);
+            hasher.update(&sealed.0);
+        }
     }
+    hex::encode(hasher.finalize())
+}
 
-    #[test]
-    fn empty_model_renders_a_non_empty_stable_comment() {
-        let first = render_collector_config(&record("edge-1"));
-        let second = render_collector_config(&record("edge-1"));
-        assert_eq!(
-            first.content,
-            "// linkmesh: no sources or routes configured for collector \"edge-1\"\n"
-        );
-        assert_eq!(first, second);
-        assert_eq!(first.hash.len(), 64);
-        assert_ne!(first.hash, render_collector_config(&record("edge-2")).hash);
-    }
-
-    #[test]
-    fn a_name_cannot_break_out_of_the_comment() {
-        let rendered = render_collector_config(&record("x\"\nlogging { level = \"debug\" }"));
-        assert_eq!(rendered.content.lines().count(), 1);
-    }
+/// Whether the model is empty: nothing to collect or nowhere to send it.
+pub fn nothing_configured(input: &RenderInput<'_>) -> bool {
+    input.sources.is_empty() || input.routes.is_empty()
 }

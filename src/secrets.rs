@@ -34,20 +34,14 @@ pub struct RandomnessError(String);
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessError> {
     let mut bytes = [0u8; N];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|error| RandomnessError(error.to_string()))?;
+    OsRng.try_fill_bytes(&mut bytes).map_err(|error| RandomnessError(error.to_string()))?;
     Ok(bytes)
 }
 
 pub fn mint_token(kind_prefix: &str) -> Result<MintedToken, RandomnessError> {
     let token = format!("{kind_prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
     let display_prefix = token[..kind_prefix.len() + DISPLAY_PREFIX_RANDOM_CHARS].to_owned();
-    Ok(MintedToken {
-        hash: hash_token(&token),
-        token,
-        display_prefix,
-    })
+    Ok(MintedToken { hash: hash_token(&token), token, display_prefix })
 }
 
 pub fn hash_token(token: &str) -> TokenHash {
@@ -86,16 +80,136 @@ pub fn hash_password(password: &str) -> Result<String, PasswordHashError> {
 /// Verifies a password against a stored PHC string; any malformed hash counts as a mismatch.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         .unwrap_or(false)
+}
+
+/// The key that seals destination credentials at rest. It lives outside the Raft log (in
+/// `LINKMESH_DATA_KEY` or `<data-dir>/data-key`); every node of a cluster must have the same key.
+#[derive(Clone)]
+pub struct DataKey(chacha20poly1305::Key);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataKeyError {
+    #[error("LINKMESH_DATA_KEY must be 32 bytes in base64: {0}")]
+    InvalidEnv(String),
+    #[error("cannot read or create the data key file {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("data key file {0} is corrupt (expected 32 bytes in base64)")]
+    CorruptFile(String),
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+    #[error("a credential could not be decrypted (wrong data key?)")]
+    Open,
+}
+
+const NONCE_BYTES: usize = 12;
+
+impl DataKey {
+    /// `LINKMESH_DATA_KEY` when set, else `<data_dir>/data-key`, created (0600) on first use.
+    pub fn load_or_create(
+        env_value: Option<&str>,
+        data_dir: &std::path::Path,
+    ) -> Result<DataKey, DataKeyError> {
+        use base64::engine::general_purpose::STANDARD;
+        if let Some(text) = env_value {
+            let bytes =
+                STANDARD.decode(text.trim()).map_err(|error| DataKeyError::InvalidEnv(error.to_string()))?;
+            return DataKey::from_bytes(&bytes)
+                .ok_or_else(|| DataKeyError::InvalidEnv(format!("{} bytes", bytes.len())));
+        }
+        let path = data_dir.join("data-key");
+        let file_error = |source| DataKeyError::File { path: path.display().to_string(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes = STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| DataKeyError::CorruptFile(path.display().to_string()))?;
+                DataKey::from_bytes(&bytes)
+                    .ok_or_else(|| DataKeyError::CorruptFile(path.display().to_string()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let bytes = random_bytes::<32>()?;
+                std::fs::create_dir_all(data_dir).map_err(file_error)?;
+                write_private_file(&path, &STANDARD.encode(bytes)).map_err(file_error)?;
+                DataKey::from_bytes(&bytes)
+                    .ok_or_else(|| DataKeyError::CorruptFile(path.display().to_string()))
+            }
+            Err(error) => Err(file_error(error)),
+        }
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
+        (bytes.len() == 32).then(|| DataKey(*chacha20poly1305::Key::from_slice(bytes)))
+    }
+
+    /// `nonce || ciphertext` of `plaintext`, with a fresh random nonce.
+    pub fn seal(&self, plaintext: &str) -> Result<Vec<u8>, RandomnessError> {
+        use chacha20poly1305::aead::Aead;
+        use chacha20poly1305::KeyInit;
+        let nonce = random_bytes::<NONCE_BYTES>()?;
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new(&self.0);
+        let ciphertext = cipher
+            .encrypt(chacha20poly1305::Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .map_err(|error| RandomnessError(error.to_string()))?;
+        Ok([nonce.as_slice(), ciphertext.as_slice()].concat())
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Result<String, DataKeyError> {
+        use chacha20poly1305::aead::Aead;
+        use chacha20poly1305::KeyInit;
+        if sealed.len() < NONCE_BYTES {
+            return Err(DataKeyError::Open);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new(&self.0);
+        let plaintext = cipher
+            .decrypt(chacha20poly1305::Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| DataKeyError::Open)?;
+        String::from_utf8(plaintext).map_err(|_| DataKeyError::Open)
+    }
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sealed_credentials_open_only_with_the_same_key() {
+        let key = DataKey::from_bytes(&[7; 32]).expect("key");
+        let sealed = key.seal("hunter2").expect("seal");
+        assert!(!sealed.windows(7).any(|window| window == b"hunter2"));
+        assert_eq!(key.open(&sealed).expect("open"), "hunter2");
+        assert_ne!(key.seal("hunter2").expect("seal"), sealed, "nonces differ");
+        let other = DataKey::from_bytes(&[8; 32]).expect("key");
+        assert!(other.open(&sealed).is_err());
+        assert!(key.open(&sealed[..5]).is_err());
+    }
+
+    #[test]
+    fn data_key_file_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = DataKey::load_or_create(None, dir.path()).expect("create");
+        let sealed = first.seal("x").expect("seal");
+        let second = DataKey::load_or_create(None, dir.path()).expect("load");
+        assert_eq!(second.open(&sealed).expect("open"), "x");
+        assert!(DataKey::load_or_create(Some("not base64!"), dir.path()).is_err());
+    }
+
     use super::*;
 
     #[test]

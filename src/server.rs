@@ -4,7 +4,7 @@
 //! hosts the activity writer and the actor registry's arbiters; actix-web runs its own workers.
 //! SIGTERM/SIGINT stop the HTTP server gracefully, then pending activity is written and Raft stops.
 
-use std::io::Write;
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,8 @@ pub enum ServeError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Raft(#[from] crate::raft::node::StartError),
+    #[error(transparent)]
+    DataKey(#[from] secrets::DataKeyError),
     #[error("no raft leader within {0:?}")]
     NoLeader(Duration),
     #[error("bootstrap failed: {0}")]
@@ -41,10 +43,8 @@ pub enum ServeError {
 }
 
 pub fn run(config: NodeConfig) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
-        path: config.data_dir.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| ServeError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let raft_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("linkmesh-raft")
@@ -58,20 +58,15 @@ pub fn run(config: NodeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) -> Result<(), ServeError> {
-    let (effects_tx, mut effects_rx) = tokio::sync::mpsc::unbounded_channel();
-    let node_info = NodeInfo {
-        rpc_addr: String::new(),
-        http_addr: config.http_addr.to_string(),
-    };
-    let raft = RaftNode::start(
-        config.node_id,
-        node_info,
+    let data_key = secrets::DataKey::load_or_create(
+        std::env::var("LINKMESH_DATA_KEY").ok().as_deref(),
         &config.data_dir,
-        &config.raft,
-        raft_runtime,
-        effects_tx,
-    )
-    .await?;
+    )?;
+    let (effects_tx, mut effects_rx) = tokio::sync::mpsc::unbounded_channel();
+    let node_info = NodeInfo { rpc_addr: String::new(), http_addr: config.http_addr.to_string() };
+    let raft =
+        RaftNode::start(config.node_id, node_info, &config.data_dir, &config.raft, raft_runtime, effects_tx)
+            .await?;
     let leader_timeout = Duration::from_secs(30);
     if !raft.wait_for_leader(leader_timeout).await {
         return Err(ServeError::NoLeader(leader_timeout));
@@ -80,7 +75,13 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
 
     let writer = ActivityWriter::new(raft.clone(), config.activity_flush_interval).start();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let registry = CollectorRegistry::start(raft.clone(), writer.clone(), config.collectors.clone(), threads);
+    let registry = CollectorRegistry::start(
+        raft.clone(),
+        writer.clone(),
+        config.collectors.clone(),
+        data_key.clone(),
+        threads,
+    );
     let effect_registry = registry.clone();
     actix::spawn(async move {
         while let Some(effect) = effects_rx.recv().await {
@@ -89,20 +90,15 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     });
     let reactivated = registry.activate_expected();
 
-    let state = web::Data::new(AppState {
-        raft: raft.clone(),
-        registry,
-        config: config.clone(),
-    });
+    let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
     let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
         .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }
-    let server = server.bind(config.http_addr).map_err(|source| ServeError::Bind {
-        addr: config.http_addr.to_string(),
-        source,
-    })?;
+    let server = server
+        .bind(config.http_addr)
+        .map_err(|source| ServeError::Bind { addr: config.http_addr.to_string(), source })?;
     let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
     tracing::info!(
         addrs = ?bound,
@@ -132,16 +128,13 @@ async fn bootstrap_if_empty(raft: &RaftNode, data_dir: &Path) -> Result<(), Serv
     }
     let (password, generated) = match std::env::var("LINKMESH_ADMIN_PASSWORD") {
         Ok(password) if !password.is_empty() => (password, false),
-        _ => (
-            secrets::random_password().map_err(|e| ServeError::Bootstrap(e.to_string()))?,
-            true,
-        ),
+        _ => (secrets::random_password().map_err(|e| ServeError::Bootstrap(e.to_string()))?, true),
     };
     let password_hash =
         secrets::hash_password(&password).map_err(|e| ServeError::Bootstrap(e.to_string()))?;
     if generated {
         // Written before the bootstrap commits, so a crash in between never leaves an unknown password.
-        write_private_file(&data_dir.join(ADMIN_PASSWORD_FILE), &password)
+        secrets::write_private_file(&data_dir.join(ADMIN_PASSWORD_FILE), &password)
             .map_err(|e| ServeError::Bootstrap(format!("cannot write {ADMIN_PASSWORD_FILE}: {e}")))?;
     }
     let admin_user_id = secrets::random_id("usr").map_err(|e| ServeError::Bootstrap(e.to_string()))?;
@@ -165,18 +158,4 @@ async fn bootstrap_if_empty(raft: &RaftNode, data_dir: &Path) -> Result<(), Serv
         tracing::info!("created user admin with the password from LINKMESH_ADMIN_PASSWORD");
     }
     Ok(())
-}
-
-fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
 }

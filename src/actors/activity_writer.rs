@@ -35,12 +35,7 @@ struct Tick;
 
 impl ActivityWriter {
     pub fn new(raft: RaftNode, flush_interval: Duration) -> Self {
-        ActivityWriter {
-            raft,
-            flush_interval,
-            pending: BTreeMap::new(),
-            in_flight: false,
-        }
+        ActivityWriter { raft, flush_interval, pending: BTreeMap::new(), in_flight: false }
     }
 
     fn take_batch(&mut self) -> Option<Vec<ActivityUpdate>> {
@@ -120,10 +115,9 @@ impl Handler<FlushNow> for ActivityWriter {
         let raft = self.raft.clone();
         Box::pin(async move {
             match batch {
-                Some(updates) => raft
-                    .propose(Command::RecordActivity { updates })
-                    .await
-                    .map_err(|e| e.to_string()),
+                Some(updates) => {
+                    raft.propose(Command::RecordActivity { updates }).await.map_err(|e| e.to_string())
+                }
                 None => Ok(()),
             }
         })

@@ -18,7 +18,8 @@ use crate::model::event::NewEvent;
 use crate::model::{
     ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, UnixMillis,
 };
-use crate::render::{render_collector_config, RenderedConfig};
+use crate::render::secrets::fill;
+use crate::render::ConfigFormat;
 
 pub struct CollectorActor {
     collector_id: String,
@@ -27,7 +28,7 @@ pub struct CollectorActor {
     host_id: Option<String>,
     host_last_seen: Option<UnixMillis>,
     local_attributes: BTreeMap<String, String>,
-    rendered: Arc<RenderedConfig>,
+    rendered: Arc<DeliverableConfig>,
     delivered_hash: Option<String>,
     applied_hash: Option<String>,
     remote_status: Option<RemoteConfigState>,
@@ -56,8 +57,52 @@ pub struct Poll {
 }
 
 pub struct PollReply {
-    pub rendered: Arc<RenderedConfig>,
+    pub rendered: Arc<DeliverableConfig>,
     pub not_modified: bool,
+}
+
+/// The current config version with credentials filled in, ready to send.
+#[derive(Debug)]
+pub struct DeliverableConfig {
+    pub version: u64,
+    pub hash: String,
+    pub content: String,
+}
+
+impl DeliverableConfig {
+    /// Fills the current version's credential placeholders with the decrypted values.
+    fn from_record(record: &CollectorRecord, env: &ActorEnv) -> Self {
+        let Some(current) = record.current_config() else {
+            return DeliverableConfig { version: 0, hash: String::new(), content: String::new() };
+        };
+        let format = if current.format == ConfigFormat::Otelcol.as_str() {
+            ConfigFormat::Otelcol
+        } else {
+            ConfigFormat::Alloy
+        };
+        let mut values = std::collections::BTreeMap::new();
+        for destination in record.destinations.values() {
+            for (key, sealed) in &destination.credentials {
+                match env.data_key.open(&sealed.0) {
+                    Ok(value) => {
+                        values.insert((destination.id.clone(), key.clone()), value);
+                    }
+                    Err(error) => tracing::error!(
+                        collector_id = %record.id,
+                        destination_id = %destination.id,
+                        credential = %key,
+                        error = %error,
+                        "cannot decrypt a destination credential; delivering it empty"
+                    ),
+                }
+            }
+        }
+        DeliverableConfig {
+            version: current.version,
+            hash: current.hash.clone(),
+            content: fill(&current.content, format, &values),
+        }
+    }
 }
 
 #[derive(Message, Clone)]
@@ -129,7 +174,7 @@ impl CollectorActor {
             host_id: record.host_id.clone(),
             host_last_seen: record.last_seen_at,
             local_attributes: record.local_attributes.clone(),
-            rendered: Arc::new(render_collector_config(record)),
+            rendered: Arc::new(DeliverableConfig::from_record(record, &env)),
             delivered_hash: record.config.delivered_hash.clone(),
             applied_hash: None,
             remote_status: record.config.remote_status,
@@ -213,9 +258,7 @@ impl CollectorActor {
     fn current_host_is_live(&self, at: UnixMillis) -> bool {
         let window = self.cadence.expected_interval() * self.env.settings.stale_after_missed_polls;
         self.status.expects_polls()
-            && self
-                .host_last_seen
-                .is_some_and(|seen| at.saturating_sub(seen) <= window)
+            && self.host_last_seen.is_some_and(|seen| at.saturating_sub(seen) <= window)
     }
 
     fn note_contact(
@@ -350,10 +393,7 @@ impl Handler<Poll> for CollectorActor {
         let not_modified = !poll.hash.is_empty() && poll.hash == self.rendered.hash;
         if !not_modified {
             self.delivered_hash = Some(self.rendered.hash.clone());
-            update.delivered = Some(Delivered {
-                hash: self.rendered.hash.clone(),
-                at,
-            });
+            update.delivered = Some(Delivered { hash: self.rendered.hash.clone(), at });
             update.events.push(
                 NewEvent::new(
                     at,
@@ -367,10 +407,7 @@ impl Handler<Poll> for CollectorActor {
         if update != ActivityUpdate::for_collector(&self.collector_id) {
             self.publish(update);
         }
-        MessageResult(PollReply {
-            rendered: self.rendered.clone(),
-            not_modified,
-        })
+        MessageResult(PollReply { rendered: self.rendered.clone(), not_modified })
     }
 }
 
@@ -386,9 +423,7 @@ impl Handler<Register> for CollectorActor {
             update.local_attributes = Some(register.local_attributes.clone());
         }
         let window = self.env.settings.registration_window;
-        let new_registration = self
-            .last_register_at
-            .is_none_or(|last| at.saturating_sub(last) >= window)
+        let new_registration = self.last_register_at.is_none_or(|last| at.saturating_sub(last) >= window)
             || !self.status.expects_polls();
         self.last_register_at = Some(at);
         if new_registration {
@@ -429,12 +464,7 @@ impl Handler<Unregister> for CollectorActor {
             .with("host_id", unregister.host_id.as_str()),
         );
         self.last_register_at = None;
-        self.change_status(
-            CollectorStatus::Offline,
-            at,
-            "collector unregistered",
-            &mut update,
-        );
+        self.change_status(CollectorStatus::Offline, at, "collector unregistered", &mut update);
         update.last_seen_at = Some(at);
         self.publish(update);
     }
@@ -471,9 +501,16 @@ impl Handler<Rerender> for CollectorActor {
     type Result = ();
 
     fn handle(&mut self, _: Rerender, _ctx: &mut Self::Context) {
-        let state = self.env.raft.state();
-        if let Some(record) = state.fleet.collectors.get(&self.collector_id) {
-            self.rendered = Arc::new(render_collector_config(record));
+        let rendered = {
+            let state = self.env.raft.state();
+            state
+                .fleet
+                .collectors
+                .get(&self.collector_id)
+                .map(|record| DeliverableConfig::from_record(record, &self.env))
+        };
+        if let Some(rendered) = rendered {
+            self.rendered = Arc::new(rendered);
         }
     }
 }

@@ -22,12 +22,7 @@ pub struct PollCadence {
 
 impl PollCadence {
     pub fn new(default_interval: Duration, min_interval: Duration) -> Self {
-        PollCadence {
-            default_interval,
-            min_interval,
-            last_poll: None,
-            recent_intervals: VecDeque::new(),
-        }
+        PollCadence { default_interval, min_interval, last_poll: None, recent_intervals: VecDeque::new() }
     }
 
     pub fn record_poll(&mut self, at: UnixMillis) {
@@ -128,10 +123,7 @@ mod tests {
         cadence.record_poll(UnixMillis(0));
         cadence.record_poll(UnixMillis(10 * SECOND));
         let connected = CollectorStatus::Connected;
-        assert_eq!(
-            status_after_silence(connected, &cadence, UnixMillis(40 * SECOND), 3),
-            connected
-        );
+        assert_eq!(status_after_silence(connected, &cadence, UnixMillis(40 * SECOND), 3), connected);
         assert_eq!(
             status_after_silence(connected, &cadence, UnixMillis(40 * SECOND + 1), 3),
             CollectorStatus::Stale
@@ -141,15 +133,9 @@ mod tests {
     #[test]
     fn silence_never_changes_collectors_not_expected_to_poll() {
         let cadence = cadence();
-        for status in [
-            CollectorStatus::AwaitingConnection,
-            CollectorStatus::Offline,
-            CollectorStatus::Stale,
-        ] {
-            assert_eq!(
-                status_after_silence(status, &cadence, UnixMillis(u64::MAX), 3),
-                status
-            );
+        for status in [CollectorStatus::AwaitingConnection, CollectorStatus::Offline, CollectorStatus::Stale]
+        {
+            assert_eq!(status_after_silence(status, &cadence, UnixMillis(u64::MAX), 3), status);
         }
     }
 
@@ -158,22 +144,10 @@ mod tests {
         use CollectorStatus::*;
         assert_eq!(status_after_contact(AwaitingConnection, None), Connected);
         assert_eq!(status_after_contact(Stale, None), Connected);
-        assert_eq!(
-            status_after_contact(Offline, Some(RemoteConfigState::Applied)),
-            Connected
-        );
-        assert_eq!(
-            status_after_contact(Connected, Some(RemoteConfigState::Failed)),
-            Degraded
-        );
+        assert_eq!(status_after_contact(Offline, Some(RemoteConfigState::Applied)), Connected);
+        assert_eq!(status_after_contact(Connected, Some(RemoteConfigState::Failed)), Degraded);
         assert_eq!(status_after_contact(Degraded, None), Degraded);
-        assert_eq!(
-            status_after_contact(Degraded, Some(RemoteConfigState::Applying)),
-            Degraded
-        );
-        assert_eq!(
-            status_after_contact(Degraded, Some(RemoteConfigState::Applied)),
-            Connected
-        );
+        assert_eq!(status_after_contact(Degraded, Some(RemoteConfigState::Applying)), Degraded);
+        assert_eq!(status_after_contact(Degraded, Some(RemoteConfigState::Applied)), Connected);
     }
 }

@@ -17,6 +17,7 @@ use super::collector_actor::{
 use crate::config::CollectorSettings;
 use crate::model::{slot_of, CollectorRecord, Effect, UnixMillis};
 use crate::raft::RaftNode;
+use crate::secrets::DataKey;
 
 const REGISTRY_SHARDS: usize = 64;
 
@@ -35,6 +36,7 @@ pub struct ActorEnv {
     pub raft: RaftNode,
     pub writer: Addr<ActivityWriter>,
     pub settings: CollectorSettings,
+    pub data_key: DataKey,
     pub shards: Arc<ActorShards>,
 }
 
@@ -45,9 +47,7 @@ pub struct ActorShards {
 
 impl ActorShards {
     fn new() -> Self {
-        ActorShards {
-            shards: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
+        ActorShards { shards: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
     }
 
     fn shard(&self, collector_id: &str) -> &Mutex<HashMap<String, Addr<CollectorActor>>> {
@@ -82,19 +82,13 @@ impl CollectorRegistry {
         raft: RaftNode,
         writer: Addr<ActivityWriter>,
         settings: CollectorSettings,
+        data_key: DataKey,
         threads: usize,
     ) -> Self {
         let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
-        let env = Arc::new(ActorEnv {
-            raft,
-            writer,
-            settings,
-            shards: Arc::new(ActorShards::new()),
-        });
-        CollectorRegistry {
-            env,
-            arbiters: Arc::new(arbiters),
-        }
+        let env =
+            Arc::new(ActorEnv { raft, writer, settings, data_key, shards: Arc::new(ActorShards::new()) });
+        CollectorRegistry { env, arbiters: Arc::new(arbiters) }
     }
 
     pub fn resident_count(&self) -> usize {
@@ -118,10 +112,7 @@ impl CollectorRegistry {
                 .ok_or_else(|| RegistryError::NotFound(collector_id.to_owned()))?;
             let owner = state.fleet.slot_owner(slot).unwrap_or(self.env.raft.node_id());
             if owner != self.env.raft.node_id() {
-                return Err(RegistryError::NotOwner {
-                    collector_id: collector_id.to_owned(),
-                    owner,
-                });
+                return Err(RegistryError::NotOwner { collector_id: collector_id.to_owned(), owner });
             }
             CollectorActor::from_record(record, self.env.clone())
         };
@@ -150,9 +141,7 @@ impl CollectorRegistry {
                 }
             }
         }
-        Err(RegistryError::Unavailable(
-            last_error.map(|e| e.to_string()).unwrap_or_default(),
-        ))
+        Err(RegistryError::Unavailable(last_error.map(|e| e.to_string()).unwrap_or_default()))
     }
 
     pub async fn poll(&self, collector_id: &str, poll: Poll) -> Result<PollReply, RegistryError> {
@@ -170,10 +159,7 @@ impl CollectorRegistry {
     /// Best effort: attributes a rejected call to the collector whose host it named.
     pub fn auth_failed(&self, collector_id: &str, host_id: String) {
         if let Ok(addr) = self.activate(collector_id) {
-            addr.do_send(AuthFailed {
-                host_id,
-                at: UnixMillis::now(),
-            });
+            addr.do_send(AuthFailed { host_id, at: UnixMillis::now() });
         }
     }
 

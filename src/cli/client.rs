@@ -27,10 +27,7 @@ async fn call(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let transport = |source| ClientError::Transport {
-        url: url.clone(),
-        source,
-    };
+    let transport = |source| ClientError::Transport { url: url.clone(), source };
     let response = request.send().await.map_err(transport)?;
     let status = response.status();
     let text = response.text().await.map_err(transport)?;
@@ -40,14 +37,9 @@ async fn call(
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     if !status.is_success() {
-        let message = value["error"]["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| value.to_string());
-        return Err(ClientError::Api {
-            status: status.as_u16(),
-            message,
-        });
+        let message =
+            value["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+        return Err(ClientError::Api { status: status.as_u16(), message });
     }
     Ok(value)
 }
@@ -65,10 +57,7 @@ fn print_json(value: &Value) {
 }
 
 fn print_collector_rows(collectors: &[Value]) {
-    println!(
-        "{:<26} {:<24} {:<16} {:<20} {:<24} {:>7}",
-        "ID", "NAME", "MODE", "STATUS", "HOST", "VERSION"
-    );
+    println!("{:<26} {:<24} {:<16} {:<20} {:<24} {:>7}", "ID", "NAME", "MODE", "STATUS", "HOST", "VERSION");
     for collector in collectors {
         println!(
             "{:<26} {:<24} {:<16} {:<20} {:<24} {:>7}",
@@ -110,26 +99,15 @@ pub async fn collectors(command: CollectorsCommand) -> Result<(), ClientError> {
             }
         }
         CollectorsCommand::Get { client, collector_id } => {
-            let value = call(
-                &client,
-                Method::GET,
-                &format!("/api/v1/collectors/{collector_id}"),
-                None,
-            )
-            .await?;
+            let value =
+                call(&client, Method::GET, &format!("/api/v1/collectors/{collector_id}"), None).await?;
             match client.output {
                 OutputFormat::Json => print_json(&value),
                 OutputFormat::Table => print_collector_rows(std::slice::from_ref(&value)),
             }
         }
         CollectorsCommand::Delete { client, collector_id } => {
-            call(
-                &client,
-                Method::DELETE,
-                &format!("/api/v1/collectors/{collector_id}"),
-                None,
-            )
-            .await?;
+            call(&client, Method::DELETE, &format!("/api/v1/collectors/{collector_id}"), None).await?;
             match client.output {
                 OutputFormat::Json => print_json(&serde_json::json!({ "deleted": collector_id })),
                 OutputFormat::Table => println!("deleted {collector_id}"),
@@ -178,13 +156,8 @@ pub async fn events(
 }
 
 pub async fn config(client: ClientArgs, collector_id: String) -> Result<(), ClientError> {
-    let value = call(
-        &client,
-        Method::GET,
-        &format!("/api/v1/collectors/{collector_id}/config"),
-        None,
-    )
-    .await?;
+    let value =
+        call(&client, Method::GET, &format!("/api/v1/collectors/{collector_id}/config"), None).await?;
     match client.output {
         OutputFormat::Json => print_json(&value),
         OutputFormat::Table => {

@@ -19,17 +19,9 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/api/v1")
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(JSON_BODY_LIMIT)
-                    .error_handler(json_error),
-            )
+            .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(json_error))
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                ApiError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("invalid query parameters: {error}"),
-                )
-                .into()
+                ApiError::new(ErrorCode::InvalidArgument, format!("invalid query parameters: {error}")).into()
             }))
             .configure(auth::configure)
             .configure(service_accounts::configure)
@@ -44,10 +36,7 @@ pub fn resource(path: &str) -> actix_web::Resource {
 }
 
 async fn not_found(_principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        ErrorCode::NotFound,
-        format!("no such route: {} {}", request.method(), request.path()),
-    ))
+    Err(ApiError::new(ErrorCode::NotFound, format!("no such route: {} {}", request.method(), request.path())))
 }
 
 async fn method_not_allowed(_principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -59,21 +48,16 @@ async fn method_not_allowed(_principal: Principal, request: HttpRequest) -> Resu
 
 fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
     let api_error = match &error {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request body exceeds {JSON_BODY_LIMIT} bytes"),
-        ),
-        JsonPayloadError::ContentType => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "expected Content-Type: application/json",
-        ),
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, format!("request body exceeds {JSON_BODY_LIMIT} bytes"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::new(ErrorCode::UnsupportedMediaType, "expected Content-Type: application/json")
+        }
         JsonPayloadError::Deserialize(inner) => {
             ApiError::new(ErrorCode::InvalidArgument, format!("invalid JSON body: {inner}"))
         }
-        other => ApiError::new(
-            ErrorCode::InvalidArgument,
-            format!("invalid request body: {other}"),
-        ),
+        other => ApiError::new(ErrorCode::InvalidArgument, format!("invalid request body: {other}")),
     };
     api_error.into()
 }
@@ -87,10 +71,7 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid_field(field, "must be at most 128 characters"));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(ApiError::invalid_field(field, "must not contain control characters"));
     }
     Ok(())
 }

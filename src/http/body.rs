@@ -33,10 +33,7 @@ impl ContentEncoding {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("request body exceeds the limit of {limit} bytes"),
-    )
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("request body exceeds the limit of {limit} bytes"))
 }
 
 /// Reads the whole body, refusing anything over `limit` bytes.
@@ -56,10 +53,7 @@ pub async fn read_limited(
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| {
-            ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("cannot read request body: {error}"),
-            )
+            ApiError::new(ErrorCode::InvalidArgument, format!("cannot read request body: {error}"))
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
@@ -117,10 +111,7 @@ mod tests {
     #[test]
     fn gzip_round_trips_under_the_limit() {
         let compressed = gzip(b"hello world").expect("gzip");
-        assert_eq!(
-            decode(compressed, ContentEncoding::Gzip, 1024).expect("decode"),
-            b"hello world"
-        );
+        assert_eq!(decode(compressed, ContentEncoding::Gzip, 1024).expect("decode"), b"hello world");
     }
 
     #[test]
@@ -139,13 +130,7 @@ mod tests {
 
     #[test]
     fn unknown_encodings_are_unsupported() {
-        assert_eq!(
-            ContentEncoding::parse(Some("br")).expect_err("br").code,
-            ErrorCode::UnsupportedMediaType
-        );
-        assert_eq!(
-            ContentEncoding::parse(Some("GZIP")).expect("gzip"),
-            ContentEncoding::Gzip
-        );
+        assert_eq!(ContentEncoding::parse(Some("br")).expect_err("br").code, ErrorCode::UnsupportedMediaType);
+        assert_eq!(ContentEncoding::parse(Some("GZIP")).expect("gzip"), ContentEncoding::Gzip);
     }
 }

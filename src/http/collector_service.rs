@@ -129,20 +129,14 @@ fn authenticate_collector(request: &HttpRequest, state: &AppState) -> Result<Str
 fn attribute_auth_failure(state: &AppState, rpc: Rpc, unary: &UnaryRequest) {
     let host_id = match rpc {
         Rpc::GetConfig => unary.decode::<pb::GetConfigRequest>().map(|message| message.id),
-        Rpc::RegisterCollector => unary
-            .decode::<pb::RegisterCollectorRequest>()
-            .map(|message| message.id),
-        Rpc::UnregisterCollector => unary
-            .decode::<pb::UnregisterCollectorRequest>()
-            .map(|message| message.id),
+        Rpc::RegisterCollector => unary.decode::<pb::RegisterCollectorRequest>().map(|message| message.id),
+        Rpc::UnregisterCollector => {
+            unary.decode::<pb::UnregisterCollectorRequest>().map(|message| message.id)
+        }
     };
     let Ok(host_id) = host_id else { return };
-    let collector_id = state
-        .raft
-        .state()
-        .fleet
-        .collector_by_host_id(&host_id)
-        .map(|record| record.id.clone());
+    let collector_id =
+        state.raft.state().fleet.collector_by_host_id(&host_id).map(|record| record.id.clone());
     if let Some(collector_id) = collector_id {
         state.registry.auth_failed(&collector_id, host_id);
     }
@@ -150,16 +144,10 @@ fn attribute_auth_failure(state: &AppState, rpc: Rpc, unary: &UnaryRequest) {
 
 fn required_host_id(id: String) -> Result<String, ApiError> {
     if id.is_empty() {
-        return Err(ApiError::invalid_field(
-            "id",
-            "is required (Alloy sends remotecfg.id)",
-        ));
+        return Err(ApiError::invalid_field("id", "is required (Alloy sends remotecfg.id)"));
     }
     if id.len() > MAX_HOST_ID_BYTES {
-        return Err(ApiError::invalid_field(
-            "id",
-            format!("must be at most {MAX_HOST_ID_BYTES} bytes"),
-        ));
+        return Err(ApiError::invalid_field("id", format!("must be at most {MAX_HOST_ID_BYTES} bytes")));
     }
     Ok(id)
 }
@@ -274,10 +262,7 @@ async fn unregister_collector(
     unary: &UnaryRequest,
 ) -> Result<HttpResponse, ApiError> {
     let message: pb::UnregisterCollectorRequest = unary.decode()?;
-    let unregister = Unregister {
-        host_id: required_host_id(message.id)?,
-        at: UnixMillis::now(),
-    };
+    let unregister = Unregister { host_id: required_host_id(message.id)?, at: UnixMillis::now() };
     state.registry.unregister(collector_id, unregister).await?;
     unary.respond(&pb::UnregisterCollectorResponse {})
 }

@@ -38,12 +38,7 @@ impl Codec {
     }
 
     fn from_content_type(content_type: &str) -> Option<Codec> {
-        let media_type = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let media_type = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         media_type.strip_prefix("application/").and_then(Codec::from_name)
     }
 
@@ -106,10 +101,8 @@ pub async fn read_unary(
     let accepts_gzip = body::accepts_gzip(request);
     match *request.method() {
         Method::POST => {
-            let content_type = request
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok());
+            let content_type =
+                request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
             let codec = content_type.and_then(Codec::from_content_type).ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::UnsupportedMediaType,
@@ -120,27 +113,15 @@ pub async fn read_unary(
                 )
             })?;
             let encoding = ContentEncoding::parse(
-                request
-                    .headers()
-                    .get(header::CONTENT_ENCODING)
-                    .and_then(|value| value.to_str().ok()),
+                request.headers().get(header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()),
             )?;
             let raw = body::read_limited(request, payload, limit).await?;
             let message = body::decode(raw, encoding, limit)?;
-            Ok(UnaryRequest {
-                codec,
-                accepts_gzip,
-                message,
-            })
+            Ok(UnaryRequest { codec, accepts_gzip, message })
         }
         Method::GET if get_allowed => {
             let query = web::Query::<HashMap<String, String>>::from_query(request.query_string()).map_err(
-                |error| {
-                    ApiError::new(
-                        ErrorCode::InvalidArgument,
-                        format!("invalid query string: {error}"),
-                    )
-                },
+                |error| ApiError::new(ErrorCode::InvalidArgument, format!("invalid query string: {error}")),
             )?;
             let encoding = query.get("encoding").map(String::as_str).unwrap_or_default();
             let codec = Codec::from_name(encoding).ok_or_else(|| {
@@ -165,11 +146,7 @@ pub async fn read_unary(
             }
             let encoding = ContentEncoding::parse(query.get("compression").map(String::as_str))?;
             let message = body::decode(raw, encoding, limit)?;
-            Ok(UnaryRequest {
-                codec,
-                accepts_gzip,
-                message,
-            })
+            Ok(UnaryRequest { codec, accepts_gzip, message })
         }
         _ => Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
@@ -181,15 +158,9 @@ pub async fn read_unary(
 /// URL-safe base64 per the protocol; padding and the standard alphabet are tolerated.
 fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
     let unpadded = text.trim_end_matches('=');
-    URL_SAFE_NO_PAD
-        .decode(unpadded)
-        .or_else(|_| STANDARD_NO_PAD.decode(unpadded))
-        .map_err(|error| {
-            ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("message is not valid base64: {error}"),
-            )
-        })
+    URL_SAFE_NO_PAD.decode(unpadded).or_else(|_| STANDARD_NO_PAD.decode(unpadded)).map_err(|error| {
+        ApiError::new(ErrorCode::InvalidArgument, format!("message is not valid base64: {error}"))
+    })
 }
 
 impl UnaryRequest {
@@ -197,17 +168,11 @@ impl UnaryRequest {
     pub fn decode<M: prost::Message + Default + DeserializeOwned>(&self) -> Result<M, ApiError> {
         match self.codec {
             Codec::Proto => M::decode(self.message.as_slice()).map_err(|error| {
-                ApiError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("malformed protobuf message: {error}"),
-                )
+                ApiError::new(ErrorCode::InvalidArgument, format!("malformed protobuf message: {error}"))
             }),
             Codec::Json if self.message.is_empty() => Ok(M::default()),
             Codec::Json => serde_json::from_slice(&self.message).map_err(|error| {
-                ApiError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("malformed JSON message: {error}"),
-                )
+                ApiError::new(ErrorCode::InvalidArgument, format!("malformed JSON message: {error}"))
             }),
         }
     }
@@ -238,10 +203,7 @@ mod tests {
     #[test]
     fn content_types_with_parameters_select_the_codec() {
         assert_eq!(Codec::from_content_type("application/proto"), Some(Codec::Proto));
-        assert_eq!(
-            Codec::from_content_type("application/json; charset=utf-8"),
-            Some(Codec::Json)
-        );
+        assert_eq!(Codec::from_content_type("application/json; charset=utf-8"), Some(Codec::Json));
         assert_eq!(Codec::from_content_type("Application/JSON"), Some(Codec::Json));
         assert_eq!(Codec::from_content_type("application/grpc"), None);
         assert_eq!(Codec::from_content_type("text/plain"), None);
@@ -251,10 +213,7 @@ mod tests {
     fn base64_accepts_url_safe_padded_and_standard_forms() {
         assert_eq!(decode_base64("CgZob3N0LTE").expect("unpadded"), b"\n\x06host-1");
         assert_eq!(decode_base64("CgZob3N0LTE=").expect("padded"), b"\n\x06host-1");
-        assert_eq!(
-            decode_base64("-_8").expect("url-safe"),
-            decode_base64("+/8").expect("standard")
-        );
+        assert_eq!(decode_base64("-_8").expect("url-safe"), decode_base64("+/8").expect("standard"));
         assert!(decode_base64("!!!").is_err());
     }
 }

@@ -5,9 +5,7 @@ use actix_web::{web, HttpResponse};
 use super::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    config.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
 }
 
 async fn healthz() -> HttpResponse {

@@ -35,10 +35,7 @@ impl Principal {
         if self.role.can_manage_collectors() {
             Ok(())
         } else {
-            Err(ApiError::permission_denied(format!(
-                "role {} cannot change collectors",
-                self.role.as_str()
-            )))
+            Err(ApiError::permission_denied(format!("role {} cannot change collectors", self.role.as_str())))
         }
     }
 
@@ -72,18 +69,14 @@ fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
         let value = value.to_str().unwrap_or_default();
         let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::unauthenticated(
-                "only Bearer service-account tokens are accepted",
-            ));
+            return Err(ApiError::unauthenticated("only Bearer service-account tokens are accepted"));
         }
         return service_account(state, token.trim(), now);
     }
     if let Some(cookie) = request.cookie(SESSION_COOKIE) {
         return session(state, cookie.value(), now);
     }
-    Err(ApiError::unauthenticated(
-        "sign in, or send Authorization: Bearer <service-account token>",
-    ))
+    Err(ApiError::unauthenticated("sign in, or send Authorization: Bearer <service-account token>"))
 }
 
 fn service_account(state: &AppState, token: &str, now: UnixMillis) -> Result<Principal, ApiError> {
@@ -100,10 +93,7 @@ fn service_account(state: &AppState, token: &str, now: UnixMillis) -> Result<Pri
     {
         return Err(rejected());
     }
-    let account = fleet
-        .service_accounts
-        .get(&stored.service_account_id)
-        .ok_or_else(rejected)?;
+    let account = fleet.service_accounts.get(&stored.service_account_id).ok_or_else(rejected)?;
     Ok(Principal {
         kind: PrincipalKind::ServiceAccount,
         id: account.id.clone(),

@@ -5,10 +5,14 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, NewEvent};
+use super::pipeline::{Destination, Route, Source};
 use super::{TokenHash, UnixMillis};
 
 /// Events kept per collector; older ones are dropped first. A constant, so `apply` stays deterministic.
 pub const MAX_EVENTS_PER_COLLECTOR: usize = 1000;
+
+/// Rendered config versions kept per collector.
+pub const MAX_CONFIG_VERSIONS: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CollectorMode {
@@ -103,10 +107,22 @@ impl RemoteConfigState {
     }
 }
 
+/// One rendered config version (with credential placeholders, never secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigVersion {
+    pub version: u64,
+    pub hash: String,
+    pub format: String,
+    pub content: String,
+    pub created_at: UnixMillis,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ConfigDelivery {
-    /// Bumped by every change to the collector's render inputs; starts at 1.
+    /// Bumped by every change that alters the rendered config; starts at 1.
     pub version: u64,
+    /// The last [`MAX_CONFIG_VERSIONS`] versions, oldest first; the last one is current.
+    pub history: VecDeque<ConfigVersion>,
     pub delivered_hash: Option<String>,
     pub delivered_at: Option<UnixMillis>,
     pub remote_status: Option<RemoteConfigState>,
@@ -129,6 +145,9 @@ pub struct CollectorRecord {
     pub last_seen_at: Option<UnixMillis>,
     pub token: Option<TokenInfo>,
     pub config: ConfigDelivery,
+    pub sources: BTreeMap<String, Source>,
+    pub destinations: BTreeMap<String, Destination>,
+    pub routes: BTreeMap<String, Route>,
     pub next_event_id: u64,
     pub events: VecDeque<Event>,
 }
@@ -152,10 +171,10 @@ impl CollectorRecord {
             created_at,
             last_seen_at: None,
             token: None,
-            config: ConfigDelivery {
-                version: 1,
-                ..ConfigDelivery::default()
-            },
+            config: ConfigDelivery::default(),
+            sources: BTreeMap::new(),
+            destinations: BTreeMap::new(),
+            routes: BTreeMap::new(),
             next_event_id: 1,
             events: VecDeque::new(),
         }
@@ -176,11 +195,39 @@ impl CollectorRecord {
         }
     }
 
+    /// The current config version; every record has one from creation on.
+    pub fn current_config(&self) -> Option<&ConfigVersion> {
+        self.config.history.back()
+    }
+
+    /// Records a newly rendered config if it differs from the current one; returns the new version.
+    pub fn record_rendered(
+        &mut self,
+        hash: String,
+        format: &str,
+        content: String,
+        at: UnixMillis,
+    ) -> Option<u64> {
+        if self.current_config().is_some_and(|current| current.hash == hash) {
+            return None;
+        }
+        self.config.version += 1;
+        let version = self.config.version;
+        self.config.history.push_back(ConfigVersion {
+            version,
+            hash,
+            format: format.to_owned(),
+            content,
+            created_at: at,
+        });
+        while self.config.history.len() > MAX_CONFIG_VERSIONS {
+            self.config.history.pop_front();
+        }
+        Some(version)
+    }
+
     /// Events with an id greater than `after`, oldest first, at most `limit`.
     pub fn events_after(&self, after: u64, limit: usize) -> impl Iterator<Item = &Event> {
-        self.events
-            .iter()
-            .filter(move |event| event.id > after)
-            .take(limit)
+        self.events.iter().filter(move |event| event.id > after).take(limit)
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::collector::{CollectorMode, CollectorStatus, RemoteConfigState};
 use super::event::NewEvent;
+use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::{Role, TokenHash, UnixMillis};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +63,53 @@ pub enum Command {
         prefix: String,
         at: UnixMillis,
     },
+    /// Creates (`create`) or replaces a tenant-wide pipeline.
+    PutPipeline {
+        pipeline: Pipeline,
+        create: bool,
+        at: UnixMillis,
+    },
+    DeletePipeline {
+        id: String,
+        at: UnixMillis,
+    },
+    PutSource {
+        collector_id: String,
+        source: Source,
+        create: bool,
+        at: UnixMillis,
+    },
+    DeleteSource {
+        collector_id: String,
+        id: String,
+        at: UnixMillis,
+    },
+    /// Creates or replaces a destination. Credentials are write-only: keys absent from
+    /// `destination.credentials` keep their sealed value unless listed in `remove_credentials`.
+    PutDestination {
+        collector_id: String,
+        destination: Destination,
+        #[serde(default)]
+        remove_credentials: Vec<String>,
+        create: bool,
+        at: UnixMillis,
+    },
+    DeleteDestination {
+        collector_id: String,
+        id: String,
+        at: UnixMillis,
+    },
+    PutRoute {
+        collector_id: String,
+        route: Route,
+        create: bool,
+        at: UnixMillis,
+    },
+    DeleteRoute {
+        collector_id: String,
+        id: String,
+        at: UnixMillis,
+    },
     /// Live observations of many collectors, batched by their owner node.
     RecordActivity {
         updates: Vec<ActivityUpdate>,
@@ -111,10 +159,7 @@ pub enum CommandOutcome {
 
 impl ActivityUpdate {
     pub fn for_collector(collector_id: impl Into<String>) -> Self {
-        ActivityUpdate {
-            collector_id: collector_id.into(),
-            ..ActivityUpdate::default()
-        }
+        ActivityUpdate { collector_id: collector_id.into(), ..ActivityUpdate::default() }
     }
 
     /// Folds a later update into this one, keeping the newest value of every field and all events.

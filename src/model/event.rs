@@ -63,12 +63,7 @@ pub struct Event {
 
 impl NewEvent {
     pub fn new(ts: UnixMillis, event_type: EventType, message: impl Into<String>) -> Self {
-        NewEvent {
-            ts,
-            event_type,
-            message: message.into(),
-            data: serde_json::Map::new(),
-        }
+        NewEvent { ts, event_type, message: message.into(), data: serde_json::Map::new() }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {

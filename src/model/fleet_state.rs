@@ -8,7 +8,10 @@ use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::{CollectorRecord, RemoteConfigState};
 use super::command::{ActivityUpdate, Command};
 use super::event::{EventType, NewEvent};
+use super::pipeline::Pipeline;
 use super::TokenHash;
+use super::UnixMillis;
+use crate::render::{render_collector_config, RenderInput};
 
 /// Collectors are sharded over this many slots; `slot_owners[slot]` is the node that hosts their actors.
 pub const SLOT_COUNT: usize = 1024;
@@ -36,6 +39,10 @@ pub enum ApplyError {
     AlreadyExists { kind: String, id: String },
     #[error("cluster is already bootstrapped")]
     AlreadyBootstrapped,
+    #[error("{kind} {id:?} is still used by {}", used_by.join(", "))]
+    InUse { kind: String, id: String, used_by: Vec<String> },
+    #[error("{field}: {problem}")]
+    InvalidReference { field: String, problem: String },
 }
 
 /// Side effects of an applied command for the node's runtime (actors), delivered outside `apply`.
@@ -51,6 +58,9 @@ pub struct FleetState {
     /// `slot_owners[slot]` = node id; empty until bootstrap.
     pub slot_owners: Vec<u64>,
     pub collectors: BTreeMap<String, CollectorRecord>,
+    /// Tenant-wide pipelines, referenced by routes.
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, Pipeline>,
     pub users: BTreeMap<String, User>,
     pub service_accounts: BTreeMap<String, ServiceAccount>,
     pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,
@@ -69,12 +79,7 @@ impl FleetState {
     /// Applies one command. Either the whole command takes effect or, on `Err`, nothing does.
     pub fn apply(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
         match command {
-            Command::Bootstrap {
-                node_id,
-                admin_user_id,
-                admin_password_hash,
-                at,
-            } => {
+            Command::Bootstrap { node_id, admin_user_id, admin_password_hash, at } => {
                 if self.bootstrapped {
                     return Err(ApplyError::AlreadyBootstrapped);
                 }
@@ -92,23 +97,14 @@ impl FleetState {
                 );
                 Ok(vec![])
             }
-            Command::CreateSession {
-                session_hash,
-                user_id,
-                expires_at,
-                at,
-            } => {
+            Command::CreateSession { session_hash, user_id, expires_at, at } => {
                 if !self.users.contains_key(user_id) {
                     return Err(not_found("user", user_id));
                 }
                 self.sessions.retain(|_, session| session.expires_at > *at);
                 self.sessions.insert(
                     hex::encode(session_hash),
-                    Session {
-                        user_id: user_id.clone(),
-                        created_at: *at,
-                        expires_at: *expires_at,
-                    },
+                    Session { user_id: user_id.clone(), created_at: *at, expires_at: *expires_at },
                 );
                 Ok(vec![])
             }
@@ -120,21 +116,12 @@ impl FleetState {
                 if self.service_accounts.contains_key(id) {
                     return Err(already_exists("service account", id));
                 }
-                if self
-                    .service_accounts
-                    .values()
-                    .any(|account| account.name == *name)
-                {
+                if self.service_accounts.values().any(|account| account.name == *name) {
                     return Err(already_exists("service account", name));
                 }
                 self.service_accounts.insert(
                     id.clone(),
-                    ServiceAccount {
-                        id: id.clone(),
-                        name: name.clone(),
-                        role: *role,
-                        created_at: *at,
-                    },
+                    ServiceAccount { id: id.clone(), name: name.clone(), role: *role, created_at: *at },
                 );
                 Ok(vec![])
             }
@@ -166,13 +153,7 @@ impl FleetState {
                 self.service_account_token_index.insert(*token_hash, id.clone());
                 Ok(vec![])
             }
-            Command::CreateCollector {
-                id,
-                name,
-                mode,
-                remote_attributes,
-                at,
-            } => {
+            Command::CreateCollector { id, name, mode, remote_attributes, at } => {
                 if self.collectors.contains_key(id) {
                     return Err(already_exists("collector", id));
                 }
@@ -182,21 +163,15 @@ impl FleetState {
                 let mut record =
                     CollectorRecord::new(id.clone(), name.clone(), *mode, remote_attributes.clone(), *at);
                 record.push_event(
-                    NewEvent::new(
-                        *at,
-                        EventType::CollectorCreated,
-                        format!("collector {name:?} created"),
-                    )
-                    .with("mode", mode.as_str()),
+                    NewEvent::new(*at, EventType::CollectorCreated, format!("collector {name:?} created"))
+                        .with("mode", mode.as_str()),
                 );
                 self.collectors.insert(id.clone(), record);
+                self.rerender(id, *at);
                 Ok(vec![])
             }
             Command::DeleteCollector { id } => {
-                let record = self
-                    .collectors
-                    .remove(id)
-                    .ok_or_else(|| not_found("collector", id))?;
+                let record = self.collectors.remove(id).ok_or_else(|| not_found("collector", id))?;
                 if let Some(token) = &record.token {
                     self.collector_token_index.remove(&token.hash);
                 }
@@ -205,16 +180,9 @@ impl FleetState {
                         self.host_id_index.remove(host_id);
                     }
                 }
-                Ok(vec![Effect::CollectorDeleted {
-                    collector_id: id.clone(),
-                }])
+                Ok(vec![Effect::CollectorDeleted { collector_id: id.clone() }])
             }
-            Command::SetCollectorToken {
-                collector_id,
-                token_hash,
-                prefix,
-                at,
-            } => {
+            Command::SetCollectorToken { collector_id, token_hash, prefix, at } => {
                 let record = self
                     .collectors
                     .get_mut(collector_id)
@@ -223,23 +191,137 @@ impl FleetState {
                 if let Some(previous) = record.token.take() {
                     self.collector_token_index.remove(&previous.hash);
                 }
-                record.token = Some(super::TokenInfo {
-                    hash: *token_hash,
-                    prefix: prefix.clone(),
-                    created_at: *at,
-                });
+                record.token =
+                    Some(super::TokenInfo { hash: *token_hash, prefix: prefix.clone(), created_at: *at });
                 let (event_type, message) = if rotated {
-                    (
-                        EventType::TokenRotated,
-                        "collector token rotated; the previous token no longer works",
-                    )
+                    (EventType::TokenRotated, "collector token rotated; the previous token no longer works")
                 } else {
                     (EventType::TokenMinted, "collector token minted")
                 };
                 record.push_event(NewEvent::new(*at, event_type, message).with("prefix", prefix.as_str()));
-                self.collector_token_index
-                    .insert(*token_hash, collector_id.clone());
+                self.collector_token_index.insert(*token_hash, collector_id.clone());
                 Ok(vec![])
+            }
+            Command::PutPipeline { pipeline, create, at } => {
+                let exists = self.pipelines.contains_key(&pipeline.id);
+                if *create && exists {
+                    return Err(already_exists("pipeline", &pipeline.id));
+                }
+                if !*create && !exists {
+                    return Err(not_found("pipeline", &pipeline.id));
+                }
+                if self.pipelines.values().any(|other| other.name == pipeline.name && other.id != pipeline.id)
+                {
+                    return Err(already_exists("pipeline named", &pipeline.name));
+                }
+                self.pipelines.insert(pipeline.id.clone(), pipeline.clone());
+                let users = self.collectors_using_pipeline(&pipeline.id);
+                Ok(users.iter().filter_map(|collector_id| self.rerender(collector_id, *at)).collect())
+            }
+            Command::DeletePipeline { id, .. } => {
+                if !self.pipelines.contains_key(id) {
+                    return Err(not_found("pipeline", id));
+                }
+                let used_by: Vec<String> = self
+                    .collectors
+                    .values()
+                    .flat_map(|record| {
+                        record
+                            .routes
+                            .values()
+                            .filter(|route| route.pipeline_id.as_deref() == Some(id.as_str()))
+                            .map(move |route| {
+                                format!("route {:?} of collector {:?}", route.name, record.name)
+                            })
+                    })
+                    .collect();
+                if !used_by.is_empty() {
+                    return Err(ApplyError::InUse { kind: "pipeline".into(), id: id.clone(), used_by });
+                }
+                self.pipelines.remove(id);
+                Ok(vec![])
+            }
+            Command::PutSource { collector_id, source, create, at } => {
+                let record = self.collector_mut(collector_id)?;
+                check_put(&record.sources, &source.id, *create, "source")?;
+                if record.sources.values().any(|other| other.name == source.name && other.id != source.id) {
+                    return Err(already_exists("source named", &source.name));
+                }
+                record.sources.insert(source.id.clone(), source.clone());
+                Ok(self.rerender(collector_id, *at).into_iter().collect())
+            }
+            Command::DeleteSource { collector_id, id, at } => {
+                let record = self.collector_mut(collector_id)?;
+                record.sources.remove(id).ok_or_else(|| not_found("source", id))?;
+                Ok(self.rerender(collector_id, *at).into_iter().collect())
+            }
+            Command::PutDestination { collector_id, destination, remove_credentials, create, at } => {
+                let record = self.collector_mut(collector_id)?;
+                check_put(&record.destinations, &destination.id, *create, "destination")?;
+                if record
+                    .destinations
+                    .values()
+                    .any(|other| other.name == destination.name && other.id != destination.id)
+                {
+                    return Err(already_exists("destination named", &destination.name));
+                }
+                let mut stored = destination.clone();
+                if let Some(previous) = record.destinations.get(&destination.id) {
+                    for (key, sealed) in &previous.credentials {
+                        if !stored.credentials.contains_key(key) && !remove_credentials.contains(key) {
+                            stored.credentials.insert(key.clone(), sealed.clone());
+                        }
+                    }
+                }
+                record.destinations.insert(stored.id.clone(), stored);
+                Ok(self.rerender(collector_id, *at).into_iter().collect())
+            }
+            Command::DeleteDestination { collector_id, id, at } => {
+                let record = self.collector_mut(collector_id)?;
+                if !record.destinations.contains_key(id) {
+                    return Err(not_found("destination", id));
+                }
+                let used_by: Vec<String> = record
+                    .routes
+                    .values()
+                    .filter(|route| route.destination_ids.contains(id))
+                    .map(|route| format!("route {:?}", route.name))
+                    .collect();
+                if !used_by.is_empty() {
+                    return Err(ApplyError::InUse { kind: "destination".into(), id: id.clone(), used_by });
+                }
+                record.destinations.remove(id);
+                Ok(self.rerender(collector_id, *at).into_iter().collect())
+            }
+            Command::PutRoute { collector_id, route, create, at } => {
+                if let Some(pipeline_id) = &route.pipeline_id {
+                    if !self.pipelines.contains_key(pipeline_id) {
+                        return Err(ApplyError::InvalidReference {
+                            field: "pipeline_id".into(),
+                            problem: format!("pipeline {pipeline_id:?} does not exist"),
+                        });
+                    }
+                }
+                let record = self.collector_mut(collector_id)?;
+                check_put(&record.routes, &route.id, *create, "route")?;
+                if let Some(missing) =
+                    route.destination_ids.iter().find(|id| !record.destinations.contains_key(*id))
+                {
+                    return Err(ApplyError::InvalidReference {
+                        field: "destination_ids".into(),
+                        problem: format!("destination {missing:?} does not exist on this collector"),
+                    });
+                }
+                if record.routes.values().any(|other| other.name == route.name && other.id != route.id) {
+                    return Err(already_exists("route named", &route.name));
+                }
+                record.routes.insert(route.id.clone(), route.clone());
+                Ok(self.rerender(collector_id, *at).into_iter().collect())
+            }
+            Command::DeleteRoute { collector_id, id, at } => {
+                let record = self.collector_mut(collector_id)?;
+                record.routes.remove(id).ok_or_else(|| not_found("route", id))?;
+                Ok(self.rerender(collector_id, *at).into_iter().collect())
             }
             Command::RecordActivity { updates } => {
                 for update in updates {
@@ -248,6 +330,49 @@ impl FleetState {
                 Ok(vec![])
             }
         }
+    }
+
+    fn collector_mut(&mut self, collector_id: &str) -> Result<&mut CollectorRecord, ApplyError> {
+        self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))
+    }
+
+    fn collectors_using_pipeline(&self, pipeline_id: &str) -> Vec<String> {
+        self.collectors
+            .values()
+            .filter(|record| {
+                record.routes.values().any(|route| route.pipeline_id.as_deref() == Some(pipeline_id))
+            })
+            .map(|record| record.id.clone())
+            .collect()
+    }
+
+    /// Everything that determines a collector's rendered config.
+    pub fn render_input<'a>(&'a self, record: &'a CollectorRecord) -> RenderInput<'a> {
+        let pipelines = record
+            .routes
+            .values()
+            .filter_map(|route| route.pipeline_id.as_deref())
+            .filter_map(|id| self.pipelines.get_key_value(id))
+            .map(|(id, pipeline)| (id.as_str(), pipeline))
+            .collect();
+        RenderInput {
+            collector_id: &record.id,
+            collector_name: &record.name,
+            mode: record.mode,
+            sources: record.sources.values().collect(),
+            routes: record.routes.values().collect(),
+            destinations: record.destinations.values().collect(),
+            pipelines,
+        }
+    }
+
+    /// Re-renders a collector; a changed config becomes a new version (and an effect for its actor).
+    fn rerender(&mut self, collector_id: &str, at: UnixMillis) -> Option<Effect> {
+        let record = self.collectors.get(collector_id)?;
+        let rendered = render_collector_config(&self.render_input(record));
+        let record = self.collectors.get_mut(collector_id)?;
+        record.record_rendered(rendered.hash, rendered.format.as_str(), rendered.content, at)?;
+        Some(Effect::CollectorRenderInputsChanged { collector_id: collector_id.to_owned() })
     }
 
     /// Activity for a collector deleted in the meantime is dropped: the delete won.
@@ -270,11 +395,8 @@ impl FleetState {
             record.local_attributes = attributes.clone();
         }
         if let Some(last_seen_at) = update.last_seen_at {
-            record.last_seen_at = Some(
-                record
-                    .last_seen_at
-                    .map_or(last_seen_at, |seen| seen.max(last_seen_at)),
-            );
+            record.last_seen_at =
+                Some(record.last_seen_at.map_or(last_seen_at, |seen| seen.max(last_seen_at)));
         }
         if let Some(delivered) = &update.delivered {
             record.config.delivered_hash = Some(delivered.hash.clone());
@@ -282,11 +404,8 @@ impl FleetState {
         }
         if let Some(report) = &update.remote_status {
             record.config.remote_status = Some(report.state);
-            record.config.remote_error = if report.state == RemoteConfigState::Failed {
-                report.error.clone()
-            } else {
-                None
-            };
+            record.config.remote_error =
+                if report.state == RemoteConfigState::Failed { report.error.clone() } else { None };
         }
         if let Some(effective_config) = &update.effective_config {
             record.config.effective_config = Some(effective_config.clone());
@@ -303,39 +422,25 @@ impl FleetState {
             .values()
             .filter_map(|record| record.token.as_ref().map(|token| (token.hash, record.id.clone())))
             .collect();
-        self.service_account_token_index = self
-            .service_account_tokens
-            .values()
-            .map(|token| (token.token_hash, token.id.clone()))
-            .collect();
+        self.service_account_token_index =
+            self.service_account_tokens.values().map(|token| (token.token_hash, token.id.clone())).collect();
         self.host_id_index = self
             .collectors
             .values()
-            .filter_map(|record| {
-                record
-                    .host_id
-                    .as_ref()
-                    .map(|host| (host.clone(), record.id.clone()))
-            })
+            .filter_map(|record| record.host_id.as_ref().map(|host| (host.clone(), record.id.clone())))
             .collect();
     }
 
     pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
-        self.collector_token_index
-            .get(token_hash)
-            .and_then(|id| self.collectors.get(id))
+        self.collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
     }
 
     pub fn collector_by_host_id(&self, host_id: &str) -> Option<&CollectorRecord> {
-        self.host_id_index
-            .get(host_id)
-            .and_then(|id| self.collectors.get(id))
+        self.host_id_index.get(host_id).and_then(|id| self.collectors.get(id))
     }
 
     pub fn service_account_token_by_hash(&self, token_hash: &TokenHash) -> Option<&ServiceAccountToken> {
-        self.service_account_token_index
-            .get(token_hash)
-            .and_then(|id| self.service_account_tokens.get(id))
+        self.service_account_token_index.get(token_hash).and_then(|id| self.service_account_tokens.get(id))
     }
 
     pub fn user_by_name(&self, username: &str) -> Option<&User> {
@@ -347,18 +452,25 @@ impl FleetState {
     }
 }
 
-fn not_found(kind: &str, id: &str) -> ApplyError {
-    ApplyError::NotFound {
-        kind: kind.to_owned(),
-        id: id.to_owned(),
+fn check_put<T>(
+    existing: &BTreeMap<String, T>,
+    id: &str,
+    create: bool,
+    kind: &str,
+) -> Result<(), ApplyError> {
+    match (create, existing.contains_key(id)) {
+        (true, true) => Err(already_exists(kind, id)),
+        (false, false) => Err(not_found(kind, id)),
+        _ => Ok(()),
     }
 }
 
+fn not_found(kind: &str, id: &str) -> ApplyError {
+    ApplyError::NotFound { kind: kind.to_owned(), id: id.to_owned() }
+}
+
 fn already_exists(kind: &str, id: &str) -> ApplyError {
-    ApplyError::AlreadyExists {
-        kind: kind.to_owned(),
-        id: id.to_owned(),
-    }
+    ApplyError::AlreadyExists { kind: kind.to_owned(), id: id.to_owned() }
 }
 
 #[cfg(test)]
@@ -402,10 +514,7 @@ mod tests {
         let mut state = FleetState::default();
         state.apply(&create("c1")).expect("create applies");
         let before = state.clone();
-        assert!(matches!(
-            state.apply(&create("c1")),
-            Err(ApplyError::AlreadyExists { .. })
-        ));
+        assert!(matches!(state.apply(&create("c1")), Err(ApplyError::AlreadyExists { .. })));
         assert_eq!(state, before);
     }
 
@@ -414,29 +523,12 @@ mod tests {
         let mut state = FleetState::default();
         state.apply(&create("c1")).expect("create applies");
         state.apply(&set_token("c1", 1)).expect("mint applies");
-        assert_eq!(
-            state.collector_by_token_hash(&[1; 32]).map(|r| r.id.as_str()),
-            Some("c1")
-        );
+        assert_eq!(state.collector_by_token_hash(&[1; 32]).map(|r| r.id.as_str()), Some("c1"));
         state.apply(&set_token("c1", 2)).expect("rotate applies");
         assert!(state.collector_by_token_hash(&[1; 32]).is_none());
-        assert_eq!(
-            state.collector_by_token_hash(&[2; 32]).map(|r| r.id.as_str()),
-            Some("c1")
-        );
-        let types: Vec<_> = state.collectors["c1"]
-            .events
-            .iter()
-            .map(|e| e.event_type)
-            .collect();
-        assert_eq!(
-            types,
-            [
-                EventType::CollectorCreated,
-                EventType::TokenMinted,
-                EventType::TokenRotated
-            ]
-        );
+        assert_eq!(state.collector_by_token_hash(&[2; 32]).map(|r| r.id.as_str()), Some("c1"));
+        let types: Vec<_> = state.collectors["c1"].events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::CollectorCreated, EventType::TokenMinted, EventType::TokenRotated]);
     }
 
     #[test]
@@ -444,15 +536,8 @@ mod tests {
         let mut state = FleetState::default();
         state.apply(&create("c1")).expect("create applies");
         state.apply(&set_token("c1", 1)).expect("mint applies");
-        let effects = state
-            .apply(&Command::DeleteCollector { id: "c1".into() })
-            .expect("delete applies");
-        assert_eq!(
-            effects,
-            vec![Effect::CollectorDeleted {
-                collector_id: "c1".into()
-            }]
-        );
+        let effects = state.apply(&Command::DeleteCollector { id: "c1".into() }).expect("delete applies");
+        assert_eq!(effects, vec![Effect::CollectorDeleted { collector_id: "c1".into() }]);
         assert!(state.collector_by_token_hash(&[1; 32]).is_none());
     }
 
@@ -463,11 +548,7 @@ mod tests {
             status: Some(CollectorStatus::Connected),
             ..ActivityUpdate::for_collector("gone")
         };
-        state
-            .apply(&Command::RecordActivity {
-                updates: vec![update],
-            })
-            .expect("activity applies");
+        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
         assert!(state.collectors.is_empty());
     }
 
@@ -485,17 +566,10 @@ mod tests {
             ],
             ..ActivityUpdate::for_collector("c1")
         };
-        state
-            .apply(&Command::RecordActivity {
-                updates: vec![update],
-            })
-            .expect("activity applies");
+        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
         let record = &state.collectors["c1"];
         assert_eq!(record.status, CollectorStatus::Connected);
-        assert_eq!(
-            state.collector_by_host_id("host-a").map(|r| r.id.as_str()),
-            Some("c1")
-        );
+        assert_eq!(state.collector_by_host_id("host-a").map(|r| r.id.as_str()), Some("c1"));
         let ids: Vec<_> = record.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [1, 2, 3]);
     }
@@ -507,20 +581,10 @@ mod tests {
         let events = (0..(crate::model::collector::MAX_EVENTS_PER_COLLECTOR + 5))
             .map(|i| NewEvent::new(UnixMillis(i as u64), EventType::StatusChanged, "x"))
             .collect();
-        let update = ActivityUpdate {
-            events,
-            ..ActivityUpdate::for_collector("c1")
-        };
-        state
-            .apply(&Command::RecordActivity {
-                updates: vec![update],
-            })
-            .expect("activity applies");
+        let update = ActivityUpdate { events, ..ActivityUpdate::for_collector("c1") };
+        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity applies");
         let record = &state.collectors["c1"];
-        assert_eq!(
-            record.events.len(),
-            crate::model::collector::MAX_EVENTS_PER_COLLECTOR
-        );
+        assert_eq!(record.events.len(), crate::model::collector::MAX_EVENTS_PER_COLLECTOR);
         assert_eq!(record.events.back().map(|e| e.id), Some(record.next_event_id - 1));
     }
 
@@ -532,26 +596,15 @@ mod tests {
         let bytes = serde_json::to_vec(&state).expect("serializes");
         let mut restored: FleetState = serde_json::from_slice(&bytes).expect("deserializes");
         restored.rebuild_indexes();
-        assert_eq!(
-            restored.collector_by_token_hash(&[7; 32]).map(|r| r.id.as_str()),
-            Some("c1")
-        );
+        assert_eq!(restored.collector_by_token_hash(&[7; 32]).map(|r| r.id.as_str()), Some("c1"));
         assert_eq!(restored, state);
     }
 
     #[test]
     fn slots_are_stable_and_in_range() {
-        assert_eq!(
-            slot_of("col_0123456789abcdef0123"),
-            slot_of("col_0123456789abcdef0123")
-        );
-        assert_eq!(
-            slot_of(""),
-            (0xcbf2_9ce4_8422_2325u64 % SLOT_COUNT as u64) as usize
-        );
-        assert!((0..1000)
-            .map(|i| slot_of(&format!("col_{i}")))
-            .all(|slot| slot < SLOT_COUNT));
+        assert_eq!(slot_of("col_0123456789abcdef0123"), slot_of("col_0123456789abcdef0123"));
+        assert_eq!(slot_of(""), (0xcbf2_9ce4_8422_2325u64 % SLOT_COUNT as u64) as usize);
+        assert!((0..1000).map(|i| slot_of(&format!("col_{i}"))).all(|slot| slot < SLOT_COUNT));
     }
 
     #[test]

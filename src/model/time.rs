@@ -9,9 +9,8 @@ pub struct UnixMillis(pub u64);
 
 impl UnixMillis {
     pub fn now() -> Self {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_epoch =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         UnixMillis(since_epoch.as_millis() as u64)
     }
 
@@ -53,9 +52,6 @@ mod tests {
     #[test]
     fn formats_rfc3339_utc_with_millis() {
         assert_eq!(UnixMillis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            UnixMillis(1_764_000_000_123).to_rfc3339(),
-            "2025-11-24T16:00:00.123Z"
-        );
+        assert_eq!(UnixMillis(1_764_000_000_123).to_rfc3339(), "2025-11-24T16:00:00.123Z");
     }
 }

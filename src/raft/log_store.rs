@@ -29,11 +29,7 @@ pub struct SledLogStore {
 
 impl SledLogStore {
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(SledLogStore {
-            db: db.clone(),
-            log: db.open_tree("raft_log")?,
-            meta: db.open_tree("raft_meta")?,
-        })
+        Ok(SledLogStore { db: db.clone(), log: db.open_tree("raft_log")?, meta: db.open_tree("raft_meta")? })
     }
 
     async fn flush(&self) -> Result<(), sled::Error> {
@@ -44,11 +40,7 @@ impl SledLogStore {
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        let Some(bytes) = self
-            .meta
-            .get(key)
-            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?
-        else {
+        let Some(bytes) = self.meta.get(key).map_err(|e| StorageIOError::read(AnyError::new(&e)))? else {
             return Ok(None);
         };
         let value = serde_json::from_slice(&bytes).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
@@ -57,9 +49,7 @@ impl SledLogStore {
 
     fn write_meta<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
-        self.meta
-            .insert(key, bytes)
-            .map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
+        self.meta.insert(key, bytes).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
         Ok(())
     }
 
@@ -101,18 +91,12 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.read_meta(KEY_LAST_PURGED)?;
-        let last = self
-            .log
-            .last()
-            .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+        let last = self.log.last().map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
         let last_log_id = match last {
             Some((_, value)) => Some(Self::decode_entry(&value)?.log_id),
             None => last_purged_log_id,
         };
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -121,9 +105,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         self.write_meta(KEY_VOTE, vote)?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
+        self.flush().await.map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
         Ok(())
     }
 
@@ -151,14 +133,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
                 serde_json::to_vec(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
             batch.insert(&index_key(entry.log_id.index), bytes);
         }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         let flushed = self.flush().await.map_err(std::io::Error::other);
-        let failed = flushed
-            .as_ref()
-            .err()
-            .map(|e| StorageIOError::write_logs(AnyError::new(e)));
+        let failed = flushed.as_ref().err().map(|e| StorageIOError::write_logs(AnyError::new(e)));
         callback.log_io_completed(flushed);
         match failed {
             Some(error) => Err(error.into()),
@@ -171,12 +148,8 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         for key in self.log.range(index_key(log_id.index)..).keys() {
             batch.remove(key.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?);
         }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.flush().await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         Ok(())
     }
 
@@ -187,12 +160,8 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         for key in self.log.range(..=index_key(log_id.index)).keys() {
             batch.remove(key.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?);
         }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.flush().await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         Ok(())
     }
 }

@@ -64,14 +64,9 @@ impl RaftNode {
             .path(&path)
             .flush_every_ms(Some(1000))
             .open()
-            .map_err(|source| StartError::Storage {
-                path: path.display().to_string(),
-                source,
-            })?;
-        let log_store = SledLogStore::open(&db).map_err(|source| StartError::Storage {
-            path: path.display().to_string(),
-            source,
-        })?;
+            .map_err(|source| StartError::Storage { path: path.display().to_string(), source })?;
+        let log_store = SledLogStore::open(&db)
+            .map_err(|source| StartError::Storage { path: path.display().to_string(), source })?;
         let state_machine = SledStateMachine::open(&db, effects)
             .map_err(|error| StartError::StateMachine(error.to_string()))?;
         let state = state_machine.shared_state();
@@ -96,9 +91,7 @@ impl RaftNode {
                     .map_err(|error| error.to_string())?;
                 if !raft.is_initialized().await.map_err(|error| error.to_string())? {
                     let members = BTreeMap::from([(node_id, node_info)]);
-                    raft.initialize(members)
-                        .await
-                        .map_err(|error| error.to_string())?;
+                    raft.initialize(members).await.map_err(|error| error.to_string())?;
                 }
                 Ok::<_, String>(raft)
             })
@@ -106,13 +99,7 @@ impl RaftNode {
             .map_err(|error| StartError::Raft(error.to_string()))?
             .map_err(StartError::Raft)?;
 
-        Ok(RaftNode {
-            node_id,
-            raft,
-            state,
-            runtime,
-            db,
-        })
+        Ok(RaftNode { node_id, raft, state, runtime, db })
     }
 
     pub fn node_id(&self) -> u64 {
@@ -133,17 +120,13 @@ impl RaftNode {
             .await
             .map_err(|error| ProposeError::OutcomeUnknown(error.to_string()))?;
         match written {
-            Err(_elapsed) => Err(ProposeError::OutcomeUnknown(
-                "timed out waiting for commit".to_owned(),
-            )),
+            Err(_elapsed) => Err(ProposeError::OutcomeUnknown("timed out waiting for commit".to_owned())),
             Ok(Ok(response)) => match response.data {
                 CommandOutcome::Applied => Ok(()),
                 CommandOutcome::Rejected(rejection) => Err(ProposeError::Rejected(rejection)),
             },
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-                Err(ProposeError::NotLeader {
-                    leader: forward.leader_id,
-                })
+                Err(ProposeError::NotLeader { leader: forward.leader_id })
             }
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(error)))) => {
                 Err(ProposeError::OutcomeUnknown(error.to_string()))

@@ -44,26 +44,17 @@ pub struct SledStateMachine {
 impl SledStateMachine {
     /// Opens the state machine, restoring the last snapshot if there is one.
     pub fn open(db: &sled::Db, effects: UnboundedSender<Effect>) -> Result<Self, StorageError> {
-        let snapshots = db
-            .open_tree("raft_snapshot")
-            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
-        let state = match snapshots
-            .get(KEY_CURRENT_SNAPSHOT)
-            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?
-        {
-            Some(bytes) => {
-                let stored: StoredSnapshot = serde_json::from_slice(&bytes)
-                    .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
-                decode_state(&stored.data)?
-            }
-            None => AppliedState::default(),
-        };
-        Ok(SledStateMachine {
-            state: Arc::new(RwLock::new(state)),
-            db: db.clone(),
-            snapshots,
-            effects,
-        })
+        let snapshots = db.open_tree("raft_snapshot").map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        let state =
+            match snapshots.get(KEY_CURRENT_SNAPSHOT).map_err(|e| StorageIOError::read(AnyError::new(&e)))? {
+                Some(bytes) => {
+                    let stored: StoredSnapshot = serde_json::from_slice(&bytes)
+                        .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
+                    decode_state(&stored.data)?
+                }
+                None => AppliedState::default(),
+            };
+        Ok(SledStateMachine { state: Arc::new(RwLock::new(state)), db: db.clone(), snapshots, effects })
     }
 
     pub fn shared_state(&self) -> SharedState {
@@ -98,28 +89,15 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             (data, state.last_applied, state.membership.clone())
         };
         let snapshot_id = match last_applied {
-            Some(log_id) => format!(
-                "{}-{}-{}",
-                log_id.leader_id,
-                log_id.index,
-                crate::model::UnixMillis::now().0
-            ),
+            Some(log_id) => {
+                format!("{}-{}-{}", log_id.leader_id, log_id.index, crate::model::UnixMillis::now().0)
+            }
             None => format!("empty-{}", crate::model::UnixMillis::now().0),
         };
-        let meta = SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership: membership,
-            snapshot_id,
-        };
-        let stored = StoredSnapshot {
-            meta: meta.clone(),
-            data,
-        };
+        let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
+        let stored = StoredSnapshot { meta: meta.clone(), data };
         SledStateMachine::persist_snapshot_with(&self.db, &self.snapshots, &stored)?;
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
-        })
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(stored.data)) })
     }
 }
 
@@ -135,8 +113,7 @@ impl SledStateMachine {
         snapshots
             .insert(KEY_CURRENT_SNAPSHOT, bytes)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), AnyError::new(&e)))?;
-        db.flush()
-            .map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
+        db.flush().map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
         Ok(())
     }
 }
@@ -185,11 +162,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder {
-            state: self.state.clone(),
-            db: self.db.clone(),
-            snapshots: self.snapshots.clone(),
-        }
+        SnapshotBuilder { state: self.state.clone(), db: self.db.clone(), snapshots: self.snapshots.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -205,27 +178,19 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         let mut installed = decode_state(&data)?;
         installed.last_applied = meta.last_log_id;
         installed.membership = meta.last_membership.clone();
-        self.persist_snapshot(&StoredSnapshot {
-            meta: meta.clone(),
-            data,
-        })?;
+        self.persist_snapshot(&StoredSnapshot { meta: meta.clone(), data })?;
         *self.state.write() = installed;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(bytes) = self
-            .snapshots
-            .get(KEY_CURRENT_SNAPSHOT)
-            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?
+        let Some(bytes) =
+            self.snapshots.get(KEY_CURRENT_SNAPSHOT).map_err(|e| StorageIOError::read(AnyError::new(&e)))?
         else {
             return Ok(None);
         };
         let stored: StoredSnapshot = serde_json::from_slice(&bytes)
             .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
-        Ok(Some(Snapshot {
-            meta: stored.meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
-        }))
+        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
     }
 }

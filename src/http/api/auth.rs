@@ -27,11 +27,7 @@ struct LoginRequest {
 
 fn is_tls(request: &HttpRequest, state: &AppState) -> bool {
     request.connection_info().scheme() == "https"
-        || state
-            .config
-            .external_url
-            .as_deref()
-            .is_some_and(|url| url.starts_with("https://"))
+        || state.config.external_url.as_deref().is_some_and(|url| url.starts_with("https://"))
 }
 
 async fn login(
@@ -42,10 +38,7 @@ async fn login(
     let LoginRequest { username, password } = body.into_inner();
     let user = state.raft.state().fleet.user_by_name(&username).cloned();
     // Unknown users still cost one argon2 verification, so timing does not reveal which names exist.
-    let phc = user
-        .as_ref()
-        .map(|user| user.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_PHC.to_owned());
+    let phc = user.as_ref().map(|user| user.password_hash.clone()).unwrap_or_else(|| DUMMY_PHC.to_owned());
     let verified = web::block(move || secrets::verify_password(&password, &phc))
         .await
         .map_err(|error| ApiError::internal("verify password", error))?;
@@ -70,9 +63,7 @@ async fn login(
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(is_tls(&request, &state))
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            state.config.session_ttl.as_secs() as i64,
-        ))
+        .max_age(actix_web::cookie::time::Duration::seconds(state.config.session_ttl.as_secs() as i64))
         .finish();
     Ok(HttpResponse::Ok().cookie(cookie).json(serde_json::json!({
         "user": { "id": user.id, "username": user.username, "role": user.role.as_str() }
@@ -81,10 +72,7 @@ async fn login(
 
 async fn logout(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if let Some(session_hash) = principal.session_hash {
-        state
-            .raft
-            .propose(Command::DeleteSession { session_hash })
-            .await?;
+        state.raft.propose(Command::DeleteSession { session_hash }).await?;
     }
     let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     removal.make_removal();

@@ -10,9 +10,9 @@ use crate::actors::collector_actor::LiveView;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
+use crate::model::collector::ConfigVersion;
 use crate::model::{CollectorMode, CollectorRecord, CollectorStatus, Command, Event, UnixMillis};
 use crate::render::enrollment::render_enrollment_config_alloy;
-use crate::render::render_collector_config;
 use crate::secrets;
 
 const DEFAULT_EVENT_PAGE: usize = 100;
@@ -20,16 +20,8 @@ const MAX_EVENT_PAGE: usize = 1000;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(
-            resource("/collectors")
-                .route(web::post().to(create))
-                .route(web::get().to(list)),
-        )
-        .service(
-            resource("/collectors/{id}")
-                .route(web::get().to(get))
-                .route(web::delete().to(delete)),
-        )
+        .service(resource("/collectors").route(web::post().to(create)).route(web::get().to(list)))
+        .service(resource("/collectors/{id}").route(web::get().to(get)).route(web::delete().to(delete)))
         .service(resource("/collectors/{id}/token").route(web::post().to(mint_token)))
         .service(resource("/collectors/{id}/config").route(web::get().to(config_view)))
         .service(resource("/collectors/{id}/events").route(web::get().to(events)));
@@ -94,7 +86,7 @@ struct ConfigDeliveryView {
 
 impl CollectorView {
     fn new(record: &CollectorRecord, live: Option<LiveView>) -> Self {
-        let rendered = render_collector_config(record);
+        let current = record.current_config();
         let mut view = CollectorView {
             id: record.id.clone(),
             name: record.name.clone(),
@@ -110,8 +102,8 @@ impl CollectorView {
                 created_at: token.created_at.to_rfc3339(),
             }),
             config: ConfigDeliveryView {
-                version: rendered.version,
-                hash: rendered.hash,
+                version: record.config.version,
+                hash: current.map(|config| config.hash.clone()).unwrap_or_default(),
                 delivered_hash: record.config.delivered_hash.clone(),
                 delivered_at: record.config.delivered_at.map(UnixMillis::to_rfc3339),
                 remote_status: record.config.remote_status.map(|status| status.as_str()),
@@ -122,16 +114,11 @@ impl CollectorView {
         if let Some(live) = live {
             view.status = live.status.as_str();
             view.host_id = live.host_id.or(view.host_id);
-            view.last_seen_at = live
-                .last_seen_at
-                .map(UnixMillis::to_rfc3339)
-                .or(view.last_seen_at);
+            view.last_seen_at = live.last_seen_at.map(UnixMillis::to_rfc3339).or(view.last_seen_at);
             view.local_attributes = live.local_attributes;
             view.config.delivered_hash = live.delivered_hash.or(view.config.delivered_hash);
-            view.config.remote_status = live
-                .remote_status
-                .map(|status| status.as_str())
-                .or(view.config.remote_status);
+            view.config.remote_status =
+                live.remote_status.map(|status| status.as_str()).or(view.config.remote_status);
             view.config.remote_error = live.remote_error;
         }
         view
@@ -155,20 +142,15 @@ async fn create(
     body: web::Json<CreateCollector>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
-    let CreateCollector {
-        name,
-        mode,
-        attributes,
-    } = body.into_inner();
+    let CreateCollector { name, mode, attributes } = body.into_inner();
     validate_name("name", &name)?;
     let mode = CollectorMode::parse(&mode)
         .ok_or_else(|| ApiError::invalid_field("mode", "must be \"alloy-remotecfg\" or \"opamp\""))?;
     if attributes.len() > 64 {
         return Err(ApiError::invalid_field("attributes", "at most 64 attributes"));
     }
-    if let Some(key) = attributes
-        .keys()
-        .find(|key| key.is_empty() || key.len() > 100 || key.starts_with("collector."))
+    if let Some(key) =
+        attributes.keys().find(|key| key.is_empty() || key.len() > 100 || key.starts_with("collector."))
     {
         return Err(ApiError::invalid_field(
             "attributes",
@@ -176,10 +158,7 @@ async fn create(
         ));
     }
     if attributes.values().any(|value| value.len() > 150) {
-        return Err(ApiError::invalid_field(
-            "attributes",
-            "values must be at most 150 characters",
-        ));
+        return Err(ApiError::invalid_field("attributes", "values must be at most 150 characters"));
     }
     let id = secrets::random_id("col").map_err(|error| ApiError::internal("collector id", error))?;
     state
@@ -229,10 +208,7 @@ async fn list(
             needle.as_deref().is_none_or(|needle| {
                 record.name.to_lowercase().contains(needle)
                     || record.id.contains(needle)
-                    || record
-                        .host_id
-                        .as_deref()
-                        .is_some_and(|host| host.to_lowercase().contains(needle))
+                    || record.host_id.as_deref().is_some_and(|host| host.to_lowercase().contains(needle))
             })
         })
         .cloned()
@@ -265,12 +241,7 @@ async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
-    state
-        .raft
-        .propose(Command::DeleteCollector {
-            id: path.into_inner(),
-        })
-        .await?;
+    state.raft.propose(Command::DeleteCollector { id: path.into_inner() }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -323,13 +294,21 @@ async fn config_view(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let record = record_or_404(&state, &path)?;
-    let rendered = render_collector_config(&record);
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "version": rendered.version,
-        "hash": rendered.hash,
-        "format": rendered.format.as_str(),
-        "content": rendered.content,
-    })))
+    let current = record
+        .current_config()
+        .ok_or_else(|| ApiError::internal("config view", "collector has no rendered config"))?;
+    Ok(HttpResponse::Ok().json(config_version_view(current)))
+}
+
+/// A config version as the API shows it: credentials stay placeholders, never secrets.
+fn config_version_view(config: &ConfigVersion) -> serde_json::Value {
+    serde_json::json!({
+        "version": config.version,
+        "hash": config.hash,
+        "format": config.format,
+        "content": config.content,
+        "created_at": config.created_at.to_rfc3339(),
+    })
 }
 
 fn event_view(event: &Event) -> serde_json::Value {
@@ -350,22 +329,13 @@ async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_EVENT_PAGE);
     if limit == 0 || limit > MAX_EVENT_PAGE {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("must be between 1 and {MAX_EVENT_PAGE}"),
-        ));
+        return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_EVENT_PAGE}")));
     }
     let after = query.after.unwrap_or(0);
     let applied = state.raft.state();
-    let record = applied
-        .fleet
-        .collectors
-        .get(path.as_str())
-        .ok_or_else(|| ApiError::not_found("collector", &path))?;
+    let record =
+        applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
     let page: Vec<serde_json::Value> = record.events_after(after, limit).map(event_view).collect();
-    let next = record
-        .events_after(after, limit)
-        .last()
-        .map_or(after, |event| event.id);
+    let next = record.events_after(after, limit).last().map_or(after, |event| event.id);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": page, "next": next })))
 }

@@ -12,11 +12,7 @@ use crate::secrets;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(
-            resource("/service-accounts")
-                .route(web::post().to(create))
-                .route(web::get().to(list)),
-        )
+        .service(resource("/service-accounts").route(web::post().to(create)).route(web::get().to(list)))
         .service(resource("/service-accounts/{id}/tokens").route(web::post().to(create_token)));
 }
 
@@ -44,10 +40,7 @@ async fn create(
     let CreateServiceAccount { name, role } = body.into_inner();
     validate_name("name", &name)?;
     let role = Role::parse(&role).ok_or_else(|| {
-        ApiError::invalid_field(
-            "role",
-            "must be one of admin, operator, pipeline_engineer, viewer",
-        )
+        ApiError::invalid_field("role", "must be one of admin, operator, pipeline_engineer, viewer")
     })?;
     let id = secrets::random_id("sa").map_err(|error| ApiError::internal("service account id", error))?;
     state
@@ -88,10 +81,7 @@ async fn create_token(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_access_admin()?;
     let service_account_id = path.into_inner();
-    let CreateToken {
-        label,
-        expires_in_days,
-    } = body.into_inner();
+    let CreateToken { label, expires_in_days } = body.into_inner();
     if expires_in_days == Some(0) {
         return Err(ApiError::invalid_field("expires_in_days", "must be at least 1"));
     }
