@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod collectors;
+pub mod fleet_model;
 pub mod service_accounts;
 
 use actix_web::error::JsonPayloadError;
@@ -26,6 +27,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(auth::configure)
             .configure(service_accounts::configure)
             .configure(collectors::configure)
+            .configure(fleet_model::configure)
             .default_service(web::to(not_found)),
     );
 }

@@ -39,6 +39,15 @@ impl Principal {
         }
     }
 
+    /// Pipelines are tenant-wide: pipeline engineers and admins may change them.
+    pub fn require_pipeline_admin(&self) -> Result<(), ApiError> {
+        if self.role.can_manage_pipelines() {
+            Ok(())
+        } else {
+            Err(ApiError::permission_denied(format!("role {} cannot change pipelines", self.role.as_str())))
+        }
+    }
+
     pub fn require_access_admin(&self) -> Result<(), ApiError> {
         if self.role.can_manage_access() {
             Ok(())

@@ -39,6 +39,11 @@ impl Role {
         matches!(self, Role::Admin | Role::Operator)
     }
 
+    /// Tenant-wide pipelines.
+    pub fn can_manage_pipelines(self) -> bool {
+        matches!(self, Role::Admin | Role::Operator | Role::PipelineEngineer)
+    }
+
     /// Users and service accounts.
     pub fn can_manage_access(self) -> bool {
         matches!(self, Role::Admin)

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
+use super::collector::ConfigVersion;
 use super::collector::{CollectorRecord, RemoteConfigState};
 use super::command::{ActivityUpdate, Command};
 use super::event::{EventType, NewEvent};
@@ -344,6 +345,38 @@ impl FleetState {
             })
             .map(|record| record.id.clone())
             .collect()
+    }
+
+    /// Applies `command` to a copy of the state it touches and returns the resulting current config of
+    /// every affected collector, without changing `self` (`?validate_only=true`).
+    pub fn preview(&self, command: &Command) -> Result<Vec<(String, ConfigVersion)>, ApplyError> {
+        let affected: Vec<String> = match command {
+            Command::PutPipeline { pipeline, .. } => self.collectors_using_pipeline(&pipeline.id),
+            Command::DeletePipeline { id, .. } => self.collectors_using_pipeline(id),
+            Command::PutSource { collector_id, .. }
+            | Command::DeleteSource { collector_id, .. }
+            | Command::PutDestination { collector_id, .. }
+            | Command::DeleteDestination { collector_id, .. }
+            | Command::PutRoute { collector_id, .. }
+            | Command::DeleteRoute { collector_id, .. } => vec![collector_id.clone()],
+            _ => vec![],
+        };
+        let mut scoped = FleetState {
+            pipelines: self.pipelines.clone(),
+            collectors: affected
+                .iter()
+                .filter_map(|id| self.collectors.get(id).map(|record| (id.clone(), record.clone())))
+                .collect(),
+            ..FleetState::default()
+        };
+        scoped.apply(command)?;
+        Ok(affected
+            .into_iter()
+            .filter_map(|id| {
+                let current = scoped.collectors.get(&id)?.current_config()?.clone();
+                Some((id, current))
+            })
+            .collect())
     }
 
     /// Everything that determines a collector's rendered config.

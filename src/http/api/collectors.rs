@@ -10,7 +10,6 @@ use crate::actors::collector_actor::LiveView;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
-use crate::model::collector::ConfigVersion;
 use crate::model::{CollectorMode, CollectorRecord, CollectorStatus, Command, Event, UnixMillis};
 use crate::render::enrollment::render_enrollment_config_alloy;
 use crate::secrets;
@@ -297,18 +296,7 @@ async fn config_view(
     let current = record
         .current_config()
         .ok_or_else(|| ApiError::internal("config view", "collector has no rendered config"))?;
-    Ok(HttpResponse::Ok().json(config_version_view(current)))
-}
-
-/// A config version as the API shows it: credentials stay placeholders, never secrets.
-fn config_version_view(config: &ConfigVersion) -> serde_json::Value {
-    serde_json::json!({
-        "version": config.version,
-        "hash": config.hash,
-        "format": config.format,
-        "content": config.content,
-        "created_at": config.created_at.to_rfc3339(),
-    })
+    Ok(HttpResponse::Ok().json(super::fleet_model::version_view(current, true)))
 }
 
 fn event_view(event: &Event) -> serde_json::Value {

@@ -1,0 +1,789 @@
+//! The fleet model over REST: pipelines (tenant-wide) and each collector's sources, destinations and
+//! routes; config versions and diffs. Every write accepts `?validate_only=true`, which renders the
+//! result without committing it and reports the same errors a real write would.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{resource, validate_name};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::principal::Principal;
+use crate::http::AppState;
+use crate::model::collector::ConfigVersion;
+use crate::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Settings, Signal, Source, Step};
+use crate::model::{Command, UnixMillis};
+use crate::render::catalogue::{self, EntryKind, FieldError};
+use crate::secrets;
+
+const MAX_CONDITION_BYTES: usize = 4096;
+const MAX_STEPS: usize = 64;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/catalogue").route(web::get().to(catalogue_view)))
+        .service(
+            resource("/pipelines")
+                .route(web::post().to(create_pipeline))
+                .route(web::get().to(list_pipelines)),
+        )
+        .service(
+            resource("/pipelines/{id}")
+                .route(web::get().to(get_pipeline))
+                .route(web::put().to(replace_pipeline))
+                .route(web::delete().to(delete_pipeline)),
+        )
+        .service(
+            resource("/collectors/{id}/sources")
+                .route(web::post().to(create_source))
+                .route(web::get().to(list_sources)),
+        )
+        .service(
+            resource("/collectors/{id}/sources/{item}")
+                .route(web::get().to(get_source))
+                .route(web::put().to(replace_source))
+                .route(web::delete().to(delete_source)),
+        )
+        .service(
+            resource("/collectors/{id}/destinations")
+                .route(web::post().to(create_destination))
+                .route(web::get().to(list_destinations)),
+        )
+        .service(
+            resource("/collectors/{id}/destinations/{item}")
+                .route(web::get().to(get_destination))
+                .route(web::put().to(replace_destination))
+                .route(web::delete().to(delete_destination)),
+        )
+        .service(
+            resource("/collectors/{id}/routes")
+                .route(web::post().to(create_route))
+                .route(web::get().to(list_routes)),
+        )
+        .service(
+            resource("/collectors/{id}/routes/{item}")
+                .route(web::get().to(get_route))
+                .route(web::put().to(replace_route))
+                .route(web::delete().to(delete_route)),
+        )
+        .service(resource("/collectors/{id}/config/versions").route(web::get().to(config_versions)))
+        .service(resource("/collectors/{id}/config/diff").route(web::get().to(config_diff)));
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WriteOptions {
+    #[serde(default)]
+    validate_only: bool,
+}
+
+/// Commits `command`, or with `validate_only` renders its outcome without committing.
+async fn commit_or_preview(
+    state: &AppState,
+    command: Command,
+    options: &WriteOptions,
+) -> Result<Option<HttpResponse>, ApiError> {
+    if options.validate_only {
+        let previews = state.raft.state().fleet.preview(&command)?;
+        let configs: Vec<Value> = previews
+            .iter()
+            .map(|(collector_id, config)| {
+                let mut view = version_view(config, true);
+                view["collector_id"] = Value::from(collector_id.as_str());
+                view
+            })
+            .collect();
+        return Ok(Some(HttpResponse::Ok().json(json!({ "valid": true, "configs": configs }))));
+    }
+    state.raft.propose(command).await?;
+    Ok(None)
+}
+
+fn field_error(error: FieldError) -> ApiError {
+    ApiError::invalid_field(&error.field, error.problem)
+}
+
+fn new_id(kind: &str) -> Result<String, ApiError> {
+    secrets::random_id(kind).map_err(|error| ApiError::internal("new id", error))
+}
+
+fn collector_exists(state: &AppState, collector_id: &str) -> Result<(), ApiError> {
+    if state.raft.state().fleet.collectors.contains_key(collector_id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("collector", collector_id))
+    }
+}
+
+/// Looks up one item of a collector (source, destination, route) and renders it as JSON.
+fn collector_item<T>(
+    state: &AppState,
+    collector_id: &str,
+    kind: &str,
+    item_id: &str,
+    pick: impl Fn(&crate::model::CollectorRecord) -> Option<&T>,
+    view: impl Fn(&T) -> Value,
+) -> Result<Value, ApiError> {
+    let applied = state.raft.state();
+    let record = applied
+        .fleet
+        .collectors
+        .get(collector_id)
+        .ok_or_else(|| ApiError::not_found("collector", collector_id))?;
+    pick(record).map(view).ok_or_else(|| ApiError::not_found(kind, item_id))
+}
+
+fn collector_items<T>(
+    state: &AppState,
+    collector_id: &str,
+    list: impl Fn(&crate::model::CollectorRecord) -> Vec<&T>,
+    view: impl Fn(&T) -> Value,
+) -> Result<Vec<Value>, ApiError> {
+    let applied = state.raft.state();
+    let record = applied
+        .fleet
+        .collectors
+        .get(collector_id)
+        .ok_or_else(|| ApiError::not_found("collector", collector_id))?;
+    Ok(list(record).into_iter().map(view).collect())
+}
+
+async fn catalogue_view(_principal: Principal) -> HttpResponse {
+    let entries: Vec<Value> = catalogue::entries()
+        .iter()
+        .map(|entry| {
+            json!({
+                "kind": entry.kind.as_str(),
+                "type": entry.type_name,
+                "description": entry.description,
+                "signals": entry.signals.iter().map(|signal| signal.as_str()).collect::<Vec<_>>(),
+                "settings": entry.settings.iter().map(|setting| json!({
+                    "name": setting.name,
+                    "kind": format!("{:?}", setting.kind),
+                    "required": setting.required,
+                    "description": setting.description,
+                })).collect::<Vec<_>>(),
+                "credentials": entry.credentials,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({ "entries": entries }))
+}
+
+// ---- pipelines ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    signals: Vec<String>,
+    #[serde(default)]
+    steps: Vec<StepBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepBody {
+    #[serde(rename = "type")]
+    step_type: String,
+    #[serde(default)]
+    settings: Settings,
+}
+
+fn pipeline_from_body(id: String, body: PipelineBody) -> Result<Pipeline, ApiError> {
+    validate_name("name", &body.name)?;
+    if body.description.len() > 4096 {
+        return Err(ApiError::invalid_field("description", "must be at most 4096 bytes"));
+    }
+    if body.signals.is_empty() {
+        return Err(ApiError::invalid_field("signals", "name at least one of logs, metrics, traces"));
+    }
+    let mut signals = Vec::new();
+    for name in &body.signals {
+        let signal = Signal::parse(name).ok_or_else(|| {
+            ApiError::invalid_field("signals", format!("unknown signal {name:?}; use logs, metrics, traces"))
+        })?;
+        if !signals.contains(&signal) {
+            signals.push(signal);
+        }
+    }
+    signals.sort();
+    if body.steps.len() > MAX_STEPS {
+        return Err(ApiError::invalid_field("steps", format!("at most {MAX_STEPS} steps")));
+    }
+    let mut steps = Vec::with_capacity(body.steps.len());
+    for (index, step) in body.steps.into_iter().enumerate() {
+        catalogue::validate(EntryKind::Step, &step.step_type, &step.settings, &[]).map_err(|error| {
+            ApiError::invalid_field(&format!("steps[{index}].{}", error.field), error.problem)
+        })?;
+        steps.push(Step { step_type: step.step_type, settings: step.settings });
+    }
+    Ok(Pipeline { id, name: body.name, description: body.description, signals, steps })
+}
+
+fn pipeline_view(pipeline: &Pipeline) -> Value {
+    json!({
+        "id": pipeline.id,
+        "name": pipeline.name,
+        "description": pipeline.description,
+        "signals": pipeline.signals.iter().map(|signal| signal.as_str()).collect::<Vec<_>>(),
+        "steps": pipeline.steps.iter().map(|step| json!({ "type": step.step_type, "settings": step.settings })).collect::<Vec<_>>(),
+    })
+}
+
+async fn create_pipeline(
+    principal: Principal,
+    state: web::Data<AppState>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<PipelineBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_pipeline_admin()?;
+    let pipeline = pipeline_from_body(new_id("pl")?, body.into_inner())?;
+    let view = pipeline_view(&pipeline);
+    let command = Command::PutPipeline { pipeline, create: true, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::Created().json(view)))
+}
+
+async fn list_pipelines(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+    let pipelines: Vec<Value> = state.raft.state().fleet.pipelines.values().map(pipeline_view).collect();
+    HttpResponse::Ok().json(json!({ "pipelines": pipelines }))
+}
+
+async fn get_pipeline(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let applied = state.raft.state();
+    let pipeline =
+        applied.fleet.pipelines.get(path.as_str()).ok_or_else(|| ApiError::not_found("pipeline", &path))?;
+    Ok(HttpResponse::Ok().json(pipeline_view(pipeline)))
+}
+
+async fn replace_pipeline(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<PipelineBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_pipeline_admin()?;
+    let pipeline = pipeline_from_body(path.into_inner(), body.into_inner())?;
+    let view = pipeline_view(&pipeline);
+    let command = Command::PutPipeline { pipeline, create: false, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options).await?.unwrap_or_else(|| HttpResponse::Ok().json(view)))
+}
+
+async fn delete_pipeline(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    options: web::Query<WriteOptions>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_pipeline_admin()?;
+    let command = Command::DeletePipeline { id: path.into_inner(), at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
+}
+
+// ---- sources ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceBody {
+    name: String,
+    #[serde(rename = "type")]
+    source_type: String,
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    resource_attributes: BTreeMap<String, String>,
+}
+
+fn source_from_body(id: String, body: SourceBody) -> Result<Source, ApiError> {
+    validate_name("name", &body.name)?;
+    catalogue::validate(EntryKind::Source, &body.source_type, &body.settings, &[]).map_err(field_error)?;
+    if body.resource_attributes.len() > 64 {
+        return Err(ApiError::invalid_field("resource_attributes", "at most 64 attributes"));
+    }
+    if let Some(key) =
+        body.resource_attributes.keys().find(|key| key.is_empty() || key.starts_with("linkmesh."))
+    {
+        return Err(ApiError::invalid_field(
+            "resource_attributes",
+            format!("key {key:?} is empty or reserved (linkmesh.*)"),
+        ));
+    }
+    Ok(Source {
+        id,
+        name: body.name,
+        source_type: body.source_type,
+        settings: body.settings,
+        resource_attributes: body.resource_attributes,
+    })
+}
+
+fn source_view(source: &Source) -> Value {
+    json!({
+        "id": source.id,
+        "name": source.name,
+        "type": source.source_type,
+        "settings": source.settings,
+        "resource_attributes": source.resource_attributes,
+    })
+}
+
+async fn create_source(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<SourceBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    collector_exists(&state, &collector_id)?;
+    let source = source_from_body(new_id("src")?, body.into_inner())?;
+    let view = source_view(&source);
+    let command = Command::PutSource { collector_id, source, create: true, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::Created().json(view)))
+}
+
+async fn list_sources(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sources = collector_items(&state, &path, |record| record.sources.values().collect(), source_view)?;
+    Ok(HttpResponse::Ok().json(json!({ "sources": sources })))
+}
+
+async fn get_source(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (collector_id, item) = path.into_inner();
+    let view = collector_item(
+        &state,
+        &collector_id,
+        "source",
+        &item,
+        |record| record.sources.get(&item),
+        source_view,
+    )?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn replace_source(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<SourceBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, item) = path.into_inner();
+    let source = source_from_body(item, body.into_inner())?;
+    let view = source_view(&source);
+    let command = Command::PutSource { collector_id, source, create: false, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options).await?.unwrap_or_else(|| HttpResponse::Ok().json(view)))
+}
+
+async fn delete_source(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, id) = path.into_inner();
+    let command = Command::DeleteSource { collector_id, id, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
+}
+
+// ---- destinations ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationBody {
+    name: String,
+    #[serde(rename = "type")]
+    destination_type: String,
+    #[serde(default)]
+    settings: Settings,
+    /// Values to set; `null` removes a stored credential; absent keys keep theirs (write-only).
+    #[serde(default)]
+    credentials: BTreeMap<String, Option<String>>,
+}
+
+fn destination_from_body(
+    state: &AppState,
+    id: String,
+    body: DestinationBody,
+) -> Result<(Destination, Vec<String>), ApiError> {
+    validate_name("name", &body.name)?;
+    let keys: Vec<&str> = body.credentials.keys().map(String::as_str).collect();
+    catalogue::validate(EntryKind::Destination, &body.destination_type, &body.settings, &keys)
+        .map_err(field_error)?;
+    let mut sealed = BTreeMap::new();
+    let mut removed = Vec::new();
+    for (key, value) in body.credentials {
+        match value {
+            Some(value) if value.len() > 16 * 1024 => {
+                return Err(ApiError::invalid_field(&format!("credentials.{key}"), "must be at most 16 KiB"));
+            }
+            Some(value) => {
+                let ciphertext = state
+                    .data_key
+                    .seal(&value)
+                    .map_err(|error| ApiError::internal("seal credential", error))?;
+                sealed.insert(key, SealedSecret(ciphertext));
+            }
+            None => removed.push(key),
+        }
+    }
+    let destination = Destination {
+        id,
+        name: body.name,
+        destination_type: body.destination_type,
+        settings: body.settings,
+        credentials: sealed,
+    };
+    Ok((destination, removed))
+}
+
+/// Credentials are write-only: only their names are ever shown.
+fn destination_view(destination: &Destination) -> Value {
+    let masked: BTreeMap<&str, &str> =
+        destination.credentials.keys().map(|key| (key.as_str(), "••••")).collect();
+    json!({
+        "id": destination.id,
+        "name": destination.name,
+        "type": destination.destination_type,
+        "settings": destination.settings,
+        "credentials": masked,
+    })
+}
+
+async fn create_destination(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<DestinationBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    collector_exists(&state, &collector_id)?;
+    let (destination, remove_credentials) = destination_from_body(&state, new_id("dst")?, body.into_inner())?;
+    let view = destination_view(&destination);
+    let command = Command::PutDestination {
+        collector_id,
+        destination,
+        remove_credentials,
+        create: true,
+        at: UnixMillis::now(),
+    };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::Created().json(view)))
+}
+
+async fn list_destinations(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let destinations =
+        collector_items(&state, &path, |record| record.destinations.values().collect(), destination_view)?;
+    Ok(HttpResponse::Ok().json(json!({ "destinations": destinations })))
+}
+
+async fn get_destination(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (collector_id, item) = path.into_inner();
+    let view = collector_item(
+        &state,
+        &collector_id,
+        "destination",
+        &item,
+        |record| record.destinations.get(&item),
+        destination_view,
+    )?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn replace_destination(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<DestinationBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, item) = path.into_inner();
+    let (destination, remove_credentials) = destination_from_body(&state, item.clone(), body.into_inner())?;
+    let command = Command::PutDestination {
+        collector_id: collector_id.clone(),
+        destination,
+        remove_credentials,
+        create: false,
+        at: UnixMillis::now(),
+    };
+    if let Some(preview) = commit_or_preview(&state, command, &options).await? {
+        return Ok(preview);
+    }
+    let view = collector_item(
+        &state,
+        &collector_id,
+        "destination",
+        &item,
+        |record| record.destinations.get(&item),
+        destination_view,
+    )?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn delete_destination(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, id) = path.into_inner();
+    let command = Command::DeleteDestination { collector_id, id, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
+}
+
+// ---- routes ----
+
+fn default_condition() -> String {
+    "true".to_owned()
+}
+
+fn default_priority() -> u32 {
+    100
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteBody {
+    name: String,
+    #[serde(default = "default_condition")]
+    condition: String,
+    #[serde(default = "default_priority")]
+    priority: u32,
+    #[serde(default = "default_true")]
+    is_final: bool,
+    #[serde(default)]
+    pipeline_id: Option<String>,
+    destination_ids: Vec<String>,
+}
+
+fn route_from_body(id: String, body: RouteBody) -> Result<Route, ApiError> {
+    validate_name("name", &body.name)?;
+    let condition = body.condition.trim().to_owned();
+    if condition.is_empty() {
+        return Err(ApiError::invalid_field(
+            "condition",
+            "must not be empty (use \"true\" to match everything)",
+        ));
+    }
+    if condition.len() > MAX_CONDITION_BYTES || condition.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field("condition", "must be one line of at most 4096 bytes"));
+    }
+    if body.destination_ids.is_empty() {
+        return Err(ApiError::invalid_field("destination_ids", "name at least one destination"));
+    }
+    let mut destination_ids = body.destination_ids;
+    destination_ids.sort();
+    destination_ids.dedup();
+    Ok(Route {
+        id,
+        name: body.name,
+        condition,
+        priority: body.priority,
+        is_final: body.is_final,
+        pipeline_id: body.pipeline_id.filter(|id| !id.is_empty()),
+        destination_ids,
+    })
+}
+
+fn route_view(route: &Route) -> Value {
+    json!({
+        "id": route.id,
+        "name": route.name,
+        "condition": route.condition,
+        "priority": route.priority,
+        "is_final": route.is_final,
+        "pipeline_id": route.pipeline_id,
+        "destination_ids": route.destination_ids,
+    })
+}
+
+async fn create_route(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<RouteBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    collector_exists(&state, &collector_id)?;
+    let route = route_from_body(new_id("rte")?, body.into_inner())?;
+    let view = route_view(&route);
+    let command = Command::PutRoute { collector_id, route, create: true, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::Created().json(view)))
+}
+
+async fn list_routes(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let routes = collector_items(
+        &state,
+        &path,
+        |record| {
+            let mut routes: Vec<&Route> = record.routes.values().collect();
+            routes.sort_by(|left, right| {
+                left.priority.cmp(&right.priority).then_with(|| left.id.cmp(&right.id))
+            });
+            routes
+        },
+        route_view,
+    )?;
+    Ok(HttpResponse::Ok().json(json!({ "routes": routes })))
+}
+
+async fn get_route(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (collector_id, item) = path.into_inner();
+    let view =
+        collector_item(&state, &collector_id, "route", &item, |record| record.routes.get(&item), route_view)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn replace_route(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<RouteBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, item) = path.into_inner();
+    let route = route_from_body(item, body.into_inner())?;
+    let view = route_view(&route);
+    let command = Command::PutRoute { collector_id, route, create: false, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options).await?.unwrap_or_else(|| HttpResponse::Ok().json(view)))
+}
+
+async fn delete_route(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, id) = path.into_inner();
+    let command = Command::DeleteRoute { collector_id, id, at: UnixMillis::now() };
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
+}
+
+// ---- versions and diffs ----
+
+/// A config version as the API shows it: credentials stay placeholders, never secrets.
+pub fn version_view(config: &ConfigVersion, with_content: bool) -> Value {
+    let mut view = json!({
+        "version": config.version,
+        "hash": config.hash,
+        "format": config.format,
+        "created_at": config.created_at.to_rfc3339(),
+    });
+    if with_content {
+        view["content"] = Value::from(config.content.as_str());
+    }
+    view
+}
+
+async fn config_versions(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let applied = state.raft.state();
+    let record =
+        applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
+    let versions: Vec<Value> =
+        record.config.history.iter().rev().map(|config| version_view(config, false)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "versions": versions, "current": record.config.version })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+async fn config_diff(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let applied = state.raft.state();
+    let record =
+        applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
+    let find = |field: &str, version: u64| {
+        record.config.history.iter().find(|config| config.version == version).ok_or_else(|| {
+            let oldest = record.config.history.front().map_or(0, |config| config.version);
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "{field}: version {version} is not kept (versions {oldest}..={} are)",
+                    record.config.version
+                ),
+            )
+        })
+    };
+    let from = find("from", query.from)?;
+    let to = find("to", query.to.unwrap_or(record.config.version))?;
+    let diff = similar::TextDiff::from_lines(&from.content, &to.content)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("version {}", from.version), &format!("version {}", to.version))
+        .to_string();
+    Ok(HttpResponse::Ok().json(json!({ "from": from.version, "to": to.version, "diff": diff })))
+}
