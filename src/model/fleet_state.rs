@@ -1,6 +1,6 @@
 //! The replicated state machine's data and its pure `apply`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,10 @@ pub struct FleetState {
     #[serde(skip)]
     service_account_token_index: HashMap<TokenHash, String>,
     #[serde(skip)]
-    host_id_index: HashMap<String, String>,
+    collector_name_index: HashMap<String, String>,
+    /// Host id → collectors reporting it (usually one; a shared host is reported as a conflict).
+    #[serde(skip)]
+    host_id_index: HashMap<String, BTreeSet<String>>,
 }
 
 impl FleetState {
@@ -158,7 +161,7 @@ impl FleetState {
                 if self.collectors.contains_key(id) {
                     return Err(already_exists("collector", id));
                 }
-                if self.collectors.values().any(|record| record.name == *name) {
+                if self.collector_name_index.contains_key(name) {
                     return Err(already_exists("collector named", name));
                 }
                 let mut record =
@@ -168,6 +171,7 @@ impl FleetState {
                         .with("mode", mode.as_str()),
                 );
                 self.collectors.insert(id.clone(), record);
+                self.collector_name_index.insert(name.clone(), id.clone());
                 self.rerender(id, *at);
                 Ok(vec![])
             }
@@ -176,10 +180,9 @@ impl FleetState {
                 if let Some(token) = &record.token {
                     self.collector_token_index.remove(&token.hash);
                 }
+                self.collector_name_index.remove(&record.name);
                 if let Some(host_id) = &record.host_id {
-                    if self.host_id_index.get(host_id) == Some(id) {
-                        self.host_id_index.remove(host_id);
-                    }
+                    unindex_host(&mut self.host_id_index, host_id, id);
                 }
                 Ok(vec![Effect::CollectorDeleted { collector_id: id.clone() }])
             }
@@ -418,11 +421,9 @@ impl FleetState {
         }
         if let Some(host_id) = &update.host_id {
             if let Some(previous) = record.host_id.replace(host_id.clone()) {
-                if self.host_id_index.get(&previous) == Some(&record.id) {
-                    self.host_id_index.remove(&previous);
-                }
+                unindex_host(&mut self.host_id_index, &previous, &record.id);
             }
-            self.host_id_index.insert(host_id.clone(), record.id.clone());
+            self.host_id_index.entry(host_id.clone()).or_default().insert(record.id.clone());
         }
         if let Some(attributes) = &update.local_attributes {
             record.local_attributes = attributes.clone();
@@ -448,6 +449,7 @@ impl FleetState {
         }
     }
 
+
     /// Recomputes the derived lookup tables (after deserializing a snapshot).
     pub fn rebuild_indexes(&mut self) {
         self.collector_token_index = self
@@ -457,11 +459,14 @@ impl FleetState {
             .collect();
         self.service_account_token_index =
             self.service_account_tokens.values().map(|token| (token.token_hash, token.id.clone())).collect();
-        self.host_id_index = self
-            .collectors
-            .values()
-            .filter_map(|record| record.host_id.as_ref().map(|host| (host.clone(), record.id.clone())))
-            .collect();
+        self.collector_name_index =
+            self.collectors.values().map(|record| (record.name.clone(), record.id.clone())).collect();
+        self.host_id_index.clear();
+        for record in self.collectors.values() {
+            if let Some(host) = &record.host_id {
+                self.host_id_index.entry(host.clone()).or_default().insert(record.id.clone());
+            }
+        }
     }
 
     pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
@@ -469,7 +474,7 @@ impl FleetState {
     }
 
     pub fn collector_by_host_id(&self, host_id: &str) -> Option<&CollectorRecord> {
-        self.host_id_index.get(host_id).and_then(|id| self.collectors.get(id))
+        self.host_id_index.get(host_id).and_then(|ids| ids.first()).and_then(|id| self.collectors.get(id))
     }
 
     pub fn service_account_token_by_hash(&self, token_hash: &TokenHash) -> Option<&ServiceAccountToken> {
@@ -482,6 +487,15 @@ impl FleetState {
 
     pub fn slot_owner(&self, slot: usize) -> Option<u64> {
         self.slot_owners.get(slot).copied()
+    }
+}
+
+fn unindex_host(index: &mut HashMap<String, BTreeSet<String>>, host_id: &str, collector_id: &str) {
+    if let Some(ids) = index.get_mut(host_id) {
+        ids.remove(collector_id);
+        if ids.is_empty() {
+            index.remove(host_id);
+        }
     }
 }
 
@@ -653,5 +667,68 @@ mod tests {
         assert_eq!(state.slot_owners.len(), SLOT_COUNT);
         assert!(state.slot_owners.iter().all(|owner| *owner == 1));
         assert_eq!(state.apply(&bootstrap), Err(ApplyError::AlreadyBootstrapped));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::command::ActivityUpdate;
+    use crate::model::{CollectorMode, CollectorStatus};
+
+    fn command() -> impl Strategy<Value = Command> {
+        let collector = 0u8..4;
+        prop_oneof![
+            (collector.clone(), 0u8..3).prop_map(|(id, name)| Command::CreateCollector {
+                id: format!("c{id}"),
+                name: format!("n{name}"),
+                mode: CollectorMode::AlloyRemotecfg,
+                remote_attributes: BTreeMap::new(),
+                at: UnixMillis(1),
+            }),
+            collector.clone().prop_map(|id| Command::DeleteCollector { id: format!("c{id}") }),
+            (collector.clone(), any::<u8>()).prop_map(|(id, byte)| Command::SetCollectorToken {
+                collector_id: format!("c{id}"),
+                token_hash: [byte; 32],
+                prefix: "lmct_x".into(),
+                at: UnixMillis(2),
+            }),
+            (collector, proptest::option::of(0u8..3)).prop_map(|(id, host)| Command::RecordActivity {
+                updates: vec![ActivityUpdate {
+                    status: Some(CollectorStatus::Connected),
+                    host_id: host.map(|h| format!("h{h}")),
+                    ..ActivityUpdate::for_collector(format!("c{id}"))
+                }],
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Replicas applying the same log agree, rejected commands change nothing, and a snapshot
+        /// restores the same state (including derived indexes).
+        #[test]
+        fn apply_is_deterministic_atomic_and_snapshot_stable(commands in proptest::collection::vec(command(), 0..40)) {
+            let mut first = FleetState::default();
+            let mut second = FleetState::default();
+            for command in &commands {
+                let before = first.clone();
+                let outcome = first.apply(command);
+                prop_assert_eq!(outcome.is_ok(), second.apply(command).is_ok());
+                if outcome.is_err() {
+                    prop_assert_eq!(&first, &before);
+                }
+            }
+            prop_assert_eq!(&first, &second);
+            let mut restored: FleetState = serde_json::from_slice(&serde_json::to_vec(&first).expect("serialize")).expect("deserialize");
+            restored.rebuild_indexes();
+            prop_assert_eq!(&restored, &first);
+            for record in first.collectors.values() {
+                if let Some(token) = &record.token {
+                    prop_assert_eq!(first.collector_by_token_hash(&token.hash).map(|r| r.id.as_str()), Some(record.id.as_str()));
+                }
+            }
+        }
     }
 }
