@@ -32,20 +32,33 @@ pub fn configure(config: &mut web::ServiceConfig) {
     );
 }
 
-/// A resource whose unmatched methods answer 401 to strangers and 405 to operators.
-pub fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// The methods a resource serves, for the `Allow` header of its 405s.
+#[derive(Clone, Copy)]
+struct Allow(&'static str);
+
+/// A resource whose unmatched methods answer 401 to strangers and 405 (with `Allow: <allow>`) to
+/// operators. `allow` must list the methods the caller registers on it.
+pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).app_data(Allow(allow)).default_service(web::to(method_not_allowed))
 }
 
 async fn not_found(_principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, format!("no such route: {} {}", request.method(), request.path())))
 }
 
-async fn method_not_allowed(_principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+async fn method_not_allowed(_principal: Principal, request: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError as _;
+    let error = ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!("method {} not allowed on {}", request.method(), request.path()),
-    ))
+    );
+    let mut response = error.error_response();
+    if let Some(Allow(allow)) = request.app_data::<Allow>() {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+            response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+        }
+    }
+    response
 }
 
 fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {

@@ -63,14 +63,15 @@ pub async fn read_limited(
     Ok(body)
 }
 
-/// Decodes `body` per `encoding`, refusing output over `limit` bytes. Empty bodies are not inflated
+/// Decodes `body` per `encoding`, refusing output over `limit` bytes. Every gzip member is inflated
+/// (concatenated members are one valid stream); bytes after the last member are an error. Empty bodies are not inflated
 /// (the Connect protocol says so, and an empty gzip stream is invalid anyway).
 pub fn decode(body: Vec<u8>, encoding: ContentEncoding, limit: usize) -> Result<Vec<u8>, ApiError> {
     if encoding == ContentEncoding::Identity || body.is_empty() {
         return Ok(body);
     }
     let mut inflated = Vec::new();
-    let mut reader = flate2::read::GzDecoder::new(body.as_slice()).take(limit as u64 + 1);
+    let mut reader = flate2::read::MultiGzDecoder::new(body.as_slice()).take(limit as u64 + 1);
     reader
         .read_to_end(&mut inflated)
         .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, format!("invalid gzip body: {error}")))?;

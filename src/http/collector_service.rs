@@ -69,11 +69,15 @@ async fn handle(
     })?;
     let allowed = *request.method() == Method::POST || (*request.method() == Method::GET && rpc.allows_get());
     if !allowed {
-        return Err(ApiError::new(
+        use actix_web::ResponseError as _;
+        let error = ApiError::new(
             ErrorCode::MethodNotAllowed,
             format!("{} is not allowed for {method}", request.method()),
-        )
-        .into());
+        );
+        let mut response = ConnectError(error).error_response();
+        let allow = if rpc.allows_get() { "GET, POST" } else { "POST" };
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        return Ok(response);
     }
     let limit = state.config.max_request_body;
     let authenticated = authenticate_collector(&request, &state);

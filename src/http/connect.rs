@@ -81,9 +81,6 @@ impl ResponseError for ConnectError {
     fn error_response(&self) -> HttpResponse {
         let body = serde_json::json!({ "code": self.0.code.connect_code(), "message": self.0.message });
         let mut response = HttpResponse::build(self.status_code());
-        if self.0.code == ErrorCode::MethodNotAllowed {
-            response.insert_header((header::ALLOW, "POST"));
-        }
         if self.0.code == ErrorCode::UnsupportedMediaType {
             response.insert_header(("Accept-Post", "application/proto, application/json"));
         }

@@ -13,9 +13,9 @@ use crate::secrets;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(web::resource("/auth/login").route(web::post().to(login)))
-        .service(resource("/auth/logout").route(web::post().to(logout)))
-        .service(resource("/auth/me").route(web::get().to(me)));
+        .service(resource("/auth/login", "POST").route(web::post().to(login)))
+        .service(resource("/auth/logout", "POST").route(web::post().to(logout)))
+        .service(resource("/auth/me", "GET").route(web::get().to(me)));
 }
 
 #[derive(Deserialize)]

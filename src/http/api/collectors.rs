@@ -19,11 +19,17 @@ const MAX_EVENT_PAGE: usize = 1000;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/collectors").route(web::post().to(create)).route(web::get().to(list)))
-        .service(resource("/collectors/{id}").route(web::get().to(get)).route(web::delete().to(delete)))
-        .service(resource("/collectors/{id}/token").route(web::post().to(mint_token)))
-        .service(resource("/collectors/{id}/config").route(web::get().to(config_view)))
-        .service(resource("/collectors/{id}/events").route(web::get().to(events)));
+        .service(
+            resource("/collectors", "GET, POST").route(web::post().to(create)).route(web::get().to(list)),
+        )
+        .service(
+            resource("/collectors/{id}", "GET, DELETE")
+                .route(web::get().to(get))
+                .route(web::delete().to(delete)),
+        )
+        .service(resource("/collectors/{id}/token", "POST").route(web::post().to(mint_token)))
+        .service(resource("/collectors/{id}/config", "GET").route(web::get().to(config_view)))
+        .service(resource("/collectors/{id}/events", "GET").route(web::get().to(events)));
 }
 
 #[derive(Deserialize)]

@@ -23,53 +23,53 @@ const MAX_STEPS: usize = 64;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/catalogue").route(web::get().to(catalogue_view)))
+        .service(resource("/catalogue", "GET").route(web::get().to(catalogue_view)))
         .service(
-            resource("/pipelines")
+            resource("/pipelines", "GET, POST")
                 .route(web::post().to(create_pipeline))
                 .route(web::get().to(list_pipelines)),
         )
         .service(
-            resource("/pipelines/{id}")
+            resource("/pipelines/{id}", "GET, PUT, DELETE")
                 .route(web::get().to(get_pipeline))
                 .route(web::put().to(replace_pipeline))
                 .route(web::delete().to(delete_pipeline)),
         )
         .service(
-            resource("/collectors/{id}/sources")
+            resource("/collectors/{id}/sources", "GET, POST")
                 .route(web::post().to(create_source))
                 .route(web::get().to(list_sources)),
         )
         .service(
-            resource("/collectors/{id}/sources/{item}")
+            resource("/collectors/{id}/sources/{item}", "GET, PUT, DELETE")
                 .route(web::get().to(get_source))
                 .route(web::put().to(replace_source))
                 .route(web::delete().to(delete_source)),
         )
         .service(
-            resource("/collectors/{id}/destinations")
+            resource("/collectors/{id}/destinations", "GET, POST")
                 .route(web::post().to(create_destination))
                 .route(web::get().to(list_destinations)),
         )
         .service(
-            resource("/collectors/{id}/destinations/{item}")
+            resource("/collectors/{id}/destinations/{item}", "GET, PUT, DELETE")
                 .route(web::get().to(get_destination))
                 .route(web::put().to(replace_destination))
                 .route(web::delete().to(delete_destination)),
         )
         .service(
-            resource("/collectors/{id}/routes")
+            resource("/collectors/{id}/routes", "GET, POST")
                 .route(web::post().to(create_route))
                 .route(web::get().to(list_routes)),
         )
         .service(
-            resource("/collectors/{id}/routes/{item}")
+            resource("/collectors/{id}/routes/{item}", "GET, PUT, DELETE")
                 .route(web::get().to(get_route))
                 .route(web::put().to(replace_route))
                 .route(web::delete().to(delete_route)),
         )
-        .service(resource("/collectors/{id}/config/versions").route(web::get().to(config_versions)))
-        .service(resource("/collectors/{id}/config/diff").route(web::get().to(config_diff)));
+        .service(resource("/collectors/{id}/config/versions", "GET").route(web::get().to(config_versions)))
+        .service(resource("/collectors/{id}/config/diff", "GET").route(web::get().to(config_diff)));
 }
 
 #[derive(Deserialize, Default)]

@@ -12,8 +12,12 @@ use crate::secrets;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/service-accounts").route(web::post().to(create)).route(web::get().to(list)))
-        .service(resource("/service-accounts/{id}/tokens").route(web::post().to(create_token)));
+        .service(
+            resource("/service-accounts", "GET, POST")
+                .route(web::post().to(create))
+                .route(web::get().to(list)),
+        )
+        .service(resource("/service-accounts/{id}/tokens", "POST").route(web::post().to(create_token)));
 }
 
 #[derive(Deserialize)]
