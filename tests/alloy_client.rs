@@ -39,11 +39,7 @@ fn alloy(server: &Server, token: &str, args: &[&str]) -> Vec<Value> {
         .args(args)
         .output()
         .expect("run remotecfgclient");
-    assert!(
-        output.status.success(),
-        "remotecfgclient failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "remotecfgclient failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout)
         .expect("utf-8")
         .lines()
@@ -65,13 +61,8 @@ async fn alloys_generated_client_speaks_every_transport() {
     let token = api.mint_token(&collector_id).await;
 
     // Alloy calls RegisterCollector several times per start.
-    let registered = alloy(
-        &server,
-        &token,
-        &[
-            "-rpc", "register", "-id", "host-go", "-name", "host-go", "-count", "3",
-        ],
-    );
+    let registered =
+        alloy(&server, &token, &["-rpc", "register", "-id", "host-go", "-name", "host-go", "-count", "3"]);
     assert!(registered.iter().all(|line| line["ok"] == true), "{registered:?}");
 
     let mut hash = String::new();
@@ -79,16 +70,7 @@ async fn alloys_generated_client_speaks_every_transport() {
         let reply = one(
             &server,
             &token,
-            &[
-                "-rpc",
-                "get",
-                "-id",
-                "host-go",
-                "-transport",
-                transport,
-                "-attr",
-                "env=prod",
-            ],
+            &["-rpc", "get", "-id", "host-go", "-transport", transport, "-attr", "env=prod"],
         );
         assert_eq!(reply["ok"], true, "{transport}: {reply}");
         assert_eq!(reply["not_modified"], false, "{transport}");
@@ -97,20 +79,8 @@ async fn alloys_generated_client_speaks_every_transport() {
             "// linkmesh: no sources or routes configured for collector \"go-client\"\n"
         );
         hash = reply["hash"].as_str().expect("hash").to_owned();
-        let cached = one(
-            &server,
-            &token,
-            &[
-                "-rpc",
-                "get",
-                "-id",
-                "host-go",
-                "-transport",
-                transport,
-                "-hash",
-                &hash,
-            ],
-        );
+        let cached =
+            one(&server, &token, &["-rpc", "get", "-id", "host-go", "-transport", transport, "-hash", &hash]);
         assert_eq!(cached["not_modified"], true, "{transport}: {cached}");
     }
 
@@ -137,11 +107,7 @@ async fn alloys_generated_client_speaks_every_transport() {
 
     api.wait_for_status(&collector_id, "offline").await;
     let types = api.wait_for_event(&collector_id, "unregistered", 1).await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "remotecfg_registered").count(),
-        1,
-        "{types:?}"
-    );
+    assert_eq!(types.iter().filter(|t| *t == "remotecfg_registered").count(), 1, "{types:?}");
     assert!(types.contains(&"config_applied".to_owned()), "{types:?}");
     let collector = api.collector(&collector_id).await;
     assert_eq!(collector["local_attributes"]["env"], "prod");
@@ -156,27 +122,13 @@ async fn alloys_client_sees_unauthenticated_for_basic_auth_and_bad_tokens() {
     let token = api.mint_token(&collector_id).await;
 
     let basic = one(&server, &token, &["-rpc", "get", "-id", "h", "-auth", "basic"]);
-    assert_eq!(
-        (basic["ok"].as_bool(), basic["code"].as_str()),
-        (Some(false), Some("unauthenticated"))
-    );
+    assert_eq!((basic["ok"].as_bool(), basic["code"].as_str()), (Some(false), Some("unauthenticated")));
     let message = basic["message"].as_str().expect("message");
-    assert!(
-        message.contains("Bearer") && message.contains("bearer_token"),
-        "{message}"
-    );
+    assert!(message.contains("Bearer") && message.contains("bearer_token"), "{message}");
 
-    let missing = one(
-        &server,
-        &token,
-        &["-rpc", "register", "-id", "h", "-auth", "none"],
-    );
+    let missing = one(&server, &token, &["-rpc", "register", "-id", "h", "-auth", "none"]);
     assert_eq!(missing["code"], "unauthenticated");
-    let wrong = one(
-        &server,
-        "lmct_not-a-real-token",
-        &["-rpc", "get", "-id", "h", "-transport", "get"],
-    );
+    let wrong = one(&server, "lmct_not-a-real-token", &["-rpc", "get", "-id", "h", "-transport", "get"]);
     assert_eq!(wrong["code"], "unauthenticated");
     assert_eq!(wrong["http_status"], 401);
 }

@@ -25,12 +25,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let api = Api::admin(&server).await;
     for (collector_id, token) in &collectors {
         let collector = api.collector(collector_id).await;
-        assert_eq!(
-            collector["token"]["prefix"]
-                .as_str()
-                .map(|p| token.starts_with(p)),
-            Some(true)
-        );
+        assert_eq!(collector["token"]["prefix"].as_str().map(|p| token.starts_with(p)), Some(true));
         get_config(&server, token, &poll_request("after-restart", "")).await;
         api.wait_for_status(collector_id, "connected").await;
     }
@@ -58,10 +53,7 @@ async fn state_is_rebuilt_from_snapshot_and_log_after_sigkill() {
     assert_eq!(after, before);
     get_config(&server, &rotated, &poll_request("h", "")).await;
     let types = api.event_types(&collectors[3]).await;
-    assert_eq!(
-        &types[..3],
-        ["collector_created", "token_minted", "token_rotated"]
-    );
+    assert_eq!(&types[..3], ["collector_created", "token_minted", "token_rotated"]);
 }
 
 #[tokio::test]

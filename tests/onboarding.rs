@@ -23,36 +23,23 @@ async fn onboarding_connects_and_records_registration_then_delivery() {
     let first = get_config(&server, token, &poll_request("host-a", "")).await;
     register(&server, token, "host-a").await;
     assert!(!first.not_modified);
-    assert_eq!(
-        first.content,
-        "// linkmesh: no sources or routes configured for collector \"edge-1\"\n"
-    );
+    assert_eq!(first.content, "// linkmesh: no sources or routes configured for collector \"edge-1\"\n");
 
     let collector = api.wait_for_status(&collector_id, "connected").await;
     assert_eq!(collector["host_id"], "host-a");
     assert_eq!(collector["token"]["prefix"], minted["prefix"]);
     let types = api.wait_for_event(&collector_id, "config_delivered", 1).await;
-    let position = |name: &str| {
-        types
-            .iter()
-            .position(|t| t == name)
-            .unwrap_or_else(|| panic!("{name} in {types:?}"))
-    };
+    let position =
+        |name: &str| types.iter().position(|t| t == name).unwrap_or_else(|| panic!("{name} in {types:?}"));
     assert!(position("collector_created") < position("token_minted"));
     assert!(position("token_minted") < position("remotecfg_registered"));
     assert!(position("remotecfg_registered") < position("config_delivered"));
-    assert_eq!(
-        types.iter().filter(|t| *t == "remotecfg_registered").count(),
-        1,
-        "{types:?}"
-    );
+    assert_eq!(types.iter().filter(|t| *t == "remotecfg_registered").count(), 1, "{types:?}");
 
     // The stored record catches up with the live view (batched write), and the token is never shown again.
     let stored = api.get(&format!("/api/v1/collectors/{collector_id}")).await;
     assert!(stored.to_string().find(token).is_none());
-    let config = api
-        .get(&format!("/api/v1/collectors/{collector_id}/config"))
-        .await;
+    let config = api.get(&format!("/api/v1/collectors/{collector_id}/config")).await;
     assert_eq!(config["content"], first.content);
     assert_eq!(config["hash"], first.hash);
     assert_eq!(config["format"], "alloy");
@@ -86,23 +73,13 @@ async fn deleting_a_collector_revokes_its_token() {
     let token = api.mint_token(&collector_id).await;
     get_config(&server, &token, &poll_request("host-a", "")).await;
 
-    let (status, _) = api
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/collectors/{collector_id}"),
-            None,
-        )
-        .await;
+    let (status, _) =
+        api.request(reqwest::Method::DELETE, &format!("/api/v1/collectors/{collector_id}"), None).await;
     assert_eq!(status, 204);
     let response = connect_post(&server, "GetConfig", Some(&token), &poll_request("host-a", "")).await;
     assert_eq!(connect_error(response).await.0, 401);
-    let (status, body) = api
-        .request(
-            reqwest::Method::GET,
-            &format!("/api/v1/collectors/{collector_id}"),
-            None,
-        )
-        .await;
+    let (status, body) =
+        api.request(reqwest::Method::GET, &format!("/api/v1/collectors/{collector_id}"), None).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "not_found");
 }
@@ -119,10 +96,7 @@ async fn collector_names_are_unique_and_validated_by_field() {
             Some(serde_json::json!({"name": "dup", "mode": "alloy-remotecfg"})),
         )
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("already_exists"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("already_exists")));
     let (status, body) = api
         .request(
             reqwest::Method::POST,
@@ -159,25 +133,13 @@ async fn viewers_read_but_cannot_write() {
             Some(serde_json::json!({"name": "nope", "mode": "opamp"})),
         )
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("permission_denied"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("permission_denied")));
     let (status, _) = viewer
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/collectors/{collector_id}/token"),
-            None,
-        )
+        .request(reqwest::Method::POST, &format!("/api/v1/collectors/{collector_id}/token"), None)
         .await;
     assert_eq!(status, 403);
-    let (status, _) = viewer
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/collectors/{collector_id}"),
-            None,
-        )
-        .await;
+    let (status, _) =
+        viewer.request(reqwest::Method::DELETE, &format!("/api/v1/collectors/{collector_id}"), None).await;
     assert_eq!(status, 403);
     assert_eq!(admin.event_types(&collector_id).await, vec!["collector_created"]);
 }
@@ -208,13 +170,7 @@ async fn list_filters_by_status_mode_and_text() {
             .collect()
     };
     assert_eq!(ids(api.get("/api/v1/collectors?mode=opamp").await), ["otel-west"]);
-    assert_eq!(
-        ids(api.get("/api/v1/collectors?status=connected").await),
-        ["alloy-east"]
-    );
+    assert_eq!(ids(api.get("/api/v1/collectors?status=connected").await), ["alloy-east"]);
     assert_eq!(ids(api.get("/api/v1/collectors?q=EAST").await), ["alloy-east"]);
-    assert_eq!(
-        ids(api.get("/api/v1/collectors").await),
-        ["alloy-east", "otel-west"]
-    );
+    assert_eq!(ids(api.get("/api/v1/collectors").await), ["alloy-east", "otel-west"]);
 }

@@ -67,10 +67,7 @@ async fn json_codec_answers_in_json_with_camel_case_fields() {
         .await
         .expect("json response");
     let hash = first["hash"].as_str().expect("hash");
-    assert!(first["content"]
-        .as_str()
-        .expect("content")
-        .starts_with("// linkmesh:"));
+    assert!(first["content"].as_str().expect("content").starts_with("// linkmesh:"));
     let response = client
         .post(server.url("/collector.v1.CollectorService/GetConfig"))
         .bearer_auth(&token)
@@ -79,10 +76,7 @@ async fn json_codec_answers_in_json_with_camel_case_fields() {
         .send()
         .await
         .expect("post");
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .expect("ct")
-        .starts_with("application/json"));
+    assert!(response.headers()["content-type"].to_str().expect("ct").starts_with("application/json"));
     let second: serde_json::Value = response.json().await.expect("json");
     assert_eq!(second["notModified"], true);
 }
@@ -106,9 +100,7 @@ async fn gzip_request_bodies_and_gzip_responses() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
     let compressed = response.bytes().await.expect("body");
     let mut inflated = Vec::new();
-    flate2::read::GzDecoder::new(compressed.as_ref())
-        .read_to_end(&mut inflated)
-        .expect("gunzip");
+    flate2::read::GzDecoder::new(compressed.as_ref()).read_to_end(&mut inflated).expect("gunzip");
     let decoded = pb::GetConfigResponse::decode(inflated.as_slice()).expect("decode");
     assert!(decoded.content.contains("\"gzip\""));
 }
@@ -137,11 +129,7 @@ async fn register_is_idempotent_one_event_per_registration() {
     api.wait_for_event(&collector_id, "remotecfg_registered", 1).await;
     get_config(&server, &token, &poll_request("host-r", "")).await;
     let types = api.wait_for_event(&collector_id, "config_delivered", 1).await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "remotecfg_registered").count(),
-        1,
-        "{types:?}"
-    );
+    assert_eq!(types.iter().filter(|t| *t == "remotecfg_registered").count(), 1, "{types:?}");
 }
 
 #[tokio::test]
@@ -153,9 +141,7 @@ async fn a_second_host_on_the_same_token_is_reported_not_merged() {
     api.wait_for_event(&collector_id, "host_id_conflict", 1).await;
     let collector = api.collector(&collector_id).await;
     assert_eq!(collector["host_id"], "host-a");
-    let events = api
-        .get(&format!("/api/v1/collectors/{collector_id}/events"))
-        .await;
+    let events = api.get(&format!("/api/v1/collectors/{collector_id}/events")).await;
     let conflict = events["events"]
         .as_array()
         .expect("events")
@@ -177,21 +163,14 @@ async fn missed_polls_make_a_collector_stale_until_it_polls_again() {
     get_config(&server, &token, &poll_request("h", &first.hash)).await;
     api.wait_for_status(&collector_id, "connected").await;
     let types = api.wait_for_event(&collector_id, "status_changed", 3).await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "status_changed").count(),
-        3,
-        "{types:?}"
-    );
+    assert_eq!(types.iter().filter(|t| *t == "status_changed").count(), 3, "{types:?}");
 }
 
 #[tokio::test]
 async fn status_follows_polls_reports_and_goodbyes() {
     let server = Server::start();
     let (api, collector_id, token) = onboarded(&server, "lifecycle").await;
-    assert_eq!(
-        api.collector(&collector_id).await["status"],
-        "awaiting_connection"
-    );
+    assert_eq!(api.collector(&collector_id).await["status"], "awaiting_connection");
 
     let first = get_config(&server, &token, &poll_request("h", "")).await;
     api.wait_for_status(&collector_id, "connected").await;
@@ -206,10 +185,7 @@ async fn status_follows_polls_reports_and_goodbyes() {
     get_config(&server, &token, &failed).await;
     let degraded = api.wait_for_status(&collector_id, "degraded").await;
     assert_eq!(degraded["config"]["remote_status"], "failed");
-    assert_eq!(
-        degraded["config"]["remote_error"],
-        "component \"x\" does not exist"
-    );
+    assert_eq!(degraded["config"]["remote_error"], "component \"x\" does not exist");
 
     let applied = pb::GetConfigRequest {
         remote_config_status: Some(pb::RemoteConfigStatus {
@@ -239,12 +215,7 @@ async fn status_follows_polls_reports_and_goodbyes() {
     api.wait_for_status(&collector_id, "offline").await;
 
     let types = api.wait_for_event(&collector_id, "unregistered", 1).await;
-    let expected_in_order = [
-        "config_delivered",
-        "config_failed",
-        "config_applied",
-        "unregistered",
-    ];
+    let expected_in_order = ["config_delivered", "config_failed", "config_applied", "unregistered"];
     let mut cursor = 0;
     for event_type in &types {
         if cursor < expected_in_order.len() && event_type == expected_in_order[cursor] {
@@ -262,9 +233,7 @@ async fn events_page_with_after_and_limit() {
     let server = Server::start();
     let (api, collector_id, _token) = onboarded(&server, "paging").await;
     api.mint_token(&collector_id).await;
-    let first_page = api
-        .get(&format!("/api/v1/collectors/{collector_id}/events?limit=2"))
-        .await;
+    let first_page = api.get(&format!("/api/v1/collectors/{collector_id}/events?limit=2")).await;
     let ids: Vec<u64> = first_page["events"]
         .as_array()
         .expect("events")
@@ -273,11 +242,8 @@ async fn events_page_with_after_and_limit() {
         .collect();
     assert_eq!(ids, [1, 2]);
     let next = first_page["next"].as_u64().expect("next");
-    let second_page = api
-        .get(&format!(
-            "/api/v1/collectors/{collector_id}/events?after={next}&limit=2"
-        ))
-        .await;
+    let second_page =
+        api.get(&format!("/api/v1/collectors/{collector_id}/events?after={next}&limit=2")).await;
     assert_eq!(second_page["events"][0]["id"], 3);
     assert_eq!(second_page["events"][0]["type"], "token_rotated");
 }

@@ -78,11 +78,8 @@ impl Server {
     }
 
     fn spawn(&mut self, addr: &str) {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_path)
-            .expect("log file");
+        let stderr =
+            std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr_path).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
             .arg("serve")
             .arg("--config")
@@ -108,12 +105,7 @@ impl Server {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let bound = listening
-            .trim_start_matches("listening on ")
-            .split(',')
-            .next()
-            .expect("addr")
-            .to_owned();
+        let bound = listening.trim_start_matches("listening on ").split(',').next().expect("addr").to_owned();
         self.base_url = format!("http://{bound}");
         self.child = Some(child);
     }
@@ -137,11 +129,8 @@ impl Server {
     /// SIGTERM and wait for exit; returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .expect("kill -TERM");
+        let status =
+            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill -TERM");
         assert!(status.success());
         child.wait().expect("wait")
     }
@@ -182,22 +171,14 @@ impl Api {
     }
 
     pub async fn with_role(server: &Server, role: &str) -> Api {
-        let cookies = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .expect("client");
+        let cookies = reqwest::Client::builder().cookie_store(true).build().expect("client");
         let login = cookies
             .post(server.url("/api/v1/auth/login"))
             .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
             .send()
             .await
             .expect("login");
-        assert_eq!(
-            login.status(),
-            200,
-            "login failed: {}",
-            login.text().await.unwrap_or_default()
-        );
+        assert_eq!(login.status(), 200, "login failed: {}", login.text().await.unwrap_or_default());
         let name = format!("test-{role}-{}", std::process::id()) + &random_suffix();
         let account: Value = cookies
             .post(server.url("/api/v1/service-accounts"))
@@ -209,10 +190,10 @@ impl Api {
             .await
             .expect("json");
         let token: Value = cookies
-            .post(server.url(&format!(
-                "/api/v1/service-accounts/{}/tokens",
-                account["id"].as_str().expect("id")
-            )))
+            .post(
+                server
+                    .url(&format!("/api/v1/service-accounts/{}/tokens", account["id"].as_str().expect("id"))),
+            )
             .json(&json!({ "label": "tests" }))
             .send()
             .await
@@ -228,21 +209,16 @@ impl Api {
     }
 
     pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token);
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.base_url)).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).expect("json body")
-        };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("json body") };
         (status, value)
     }
 
@@ -268,21 +244,14 @@ impl Api {
     /// Mints (or rotates) the collector token; returns the whole response.
     pub async fn mint(&self, collector_id: &str) -> Value {
         let (status, body) = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/api/v1/collectors/{collector_id}/token"),
-                None,
-            )
+            .request(reqwest::Method::POST, &format!("/api/v1/collectors/{collector_id}/token"), None)
             .await;
         assert_eq!(status, 201, "mint token: {body}");
         body
     }
 
     pub async fn mint_token(&self, collector_id: &str) -> String {
-        self.mint(collector_id).await["token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
+        self.mint(collector_id).await["token"].as_str().expect("token").to_owned()
     }
 
     pub async fn collector(&self, collector_id: &str) -> Value {
@@ -290,9 +259,7 @@ impl Api {
     }
 
     pub async fn event_types(&self, collector_id: &str) -> Vec<String> {
-        let events = self
-            .get(&format!("/api/v1/collectors/{collector_id}/events?limit=1000"))
-            .await;
+        let events = self.get(&format!("/api/v1/collectors/{collector_id}/events?limit=1000")).await;
         events["events"]
             .as_array()
             .expect("events")
@@ -309,10 +276,7 @@ impl Api {
             if last["status"] == status {
                 return last;
             }
-            assert!(
-                start.elapsed() < WAIT_DEADLINE,
-                "collector never reached {status}; last seen: {last}"
-            );
+            assert!(start.elapsed() < WAIT_DEADLINE, "collector never reached {status}; last seen: {last}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -385,12 +349,7 @@ pub async fn get_config(
     request: &pb::GetConfigRequest,
 ) -> pb::GetConfigResponse {
     let response = connect_post(server, "GetConfig", Some(token), request).await;
-    assert_eq!(
-        response.status(),
-        200,
-        "GetConfig failed: {}",
-        response.text().await.unwrap_or_default()
-    );
+    assert_eq!(response.status(), 200, "GetConfig failed: {}", response.text().await.unwrap_or_default());
     pb::GetConfigResponse::decode(response.bytes().await.expect("body")).expect("decode response")
 }
 
@@ -411,26 +370,15 @@ pub async fn register(server: &Server, token: &str, host_id: &str) {
 }
 
 pub fn poll_request(host_id: &str, hash: &str) -> pb::GetConfigRequest {
-    pb::GetConfigRequest {
-        id: host_id.to_owned(),
-        hash: hash.to_owned(),
-        ..Default::default()
-    }
+    pb::GetConfigRequest { id: host_id.to_owned(), hash: hash.to_owned(), ..Default::default() }
 }
 
 /// The Connect error envelope of a failed call: (HTTP status, code, message).
 pub async fn connect_error(response: reqwest::Response) -> (u16, String, String) {
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "error content type {content_type:?}"
-    );
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(content_type.starts_with("application/json"), "error content type {content_type:?}");
     let body: Value = response.json().await.expect("error envelope is JSON");
     (
         status,
