@@ -14,12 +14,15 @@
 //! - [`graph`]: the rendered pipeline as a graph (topology API, UI canvas, throughput mapping).
 
 pub mod alloy;
+pub mod alloy_block;
 pub mod alloy_syntax;
 pub mod catalogue;
 pub mod enrollment;
 pub mod graph;
 pub mod otelcol;
+pub mod plan;
 pub mod secrets;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 

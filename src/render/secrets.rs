@@ -45,10 +45,11 @@ fn escape(value: &str, format: ConfigFormat) -> String {
             let quoted = super::alloy_syntax::quote(value);
             quoted[1..quoted.len() - 1].to_owned()
         }
-        // A JSON string body is a valid YAML double-quoted scalar body.
+        // A JSON string body is a valid YAML double-quoted scalar body; `$$` keeps the collector from
+        // expanding `${…}` inside a secret.
         ConfigFormat::Otelcol => {
             let quoted = serde_json::Value::from(value).to_string();
-            quoted[1..quoted.len() - 1].to_owned()
+            quoted[1..quoted.len() - 1].replace('$', "$$")
         }
     }
 }
@@ -63,6 +64,14 @@ mod tests {
         let values = BTreeMap::from([(("dst_1".to_owned(), "password".to_owned()), "p\"w\\d".to_owned())]);
         assert_eq!(fill(&template, ConfigFormat::Alloy, &values), "password = \"p\\\"w\\\\d\"");
         assert_eq!(fill(&template, ConfigFormat::Otelcol, &values), "password = \"p\\\"w\\\\d\"");
+    }
+
+    #[test]
+    fn dollar_signs_in_secrets_are_not_expanded_by_the_collector() {
+        let template = format!("token: \"{}\"", placeholder("d", "k"));
+        let values = BTreeMap::from([(("d".to_owned(), "k".to_owned()), "a$b${env:HOME}".to_owned())]);
+        assert_eq!(fill(&template, ConfigFormat::Otelcol, &values), "token: \"a$$b$${env:HOME}\"");
+        assert_eq!(fill(&template, ConfigFormat::Alloy, &values), "token: \"a$b${env:HOME}\"");
     }
 
     #[test]

@@ -1,0 +1,626 @@
+//! The format-independent shape of one collector's pipeline: which records flow where.
+//!
+//! Both renderers and the graph read the same [`Plan`], so Alloy, the OTel Collector and the topology
+//! agree on the route semantics:
+//!
+//! - every source fans out to every route; routes are evaluated by ascending `priority`, ties by id;
+//! - a route's records are those matching its OTTL condition among the records that reach it;
+//! - a final route keeps the records it matched from every later route; a non-final route lets
+//!   everything continue;
+//! - a route is evaluated only for the signals at least one of its destinations accepts: a final
+//!   logs-only route does not swallow metrics;
+//! - routes after a final route whose condition is `true` receive nothing for that signal and are not
+//!   rendered for it.
+//!
+//! Per signal this is a chain: route *k* gets the records that reach it, a "match" filter (dropping
+//! `not (condition)`) feeds the route's steps and destinations, and for a final route a "rest" filter
+//! (dropping `condition`) feeds route *k+1*; a non-final route *k+1* gets the same input as route *k*.
+//!
+//! Entries of unknown type (a model older than the catalogue) are skipped and listed in
+//! [`Plan::skipped`], never a panic.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use super::catalogue::{self, CatalogueEntry, EntryKind};
+use super::RenderInput;
+use crate::model::pipeline::{Destination, Pipeline, Route, Settings, Signal, Source, Step};
+
+#[derive(Debug)]
+pub struct Plan<'a> {
+    /// Every source of a known type, sorted by id.
+    pub sources: Vec<PlannedSource<'a>>,
+    /// Every route, sorted by (priority, id), including routes nothing reaches.
+    pub routes: Vec<PlannedRoute<'a>>,
+    /// Destinations referenced by routes (of a known type), sorted by id.
+    pub destinations: Vec<PlannedDestination<'a>>,
+    /// Per signal some source emits: indices into `routes`, in evaluation order, of the routes that
+    /// signal reaches.
+    pub chains: BTreeMap<Signal, Vec<usize>>,
+    /// Human-readable notes on what could not be rendered.
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct PlannedSource<'a> {
+    pub source: &'a Source,
+    pub entry: &'static CatalogueEntry,
+    pub label: String,
+    /// Signals the source emits that at least one route takes.
+    pub routed_signals: Vec<Signal>,
+}
+
+#[derive(Debug)]
+pub struct PlannedRoute<'a> {
+    pub route: &'a Route,
+    pub label: String,
+    pub pipeline: Option<&'a Pipeline>,
+    /// The condition is empty or `true`: no match filter, and (final) nothing continues.
+    pub matches_everything: bool,
+    /// Steps of a known type, with their index in the pipeline.
+    pub steps: Vec<PlannedStep<'a>>,
+    /// Indices into [`Plan::destinations`], sorted by destination id.
+    pub destinations: Vec<usize>,
+    /// Signals whose chain includes this route.
+    pub signals: Vec<Signal>,
+    /// Signals for which a "rest" filter feeds the next route of the chain.
+    pub rest_signals: Vec<Signal>,
+}
+
+#[derive(Debug)]
+pub struct PlannedStep<'a> {
+    /// Position in the pipeline's steps (graph id `step:<route_id>:<index>`).
+    pub index: usize,
+    pub step: &'a Step,
+    pub entry: &'static CatalogueEntry,
+    pub label: String,
+    /// Signals this step processes on this route.
+    pub signals: Vec<Signal>,
+}
+
+#[derive(Debug)]
+pub struct PlannedDestination<'a> {
+    pub destination: &'a Destination,
+    pub entry: &'static CatalogueEntry,
+    pub label: String,
+    /// Signals some route actually sends here.
+    pub signals: Vec<Signal>,
+}
+
+impl PlannedRoute<'_> {
+    pub fn has_match_filter(&self) -> bool {
+        !self.matches_everything && !self.signals.is_empty()
+    }
+
+    pub fn match_label(&self) -> String {
+        format!("{}_match", self.label)
+    }
+
+    pub fn rest_label(&self) -> String {
+        format!("{}_rest", self.label)
+    }
+
+    pub fn steps_for(&self, signal: Signal) -> impl Iterator<Item = &PlannedStep<'_>> + '_ {
+        self.steps.iter().filter(move |step| step.signals.contains(&signal))
+    }
+}
+
+impl<'a> Plan<'a> {
+    pub fn new(input: &RenderInput<'a>) -> Plan<'a> {
+        let mut skipped = Vec::new();
+
+        let mut sources: Vec<PlannedSource<'a>> = Vec::new();
+        for source in sorted_by_id(&input.sources, |source| &source.id) {
+            match catalogue::entry(EntryKind::Source, &source.source_type) {
+                Some(entry) => sources.push(PlannedSource {
+                    source,
+                    entry,
+                    label: component_label("src", &source.id),
+                    routed_signals: Vec::new(),
+                }),
+                None => skipped.push(format!("source {} has unknown type {}", source.id, source.source_type)),
+            }
+        }
+
+        let mut routes: Vec<&'a Route> = input.routes.clone();
+        routes.sort_by(|left, right| (left.priority, &left.id).cmp(&(right.priority, &right.id)));
+        routes.dedup_by(|left, right| left.id == right.id);
+
+        let known_destinations: BTreeMap<&str, &'a Destination> =
+            input.destinations.iter().map(|destination| (destination.id.as_str(), *destination)).collect();
+        let mut referenced: BTreeMap<&str, (&'a Destination, &'static CatalogueEntry)> = BTreeMap::new();
+        for route in &routes {
+            for id in &route.destination_ids {
+                match known_destinations.get(id.as_str()) {
+                    Some(destination) => {
+                        match catalogue::entry(EntryKind::Destination, &destination.destination_type) {
+                            Some(entry) => {
+                                referenced.insert(id.as_str(), (destination, entry));
+                            }
+                            None => skipped.push(format!(
+                                "destination {} has unknown type {}",
+                                destination.id, destination.destination_type
+                            )),
+                        }
+                    }
+                    None => skipped.push(format!("route {} names missing destination {id}", route.id)),
+                }
+            }
+        }
+        let mut destinations: Vec<PlannedDestination<'a>> = referenced
+            .values()
+            .map(|(destination, entry)| PlannedDestination {
+                destination,
+                entry,
+                label: component_label("dst", &destination.id),
+                signals: Vec::new(),
+            })
+            .collect();
+        let destination_index: BTreeMap<&str, usize> = destinations
+            .iter()
+            .enumerate()
+            .map(|(index, planned)| (planned.destination.id.as_str(), index))
+            .collect();
+
+        let mut planned_routes: Vec<PlannedRoute<'a>> = Vec::new();
+        for route in routes {
+            let label = component_label("rte", &route.id);
+            let pipeline = route.pipeline_id.as_deref().and_then(|id| {
+                let found = input.pipelines.get(id).copied();
+                if found.is_none() {
+                    skipped.push(format!("route {} names missing pipeline {id}", route.id));
+                }
+                found
+            });
+            let mut steps = Vec::new();
+            for (index, step) in
+                pipeline.map(|pipeline| pipeline.steps.as_slice()).unwrap_or_default().iter().enumerate()
+            {
+                match catalogue::entry(EntryKind::Step, &step.step_type) {
+                    Some(entry) => steps.push(PlannedStep {
+                        index,
+                        step,
+                        entry,
+                        label: format!("{label}_step_{index}"),
+                        signals: Vec::new(),
+                    }),
+                    None => skipped.push(format!(
+                        "step {index} of pipeline {} has unknown type {}",
+                        pipeline.map(|pipeline| pipeline.id.as_str()).unwrap_or_default(),
+                        step.step_type
+                    )),
+                }
+            }
+            let mut route_destinations: Vec<usize> = route
+                .destination_ids
+                .iter()
+                .filter_map(|id| destination_index.get(id.as_str()).copied())
+                .collect();
+            route_destinations.sort_unstable();
+            route_destinations.dedup();
+            let condition = route.condition.trim();
+            planned_routes.push(PlannedRoute {
+                route,
+                label,
+                pipeline,
+                matches_everything: condition.is_empty() || condition == "true",
+                steps,
+                destinations: route_destinations,
+                signals: Vec::new(),
+                rest_signals: Vec::new(),
+            });
+        }
+
+        let mut chains = BTreeMap::new();
+        for signal in Signal::ALL {
+            if !sources.iter().any(|source| source.entry.carries(signal)) {
+                continue;
+            }
+            let mut chain = Vec::new();
+            for (index, route) in planned_routes.iter().enumerate() {
+                let delivers = route
+                    .destinations
+                    .iter()
+                    .any(|&destination| destinations[destination].entry.carries(signal));
+                if !delivers {
+                    continue;
+                }
+                chain.push(index);
+                if route.route.is_final && route.matches_everything {
+                    break;
+                }
+            }
+            if !chain.is_empty() {
+                chains.insert(signal, chain);
+            }
+        }
+
+        for (&signal, chain) in &chains {
+            for (position, &route_index) in chain.iter().enumerate() {
+                let route = &mut planned_routes[route_index];
+                route.signals.push(signal);
+                let has_next = position + 1 < chain.len();
+                if route.route.is_final && !route.matches_everything && has_next {
+                    route.rest_signals.push(signal);
+                }
+                let pipeline_signals =
+                    route.pipeline.map(|pipeline| pipeline.signals.as_slice()).unwrap_or_default();
+                if pipeline_signals.contains(&signal) {
+                    for step in &mut route.steps {
+                        if step.entry.carries(signal) {
+                            step.signals.push(signal);
+                        }
+                    }
+                }
+                for &destination in &route.destinations {
+                    let planned = &mut destinations[destination];
+                    if planned.entry.carries(signal) && !planned.signals.contains(&signal) {
+                        planned.signals.push(signal);
+                    }
+                }
+            }
+        }
+        for destination in &mut destinations {
+            destination.signals.sort();
+        }
+        for source in &mut sources {
+            source.routed_signals =
+                chains.keys().copied().filter(|signal| source.entry.carries(*signal)).collect();
+        }
+
+        skipped.sort();
+        skipped.dedup();
+        Plan { sources, routes: planned_routes, destinations, chains, skipped }
+    }
+
+    /// Whether any record flows from a source to a destination.
+    pub fn has_flow(&self) -> bool {
+        !self.chains.is_empty()
+    }
+
+    pub fn chain(&self, signal: Signal) -> &[usize] {
+        self.chains.get(&signal).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The route that follows `route_index` in the chain of `signal`.
+    pub fn next_route(&self, signal: Signal, route_index: usize) -> Option<usize> {
+        let chain = self.chain(signal);
+        let position = chain.iter().position(|&index| index == route_index)?;
+        chain.get(position + 1).copied()
+    }
+
+    /// Destinations of a route that take `signal`.
+    pub fn route_destinations(
+        &self,
+        route: &PlannedRoute<'_>,
+        signal: Signal,
+    ) -> impl Iterator<Item = &PlannedDestination<'a>> + '_ {
+        let indices = route.destinations.clone();
+        indices
+            .into_iter()
+            .map(|index| &self.destinations[index])
+            .filter(move |destination| destination.entry.carries(signal))
+    }
+
+    pub fn destination(&self, id: &str) -> Option<&PlannedDestination<'a>> {
+        self.destinations.iter().find(|destination| destination.destination.id == id)
+    }
+}
+
+fn sorted_by_id<'a, T>(items: &[&'a T], id: impl Fn(&T) -> &String) -> Vec<&'a T> {
+    let mut sorted = items.to_vec();
+    sorted.sort_by(|left, right| id(left).cmp(id(right)));
+    sorted.dedup_by(|left, right| id(left) == id(right));
+    sorted
+}
+
+/// A stable component label for an id: `[a-z0-9_]`, starting with `<kind>_` so labels of different
+/// kinds never collide and are valid identifiers in both formats. Ids that do not map one to one
+/// (other characters, upper case) get a short hash of the id appended, so distinct ids stay distinct.
+pub fn component_label(kind: &str, id: &str) -> String {
+    let sanitized: String = id
+        .chars()
+        .map(|character| match character {
+            'a'..='z' | '0'..='9' | '_' => character,
+            _ => '_',
+        })
+        .collect();
+    let prefix = format!("{kind}_");
+    let lossless = sanitized == id && id.starts_with(&prefix);
+    let mut label = if sanitized.starts_with(&prefix) { sanitized } else { format!("{prefix}{sanitized}") };
+    if !lossless {
+        let digest = Sha256::digest(id.as_bytes());
+        label.push('_');
+        label.push_str(&hex::encode(&digest[..4]));
+    }
+    label
+}
+
+/// An OTTL string literal: JSON escaping is what the OTTL grammar unquotes.
+pub fn ottl_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// The OTTL context a record-level condition or statement runs in, per signal.
+pub fn record_context(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Logs => "log",
+        Signal::Metrics => "datapoint",
+        Signal::Traces => "span",
+    }
+}
+
+/// Regular expressions of the `mask` step's built-in toggles.
+pub const EMAIL_PATTERN: &str = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}";
+pub const CARD_NUMBER_PATTERN: &str = r"\b(?:\d[ -]?){12,18}\d\b";
+pub const MASK_REPLACEMENT: &str = "****";
+
+/// The regular expressions a `mask` step replaces, in a fixed order.
+pub fn mask_patterns(entry: &CatalogueEntry, step: &Step) -> Vec<String> {
+    let mut patterns = Vec::new();
+    if catalogue::setting_bool(entry, &step.settings, "emails") {
+        patterns.push(EMAIL_PATTERN.to_owned());
+    }
+    if catalogue::setting_bool(entry, &step.settings, "card_numbers") {
+        patterns.push(CARD_NUMBER_PATTERN.to_owned());
+    }
+    patterns.extend(catalogue::setting_list(entry, &step.settings, "patterns"));
+    patterns
+}
+
+/// OTTL statements of a `mask` step for `signal`, in that signal's record context.
+pub fn mask_statements(entry: &CatalogueEntry, step: &Step, signal: Signal) -> Vec<String> {
+    let replacement = ottl_string(MASK_REPLACEMENT);
+    let mut statements = Vec::new();
+    for pattern in mask_patterns(entry, step) {
+        let pattern = ottl_string(&pattern);
+        if signal == Signal::Logs {
+            statements.push(format!("replace_pattern(body, {pattern}, {replacement})"));
+        }
+        statements.push(format!("replace_all_patterns(attributes, \"value\", {pattern}, {replacement})"));
+    }
+    statements
+}
+
+/// OTTL statements of a `transform` or `mask` step for `signal`.
+pub fn step_statements(step: &PlannedStep<'_>, signal: Signal) -> Vec<String> {
+    match step.entry.type_name {
+        "mask" => mask_statements(step.entry, step.step, signal),
+        _ => catalogue::setting_list(step.entry, &step.step.settings, "statements"),
+    }
+}
+
+/// `(action, key, value)` of an `attributes` step: inserts, updates, deletes, each sorted by key.
+pub fn attribute_actions(
+    entry: &CatalogueEntry,
+    settings: &Settings,
+) -> Vec<(&'static str, String, Option<String>)> {
+    let mut actions = Vec::new();
+    for (key, value) in catalogue::setting_map(settings, "insert") {
+        actions.push(("insert", key, Some(value)));
+    }
+    for (key, value) in catalogue::setting_map(settings, "update") {
+        actions.push(("update", key, Some(value)));
+    }
+    let mut deletes = catalogue::setting_list(entry, settings, "delete");
+    deletes.sort();
+    deletes.dedup();
+    for key in deletes {
+        actions.push(("delete", key, None));
+    }
+    actions
+}
+
+/// Resource-context OTTL statements stamping a source's attributes on its records.
+pub fn source_stamp_statements(source: &Source) -> Vec<String> {
+    let mut attributes: Vec<(&str, &str)> = source
+        .resource_attributes
+        .iter()
+        .filter(|(key, _)| !key.starts_with("linkmesh."))
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    attributes.push(("linkmesh.source.id", &source.id));
+    attributes.push(("linkmesh.source.name", &source.name));
+    attributes.sort();
+    attributes
+        .into_iter()
+        .map(|(key, value)| format!("set(attributes[{}], {})", ottl_string(key), ottl_string(value)))
+        .collect()
+}
+
+/// The attributes a source stamps, sorted by key (`linkmesh.*` from the source itself, never the user).
+pub fn source_stamp_attributes(source: &Source) -> Vec<(String, String)> {
+    let mut attributes: Vec<(String, String)> = source
+        .resource_attributes
+        .iter()
+        .filter(|(key, _)| !key.starts_with("linkmesh."))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    attributes.push(("linkmesh.source.id".to_owned(), source.id.clone()));
+    attributes.push(("linkmesh.source.name".to_owned(), source.name.clone()));
+    attributes.sort();
+    attributes
+}
+
+/// The Prometheus job name of a scraping source: its name, without control characters (Prometheus's
+/// YAML parser rejects them), or its label when nothing is left.
+pub fn job_name(source: &PlannedSource<'_>) -> String {
+    let cleaned: String = source
+        .source
+        .name
+        .chars()
+        .map(|character| if character.is_control() { ' ' } else { character })
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        source.label.clone()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+/// Prometheus rejects a scrape timeout (default 10s) longer than the interval: shorter intervals
+/// get the interval as timeout.
+pub fn scrape_timeout_for(interval: &str) -> Option<String> {
+    match catalogue::duration_seconds(interval) {
+        Some(seconds) if seconds < 10.0 => Some(interval.to_owned()),
+        _ => None,
+    }
+}
+
+/// A match filter drops what the condition does not match.
+pub fn match_drop_condition(condition: &str) -> String {
+    format!("not ({})", condition.trim())
+}
+
+/// A rest filter drops what the condition matches (a final route took it).
+pub fn rest_drop_condition(condition: &str) -> String {
+    condition.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pipeline::Step;
+    use crate::model::CollectorMode;
+
+    fn source(id: &str, source_type: &str) -> Source {
+        Source {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            source_type: source_type.to_owned(),
+            settings: Default::default(),
+            resource_attributes: Default::default(),
+        }
+    }
+
+    fn destination(id: &str, destination_type: &str) -> Destination {
+        Destination {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            destination_type: destination_type.to_owned(),
+            settings: Default::default(),
+            credentials: Default::default(),
+        }
+    }
+
+    fn route(id: &str, priority: u32, condition: &str, is_final: bool, destinations: &[&str]) -> Route {
+        Route {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            condition: condition.to_owned(),
+            priority,
+            is_final,
+            pipeline_id: None,
+            destination_ids: destinations.iter().map(|id| (*id).to_owned()).collect(),
+        }
+    }
+
+    fn input<'a>(
+        sources: &'a [Source],
+        routes: &'a [Route],
+        destinations: &'a [Destination],
+        pipelines: &'a [Pipeline],
+    ) -> RenderInput<'a> {
+        RenderInput {
+            collector_id: "col_1",
+            collector_name: "one",
+            mode: CollectorMode::AlloyRemotecfg,
+            sources: sources.iter().collect(),
+            routes: routes.iter().collect(),
+            destinations: destinations.iter().collect(),
+            pipelines: pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
+        }
+    }
+
+    #[test]
+    fn labels_are_identifiers_and_distinct_ids_stay_distinct() {
+        assert_eq!(component_label("src", "src_abc"), "src_abc");
+        assert_eq!(component_label("src", "abc"), "src_abc_ba7816bf");
+        assert_ne!(component_label("src", "a-b"), component_label("src", "a_b"));
+        assert_ne!(component_label("src", "A"), component_label("src", "a"));
+        assert!(component_label("dst", "").starts_with("dst__"));
+        assert_ne!(component_label("src", "abc"), component_label("src", "src_abc"));
+        let weird = component_label("rte", "ü \"x\"");
+        assert!(weird.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{weird}");
+    }
+
+    #[test]
+    fn routes_are_ordered_by_priority_then_id_and_a_final_catch_all_ends_the_chain() {
+        let sources = [source("src_1", "otlp")];
+        let destinations = [destination("dst_a", "debug"), destination("dst_b", "debug")];
+        let routes = [
+            route("rte_c", 30, "true", false, &["dst_a"]),
+            route("rte_b", 20, "true", true, &["dst_b"]),
+            route("rte_a", 20, "attributes[\"x\"] == 1", true, &["dst_a"]),
+        ];
+        let input = input(&sources, &routes, &destinations, &[]);
+        let plan = Plan::new(&input);
+        let order: Vec<&str> = plan.routes.iter().map(|route| route.route.id.as_str()).collect();
+        assert_eq!(order, ["rte_a", "rte_b", "rte_c"]);
+        assert_eq!(plan.chain(Signal::Logs), [0, 1]);
+        assert_eq!(plan.routes[0].rest_signals, Signal::ALL);
+        assert!(plan.routes[1].rest_signals.is_empty());
+        assert!(plan.routes[2].signals.is_empty());
+    }
+
+    #[test]
+    fn a_route_is_evaluated_only_for_signals_its_destinations_take() {
+        let sources = [source("src_1", "otlp")];
+        let destinations = [destination("dst_loki", "loki"), destination("dst_debug", "debug")];
+        let routes = [
+            route("rte_1", 10, "true", true, &["dst_loki"]),
+            route("rte_2", 20, "true", true, &["dst_debug"]),
+        ];
+        let input = input(&sources, &routes, &destinations, &[]);
+        let plan = Plan::new(&input);
+        assert_eq!(plan.chain(Signal::Logs), [0]);
+        assert_eq!(plan.chain(Signal::Metrics), [1]);
+        assert_eq!(plan.chain(Signal::Traces), [1]);
+        assert_eq!(
+            plan.destination("dst_debug").map(|d| d.signals.clone()),
+            Some(vec![Signal::Metrics, Signal::Traces])
+        );
+    }
+
+    #[test]
+    fn steps_run_only_for_the_pipelines_signals() {
+        let sources = [source("src_1", "otlp")];
+        let destinations = [destination("dst_1", "debug")];
+        let mut only_route = route("rte_1", 10, "true", true, &["dst_1"]);
+        only_route.pipeline_id = Some("pl_1".to_owned());
+        let routes = [only_route];
+        let pipelines = [Pipeline {
+            id: "pl_1".to_owned(),
+            name: "p".to_owned(),
+            description: String::new(),
+            signals: vec![Signal::Logs],
+            steps: vec![
+                Step { step_type: "batch".to_owned(), settings: Default::default() },
+                Step { step_type: "teleport".to_owned(), settings: Default::default() },
+            ],
+        }];
+        let input = input(&sources, &routes, &destinations, &pipelines);
+        let plan = Plan::new(&input);
+        assert_eq!(plan.routes[0].steps.len(), 1);
+        assert_eq!(plan.routes[0].steps[0].signals, [Signal::Logs]);
+        assert_eq!(plan.skipped.len(), 1, "{:?}", plan.skipped);
+    }
+
+    #[test]
+    fn stamps_escape_and_cannot_override_linkmesh_attributes() {
+        let mut stamped = source("src_1", "otlp");
+        stamped.name = "say \"hi\"".to_owned();
+        stamped.resource_attributes.insert("linkmesh.source.id".to_owned(), "forged".to_owned());
+        stamped.resource_attributes.insert("env".to_owned(), "prod".to_owned());
+        assert_eq!(
+            source_stamp_statements(&stamped),
+            [
+                r#"set(attributes["env"], "prod")"#,
+                r#"set(attributes["linkmesh.source.id"], "src_1")"#,
+                r#"set(attributes["linkmesh.source.name"], "say \"hi\"")"#,
+            ]
+        );
+    }
+}

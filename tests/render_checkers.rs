@@ -1,0 +1,146 @@
+//! The official parsers accept every rendered config: the golden models and random models, in both
+//! formats.
+//!
+//! - Alloy: `tools/alloycheck -require-declare` (Grafana's own Alloy syntax parser plus the
+//!   remotecfg module rules).
+//! - OTel Collector: `tools/otelcheck` (the collector's own config resolution, unmarshalling,
+//!   validation and pipeline graph build, as `otelcol validate`).
+//!
+//! Both are built with `go build` on first use, or taken from `LINKMESH_ALLOYCHECK` /
+//! `LINKMESH_OTELCHECK`. Go is a required test dependency: without it these tests fail rather than
+//! silently pass. The configs are checked as delivered: credential placeholders filled
+//! ([`secrets::fill`]) with values that need escaping.
+
+#[path = "golden/support.rs"]
+mod golden_support;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use golden_support::{arbitrary_model, golden_models, Model};
+use linkmesh::model::CollectorMode;
+use linkmesh::render::{render_collector_config, secrets, ConfigFormat};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+fn tool(name: &str, env_var: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(env_var) {
+        return PathBuf::from(path);
+    }
+    let output = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&output)
+        .arg(".")
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools").join(name))
+        .status()
+        .unwrap_or_else(|error| panic!("run `go build` for tools/{name} (Go is required): {error}"));
+    assert!(status.success(), "go build of tools/{name} failed");
+    output
+}
+
+fn alloycheck() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| tool("alloycheck", "LINKMESH_ALLOYCHECK"))
+}
+
+fn otelcheck() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| tool("otelcheck", "LINKMESH_OTELCHECK"))
+}
+
+/// Runs a checker on `text` (stdin); `Err` with its output when it rejects the text.
+fn run_checker(binary: &PathBuf, args: &[&str], text: &str) -> Result<(), String> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("run {}: {error}", binary.display()));
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    let output = child.wait_with_output().expect("checker output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() && stdout.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(format!("{stdout}{}", String::from_utf8_lossy(&output.stderr)))
+    }
+}
+
+/// The content as delivered: every credential placeholder filled with a value that needs escaping.
+fn delivered(model: &Model, content: &str, format: ConfigFormat) -> String {
+    let values: BTreeMap<(String, String), String> = model
+        .destinations
+        .iter()
+        .flat_map(|destination| {
+            destination
+                .credentials
+                .keys()
+                .map(move |key| ((destination.id.clone(), key.clone()), format!("s3cr\"et\\{key}")))
+        })
+        .collect();
+    secrets::fill(content, format, &values)
+}
+
+/// The comment a collector gets when nothing flows: valid for Alloy, but not an OTel config (which
+/// needs at least one pipeline); the OTel Collector is not given one.
+fn is_nothing_configured_comment(content: &str) -> bool {
+    content.lines().all(|line| line.starts_with("# linkmesh: "))
+}
+
+/// Checks one model in both formats; returns every rejection.
+fn check_model(name: &str, model: &Model) -> Vec<String> {
+    let mut failures = Vec::new();
+    let alloy = render_collector_config(&model.input(CollectorMode::AlloyRemotecfg)).content;
+    let alloy = delivered(model, &alloy, ConfigFormat::Alloy);
+    if let Err(message) = run_checker(alloycheck(), &["-require-declare"], &alloy) {
+        failures.push(format!("alloycheck rejected {name}:\n{message}\n--- rendered ---\n{alloy}"));
+    }
+    let otel = render_collector_config(&model.input(CollectorMode::Opamp)).content;
+    if !is_nothing_configured_comment(&otel) {
+        let otel = delivered(model, &otel, ConfigFormat::Otelcol);
+        if let Err(message) = run_checker(otelcheck(), &["-q"], &otel) {
+            failures.push(format!("otelcheck rejected {name}:\n{message}\n--- rendered ---\n{otel}"));
+        }
+    }
+    failures
+}
+
+#[test]
+fn golden_models_pass_the_official_parsers() {
+    let mut failures = Vec::new();
+    for (name, model) in golden_models() {
+        failures.extend(check_model(&name, &model));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn random_models_pass_the_official_parsers() {
+    // A fixed seed: the same models on every run, so a failure reproduces. `LINKMESH_RENDER_CHECK_CASES`
+    // checks more (or fewer) than the default 50.
+    let cases: usize =
+        std::env::var("LINKMESH_RENDER_CHECK_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(50);
+    let config = Config { rng_algorithm: RngAlgorithm::ChaCha, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let strategy = arbitrary_model();
+    let mut failures = Vec::new();
+    let mut checked_otel = 0;
+    for case in 0..cases {
+        let model = strategy.new_tree(&mut runner).expect("model").current();
+        let otel = render_collector_config(&model.input(CollectorMode::Opamp)).content;
+        if !is_nothing_configured_comment(&otel) {
+            checked_otel += 1;
+        }
+        failures.extend(check_model(&format!("random model {case}"), &model));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(
+        checked_otel >= cases / 5,
+        "only {checked_otel} of {cases} random models rendered an OTel config"
+    );
+}
