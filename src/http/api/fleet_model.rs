@@ -14,7 +14,7 @@ use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::collector::ConfigVersion;
 use crate::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Settings, Signal, Source, Step};
-use crate::model::{Command, UnixMillis};
+use crate::model::{CollectorRecord, Command, UnixMillis};
 use crate::render::catalogue::{self, EntryKind, FieldError};
 use crate::secrets;
 
@@ -35,39 +35,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::put().to(replace_pipeline))
                 .route(web::delete().to(delete_pipeline)),
         )
-        .service(
-            resource("/collectors/{id}/sources", "GET, POST")
-                .route(web::post().to(create_source))
-                .route(web::get().to(list_sources)),
-        )
-        .service(
-            resource("/collectors/{id}/sources/{item}", "GET, PUT, DELETE")
-                .route(web::get().to(get_source))
-                .route(web::put().to(replace_source))
-                .route(web::delete().to(delete_source)),
-        )
-        .service(
-            resource("/collectors/{id}/destinations", "GET, POST")
-                .route(web::post().to(create_destination))
-                .route(web::get().to(list_destinations)),
-        )
-        .service(
-            resource("/collectors/{id}/destinations/{item}", "GET, PUT, DELETE")
-                .route(web::get().to(get_destination))
-                .route(web::put().to(replace_destination))
-                .route(web::delete().to(delete_destination)),
-        )
-        .service(
-            resource("/collectors/{id}/routes", "GET, POST")
-                .route(web::post().to(create_route))
-                .route(web::get().to(list_routes)),
-        )
-        .service(
-            resource("/collectors/{id}/routes/{item}", "GET, PUT, DELETE")
-                .route(web::get().to(get_route))
-                .route(web::put().to(replace_route))
-                .route(web::delete().to(delete_route)),
-        )
+        .configure(collector_item_routes::<Source>)
+        .configure(collector_item_routes::<Destination>)
+        .configure(collector_item_routes::<Route>)
         .service(resource("/collectors/{id}/config/versions", "GET").route(web::get().to(config_versions)))
         .service(resource("/collectors/{id}/config/diff", "GET").route(web::get().to(config_diff)));
 }
@@ -115,39 +85,6 @@ fn collector_exists(state: &AppState, collector_id: &str) -> Result<(), ApiError
     } else {
         Err(ApiError::not_found("collector", collector_id))
     }
-}
-
-/// Looks up one item of a collector (source, destination, route) and renders it as JSON.
-fn collector_item<T>(
-    state: &AppState,
-    collector_id: &str,
-    kind: &str,
-    item_id: &str,
-    pick: impl Fn(&crate::model::CollectorRecord) -> Option<&T>,
-    view: impl Fn(&T) -> Value,
-) -> Result<Value, ApiError> {
-    let applied = state.raft.state();
-    let record = applied
-        .fleet
-        .collectors
-        .get(collector_id)
-        .ok_or_else(|| ApiError::not_found("collector", collector_id))?;
-    pick(record).map(view).ok_or_else(|| ApiError::not_found(kind, item_id))
-}
-
-fn collector_items<T>(
-    state: &AppState,
-    collector_id: &str,
-    list: impl Fn(&crate::model::CollectorRecord) -> Vec<&T>,
-    view: impl Fn(&T) -> Value,
-) -> Result<Vec<Value>, ApiError> {
-    let applied = state.raft.state();
-    let record = applied
-        .fleet
-        .collectors
-        .get(collector_id)
-        .ok_or_else(|| ApiError::not_found("collector", collector_id))?;
-    Ok(list(record).into_iter().map(view).collect())
 }
 
 async fn catalogue_view(_principal: Principal) -> HttpResponse {
@@ -340,79 +277,6 @@ fn source_view(source: &Source) -> Value {
     })
 }
 
-async fn create_source(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    options: web::Query<WriteOptions>,
-    body: web::Json<SourceBody>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let collector_id = path.into_inner();
-    collector_exists(&state, &collector_id)?;
-    let source = source_from_body(new_id("src")?, body.into_inner())?;
-    let view = source_view(&source);
-    let command = Command::PutSource { collector_id, source, create: true, at: UnixMillis::now() };
-    Ok(commit_or_preview(&state, command, &options)
-        .await?
-        .unwrap_or_else(|| HttpResponse::Created().json(view)))
-}
-
-async fn list_sources(
-    _principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let sources = collector_items(&state, &path, |record| record.sources.values().collect(), source_view)?;
-    Ok(HttpResponse::Ok().json(json!({ "sources": sources })))
-}
-
-async fn get_source(
-    _principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (collector_id, item) = path.into_inner();
-    let view = collector_item(
-        &state,
-        &collector_id,
-        "source",
-        &item,
-        |record| record.sources.get(&item),
-        source_view,
-    )?;
-    Ok(HttpResponse::Ok().json(view))
-}
-
-async fn replace_source(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    options: web::Query<WriteOptions>,
-    body: web::Json<SourceBody>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let (collector_id, item) = path.into_inner();
-    let source = source_from_body(item, body.into_inner())?;
-    let view = source_view(&source);
-    let command = Command::PutSource { collector_id, source, create: false, at: UnixMillis::now() };
-    Ok(commit_or_preview(&state, command, &options).await?.unwrap_or_else(|| HttpResponse::Ok().json(view)))
-}
-
-async fn delete_source(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    options: web::Query<WriteOptions>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let (collector_id, id) = path.into_inner();
-    let command = Command::DeleteSource { collector_id, id, at: UnixMillis::now() };
-    Ok(commit_or_preview(&state, command, &options)
-        .await?
-        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
-}
-
 // ---- destinations ----
 
 #[derive(Deserialize)]
@@ -475,102 +339,6 @@ fn destination_view(destination: &Destination) -> Value {
         "settings": destination.settings,
         "credentials": masked,
     })
-}
-
-async fn create_destination(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    options: web::Query<WriteOptions>,
-    body: web::Json<DestinationBody>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let collector_id = path.into_inner();
-    collector_exists(&state, &collector_id)?;
-    let (destination, remove_credentials) = destination_from_body(&state, new_id("dst")?, body.into_inner())?;
-    let view = destination_view(&destination);
-    let command = Command::PutDestination {
-        collector_id,
-        destination,
-        remove_credentials,
-        create: true,
-        at: UnixMillis::now(),
-    };
-    Ok(commit_or_preview(&state, command, &options)
-        .await?
-        .unwrap_or_else(|| HttpResponse::Created().json(view)))
-}
-
-async fn list_destinations(
-    _principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let destinations =
-        collector_items(&state, &path, |record| record.destinations.values().collect(), destination_view)?;
-    Ok(HttpResponse::Ok().json(json!({ "destinations": destinations })))
-}
-
-async fn get_destination(
-    _principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (collector_id, item) = path.into_inner();
-    let view = collector_item(
-        &state,
-        &collector_id,
-        "destination",
-        &item,
-        |record| record.destinations.get(&item),
-        destination_view,
-    )?;
-    Ok(HttpResponse::Ok().json(view))
-}
-
-async fn replace_destination(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    options: web::Query<WriteOptions>,
-    body: web::Json<DestinationBody>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let (collector_id, item) = path.into_inner();
-    let (destination, remove_credentials) = destination_from_body(&state, item.clone(), body.into_inner())?;
-    let command = Command::PutDestination {
-        collector_id: collector_id.clone(),
-        destination,
-        remove_credentials,
-        create: false,
-        at: UnixMillis::now(),
-    };
-    if let Some(preview) = commit_or_preview(&state, command, &options).await? {
-        return Ok(preview);
-    }
-    let view = collector_item(
-        &state,
-        &collector_id,
-        "destination",
-        &item,
-        |record| record.destinations.get(&item),
-        destination_view,
-    )?;
-    Ok(HttpResponse::Ok().json(view))
-}
-
-async fn delete_destination(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    options: web::Query<WriteOptions>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let (collector_id, id) = path.into_inner();
-    let command = Command::DeleteDestination { collector_id, id, at: UnixMillis::now() };
-    Ok(commit_or_preview(&state, command, &options)
-        .await?
-        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
 }
 
 // ---- routes ----
@@ -643,82 +411,227 @@ fn route_view(route: &Route) -> Value {
     })
 }
 
-async fn create_route(
+// ---- sources, destinations and routes: one set of handlers over [`CollectorItem`] ----
+
+/// A kind of item that belongs to one collector and is managed with the same five calls.
+trait CollectorItem: Sized + 'static {
+    /// Singular name for messages (`source`).
+    const KIND: &'static str;
+    /// Path segment (`sources`) and list key in responses.
+    const PLURAL: &'static str;
+    /// Prefix of generated ids (`src`).
+    const ID_PREFIX: &'static str;
+    type Body: serde::de::DeserializeOwned + 'static;
+
+    /// Validates a request body into an item; the list names credentials to remove (destinations).
+    fn build(state: &AppState, id: String, body: Self::Body) -> Result<(Self, Vec<String>), ApiError>;
+    fn all(record: &CollectorRecord) -> Vec<&Self>;
+    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self>;
+    fn view(&self) -> Value;
+    fn put(collector_id: String, item: Self, removed: Vec<String>, create: bool, at: UnixMillis) -> Command;
+    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command;
+}
+
+fn collector_item_routes<T: CollectorItem>(config: &mut web::ServiceConfig) {
+    let collection = format!("/collectors/{{id}}/{}", T::PLURAL);
+    let item = format!("/collectors/{{id}}/{}/{{item}}", T::PLURAL);
+    config
+        .service(
+            resource(&collection, "GET, POST")
+                .route(web::post().to(create_item::<T>))
+                .route(web::get().to(list_items::<T>)),
+        )
+        .service(
+            resource(&item, "GET, PUT, DELETE")
+                .route(web::get().to(get_item::<T>))
+                .route(web::put().to(replace_item::<T>))
+                .route(web::delete().to(delete_item::<T>)),
+        );
+}
+
+/// Reads one item of a collector as JSON, with 404s naming what is missing.
+fn item_view<T: CollectorItem>(
+    state: &AppState,
+    collector_id: &str,
+    item_id: &str,
+) -> Result<Value, ApiError> {
+    let applied = state.raft.state();
+    let record = applied
+        .fleet
+        .collectors
+        .get(collector_id)
+        .ok_or_else(|| ApiError::not_found("collector", collector_id))?;
+    T::get(record, item_id).map(T::view).ok_or_else(|| ApiError::not_found(T::KIND, item_id))
+}
+
+async fn create_item<T: CollectorItem>(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
     options: web::Query<WriteOptions>,
-    body: web::Json<RouteBody>,
+    body: web::Json<T::Body>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
     let collector_id = path.into_inner();
     collector_exists(&state, &collector_id)?;
-    let route = route_from_body(new_id("rte")?, body.into_inner())?;
-    let view = route_view(&route);
-    let command = Command::PutRoute { collector_id, route, create: true, at: UnixMillis::now() };
+    let (item, removed) = T::build(&state, new_id(T::ID_PREFIX)?, body.into_inner())?;
+    let view = item.view();
+    let command = T::put(collector_id, item, removed, true, UnixMillis::now());
     Ok(commit_or_preview(&state, command, &options)
         .await?
         .unwrap_or_else(|| HttpResponse::Created().json(view)))
 }
 
-async fn list_routes(
+async fn list_items<T: CollectorItem>(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let routes = collector_items(
-        &state,
-        &path,
-        |record| {
-            let mut routes: Vec<&Route> = record.routes.values().collect();
-            routes.sort_by(|left, right| {
-                left.priority.cmp(&right.priority).then_with(|| left.id.cmp(&right.id))
-            });
-            routes
-        },
-        route_view,
-    )?;
-    Ok(HttpResponse::Ok().json(json!({ "routes": routes })))
+    let applied = state.raft.state();
+    let record =
+        applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
+    let items: Vec<Value> = T::all(record).into_iter().map(T::view).collect();
+    Ok(HttpResponse::Ok().json(json!({ T::PLURAL: items })))
 }
 
-async fn get_route(
+async fn get_item<T: CollectorItem>(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (collector_id, item) = path.into_inner();
-    let view =
-        collector_item(&state, &collector_id, "route", &item, |record| record.routes.get(&item), route_view)?;
-    Ok(HttpResponse::Ok().json(view))
+    let (collector_id, item_id) = path.into_inner();
+    Ok(HttpResponse::Ok().json(item_view::<T>(&state, &collector_id, &item_id)?))
 }
 
-async fn replace_route(
+/// Full replace; the response is the stored item (write-only credentials merged as applied).
+async fn replace_item<T: CollectorItem>(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     options: web::Query<WriteOptions>,
-    body: web::Json<RouteBody>,
+    body: web::Json<T::Body>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
-    let (collector_id, item) = path.into_inner();
-    let route = route_from_body(item, body.into_inner())?;
-    let view = route_view(&route);
-    let command = Command::PutRoute { collector_id, route, create: false, at: UnixMillis::now() };
-    Ok(commit_or_preview(&state, command, &options).await?.unwrap_or_else(|| HttpResponse::Ok().json(view)))
+    let (collector_id, item_id) = path.into_inner();
+    let (item, removed) = T::build(&state, item_id.clone(), body.into_inner())?;
+    let command = T::put(collector_id.clone(), item, removed, false, UnixMillis::now());
+    if let Some(preview) = commit_or_preview(&state, command, &options).await? {
+        return Ok(preview);
+    }
+    Ok(HttpResponse::Ok().json(item_view::<T>(&state, &collector_id, &item_id)?))
 }
 
-async fn delete_route(
+async fn delete_item<T: CollectorItem>(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     options: web::Query<WriteOptions>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
-    let (collector_id, id) = path.into_inner();
-    let command = Command::DeleteRoute { collector_id, id, at: UnixMillis::now() };
+    let (collector_id, item_id) = path.into_inner();
+    let command = T::delete(collector_id, item_id, UnixMillis::now());
     Ok(commit_or_preview(&state, command, &options)
         .await?
         .unwrap_or_else(|| HttpResponse::NoContent().finish()))
+}
+
+impl CollectorItem for Source {
+    const KIND: &'static str = "source";
+    const PLURAL: &'static str = "sources";
+    const ID_PREFIX: &'static str = "src";
+    type Body = SourceBody;
+
+    fn build(_state: &AppState, id: String, body: SourceBody) -> Result<(Self, Vec<String>), ApiError> {
+        Ok((source_from_body(id, body)?, Vec::new()))
+    }
+    fn all(record: &CollectorRecord) -> Vec<&Self> {
+        record.sources.values().collect()
+    }
+    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
+        record.sources.get(id)
+    }
+    fn view(&self) -> Value {
+        source_view(self)
+    }
+    fn put(
+        collector_id: String,
+        source: Self,
+        _removed: Vec<String>,
+        create: bool,
+        at: UnixMillis,
+    ) -> Command {
+        Command::PutSource { collector_id, source, create, at }
+    }
+    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
+        Command::DeleteSource { collector_id, id, at }
+    }
+}
+
+impl CollectorItem for Destination {
+    const KIND: &'static str = "destination";
+    const PLURAL: &'static str = "destinations";
+    const ID_PREFIX: &'static str = "dst";
+    type Body = DestinationBody;
+
+    fn build(state: &AppState, id: String, body: DestinationBody) -> Result<(Self, Vec<String>), ApiError> {
+        destination_from_body(state, id, body)
+    }
+    fn all(record: &CollectorRecord) -> Vec<&Self> {
+        record.destinations.values().collect()
+    }
+    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
+        record.destinations.get(id)
+    }
+    fn view(&self) -> Value {
+        destination_view(self)
+    }
+    fn put(
+        collector_id: String,
+        destination: Self,
+        removed: Vec<String>,
+        create: bool,
+        at: UnixMillis,
+    ) -> Command {
+        Command::PutDestination { collector_id, destination, remove_credentials: removed, create, at }
+    }
+    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
+        Command::DeleteDestination { collector_id, id, at }
+    }
+}
+
+impl CollectorItem for Route {
+    const KIND: &'static str = "route";
+    const PLURAL: &'static str = "routes";
+    const ID_PREFIX: &'static str = "rte";
+    type Body = RouteBody;
+
+    fn build(_state: &AppState, id: String, body: RouteBody) -> Result<(Self, Vec<String>), ApiError> {
+        Ok((route_from_body(id, body)?, Vec::new()))
+    }
+    /// In evaluation order: ascending priority, ties by id.
+    fn all(record: &CollectorRecord) -> Vec<&Self> {
+        let mut routes: Vec<&Route> = record.routes.values().collect();
+        routes.sort_by(|left, right| left.priority.cmp(&right.priority).then_with(|| left.id.cmp(&right.id)));
+        routes
+    }
+    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
+        record.routes.get(id)
+    }
+    fn view(&self) -> Value {
+        route_view(self)
+    }
+    fn put(
+        collector_id: String,
+        route: Self,
+        _removed: Vec<String>,
+        create: bool,
+        at: UnixMillis,
+    ) -> Command {
+        Command::PutRoute { collector_id, route, create, at }
+    }
+    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
+        Command::DeleteRoute { collector_id, id, at }
+    }
 }
 
 // ---- versions and diffs ----
