@@ -25,4 +25,15 @@ export LINKMESH_OTELCHECK="$PWD/target/tools/otelcheck"
 step "cargo test (unit, storage suite, integration against the real binary)"
 cargo test --locked --all-targets
 
+step "pytest (own_metrics pushed by the real OpenTelemetry SDK exporters)"
+python3 -c "import pytest, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.json.http" \
+  || { echo "missing Python packages: python3 -m pip install -r tests/python/requirements.txt" >&2; exit 1; }
+PYTHONDONTWRITEBYTECODE=1 LINKMESH_BIN="$PWD/target/debug/linkmesh" python3 -m pytest -q -p no:cacheprovider tests/python
+
+step "web UI end to end (Debian's headless Chromium driven by playwright-core; e2e/)"
+[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] \
+  || { echo "missing Chromium: apt-get install chromium chromium-driver (see .ci/run)" >&2; exit 1; }
+[ -d e2e/node_modules/playwright-core ] || (cd e2e && npm ci --no-audit --no-fund)
+(cd e2e && LINKMESH_BIN="$PWD/../target/debug/linkmesh" npm test --silent)
+
 step "all checks passed"

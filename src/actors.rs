@@ -7,10 +7,13 @@
 //! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
 //!   flush interval, so a poll never waits for consensus.
 //! - [`liveness`]: the pure status rules (cadence learning, stale detection), unit-tested without actors.
+//! - [`throughput`]: the own_metrics mapping table and rate math (pure), and the join of rates onto the
+//!   rendered graph for the topology API.
 
 pub mod activity_writer;
 pub mod collector_actor;
 pub mod liveness;
 pub mod registry;
+pub mod throughput;
 
 pub use registry::{CollectorRegistry, RegistryError};

@@ -43,6 +43,8 @@ pub enum Command {
         client: ClientArgs,
         collector_id: String,
     },
+    /// Simulate a fleet of Alloy collectors against running servers (demo and benchmark load).
+    Simulate(Box<crate::simulate::SimulateArgs>),
 }
 
 #[derive(Args)]

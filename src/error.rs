@@ -64,6 +64,30 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         StatusCode::from_u16(self.table().2).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
+
+    /// The numeric `google.rpc.Code` of the Connect code (Connect codes are the gRPC codes), for OTLP's
+    /// `google.rpc.Status` error bodies.
+    pub fn rpc_code(self) -> i32 {
+        match self.connect_code() {
+            "canceled" => 1,
+            "unknown" => 2,
+            "invalid_argument" => 3,
+            "deadline_exceeded" => 4,
+            "not_found" => 5,
+            "already_exists" => 6,
+            "permission_denied" => 7,
+            "resource_exhausted" => 8,
+            "failed_precondition" => 9,
+            "aborted" => 10,
+            "out_of_range" => 11,
+            "unimplemented" => 12,
+            "internal" => 13,
+            "unavailable" => 14,
+            "data_loss" => 15,
+            "unauthenticated" => 16,
+            _ => 2,
+        }
+    }
 }
 
 /// An error as clients see it: a code, a lowercase message and optional structured details.
@@ -169,6 +193,14 @@ impl From<RegistryError> for ApiError {
                 tracing::warn!(error = %error, "collector actor unavailable");
                 ApiError::new(ErrorCode::Unavailable, "collector temporarily unavailable; retry")
             }
+            RegistryError::PushesInFlight(_) => ApiError::new(
+                ErrorCode::ResourceExhausted,
+                "too many own_metrics pushes in flight for this collector; retry after the Retry-After delay",
+            ),
+            RegistryError::Overloaded => ApiError::new(
+                ErrorCode::Unavailable,
+                "linkmesh is busy with own_metrics pushes; retry after the Retry-After delay",
+            ),
         }
     }
 }
@@ -184,5 +216,14 @@ mod tests {
         assert_eq!(ErrorCode::Unavailable.http_status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(ErrorCode::PayloadTooLarge.http_status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(ErrorCode::InvalidArgument.http_status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn rpc_codes_are_the_grpc_numbers() {
+        assert_eq!(ErrorCode::InvalidArgument.rpc_code(), 3);
+        assert_eq!(ErrorCode::Unauthenticated.rpc_code(), 16);
+        assert_eq!(ErrorCode::PayloadTooLarge.rpc_code(), 8);
+        assert_eq!(ErrorCode::UnsupportedMediaType.rpc_code(), 12);
+        assert_eq!(ErrorCode::Unavailable.rpc_code(), 14);
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`connect`]: the Connect unary protocol (POST and GET, proto and JSON codecs, gzip, error envelope).
 //! - [`collector_service`]: Alloy's `collector.v1.CollectorService` on top of [`connect`].
+//! - [`otlp`]: the OTLP/HTTP metrics receiver (`POST /v1/metrics`) for collectors' own_metrics.
+//! - [`collector_auth`]: the collector bearer-token check both collector-facing adapters share.
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
@@ -9,9 +11,11 @@
 
 pub mod api;
 pub mod body;
+pub mod collector_auth;
 pub mod collector_service;
 pub mod connect;
 pub mod health;
+pub mod otlp;
 pub mod principal;
 
 use std::sync::Arc;
@@ -35,5 +39,7 @@ pub struct AppState {
 pub fn configure(config: &mut web::ServiceConfig) {
     health::configure(config);
     collector_service::configure(config);
+    otlp::configure(config);
     api::configure(config);
+    crate::ui::configure(config);
 }

@@ -10,7 +10,9 @@
 //! - [`model`]: the replicated fleet model and its pure `apply`.
 //! - [`render`]: pure rendering of a collector's config (Alloy syntax, OTel YAML).
 //! - [`secrets`]: token minting and hashing, passwords, ids.
+//! - [`ui`]: the web UI at `/` (server-rendered pages, embedded assets, live updates over SSE).
 //! - [`config`], [`cli`], [`server`]: node configuration, command line, process wiring.
+//! - [`simulate`]: `linkmesh simulate`, a fleet of simulated Alloy collectors (demo, benchmark load).
 //! - [`error`]: the one table mapping errors to Connect codes, REST codes and HTTP statuses.
 
 pub mod actors;
@@ -23,6 +25,8 @@ pub mod raft;
 pub mod render;
 pub mod secrets;
 pub mod server;
+pub mod simulate;
+pub mod ui;
 
 /// Code generated from `proto/` by `build.rs`.
 pub mod proto {

@@ -26,6 +26,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Simulate(args) => {
+            init_tracing();
+            linkmesh::simulate::run(*args)
+        }
         command => run_client(command),
     }
 }
@@ -45,7 +49,7 @@ fn run_client(command: Command) -> ExitCode {
                 client::events(args, collector_id, after, limit).await
             }
             Command::Config { client: args, collector_id } => client::config(args, collector_id).await,
-            Command::Serve(_) => Ok(()),
+            Command::Serve(_) | Command::Simulate(_) => Ok(()),
         }
     });
     match result {

@@ -1,8 +1,8 @@
 //! `CollectorActor`: the live state of one collector.
 //!
-//! Message delivery: polls, registrations and observations are answered (`send`); auth-failure notices,
-//! re-render and stop requests may be dropped under pressure (`do_send`) because the next poll or the
-//! replicated record repairs whatever they would have told.
+//! Message delivery: polls, registrations, own_metrics pushes and observations are answered (`send`);
+//! auth-failure notices, re-render and stop requests may be dropped under pressure (`do_send`) because
+//! the next poll or the replicated record repairs whatever they would have told.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +13,10 @@ use actix::prelude::*;
 use super::activity_writer::RecordActivity;
 use super::liveness::{status_after_contact, status_after_silence, PollCadence};
 use super::registry::ActorEnv;
+use super::throughput::{
+    status_after_export_report, IngestReport, MetricsBatch, ThroughputSnapshot, ThroughputState,
+    EXPORT_FAILURES_FORGOTTEN_AFTER,
+};
 use crate::model::command::{Delivered, RemoteStatusReport};
 use crate::model::event::NewEvent;
 use crate::model::{
@@ -42,6 +46,14 @@ pub struct CollectorActor {
     last_auth_failure_host: Option<String>,
     last_auth_event_at: Option<UnixMillis>,
     last_conflict_event_at: Option<UnixMillis>,
+    throughput: ThroughputState,
+    /// Whether the last own_metrics push that said so reported increasing export failures.
+    exports_failing: bool,
+    /// When `exports_failing` was last set or confirmed.
+    last_export_report: Instant,
+    /// Whether `own_metrics_first_seen` was ever recorded for this collector.
+    own_metrics_seen: bool,
+    own_metrics_last_seen_at: Option<UnixMillis>,
 }
 
 /// A GetConfig poll, already authenticated as this collector.
@@ -129,6 +141,22 @@ pub struct AuthFailed {
     pub at: UnixMillis,
 }
 
+/// An own_metrics push (OTLP `/v1/metrics`), authenticated and extracted on the HTTP worker. Answered:
+/// the exporter is told how many points were rejected.
+#[derive(Message, Clone)]
+#[rtype(result = "IngestReport")]
+pub struct PushMetrics {
+    pub batch: Arc<MetricsBatch>,
+    pub at: UnixMillis,
+}
+
+/// A copy of the throughput state (topology API); `history` adds the rate windows.
+#[derive(Message, Clone)]
+#[rtype(result = "ThroughputSnapshot")]
+pub struct ObserveThroughput {
+    pub history: bool,
+}
+
 /// The live view the API overlays on the replicated record.
 #[derive(Debug, Clone)]
 pub struct LiveView {
@@ -140,6 +168,8 @@ pub struct LiveView {
     pub remote_status: Option<RemoteConfigState>,
     pub remote_error: Option<String>,
     pub expected_poll_interval: std::time::Duration,
+    /// When the last own_metrics push linkmesh could read arrived (not replicated).
+    pub own_metrics_last_seen_at: Option<UnixMillis>,
 }
 
 #[derive(Message, Clone)]
@@ -188,6 +218,17 @@ impl CollectorActor {
             last_auth_failure_host: None,
             last_auth_event_at: None,
             last_conflict_event_at: None,
+            throughput: ThroughputState::default(),
+            // Rebuilt while degraded by something other than a failed config: export failures, which
+            // the next push confirms or clears.
+            exports_failing: record.status == CollectorStatus::Degraded
+                && record.config.remote_status != Some(RemoteConfigState::Failed),
+            last_export_report: Instant::now(),
+            own_metrics_seen: record
+                .events
+                .iter()
+                .any(|event| event.event_type == EventType::OwnMetricsFirstSeen),
+            own_metrics_last_seen_at: None,
             env,
         }
     }
@@ -268,7 +309,10 @@ impl CollectorActor {
         update: &mut ActivityUpdate,
     ) {
         self.last_activity = Instant::now();
-        let next = status_after_contact(self.status, remote);
+        let mut next = status_after_contact(self.status, remote);
+        if self.exports_failing {
+            next = status_after_export_report(next, true, true, false);
+        }
         self.change_status(next, at, "collector called linkmesh", update);
         let persist_due = self
             .last_seen_persisted
@@ -493,7 +537,57 @@ impl Handler<Observe> for CollectorActor {
             remote_status: self.remote_status,
             remote_error: self.remote_error.clone(),
             expected_poll_interval: self.cadence.expected_interval(),
+            own_metrics_last_seen_at: self.own_metrics_last_seen_at,
         })
+    }
+}
+
+impl Handler<PushMetrics> for CollectorActor {
+    type Result = MessageResult<PushMetrics>;
+
+    fn handle(&mut self, push: PushMetrics, _ctx: &mut Self::Context) -> Self::Result {
+        let at = push.at;
+        self.last_activity = Instant::now();
+        let report = self.throughput.ingest(&push.batch, at);
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        if report.accepted > 0 {
+            self.own_metrics_last_seen_at = Some(at);
+            if !self.own_metrics_seen {
+                self.own_metrics_seen = true;
+                update.events.push(
+                    NewEvent::new(
+                        at,
+                        EventType::OwnMetricsFirstSeen,
+                        "first own_metrics push received: the topology shows throughput from the next one on",
+                    )
+                    .with("data_points", report.accepted),
+                );
+            }
+        }
+        if let Some(failing) = report.exports_failing {
+            self.last_export_report = Instant::now();
+            let was_failing = std::mem::replace(&mut self.exports_failing, failing);
+            let config_failed = self.remote_status == Some(RemoteConfigState::Failed);
+            let next = status_after_export_report(self.status, was_failing, failing, config_failed);
+            let reason = if failing {
+                format!("exporters report send failures: {}", report.failing_exporters.join(", "))
+            } else {
+                "exporters stopped reporting send failures".to_owned()
+            };
+            self.change_status(next, at, &reason, &mut update);
+        }
+        if update != ActivityUpdate::for_collector(&self.collector_id) {
+            self.publish(update);
+        }
+        MessageResult(report)
+    }
+}
+
+impl Handler<ObserveThroughput> for CollectorActor {
+    type Result = MessageResult<ObserveThroughput>;
+
+    fn handle(&mut self, observe: ObserveThroughput, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.throughput.snapshot(observe.history))
     }
 }
 
@@ -539,6 +633,20 @@ impl Handler<Tick> for CollectorActor {
             );
             self.change_status(next, now, &reason, &mut update);
             self.publish(update);
+        }
+        if self.exports_failing && self.last_export_report.elapsed() >= EXPORT_FAILURES_FORGOTTEN_AFTER {
+            self.exports_failing = false;
+            let config_failed = self.remote_status == Some(RemoteConfigState::Failed);
+            let next = status_after_export_report(self.status, true, false, config_failed);
+            let mut update = ActivityUpdate::for_collector(&self.collector_id);
+            let reason = format!(
+                "no own_metrics push reported export failures for {:?}",
+                EXPORT_FAILURES_FORGOTTEN_AFTER
+            );
+            self.change_status(next, now, &reason, &mut update);
+            if update != ActivityUpdate::for_collector(&self.collector_id) {
+                self.publish(update);
+            }
         }
         self.flush_auth_failures(now);
         let idle = self.last_activity.elapsed() >= self.env.settings.passivate_after;

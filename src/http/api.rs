@@ -7,6 +7,9 @@ pub mod auth;
 pub mod collectors;
 pub mod fleet_model;
 pub mod service_accounts;
+pub mod stream;
+pub mod topology;
+pub mod users;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -28,6 +31,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(service_accounts::configure)
             .configure(collectors::configure)
             .configure(fleet_model::configure)
+            .configure(topology::configure)
+            .configure(users::configure)
+            .configure(stream::configure)
             .default_service(web::to(not_found)),
     );
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::collector_auth::authenticate_collector;
 use super::connect::{read_unary, ConnectError, UnaryRequest};
 use super::AppState;
 use crate::actors::collector_actor::{Poll, Register, Unregister};
@@ -17,7 +18,6 @@ use crate::model::command::RemoteStatusReport;
 use crate::model::fleet_state::MAX_EFFECTIVE_CONFIG_BYTES;
 use crate::model::{RemoteConfigState, UnixMillis};
 use crate::proto::collector::v1 as pb;
-use crate::secrets;
 
 pub const SERVICE_PATH: &str = "/collector.v1.CollectorService";
 
@@ -80,7 +80,7 @@ async fn handle(
         return Ok(response);
     }
     let limit = state.config.max_request_body;
-    let authenticated = authenticate_collector(&request, &state);
+    let authenticated = authenticate_collector(&request, &state, "remotecfg.bearer_token");
     let unary = read_unary(&request, payload, limit, rpc.allows_get()).await;
     let collector_id = match authenticated {
         Ok(collector_id) => collector_id,
@@ -98,35 +98,6 @@ async fn handle(
         Rpc::UnregisterCollector => unregister_collector(&state, &collector_id, &unary).await?,
     };
     Ok(response)
-}
-
-/// Resolves the collector from its bearer token, against this node's replica of the token index.
-fn authenticate_collector(request: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
-    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthenticated(
-            "missing Authorization header: set remotecfg.bearer_token to the collector token minted in linkmesh",
-        ));
-    };
-    let value = value.to_str().unwrap_or_default();
-    let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::unauthenticated(format!(
-            "linkmesh accepts only the Bearer scheme, not {scheme:?}: set remotecfg.bearer_token (not basic_auth) \
-             to the collector token minted in linkmesh"
-        )));
-    }
-    let presented_hash = secrets::hash_token(credentials.trim());
-    let fleet = state.raft.state();
-    match fleet.fleet.collector_by_token_hash(&presented_hash) {
-        Some(record)
-            if record.token.as_ref().is_some_and(|token| secrets::token_hashes_equal(&token.hash, &presented_hash)) =>
-        {
-            Ok(record.id.clone())
-        }
-        _ => Err(ApiError::unauthenticated(
-            "invalid or rotated collector token: re-mint it on the collector page and update remotecfg.bearer_token",
-        )),
-    }
 }
 
 /// Tells the collector whose host sent a rejected call, so its Events tab explains the silence.

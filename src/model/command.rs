@@ -30,6 +30,15 @@ pub enum Command {
         #[serde(with = "super::auth::hex_hash")]
         session_hash: TokenHash,
     },
+    /// A password user beside the bootstrap `admin` (Settings → Users).
+    CreateUser {
+        id: String,
+        username: String,
+        role: Role,
+        /// argon2id PHC string; the password itself never reaches the log.
+        password_hash: String,
+        at: UnixMillis,
+    },
     CreateServiceAccount {
         id: String,
         name: String,

@@ -18,6 +18,8 @@ pub enum EventType {
     AuthFailed,
     HostIdConflict,
     Unregistered,
+    /// The collector's first own_metrics push (OTLP `/v1/metrics`) that linkmesh could read.
+    OwnMetricsFirstSeen,
 }
 
 impl EventType {
@@ -34,6 +36,7 @@ impl EventType {
             EventType::AuthFailed => "auth_failed",
             EventType::HostIdConflict => "host_id_conflict",
             EventType::Unregistered => "unregistered",
+            EventType::OwnMetricsFirstSeen => "own_metrics_first_seen",
         }
     }
 }

@@ -116,6 +116,25 @@ impl FleetState {
                 self.sessions.remove(&hex::encode(session_hash));
                 Ok(vec![])
             }
+            Command::CreateUser { id, username, role, password_hash, at } => {
+                if self.users.contains_key(id) {
+                    return Err(already_exists("user", id));
+                }
+                if self.user_by_name(username).is_some() {
+                    return Err(already_exists("user", username));
+                }
+                self.users.insert(
+                    id.clone(),
+                    User {
+                        id: id.clone(),
+                        username: username.clone(),
+                        role: *role,
+                        password_hash: password_hash.clone(),
+                        created_at: *at,
+                    },
+                );
+                Ok(vec![])
+            }
             Command::CreateServiceAccount { id, name, role, at } => {
                 if self.service_accounts.contains_key(id) {
                     return Err(already_exists("service account", id));
@@ -187,6 +206,10 @@ impl FleetState {
                 Ok(vec![Effect::CollectorDeleted { collector_id: id.clone() }])
             }
             Command::SetCollectorToken { collector_id, token_hash, prefix, at } => {
+                // 256-bit tokens never collide; refusing a reused hash keeps the index a function anyway.
+                if self.collector_token_index.get(token_hash).is_some_and(|owner| owner != collector_id) {
+                    return Err(already_exists("collector token", &hex::encode(&token_hash[..4])));
+                }
                 let record = self
                     .collectors
                     .get_mut(collector_id)
@@ -449,7 +472,6 @@ impl FleetState {
         }
     }
 
-
     /// Recomputes the derived lookup tables (after deserializing a snapshot).
     pub fn rebuild_indexes(&mut self) {
         self.collector_token_index = self
@@ -543,6 +565,27 @@ mod tests {
             prefix: "lmct_abc".to_owned(),
             at: UnixMillis(20),
         }
+    }
+
+    fn create_user(id: &str, username: &str) -> Command {
+        Command::CreateUser {
+            id: id.to_owned(),
+            username: username.to_owned(),
+            role: Role::Viewer,
+            password_hash: "$argon2id$placeholder".to_owned(),
+            at: UnixMillis(5),
+        }
+    }
+
+    #[test]
+    fn created_user_can_be_found_by_name_and_names_are_unique() {
+        let mut state = FleetState::default();
+        state.apply(&create_user("u1", "dana")).expect("create user applies");
+        assert_eq!(state.user_by_name("dana").map(|user| user.role), Some(Role::Viewer));
+        let before = state.clone();
+        assert!(matches!(state.apply(&create_user("u2", "dana")), Err(ApplyError::AlreadyExists { .. })));
+        assert!(matches!(state.apply(&create_user("u1", "erin")), Err(ApplyError::AlreadyExists { .. })));
+        assert_eq!(state, before);
     }
 
     #[test]

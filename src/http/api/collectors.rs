@@ -68,6 +68,9 @@ pub struct CollectorView {
     remote_attributes: BTreeMap<String, String>,
     created_at: String,
     last_seen_at: Option<String>,
+    /// When the last own_metrics push arrived (live state of the owning node; `null` when none did
+    /// since the collector's actor was activated).
+    own_metrics_last_seen_at: Option<String>,
     token: Option<TokenView>,
     config: ConfigDeliveryView,
 }
@@ -90,7 +93,7 @@ struct ConfigDeliveryView {
 }
 
 impl CollectorView {
-    fn new(record: &CollectorRecord, live: Option<LiveView>) -> Self {
+    pub(crate) fn new(record: &CollectorRecord, live: Option<LiveView>) -> Self {
         let current = record.current_config();
         let mut view = CollectorView {
             id: record.id.clone(),
@@ -102,6 +105,7 @@ impl CollectorView {
             remote_attributes: record.remote_attributes.clone(),
             created_at: record.created_at.to_rfc3339(),
             last_seen_at: record.last_seen_at.map(UnixMillis::to_rfc3339),
+            own_metrics_last_seen_at: None,
             token: record.token.as_ref().map(|token| TokenView {
                 prefix: token.prefix.clone(),
                 created_at: token.created_at.to_rfc3339(),
@@ -125,6 +129,7 @@ impl CollectorView {
             view.config.remote_status =
                 live.remote_status.map(|status| status.as_str()).or(view.config.remote_status);
             view.config.remote_error = live.remote_error;
+            view.own_metrics_last_seen_at = live.own_metrics_last_seen_at.map(UnixMillis::to_rfc3339);
         }
         view
     }
@@ -305,7 +310,7 @@ async fn config_view(
     Ok(HttpResponse::Ok().json(super::fleet_model::version_view(current, true)))
 }
 
-fn event_view(event: &Event) -> serde_json::Value {
+pub(crate) fn event_view(event: &Event) -> serde_json::Value {
     serde_json::json!({
         "id": event.id,
         "ts": event.ts.to_rfc3339(),

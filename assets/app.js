@@ -1,0 +1,1382 @@
+// linkmesh UI: fills the server-rendered pages from the REST API (/api/v1) and keeps them live over
+// server-sent events. Plain browser JavaScript, no dependencies, no build step. Every text from the
+// server goes through textContent (never innerHTML), so names and configs cannot inject markup.
+'use strict';
+
+(() => {
+  const page = document.body.dataset.page;
+  const role = document.body.dataset.role;
+
+  // ------------------------------------------------------------------ helpers
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+  /** h('a', {href: '/x', class: 'y'}, 'text', child) — builds elements without innerHTML. */
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2).toLowerCase(), value);
+      else if (key === 'class') node.className = value;
+      else if (value === true) node.setAttribute(key, '');
+      else node.setAttribute(key, String(value));
+    }
+    append(node, children);
+    return node;
+  }
+
+  function append(node, children) {
+    for (const child of children.flat(Infinity)) {
+      if (child === undefined || child === null || child === false) continue;
+      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const error = (body && body.error) || {};
+      super(error.message || `request failed with status ${status}`);
+      this.status = status;
+      this.code = error.code || 'unknown';
+      this.details = error.details || {};
+      this.field = this.details.field || null;
+    }
+
+    /** The message without its leading `field: `. */
+    get problem() {
+      const prefix = this.field ? `${this.field}: ` : '';
+      return prefix && this.message.startsWith(prefix) ? this.message.slice(prefix.length) : this.message;
+    }
+  }
+
+  function goToLogin() {
+    const next = location.pathname + location.search + location.hash;
+    location.href = `/login?next=${encodeURIComponent(next)}`;
+  }
+
+  async function api(method, path, body) {
+    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    const text = await response.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
+    if (response.status === 401 && page !== 'login') {
+      goToLogin();
+    }
+    if (!response.ok) throw new ApiError(response.status, json);
+    return json;
+  }
+
+  function ago(iso) {
+    if (!iso) return 'never';
+    const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (seconds < 60) return `${seconds} s ago`;
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return `${minutes} min ago`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return `${hours} h ago`;
+    return `${Math.floor(hours / 24)} d ago`;
+  }
+
+  function absolute(iso) {
+    if (!iso) return '';
+    const date = new Date(iso);
+    return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  }
+
+  /** A <time> that keeps saying how long ago it was (see the ticker below). */
+  function timeAgo(iso) {
+    if (!iso) return h('span', { class: 'muted' }, 'never');
+    return h('time', { datetime: iso, 'data-rel': iso, title: absolute(iso) }, ago(iso));
+  }
+
+  function tickTimes() {
+    for (const node of $$('time[data-rel]')) {
+      const text = ago(node.dataset.rel);
+      if (node.textContent !== text) node.textContent = text;
+      if (!node.title) node.title = absolute(node.dataset.rel);
+    }
+  }
+  setInterval(tickTimes, 1000);
+  tickTimes();
+
+  function toast(message, kind) {
+    const box = $('#toasts');
+    if (!box) return;
+    const item = h('div', { class: `toast${kind === 'error' ? ' error' : ''}` }, message);
+    box.appendChild(item);
+    setTimeout(() => item.remove(), kind === 'error' ? 7000 : 3500);
+  }
+
+  const STATUS_LABELS = {
+    awaiting_connection: 'awaiting_connection',
+    connected: 'connected',
+    degraded: 'degraded',
+    stale: 'stale',
+    offline: 'offline',
+  };
+
+  function statusBadge(status) {
+    return h('span', { class: `badge status-${status}`, 'data-status': status },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }), STATUS_LABELS[status] || status);
+  }
+
+  function modePill(mode) {
+    const alloy = mode === 'alloy-remotecfg';
+    const icon = alloy ? document.body.dataset.iconAlloy : document.body.dataset.iconOtel;
+    return h('span', { class: 'mode-pill' },
+      icon ? h('img', { src: icon, alt: '' }) : null,
+      h('span', {}, alloy ? 'Grafana Alloy' : 'OTel Collector'),
+      h('span', { class: 'row-sub' }, mode));
+  }
+
+  function shortHash(hash) {
+    return hash ? String(hash).slice(0, 12) : '—';
+  }
+
+  function kvList(dl, rows) {
+    dl.replaceChildren(...rows.filter(Boolean).flatMap(([key, value]) => [h('dt', {}, key), h('dd', {}, value ?? '—')]));
+  }
+
+  // Copy buttons: data-copy="#selector" copies that input's value or element's text.
+  document.addEventListener('click', async (event) => {
+    const button = event.target.closest('[data-copy]');
+    if (!button) return;
+    const target = $(button.dataset.copy);
+    if (!target) return;
+    const value = 'value' in target && target.tagName !== 'BUTTON' ? target.value : target.textContent;
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(value);
+      copied = true;
+    } catch (_) {
+      const scratch = h('textarea', { class: 'visually-hidden' });
+      scratch.value = value;
+      document.body.appendChild(scratch);
+      scratch.select();
+      try { copied = document.execCommand('copy'); } catch (__) { copied = false; }
+      scratch.remove();
+    }
+    const original = Array.from(button.childNodes);
+    button.replaceChildren(copied ? 'Copied ✓' : 'Copy failed');
+    setTimeout(() => button.replaceChildren(...original), 1600);
+  });
+
+  document.addEventListener('click', async (event) => {
+    if (event.target.closest('[data-action="sign-out"]')) {
+      try { await api('POST', '/api/v1/auth/logout'); } catch (_) { /* signed out either way */ }
+      location.href = '/login';
+    }
+    const closer = event.target.closest('[data-action="close-dialog"]');
+    if (closer) closer.closest('dialog')?.close();
+  });
+
+  // ------------------------------------------------------------------ forms and field errors
+
+  function clearErrors(form) {
+    for (const box of $$('.form-error', form)) { box.hidden = true; box.textContent = ''; }
+    for (const field of $$('.has-error', form)) field.classList.remove('has-error');
+    for (const message of $$('.field-error', form)) { message.hidden = true; message.textContent = ''; }
+  }
+
+  /** Candidate data-field names for a server field path, most specific first. */
+  function fieldCandidates(field) {
+    const out = [field];
+    let current = field;
+    for (;;) {
+      const next = current.replace(/\[\d+\]$/, '') !== current
+        ? current.replace(/\[\d+\]$/, '')
+        : current.includes('.') ? current.slice(0, current.lastIndexOf('.')) : null;
+      if (!next || next === current) break;
+      out.push(next);
+      current = next;
+    }
+    return out;
+  }
+
+  /** Shows a server (or client) error next to the field it names, else at the top of the form. */
+  function showError(form, error) {
+    let field = error.field;
+    if (!field && error.code === 'already_exists' && /named|user /.test(error.message)) field = $('[data-field="username"]', form) ? 'username' : 'name';
+    const problem = error.problem || error.message;
+    if (field) {
+      for (const candidate of fieldCandidates(field)) {
+        const wrap = form.querySelector(`[data-field="${CSS.escape(candidate)}"]`);
+        if (!wrap) continue;
+        wrap.classList.add('has-error');
+        const message = $(':scope > .field-error', wrap) || $('.field-error', wrap);
+        if (message) {
+          message.textContent = candidate === field ? capitalise(problem) : `${field.slice(candidate.length).replace(/^\./, '') || candidate}: ${problem}`;
+          message.hidden = false;
+        }
+        const input = $('input:not([type=hidden]), select, textarea', wrap);
+        if (input) {
+          input.setAttribute('aria-invalid', 'true');
+          input.focus();
+        }
+        return;
+      }
+    }
+    const box = $('.form-error', form);
+    if (box) {
+      box.textContent = capitalise(error.message || String(error));
+      box.hidden = false;
+    } else {
+      toast(error.message || String(error), 'error');
+    }
+  }
+
+  function capitalise(text) {
+    return text ? text.charAt(0).toUpperCase() + text.slice(1) : text;
+  }
+
+  class FieldProblem extends Error {
+    constructor(field, problem) {
+      super(`${field}: ${problem}`);
+      this.field = field;
+      this.problem = problem;
+      this.code = 'invalid_argument';
+    }
+  }
+
+  function parseKind(kind) {
+    const match = /^Enum\((.*)\)$/.exec(kind || '');
+    if (match) {
+      let values = [];
+      try { values = JSON.parse(match[1]); } catch (_) { values = []; }
+      return { type: 'Enum', values };
+    }
+    return { type: kind || 'String', values: [] };
+  }
+
+  function defaultText(spec) {
+    if (spec.default === undefined || spec.default === null) return '';
+    try {
+      const value = typeof spec.default === 'string' ? JSON.parse(spec.default) : spec.default;
+      return Array.isArray(value) ? value.join(', ') : String(value);
+    } catch (_) {
+      return String(spec.default);
+    }
+  }
+
+  let idCounter = 0;
+
+  /** Input fields for an entry's settings schema; `prefix` is the server's field path prefix. */
+  function settingsFields(entry, values, prefix) {
+    const fields = [];
+    for (const spec of entry.settings || []) {
+      const kind = parseKind(spec.kind);
+      const id = `setting-${idCounter += 1}`;
+      const value = values ? values[spec.name] : undefined;
+      const fallback = defaultText(spec);
+      const helpId = `${id}-help`;
+      const help = h('p', { class: 'help', id: helpId }, spec.description || '',
+        fallback ? ` Default: ${fallback}.` : '',
+        kind.type === 'StringList' ? ' One per line.' : '',
+        kind.type === 'StringMap' ? ' One key=value per line.' : '');
+      const common = { id, 'data-setting': spec.name, 'data-kind': kind.type, 'aria-describedby': helpId };
+      let input;
+      switch (kind.type) {
+        case 'Boolean':
+          input = h('input', { ...common, type: 'checkbox', checked: value === true || (value === undefined && fallback === 'true') });
+          break;
+        case 'Integer':
+          input = h('input', { ...common, type: 'number', step: '1', placeholder: fallback || null, value: value ?? null });
+          break;
+        case 'StringList':
+          input = h('textarea', { ...common, rows: '3', placeholder: fallback ? fallback.split(', ').join('\n') : null });
+          input.value = Array.isArray(value) ? value.join('\n') : '';
+          break;
+        case 'StringMap':
+          input = h('textarea', { ...common, rows: '3', placeholder: 'key=value' });
+          input.value = value && typeof value === 'object' ? Object.entries(value).map(([k, v]) => `${k}=${v}`).join('\n') : '';
+          break;
+        case 'Enum':
+          input = h('select', common,
+            spec.required ? null : h('option', { value: '' }, fallback ? `default (${fallback})` : '—'),
+            kind.values.map((option) => h('option', { value: option, selected: value === option }, option)));
+          break;
+        default:
+          input = h('input', {
+            ...common, type: 'text', autocomplete: 'off', spellcheck: 'false',
+            placeholder: fallback || (kind.type === 'Duration' ? 'e.g. 30s' : null),
+            value: typeof value === 'string' ? value : null,
+          });
+      }
+      if (spec.required) input.setAttribute('aria-required', 'true');
+      const labelText = [spec.name, spec.required ? h('span', { class: 'req', 'aria-hidden': 'true' }, '*') : null];
+      const field = kind.type === 'Boolean'
+        ? h('div', { class: 'field', 'data-field': `${prefix}settings.${spec.name}` },
+          h('label', { class: 'check', for: id }, input, spec.name), help, h('p', { class: 'field-error', hidden: true }))
+        : h('div', { class: 'field', 'data-field': `${prefix}settings.${spec.name}` },
+          h('label', { for: id }, labelText), input, help, h('p', { class: 'field-error', hidden: true }));
+      fields.push(field);
+    }
+    if (!fields.length) fields.push(h('p', { class: 'muted' }, 'This type has no settings.'));
+    return fields;
+  }
+
+  /** Reads the settings inputs inside `container` (not nested deeper than `scope`). */
+  function readSettings(container, prefix) {
+    const settings = {};
+    for (const input of $$('[data-setting]', container)) {
+      const name = input.dataset.setting;
+      const raw = input.type === 'checkbox' ? null : input.value.trim();
+      switch (input.dataset.kind) {
+        case 'Boolean':
+          settings[name] = input.checked;
+          break;
+        case 'Integer':
+          if (raw) settings[name] = /^-?\d+$/.test(raw) ? Number(raw) : raw;
+          break;
+        case 'StringList': {
+          const items = raw.split('\n').map((line) => line.trim()).filter(Boolean);
+          if (items.length) settings[name] = items;
+          break;
+        }
+        case 'StringMap': {
+          const map = {};
+          for (const line of raw.split('\n').map((l) => l.trim()).filter(Boolean)) {
+            const at = line.indexOf('=');
+            if (at <= 0) throw new FieldProblem(`${prefix}settings.${name}`, `"${line}" is not key=value`);
+            map[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+          }
+          if (Object.keys(map).length) settings[name] = map;
+          break;
+        }
+        default:
+          if (raw) settings[name] = raw;
+      }
+    }
+    return settings;
+  }
+
+  function parsePairs(text, field) {
+    const map = {};
+    for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      const at = line.indexOf('=');
+      if (at <= 0) throw new FieldProblem(field, `"${line}" is not key=value`);
+      map[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+    return map;
+  }
+
+  function summariseSettings(settings) {
+    const parts = Object.entries(settings || {}).map(([key, value]) => {
+      const shown = Array.isArray(value) ? value.join(', ') : value && typeof value === 'object'
+        ? Object.entries(value).map(([k, v]) => `${k}=${v}`).join(', ') : String(value);
+      return `${key}=${shown}`;
+    });
+    return parts.length ? parts.join('  ') : 'defaults';
+  }
+
+  let cataloguePromise = null;
+  function catalogue() {
+    if (!cataloguePromise) {
+      cataloguePromise = api('GET', '/api/v1/catalogue').then((body) => body.entries || []);
+      cataloguePromise.catch(() => { cataloguePromise = null; });
+    }
+    return cataloguePromise;
+  }
+
+  // ------------------------------------------------------------------ tabs (WAI-ARIA tabs pattern)
+
+  function setupTabs(tablist, onSelect) {
+    const tabs = $$('[role="tab"]', tablist);
+    function select(tab, focus) {
+      for (const other of tabs) {
+        const on = other === tab;
+        other.setAttribute('aria-selected', on ? 'true' : 'false');
+        other.tabIndex = on ? 0 : -1;
+        const panel = document.getElementById(other.getAttribute('aria-controls'));
+        if (panel) panel.hidden = !on;
+      }
+      if (focus) tab.focus();
+      if (onSelect) onSelect(tab);
+    }
+    tablist.addEventListener('click', (event) => {
+      const tab = event.target.closest('[role="tab"]');
+      if (tab) select(tab);
+    });
+    tablist.addEventListener('keydown', (event) => {
+      const index = tabs.indexOf(document.activeElement);
+      if (index < 0) return;
+      let next = null;
+      if (event.key === 'ArrowRight') next = tabs[(index + 1) % tabs.length];
+      else if (event.key === 'ArrowLeft') next = tabs[(index - 1 + tabs.length) % tabs.length];
+      else if (event.key === 'Home') next = tabs[0];
+      else if (event.key === 'End') next = tabs[tabs.length - 1];
+      if (next) { event.preventDefault(); select(next, true); }
+    });
+    return { select, tabs };
+  }
+
+  function liveIndicator(state, text) {
+    const indicator = $('#live-indicator');
+    if (!indicator) return;
+    indicator.dataset.state = state;
+    $('.live-text', indicator).textContent = text;
+  }
+
+  /** An EventSource that sends the user to the login page when the session ends. */
+  function stream(path, handlers) {
+    const source = new EventSource(path);
+    for (const [event, handler] of Object.entries(handlers)) {
+      source.addEventListener(event, (message) => handler(message.data ? JSON.parse(message.data) : null, message));
+    }
+    source.addEventListener('signed_out', () => { source.close(); goToLogin(); });
+    source.addEventListener('open', () => liveIndicator('live', 'Live'));
+    source.addEventListener('error', async () => {
+      liveIndicator('error', 'Reconnecting…');
+      if (source.readyState === EventSource.CLOSED) {
+        try { await api('GET', '/api/v1/auth/me'); setTimeout(() => stream(path, handlers), 3000); } catch (_) { /* api() redirected */ }
+      }
+    });
+    return source;
+  }
+
+  // ------------------------------------------------------------------ login
+
+  function loginPage() {
+    const form = $('#login-form');
+    const error = $('#login-error');
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      const button = $('button[type="submit"]', form);
+      button.disabled = true;
+      try {
+        await api('POST', '/api/v1/auth/login', { username: form.username.value.trim(), password: form.password.value });
+        const next = new URLSearchParams(location.search).get('next');
+        const safe = next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/collectors';
+        location.href = safe;
+      } catch (failure) {
+        error.textContent = failure.status === 401 ? 'Invalid username or password.' : capitalise(failure.message);
+        error.hidden = false;
+        form.password.select();
+        button.disabled = false;
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ collectors list
+
+  function collectorsPage() {
+    const body = $('#collectors-body');
+    const form = $('#collector-filters');
+    const params = new URLSearchParams(location.search);
+    form.q.value = params.get('q') || '';
+    form.status.value = params.get('status') || '';
+    form.mode.value = params.get('mode') || '';
+    let collectors = null;
+
+    function filtersChanged() {
+      const next = new URLSearchParams();
+      for (const key of ['q', 'status', 'mode']) if (form[key].value) next.set(key, form[key].value);
+      const query = next.toString();
+      history.replaceState(null, '', query ? `?${query}` : location.pathname);
+      render();
+    }
+    form.addEventListener('input', filtersChanged);
+    form.addEventListener('submit', (event) => event.preventDefault());
+    for (const chip of $$('#status-chips .chip')) {
+      chip.addEventListener('click', () => {
+        form.status.value = form.status.value === chip.dataset.status ? '' : chip.dataset.status;
+        filtersChanged();
+      });
+    }
+    document.addEventListener('click', (event) => {
+      if (event.target.closest('[data-action="clear-filters"]')) {
+        form.q.value = '';
+        form.status.value = '';
+        form.mode.value = '';
+        filtersChanged();
+      }
+    });
+
+    function render() {
+      if (!collectors) return;
+      const q = form.q.value.trim().toLowerCase();
+      const status = form.status.value;
+      const mode = form.mode.value;
+      const counts = {};
+      for (const collector of collectors) counts[collector.status] = (counts[collector.status] || 0) + 1;
+      for (const chip of $$('#status-chips .chip')) {
+        $('.chip-count', chip).textContent = String(counts[chip.dataset.status] || 0);
+        chip.setAttribute('aria-pressed', chip.dataset.status === status ? 'true' : 'false');
+      }
+      const shown = collectors.filter((collector) =>
+        (!status || collector.status === status) && (!mode || collector.mode === mode) &&
+        (!q || collector.name.toLowerCase().includes(q) || collector.id.includes(q) ||
+          (collector.host_id || '').toLowerCase().includes(q)));
+      body.replaceChildren(...shown.map(row));
+      const connected = counts.connected || 0;
+      $('#collectors-summary').textContent = collectors.length
+        ? `${collectors.length} collector${collectors.length === 1 ? '' : 's'} · ${connected} connected` +
+          (shown.length !== collectors.length ? ` · ${shown.length} shown` : '')
+        : 'No collectors yet';
+      $('#collectors-empty').hidden = collectors.length !== 0;
+      $('#collectors-nomatch').hidden = !(collectors.length && !shown.length);
+      $('#collectors-table').hidden = !shown.length;
+    }
+
+    function row(collector) {
+      const config = collector.config || {};
+      const delivered = config.delivered_hash && config.delivered_hash === config.hash;
+      return h('tr', { 'data-collector-id': collector.id, 'data-status': collector.status },
+        h('td', {},
+          h('a', { class: 'row-name', href: `/collectors/${encodeURIComponent(collector.id)}` }, collector.name),
+          h('div', { class: 'row-sub' }, collector.id)),
+        h('td', {}, modePill(collector.mode)),
+        h('td', {}, statusBadge(collector.status)),
+        h('td', { class: 'mono' }, collector.host_id || h('span', { class: 'muted' }, '—')),
+        h('td', {}, timeAgo(collector.last_seen_at)),
+        h('td', { class: 'num' },
+          h('span', { title: `hash ${config.hash || ''}` }, `v${config.version ?? '?'}`), ' ',
+          delivered
+            ? h('span', { class: 'delivered', title: `delivered ${absolute(config.delivered_at)}` }, '✓')
+            : collector.status === 'awaiting_connection' ? null
+              : h('span', { class: 'pending', title: 'not yet delivered' }, '…')));
+    }
+
+    stream('/api/v1/stream/collectors', {
+      collectors: (data) => { collectors = data.collectors || []; render(); },
+    });
+    // The stream answers at once; if a proxy holds it back, show the list anyway.
+    setTimeout(async () => {
+      if (collectors !== null) return;
+      try { collectors = (await api('GET', '/api/v1/collectors')).collectors || []; render(); } catch (_) { /* shown by the indicator */ }
+    }, 3000);
+  }
+
+  // ------------------------------------------------------------------ add collector
+
+  function newCollectorPage() {
+    const form = $('#add-collector-form');
+    if (!['admin', 'operator'].includes(role)) {
+      for (const control of form.elements) control.disabled = true;
+      return;
+    }
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const name = form.name.value.trim();
+      if (!name) {
+        showError(form, new FieldProblem('name', 'give the collector a name'));
+        return;
+      }
+      const button = $('button[type="submit"]', form);
+      button.disabled = true;
+      try {
+        const created = await api('POST', '/api/v1/collectors', { name, mode: form.mode.value });
+        location.href = `/collectors/${encodeURIComponent(created.id)}`;
+      } catch (error) {
+        showError(form, error);
+        button.disabled = false;
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ collector page
+
+  function collectorPage() {
+    const root = $('#collector-root');
+    const id = root.dataset.collectorId;
+    const base = `/api/v1/collectors/${encodeURIComponent(id)}`;
+    const canEdit = root.dataset.canEdit === 'true';
+    const state = {
+      collector: null,
+      events: [],
+      sources: [],
+      destinations: [],
+      routes: [],
+      pipelines: [],
+      configVersion: null,
+      enrollChoice: null, // the user's explicit show/hide, overriding the automatic banner
+      activeTab: 'overview',
+      topologyTimer: null,
+    };
+
+    // Tabs, with the selected one in the URL hash (#events) so it can be linked and survives reload.
+    const tabs = setupTabs($('#collector-tabs'), (tab) => {
+      state.activeTab = tab.dataset.tab;
+      if (location.hash !== `#${state.activeTab}`) history.replaceState(null, '', `#${state.activeTab}`);
+      if (state.activeTab === 'config') loadConfig();
+      if (state.activeTab === 'topology') startTopology(); else stopTopology();
+    });
+    const initial = tabs.tabs.find((tab) => `#${tab.dataset.tab}` === location.hash);
+    if (initial) tabs.select(initial);
+
+    // Enrollment banner.
+    const banner = $('#enroll');
+    const enrollTabs = $('#enroll [role="tablist"]');
+    if (enrollTabs) setupTabs(enrollTabs);
+    function updateBanner() {
+      const awaiting = state.collector ? state.collector.status === 'awaiting_connection' : root.querySelector('#collector-status [data-status="awaiting_connection"]') !== null;
+      const show = state.enrollChoice === null ? awaiting : state.enrollChoice;
+      banner.hidden = !show;
+      for (const toggle of $$('[data-action="toggle-enroll"]')) toggle.setAttribute('aria-expanded', show ? 'true' : 'false');
+      $('#enroll-status').textContent = awaiting
+        ? 'This collector has not connected yet. Follow the steps on the host it runs on.'
+        : 'This collector is connected. Mint a new token only to rotate it.';
+    }
+    document.addEventListener('click', (event) => {
+      if (event.target.closest('[data-action="toggle-enroll"]')) {
+        state.enrollChoice = banner.hidden;
+        updateBanner();
+        if (!banner.hidden) banner.scrollIntoView({ block: 'nearest' });
+      }
+    });
+    updateBanner();
+
+    $('[data-action="mint-token"]')?.addEventListener('click', async (event) => {
+      const button = event.currentTarget;
+      const hasToken = root.dataset.hasToken === 'true';
+      if (hasToken && !confirm('Rotate the token? The current token stops working immediately; update config.alloy on the host.')) return;
+      button.disabled = true;
+      try {
+        const minted = await api('POST', `${base}/token`);
+        root.dataset.hasToken = 'true';
+        $('#minted').hidden = false;
+        $('#minted-token').value = minted.token;
+        if (minted.config_alloy) {
+          $('#config-alloy').textContent = minted.config_alloy;
+          $('#config-alloy-box').hidden = false;
+          $('#config-alloy-placeholder').hidden = true;
+        }
+        button.replaceChildren(...$$('svg', button), 'Rotate token');
+        $('#mint-warning').replaceChildren(...$$('svg', $('#mint-warning')),
+          `Token ${minted.prefix}… minted just now. Minting again rotates it: this token stops working at once.`);
+        $('#minted-token').focus();
+        $('#minted-token').select();
+      } catch (error) {
+        toast(`Could not mint a token: ${error.message}`, 'error');
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    $('[data-action="delete-collector"]')?.addEventListener('click', async () => {
+      const name = state.collector ? state.collector.name : id;
+      if (!confirm(`Delete collector "${name}"? Its token stops working at once.`)) return;
+      try {
+        await api('DELETE', base);
+        location.href = '/collectors';
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+    });
+
+    // ---- live collector state and events
+    function renderCollector() {
+      const c = state.collector;
+      $('#collector-status').replaceChildren(statusBadge(c.status));
+      const lastSeen = $('#collector-last-seen');
+      if (c.last_seen_at) { lastSeen.dataset.rel = c.last_seen_at; lastSeen.textContent = ago(c.last_seen_at); }
+      $('#collector-version').textContent = `config v${c.config.version}`;
+      updateBanner();
+      renderOverview();
+      if (state.configVersion !== null && state.configVersion !== c.config.version) {
+        state.configVersion = c.config.version;
+        if (state.activeTab === 'config') loadConfig();
+        if (state.activeTab === 'topology') loadTopology();
+      }
+      state.configVersion = c.config.version;
+    }
+
+    function lastStatusChange() {
+      for (let i = state.events.length - 1; i >= 0; i -= 1) {
+        if (state.events[i].type === 'status_changed') return state.events[i];
+      }
+      return null;
+    }
+
+    function renderOverview() {
+      const c = state.collector;
+      const config = c.config || {};
+      kvList($('#overview-status'), [
+        ['Status', statusBadge(c.status)],
+        ['Mode', modePill(c.mode)],
+        ['Host ID', c.host_id ? h('code', {}, c.host_id) : 'not reported yet'],
+        ['Last seen', timeAgo(c.last_seen_at)],
+        lastStatusChange() ? ['Last change', [lastStatusChange().message, ' · ', timeAgo(lastStatusChange().ts)]] : null,
+        ['Created', timeAgo(c.created_at)],
+        ['Token', c.token ? [h('code', {}, `${c.token.prefix}…`), ' minted ', timeAgo(c.token.created_at)] : 'not minted'],
+        ['Collector id', h('code', {}, c.id)],
+      ]);
+      const delivered = config.delivered_hash && config.delivered_hash === config.hash;
+      kvList($('#overview-config'), [
+        ['Version', `v${config.version}`],
+        ['Hash', h('code', { title: config.hash }, shortHash(config.hash))],
+        ['Delivered', delivered
+          ? [h('span', { class: 'delivered' }, '✓ current version'), ' ', timeAgo(config.delivered_at)]
+          : config.delivered_hash
+            ? h('span', { class: 'pending' }, 'an older version; the next poll fetches this one')
+            : h('span', { class: 'muted' }, 'never')],
+        ['Remote status', config.remote_status || h('span', { class: 'muted' }, 'not reported')],
+        config.remote_error ? ['Remote error', h('pre', { class: 'remote-error' }, config.remote_error)] : null,
+      ]);
+      const attributes = (title, map) => {
+        const entries = Object.entries(map || {});
+        return [h('h3', { class: 'section-label' }, title),
+          entries.length
+            ? h('dl', { class: 'kv' }, entries.flatMap(([k, v]) => [h('dt', {}, h('code', {}, k)), h('dd', {}, v)]))
+            : h('p', { class: 'muted' }, 'none')];
+      };
+      $('#overview-attributes').replaceChildren(
+        ...attributes('Reported by the collector', c.local_attributes),
+        ...attributes('Set in linkmesh', c.remote_attributes));
+      $('#overview-attributes .section-label')?.classList.add('first');
+      $('#overview-effective').replaceChildren(config.effective_config
+        ? h('pre', { class: 'code' }, h('code', {}, config.effective_config))
+        : h('p', { class: 'muted' }, 'Not reported.'));
+    }
+
+    const EVENT_TONES = {
+      remotecfg_registered: 't-good', config_delivered: 't-good', config_applied: 't-good',
+      config_failed: 't-bad', auth_failed: 't-bad', host_id_conflict: 't-warn', token_rotated: 't-warn',
+      unregistered: 't-warn',
+    };
+
+    function renderEvents(fresh) {
+      const select = $('#events-type');
+      const types = Array.from(new Set(state.events.map((event) => event.type))).sort();
+      const chosen = select.value;
+      select.replaceChildren(h('option', { value: '' }, 'All types'),
+        ...types.map((type) => h('option', { value: type, selected: type === chosen }, type)));
+      const freshIds = new Set((fresh || []).map((event) => event.id));
+      const shown = state.events.filter((event) => !chosen || event.type === chosen).slice().reverse();
+      $('#events-list').replaceChildren(...shown.map((event) => h('li', {
+        class: freshIds.has(event.id) && fresh.length < state.events.length ? 'fresh' : null,
+        'data-event-type': event.type,
+      },
+      h('time', { datetime: event.ts, title: absolute(event.ts) }, absolute(event.ts)),
+      h('span', { class: `event-type ${EVENT_TONES[event.type] || ''}` }, event.type),
+      h('span', {}, event.message,
+        event.data && Object.keys(event.data).length
+          ? h('span', { class: 'event-data' }, Object.entries(event.data).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('  '))
+          : null))));
+      $('#events-empty').hidden = shown.length !== 0;
+      const count = $('#events-count');
+      count.textContent = String(state.events.length);
+      count.hidden = state.events.length === 0;
+    }
+    $('#events-type').addEventListener('change', () => renderEvents([]));
+
+    stream(`${base.replace('/api/v1/collectors', '/api/v1/stream/collectors')}`, {
+      collector: (collector) => { state.collector = collector; renderCollector(); },
+      events: (data) => {
+        const known = new Set(state.events.map((event) => event.id));
+        const fresh = (data.events || []).filter((event) => !known.has(event.id));
+        state.events.push(...fresh);
+        renderEvents(fresh);
+        if (state.collector && fresh.some((event) => event.type === 'status_changed')) renderOverview();
+      },
+      gone: () => { toast('This collector was deleted.', 'error'); setTimeout(() => { location.href = '/collectors'; }, 1500); },
+    });
+
+    // The stream answers at once; if a proxy holds it back, load the page's state anyway.
+    setTimeout(async () => {
+      if (state.collector) return;
+      try {
+        const [collector, events] = await Promise.all([api('GET', base), api('GET', `${base}/events?limit=1000`)]);
+        if (state.collector) return;
+        state.collector = collector;
+        renderCollector();
+        state.events = events.events || [];
+        renderEvents([]);
+      } catch (_) { /* the indicator and toasts say enough */ }
+    }, 3000);
+
+    // ---- sources, destinations, routes
+    async function loadItems() {
+      try {
+        const [sources, destinations, routes, pipelines] = await Promise.all([
+          api('GET', `${base}/sources`), api('GET', `${base}/destinations`), api('GET', `${base}/routes`),
+          api('GET', '/api/v1/pipelines'),
+        ]);
+        state.sources = sources.sources || [];
+        state.destinations = destinations.destinations || [];
+        state.routes = routes.routes || [];
+        state.pipelines = pipelines.pipelines || [];
+        renderItems();
+      } catch (error) {
+        for (const kind of ['sources', 'destinations', 'routes']) {
+          $(`#${kind}-list`).replaceChildren(h('p', { class: 'form-error' }, `Could not load: ${error.message}`));
+        }
+      }
+    }
+
+    function actions(kind, item) {
+      if (!canEdit) return null;
+      return h('td', { class: 'cell-actions' },
+        h('button', { type: 'button', class: 'link-button', onclick: () => openItemDialog(kind, item), 'aria-label': `Edit ${item.name}` }, 'Edit'),
+        h('button', { type: 'button', class: 'link-button danger', onclick: () => deleteItem(kind, item), 'aria-label': `Delete ${item.name}` }, 'Delete'));
+    }
+
+    function table(head, rows, empty) {
+      if (!rows.length) return h('div', { class: 'empty-state' }, empty);
+      return h('table', { class: 'table' },
+        h('thead', {}, h('tr', {}, head.map((title) => h('th', { scope: 'col' }, title)), canEdit ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null)),
+        h('tbody', {}, rows));
+    }
+
+    function renderItems() {
+      const destinationName = (destinationId) => (state.destinations.find((d) => d.id === destinationId) || {}).name || destinationId;
+      const pipelineName = (pipelineId) => (state.pipelines.find((p) => p.id === pipelineId) || {}).name || pipelineId;
+      $('#sources-list').replaceChildren(table(['Name', 'Type', 'Settings'], state.sources.map((source) =>
+        h('tr', { 'data-item-id': source.id },
+          h('td', { class: 'row-name' }, source.name),
+          h('td', {}, h('code', {}, source.type)),
+          h('td', {}, h('div', { class: 'settings-summary', title: summariseSettings(source.settings) }, summariseSettings(source.settings))),
+          actions('sources', source))),
+      'No sources yet. Add one to receive telemetry.'));
+      $('#destinations-list').replaceChildren(table(['Name', 'Type', 'Settings', 'Credentials'], state.destinations.map((destination) =>
+        h('tr', { 'data-item-id': destination.id },
+          h('td', { class: 'row-name' }, destination.name),
+          h('td', {}, h('code', {}, destination.type)),
+          h('td', {}, h('div', { class: 'settings-summary', title: summariseSettings(destination.settings) }, summariseSettings(destination.settings))),
+          h('td', {}, Object.keys(destination.credentials || {}).map((key) => h('span', { class: 'tag' }, `${key} ••••`))),
+          actions('destinations', destination))),
+      'No destinations yet.'));
+      $('#routes-list').replaceChildren(table(['Priority', 'Name', 'Condition', 'Pipeline', 'Destinations', 'Final'], state.routes.map((route) =>
+        h('tr', { 'data-item-id': route.id },
+          h('td', { class: 'num' }, String(route.priority)),
+          h('td', { class: 'row-name' }, route.name),
+          h('td', {}, h('code', {}, route.condition)),
+          h('td', {}, route.pipeline_id ? pipelineName(route.pipeline_id) : h('span', { class: 'muted' }, 'none')),
+          h('td', {}, route.destination_ids.map((d) => h('span', { class: 'tag' }, destinationName(d)))),
+          h('td', {}, route.is_final ? 'final' : h('span', { class: 'muted' }, 'continue')),
+          actions('routes', route))),
+      'No routes yet. A route sends what sources receive to destinations.'));
+    }
+
+    async function deleteItem(kind, item) {
+      if (!confirm(`Delete ${kind.slice(0, -1)} "${item.name}"? The collector's config changes on its next poll.`)) return;
+      try {
+        await api('DELETE', `${base}/${kind}/${encodeURIComponent(item.id)}`);
+        toast(`Deleted ${item.name}`);
+        loadItems();
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+    }
+
+    for (const button of $$('[data-action="add-item"]')) {
+      button.addEventListener('click', () => openItemDialog(button.dataset.kind, null));
+    }
+
+    const dialog = $('#item-dialog');
+    const itemForm = $('#item-form');
+    let submitItem = null;
+    itemForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!submitItem) return;
+      clearErrors(itemForm);
+      const button = $('#item-submit');
+      button.disabled = true;
+      try {
+        await submitItem();
+      } catch (error) {
+        showError(itemForm, error);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    function field(name, label, input, help) {
+      if (!input.id) input.id = `item-${name}`;
+      const helpId = help ? `${input.id}-help` : null;
+      if (helpId) input.setAttribute('aria-describedby', helpId);
+      return h('div', { class: 'field', 'data-field': name },
+        h('label', { for: input.id }, label), input,
+        help ? h('p', { class: 'help', id: helpId }, help) : null,
+        h('p', { class: 'field-error', hidden: true }));
+    }
+
+    async function openItemDialog(kind, item) {
+      const singular = { sources: 'source', destinations: 'destination', routes: 'route' }[kind];
+      $('#item-dialog-title').textContent = item ? `Edit ${singular} ${item.name}` : `Add ${singular}`;
+      clearErrors(itemForm);
+      const container = $('#item-fields');
+      container.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+      if (!dialog.open) dialog.showModal();
+      let entries;
+      try {
+        entries = await catalogue();
+      } catch (error) {
+        container.replaceChildren(h('p', { class: 'form-error' }, `Could not load the catalogue: ${error.message}`));
+        return;
+      }
+      const nameInput = h('input', { type: 'text', name: 'name', required: true, maxlength: '128', autocomplete: 'off', value: item ? item.name : null });
+      if (kind === 'routes') {
+        buildRouteForm(container, item, nameInput);
+      } else {
+        buildTypedForm(container, kind, singular, entries, item, nameInput);
+      }
+      nameInput.focus();
+    }
+
+    function buildTypedForm(container, kind, singular, entries, item, nameInput) {
+      const choices = entries.filter((entry) => entry.kind === singular);
+      const typeSelect = h('select', { name: 'type', id: 'item-type' },
+        choices.map((entry) => h('option', { value: entry.type, selected: item && item.type === entry.type }, entry.type)));
+      const typeDescription = h('p', { class: 'type-desc', id: 'item-type-desc' });
+      const settingsBox = h('div', { id: 'item-settings' });
+      const credentialsBox = h('div', { id: 'item-credentials' });
+      const attributes = kind === 'sources'
+        ? h('textarea', { name: 'resource_attributes', id: 'item-resource-attributes', rows: '2', placeholder: 'env=prod' })
+        : null;
+      if (attributes && item) attributes.value = Object.entries(item.resource_attributes || {}).map(([k, v]) => `${k}=${v}`).join('\n');
+      const current = () => choices.find((entry) => entry.type === typeSelect.value) || choices[0];
+      function renderType() {
+        const entry = current();
+        typeDescription.textContent = `${entry.description} Signals: ${(entry.signals || []).join(', ')}.`;
+        const values = item && item.type === entry.type ? item.settings : null;
+        settingsBox.replaceChildren(h('h3', { class: 'section-label' }, 'Settings'), ...settingsFields(entry, values, ''));
+        if (kind === 'destinations' && (entry.credentials || []).length) {
+          credentialsBox.replaceChildren(h('h3', { class: 'section-label' }, 'Credentials'),
+            h('p', { class: 'help' }, 'Write-only: stored encrypted and never shown again.', item ? ' Leave empty to keep a stored value.' : ''),
+            ...entry.credentials.map((key) => {
+              const stored = item && item.credentials && key in item.credentials;
+              const input = h('input', { type: 'password', id: `item-credential-${key}`, 'data-credential': key, autocomplete: 'new-password', placeholder: stored ? '•••• stored' : null });
+              return h('div', { class: 'field', 'data-field': `credentials.${key}` },
+                h('label', { for: input.id }, key), input, h('p', { class: 'field-error', hidden: true }));
+            }));
+        } else {
+          credentialsBox.replaceChildren();
+        }
+      }
+      typeSelect.addEventListener('change', renderType);
+      container.replaceChildren(
+        field('name', 'Name', nameInput),
+        h('div', { class: 'field', 'data-field': 'type' },
+          h('label', { for: 'item-type' }, 'Type'), typeSelect, typeDescription, h('p', { class: 'field-error', hidden: true })),
+        settingsBox,
+        credentialsBox,
+        attributes ? h('h3', { class: 'section-label' }, 'Resource attributes') : null,
+        attributes ? field('resource_attributes', 'Added to every record from this source', attributes, 'One key=value per line.') : null);
+      renderType();
+      submitItem = async () => {
+        const body = { name: nameInput.value.trim(), type: typeSelect.value, settings: readSettings(settingsBox, '') };
+        if (attributes) body.resource_attributes = parsePairs(attributes.value, 'resource_attributes');
+        if (kind === 'destinations') {
+          body.credentials = {};
+          for (const input of $$('[data-credential]', credentialsBox)) {
+            if (input.value) body.credentials[input.dataset.credential] = input.value;
+          }
+        }
+        if (item) await api('PUT', `${base}/${kind}/${encodeURIComponent(item.id)}`, body);
+        else await api('POST', `${base}/${kind}`, body);
+        dialog.close();
+        toast(`${capitalise(singular)} ${body.name} ${item ? 'saved' : 'added'}`);
+        loadItems();
+      };
+    }
+
+    function buildRouteForm(container, item, nameInput) {
+      const condition = h('input', { type: 'text', name: 'condition', class: 'mono', spellcheck: 'false', value: item ? item.condition : 'true' });
+      const priority = h('input', { type: 'number', name: 'priority', step: '1', min: '0', value: item ? item.priority : 100 });
+      const isFinal = h('input', { type: 'checkbox', id: 'item-is-final', checked: item ? item.is_final : true });
+      const pipeline = h('select', { name: 'pipeline_id' },
+        h('option', { value: '' }, 'none — send records as they are'),
+        state.pipelines.map((p) => h('option', { value: p.id, selected: item && item.pipeline_id === p.id }, p.name)));
+      const destinations = h('fieldset', { class: 'field checks', 'data-field': 'destination_ids' },
+        h('legend', {}, 'Destinations'),
+        state.destinations.length
+          ? state.destinations.map((d) => h('label', { class: 'check' },
+            h('input', { type: 'checkbox', value: d.id, 'data-destination': d.id, checked: item ? item.destination_ids.includes(d.id) : state.destinations.length === 1 }),
+            `${d.name} (${d.type})`))
+          : h('p', { class: 'muted' }, 'No destinations yet — add one on the Destinations tab first.'),
+        h('p', { class: 'field-error', hidden: true }));
+      container.replaceChildren(
+        field('name', 'Name', nameInput),
+        field('condition', 'Condition', condition, 'An OTTL condition on each record; "true" matches everything.'),
+        field('priority', 'Priority', priority, 'Lower runs first.'),
+        h('div', { class: 'field', 'data-field': 'is_final' },
+          h('label', { class: 'check', for: 'item-is-final' }, isFinal, 'Final: records this route matches are not offered to later routes')),
+        field('pipeline_id', 'Pipeline', pipeline),
+        destinations);
+      submitItem = async () => {
+        const body = {
+          name: nameInput.value.trim(),
+          condition: condition.value.trim(),
+          priority: priority.value === '' ? 100 : Number(priority.value),
+          is_final: isFinal.checked,
+          destination_ids: $$('[data-destination]', destinations).filter((box) => box.checked).map((box) => box.value),
+        };
+        if (pipeline.value) body.pipeline_id = pipeline.value;
+        if (item) await api('PUT', `${base}/routes/${encodeURIComponent(item.id)}`, body);
+        else await api('POST', `${base}/routes`, body);
+        dialog.close();
+        toast(`Route ${body.name} ${item ? 'saved' : 'added'}`);
+        loadItems();
+      };
+    }
+
+    // ---- config tab
+    let configLoading = null;
+    async function loadConfig() {
+      if (configLoading) return configLoading;
+      configLoading = (async () => {
+        try {
+          const [current, versions] = await Promise.all([api('GET', `${base}/config`), api('GET', `${base}/config/versions`)]);
+          $('#config-meta').replaceChildren(
+            h('strong', { 'data-testid': 'config-version' }, `Version ${current.version}`),
+            ` · ${current.format} · hash `, h('code', { title: current.hash }, shortHash(current.hash)));
+          $('#config-content').replaceChildren(...(current.content || '').replace(/\n$/, '').split('\n').map((line) => h('span', { class: 'line' }, line, '\n')));
+          const list = versions.versions || [];
+          const from = $('#diff-from');
+          const to = $('#diff-to');
+          const fromValue = from.value;
+          const toValue = to.value;
+          const option = (v) => h('option', { value: v.version }, `v${v.version} · ${absolute(v.created_at)}`);
+          from.replaceChildren(...list.map(option));
+          to.replaceChildren(...list.map(option));
+          const newest = list[0];
+          const previous = list[1];
+          from.value = fromValue && list.some((v) => String(v.version) === fromValue) && state.diffPinned ? fromValue : String(previous ? previous.version : newest ? newest.version : '');
+          to.value = toValue && list.some((v) => String(v.version) === toValue) && state.diffPinned ? toValue : String(newest ? newest.version : '');
+          $('#versions-table tbody').replaceChildren(...list.map((v) => h('tr', {},
+            h('td', {}, `v${v.version} `, v.version === versions.current ? h('span', { class: 'tag' }, 'current') : null),
+            h('td', {}, absolute(v.created_at)),
+            h('td', {}, h('code', { title: v.hash }, shortHash(v.hash))),
+            h('td', {}, v.format))));
+          if (previous) await showDiff();
+          else $('#config-diff').replaceChildren(h('p', { class: 'muted' }, 'Only one version so far; changes to sources, routes or destinations create new versions.'));
+        } catch (error) {
+          $('#config-meta').textContent = `Could not load the config: ${error.message}`;
+        } finally {
+          configLoading = null;
+        }
+      })();
+      return configLoading;
+    }
+
+    async function showDiff() {
+      const from = $('#diff-from').value;
+      const to = $('#diff-to').value;
+      if (!from || !to) return;
+      try {
+        const diff = await api('GET', `${base}/config/diff?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+        const lines = (diff.diff || '').split('\n').filter((line, index, all) => line || index < all.length - 1);
+        $('#config-diff').replaceChildren(lines.length
+          ? h('pre', { 'aria-label': `Changes from version ${diff.from} to version ${diff.to}` }, lines.map((line) => h('span', {
+            class: `dl ${line.startsWith('+++') || line.startsWith('---') ? 'hdr' : line.startsWith('@@') ? 'hunk' : line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : ''}`,
+          }, line || ' ')))
+          : h('p', { class: 'muted' }, `Versions ${diff.from} and ${diff.to} are identical.`));
+      } catch (error) {
+        $('#config-diff').replaceChildren(h('p', { class: 'form-error' }, error.message));
+      }
+    }
+    $('#diff-form').addEventListener('submit', (event) => { event.preventDefault(); state.diffPinned = true; showDiff(); });
+
+    // ---- topology tab
+    function startTopology() {
+      loadTopology();
+      if (!state.topologyTimer) state.topologyTimer = setInterval(() => { if (!document.hidden) loadTopology(); }, 3000);
+    }
+    function stopTopology() {
+      if (state.topologyTimer) clearInterval(state.topologyTimer);
+      state.topologyTimer = null;
+    }
+
+    async function loadTopology() {
+      const canvas = $('#topology-canvas');
+      const empty = $('#topology-empty');
+      const meta = $('#topology-meta');
+      let topology;
+      try {
+        topology = await api('GET', `${base}/topology`);
+      } catch (error) {
+        if (error.status === 404 && /no such route/.test(error.message)) {
+          meta.textContent = 'Unavailable';
+          empty.replaceChildren(h('p', {}, 'This server does not serve the topology API yet.'));
+          empty.hidden = false;
+          canvas.replaceChildren();
+          stopTopology();
+        } else {
+          meta.textContent = `Could not load the topology: ${error.message}`;
+        }
+        return;
+      }
+      const nodes = topology.nodes || [];
+      const hasRates = nodes.some((node) => [node.in_rate, node.out_rate, node.error_rate].some((rate) => typeof rate === 'number')) ||
+        (topology.edges || []).some((edge) => typeof edge.rate === 'number');
+      const summary = topology.collector || {};
+      const fmt = window.LinkmeshTopology.formatRate;
+      meta.replaceChildren(`${nodes.length} components · `,
+        ...(topology.updated_at ? ['own_metrics received ', timeAgo(topology.updated_at)] : ['no own_metrics yet']),
+        typeof summary.received_rate === 'number' ? ` · received ${fmt(summary.received_rate)}` : '',
+        typeof summary.sent_rate === 'number' ? ` · sent ${fmt(summary.sent_rate)}` : '',
+        typeof summary.error_rate === 'number' && summary.error_rate > 0 ? h('span', { class: 'error-rate' }, ` · errors ${fmt(summary.error_rate)}`) : '');
+      if (!nodes.length) {
+        canvas.replaceChildren(h('div', { class: 'empty-state' },
+          h('h3', {}, 'Nothing to draw yet'),
+          h('p', {}, 'Add a source, a destination and a route; the canvas shows the pipeline the collector receives.')));
+      } else {
+        window.LinkmeshTopology.renderTopology(canvas, topology);
+      }
+      if (!hasRates && nodes.length) {
+        empty.replaceChildren(
+          h('p', {}, h('strong', {}, 'own_metrics are not arriving yet.'), ' The canvas shows the rendered pipeline; throughput appears once the collector pushes its own metrics (every 30 s with the enrollment config).'),
+          h('p', {}, 'If nothing arrives: the own_metrics block (',
+            h('code', {}, 'prometheus.exporter.self'), ' → ', h('code', {}, 'otelcol.exporter.otlphttp'),
+            ') is missing from config.alloy, or its ', h('code', {}, 'Authorization'), ' token differs from ',
+            h('code', {}, 'remotecfg.bearer_token'), ' — they must match. Re-copy the config from the Enrollment banner.'));
+        empty.hidden = false;
+      } else {
+        empty.hidden = true;
+      }
+    }
+
+    loadItems();
+  }
+
+  // ------------------------------------------------------------------ pipelines
+
+  function pipelinesPage() {
+    const root = $('#pipelines-root');
+    const canEdit = root.dataset.canEdit === 'true';
+    const form = $('#pipeline-form');
+    const list = $('#pipeline-list');
+    const stepList = $('#step-list');
+    const state = { pipelines: [], entries: [], current: null, steps: [] };
+
+    async function load(selectId) {
+      try {
+        const [entries, body] = await Promise.all([catalogue(), api('GET', '/api/v1/pipelines')]);
+        state.entries = entries.filter((entry) => entry.kind === 'step');
+        state.pipelines = (body.pipelines || []).slice().sort((a, b) => a.name.localeCompare(b.name));
+        $('#add-step-type').replaceChildren(...state.entries.map((entry) => h('option', { value: entry.type }, `${entry.type} — ${entry.description}`)));
+        renderList();
+        const wanted = selectId || location.hash.slice(1);
+        const found = state.pipelines.find((p) => p.id === wanted);
+        if (found) edit(found);
+      } catch (error) {
+        list.replaceChildren(h('li', { class: 'form-error' }, `Could not load pipelines: ${error.message}`));
+      }
+    }
+
+    function renderList() {
+      list.replaceChildren(...(state.pipelines.length ? state.pipelines.map((pipeline) => h('li', {},
+        h('a', {
+          href: `#${pipeline.id}`,
+          'aria-current': state.current && state.current.id === pipeline.id ? 'true' : null,
+          onclick: (event) => { event.preventDefault(); history.replaceState(null, '', `#${pipeline.id}`); edit(pipeline); },
+        }, pipeline.name,
+        h('span', { class: 'sub' }, `${pipeline.steps.length} step${pipeline.steps.length === 1 ? '' : 's'} · ${pipeline.signals.join(', ')}`))))
+        : [h('li', { class: 'muted' }, 'No pipelines yet.')]));
+    }
+
+    function edit(pipeline) {
+      state.current = pipeline;
+      state.steps = pipeline ? pipeline.steps.map((step) => ({ type: step.type, settings: { ...step.settings } })) : [];
+      $('#pipeline-placeholder').hidden = true;
+      form.hidden = false;
+      clearErrors(form);
+      $('#pipeline-form-title').textContent = pipeline ? `Edit ${pipeline.name}` : 'New pipeline';
+      form.name.value = pipeline ? pipeline.name : '';
+      form.description.value = pipeline ? pipeline.description : '';
+      for (const box of $$('input[name="signals"]', form)) box.checked = pipeline ? pipeline.signals.includes(box.value) : true;
+      $('[data-action="delete-pipeline"]').hidden = !pipeline || !canEdit;
+      renderSteps();
+      renderList();
+      if (!canEdit) for (const control of form.elements) control.disabled = true;
+      form.name.focus();
+    }
+
+    /** Copies what the user typed into the step cards back into state.steps. */
+    function captureSteps() {
+      $$('.step-card', stepList).forEach((card, index) => {
+        try { state.steps[index].settings = readSettings($('.step-card-body', card), `steps[${index}].`); } catch (_) { /* kept as typed on save */ }
+      });
+    }
+
+    function renderSteps() {
+      stepList.replaceChildren(...state.steps.map((step, index) => {
+        const entry = state.entries.find((e) => e.type === step.type) || { type: step.type, settings: [], description: '' };
+        const move = (delta) => {
+          captureSteps();
+          const [moved] = state.steps.splice(index, 1);
+          state.steps.splice(index + delta, 0, moved);
+          renderSteps();
+          $$('.step-card', stepList)[index + delta]?.querySelector('button')?.focus();
+        };
+        return h('li', { class: 'step-card', 'data-field': `steps[${index}]` },
+          h('div', { class: 'step-card-head' },
+            h('strong', {}, step.type), h('span', { class: 'desc' }, entry.description),
+            h('button', { type: 'button', class: 'btn btn-small', disabled: index === 0, 'aria-label': `Move step ${index + 1} (${step.type}) up`, onclick: () => move(-1) }, '↑'),
+            h('button', { type: 'button', class: 'btn btn-small', disabled: index === state.steps.length - 1, 'aria-label': `Move step ${index + 1} (${step.type}) down`, onclick: () => move(1) }, '↓'),
+            h('button', {
+              type: 'button', class: 'btn btn-small btn-danger-ghost', 'aria-label': `Remove step ${index + 1} (${step.type})`,
+              onclick: () => { captureSteps(); state.steps.splice(index, 1); renderSteps(); },
+            }, 'Remove')),
+          h('div', { class: 'step-card-body' }, settingsFields(entry, step.settings, `steps[${index}].`),
+            h('p', { class: 'field-error', hidden: true })));
+      }));
+      if (!state.steps.length) stepList.replaceChildren(h('li', { class: 'muted' }, 'No steps: records pass through unchanged.'));
+    }
+
+    $('[data-action="add-step"]').addEventListener('click', () => {
+      captureSteps();
+      state.steps.push({ type: $('#add-step-type').value, settings: {} });
+      renderSteps();
+      const cards = $$('.step-card', stepList);
+      cards[cards.length - 1]?.querySelector('input, textarea, select')?.focus();
+    });
+    $('[data-action="new-pipeline"]')?.addEventListener('click', () => { history.replaceState(null, '', location.pathname); edit(null); });
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      try {
+        const steps = $$('.step-card', stepList).map((card, index) => ({
+          type: state.steps[index].type,
+          settings: readSettings($('.step-card-body', card), `steps[${index}].`),
+        }));
+        const body = {
+          name: form.name.value.trim(),
+          description: form.description.value.trim(),
+          signals: $$('input[name="signals"]', form).filter((box) => box.checked).map((box) => box.value),
+          steps,
+        };
+        const saved = state.current
+          ? await api('PUT', `/api/v1/pipelines/${encodeURIComponent(state.current.id)}`, body)
+          : await api('POST', '/api/v1/pipelines', body);
+        toast(`Pipeline ${saved.name} saved`);
+        history.replaceState(null, '', `#${saved.id}`);
+        await load(saved.id);
+      } catch (error) {
+        showError(form, error);
+        const card = error.field && /^steps\[\d+\]/.test(error.field) ? form.querySelector(`[data-field="${CSS.escape(error.field.match(/^steps\[\d+\]/)[0])}"]`) : null;
+        if (card) card.classList.add('has-error');
+      }
+    });
+
+    $('[data-action="delete-pipeline"]').addEventListener('click', async () => {
+      if (!state.current || !confirm(`Delete pipeline "${state.current.name}"?`)) return;
+      try {
+        await api('DELETE', `/api/v1/pipelines/${encodeURIComponent(state.current.id)}`);
+        toast(`Deleted ${state.current.name}`);
+        state.current = null;
+        form.hidden = true;
+        $('#pipeline-placeholder').hidden = false;
+        history.replaceState(null, '', location.pathname);
+        load();
+      } catch (error) {
+        const users = error.details && error.details.used_by ? ` (used by ${error.details.used_by.join(', ')})` : '';
+        toast(`${error.message}${users}`, 'error');
+      }
+    });
+
+    load();
+  }
+
+  // ------------------------------------------------------------------ settings
+
+  function settingsPage() {
+    const tokenDialog = $('#token-dialog');
+    const tokenForm = $('#token-form');
+    let tokenAccount = null;
+
+    async function loadAccounts() {
+      try {
+        const body = await api('GET', '/api/v1/service-accounts');
+        const accounts = (body.service_accounts || []).slice().sort((a, b) => a.name.localeCompare(b.name));
+        $('#sa-table tbody').replaceChildren(...(accounts.length ? accounts.map((account) => h('tr', {},
+          h('td', { class: 'row-name' }, account.name, h('div', { class: 'row-sub' }, account.id)),
+          h('td', {}, h('code', {}, account.role)),
+          h('td', {}, timeAgo(account.created_at)),
+          h('td', { class: 'cell-actions' }, h('button', {
+            type: 'button', class: 'btn btn-small', 'aria-label': `Create a token for ${account.name}`,
+            onclick: () => { tokenAccount = account; clearErrors(tokenForm); tokenForm.reset(); $('#token-dialog-title').textContent = `New token for ${account.name}`; tokenDialog.showModal(); },
+          }, 'Create token'))))
+          : [h('tr', {}, h('td', { colspan: '4', class: 'muted' }, 'No service accounts yet.'))]));
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+    }
+
+    async function loadUsers() {
+      try {
+        const body = await api('GET', '/api/v1/users');
+        const users = (body.users || []).slice().sort((a, b) => a.username.localeCompare(b.username));
+        $('#users-table tbody').replaceChildren(...users.map((user) => h('tr', {},
+          h('td', { class: 'row-name' }, user.username),
+          h('td', {}, h('code', {}, user.role)),
+          h('td', {}, timeAgo(user.created_at)))));
+      } catch (error) {
+        $('#users-table tbody').replaceChildren(h('tr', {}, h('td', { colspan: '3', class: 'form-error' }, `Could not load users: ${error.message}`)));
+      }
+    }
+
+    const saForm = $('#sa-form');
+    saForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(saForm);
+      try {
+        const created = await api('POST', '/api/v1/service-accounts', { name: saForm.name.value.trim(), role: saForm.role.value });
+        toast(`Service account ${created.name} created`);
+        saForm.reset();
+        loadAccounts();
+      } catch (error) {
+        showError(saForm, error);
+      }
+    });
+
+    tokenForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(tokenForm);
+      const days = tokenForm.expires_in_days.value.trim();
+      const body = { label: tokenForm.label.value.trim() };
+      if (days) body.expires_in_days = /^\d+$/.test(days) ? Number(days) : days;
+      try {
+        const minted = await api('POST', `/api/v1/service-accounts/${encodeURIComponent(tokenAccount.id)}/tokens`, body);
+        tokenDialog.close();
+        $('#sa-token-account').textContent = tokenAccount.name;
+        $('#sa-token').value = minted.token;
+        $('#sa-token-box').hidden = false;
+        $('#sa-token').focus();
+        $('#sa-token').select();
+      } catch (error) {
+        showError(tokenForm, error);
+      }
+    });
+
+    const userForm = $('#user-form');
+    userForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(userForm);
+      try {
+        const created = await api('POST', '/api/v1/users', {
+          username: userForm.username.value.trim(), role: userForm.role.value, password: userForm.password.value,
+        });
+        toast(`User ${created.username} added`);
+        userForm.reset();
+        loadUsers();
+      } catch (error) {
+        showError(userForm, error);
+      }
+    });
+
+    loadAccounts();
+    loadUsers();
+  }
+
+  const pages = {
+    login: loginPage,
+    collectors: collectorsPage,
+    'new-collector': newCollectorPage,
+    collector: collectorPage,
+    pipelines: pipelinesPage,
+    settings: settingsPage,
+  };
+  if (pages[page]) pages[page]();
+})();

@@ -1,0 +1,252 @@
+//! Server-sent events for live views (the web UI's collectors list and collector page):
+//!
+//! - `GET /stream/collectors`: event `collectors`, data `{"collectors":[Collector]}` (the list
+//!   endpoint's shape, unfiltered), sent on connect and whenever the list changes.
+//! - `GET /stream/collectors/{id}`: event `collector` (the Collector) on connect and on change, and
+//!   event `events` (`{"events":[…]}`, oldest first, the `events` endpoint's items) for events newer
+//!   than `Last-Event-ID` (or `?after=`); the SSE `id` is the newest event id sent, so a reconnecting
+//!   `EventSource` resumes where it stopped. Event `gone` when the collector is deleted.
+//!
+//! Each stream samples this node's replica and the collector actors every [`SAMPLE_INTERVAL`] and sends
+//! only what changed. Streams stay authenticated: a session that is signed out or expires ends its
+//! stream (event `signed_out`). They also end on SIGTERM/SIGINT, so an open browser tab never holds up
+//! a graceful shutdown, and after [`MAX_STREAM_LIFETIME`]; `EventSource` reconnects by itself (`retry`).
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::collectors::{event_view, CollectorView};
+use super::resource;
+use crate::error::ApiError;
+use crate::http::principal::Principal;
+use crate::http::AppState;
+use crate::model::{CollectorRecord, UnixMillis};
+
+/// How often a stream looks for changes.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// A comment line at least this often, so proxies keep the connection and dead clients are noticed.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Streams end after this long and the browser reconnects (and re-authenticates).
+const MAX_STREAM_LIFETIME: Duration = Duration::from_secs(600);
+/// What a browser waits before reconnecting, in milliseconds.
+const RECONNECT_MILLIS: u32 = 1000;
+/// Events sent at most per message (a collector keeps at most 1000).
+const MAX_EVENTS_PER_MESSAGE: usize = 1000;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/stream/collectors", "GET").route(web::get().to(collectors_stream)))
+        .service(resource("/stream/collectors/{id}", "GET").route(web::get().to(collector_stream)));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CollectorStreamQuery {
+    after: Option<u64>,
+}
+
+/// One SSE message; `data` must be a single line (compact JSON is).
+fn sse_message(event: &str, id: Option<u64>, data: &str) -> Bytes {
+    let mut message = String::with_capacity(data.len() + 32);
+    if let Some(id) = id {
+        message.push_str(&format!("id: {id}\n"));
+    }
+    message.push_str(&format!("event: {event}\ndata: {data}\n\n"));
+    Bytes::from(message)
+}
+
+fn sse_response(receiver: mpsc::Receiver<Bytes>) -> HttpResponse {
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|bytes| (Ok::<_, Infallible>(bytes), receiver))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
+}
+
+/// Whether the caller may still read: its session (if any) still exists and has not expired.
+fn still_signed_in(state: &AppState, principal: &Principal) -> bool {
+    let Some(hash) = principal.session_hash else { return true };
+    state
+        .raft
+        .state()
+        .fleet
+        .sessions
+        .get(&hex::encode(hash))
+        .is_some_and(|session| session.expires_at > UnixMillis::now())
+}
+
+/// Resolves when the process is asked to stop (or never, if signals cannot be watched).
+async fn shutdown_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut terminate), Ok(mut interrupt)) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// What a stream sends after one sample, and whether the stream ends after it.
+type Step = (Vec<Bytes>, bool);
+type StepFuture = Pin<Box<dyn Future<Output = Step>>>;
+
+/// Runs `sample` every [`SAMPLE_INTERVAL`] and forwards what it produces until the client leaves,
+/// the session ends, the process stops, or the stream has lived long enough. The task runs on the
+/// worker's local executor, so samplers may keep `Rc` memory.
+fn spawn_sampler(
+    state: web::Data<AppState>,
+    principal: Principal,
+    mut sample: impl FnMut(web::Data<AppState>) -> StepFuture + 'static,
+) -> HttpResponse {
+    let (sender, receiver) = mpsc::channel::<Bytes>(16);
+    actix_web::rt::spawn(async move {
+        let started = Instant::now();
+        if sender.send(Bytes::from(format!("retry: {RECONNECT_MILLIS}\n\n"))).await.is_err() {
+            return;
+        }
+        let mut last_sent = Instant::now();
+        let shutdown = shutdown_requested();
+        tokio::pin!(shutdown);
+        let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = &mut shutdown => break,
+                _ = sender.closed() => break,
+            }
+            if !still_signed_in(&state, &principal) {
+                let _ = sender.send(sse_message("signed_out", None, "{}")).await;
+                break;
+            }
+            let (messages, done) = sample(state.clone()).await;
+            for message in messages {
+                if sender.send(message).await.is_err() {
+                    return;
+                }
+                last_sent = Instant::now();
+            }
+            if done || started.elapsed() >= MAX_STREAM_LIFETIME {
+                break;
+            }
+            if last_sent.elapsed() >= HEARTBEAT_INTERVAL {
+                if sender.send(Bytes::from_static(b": keepalive\n\n")).await.is_err() {
+                    return;
+                }
+                last_sent = Instant::now();
+            }
+        }
+    });
+    sse_response(receiver)
+}
+
+/// Every collector as the list endpoint shows it, sorted by name.
+async fn collector_list_json(state: &AppState) -> String {
+    let mut records: Vec<CollectorRecord> = state.raft.state().fleet.collectors.values().cloned().collect();
+    records.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
+    let mut views = Vec::with_capacity(records.len());
+    for record in &records {
+        let live = state.registry.observe(&record.id).await;
+        views.push(CollectorView::new(record, live));
+    }
+    serde_json::json!({ "collectors": views }).to_string()
+}
+
+async fn collectors_stream(principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+    let last_sent: Rc<RefCell<Option<String>>> = Rc::default();
+    spawn_sampler(state, principal, move |state| {
+        let last_sent = last_sent.clone();
+        Box::pin(async move {
+            let current = collector_list_json(&state).await;
+            let mut last = last_sent.borrow_mut();
+            if last.as_deref() == Some(current.as_str()) {
+                return (vec![], false);
+            }
+            let message = sse_message("collectors", None, &current);
+            *last = Some(current);
+            (vec![message], false)
+        })
+    })
+}
+
+async fn collector_stream(
+    principal: Principal,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<CollectorStreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let collector_id = path.into_inner();
+    if !state.raft.state().fleet.collectors.contains_key(&collector_id) {
+        return Err(ApiError::not_found("collector", &collector_id));
+    }
+    let resume_after = request
+        .headers()
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .or(query.after)
+        .unwrap_or(0);
+    Ok(spawn_sampler(state, principal, CollectorSampler::new(collector_id, resume_after).into_fn()))
+}
+
+/// The memory of one collector's stream: what the client already has.
+struct CollectorSampler {
+    collector_id: String,
+    last_event_id: u64,
+    last_view: Option<String>,
+}
+
+impl CollectorSampler {
+    fn new(collector_id: String, last_event_id: u64) -> Self {
+        CollectorSampler { collector_id, last_event_id, last_view: None }
+    }
+
+    fn into_fn(self) -> impl FnMut(web::Data<AppState>) -> StepFuture {
+        let memory = Rc::new(RefCell::new(self));
+        move |state| {
+            let memory = memory.clone();
+            Box::pin(async move {
+                let record = state.raft.state().fleet.collectors.get(&memory.borrow().collector_id).cloned();
+                let Some(record) = record else {
+                    return (vec![sse_message("gone", None, "{}")], true);
+                };
+                let live = state.registry.observe(&record.id).await;
+                let view = serde_json::to_string(&CollectorView::new(&record, live)).unwrap_or_default();
+                let mut memory = memory.borrow_mut();
+                let mut messages = Vec::new();
+                if memory.last_view.as_deref() != Some(view.as_str()) {
+                    messages.push(sse_message("collector", None, &view));
+                    memory.last_view = Some(view);
+                }
+                let events: Vec<serde_json::Value> = record
+                    .events_after(memory.last_event_id, MAX_EVENTS_PER_MESSAGE)
+                    .map(event_view)
+                    .collect();
+                if let Some(newest) = record.events_after(memory.last_event_id, MAX_EVENTS_PER_MESSAGE).last()
+                {
+                    let newest = newest.id;
+                    let data = serde_json::json!({ "events": events }).to_string();
+                    messages.push(sse_message("events", Some(newest), &data));
+                    memory.last_event_id = newest;
+                }
+                (messages, false)
+            })
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Collector authentication, shared by every collector-facing adapter (remotecfg polls, own_metrics
+//! pushes): only `Authorization: Bearer <collector token>`, resolved against this node's replica of the
+//! token index (a read lock, no Raft round trip), hashes compared in constant time.
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::secrets;
+
+/// Resolves the collector from its bearer token. `token_setting` names where the operator puts the
+/// token on this path (`remotecfg.bearer_token`, …), so the error says what to fix.
+pub fn authenticate_collector(
+    request: &HttpRequest,
+    state: &AppState,
+    token_setting: &str,
+) -> Result<String, ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthenticated(format!(
+            "missing Authorization header: set {token_setting} to the collector token minted in linkmesh"
+        )));
+    };
+    let value = value.to_str().unwrap_or_default();
+    let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthenticated(format!(
+            "linkmesh accepts only the Bearer scheme, not {scheme:?}: set {token_setting} (not basic_auth) \
+             to the collector token minted in linkmesh"
+        )));
+    }
+    let presented_hash = secrets::hash_token(credentials.trim());
+    let fleet = state.raft.state();
+    match fleet.fleet.collector_by_token_hash(&presented_hash) {
+        Some(record)
+            if record
+                .token
+                .as_ref()
+                .is_some_and(|token| secrets::token_hashes_equal(&token.hash, &presented_hash)) =>
+        {
+            Ok(record.id.clone())
+        }
+        _ => Err(ApiError::unauthenticated(format!(
+            "invalid or rotated collector token: re-mint it on the collector page and update {token_setting}"
+        ))),
+    }
+}

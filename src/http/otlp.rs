@@ -1,0 +1,326 @@
+//! OTLP/HTTP metrics receiver (`POST /v1/metrics`): collectors push their own metrics here with the
+//! token they poll with (spec: opentelemetry.io/docs/specs/otlp/#otlphttp).
+//!
+//! - Bodies: `application/x-protobuf` or `application/json` (OTLP/JSON: camelCase, int64 as strings,
+//!   hex ids; unknown fields ignored), optionally `Content-Encoding: gzip`, at most `max_request_body`
+//!   before and after inflating.
+//! - Success: 200 with `ExportMetricsServiceResponse` in the request's encoding; points linkmesh cannot
+//!   use are counted in `partial_success` (still 200, so the exporter does not retry them).
+//! - Errors: a `google.rpc.Status` body in the request's encoding (JSON when the content type mentions
+//!   json, protobuf otherwise): 400 malformed, 401 token, 413 too large, 415 content type or encoding,
+//!   429 / 503 with `Retry-After` when too many pushes are in flight. A refused push changes nothing.
+//!
+//! Order of checks: token, content type and encoding, admission, body size, decoding. The token comes
+//! first so that nothing about the endpoint is revealed without one.
+
+use std::sync::Arc;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use prost::Message as _;
+
+use super::body::{self, ContentEncoding};
+use super::collector_auth::authenticate_collector;
+use super::AppState;
+use crate::actors::collector_actor::PushMetrics;
+use crate::actors::throughput;
+use crate::error::{ApiError, ErrorCode};
+use crate::model::UnixMillis;
+
+pub const METRICS_PATH: &str = "/v1/metrics";
+
+/// Seconds a client is asked to wait after 429 or 503.
+const RETRY_AFTER_SECONDS: u32 = 5;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// Where own_metrics exporters carry the token, for error messages.
+const TOKEN_SETTING: &str = "the own_metrics exporter's Authorization header (\"Bearer <collector token>\")";
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::resource(METRICS_PATH)
+            .route(web::post().to(export_metrics))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    /// The encoding a request asks for; errors about it are answered in the encoding it most likely reads.
+    fn of_request(request: &HttpRequest) -> Result<Encoding, OtlpError> {
+        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+        let media_type = content_type
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match media_type.as_str() {
+            PROTOBUF => Ok(Encoding::Protobuf),
+            JSON => Ok(Encoding::Json),
+            _ => Err(OtlpError::new(
+                ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    format!(
+                        "unsupported content type {:?}; use {PROTOBUF} or {JSON}",
+                        content_type.unwrap_or("")
+                    ),
+                ),
+                Encoding::guess(request),
+            )),
+        }
+    }
+
+    fn guess(request: &HttpRequest) -> Encoding {
+        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+        if content_type.is_some_and(|value| value.to_ascii_lowercase().contains("json")) {
+            Encoding::Json
+        } else {
+            Encoding::Protobuf
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => PROTOBUF,
+            Encoding::Json => JSON,
+        }
+    }
+}
+
+/// `google.rpc.Status` (google/rpc/status.proto) without `details`, which linkmesh never sets; not part
+/// of OTLP's own messages, so `opentelemetry-proto` does not carry it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// An error answered as a `google.rpc.Status` in the request's encoding.
+#[derive(Debug)]
+pub struct OtlpError {
+    error: ApiError,
+    encoding: Encoding,
+}
+
+impl OtlpError {
+    fn new(error: ApiError, encoding: Encoding) -> Self {
+        OtlpError { error, encoding }
+    }
+}
+
+impl std::fmt::Display for OtlpError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(formatter)
+    }
+}
+
+impl ResponseError for OtlpError {
+    fn status_code(&self) -> StatusCode {
+        self.error.code.http_status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = RpcStatus { code: self.error.code.rpc_code(), message: self.error.message.clone() };
+        let body = match self.encoding {
+            Encoding::Protobuf => status.encode_to_vec(),
+            Encoding::Json => {
+                serde_json::json!({ "code": status.code, "message": status.message }).to_string().into()
+            }
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        match self.error.code {
+            ErrorCode::ResourceExhausted | ErrorCode::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+            }
+            ErrorCode::MethodNotAllowed => {
+                response.insert_header((header::ALLOW, "POST"));
+            }
+            ErrorCode::UnsupportedMediaType => {
+                response.insert_header(("Accept-Post", "application/x-protobuf, application/json"));
+            }
+            _ => {}
+        }
+        response.content_type(self.encoding.content_type()).body(body)
+    }
+}
+
+async fn export_metrics(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OtlpError> {
+    let guessed = Encoding::guess(&request);
+    let collector_id = authenticate_collector(&request, &state, TOKEN_SETTING)
+        .map_err(|error| OtlpError::new(error, guessed))?;
+    let encoding = Encoding::of_request(&request)?;
+    let fail = |error: ApiError| OtlpError::new(error, encoding);
+    let content_encoding = ContentEncoding::parse(
+        request.headers().get(header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()),
+    )
+    .map_err(fail)?;
+    let _permit = state.registry.admit_push(&collector_id).map_err(|error| fail(error.into()))?;
+    let limit = state.config.max_request_body;
+    let raw = body::read_limited(&request, payload, limit).await.map_err(fail)?;
+    let message = body::decode(raw, content_encoding, limit).map_err(fail)?;
+    let export = decode_request(&message, encoding).map_err(fail)?;
+    drop(message);
+    let batch = throughput::extract(&export);
+    drop(export);
+    let (extract_rejected, extract_rejection) = (batch.rejected, batch.rejection.clone());
+    let push = PushMetrics { batch: Arc::new(batch), at: UnixMillis::now() };
+    let report =
+        state.registry.push_metrics(&collector_id, push).await.map_err(|error| fail(error.into()))?;
+    let rejected = extract_rejected + report.rejected;
+    if rejected > 0 || report.out_of_order > 0 {
+        tracing::debug!(
+            collector_id = %collector_id,
+            rejected,
+            out_of_order = report.out_of_order,
+            "own_metrics points not applied"
+        );
+    }
+    let partial_success = (rejected > 0).then(|| ExportMetricsPartialSuccess {
+        rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
+        error_message: extract_rejection.or(report.rejection).unwrap_or_default(),
+    });
+    respond(&ExportMetricsServiceResponse { partial_success }, encoding)
+}
+
+/// Decodes either encoding; unknown fields are ignored in both (forward compatibility).
+fn decode_request(message: &[u8], encoding: Encoding) -> Result<ExportMetricsServiceRequest, ApiError> {
+    match encoding {
+        Encoding::Protobuf => ExportMetricsServiceRequest::decode(message).map_err(|error| {
+            ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("malformed protobuf ExportMetricsServiceRequest: {error}"),
+            )
+        }),
+        Encoding::Json => serde_json::from_slice(message).map_err(|error| {
+            ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("malformed OTLP/JSON ExportMetricsServiceRequest: {error}"),
+            )
+        }),
+    }
+}
+
+/// The success response. OTLP/JSON writes int64 as a string, which the crate's serde mapping does not.
+fn respond(response: &ExportMetricsServiceResponse, encoding: Encoding) -> Result<HttpResponse, OtlpError> {
+    let body = match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => {
+            let value = match &response.partial_success {
+                Some(partial) => serde_json::json!({ "partialSuccess": {
+                    "rejectedDataPoints": partial.rejected_data_points.to_string(),
+                    "errorMessage": partial.error_message,
+                }}),
+                None => serde_json::json!({}),
+            };
+            value.to_string().into_bytes()
+        }
+    };
+    Ok(HttpResponse::Ok().content_type(encoding.content_type()).body(body))
+}
+
+async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, OtlpError> {
+    Err(OtlpError::new(
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("method {} not allowed on {METRICS_PATH}; use POST", request.method()),
+        ),
+        Encoding::guess(&request),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn content_types_select_the_encoding_and_others_are_415() {
+        let with = |content_type: &str| {
+            Encoding::of_request(
+                &TestRequest::default().insert_header((header::CONTENT_TYPE, content_type)).to_http_request(),
+            )
+        };
+        assert_eq!(with("application/x-protobuf").expect("protobuf"), Encoding::Protobuf);
+        assert_eq!(with("application/json; charset=utf-8").expect("json"), Encoding::Json);
+        let refused = with("text/json").expect_err("415");
+        assert_eq!(refused.status_code(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(refused.encoding, Encoding::Json, "answered in the encoding the client reads");
+        assert_eq!(with("application/proto").expect_err("415").encoding, Encoding::Protobuf);
+    }
+
+    #[test]
+    fn errors_are_google_rpc_status_in_the_request_encoding() {
+        let error = OtlpError::new(ApiError::new(ErrorCode::InvalidArgument, "bad"), Encoding::Protobuf);
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = response.into_body().try_into_bytes().expect("body");
+        assert_eq!(RpcStatus::decode(body).expect("status"), RpcStatus { code: 3, message: "bad".into() });
+
+        let busy = OtlpError::new(ApiError::new(ErrorCode::ResourceExhausted, "busy"), Encoding::Json)
+            .error_response();
+        assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(busy.headers().get(header::RETRY_AFTER).expect("retry-after"), "5");
+        let body = busy.into_body().try_into_bytes().expect("body");
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(json, serde_json::json!({ "code": 8, "message": "busy" }));
+    }
+
+    #[test]
+    fn partial_success_in_json_writes_int64_as_a_string() {
+        let response = ExportMetricsServiceResponse {
+            partial_success: Some(ExportMetricsPartialSuccess {
+                rejected_data_points: 3,
+                error_message: "x".into(),
+            }),
+        };
+        let body =
+            respond(&response, Encoding::Json).expect("response").into_body().try_into_bytes().expect("body");
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({ "partialSuccess": { "rejectedDataPoints": "3", "errorMessage": "x" } })
+        );
+        let empty = respond(&ExportMetricsServiceResponse::default(), Encoding::Protobuf).expect("response");
+        assert!(empty.into_body().try_into_bytes().expect("body").is_empty());
+    }
+
+    #[test]
+    fn malformed_bodies_are_invalid_argument() {
+        assert_eq!(
+            decode_request(b"\xff\xff\xff", Encoding::Protobuf).expect_err("pb").code,
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            decode_request(b"{\"resourceMetrics\": 5}", Encoding::Json).expect_err("json").code,
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            decode_request(b"", Encoding::Json).expect_err("empty json").code,
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            decode_request(b"", Encoding::Protobuf).expect("empty protobuf"),
+            ExportMetricsServiceRequest::default()
+        );
+    }
+}

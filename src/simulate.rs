@@ -1,0 +1,492 @@
+//! `linkmesh simulate`: a fleet of simulated Alloy collectors against one or more linkmesh servers —
+//! the demo (`--collectors 50`), the load of `scripts/bench.sh`, and later of cluster tests.
+//!
+//! - [`provision`]: collector tokens minted through the REST API (`sim-<n>`), cached in a tokens file.
+//! - [`alloy_collector`]: one collector's remotecfg client state (pure): hash, status report.
+//! - [`own_metrics`]: Alloy's self-metrics as an OTLP export request (pure).
+//! - [`http_client`]: Connect and OTLP/HTTP calls on the wire, as Alloy makes them.
+//! - [`fleet`]: the collectors and their calls; [`open_loop`]: each collector on its own schedule;
+//!   [`closed_loop`]: back-to-back calls over a fixed number of connections (benchmarks).
+//! - [`decode_only`]: the in-process decode baseline of the push benchmark.
+//! - [`stats`], [`progress`]: counters and latency histograms, the live line, the summary.
+//!
+//! The simulator never touches server internals: everything goes over HTTP, so it measures what a
+//! real fleet would see. Its own CPU use is in the summary (`client_cpu_s`), since on one machine it
+//! competes with the server it loads.
+
+pub mod alloy_collector;
+pub mod closed_loop;
+pub mod decode_only;
+pub mod fleet;
+pub mod http_client;
+pub mod open_loop;
+pub mod own_metrics;
+pub mod progress;
+pub mod provision;
+pub mod stats;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde_json::json;
+
+use crate::config::human::parse_duration;
+use closed_loop::{ClosedLoopSettings, Workload};
+use fleet::{FleetSettings, SimFleet};
+use http_client::SimHttpClient;
+use open_loop::OpenLoopSettings;
+use own_metrics::Compression;
+use provision::{AdminAuth, ProvisionPlan};
+use stats::{PhaseSummary, Stats};
+
+#[derive(Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// Server base URL; repeat (or comma-separate) for several servers: collector n uses URL n mod count.
+    #[arg(
+        long = "url",
+        env = "LINKMESH_URL",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub urls: Vec<String>,
+    /// Number of simulated collectors.
+    #[arg(long, env = "LINKMESH_SIM_COLLECTORS", default_value_t = 50)]
+    pub collectors: usize,
+    /// How long to run (closed loop: the measured phase, after start-up).
+    #[arg(long, env = "LINKMESH_SIM_DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Alloy's `poll_frequency`.
+    #[arg(long, env = "LINKMESH_SIM_POLL_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Each poll period is uniform in [interval − jitter, interval + jitter) (Alloy: 100ms).
+    #[arg(long, env = "LINKMESH_SIM_POLL_JITTER", default_value = "100ms", value_parser = parse_duration)]
+    pub poll_jitter: Duration,
+    /// Spread the collectors' start-ups uniformly over this window (0s: all at once, like a fleet
+    /// restart; the poll interval: a steady-state fleet).
+    #[arg(long, env = "LINKMESH_SIM_RAMP_UP", default_value = "0s", value_parser = parse_duration)]
+    pub ramp_up: Duration,
+    /// own_metrics push interval (Alloy's enrollment config scrapes itself every 30s); 0s disables pushes.
+    #[arg(long, env = "LINKMESH_SIM_METRICS_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub metrics_interval: Duration,
+    /// Push body compression (`otelcol.exporter.otlphttp` defaults to gzip).
+    #[arg(long, env = "LINKMESH_SIM_METRICS_COMPRESSION", value_enum, default_value_t = Compression::Gzip)]
+    pub metrics_compression: Compression,
+    /// Leave `effective_config` out of status reports (Alloy before 1.12).
+    #[arg(long, env = "LINKMESH_SIM_NO_EFFECTIVE_CONFIG")]
+    pub no_effective_config: bool,
+    /// Most calls in flight at once, which also bounds the HTTP connections per server.
+    #[arg(long, env = "LINKMESH_SIM_CONNECTIONS", default_value_t = 64)]
+    pub connections: usize,
+    /// Per-call timeout.
+    #[arg(long, env = "LINKMESH_SIM_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Benchmark mode: `--connections` workers call back to back instead of on a schedule.
+    #[arg(long, env = "LINKMESH_SIM_CLOSED_LOOP")]
+    pub closed_loop: bool,
+    /// Closed loop: what each call is.
+    #[arg(long, env = "LINKMESH_SIM_WORKLOAD", value_enum, default_value_t = Workload::GetConfig)]
+    pub workload: Workload,
+    /// Closed loop: stop once every collector has been called this many times.
+    #[arg(long, env = "LINKMESH_SIM_ROUNDS")]
+    pub rounds: Option<u64>,
+    /// Closed loop: offer this many calls per second in total instead of calling as fast as possible.
+    #[arg(long, env = "LINKMESH_SIM_RATE")]
+    pub rate: Option<f64>,
+    /// Closed loop: skip Alloy's start sequence (register, poll, register) before the measured phase.
+    #[arg(long, env = "LINKMESH_SIM_SKIP_STARTUP")]
+    pub skip_startup: bool,
+
+    /// Service-account token (`lmsat_…`) used to create the collectors and mint their tokens.
+    #[arg(long, env = "LINKMESH_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Instead of a token: sign in as `--admin-user` with this password.
+    #[arg(long, env = "LINKMESH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    #[arg(long, env = "LINKMESH_ADMIN_USER", default_value = "admin")]
+    pub admin_user: String,
+    /// Collector tokens cache (`name<TAB>collector_id<TAB>token` lines): read first; collectors missing
+    /// from it are created and appended. Created with mode 0600.
+    #[arg(long, env = "LINKMESH_SIM_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// Simulated collectors are named `<prefix><n>`, n from 1.
+    #[arg(long, env = "LINKMESH_SIM_NAME_PREFIX", default_value = "sim-")]
+    pub name_prefix: String,
+    /// REST calls in flight while provisioning.
+    #[arg(long, env = "LINKMESH_SIM_PROVISION_CONCURRENCY", default_value_t = 16)]
+    pub provision_concurrency: usize,
+    /// Provision the collectors (and the tokens file), report, and stop.
+    #[arg(long, env = "LINKMESH_SIM_PROVISION_ONLY")]
+    pub provision_only: bool,
+    /// Create the collectors without minting tokens (a Raft write benchmark); implies --provision-only.
+    #[arg(long, env = "LINKMESH_SIM_CREATE_ONLY")]
+    pub create_only: bool,
+
+    /// No server: decode the push payloads in-process for --duration on --threads threads (the
+    /// baseline of the push benchmark).
+    #[arg(long, env = "LINKMESH_SIM_DECODE_ONLY")]
+    pub decode_only: bool,
+    /// Runtime threads (default: the number of CPUs).
+    #[arg(long, env = "LINKMESH_SIM_THREADS")]
+    pub threads: Option<usize>,
+
+    /// Also write the JSON summary here.
+    #[arg(long, env = "LINKMESH_SIM_SUMMARY_JSON")]
+    pub summary_json: Option<PathBuf>,
+    /// Also write the summary as `KEY=value` lines (for shell scripts).
+    #[arg(long, env = "LINKMESH_SIM_SUMMARY_SHELL")]
+    pub summary_shell: Option<PathBuf>,
+    /// Don't print the JSON summary on stdout.
+    #[arg(long, env = "LINKMESH_SIM_NO_STDOUT_SUMMARY")]
+    pub no_stdout_summary: bool,
+    /// Pid of a local server under test: its CPU time during the measured phase goes in the summary
+    /// (`run_server_cpu_s`), which makes CPU per call comparable across machines.
+    #[arg(long, env = "LINKMESH_SIM_SERVER_PID")]
+    pub server_pid: Option<u32>,
+    /// Progress line interval (default: 1s on a terminal, 5s otherwise).
+    #[arg(long, env = "LINKMESH_SIM_PROGRESS_INTERVAL", value_parser = parse_duration)]
+    pub progress_interval: Option<Duration>,
+    /// No progress lines.
+    #[arg(long, env = "LINKMESH_SIM_QUIET")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error("invalid arguments: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Provision(#[from] provision::ProvisionError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("no collector could be provisioned ({errors} errors; see the summary)")]
+    NothingProvisioned { errors: u64 },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl SimulateArgs {
+    /// Cross-flag rules clap cannot express.
+    pub fn validate(&mut self) -> Result<(), SimulateError> {
+        let invalid = |message: &str| Err(SimulateError::Invalid(message.to_owned()));
+        self.urls = self.urls.iter().map(|url| url.trim_end_matches('/').to_owned()).collect();
+        if self.urls.is_empty() {
+            return invalid("at least one --url is required");
+        }
+        if let Some(url) =
+            self.urls.iter().find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+        {
+            return Err(SimulateError::Invalid(format!("--url {url:?} must start with http:// or https://")));
+        }
+        if self.collectors == 0 && !self.decode_only {
+            return invalid("--collectors must be at least 1");
+        }
+        if self.connections == 0 || self.provision_concurrency == 0 {
+            return invalid("--connections and --provision-concurrency must be at least 1");
+        }
+        if self.poll_interval.is_zero() {
+            return invalid("--poll-interval must be positive");
+        }
+        if self.rate.is_some_and(|rate| !rate.is_finite() || rate <= 0.0) {
+            return invalid("--rate must be positive");
+        }
+        if self.name_prefix.is_empty()
+            || !self
+                .name_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return invalid("--name-prefix must be non-empty and use only letters, digits, '-', '_' and '.'");
+        }
+        if self.create_only {
+            self.provision_only = true;
+        }
+        Ok(())
+    }
+
+    fn admin_auth(&self) -> Option<AdminAuth> {
+        if let Some(token) = self.admin_token.clone().filter(|token| !token.is_empty()) {
+            return Some(AdminAuth::ServiceAccountToken(token));
+        }
+        self.admin_password
+            .clone()
+            .filter(|password| !password.is_empty())
+            .map(|password| AdminAuth::Password { user: self.admin_user.clone(), password })
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.decode_only {
+            "decode_only"
+        } else if self.provision_only {
+            "provision_only"
+        } else if self.closed_loop {
+            "closed_loop"
+        } else {
+            "open_loop"
+        }
+    }
+}
+
+/// Entry point of `linkmesh simulate`.
+pub fn run(mut args: SimulateArgs) -> ExitCode {
+    if let Err(error) = args.validate() {
+        eprintln!("linkmesh simulate: {error}");
+        return ExitCode::from(2);
+    }
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("linkmesh simulate: {}", SimulateError::Runtime(error));
+                return ExitCode::FAILURE;
+            }
+        };
+    match runtime.block_on(simulate(args, threads)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("linkmesh simulate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The phases of one run, in the order they happened.
+#[derive(Default)]
+struct Phases {
+    provisioning: Option<PhaseSummary>,
+    startup: Option<PhaseSummary>,
+    run: Option<PhaseSummary>,
+    /// CPU seconds `--server-pid` used during the measured phase.
+    run_server_cpu_s: Option<f64>,
+    collectors: usize,
+}
+
+async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateError> {
+    let mut phases = Phases::default();
+    if args.decode_only {
+        let stats = Arc::new(Stats::new());
+        let progress = progress::start("decode-only", stats.clone(), 0, args.progress_interval, args.quiet);
+        let (duration, compression) = (args.duration, args.metrics_compression);
+        let decode_stats = stats.clone();
+        let elapsed = tokio::task::spawn_blocking(move || {
+            decode_only::run(threads, duration, compression, decode_stats)
+        })
+        .await
+        .map_err(|error| SimulateError::Runtime(std::io::Error::other(error)))?
+        .map_err(SimulateError::Runtime)?;
+        progress.finish();
+        phases.run = Some(stats.summary(elapsed));
+        return write_summary(&args, threads, &phases);
+    }
+
+    let tokens = provision_tokens(&args, &mut phases).await?;
+    phases.collectors = tokens.len();
+    if args.provision_only {
+        return write_summary(&args, threads, &phases);
+    }
+    if tokens.is_empty() {
+        let errors = phases.provisioning.as_ref().map_or(0, |summary| summary.errors.values().sum());
+        return Err(SimulateError::NothingProvisioned { errors });
+    }
+    if tokens.len() < args.collectors {
+        eprintln!(
+            "linkmesh simulate: only {} of {} collectors could be provisioned",
+            tokens.len(),
+            args.collectors
+        );
+    }
+
+    let client = SimHttpClient::new(args.connections, args.request_timeout)?;
+    let settings = FleetSettings {
+        report_effective_config: !args.no_effective_config,
+        metrics_compression: args.metrics_compression,
+    };
+    let fleet = Arc::new(SimFleet::new(client, args.urls.clone(), tokens, args.connections, settings));
+    if args.closed_loop {
+        if !args.skip_startup {
+            let stats = Arc::new(Stats::new());
+            let progress =
+                progress::start("start-up", stats.clone(), fleet.len(), args.progress_interval, args.quiet);
+            let elapsed = closed_loop::start_up(fleet.clone(), args.connections, stats.clone()).await;
+            progress.finish();
+            phases.startup = Some(stats.summary(elapsed));
+        }
+        let stats = Arc::new(Stats::new());
+        let progress = progress::start("closed loop", stats.clone(), 0, args.progress_interval, args.quiet);
+        let settings = ClosedLoopSettings {
+            workload: args.workload,
+            connections: args.connections,
+            duration: args.duration,
+            rounds: args.rounds,
+            rate: args.rate,
+        };
+        let server_cpu_before = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
+        let elapsed = closed_loop::run(fleet, settings, stats.clone()).await;
+        let server_cpu_after = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
+        progress.finish();
+        phases.run = Some(stats.summary(elapsed));
+        phases.run_server_cpu_s =
+            server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
+    } else {
+        let stats = Arc::new(Stats::new());
+        let progress =
+            progress::start("running", stats.clone(), fleet.len(), args.progress_interval, args.quiet);
+        let settings = OpenLoopSettings {
+            duration: args.duration,
+            ramp_up: args.ramp_up,
+            poll_interval: args.poll_interval,
+            poll_jitter: args.poll_jitter,
+            metrics_interval: (!args.metrics_interval.is_zero()).then_some(args.metrics_interval),
+        };
+        let server_cpu_before = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
+        let elapsed = open_loop::run(fleet, settings, stats.clone()).await;
+        let server_cpu_after = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
+        progress.finish();
+        phases.run = Some(stats.summary(elapsed));
+        phases.run_server_cpu_s =
+            server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
+    }
+    write_summary(&args, threads, &phases)
+}
+
+async fn provision_tokens(
+    args: &SimulateArgs,
+    phases: &mut Phases,
+) -> Result<Vec<provision::SimToken>, SimulateError> {
+    let plan = ProvisionPlan {
+        count: args.collectors,
+        name_prefix: args.name_prefix.clone(),
+        concurrency: args.provision_concurrency,
+        tokens_file: args.tokens_file.clone(),
+        mint_tokens: !args.create_only,
+    };
+    let stats = Arc::new(Stats::new());
+    let progress = progress::start("provisioning", stats.clone(), 0, args.progress_interval, args.quiet);
+    let started = Instant::now();
+    let tokens = provision::provision(&args.urls[0], args.admin_auth(), &plan, &stats).await;
+    let elapsed = started.elapsed();
+    progress.finish();
+    let summary = stats.summary(elapsed);
+    if !summary.calls.is_empty() {
+        phases.provisioning = Some(summary);
+    }
+    Ok(tokens?)
+}
+
+/// Seconds of CPU this process used (user + system), from `/proc/self/stat` (Linux only).
+fn own_cpu_seconds() -> Option<f64> {
+    process_cpu_seconds("self")
+}
+
+/// Seconds of CPU a process (`self` or a pid) used so far, from `/proc/<pid>/stat` (Linux only).
+fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is parenthesised and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // The kernel reports in USER_HZ, which is 100 on every Linux ABI.
+    Some(stats::round3(ticks / 100.0))
+}
+
+fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result<(), SimulateError> {
+    let client_cpu_s = own_cpu_seconds();
+    let summary = json!({
+        "mode": args.mode(),
+        "workload": (args.closed_loop && !args.provision_only).then(|| args.workload.as_str()),
+        "collectors": phases.collectors,
+        "urls": args.urls,
+        "connections": args.connections,
+        "threads": threads,
+        "rate": args.rate,
+        "metrics_compression": format!("{:?}", args.metrics_compression).to_lowercase(),
+        "provisioning": phases.provisioning,
+        "startup": phases.startup,
+        "run": phases.run,
+        "client_cpu_s": client_cpu_s,
+        "run_server_cpu_s": phases.run_server_cpu_s.map(stats::round3),
+    });
+    let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, format!("{text}\n"))
+            .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
+    }
+    if let Some(path) = &args.summary_shell {
+        let mut lines = vec![
+            format!("MODE={}", args.mode()),
+            format!("COLLECTORS={}", phases.collectors),
+            format!("CLIENT_CPU_S={}", client_cpu_s.unwrap_or(0.0)),
+            format!("RUN_SERVER_CPU_S={}", phases.run_server_cpu_s.map_or(0.0, stats::round3)),
+        ];
+        for (prefix, phase) in
+            [("PROVISION_", &phases.provisioning), ("STARTUP_", &phases.startup), ("RUN_", &phases.run)]
+        {
+            if let Some(phase) = phase {
+                lines.extend(phase.shell_lines(prefix));
+            }
+        }
+        std::fs::write(path, lines.join("\n") + "\n")
+            .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
+    }
+    if !args.no_stdout_summary {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    fn parse(argv: &[&str]) -> SimulateArgs {
+        Wrapper::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied())).expect("parses").args
+    }
+
+    #[test]
+    fn urls_are_repeatable_and_comma_separated() {
+        let mut args = parse(&["--url", "http://a:1/", "--url", "http://b:2,http://c:3"]);
+        args.validate().expect("valid");
+        assert_eq!(args.urls, ["http://a:1", "http://b:2", "http://c:3"]);
+    }
+
+    #[test]
+    fn durations_use_human_units() {
+        let args = parse(&["--duration", "90s", "--poll-interval", "1m", "--metrics-interval", "0s"]);
+        assert_eq!(args.duration, Duration::from_secs(90));
+        assert_eq!(args.poll_interval, Duration::from_secs(60));
+        assert!(args.metrics_interval.is_zero());
+    }
+
+    #[test]
+    fn bad_flags_are_rejected_with_the_flag_named() {
+        let mut args = parse(&["--url", "127.0.0.1:8080"]);
+        assert!(args.validate().expect_err("invalid").to_string().contains("--url"));
+        let mut args = parse(&["--name-prefix", "a b"]);
+        assert!(args.validate().expect_err("invalid").to_string().contains("--name-prefix"));
+        let mut args = parse(&["--create-only"]);
+        args.validate().expect("valid");
+        assert!(args.provision_only);
+    }
+
+    #[test]
+    fn own_cpu_time_is_readable_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(own_cpu_seconds().is_some());
+        }
+    }
+}

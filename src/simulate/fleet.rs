@@ -1,0 +1,187 @@
+//! `SimFleet`: the simulated collectors and the calls each makes — Alloy's start sequence, a poll (with
+//! the immediate status report after a change), an own_metrics push — counted in a [`Stats`].
+//!
+//! Per collector the fleet keeps its token and a small [`AlloyCollector`]; calls in flight are bounded
+//! by a semaphore, so the HTTP pool never holds more connections than that bound.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use super::alloy_collector::{register_request, AlloyCollector};
+use super::http_client::{CallError, SimHttpClient};
+use super::own_metrics::{alloy_self_metrics, count_data_points, encode_body, Compression, ScrapeInput};
+use super::provision::SimToken;
+use super::stats::{CallKind, Outcome, Stats};
+
+/// How the simulated collectors call.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// Send `effective_config` with status reports (Alloy >= 1.12 does).
+    pub report_effective_config: bool,
+    pub metrics_compression: Compression,
+}
+
+pub struct SimFleet {
+    client: SimHttpClient,
+    urls: Vec<String>,
+    tokens: Vec<SimToken>,
+    collectors: Vec<Mutex<AlloyCollector>>,
+    local_attributes: HashMap<String, String>,
+    in_flight: Semaphore,
+    settings: FleetSettings,
+    started_unix_nanos: u64,
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos() as u64)
+}
+
+impl SimFleet {
+    pub fn new(
+        client: SimHttpClient,
+        urls: Vec<String>,
+        tokens: Vec<SimToken>,
+        max_in_flight: usize,
+        settings: FleetSettings,
+    ) -> Self {
+        let collectors = tokens.iter().map(|_| Mutex::new(AlloyCollector::new())).collect();
+        SimFleet {
+            client,
+            urls,
+            tokens,
+            collectors,
+            local_attributes: super::alloy_collector::default_local_attributes(),
+            in_flight: Semaphore::new(max_in_flight.max(1)),
+            settings,
+            started_unix_nanos: unix_nanos(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Collector `index` talks to one server for its whole life (round-robin over the URLs).
+    fn url(&self, index: usize) -> &str {
+        &self.urls[index % self.urls.len()]
+    }
+
+    /// The host id Alloy sends (`constants.hostname` in the enrollment config): the collector's name.
+    fn host_id(&self, index: usize) -> &str {
+        &self.tokens[index].name
+    }
+
+    pub async fn register(&self, index: usize, stats: &Stats) -> bool {
+        let token = &self.tokens[index];
+        let request = register_request(&token.name, &token.name, &self.local_attributes);
+        let Ok(_permit) = self.in_flight.acquire().await else { return false };
+        let started = Instant::now();
+        match self.client.register(self.url(index), &token.token, &request).await {
+            Ok(()) => {
+                stats.success(CallKind::Register, Outcome::Ok, started.elapsed());
+                true
+            }
+            Err(error) => {
+                record_failure(stats, CallKind::Register, &error);
+                false
+            }
+        }
+    }
+
+    /// One GetConfig; when it delivered a config that changed, Alloy's immediate second GetConfig
+    /// reporting the status follows. `send_hash = false` always asks for the full config.
+    pub async fn poll(&self, index: usize, stats: &Stats, send_hash: bool) -> bool {
+        let mut report_calls = 0;
+        loop {
+            let (request, carried) = self.collectors[index].lock().get_config_request(
+                self.host_id(index),
+                &self.local_attributes,
+                send_hash,
+                self.settings.report_effective_config,
+            );
+            let Ok(permit) = self.in_flight.acquire().await else { return false };
+            let started = Instant::now();
+            let result = self.client.get_config(self.url(index), &self.tokens[index].token, &request).await;
+            let latency = started.elapsed();
+            drop(permit);
+            match result {
+                Ok(response) => {
+                    let outcome = if response.not_modified { Outcome::NotModified } else { Outcome::Changed };
+                    stats.success(CallKind::GetConfig, outcome, latency);
+                    let report_now = self.collectors[index].lock().on_response(carried, &response);
+                    if !report_now || report_calls > 0 {
+                        return true;
+                    }
+                    report_calls += 1;
+                }
+                Err(error) => {
+                    record_failure(stats, CallKind::GetConfig, &error);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Alloy's start: RegisterCollector, GetConfig (plus its status report), RegisterCollector again.
+    /// True when the GetConfig succeeded.
+    pub async fn start_collector(&self, index: usize, stats: &Stats) -> bool {
+        self.register(index, stats).await;
+        let polled = self.poll(index, stats, true).await;
+        self.register(index, stats).await;
+        polled
+    }
+
+    /// One own_metrics push of the collector's current self-metrics.
+    pub async fn push_metrics(&self, index: usize, stats: &Stats) -> bool {
+        // Simulated processes started between 0 and 10 days before the run, so counters are large.
+        let uptime_before_run = Duration::from_secs((index as u64).wrapping_mul(7_919) % 864_000);
+        let request = alloy_self_metrics(&ScrapeInput {
+            host_id: self.host_id(index),
+            seed: index as u64,
+            process_start_unix_nanos: self
+                .started_unix_nanos
+                .saturating_sub(uptime_before_run.as_nanos() as u64),
+            now_unix_nanos: unix_nanos(),
+        });
+        let points = count_data_points(&request);
+        let body = match encode_body(&request, self.settings.metrics_compression) {
+            Ok(body) => body,
+            Err(_) => {
+                stats.failure(CallKind::OwnMetrics, "encode");
+                return false;
+            }
+        };
+        let body_bytes = body.len() as u64;
+        let Ok(_permit) = self.in_flight.acquire().await else { return false };
+        let started = Instant::now();
+        let result = self
+            .client
+            .push_metrics(self.url(index), &self.tokens[index].token, body, self.settings.metrics_compression)
+            .await;
+        match result {
+            Ok(()) => {
+                stats.success(CallKind::OwnMetrics, Outcome::Ok, started.elapsed());
+                stats.add_points(CallKind::OwnMetrics, points);
+                stats.add_request_bytes(CallKind::OwnMetrics, body_bytes);
+                true
+            }
+            Err(error) => {
+                record_failure(stats, CallKind::OwnMetrics, &error);
+                false
+            }
+        }
+    }
+}
+
+fn record_failure(stats: &Stats, kind: CallKind, error: &CallError) {
+    tracing::debug!(call = kind.as_str(), error = %error, "simulated call failed");
+    stats.failure(kind, &error.reason());
+}

@@ -1,0 +1,373 @@
+//! `/collectors/{id}`: one collector — the enrollment banner, and the tabs Overview, Inputs, Routing,
+//! Destinations, Config, Events and Topology. The frame is rendered here; the script fills the tabs
+//! from the API and keeps them live (collector stream, topology polling).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+
+use super::layout::{self, icon, status_badge, Icon, Nav, Page};
+use super::{html as html_response, ok_html, signed_in};
+use crate::http::principal::Principal;
+use crate::http::AppState;
+use crate::model::{CollectorMode, CollectorRecord};
+
+const TABS: [(&str, &str); 7] = [
+    ("overview", "Overview"),
+    ("inputs", "Inputs"),
+    ("routing", "Routing"),
+    ("destinations", "Destinations"),
+    ("config", "Config"),
+    ("events", "Events"),
+    ("topology", "Topology"),
+];
+
+pub async fn page(
+    principal: Option<Principal>,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let principal = match signed_in(principal, &request) {
+        Ok(principal) => principal,
+        Err(to_login) => return to_login.into(),
+    };
+    let record = state.raft.state().fleet.collectors.get(path.as_str()).cloned();
+    let Some(record) = record else {
+        return not_found(&principal, &path);
+    };
+    let can_edit = principal.role.can_manage_collectors();
+    let content = html! {
+        div id="collector-root" data-collector-id=(record.id) data-mode=(record.mode.as_str())
+            data-can-edit=(can_edit) data-has-token=(record.token.is_some()) {
+            nav class="breadcrumbs" aria-label="Breadcrumb" {
+                a href="/collectors" { "Collectors" } span aria-hidden="true" { " / " }
+                span aria-current="page" { (record.name) }
+            }
+            div class="page-header collector-header" {
+                div {
+                    div class="title-row" {
+                        h1 { (record.name) }
+                        span id="collector-status" { (status_badge(record.status.as_str())) }
+                    }
+                    p class="meta muted" {
+                        span class="mode-tag" { (mode_label(record.mode)) } " · "
+                        code class="id" title="Collector id" { (record.id) } " · "
+                        span { "last seen " time id="collector-last-seen" data-rel=[record.last_seen_at.map(|at| at.to_rfc3339())] { "never" } }
+                        " · " span id="collector-version" { "config v" (record.config.version) }
+                    }
+                }
+                div class="header-actions" {
+                    button type="button" class="btn" data-action="toggle-enroll" aria-controls="enroll" aria-expanded="false" {
+                        (icon(Icon::Key)) "Enrollment"
+                    }
+                    @if can_edit {
+                        button type="button" class="btn btn-danger-ghost" data-action="delete-collector" { "Delete" }
+                    }
+                }
+            }
+            (enrollment_banner(&record, can_edit))
+            div class="tabs" role="tablist" aria-label="Collector" id="collector-tabs" {
+                @for (index, (id, label)) in TABS.iter().enumerate() {
+                    button type="button" role="tab" id={ "tab-" (id) } aria-controls={ "panel-" (id) }
+                        aria-selected=(index == 0) tabindex=(if index == 0 { "0" } else { "-1" }) data-tab=(id) {
+                        (label)
+                        @if *id == "events" { span class="tab-count" id="events-count" hidden {} }
+                    }
+                }
+            }
+            @for (index, (id, _)) in TABS.iter().enumerate() {
+                section class="tab-panel" role="tabpanel" id={ "panel-" (id) } aria-labelledby={ "tab-" (id) }
+                    tabindex="0" hidden[index != 0] {
+                    (panel(id, can_edit))
+                }
+            }
+            dialog id="item-dialog" class="dialog" aria-labelledby="item-dialog-title" {
+                form method="dialog" class="form" id="item-form" novalidate {
+                    header class="dialog-header" {
+                        h2 id="item-dialog-title" { "Add" }
+                        button type="button" class="btn btn-ghost btn-icon" data-action="close-dialog" aria-label="Close" { "×" }
+                    }
+                    div class="dialog-body" {
+                        div class="form-error" role="alert" hidden {}
+                        div id="item-fields" {}
+                    }
+                    footer class="dialog-footer" {
+                        button type="button" class="btn" data-action="close-dialog" { "Cancel" }
+                        button type="submit" class="btn btn-primary" id="item-submit" { "Save" }
+                    }
+                }
+            }
+        }
+    };
+    ok_html(layout::page(
+        Page {
+            title: &record.name,
+            id: "collector",
+            nav: Nav::Collectors,
+            principal: Some(&principal),
+            topology: true,
+        },
+        content,
+    ))
+}
+
+fn mode_label(mode: CollectorMode) -> &'static str {
+    match mode {
+        CollectorMode::AlloyRemotecfg => "Grafana Alloy (alloy-remotecfg)",
+        CollectorMode::Opamp => "OpenTelemetry Collector (opamp)",
+    }
+}
+
+fn not_found(principal: &Principal, id: &str) -> HttpResponse {
+    let content = html! {
+        div class="empty-state panel" {
+            h1 { "Collector not found" }
+            p { "No collector has the id " code { (id) } ". It may have been deleted." }
+            a class="btn" href="/collectors" { (icon(Icon::Back)) "All collectors" }
+        }
+    };
+    html_response(
+        StatusCode::NOT_FOUND,
+        layout::page(
+            Page {
+                title: "Not found",
+                id: "not-found",
+                nav: Nav::Collectors,
+                principal: Some(principal),
+                topology: false,
+            },
+            content,
+        ),
+    )
+}
+
+/// The banner shown while the collector awaits its first connection (and on demand): how to install
+/// Alloy, mint the token and paste the config — the product page's steps, in short.
+fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
+    let alloy = record.mode == CollectorMode::AlloyRemotecfg;
+    html! {
+        section class="enroll" id="enroll" aria-labelledby="enroll-title" hidden {
+            div class="enroll-head" {
+                div {
+                    h2 id="enroll-title" { "Connect " (record.name) }
+                    p class="muted" id="enroll-status" { "This collector has not connected yet. Follow the steps on the host it runs on." }
+                }
+                button type="button" class="btn btn-ghost btn-icon" data-action="toggle-enroll" aria-label="Hide enrollment" { "×" }
+            }
+            div class="tabs tabs-small" role="tablist" aria-label="Collector software" {
+                button type="button" role="tab" id="enroll-tab-alloy" aria-controls="enroll-alloy" aria-selected=(alloy) tabindex=(if alloy { "0" } else { "-1" }) data-enroll-tab="alloy" { "Grafana Alloy" }
+                button type="button" role="tab" id="enroll-tab-otel" aria-controls="enroll-otel" aria-selected=(!alloy) tabindex=(if alloy { "-1" } else { "0" }) data-enroll-tab="otel" { "OpenTelemetry Collector" }
+            }
+            div role="tabpanel" id="enroll-alloy" aria-labelledby="enroll-tab-alloy" hidden[!alloy] {
+                @if !alloy {
+                    div class="callout callout-info" role="note" {
+                        "This collector is in " code { "opamp" } " mode; the Grafana Alloy steps apply to collectors in "
+                        code { "alloy-remotecfg" } " mode. Add a new collector to onboard Alloy."
+                    }
+                }
+                ol class="steps" {
+                    li {
+                        h3 { "Install Grafana Alloy" }
+                        p { "From Grafana's package repository (" code { "apt.grafana.com" } " or " code { "rpm.grafana.com" } "); it installs the " code { "alloy" } " service reading " code { "/etc/alloy/config.alloy" } "." }
+                        pre class="code" { code { "sudo apt-get install -y alloy      # Debian/Ubuntu\nsudo dnf install -y alloy          # RHEL/Fedora" } }
+                    }
+                    li {
+                        h3 { "Mint the collector's token" }
+                        p { "A per-collector bearer token for " code { "remotecfg" } " and the optional own_metrics push. It is shown once." }
+                        @if can_edit && alloy {
+                            div class="mint-row" {
+                                button type="button" class="btn btn-primary" data-action="mint-token" id="mint-button" {
+                                    (icon(Icon::Key))
+                                    @if record.token.is_some() { "Rotate token" } @else { "Mint token" }
+                                }
+                                p class="warning-text" id="mint-warning" {
+                                    (icon(Icon::Warning))
+                                    @if let Some(token) = &record.token {
+                                        "A token (" code { (token.prefix) "…" } ") was minted " time data-rel=(token.created_at.to_rfc3339()) { (token.created_at.to_rfc3339()) }
+                                        ". Minting again rotates it: the current token stops working at once."
+                                    } @else {
+                                        "Minting again later rotates the token: the previous one stops working at once."
+                                    }
+                                }
+                            }
+                        } @else if alloy {
+                            p class="muted" { "Your role cannot mint tokens; ask an admin or operator." }
+                        }
+                        div class="minted" id="minted" hidden {
+                            div class="callout callout-success" role="status" {
+                                strong { "Token minted." } " Copy it now — it is not shown again."
+                            }
+                            div class="copy-field" {
+                                label for="minted-token" { "Collector token" }
+                                div class="copy-row" {
+                                    input id="minted-token" class="mono" type="text" readonly;
+                                    button type="button" class="btn" data-copy="#minted-token" { (icon(Icon::Copy)) "Copy" }
+                                }
+                            }
+                        }
+                    }
+                    li {
+                        h3 { "Write " code { "/etc/alloy/config.alloy" } }
+                        p { "The " code { "remotecfg" } " block points at this server's base URL — Alloy appends the CollectorService path itself (do not add " code { "/v1/opamp" } "). The same token goes in " code { "bearer_token" } " and in the own_metrics " code { "Authorization" } " header." }
+                        div class="config-box" id="config-alloy-box" hidden {
+                            div class="config-box-head" {
+                                span class="mono" { "config.alloy" }
+                                button type="button" class="btn btn-small" data-copy="#config-alloy" data-testid="copy-config" { (icon(Icon::Copy)) "Copy" }
+                            }
+                            pre class="code" { code id="config-alloy" {} }
+                        }
+                        p class="muted" id="config-alloy-placeholder" { "Mint the token to see the ready-to-paste config." }
+                    }
+                    li {
+                        h3 { "Restart and verify" }
+                        pre class="code" { code { "sudo systemctl restart alloy\nsudo journalctl -u alloy -f | grep -i remotecfg" } }
+                        p { "Within one poll (about 60 s) the status leaves " code { "awaiting_connection" } "; the Events tab shows " code { "remotecfg_registered" } ", then config delivery." }
+                    }
+                }
+                details class="troubleshooting" {
+                    summary { "Troubleshooting" }
+                    ul {
+                        li { strong { "401 / Unauthenticated from remotecfg" } " — the token is wrong or was rotated. Mint again here and update " code { "bearer_token" } "." }
+                        li { strong { "Connects but gets no pipeline" } " — give the collector sources, a destination and a route (Inputs, Destinations, Routing tabs); an empty config renders an empty pipeline." }
+                        li { strong { "Nothing on the topology canvas" } " — the own_metrics block is missing, or its " code { "Authorization" } " token differs from " code { "remotecfg.bearer_token" } "; they must match." }
+                        li { strong { "basic_auth" } " — linkmesh accepts only " code { "bearer_token" } " (the Bearer scheme)." }
+                    }
+                }
+            }
+            div role="tabpanel" id="enroll-otel" aria-labelledby="enroll-tab-otel" hidden[alloy] {
+                div class="callout callout-info" role="note" {
+                    p { strong { "OpenTelemetry Collectors connect over OpAMP." } }
+                    p {
+                        "OpAMP enrollment is not served by this release yet. You can already model this collector's sources, "
+                        "routes and destinations; the Config tab shows the OpenTelemetry Collector YAML it will receive."
+                    }
+                    @if alloy {
+                        p { "This collector is in " code { "alloy-remotecfg" } " mode — use the Grafana Alloy tab." }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn panel(id: &str, can_edit: bool) -> Markup {
+    match id {
+        "overview" => html! {
+            div class="grid-2" id="overview" {
+                div class="panel" {
+                    h2 class="panel-title" { "Status" }
+                    dl class="kv" id="overview-status" {}
+                }
+                div class="panel" {
+                    h2 class="panel-title" { "Configuration delivery" }
+                    dl class="kv" id="overview-config" {}
+                }
+                div class="panel" {
+                    h2 class="panel-title" { "Attributes" }
+                    div id="overview-attributes" {}
+                }
+                div class="panel" {
+                    h2 class="panel-title" { "Effective config" }
+                    p class="help" { "What the collector reports it runs (Alloy 1.12 and later)." }
+                    div id="overview-effective" {}
+                }
+            }
+        },
+        "inputs" => item_panel("sources", "Inputs", "Where this collector receives telemetry from.", "Add source", can_edit),
+        "routing" => item_panel(
+            "routes",
+            "Routing",
+            "Routes are evaluated by priority (lowest first); a final route stops evaluation for the records it matches.",
+            "Add route",
+            can_edit,
+        ),
+        "destinations" => item_panel("destinations", "Destinations", "Where telemetry goes. Credentials are write-only.", "Add destination", can_edit),
+        "config" => html! {
+            div class="panel" {
+                div class="panel-head" {
+                    div {
+                        h2 class="panel-title" { "Rendered config" }
+                        p class="muted" id="config-meta" { "Loading…" }
+                    }
+                    button type="button" class="btn btn-small" data-copy="#config-content" { (icon(Icon::Copy)) "Copy" }
+                }
+                pre class="code code-lines" { code id="config-content" {} }
+            }
+            div class="panel" {
+                div class="panel-head" {
+                    h2 class="panel-title" { "Versions" }
+                }
+                form class="diff-form" id="diff-form" {
+                    div class="field field-inline" {
+                        label for="diff-from" { "Compare" }
+                        select id="diff-from" {}
+                    }
+                    div class="field field-inline" {
+                        label for="diff-to" { "with" }
+                        select id="diff-to" {}
+                    }
+                    button type="submit" class="btn" { "Show diff" }
+                }
+                div id="config-diff" class="diff" aria-live="polite" {}
+                table class="table table-compact" id="versions-table" {
+                    thead { tr { th scope="col" { "Version" } th scope="col" { "Created" } th scope="col" { "Hash" } th scope="col" { "Format" } } }
+                    tbody {}
+                }
+            }
+        },
+        "events" => html! {
+            div class="panel" {
+                div class="panel-head" {
+                    div {
+                        h2 class="panel-title" { "Events" }
+                        p class="muted" { "Newest first; updates live." }
+                    }
+                    div class="field field-inline" {
+                        label for="events-type" { "Type" }
+                        select id="events-type" { option value="" { "All types" } }
+                    }
+                }
+                ol class="events" id="events-list" {}
+                p class="empty-state" id="events-empty" hidden { "No events of this type yet." }
+            }
+        },
+        "topology" => html! {
+            div class="panel topology-panel" {
+                div class="panel-head" {
+                    div {
+                        h2 class="panel-title" { "Topology" }
+                        p class="muted" id="topology-meta" { "Loading…" }
+                    }
+                    div class="legend" aria-hidden="true" {
+                        span class="legend-item kind-source" { "source" }
+                        span class="legend-item kind-processor" { "step" }
+                        span class="legend-item kind-route" { "route" }
+                        span class="legend-item kind-destination" { "destination" }
+                        span class="legend-item kind-error" { "errors" }
+                    }
+                }
+                div class="callout callout-info" id="topology-empty" hidden {}
+                div class="topology-canvas" id="topology-canvas" {}
+            }
+        },
+        _ => html! {},
+    }
+}
+
+fn item_panel(kind: &str, title: &str, help: &str, add_label: &str, can_edit: bool) -> Markup {
+    html! {
+        div class="panel" {
+            div class="panel-head" {
+                div {
+                    h2 class="panel-title" { (title) }
+                    p class="muted" { (help) }
+                }
+                @if can_edit {
+                    button type="button" class="btn btn-primary" data-action="add-item" data-kind=(kind) { (icon(Icon::Plus)) (add_label) }
+                }
+            }
+            div id={ (kind) "-list" } { p class="muted" { "Loading…" } }
+        }
+    }
+}

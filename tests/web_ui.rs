@@ -1,0 +1,233 @@
+//! The web UI's server side over real HTTP: which pages are public, asset caching, the live streams
+//! (SSE) and the users API behind Settings. The browser flow itself is `e2e/ui.e2e.test.js`.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+#[tokio::test]
+async fn only_login_and_assets_are_public_and_pages_redirect_to_login() {
+    let server = Server::start();
+    let http = no_redirects();
+    for path in ["/", "/collectors", "/collectors/new", "/collectors/col_x", "/pipelines", "/settings"] {
+        let response = http.get(server.url(path)).send().await.expect("get");
+        assert_eq!(response.status(), 303, "{path}");
+        let location = response.headers()["location"].to_str().expect("location");
+        assert!(location.starts_with("/login?next="), "{path} -> {location}");
+    }
+    let login = http.get(server.url("/login")).send().await.expect("login page");
+    assert_eq!(login.status(), 200);
+    let csp = login.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = login.text().await.expect("html");
+    let css = html
+        .split("href=\"")
+        .find_map(|rest| rest.split('"').next().filter(|href| href.ends_with("/app.css")));
+    let css = css.expect("stylesheet link").to_owned();
+
+    let asset = http.get(server.url(&css)).send().await.expect("asset");
+    assert_eq!(asset.status(), 200);
+    assert!(asset.headers()["cache-control"].to_str().expect("cache").contains("immutable"));
+    assert!(asset.headers()["content-type"].to_str().expect("type").starts_with("text/css"));
+    let stale = http.get(server.url("/assets/000000000000/app.css")).send().await.expect("stale asset");
+    assert_eq!(stale.headers()["cache-control"], "no-cache");
+    assert_eq!(http.get(server.url("/assets/x/nope.js")).send().await.expect("missing").status(), 404);
+}
+
+#[tokio::test]
+async fn a_session_opens_the_pages_and_a_bearer_token_works_too() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let collector_id = api.create_collector("edge-1").await;
+    let http = no_redirects();
+    let page = http
+        .get(server.url(&format!("/collectors/{collector_id}")))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("collector page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("edge-1") && html.contains("awaiting_connection"));
+    assert!(!html.contains("<script>"), "no inline script");
+    let missing =
+        http.get(server.url("/collectors/col_nope")).bearer_auth(&api.token).send().await.expect("missing");
+    assert_eq!(missing.status(), 404);
+}
+
+/// Reads SSE messages until one of `event` arrives; returns its data.
+async fn next_event(stream: &mut reqwest::Response, buffer: &mut String, event: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT_DEADLINE;
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let message: String = buffer.drain(..end + 2).collect();
+            let mut name = "message";
+            let mut data = String::new();
+            for line in message.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = value;
+                } else if let Some(value) = line.strip_prefix("data: ") {
+                    data.push_str(value);
+                }
+            }
+            if name == event {
+                return serde_json::from_str(&data).expect("event data is JSON");
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {event} event before the deadline"))
+            .expect("chunk")
+            .unwrap_or_else(|| panic!("stream ended before a {event} event"));
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn collector_streams_need_credentials_and_send_changes() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(server.url("/api/v1/stream/collectors")).send().await.expect("get").status(), 401);
+
+    let collector_id = api.create_collector("edge-1").await;
+    let response = http
+        .get(server.url("/api/v1/stream/collectors"))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().expect("type").starts_with("text/event-stream"));
+    let mut list = response;
+    let mut buffer = String::new();
+    let first = next_event(&mut list, &mut buffer, "collectors").await;
+    assert_eq!(first["collectors"][0]["status"], "awaiting_connection");
+
+    let mut one = http
+        .get(server.url(&format!("/api/v1/stream/collectors/{collector_id}")))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("collector stream");
+    let mut one_buffer = String::new();
+    let collector = next_event(&mut one, &mut one_buffer, "collector").await;
+    assert_eq!(collector["name"], "edge-1");
+    let events = next_event(&mut one, &mut one_buffer, "events").await;
+    assert_eq!(events["events"][0]["type"], "collector_created");
+
+    let token = api.mint_token(&collector_id).await;
+    register(&server, &token, "host-a").await;
+    get_config(&server, &token, &poll_request("host-a", "")).await;
+    let changed = next_event(&mut list, &mut buffer, "collectors").await;
+    let changed = if changed["collectors"][0]["status"] == "connected" {
+        changed
+    } else {
+        next_event(&mut list, &mut buffer, "collectors").await
+    };
+    assert_eq!(changed["collectors"][0]["status"], "connected");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|t| t == "remotecfg_registered") {
+        let batch = next_event(&mut one, &mut one_buffer, "events").await;
+        seen.extend(
+            batch["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .map(|e| e["type"].to_string().replace('"', "")),
+        );
+    }
+
+    let (status, _) =
+        api.request(reqwest::Method::DELETE, &format!("/api/v1/collectors/{collector_id}"), None).await;
+    assert_eq!(status, 204);
+    next_event(&mut one, &mut one_buffer, "gone").await;
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_stream() {
+    let server = Server::start();
+    let cookies = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let login = cookies
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let mut stream = cookies.get(server.url("/api/v1/stream/collectors")).send().await.expect("stream");
+    let mut buffer = String::new();
+    next_event(&mut stream, &mut buffer, "collectors").await;
+    let logout = cookies.post(server.url("/api/v1/auth/logout")).send().await.expect("logout");
+    assert_eq!(logout.status(), 204);
+    next_event(&mut stream, &mut buffer, "signed_out").await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("stream ends");
+    assert!(!matches!(ended, Ok(Some(_))), "no more data after signed_out");
+}
+
+#[tokio::test]
+async fn admins_add_users_who_can_then_sign_in_with_their_role() {
+    let server = Server::start();
+    let admin = Api::admin(&server).await;
+    let (status, body) = admin
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(json!({ "username": "dana", "password": "short", "role": "viewer" })),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["details"]["field"], "password");
+    let (status, body) = admin
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(json!({ "username": "dana", "password": "a-long-enough-password", "role": "viewer" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["role"], "viewer");
+    let (status, _) = admin
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(json!({ "username": "dana", "password": "another-long-password", "role": "admin" })),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let users = admin.get("/api/v1/users").await;
+    let names: Vec<&str> =
+        users["users"].as_array().expect("users").iter().filter_map(|u| u["username"].as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"admin") && names.contains(&"dana"));
+
+    let dana = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let login = dana
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "username": "dana", "password": "a-long-enough-password" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    assert_eq!(dana.get(server.url("/api/v1/users")).send().await.expect("users").status(), 403);
+    let create = dana
+        .post(server.url("/api/v1/collectors"))
+        .json(&json!({ "name": "nope", "mode": "opamp" }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(create.status(), 403);
+    assert_eq!(dana.get(server.url("/collectors")).send().await.expect("page").status(), 200);
+
+    let viewer = Api::with_role(&server, "viewer").await;
+    let (status, _) = viewer.request(reqwest::Method::GET, "/api/v1/users", None).await;
+    assert_eq!(status, 403);
+}
