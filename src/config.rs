@@ -83,6 +83,11 @@ pub struct CollectorSettings {
     /// At most one `auth_failed` / `host_id_conflict` event per collector per this interval.
     #[serde(deserialize_with = "human::duration")]
     pub noisy_event_interval: Duration,
+    /// own_metrics pushes in flight per collector before 429 (an exporter sends a handful at once;
+    /// the OTel Collector's sending queue runs 10 consumers by default).
+    pub max_pushes_in_flight_per_collector: usize,
+    /// own_metrics pushes in flight on this node before 503; each may hold `max_request_body` bytes.
+    pub max_pushes_in_flight: usize,
 }
 
 impl Default for NodeConfig {
@@ -114,6 +119,8 @@ impl Default for CollectorSettings {
             registration_window: Duration::from_secs(300),
             last_seen_persist_interval: Duration::from_secs(300),
             noisy_event_interval: Duration::from_secs(60),
+            max_pushes_in_flight_per_collector: 8,
+            max_pushes_in_flight: 64,
         }
     }
 }
@@ -161,6 +168,9 @@ impl NodeConfig {
             return Err(ConfigError::Invalid(
                 "collectors.min_poll_interval must not exceed collectors.default_poll_interval".into(),
             ));
+        }
+        if collectors.max_pushes_in_flight_per_collector == 0 || collectors.max_pushes_in_flight == 0 {
+            return Err(ConfigError::Invalid("collectors.max_pushes_in_flight* must be at least 1".into()));
         }
         if self.raft.snapshot_after_logs == 0 {
             return Err(ConfigError::Invalid("raft.snapshot_after_logs must be at least 1".into()));

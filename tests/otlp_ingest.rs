@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use linkmesh::actors::registry::MAX_PUSHES_IN_FLIGHT_PER_COLLECTOR;
+use linkmesh::config::CollectorSettings;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -699,8 +699,9 @@ fn stalled_push(server: &Server, token: &str) -> TcpStream {
 async fn too_many_pushes_in_flight_get_429_with_retry_after() {
     let server = Server::start();
     let (api, collector_id, token) = setup(&server, "alloy-remotecfg").await;
-    let mut stalled: Vec<TcpStream> =
-        (0..MAX_PUSHES_IN_FLIGHT_PER_COLLECTOR).map(|_| stalled_push(&server, &token)).collect();
+    let mut stalled: Vec<TcpStream> = (0..CollectorSettings::default().max_pushes_in_flight_per_collector)
+        .map(|_| stalled_push(&server, &token))
+        .collect();
 
     let body = exporter_push(T0, 0, 1.0, 0.0).encode_to_vec();
     // A probe can overtake a stalled request whose headers the server has not read yet; that stalled

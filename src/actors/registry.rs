@@ -28,12 +28,6 @@ use crate::secrets::DataKey;
 
 const REGISTRY_SHARDS: usize = 64;
 
-/// own_metrics pushes in flight per collector: an exporter sends a handful at once (the OTel
-/// Collector's sending queue runs 10 consumers by default), more is a client out of step.
-pub const MAX_PUSHES_IN_FLIGHT_PER_COLLECTOR: usize = 8;
-/// own_metrics pushes in flight on this node; each may hold up to `max_request_body` of body.
-pub const MAX_PUSHES_IN_FLIGHT: usize = 64;
-
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("collector {0:?} not found")]
@@ -42,10 +36,10 @@ pub enum RegistryError {
     NotOwner { collector_id: String, owner: u64 },
     #[error("collector actor unavailable: {0}")]
     Unavailable(String),
-    /// The collector has [`MAX_PUSHES_IN_FLIGHT_PER_COLLECTOR`] pushes in flight already.
+    /// The collector has `collectors.max_pushes_in_flight_per_collector` pushes in flight already.
     #[error("collector {0:?} has too many own_metrics pushes in flight")]
     PushesInFlight(String),
-    /// This node has [`MAX_PUSHES_IN_FLIGHT`] pushes in flight already.
+    /// This node has `collectors.max_pushes_in_flight` pushes in flight already.
     #[error("too many own_metrics pushes in flight on this node")]
     Overloaded,
 }
@@ -169,13 +163,11 @@ impl CollectorRegistry {
         threads: usize,
     ) -> Self {
         let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
+        let pushes =
+            PushGate::new(settings.max_pushes_in_flight_per_collector, settings.max_pushes_in_flight);
         let env =
             Arc::new(ActorEnv { raft, writer, settings, data_key, shards: Arc::new(ActorShards::new()) });
-        CollectorRegistry {
-            env,
-            arbiters: Arc::new(arbiters),
-            pushes: PushGate::new(MAX_PUSHES_IN_FLIGHT_PER_COLLECTOR, MAX_PUSHES_IN_FLIGHT),
-        }
+        CollectorRegistry { env, arbiters: Arc::new(arbiters), pushes }
     }
 
     pub fn resident_count(&self) -> usize {
