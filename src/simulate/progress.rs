@@ -3,6 +3,7 @@
 //! and the GetConfig p50/p99 of the last interval.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,13 +52,14 @@ fn label(kind: CallKind) -> &'static str {
 /// A running progress display; [`ProgressHandle::finish`] stops it.
 pub struct ProgressHandle {
     task: tokio::task::JoinHandle<()>,
-    terminal: bool,
+    /// Set once a line was drawn in place on a terminal, which then needs ending.
+    line_open: Arc<AtomicBool>,
 }
 
 impl ProgressHandle {
     pub fn finish(self) {
         self.task.abort();
-        if self.terminal {
+        if self.line_open.load(Ordering::Relaxed) {
             eprintln!();
         }
     }
@@ -73,6 +75,8 @@ pub fn start(
 ) -> ProgressHandle {
     let terminal = std::io::stderr().is_terminal() && !quiet;
     let interval = interval.unwrap_or(if terminal { Duration::from_secs(1) } else { Duration::from_secs(5) });
+    let line_open = Arc::new(AtomicBool::new(false));
+    let drawn = line_open.clone();
     let task = tokio::spawn(async move {
         if quiet {
             return;
@@ -104,11 +108,16 @@ pub fn start(
             }
             .render();
             let mut stderr = std::io::stderr().lock();
-            let _ = if terminal { write!(stderr, "\r\x1b[2K{line}") } else { writeln!(stderr, "{line}") };
+            let _ = if terminal {
+                drawn.store(true, Ordering::Relaxed);
+                write!(stderr, "\r\x1b[2K{line}")
+            } else {
+                writeln!(stderr, "{line}")
+            };
             let _ = stderr.flush();
         }
     });
-    ProgressHandle { task, terminal }
+    ProgressHandle { task, line_open }
 }
 
 #[cfg(test)]
