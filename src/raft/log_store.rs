@@ -4,12 +4,16 @@
 //! tree holds the vote, the committed log id and the last purged log id (kept by the store itself, as
 //! openraft requires, so an empty log still reports where it ended).
 //!
-//! Every mutation is followed by a synchronous `flush()` (fsync) before openraft is told it is durable.
+//! Every mutation is followed by a synchronous `flush()` and an `fdatasync` of sled's data file before
+//! openraft is told it is durable: sled 0.34 flushes with `sync_file_range` on Linux, which survives a
+//! process crash but not a power loss (it does not flush the drive's cache or the file's metadata).
 //! openraft 0.9 serializes log I/O, so there are never concurrent flushes (sled's `flush_async` has
 //! known deadlocks under concurrency).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError};
@@ -23,20 +27,32 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 #[derive(Clone)]
 pub struct SledLogStore {
     db: sled::Db,
+    /// sled's data file (`<dir>/db`), opened only to `fdatasync` it after sled's own flush.
+    data_file: Arc<std::fs::File>,
     log: sled::Tree,
     meta: sled::Tree,
 }
 
 impl SledLogStore {
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(SledLogStore { db: db.clone(), log: db.open_tree("raft_log")?, meta: db.open_tree("raft_meta")? })
+    /// `db_dir` is the directory `db` was opened at.
+    pub fn open(db: &sled::Db, db_dir: &Path) -> Result<Self, sled::Error> {
+        Ok(SledLogStore {
+            db: db.clone(),
+            data_file: Arc::new(std::fs::File::open(db_dir.join("db"))?),
+            log: db.open_tree("raft_log")?,
+            meta: db.open_tree("raft_meta")?,
+        })
     }
 
     async fn flush(&self) -> Result<(), sled::Error> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush().map(|_| ()))
-            .await
-            .map_err(|join_error| sled::Error::Io(std::io::Error::other(join_error)))?
+        let data_file = self.data_file.clone();
+        tokio::task::spawn_blocking(move || {
+            db.flush()?;
+            data_file.sync_data().map_err(sled::Error::Io)
+        })
+        .await
+        .map_err(|join_error| sled::Error::Io(std::io::Error::other(join_error)))?
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {

@@ -63,9 +63,11 @@ impl RaftNode {
         let db = sled::Config::new()
             .path(&path)
             .flush_every_ms(Some(1000))
+            // sled's default page cache is 1 GiB; the state machine already lives in memory.
+            .cache_capacity(64 * 1024 * 1024)
             .open()
             .map_err(|source| StartError::Storage { path: path.display().to_string(), source })?;
-        let log_store = SledLogStore::open(&db)
+        let log_store = SledLogStore::open(&db, &path)
             .map_err(|source| StartError::Storage { path: path.display().to_string(), source })?;
         let state_machine = SledStateMachine::open(&db, effects)
             .map_err(|error| StartError::StateMachine(error.to_string()))?;

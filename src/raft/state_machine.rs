@@ -16,7 +16,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::model::{CommandOutcome, Effect, FleetState};
 
-const KEY_CURRENT_SNAPSHOT: &[u8] = b"current";
+/// The current snapshot: its metadata as JSON and its data as raw bytes, written in one batch.
+const KEY_SNAPSHOT_META: &[u8] = b"current_meta";
+const KEY_SNAPSHOT_DATA: &[u8] = b"current_data";
 
 /// The applied state, shared read-only with the rest of the node.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -28,7 +30,6 @@ pub struct AppliedState {
 
 pub type SharedState = Arc<RwLock<AppliedState>>;
 
-#[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
     data: Vec<u8>,
@@ -45,15 +46,10 @@ impl SledStateMachine {
     /// Opens the state machine, restoring the last snapshot if there is one.
     pub fn open(db: &sled::Db, effects: UnboundedSender<Effect>) -> Result<Self, StorageError> {
         let snapshots = db.open_tree("raft_snapshot").map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
-        let state =
-            match snapshots.get(KEY_CURRENT_SNAPSHOT).map_err(|e| StorageIOError::read(AnyError::new(&e)))? {
-                Some(bytes) => {
-                    let stored: StoredSnapshot = serde_json::from_slice(&bytes)
-                        .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
-                    decode_state(&stored.data)?
-                }
-                None => AppliedState::default(),
-            };
+        let state = match read_snapshot(&snapshots)? {
+            Some(stored) => decode_state(&stored.data)?,
+            None => AppliedState::default(),
+        };
         Ok(SledStateMachine { state: Arc::new(RwLock::new(state)), db: db.clone(), snapshots, effects })
     }
 
@@ -64,6 +60,17 @@ impl SledStateMachine {
     fn persist_snapshot(&self, stored: &StoredSnapshot) -> Result<(), StorageError> {
         Self::persist_snapshot_with(&self.db, &self.snapshots, stored)
     }
+}
+
+fn read_snapshot(snapshots: &sled::Tree) -> Result<Option<StoredSnapshot>, StorageError> {
+    let read =
+        |key: &[u8]| snapshots.get(key).map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)));
+    let (Some(meta), Some(data)) = (read(KEY_SNAPSHOT_META)?, read(KEY_SNAPSHOT_DATA)?) else {
+        return Ok(None);
+    };
+    let meta =
+        serde_json::from_slice(&meta).map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
+    Ok(Some(StoredSnapshot { meta, data: data.to_vec() }))
 }
 
 fn decode_state(bytes: &[u8]) -> Result<AppliedState, StorageError> {
@@ -108,10 +115,13 @@ impl SledStateMachine {
         stored: &StoredSnapshot,
     ) -> Result<(), StorageError> {
         let signature = Some(stored.meta.signature());
-        let bytes = serde_json::to_vec(stored)
+        let meta = serde_json::to_vec(&stored.meta)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), AnyError::new(&e)))?;
+        let mut batch = sled::Batch::default();
+        batch.insert(KEY_SNAPSHOT_META, meta);
+        batch.insert(KEY_SNAPSHOT_DATA, stored.data.as_slice());
         snapshots
-            .insert(KEY_CURRENT_SNAPSHOT, bytes)
+            .apply_batch(batch)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), AnyError::new(&e)))?;
         db.flush().map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
         Ok(())
@@ -184,13 +194,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(bytes) =
-            self.snapshots.get(KEY_CURRENT_SNAPSHOT).map_err(|e| StorageIOError::read(AnyError::new(&e)))?
-        else {
-            return Ok(None);
-        };
-        let stored: StoredSnapshot = serde_json::from_slice(&bytes)
-            .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
-        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+        Ok(read_snapshot(&self.snapshots)?
+            .map(|stored| Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
     }
 }
