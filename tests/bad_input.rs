@@ -663,9 +663,9 @@ async fn refused_collector_calls_leave_only_an_auth_failed_event() {
 
     // Several rejected tokens named host "h"; the first is reported, the rest are rate limited.
     api.wait_for_event(&collector_id, "auth_failed", 1).await;
-    // A barrier: this poll's event is written after anything the calls above could have caused.
-    get_config(&server, &token, &poll_request("h", "")).await;
-    let types = api.wait_for_event(&collector_id, "config_delivered", 2).await;
+    // A barrier: this registration's event is written after anything the calls above could have caused.
+    register(&server, &token, "h").await;
+    let types = api.wait_for_event(&collector_id, "remotecfg_registered", 1).await;
     assert_eq!(
         types,
         [
@@ -674,7 +674,7 @@ async fn refused_collector_calls_leave_only_an_auth_failed_event() {
             "status_changed",
             "config_delivered",
             "auth_failed",
-            "config_delivered",
+            "remotecfg_registered",
         ]
     );
     let events = api.get(&format!("/api/v1/collectors/{collector_id}/events")).await;

@@ -247,3 +247,28 @@ async fn events_page_with_after_and_limit() {
     assert_eq!(second_page["events"][0]["id"], 3);
     assert_eq!(second_page["events"][0]["type"], "token_rotated");
 }
+
+#[tokio::test]
+async fn collectors_without_hash_support_record_one_delivery_per_start() {
+    let server = Server::start();
+    let (api, collector_id, token) = onboarded(&server, "old-alloy").await;
+    register(&server, &token, "h").await;
+    for _ in 0..3 {
+        get_config(&server, &token, &poll_request("h", "")).await;
+    }
+    api.wait_for_event(&collector_id, "config_delivered", 1).await;
+    // A restart registers again; its first poll is a delivery again.
+    register(&server, &token, "h").await;
+    get_config(&server, &token, &poll_request("h", "")).await;
+    get_config(&server, &token, &poll_request("h", "")).await;
+    let types = api.wait_for_event(&collector_id, "config_delivered", 2).await;
+    // A barrier event written after every poll above.
+    let goodbye = pb::UnregisterCollectorRequest { id: "h".into() };
+    assert_eq!(connect_post(&server, "UnregisterCollector", Some(&token), &goodbye).await.status(), 200);
+    let types_after = api.wait_for_event(&collector_id, "unregistered", 1).await;
+    assert_eq!(
+        types_after.iter().filter(|t| *t == "config_delivered").count(),
+        2,
+        "{types:?} {types_after:?}"
+    );
+}

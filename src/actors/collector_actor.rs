@@ -41,6 +41,10 @@ pub struct CollectorActor {
     cadence: PollCadence,
     last_seen_persisted: Option<UnixMillis>,
     last_register_at: Option<UnixMillis>,
+    /// A poll without the current hash is a new delivery worth an event: set on creation and on every
+    /// (re)registration (a collector process starting), cleared when a delivery is recorded. Keeps
+    /// collectors that never echo the hash (Alloy < 1.5) from writing an event per poll.
+    redelivery_due: bool,
     last_activity: Instant,
     pending_auth_failures: u64,
     last_auth_failure_host: Option<String>,
@@ -213,6 +217,7 @@ impl CollectorActor {
             cadence,
             last_seen_persisted: record.last_seen_at,
             last_register_at: None,
+            redelivery_due: true,
             last_activity: Instant::now(),
             pending_auth_failures: 0,
             last_auth_failure_host: None,
@@ -435,7 +440,10 @@ impl Handler<Poll> for CollectorActor {
         self.note_contact(at, remote, &mut update);
 
         let not_modified = !poll.hash.is_empty() && poll.hash == self.rendered.hash;
-        if !not_modified {
+        let new_delivery =
+            self.delivered_hash.as_deref() != Some(self.rendered.hash.as_str()) || self.redelivery_due;
+        if !not_modified && new_delivery {
+            self.redelivery_due = false;
             self.delivered_hash = Some(self.rendered.hash.clone());
             update.delivered = Some(Delivered { hash: self.rendered.hash.clone(), at });
             update.events.push(
@@ -460,6 +468,7 @@ impl Handler<Register> for CollectorActor {
 
     fn handle(&mut self, register: Register, _ctx: &mut Self::Context) {
         let at = register.at;
+        self.redelivery_due = true;
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.observe_host(&register.host_id, at, &mut update);
         if register.local_attributes != self.local_attributes {
