@@ -37,7 +37,7 @@ mod storage_suite {
                 .map_err(|e| openraft::StorageIOError::write(openraft::AnyError::new(&e)))?;
             let db = sled::open(dir.path())
                 .map_err(|e| openraft::StorageIOError::write(openraft::AnyError::new(&e)))?;
-            let log_store = SledLogStore::open(&db)
+            let log_store = SledLogStore::open(&db, dir.path())
                 .map_err(|e| openraft::StorageIOError::write(openraft::AnyError::new(&e)))?;
             let (effects, _receiver) = tokio::sync::mpsc::unbounded_channel();
             let state_machine = SledStateMachine::open(&db, effects)?;
