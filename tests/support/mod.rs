@@ -16,15 +16,15 @@ pub use linkmesh::proto::collector::v1 as pb;
 
 pub const ADMIN_PASSWORD: &str = "integration-test-admin-password";
 
-/// Settings for tests: fast batching, and a 2 s expected poll interval so a collector stays
+/// Settings for tests: fast batching, and a 5 s expected poll interval so a collector stays
 /// `connected` through a test's quick sequence of calls even on a loaded machine.
 pub const FAST_CONFIG: &str = r#"
 activity_flush_interval = "30ms"
 shutdown_timeout = "5s"
 
 [collectors]
-default_poll_interval = "2s"
-min_poll_interval = "2s"
+default_poll_interval = "5s"
+min_poll_interval = "5s"
 stale_after_missed_polls = 3
 tick_interval = "50ms"
 passivate_after = "600s"
