@@ -101,3 +101,29 @@ fn config_hash(content: &str, input: &RenderInput<'_>) -> String {
 pub fn nothing_configured(input: &RenderInput<'_>) -> bool {
     input.sources.is_empty() || input.routes.is_empty()
 }
+
+/// The owned model the render unit tests build their [`RenderInput`] from.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct TestModel {
+    pub sources: Vec<Source>,
+    pub routes: Vec<Route>,
+    pub destinations: Vec<Destination>,
+    pub pipelines: Vec<Pipeline>,
+}
+
+#[cfg(test)]
+impl TestModel {
+    /// The input of collector `col_1` named `edge-1`.
+    pub fn input(&self, mode: CollectorMode) -> RenderInput<'_> {
+        RenderInput {
+            collector_id: "col_1",
+            collector_name: "edge-1",
+            mode,
+            sources: self.sources.iter().collect(),
+            routes: self.routes.iter().collect(),
+            destinations: self.destinations.iter().collect(),
+            pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
+        }
+    }
+}

@@ -116,3 +116,79 @@ mod hex_bytes {
         hex::decode(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
+
+/// Settings from a JSON object literal (anything else is empty settings), for tests.
+#[cfg(test)]
+pub fn settings_for_test(value: serde_json::Value) -> Settings {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// Test fixtures: one builder per record with the defaults the render tests share; tests change the
+/// fields they care about with struct update syntax.
+#[cfg(test)]
+mod fixtures {
+    use super::*;
+
+    impl Source {
+        pub fn for_test(id: &str, source_type: &str) -> Source {
+            Source {
+                id: id.to_owned(),
+                name: id.to_owned(),
+                source_type: source_type.to_owned(),
+                settings: Settings::new(),
+                resource_attributes: BTreeMap::new(),
+            }
+        }
+    }
+
+    impl Destination {
+        pub fn for_test(id: &str, destination_type: &str) -> Destination {
+            Destination {
+                id: id.to_owned(),
+                name: id.to_owned(),
+                destination_type: destination_type.to_owned(),
+                settings: Settings::new(),
+                credentials: BTreeMap::new(),
+            }
+        }
+    }
+
+    impl Route {
+        /// A route without a pipeline.
+        pub fn for_test(
+            id: &str,
+            priority: u32,
+            condition: &str,
+            is_final: bool,
+            destination_ids: &[&str],
+        ) -> Route {
+            Route {
+                id: id.to_owned(),
+                name: id.to_owned(),
+                condition: condition.to_owned(),
+                priority,
+                is_final,
+                pipeline_id: None,
+                destination_ids: destination_ids.iter().map(|id| (*id).to_owned()).collect(),
+            }
+        }
+    }
+
+    impl Pipeline {
+        pub fn for_test(id: &str, signals: &[Signal], steps: Vec<Step>) -> Pipeline {
+            Pipeline {
+                id: id.to_owned(),
+                name: id.to_owned(),
+                description: String::new(),
+                signals: signals.to_vec(),
+                steps,
+            }
+        }
+    }
+
+    impl Step {
+        pub fn for_test(step_type: &str, settings: serde_json::Value) -> Step {
+            Step { step_type: step_type.to_owned(), settings: settings_for_test(settings) }
+        }
+    }
+}

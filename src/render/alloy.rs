@@ -21,7 +21,7 @@ use super::plan::{
     self, attribute_actions, step_statements, Plan, PlannedDestination, PlannedRoute, PlannedSource,
     PlannedStep,
 };
-use super::{alloy_syntax, nothing_configured, secrets, RenderInput};
+use super::{alloy_syntax, nothing_configured, RenderInput};
 use crate::model::pipeline::Signal;
 
 /// The `declare` block every pipeline component lives in.
@@ -168,7 +168,7 @@ impl<'p, 'a> Module<'p, 'a> {
     // ---- sources ----
 
     fn source(&mut self, source: &PlannedSource<'_>) {
-        let node = format!("source:{}", source.source.id);
+        let node = source.node_id();
         let label = source.label.as_str();
         let settings = &source.source.settings;
         let entry = source.entry;
@@ -335,7 +335,7 @@ impl<'p, 'a> Module<'p, 'a> {
     // ---- routes ----
 
     fn route(&mut self, index: usize, route: &PlannedRoute<'_>) {
-        let node = format!("route:{}", route.route.id);
+        let node = route.node_id();
         let header = format!(
             "route {} ({}): priority {}, {}, condition {}",
             alloy_syntax::quote(&route.route.name),
@@ -408,14 +408,13 @@ impl<'p, 'a> Module<'p, 'a> {
         if planned.signals.is_empty() {
             return;
         }
-        let node = format!("destination:{}", planned.destination.id);
+        let node = planned.node_id();
         let destination = planned.destination;
         let entry = planned.entry;
-        let settings = &destination.settings;
+        let settings = planned.settings();
         let label = planned.label.as_str();
-        let secret = |key: &str| Expr::string(&secrets::placeholder(&destination.id, key));
-        let has_credential = |key: &str| destination.credentials.contains_key(key);
-        let has_basic = has_credential("username") || has_credential("password");
+        let secret = |key: &str| Expr::string(&planned.credential(key));
+        let has_basic = planned.has_basic_auth();
         self.comment(format!(
             "destination {} ({}, {})",
             alloy_syntax::quote(&destination.name),
@@ -432,7 +431,7 @@ impl<'p, 'a> Module<'p, 'a> {
                 if !headers.is_empty() {
                     client = client.attr("headers", Expr::string_map(&headers));
                 }
-                let auth = if has_credential("bearer_token") {
+                let auth = if planned.has_credential("bearer_token") {
                     Some(Block::labeled("otelcol.auth.bearer", label).attr("token", secret("bearer_token")))
                 } else if has_basic {
                     Some(
@@ -651,97 +650,61 @@ fn step_block(step: &PlannedStep<'_>, outputs: &[(Signal, Vec<String>)]) -> (&'s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Source, Step};
+    use crate::model::pipeline::{
+        settings_for_test, Destination, Pipeline, Route, SealedSecret, Source, Step,
+    };
     use crate::model::CollectorMode;
+    use crate::render::TestModel;
     use serde_json::json;
 
-    struct Model {
-        sources: Vec<Source>,
-        routes: Vec<Route>,
-        destinations: Vec<Destination>,
-        pipelines: Vec<Pipeline>,
-    }
-
-    impl Model {
-        fn input(&self) -> RenderInput<'_> {
-            RenderInput {
-                collector_id: "col_1",
-                collector_name: "edge-1",
-                mode: CollectorMode::AlloyRemotecfg,
-                sources: self.sources.iter().collect(),
-                routes: self.routes.iter().collect(),
-                destinations: self.destinations.iter().collect(),
-                pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
-            }
-        }
-    }
-
-    fn settings(value: serde_json::Value) -> crate::model::pipeline::Settings {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
-    fn model() -> Model {
-        Model {
-            sources: vec![Source {
-                id: "src_app".to_owned(),
-                name: "app".to_owned(),
-                source_type: "otlp".to_owned(),
-                settings: Default::default(),
-                resource_attributes: Default::default(),
-            }],
+    fn model() -> TestModel {
+        TestModel {
+            sources: vec![Source { name: "app".to_owned(), ..Source::for_test("src_app", "otlp") }],
             routes: vec![
                 Route {
-                    id: "rte_err".to_owned(),
                     name: "errors".to_owned(),
-                    condition: "attributes[\"level\"] == \"error\"".to_owned(),
-                    priority: 10,
-                    is_final: true,
                     pipeline_id: Some("pl_mask".to_owned()),
-                    destination_ids: vec!["dst_loki".to_owned()],
+                    ..Route::for_test(
+                        "rte_err",
+                        10,
+                        "attributes[\"level\"] == \"error\"",
+                        true,
+                        &["dst_loki"],
+                    )
                 },
                 Route {
-                    id: "rte_all".to_owned(),
                     name: "all".to_owned(),
-                    condition: "true".to_owned(),
-                    priority: 20,
-                    is_final: true,
-                    pipeline_id: None,
-                    destination_ids: vec!["dst_debug".to_owned()],
+                    ..Route::for_test("rte_all", 20, "true", true, &["dst_debug"])
                 },
             ],
             destinations: vec![
                 Destination {
-                    id: "dst_loki".to_owned(),
                     name: "loki".to_owned(),
-                    destination_type: "loki".to_owned(),
-                    settings: settings(json!({"url": "http://loki:3100"})),
+                    settings: settings_for_test(json!({"url": "http://loki:3100"})),
                     credentials: [("password".to_owned(), SealedSecret(vec![1, 2, 3]))].into_iter().collect(),
+                    ..Destination::for_test("dst_loki", "loki")
                 },
-                Destination {
-                    id: "dst_debug".to_owned(),
-                    name: "debug".to_owned(),
-                    destination_type: "debug".to_owned(),
-                    settings: Default::default(),
-                    credentials: Default::default(),
-                },
+                Destination { name: "debug".to_owned(), ..Destination::for_test("dst_debug", "debug") },
             ],
             pipelines: vec![Pipeline {
-                id: "pl_mask".to_owned(),
                 name: "mask".to_owned(),
-                description: String::new(),
-                signals: vec![Signal::Logs],
-                steps: vec![Step {
-                    step_type: "mask".to_owned(),
-                    settings: settings(json!({"emails": true})),
-                }],
+                ..Pipeline::for_test(
+                    "pl_mask",
+                    &[Signal::Logs],
+                    vec![Step::for_test("mask", json!({"emails": true}))],
+                )
             }],
         }
+    }
+
+    fn input(model: &TestModel) -> RenderInput<'_> {
+        model.input(CollectorMode::AlloyRemotecfg)
     }
 
     #[test]
     fn everything_sits_in_one_declare_instantiated_once() {
         let model = model();
-        let content = render_alloy_module(&model.input());
+        let content = render_alloy_module(&input(&model));
         let top_level: Vec<&str> = content
             .lines()
             .filter(|line| !line.starts_with(' ') && !line.starts_with("//") && !line.is_empty())
@@ -753,7 +716,7 @@ mod tests {
     #[test]
     fn a_final_route_splits_matched_records_from_the_rest() {
         let model = model();
-        let content = render_alloy_module(&model.input());
+        let content = render_alloy_module(&input(&model));
         assert!(
             content.contains("log_record = [\"not (attributes[\\\"level\\\"] == \\\"error\\\")\"]"),
             "{content}"
@@ -776,7 +739,7 @@ mod tests {
     #[test]
     fn credentials_are_placeholders_inside_strings() {
         let model = model();
-        let content = render_alloy_module(&model.input());
+        let content = render_alloy_module(&input(&model));
         assert!(content.contains("password = \"${linkmesh-secret:dst_loki:password}\""), "{content}");
         assert!(content.contains("url = \"http://loki:3100/loki/api/v1/push\""), "{content}");
     }
@@ -784,7 +747,7 @@ mod tests {
     #[test]
     fn components_are_reported_per_graph_node() {
         let model = model();
-        let rendered = render_alloy(&model.input());
+        let rendered = render_alloy(&input(&model));
         assert_eq!(
             rendered.components.get("destination:dst_loki").cloned().unwrap_or_default(),
             ["otelcol.exporter.loki.dst_loki", "loki.write.dst_loki"]
@@ -809,7 +772,7 @@ mod tests {
         let mut model = model();
         model.routes.clear();
         assert_eq!(
-            render_alloy_module(&model.input()),
+            render_alloy_module(&input(&model)),
             "// linkmesh: no sources or routes configured for collector \"edge-1\"\n"
         );
     }

@@ -67,17 +67,12 @@ pub fn render_graph(input: &RenderInput<'_>) -> RenderedGraph {
     };
 
     let mut nodes = Vec::new();
-    for source in &plan.sources {
-        let source = source.source;
-        nodes.push(node(
-            format!("source:{}", source.id),
-            NodeKind::Source,
-            &source.source_type,
-            &source.name,
-        ));
+    for planned in &plan.sources {
+        let source = planned.source;
+        nodes.push(node(planned.node_id(), NodeKind::Source, &source.source_type, &source.name));
     }
     for route in &plan.routes {
-        nodes.push(node(format!("route:{}", route.route.id), NodeKind::Route, "route", &route.route.name));
+        nodes.push(node(route.node_id(), NodeKind::Route, "route", &route.route.name));
         for step in &route.steps {
             let pipeline_name = route.pipeline.map(|pipeline| pipeline.name.as_str()).unwrap_or_default();
             nodes.push(node(
@@ -88,10 +83,10 @@ pub fn render_graph(input: &RenderInput<'_>) -> RenderedGraph {
             ));
         }
     }
-    for destination in &plan.destinations {
-        let destination = destination.destination;
+    for planned in &plan.destinations {
+        let destination = planned.destination;
         nodes.push(node(
-            format!("destination:{}", destination.id),
+            planned.node_id(),
             NodeKind::Destination,
             &destination.destination_type,
             &destination.name,
@@ -110,20 +105,20 @@ pub fn render_graph(input: &RenderInput<'_>) -> RenderedGraph {
         for &signal in &source.routed_signals {
             for &route_index in plan.chain(signal) {
                 let route = &plan.routes[route_index];
-                flow(format!("source:{}", source.source.id), format!("route:{}", route.route.id), signal);
+                flow(source.node_id(), route.node_id(), signal);
             }
         }
     }
     for route in &plan.routes {
         for &signal in &route.signals {
-            let mut from = format!("route:{}", route.route.id);
+            let mut from = route.node_id();
             for step in route.steps_for(signal) {
                 let to = step_node(&route.route.id, step.index);
                 flow(from, to.clone(), signal);
                 from = to;
             }
             for destination in plan.route_destinations(route, signal) {
-                flow(from.clone(), format!("destination:{}", destination.destination.id), signal);
+                flow(from.clone(), destination.node_id(), signal);
             }
         }
     }
@@ -138,74 +133,41 @@ fn step_node(route_id: &str, index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::pipeline::{Destination, Pipeline, Route, Source, Step};
+    use crate::model::pipeline::{settings_for_test, Destination, Pipeline, Route, Source, Step};
+    use crate::render::TestModel;
     use serde_json::json;
 
-    fn settings(value: serde_json::Value) -> crate::model::pipeline::Settings {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
-    struct Model {
-        sources: Vec<Source>,
-        routes: Vec<Route>,
-        destinations: Vec<Destination>,
-        pipelines: Vec<Pipeline>,
-    }
-
-    fn model() -> Model {
-        Model {
-            sources: vec![Source {
-                id: "src_1".to_owned(),
-                name: "app".to_owned(),
-                source_type: "otlp".to_owned(),
-                settings: Default::default(),
-                resource_attributes: Default::default(),
-            }],
+    fn model() -> TestModel {
+        TestModel {
+            sources: vec![Source { name: "app".to_owned(), ..Source::for_test("src_1", "otlp") }],
             routes: vec![Route {
-                id: "rte_1".to_owned(),
                 name: "errors".to_owned(),
-                condition: "attributes[\"level\"] == \"error\"".to_owned(),
-                priority: 10,
-                is_final: true,
                 pipeline_id: Some("pl_1".to_owned()),
-                destination_ids: vec!["dst_loki".to_owned(), "dst_debug".to_owned()],
+                ..Route::for_test(
+                    "rte_1",
+                    10,
+                    "attributes[\"level\"] == \"error\"",
+                    true,
+                    &["dst_loki", "dst_debug"],
+                )
             }],
             destinations: vec![
                 Destination {
-                    id: "dst_loki".to_owned(),
                     name: "loki".to_owned(),
-                    destination_type: "loki".to_owned(),
-                    settings: settings(json!({"url": "http://loki:3100"})),
-                    credentials: Default::default(),
+                    settings: settings_for_test(json!({"url": "http://loki:3100"})),
+                    ..Destination::for_test("dst_loki", "loki")
                 },
-                Destination {
-                    id: "dst_debug".to_owned(),
-                    name: "debug".to_owned(),
-                    destination_type: "debug".to_owned(),
-                    settings: Default::default(),
-                    credentials: Default::default(),
-                },
+                Destination { name: "debug".to_owned(), ..Destination::for_test("dst_debug", "debug") },
             ],
             pipelines: vec![Pipeline {
-                id: "pl_1".to_owned(),
                 name: "tidy".to_owned(),
-                description: String::new(),
-                signals: vec![Signal::Logs],
-                steps: vec![Step { step_type: "batch".to_owned(), settings: Default::default() }],
+                ..Pipeline::for_test("pl_1", &[Signal::Logs], vec![Step::for_test("batch", json!({}))])
             }],
         }
     }
 
-    fn graph(model: &Model, mode: CollectorMode) -> RenderedGraph {
-        render_graph(&RenderInput {
-            collector_id: "col_1",
-            collector_name: "edge",
-            mode,
-            sources: model.sources.iter().collect(),
-            routes: model.routes.iter().collect(),
-            destinations: model.destinations.iter().collect(),
-            pipelines: model.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
-        })
+    fn graph(model: &TestModel, mode: CollectorMode) -> RenderedGraph {
+        render_graph(&model.input(mode))
     }
 
     fn edge(from: &str, to: &str, signals: &[Signal]) -> GraphEdge {

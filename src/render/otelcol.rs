@@ -25,7 +25,7 @@ use super::plan::{
     PlannedStep,
 };
 use super::yaml::Yaml;
-use super::{nothing_configured, secrets, RenderInput};
+use super::{nothing_configured, RenderInput};
 use crate::model::pipeline::Signal;
 
 /// The YAML text and, per graph node id, the collector's ids of the components rendered for it
@@ -186,7 +186,7 @@ impl Config {
     }
 
     fn source(&mut self, plan: &Plan<'_>, source: &PlannedSource<'_>) {
-        let node = format!("source:{}", source.source.id);
+        let node = source.node_id();
         let entry = source.entry;
         let settings = &source.source.settings;
         let label = &source.label;
@@ -324,7 +324,7 @@ impl Config {
         if route.signals.is_empty() {
             return;
         }
-        let node = format!("route:{}", route.route.id);
+        let node = route.node_id();
         let label = &route.label;
         for &signal in &route.signals {
             let connector_id = connector(route, signal);
@@ -381,14 +381,12 @@ impl Config {
         if planned.signals.is_empty() {
             return;
         }
-        let node = format!("destination:{}", planned.destination.id);
-        let destination = planned.destination;
+        let node = planned.node_id();
         let entry = planned.entry;
-        let settings = &destination.settings;
+        let settings = planned.settings();
         let label = &planned.label;
-        let secret = |key: &str| Yaml::verbatim(secrets::placeholder(&destination.id, key));
-        let has_credential = |key: &str| destination.credentials.contains_key(key);
-        let has_basic = has_credential("username") || has_credential("password");
+        let secret = |key: &str| Yaml::verbatim(planned.credential(key));
+        let has_basic = planned.has_basic_auth();
         let basic_auth = |config: &mut Config| -> String {
             let id = format!("basicauth/{label}");
             let extension = Yaml::map().with(
@@ -413,7 +411,7 @@ impl Config {
                         Yaml::Map(headers.into_iter().map(|(key, value)| (key, Yaml::str(value))).collect()),
                     );
                 }
-                let authenticator = if has_credential("bearer_token") {
+                let authenticator = if planned.has_credential("bearer_token") {
                     let id = format!("bearertokenauth/{label}");
                     self.extensions.push((id.clone(), Yaml::map().with("token", secret("bearer_token"))));
                     self.note(&node, &id);
@@ -523,66 +521,45 @@ fn step_processor(step: &PlannedStep<'_>) -> Yaml {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::pipeline::{Destination, Route, SealedSecret, Source};
+    use crate::model::pipeline::{settings_for_test, Destination, Route, SealedSecret, Source};
     use crate::model::CollectorMode;
+    use crate::render::TestModel;
     use serde_json::json;
 
-    fn settings(value: serde_json::Value) -> crate::model::pipeline::Settings {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
     fn render(sources: &[Source], routes: &[Route], destinations: &[Destination]) -> RenderedOtelcol {
-        render_otelcol(&RenderInput {
-            collector_id: "col_1",
-            collector_name: "edge-1",
-            mode: CollectorMode::Opamp,
-            sources: sources.iter().collect(),
-            routes: routes.iter().collect(),
-            destinations: destinations.iter().collect(),
-            pipelines: BTreeMap::new(),
-        })
+        let model = TestModel {
+            sources: sources.to_vec(),
+            routes: routes.to_vec(),
+            destinations: destinations.to_vec(),
+            pipelines: Vec::new(),
+        };
+        render_otelcol(&model.input(CollectorMode::Opamp))
     }
 
     fn source() -> Source {
         Source {
-            id: "src_files".to_owned(),
             name: "files".to_owned(),
-            source_type: "file_tail".to_owned(),
-            settings: settings(json!({"include": ["/var/log/*.log"]})),
+            settings: settings_for_test(json!({"include": ["/var/log/*.log"]})),
             resource_attributes: [("cost$center".to_owned(), "${env:HOME}".to_owned())].into_iter().collect(),
+            ..Source::for_test("src_files", "file_tail")
         }
     }
 
     fn route(id: &str, priority: u32, condition: &str, is_final: bool, destination: &str) -> Route {
-        Route {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            condition: condition.to_owned(),
-            priority,
-            is_final,
-            pipeline_id: None,
-            destination_ids: vec![destination.to_owned()],
-        }
+        Route::for_test(id, priority, condition, is_final, &[destination])
     }
 
     fn loki() -> Destination {
         Destination {
-            id: "dst_loki".to_owned(),
             name: "loki".to_owned(),
-            destination_type: "loki".to_owned(),
-            settings: settings(json!({"url": "https://logs.example.com/loki/api/v1/push"})),
+            settings: settings_for_test(json!({"url": "https://logs.example.com/loki/api/v1/push"})),
             credentials: [("username".to_owned(), SealedSecret(vec![1]))].into_iter().collect(),
+            ..Destination::for_test("dst_loki", "loki")
         }
     }
 
     fn debug() -> Destination {
-        Destination {
-            id: "dst_debug".to_owned(),
-            name: "debug".to_owned(),
-            destination_type: "debug".to_owned(),
-            settings: Default::default(),
-            credentials: Default::default(),
-        }
+        Destination { name: "debug".to_owned(), ..Destination::for_test("dst_debug", "debug") }
     }
 
     #[test]
@@ -654,11 +631,8 @@ mod tests {
     #[test]
     fn a_signal_no_destination_takes_renders_no_pipeline() {
         let prometheus = Source {
-            id: "src_prom".to_owned(),
-            name: "prom".to_owned(),
-            source_type: "prometheus_scrape".to_owned(),
-            settings: settings(json!({"targets": ["a:9100"], "scrape_interval": "5s"})),
-            resource_attributes: Default::default(),
+            settings: settings_for_test(json!({"targets": ["a:9100"], "scrape_interval": "5s"})),
+            ..Source::for_test("src_prom", "prometheus_scrape")
         };
         let rendered = render(&[prometheus], &[route("rte_a", 10, "true", true, "dst_loki")], &[loki()]);
         assert_eq!(

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::catalogue::{self, CatalogueEntry, EntryKind};
-use super::RenderInput;
+use super::{secrets, RenderInput};
 use crate::model::pipeline::{Destination, Pipeline, Route, Settings, Signal, Source, Step};
 
 #[derive(Debug)]
@@ -88,7 +88,44 @@ pub struct PlannedDestination<'a> {
     pub signals: Vec<Signal>,
 }
 
+impl PlannedSource<'_> {
+    /// The graph node id, `source:<id>`.
+    pub fn node_id(&self) -> String {
+        format!("source:{}", self.source.id)
+    }
+}
+
+impl PlannedDestination<'_> {
+    /// The graph node id, `destination:<id>`.
+    pub fn node_id(&self) -> String {
+        format!("destination:{}", self.destination.id)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.destination.settings
+    }
+
+    pub fn has_credential(&self, key: &str) -> bool {
+        self.destination.credentials.contains_key(key)
+    }
+
+    /// A username or a password is set: the destination authenticates with HTTP basic auth.
+    pub fn has_basic_auth(&self) -> bool {
+        self.has_credential("username") || self.has_credential("password")
+    }
+
+    /// The text at the position of this destination's credential `key`.
+    pub fn credential(&self, key: &str) -> String {
+        secrets::placeholder(&self.destination.id, key)
+    }
+}
+
 impl PlannedRoute<'_> {
+    /// The graph node id, `route:<id>`.
+    pub fn node_id(&self) -> String {
+        format!("route:{}", self.route.id)
+    }
+
     pub fn has_match_filter(&self) -> bool {
         !self.matches_everything && !self.signals.is_empty()
     }
@@ -482,56 +519,12 @@ pub fn rest_drop_condition(condition: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::pipeline::Step;
     use crate::model::CollectorMode;
+    use crate::render::TestModel;
 
-    fn source(id: &str, source_type: &str) -> Source {
-        Source {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            source_type: source_type.to_owned(),
-            settings: Default::default(),
-            resource_attributes: Default::default(),
-        }
-    }
-
-    fn destination(id: &str, destination_type: &str) -> Destination {
-        Destination {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            destination_type: destination_type.to_owned(),
-            settings: Default::default(),
-            credentials: Default::default(),
-        }
-    }
-
-    fn route(id: &str, priority: u32, condition: &str, is_final: bool, destinations: &[&str]) -> Route {
-        Route {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            condition: condition.to_owned(),
-            priority,
-            is_final,
-            pipeline_id: None,
-            destination_ids: destinations.iter().map(|id| (*id).to_owned()).collect(),
-        }
-    }
-
-    fn input<'a>(
-        sources: &'a [Source],
-        routes: &'a [Route],
-        destinations: &'a [Destination],
-        pipelines: &'a [Pipeline],
-    ) -> RenderInput<'a> {
-        RenderInput {
-            collector_id: "col_1",
-            collector_name: "one",
-            mode: CollectorMode::AlloyRemotecfg,
-            sources: sources.iter().collect(),
-            routes: routes.iter().collect(),
-            destinations: destinations.iter().collect(),
-            pipelines: pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
-        }
+    fn plan(model: &TestModel, check: impl FnOnce(&Plan<'_>)) {
+        let input = model.input(CollectorMode::AlloyRemotecfg);
+        check(&Plan::new(&input));
     }
 
     #[test]
@@ -548,70 +541,82 @@ mod tests {
 
     #[test]
     fn routes_are_ordered_by_priority_then_id_and_a_final_catch_all_ends_the_chain() {
-        let sources = [source("src_1", "otlp")];
-        let destinations = [destination("dst_a", "debug"), destination("dst_b", "debug")];
-        let routes = [
-            route("rte_c", 30, "true", false, &["dst_a"]),
-            route("rte_b", 20, "true", true, &["dst_b"]),
-            route("rte_a", 20, "attributes[\"x\"] == 1", true, &["dst_a"]),
-        ];
-        let input = input(&sources, &routes, &destinations, &[]);
-        let plan = Plan::new(&input);
-        let order: Vec<&str> = plan.routes.iter().map(|route| route.route.id.as_str()).collect();
-        assert_eq!(order, ["rte_a", "rte_b", "rte_c"]);
-        assert_eq!(plan.chain(Signal::Logs), [0, 1]);
-        assert_eq!(plan.routes[0].rest_signals, Signal::ALL);
-        assert!(plan.routes[1].rest_signals.is_empty());
-        assert!(plan.routes[2].signals.is_empty());
+        let model = TestModel {
+            sources: vec![Source::for_test("src_1", "otlp")],
+            destinations: vec![
+                Destination::for_test("dst_a", "debug"),
+                Destination::for_test("dst_b", "debug"),
+            ],
+            routes: vec![
+                Route::for_test("rte_c", 30, "true", false, &["dst_a"]),
+                Route::for_test("rte_b", 20, "true", true, &["dst_b"]),
+                Route::for_test("rte_a", 20, "attributes[\"x\"] == 1", true, &["dst_a"]),
+            ],
+            ..TestModel::default()
+        };
+        plan(&model, |plan| {
+            let order: Vec<&str> = plan.routes.iter().map(|route| route.route.id.as_str()).collect();
+            assert_eq!(order, ["rte_a", "rte_b", "rte_c"]);
+            assert_eq!(plan.chain(Signal::Logs), [0, 1]);
+            assert_eq!(plan.routes[0].rest_signals, Signal::ALL);
+            assert!(plan.routes[1].rest_signals.is_empty());
+            assert!(plan.routes[2].signals.is_empty());
+        });
     }
 
     #[test]
     fn a_route_is_evaluated_only_for_signals_its_destinations_take() {
-        let sources = [source("src_1", "otlp")];
-        let destinations = [destination("dst_loki", "loki"), destination("dst_debug", "debug")];
-        let routes = [
-            route("rte_1", 10, "true", true, &["dst_loki"]),
-            route("rte_2", 20, "true", true, &["dst_debug"]),
-        ];
-        let input = input(&sources, &routes, &destinations, &[]);
-        let plan = Plan::new(&input);
-        assert_eq!(plan.chain(Signal::Logs), [0]);
-        assert_eq!(plan.chain(Signal::Metrics), [1]);
-        assert_eq!(plan.chain(Signal::Traces), [1]);
-        assert_eq!(
-            plan.destination("dst_debug").map(|d| d.signals.clone()),
-            Some(vec![Signal::Metrics, Signal::Traces])
-        );
+        let model = TestModel {
+            sources: vec![Source::for_test("src_1", "otlp")],
+            destinations: vec![
+                Destination::for_test("dst_loki", "loki"),
+                Destination::for_test("dst_debug", "debug"),
+            ],
+            routes: vec![
+                Route::for_test("rte_1", 10, "true", true, &["dst_loki"]),
+                Route::for_test("rte_2", 20, "true", true, &["dst_debug"]),
+            ],
+            ..TestModel::default()
+        };
+        plan(&model, |plan| {
+            assert_eq!(plan.chain(Signal::Logs), [0]);
+            assert_eq!(plan.chain(Signal::Metrics), [1]);
+            assert_eq!(plan.chain(Signal::Traces), [1]);
+            assert_eq!(
+                plan.destination("dst_debug").map(|d| d.signals.clone()),
+                Some(vec![Signal::Metrics, Signal::Traces])
+            );
+        });
     }
 
     #[test]
     fn steps_run_only_for_the_pipelines_signals() {
-        let sources = [source("src_1", "otlp")];
-        let destinations = [destination("dst_1", "debug")];
-        let mut only_route = route("rte_1", 10, "true", true, &["dst_1"]);
-        only_route.pipeline_id = Some("pl_1".to_owned());
-        let routes = [only_route];
-        let pipelines = [Pipeline {
-            id: "pl_1".to_owned(),
-            name: "p".to_owned(),
-            description: String::new(),
-            signals: vec![Signal::Logs],
-            steps: vec![
-                Step { step_type: "batch".to_owned(), settings: Default::default() },
-                Step { step_type: "teleport".to_owned(), settings: Default::default() },
-            ],
-        }];
-        let input = input(&sources, &routes, &destinations, &pipelines);
-        let plan = Plan::new(&input);
-        assert_eq!(plan.routes[0].steps.len(), 1);
-        assert_eq!(plan.routes[0].steps[0].signals, [Signal::Logs]);
-        assert_eq!(plan.skipped.len(), 1, "{:?}", plan.skipped);
+        let model = TestModel {
+            sources: vec![Source::for_test("src_1", "otlp")],
+            destinations: vec![Destination::for_test("dst_1", "debug")],
+            routes: vec![Route {
+                pipeline_id: Some("pl_1".to_owned()),
+                ..Route::for_test("rte_1", 10, "true", true, &["dst_1"])
+            }],
+            pipelines: vec![Pipeline::for_test(
+                "pl_1",
+                &[Signal::Logs],
+                vec![
+                    Step::for_test("batch", serde_json::Value::Null),
+                    Step::for_test("teleport", serde_json::Value::Null),
+                ],
+            )],
+        };
+        plan(&model, |plan| {
+            assert_eq!(plan.routes[0].steps.len(), 1);
+            assert_eq!(plan.routes[0].steps[0].signals, [Signal::Logs]);
+            assert_eq!(plan.skipped.len(), 1, "{:?}", plan.skipped);
+        });
     }
 
     #[test]
     fn stamps_escape_and_cannot_override_linkmesh_attributes() {
-        let mut stamped = source("src_1", "otlp");
-        stamped.name = "say \"hi\"".to_owned();
+        let mut stamped = Source { name: "say \"hi\"".to_owned(), ..Source::for_test("src_1", "otlp") };
         stamped.resource_attributes.insert("linkmesh.source.id".to_owned(), "forged".to_owned());
         stamped.resource_attributes.insert("env".to_owned(), "prod".to_owned());
         assert_eq!(
