@@ -3,10 +3,15 @@
 //! No I/O, clocks or randomness: the same model renders byte-identical output, so the config hash
 //! changes exactly when the config does.
 //!
-//! Credentials never appear in rendered text stored anywhere: renderers emit placeholders
-//! ([`secrets::placeholder`]) and the collector's actor fills them with decrypted values just before
-//! delivery ([`secrets::fill`]). The hash covers the sealed credentials, so a credential change is a
-//! new config version.
+//! Credentials never appear in rendered text stored anywhere. Every renderer takes a
+//! [`secrets::Credentials`] and writes it only at the credential positions it generates itself:
+//! [`render_collector_config`] renders the stored text (markers there, kept as config versions and
+//! shown by the API); [`render_for_delivery`] renders the same input again with the decrypted values
+//! (the collector's actor, just before delivery). Nothing fills markers into finished text, so no
+//! operator-written text can turn into a credential.
+//!
+//! `config.hash` is the SHA-256 of the stored text and of the sealed (encrypted) credentials of the
+//! collector's destinations, see [`RenderedConfig::hash`].
 //!
 //! - [`catalogue`]: every source, step and destination type: settings schema, signals, rendering.
 //! - [`alloy`]: the Alloy module delivered over remotecfg (everything inside one `declare`).
@@ -30,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::pipeline::{Destination, Pipeline, Route, Source};
 use crate::model::CollectorMode;
+use secrets::{CredentialValues, Credentials};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigFormat {
@@ -59,25 +65,51 @@ pub struct RenderInput<'a> {
     pub pipelines: BTreeMap<&'a str, &'a Pipeline>,
 }
 
-/// What a collector receives, before secrets are filled in.
+/// One collector's config as stored: what it receives, with markers at the credential positions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedConfig {
     pub format: ConfigFormat,
-    /// Config text with credential placeholders.
+    /// Config text with credential markers.
     pub content: String,
-    /// Hex SHA-256 over `content` and the sealed credentials; opaque to collectors.
+    /// Hex SHA-256 over `content` and the sealed credentials of every destination of the collector
+    /// (by destination id and key). The delivered text is a function of exactly these (and of the
+    /// data key, which does not change), so the hash changes whenever the delivered text can — a new
+    /// password is a new version — without ever hashing a secret. Opaque to collectors, which echo it
+    /// back to skip unchanged configs.
     pub hash: String,
 }
 
-/// Renders one collector's config; an empty model renders a non-empty comment (Alloy treats empty
-/// content as "keep running the previous config").
+/// The config a collector receives, rendered with its decrypted credentials.
+pub struct DeliverableRender {
+    /// The same input rendered for storage; its hash is the delivered config's hash.
+    pub stored: RenderedConfig,
+    /// The text to send: credential values at the credential positions, nowhere else.
+    pub content: String,
+}
+
+/// Renders one collector's config as stored; an empty model renders a non-empty comment (Alloy
+/// treats empty content as "keep running the previous config").
 pub fn render_collector_config(input: &RenderInput<'_>) -> RenderedConfig {
-    let (format, content) = match input.mode {
-        CollectorMode::AlloyRemotecfg => (ConfigFormat::Alloy, alloy::render_alloy_module(input)),
-        CollectorMode::Opamp => (ConfigFormat::Otelcol, otelcol::render_otelcol_yaml(input)),
-    };
+    let (format, content) = render_content(input, &Credentials::Markers);
     let hash = config_hash(&content, input);
     RenderedConfig { format, content, hash }
+}
+
+/// Renders one collector's config twice from the same input: as stored, and as delivered with
+/// `values` (the decrypted credentials of the collector's destinations).
+pub fn render_for_delivery(input: &RenderInput<'_>, values: &CredentialValues) -> DeliverableRender {
+    let stored = render_collector_config(input);
+    let (_, content) = render_content(input, &Credentials::Values(values));
+    DeliverableRender { stored, content }
+}
+
+fn render_content(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> (ConfigFormat, String) {
+    match input.mode {
+        CollectorMode::AlloyRemotecfg => {
+            (ConfigFormat::Alloy, alloy::render_alloy(input, credentials).content)
+        }
+        CollectorMode::Opamp => (ConfigFormat::Otelcol, otelcol::render_otelcol(input, credentials).content),
+    }
 }
 
 fn config_hash(content: &str, input: &RenderInput<'_>) -> String {

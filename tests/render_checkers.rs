@@ -8,13 +8,12 @@
 //!
 //! Both are built with `go build` on first use, or taken from `LINKMESH_ALLOYCHECK` /
 //! `LINKMESH_OTELCHECK`. Go is a required test dependency: without it these tests fail rather than
-//! silently pass. The configs are checked as delivered: credential placeholders filled
-//! ([`secrets::fill`]) with values that need escaping.
+//! silently pass. The configs are checked as delivered: rendered with credential values that need
+//! escaping ([`render_for_delivery`]).
 
 #[path = "golden/support.rs"]
 mod golden_support;
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,7 +21,8 @@ use std::sync::OnceLock;
 
 use golden_support::{arbitrary_model, golden_models, Model};
 use linkmesh::model::CollectorMode;
-use linkmesh::render::{render_collector_config, secrets, ConfigFormat};
+use linkmesh::render::secrets::CredentialValues;
+use linkmesh::render::{render_collector_config, render_for_delivery};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -71,19 +71,20 @@ fn run_checker(binary: &PathBuf, args: &[&str], text: &str) -> Result<(), String
     }
 }
 
-/// The content as delivered: every credential placeholder filled with a value that needs escaping.
-fn delivered(model: &Model, content: &str, format: ConfigFormat) -> String {
-    let values: BTreeMap<(String, String), String> = model
-        .destinations
-        .iter()
-        .flat_map(|destination| {
-            destination
-                .credentials
-                .keys()
-                .map(move |key| ((destination.id.clone(), key.clone()), format!("s3cr\"et\\{key}")))
-        })
-        .collect();
-    secrets::fill(content, format, &values)
+/// Every credential of the model, with a value that needs escaping in both formats.
+fn credential_values(model: &Model) -> CredentialValues {
+    let mut values = CredentialValues::default();
+    for destination in &model.destinations {
+        for key in destination.credentials.keys() {
+            values.insert(&destination.id, key, format!("s3cr\"et\\{key}${{env:HOME}}"));
+        }
+    }
+    values
+}
+
+/// The content as delivered: rendered with the credential values.
+fn delivered(model: &Model, mode: CollectorMode) -> String {
+    render_for_delivery(&model.input(mode), &credential_values(model)).content
 }
 
 /// The comment a collector gets when nothing flows: valid for Alloy, but not an OTel config (which
@@ -95,14 +96,12 @@ fn is_nothing_configured_comment(content: &str) -> bool {
 /// Checks one model in both formats; returns every rejection.
 fn check_model(name: &str, model: &Model) -> Vec<String> {
     let mut failures = Vec::new();
-    let alloy = render_collector_config(&model.input(CollectorMode::AlloyRemotecfg)).content;
-    let alloy = delivered(model, &alloy, ConfigFormat::Alloy);
+    let alloy = delivered(model, CollectorMode::AlloyRemotecfg);
     if let Err(message) = run_checker(alloycheck(), &["-require-declare"], &alloy) {
         failures.push(format!("alloycheck rejected {name}:\n{message}\n--- rendered ---\n{alloy}"));
     }
-    let otel = render_collector_config(&model.input(CollectorMode::Opamp)).content;
+    let otel = delivered(model, CollectorMode::Opamp);
     if !is_nothing_configured_comment(&otel) {
-        let otel = delivered(model, &otel, ConfigFormat::Otelcol);
         if let Err(message) = run_checker(otelcheck(), &["-q"], &otel) {
             failures.push(format!("otelcheck rejected {name}:\n{message}\n--- rendered ---\n{otel}"));
         }

@@ -15,7 +15,8 @@ use golden_support::{arbitrary_model, example_settings, golden_dir, golden_model
 use linkmesh::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Signal, Source, Step};
 use linkmesh::model::CollectorMode;
 use linkmesh::render::catalogue::{self, EntryKind, SettingKind};
-use linkmesh::render::{alloy, graph, otelcol, render_collector_config};
+use linkmesh::render::secrets::{placeholder, CredentialValues, Credentials};
+use linkmesh::render::{alloy, graph, otelcol, render_collector_config, render_for_delivery};
 use proptest::prelude::*;
 
 fn updating() -> bool {
@@ -147,6 +148,50 @@ fn credentials_render_as_placeholders_only() {
     for text in [&alloy, &otelcol] {
         assert!(text.contains("\"${linkmesh-secret:dst_loki:password}\""));
         assert!(text.contains("\"${linkmesh-secret:dst_prom:username}\""));
+    }
+}
+
+/// Decrypted values for every credential of a model: distinct, and needing no escaping in either
+/// format, so a count in the delivered text is a count of placements.
+fn credential_values(model: &Model) -> CredentialValues {
+    let mut values = CredentialValues::default();
+    for destination in &model.destinations {
+        for key in destination.credentials.keys() {
+            values.insert(&destination.id, key, format!("value-of-{}-{key}", destination.id));
+        }
+    }
+    values
+}
+
+#[test]
+fn credentials_are_delivered_only_where_the_renderer_puts_them() {
+    let clean = model("every_type");
+    let values = credential_values(&clean);
+    assert!(!values.is_empty());
+    // Operator text naming every credential's marker: a destination URL, a source name and a
+    // resource attribute.
+    let mut baited = clean.clone();
+    let markers: Vec<String> =
+        values.iter().map(|(destination, key, _)| placeholder(destination, key)).collect();
+    baited.sources[0].name = markers.join(" ");
+    baited.sources[0].resource_attributes.insert("leak".to_owned(), markers.join(""));
+    let loki = baited.destinations.iter_mut().find(|destination| destination.id == "dst_loki").expect("loki");
+    loki.settings.insert("url".to_owned(), format!("https://attacker.example/{}", markers.join("/")).into());
+    for mode in [CollectorMode::AlloyRemotecfg, CollectorMode::Opamp] {
+        let stored = render_collector_config(&clean.input(mode)).content;
+        let delivered = render_for_delivery(&baited.input(mode), &values).content;
+        for (destination, key, value) in values.iter() {
+            let positions = stored.matches(&placeholder(destination, key)).count();
+            assert!(positions >= 1, "{mode:?}: no position for {destination}:{key}");
+            assert_eq!(
+                delivered.matches(value).count(),
+                positions,
+                "{mode:?}: {destination}:{key} delivered outside its positions:\n{delivered}"
+            );
+        }
+        let stored_baited = render_for_delivery(&baited.input(mode), &values).stored;
+        assert_eq!(stored_baited, render_collector_config(&baited.input(mode)));
+        assert!(values.iter().all(|(_, _, value)| !stored_baited.content.contains(value)));
     }
 }
 
@@ -365,8 +410,10 @@ fn catalogue_markdown() -> String {
                 );
             }
             let (model, node) = example_model(entry);
-            let alloy_rendered = alloy::render_alloy(&model.input(CollectorMode::AlloyRemotecfg));
-            let otel_rendered = otelcol::render_otelcol(&model.input(CollectorMode::Opamp));
+            let alloy_rendered =
+                alloy::render_alloy(&model.input(CollectorMode::AlloyRemotecfg), &Credentials::Markers);
+            let otel_rendered =
+                otelcol::render_otelcol(&model.input(CollectorMode::Opamp), &Credentials::Markers);
             let alloy_components = alloy_rendered.components.get(&node).cloned().unwrap_or_default();
             let otel_components = otel_rendered.components.get(&node).cloned().unwrap_or_default();
             let _ = write!(
@@ -395,8 +442,10 @@ fn catalogue_doc_is_up_to_date() {
 fn every_catalogue_example_renders_components_for_its_node() {
     for entry in catalogue::entries() {
         let (model, node) = example_model(entry);
-        let alloy_rendered = alloy::render_alloy(&model.input(CollectorMode::AlloyRemotecfg));
-        let otel_rendered = otelcol::render_otelcol(&model.input(CollectorMode::Opamp));
+        let alloy_rendered =
+            alloy::render_alloy(&model.input(CollectorMode::AlloyRemotecfg), &Credentials::Markers);
+        let otel_rendered =
+            otelcol::render_otelcol(&model.input(CollectorMode::Opamp), &Credentials::Markers);
         assert!(
             alloy_rendered.components.get(&node).is_some_and(|c| !c.is_empty()),
             "alloy {}",
@@ -447,12 +496,12 @@ proptest! {
 
     #[test]
     fn random_models_report_only_rendered_components(model in arbitrary_model()) {
-        let rendered = alloy::render_alloy(&model.input(CollectorMode::AlloyRemotecfg));
+        let rendered = alloy::render_alloy(&model.input(CollectorMode::AlloyRemotecfg), &Credentials::Markers);
         for component in rendered.components.values().flatten() {
             let (name, label) = component.rsplit_once('.').expect("component id");
             prop_assert!(rendered.content.contains(&format!("  {name} \"{label}\" {{")), "{}", component);
         }
-        let rendered = otelcol::render_otelcol(&model.input(CollectorMode::Opamp));
+        let rendered = otelcol::render_otelcol(&model.input(CollectorMode::Opamp), &Credentials::Markers);
         for component in rendered.components.values().flatten() {
             let entry = format!("\n  {component}:");
             prop_assert!(rendered.content.contains(&entry), "{}", component);

@@ -19,11 +19,12 @@ use super::throughput::{
 };
 use crate::model::command::{Delivered, RemoteStatusReport};
 use crate::model::event::NewEvent;
+use crate::model::fleet_state::FleetState;
 use crate::model::{
     ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, UnixMillis,
 };
-use crate::render::secrets::fill;
-use crate::render::ConfigFormat;
+use crate::render::render_for_delivery;
+use crate::render::secrets::CredentialValues;
 
 pub struct CollectorActor {
     collector_id: String,
@@ -77,32 +78,41 @@ pub struct PollReply {
     pub not_modified: bool,
 }
 
-/// The current config version with credentials filled in, ready to send.
-#[derive(Debug)]
+/// The current config version rendered with its credentials, ready to send.
 pub struct DeliverableConfig {
     pub version: u64,
     pub hash: String,
     pub content: String,
 }
 
+impl std::fmt::Debug for DeliverableConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `content` holds the delivered credentials.
+        formatter
+            .debug_struct("DeliverableConfig")
+            .field("version", &self.version)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DeliverableConfig {
-    /// Fills the current version's credential placeholders with the decrypted values.
-    fn from_record(record: &CollectorRecord, env: &ActorEnv) -> Self {
+    /// Nothing to deliver yet (an actor before its first render).
+    fn empty() -> Self {
+        DeliverableConfig { version: 0, hash: String::new(), content: String::new() }
+    }
+
+    /// Renders the current version again with the decrypted credentials: they are written only
+    /// where the renderer puts credentials, never wherever marker-like text appears.
+    fn render(fleet: &FleetState, record: &CollectorRecord, env: &ActorEnv) -> Self {
         let Some(current) = record.current_config() else {
-            return DeliverableConfig { version: 0, hash: String::new(), content: String::new() };
+            return DeliverableConfig::empty();
         };
-        let format = if current.format == ConfigFormat::Otelcol.as_str() {
-            ConfigFormat::Otelcol
-        } else {
-            ConfigFormat::Alloy
-        };
-        let mut values = std::collections::BTreeMap::new();
+        let mut values = CredentialValues::default();
         for destination in record.destinations.values() {
             for (key, sealed) in &destination.credentials {
                 match env.data_key.open(&sealed.0) {
-                    Ok(value) => {
-                        values.insert((destination.id.clone(), key.clone()), value);
-                    }
+                    Ok(value) => values.insert(&destination.id, key, value),
                     Err(error) => tracing::error!(
                         collector_id = %record.id,
                         destination_id = %destination.id,
@@ -113,11 +123,17 @@ impl DeliverableConfig {
                 }
             }
         }
-        DeliverableConfig {
-            version: current.version,
-            hash: current.hash.clone(),
-            content: fill(&current.content, format, &values),
+        let rendered = render_for_delivery(&fleet.render_input(record), &values);
+        if rendered.stored.hash != current.hash {
+            // Only after an upgrade whose renderer writes this model differently: the version
+            // keeps its hash until the model changes, and new deliveries get this build's text.
+            tracing::warn!(
+                collector_id = %record.id,
+                version = current.version,
+                "config version was rendered by another build; delivering this build's rendering"
+            );
         }
+        DeliverableConfig { version: current.version, hash: current.hash.clone(), content: rendered.content }
     }
 }
 
@@ -208,7 +224,9 @@ impl CollectorActor {
             host_id: record.host_id.clone(),
             host_last_seen: record.last_seen_at,
             local_attributes: record.local_attributes.clone(),
-            rendered: Arc::new(DeliverableConfig::from_record(record, &env)),
+            // Rendered in `started`, before the first message: rendering needs the fleet-wide
+            // pipelines, and the registry holds the state lock while it builds the actor.
+            rendered: Arc::new(DeliverableConfig::empty()),
             delivered_hash: record.config.delivered_hash.clone(),
             applied_hash: None,
             remote_status: record.config.remote_status,
@@ -235,6 +253,21 @@ impl CollectorActor {
                 .any(|event| event.event_type == EventType::OwnMetricsFirstSeen),
             own_metrics_last_seen_at: None,
             env,
+        }
+    }
+
+    /// Renders the current version with its credentials from this node's replica.
+    fn render_deliverable(&mut self) {
+        let rendered = {
+            let state = self.env.raft.state();
+            state
+                .fleet
+                .collectors
+                .get(&self.collector_id)
+                .map(|record| DeliverableConfig::render(&state.fleet, record, &self.env))
+        };
+        if let Some(rendered) = rendered {
+            self.rendered = Arc::new(rendered);
         }
     }
 
@@ -407,6 +440,7 @@ impl Actor for CollectorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.render_deliverable();
         ctx.run_interval(self.env.settings.tick_interval, |_, ctx| ctx.notify(Tick));
     }
 
@@ -604,17 +638,7 @@ impl Handler<Rerender> for CollectorActor {
     type Result = ();
 
     fn handle(&mut self, _: Rerender, _ctx: &mut Self::Context) {
-        let rendered = {
-            let state = self.env.raft.state();
-            state
-                .fleet
-                .collectors
-                .get(&self.collector_id)
-                .map(|record| DeliverableConfig::from_record(record, &self.env))
-        };
-        if let Some(rendered) = rendered {
-            self.rendered = Arc::new(rendered);
-        }
+        self.render_deliverable();
     }
 }
 

@@ -11,7 +11,8 @@
 //! "match" (drops `not (condition)`), the pipeline's steps, the destinations, and for a final route an
 //! `otelcol.processor.filter` "rest" (drops `condition`) feeding the next route.
 //!
-//! Credentials appear only as [`secrets::placeholder`]s inside string literals.
+//! Credentials are string literals at positions this module generates (auth blocks), filled from
+//! [`Credentials`]: markers in the stored module, values in the delivered one.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ use super::plan::{
     self, attribute_actions, step_statements, Plan, PlannedDestination, PlannedRoute, PlannedSource,
     PlannedStep,
 };
+use super::secrets::Credentials;
 use super::{alloy_syntax, nothing_configured, RenderInput};
 use crate::model::pipeline::Signal;
 
@@ -37,11 +39,12 @@ pub struct RenderedAlloy {
     pub components: BTreeMap<String, Vec<String>>,
 }
 
+/// The module as stored: credential markers at credential positions.
 pub fn render_alloy_module(input: &RenderInput<'_>) -> String {
-    render_alloy(input).content
+    render_alloy(input, &Credentials::Markers).content
 }
 
-pub fn render_alloy(input: &RenderInput<'_>) -> RenderedAlloy {
+pub fn render_alloy(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedAlloy {
     if nothing_configured(input) {
         return RenderedAlloy {
             content: format!(
@@ -52,7 +55,7 @@ pub fn render_alloy(input: &RenderInput<'_>) -> RenderedAlloy {
         };
     }
     let plan = Plan::new(input);
-    let mut module = Module { plan: &plan, items: Vec::new(), components: BTreeMap::new() };
+    let mut module = Module { plan: &plan, credentials, items: Vec::new(), components: BTreeMap::new() };
     module.render();
 
     let mut content = format!(
@@ -72,6 +75,7 @@ pub fn render_alloy(input: &RenderInput<'_>) -> RenderedAlloy {
 
 struct Module<'p, 'a> {
     plan: &'p Plan<'a>,
+    credentials: &'p Credentials<'p>,
     items: Vec<Item>,
     components: BTreeMap<String, Vec<String>>,
 }
@@ -413,7 +417,7 @@ impl<'p, 'a> Module<'p, 'a> {
         let entry = planned.entry;
         let settings = planned.settings();
         let label = planned.label.as_str();
-        let secret = |key: &str| Expr::string(&planned.credential(key));
+        let secret = |key: &str| Expr::string(planned.credential(key, self.credentials).as_str());
         let has_basic = planned.has_basic_auth();
         self.comment(format!(
             "destination {} ({}, {})",
@@ -747,7 +751,7 @@ mod tests {
     #[test]
     fn components_are_reported_per_graph_node() {
         let model = model();
-        let rendered = render_alloy(&input(&model));
+        let rendered = render_alloy(&input(&model), &Credentials::Markers);
         assert_eq!(
             rendered.components.get("destination:dst_loki").cloned().unwrap_or_default(),
             ["otelcol.exporter.loki.dst_loki", "loki.write.dst_loki"]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::plan::Plan;
+use super::secrets::Credentials;
 use super::{alloy, otelcol, RenderInput};
 use crate::model::pipeline::Signal;
 use crate::model::CollectorMode;
@@ -54,8 +55,8 @@ pub struct RenderedGraph {
 /// The graph of what [`super::render_collector_config`] renders for the same input.
 pub fn render_graph(input: &RenderInput<'_>) -> RenderedGraph {
     let mut components = match input.mode {
-        CollectorMode::AlloyRemotecfg => alloy::render_alloy(input).components,
-        CollectorMode::Opamp => otelcol::render_otelcol(input).components,
+        CollectorMode::AlloyRemotecfg => alloy::render_alloy(input, &Credentials::Markers).components,
+        CollectorMode::Opamp => otelcol::render_otelcol(input, &Credentials::Markers).components,
     };
     let plan = Plan::new(input);
     let mut node = |id: String, kind: NodeKind, node_type: &str, label: &str| GraphNode {

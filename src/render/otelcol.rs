@@ -12,9 +12,10 @@
 //!
 //! Loki destinations render as `otlphttp` to Loki's native OTLP endpoint (`<url>/otlp`): the contrib
 //! `loki` exporter was removed from recent collector releases. Credentials go into `basicauth` /
-//! `bearertokenauth` extensions as placeholders inside double-quoted strings. Every string scalar is
-//! JSON-quoted with `$` doubled, so user text can neither change the YAML structure nor trigger the
-//! collector's `${…}` expansion.
+//! `bearertokenauth` extensions, positions this module generates, filled from [`Credentials`]:
+//! markers in the stored YAML, values in the delivered one. Every string scalar is JSON-quoted with
+//! `$` doubled (delivered credentials included), so neither user text nor a secret can change the
+//! YAML structure or trigger the collector's `${…}` expansion.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ use super::plan::{
     self, attribute_actions, step_statements, Plan, PlannedDestination, PlannedRoute, PlannedSource,
     PlannedStep,
 };
+use super::secrets::{CredentialText, Credentials};
 use super::yaml::Yaml;
 use super::{nothing_configured, RenderInput};
 use crate::model::pipeline::Signal;
@@ -36,11 +38,12 @@ pub struct RenderedOtelcol {
     pub components: BTreeMap<String, Vec<String>>,
 }
 
+/// The YAML as stored: credential markers at credential positions.
 pub fn render_otelcol_yaml(input: &RenderInput<'_>) -> String {
-    render_otelcol(input).content
+    render_otelcol(input, &Credentials::Markers).content
 }
 
-pub fn render_otelcol(input: &RenderInput<'_>) -> RenderedOtelcol {
+pub fn render_otelcol(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedOtelcol {
     let comment = |what: &str| RenderedOtelcol {
         content: format!("# linkmesh: {what} for collector {:?}\n", input.collector_name),
         components: BTreeMap::new(),
@@ -61,7 +64,7 @@ pub fn render_otelcol(input: &RenderInput<'_>) -> RenderedOtelcol {
         config.route(&plan, index, route);
     }
     for destination in &plan.destinations {
-        config.destination(destination);
+        config.destination(destination, credentials);
     }
 
     let mut content = format!(
@@ -377,7 +380,7 @@ impl Config {
         }
     }
 
-    fn destination(&mut self, planned: &PlannedDestination<'_>) {
+    fn destination(&mut self, planned: &PlannedDestination<'_>, credentials: &Credentials<'_>) {
         if planned.signals.is_empty() {
             return;
         }
@@ -385,7 +388,10 @@ impl Config {
         let entry = planned.entry;
         let settings = planned.settings();
         let label = &planned.label;
-        let secret = |key: &str| Yaml::verbatim(planned.credential(key));
+        let secret = |key: &str| match planned.credential(key, credentials) {
+            CredentialText::Marker(marker) => Yaml::verbatim(marker),
+            CredentialText::Value(value) => Yaml::str(value),
+        };
         let has_basic = planned.has_basic_auth();
         let basic_auth = |config: &mut Config| -> String {
             let id = format!("basicauth/{label}");
@@ -533,7 +539,7 @@ mod tests {
             destinations: destinations.to_vec(),
             pipelines: Vec::new(),
         };
-        render_otelcol(&model.input(CollectorMode::Opamp))
+        render_otelcol(&model.input(CollectorMode::Opamp), &Credentials::Markers)
     }
 
     fn source() -> Source {

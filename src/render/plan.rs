@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::catalogue::{self, CatalogueEntry, EntryKind};
-use super::{secrets, RenderInput};
+use super::secrets::{CredentialText, Credentials};
+use super::RenderInput;
 use crate::model::pipeline::{Destination, Pipeline, Route, Settings, Signal, Source, Step};
 
 #[derive(Debug)]
@@ -114,9 +115,10 @@ impl PlannedDestination<'_> {
         self.has_credential("username") || self.has_credential("password")
     }
 
-    /// The text at the position of this destination's credential `key`.
-    pub fn credential(&self, key: &str) -> String {
-        secrets::placeholder(&self.destination.id, key)
+    /// The text at a credential position of this destination: its own marker or value, never
+    /// another destination's.
+    pub fn credential(&self, key: &str, credentials: &Credentials<'_>) -> CredentialText {
+        credentials.text(&self.destination.id, key)
     }
 }
 

@@ -1,55 +1,90 @@
-//! Credential placeholders in rendered text, and filling them at delivery.
+//! Credentials in rendered text: markers in what is stored, values in what is delivered.
+//!
+//! A renderer writes a credential only at a position it generates itself (the auth block of a
+//! destination) and asks [`Credentials`] for that destination's own value
+//! ([`super::plan::PlannedDestination::credential`]). Stored text (config versions, `GET …/config`,
+//! diffs) gets the marker `${linkmesh-secret:<destination id>:<key>}` there; the text delivered to
+//! the collector gets the decrypted value, quoted like any other string of its format. Rendered text
+//! is never scanned for markers: operator text that looks like one (in a URL, a step setting) stays
+//! that literal text in both, so no operator can make a credential appear anywhere else.
 
 use std::collections::BTreeMap;
-
-use super::ConfigFormat;
+use std::fmt;
 
 const OPEN: &str = "${linkmesh-secret:";
 const CLOSE: &str = "}";
 
-/// The placeholder for credential `key` of destination `destination_id`. Renderers put it *inside*
-/// a string literal; [`fill`] escapes the value for that literal's syntax.
+/// The marker stored in place of credential `key` of destination `destination_id`.
 pub fn placeholder(destination_id: &str, key: &str) -> String {
     format!("{OPEN}{destination_id}:{key}{CLOSE}")
 }
 
-/// Replaces every placeholder with its value, escaped for a double-quoted string of `format`
-/// (Alloy string or YAML double-quoted scalar). Unknown placeholders become empty strings.
-pub fn fill(template: &str, format: ConfigFormat, values: &BTreeMap<(String, String), String>) -> String {
-    let mut filled = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find(OPEN) {
-        filled.push_str(&rest[..start]);
-        let after_open = &rest[start + OPEN.len()..];
-        let Some(end) = after_open.find(CLOSE) else {
-            filled.push_str(&rest[start..]);
-            return filled;
-        };
-        let reference = &after_open[..end];
-        let value = reference
-            .split_once(':')
-            .and_then(|(destination, key)| values.get(&(destination.to_owned(), key.to_owned())))
-            .map(String::as_str)
-            .unwrap_or_default();
-        filled.push_str(&escape(value, format));
-        rest = &after_open[end + CLOSE.len()..];
+/// Decrypted credential values of one collector's destinations, by destination id, then key. Its
+/// `Debug` shows only how many values it holds.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CredentialValues(BTreeMap<String, BTreeMap<String, String>>);
+
+impl CredentialValues {
+    pub fn insert(&mut self, destination_id: &str, key: &str, value: String) {
+        self.0.entry(destination_id.to_owned()).or_default().insert(key.to_owned(), value);
     }
-    filled.push_str(rest);
-    filled
+
+    pub fn get(&self, destination_id: &str, key: &str) -> Option<&str> {
+        self.0.get(destination_id)?.get(key).map(String::as_str)
+    }
+
+    /// `(destination id, key, value)`, sorted by destination id, then key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.0.iter().flat_map(|(destination, values)| {
+            values.iter().map(move |(key, value)| (destination.as_str(), key.as_str(), value.as_str()))
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(BTreeMap::is_empty)
+    }
 }
 
-/// Escapes for the inside of a double-quoted literal (without the quotes).
-fn escape(value: &str, format: ConfigFormat) -> String {
-    match format {
-        ConfigFormat::Alloy => {
-            let quoted = super::alloy_syntax::quote(value);
-            quoted[1..quoted.len() - 1].to_owned()
+impl fmt::Debug for CredentialValues {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "CredentialValues({} values)", self.iter().count())
+    }
+}
+
+/// What a renderer writes at a credential position.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// Stored text: the marker.
+    Markers,
+    /// Delivered text: the decrypted value; a credential without one (it could not be decrypted) is
+    /// delivered empty.
+    Values(&'a CredentialValues),
+}
+
+/// The text at one credential position, before the format quotes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialText {
+    /// A marker: the YAML renderer leaves its `$` unescaped so the stored text reads as written.
+    Marker(String),
+    /// A value: quoted and escaped like every other string (in YAML, `$` doubled).
+    Value(String),
+}
+
+impl CredentialText {
+    pub fn as_str(&self) -> &str {
+        match self {
+            CredentialText::Marker(text) | CredentialText::Value(text) => text,
         }
-        // A JSON string body is a valid YAML double-quoted scalar body; `$$` keeps the collector from
-        // expanding `${…}` inside a secret.
-        ConfigFormat::Otelcol => {
-            let quoted = serde_json::Value::from(value).to_string();
-            quoted[1..quoted.len() - 1].replace('$', "$$")
+    }
+}
+
+impl Credentials<'_> {
+    pub fn text(&self, destination_id: &str, key: &str) -> CredentialText {
+        match self {
+            Credentials::Markers => CredentialText::Marker(placeholder(destination_id, key)),
+            Credentials::Values(values) => {
+                CredentialText::Value(values.get(destination_id, key).unwrap_or_default().to_owned())
+            }
         }
     }
 }
@@ -59,24 +94,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fills_and_escapes_per_format() {
-        let template = format!("password = \"{}\"", placeholder("dst_1", "password"));
-        let values = BTreeMap::from([(("dst_1".to_owned(), "password".to_owned()), "p\"w\\d".to_owned())]);
-        assert_eq!(fill(&template, ConfigFormat::Alloy, &values), "password = \"p\\\"w\\\\d\"");
-        assert_eq!(fill(&template, ConfigFormat::Otelcol, &values), "password = \"p\\\"w\\\\d\"");
+    fn markers_name_the_destination_and_key_and_values_come_from_that_destination_only() {
+        let mut values = CredentialValues::default();
+        values.insert("dst_1", "password", "one".to_owned());
+        values.insert("dst_2", "password", "two".to_owned());
+        assert_eq!(
+            Credentials::Markers.text("dst_1", "password"),
+            CredentialText::Marker("${linkmesh-secret:dst_1:password}".to_owned())
+        );
+        assert_eq!(Credentials::Values(&values).text("dst_2", "password").as_str(), "two");
+        assert_eq!(Credentials::Values(&values).text("dst_3", "password").as_str(), "");
+        assert_eq!(Credentials::Values(&values).text("dst_1", "username").as_str(), "");
     }
 
     #[test]
-    fn dollar_signs_in_secrets_are_not_expanded_by_the_collector() {
-        let template = format!("token: \"{}\"", placeholder("d", "k"));
-        let values = BTreeMap::from([(("d".to_owned(), "k".to_owned()), "a$b${env:HOME}".to_owned())]);
-        assert_eq!(fill(&template, ConfigFormat::Otelcol, &values), "token: \"a$$b$${env:HOME}\"");
-        assert_eq!(fill(&template, ConfigFormat::Alloy, &values), "token: \"a$b${env:HOME}\"");
-    }
-
-    #[test]
-    fn unknown_placeholders_become_empty_and_text_without_placeholders_is_unchanged() {
-        assert_eq!(fill("a ${linkmesh-secret:x:y} b", ConfigFormat::Alloy, &BTreeMap::new()), "a  b");
-        assert_eq!(fill("plain ${other}", ConfigFormat::Alloy, &BTreeMap::new()), "plain ${other}");
+    fn debug_output_never_shows_a_value() {
+        let mut values = CredentialValues::default();
+        values.insert("dst_1", "password", "s3cr3t-value".to_owned());
+        let shown = format!("{values:?} {:?}", Credentials::Values(&values));
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 }

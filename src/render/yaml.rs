@@ -3,7 +3,8 @@
 //! valid YAML double-quoted scalar), so no user text can change the document's structure.
 //!
 //! The collector expands `${…}` in every string of its config; [`Yaml::str`] escapes `$` as `$$` so
-//! user text stays literal. Only [`Yaml::verbatim`] (credential placeholders) is left unescaped.
+//! user text stays literal. Only [`Yaml::verbatim`] (credential markers in stored text, which is never
+//! delivered) is left unescaped.
 
 use std::fmt::Write as _;
 
@@ -11,7 +12,7 @@ use std::fmt::Write as _;
 pub enum Yaml {
     /// A string scalar with `$` escaped for the collector's variable expansion.
     Str(String),
-    /// A string scalar emitted as given (credential placeholders filled before delivery).
+    /// A string scalar emitted as given: credential markers in the stored text only.
     Verbatim(String),
     Int(i64),
     Bool(bool),
