@@ -24,7 +24,7 @@ use crate::model::{
     ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, UnixMillis,
 };
 use crate::render::render_for_delivery;
-use crate::render::secrets::CredentialValues;
+use crate::render::secrets::{redact, CredentialValues};
 
 pub struct CollectorActor {
     collector_id: String,
@@ -83,7 +83,15 @@ pub struct DeliverableConfig {
     pub version: u64,
     pub hash: String,
     pub content: String,
+    /// The same rendering with markers at the credential positions.
+    stored_content: String,
+    /// The decrypted credentials in `content`, to redact what the collector reports back.
+    credentials: CredentialValues,
 }
+
+/// Stored instead of reported text that still holds a credential after redaction.
+const WITHHELD_REPORT: &str = "(not stored by linkmesh: this text differs from the delivered config and \
+contains a destination credential too short to redact)";
 
 impl std::fmt::Debug for DeliverableConfig {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,7 +107,29 @@ impl std::fmt::Debug for DeliverableConfig {
 impl DeliverableConfig {
     /// Nothing to deliver yet (an actor before its first render).
     fn empty() -> Self {
-        DeliverableConfig { version: 0, hash: String::new(), content: String::new() }
+        DeliverableConfig {
+            version: 0,
+            hash: String::new(),
+            content: String::new(),
+            stored_content: String::new(),
+            credentials: CredentialValues::default(),
+        }
+    }
+
+    /// Text the collector reported (its effective config, an error), as it may be stored: the
+    /// delivered config itself is stored as rendered with markers (which covers credentials of any
+    /// length); other text has every credential value replaced by its marker, or is withheld
+    /// when a value too short to replace is left in it.
+    fn storable(&self, reported: &str) -> String {
+        if reported == self.content {
+            return self.stored_content.clone();
+        }
+        let redaction = redact(reported, &self.credentials);
+        if redaction.short_value_left {
+            WITHHELD_REPORT.to_owned()
+        } else {
+            redaction.text
+        }
     }
 
     /// Renders the current version again with the decrypted credentials: they are written only
@@ -133,7 +163,13 @@ impl DeliverableConfig {
                 "config version was rendered by another build; delivering this build's rendering"
             );
         }
-        DeliverableConfig { version: current.version, hash: current.hash.clone(), content: rendered.content }
+        DeliverableConfig {
+            version: current.version,
+            hash: current.hash.clone(),
+            content: rendered.content,
+            stored_content: rendered.stored.content,
+            credentials: values,
+        }
     }
 }
 
@@ -253,6 +289,18 @@ impl CollectorActor {
                 .any(|event| event.event_type == EventType::OwnMetricsFirstSeen),
             own_metrics_last_seen_at: None,
             env,
+        }
+    }
+
+    /// Replaces credentials in an effective config stored before reports were redacted.
+    fn scrub_stored_effective_config(&mut self) {
+        let Some(stored) = &self.effective_config else { return };
+        let scrubbed = redact(stored, &self.rendered.credentials).text;
+        if scrubbed != *stored {
+            let mut update = ActivityUpdate::for_collector(&self.collector_id);
+            update.effective_config = Some(scrubbed.clone());
+            self.effective_config = Some(scrubbed);
+            self.publish(update);
         }
     }
 
@@ -441,6 +489,7 @@ impl Actor for CollectorActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.render_deliverable();
+        self.scrub_stored_effective_config();
         ctx.run_interval(self.env.settings.tick_interval, |_, ctx| ctx.notify(Tick));
     }
 
@@ -462,9 +511,11 @@ impl Handler<Poll> for CollectorActor {
             update.local_attributes = Some(poll.local_attributes);
         }
         if let Some(report) = &poll.remote_status {
-            self.record_remote_status(report, at, &mut update);
+            let error = report.error.as_deref().map(|error| self.rendered.storable(error));
+            self.record_remote_status(&RemoteStatusReport { error, ..report.clone() }, at, &mut update);
         }
         if let Some(effective) = poll.effective_config {
+            let effective = self.rendered.storable(&effective);
             if self.effective_config.as_ref() != Some(&effective) {
                 self.effective_config = Some(effective.clone());
                 update.effective_config = Some(effective);

@@ -89,10 +89,32 @@ struct ConfigDeliveryView {
     delivered_at: Option<String>,
     remote_status: Option<&'static str>,
     remote_error: Option<String>,
+    /// What the collector reports it runs, credentials replaced by markers; only for principals that
+    /// [`may_read_effective_config`].
+    #[serde(skip_serializing_if = "Option::is_none")]
     effective_config: Option<String>,
 }
 
+/// Operators and admins, who may change a collector's config, may read the config it reports
+/// running; other roles get the Collector without it.
+pub(crate) fn may_read_effective_config(principal: &Principal) -> bool {
+    principal.role.can_manage_collectors()
+}
+
 impl CollectorView {
+    /// Adds the effective config when `principal` may read it.
+    pub(crate) fn with_effective_config_for(
+        mut self,
+        record: &CollectorRecord,
+        principal: &Principal,
+    ) -> Self {
+        if may_read_effective_config(principal) {
+            self.config.effective_config = record.config.effective_config.clone();
+        }
+        self
+    }
+
+    /// The view without the effective config (see [`CollectorView::with_effective_config_for`]).
     pub(crate) fn new(record: &CollectorRecord, live: Option<LiveView>) -> Self {
         let current = record.current_config();
         let mut view = CollectorView {
@@ -117,7 +139,7 @@ impl CollectorView {
                 delivered_at: record.config.delivered_at.map(UnixMillis::to_rfc3339),
                 remote_status: record.config.remote_status.map(|status| status.as_str()),
                 remote_error: record.config.remote_error.clone(),
-                effective_config: record.config.effective_config.clone(),
+                effective_config: None,
             },
         };
         if let Some(live) = live {
@@ -186,7 +208,7 @@ async fn create(
 }
 
 async fn list(
-    _principal: Principal,
+    principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -226,7 +248,7 @@ async fn list(
     let mut views = Vec::with_capacity(records.len());
     for record in &records {
         let live = state.registry.observe(&record.id).await;
-        let view = CollectorView::new(record, live);
+        let view = CollectorView::new(record, live).with_effective_config_for(record, &principal);
         if status_filter.is_none_or(|status| view.status == status.as_str()) {
             views.push(view);
         }
@@ -236,13 +258,14 @@ async fn list(
 }
 
 async fn get(
-    _principal: Principal,
+    principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let record = record_or_404(&state, &path)?;
     let live = state.registry.observe(&record.id).await;
-    Ok(HttpResponse::Ok().json(CollectorView::new(&record, live)))
+    Ok(HttpResponse::Ok()
+        .json(CollectorView::new(&record, live).with_effective_config_for(&record, &principal)))
 }
 
 async fn delete(

@@ -202,7 +202,8 @@ async fn collector_stream(
         .and_then(|value| value.trim().parse::<u64>().ok())
         .or(query.after)
         .unwrap_or(0);
-    Ok(spawn_sampler(state, principal, CollectorSampler::new(collector_id, resume_after).into_fn()))
+    let sampler = CollectorSampler::new(collector_id, resume_after, principal.clone());
+    Ok(spawn_sampler(state, principal, sampler.into_fn()))
 }
 
 /// The memory of one collector's stream: what the client already has.
@@ -210,11 +211,13 @@ struct CollectorSampler {
     collector_id: String,
     last_event_id: u64,
     last_view: Option<String>,
+    /// Whose view it is (the effective config is shown to some roles only).
+    principal: Principal,
 }
 
 impl CollectorSampler {
-    fn new(collector_id: String, last_event_id: u64) -> Self {
-        CollectorSampler { collector_id, last_event_id, last_view: None }
+    fn new(collector_id: String, last_event_id: u64, principal: Principal) -> Self {
+        CollectorSampler { collector_id, last_event_id, last_view: None, principal }
     }
 
     fn into_fn(self) -> impl FnMut(web::Data<AppState>) -> StepFuture {
@@ -227,8 +230,10 @@ impl CollectorSampler {
                     return (vec![sse_message("gone", None, "{}")], true);
                 };
                 let live = state.registry.observe(&record.id).await;
-                let view = serde_json::to_string(&CollectorView::new(&record, live)).unwrap_or_default();
                 let mut memory = memory.borrow_mut();
+                let view =
+                    CollectorView::new(&record, live).with_effective_config_for(&record, &memory.principal);
+                let view = serde_json::to_string(&view).unwrap_or_default();
                 let mut messages = Vec::new();
                 if memory.last_view.as_deref() != Some(view.as_str()) {
                     messages.push(sse_message("collector", None, &view));
