@@ -2,6 +2,8 @@
 //!
 //! - [`collector_actor`]: one actix actor per collector; owns live status, poll cadence, the cached
 //!   rendered config and what the collector reported. Answers polls without touching Raft.
+//! - [`env`]: what every collector actor shares (Raft, the activity writer, settings, the data key)
+//!   and the table of resident actors; the actor and the registry both use it, not each other.
 //! - [`registry`]: activates actors on demand on the owner node, passivates idle ones, and is the typed
 //!   handle (`CollectorRegistry`) that the HTTP layer uses; nothing outside `actors/` sees a mailbox.
 //! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
@@ -12,6 +14,7 @@
 
 pub mod activity_writer;
 pub mod collector_actor;
+pub mod env;
 pub mod liveness;
 pub mod registry;
 pub mod throughput;

@@ -20,13 +20,12 @@ use super::collector_actor::{
     AuthFailed, CollectorActor, LiveView, Observe, ObserveThroughput, Poll, PollReply, PushMetrics, Register,
     Rerender, Stop, Unregister,
 };
+use super::env::{ActorEnv, ActorShards, REGISTRY_SHARDS};
 use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::config::CollectorSettings;
 use crate::model::{slot_of, CollectorRecord, Effect, UnixMillis};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
-
-const REGISTRY_SHARDS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -42,45 +41,6 @@ pub enum RegistryError {
     /// This node has `collectors.max_pushes_in_flight` pushes in flight already.
     #[error("too many own_metrics pushes in flight on this node")]
     Overloaded,
-}
-
-/// What every collector actor shares.
-pub struct ActorEnv {
-    pub raft: RaftNode,
-    pub writer: Addr<ActivityWriter>,
-    pub settings: CollectorSettings,
-    pub data_key: DataKey,
-    pub shards: Arc<ActorShards>,
-}
-
-/// The resident actors, sharded to keep lock hold times short on the poll path.
-pub struct ActorShards {
-    shards: Vec<Mutex<HashMap<String, Addr<CollectorActor>>>>,
-}
-
-impl ActorShards {
-    fn new() -> Self {
-        ActorShards { shards: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
-    }
-
-    fn shard(&self, collector_id: &str) -> &Mutex<HashMap<String, Addr<CollectorActor>>> {
-        &self.shards[slot_of(collector_id) % REGISTRY_SHARDS]
-    }
-
-    pub(super) fn remove_if_same(&self, collector_id: &str, addr: &Addr<CollectorActor>) {
-        let mut shard = self.shard(collector_id).lock();
-        if shard.get(collector_id) == Some(addr) {
-            shard.remove(collector_id);
-        }
-    }
-
-    fn get(&self, collector_id: &str) -> Option<Addr<CollectorActor>> {
-        self.shard(collector_id).lock().get(collector_id).cloned()
-    }
-
-    fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.lock().len()).sum()
-    }
 }
 
 /// Counts own_metrics pushes in flight, per collector and per node.
@@ -149,6 +109,7 @@ impl Drop for PushPermit {
 #[derive(Clone)]
 pub struct CollectorRegistry {
     env: Arc<ActorEnv>,
+    resident: Arc<ActorShards<CollectorActor>>,
     arbiters: Arc<Vec<ArbiterHandle>>,
     pushes: Arc<PushGate>,
 }
@@ -165,18 +126,22 @@ impl CollectorRegistry {
         let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
         let pushes =
             PushGate::new(settings.max_pushes_in_flight_per_collector, settings.max_pushes_in_flight);
-        let env =
-            Arc::new(ActorEnv { raft, writer, settings, data_key, shards: Arc::new(ActorShards::new()) });
-        CollectorRegistry { env, arbiters: Arc::new(arbiters), pushes }
+        let env = Arc::new(ActorEnv { raft, writer, settings, data_key });
+        CollectorRegistry {
+            env,
+            resident: Arc::new(ActorShards::new()),
+            arbiters: Arc::new(arbiters),
+            pushes,
+        }
     }
 
     pub fn resident_count(&self) -> usize {
-        self.env.shards.len()
+        self.resident.len()
     }
 
     fn activate(&self, collector_id: &str) -> Result<Addr<CollectorActor>, RegistryError> {
         let slot = slot_of(collector_id);
-        let mut shard = self.env.shards.shard(collector_id).lock();
+        let mut shard = self.resident.shard(collector_id).lock();
         if let Some(addr) = shard.get(collector_id) {
             if addr.connected() {
                 return Ok(addr.clone());
@@ -193,7 +158,7 @@ impl CollectorRegistry {
             if owner != self.env.raft.node_id() {
                 return Err(RegistryError::NotOwner { collector_id: collector_id.to_owned(), owner });
             }
-            CollectorActor::from_record(record, self.env.clone())
+            CollectorActor::from_record(record, self.env.clone(), self.resident.clone())
         };
         let arbiter = &self.arbiters[slot % self.arbiters.len()];
         let addr = CollectorActor::start_in_arbiter(arbiter, move |_| actor);
@@ -215,7 +180,7 @@ impl CollectorRegistry {
             match addr.send(message.clone()).await {
                 Ok(reply) => return Ok(reply),
                 Err(error) => {
-                    self.env.shards.remove_if_same(collector_id, &addr);
+                    self.resident.remove_if_same(collector_id, &addr);
                     last_error = Some(error);
                 }
             }
@@ -252,7 +217,7 @@ impl CollectorRegistry {
     /// The throughput of a resident actor; `None` when the collector is not active on this node (then
     /// no push arrived since it was last activated, and there is nothing to show).
     pub async fn throughput(&self, collector_id: &str, history: bool) -> Option<ThroughputSnapshot> {
-        let addr = self.env.shards.get(collector_id)?;
+        let addr = self.resident.get(collector_id)?;
         addr.send(ObserveThroughput { history }).await.ok()
     }
 
@@ -265,7 +230,7 @@ impl CollectorRegistry {
 
     /// The live view of a resident actor; `None` when the collector is not active on this node.
     pub async fn observe(&self, collector_id: &str) -> Option<LiveView> {
-        let addr = self.env.shards.get(collector_id)?;
+        let addr = self.resident.get(collector_id)?;
         addr.send(Observe).await.ok()
     }
 
@@ -273,12 +238,12 @@ impl CollectorRegistry {
     pub fn handle_effect(&self, effect: Effect) {
         match effect {
             Effect::CollectorDeleted { collector_id } => {
-                if let Some(addr) = self.env.shards.get(&collector_id) {
+                if let Some(addr) = self.resident.get(&collector_id) {
                     addr.do_send(Stop);
                 }
             }
             Effect::CollectorRenderInputsChanged { collector_id } => {
-                if let Some(addr) = self.env.shards.get(&collector_id) {
+                if let Some(addr) = self.resident.get(&collector_id) {
                     addr.do_send(Rerender);
                 }
             }
