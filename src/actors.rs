@@ -6,6 +6,7 @@
 //!   and the table of resident actors; the actor and the registry both use it, not each other.
 //! - [`registry`]: activates actors on demand on the owner node, passivates idle ones, and is the typed
 //!   handle (`CollectorRegistry`) that the HTTP layer uses; nothing outside `actors/` sees a mailbox.
+//! - [`push_gate`]: admission of own_metrics pushes before their body is read (per collector, per node).
 //! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
 //!   flush interval, so a poll never waits for consensus.
 //! - [`liveness`]: the pure status rules (cadence learning, stale detection), unit-tested without actors.
@@ -16,6 +17,7 @@ pub mod activity_writer;
 pub mod collector_actor;
 pub mod env;
 pub mod liveness;
+pub mod push_gate;
 pub mod registry;
 pub mod throughput;
 

@@ -14,8 +14,8 @@ use crate::model::slot_of;
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
 
-/// Shards of the resident table (and of the push gate's per-collector counts).
-pub const REGISTRY_SHARDS: usize = 64;
+/// Shards of the resident table.
+const REGISTRY_SHARDS: usize = 64;
 
 /// What every collector actor shares.
 pub struct ActorEnv {

@@ -4,23 +4,19 @@
 //! and spread over a fixed set of arbiters (threads) by slot. A message that races a stopping actor is
 //! retried once on a fresh activation.
 //!
-//! own_metrics pushes are admitted through a [`PushGate`] before their body is read: a bounded number in
-//! flight per collector (429 beyond) and per node (503 beyond), so a flood costs bounded memory and
-//! never queues without limit in front of an actor.
+//! own_metrics pushes are admitted through the [`PushGate`] (`push_gate.rs`) before their body is read.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use parking_lot::Mutex;
 
 use super::activity_writer::ActivityWriter;
 use super::collector_actor::{
     AuthFailed, CollectorActor, LiveView, Observe, ObserveThroughput, Poll, PollReply, PushMetrics, Register,
     Rerender, Stop, Unregister,
 };
-use super::env::{ActorEnv, ActorShards, REGISTRY_SHARDS};
+use super::env::{ActorEnv, ActorShards};
+use super::push_gate::{PushGate, PushPermit, PushRefused};
 use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::config::CollectorSettings;
 use crate::model::{slot_of, CollectorRecord, Effect, UnixMillis};
@@ -43,66 +39,12 @@ pub enum RegistryError {
     Overloaded,
 }
 
-/// Counts own_metrics pushes in flight, per collector and per node.
-pub struct PushGate {
-    total: AtomicUsize,
-    per_collector: Vec<Mutex<HashMap<String, usize>>>,
-    max_per_collector: usize,
-    max_total: usize,
-}
-
-/// Admission of one push; released when dropped.
-pub struct PushPermit {
-    gate: Arc<PushGate>,
-    collector_id: String,
-}
-
-impl PushGate {
-    pub fn new(max_per_collector: usize, max_total: usize) -> Arc<Self> {
-        Arc::new(PushGate {
-            total: AtomicUsize::new(0),
-            per_collector: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            max_per_collector,
-            max_total,
-        })
-    }
-
-    fn shard(&self, collector_id: &str) -> &Mutex<HashMap<String, usize>> {
-        &self.per_collector[slot_of(collector_id) % REGISTRY_SHARDS]
-    }
-
-    /// Admits a push, or says which bound it hit.
-    pub fn admit(self: &Arc<Self>, collector_id: &str) -> Result<PushPermit, RegistryError> {
-        let mut shard = self.shard(collector_id).lock();
-        let in_flight = shard.get(collector_id).copied().unwrap_or(0);
-        if in_flight >= self.max_per_collector {
-            return Err(RegistryError::PushesInFlight(collector_id.to_owned()));
+impl From<PushRefused> for RegistryError {
+    fn from(refused: PushRefused) -> Self {
+        match refused {
+            PushRefused::PerCollector(collector_id) => RegistryError::PushesInFlight(collector_id),
+            PushRefused::Node => RegistryError::Overloaded,
         }
-        let admitted = self.total.fetch_update(Ordering::AcqRel, Ordering::Acquire, |total| {
-            (total < self.max_total).then_some(total + 1)
-        });
-        if admitted.is_err() {
-            return Err(RegistryError::Overloaded);
-        }
-        shard.insert(collector_id.to_owned(), in_flight + 1);
-        Ok(PushPermit { gate: self.clone(), collector_id: collector_id.to_owned() })
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.total.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for PushPermit {
-    fn drop(&mut self) {
-        let mut shard = self.gate.shard(&self.collector_id).lock();
-        if let Some(count) = shard.get_mut(&self.collector_id) {
-            *count -= 1;
-            if *count == 0 {
-                shard.remove(&self.collector_id);
-            }
-        }
-        self.gate.total.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -202,7 +144,7 @@ impl CollectorRegistry {
 
     /// Admits an own_metrics push before its body is read; hold the permit until the actor answered.
     pub fn admit_push(&self, collector_id: &str) -> Result<PushPermit, RegistryError> {
-        self.pushes.admit(collector_id)
+        Ok(self.pushes.admit(collector_id)?)
     }
 
     /// Applies an own_metrics push on the collector's actor (activating it if needed).
@@ -266,36 +208,5 @@ impl CollectorRegistry {
                 .collect()
         };
         expected.iter().filter(|id| self.activate(id).is_ok()).count()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_push_gate_bounds_each_collector_and_the_node() {
-        let gate = PushGate::new(2, 3);
-        let first = gate.admit("col_a").expect("first");
-        let _second = gate.admit("col_a").expect("second");
-        assert!(matches!(gate.admit("col_a"), Err(RegistryError::PushesInFlight(_))));
-        let _third = gate.admit("col_b").expect("other collector");
-        assert!(matches!(gate.admit("col_c"), Err(RegistryError::Overloaded)));
-        drop(first);
-        assert_eq!(gate.in_flight(), 2);
-        let _again = gate.admit("col_a").expect("released");
-        assert!(matches!(gate.admit("col_a"), Err(RegistryError::PushesInFlight(_))));
-    }
-
-    #[test]
-    fn a_refused_push_holds_no_slot() {
-        let gate = PushGate::new(1, 1);
-        let held = gate.admit("col_a").expect("admitted");
-        assert!(gate.admit("col_b").is_err());
-        assert!(gate.admit("col_a").is_err());
-        drop(held);
-        assert_eq!(gate.in_flight(), 0);
-        assert!(gate.shard("col_a").lock().is_empty());
-        gate.admit("col_b").expect("admitted after release");
     }
 }
