@@ -10,8 +10,8 @@
 //! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
 //!   flush interval, so a poll never waits for consensus.
 //! - [`liveness`]: the pure status rules (cadence learning, stale detection), unit-tested without actors.
-//! - [`throughput`]: the own_metrics mapping table and rate math (pure), and the join of rates onto the
-//!   rendered graph for the topology API.
+//! - [`throughput`]: the rate math over own_metrics pushes and the per-component rate windows (pure);
+//!   the actor owns one `ThroughputState`.
 
 pub mod activity_writer;
 pub mod collector_actor;

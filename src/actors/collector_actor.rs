@@ -14,7 +14,7 @@ use super::activity_writer::RecordActivity;
 use super::env::{ActorEnv, ActorShards};
 use super::liveness::{status_after_contact, status_after_silence, PollCadence};
 use super::throughput::{
-    status_after_export_report, IngestReport, MetricsBatch, ThroughputSnapshot, ThroughputState,
+    status_after_export_report, IngestReport, ThroughputSnapshot, ThroughputState,
     EXPORT_FAILURES_FORGOTTEN_AFTER,
 };
 use crate::model::command::{Delivered, RemoteStatusReport};
@@ -22,6 +22,7 @@ use crate::model::event::NewEvent;
 use crate::model::{
     ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, UnixMillis,
 };
+use crate::own_metrics::MetricsBatch;
 use crate::render::secrets::fill;
 use crate::render::ConfigFormat;
 

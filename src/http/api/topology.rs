@@ -1,5 +1,5 @@
 //! `GET /api/v1/collectors/{id}/topology`: the rendered pipeline graph annotated with per-component
-//! throughput from the collector's own metrics (`actors/throughput.rs` does the join).
+//! throughput from the collector's own metrics ([`join`] does the join, purely).
 //!
 //! Rates are items per second, `null` until two own_metrics pushes arrived since the collector's actor
 //! was activated on this node. `?history=true` adds each node's rate window (the last hour).
@@ -7,8 +7,11 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+pub mod join;
+
+use join::annotate;
+
 use super::resource;
-use crate::actors::throughput::annotate;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
