@@ -8,7 +8,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{resource, validate_name};
+use super::validate_name;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -20,27 +20,6 @@ use crate::secrets;
 
 const MAX_CONDITION_BYTES: usize = 4096;
 const MAX_STEPS: usize = 64;
-
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(resource("/catalogue", "GET").route(web::get().to(catalogue_view)))
-        .service(
-            resource("/pipelines", "GET, POST")
-                .route(web::post().to(create_pipeline))
-                .route(web::get().to(list_pipelines)),
-        )
-        .service(
-            resource("/pipelines/{id}", "GET, PUT, DELETE")
-                .route(web::get().to(get_pipeline))
-                .route(web::put().to(replace_pipeline))
-                .route(web::delete().to(delete_pipeline)),
-        )
-        .configure(collector_item_routes::<Source>)
-        .configure(collector_item_routes::<Destination>)
-        .configure(collector_item_routes::<Route>)
-        .service(resource("/collectors/{id}/config/versions", "GET").route(web::get().to(config_versions)))
-        .service(resource("/collectors/{id}/config/diff", "GET").route(web::get().to(config_diff)));
-}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -87,7 +66,7 @@ fn collector_exists(state: &AppState, collector_id: &str) -> Result<(), ApiError
     }
 }
 
-async fn catalogue_view(_principal: Principal) -> HttpResponse {
+pub(super) async fn catalogue_view(_principal: Principal) -> HttpResponse {
     let entries: Vec<Value> = catalogue::entries()
         .iter()
         .map(|entry| {
@@ -113,7 +92,7 @@ async fn catalogue_view(_principal: Principal) -> HttpResponse {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PipelineBody {
+pub(super) struct PipelineBody {
     name: String,
     #[serde(default)]
     description: String,
@@ -172,7 +151,7 @@ fn pipeline_view(pipeline: &Pipeline) -> Value {
     })
 }
 
-async fn create_pipeline(
+pub(super) async fn create_pipeline(
     principal: Principal,
     state: web::Data<AppState>,
     options: web::Query<WriteOptions>,
@@ -187,12 +166,12 @@ async fn create_pipeline(
         .unwrap_or_else(|| HttpResponse::Created().json(view)))
 }
 
-async fn list_pipelines(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn list_pipelines(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
     let pipelines: Vec<Value> = state.raft.state().fleet.pipelines.values().map(pipeline_view).collect();
     HttpResponse::Ok().json(json!({ "pipelines": pipelines }))
 }
 
-async fn get_pipeline(
+pub(super) async fn get_pipeline(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -203,7 +182,7 @@ async fn get_pipeline(
     Ok(HttpResponse::Ok().json(pipeline_view(pipeline)))
 }
 
-async fn replace_pipeline(
+pub(super) async fn replace_pipeline(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -217,7 +196,7 @@ async fn replace_pipeline(
     Ok(commit_or_preview(&state, command, &options).await?.unwrap_or_else(|| HttpResponse::Ok().json(view)))
 }
 
-async fn delete_pipeline(
+pub(super) async fn delete_pipeline(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -234,7 +213,7 @@ async fn delete_pipeline(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SourceBody {
+pub(super) struct SourceBody {
     name: String,
     #[serde(rename = "type")]
     source_type: String,
@@ -281,7 +260,7 @@ fn source_view(source: &Source) -> Value {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DestinationBody {
+pub(super) struct DestinationBody {
     name: String,
     #[serde(rename = "type")]
     destination_type: String,
@@ -357,7 +336,7 @@ fn default_true() -> bool {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RouteBody {
+pub(super) struct RouteBody {
     name: String,
     #[serde(default = "default_condition")]
     condition: String,
@@ -414,7 +393,7 @@ fn route_view(route: &Route) -> Value {
 // ---- sources, destinations and routes: one set of handlers over [`CollectorItem`] ----
 
 /// A kind of item that belongs to one collector and is managed with the same five calls.
-trait CollectorItem: Sized + 'static {
+pub(super) trait CollectorItem: Sized + 'static {
     /// Singular name for messages (`source`).
     const KIND: &'static str;
     /// Path segment (`sources`) and list key in responses.
@@ -432,23 +411,6 @@ trait CollectorItem: Sized + 'static {
     fn delete(collector_id: String, id: String, at: UnixMillis) -> Command;
 }
 
-fn collector_item_routes<T: CollectorItem>(config: &mut web::ServiceConfig) {
-    let collection = format!("/collectors/{{id}}/{}", T::PLURAL);
-    let item = format!("/collectors/{{id}}/{}/{{item}}", T::PLURAL);
-    config
-        .service(
-            resource(&collection, "GET, POST")
-                .route(web::post().to(create_item::<T>))
-                .route(web::get().to(list_items::<T>)),
-        )
-        .service(
-            resource(&item, "GET, PUT, DELETE")
-                .route(web::get().to(get_item::<T>))
-                .route(web::put().to(replace_item::<T>))
-                .route(web::delete().to(delete_item::<T>)),
-        );
-}
-
 /// Reads one item of a collector as JSON, with 404s naming what is missing.
 fn item_view<T: CollectorItem>(
     state: &AppState,
@@ -464,7 +426,7 @@ fn item_view<T: CollectorItem>(
     T::get(record, item_id).map(T::view).ok_or_else(|| ApiError::not_found(T::KIND, item_id))
 }
 
-async fn create_item<T: CollectorItem>(
+pub(super) async fn create_item<T: CollectorItem>(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -482,7 +444,7 @@ async fn create_item<T: CollectorItem>(
         .unwrap_or_else(|| HttpResponse::Created().json(view)))
 }
 
-async fn list_items<T: CollectorItem>(
+pub(super) async fn list_items<T: CollectorItem>(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -494,7 +456,7 @@ async fn list_items<T: CollectorItem>(
     Ok(HttpResponse::Ok().json(json!({ T::PLURAL: items })))
 }
 
-async fn get_item<T: CollectorItem>(
+pub(super) async fn get_item<T: CollectorItem>(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -504,7 +466,7 @@ async fn get_item<T: CollectorItem>(
 }
 
 /// Full replace; the response is the stored item (write-only credentials merged as applied).
-async fn replace_item<T: CollectorItem>(
+pub(super) async fn replace_item<T: CollectorItem>(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -521,7 +483,7 @@ async fn replace_item<T: CollectorItem>(
     Ok(HttpResponse::Ok().json(item_view::<T>(&state, &collector_id, &item_id)?))
 }
 
-async fn delete_item<T: CollectorItem>(
+pub(super) async fn delete_item<T: CollectorItem>(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -650,7 +612,7 @@ pub fn version_view(config: &ConfigVersion, with_content: bool) -> Value {
     view
 }
 
-async fn config_versions(
+pub(super) async fn config_versions(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -665,12 +627,12 @@ async fn config_versions(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DiffQuery {
+pub(super) struct DiffQuery {
     from: u64,
     to: Option<u64>,
 }
 
-async fn config_diff(
+pub(super) async fn config_diff(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -11,25 +11,20 @@ pub mod join;
 
 use join::annotate;
 
-use super::resource;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::time::Rfc3339;
 use crate::render::graph::render_graph;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(resource("/collectors/{id}/topology", "GET").route(web::get().to(topology)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TopologyQuery {
+pub(super) struct TopologyQuery {
     #[serde(default)]
     history: bool,
 }
 
-async fn topology(
+pub(super) async fn topology(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
