@@ -209,187 +209,6 @@ pub(super) async fn delete_pipeline(
         .unwrap_or_else(|| HttpResponse::NoContent().finish()))
 }
 
-// ---- sources ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SourceBody {
-    name: String,
-    #[serde(rename = "type")]
-    source_type: String,
-    #[serde(default)]
-    settings: Settings,
-    #[serde(default)]
-    resource_attributes: BTreeMap<String, String>,
-}
-
-fn source_from_body(id: String, body: SourceBody) -> Result<Source, ApiError> {
-    validate_name("name", &body.name)?;
-    catalogue::validate(EntryKind::Source, &body.source_type, &body.settings, &[]).map_err(field_error)?;
-    if body.resource_attributes.len() > 64 {
-        return Err(ApiError::invalid_field("resource_attributes", "at most 64 attributes"));
-    }
-    if let Some(key) =
-        body.resource_attributes.keys().find(|key| key.is_empty() || key.starts_with("linkmesh."))
-    {
-        return Err(ApiError::invalid_field(
-            "resource_attributes",
-            format!("key {key:?} is empty or reserved (linkmesh.*)"),
-        ));
-    }
-    Ok(Source {
-        id,
-        name: body.name,
-        source_type: body.source_type,
-        settings: body.settings,
-        resource_attributes: body.resource_attributes,
-    })
-}
-
-fn source_view(source: &Source) -> Value {
-    json!({
-        "id": source.id,
-        "name": source.name,
-        "type": source.source_type,
-        "settings": source.settings,
-        "resource_attributes": source.resource_attributes,
-    })
-}
-
-// ---- destinations ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DestinationBody {
-    name: String,
-    #[serde(rename = "type")]
-    destination_type: String,
-    #[serde(default)]
-    settings: Settings,
-    /// Values to set; `null` removes a stored credential; absent keys keep theirs (write-only).
-    #[serde(default)]
-    credentials: BTreeMap<String, Option<String>>,
-}
-
-fn destination_from_body(
-    state: &AppState,
-    id: String,
-    body: DestinationBody,
-) -> Result<(Destination, Vec<String>), ApiError> {
-    validate_name("name", &body.name)?;
-    let keys: Vec<&str> = body.credentials.keys().map(String::as_str).collect();
-    catalogue::validate(EntryKind::Destination, &body.destination_type, &body.settings, &keys)
-        .map_err(field_error)?;
-    let mut sealed = BTreeMap::new();
-    let mut removed = Vec::new();
-    for (key, value) in body.credentials {
-        match value {
-            Some(value) if value.len() > 16 * 1024 => {
-                return Err(ApiError::invalid_field(&format!("credentials.{key}"), "must be at most 16 KiB"));
-            }
-            Some(value) => {
-                let ciphertext = state
-                    .data_key
-                    .seal(&value)
-                    .map_err(|error| ApiError::internal("seal credential", error))?;
-                sealed.insert(key, SealedSecret(ciphertext));
-            }
-            None => removed.push(key),
-        }
-    }
-    let destination = Destination {
-        id,
-        name: body.name,
-        destination_type: body.destination_type,
-        settings: body.settings,
-        credentials: sealed,
-    };
-    Ok((destination, removed))
-}
-
-/// Credentials are write-only: only their names are ever shown.
-fn destination_view(destination: &Destination) -> Value {
-    let masked: BTreeMap<&str, &str> =
-        destination.credentials.keys().map(|key| (key.as_str(), "••••")).collect();
-    json!({
-        "id": destination.id,
-        "name": destination.name,
-        "type": destination.destination_type,
-        "settings": destination.settings,
-        "credentials": masked,
-    })
-}
-
-// ---- routes ----
-
-fn default_condition() -> String {
-    "true".to_owned()
-}
-
-fn default_priority() -> u32 {
-    100
-}
-
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RouteBody {
-    name: String,
-    #[serde(default = "default_condition")]
-    condition: String,
-    #[serde(default = "default_priority")]
-    priority: u32,
-    #[serde(default = "default_true")]
-    is_final: bool,
-    #[serde(default)]
-    pipeline_id: Option<String>,
-    destination_ids: Vec<String>,
-}
-
-fn route_from_body(id: String, body: RouteBody) -> Result<Route, ApiError> {
-    validate_name("name", &body.name)?;
-    let condition = body.condition.trim().to_owned();
-    if condition.is_empty() {
-        return Err(ApiError::invalid_field(
-            "condition",
-            "must not be empty (use \"true\" to match everything)",
-        ));
-    }
-    if condition.len() > MAX_CONDITION_BYTES || condition.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("condition", "must be one line of at most 4096 bytes"));
-    }
-    if body.destination_ids.is_empty() {
-        return Err(ApiError::invalid_field("destination_ids", "name at least one destination"));
-    }
-    let mut destination_ids = body.destination_ids;
-    destination_ids.sort();
-    destination_ids.dedup();
-    Ok(Route {
-        id,
-        name: body.name,
-        condition,
-        priority: body.priority,
-        is_final: body.is_final,
-        pipeline_id: body.pipeline_id.filter(|id| !id.is_empty()),
-        destination_ids,
-    })
-}
-
-fn route_view(route: &Route) -> Value {
-    json!({
-        "id": route.id,
-        "name": route.name,
-        "condition": route.condition,
-        "priority": route.priority,
-        "is_final": route.is_final,
-        "pipeline_id": route.pipeline_id,
-        "destination_ids": route.destination_ids,
-    })
-}
-
 // ---- sources, destinations and routes: one set of handlers over [`CollectorItem`] ----
 
 /// A kind of item that belongs to one collector and is managed with the same five calls.
@@ -404,11 +223,20 @@ pub(super) trait CollectorItem: Sized + 'static {
 
     /// Validates a request body into an item; the list names credentials to remove (destinations).
     fn build(state: &AppState, id: String, body: Self::Body) -> Result<(Self, Vec<String>), ApiError>;
-    fn all(record: &CollectorRecord) -> Vec<&Self>;
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self>;
+    /// The collector's items of this kind, by id.
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self>;
     fn view(&self) -> Value;
     fn put(collector_id: String, item: Self, removed: Vec<String>, create: bool, at: UnixMillis) -> Command;
     fn delete(collector_id: String, id: String, at: UnixMillis) -> Command;
+
+    /// In the order the API lists them: by id unless the kind says otherwise.
+    fn all(record: &CollectorRecord) -> Vec<&Self> {
+        Self::of(record).values().collect()
+    }
+
+    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
+        Self::of(record).get(id)
+    }
 }
 
 /// Reads one item of a collector as JSON, with 404s naming what is missing.
@@ -497,6 +325,20 @@ pub(super) async fn delete_item<T: CollectorItem>(
         .unwrap_or_else(|| HttpResponse::NoContent().finish()))
 }
 
+// ---- sources ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SourceBody {
+    name: String,
+    #[serde(rename = "type")]
+    source_type: String,
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    resource_attributes: BTreeMap<String, String>,
+}
+
 impl CollectorItem for Source {
     const KIND: &'static str = "source";
     const PLURAL: &'static str = "sources";
@@ -504,17 +346,46 @@ impl CollectorItem for Source {
     type Body = SourceBody;
 
     fn build(_state: &AppState, id: String, body: SourceBody) -> Result<(Self, Vec<String>), ApiError> {
-        Ok((source_from_body(id, body)?, Vec::new()))
+        validate_name("name", &body.name)?;
+        catalogue::validate(EntryKind::Source, &body.source_type, &body.settings, &[])
+            .map_err(field_error)?;
+        if body.resource_attributes.len() > 64 {
+            return Err(ApiError::invalid_field("resource_attributes", "at most 64 attributes"));
+        }
+        if let Some(key) =
+            body.resource_attributes.keys().find(|key| key.is_empty() || key.starts_with("linkmesh."))
+        {
+            return Err(ApiError::invalid_field(
+                "resource_attributes",
+                format!("key {key:?} is empty or reserved (linkmesh.*)"),
+            ));
+        }
+        Ok((
+            Source {
+                id,
+                name: body.name,
+                source_type: body.source_type,
+                settings: body.settings,
+                resource_attributes: body.resource_attributes,
+            },
+            Vec::new(),
+        ))
     }
-    fn all(record: &CollectorRecord) -> Vec<&Self> {
-        record.sources.values().collect()
+
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self> {
+        &record.sources
     }
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
-        record.sources.get(id)
-    }
+
     fn view(&self) -> Value {
-        source_view(self)
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "type": self.source_type,
+            "settings": self.settings,
+            "resource_attributes": self.resource_attributes,
+        })
     }
+
     fn put(
         collector_id: String,
         source: Self,
@@ -524,9 +395,25 @@ impl CollectorItem for Source {
     ) -> Command {
         Command::PutSource { collector_id, source, create, at }
     }
+
     fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
         Command::DeleteSource { collector_id, id, at }
     }
+}
+
+// ---- destinations ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DestinationBody {
+    name: String,
+    #[serde(rename = "type")]
+    destination_type: String,
+    #[serde(default)]
+    settings: Settings,
+    /// Values to set; `null` removes a stored credential; absent keys keep theirs (write-only).
+    #[serde(default)]
+    credentials: BTreeMap<String, Option<String>>,
 }
 
 impl CollectorItem for Destination {
@@ -536,17 +423,56 @@ impl CollectorItem for Destination {
     type Body = DestinationBody;
 
     fn build(state: &AppState, id: String, body: DestinationBody) -> Result<(Self, Vec<String>), ApiError> {
-        destination_from_body(state, id, body)
+        validate_name("name", &body.name)?;
+        let keys: Vec<&str> = body.credentials.keys().map(String::as_str).collect();
+        catalogue::validate(EntryKind::Destination, &body.destination_type, &body.settings, &keys)
+            .map_err(field_error)?;
+        let mut sealed = BTreeMap::new();
+        let mut removed = Vec::new();
+        for (key, value) in body.credentials {
+            match value {
+                Some(value) if value.len() > 16 * 1024 => {
+                    return Err(ApiError::invalid_field(
+                        &format!("credentials.{key}"),
+                        "must be at most 16 KiB",
+                    ));
+                }
+                Some(value) => {
+                    let ciphertext = state
+                        .data_key
+                        .seal(&value)
+                        .map_err(|error| ApiError::internal("seal credential", error))?;
+                    sealed.insert(key, SealedSecret(ciphertext));
+                }
+                None => removed.push(key),
+            }
+        }
+        let destination = Destination {
+            id,
+            name: body.name,
+            destination_type: body.destination_type,
+            settings: body.settings,
+            credentials: sealed,
+        };
+        Ok((destination, removed))
     }
-    fn all(record: &CollectorRecord) -> Vec<&Self> {
-        record.destinations.values().collect()
+
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self> {
+        &record.destinations
     }
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
-        record.destinations.get(id)
-    }
+
     fn view(&self) -> Value {
-        destination_view(self)
+        let masked: BTreeMap<&str, &str> =
+            self.credentials.keys().map(|key| (key.as_str(), "••••")).collect();
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "type": self.destination_type,
+            "settings": self.settings,
+            "credentials": masked,
+        })
     }
+
     fn put(
         collector_id: String,
         destination: Self,
@@ -556,9 +482,39 @@ impl CollectorItem for Destination {
     ) -> Command {
         Command::PutDestination { collector_id, destination, remove_credentials: removed, create, at }
     }
+
     fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
         Command::DeleteDestination { collector_id, id, at }
     }
+}
+
+// ---- routes ----
+
+fn default_condition() -> String {
+    "true".to_owned()
+}
+
+fn default_priority() -> u32 {
+    100
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RouteBody {
+    name: String,
+    #[serde(default = "default_condition")]
+    condition: String,
+    #[serde(default = "default_priority")]
+    priority: u32,
+    #[serde(default = "default_true")]
+    is_final: bool,
+    #[serde(default)]
+    pipeline_id: Option<String>,
+    destination_ids: Vec<String>,
 }
 
 impl CollectorItem for Route {
@@ -568,20 +524,60 @@ impl CollectorItem for Route {
     type Body = RouteBody;
 
     fn build(_state: &AppState, id: String, body: RouteBody) -> Result<(Self, Vec<String>), ApiError> {
-        Ok((route_from_body(id, body)?, Vec::new()))
+        validate_name("name", &body.name)?;
+        let condition = body.condition.trim().to_owned();
+        if condition.is_empty() {
+            return Err(ApiError::invalid_field(
+                "condition",
+                "must not be empty (use \"true\" to match everything)",
+            ));
+        }
+        if condition.len() > MAX_CONDITION_BYTES || condition.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field("condition", "must be one line of at most 4096 bytes"));
+        }
+        if body.destination_ids.is_empty() {
+            return Err(ApiError::invalid_field("destination_ids", "name at least one destination"));
+        }
+        let mut destination_ids = body.destination_ids;
+        destination_ids.sort();
+        destination_ids.dedup();
+        Ok((
+            Route {
+                id,
+                name: body.name,
+                condition,
+                priority: body.priority,
+                is_final: body.is_final,
+                pipeline_id: body.pipeline_id.filter(|id| !id.is_empty()),
+                destination_ids,
+            },
+            Vec::new(),
+        ))
     }
+
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self> {
+        &record.routes
+    }
+
     /// In evaluation order: ascending priority, ties by id.
     fn all(record: &CollectorRecord) -> Vec<&Self> {
         let mut routes: Vec<&Route> = record.routes.values().collect();
         routes.sort_by(|left, right| left.priority.cmp(&right.priority).then_with(|| left.id.cmp(&right.id)));
         routes
     }
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
-        record.routes.get(id)
-    }
+
     fn view(&self) -> Value {
-        route_view(self)
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "condition": self.condition,
+            "priority": self.priority,
+            "is_final": self.is_final,
+            "pipeline_id": self.pipeline_id,
+            "destination_ids": self.destination_ids,
+        })
     }
+
     fn put(
         collector_id: String,
         route: Self,
@@ -591,6 +587,7 @@ impl CollectorItem for Route {
     ) -> Command {
         Command::PutRoute { collector_id, route, create, at }
     }
+
     fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
         Command::DeleteRoute { collector_id, id, at }
     }
