@@ -8,6 +8,10 @@
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`state`]: [`AppState`], what every handler (and the web UI's pages) may use.
+//!
+//! The web UI (`crate::ui`) is mounted beside these by `server.rs`: it imports this layer's state and
+//! principal, and nothing here imports it.
 
 pub mod api;
 pub mod body;
@@ -17,29 +21,16 @@ pub mod connect;
 pub mod health;
 pub mod otlp;
 pub mod principal;
-
-use std::sync::Arc;
+pub mod state;
 
 use actix_web::web;
 
-use crate::actors::CollectorRegistry;
-use crate::config::NodeConfig;
-use crate::raft::RaftNode;
+pub use state::AppState;
 
-/// Everything a handler may use; shared by all workers.
-pub struct AppState {
-    pub raft: RaftNode,
-    pub registry: CollectorRegistry,
-    pub config: Arc<NodeConfig>,
-    /// Seals destination credentials before they are proposed.
-    pub data_key: crate::secrets::DataKey,
-}
-
-/// Mounts every route of the public listener.
+/// Mounts the collector-facing endpoints, the REST API and health (the UI is mounted after them).
 pub fn configure(config: &mut web::ServiceConfig) {
     health::configure(config);
     collector_service::configure(config);
     otlp::configure(config);
     api::configure(config);
-    crate::ui::configure(config);
 }

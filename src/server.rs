@@ -19,6 +19,7 @@ use crate::http::{self, AppState};
 use crate::model::{Command, UnixMillis};
 use crate::raft::{NodeInfo, RaftNode};
 use crate::secrets;
+use crate::ui;
 
 const ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
 
@@ -91,8 +92,10 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let reactivated = registry.activate_expected();
 
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
-        .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+    let mut server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).configure(http::configure).configure(ui::configure)
+    })
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }

@@ -79,8 +79,39 @@ async fn sigterm_drains_and_persists_live_status() {
 
 #[tokio::test]
 async fn first_start_writes_the_admin_password_file_only_when_generated() {
-    let server = Server::start();
-    assert!(data_dir_exists(&server.data_dir));
-    // The harness sets LINKMESH_ADMIN_PASSWORD, so no password is generated or written.
-    assert!(!server.data_dir.join("initial-admin-password").exists());
+    // Given: the harness sets LINKMESH_ADMIN_PASSWORD, so no password is generated or written.
+    let given = Server::start();
+    assert!(data_dir_exists(&given.data_dir));
+    assert!(!given.data_dir.join("initial-admin-password").exists());
+    assert!(!given.log().contains("created user \"admin\" with password"), "{}", given.log());
+
+    // Generated: written to a file only its owner can read, and printed once on standard error.
+    let mut generated = Server::start_generating_admin_password();
+    let file = generated.data_dir.join("initial-admin-password");
+    let written = std::fs::read_to_string(&file).expect("the generated password is written");
+    let password = written.trim_end().to_owned();
+    assert!(password.len() >= 20, "a generated password is long: {password:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "mode of {}", file.display());
+    }
+    let log = generated.log();
+    assert_eq!(log.matches(password.as_str()).count(), 1, "printed exactly once:\n{log}");
+    assert!(log.contains(&format!("with password {password} (also in {})", file.display())), "{log}");
+    let login = reqwest::Client::new()
+        .post(generated.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({ "username": "admin", "password": password }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200, "the printed password signs in");
+
+    // A second start of the same data dir neither prints it again nor replaces the file.
+    generated.restart();
+    let log = generated.log();
+    assert_eq!(log.matches("linkmesh is serving").count(), 2, "both starts are in this log:\n{log}");
+    assert_eq!(log.matches(password.as_str()).count(), 1, "printed again on restart:\n{log}");
+    assert_eq!(std::fs::read_to_string(&file).expect("still there"), written);
 }

@@ -51,6 +51,8 @@ pub struct Server {
     config_path: PathBuf,
     _temp: Option<tempfile::TempDir>,
     pub stderr_path: PathBuf,
+    /// Whether `LINKMESH_ADMIN_PASSWORD` is set to [`ADMIN_PASSWORD`] (else the server generates one).
+    admin_password_given: bool,
 }
 
 impl Server {
@@ -59,7 +61,16 @@ impl Server {
         Server::start_with_config(FAST_CONFIG)
     }
 
+    /// A fresh server without `LINKMESH_ADMIN_PASSWORD`: its first start generates the admin password.
+    pub fn start_generating_admin_password() -> Server {
+        Server::start_with(FAST_CONFIG, false)
+    }
+
     pub fn start_with_config(config: &str) -> Server {
+        Server::start_with(config, true)
+    }
+
+    fn start_with(config: &str, admin_password_given: bool) -> Server {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().join("data");
         let config_path = temp.path().join("linkmesh.toml");
@@ -72,6 +83,7 @@ impl Server {
             config_path,
             _temp: Some(temp),
             stderr_path,
+            admin_password_given,
         };
         server.spawn("127.0.0.1:0");
         server
@@ -80,7 +92,13 @@ impl Server {
     fn spawn(&mut self, addr: &str) {
         let stderr =
             std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr_path).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_linkmesh"));
+        if self.admin_password_given {
+            command.env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        } else {
+            command.env_remove("LINKMESH_ADMIN_PASSWORD");
+        }
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&self.config_path)
@@ -88,7 +106,6 @@ impl Server {
             .arg(&self.data_dir)
             .arg("--http-addr")
             .arg(addr)
-            .env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("LINKMESH_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -4,23 +4,15 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::resource;
 use crate::error::ApiError;
 use crate::http::principal::{Principal, PrincipalKind, SESSION_COOKIE};
 use crate::http::AppState;
 use crate::model::{Command, UnixMillis};
 use crate::secrets;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(resource("/auth/login", "POST").route(web::post().to(login)))
-        .service(resource("/auth/logout", "POST").route(web::post().to(logout)))
-        .service(resource("/auth/me", "GET").route(web::get().to(me)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub(super) struct LoginRequest {
     username: String,
     password: String,
 }
@@ -30,7 +22,7 @@ fn is_tls(request: &HttpRequest, state: &AppState) -> bool {
         || state.config.external_url.as_deref().is_some_and(|url| url.starts_with("https://"))
 }
 
-async fn login(
+pub(super) async fn login(
     request: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
@@ -70,7 +62,10 @@ async fn login(
     })))
 }
 
-async fn logout(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn logout(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     if let Some(session_hash) = principal.session_hash {
         state.raft.propose(Command::DeleteSession { session_hash }).await?;
     }
@@ -79,7 +74,7 @@ async fn logout(principal: Principal, state: web::Data<AppState>) -> Result<Http
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
-async fn me(principal: Principal) -> HttpResponse {
+pub(super) async fn me(principal: Principal) -> HttpResponse {
     let kind = match principal.kind {
         PrincipalKind::User => "user",
         PrincipalKind::ServiceAccount => "service_account",

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::{resource, validate_name};
+use super::validate_name;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -16,19 +16,15 @@ const MIN_PASSWORD_CHARS: usize = 12;
 /// argon2 hashes whatever it is given; bound the work a request can ask for.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(resource("/users", "GET, POST").route(web::post().to(create)).route(web::get().to(list)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(super) struct CreateUser {
     username: String,
     password: String,
     role: String,
 }
 
-async fn create(
+pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateUser>,
@@ -80,7 +76,7 @@ async fn create(
     })))
 }
 
-async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     principal.require_access_admin()?;
     let users: Vec<serde_json::Value> = state
         .raft
