@@ -8,6 +8,7 @@
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`tls`]: HTTPS on the listener (rustls), certificate reloaded on SIGHUP and on file change.
 
 pub mod api;
 pub mod body;
@@ -17,6 +18,7 @@ pub mod connect;
 pub mod health;
 pub mod otlp;
 pub mod principal;
+pub mod tls;
 
 use std::sync::Arc;
 
