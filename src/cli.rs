@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// This node's Raft id.
     #[arg(long, env = "LINKMESH_NODE_ID")]
     pub node_id: Option<u64>,
+    /// PEM certificate chain: serve HTTPS (with `--tls-key`).
+    #[arg(long, env = "LINKMESH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(long, env = "LINKMESH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -83,6 +89,12 @@ impl ServeArgs {
         }
         if let Some(node_id) = self.node_id {
             config.node_id = node_id;
+        }
+        if let Some(cert) = self.tls_cert {
+            config.tls.cert = Some(cert);
+        }
+        if let Some(key) = self.tls_key {
+            config.tls.key = Some(key);
         }
         config.validate()?;
         Ok(config)

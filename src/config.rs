@@ -37,6 +37,7 @@ pub struct NodeConfig {
     pub shutdown_timeout: Duration,
     pub collectors: CollectorSettings,
     pub raft: RaftSettings,
+    pub tls: TlsSettings,
 }
 
 /// Consensus and log compaction.
@@ -52,6 +53,33 @@ pub struct RaftSettings {
 impl Default for RaftSettings {
     fn default() -> Self {
         RaftSettings { snapshot_after_logs: 5000, logs_kept_after_snapshot: 1000 }
+    }
+}
+
+/// HTTPS on the public listener. Without `cert` and `key` it speaks plain HTTP (e.g. behind a reverse
+/// proxy that terminates TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the leaf certificate.
+    pub key: Option<PathBuf>,
+    /// How often both files are checked for new contents; a reload also happens on SIGHUP.
+    #[serde(deserialize_with = "human::duration")]
+    pub watch_interval: Duration,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings { cert: None, key: None, watch_interval: Duration::from_secs(10) }
+    }
+}
+
+impl TlsSettings {
+    /// Whether the listener serves HTTPS (both files set; `validate` rejects only one of them).
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
     }
 }
 
@@ -104,6 +132,7 @@ impl Default for NodeConfig {
             shutdown_timeout: Duration::from_secs(30),
             collectors: CollectorSettings::default(),
             raft: RaftSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -174,6 +203,12 @@ impl NodeConfig {
         }
         if self.raft.snapshot_after_logs == 0 {
             return Err(ConfigError::Invalid("raft.snapshot_after_logs must be at least 1".into()));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid("tls.cert and tls.key must be set together".into()));
+        }
+        if self.tls.watch_interval.is_zero() {
+            return Err(ConfigError::Invalid("tls.watch_interval must be positive".into()));
         }
         if collectors.tick_interval.is_zero() || self.activity_flush_interval.is_zero() {
             return Err(ConfigError::Invalid("tick and flush intervals must be positive".into()));
@@ -247,6 +282,22 @@ mod tests {
         assert_eq!(human::parse_byte_size("4MiB"), Ok(4 << 20));
         assert_eq!(human::parse_byte_size("1000"), Ok(1000));
         assert!(human::parse_byte_size("4 parsecs").is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let config: NodeConfig =
+            toml::from_str("[tls]\ncert = \"/etc/linkmesh/cert.pem\"\nwatch_interval = \"1m\"\n")
+                .expect("parses");
+        assert_eq!(config.tls.watch_interval, Duration::from_secs(60));
+        assert!(!config.tls.enabled());
+        let error = config.validate().expect_err("key missing").to_string();
+        assert!(error.contains("tls.key"), "{error}");
+        let config: NodeConfig =
+            toml::from_str("[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n").expect("parses");
+        assert!(config.tls.enabled());
+        config.validate().expect("valid");
+        assert!(!NodeConfig::default().tls.enabled());
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub enum ServeError {
     Bind { addr: String, source: std::io::Error },
     #[error("http server failed: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] http::tls::TlsError),
 }
 
 pub fn run(config: NodeConfig) -> Result<(), ServeError> {
@@ -59,6 +61,8 @@ pub fn run(config: NodeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) -> Result<(), ServeError> {
+    // First, so a missing or bad certificate stops the start before anything else is opened.
+    let tls = http::tls::ServerTls::load(&config.tls)?;
     let data_key = secrets::DataKey::load_or_create(
         std::env::var("LINKMESH_DATA_KEY").ok().as_deref(),
         &config.data_dir,
@@ -99,9 +103,25 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }
-    let server = server
-        .bind(config.http_addr)
-        .map_err(|source| ServeError::Bind { addr: config.http_addr.to_string(), source })?;
+    let bind_error = |source| ServeError::Bind { addr: config.http_addr.to_string(), source };
+    let server = match tls {
+        Some(tls) => {
+            let server =
+                server.bind_rustls_0_23(config.http_addr, tls.server_config()?).map_err(bind_error)?;
+            actix::spawn(tls.watch());
+            server
+        }
+        None => {
+            if !config.http_addr.ip().is_loopback() {
+                tracing::warn!(
+                    addr = %config.http_addr,
+                    "serving plain http on a non-loopback address; set [tls] cert and key, or terminate tls \
+                     at a reverse proxy"
+                );
+            }
+            server.bind(config.http_addr).map_err(bind_error)?
+        }
+    };
     let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
     tracing::info!(
         addrs = ?bound,

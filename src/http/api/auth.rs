@@ -17,9 +17,12 @@ pub(super) struct LoginRequest {
     password: String,
 }
 
+/// Whether browsers reach this server over HTTPS, so the session cookie must be `Secure`: TLS served here,
+/// an https `external_url` (TLS terminated at a proxy), or a request that arrived as https.
 fn is_tls(request: &HttpRequest, state: &AppState) -> bool {
-    request.connection_info().scheme() == "https"
+    state.config.tls.enabled()
         || state.config.external_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+        || request.connection_info().scheme() == "https"
 }
 
 pub(super) async fn login(
@@ -64,12 +67,13 @@ pub(super) async fn login(
 
 pub(super) async fn logout(
     principal: Principal,
+    request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(session_hash) = principal.session_hash {
         state.raft.propose(Command::DeleteSession { session_hash }).await?;
     }
-    let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").secure(is_tls(&request, &state)).finish();
     removal.make_removal();
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }

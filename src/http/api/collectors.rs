@@ -269,7 +269,9 @@ fn external_url(request: &HttpRequest, state: &AppState) -> String {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
             let info = request.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
+            // Over this server's own TLS the scheme is https whatever forwarding headers claim.
+            let scheme = if request.app_config().secure() { "https" } else { info.scheme() };
+            format!("{scheme}://{}", info.host())
         }
     }
 }
