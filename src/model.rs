@@ -19,7 +19,7 @@ pub use collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfi
 pub use command::{ActivityUpdate, Command};
 pub use event::{Event, EventType};
 pub use fleet_state::{slot_of, ApplyError, CommandOutcome, Effect, FleetState, SLOT_COUNT};
-pub use time::UnixMillis;
+pub use time::{Clock, ManualClock, UnixMillis};
 
 /// SHA-256 of a bearer token; the only form in which tokens are kept.
 pub type TokenHash = [u8; 32];

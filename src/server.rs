@@ -16,7 +16,7 @@ use crate::actors::activity_writer::{ActivityWriter, FlushNow};
 use crate::actors::CollectorRegistry;
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
-use crate::model::{Command, UnixMillis};
+use crate::model::{Clock, Command, UnixMillis};
 use crate::raft::{NodeInfo, RaftNode};
 use crate::secrets;
 use crate::ui;
@@ -85,6 +85,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         writer.clone(),
         config.collectors.clone(),
         data_key.clone(),
+        Clock::system(),
         threads,
     );
     let effect_registry = registry.clone();

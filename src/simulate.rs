@@ -13,6 +13,10 @@
 //! The simulator never touches server internals: everything goes over HTTP, so it measures what a
 //! real fleet would see. Its own CPU use is in the summary (`client_cpu_s`), since on one machine it
 //! competes with the server it loads.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the load generator paces real traffic and measures real latency: it reads the system clock on purpose"
+)]
 
 pub mod alloy_collector;
 pub mod closed_loop;

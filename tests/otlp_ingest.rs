@@ -742,7 +742,7 @@ async fn too_many_pushes_in_flight_get_429_with_retry_after() {
     let body = exporter_push(T0, 0, 1.0, 0.0).encode_to_vec();
     // A probe can overtake a stalled request whose headers the server has not read yet; that stalled
     // request is then the one refused, so open another until the probe finds every slot taken.
-    let deadline = std::time::Instant::now() + WAIT_DEADLINE;
+    let deadline = tokio::time::Instant::now() + WAIT_DEADLINE;
     let response = loop {
         let response = post(&server, Some(&token), PROTOBUF, false, body.clone()).await;
         if response.status() == 429 {
@@ -750,7 +750,7 @@ async fn too_many_pushes_in_flight_get_429_with_retry_after() {
         }
         assert_eq!(response.status(), 200);
         assert!(
-            std::time::Instant::now() < deadline,
+            tokio::time::Instant::now() < deadline,
             "the stalled pushes never filled the collector's slots"
         );
         stalled.push(stalled_push(&server, &token));

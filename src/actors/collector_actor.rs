@@ -256,7 +256,7 @@ impl CollectorActor {
     ) -> Self {
         let settings = &env.settings;
         let mut cadence = PollCadence::new(settings.default_poll_interval, settings.min_poll_interval);
-        let now = UnixMillis::now();
+        let now = env.clock.now();
         if record.status.expects_polls() {
             // Rebuilt after a restart or failover: give the collector a full window before calling it stale.
             cadence.record_poll(now);
@@ -279,7 +279,7 @@ impl CollectorActor {
             last_seen_persisted: record.last_seen_at,
             last_register_at: None,
             redelivery_due: true,
-            last_activity: Instant::now(),
+            last_activity: env.clock.monotonic(),
             pending_auth_failures: 0,
             last_auth_failure_host: None,
             last_auth_event_at: None,
@@ -289,7 +289,7 @@ impl CollectorActor {
             // the next push confirms or clears.
             exports_failing: record.status == CollectorStatus::Degraded
                 && record.config.remote_status != Some(RemoteConfigState::Failed),
-            last_export_report: Instant::now(),
+            last_export_report: env.clock.monotonic(),
             own_metrics_seen: record
                 .events
                 .iter()
@@ -402,7 +402,7 @@ impl CollectorActor {
         remote: Option<RemoteConfigState>,
         update: &mut ActivityUpdate,
     ) {
-        self.last_activity = Instant::now();
+        self.last_activity = self.env.clock.monotonic();
         let mut next = status_after_contact(self.status, remote);
         if self.exports_failing {
             next = status_after_export_report(next, true, true, false);
@@ -599,7 +599,7 @@ impl Handler<Unregister> for CollectorActor {
 
     fn handle(&mut self, unregister: Unregister, _ctx: &mut Self::Context) {
         let at = unregister.at;
-        self.last_activity = Instant::now();
+        self.last_activity = self.env.clock.monotonic();
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         update.events.push(
             NewEvent::new(
@@ -649,7 +649,7 @@ impl Handler<PushMetrics> for CollectorActor {
 
     fn handle(&mut self, push: PushMetrics, _ctx: &mut Self::Context) -> Self::Result {
         let at = push.at;
-        self.last_activity = Instant::now();
+        self.last_activity = self.env.clock.monotonic();
         let report = self.throughput.ingest(&push.batch, at);
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         if report.accepted > 0 {
@@ -667,7 +667,7 @@ impl Handler<PushMetrics> for CollectorActor {
             }
         }
         if let Some(failing) = report.exports_failing {
-            self.last_export_report = Instant::now();
+            self.last_export_report = self.env.clock.monotonic();
             let was_failing = std::mem::replace(&mut self.exports_failing, failing);
             let config_failed = self.remote_status == Some(RemoteConfigState::Failed);
             let next = status_after_export_report(self.status, was_failing, failing, config_failed);
@@ -713,7 +713,7 @@ impl Handler<Tick> for CollectorActor {
     type Result = ();
 
     fn handle(&mut self, _: Tick, ctx: &mut Self::Context) {
-        let now = UnixMillis::now();
+        let now = self.env.clock.now();
         let settings = &self.env.settings;
         let next = status_after_silence(self.status, &self.cadence, now, settings.stale_after_missed_polls);
         if next != self.status {
@@ -726,7 +726,9 @@ impl Handler<Tick> for CollectorActor {
             self.change_status(next, now, &reason, &mut update);
             self.publish(update);
         }
-        if self.exports_failing && self.last_export_report.elapsed() >= EXPORT_FAILURES_FORGOTTEN_AFTER {
+        if self.exports_failing
+            && self.env.clock.since(self.last_export_report) >= EXPORT_FAILURES_FORGOTTEN_AFTER
+        {
             self.exports_failing = false;
             let config_failed = self.remote_status == Some(RemoteConfigState::Failed);
             let next = status_after_export_report(self.status, true, false, config_failed);
@@ -741,9 +743,313 @@ impl Handler<Tick> for CollectorActor {
             }
         }
         self.flush_auth_failures(now);
-        let idle = self.last_activity.elapsed() >= self.env.settings.passivate_after;
+        let idle = self.env.clock.since(self.last_activity) >= self.env.settings.passivate_after;
         if idle && !self.status.expects_polls() && self.pending_auth_failures == 0 {
             ctx.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{CollectorSettings, RaftSettings};
+    use crate::model::{CollectorMode, ManualClock};
+    use crate::own_metrics::extract;
+    use crate::own_metrics::extract::test_otlp::{counter, number, request, text};
+    use crate::raft::{NodeInfo, RaftNode};
+    use crate::secrets::DataKey;
+
+    const COLLECTOR: &str = "col_test";
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// Stands in for the activity writer: keeps what the actor publishes until the test takes it.
+    #[derive(Default)]
+    struct Recorder {
+        updates: Vec<ActivityUpdate>,
+    }
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<RecordActivity> for Recorder {
+        type Result = ();
+
+        fn handle(&mut self, RecordActivity(update): RecordActivity, _ctx: &mut Self::Context) {
+            self.updates.push(update);
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Vec<ActivityUpdate>")]
+    struct Take;
+
+    impl Handler<Take> for Recorder {
+        type Result = MessageResult<Take>;
+
+        fn handle(&mut self, _: Take, _ctx: &mut Self::Context) -> Self::Result {
+            MessageResult(std::mem::take(&mut self.updates))
+        }
+    }
+
+    /// One collector actor on a real single-node Raft, with a manual clock and its published activity
+    /// recorded. Ticks come only from the test: the interval is an hour.
+    struct Harness {
+        time: ManualClock,
+        actor: Addr<CollectorActor>,
+        recorder: Addr<Recorder>,
+        resident: Arc<ActorShards<CollectorActor>>,
+        _data: tempfile::TempDir,
+    }
+
+    impl Harness {
+        /// Settings: expected poll every 60 s until learned (at least 10 s), stale after 3 missed,
+        /// passivated after 600 s idle, `last_seen_at` written every 300 s.
+        async fn start(status: CollectorStatus) -> Harness {
+            let data = tempfile::tempdir().expect("temp dir");
+            let (effects, _) = tokio::sync::mpsc::unbounded_channel();
+            let node_info = NodeInfo { rpc_addr: String::new(), http_addr: String::new() };
+            let raft = RaftNode::start(
+                1,
+                node_info,
+                data.path(),
+                &RaftSettings::default(),
+                tokio::runtime::Handle::current(),
+                effects,
+            )
+            .await
+            .expect("raft");
+            let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
+            let recorder = Recorder::default().start();
+            let settings =
+                CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
+            let env = Arc::new(ActorEnv {
+                raft,
+                writer: recorder.clone().recipient(),
+                settings,
+                data_key: DataKey::load_or_create(None, data.path()).expect("data key"),
+                clock: time.clock(),
+            });
+            let mut record = CollectorRecord::new(
+                COLLECTOR.into(),
+                "edge-1".into(),
+                CollectorMode::AlloyRemotecfg,
+                BTreeMap::new(),
+                time.clock().now(),
+            );
+            record.status = status;
+            let resident = Arc::new(ActorShards::new());
+            let actor = CollectorActor::from_record(&record, env, resident.clone()).start();
+            resident.shard(COLLECTOR).lock().insert(COLLECTOR.into(), actor.clone());
+            Harness { time, actor, recorder, resident, _data: data }
+        }
+
+        fn now(&self) -> UnixMillis {
+            self.time.clock().now()
+        }
+
+        async fn poll(&self) {
+            let poll = Poll {
+                host_id: "host-1".into(),
+                local_attributes: BTreeMap::new(),
+                hash: String::new(),
+                remote_status: None,
+                effective_config: None,
+                at: self.now(),
+            };
+            self.actor.send(poll).await.expect("actor");
+        }
+
+        async fn tick(&self) {
+            self.actor.send(Tick).await.expect("actor");
+        }
+
+        /// An own_metrics push of one exporter's cumulative sent and failed spans, stamped now.
+        async fn push(&self, sent: f64, failed: f64) -> IngestReport {
+            let time = self.now().0 * 1_000_000;
+            let exporter = || vec![text("component_id", "otelcol.exporter.otlphttp.dst_1")];
+            let batch = extract(&request(vec![
+                counter("otelcol_exporter_sent_spans_total", vec![number(exporter(), 0, time, sent)]),
+                counter(
+                    "otelcol_exporter_send_failed_spans_total",
+                    vec![number(exporter(), 0, time, failed)],
+                ),
+            ]));
+            self.actor.send(PushMetrics { batch: Arc::new(batch), at: self.now() }).await.expect("actor")
+        }
+
+        /// What the actor published since the last call (messages between two actors on one thread
+        /// arrive in the order sent, so everything published before this request is in).
+        async fn published(&self) -> Vec<ActivityUpdate> {
+            self.recorder.send(Take).await.expect("recorder")
+        }
+
+        async fn statuses(&self) -> Vec<CollectorStatus> {
+            self.published().await.iter().filter_map(|update| update.status).collect()
+        }
+
+        async fn live(&self) -> LiveView {
+            self.actor.send(Observe).await.expect("actor")
+        }
+    }
+
+    #[actix::test]
+    async fn a_polling_collector_turns_stale_only_after_three_missed_expected_polls() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll().await;
+        let published = harness.published().await;
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].status, Some(CollectorStatus::Connected));
+        assert_eq!(published[0].last_seen_at, Some(harness.now()));
+        assert!(published[0].events.iter().any(|event| event.event_type == EventType::StatusChanged));
+
+        harness.time.advance(3 * 60 * SECOND);
+        harness.tick().await;
+        assert_eq!(harness.statuses().await, [], "three intervals of 60 s are not yet missed");
+        harness.time.advance(Duration::from_millis(1));
+        harness.tick().await;
+        assert_eq!(harness.statuses().await, [CollectorStatus::Stale]);
+        assert_eq!(harness.live().await.status, CollectorStatus::Stale);
+
+        harness.poll().await;
+        assert_eq!(harness.statuses().await, [CollectorStatus::Connected], "a poll brings it back");
+    }
+
+    #[actix::test]
+    async fn the_expected_interval_is_learned_from_the_polls() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll().await;
+        for _ in 0..2 {
+            harness.time.advance(20 * SECOND);
+            harness.poll().await;
+        }
+        // Alloy's extra GetConfig right after a status report says nothing about its cadence.
+        harness.time.advance(Duration::from_millis(50));
+        harness.poll().await;
+        assert_eq!(harness.live().await.expected_poll_interval, 20 * SECOND);
+        let _ = harness.published().await;
+
+        harness.time.advance(3 * 20 * SECOND);
+        harness.tick().await;
+        assert_eq!(harness.statuses().await, [], "exactly three learned intervals");
+        harness.time.advance(Duration::from_millis(1));
+        harness.tick().await;
+        assert_eq!(harness.statuses().await, [CollectorStatus::Stale], "long before the 60 s default would");
+    }
+
+    #[actix::test]
+    async fn last_seen_is_written_at_most_every_persist_interval() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll().await;
+        let first_seen = harness.now();
+        assert_eq!(harness.published().await[0].last_seen_at, Some(first_seen));
+
+        let mut polled_at = Vec::new();
+        for _ in 0..4 {
+            harness.time.advance(60 * SECOND);
+            harness.poll().await;
+            polled_at.push(harness.now());
+        }
+        assert_eq!(
+            harness.published().await,
+            [],
+            "an unchanged collector polling within 300 s writes nothing"
+        );
+        assert_eq!(
+            harness.live().await.last_seen_at,
+            polled_at.last().copied(),
+            "yet the live view is current"
+        );
+
+        harness.time.advance(60 * SECOND);
+        harness.poll().await;
+        let published = harness.published().await;
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].last_seen_at, Some(harness.now()));
+        assert_eq!(published[0].status, None);
+    }
+
+    #[actix::test]
+    async fn an_idle_actor_not_expecting_polls_stops_after_the_passivation_delay() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.time.advance(600 * SECOND - Duration::from_millis(1));
+        harness.tick().await;
+        assert!(harness.actor.connected(), "not idle long enough");
+
+        harness.time.advance(Duration::from_millis(1));
+        harness.tick().await;
+        for _ in 0..1000 {
+            if !harness.actor.connected() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(!harness.actor.connected(), "the actor stopped");
+        assert!(harness.resident.get(COLLECTOR).is_none(), "and left the resident table");
+        assert_eq!(harness.published().await, [], "passivation is not an event");
+    }
+
+    #[actix::test]
+    async fn a_connected_actor_stays_resident_however_long_it_is_idle() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll().await;
+        for _ in 0..20 {
+            harness.time.advance(60 * SECOND);
+            harness.poll().await;
+            harness.tick().await;
+        }
+        assert!(harness.actor.connected());
+        assert_eq!(harness.live().await.status, CollectorStatus::Connected);
+    }
+
+    #[actix::test]
+    async fn reported_export_failures_degrade_until_ten_minutes_pass_without_a_report() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll().await;
+        assert_eq!(harness.push(100.0, 0.0).await.exports_failing, None, "one point gives no increase");
+        harness.time.advance(10 * SECOND);
+        assert_eq!(harness.push(150.0, 10.0).await.exports_failing, Some(true));
+        let statuses = harness.statuses().await;
+        assert_eq!(statuses, [CollectorStatus::Connected, CollectorStatus::Degraded]);
+
+        // Polls keep it degraded (and alive) while no push says the failures stopped.
+        for _ in 0..9 {
+            harness.time.advance(60 * SECOND);
+            harness.poll().await;
+            harness.tick().await;
+        }
+        harness.time.advance(60 * SECOND - Duration::from_millis(1));
+        harness.poll().await;
+        harness.tick().await;
+        assert_eq!(harness.statuses().await, [], "599.999 s after the last report");
+
+        harness.time.advance(Duration::from_millis(1));
+        harness.tick().await;
+        let published = harness.published().await;
+        assert_eq!(
+            published.iter().filter_map(|update| update.status).collect::<Vec<_>>(),
+            [CollectorStatus::Connected]
+        );
+        let reason = &published[0].events[0].message;
+        assert!(reason.contains("no own_metrics push reported export failures"), "{reason}");
+    }
+
+    #[actix::test]
+    async fn a_push_that_shows_failures_stopped_restores_the_status_at_once() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll().await;
+        harness.push(100.0, 0.0).await;
+        harness.time.advance(10 * SECOND);
+        harness.push(150.0, 10.0).await;
+        harness.time.advance(10 * SECOND);
+        assert_eq!(harness.push(200.0, 10.0).await.exports_failing, Some(false));
+        let statuses = harness.statuses().await;
+        assert_eq!(
+            statuses,
+            [CollectorStatus::Connected, CollectorStatus::Degraded, CollectorStatus::Connected]
+        );
     }
 }

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use parking_lot::Mutex;
 
-use super::activity_writer::ActivityWriter;
+use super::activity_writer::RecordActivity;
 use crate::config::CollectorSettings;
-use crate::model::slot_of;
+use crate::model::{slot_of, Clock};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
 
@@ -20,9 +20,12 @@ const REGISTRY_SHARDS: usize = 64;
 /// What every collector actor shares.
 pub struct ActorEnv {
     pub raft: RaftNode,
-    pub writer: Addr<ActivityWriter>,
+    /// The activity writer (`do_send`: its mailbox is unbounded and it must not drop updates).
+    pub writer: Recipient<RecordActivity>,
     pub settings: CollectorSettings,
     pub data_key: DataKey,
+    /// Wall time for events and `last_seen`, monotonic time for idleness and report ages.
+    pub clock: Clock,
 }
 
 /// The resident actors by collector id, sharded to keep lock hold times short on the poll path.

@@ -19,7 +19,7 @@ use super::env::{ActorEnv, ActorShards};
 use super::push_gate::{PushGate, PushPermit, PushRefused};
 use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::config::CollectorSettings;
-use crate::model::{slot_of, CollectorRecord, Effect, UnixMillis};
+use crate::model::{slot_of, Clock, CollectorRecord, Effect};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
 
@@ -63,12 +63,13 @@ impl CollectorRegistry {
         writer: Addr<ActivityWriter>,
         settings: CollectorSettings,
         data_key: DataKey,
+        clock: Clock,
         threads: usize,
     ) -> Self {
         let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
         let pushes =
             PushGate::new(settings.max_pushes_in_flight_per_collector, settings.max_pushes_in_flight);
-        let env = Arc::new(ActorEnv { raft, writer, settings, data_key });
+        let env = Arc::new(ActorEnv { raft, writer: writer.recipient(), settings, data_key, clock });
         CollectorRegistry {
             env,
             resident: Arc::new(ActorShards::new()),
@@ -166,7 +167,7 @@ impl CollectorRegistry {
     /// Best effort: attributes a rejected call to the collector whose host it named.
     pub fn auth_failed(&self, collector_id: &str, host_id: String) {
         if let Ok(addr) = self.activate(collector_id) {
-            addr.do_send(AuthFailed { host_id, at: UnixMillis::now() });
+            addr.do_send(AuthFailed { host_id, at: self.env.clock.now() });
         }
     }
 

@@ -106,6 +106,7 @@ fn serve(addr: SocketAddr, workers: Option<usize>) -> std::io::Result<()> {
     })
 }
 
+#[allow(clippy::disallowed_methods, reason = "a benchmark: it measures real elapsed time on purpose")]
 fn fsync(dir: &std::path::Path, duration: Duration) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("bench-baseline-fsync.bin");

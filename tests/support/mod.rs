@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 use serde_json::{json, Value};
@@ -287,7 +287,7 @@ impl Api {
 
     /// Waits (with a deadline, polling) until the collector's status is `status`.
     pub async fn wait_for_status(&self, collector_id: &str, status: &str) -> Value {
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         loop {
             let last = self.collector(collector_id).await;
             if last["status"] == status {
@@ -300,7 +300,7 @@ impl Api {
 
     /// Waits until the collector's event list contains `event_type` `count` times; returns all types.
     pub async fn wait_for_event(&self, collector_id: &str, event_type: &str, count: usize) -> Vec<String> {
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         loop {
             let types = self.event_types(collector_id).await;
             if types.iter().filter(|t| *t == event_type).count() >= count {
@@ -324,7 +324,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     while start.elapsed() < deadline {
         if condition().await {
             return true;
@@ -334,12 +334,10 @@ where
     false
 }
 
+/// Unique within this test process (the caller adds the process id).
 fn random_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("-{nanos}")
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("-{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// A raw Connect call as Alloy makes it (binary proto, POST).

@@ -17,12 +17,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tokio::sync::mpsc;
+// The runtime's clock, like the tick interval it runs beside (and pausable in tests).
+use tokio::time::Instant;
 
 use super::collectors::{event_view, CollectorView};
 use crate::error::ApiError;
