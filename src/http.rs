@@ -8,6 +8,7 @@
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`storage_guard`]: answers 503 to everything once this node's storage has failed.
 
 pub mod api;
 pub mod body;
@@ -17,6 +18,7 @@ pub mod connect;
 pub mod health;
 pub mod otlp;
 pub mod principal;
+pub mod storage_guard;
 
 use std::sync::Arc;
 
