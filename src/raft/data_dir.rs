@@ -320,19 +320,7 @@ pub fn open_store(
             }
             let db = open_sled(data_dir, sled_config(&raft_dir))?;
             let summary = read_checked(data_dir, &db, framing::open_legacy)?;
-            if summary.identity.is_some() {
-                return Err(DataDirError::damaged(
-                    data_dir,
-                    format!("{RECORD_FILE} is missing but the raft store was written with one"),
-                ));
-            }
-            if summary.is_empty() {
-                return Err(DataDirError::damaged(
-                    data_dir,
-                    "the raft store is empty or unreadable; a data dir with linkmesh files is never \
-                     bootstrapped over",
-                ));
-            }
+            check_unrecorded(data_dir, &summary)?;
             let record = begin_adoption(data_dir, &summary, data_key_fingerprint, configured_node_id)?;
             let record = finish_adoption(data_dir, &db, record)?;
             (db, record, false)
@@ -344,6 +332,23 @@ pub fn open_store(
     let durable = DurableDb::new(&db, &raft_dir, keeper, health)
         .map_err(|source| DataDirError::io(data_dir, "raft/db cannot be opened", source))?;
     Ok(OpenedStore { durable, identity, initialize })
+}
+
+/// A store without a record is adopted only if it was written before records existed, and holds data.
+pub fn check_unrecorded(data_dir: &Path, summary: &StoreSummary) -> Result<(), DataDirError> {
+    if summary.identity.is_some() {
+        return Err(DataDirError::damaged(
+            data_dir,
+            format!("{RECORD_FILE} is missing but the raft store was written with one"),
+        ));
+    }
+    if summary.is_empty() {
+        return Err(DataDirError::damaged(
+            data_dir,
+            "the raft store is empty or unreadable; a data dir with linkmesh files is never bootstrapped over",
+        ));
+    }
+    Ok(())
 }
 
 fn check_key(data_dir: &Path, record: &IdentityRecord, fingerprint: &str) -> Result<(), DataDirError> {

@@ -95,10 +95,7 @@ fn check(data_dir: &Path, out: &mut impl std::io::Write) -> Result<(), DataDirEr
     match &record {
         Some(record) => verify::check_against_record(&db, open, &summary, record)
             .map_err(|what| DataDirError::damaged(data_dir, what))?,
-        None if summary.is_empty() => {
-            return Err(DataDirError::damaged(data_dir, "the raft store is empty or unreadable"));
-        }
-        None => {}
+        None => data_dir::check_unrecorded(data_dir, &summary)?,
     }
     report_store(&summary, record.as_ref(), out);
     let fleet = rebuild(data_dir, &db, open, &summary)?;
