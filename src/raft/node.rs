@@ -131,11 +131,19 @@ impl RaftNode {
             return Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")));
         }
         let raft = self.raft.clone();
+        let health = self.health.clone();
+        // A storage failure may leave the core unable to answer; in-flight writes are told at once.
         let written = self
             .runtime
-            .spawn(async move { tokio::time::timeout(PROPOSE_TIMEOUT, raft.client_write(command)).await })
+            .spawn(async move {
+                tokio::select! {
+                    written = tokio::time::timeout(PROPOSE_TIMEOUT, raft.client_write(command)) => Ok(written),
+                    failure = health.failed() => Err(failure),
+                }
+            })
             .await
-            .map_err(|error| ProposeError::OutcomeUnknown(error.to_string()))?;
+            .map_err(|error| ProposeError::OutcomeUnknown(error.to_string()))?
+            .map_err(|failure| ProposeError::OutcomeUnknown(format!("storage failed: {failure}")))?;
         match written {
             Err(_elapsed) => Err(ProposeError::OutcomeUnknown("timed out waiting for commit".to_owned())),
             Ok(Ok(response)) => match response.data {

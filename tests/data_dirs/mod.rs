@@ -96,7 +96,11 @@ impl Drop for Node {
 /// Starts `linkmesh serve` on `data_dir` with `config`; returns once it listens or exits. A start that
 /// does neither within [`START_DEADLINE`] is a hang and fails the test.
 pub fn launch(data_dir: &Path, config: &str, addr: &str) -> Outcome {
-    let parent = data_dir.parent().expect("data dir has a parent");
+    launch_with_files_in(data_dir, data_dir.parent().expect("data dir has a parent"), config, addr)
+}
+
+/// Like [`launch`], with the config and log files in `parent` instead of next to the data dir.
+pub fn launch_with_files_in(data_dir: &Path, parent: &Path, config: &str, addr: &str) -> Outcome {
     let name = data_dir.file_name().expect("name").to_string_lossy().into_owned();
     let config_path = parent.join(format!("{name}.toml"));
     std::fs::write(&config_path, config).expect("write config");
