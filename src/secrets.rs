@@ -150,6 +150,9 @@ impl DataKey {
                 write_private_file(&path, &contents).map_err(file_error)?;
                 Ok(key)
             }
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                Err(DataKeyError::CorruptFile(path.display().to_string()))
+            }
             Err(error) => Err(file_error(error)),
         }
     }
