@@ -116,7 +116,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let node_info = NodeInfo { rpc_addr: String::new(), http_addr: config.http_addr.to_string() };
     let raft = RaftNode::start(store, node_info, &config.raft, raft_runtime, effects_tx).await?;
     let storage_failed =
-        |raft: &RaftNode| raft.storage_health().failure().map(|f| ServeError::StorageFailed(f.to_string()));
+        |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
     let leader_timeout = Duration::from_secs(30);
     if !raft.wait_for_leader(leader_timeout).await {
         return Err(storage_failed(&raft).unwrap_or(ServeError::NoLeader(leader_timeout)));
@@ -177,7 +177,6 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     ));
     let served = server.await;
     if let Some(failure) = storage_failed(&raft) {
-        tracing::error!("http server stopped after the storage failure; exiting with code 4");
         return Err(failure);
     }
     tracing::info!("http server stopped; writing pending activity");
@@ -190,6 +189,15 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     }
     tracing::info!("shutdown complete");
     served.map_err(ServeError::Http)
+}
+
+/// Leaves the process with exit code 4 without running destructors: dropping sled on a failed device
+/// can block for ever in its final flush (seen on a full tmpfs), and nothing more can be written to it.
+fn exit_after_storage_failure(failure: &str) -> ServeError {
+    let error = ServeError::StorageFailed(failure.to_owned());
+    tracing::error!(error = %error, exit_code = error.exit_code(), "linkmesh stopped");
+    eprintln!("linkmesh: {error}");
+    std::process::exit(i32::from(error.exit_code()));
 }
 
 /// After a storage failure the guard already answers 503; once load balancers and clients have had
