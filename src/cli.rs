@@ -45,6 +45,13 @@ pub enum Command {
     },
     /// Simulate a fleet of Alloy collectors against running servers (demo and benchmark load).
     Simulate(Box<crate::simulate::SimulateArgs>),
+    /// Verify a stopped node's data dir offline: reads every record, prints what it holds and the
+    /// first problem. Exit status 0 sound, 3 damaged, 1 not a data dir or in use.
+    Check {
+        /// The data dir to verify (it is not modified: the store is read from a copy).
+        #[arg(long, env = "LINKMESH_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -61,8 +68,8 @@ pub struct ServeArgs {
     /// Base URL written into ready-to-paste collector configs.
     #[arg(long, env = "LINKMESH_EXTERNAL_URL")]
     pub external_url: Option<String>,
-    /// This node's Raft id.
-    #[arg(long, env = "LINKMESH_NODE_ID")]
+    /// Deprecated and ignored: node ids are generated with the data dir (a different value is reported).
+    #[arg(long, env = "LINKMESH_NODE_ID", hide = true)]
     pub node_id: Option<u64>,
     /// PEM certificate chain: serve HTTPS (with `--tls-key`).
     #[arg(long, env = "LINKMESH_TLS_CERT")]
@@ -88,7 +95,7 @@ impl ServeArgs {
             config.external_url = Some(external_url);
         }
         if let Some(node_id) = self.node_id {
-            config.node_id = node_id;
+            config.node_id = Some(node_id);
         }
         if let Some(cert) = self.tls_cert {
             config.tls.cert = Some(cert);

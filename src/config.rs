@@ -13,8 +13,10 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
-    /// This node's Raft id; unique within a cluster.
-    pub node_id: u64,
+    /// Deprecated: node ids are generated when a data dir is created and kept in its identity record.
+    /// Still parsed; a value that disagrees with the stored id is reported and ignored. Used only to
+    /// adopt a data dir written before identity records whose store does not name its node.
+    pub node_id: Option<u64>,
     /// Where the Raft log, snapshots and the initial admin password live.
     pub data_dir: PathBuf,
     /// Public HTTP listener: collectors, REST API, UI.
@@ -35,6 +37,10 @@ pub struct NodeConfig {
     /// How long in-flight requests may take to finish on SIGTERM.
     #[serde(deserialize_with = "human::duration")]
     pub shutdown_timeout: Duration,
+    /// After storage fails while running, how long the node stays up answering 503 (and `/readyz`
+    /// 503, so load balancers move away) before it stops with exit code 4.
+    #[serde(deserialize_with = "human::duration")]
+    pub storage_failure_exit_delay: Duration,
     pub collectors: CollectorSettings,
     pub raft: RaftSettings,
     pub tls: TlsSettings,
@@ -121,7 +127,7 @@ pub struct CollectorSettings {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            node_id: 1,
+            node_id: None,
             data_dir: PathBuf::from("./linkmesh-data"),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             external_url: None,
@@ -130,6 +136,7 @@ impl Default for NodeConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             activity_flush_interval: Duration::from_millis(200),
             shutdown_timeout: Duration::from_secs(30),
+            storage_failure_exit_delay: Duration::from_secs(5),
             collectors: CollectorSettings::default(),
             raft: RaftSettings::default(),
             tls: TlsSettings::default(),
@@ -174,7 +181,7 @@ impl NodeConfig {
 
     /// Cross-field rules that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.node_id == 0 {
+        if self.node_id == Some(0) {
             return Err(ConfigError::Invalid("node_id must be at least 1".into()));
         }
         if let Some(url) = &self.external_url {
@@ -270,6 +277,14 @@ mod tests {
         assert_eq!(config.collectors.default_poll_interval, Duration::from_secs(15));
         assert_eq!(config.collectors.stale_after_missed_polls, 3);
         config.validate().expect("valid");
+    }
+
+    #[test]
+    fn the_deprecated_node_id_still_parses() {
+        let config: NodeConfig = toml::from_str("node_id = 3\n").expect("parses");
+        assert_eq!(config.node_id, Some(3));
+        config.validate().expect("valid");
+        assert_eq!(NodeConfig::default().node_id, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`state`]: [`AppState`], what every handler (and the web UI's pages) may use.
+//! - [`storage_guard`]: answers 503 to everything once this node's storage has failed.
 //! - [`tls`]: HTTPS on the listener (rustls), certificate reloaded on SIGHUP and on file change.
 //!
 //! The web UI (`crate::ui`) is mounted beside these by `server.rs`: it imports this layer's state and
@@ -23,6 +24,7 @@ pub mod health;
 pub mod otlp;
 pub mod principal;
 pub mod state;
+pub mod storage_guard;
 pub mod tls;
 
 use actix_web::web;

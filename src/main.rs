@@ -14,18 +14,20 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(error) => {
                     eprintln!("linkmesh: {error}");
-                    return ExitCode::from(2);
+                    return ExitCode::from(1);
                 }
             };
+            // Exit codes are the contract's: 1 configuration, 3 damaged data dir, 4 storage failed.
             match linkmesh::server::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
-                    tracing::error!(error = %error, "linkmesh stopped");
+                    tracing::error!(error = %error, exit_code = error.exit_code(), "linkmesh stopped");
                     eprintln!("linkmesh: {error}");
-                    ExitCode::FAILURE
+                    ExitCode::from(error.exit_code())
                 }
             }
         }
+        Command::Check { data_dir } => ExitCode::from(linkmesh::raft::offline_check::run(&data_dir)),
         Command::Simulate(args) => {
             init_tracing();
             linkmesh::simulate::run(*args)
@@ -49,7 +51,7 @@ fn run_client(command: Command) -> ExitCode {
                 client::events(args, collector_id, after, limit).await
             }
             Command::Config { client: args, collector_id } => client::config(args, collector_id).await,
-            Command::Serve(_) | Command::Simulate(_) => Ok(()),
+            Command::Serve(_) | Command::Simulate(_) | Command::Check { .. } => Ok(()),
         }
     });
     match result {

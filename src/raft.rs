@@ -1,8 +1,13 @@
 //! Consensus and storage: one openraft group whose log and snapshots live in sled.
 //!
 //! - [`types`]: the openraft type configuration (commands in, outcomes out, [`types::NodeInfo`] per node).
+//! - [`data_dir`]: what a data dir holds, its permissions, and opening its store only when it is whole
+//!   ([`verify`]) and matches its identity record ([`identity`]); refusals are exit code 3.
 //! - [`log_store`]: the Raft log, vote and committed id in sled; every append is flushed before it is
-//!   acknowledged, so an acknowledged write survives SIGKILL.
+//!   acknowledged ([`durable`]), so an acknowledged write survives SIGKILL, and every value is
+//!   checksummed ([`framing`]).
+//! - [`storage_health`]: set at the first storage error while running; the node then stops serving
+//!   and exits with code 4.
 //! - [`state_machine`]: applies committed commands to the in-memory [`crate::model::FleetState`] and
 //!   persists snapshots in sled; on restart the state is the last snapshot plus the re-applied log.
 //! - [`network`]: the peer transport (single node: every peer is unreachable).
@@ -12,18 +17,31 @@
 // the helpers would only add conversions at every call.
 #![allow(clippy::result_large_err)]
 
+pub mod data_dir;
+pub mod durable;
+pub mod framing;
+pub mod identity;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod offline_check;
 pub mod state_machine;
+pub mod storage_health;
 pub mod types;
+pub mod verify;
 
 pub use node::{ProposeError, RaftNode};
 pub use types::{NodeInfo, TypeConfig};
 
 #[cfg(test)]
 mod storage_suite {
+    use std::sync::Arc;
+
     use openraft::testing::{StoreBuilder, Suite};
+
+    use super::durable::DurableDb;
+    use super::identity::{Identity, IdentityRecord, RecordKeeper, STORE_FORMAT};
+    use super::storage_health::StorageHealth;
 
     use super::log_store::SledLogStore;
     use super::state_machine::SledStateMachine;
@@ -35,12 +53,22 @@ mod storage_suite {
         async fn build(&self) -> Result<(tempfile::TempDir, SledLogStore, SledStateMachine), StorageError> {
             let dir = tempfile::tempdir()
                 .map_err(|e| openraft::StorageIOError::write(openraft::AnyError::new(&e)))?;
-            let db = sled::open(dir.path())
-                .map_err(|e| openraft::StorageIOError::write(openraft::AnyError::new(&e)))?;
-            let log_store = SledLogStore::open(&db, dir.path())
-                .map_err(|e| openraft::StorageIOError::write(openraft::AnyError::new(&e)))?;
+            let to_storage_error = |e: &dyn std::fmt::Display| {
+                openraft::StorageIOError::write(openraft::AnyError::error(e.to_string()))
+            };
+            let db = sled::open(dir.path()).map_err(|e| to_storage_error(&e))?;
+            let record = IdentityRecord {
+                store_format: STORE_FORMAT,
+                identity: Identity { cluster_id: "clu_suite".into(), node_id: 1 },
+                data_key_fingerprint: String::new(),
+                facts: Default::default(),
+            };
+            let keeper = Arc::new(RecordKeeper::new(dir.path(), record));
+            let durable = DurableDb::new(&db, dir.path(), keeper, StorageHealth::new())
+                .map_err(|e| to_storage_error(&e))?;
+            let log_store = SledLogStore::open(durable.clone()).map_err(|e| to_storage_error(&e))?;
             let (effects, _receiver) = tokio::sync::mpsc::unbounded_channel();
-            let state_machine = SledStateMachine::open(&db, effects)?;
+            let state_machine = SledStateMachine::open(durable, effects)?;
             Ok((dir, log_store, state_machine))
         }
     }

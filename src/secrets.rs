@@ -97,6 +97,8 @@ pub enum DataKeyError {
     File { path: String, source: std::io::Error },
     #[error("data key file {0} is corrupt (expected 32 bytes in base64)")]
     CorruptFile(String),
+    #[error("data key file {0} fails its checksum")]
+    ChecksumMismatch(String),
     #[error(transparent)]
     Randomness(#[from] RandomnessError),
     #[error("a credential could not be decrypted (wrong data key?)")]
@@ -107,14 +109,18 @@ const NONCE_BYTES: usize = 12;
 
 impl DataKey {
     /// `LINKMESH_DATA_KEY` when set, else `<data_dir>/data-key`, created (0600) on first use.
+    ///
+    /// The file holds the key in base64 and, on a second line, `fingerprint <hex>` as its checksum
+    /// (files written before the checksum have only the first line and are still read).
     pub fn load_or_create(
         env_value: Option<&str>,
         data_dir: &std::path::Path,
     ) -> Result<DataKey, DataKeyError> {
         use base64::engine::general_purpose::STANDARD;
         if let Some(text) = env_value {
+            let first_token = text.split_whitespace().next().unwrap_or_default();
             let bytes =
-                STANDARD.decode(text.trim()).map_err(|error| DataKeyError::InvalidEnv(error.to_string()))?;
+                STANDARD.decode(first_token).map_err(|error| DataKeyError::InvalidEnv(error.to_string()))?;
             return DataKey::from_bytes(&bytes)
                 .ok_or_else(|| DataKeyError::InvalidEnv(format!("{} bytes", bytes.len())));
         }
@@ -122,21 +128,41 @@ impl DataKey {
         let file_error = |source| DataKeyError::File { path: path.display().to_string(), source };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let bytes = STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| DataKeyError::CorruptFile(path.display().to_string()))?;
-                DataKey::from_bytes(&bytes)
-                    .ok_or_else(|| DataKeyError::CorruptFile(path.display().to_string()))
+                let corrupt = || DataKeyError::CorruptFile(path.display().to_string());
+                let mut lines = text.lines();
+                let bytes =
+                    STANDARD.decode(lines.next().unwrap_or_default().trim()).map_err(|_| corrupt())?;
+                let key = DataKey::from_bytes(&bytes).ok_or_else(corrupt)?;
+                match (lines.next(), lines.next()) {
+                    (None, _) => Ok(key),
+                    (Some(check), None) if check.strip_prefix("fingerprint ") == Some(&key.fingerprint()) => {
+                        Ok(key)
+                    }
+                    _ => Err(DataKeyError::ChecksumMismatch(path.display().to_string())),
+                }
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let bytes = random_bytes::<32>()?;
                 std::fs::create_dir_all(data_dir).map_err(file_error)?;
-                write_private_file(&path, &STANDARD.encode(bytes)).map_err(file_error)?;
-                DataKey::from_bytes(&bytes)
-                    .ok_or_else(|| DataKeyError::CorruptFile(path.display().to_string()))
+                let key = DataKey::from_bytes(&bytes)
+                    .ok_or_else(|| DataKeyError::CorruptFile(path.display().to_string()))?;
+                let contents = format!("{}\nfingerprint {}", STANDARD.encode(bytes), key.fingerprint());
+                write_private_file(&path, &contents).map_err(file_error)?;
+                Ok(key)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                Err(DataKeyError::CorruptFile(path.display().to_string()))
             }
             Err(error) => Err(file_error(error)),
         }
+    }
+
+    /// A short, one-way name of the key (SHA-256 with a domain prefix, 64 bits in hex): the data-key
+    /// file's checksum and, in the identity record, which key the store's credentials are sealed with.
+    pub fn fingerprint(&self) -> String {
+        let digest =
+            Sha256::new().chain_update(b"linkmesh data key fingerprint\n").chain_update(self.0).finalize();
+        hex::encode(&digest[..8])
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
@@ -208,6 +234,31 @@ mod tests {
         let second = DataKey::load_or_create(None, dir.path()).expect("load");
         assert_eq!(second.open(&sealed).expect("open"), "x");
         assert!(DataKey::load_or_create(Some("not base64!"), dir.path()).is_err());
+        assert_eq!(first.fingerprint(), second.fingerprint());
+        assert_ne!(first.fingerprint(), DataKey::from_bytes(&[1; 32]).expect("key").fingerprint());
+    }
+
+    #[test]
+    fn a_damaged_data_key_file_is_refused_and_an_old_one_without_checksum_is_read() {
+        use base64::engine::general_purpose::STANDARD;
+        let dir = tempfile::tempdir().expect("dir");
+        let key = DataKey::load_or_create(None, dir.path()).expect("create");
+        let path = dir.path().join("data-key");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.lines().nth(1).is_some_and(|line| line.starts_with("fingerprint ")), "{text:?}");
+        let mut bytes = text.clone().into_bytes();
+        bytes[3] = if bytes[3] == b'A' { b'B' } else { b'A' };
+        std::fs::write(&path, &bytes).expect("damage");
+        assert!(matches!(
+            DataKey::load_or_create(None, dir.path()),
+            Err(DataKeyError::ChecksumMismatch(_) | DataKeyError::CorruptFile(_))
+        ));
+        std::fs::write(&path, format!("{}\n", STANDARD.encode([9u8; 32]))).expect("old format");
+        let old = DataKey::load_or_create(None, dir.path()).expect("old format is read");
+        assert_ne!(old.fingerprint(), key.fingerprint());
+        // The whole file pasted into LINKMESH_DATA_KEY still works.
+        let env = DataKey::load_or_create(Some(&text), dir.path()).expect("env");
+        assert_eq!(env.fingerprint(), key.fingerprint());
     }
 
     use super::*;

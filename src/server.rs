@@ -3,6 +3,10 @@
 //! Threads: openraft and sled I/O run on a dedicated multi-thread tokio runtime; the actix `System`
 //! hosts the activity writer and the actor registry's arbiters; actix-web runs its own workers.
 //! SIGTERM/SIGINT stop the HTTP server gracefully, then pending activity is written and Raft stops.
+//!
+//! Start-up refuses a data dir that is damaged or not its identity's (`raft/data_dir.rs`) before
+//! anything is served. When storage fails while running, every request is answered 503
+//! (`http/storage_guard.rs`), and after `storage_failure_exit_delay` the node stops with exit code 4.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -17,20 +21,21 @@ use crate::actors::CollectorRegistry;
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
 use crate::model::{Clock, Command, UnixMillis};
+use crate::raft::data_dir::{self, DataDirError, ADMIN_PASSWORD_FILE};
+use crate::raft::node::StartError;
+use crate::raft::storage_health::StorageHealth;
 use crate::raft::{NodeInfo, RaftNode};
 use crate::secrets;
 use crate::ui;
 
-const ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot create data dir {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
     #[error("cannot start the raft runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
-    Raft(#[from] crate::raft::node::StartError),
+    Raft(#[from] StartError),
     #[error(transparent)]
     DataKey(#[from] secrets::DataKeyError),
     #[error("no raft leader within {0:?}")]
@@ -43,11 +48,28 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error(transparent)]
     Tls(#[from] http::tls::TlsError),
+    #[error(
+        "storage failed while running ({0}); the node stopped serving. Free space or repair the device, \
+         then restart it"
+    )]
+    StorageFailed(String),
+}
+
+impl ServeError {
+    /// Exit codes of `linkmesh serve` (contract, "Start-up"): 1 configuration, 3 damaged data dir,
+    /// 4 storage failed while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::DataDir(error) => error.exit_code(),
+            ServeError::Raft(StartError::StateMachine(_)) => 3,
+            ServeError::Raft(StartError::Storage(_)) | ServeError::StorageFailed(_) => 4,
+            _ => 1,
+        }
+    }
 }
 
 pub fn run(config: NodeConfig) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| ServeError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    data_dir::prepare(&config.data_dir)?;
     let raft_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("linkmesh-raft")
@@ -60,23 +82,53 @@ pub fn run(config: NodeConfig) -> Result<(), ServeError> {
     result
 }
 
-async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) -> Result<(), ServeError> {
-    // First, so a missing or bad certificate stops the start before anything else is opened.
-    let tls = http::tls::ServerTls::load(&config.tls)?;
-    let data_key = secrets::DataKey::load_or_create(
-        std::env::var("LINKMESH_DATA_KEY").ok().as_deref(),
-        &config.data_dir,
+/// Loads the data key and opens the verified store: nothing here serves or bootstraps yet.
+fn open_data_dir(config: &NodeConfig) -> Result<(secrets::DataKey, data_dir::OpenedStore), ServeError> {
+    let data_dir = &config.data_dir;
+    let contents = data_dir::inspect(data_dir)?;
+    let env_key = std::env::var("LINKMESH_DATA_KEY").ok();
+    data_dir::require_data_key_file(data_dir, &contents, env_key.is_some())?;
+    let data_key =
+        secrets::DataKey::load_or_create(env_key.as_deref(), data_dir).map_err(|error| match error {
+            secrets::DataKeyError::CorruptFile(_) | secrets::DataKeyError::ChecksumMismatch(_) => {
+                ServeError::DataDir(DataDirError::damaged(data_dir, error.to_string()))
+            }
+            other => ServeError::DataKey(other),
+        })?;
+    let store = data_dir::open_store(
+        data_dir,
+        contents,
+        &data_key.fingerprint(),
+        StorageHealth::new(),
+        config.node_id,
     )?;
+    if let Some(configured) = config.node_id.filter(|configured| *configured != store.identity.node_id) {
+        tracing::warn!(
+            configured_node_id = configured,
+            node_id = store.identity.node_id,
+            "node_id (--node-id, LINKMESH_NODE_ID) is deprecated and ignored: this node's id is the one stored \
+             in its data dir's identity record"
+        );
+    }
+    Ok((data_key, store))
+}
+
+async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) -> Result<(), ServeError> {
+    // First, so a missing or bad certificate stops the start before the data dir is opened.
+    let tls = http::tls::ServerTls::load(&config.tls)?;
+    let (data_key, store) = open_data_dir(&config)?;
     let (effects_tx, mut effects_rx) = tokio::sync::mpsc::unbounded_channel();
     let node_info = NodeInfo { rpc_addr: String::new(), http_addr: config.http_addr.to_string() };
-    let raft =
-        RaftNode::start(config.node_id, node_info, &config.data_dir, &config.raft, raft_runtime, effects_tx)
-            .await?;
+    let raft = RaftNode::start(store, node_info, &config.raft, raft_runtime, effects_tx).await?;
+    let storage_failed =
+        |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
     let leader_timeout = Duration::from_secs(30);
     if !raft.wait_for_leader(leader_timeout).await {
-        return Err(ServeError::NoLeader(leader_timeout));
+        return Err(storage_failed(&raft).unwrap_or(ServeError::NoLeader(leader_timeout)));
     }
-    bootstrap_if_empty(&raft, &config.data_dir).await?;
+    if let Err(error) = bootstrap_if_empty(&raft, &config.data_dir).await {
+        return Err(storage_failed(&raft).unwrap_or(error));
+    }
 
     let writer = ActivityWriter::new(raft.clone(), config.activity_flush_interval).start();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -98,7 +150,11 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
 
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
     let mut server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).configure(http::configure).configure(ui::configure)
+        App::new()
+            .wrap(actix_web::middleware::from_fn(http::storage_guard::refuse_when_storage_failed))
+            .app_data(state.clone())
+            .configure(http::configure)
+            .configure(ui::configure)
     })
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
     if let Some(workers) = config.http_workers {
@@ -126,7 +182,8 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
     tracing::info!(
         addrs = ?bound,
-        node_id = config.node_id,
+        cluster_id = %raft.cluster_id(),
+        node_id = raft.node_id(),
         data_dir = %config.data_dir.display(),
         reactivated_collectors = reactivated,
         "linkmesh is serving"
@@ -135,14 +192,47 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     println!("listening on {}", bound.join(","));
     let _ = std::io::stdout().flush();
 
-    let served = server.run().await;
+    let server = server.run();
+    actix::spawn(stop_when_storage_fails(
+        raft.storage_health().clone(),
+        server.handle(),
+        config.storage_failure_exit_delay,
+    ));
+    let served = server.await;
+    if let Some(failure) = storage_failed(&raft) {
+        return Err(failure);
+    }
     tracing::info!("http server stopped; writing pending activity");
     if let Ok(Err(error)) = writer.send(FlushNow).await {
         tracing::warn!(error = %error, "pending activity could not be written");
     }
     raft.shutdown().await;
+    if let Some(failure) = storage_failed(&raft) {
+        return Err(failure);
+    }
     tracing::info!("shutdown complete");
     served.map_err(ServeError::Http)
+}
+
+/// Leaves the process with exit code 4 without running destructors: dropping sled on a failed device
+/// can block for ever in its final flush (seen on a full tmpfs), and nothing more can be written to it.
+fn exit_after_storage_failure(failure: &str) -> ServeError {
+    let error = ServeError::StorageFailed(failure.to_owned());
+    tracing::error!(error = %error, exit_code = error.exit_code(), "linkmesh stopped");
+    eprintln!("linkmesh: {error}");
+    std::process::exit(i32::from(error.exit_code()));
+}
+
+/// After a storage failure the guard already answers 503; once load balancers and clients have had
+/// `delay` to see that, stop gracefully (in-flight requests still get their answer).
+async fn stop_when_storage_fails(
+    health: Arc<StorageHealth>,
+    server: actix_web::dev::ServerHandle,
+    delay: Duration,
+) {
+    health.failed().await;
+    actix_web::rt::time::sleep(delay).await;
+    server.stop(true).await;
 }
 
 /// First start of an empty cluster: create `admin` and the slot table.

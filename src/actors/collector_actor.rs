@@ -812,10 +812,18 @@ mod tests {
             let data = tempfile::tempdir().expect("temp dir");
             let (effects, _) = tokio::sync::mpsc::unbounded_channel();
             let node_info = NodeInfo { rpc_addr: String::new(), http_addr: String::new() };
-            let raft = RaftNode::start(
-                1,
-                node_info,
+            let data_key = DataKey::load_or_create(None, data.path()).expect("data key");
+            let store = crate::raft::data_dir::open_store(
                 data.path(),
+                crate::raft::data_dir::Contents::Empty,
+                &data_key.fingerprint(),
+                crate::raft::storage_health::StorageHealth::new(),
+                None,
+            )
+            .expect("store");
+            let raft = RaftNode::start(
+                store,
+                node_info,
                 &RaftSettings::default(),
                 tokio::runtime::Handle::current(),
                 effects,
@@ -830,7 +838,7 @@ mod tests {
                 raft,
                 writer: recorder.clone().recipient(),
                 settings,
-                data_key: DataKey::load_or_create(None, data.path()).expect("data key"),
+                data_key,
                 clock: time.clock(),
             });
             let mut record = CollectorRecord::new(

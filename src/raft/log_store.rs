@@ -2,80 +2,105 @@
 //!
 //! Keys in the `raft_log` tree are big-endian indexes, so iteration order is log order. The `raft_meta`
 //! tree holds the vote, the committed log id and the last purged log id (kept by the store itself, as
-//! openraft requires, so an empty log still reports where it ended).
+//! openraft requires, so an empty log still reports where it ended), and the store's identity. Every
+//! value is checksummed ([`super::framing`]).
 //!
-//! Every mutation is followed by a synchronous `flush()` and an `fdatasync` of sled's data file before
-//! openraft is told it is durable: sled 0.34 flushes with `sync_file_range` on Linux, which survives a
-//! process crash but not a power loss (it does not flush the drive's cache or the file's metadata).
-//! openraft 0.9 serializes log I/O, so there are never concurrent flushes (sled's `flush_async` has
-//! known deadlocks under concurrency).
+//! Every mutation is flushed (and sled's file `fdatasync`ed, see [`super::durable`]) before openraft
+//! is told it is durable, and the identity record is raised in the same step. openraft 0.9 serializes
+//! log I/O, so there are never concurrent flushes (sled's `flush_async` has known deadlocks under
+//! concurrency). Any storage error marks the node's storage as failed: openraft's core quits on it.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::path::Path;
-use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError};
+use openraft::{AnyError, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageIOError};
 
+use super::durable::{DurableDb, Flushed, KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE, LOG_TREE, META_TREE};
+use super::framing;
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
-
-const KEY_VOTE: &[u8] = b"vote";
-const KEY_COMMITTED: &[u8] = b"committed";
-const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
 #[derive(Clone)]
 pub struct SledLogStore {
-    db: sled::Db,
-    /// sled's data file (`<dir>/db`), opened only to `fdatasync` it after sled's own flush.
-    data_file: Arc<std::fs::File>,
+    store: DurableDb,
     log: sled::Tree,
     meta: sled::Tree,
 }
 
+fn io_error(subject: ErrorSubject<u64>, verb: ErrorVerb, error: impl std::fmt::Display) -> StorageError {
+    StorageIOError::new(subject, verb, AnyError::error(error)).into()
+}
+
 impl SledLogStore {
-    /// `db_dir` is the directory `db` was opened at.
-    pub fn open(db: &sled::Db, db_dir: &Path) -> Result<Self, sled::Error> {
-        Ok(SledLogStore {
-            db: db.clone(),
-            data_file: Arc::new(std::fs::File::open(db_dir.join("db"))?),
-            log: db.open_tree("raft_log")?,
-            meta: db.open_tree("raft_meta")?,
-        })
+    pub fn open(store: DurableDb) -> Result<Self, sled::Error> {
+        Ok(SledLogStore { log: store.db.open_tree(LOG_TREE)?, meta: store.db.open_tree(META_TREE)?, store })
     }
 
-    async fn flush(&self) -> Result<(), sled::Error> {
-        let db = self.db.clone();
-        let data_file = self.data_file.clone();
-        tokio::task::spawn_blocking(move || {
-            db.flush()?;
-            data_file.sync_data().map_err(sled::Error::Io)
-        })
-        .await
-        .map_err(|join_error| sled::Error::Io(std::io::Error::other(join_error)))?
+    /// Marks storage failed and builds openraft's error.
+    fn fail(
+        &self,
+        subject: ErrorSubject<u64>,
+        verb: ErrorVerb,
+        error: impl std::fmt::Display,
+    ) -> StorageError {
+        let error = io_error(subject, verb, error);
+        self.store.health.fail("raft log", &error);
+        error
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        let Some(bytes) = self.meta.get(key).map_err(|e| StorageIOError::read(AnyError::new(&e)))? else {
+        let Some(bytes) =
+            self.meta.get(key).map_err(|e| self.fail(ErrorSubject::Store, ErrorVerb::Read, e))?
+        else {
             return Ok(None);
         };
-        let value = serde_json::from_slice(&bytes).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        let payload = framing::open(META_TREE, key, &bytes).map_err(|e| {
+            self.fail(ErrorSubject::Store, ErrorVerb::Read, format!("{META_TREE}/{} {e}", show_key(key)))
+        })?;
+        let value = serde_json::from_slice(payload)
+            .map_err(|e| self.fail(ErrorSubject::Store, ErrorVerb::Read, e))?;
         Ok(Some(value))
     }
 
     fn write_meta<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
-        self.meta.insert(key, bytes).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
+        let bytes =
+            serde_json::to_vec(value).map_err(|e| self.fail(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        self.meta
+            .insert(key, framing::seal(META_TREE, key, &bytes))
+            .map_err(|e| self.fail(ErrorSubject::Store, ErrorVerb::Write, e))?;
         Ok(())
     }
 
-    fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
-        serde_json::from_slice(bytes).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+    fn decode_entry(&self, key: &[u8], value: &[u8]) -> Result<Entry, StorageError> {
+        decode_entry(framing::open, key, value).map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Read, e))
+    }
+
+    async fn flush(&self, flushed: Flushed, subject: ErrorSubject<u64>) -> Result<(), StorageError> {
+        self.store.flush(flushed, "raft log flush").await.map_err(|e| io_error(subject, ErrorVerb::Write, e))
     }
 }
 
-fn index_key(index: u64) -> [u8; 8] {
+pub fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
+}
+
+pub fn show_key(key: &[u8]) -> String {
+    match <[u8; 8]>::try_from(key) {
+        Ok(index) => u64::from_be_bytes(index).to_string(),
+        Err(_) => String::from_utf8_lossy(key).into_owned(),
+    }
+}
+
+/// A log entry as stored: checksummed, and at the key of its own index.
+pub fn decode_entry(open: framing::Opener, key: &[u8], value: &[u8]) -> Result<Entry, String> {
+    let payload =
+        open(LOG_TREE, key, value).map_err(|e| format!("{LOG_TREE} entry {} {e}", show_key(key)))?;
+    let entry: Entry = serde_json::from_slice(payload)
+        .map_err(|e| format!("{LOG_TREE} entry {} cannot be decoded: {e}", show_key(key)))?;
+    if index_key(entry.log_id.index)[..] != *key {
+        return Err(format!("{LOG_TREE} entry {} holds index {}", show_key(key), entry.log_id.index));
+    }
+    Ok(entry)
 }
 
 impl RaftLogReader<TypeConfig> for SledLogStore {
@@ -90,13 +115,12 @@ impl RaftLogReader<TypeConfig> for SledLogStore {
         };
         let mut entries = Vec::new();
         for item in self.log.range(index_key(start)..) {
-            let (key, value) = item.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
-            let mut index_bytes = [0u8; 8];
-            index_bytes.copy_from_slice(&key);
-            if !range.contains(&u64::from_be_bytes(index_bytes)) {
+            let (key, value) = item.map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            let entry = self.decode_entry(&key, &value)?;
+            if !range.contains(&entry.log_id.index) {
                 break;
             }
-            entries.push(Self::decode_entry(&value)?);
+            entries.push(entry);
         }
         Ok(entries)
     }
@@ -107,9 +131,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.read_meta(KEY_LAST_PURGED)?;
-        let last = self.log.last().map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+        let last = self.log.last().map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Read, e))?;
         let last_log_id = match last {
-            Some((_, value)) => Some(Self::decode_entry(&value)?.log_id),
+            Some((key, value)) => Some(self.decode_entry(&key, &value)?.log_id),
             None => last_purged_log_id,
         };
         Ok(LogState { last_purged_log_id, last_log_id })
@@ -121,8 +145,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         self.write_meta(KEY_VOTE, vote)?;
-        self.flush().await.map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
-        Ok(())
+        self.flush(Flushed { vote: Some(*vote), last_log_id: None }, ErrorSubject::Vote).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -130,8 +153,11 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // Not flushed on its own: after a crash openraft re-derives commitment; the next append flushes it.
-        self.write_meta(KEY_COMMITTED, &committed)
+        // Not flushed on its own: after a crash openraft re-derives commitment; the next append flushes
+        // it (and only then does the identity record count it).
+        self.write_meta(KEY_COMMITTED, &committed)?;
+        self.store.note_committed(committed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -144,29 +170,52 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         I::IntoIter: OptionalSend,
     {
         let mut batch = sled::Batch::default();
+        let mut last_log_id = None;
         for entry in entries {
             let bytes =
-                serde_json::to_vec(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-            batch.insert(&index_key(entry.log_id.index), bytes);
+                serde_json::to_vec(&entry).map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            let key = index_key(entry.log_id.index);
+            batch.insert(&key, framing::seal(LOG_TREE, &key, &bytes));
+            last_log_id = Some(entry.log_id);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        let flushed = self.flush().await.map_err(std::io::Error::other);
-        let failed = flushed.as_ref().err().map(|e| StorageIOError::write_logs(AnyError::new(e)));
+        if let Err(error) = self.log.apply_batch(batch) {
+            let failed = self.fail(ErrorSubject::Logs, ErrorVerb::Write, &error);
+            callback.log_io_completed(Err(std::io::Error::other(error)));
+            return Err(failed);
+        }
+        let flushed = self.store.flush(Flushed { vote: None, last_log_id }, "raft log flush").await;
+        let failed = flushed.as_ref().err().map(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e));
         callback.log_io_completed(flushed);
         match failed {
-            Some(error) => Err(error.into()),
+            Some(error) => Err(error),
             None => Ok(()),
         }
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // The record must never claim the tail Raft is removing: lower it first, then remove.
+        let new_last = match log_id.index.checked_sub(1) {
+            None => None,
+            Some(previous) => match self.log.get(index_key(previous)) {
+                Ok(Some(value)) => Some(self.decode_entry(&index_key(previous), &value)?.log_id),
+                Ok(None) => self.read_meta(KEY_LAST_PURGED)?,
+                Err(e) => return Err(self.fail(ErrorSubject::Logs, ErrorVerb::Read, e)),
+            },
+        };
+        self.store.keeper.lower_last_log(new_last);
+        let keeper = self.store.keeper.clone();
+        tokio::task::spawn_blocking(move || keeper.persist())
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|written| written)
+            .map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+
         let mut batch = sled::Batch::default();
         for key in self.log.range(index_key(log_id.index)..).keys() {
-            batch.remove(key.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?);
+            batch.remove(key.map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        self.flush().await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        Ok(())
+        self.log.apply_batch(batch).map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        self.flush(Flushed::default(), ErrorSubject::Logs).await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -174,10 +223,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         self.write_meta(KEY_LAST_PURGED, &log_id)?;
         let mut batch = sled::Batch::default();
         for key in self.log.range(..=index_key(log_id.index)).keys() {
-            batch.remove(key.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?);
+            batch.remove(key.map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        self.flush().await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        Ok(())
+        self.log.apply_batch(batch).map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        self.flush(Flushed::default(), ErrorSubject::Logs).await
     }
 }

@@ -1,7 +1,6 @@
 //! A running Raft member: opens storage, starts openraft on its own runtime, and proposes commands.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +8,12 @@ use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::RwLockReadGuard;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::data_dir::OpenedStore;
+use super::identity::Identity;
 use super::log_store::SledLogStore;
 use super::network::PeerNetwork;
 use super::state_machine::{AppliedState, SharedState, SledStateMachine};
+use super::storage_health::StorageHealth;
 use super::types::{NodeInfo, Raft};
 use crate::model::{ApplyError, Command, CommandOutcome, Effect};
 
@@ -20,8 +22,9 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot open storage at {path}: {source}")]
-    Storage { path: String, source: sled::Error },
+    #[error("cannot open the raft store: {0}")]
+    Storage(sled::Error),
+    /// The snapshot passed its checksum but cannot be restored: damage (exit 3).
     #[error("cannot restore the state machine: {0}")]
     StateMachine(String),
     #[error("cannot start raft: {0}")]
@@ -41,35 +44,30 @@ pub enum ProposeError {
 
 #[derive(Clone)]
 pub struct RaftNode {
-    node_id: u64,
+    identity: Arc<Identity>,
     raft: Raft,
     state: SharedState,
     runtime: tokio::runtime::Handle,
     db: sled::Db,
+    health: Arc<StorageHealth>,
 }
 
 impl RaftNode {
-    /// Opens `<data_dir>/raft` and starts openraft on `runtime`. A fresh data dir initializes a
-    /// one-voter cluster; an existing one resumes (no initialization on restart).
+    /// Starts openraft on `runtime` over a store [`super::data_dir::open_store`] verified. A one-voter
+    /// cluster is initialized only when the store says so (a fresh data dir); never on restart.
     pub async fn start(
-        node_id: u64,
+        store: OpenedStore,
         node_info: NodeInfo,
-        data_dir: &Path,
         settings: &crate::config::RaftSettings,
         runtime: tokio::runtime::Handle,
         effects: UnboundedSender<Effect>,
     ) -> Result<RaftNode, StartError> {
-        let path = data_dir.join("raft");
-        let db = sled::Config::new()
-            .path(&path)
-            .flush_every_ms(Some(1000))
-            // sled's default page cache is 1 GiB; the state machine already lives in memory.
-            .cache_capacity(64 * 1024 * 1024)
-            .open()
-            .map_err(|source| StartError::Storage { path: path.display().to_string(), source })?;
-        let log_store = SledLogStore::open(&db, &path)
-            .map_err(|source| StartError::Storage { path: path.display().to_string(), source })?;
-        let state_machine = SledStateMachine::open(&db, effects)
+        let OpenedStore { durable, identity, initialize } = store;
+        let node_id = identity.node_id;
+        let db = durable.db.clone();
+        let health = durable.health.clone();
+        let log_store = SledLogStore::open(durable.clone()).map_err(StartError::Storage)?;
+        let state_machine = SledStateMachine::open(durable, effects)
             .map_err(|error| StartError::StateMachine(error.to_string()))?;
         let state = state_machine.shared_state();
 
@@ -91,9 +89,13 @@ impl RaftNode {
                 let raft = Raft::new(node_id, Arc::new(config), PeerNetwork, log_store, state_machine)
                     .await
                     .map_err(|error| error.to_string())?;
-                if !raft.is_initialized().await.map_err(|error| error.to_string())? {
+                let initialized = raft.is_initialized().await.map_err(|error| error.to_string())?;
+                if initialize && !initialized {
                     let members = BTreeMap::from([(node_id, node_info)]);
                     raft.initialize(members).await.map_err(|error| error.to_string())?;
+                } else if !initialized {
+                    // `open_store` verified a store with a vote and a log; openraft must agree.
+                    return Err("the verified store holds no membership".to_owned());
                 }
                 Ok::<_, String>(raft)
             })
@@ -101,11 +103,21 @@ impl RaftNode {
             .map_err(|error| StartError::Raft(error.to_string()))?
             .map_err(StartError::Raft)?;
 
-        Ok(RaftNode { node_id, raft, state, runtime, db })
+        runtime.spawn(watch_core(raft.clone(), health.clone()));
+        Ok(RaftNode { identity: Arc::new(identity), raft, state, runtime, db, health })
     }
 
     pub fn node_id(&self) -> u64 {
-        self.node_id
+        self.identity.node_id
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.identity.cluster_id
+    }
+
+    /// Set once storage failed; from then on this replica must not serve.
+    pub fn storage_health(&self) -> &Arc<StorageHealth> {
+        &self.health
     }
 
     /// Read access to the applied state. Hold the guard briefly: `apply` waits for it.
@@ -115,12 +127,23 @@ impl RaftNode {
 
     /// Proposes a command and waits until it is committed (durable on a quorum) and applied here.
     pub async fn propose(&self, command: Command) -> Result<(), ProposeError> {
+        if let Some(failure) = self.health.failure() {
+            return Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")));
+        }
         let raft = self.raft.clone();
+        let health = self.health.clone();
+        // A storage failure may leave the core unable to answer; in-flight writes are told at once.
         let written = self
             .runtime
-            .spawn(async move { tokio::time::timeout(PROPOSE_TIMEOUT, raft.client_write(command)).await })
+            .spawn(async move {
+                tokio::select! {
+                    written = tokio::time::timeout(PROPOSE_TIMEOUT, raft.client_write(command)) => Ok(written),
+                    failure = health.failed() => Err(failure),
+                }
+            })
             .await
-            .map_err(|error| ProposeError::OutcomeUnknown(error.to_string()))?;
+            .map_err(|error| ProposeError::OutcomeUnknown(error.to_string()))?
+            .map_err(|failure| ProposeError::OutcomeUnknown(format!("storage failed: {failure}")))?;
         match written {
             Err(_elapsed) => Err(ProposeError::OutcomeUnknown("timed out waiting for commit".to_owned())),
             Ok(Ok(response)) => match response.data {
@@ -159,12 +182,36 @@ impl RaftNode {
     }
 
     pub async fn shutdown(&self) {
+        if self.health.failure().is_some() {
+            // The core already quit; flushing a failed device again would only add errors.
+            return;
+        }
         let raft = self.raft.clone();
         if let Ok(Err(error)) = self.runtime.spawn(async move { raft.shutdown().await }).await {
             tracing::warn!(error = %error, "raft did not shut down cleanly");
         }
         if let Err(error) = self.db.flush_async().await {
             tracing::warn!(error = %error, "final storage flush failed");
+        }
+    }
+}
+
+/// openraft's core quits on a storage error (or a panic) and cannot be restarted in place; the store
+/// usually reports its own error first, this catches the rest.
+async fn watch_core(raft: Raft, health: Arc<StorageHealth>) {
+    let mut metrics = raft.metrics();
+    loop {
+        let running = metrics.borrow_and_update().running_state.clone();
+        match running {
+            Ok(()) => {}
+            Err(openraft::error::Fatal::Stopped) => return,
+            Err(fatal) => {
+                health.fail("raft core stopped", &fatal);
+                return;
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
         }
     }
 }

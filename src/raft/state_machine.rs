@@ -1,24 +1,25 @@
 //! The state machine: committed commands applied to the in-memory [`FleetState`], snapshots in sled.
 //!
 //! Persistence strategy (openraft's "persistent snapshot" option): `apply` only mutates memory; each
-//! snapshot is written to sled and flushed; on restart the state is rebuilt from the last snapshot and
-//! openraft re-applies the committed log after it. Readers share the state through [`SharedState`].
+//! snapshot is written to sled (checksummed, [`super::framing`]) and flushed, and the identity record
+//! raised to it; on restart the state is rebuilt from the last snapshot and openraft re-applies the
+//! committed log after it. Readers share the state through [`SharedState`].
 
 use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
+use openraft::{
+    AnyError, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, StorageIOError,
+};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::durable::{DurableDb, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META, SNAPSHOT_TREE};
+use super::framing;
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::model::{CommandOutcome, Effect, FleetState};
-
-/// The current snapshot: its metadata as JSON and its data as raw bytes, written in one batch.
-const KEY_SNAPSHOT_META: &[u8] = b"current_meta";
-const KEY_SNAPSHOT_DATA: &[u8] = b"current_data";
 
 /// The applied state, shared read-only with the rest of the node.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -30,60 +31,115 @@ pub struct AppliedState {
 
 pub type SharedState = Arc<RwLock<AppliedState>>;
 
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
+pub struct StoredSnapshot {
+    pub meta: SnapshotMeta,
+    pub data: Vec<u8>,
 }
 
 pub struct SledStateMachine {
     state: SharedState,
-    db: sled::Db,
+    store: DurableDb,
     snapshots: sled::Tree,
     effects: UnboundedSender<Effect>,
 }
 
 impl SledStateMachine {
     /// Opens the state machine, restoring the last snapshot if there is one.
-    pub fn open(db: &sled::Db, effects: UnboundedSender<Effect>) -> Result<Self, StorageError> {
-        let snapshots = db.open_tree("raft_snapshot").map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
-        let state = match read_snapshot(&snapshots)? {
-            Some(stored) => decode_state(&stored.data)?,
+    pub fn open(store: DurableDb, effects: UnboundedSender<Effect>) -> Result<Self, StorageError> {
+        let snapshots =
+            store.db.open_tree(SNAPSHOT_TREE).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        let state = match read_snapshot(&snapshots, framing::open).map_err(snapshot_read_error)? {
+            Some(stored) => decode_state(&stored.data).map_err(snapshot_read_error)?,
             None => AppliedState::default(),
         };
-        Ok(SledStateMachine { state: Arc::new(RwLock::new(state)), db: db.clone(), snapshots, effects })
+        Ok(SledStateMachine { state: Arc::new(RwLock::new(state)), store, snapshots, effects })
     }
 
     pub fn shared_state(&self) -> SharedState {
         self.state.clone()
     }
 
-    fn persist_snapshot(&self, stored: &StoredSnapshot) -> Result<(), StorageError> {
-        Self::persist_snapshot_with(&self.db, &self.snapshots, stored)
+    async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<StoredSnapshot, StorageError> {
+        persist_snapshot(&self.store, &self.snapshots, stored).await
     }
 }
 
-fn read_snapshot(snapshots: &sled::Tree) -> Result<Option<StoredSnapshot>, StorageError> {
-    let read =
-        |key: &[u8]| snapshots.get(key).map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)));
-    let (Some(meta), Some(data)) = (read(KEY_SNAPSHOT_META)?, read(KEY_SNAPSHOT_DATA)?) else {
-        return Ok(None);
-    };
-    let meta =
-        serde_json::from_slice(&meta).map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
-    Ok(Some(StoredSnapshot { meta, data: data.to_vec() }))
+fn snapshot_read_error(error: String) -> StorageError {
+    StorageIOError::read_snapshot(None, AnyError::error(error)).into()
 }
 
-fn decode_state(bytes: &[u8]) -> Result<AppliedState, StorageError> {
-    let mut state: AppliedState =
-        serde_json::from_slice(bytes).map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
+/// The current snapshot, its value checksums checked and its metadata decoded (the data is not).
+pub fn read_snapshot(
+    snapshots: &sled::Tree,
+    open: framing::Opener,
+) -> Result<Option<StoredSnapshot>, String> {
+    let read = |key: &[u8]| -> Result<Option<Vec<u8>>, String> {
+        let Some(value) = snapshots.get(key).map_err(|e| format!("{SNAPSHOT_TREE} cannot be read: {e}"))?
+        else {
+            return Ok(None);
+        };
+        let key_name = String::from_utf8_lossy(key);
+        open(SNAPSHOT_TREE, key, &value)
+            .map(|payload| Some(payload.to_vec()))
+            .map_err(|e| format!("{SNAPSHOT_TREE}/{key_name} {e}"))
+    };
+    match (read(KEY_SNAPSHOT_META)?, read(KEY_SNAPSHOT_DATA)?) {
+        (Some(meta), Some(data)) => {
+            let meta = serde_json::from_slice(&meta)
+                .map_err(|e| format!("{SNAPSHOT_TREE}/current_meta cannot be decoded: {e}"))?;
+            Ok(Some(StoredSnapshot { meta, data }))
+        }
+        (None, None) => Ok(None),
+        _ => Err(format!("{SNAPSHOT_TREE} holds only half of a snapshot")),
+    }
+}
+
+pub fn decode_state(bytes: &[u8]) -> Result<AppliedState, String> {
+    let mut state: AppliedState = serde_json::from_slice(bytes)
+        .map_err(|e| format!("{SNAPSHOT_TREE}/current_data cannot be decoded: {e}"))?;
     state.fleet.rebuild_indexes();
     Ok(state)
+}
+
+/// Writes a snapshot in one batch, flushes it and raises the identity record to it.
+async fn persist_snapshot(
+    store: &DurableDb,
+    snapshots: &sled::Tree,
+    stored: StoredSnapshot,
+) -> Result<StoredSnapshot, StorageError> {
+    let signature = Some(stored.meta.signature());
+    let fail = |error: &dyn std::fmt::Display| -> StorageError {
+        store.health.fail("snapshot", error);
+        StorageIOError::new(
+            ErrorSubject::Snapshot(signature.clone()),
+            ErrorVerb::Write,
+            AnyError::error(error),
+        )
+        .into()
+    };
+    let meta = serde_json::to_vec(&stored.meta).map_err(|e| fail(&e))?;
+    let mut batch = sled::Batch::default();
+    batch.insert(KEY_SNAPSHOT_META, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_META, &meta));
+    batch.insert(KEY_SNAPSHOT_DATA, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_DATA, &stored.data));
+    snapshots.apply_batch(batch).map_err(|e| fail(&e))?;
+    let last_log_id = stored.meta.last_log_id;
+    let durable = store.clone();
+    tokio::task::spawn_blocking(move || {
+        durable.flush_blocking(Default::default(), "snapshot flush")?;
+        durable.keeper.raise_snapshot(last_log_id);
+        durable.keeper.persist()
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|written| written)
+    .map_err(|e| fail(&e))?;
+    Ok(stored)
 }
 
 /// Builds a snapshot from a point-in-time copy of the state.
 pub struct SnapshotBuilder {
     state: SharedState,
-    db: sled::Db,
+    store: DurableDb,
     snapshots: sled::Tree,
 }
 
@@ -102,29 +158,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             None => format!("empty-{}", crate::model::UnixMillis::now().0),
         };
         let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
-        let stored = StoredSnapshot { meta: meta.clone(), data };
-        SledStateMachine::persist_snapshot_with(&self.db, &self.snapshots, &stored)?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(stored.data)) })
-    }
-}
-
-impl SledStateMachine {
-    fn persist_snapshot_with(
-        db: &sled::Db,
-        snapshots: &sled::Tree,
-        stored: &StoredSnapshot,
-    ) -> Result<(), StorageError> {
-        let signature = Some(stored.meta.signature());
-        let meta = serde_json::to_vec(&stored.meta)
-            .map_err(|e| StorageIOError::write_snapshot(signature.clone(), AnyError::new(&e)))?;
-        let mut batch = sled::Batch::default();
-        batch.insert(KEY_SNAPSHOT_META, meta);
-        batch.insert(KEY_SNAPSHOT_DATA, stored.data.as_slice());
-        snapshots
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_snapshot(signature.clone(), AnyError::new(&e)))?;
-        db.flush().map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
-        Ok(())
+        let stored = persist_snapshot(&self.store, &self.snapshots, StoredSnapshot { meta, data }).await?;
+        Ok(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) })
     }
 }
 
@@ -143,7 +178,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
     {
         let mut outcomes = Vec::new();
         let mut effects = Vec::new();
-        {
+        let applied = {
             let mut state = self.state.write();
             for entry in entries {
                 state.last_applied = Some(entry.log_id);
@@ -163,7 +198,9 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
                 };
                 outcomes.push(outcome);
             }
-        }
+            state.last_applied
+        };
+        self.store.keeper.raise_applied(applied);
         for effect in effects {
             // The receiver is gone only during shutdown; effects are hints for live actors.
             let _ = self.effects.send(effect);
@@ -172,7 +209,11 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { state: self.state.clone(), db: self.db.clone(), snapshots: self.snapshots.clone() }
+        SnapshotBuilder {
+            state: self.state.clone(),
+            store: self.store.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -185,16 +226,21 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
-        let mut installed = decode_state(&data)?;
+        let mut installed = decode_state(&data)
+            .map_err(|error| StorageIOError::read_snapshot(Some(meta.signature()), AnyError::error(error)))?;
         installed.last_applied = meta.last_log_id;
         installed.membership = meta.last_membership.clone();
-        self.persist_snapshot(&StoredSnapshot { meta: meta.clone(), data })?;
+        self.persist_snapshot(StoredSnapshot { meta: meta.clone(), data }).await?;
         *self.state.write() = installed;
+        self.store.keeper.raise_applied(meta.last_log_id);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(read_snapshot(&self.snapshots)?
-            .map(|stored| Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+        let stored = read_snapshot(&self.snapshots, framing::open).map_err(|error| {
+            self.store.health.fail("snapshot", &error);
+            snapshot_read_error(error)
+        })?;
+        Ok(stored.map(|stored| Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
     }
 }

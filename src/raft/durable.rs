@@ -1,0 +1,103 @@
+//! The sled database as the log store and the state machine share it, and the one durable flush.
+//!
+//! sled 0.34 flushes with `sync_file_range` on Linux, which survives a process crash but not a power
+//! loss (it flushes neither the drive's cache nor the file's metadata), so every flush is followed by an
+//! `fdatasync` of sled's data file. Then the identity record is brought up to date in the same blocking
+//! step, so a write pays for one round of I/O, not two.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::identity::RecordKeeper;
+use super::storage_health::StorageHealth;
+use super::types::{LogId, Vote};
+
+pub const LOG_TREE: &str = "raft_log";
+pub const META_TREE: &str = "raft_meta";
+pub const SNAPSHOT_TREE: &str = "raft_snapshot";
+
+/// `raft_meta` keys.
+pub const KEY_VOTE: &[u8] = b"vote";
+pub const KEY_COMMITTED: &[u8] = b"committed";
+pub const KEY_LAST_PURGED: &[u8] = b"last_purged";
+/// The store's [`super::identity::Identity`], the same as the record's; absent in store format 1.
+pub const KEY_IDENTITY: &[u8] = b"identity";
+
+/// `raft_snapshot` keys: the current snapshot's metadata and its data, written in one batch.
+pub const KEY_SNAPSHOT_META: &[u8] = b"current_meta";
+pub const KEY_SNAPSHOT_DATA: &[u8] = b"current_data";
+
+/// What a flush makes durable, to be raised in the identity record once it is.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Flushed {
+    pub vote: Option<Vote>,
+    pub last_log_id: Option<LogId>,
+}
+
+#[derive(Clone)]
+pub struct DurableDb {
+    pub db: sled::Db,
+    /// sled's data file (`<dir>/db`), opened only to `fdatasync` it after sled's own flush.
+    data_file: Arc<std::fs::File>,
+    pub keeper: Arc<RecordKeeper>,
+    pub health: Arc<StorageHealth>,
+    /// The committed id last given to `save_committed`; durable (and recorded) with the next flush.
+    saved_committed: Arc<Mutex<Option<LogId>>>,
+}
+
+impl DurableDb {
+    /// `db_dir` is the directory `db` was opened at.
+    pub fn new(
+        db: &sled::Db,
+        db_dir: &Path,
+        keeper: Arc<RecordKeeper>,
+        health: Arc<StorageHealth>,
+    ) -> std::io::Result<DurableDb> {
+        Ok(DurableDb {
+            db: db.clone(),
+            data_file: Arc::new(std::fs::File::open(db_dir.join("db"))?),
+            keeper,
+            health,
+            saved_committed: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    pub fn note_committed(&self, committed: Option<LogId>) {
+        *self.saved_committed.lock() = committed;
+    }
+
+    /// Flushes sled, `fdatasync`s its file and raises the identity record (blocking; run it in
+    /// `spawn_blocking`). Any failure marks storage as failed.
+    pub fn flush_blocking(&self, flushed: Flushed, context: &str) -> std::io::Result<()> {
+        let committed = *self.saved_committed.lock();
+        let result =
+            self.db.flush().map_err(std::io::Error::other).and_then(|_| self.data_file.sync_data()).and_then(
+                |()| {
+                    self.keeper.raise_log(flushed.vote, flushed.last_log_id, committed);
+                    self.keeper.persist()
+                },
+            );
+        if let Err(error) = &result {
+            self.health.fail(context, error);
+        }
+        result
+    }
+
+    pub async fn flush(&self, flushed: Flushed, context: &'static str) -> std::io::Result<()> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.flush_blocking(flushed, context))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Marks storage as failed and hands the error back, for `map_err`.
+    pub fn failed<E: std::fmt::Display>(&self, context: &str) -> impl FnOnce(E) -> E + '_ {
+        let context = context.to_owned();
+        move |error| {
+            self.health.fail(&context, &error);
+            error
+        }
+    }
+}

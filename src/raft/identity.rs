@@ -1,0 +1,293 @@
+//! The identity record: `<data-dir>/identity.json`, kept outside the log store.
+//!
+//! It names the store (cluster id and node id, generated at bootstrap; the store format; a fingerprint
+//! of the data key) and holds what may never go backwards: the vote, the last flushed log id, the
+//! committed and applied log ids and the last snapshot's log id. sled recovers silently to its last
+//! intact segment, so only a record outside it can tell that the store came back with less than it
+//! acknowledged; `verify` compares the two at every start.
+//!
+//! Invariants: every fact is a lower bound of what the store holds durably. A fact is raised only after
+//! the data it describes is flushed (the log store raises and writes it in the same blocking step as
+//! its own flush, before openraft hears the append is durable, so one write pays for one round); the
+//! last log id is lowered *before* Raft truncates an uncommitted tail. The file is replaced atomically
+//! (write a temporary file, fsync, rename, fsync the directory) and carries a CRC-32 of its body.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::types::{LogId, Vote};
+
+pub const RECORD_FILE: &str = "identity.json";
+pub const RECORD_TEMP_FILE: &str = "identity.json.tmp";
+
+/// Store format of data dirs written before identity records and checksummed values. Adopted once.
+pub const LEGACY_STORE_FORMAT: u32 = 1;
+/// Bump on any change to how the store is laid out, and teach [`super::data_dir`] to migrate.
+pub const STORE_FORMAT: u32 = 2;
+
+/// Node ids stay below 2^53 so that JSON readers that use doubles (browsers) keep them exact.
+const NODE_ID_BITS: u32 = 53;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub cluster_id: String,
+    pub node_id: u64,
+}
+
+impl Identity {
+    pub fn generate() -> Result<Identity, RecordError> {
+        let randomness = |error: String| RecordError::Randomness(error);
+        let cluster_id = crate::secrets::random_id("clu").map_err(|error| randomness(error.to_string()))?;
+        let mut node_id = 0;
+        while node_id == 0 {
+            let mut bytes = [0u8; 8];
+            rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
+                .map_err(|error| randomness(error.to_string()))?;
+            node_id = u64::from_le_bytes(bytes) >> (64 - NODE_ID_BITS);
+        }
+        Ok(Identity { cluster_id, node_id })
+    }
+}
+
+/// What the store held durably when the record was written; each one a lower bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurableFacts {
+    pub vote: Option<Vote>,
+    pub last_log_id: Option<LogId>,
+    pub committed: Option<LogId>,
+    pub applied: Option<LogId>,
+    pub snapshot: Option<LogId>,
+}
+
+impl DurableFacts {
+    /// Nothing was ever made durable, so nothing can have been acknowledged (an interrupted first start).
+    pub fn is_empty(&self) -> bool {
+        self == &DurableFacts::default()
+    }
+
+    /// The furthest log id the facts say the store must reach.
+    pub fn required_end(&self) -> Option<LogId> {
+        [self.last_log_id, self.committed, self.applied, self.snapshot].into_iter().flatten().max()
+    }
+}
+
+fn raise(slot: &mut Option<LogId>, value: Option<LogId>) {
+    if value > *slot {
+        *slot = value;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRecord {
+    pub store_format: u32,
+    pub identity: Identity,
+    /// [`crate::secrets::DataKey::fingerprint`] of the key the store's credentials are sealed with.
+    pub data_key_fingerprint: String,
+    pub facts: DurableFacts,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{RECORD_FILE} {0}")]
+    Damaged(String),
+    #[error("the operating system's random number generator failed: {0}")]
+    Randomness(String),
+}
+
+impl IdentityRecord {
+    /// The record of `data_dir`, or `None` when there is none.
+    pub fn read(data_dir: &Path) -> Result<Option<IdentityRecord>, RecordError> {
+        let path = data_dir.join(RECORD_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(RecordError::Io { path: path.display().to_string(), source }),
+        };
+        IdentityRecord::decode(&bytes).map(Some)
+    }
+
+    /// `<json body>\ncrc32 <8 hex digits>\n`: readable by people, checked by the machine.
+    fn encode(&self) -> Vec<u8> {
+        let body = serde_json::to_string(self).unwrap_or_default();
+        format!("{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<IdentityRecord, RecordError> {
+        let damaged = |what: &str| RecordError::Damaged(what.to_owned());
+        let text = std::str::from_utf8(bytes).map_err(|_| damaged("is not text"))?;
+        let mut lines = text.lines();
+        let body = lines.next().ok_or_else(|| damaged("is empty"))?;
+        let stored = lines
+            .next()
+            .and_then(|line| line.strip_prefix("crc32 "))
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            .ok_or_else(|| damaged("has no checksum line"))?;
+        if stored != crc32fast::hash(body.as_bytes()) || lines.next().is_some() {
+            return Err(damaged("fails its checksum"));
+        }
+        serde_json::from_str(body).map_err(|error| RecordError::Damaged(format!("cannot be parsed: {error}")))
+    }
+
+    /// Replaces the record atomically: temporary file, fsync, rename, fsync of the directory.
+    pub fn write(&self, data_dir: &Path) -> std::io::Result<()> {
+        let temp = data_dir.join(RECORD_TEMP_FILE);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temp)?;
+        file.write_all(&self.encode())?;
+        file.sync_data()?;
+        drop(file);
+        std::fs::rename(&temp, data_dir.join(RECORD_FILE))?;
+        std::fs::File::open(data_dir)?.sync_all()
+    }
+}
+
+/// The running node's copy of the record: facts raised as data becomes durable, written on demand.
+pub struct RecordKeeper {
+    data_dir: PathBuf,
+    base: IdentityRecord,
+    /// What is durable now; may be ahead of the file.
+    facts: Mutex<DurableFacts>,
+    /// What the file says; locked for the whole write so writes never interleave.
+    written: Mutex<DurableFacts>,
+}
+
+impl RecordKeeper {
+    /// `record` is the one on disk now.
+    pub fn new(data_dir: &Path, record: IdentityRecord) -> RecordKeeper {
+        RecordKeeper {
+            data_dir: data_dir.to_owned(),
+            facts: Mutex::new(record.facts.clone()),
+            written: Mutex::new(record.facts.clone()),
+            base: record,
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.base.identity
+    }
+
+    pub fn facts(&self) -> DurableFacts {
+        self.facts.lock().clone()
+    }
+
+    /// After a log flush: everything up to `last_log_id` (and the vote, and `committed`) is durable.
+    pub fn raise_log(&self, vote: Option<Vote>, last_log_id: Option<LogId>, committed: Option<LogId>) {
+        let mut facts = self.facts.lock();
+        if let Some(vote) = vote {
+            if facts.vote.is_none_or(|recorded| vote >= recorded) {
+                facts.vote = Some(vote);
+            }
+        }
+        raise(&mut facts.last_log_id, last_log_id);
+        let held = facts.last_log_id.max(facts.snapshot);
+        raise(&mut facts.committed, committed.min(held));
+    }
+
+    /// The state machine applied up to `applied` (only ever committed, hence durable, entries).
+    pub fn raise_applied(&self, applied: Option<LogId>) {
+        raise(&mut self.facts.lock().applied, applied);
+    }
+
+    /// A snapshot up to `snapshot` was flushed.
+    pub fn raise_snapshot(&self, snapshot: Option<LogId>) {
+        raise(&mut self.facts.lock().snapshot, snapshot);
+    }
+
+    /// Raft is about to remove an uncommitted tail after `new_last`: lower the bound first.
+    pub fn lower_last_log(&self, new_last: Option<LogId>) {
+        let mut facts = self.facts.lock();
+        if facts.last_log_id > new_last {
+            facts.last_log_id = new_last;
+        }
+    }
+
+    /// Writes the record if the facts changed since the last write.
+    pub fn persist(&self) -> std::io::Result<()> {
+        let mut written = self.written.lock();
+        let facts = self.facts.lock().clone();
+        if *written == facts {
+            return Ok(());
+        }
+        let record = IdentityRecord { facts: facts.clone(), ..self.base.clone() };
+        record.write(&self.data_dir)?;
+        *written = facts;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_id(term: u64, index: u64) -> LogId {
+        openraft::LogId::new(openraft::CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn record() -> IdentityRecord {
+        IdentityRecord {
+            store_format: STORE_FORMAT,
+            identity: Identity { cluster_id: "clu_x".into(), node_id: 7 },
+            data_key_fingerprint: "ab".into(),
+            facts: DurableFacts::default(),
+        }
+    }
+
+    #[test]
+    fn the_record_round_trips_and_any_damage_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut written = record();
+        written.facts.last_log_id = Some(log_id(2, 40));
+        written.write(dir.path()).expect("write");
+        assert_eq!(IdentityRecord::read(dir.path()).expect("read"), Some(written.clone()));
+        assert!(!dir.path().join(RECORD_TEMP_FILE).exists());
+
+        let bytes = std::fs::read(dir.path().join(RECORD_FILE)).expect("bytes");
+        for position in 0..bytes.len() - 1 {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= 0x04;
+            assert!(IdentityRecord::decode(&damaged).is_err(), "flip at {position} accepted");
+        }
+        assert!(IdentityRecord::decode(&bytes[..bytes.len() / 2]).is_err());
+        assert!(IdentityRecord::read(&dir.path().join("absent")).expect("absent").is_none());
+    }
+
+    #[test]
+    fn facts_only_rise_except_a_truncated_tail() {
+        let dir = tempfile::tempdir().expect("dir");
+        let keeper = RecordKeeper::new(dir.path(), record());
+        keeper.raise_log(None, Some(log_id(1, 10)), Some(log_id(1, 9)));
+        keeper.raise_log(None, Some(log_id(1, 8)), Some(log_id(1, 5)));
+        assert_eq!(keeper.facts().last_log_id, Some(log_id(1, 10)));
+        assert_eq!(keeper.facts().committed, Some(log_id(1, 9)));
+        // committed never gets ahead of what the log holds
+        keeper.raise_log(None, None, Some(log_id(1, 12)));
+        assert_eq!(keeper.facts().committed, Some(log_id(1, 10)));
+        keeper.lower_last_log(Some(log_id(1, 9)));
+        assert_eq!(keeper.facts().last_log_id, Some(log_id(1, 9)));
+        keeper.persist().expect("persist");
+        assert_eq!(IdentityRecord::read(dir.path()).expect("read").expect("some").facts, keeper.facts());
+    }
+
+    #[test]
+    fn generated_node_ids_are_exact_in_json_numbers() {
+        for _ in 0..64 {
+            let identity = Identity::generate().expect("generate");
+            assert!(identity.node_id > 0 && identity.node_id < (1 << NODE_ID_BITS));
+            assert!(identity.cluster_id.starts_with("clu_"));
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! A damaged data dir is refused (exit 3, one message, nothing served), never served from with less
+//! than it acknowledged and never bootstrapped over; sound ones start without false alarms; data dirs
+//! of the previous store format are adopted once; `linkmesh check` reports the same verdicts.
+
+mod data_dirs;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use data_dirs::*;
+
+/// Fast batching, and a snapshot (with a purge) every 20 entries, so stores hold both.
+const CONFIG: &str = r#"
+activity_flush_interval = "30ms"
+shutdown_timeout = "5s"
+[raft]
+snapshot_after_logs = 20
+logs_kept_after_snapshot = 5
+"#;
+
+/// A stopped node's data dir with `count` acknowledged collectors.
+struct Origin {
+    temp: tempfile::TempDir,
+    data_dir: PathBuf,
+    collectors: BTreeSet<String>,
+}
+
+async fn origin(count: usize) -> Origin {
+    let temp = tempfile::tempdir().expect("temp");
+    let data_dir = temp.path().join("origin");
+    let mut node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
+    let collectors = create_collectors(&node.base_url, "c", count, 8).await;
+    assert!(node.terminate().success(), "clean stop; log:\n{}", node.log());
+    Origin { temp, data_dir, collectors }
+}
+
+impl Origin {
+    fn copy(&self, name: &str) -> PathBuf {
+        let copy = self.temp.path().join(name);
+        copy_dir(&self.data_dir, &copy);
+        copy
+    }
+}
+
+/// Starts `data_dir`, expects exit 3 with one message naming the data dir, `what` and the remedy.
+fn assert_refused(data_dir: &Path, what: &str) {
+    let (code, log) = launch(data_dir, CONFIG, "127.0.0.1:0").refused();
+    let line = refusal_line(&log);
+    assert_eq!(code, Some(3), "exit code; log:\n{log}");
+    assert!(line.contains(&data_dir.display().to_string()), "names the data dir: {line}");
+    assert!(line.contains("is damaged") && line.contains(what), "says what ({what}): {line}");
+    assert!(line.contains("restore the data dir from a backup"), "gives the remedy: {line}");
+    assert!(!log.contains("created user admin") && !log.contains("linkmesh is serving"), "{log}");
+    let (check_code, report) = check(data_dir);
+    assert_eq!(check_code, Some(3), "check agrees:\n{report}");
+}
+
+fn raft_db(data_dir: &Path) -> PathBuf {
+    data_dir.join("raft").join("db")
+}
+
+#[tokio::test]
+async fn the_three_damages_of_the_issue_are_refused() {
+    let origin = origin(150).await;
+    let size = std::fs::metadata(raft_db(&origin.data_dir)).expect("db").len() as usize;
+
+    let inverted = origin.copy("inverted");
+    edit_file(&raft_db(&inverted), |bytes| bytes[size / 2..size / 2 + 64].iter_mut().for_each(|b| *b = !*b));
+    assert_refused(&inverted, "identity record says");
+
+    let halved = origin.copy("halved");
+    edit_file(&raft_db(&halved), |bytes| bytes.truncate(size / 2));
+    assert_refused(&halved, "identity record says");
+
+    let zeroed = origin.copy("zeroed");
+    edit_file(&raft_db(&zeroed), |bytes| bytes[..4096].fill(0));
+    assert_refused(&zeroed, "has no identity");
+}
+
+/// Flips one byte of a value in sled behind linkmesh's back (sled's own checksum stays valid), the
+/// way a bit flip before the write or a bug would.
+fn flip_value(data_dir: &Path, tree: &str, key: &[u8]) {
+    let db = sled::open(data_dir.join("raft")).expect("open sled");
+    let tree = db.open_tree(tree).expect("tree");
+    let mut value = tree.get(key).expect("get").expect("value present").to_vec();
+    let last = value.len() - 1;
+    value[last] ^= 0x20;
+    tree.insert(key, value).expect("insert");
+    db.flush().expect("flush");
+}
+
+#[tokio::test]
+async fn damaged_values_missing_files_and_mixed_data_dirs_are_refused() {
+    let origin = origin(40).await;
+
+    let snapshot = origin.copy("snapshot");
+    flip_value(&snapshot, "raft_snapshot", b"current_data");
+    assert_refused(&snapshot, "raft_snapshot/current_data fails its checksum");
+
+    let entry = origin.copy("entry");
+    let last_index = {
+        let db = sled::open(entry.join("raft")).expect("open");
+        let (key, _) = db.open_tree("raft_log").expect("tree").last().expect("read").expect("an entry");
+        key.to_vec()
+    };
+    flip_value(&entry, "raft_log", &last_index);
+    assert_refused(&entry, "fails its checksum");
+
+    let no_key = origin.copy("no-key");
+    std::fs::remove_file(no_key.join("data-key")).expect("rm");
+    assert_refused(&no_key, "data-key is missing");
+
+    let no_db = origin.copy("no-db");
+    std::fs::remove_file(raft_db(&no_db)).expect("rm");
+    assert_refused(&no_db, "raft/db is missing");
+
+    let no_record = origin.copy("no-record");
+    std::fs::remove_file(no_record.join("identity.json")).expect("rm");
+    assert_refused(&no_record, "identity.json is missing");
+
+    let bad_record = origin.copy("bad-record");
+    edit_file(&bad_record.join("identity.json"), |bytes| bytes[10] ^= 0x01);
+    assert_refused(&bad_record, "identity.json fails its checksum");
+
+    let bad_key = origin.copy("bad-key");
+    edit_file(&bad_key.join("data-key"), |bytes| bytes[5] = if bytes[5] == b'A' { b'B' } else { b'A' });
+    assert_refused(&bad_key, "data-key");
+
+    // Files from another node's data dir.
+    let other = tempfile::tempdir().expect("temp");
+    let other_dir = other.path().join("other");
+    let mut other_node = launch(&other_dir, CONFIG, "127.0.0.1:0").serving();
+    create_collectors(&other_node.base_url, "o", 3, 1).await;
+    assert!(other_node.terminate().success());
+
+    let foreign_store = origin.copy("foreign-store");
+    std::fs::remove_dir_all(foreign_store.join("raft")).expect("rm");
+    copy_dir(&other_dir.join("raft"), &foreign_store.join("raft"));
+    assert_refused(&foreign_store, "belongs to cluster");
+
+    let foreign_key = origin.copy("foreign-key");
+    std::fs::copy(other_dir.join("data-key"), foreign_key.join("data-key")).expect("cp");
+    assert_refused(&foreign_key, "not the one this store's credentials are sealed with");
+}
+
+#[tokio::test]
+async fn a_store_older_than_its_identity_record_is_refused() {
+    let origin = origin(10).await;
+    // A backup of raft/ alone, then the node goes on acknowledging writes.
+    let old_raft = origin.temp.path().join("old-raft");
+    copy_dir(&origin.data_dir.join("raft"), &old_raft);
+    let mut node = launch(&origin.data_dir, CONFIG, "127.0.0.1:0").serving();
+    create_collectors(&node.base_url, "later", 30, 4).await;
+    assert!(node.terminate().success());
+
+    let restored = origin.copy("restored-raft-only");
+    std::fs::remove_dir_all(restored.join("raft")).expect("rm");
+    copy_dir(&old_raft, &restored.join("raft"));
+    assert_refused(&restored, "identity record says");
+}
+
+#[tokio::test]
+async fn a_data_dir_with_linkmesh_files_but_no_store_is_never_bootstrapped_over() {
+    let temp = tempfile::tempdir().expect("temp");
+    let data_dir = temp.path().join("only-key");
+    std::fs::create_dir(&data_dir).expect("mkdir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    std::fs::write(data_dir.join("data-key"), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").expect("key");
+    let (code, log) = launch(&data_dir, CONFIG, "127.0.0.1:0").refused();
+    assert_eq!(code, Some(3), "{log}");
+    assert!(refusal_line(&log).contains("never bootstrapped over"), "{log}");
+    assert!(!data_dir.join("raft").exists(), "no store was created");
+}
+
+#[tokio::test]
+async fn sigkill_mid_burst_and_clean_restarts_start_with_every_acknowledged_write() {
+    let temp = tempfile::tempdir().expect("temp");
+    let data_dir = temp.path().join("burst");
+    // Snapshots and purges every few entries while the burst runs.
+    let config = CONFIG.replace("snapshot_after_logs = 20", "snapshot_after_logs = 7");
+    let mut node = launch(&data_dir, &config, "127.0.0.1:0").serving();
+    let client = admin(&node.base_url).await;
+    let (acknowledged_tx, mut acknowledged_rx) = tokio::sync::mpsc::unbounded_channel();
+    for worker in 0..6 {
+        let (client, base_url, acknowledged) =
+            (client.clone(), node.base_url.clone(), acknowledged_tx.clone());
+        tokio::spawn(async move {
+            for index in 0.. {
+                match create_collector(&client, &base_url, &format!("burst-{worker}-{index}")).await {
+                    Ok(id) => {
+                        if acknowledged.send(id).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+    drop(acknowledged_tx);
+    let mut acknowledged = BTreeSet::new();
+    while acknowledged.len() < 80 {
+        acknowledged.insert(acknowledged_rx.recv().await.expect("writers run"));
+    }
+    node.kill();
+    while let Ok(id) = acknowledged_rx.try_recv() {
+        acknowledged.insert(id);
+    }
+
+    let mut node = launch(&data_dir, &config, "127.0.0.1:0").serving();
+    let after_kill = collector_ids(&node.base_url).await;
+    assert!(acknowledged.is_subset(&after_kill), "lost: {:?}", acknowledged.difference(&after_kill));
+    assert!(node.terminate().success(), "clean stop; log:\n{}", node.log());
+
+    let node = launch(&data_dir, &config, "127.0.0.1:0").serving();
+    assert_eq!(collector_ids(&node.base_url).await, after_kill);
+    assert!(!node.log().contains("is damaged"));
+    let (code, report) = check_after(node, &data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains(&format!("collectors: {}", after_kill.len())), "{report}");
+}
+
+/// Stops `node` cleanly, then runs `linkmesh check` on its data dir.
+fn check_after(mut node: Node, data_dir: &Path) -> (Option<i32>, String) {
+    assert!(node.terminate().success());
+    check(data_dir)
+}
+
+#[tokio::test]
+async fn a_data_dir_of_the_previous_format_is_adopted_once() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-data-dir");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let temp = tempfile::tempdir().expect("temp");
+    let data_dir = temp.path().join("legacy");
+    copy_dir(&fixture.join("data"), &data_dir);
+    let (code, report) = check(&data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("identity: none"), "{report}");
+
+    let mut node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
+    assert!(node.log().contains("adopting a data dir written by an earlier linkmesh"), "{}", node.log());
+    let ids = collector_ids(&node.base_url).await;
+    let http = reqwest::Client::new();
+    for collector in manifest["collectors"].as_array().expect("collectors") {
+        let id = collector["id"].as_str().expect("id");
+        assert!(ids.contains(id), "{id} kept");
+        let request =
+            linkmesh::proto::collector::v1::GetConfigRequest { id: "h".into(), ..Default::default() };
+        let response = http
+            .post(node.url("/collector.v1.CollectorService/GetConfig"))
+            .bearer_auth(collector["token"].as_str().expect("token"))
+            .header("content-type", "application/proto")
+            .body(prost::Message::encode_to_vec(&request))
+            .send()
+            .await
+            .expect("poll");
+        assert_eq!(response.status(), 200, "the token of {id} still works");
+    }
+    assert!(node.terminate().success());
+    assert!(data_dir.join("identity.json").exists());
+
+    let node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
+    let log = node.log();
+    assert_eq!(log.matches("adopting a data dir").count(), 1, "adopted once:\n{log}");
+    assert_eq!(collector_ids(&node.base_url).await, ids);
+    let (code, report) = check_after(node, &data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("store format 2"), "{report}");
+}
+
+#[tokio::test]
+async fn check_reports_counts_and_refuses_a_running_node() {
+    let origin = origin(30).await;
+    let (code, report) = check(&origin.data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    let collectors = format!("collectors: {}", origin.collectors.len());
+    for expected in [collectors.as_str(), "users: 1", "log: ", "snapshot: up to index", "result: sound"] {
+        assert!(report.contains(expected), "{expected:?} in:\n{report}");
+    }
+    let node = launch(&origin.data_dir, CONFIG, "127.0.0.1:0").serving();
+    let (code, report) = check(&origin.data_dir);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("in use by another linkmesh process"), "{report}");
+    drop(node);
+
+    let empty = origin.temp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    assert_eq!(check(&empty).0, Some(1));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_is_private_and_a_writable_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).expect("meta").permissions().mode() & 0o777;
+    let origin = origin(1).await;
+    assert_eq!(mode(&origin.data_dir), 0o700);
+    assert_eq!(mode(&origin.data_dir.join("raft")), 0o700);
+    for file in ["identity.json", "data-key", "raft/db", "raft/conf"] {
+        assert_eq!(mode(&origin.data_dir.join(file)), 0o600, "{file}");
+    }
+    std::fs::set_permissions(&origin.data_dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (code, log) = launch(&origin.data_dir, CONFIG, "127.0.0.1:0").refused();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(refusal_line(&log).contains("is writable by group or others (mode 777)"), "{log}");
+    assert!(refusal_line(&log).contains("chmod 700"), "{log}");
+}
