@@ -8,13 +8,19 @@
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`client_addr`]: the client address of a request (`http.trusted_proxies`, `X-Forwarded-For`).
+//! - [`login_guard`], [`guards`]: login throttling and the hashing bound; the node-wide state of the
+//!   defences against abusive clients.
 
 pub mod api;
 pub mod body;
+pub mod client_addr;
 pub mod collector_auth;
 pub mod collector_service;
 pub mod connect;
+pub mod guards;
 pub mod health;
+pub mod login_guard;
 pub mod otlp;
 pub mod principal;
 

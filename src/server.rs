@@ -91,8 +91,11 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let reactivated = registry.activate_expected();
 
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
-        .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+    let guards = http::guards::Guards::new(&config, threads);
+    let mut server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).configure(|app| guards.register(app)).configure(http::configure)
+    })
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }
