@@ -6,6 +6,7 @@
 //! - [`collector_auth`]: the collector bearer-token check both collector-facing adapters share.
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
+//! - [`csrf`]: the cross-site check every cookie-authenticated unsafe request passes.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`client_addr`]: the client address of a request (`http.trusted_proxies`, `X-Forwarded-For`).
@@ -18,6 +19,7 @@ pub mod client_addr;
 pub mod collector_auth;
 pub mod collector_service;
 pub mod connect;
+pub mod csrf;
 pub mod guards;
 pub mod health;
 pub mod login_guard;

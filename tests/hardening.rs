@@ -120,3 +120,84 @@ async fn overlong_passwords_are_refused_before_hashing() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["details"]["field"], "password");
 }
+
+// ---------------------------------------------------------------- finding 5: cross-site request forgery
+
+/// A browser-like client signed in as `admin` (cookie jar), and an admin bearer token.
+async fn signed_in_browser(server: &Server) -> reqwest::Client {
+    let browser = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let (status, _) = login(&browser, server, "admin", ADMIN_PASSWORD, None).await;
+    assert_eq!(status, 200);
+    browser
+}
+
+/// `POST /api/v1/collectors/{id}/token` (it rotates the token) with the given browser headers.
+async fn mint_with(
+    client: &reqwest::Client,
+    server: &Server,
+    collector_id: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request = client
+        .post(server.url(&format!("/api/v1/collectors/{collector_id}/token")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("mint").status().as_u16()
+}
+
+#[tokio::test]
+async fn cookie_authenticated_writes_from_other_sites_are_refused() {
+    let server =
+        Server::start_with_config(&format!("external_url = \"https://linkmesh.example\"\n{FAST_CONFIG}"));
+    let admin = support::Api::admin(&server).await;
+    let collector_id = admin.create_collector("csrf-target").await;
+    let minted = admin.mint(&collector_id).await;
+    let browser = signed_in_browser(&server).await;
+
+    for headers in [
+        &[("origin", "http://evil.example")][..],
+        &[("origin", "null")],
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site"), ("origin", "http://sub.linkmesh.example")],
+    ] {
+        assert_eq!(mint_with(&browser, &server, &collector_id, headers).await, 403, "{headers:?}");
+    }
+    let collector = admin.collector(&collector_id).await;
+    assert_eq!(collector["token"]["prefix"], minted["prefix"], "a refused request rotated nothing");
+
+    let own_origin = server.base_url.clone();
+    let own = [("origin", own_origin.as_str()), ("sec-fetch-site", "same-origin")];
+    assert_eq!(mint_with(&browser, &server, &collector_id, &own).await, 201, "the UI itself");
+    let external = [("origin", "https://linkmesh.example")];
+    assert_eq!(mint_with(&browser, &server, &collector_id, &external).await, 201, "external_url's origin");
+    assert_eq!(mint_with(&browser, &server, &collector_id, &[]).await, 201, "curl sends neither header");
+
+    let bearer = reqwest::Client::new()
+        .post(server.url(&format!("/api/v1/collectors/{collector_id}/token")))
+        .bearer_auth(&admin.token)
+        .header("origin", "http://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("mint");
+    assert_eq!(bearer.status(), 201, "bearer tokens are never sent by a browser on its own");
+
+    let forged_logout = browser
+        .post(server.url("/api/v1/auth/logout"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(forged_logout.status(), 403);
+    let forged_login = reqwest::Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(forged_login.status(), 403, "a forged login would sign the victim in as someone else");
+}

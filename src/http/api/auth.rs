@@ -41,6 +41,8 @@ async fn login(
     guard: web::Data<LoginGuard>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // A forged login would sign the victim's browser in to the attacker's account.
+    crate::http::csrf::check(&request, state.config.external_url.as_deref())?;
     let LoginRequest { username, password } = body.into_inner();
     // Bounded before anything is hashed or remembered: argon2 reads all of a password, and the
     // throttle keeps usernames.
