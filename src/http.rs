@@ -7,6 +7,7 @@
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
 //! - [`csrf`]: the cross-site check every cookie-authenticated unsafe request passes.
+//! - [`untrusted_text`]: deceptive characters refused in names; untrusted text escaped for logs.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`client_addr`]: the client address of a request (`http.trusted_proxies`, `X-Forwarded-For`).
@@ -25,6 +26,7 @@ pub mod health;
 pub mod login_guard;
 pub mod otlp;
 pub mod principal;
+pub mod untrusted_text;
 
 use std::sync::Arc;
 

@@ -201,3 +201,212 @@ async fn cookie_authenticated_writes_from_other_sites_are_refused() {
         .expect("login");
     assert_eq!(forged_login.status(), 403, "a forged login would sign the victim in as someone else");
 }
+
+// ---------------------------------------------------------------- finding 11: the smaller ones
+
+#[tokio::test]
+async fn after_login_only_paths_on_this_server_are_followed() {
+    let server = Server::start();
+    let page = |next: &'static str| {
+        let url = server.url(&format!("/login?next={next}"));
+        async move { reqwest::get(url).await.expect("login page").text().await.expect("html") }
+    };
+    for hostile in [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "//evil.example",
+        "/%5Cevil.example",
+        "https://evil.example",
+    ] {
+        let html = page(hostile).await;
+        assert!(html.contains(r#"data-next="/collectors""#), "{hostile}: {html}");
+    }
+    let html = page("%2Fcollectors%2Fcol_1%3Ftab%3Devents").await;
+    assert!(html.contains(r#"data-next="/collectors/col_1?tab=events""#), "{html}");
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let (status, _) = login(&no_redirects, &server, "admin", ADMIN_PASSWORD, None).await;
+    assert_eq!(status, 200);
+    let signed_in = no_redirects.get(server.url("/login?next=/%09/evil.example")).send().await.expect("page");
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/collectors");
+}
+
+#[tokio::test]
+async fn usernames_are_logged_escaped_so_they_cannot_forge_log_lines() {
+    let server = Server::start();
+    let forged =
+        "mallory\n2026-01-01T00:00:00.000000Z  INFO linkmesh: login succeeded username=admin\u{1b}[8m";
+    let (status, _) = login(&reqwest::Client::new(), &server, forged, "wrong-guess", None).await;
+    assert_eq!(status, 401);
+    assert!(
+        support::wait_until(support::WAIT_DEADLINE, || async { server.log().contains("login rejected") })
+            .await,
+        "no rejection logged: {}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(!log.contains("\n2026-01-01T00:00:00.000000Z"), "a forged line reached the log:\n{log}");
+    assert!(!log.contains("admin\u{1b}[8m"), "a raw escape sequence reached the log:\n{log}");
+    assert!(log.contains(r"mallory\u{a}2026"), "{log}");
+}
+
+#[tokio::test]
+async fn unauthenticated_calls_cannot_write_collector_events() {
+    let server = Server::start();
+    let admin = support::Api::admin(&server).await;
+    let collector_id = admin.create_collector("victim").await;
+    let first_token = admin.mint_token(&collector_id).await;
+    support::get_config(&server, &first_token, &support::poll_request("host-a", "")).await;
+    admin.wait_for_event(&collector_id, "config_delivered", 1).await;
+
+    // A stranger names the collector's host with a made-up token.
+    let forged = support::connect_post(
+        &server,
+        "GetConfig",
+        Some("lmct_forged-by-a-stranger"),
+        &support::poll_request("host-a", ""),
+    )
+    .await;
+    assert_eq!(forged.status(), 401);
+
+    // The collector itself, still on its rotated-out token, is worth telling the operator about.
+    admin.mint_token(&collector_id).await;
+    let stale =
+        support::connect_post(&server, "GetConfig", Some(&first_token), &support::poll_request("host-a", ""))
+            .await;
+    assert_eq!(stale.status(), 401);
+    let types = admin.wait_for_event(&collector_id, "auth_failed", 1).await;
+    assert_eq!(
+        types
+            .iter()
+            .filter(|kind| kind.as_str() == "auth_failed" || kind.as_str() == "token_rotated")
+            .collect::<Vec<_>>(),
+        ["token_rotated", "auth_failed"],
+        "the stranger's call left no event: {types:?}"
+    );
+    let events = admin.get(&format!("/api/v1/collectors/{collector_id}/events?limit=1000")).await;
+    let auth_failed = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|event| event["type"] == "auth_failed")
+        .expect("auth_failed")
+        .clone();
+    assert!(!auth_failed.to_string().contains("host-a"), "no caller text is stored: {auth_failed}");
+    assert_eq!(auth_failed["data"]["count"], 1, "{auth_failed}");
+}
+
+#[tokio::test]
+async fn names_with_bidi_or_invisible_characters_are_refused() {
+    let server = Server::start();
+    let admin = support::Api::admin(&server).await;
+    for name in ["invoice\u{202E}fdp.exe", "web\u{200B}01", "\u{2066}prod\u{2069}"] {
+        let (status, body) = admin
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/collectors",
+                Some(json!({ "name": name, "mode": "alloy-remotecfg" })),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["details"]["field"].as_str()),
+            (400, Some("name")),
+            "{name:?}: {body}"
+        );
+    }
+    let (status, body) = admin
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(
+                json!({ "username": "ad\u{200D}min", "password": "long enough password", "role": "viewer" }),
+            ),
+        )
+        .await;
+    assert_eq!((status, body["error"]["details"]["field"].as_str()), (400, Some("username")), "{body}");
+    admin.create_collector("café-東京-01").await;
+}
+
+#[tokio::test]
+async fn service_account_token_labels_are_bounded() {
+    let server = Server::start();
+    let admin = support::Api::admin(&server).await;
+    let (status, account) = admin
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/service-accounts",
+            Some(json!({ "name": "ci", "role": "viewer" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{account}");
+    let path = format!("/api/v1/service-accounts/{}/tokens", account["id"].as_str().expect("id"));
+    let (status, body) =
+        admin.request(reqwest::Method::POST, &path, Some(json!({ "label": "x".repeat(900_000) }))).await;
+    assert_eq!((status, body["error"]["details"]["field"].as_str()), (400, Some("label")), "{status}");
+    let (status, body) =
+        admin.request(reqwest::Method::POST, &path, Some(json!({ "label": "deploy bot" }))).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn an_overlong_bootstrap_password_stops_the_start_with_exit_1() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linkmesh"))
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(temp.path().join("data"))
+        .env("LINKMESH_ADMIN_PASSWORD", "p".repeat(5000))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let exited = support::wait_until(support::WAIT_DEADLINE, || {
+        let done = child.try_wait().expect("wait").is_some();
+        async move { done }
+    })
+    .await;
+    if !exited {
+        child.kill().expect("kill");
+    }
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(exited, "the server started anyway");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("LINKMESH_ADMIN_PASSWORD is 5000 bytes long"), "{stderr}");
+    assert!(!temp.path().join("data").join("raft").exists(), "nothing was created");
+}
+
+#[tokio::test]
+async fn api_responses_are_never_cached_or_sniffed() {
+    let server = Server::start();
+    let admin = support::Api::admin(&server).await;
+    let collector_id = admin.create_collector("headers").await;
+    let client = reqwest::Client::new();
+    let responses = [
+        client.get(server.url("/api/v1/auth/me")).send().await.expect("me"),
+        client.get(server.url("/api/v1/collectors")).bearer_auth(&admin.token).send().await.expect("list"),
+        client
+            .post(server.url(&format!("/api/v1/collectors/{collector_id}/token")))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .expect("mint"),
+    ];
+    for response in responses {
+        let what = format!("{} {}", response.status(), response.url().path());
+        assert_eq!(
+            response.headers().get("cache-control").map(|v| v.to_str().expect("ascii")),
+            Some("no-store"),
+            "{what}"
+        );
+        assert_eq!(
+            response.headers().get("x-content-type-options").map(|v| v.to_str().expect("ascii")),
+            Some("nosniff"),
+            "{what}"
+        );
+    }
+}

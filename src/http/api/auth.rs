@@ -6,10 +6,10 @@ use serde::Deserialize;
 
 use super::resource;
 use crate::error::ApiError;
-use crate::http::client_addr;
 use crate::http::login_guard::LoginGuard;
 use crate::http::principal::{Principal, PrincipalKind, SESSION_COOKIE};
 use crate::http::AppState;
+use crate::http::{client_addr, untrusted_text};
 use crate::model::{Command, UnixMillis};
 use crate::secrets;
 
@@ -72,7 +72,7 @@ async fn login(
     drop(slot);
     let Some(user) = user.filter(|_| verified) else {
         guard.record_failure(client, &username, UnixMillis::now());
-        tracing::info!(username = %username, "login rejected");
+        tracing::info!(username = %untrusted_text::loggable(&username), client = %client, "login rejected");
         return Err(ApiError::unauthenticated("invalid username or password"));
     };
     guard.record_success(client, &username);
