@@ -24,6 +24,8 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// Body larger than the configured limit (Connect `resource_exhausted`, HTTP 413).
     PayloadTooLarge,
+    /// The client did not send its request body in time (HTTP 408).
+    RequestTimeout,
     /// Content type or encoding this endpoint does not speak (HTTP 415).
     UnsupportedMediaType,
     MethodNotAllowed,
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::Conflict => ("failed_precondition", "failed_precondition", 409),
             ErrorCode::ResourceExhausted => ("resource_exhausted", "resource_exhausted", 429),
             ErrorCode::PayloadTooLarge => ("resource_exhausted", "invalid_argument", 413),
+            ErrorCode::RequestTimeout => ("deadline_exceeded", "invalid_argument", 408),
             ErrorCode::UnsupportedMediaType => ("unimplemented", "invalid_argument", 415),
             ErrorCode::MethodNotAllowed => ("unimplemented", "invalid_argument", 405),
             ErrorCode::Unimplemented => ("unimplemented", "not_found", 404),

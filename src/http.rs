@@ -7,6 +7,7 @@
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
 //! - [`csrf`]: the cross-site check every cookie-authenticated unsafe request passes.
+//! - [`request_guard`]: the middleware that cuts off slow request bodies and caps them per client.
 //! - [`untrusted_text`]: deceptive characters refused in names; untrusted text escaped for logs.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
@@ -26,6 +27,7 @@ pub mod health;
 pub mod login_guard;
 pub mod otlp;
 pub mod principal;
+pub mod request_guard;
 pub mod untrusted_text;
 
 use std::sync::Arc;

@@ -109,15 +109,19 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let guards = http::guards::Guards::new(&config, threads);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(http::request_guard::guard_request_bodies))
             .wrap(http::guards::default_headers())
             .app_data(state.clone())
             .configure(|app| guards.register(app))
             .configure(http::configure)
     })
-    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .client_request_timeout(config.http.request_head_timeout);
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }
+    let workers = config.http_workers.unwrap_or(threads).max(1);
+    server = server.max_connections(config.http.max_connections.div_ceil(workers));
     let server = server
         .bind(config.http_addr)
         .map_err(|source| ServeError::Bind { addr: config.http_addr.to_string(), source })?;

@@ -410,3 +410,149 @@ async fn api_responses_are_never_cached_or_sniffed() {
         );
     }
 }
+
+// ---------------------------------------------------------------- finding 9: slow bodies
+
+/// Opens a raw connection and sends `head` (without the blank line) and the first bytes of a body.
+async fn start_request(server: &Server, head: &str, body_start: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = server.base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(format!("{head}\r\nHost: {addr}\r\n\r\n").as_bytes()).await.expect("head");
+    stream.write_all(body_start).await.expect("body start");
+    stream
+}
+
+/// The status line of the response, then whether the server closed the connection after it.
+async fn response_and_close(stream: &mut tokio::net::TcpStream) -> (String, bool) {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    let closed = tokio::time::timeout(support::WAIT_DEADLINE, read_all).await.unwrap_or(false);
+    let text = String::from_utf8_lossy(&received).into_owned();
+    (text.lines().next().unwrap_or_default().to_owned(), closed)
+}
+
+#[tokio::test]
+async fn wrong_collector_tokens_are_refused_before_the_body_is_read() {
+    let server = Server::start();
+    for (path, content_type) in [
+        ("/collector.v1.CollectorService/GetConfig", "application/proto"),
+        ("/v1/metrics", "application/x-protobuf"),
+    ] {
+        for (authorization, framing) in [
+            ("Authorization: Bearer lmct_wrong", "Content-Length: 1000000"),
+            ("X-No-Token: 1", "Content-Length: 1000000"),
+            ("Authorization: Bearer lmct_wrong", "Transfer-Encoding: chunked"),
+        ] {
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nContent-Type: {content_type}\r\n{authorization}\r\n{framing}"
+            );
+            let body_start: &[u8] = if framing.starts_with("Transfer") { b"400\r\nsome" } else { b"some" };
+            let mut stream = start_request(&server, &head, body_start).await;
+            let (status, closed) = response_and_close(&mut stream).await;
+            assert!(status.starts_with("HTTP/1.1 401"), "{path} {authorization} {framing}: {status:?}");
+            assert!(closed, "{path} {framing}: the unread body is not drained; the connection is closed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_at_its_deadline() {
+    use tokio::io::AsyncWriteExt as _;
+    let server = Server::start_with_config(&with_sections("[http]\nbody_read_timeout = \"1s\"\n"));
+    let admin = support::Api::admin(&server).await;
+    let collector_id = admin.create_collector("trickler").await;
+    let token = admin.mint_token(&collector_id).await;
+    for (head, error_shape) in [
+        ("POST /api/v1/auth/login HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100000".to_owned(), "\"error\""),
+        (
+            format!(
+                "POST /collector.v1.CollectorService/GetConfig HTTP/1.1\r\nContent-Type: application/proto\r\n\
+                 Authorization: Bearer {token}\r\nContent-Length: 100000"
+            ),
+            "\"code\":\"deadline_exceeded\"",
+        ),
+    ] {
+        let stream = start_request(&server, &head, b"{").await;
+        let (mut reader, mut writer) = stream.into_split();
+        // One byte at a time for far longer than the deadline, or until the server hangs up.
+        let trickle = tokio::spawn(async move {
+            for _ in 0..1000 {
+                if writer.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        });
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(support::WAIT_DEADLINE, async {
+            use tokio::io::AsyncReadExt as _;
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buffer[..n]);
+            }
+        })
+        .await;
+        trickle.abort();
+        let text = String::from_utf8_lossy(&received);
+        assert!(read.is_ok(), "{head}: still open, got {text:?}");
+        assert!(text.starts_with("HTTP/1.1 408"), "{head}: {text:?}");
+        assert!(text.contains(error_shape), "{head}: the adapter's own error shape: {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn bodies_in_flight_are_capped_per_client_address() {
+    let server = Server::start_with_config(&with_sections(
+        "[http]\nmax_body_reads_per_client = 2\nbody_read_timeout = \"60s\"\n",
+    ));
+    let stalled_login =
+        "POST /api/v1/auth/login HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 1000";
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        stalled.push(start_request(&server, stalled_login, b"{\"user").await);
+    }
+    // A complete push with a wrong token is answered 401 at once, unless the address is over its cap.
+    let probe = |client: reqwest::Client| {
+        let url = server.url("/v1/metrics");
+        async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/x-protobuf")
+                .bearer_auth("lmct_wrong")
+                .body(vec![0u8; 16])
+                .send()
+                .await
+                .expect("probe");
+            (response.status().as_u16(), response.headers().contains_key("retry-after"))
+        }
+    };
+    let capped = support::wait_until(support::WAIT_DEADLINE, || async {
+        probe(client_from(Ipv4Addr::new(127, 0, 0, 1))).await == (429, true)
+    })
+    .await;
+    assert!(capped, "a third body from the same address must be refused while two are stalled");
+    assert_eq!(
+        probe(client_from(Ipv4Addr::new(127, 0, 0, 2))).await.0,
+        401,
+        "other addresses are not capped"
+    );
+    drop(stalled);
+    let released = support::wait_until(support::WAIT_DEADLINE, || async {
+        probe(client_from(Ipv4Addr::new(127, 0, 0, 1))).await.0 == 401
+    })
+    .await;
+    assert!(released, "slots come back when the stalled clients leave");
+}

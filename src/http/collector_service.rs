@@ -79,10 +79,8 @@ async fn handle(
         response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
         return Ok(response);
     }
-    let limit = state.config.max_request_body;
-    let authenticated = authenticate_collector(&request, &state, "remotecfg.bearer_token");
-    let unary = read_unary(&request, payload, limit, rpc.allows_get()).await;
-    let collector_id = match authenticated {
+    // The token before the body: a stranger gets nothing read, buffered or decoded.
+    let collector_id = match authenticate_collector(&request, &state, "remotecfg.bearer_token") {
         Ok(collector_id) => collector_id,
         Err(error) => {
             if let Some(collector_id) = rotated_token_owner(&request, &state) {
@@ -91,7 +89,8 @@ async fn handle(
             return Err(error.into());
         }
     };
-    let unary = unary?;
+    let limit = state.config.max_request_body;
+    let unary = read_unary(&request, payload, limit, rpc.allows_get()).await?;
     let response = match rpc {
         Rpc::GetConfig => get_config(&state, &collector_id, &unary).await?,
         Rpc::RegisterCollector => register_collector(&state, &collector_id, &unary).await?,

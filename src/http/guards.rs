@@ -1,28 +1,33 @@
 //! The node-wide state of linkmesh's defences against abusive clients, built once in `server.rs` and
-//! shared by every HTTP worker: the login throttle and hashing bound ([`LoginGuard`]); and the
-//! default response headers.
+//! shared by every HTTP worker: the login throttle and hashing bound ([`LoginGuard`]), the body
+//! deadline and per-client body cap ([`RequestGuard`]); and the default response headers.
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
 use super::login_guard::LoginGuard;
+use super::request_guard::RequestGuard;
 use crate::config::NodeConfig;
 
 #[derive(Clone)]
 pub struct Guards {
     pub login: web::Data<LoginGuard>,
+    pub requests: web::Data<RequestGuard>,
 }
 
 impl Guards {
     /// `cpus` sizes what the config leaves to the machine (the hashing bound).
     pub fn new(config: &NodeConfig, cpus: usize) -> Guards {
-        Guards { login: web::Data::new(LoginGuard::new(&config.auth, cpus)) }
+        Guards {
+            login: web::Data::new(LoginGuard::new(&config.auth, cpus)),
+            requests: web::Data::new(RequestGuard::new(&config.http)),
+        }
     }
 
     /// Makes the shared state available to handlers (`web::Data<LoginGuard>`, …).
     pub fn register(&self, config: &mut web::ServiceConfig) {
-        config.app_data(self.login.clone());
+        config.app_data(self.login.clone()).app_data(self.requests.clone());
     }
 }
 
