@@ -116,7 +116,10 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
             .configure(http::configure)
     })
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
-    .client_request_timeout(config.http.request_head_timeout);
+    .client_request_timeout(config.http.request_head_timeout)
+    // A client that closed its side is gone: end its (streaming) response now, not at the next
+    // failed write, so stream slots and slow-body slots come back at once.
+    .h1_allow_half_closed(false);
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }

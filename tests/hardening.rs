@@ -556,3 +556,72 @@ async fn bodies_in_flight_are_capped_per_client_address() {
     .await;
     assert!(released, "slots come back when the stalled clients leave");
 }
+
+// ---------------------------------------------------------------- finding 10: live streams
+
+#[tokio::test]
+async fn live_streams_are_capped_per_principal_and_per_node() {
+    let server =
+        Server::start_with_config(&with_sections("[http]\nmax_streams_per_principal = 2\nmax_streams = 3\n"));
+    let viewer = support::Api::with_role(&server, "viewer").await;
+    let admin = support::Api::admin(&server).await;
+    let collector_id = admin.create_collector("streamed").await;
+    let open = |api: &support::Api, path: String| {
+        let request = api.http.get(format!("{}{path}", api.base_url)).bearer_auth(&api.token);
+        async move { request.send().await.expect("stream") }
+    };
+    let list = || "/api/v1/stream/collectors".to_owned();
+    let one = || format!("/api/v1/stream/collectors/{collector_id}");
+
+    let first = open(&viewer, list()).await;
+    let second = open(&viewer, one()).await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let refused = open(&viewer, list()).await;
+    assert_eq!(refused.status(), 429, "a principal's third stream");
+    assert!(refused.headers().contains_key("retry-after"));
+
+    let admins = open(&admin, list()).await;
+    assert_eq!(admins.status(), 200, "another principal still gets one");
+    assert_eq!(open(&admin, one()).await.status(), 429, "the node is full");
+
+    drop(first);
+    let reopened =
+        support::wait_until(support::WAIT_DEADLINE, || async { open(&viewer, list()).await.status() == 200 })
+            .await;
+    assert!(reopened, "a closed stream gives its place back");
+    drop((second, admins));
+}
+
+#[tokio::test]
+async fn list_streams_share_one_sample_and_still_see_changes() {
+    let server = Server::start();
+    let admin = support::Api::admin(&server).await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let response = admin
+            .http
+            .get(server.url("/api/v1/stream/collectors"))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(response.status(), 200);
+        streams.push(response);
+    }
+    admin.create_collector("appears-live").await;
+    for stream in &mut streams {
+        let mut seen = String::new();
+        let found = tokio::time::timeout(support::WAIT_DEADLINE, async {
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains("appears-live") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        assert!(found, "every stream sees the new collector: {seen}");
+    }
+}
