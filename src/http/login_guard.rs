@@ -11,9 +11,12 @@
 //!   `login_throttle_window` after their last failure. When it is full, stale entries go first, then
 //!   the least-failed quarter, so flooding it from many addresses evicts the flood's own light entries
 //!   rather than the heavily throttled ones.
-//! - **Hashing.** At most `auth.max_concurrent_password_hashes` argon2 computations run at once (one
-//!   per CPU by default; each takes about 19 MiB). A login that cannot get a slot within
+//! - **Hashing.** argon2 runs on `auth.max_concurrent_password_hashes` dedicated threads (one per
+//!   CPU by default; each hash takes about 19 MiB). A login that cannot get one within
 //!   `password_hash_wait` is answered 429, so a burst of bad logins costs queueing, not gigabytes.
+//!   Dedicated, long-lived threads matter as much as the bound: the allocator keeps a freed 19 MiB
+//!   block in the arena of the thread that used it, so hashing on a general blocking pool (hundreds
+//!   of threads) left the process at over a gigabyte after one burst, even one login at a time.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::client_addr::limit_key;
 use crate::config::AuthSettings;
@@ -36,16 +39,40 @@ pub struct LoginGuard {
     throttle: Mutex<Throttle>,
     hashing: Arc<Semaphore>,
     hash_wait: Duration,
+    hash_threads: std::sync::mpsc::Sender<HashJob>,
 }
+
+type HashJob = Box<dyn FnOnce() + Send>;
 
 impl LoginGuard {
     /// `cpus` sizes the hashing bound when the config leaves it unset.
     pub fn new(settings: &AuthSettings, cpus: usize) -> LoginGuard {
         let slots = settings.max_concurrent_password_hashes.unwrap_or(cpus).max(1);
+        let (hash_threads, jobs) = std::sync::mpsc::channel::<HashJob>();
+        let jobs = Arc::new(std::sync::Mutex::new(jobs));
+        for index in 0..slots {
+            let jobs = jobs.clone();
+            let spawned =
+                std::thread::Builder::new().name(format!("linkmesh-argon2-{index}")).spawn(move || loop {
+                    // The lock is held only while waiting for the next job, never while hashing.
+                    let job = match jobs.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(error = %error, "cannot start a password hashing thread");
+            }
+        }
         LoginGuard {
             throttle: Mutex::new(Throttle::new(settings.clone())),
             hashing: Arc::new(Semaphore::new(slots)),
             hash_wait: settings.password_hash_wait,
+            hash_threads,
         }
     }
 
@@ -68,16 +95,48 @@ impl LoginGuard {
         self.throttle.lock().record_success(client, username);
     }
 
-    /// A slot to run one argon2 computation in; hold it until the computation is done.
-    pub async fn hashing_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+    /// A hashing thread, once one is free within `password_hash_wait`; else 429.
+    pub async fn hashing_slot(&self) -> Result<HashSlot, ApiError> {
         match tokio::time::timeout(self.hash_wait, self.hashing.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok(HashSlot { permit, threads: self.hash_threads.clone() }),
             Ok(Err(closed)) => Err(ApiError::internal("password hashing slot", closed)),
             Err(_elapsed) => Err(ApiError::too_many_requests(
                 "linkmesh is busy checking other passwords; retry shortly",
                 HASH_BUSY_RETRY_AFTER,
             )),
         }
+    }
+
+    /// Runs `work` (one argon2 computation) on a hashing thread: [`Self::hashing_slot`], then
+    /// [`HashSlot::run`].
+    pub async fn hash<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.hashing_slot().await?.run(work).await
+    }
+}
+
+/// The right to run one computation on a hashing thread.
+pub struct HashSlot {
+    permit: OwnedSemaphorePermit,
+    threads: std::sync::mpsc::Sender<HashJob>,
+}
+
+impl HashSlot {
+    pub async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let HashSlot { permit, threads } = self;
+        let (reply, result) = oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            let _ = reply.send(work());
+            // Released only when the thread is free again, so permits never outnumber threads.
+            drop(permit);
+        });
+        threads.send(job).map_err(|_| ApiError::internal("password hashing", "hashing threads stopped"))?;
+        result.await.map_err(|_| ApiError::internal("password hashing", "hashing thread failed"))
     }
 }
 
@@ -297,19 +356,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_login_beyond_the_hashing_slots_waits_then_gets_429() {
-        let guard = LoginGuard::new(
+    async fn work_beyond_the_hashing_threads_waits_then_gets_429() {
+        let guard = Arc::new(LoginGuard::new(
             &AuthSettings {
                 max_concurrent_password_hashes: Some(1),
-                password_hash_wait: Duration::from_millis(10),
+                password_hash_wait: Duration::from_millis(50),
                 ..AuthSettings::default()
             },
             8,
-        );
-        let held = guard.hashing_slot().await.expect("first slot");
-        let refused = guard.hashing_slot().await.expect_err("no second slot");
+        ));
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let guard = guard.clone();
+            tokio::spawn(async move { guard.hash(move || blocked.recv().is_ok()).await })
+        };
+        let refused = loop {
+            // The first job holds the only thread until released; a second one must not run.
+            match guard.hash(|| ()).await {
+                Err(error) => break error,
+                Ok(()) => tokio::task::yield_now().await,
+            }
+        };
         assert_eq!(refused.code, crate::error::ErrorCode::ResourceExhausted);
-        drop(held);
-        let _again = guard.hashing_slot().await.expect("slot free again");
+        release.send(()).expect("release");
+        assert!(busy.await.expect("join").expect("first job ran"));
+        assert_eq!(guard.hash(|| 7).await.expect("a thread is free again"), 7);
+        let thread = guard.hash(|| std::thread::current().name().map(str::to_owned)).await.expect("runs");
+        assert_eq!(thread.as_deref(), Some("linkmesh-argon2-0"), "on the dedicated thread, never a pool's");
     }
 }

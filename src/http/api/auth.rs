@@ -60,16 +60,13 @@ async fn login(
     }
     let client = client_addr::of(&request);
     guard.admit(client, &username, UnixMillis::now())?;
-    let slot = guard.hashing_slot().await?;
-    // Failures recorded while this login queued for a slot count too.
-    guard.admit(client, &username, UnixMillis::now())?;
     let user = state.raft.state().fleet.user_by_name(&username).cloned();
     // Unknown users still cost one argon2 verification, so timing does not reveal which names exist.
     let phc = user.as_ref().map(|user| user.password_hash.clone()).unwrap_or_else(|| DUMMY_PHC.to_owned());
-    let verified = web::block(move || secrets::verify_password(&password, &phc))
-        .await
-        .map_err(|error| ApiError::internal("verify password", error))?;
-    drop(slot);
+    let slot = guard.hashing_slot().await?;
+    // Failures recorded while this login queued for a slot count too.
+    guard.admit(client, &username, UnixMillis::now())?;
+    let verified = slot.run(move || secrets::verify_password(&password, &phc)).await?;
     let Some(user) = user.filter(|_| verified) else {
         guard.record_failure(client, &username, UnixMillis::now());
         tracing::info!(username = %untrusted_text::loggable(&username), client = %client, "login rejected");

@@ -60,12 +60,10 @@ async fn create(
             format!("user {username:?} already exists"),
         ));
     }
-    let slot = guard.hashing_slot().await?;
-    let password_hash = web::block(move || secrets::hash_password(&password))
-        .await
-        .map_err(|error| ApiError::internal("hash password", error))?
+    let password_hash = guard
+        .hash(move || secrets::hash_password(&password))
+        .await?
         .map_err(|error| ApiError::internal("hash password", error))?;
-    drop(slot);
     let id = secrets::random_id("usr").map_err(|error| ApiError::internal("user id", error))?;
     state
         .raft
