@@ -24,6 +24,8 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// Body larger than the configured limit (Connect `resource_exhausted`, HTTP 413).
     PayloadTooLarge,
+    /// The client did not send its request body in time (HTTP 408).
+    RequestTimeout,
     /// Content type or encoding this endpoint does not speak (HTTP 415).
     UnsupportedMediaType,
     MethodNotAllowed,
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::Conflict => ("failed_precondition", "failed_precondition", 409),
             ErrorCode::ResourceExhausted => ("resource_exhausted", "resource_exhausted", 429),
             ErrorCode::PayloadTooLarge => ("resource_exhausted", "invalid_argument", 413),
+            ErrorCode::RequestTimeout => ("deadline_exceeded", "invalid_argument", 408),
             ErrorCode::UnsupportedMediaType => ("unimplemented", "invalid_argument", 415),
             ErrorCode::MethodNotAllowed => ("unimplemented", "invalid_argument", 405),
             ErrorCode::Unimplemented => ("unimplemented", "not_found", 404),
@@ -90,6 +93,9 @@ impl ErrorCode {
     }
 }
 
+/// The detail that carries a 429's wait; rendered as the `Retry-After` header too.
+const RETRY_AFTER_DETAIL: &str = "retry_after_seconds";
+
 /// An error as clients see it: a code, a lowercase message and optional structured details.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -121,6 +127,14 @@ impl ApiError {
         ApiError::new(ErrorCode::NotFound, format!("{kind} {id:?} not found"))
     }
 
+    /// 429 with `Retry-After` (whole seconds, rounded up) and `details.retry_after_seconds`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_millis().div_ceil(1000).max(1);
+        let mut error = ApiError::new(ErrorCode::ResourceExhausted, message);
+        error.details.insert(RETRY_AFTER_DETAIL.to_owned(), Value::from(seconds as u64));
+        error
+    }
+
     /// Logs the cause once and hides it from the client.
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, context, "internal error");
@@ -144,7 +158,11 @@ impl actix_web::ResponseError for ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code.rest_code(), "message": self.message, "details": self.details }
         });
-        actix_web::HttpResponse::build(self.status_code()).json(body)
+        let mut response = actix_web::HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.details.get(RETRY_AFTER_DETAIL).and_then(Value::as_u64) {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(body)
     }
 }
 

@@ -6,8 +6,14 @@
 //! - [`collector_auth`]: the collector bearer-token check both collector-facing adapters share.
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
+//! - [`csrf`]: the cross-site check every cookie-authenticated unsafe request passes.
+//! - [`request_guard`]: the middleware that cuts off slow request bodies and caps them per client.
+//! - [`untrusted_text`]: deceptive characters refused in names; untrusted text escaped for logs.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`client_addr`]: the client address of a request (`http.trusted_proxies`, `X-Forwarded-For`).
+//! - [`login_guard`], [`guards`]: login throttling and the hashing bound; the node-wide state of the
+//!   defences against abusive clients.
 //! - [`state`]: [`AppState`], what every handler (and the web UI's pages) may use.
 //! - [`storage_guard`]: answers 503 to everything once this node's storage has failed.
 //! - [`tls`]: HTTPS on the listener (rustls), certificate reloaded on SIGHUP and on file change.
@@ -17,15 +23,21 @@
 
 pub mod api;
 pub mod body;
+pub mod client_addr;
 pub mod collector_auth;
 pub mod collector_service;
 pub mod connect;
+pub mod csrf;
+pub mod guards;
 pub mod health;
+pub mod login_guard;
 pub mod otlp;
 pub mod principal;
+pub mod request_guard;
 pub mod state;
 pub mod storage_guard;
 pub mod tls;
+pub mod untrusted_text;
 
 use actix_web::web;
 

@@ -53,6 +53,8 @@ pub enum ServeError {
          then restart it"
     )]
     StorageFailed(String),
+    #[error("LINKMESH_ADMIN_PASSWORD {0}")]
+    AdminPassword(String),
 }
 
 impl ServeError {
@@ -68,7 +70,20 @@ impl ServeError {
     }
 }
 
+/// A bad `LINKMESH_ADMIN_PASSWORD` stops the start with a clear error (exit 1) rather than being
+/// hashed at any length, or, when it is not UTF-8, silently replaced by a generated password.
+fn check_admin_password_env() -> Result<(), ServeError> {
+    match std::env::var("LINKMESH_ADMIN_PASSWORD") {
+        Ok(password) if password.len() > secrets::MAX_PASSWORD_BYTES => Err(ServeError::AdminPassword(
+            format!("is {} bytes long; at most {} are accepted", password.len(), secrets::MAX_PASSWORD_BYTES),
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ServeError::AdminPassword("is not valid UTF-8".into())),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(config: NodeConfig) -> Result<(), ServeError> {
+    check_admin_password_env()?;
     data_dir::prepare(&config.data_dir)?;
     let raft_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -149,17 +164,27 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let reactivated = registry.activate_expected();
 
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
+    let guards = http::guards::Guards::new(&config, threads);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(http::request_guard::guard_request_bodies))
             .wrap(actix_web::middleware::from_fn(http::storage_guard::refuse_when_storage_failed))
+            .wrap(http::guards::default_headers())
             .app_data(state.clone())
+            .configure(|app| guards.register(app))
             .configure(http::configure)
             .configure(ui::configure)
     })
-    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .client_request_timeout(config.http.request_head_timeout)
+    // A client that closed its side is gone: end its (streaming) response now, not at the next
+    // failed write, so stream slots and slow-body slots come back at once.
+    .h1_allow_half_closed(false);
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }
+    let workers = config.http_workers.unwrap_or(threads).max(1);
+    server = server.max_connections(config.http.max_connections.div_ceil(workers));
     let bind_error = |source| ServeError::Bind { addr: config.http_addr.to_string(), source };
     let server = match tls {
         Some(tls) => {

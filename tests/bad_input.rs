@@ -546,11 +546,10 @@ async fn collector_token_does_not_open_the_rest_api() {
 // ---- Connect: nothing refused leaves a trace
 
 #[tokio::test]
-async fn refused_collector_calls_leave_only_an_auth_failed_event() {
+async fn refused_collector_calls_change_nothing_and_record_no_caller_text() {
     let server = Server::start();
     let (api, collector_id, token) = onboarded(&server, "untouched").await;
     let first = get_config(&server, &token, &poll_request("h", "")).await;
-    // Rejected tokens are attributed through the host id, which is replicated with this poll's batch.
     api.wait_for_event(&collector_id, "config_delivered", 1).await;
     let before = api.collector(&collector_id).await;
 
@@ -662,24 +661,15 @@ async fn refused_collector_calls_leave_only_an_auth_failed_event() {
         assert_eq!(actual_code, code, "{what}: {message}");
     }
 
-    // Several rejected tokens named host "h"; the first is reported, the rest are rate limited.
-    api.wait_for_event(&collector_id, "auth_failed", 1).await;
+    // Rejected calls named host "h", but only a call with this collector's rotated-out token may be
+    // attributed to it (tests/hardening.rs): no caller text becomes an event here.
     // A barrier: this registration's event is written after anything the calls above could have caused.
     register(&server, &token, "h").await;
     let types = api.wait_for_event(&collector_id, "remotecfg_registered", 1).await;
     assert_eq!(
         types,
-        [
-            "collector_created",
-            "token_minted",
-            "status_changed",
-            "config_delivered",
-            "auth_failed",
-            "remotecfg_registered",
-        ]
+        ["collector_created", "token_minted", "status_changed", "config_delivered", "remotecfg_registered",]
     );
-    let events = api.get(&format!("/api/v1/collectors/{collector_id}/events")).await;
-    assert_eq!(events["events"][4]["data"]["host_id"], "h", "{events}");
     let after = api.collector(&collector_id).await;
     assert_eq!(after["status"], "connected");
     assert_eq!(after["host_id"], before["host_id"]);

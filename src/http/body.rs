@@ -2,7 +2,8 @@
 //!
 //! A declared `Content-Length` over the limit is refused without reading; a streamed body is cut off
 //! as soon as it passes the limit; gzip is inflated through a reader capped at the same limit, so a
-//! gzip bomb costs at most `limit` bytes of memory.
+//! gzip bomb costs at most `limit` bytes of memory. A slow body is cut off by `request_guard.rs`
+//! (408 at `http.body_read_timeout`).
 
 use std::io::Read;
 
@@ -32,6 +33,9 @@ impl ContentEncoding {
     }
 }
 
+/// Bytes reserved up front for a body of declared length.
+const PREALLOCATE_MAX_BYTES: usize = 64 * 1024;
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(ErrorCode::PayloadTooLarge, format!("request body exceeds the limit of {limit} bytes"))
 }
@@ -50,9 +54,14 @@ pub async fn read_limited(
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    // Grown as bytes arrive: a declared length is a claim, and preallocating it would let slow
+    // clients reserve `limit` bytes each for free.
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit).min(PREALLOCATE_MAX_BYTES));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| {
+            if super::request_guard::is_deadline_error(&error) {
+                return super::request_guard::deadline_exceeded();
+            }
             ApiError::new(ErrorCode::InvalidArgument, format!("cannot read request body: {error}"))
         })?;
         if body.len() + chunk.len() > limit {

@@ -8,7 +8,8 @@
 //!   `EventSource` resumes where it stopped. Event `gone` when the collector is deleted.
 //!
 //! Each stream samples this node's replica and the collector actors every [`SAMPLE_INTERVAL`] and sends
-//! only what changed. Streams stay authenticated: a session that is signed out or expires ends its
+//! only what changed; list streams share one sampler ([`StreamHub`]). Streams are capped per principal
+//! and per node (`http.max_streams_per_principal`, `http.max_streams`: 429 beyond). Streams stay authenticated: a session that is signed out or expires ends its
 //! stream (event `signed_out`). They also end on SIGTERM/SIGINT, so an open browser tab never holds up
 //! a graceful shutdown, and after [`MAX_STREAM_LIFETIME`]; `EventSource` reconnects by itself (`retry`).
 
@@ -25,6 +26,11 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 // The runtime's clock, like the tick interval it runs beside (and pausable in tests).
 use tokio::time::Instant;
+
+mod hub;
+
+pub use hub::StreamHub;
+use hub::StreamSlot;
 
 use super::collectors::{event_view, CollectorView};
 use crate::error::ApiError;
@@ -106,10 +112,13 @@ type StepFuture = Pin<Box<dyn Future<Output = Step>>>;
 fn spawn_sampler(
     state: web::Data<AppState>,
     principal: Principal,
+    slot: StreamSlot,
     mut sample: impl FnMut(web::Data<AppState>) -> StepFuture + 'static,
 ) -> HttpResponse {
     let (sender, receiver) = mpsc::channel::<Bytes>(16);
     actix_web::rt::spawn(async move {
+        // Held for as long as this task runs, however the stream ends.
+        let _slot = slot;
         let started = Instant::now();
         if sender.send(Bytes::from(format!("retry: {RECONNECT_MILLIS}\n\n"))).await.is_err() {
             return;
@@ -150,7 +159,7 @@ fn spawn_sampler(
     sse_response(receiver)
 }
 
-/// Every collector as the list endpoint shows it, sorted by name.
+/// Every collector as the list endpoint shows it, sorted by name (computed by [`StreamHub`]'s sampler).
 async fn collector_list_json(state: &AppState) -> String {
     let mut records: Vec<CollectorRecord> = state.raft.state().fleet.collectors.values().cloned().collect();
     records.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
@@ -162,27 +171,29 @@ async fn collector_list_json(state: &AppState) -> String {
     serde_json::json!({ "collectors": views }).to_string()
 }
 
-pub(super) async fn collectors_stream(principal: Principal, state: web::Data<AppState>) -> HttpResponse {
-    let last_sent: Rc<RefCell<Option<String>>> = Rc::default();
-    spawn_sampler(state, principal, move |state| {
-        let last_sent = last_sent.clone();
-        Box::pin(async move {
-            let current = collector_list_json(&state).await;
-            let mut last = last_sent.borrow_mut();
-            if last.as_deref() == Some(current.as_str()) {
-                return (vec![], false);
-            }
-            let message = sse_message("collectors", None, &current);
-            *last = Some(current);
-            (vec![message], false)
-        })
-    })
+pub(super) async fn collectors_stream(
+    principal: Principal,
+    state: web::Data<AppState>,
+    hub: web::Data<StreamHub>,
+) -> Result<HttpResponse, ApiError> {
+    let slot = hub.admit(&principal)?;
+    let mut shared = hub.subscribe_list(state.clone());
+    // The latest shared sample goes out at once; later ones when the sampler publishes a change.
+    let mut pending = shared.borrow_and_update().clone();
+    Ok(spawn_sampler(state, principal, slot, move |_state| {
+        if shared.has_changed().unwrap_or(false) {
+            pending = shared.borrow_and_update().clone();
+        }
+        let message = pending.take();
+        Box::pin(async move { (message.into_iter().collect(), false) })
+    }))
 }
 
 pub(super) async fn collector_stream(
     principal: Principal,
     request: HttpRequest,
     state: web::Data<AppState>,
+    hub: web::Data<StreamHub>,
     path: web::Path<String>,
     query: web::Query<CollectorStreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -197,8 +208,9 @@ pub(super) async fn collector_stream(
         .and_then(|value| value.trim().parse::<u64>().ok())
         .or(query.after)
         .unwrap_or(0);
+    let slot = hub.admit(&principal)?;
     let sampler = CollectorSampler::new(collector_id, resume_after, principal.clone());
-    Ok(spawn_sampler(state, principal, sampler.into_fn()))
+    Ok(spawn_sampler(state, principal, slot, sampler.into_fn()))
 }
 
 /// The memory of one collector's stream: what the client already has.
