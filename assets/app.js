@@ -453,9 +453,8 @@
       button.disabled = true;
       try {
         await api('POST', '/api/v1/auth/login', { username: form.username.value.trim(), password: form.password.value });
-        const next = new URLSearchParams(location.search).get('next');
-        const safe = next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/collectors';
-        location.href = safe;
+        // The server vetted ?next= (src/ui/login.rs: a path on this server, no tab, newline or backslash).
+        location.href = form.dataset.next || '/collectors';
       } catch (failure) {
         error.textContent = failure.status === 401 ? 'Invalid username or password.' : capitalise(failure.message);
         error.hidden = false;

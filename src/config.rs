@@ -37,6 +37,10 @@ pub struct NodeConfig {
     pub shutdown_timeout: Duration,
     pub collectors: CollectorSettings,
     pub raft: RaftSettings,
+    /// Client addresses, connection limits, slow-client deadlines and live-stream caps.
+    pub http: HttpSettings,
+    /// Login throttling and password hashing.
+    pub auth: AuthSettings,
 }
 
 /// Consensus and log compaction.
@@ -90,6 +94,89 @@ pub struct CollectorSettings {
     pub max_pushes_in_flight: usize,
 }
 
+/// The public listener's defences against clients that are slow, many, or not who they say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Load balancers and reverse proxies (addresses or CIDR networks, e.g. `["10.0.0.0/8"]`) whose
+    /// `X-Forwarded-For` is believed. Empty: the TCP peer is the client, and the header is ignored.
+    #[serde(deserialize_with = "human::networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Time a client has to send a request's head (line and headers) before the connection is closed.
+    #[serde(deserialize_with = "human::duration")]
+    pub request_head_timeout: Duration,
+    /// Time a client has to send a whole request body; a slower body is cut off with 408.
+    #[serde(deserialize_with = "human::duration")]
+    pub body_read_timeout: Duration,
+    /// Open connections on this node, split evenly over the HTTP workers. Long-lived collector
+    /// connections count, so keep it large (and the process's open-file limit above it).
+    pub max_connections: usize,
+    /// Request bodies one client address may be sending at once (login, polls, pushes); beyond it 429.
+    /// Behind a load balancer this is per real client only when `trusted_proxies` lists the balancer.
+    pub max_body_reads_per_client: usize,
+    /// Live event streams (`/api/v1/stream/…`) one user or service account may hold open; beyond it 429.
+    pub max_streams_per_principal: usize,
+    /// Live event streams this node serves at once; beyond it 429.
+    pub max_streams: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            trusted_proxies: Vec::new(),
+            request_head_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(20),
+            max_connections: 65_536,
+            max_body_reads_per_client: 32,
+            max_streams_per_principal: 16,
+            max_streams: 1024,
+        }
+    }
+}
+
+/// Login throttling: per (client address, username) exponential backoff, never a lockout, so an
+/// attacker elsewhere cannot keep a user out; and a bound on the memory and CPU password hashing takes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Failed logins for one username from one client address before it must wait.
+    pub login_free_attempts: u32,
+    /// Failed logins from one client address, whatever the usernames, before it must wait.
+    pub login_free_attempts_per_address: u32,
+    /// The first wait; each further failure doubles it.
+    #[serde(deserialize_with = "human::duration")]
+    pub login_backoff_base: Duration,
+    /// The longest wait: a throttled user can always try again after this long.
+    #[serde(deserialize_with = "human::duration")]
+    pub login_backoff_max: Duration,
+    /// Failures are forgotten after this long without a new one.
+    #[serde(deserialize_with = "human::duration")]
+    pub login_throttle_window: Duration,
+    /// Throttled (address, username) pairs remembered at most; when full, the least-failed are
+    /// forgotten first, so memory stays bounded under an attack from many addresses.
+    pub login_throttle_max_entries: usize,
+    /// argon2 hashes computed at once (each takes about 19 MiB); unset: one per CPU.
+    pub max_concurrent_password_hashes: Option<usize>,
+    /// How long a login waits for a hashing slot before it is answered 429.
+    #[serde(deserialize_with = "human::duration")]
+    pub password_hash_wait: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            login_free_attempts: 5,
+            login_free_attempts_per_address: 50,
+            login_backoff_base: Duration::from_secs(1),
+            login_backoff_max: Duration::from_secs(300),
+            login_throttle_window: Duration::from_secs(900),
+            login_throttle_max_entries: 100_000,
+            max_concurrent_password_hashes: None,
+            password_hash_wait: Duration::from_secs(2),
+        }
+    }
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
@@ -104,6 +191,8 @@ impl Default for NodeConfig {
             shutdown_timeout: Duration::from_secs(30),
             collectors: CollectorSettings::default(),
             raft: RaftSettings::default(),
+            http: HttpSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -178,6 +267,55 @@ impl NodeConfig {
         if collectors.tick_interval.is_zero() || self.activity_flush_interval.is_zero() {
             return Err(ConfigError::Invalid("tick and flush intervals must be positive".into()));
         }
+        self.http.validate()?;
+        self.auth.validate()
+    }
+}
+
+impl HttpSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.request_head_timeout.is_zero() || self.body_read_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "http.request_head_timeout and http.body_read_timeout must be positive".into(),
+            ));
+        }
+        if self.max_connections == 0 || self.max_body_reads_per_client == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_connections and http.max_body_reads_per_client must be at least 1".into(),
+            ));
+        }
+        if self.max_streams_per_principal == 0 || self.max_streams < self.max_streams_per_principal {
+            return Err(ConfigError::Invalid(
+                "http.max_streams_per_principal must be at least 1 and at most http.max_streams".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.login_free_attempts == 0 || self.login_free_attempts_per_address == 0 {
+            return Err(ConfigError::Invalid("auth.login_free_attempts* must be at least 1".into()));
+        }
+        if self.login_backoff_base.is_zero() || self.login_backoff_base > self.login_backoff_max {
+            return Err(ConfigError::Invalid(
+                "auth.login_backoff_base must be positive and at most auth.login_backoff_max".into(),
+            ));
+        }
+        if self.login_throttle_window < self.login_backoff_max {
+            return Err(ConfigError::Invalid(
+                "auth.login_throttle_window must be at least auth.login_backoff_max".into(),
+            ));
+        }
+        if self.login_throttle_max_entries < 16 {
+            return Err(ConfigError::Invalid("auth.login_throttle_max_entries must be at least 16".into()));
+        }
+        if self.max_concurrent_password_hashes == Some(0) {
+            return Err(ConfigError::Invalid(
+                "auth.max_concurrent_password_hashes must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -218,6 +356,24 @@ pub mod human {
     pub fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
         parse_byte_size(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
+
+    /// `"10.0.0.0/8"`, `"fd00::/8"` or a single address (`"10.1.2.3"`, a /32 or /128).
+    pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+        let trimmed = text.trim();
+        trimmed
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| trimmed.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(|network| network.trunc())
+            .map_err(|_| format!("invalid address or network {text:?} (expected e.g. 10.0.0.0/8)"))
+    }
+
+    pub fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| parse_network(text))
+            .collect::<Result<_, _>>()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +403,27 @@ mod tests {
         assert_eq!(human::parse_byte_size("4MiB"), Ok(4 << 20));
         assert_eq!(human::parse_byte_size("1000"), Ok(1000));
         assert!(human::parse_byte_size("4 parsecs").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_parse_as_networks_or_single_addresses() {
+        let config: NodeConfig =
+            toml::from_str("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"fd00::1/8\"]\n")
+                .expect("parses");
+        let shown: Vec<String> = config.http.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+        assert!(toml::from_str::<NodeConfig>("[http]\ntrusted_proxies = [\"lb.internal\"]\n").is_err());
+        config.validate().expect("valid");
+    }
+
+    #[test]
+    fn throttle_settings_must_leave_a_way_back_in() {
+        let config = NodeConfig {
+            auth: AuthSettings { login_backoff_max: Duration::from_secs(3600), ..AuthSettings::default() },
+            ..NodeConfig::default()
+        };
+        let error = config.validate().expect_err("window shorter than the longest wait").to_string();
+        assert!(error.contains("login_throttle_window"), "{error}");
     }
 
     #[test]

@@ -90,6 +90,9 @@ impl ErrorCode {
     }
 }
 
+/// The detail that carries a 429's wait; rendered as the `Retry-After` header too.
+const RETRY_AFTER_DETAIL: &str = "retry_after_seconds";
+
 /// An error as clients see it: a code, a lowercase message and optional structured details.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -121,6 +124,14 @@ impl ApiError {
         ApiError::new(ErrorCode::NotFound, format!("{kind} {id:?} not found"))
     }
 
+    /// 429 with `Retry-After` (whole seconds, rounded up) and `details.retry_after_seconds`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_millis().div_ceil(1000).max(1);
+        let mut error = ApiError::new(ErrorCode::ResourceExhausted, message);
+        error.details.insert(RETRY_AFTER_DETAIL.to_owned(), Value::from(seconds as u64));
+        error
+    }
+
     /// Logs the cause once and hides it from the client.
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, context, "internal error");
@@ -144,7 +155,11 @@ impl actix_web::ResponseError for ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code.rest_code(), "message": self.message, "details": self.details }
         });
-        actix_web::HttpResponse::build(self.status_code()).json(body)
+        let mut response = actix_web::HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.details.get(RETRY_AFTER_DETAIL).and_then(Value::as_u64) {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(body)
     }
 }
 

@@ -6,17 +6,27 @@
 //! - [`collector_auth`]: the collector bearer-token check both collector-facing adapters share.
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
+//! - [`csrf`]: the cross-site check every cookie-authenticated unsafe request passes.
+//! - [`untrusted_text`]: deceptive characters refused in names; untrusted text escaped for logs.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`client_addr`]: the client address of a request (`http.trusted_proxies`, `X-Forwarded-For`).
+//! - [`login_guard`], [`guards`]: login throttling and the hashing bound; the node-wide state of the
+//!   defences against abusive clients.
 
 pub mod api;
 pub mod body;
+pub mod client_addr;
 pub mod collector_auth;
 pub mod collector_service;
 pub mod connect;
+pub mod csrf;
+pub mod guards;
 pub mod health;
+pub mod login_guard;
 pub mod otlp;
 pub mod principal;
+pub mod untrusted_text;
 
 use std::sync::Arc;
 

@@ -63,6 +63,10 @@ pub fn random_password() -> Result<String, RandomnessError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<18>()?))
 }
 
+/// Longest password accepted anywhere (login, new users, `LINKMESH_ADMIN_PASSWORD`): argon2 reads
+/// every byte it is given, so the work a request can ask for is bounded here.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct PasswordHashError(String);

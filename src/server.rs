@@ -40,9 +40,24 @@ pub enum ServeError {
     Bind { addr: String, source: std::io::Error },
     #[error("http server failed: {0}")]
     Http(std::io::Error),
+    #[error("LINKMESH_ADMIN_PASSWORD {0}")]
+    AdminPassword(String),
+}
+
+/// A bad `LINKMESH_ADMIN_PASSWORD` stops the start with a clear error (exit 1) rather than being
+/// hashed at any length, or, when it is not UTF-8, silently replaced by a generated password.
+fn check_admin_password_env() -> Result<(), ServeError> {
+    match std::env::var("LINKMESH_ADMIN_PASSWORD") {
+        Ok(password) if password.len() > secrets::MAX_PASSWORD_BYTES => Err(ServeError::AdminPassword(
+            format!("is {} bytes long; at most {} are accepted", password.len(), secrets::MAX_PASSWORD_BYTES),
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ServeError::AdminPassword("is not valid UTF-8".into())),
+        _ => Ok(()),
+    }
 }
 
 pub fn run(config: NodeConfig) -> Result<(), ServeError> {
+    check_admin_password_env()?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| ServeError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let raft_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -91,8 +106,15 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let reactivated = registry.activate_expected();
 
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
-        .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+    let guards = http::guards::Guards::new(&config, threads);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(http::guards::default_headers())
+            .app_data(state.clone())
+            .configure(|app| guards.register(app))
+            .configure(http::configure)
+    })
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }

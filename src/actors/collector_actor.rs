@@ -48,7 +48,6 @@ pub struct CollectorActor {
     redelivery_due: bool,
     last_activity: Instant,
     pending_auth_failures: u64,
-    last_auth_failure_host: Option<String>,
     last_auth_event_at: Option<UnixMillis>,
     last_conflict_event_at: Option<UnixMillis>,
     throughput: ThroughputState,
@@ -189,11 +188,10 @@ pub struct Unregister {
     pub at: UnixMillis,
 }
 
-/// A call that named this collector's host but presented a wrong or revoked token.
+/// A call that presented this collector's previous (rotated-out) token.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct AuthFailed {
-    pub host_id: String,
     pub at: UnixMillis,
 }
 
@@ -274,7 +272,6 @@ impl CollectorActor {
             redelivery_due: true,
             last_activity: Instant::now(),
             pending_auth_failures: 0,
-            last_auth_failure_host: None,
             last_auth_event_at: None,
             last_conflict_event_at: None,
             throughput: ThroughputState::default(),
@@ -467,7 +464,6 @@ impl CollectorActor {
             return;
         }
         let count = self.pending_auth_failures;
-        let host = self.last_auth_failure_host.take().unwrap_or_default();
         self.pending_auth_failures = 0;
         self.last_auth_event_at = Some(at);
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
@@ -475,10 +471,11 @@ impl CollectorActor {
             NewEvent::new(
                 at,
                 EventType::AuthFailed,
-                format!("{count} call(s) from host {host:?} rejected: the token is wrong or was rotated; re-mint it and update remotecfg.bearer_token"),
+                // Nothing the caller sent is stored: the event is reachable only with this collector's
+                // previous token, and says only how often it was presented.
+                format!("{count} call(s) rejected: they presented this collector's previous token, which was rotated; update remotecfg.bearer_token to the new token"),
             )
-            .with("count", count)
-            .with("host_id", host),
+            .with("count", count),
         );
         self.publish(update);
     }
@@ -613,7 +610,6 @@ impl Handler<AuthFailed> for CollectorActor {
 
     fn handle(&mut self, failure: AuthFailed, _ctx: &mut Self::Context) {
         self.pending_auth_failures += 1;
-        self.last_auth_failure_host = Some(failure.host_id);
         self.flush_auth_failures(failure.at);
     }
 }

@@ -256,10 +256,10 @@ impl CollectorRegistry {
         addr.send(ObserveThroughput { history }).await.ok()
     }
 
-    /// Best effort: attributes a rejected call to the collector whose host it named.
-    pub fn auth_failed(&self, collector_id: &str, host_id: String) {
+    /// Best effort (dropped if the mailbox is full): a call presented this collector's rotated token.
+    pub fn auth_failed(&self, collector_id: &str) {
         if let Ok(addr) = self.activate(collector_id) {
-            addr.do_send(AuthFailed { host_id, at: UnixMillis::now() });
+            addr.do_send(AuthFailed { at: UnixMillis::now() });
         }
     }
 

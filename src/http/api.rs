@@ -94,5 +94,11 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
     if name.chars().any(char::is_control) {
         return Err(ApiError::invalid_field(field, "must not contain control characters"));
     }
+    if name.chars().any(super::untrusted_text::is_deceptive) {
+        return Err(ApiError::invalid_field(
+            field,
+            "must not contain invisible or bidirectional-control characters",
+        ));
+    }
     Ok(())
 }

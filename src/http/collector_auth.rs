@@ -30,13 +30,21 @@ pub fn authenticate_collector(
         )));
     }
     let presented_hash = secrets::hash_token(credentials.trim());
+    authenticate_hash(state, &presented_hash, token_setting)
+}
+
+fn authenticate_hash(
+    state: &AppState,
+    presented_hash: &[u8; 32],
+    token_setting: &str,
+) -> Result<String, ApiError> {
     let fleet = state.raft.state();
-    match fleet.fleet.collector_by_token_hash(&presented_hash) {
+    match fleet.fleet.collector_by_token_hash(presented_hash) {
         Some(record)
             if record
                 .token
                 .as_ref()
-                .is_some_and(|token| secrets::token_hashes_equal(&token.hash, &presented_hash)) =>
+                .is_some_and(|token| secrets::token_hashes_equal(&token.hash, presented_hash)) =>
         {
             Ok(record.id.clone())
         }
@@ -44,4 +52,21 @@ pub fn authenticate_collector(
             "invalid or rotated collector token: re-mint it on the collector page and update {token_setting}"
         ))),
     }
+}
+
+/// The collector whose previous, rotated-out token a rejected request presented, if any: the only
+/// rejected calls worth telling an operator about (a collector still configured with the old token).
+/// Nothing else a stranger sends — host ids, made-up tokens — can reach a collector's events.
+pub fn rotated_token_owner(request: &HttpRequest, state: &AppState) -> Option<String> {
+    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let presented_hash = secrets::hash_token(credentials.trim());
+    let applied = state.raft.state();
+    let record = applied.fleet.collector_by_rotated_token_hash(&presented_hash)?;
+    let stored = record.rotated_token_hash.as_deref()?;
+    let stored_hash: [u8; 32] = hex::decode(stored).ok()?.try_into().ok()?;
+    secrets::token_hashes_equal(&stored_hash, &presented_hash).then(|| record.id.clone())
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::collector_auth::authenticate_collector;
+use super::collector_auth::{authenticate_collector, rotated_token_owner};
 use super::connect::{read_unary, ConnectError, UnaryRequest};
 use super::AppState;
 use crate::actors::collector_actor::{Poll, Register, Unregister};
@@ -85,8 +85,8 @@ async fn handle(
     let collector_id = match authenticated {
         Ok(collector_id) => collector_id,
         Err(error) => {
-            if let Ok(unary) = &unary {
-                attribute_auth_failure(&state, rpc, unary);
+            if let Some(collector_id) = rotated_token_owner(&request, &state) {
+                state.registry.auth_failed(&collector_id);
             }
             return Err(error.into());
         }
@@ -98,23 +98,6 @@ async fn handle(
         Rpc::UnregisterCollector => unregister_collector(&state, &collector_id, &unary).await?,
     };
     Ok(response)
-}
-
-/// Tells the collector whose host sent a rejected call, so its Events tab explains the silence.
-fn attribute_auth_failure(state: &AppState, rpc: Rpc, unary: &UnaryRequest) {
-    let host_id = match rpc {
-        Rpc::GetConfig => unary.decode::<pb::GetConfigRequest>().map(|message| message.id),
-        Rpc::RegisterCollector => unary.decode::<pb::RegisterCollectorRequest>().map(|message| message.id),
-        Rpc::UnregisterCollector => {
-            unary.decode::<pb::UnregisterCollectorRequest>().map(|message| message.id)
-        }
-    };
-    let Ok(host_id) = host_id else { return };
-    let collector_id =
-        state.raft.state().fleet.collector_by_host_id(&host_id).map(|record| record.id.clone());
-    if let Some(collector_id) = collector_id {
-        state.registry.auth_failed(&collector_id, host_id);
-    }
 }
 
 fn required_host_id(id: String) -> Result<String, ApiError> {

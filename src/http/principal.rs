@@ -1,4 +1,6 @@
 //! Operator authentication: a session cookie (browser) or `Authorization: Bearer lmsat_…` (automation).
+//!
+//! Cookie-authenticated unsafe requests must also pass the cross-site check of [`super::csrf`].
 
 use std::future::{ready, Ready};
 
@@ -83,6 +85,8 @@ fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
         return service_account(state, token.trim(), now);
     }
     if let Some(cookie) = request.cookie(SESSION_COOKIE) {
+        // The one place cookie principals are made, so no route can forget the forgery check.
+        super::csrf::check(request, state.config.external_url.as_deref())?;
         return session(state, cookie.value(), now);
     }
     Err(ApiError::unauthenticated("sign in, or send Authorization: Bearer <service-account token>"))

@@ -144,6 +144,10 @@ pub struct CollectorRecord {
     pub created_at: UnixMillis,
     pub last_seen_at: Option<UnixMillis>,
     pub token: Option<TokenInfo>,
+    /// Hex SHA-256 of the token the current one replaced. A call presenting it is a collector not yet
+    /// given its new token, reported as `auth_failed`; no other rejected call can reach the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_token_hash: Option<String>,
     pub config: ConfigDelivery,
     pub sources: BTreeMap<String, Source>,
     pub destinations: BTreeMap<String, Destination>,
@@ -171,6 +175,7 @@ impl CollectorRecord {
             created_at,
             last_seen_at: None,
             token: None,
+            rotated_token_hash: None,
             config: ConfigDelivery::default(),
             sources: BTreeMap::new(),
             destinations: BTreeMap::new(),

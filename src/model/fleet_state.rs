@@ -70,6 +70,9 @@ pub struct FleetState {
     /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
     #[serde(skip)]
     collector_token_index: HashMap<TokenHash, String>,
+    /// The rotated-out token of each collector → the collector (see `CollectorRecord::rotated_token_hash`).
+    #[serde(skip)]
+    rotated_collector_token_index: HashMap<TokenHash, String>,
     #[serde(skip)]
     service_account_token_index: HashMap<TokenHash, String>,
     #[serde(skip)]
@@ -199,6 +202,9 @@ impl FleetState {
                 if let Some(token) = &record.token {
                     self.collector_token_index.remove(&token.hash);
                 }
+                if let Some(rotated) = record.rotated_token_hash.as_deref().and_then(parse_token_hash) {
+                    self.rotated_collector_token_index.remove(&rotated);
+                }
                 self.collector_name_index.remove(&record.name);
                 if let Some(host_id) = &record.host_id {
                     unindex_host(&mut self.host_id_index, host_id, id);
@@ -215,8 +221,13 @@ impl FleetState {
                     .get_mut(collector_id)
                     .ok_or_else(|| not_found("collector", collector_id))?;
                 let rotated = record.token.is_some();
+                if let Some(older) = record.rotated_token_hash.take().as_deref().and_then(parse_token_hash) {
+                    self.rotated_collector_token_index.remove(&older);
+                }
                 if let Some(previous) = record.token.take() {
                     self.collector_token_index.remove(&previous.hash);
+                    record.rotated_token_hash = Some(hex::encode(previous.hash));
+                    self.rotated_collector_token_index.insert(previous.hash, collector_id.clone());
                 }
                 record.token =
                     Some(super::TokenInfo { hash: *token_hash, prefix: prefix.clone(), created_at: *at });
@@ -479,6 +490,14 @@ impl FleetState {
             .values()
             .filter_map(|record| record.token.as_ref().map(|token| (token.hash, record.id.clone())))
             .collect();
+        self.rotated_collector_token_index = self
+            .collectors
+            .values()
+            .filter_map(|record| {
+                let hash = record.rotated_token_hash.as_deref().and_then(parse_token_hash)?;
+                Some((hash, record.id.clone()))
+            })
+            .collect();
         self.service_account_token_index =
             self.service_account_tokens.values().map(|token| (token.token_hash, token.id.clone())).collect();
         self.collector_name_index =
@@ -493,6 +512,11 @@ impl FleetState {
 
     pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
         self.collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
+    }
+
+    /// The collector whose previous (rotated-out) token has this hash.
+    pub fn collector_by_rotated_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
+        self.rotated_collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
     }
 
     pub fn collector_by_host_id(&self, host_id: &str) -> Option<&CollectorRecord> {
@@ -542,6 +566,12 @@ fn already_exists(kind: &str, id: &str) -> ApplyError {
     ApplyError::AlreadyExists { kind: kind.to_owned(), id: id.to_owned() }
 }
 
+fn parse_token_hash(text: &str) -> Option<TokenHash> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text, &mut hash).ok()?;
+    Some(hash)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,6 +605,28 @@ mod tests {
             password_hash: "$argon2id$placeholder".to_owned(),
             at: UnixMillis(5),
         }
+    }
+
+    #[test]
+    fn only_the_last_rotated_out_token_points_back_at_its_collector() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create");
+        state.apply(&set_token("c1", 1)).expect("mint");
+        assert!(state.collector_by_rotated_token_hash(&[1; 32]).is_none(), "a current token is not rotated");
+        state.apply(&set_token("c1", 2)).expect("rotate");
+        assert_eq!(
+            state.collector_by_rotated_token_hash(&[1; 32]).map(|record| record.id.as_str()),
+            Some("c1")
+        );
+        state.apply(&set_token("c1", 3)).expect("rotate again");
+        assert!(state.collector_by_rotated_token_hash(&[1; 32]).is_none());
+        assert!(state.collector_by_rotated_token_hash(&[2; 32]).is_some());
+        let mut restored: FleetState =
+            serde_json::from_slice(&serde_json::to_vec(&state).expect("serialize")).expect("deserialize");
+        restored.rebuild_indexes();
+        assert!(restored.collector_by_rotated_token_hash(&[2; 32]).is_some(), "rebuilt after a snapshot");
+        state.apply(&Command::DeleteCollector { id: "c1".into() }).expect("delete");
+        assert!(state.collector_by_rotated_token_hash(&[2; 32]).is_none());
     }
 
     #[test]

@@ -6,8 +6,10 @@ use serde::Deserialize;
 
 use super::resource;
 use crate::error::ApiError;
+use crate::http::login_guard::LoginGuard;
 use crate::http::principal::{Principal, PrincipalKind, SESSION_COOKIE};
 use crate::http::AppState;
+use crate::http::{client_addr, untrusted_text};
 use crate::model::{Command, UnixMillis};
 use crate::secrets;
 
@@ -17,6 +19,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/auth/logout", "POST").route(web::post().to(logout)))
         .service(resource("/auth/me", "GET").route(web::get().to(me)));
 }
+
+/// No user can have a longer name (`validate_name`).
+const MAX_USERNAME_CHARS: usize = 128;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,19 +38,44 @@ fn is_tls(request: &HttpRequest, state: &AppState) -> bool {
 async fn login(
     request: HttpRequest,
     state: web::Data<AppState>,
+    guard: web::Data<LoginGuard>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // A forged login would sign the victim's browser in to the attacker's account.
+    crate::http::csrf::check(&request, state.config.external_url.as_deref())?;
     let LoginRequest { username, password } = body.into_inner();
+    // Bounded before anything is hashed or remembered: argon2 reads all of a password, and the
+    // throttle keeps usernames.
+    if password.len() > secrets::MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("must be at most {} bytes", secrets::MAX_PASSWORD_BYTES),
+        ));
+    }
+    if username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(ApiError::invalid_field(
+            "username",
+            format!("must be at most {MAX_USERNAME_CHARS} characters"),
+        ));
+    }
+    let client = client_addr::of(&request);
+    guard.admit(client, &username, UnixMillis::now())?;
+    let slot = guard.hashing_slot().await?;
+    // Failures recorded while this login queued for a slot count too.
+    guard.admit(client, &username, UnixMillis::now())?;
     let user = state.raft.state().fleet.user_by_name(&username).cloned();
     // Unknown users still cost one argon2 verification, so timing does not reveal which names exist.
     let phc = user.as_ref().map(|user| user.password_hash.clone()).unwrap_or_else(|| DUMMY_PHC.to_owned());
     let verified = web::block(move || secrets::verify_password(&password, &phc))
         .await
         .map_err(|error| ApiError::internal("verify password", error))?;
+    drop(slot);
     let Some(user) = user.filter(|_| verified) else {
-        tracing::info!(username = %username, "login rejected");
+        guard.record_failure(client, &username, UnixMillis::now());
+        tracing::info!(username = %untrusted_text::loggable(&username), client = %client, "login rejected");
         return Err(ApiError::unauthenticated("invalid username or password"));
     };
+    guard.record_success(client, &username);
     let minted = secrets::mint_token(secrets::SESSION_TOKEN_PREFIX)
         .map_err(|error| ApiError::internal("mint session", error))?;
     let now = UnixMillis::now();

@@ -86,6 +86,9 @@ async fn create_token(
     principal.require_access_admin()?;
     let service_account_id = path.into_inner();
     let CreateToken { label, expires_in_days } = body.into_inner();
+    if !label.is_empty() {
+        validate_name("label", &label)?;
+    }
     if expires_in_days == Some(0) {
         return Err(ApiError::invalid_field("expires_in_days", "must be at least 1"));
     }

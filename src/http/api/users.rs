@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{resource, validate_name};
 use crate::error::ApiError;
+use crate::http::login_guard::LoginGuard;
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::{Command, Role, UnixMillis};
@@ -13,8 +14,6 @@ use crate::secrets;
 
 /// Shortest password accepted for a new user.
 const MIN_PASSWORD_CHARS: usize = 12;
-/// argon2 hashes whatever it is given; bound the work a request can ask for.
-const MAX_PASSWORD_BYTES: usize = 1024;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(resource("/users", "GET, POST").route(web::post().to(create)).route(web::get().to(list)));
@@ -31,6 +30,7 @@ struct CreateUser {
 async fn create(
     principal: Principal,
     state: web::Data<AppState>,
+    guard: web::Data<LoginGuard>,
     body: web::Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_access_admin()?;
@@ -48,10 +48,10 @@ async fn create(
             format!("must be at least {MIN_PASSWORD_CHARS} characters"),
         ));
     }
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password.len() > secrets::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid_field(
             "password",
-            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+            format!("must be at most {} bytes", secrets::MAX_PASSWORD_BYTES),
         ));
     }
     if state.raft.state().fleet.user_by_name(&username).is_some() {
@@ -60,10 +60,12 @@ async fn create(
             format!("user {username:?} already exists"),
         ));
     }
+    let slot = guard.hashing_slot().await?;
     let password_hash = web::block(move || secrets::hash_password(&password))
         .await
         .map_err(|error| ApiError::internal("hash password", error))?
         .map_err(|error| ApiError::internal("hash password", error))?;
+    drop(slot);
     let id = secrets::random_id("usr").map_err(|error| ApiError::internal("user id", error))?;
     state
         .raft
