@@ -11,6 +11,10 @@ cargo fmt --all -- --check
 step "clippy (warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "no import cycles between source files (the detector first proves it finds a planted one)"
+python3 scripts/import_cycles.py --self-test
+python3 scripts/import_cycles.py src
+
 # Independent tools built from upstream modules: Alloy's generated Connect client, Grafana's Alloy
 # syntax parser, and the OpenTelemetry Collector's own config validation (first build: ~15 min).
 mkdir -p target/tools

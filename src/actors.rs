@@ -2,17 +2,22 @@
 //!
 //! - [`collector_actor`]: one actix actor per collector; owns live status, poll cadence, the cached
 //!   rendered config and what the collector reported. Answers polls without touching Raft.
+//! - [`env`]: what every collector actor shares (Raft, the activity writer, settings, the data key)
+//!   and the table of resident actors; the actor and the registry both use it, not each other.
 //! - [`registry`]: activates actors on demand on the owner node, passivates idle ones, and is the typed
 //!   handle (`CollectorRegistry`) that the HTTP layer uses; nothing outside `actors/` sees a mailbox.
+//! - [`push_gate`]: admission of own_metrics pushes before their body is read (per collector, per node).
 //! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
 //!   flush interval, so a poll never waits for consensus.
 //! - [`liveness`]: the pure status rules (cadence learning, stale detection), unit-tested without actors.
-//! - [`throughput`]: the own_metrics mapping table and rate math (pure), and the join of rates onto the
-//!   rendered graph for the topology API.
+//! - [`throughput`]: the rate math over own_metrics pushes and the per-component rate windows (pure);
+//!   the actor owns one `ThroughputState`.
 
 pub mod activity_writer;
 pub mod collector_actor;
+pub mod env;
 pub mod liveness;
+pub mod push_gate;
 pub mod registry;
 pub mod throughput;
 

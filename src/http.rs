@@ -13,6 +13,10 @@
 //! - [`client_addr`]: the client address of a request (`http.trusted_proxies`, `X-Forwarded-For`).
 //! - [`login_guard`], [`guards`]: login throttling and the hashing bound; the node-wide state of the
 //!   defences against abusive clients.
+//! - [`state`]: [`AppState`], what every handler (and the web UI's pages) may use.
+//!
+//! The web UI (`crate::ui`) is mounted beside these by `server.rs`: it imports this layer's state and
+//! principal, and nothing here imports it.
 
 pub mod api;
 pub mod body;
@@ -26,30 +30,17 @@ pub mod health;
 pub mod login_guard;
 pub mod otlp;
 pub mod principal;
+pub mod state;
 pub mod untrusted_text;
-
-use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::actors::CollectorRegistry;
-use crate::config::NodeConfig;
-use crate::raft::RaftNode;
+pub use state::AppState;
 
-/// Everything a handler may use; shared by all workers.
-pub struct AppState {
-    pub raft: RaftNode,
-    pub registry: CollectorRegistry,
-    pub config: Arc<NodeConfig>,
-    /// Seals destination credentials before they are proposed.
-    pub data_key: crate::secrets::DataKey,
-}
-
-/// Mounts every route of the public listener.
+/// Mounts the collector-facing endpoints, the REST API and health (the UI is mounted after them).
 pub fn configure(config: &mut web::ServiceConfig) {
     health::configure(config);
     collector_service::configure(config);
     otlp::configure(config);
     api::configure(config);
-    crate::ui::configure(config);
 }

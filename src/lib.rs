@@ -8,6 +8,8 @@
 //!   cadence, cached rendered config; batched activity writes.
 //! - [`raft`]: openraft with the log and snapshots in sled; the only way state changes.
 //! - [`model`]: the replicated fleet model and its pure `apply`.
+//! - [`own_metrics`]: what collectors' own metrics mean (the mapping table) and their extraction from
+//!   OTLP pushes (pure).
 //! - [`render`]: pure rendering of a collector's config (Alloy syntax, OTel YAML).
 //! - [`secrets`]: token minting and hashing, passwords, ids.
 //! - [`ui`]: the web UI at `/` (server-rendered pages, embedded assets, live updates over SSE).
@@ -21,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod own_metrics;
 pub mod raft;
 pub mod render;
 pub mod secrets;

@@ -16,9 +16,9 @@ pub mod time;
 
 pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 pub use collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState, TokenInfo};
-pub use command::{ActivityUpdate, Command, CommandOutcome};
+pub use command::{ActivityUpdate, Command};
 pub use event::{Event, EventType};
-pub use fleet_state::{slot_of, ApplyError, Effect, FleetState, SLOT_COUNT};
+pub use fleet_state::{slot_of, ApplyError, CommandOutcome, Effect, FleetState, SLOT_COUNT};
 pub use time::UnixMillis;
 
 /// SHA-256 of a bearer token; the only form in which tokens are kept.

@@ -19,6 +19,7 @@ use crate::http::{self, AppState};
 use crate::model::{Command, UnixMillis};
 use crate::raft::{NodeInfo, RaftNode};
 use crate::secrets;
+use crate::ui;
 
 const ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
 
@@ -113,6 +114,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
             .app_data(state.clone())
             .configure(|app| guards.register(app))
             .configure(http::configure)
+            .configure(ui::configure)
     })
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
     if let Some(workers) = config.http_workers {

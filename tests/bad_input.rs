@@ -9,6 +9,7 @@ use support::*;
 use std::io::Write as _;
 
 use base64::Engine as _;
+use linkmesh::http::api::routes::{Access, ApiRoute, Verb, API_ROUTES};
 use prost::Message;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder};
@@ -687,77 +688,50 @@ async fn refused_collector_calls_leave_only_an_auth_failed_event() {
 
 // ---- REST: authentication
 
-/// Every route and method of `/api/v1` except login, with a body that would succeed if authorised.
-fn rest_routes(collector_id: &str, service_account_id: &str) -> Vec<(Method, String, Option<Value>)> {
-    let collector = format!("/api/v1/collectors/{collector_id}");
-    vec![
-        (Method::POST, "/api/v1/auth/logout".into(), None),
-        (Method::GET, "/api/v1/auth/me".into(), None),
-        (Method::GET, "/api/v1/service-accounts".into(), None),
+/// A body that would succeed if the caller were allowed, for the write routes that take one, so that
+/// a refusal cannot come from the body instead of the credentials.
+fn plausible_body(verb: Verb, path: &str) -> Option<Value> {
+    let intruder = |fields: Value| Some(fields);
+    match (verb, path) {
+        (Verb::Post, "/service-accounts") => intruder(json!({ "name": "intruder", "role": "admin" })),
+        (Verb::Post, "/service-accounts/{id}/tokens") => intruder(json!({ "label": "intruder" })),
+        (Verb::Post, "/collectors") => intruder(json!({ "name": "intruder", "mode": "opamp" })),
+        (Verb::Post, "/users") => {
+            intruder(json!({ "username": "intruder", "password": "long-enough-password", "role": "admin" }))
+        }
+        (Verb::Post | Verb::Put, "/pipelines" | "/pipelines/{id}") => {
+            intruder(json!({ "name": "intruder", "signals": ["logs"] }))
+        }
+        (Verb::Post | Verb::Put, "/collectors/{id}/sources" | "/collectors/{id}/sources/{item}") => {
+            intruder(json!({ "name": "intruder", "type": "otlp" }))
+        }
         (
-            Method::POST,
-            "/api/v1/service-accounts".into(),
-            Some(json!({ "name": "intruder", "role": "admin" })),
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/service-accounts/{service_account_id}/tokens"),
-            Some(json!({ "label": "intruder" })),
-        ),
-        (Method::GET, "/api/v1/collectors".into(), None),
-        (Method::POST, "/api/v1/collectors".into(), Some(json!({ "name": "intruder", "mode": "opamp" }))),
-        (Method::GET, collector.clone(), None),
-        (Method::DELETE, collector.clone(), None),
-        (Method::POST, format!("{collector}/token"), None),
-        (Method::GET, format!("{collector}/config"), None),
-        (Method::GET, format!("{collector}/events"), None),
-        (Method::GET, format!("{collector}/topology"), None),
-        (Method::GET, format!("{collector}/config/versions"), None),
-        (Method::GET, format!("{collector}/config/diff?from=1"), None),
-        (Method::GET, "/api/v1/catalogue".into(), None),
-        (Method::GET, "/api/v1/users".into(), None),
-        (
-            Method::POST,
-            "/api/v1/users".into(),
-            Some(json!({ "username": "intruder", "password": "long-enough-password", "role": "admin" })),
-        ),
-        (Method::GET, "/api/v1/stream/collectors".into(), None),
-        (Method::GET, format!("/api/v1/stream/collectors/{collector_id}"), None),
-        (Method::GET, "/api/v1/pipelines".into(), None),
-        (Method::POST, "/api/v1/pipelines".into(), Some(json!({ "name": "intruder", "signals": ["logs"] }))),
-        (Method::GET, "/api/v1/pipelines/pl_x".into(), None),
-        (
-            Method::PUT,
-            "/api/v1/pipelines/pl_x".into(),
-            Some(json!({ "name": "intruder", "signals": ["logs"] })),
-        ),
-        (Method::DELETE, "/api/v1/pipelines/pl_x".into(), None),
-        (Method::GET, format!("{collector}/sources"), None),
-        (Method::POST, format!("{collector}/sources"), Some(json!({ "name": "intruder", "type": "otlp" }))),
-        (Method::GET, format!("{collector}/sources/src_x"), None),
-        (
-            Method::PUT,
-            format!("{collector}/sources/src_x"),
-            Some(json!({ "name": "intruder", "type": "otlp" })),
-        ),
-        (Method::DELETE, format!("{collector}/sources/src_x"), None),
-        (Method::GET, format!("{collector}/destinations"), None),
-        (
-            Method::POST,
-            format!("{collector}/destinations"),
-            Some(json!({ "name": "intruder", "type": "debug" })),
-        ),
-        (Method::DELETE, format!("{collector}/destinations/dst_x"), None),
-        (Method::GET, format!("{collector}/routes"), None),
-        (
-            Method::POST,
-            format!("{collector}/routes"),
-            Some(json!({ "name": "intruder", "destination_ids": ["dst_x"] })),
-        ),
-        (Method::DELETE, format!("{collector}/routes/rte_x"), None),
-        (Method::GET, "/api/v1/nope".into(), None),
-        (Method::PUT, "/api/v1/collectors".into(), None),
-    ]
+            Verb::Post | Verb::Put,
+            "/collectors/{id}/destinations" | "/collectors/{id}/destinations/{item}",
+        ) => intruder(json!({ "name": "intruder", "type": "debug" })),
+        (Verb::Post | Verb::Put, "/collectors/{id}/routes" | "/collectors/{id}/routes/{item}") => {
+            intruder(json!({ "name": "intruder", "destination_ids": ["dst_x"] }))
+        }
+        _ => None,
+    }
+}
+
+/// A route's path with its parameters filled in: `{id}` is `collector_id` under `/collectors` and
+/// `service_account_id` under `/service-accounts`; other parameters name nothing that exists.
+fn concrete_path(route: &ApiRoute, collector_id: &str, service_account_id: &str) -> String {
+    let id = if route.path.starts_with("/service-accounts") { service_account_id } else { collector_id };
+    let id = if route.path.starts_with("/pipelines") { "pl_x" } else { id };
+    let path = route.full_path().replace("{id}", id).replace("{item}", "itm_x");
+    // The diff needs `from`; without it the request is refused for its query, not its route.
+    if route.path.ends_with("/config/diff") {
+        format!("{path}?from=1")
+    } else {
+        path
+    }
+}
+
+fn method_of(verb: Verb) -> Method {
+    Method::from_bytes(verb.as_str().as_bytes()).expect("method")
 }
 
 #[tokio::test]
@@ -770,6 +744,22 @@ async fn every_rest_route_answers_401_to_strangers() {
     let collectors_before = api.get("/api/v1/collectors").await;
     let events_before = api.event_types(&collector_id).await;
 
+    // Every non-public route of the table, plus an unknown route and an unknown method.
+    let mut requests: Vec<(Method, String, Option<Value>)> = API_ROUTES
+        .iter()
+        .filter(|route| route.access != Access::Public)
+        .map(|route| {
+            (
+                method_of(route.verb),
+                concrete_path(route, &collector_id, &service_account_id),
+                plausible_body(route.verb, route.path),
+            )
+        })
+        .collect();
+    assert!(requests.len() >= 40, "the table lost routes: {}", requests.len());
+    requests.push((Method::GET, "/api/v1/nope".into(), None));
+    requests.push((Method::PUT, "/api/v1/collectors".into(), None));
+
     let credentials: [(&str, Option<(reqwest::header::HeaderName, &str)>); 4] = [
         ("no credentials", None),
         ("garbage bearer", Some((AUTHORIZATION, "Bearer lmsat_garbage"))),
@@ -777,7 +767,7 @@ async fn every_rest_route_answers_401_to_strangers() {
         ("bogus session", Some((COOKIE, "linkmesh_session=lmss_garbage"))),
     ];
     let client = reqwest::Client::new();
-    for (method, path, body) in rest_routes(&collector_id, &service_account_id) {
+    for (method, path, body) in requests {
         for (what, credential) in &credentials {
             let mut request = client.request(method.clone(), server.url(&path));
             if let Some((name, value)) = credential {
@@ -799,6 +789,113 @@ async fn every_rest_route_answers_401_to_strangers() {
     assert_eq!(api.get("/api/v1/collectors").await, collectors_before);
     assert_eq!(api.get("/api/v1/service-accounts").await, accounts);
     assert_eq!(api.event_types(&collector_id).await, events_before);
+}
+
+/// The router serves exactly the table: every listed method of every path reaches a handler, and
+/// every other method of that path is 405 with the table's methods in `Allow`.
+#[tokio::test]
+async fn the_router_serves_every_route_of_the_table_and_no_other_method() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    for path in linkmesh::http::api::routes::paths() {
+        let allow = linkmesh::http::api::routes::allow_header(path);
+        // Parameters that name nothing: handlers answer 404 for the resource, never for the route.
+        let url = format!("/api/v1{}", path.replace("{id}", "x_missing").replace("{item}", "x_missing"));
+        for verb in Verb::ALL {
+            let listed = API_ROUTES.iter().any(|route| route.path == path && route.verb == verb);
+            let response = api
+                .http
+                .request(method_of(verb), server.url(&url))
+                .bearer_auth(&api.token)
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let allow_header = header(&response, "allow");
+            if listed {
+                if status < 400 {
+                    continue; // served (an event stream stays open: its body is not read)
+                }
+                let (_, error) = rest_error(response).await;
+                let message = error["message"].as_str().unwrap_or_default();
+                assert!(
+                    status != 405 && !message.starts_with("no such route"),
+                    "{} {url} is in the table but not served: {status} {error}",
+                    verb.as_str()
+                );
+            } else {
+                assert_eq!(status, 405, "{} {url} is not in the table but answered {status}", verb.as_str());
+                assert_eq!(allow_header, allow, "Allow of {url}");
+            }
+        }
+    }
+}
+
+/// Who may do what, written down here independently of the table: access management is for admins,
+/// pipelines for pipeline engineers and up, every other change for operators and up, and reading (and
+/// one's own sign-in) for everyone. Every route of the table is tried with every role.
+#[tokio::test]
+async fn each_role_is_refused_exactly_the_routes_above_it() {
+    fn lowest_role_allowed(verb: Verb, path: &str) -> &'static str {
+        if path.starts_with("/users") || path.starts_with("/service-accounts") {
+            "admin"
+        } else if path.starts_with("/auth/") || verb == Verb::Get {
+            "viewer"
+        } else if path.starts_with("/pipelines") {
+            "pipeline_engineer"
+        } else {
+            "operator"
+        }
+    }
+    const ROLES: [&str; 4] = ["viewer", "pipeline_engineer", "operator", "admin"];
+    let rank = |role: &str| ROLES.iter().position(|r| *r == role).expect("role");
+
+    let server = Server::start();
+    let (admin, _collector_id, _token) = onboarded(&server, "guarded").await;
+    let collectors_before = admin.get("/api/v1/collectors").await;
+    let mut callers = Vec::new();
+    for role in ROLES {
+        callers.push((role, Api::with_role(&server, role).await));
+    }
+    for route in API_ROUTES.iter().filter(|route| route.access != Access::Public) {
+        let lowest = lowest_role_allowed(route.verb, route.path);
+        assert_eq!(
+            route.access.min_role().map(|role| role.as_str()),
+            Some(lowest),
+            "the table's minimum role for {} {}",
+            route.verb.as_str(),
+            route.path
+        );
+        // Ids that name nothing; a body that would work only for those refused, so that an allowed call
+        // changes nothing and a refused one is refused for its role alone.
+        let path = concrete_path(route, "col_missing", "sa_missing");
+        for (role, api) in &callers {
+            let refused = rank(role) < rank(lowest);
+            let mut request =
+                api.http.request(method_of(route.verb), server.url(&path)).bearer_auth(&api.token);
+            if let Some(body) = plausible_body(route.verb, route.path).filter(|_| refused) {
+                request = request.json(&body);
+            }
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            if refused {
+                let (_, error) = rest_error(response).await;
+                assert_eq!(
+                    (status, error["code"].as_str()),
+                    (403, Some("permission_denied")),
+                    "{role} on {} {path}: {error}",
+                    route.verb.as_str()
+                );
+            } else {
+                assert!(
+                    status != 401 && status != 403,
+                    "{role} on {} {path} was refused: {status}",
+                    route.verb.as_str()
+                );
+            }
+        }
+    }
+    assert_eq!(admin.get("/api/v1/collectors").await, collectors_before);
 }
 
 #[tokio::test]

@@ -11,10 +11,10 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::activity_writer::RecordActivity;
+use super::env::{ActorEnv, ActorShards};
 use super::liveness::{status_after_contact, status_after_silence, PollCadence};
-use super::registry::ActorEnv;
 use super::throughput::{
-    status_after_export_report, IngestReport, MetricsBatch, ThroughputSnapshot, ThroughputState,
+    status_after_export_report, IngestReport, ThroughputSnapshot, ThroughputState,
     EXPORT_FAILURES_FORGOTTEN_AFTER,
 };
 use crate::model::command::{Delivered, RemoteStatusReport};
@@ -23,12 +23,15 @@ use crate::model::fleet_state::FleetState;
 use crate::model::{
     ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, UnixMillis,
 };
+use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
 use crate::render::secrets::{redact, CredentialValues};
 
 pub struct CollectorActor {
     collector_id: String,
     env: Arc<ActorEnv>,
+    /// The registry's table of resident actors, which this actor leaves when it stops.
+    resident: Arc<ActorShards<CollectorActor>>,
     status: CollectorStatus,
     host_id: Option<String>,
     host_last_seen: Option<UnixMillis>,
@@ -244,7 +247,11 @@ pub struct Stop;
 struct Tick;
 
 impl CollectorActor {
-    pub(super) fn from_record(record: &CollectorRecord, env: Arc<ActorEnv>) -> Self {
+    pub(super) fn from_record(
+        record: &CollectorRecord,
+        env: Arc<ActorEnv>,
+        resident: Arc<ActorShards<CollectorActor>>,
+    ) -> Self {
         let settings = &env.settings;
         let mut cadence = PollCadence::new(settings.default_poll_interval, settings.min_poll_interval);
         let now = UnixMillis::now();
@@ -286,6 +293,7 @@ impl CollectorActor {
                 .any(|event| event.event_type == EventType::OwnMetricsFirstSeen),
             own_metrics_last_seen_at: None,
             env,
+            resident,
         }
     }
 
@@ -491,7 +499,7 @@ impl Actor for CollectorActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        self.env.shards.remove_if_same(&self.collector_id, &ctx.address());
+        self.resident.remove_if_same(&self.collector_id, &ctx.address());
     }
 }
 

@@ -4,29 +4,24 @@
 //! and spread over a fixed set of arbiters (threads) by slot. A message that races a stopping actor is
 //! retried once on a fresh activation.
 //!
-//! own_metrics pushes are admitted through a [`PushGate`] before their body is read: a bounded number in
-//! flight per collector (429 beyond) and per node (503 beyond), so a flood costs bounded memory and
-//! never queues without limit in front of an actor.
+//! own_metrics pushes are admitted through the [`PushGate`] (`push_gate.rs`) before their body is read.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use parking_lot::Mutex;
 
 use super::activity_writer::ActivityWriter;
 use super::collector_actor::{
     AuthFailed, CollectorActor, LiveView, Observe, ObserveThroughput, Poll, PollReply, PushMetrics, Register,
     Rerender, Stop, Unregister,
 };
+use super::env::{ActorEnv, ActorShards};
+use super::push_gate::{PushGate, PushPermit, PushRefused};
 use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::config::CollectorSettings;
 use crate::model::{slot_of, CollectorRecord, Effect, UnixMillis};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
-
-const REGISTRY_SHARDS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -44,111 +39,19 @@ pub enum RegistryError {
     Overloaded,
 }
 
-/// What every collector actor shares.
-pub struct ActorEnv {
-    pub raft: RaftNode,
-    pub writer: Addr<ActivityWriter>,
-    pub settings: CollectorSettings,
-    pub data_key: DataKey,
-    pub shards: Arc<ActorShards>,
-}
-
-/// The resident actors, sharded to keep lock hold times short on the poll path.
-pub struct ActorShards {
-    shards: Vec<Mutex<HashMap<String, Addr<CollectorActor>>>>,
-}
-
-impl ActorShards {
-    fn new() -> Self {
-        ActorShards { shards: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
-    }
-
-    fn shard(&self, collector_id: &str) -> &Mutex<HashMap<String, Addr<CollectorActor>>> {
-        &self.shards[slot_of(collector_id) % REGISTRY_SHARDS]
-    }
-
-    pub(super) fn remove_if_same(&self, collector_id: &str, addr: &Addr<CollectorActor>) {
-        let mut shard = self.shard(collector_id).lock();
-        if shard.get(collector_id) == Some(addr) {
-            shard.remove(collector_id);
+impl From<PushRefused> for RegistryError {
+    fn from(refused: PushRefused) -> Self {
+        match refused {
+            PushRefused::PerCollector(collector_id) => RegistryError::PushesInFlight(collector_id),
+            PushRefused::Node => RegistryError::Overloaded,
         }
-    }
-
-    fn get(&self, collector_id: &str) -> Option<Addr<CollectorActor>> {
-        self.shard(collector_id).lock().get(collector_id).cloned()
-    }
-
-    fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.lock().len()).sum()
-    }
-}
-
-/// Counts own_metrics pushes in flight, per collector and per node.
-pub struct PushGate {
-    total: AtomicUsize,
-    per_collector: Vec<Mutex<HashMap<String, usize>>>,
-    max_per_collector: usize,
-    max_total: usize,
-}
-
-/// Admission of one push; released when dropped.
-pub struct PushPermit {
-    gate: Arc<PushGate>,
-    collector_id: String,
-}
-
-impl PushGate {
-    pub fn new(max_per_collector: usize, max_total: usize) -> Arc<Self> {
-        Arc::new(PushGate {
-            total: AtomicUsize::new(0),
-            per_collector: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            max_per_collector,
-            max_total,
-        })
-    }
-
-    fn shard(&self, collector_id: &str) -> &Mutex<HashMap<String, usize>> {
-        &self.per_collector[slot_of(collector_id) % REGISTRY_SHARDS]
-    }
-
-    /// Admits a push, or says which bound it hit.
-    pub fn admit(self: &Arc<Self>, collector_id: &str) -> Result<PushPermit, RegistryError> {
-        let mut shard = self.shard(collector_id).lock();
-        let in_flight = shard.get(collector_id).copied().unwrap_or(0);
-        if in_flight >= self.max_per_collector {
-            return Err(RegistryError::PushesInFlight(collector_id.to_owned()));
-        }
-        let admitted = self.total.fetch_update(Ordering::AcqRel, Ordering::Acquire, |total| {
-            (total < self.max_total).then_some(total + 1)
-        });
-        if admitted.is_err() {
-            return Err(RegistryError::Overloaded);
-        }
-        shard.insert(collector_id.to_owned(), in_flight + 1);
-        Ok(PushPermit { gate: self.clone(), collector_id: collector_id.to_owned() })
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.total.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for PushPermit {
-    fn drop(&mut self) {
-        let mut shard = self.gate.shard(&self.collector_id).lock();
-        if let Some(count) = shard.get_mut(&self.collector_id) {
-            *count -= 1;
-            if *count == 0 {
-                shard.remove(&self.collector_id);
-            }
-        }
-        self.gate.total.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 #[derive(Clone)]
 pub struct CollectorRegistry {
     env: Arc<ActorEnv>,
+    resident: Arc<ActorShards<CollectorActor>>,
     arbiters: Arc<Vec<ArbiterHandle>>,
     pushes: Arc<PushGate>,
 }
@@ -165,18 +68,22 @@ impl CollectorRegistry {
         let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
         let pushes =
             PushGate::new(settings.max_pushes_in_flight_per_collector, settings.max_pushes_in_flight);
-        let env =
-            Arc::new(ActorEnv { raft, writer, settings, data_key, shards: Arc::new(ActorShards::new()) });
-        CollectorRegistry { env, arbiters: Arc::new(arbiters), pushes }
+        let env = Arc::new(ActorEnv { raft, writer, settings, data_key });
+        CollectorRegistry {
+            env,
+            resident: Arc::new(ActorShards::new()),
+            arbiters: Arc::new(arbiters),
+            pushes,
+        }
     }
 
     pub fn resident_count(&self) -> usize {
-        self.env.shards.len()
+        self.resident.len()
     }
 
     fn activate(&self, collector_id: &str) -> Result<Addr<CollectorActor>, RegistryError> {
         let slot = slot_of(collector_id);
-        let mut shard = self.env.shards.shard(collector_id).lock();
+        let mut shard = self.resident.shard(collector_id).lock();
         if let Some(addr) = shard.get(collector_id) {
             if addr.connected() {
                 return Ok(addr.clone());
@@ -193,7 +100,7 @@ impl CollectorRegistry {
             if owner != self.env.raft.node_id() {
                 return Err(RegistryError::NotOwner { collector_id: collector_id.to_owned(), owner });
             }
-            CollectorActor::from_record(record, self.env.clone())
+            CollectorActor::from_record(record, self.env.clone(), self.resident.clone())
         };
         let arbiter = &self.arbiters[slot % self.arbiters.len()];
         let addr = CollectorActor::start_in_arbiter(arbiter, move |_| actor);
@@ -215,7 +122,7 @@ impl CollectorRegistry {
             match addr.send(message.clone()).await {
                 Ok(reply) => return Ok(reply),
                 Err(error) => {
-                    self.env.shards.remove_if_same(collector_id, &addr);
+                    self.resident.remove_if_same(collector_id, &addr);
                     last_error = Some(error);
                 }
             }
@@ -237,7 +144,7 @@ impl CollectorRegistry {
 
     /// Admits an own_metrics push before its body is read; hold the permit until the actor answered.
     pub fn admit_push(&self, collector_id: &str) -> Result<PushPermit, RegistryError> {
-        self.pushes.admit(collector_id)
+        Ok(self.pushes.admit(collector_id)?)
     }
 
     /// Applies an own_metrics push on the collector's actor (activating it if needed).
@@ -252,7 +159,7 @@ impl CollectorRegistry {
     /// The throughput of a resident actor; `None` when the collector is not active on this node (then
     /// no push arrived since it was last activated, and there is nothing to show).
     pub async fn throughput(&self, collector_id: &str, history: bool) -> Option<ThroughputSnapshot> {
-        let addr = self.env.shards.get(collector_id)?;
+        let addr = self.resident.get(collector_id)?;
         addr.send(ObserveThroughput { history }).await.ok()
     }
 
@@ -265,7 +172,7 @@ impl CollectorRegistry {
 
     /// The live view of a resident actor; `None` when the collector is not active on this node.
     pub async fn observe(&self, collector_id: &str) -> Option<LiveView> {
-        let addr = self.env.shards.get(collector_id)?;
+        let addr = self.resident.get(collector_id)?;
         addr.send(Observe).await.ok()
     }
 
@@ -273,12 +180,12 @@ impl CollectorRegistry {
     pub fn handle_effect(&self, effect: Effect) {
         match effect {
             Effect::CollectorDeleted { collector_id } => {
-                if let Some(addr) = self.env.shards.get(&collector_id) {
+                if let Some(addr) = self.resident.get(&collector_id) {
                     addr.do_send(Stop);
                 }
             }
             Effect::CollectorRenderInputsChanged { collector_id } => {
-                if let Some(addr) = self.env.shards.get(&collector_id) {
+                if let Some(addr) = self.resident.get(&collector_id) {
                     addr.do_send(Rerender);
                 }
             }
@@ -301,36 +208,5 @@ impl CollectorRegistry {
                 .collect()
         };
         expected.iter().filter(|id| self.activate(id).is_ok()).count()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_push_gate_bounds_each_collector_and_the_node() {
-        let gate = PushGate::new(2, 3);
-        let first = gate.admit("col_a").expect("first");
-        let _second = gate.admit("col_a").expect("second");
-        assert!(matches!(gate.admit("col_a"), Err(RegistryError::PushesInFlight(_))));
-        let _third = gate.admit("col_b").expect("other collector");
-        assert!(matches!(gate.admit("col_c"), Err(RegistryError::Overloaded)));
-        drop(first);
-        assert_eq!(gate.in_flight(), 2);
-        let _again = gate.admit("col_a").expect("released");
-        assert!(matches!(gate.admit("col_a"), Err(RegistryError::PushesInFlight(_))));
-    }
-
-    #[test]
-    fn a_refused_push_holds_no_slot() {
-        let gate = PushGate::new(1, 1);
-        let held = gate.admit("col_a").expect("admitted");
-        assert!(gate.admit("col_b").is_err());
-        assert!(gate.admit("col_a").is_err());
-        drop(held);
-        assert_eq!(gate.in_flight(), 0);
-        assert!(gate.shard("col_a").lock().is_empty());
-        gate.admit("col_b").expect("admitted after release");
     }
 }

@@ -1,11 +1,13 @@
 //! The REST API under `/api/v1` (contract: `design/api-contract.md`).
 //!
-//! Every route requires a [`Principal`] except `POST /auth/login`; unknown routes and methods answer
-//! 401 before 404/405, so the API's shape is not visible without credentials.
+//! The router is built from one table, [`routes::API_ROUTES`] (method, path, who may call it). Every
+//! route requires a [`Principal`] except `POST /auth/login`; unknown routes and methods answer 401 before
+//! 404/405, so the API's shape is not visible without credentials.
 
 pub mod auth;
 pub mod collectors;
 pub mod fleet_model;
+pub mod routes;
 pub mod service_accounts;
 pub mod stream;
 pub mod topology;
@@ -21,32 +23,26 @@ use crate::error::{ApiError, ErrorCode};
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(
-        web::scope("/api/v1")
-            .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(json_error))
-            .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                ApiError::new(ErrorCode::InvalidArgument, format!("invalid query parameters: {error}")).into()
-            }))
-            .configure(auth::configure)
-            .configure(service_accounts::configure)
-            .configure(collectors::configure)
-            .configure(fleet_model::configure)
-            .configure(topology::configure)
-            .configure(users::configure)
-            .configure(stream::configure)
-            .default_service(web::to(not_found)),
-    );
+    let mut scope = web::scope(routes::API_PREFIX)
+        .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(json_error))
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::new(ErrorCode::InvalidArgument, format!("invalid query parameters: {error}")).into()
+        }));
+    for path in routes::paths() {
+        // Unmatched methods answer 401 to strangers and 405 with `Allow` to operators.
+        let mut resource = web::resource(path)
+            .app_data(Allow(routes::allow_header(path)))
+            .default_service(web::to(method_not_allowed));
+        for route in routes::API_ROUTES.iter().filter(|route| route.path == path) {
+            resource = resource.route(route.build());
+        }
+        scope = scope.service(resource);
+    }
+    config.service(scope.default_service(web::to(not_found)));
 }
 
 /// The methods a resource serves, for the `Allow` header of its 405s.
-#[derive(Clone, Copy)]
-struct Allow(&'static str);
-
-/// A resource whose unmatched methods answer 401 to strangers and 405 (with `Allow: <allow>`) to
-/// operators. `allow` must list the methods the caller registers on it.
-pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).app_data(Allow(allow)).default_service(web::to(method_not_allowed))
-}
+struct Allow(String);
 
 async fn not_found(_principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, format!("no such route: {} {}", request.method(), request.path())))

@@ -26,9 +26,9 @@ use super::body::{self, ContentEncoding};
 use super::collector_auth::authenticate_collector;
 use super::AppState;
 use crate::actors::collector_actor::PushMetrics;
-use crate::actors::throughput;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::UnixMillis;
+use crate::own_metrics;
 
 pub const METRICS_PATH: &str = "/v1/metrics";
 
@@ -178,7 +178,7 @@ async fn export_metrics(
     let message = body::decode(raw, content_encoding, limit).map_err(fail)?;
     let export = decode_request(&message, encoding).map_err(fail)?;
     drop(message);
-    let batch = throughput::extract(&export);
+    let batch = own_metrics::extract(&export);
     drop(export);
     let (extract_rejected, extract_rejection) = (batch.rejected, batch.rejection.clone());
     let push = PushMetrics { batch: Arc::new(batch), at: UnixMillis::now() };

@@ -6,7 +6,7 @@ use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage as _, HttpRequest};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -66,12 +66,16 @@ impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Ready<Result<Principal, ApiError>>;
 
+    /// The principal the route's access check already resolved (`api/routes.rs`), else resolved here.
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        if let Some(principal) = request.extensions().get::<Principal>() {
+            return ready(Ok(principal.clone()));
+        }
         ready(authenticate(request))
     }
 }
 
-fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
+pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("authenticate", "application state missing"))?;

@@ -159,13 +159,6 @@ pub struct RemoteStatusReport {
     pub error: Option<String>,
 }
 
-/// The result of applying a command, returned to the proposer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum CommandOutcome {
-    Applied,
-    Rejected(super::ApplyError),
-}
-
 impl ActivityUpdate {
     pub fn for_collector(collector_id: impl Into<String>) -> Self {
         ActivityUpdate { collector_id: collector_id.into(), ..ActivityUpdate::default() }

@@ -46,6 +46,14 @@ pub enum ApplyError {
     InvalidReference { field: String, problem: String },
 }
 
+/// The result of applying a command, returned to the proposer. Beside [`ApplyError`] so that the
+/// commands do not depend on the state they are applied to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommandOutcome {
+    Applied,
+    Rejected(ApplyError),
+}
+
 /// Side effects of an applied command for the node's runtime (actors), delivered outside `apply`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {

@@ -4,7 +4,6 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::resource;
 use crate::error::ApiError;
 use crate::http::login_guard::LoginGuard;
 use crate::http::principal::{Principal, PrincipalKind, SESSION_COOKIE};
@@ -13,19 +12,12 @@ use crate::http::{client_addr, untrusted_text};
 use crate::model::{Command, UnixMillis};
 use crate::secrets;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(resource("/auth/login", "POST").route(web::post().to(login)))
-        .service(resource("/auth/logout", "POST").route(web::post().to(logout)))
-        .service(resource("/auth/me", "GET").route(web::get().to(me)));
-}
-
 /// No user can have a longer name (`validate_name`).
 const MAX_USERNAME_CHARS: usize = 128;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub(super) struct LoginRequest {
     username: String,
     password: String,
 }
@@ -35,7 +27,7 @@ fn is_tls(request: &HttpRequest, state: &AppState) -> bool {
         || state.config.external_url.as_deref().is_some_and(|url| url.starts_with("https://"))
 }
 
-async fn login(
+pub(super) async fn login(
     request: HttpRequest,
     state: web::Data<AppState>,
     guard: web::Data<LoginGuard>,
@@ -100,7 +92,10 @@ async fn login(
     })))
 }
 
-async fn logout(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn logout(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     if let Some(session_hash) = principal.session_hash {
         state.raft.propose(Command::DeleteSession { session_hash }).await?;
     }
@@ -109,7 +104,7 @@ async fn logout(principal: Principal, state: web::Data<AppState>) -> Result<Http
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
-async fn me(principal: Principal) -> HttpResponse {
+pub(super) async fn me(principal: Principal) -> HttpResponse {
     let kind = match principal.kind {
         PrincipalKind::User => "user",
         PrincipalKind::ServiceAccount => "service_account",

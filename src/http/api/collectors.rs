@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{resource, validate_name};
+use super::validate_name;
 use crate::actors::collector_actor::LiveView;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
@@ -17,24 +17,9 @@ use crate::secrets;
 const DEFAULT_EVENT_PAGE: usize = 100;
 const MAX_EVENT_PAGE: usize = 1000;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            resource("/collectors", "GET, POST").route(web::post().to(create)).route(web::get().to(list)),
-        )
-        .service(
-            resource("/collectors/{id}", "GET, DELETE")
-                .route(web::get().to(get))
-                .route(web::delete().to(delete)),
-        )
-        .service(resource("/collectors/{id}/token", "POST").route(web::post().to(mint_token)))
-        .service(resource("/collectors/{id}/config", "GET").route(web::get().to(config_view)))
-        .service(resource("/collectors/{id}/events", "GET").route(web::get().to(events)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateCollector {
+pub(super) struct CreateCollector {
     name: String,
     mode: String,
     #[serde(default)]
@@ -43,7 +28,7 @@ struct CreateCollector {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(super) struct ListQuery {
     status: Option<String>,
     mode: Option<String>,
     q: Option<String>,
@@ -51,7 +36,7 @@ struct ListQuery {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventsQuery {
+pub(super) struct EventsQuery {
     after: Option<u64>,
     limit: Option<usize>,
 }
@@ -168,7 +153,7 @@ fn record_or_404(state: &AppState, collector_id: &str) -> Result<CollectorRecord
         .ok_or_else(|| ApiError::not_found("collector", collector_id))
 }
 
-async fn create(
+pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateCollector>,
@@ -207,7 +192,7 @@ async fn create(
     Ok(HttpResponse::Created().json(CollectorView::new(&record, None)))
 }
 
-async fn list(
+pub(super) async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -257,7 +242,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "collectors": views })))
 }
 
-async fn get(
+pub(super) async fn get(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -268,7 +253,7 @@ async fn get(
         .json(CollectorView::new(&record, live).with_effective_config_for(&record, &principal)))
 }
 
-async fn delete(
+pub(super) async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -289,7 +274,7 @@ fn external_url(request: &HttpRequest, state: &AppState) -> String {
     }
 }
 
-async fn mint_token(
+pub(super) async fn mint_token(
     principal: Principal,
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -321,7 +306,7 @@ async fn mint_token(
     })))
 }
 
-async fn config_view(
+pub(super) async fn config_view(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -343,7 +328,7 @@ pub(crate) fn event_view(event: &Event) -> serde_json::Value {
     })
 }
 
-async fn events(
+pub(super) async fn events(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -8,7 +8,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{resource, validate_name};
+use super::validate_name;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -20,27 +20,6 @@ use crate::secrets;
 
 const MAX_CONDITION_BYTES: usize = 4096;
 const MAX_STEPS: usize = 64;
-
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(resource("/catalogue", "GET").route(web::get().to(catalogue_view)))
-        .service(
-            resource("/pipelines", "GET, POST")
-                .route(web::post().to(create_pipeline))
-                .route(web::get().to(list_pipelines)),
-        )
-        .service(
-            resource("/pipelines/{id}", "GET, PUT, DELETE")
-                .route(web::get().to(get_pipeline))
-                .route(web::put().to(replace_pipeline))
-                .route(web::delete().to(delete_pipeline)),
-        )
-        .configure(collector_item_routes::<Source>)
-        .configure(collector_item_routes::<Destination>)
-        .configure(collector_item_routes::<Route>)
-        .service(resource("/collectors/{id}/config/versions", "GET").route(web::get().to(config_versions)))
-        .service(resource("/collectors/{id}/config/diff", "GET").route(web::get().to(config_diff)));
-}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -87,7 +66,7 @@ fn collector_exists(state: &AppState, collector_id: &str) -> Result<(), ApiError
     }
 }
 
-async fn catalogue_view(_principal: Principal) -> HttpResponse {
+pub(super) async fn catalogue_view(_principal: Principal) -> HttpResponse {
     let entries: Vec<Value> = catalogue::entries()
         .iter()
         .map(|entry| {
@@ -113,7 +92,7 @@ async fn catalogue_view(_principal: Principal) -> HttpResponse {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PipelineBody {
+pub(super) struct PipelineBody {
     name: String,
     #[serde(default)]
     description: String,
@@ -172,7 +151,7 @@ fn pipeline_view(pipeline: &Pipeline) -> Value {
     })
 }
 
-async fn create_pipeline(
+pub(super) async fn create_pipeline(
     principal: Principal,
     state: web::Data<AppState>,
     options: web::Query<WriteOptions>,
@@ -187,12 +166,12 @@ async fn create_pipeline(
         .unwrap_or_else(|| HttpResponse::Created().json(view)))
 }
 
-async fn list_pipelines(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn list_pipelines(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
     let pipelines: Vec<Value> = state.raft.state().fleet.pipelines.values().map(pipeline_view).collect();
     HttpResponse::Ok().json(json!({ "pipelines": pipelines }))
 }
 
-async fn get_pipeline(
+pub(super) async fn get_pipeline(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -203,7 +182,7 @@ async fn get_pipeline(
     Ok(HttpResponse::Ok().json(pipeline_view(pipeline)))
 }
 
-async fn replace_pipeline(
+pub(super) async fn replace_pipeline(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -217,7 +196,7 @@ async fn replace_pipeline(
     Ok(commit_or_preview(&state, command, &options).await?.unwrap_or_else(|| HttpResponse::Ok().json(view)))
 }
 
-async fn delete_pipeline(
+pub(super) async fn delete_pipeline(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -230,11 +209,127 @@ async fn delete_pipeline(
         .unwrap_or_else(|| HttpResponse::NoContent().finish()))
 }
 
+// ---- sources, destinations and routes: one set of handlers over [`CollectorItem`] ----
+
+/// A kind of item that belongs to one collector and is managed with the same five calls.
+pub(super) trait CollectorItem: Sized + 'static {
+    /// Singular name for messages (`source`).
+    const KIND: &'static str;
+    /// Path segment (`sources`) and list key in responses.
+    const PLURAL: &'static str;
+    /// Prefix of generated ids (`src`).
+    const ID_PREFIX: &'static str;
+    type Body: serde::de::DeserializeOwned + 'static;
+
+    /// Validates a request body into an item; the list names credentials to remove (destinations).
+    fn build(state: &AppState, id: String, body: Self::Body) -> Result<(Self, Vec<String>), ApiError>;
+    /// The collector's items of this kind, by id.
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self>;
+    fn view(&self) -> Value;
+    fn put(collector_id: String, item: Self, removed: Vec<String>, create: bool, at: UnixMillis) -> Command;
+    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command;
+
+    /// In the order the API lists them: by id unless the kind says otherwise.
+    fn all(record: &CollectorRecord) -> Vec<&Self> {
+        Self::of(record).values().collect()
+    }
+
+    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
+        Self::of(record).get(id)
+    }
+}
+
+/// Reads one item of a collector as JSON, with 404s naming what is missing.
+fn item_view<T: CollectorItem>(
+    state: &AppState,
+    collector_id: &str,
+    item_id: &str,
+) -> Result<Value, ApiError> {
+    let applied = state.raft.state();
+    let record = applied
+        .fleet
+        .collectors
+        .get(collector_id)
+        .ok_or_else(|| ApiError::not_found("collector", collector_id))?;
+    T::get(record, item_id).map(T::view).ok_or_else(|| ApiError::not_found(T::KIND, item_id))
+}
+
+pub(super) async fn create_item<T: CollectorItem>(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<T::Body>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    collector_exists(&state, &collector_id)?;
+    let (item, removed) = T::build(&state, new_id(T::ID_PREFIX)?, body.into_inner())?;
+    let view = item.view();
+    let command = T::put(collector_id, item, removed, true, UnixMillis::now());
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::Created().json(view)))
+}
+
+pub(super) async fn list_items<T: CollectorItem>(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let applied = state.raft.state();
+    let record =
+        applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
+    let items: Vec<Value> = T::all(record).into_iter().map(T::view).collect();
+    Ok(HttpResponse::Ok().json(json!({ T::PLURAL: items })))
+}
+
+pub(super) async fn get_item<T: CollectorItem>(
+    _principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (collector_id, item_id) = path.into_inner();
+    Ok(HttpResponse::Ok().json(item_view::<T>(&state, &collector_id, &item_id)?))
+}
+
+/// Full replace; the response is the stored item (write-only credentials merged as applied).
+pub(super) async fn replace_item<T: CollectorItem>(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+    body: web::Json<T::Body>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, item_id) = path.into_inner();
+    let (item, removed) = T::build(&state, item_id.clone(), body.into_inner())?;
+    let command = T::put(collector_id.clone(), item, removed, false, UnixMillis::now());
+    if let Some(preview) = commit_or_preview(&state, command, &options).await? {
+        return Ok(preview);
+    }
+    Ok(HttpResponse::Ok().json(item_view::<T>(&state, &collector_id, &item_id)?))
+}
+
+pub(super) async fn delete_item<T: CollectorItem>(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    options: web::Query<WriteOptions>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let (collector_id, item_id) = path.into_inner();
+    let command = T::delete(collector_id, item_id, UnixMillis::now());
+    Ok(commit_or_preview(&state, command, &options)
+        .await?
+        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
+}
+
 // ---- sources ----
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SourceBody {
+pub(super) struct SourceBody {
     name: String,
     #[serde(rename = "type")]
     source_type: String,
@@ -244,44 +339,73 @@ struct SourceBody {
     resource_attributes: BTreeMap<String, String>,
 }
 
-fn source_from_body(id: String, body: SourceBody) -> Result<Source, ApiError> {
-    validate_name("name", &body.name)?;
-    catalogue::validate(EntryKind::Source, &body.source_type, &body.settings, &[]).map_err(field_error)?;
-    if body.resource_attributes.len() > 64 {
-        return Err(ApiError::invalid_field("resource_attributes", "at most 64 attributes"));
-    }
-    if let Some(key) =
-        body.resource_attributes.keys().find(|key| key.is_empty() || key.starts_with("linkmesh."))
-    {
-        return Err(ApiError::invalid_field(
-            "resource_attributes",
-            format!("key {key:?} is empty or reserved (linkmesh.*)"),
-        ));
-    }
-    Ok(Source {
-        id,
-        name: body.name,
-        source_type: body.source_type,
-        settings: body.settings,
-        resource_attributes: body.resource_attributes,
-    })
-}
+impl CollectorItem for Source {
+    const KIND: &'static str = "source";
+    const PLURAL: &'static str = "sources";
+    const ID_PREFIX: &'static str = "src";
+    type Body = SourceBody;
 
-fn source_view(source: &Source) -> Value {
-    json!({
-        "id": source.id,
-        "name": source.name,
-        "type": source.source_type,
-        "settings": source.settings,
-        "resource_attributes": source.resource_attributes,
-    })
+    fn build(_state: &AppState, id: String, body: SourceBody) -> Result<(Self, Vec<String>), ApiError> {
+        validate_name("name", &body.name)?;
+        catalogue::validate(EntryKind::Source, &body.source_type, &body.settings, &[])
+            .map_err(field_error)?;
+        if body.resource_attributes.len() > 64 {
+            return Err(ApiError::invalid_field("resource_attributes", "at most 64 attributes"));
+        }
+        if let Some(key) =
+            body.resource_attributes.keys().find(|key| key.is_empty() || key.starts_with("linkmesh."))
+        {
+            return Err(ApiError::invalid_field(
+                "resource_attributes",
+                format!("key {key:?} is empty or reserved (linkmesh.*)"),
+            ));
+        }
+        Ok((
+            Source {
+                id,
+                name: body.name,
+                source_type: body.source_type,
+                settings: body.settings,
+                resource_attributes: body.resource_attributes,
+            },
+            Vec::new(),
+        ))
+    }
+
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self> {
+        &record.sources
+    }
+
+    fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "type": self.source_type,
+            "settings": self.settings,
+            "resource_attributes": self.resource_attributes,
+        })
+    }
+
+    fn put(
+        collector_id: String,
+        source: Self,
+        _removed: Vec<String>,
+        create: bool,
+        at: UnixMillis,
+    ) -> Command {
+        Command::PutSource { collector_id, source, create, at }
+    }
+
+    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
+        Command::DeleteSource { collector_id, id, at }
+    }
 }
 
 // ---- destinations ----
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DestinationBody {
+pub(super) struct DestinationBody {
     name: String,
     #[serde(rename = "type")]
     destination_type: String,
@@ -292,53 +416,76 @@ struct DestinationBody {
     credentials: BTreeMap<String, Option<String>>,
 }
 
-fn destination_from_body(
-    state: &AppState,
-    id: String,
-    body: DestinationBody,
-) -> Result<(Destination, Vec<String>), ApiError> {
-    validate_name("name", &body.name)?;
-    let keys: Vec<&str> = body.credentials.keys().map(String::as_str).collect();
-    catalogue::validate(EntryKind::Destination, &body.destination_type, &body.settings, &keys)
-        .map_err(field_error)?;
-    let mut sealed = BTreeMap::new();
-    let mut removed = Vec::new();
-    for (key, value) in body.credentials {
-        match value {
-            Some(value) if value.len() > 16 * 1024 => {
-                return Err(ApiError::invalid_field(&format!("credentials.{key}"), "must be at most 16 KiB"));
-            }
-            Some(value) => {
-                let ciphertext = state
-                    .data_key
-                    .seal(&value)
-                    .map_err(|error| ApiError::internal("seal credential", error))?;
-                sealed.insert(key, SealedSecret(ciphertext));
-            }
-            None => removed.push(key),
-        }
-    }
-    let destination = Destination {
-        id,
-        name: body.name,
-        destination_type: body.destination_type,
-        settings: body.settings,
-        credentials: sealed,
-    };
-    Ok((destination, removed))
-}
+impl CollectorItem for Destination {
+    const KIND: &'static str = "destination";
+    const PLURAL: &'static str = "destinations";
+    const ID_PREFIX: &'static str = "dst";
+    type Body = DestinationBody;
 
-/// Credentials are write-only: only their names are ever shown.
-fn destination_view(destination: &Destination) -> Value {
-    let masked: BTreeMap<&str, &str> =
-        destination.credentials.keys().map(|key| (key.as_str(), "••••")).collect();
-    json!({
-        "id": destination.id,
-        "name": destination.name,
-        "type": destination.destination_type,
-        "settings": destination.settings,
-        "credentials": masked,
-    })
+    fn build(state: &AppState, id: String, body: DestinationBody) -> Result<(Self, Vec<String>), ApiError> {
+        validate_name("name", &body.name)?;
+        let keys: Vec<&str> = body.credentials.keys().map(String::as_str).collect();
+        catalogue::validate(EntryKind::Destination, &body.destination_type, &body.settings, &keys)
+            .map_err(field_error)?;
+        let mut sealed = BTreeMap::new();
+        let mut removed = Vec::new();
+        for (key, value) in body.credentials {
+            match value {
+                Some(value) if value.len() > 16 * 1024 => {
+                    return Err(ApiError::invalid_field(
+                        &format!("credentials.{key}"),
+                        "must be at most 16 KiB",
+                    ));
+                }
+                Some(value) => {
+                    let ciphertext = state
+                        .data_key
+                        .seal(&value)
+                        .map_err(|error| ApiError::internal("seal credential", error))?;
+                    sealed.insert(key, SealedSecret(ciphertext));
+                }
+                None => removed.push(key),
+            }
+        }
+        let destination = Destination {
+            id,
+            name: body.name,
+            destination_type: body.destination_type,
+            settings: body.settings,
+            credentials: sealed,
+        };
+        Ok((destination, removed))
+    }
+
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self> {
+        &record.destinations
+    }
+
+    fn view(&self) -> Value {
+        let masked: BTreeMap<&str, &str> =
+            self.credentials.keys().map(|key| (key.as_str(), "••••")).collect();
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "type": self.destination_type,
+            "settings": self.settings,
+            "credentials": masked,
+        })
+    }
+
+    fn put(
+        collector_id: String,
+        destination: Self,
+        removed: Vec<String>,
+        create: bool,
+        at: UnixMillis,
+    ) -> Command {
+        Command::PutDestination { collector_id, destination, remove_credentials: removed, create, at }
+    }
+
+    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
+        Command::DeleteDestination { collector_id, id, at }
+    }
 }
 
 // ---- routes ----
@@ -357,7 +504,7 @@ fn default_true() -> bool {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RouteBody {
+pub(super) struct RouteBody {
     name: String,
     #[serde(default = "default_condition")]
     condition: String,
@@ -370,235 +517,6 @@ struct RouteBody {
     destination_ids: Vec<String>,
 }
 
-fn route_from_body(id: String, body: RouteBody) -> Result<Route, ApiError> {
-    validate_name("name", &body.name)?;
-    let condition = body.condition.trim().to_owned();
-    if condition.is_empty() {
-        return Err(ApiError::invalid_field(
-            "condition",
-            "must not be empty (use \"true\" to match everything)",
-        ));
-    }
-    if condition.len() > MAX_CONDITION_BYTES || condition.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("condition", "must be one line of at most 4096 bytes"));
-    }
-    if body.destination_ids.is_empty() {
-        return Err(ApiError::invalid_field("destination_ids", "name at least one destination"));
-    }
-    let mut destination_ids = body.destination_ids;
-    destination_ids.sort();
-    destination_ids.dedup();
-    Ok(Route {
-        id,
-        name: body.name,
-        condition,
-        priority: body.priority,
-        is_final: body.is_final,
-        pipeline_id: body.pipeline_id.filter(|id| !id.is_empty()),
-        destination_ids,
-    })
-}
-
-fn route_view(route: &Route) -> Value {
-    json!({
-        "id": route.id,
-        "name": route.name,
-        "condition": route.condition,
-        "priority": route.priority,
-        "is_final": route.is_final,
-        "pipeline_id": route.pipeline_id,
-        "destination_ids": route.destination_ids,
-    })
-}
-
-// ---- sources, destinations and routes: one set of handlers over [`CollectorItem`] ----
-
-/// A kind of item that belongs to one collector and is managed with the same five calls.
-trait CollectorItem: Sized + 'static {
-    /// Singular name for messages (`source`).
-    const KIND: &'static str;
-    /// Path segment (`sources`) and list key in responses.
-    const PLURAL: &'static str;
-    /// Prefix of generated ids (`src`).
-    const ID_PREFIX: &'static str;
-    type Body: serde::de::DeserializeOwned + 'static;
-
-    /// Validates a request body into an item; the list names credentials to remove (destinations).
-    fn build(state: &AppState, id: String, body: Self::Body) -> Result<(Self, Vec<String>), ApiError>;
-    fn all(record: &CollectorRecord) -> Vec<&Self>;
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self>;
-    fn view(&self) -> Value;
-    fn put(collector_id: String, item: Self, removed: Vec<String>, create: bool, at: UnixMillis) -> Command;
-    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command;
-}
-
-fn collector_item_routes<T: CollectorItem>(config: &mut web::ServiceConfig) {
-    let collection = format!("/collectors/{{id}}/{}", T::PLURAL);
-    let item = format!("/collectors/{{id}}/{}/{{item}}", T::PLURAL);
-    config
-        .service(
-            resource(&collection, "GET, POST")
-                .route(web::post().to(create_item::<T>))
-                .route(web::get().to(list_items::<T>)),
-        )
-        .service(
-            resource(&item, "GET, PUT, DELETE")
-                .route(web::get().to(get_item::<T>))
-                .route(web::put().to(replace_item::<T>))
-                .route(web::delete().to(delete_item::<T>)),
-        );
-}
-
-/// Reads one item of a collector as JSON, with 404s naming what is missing.
-fn item_view<T: CollectorItem>(
-    state: &AppState,
-    collector_id: &str,
-    item_id: &str,
-) -> Result<Value, ApiError> {
-    let applied = state.raft.state();
-    let record = applied
-        .fleet
-        .collectors
-        .get(collector_id)
-        .ok_or_else(|| ApiError::not_found("collector", collector_id))?;
-    T::get(record, item_id).map(T::view).ok_or_else(|| ApiError::not_found(T::KIND, item_id))
-}
-
-async fn create_item<T: CollectorItem>(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    options: web::Query<WriteOptions>,
-    body: web::Json<T::Body>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let collector_id = path.into_inner();
-    collector_exists(&state, &collector_id)?;
-    let (item, removed) = T::build(&state, new_id(T::ID_PREFIX)?, body.into_inner())?;
-    let view = item.view();
-    let command = T::put(collector_id, item, removed, true, UnixMillis::now());
-    Ok(commit_or_preview(&state, command, &options)
-        .await?
-        .unwrap_or_else(|| HttpResponse::Created().json(view)))
-}
-
-async fn list_items<T: CollectorItem>(
-    _principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let applied = state.raft.state();
-    let record =
-        applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
-    let items: Vec<Value> = T::all(record).into_iter().map(T::view).collect();
-    Ok(HttpResponse::Ok().json(json!({ T::PLURAL: items })))
-}
-
-async fn get_item<T: CollectorItem>(
-    _principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (collector_id, item_id) = path.into_inner();
-    Ok(HttpResponse::Ok().json(item_view::<T>(&state, &collector_id, &item_id)?))
-}
-
-/// Full replace; the response is the stored item (write-only credentials merged as applied).
-async fn replace_item<T: CollectorItem>(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    options: web::Query<WriteOptions>,
-    body: web::Json<T::Body>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let (collector_id, item_id) = path.into_inner();
-    let (item, removed) = T::build(&state, item_id.clone(), body.into_inner())?;
-    let command = T::put(collector_id.clone(), item, removed, false, UnixMillis::now());
-    if let Some(preview) = commit_or_preview(&state, command, &options).await? {
-        return Ok(preview);
-    }
-    Ok(HttpResponse::Ok().json(item_view::<T>(&state, &collector_id, &item_id)?))
-}
-
-async fn delete_item<T: CollectorItem>(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    options: web::Query<WriteOptions>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_collector_admin()?;
-    let (collector_id, item_id) = path.into_inner();
-    let command = T::delete(collector_id, item_id, UnixMillis::now());
-    Ok(commit_or_preview(&state, command, &options)
-        .await?
-        .unwrap_or_else(|| HttpResponse::NoContent().finish()))
-}
-
-impl CollectorItem for Source {
-    const KIND: &'static str = "source";
-    const PLURAL: &'static str = "sources";
-    const ID_PREFIX: &'static str = "src";
-    type Body = SourceBody;
-
-    fn build(_state: &AppState, id: String, body: SourceBody) -> Result<(Self, Vec<String>), ApiError> {
-        Ok((source_from_body(id, body)?, Vec::new()))
-    }
-    fn all(record: &CollectorRecord) -> Vec<&Self> {
-        record.sources.values().collect()
-    }
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
-        record.sources.get(id)
-    }
-    fn view(&self) -> Value {
-        source_view(self)
-    }
-    fn put(
-        collector_id: String,
-        source: Self,
-        _removed: Vec<String>,
-        create: bool,
-        at: UnixMillis,
-    ) -> Command {
-        Command::PutSource { collector_id, source, create, at }
-    }
-    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
-        Command::DeleteSource { collector_id, id, at }
-    }
-}
-
-impl CollectorItem for Destination {
-    const KIND: &'static str = "destination";
-    const PLURAL: &'static str = "destinations";
-    const ID_PREFIX: &'static str = "dst";
-    type Body = DestinationBody;
-
-    fn build(state: &AppState, id: String, body: DestinationBody) -> Result<(Self, Vec<String>), ApiError> {
-        destination_from_body(state, id, body)
-    }
-    fn all(record: &CollectorRecord) -> Vec<&Self> {
-        record.destinations.values().collect()
-    }
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
-        record.destinations.get(id)
-    }
-    fn view(&self) -> Value {
-        destination_view(self)
-    }
-    fn put(
-        collector_id: String,
-        destination: Self,
-        removed: Vec<String>,
-        create: bool,
-        at: UnixMillis,
-    ) -> Command {
-        Command::PutDestination { collector_id, destination, remove_credentials: removed, create, at }
-    }
-    fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
-        Command::DeleteDestination { collector_id, id, at }
-    }
-}
-
 impl CollectorItem for Route {
     const KIND: &'static str = "route";
     const PLURAL: &'static str = "routes";
@@ -606,20 +524,60 @@ impl CollectorItem for Route {
     type Body = RouteBody;
 
     fn build(_state: &AppState, id: String, body: RouteBody) -> Result<(Self, Vec<String>), ApiError> {
-        Ok((route_from_body(id, body)?, Vec::new()))
+        validate_name("name", &body.name)?;
+        let condition = body.condition.trim().to_owned();
+        if condition.is_empty() {
+            return Err(ApiError::invalid_field(
+                "condition",
+                "must not be empty (use \"true\" to match everything)",
+            ));
+        }
+        if condition.len() > MAX_CONDITION_BYTES || condition.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field("condition", "must be one line of at most 4096 bytes"));
+        }
+        if body.destination_ids.is_empty() {
+            return Err(ApiError::invalid_field("destination_ids", "name at least one destination"));
+        }
+        let mut destination_ids = body.destination_ids;
+        destination_ids.sort();
+        destination_ids.dedup();
+        Ok((
+            Route {
+                id,
+                name: body.name,
+                condition,
+                priority: body.priority,
+                is_final: body.is_final,
+                pipeline_id: body.pipeline_id.filter(|id| !id.is_empty()),
+                destination_ids,
+            },
+            Vec::new(),
+        ))
     }
+
+    fn of(record: &CollectorRecord) -> &BTreeMap<String, Self> {
+        &record.routes
+    }
+
     /// In evaluation order: ascending priority, ties by id.
     fn all(record: &CollectorRecord) -> Vec<&Self> {
         let mut routes: Vec<&Route> = record.routes.values().collect();
         routes.sort_by(|left, right| left.priority.cmp(&right.priority).then_with(|| left.id.cmp(&right.id)));
         routes
     }
-    fn get<'a>(record: &'a CollectorRecord, id: &str) -> Option<&'a Self> {
-        record.routes.get(id)
-    }
+
     fn view(&self) -> Value {
-        route_view(self)
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "condition": self.condition,
+            "priority": self.priority,
+            "is_final": self.is_final,
+            "pipeline_id": self.pipeline_id,
+            "destination_ids": self.destination_ids,
+        })
     }
+
     fn put(
         collector_id: String,
         route: Self,
@@ -629,6 +587,7 @@ impl CollectorItem for Route {
     ) -> Command {
         Command::PutRoute { collector_id, route, create, at }
     }
+
     fn delete(collector_id: String, id: String, at: UnixMillis) -> Command {
         Command::DeleteRoute { collector_id, id, at }
     }
@@ -650,7 +609,7 @@ pub fn version_view(config: &ConfigVersion, with_content: bool) -> Value {
     view
 }
 
-async fn config_versions(
+pub(super) async fn config_versions(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -665,12 +624,12 @@ async fn config_versions(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DiffQuery {
+pub(super) struct DiffQuery {
     from: u64,
     to: Option<u64>,
 }
 
-async fn config_diff(
+pub(super) async fn config_diff(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -3,39 +3,29 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::{resource, validate_name};
+use super::validate_name;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::{Command, Role, UnixMillis};
 use crate::secrets;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            resource("/service-accounts", "GET, POST")
-                .route(web::post().to(create))
-                .route(web::get().to(list)),
-        )
-        .service(resource("/service-accounts/{id}/tokens", "POST").route(web::post().to(create_token)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateServiceAccount {
+pub(super) struct CreateServiceAccount {
     name: String,
     role: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub(super) struct CreateToken {
     #[serde(default)]
     label: String,
     expires_in_days: Option<u32>,
 }
 
-async fn create(
+pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateServiceAccount>,
@@ -59,7 +49,7 @@ async fn create(
     Ok(HttpResponse::Created().json(serde_json::json!({ "id": id, "name": name, "role": role.as_str() })))
 }
 
-async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     principal.require_access_admin()?;
     let accounts: Vec<serde_json::Value> = state
         .raft
@@ -77,7 +67,7 @@ async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(serde_json::json!({ "service_accounts": accounts })))
 }
 
-async fn create_token(
+pub(super) async fn create_token(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -25,7 +25,6 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::collectors::{event_view, CollectorView};
-use super::resource;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -42,15 +41,9 @@ const RECONNECT_MILLIS: u32 = 1000;
 /// Events sent at most per message (a collector keeps at most 1000).
 const MAX_EVENTS_PER_MESSAGE: usize = 1000;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(resource("/stream/collectors", "GET").route(web::get().to(collectors_stream)))
-        .service(resource("/stream/collectors/{id}", "GET").route(web::get().to(collector_stream)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CollectorStreamQuery {
+pub(super) struct CollectorStreamQuery {
     after: Option<u64>,
 }
 
@@ -167,7 +160,7 @@ async fn collector_list_json(state: &AppState) -> String {
     serde_json::json!({ "collectors": views }).to_string()
 }
 
-async fn collectors_stream(principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn collectors_stream(principal: Principal, state: web::Data<AppState>) -> HttpResponse {
     let last_sent: Rc<RefCell<Option<String>>> = Rc::default();
     spawn_sampler(state, principal, move |state| {
         let last_sent = last_sent.clone();
@@ -184,7 +177,7 @@ async fn collectors_stream(principal: Principal, state: web::Data<AppState>) -> 
     })
 }
 
-async fn collector_stream(
+pub(super) async fn collector_stream(
     principal: Principal,
     request: HttpRequest,
     state: web::Data<AppState>,

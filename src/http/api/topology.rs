@@ -1,5 +1,5 @@
 //! `GET /api/v1/collectors/{id}/topology`: the rendered pipeline graph annotated with per-component
-//! throughput from the collector's own metrics (`actors/throughput.rs` does the join).
+//! throughput from the collector's own metrics ([`join`] does the join, purely).
 //!
 //! Rates are items per second, `null` until two own_metrics pushes arrived since the collector's actor
 //! was activated on this node. `?history=true` adds each node's rate window (the last hour).
@@ -7,26 +7,24 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::resource;
-use crate::actors::throughput::annotate;
+pub mod join;
+
+use join::annotate;
+
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::time::Rfc3339;
 use crate::render::graph::render_graph;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(resource("/collectors/{id}/topology", "GET").route(web::get().to(topology)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TopologyQuery {
+pub(super) struct TopologyQuery {
     #[serde(default)]
     history: bool,
 }
 
-async fn topology(
+pub(super) async fn topology(
     _principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::{resource, validate_name};
+use super::validate_name;
 use crate::error::ApiError;
 use crate::http::login_guard::LoginGuard;
 use crate::http::principal::Principal;
@@ -15,19 +15,15 @@ use crate::secrets;
 /// Shortest password accepted for a new user.
 const MIN_PASSWORD_CHARS: usize = 12;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(resource("/users", "GET, POST").route(web::post().to(create)).route(web::get().to(list)));
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(super) struct CreateUser {
     username: String,
     password: String,
     role: String,
 }
 
-async fn create(
+pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     guard: web::Data<LoginGuard>,
@@ -82,7 +78,7 @@ async fn create(
     })))
 }
 
-async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     principal.require_access_admin()?;
     let users: Vec<serde_json::Value> = state
         .raft

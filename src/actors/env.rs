@@ -1,0 +1,58 @@
+//! What every collector actor on this node shares, and the table of resident actors.
+//!
+//! Kept apart from the registry so that the actor and the registry both depend on it, and not on each
+//! other: the registry activates actors, the actor only needs its environment.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use parking_lot::Mutex;
+
+use super::activity_writer::ActivityWriter;
+use crate::config::CollectorSettings;
+use crate::model::slot_of;
+use crate::raft::RaftNode;
+use crate::secrets::DataKey;
+
+/// Shards of the resident table.
+const REGISTRY_SHARDS: usize = 64;
+
+/// What every collector actor shares.
+pub struct ActorEnv {
+    pub raft: RaftNode,
+    pub writer: Addr<ActivityWriter>,
+    pub settings: CollectorSettings,
+    pub data_key: DataKey,
+}
+
+/// The resident actors by collector id, sharded to keep lock hold times short on the poll path.
+/// Generic over the actor so that this file does not name the actor that holds it.
+pub struct ActorShards<A: Actor> {
+    shards: Vec<Mutex<HashMap<String, Addr<A>>>>,
+}
+
+impl<A: Actor> ActorShards<A> {
+    pub(super) fn new() -> Self {
+        ActorShards { shards: (0..REGISTRY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+
+    pub(super) fn shard(&self, collector_id: &str) -> &Mutex<HashMap<String, Addr<A>>> {
+        &self.shards[slot_of(collector_id) % REGISTRY_SHARDS]
+    }
+
+    /// Forgets `addr` unless a newer activation already replaced it.
+    pub(super) fn remove_if_same(&self, collector_id: &str, addr: &Addr<A>) {
+        let mut shard = self.shard(collector_id).lock();
+        if shard.get(collector_id) == Some(addr) {
+            shard.remove(collector_id);
+        }
+    }
+
+    pub(super) fn get(&self, collector_id: &str) -> Option<Addr<A>> {
+        self.shard(collector_id).lock().get(collector_id).cloned()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().len()).sum()
+    }
+}

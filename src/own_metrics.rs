@@ -1,0 +1,25 @@
+//! What a collector's own metrics mean to linkmesh, and how they are read out of an OTLP push. Pure
+//! functions over plain data, shared by the OTLP receiver (`http/otlp.rs`, which extracts) and the
+//! collector actor (`actors/throughput.rs`, which turns the extracted points into rates).
+//!
+//! Two producers push here (facts: `shared/reference/opamp-and-self-telemetry.md` §4):
+//!
+//! - **Alloy** (`prometheus.exporter.self` → `prometheus.scrape` → `otelcol.receiver.prometheus` →
+//!   `otelcol.exporter.otlphttp`): every component metric carries `component_id`. Older Alloy puts the
+//!   module path in it (`remotecfg/linkmesh_pipeline.default/otelcol.receiver.otlp.src_1`), newer Alloy
+//!   moves the path to `component_path`; both reduce to the id relative to its module, which is how the
+//!   rendered graph names components. Counters may arrive with or without the Prometheus `_total`.
+//!   `alloy_component_graph_connection{from,to}` gives the edges between components.
+//! - **OpenTelemetry Collector** internal metrics: `otelcol_receiver_*`, `otelcol_processor_*`,
+//!   `otelcol_exporter_*` with the component in the `receiver` / `processor` / `exporter` attribute
+//!   (`otlp/src_1`). Component ids are unique per kind only, so the kind is part of the key.
+//!
+//! - [`metric_rules`]: the one mapping table, [`metric_rules::METRIC_RULES`]: which metrics are read and
+//!   which of a component's rates each one feeds; component identity ([`metric_rules::ComponentKey`]).
+//! - [`extract`]: picks those metrics out of an `ExportMetricsServiceRequest`, checks every point and
+//!   keys it by series, into a [`MetricsBatch`] for the collector's actor.
+
+pub mod extract;
+pub mod metric_rules;
+
+pub use extract::{extract, MetricPoint, MetricsBatch};

@@ -1,0 +1,341 @@
+//! Extraction: the metrics of the mapping table picked out of an OTLP push, each point checked and keyed
+//! by series, on the HTTP worker that received it.
+//!
+//! Invariants:
+//! - A series is the normalised metric name plus the sorted data point attributes. The resource is not
+//!   part of it: one collector token is one process, and its restart (a new `service.instance.id` for
+//!   the OTel Collector) must look like a reset of the same series.
+//! - Points are sorted by time, so that several points of one series in one push apply in order.
+//! - A point of a listed metric that cannot be used is counted as rejected (OTLP `partial_success`),
+//!   never silently dropped; metrics not in the table are accepted and ignored.
+
+use std::borrow::Cow;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, NumberDataPoint,
+};
+
+use super::metric_rules::{
+    alloy_local_id, normalise_metric_name, rule_for, ComponentKey, IdSpace, Measure, MetricRule,
+};
+
+fn component_of(attributes: &[KeyValue]) -> Option<ComponentKey> {
+    let find = |key: &str| {
+        attributes
+            .iter()
+            .find(|attribute| attribute.key == key)
+            .and_then(|attribute| attribute_text(attribute.value.as_ref()))
+            .filter(|value| !value.is_empty())
+    };
+    if let Some(id) = find("component_id") {
+        return Some(ComponentKey::alloy(&id));
+    }
+    [("receiver", IdSpace::Receiver), ("processor", IdSpace::Processor), ("exporter", IdSpace::Exporter)]
+        .into_iter()
+        .find_map(|(key, space)| find(key).map(|id| ComponentKey { space, id: id.into_owned() }))
+}
+
+fn attribute_text(value: Option<&AnyValue>) -> Option<Cow<'_, str>> {
+    match value?.value.as_ref()? {
+        any_value::Value::StringValue(text) => Some(Cow::Borrowed(text)),
+        any_value::Value::BoolValue(flag) => Some(Cow::Owned(flag.to_string())),
+        any_value::Value::IntValue(number) => Some(Cow::Owned(number.to_string())),
+        any_value::Value::DoubleValue(number) => Some(Cow::Owned(number.to_string())),
+        other => Some(Cow::Owned(format!("{other:?}"))),
+    }
+}
+
+/// One data point of a metric linkmesh reads, checked and keyed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    /// Normalised metric name and the sorted data point attributes.
+    pub series: String,
+    pub rule: &'static MetricRule,
+    pub component: Option<ComponentKey>,
+    pub start_unix_nano: u64,
+    pub time_unix_nano: u64,
+    pub value: f64,
+    /// Delta temporality: the value is the increase over `[start, time]`.
+    pub delta: bool,
+}
+
+/// What one OTLP push carries that linkmesh reads; built on the HTTP worker, applied by the actor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsBatch {
+    /// Sorted by time, so that several points of one series in one push apply in order.
+    pub points: Vec<MetricPoint>,
+    /// Alloy's component edges, when the push carried `alloy_component_graph_connection` at all.
+    pub graph_connections: Option<Vec<(String, String)>>,
+    /// Data points refused (OTLP `partial_success.rejected_data_points`) and the first reason.
+    pub rejected: u64,
+    pub rejection: Option<String>,
+}
+
+impl MetricsBatch {
+    fn reject(&mut self, count: u64, reason: impl FnOnce() -> String) {
+        if count == 0 {
+            return;
+        }
+        self.rejected += count;
+        if self.rejection.is_none() {
+            self.rejection = Some(reason());
+        }
+    }
+}
+
+/// Picks the metrics linkmesh reads out of an OTLP request and checks their points. Points of metrics
+/// not in [`METRIC_RULES`] are accepted and dropped; points of listed metrics that cannot be used
+/// (no value, not finite, negative counter, no timestamp, no component, histogram type) are rejected.
+pub fn extract(request: &ExportMetricsServiceRequest) -> MetricsBatch {
+    let mut batch = MetricsBatch::default();
+    let metrics = request
+        .resource_metrics
+        .iter()
+        .flat_map(|resource| &resource.scope_metrics)
+        .flat_map(|scope| &scope.metrics);
+    for metric in metrics {
+        let Some(rule) = rule_for(&metric.name) else { continue };
+        let (points, delta): (&[NumberDataPoint], bool) = match &metric.data {
+            Some(metric::Data::Sum(sum)) => {
+                (&sum.data_points, sum.aggregation_temporality == AggregationTemporality::Delta as i32)
+            }
+            Some(metric::Data::Gauge(gauge)) => (&gauge.data_points, false),
+            Some(other) => {
+                let (kind, count) = match other {
+                    metric::Data::Histogram(histogram) => ("histogram", histogram.data_points.len()),
+                    metric::Data::ExponentialHistogram(histogram) => {
+                        ("exponential histogram", histogram.data_points.len())
+                    }
+                    metric::Data::Summary(summary) => ("summary", summary.data_points.len()),
+                    metric::Data::Sum(_) | metric::Data::Gauge(_) => ("number", 0),
+                };
+                batch.reject(count as u64, || {
+                    format!("{}: is a {kind}; expected a sum or gauge", metric.name)
+                });
+                continue;
+            }
+            None => continue,
+        };
+        if rule.measure == Measure::GraphConnection {
+            let edges = batch.graph_connections.get_or_insert_with(Vec::new);
+            edges.extend(
+                points.iter().filter(|point| point_value(point).is_some_and(|value| value > 0.0)).filter_map(
+                    |point| {
+                        let end = |key: &str| {
+                            point.attributes.iter().find(|attribute| attribute.key == key).and_then(
+                                |attribute| {
+                                    attribute_text(attribute.value.as_ref())
+                                        .map(|id| alloy_local_id(&id).to_owned())
+                                },
+                            )
+                        };
+                        Some((end("from")?, end("to")?))
+                    },
+                ),
+            );
+            continue;
+        }
+        let normalised = normalise_metric_name(&metric.name);
+        for point in points {
+            match check_point(rule, point) {
+                Ok((value, component)) => batch.points.push(MetricPoint {
+                    series: series_key(&normalised, &point.attributes),
+                    rule,
+                    component,
+                    start_unix_nano: point.start_time_unix_nano,
+                    time_unix_nano: point.time_unix_nano,
+                    value,
+                    delta: delta && rule.measure.is_counter(),
+                }),
+                Err(problem) => batch.reject(1, || format!("{}: {problem}", metric.name)),
+            }
+        }
+    }
+    batch.points.sort_by_key(|point| point.time_unix_nano);
+    if let Some(edges) = &mut batch.graph_connections {
+        edges.sort();
+        edges.dedup();
+    }
+    batch
+}
+
+fn point_value(point: &NumberDataPoint) -> Option<f64> {
+    match point.value? {
+        number_data_point::Value::AsInt(value) => Some(value as f64),
+        number_data_point::Value::AsDouble(value) => Some(value),
+    }
+}
+
+fn check_point(
+    rule: &MetricRule,
+    point: &NumberDataPoint,
+) -> Result<(f64, Option<ComponentKey>), &'static str> {
+    let value = point_value(point).ok_or("data point has no value (asInt or asDouble)")?;
+    if !value.is_finite() {
+        return Err("data point value is not finite");
+    }
+    if rule.measure.is_counter() && value < 0.0 {
+        return Err("counter value is negative");
+    }
+    if point.time_unix_nano == 0 {
+        return Err("data point has no timeUnixNano");
+    }
+    let component = match rule.stage {
+        Some(_) => Some(
+            component_of(&point.attributes)
+                .ok_or("data point names no component (component_id, receiver, processor or exporter)")?,
+        ),
+        None => None,
+    };
+    Ok((value, component))
+}
+
+fn series_key(normalised_name: &str, attributes: &[KeyValue]) -> String {
+    let mut pairs: Vec<(&str, Cow<'_, str>)> = attributes
+        .iter()
+        .map(|attribute| {
+            (attribute.key.as_str(), attribute_text(attribute.value.as_ref()).unwrap_or_default())
+        })
+        .collect();
+    pairs.sort();
+    let mut key = String::with_capacity(normalised_name.len() + 16 * pairs.len());
+    key.push_str(normalised_name);
+    for (name, value) in pairs {
+        key.push('\u{1f}');
+        key.push_str(name);
+        key.push('=');
+        key.push_str(&value);
+    }
+    key
+}
+
+/// OTLP builders for the tests of extraction, rates and the topology join.
+#[cfg(test)]
+pub(crate) mod test_otlp {
+    use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, ResourceMetrics, ScopeMetrics, Sum};
+
+    use super::*;
+
+    pub(crate) fn text(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
+            ..KeyValue::default()
+        }
+    }
+
+    pub(crate) fn number(attributes: Vec<KeyValue>, start: u64, time: u64, value: f64) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes,
+            start_time_unix_nano: start,
+            time_unix_nano: time,
+            value: Some(number_data_point::Value::AsDouble(value)),
+            ..NumberDataPoint::default()
+        }
+    }
+
+    pub(crate) fn counter(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+        Metric {
+            name: name.to_owned(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: points,
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            })),
+            ..Metric::default()
+        }
+    }
+
+    pub(crate) fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+        Metric {
+            name: name.to_owned(),
+            data: Some(metric::Data::Gauge(Gauge { data_points: points })),
+            ..Metric::default()
+        }
+    }
+
+    pub(crate) fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics, ..ScopeMetrics::default() }],
+                ..ResourceMetrics::default()
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::metrics::v1::{Histogram, HistogramDataPoint, Metric};
+
+    use super::test_otlp::*;
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+    const T0: u64 = 1_800_000_000 * SECOND;
+
+    #[test]
+    fn component_ids_drop_the_module_path_and_keep_otel_kinds_apart() {
+        assert_eq!(
+            alloy_local_id("remotecfg/linkmesh_pipeline.default/otelcol.receiver.otlp.src_1"),
+            "otelcol.receiver.otlp.src_1"
+        );
+        assert_eq!(alloy_local_id("prometheus.exporter.self.default"), "prometheus.exporter.self.default");
+        let alloy = component_of(&[text("component_id", "a/b/loki.write.dst_1"), text("receiver", "x")])
+            .expect("alloy");
+        assert_eq!(alloy, ComponentKey { space: IdSpace::Alloy, id: "loki.write.dst_1".into() });
+        assert_eq!(alloy.component_type(), "loki.write");
+        let otel =
+            component_of(&[text("exporter", "otlp/dst_1"), text("data_type", "traces")]).expect("otel");
+        assert_eq!(otel, ComponentKey { space: IdSpace::Exporter, id: "otlp/dst_1".into() });
+        assert_eq!(otel.component_type(), "otlp");
+        assert_eq!(otel.local_node_id(), "local:exporter:otlp/dst_1");
+        assert!(component_of(&[text("transport", "grpc")]).is_none());
+    }
+
+    #[test]
+    fn unusable_points_are_rejected_with_a_reason() {
+        let no_value = NumberDataPoint {
+            time_unix_nano: T0,
+            attributes: vec![text("receiver", "otlp")],
+            ..NumberDataPoint::default()
+        };
+        let histogram = Metric {
+            name: "otelcol_exporter_sent_spans".into(),
+            data: Some(metric::Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint::default(); 2],
+                aggregation_temporality: 2,
+            })),
+            ..Metric::default()
+        };
+        let batch = extract(&request(vec![
+            counter("otelcol_receiver_accepted_spans", vec![no_value]),
+            counter(
+                "otelcol_receiver_refused_spans",
+                vec![number(vec![text("receiver", "otlp")], 0, T0, f64::NAN)],
+            ),
+            counter(
+                "otelcol_receiver_failed_spans",
+                vec![number(vec![text("receiver", "otlp")], 0, T0, -1.0)],
+            ),
+            counter(
+                "otelcol_exporter_sent_log_records",
+                vec![number(vec![text("exporter", "otlp")], 0, 0, 1.0)],
+            ),
+            counter(
+                "otelcol_exporter_sent_metric_points",
+                vec![number(vec![text("transport", "grpc")], 0, T0, 1.0)],
+            ),
+            histogram,
+            gauge("unrelated", vec![NumberDataPoint::default()]),
+        ]));
+        assert_eq!(batch.rejected, 7);
+        assert!(batch.points.is_empty());
+        assert_eq!(
+            batch.rejection.as_deref(),
+            Some("otelcol_receiver_accepted_spans: data point has no value (asInt or asDouble)")
+        );
+    }
+}
