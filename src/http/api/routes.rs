@@ -148,14 +148,21 @@ impl ApiRoute {
 }
 
 /// Authenticates and checks the role before anything else of the request is read; the principal is
-/// left in the request for the handler's extractor.
+/// left in the request for the handler's extractor. A refusal is answered here as a response (not
+/// returned as an error), so the app's middleware still sees it — the default `no-store`/`nosniff`
+/// headers among them.
 async fn require(
     access: Access,
     request: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let principal = authenticate(request.request())?;
-    access.check(&principal)?;
+    let principal = match authenticate(request.request()).and_then(|principal| {
+        access.check(&principal)?;
+        Ok(principal)
+    }) {
+        Ok(principal) => principal,
+        Err(refusal) => return Ok(request.error_response(refusal)),
+    };
     request.extensions_mut().insert(principal);
     next.call(request).await
 }
