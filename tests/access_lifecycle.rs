@@ -475,3 +475,83 @@ async fn the_generated_admin_password_file_is_removed_once_the_password_is_chang
     child.kill().expect("kill");
     child.wait().expect("wait");
 }
+
+/// `linkmesh …` with `LINKMESH_URL`/`LINKMESH_TOKEN`, optionally writing `stdin`; (success, JSON, stderr).
+fn linkmesh(server: &Server, token: &str, args: &[&str], stdin: Option<&str>) -> (bool, Value, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
+        .args(args)
+        .env("LINKMESH_URL", &server.base_url)
+        .env("LINKMESH_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run linkmesh");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let output = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.success(), value, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn the_cli_lists_and_revokes_tokens_and_disables_sets_and_deletes_users() {
+    let server = Server::start();
+    let admin = Api::admin(&server).await;
+    let account = create_account(&admin, "cli-ci").await;
+    let (_, minted) = mint(&admin, &account, json!({ "label": "script" })).await;
+    let token = minted["token"].as_str().expect("token").to_owned();
+    let token_id = minted["id"].as_str().expect("id").to_owned();
+    let json_out = ["--output", "json"];
+
+    let (ok, listed, stderr) = linkmesh(
+        &server,
+        &admin.token,
+        &[&["service-accounts", "tokens", "list", &account][..], &json_out].concat(),
+        None,
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(listed["tokens"][0]["id"], token_id.as_str());
+    assert!(!listed.to_string().contains(&token));
+    let (ok, _, stderr) =
+        linkmesh(&server, &admin.token, &["service-accounts", "tokens", "revoke", &account, &token_id], None);
+    assert!(ok, "{stderr}");
+    assert_eq!(bearer_status(&server, &token).await, 401);
+
+    create_user(&admin, "dana", "viewer", DANA_PASSWORD).await;
+    let dana = sign_in(&server, "dana", DANA_PASSWORD).await;
+    let (ok, _, stderr) = linkmesh(&server, &admin.token, &["users", "disable", "dana"], None);
+    assert!(ok, "{stderr}");
+    assert_eq!(me_status(&dana, &server).await, 401);
+    let (ok, users, _) = linkmesh(&server, &admin.token, &[&["users", "list"][..], &json_out].concat(), None);
+    assert!(ok);
+    let listed =
+        users["users"].as_array().expect("users").iter().find(|user| user["username"] == "dana").cloned();
+    assert_eq!(listed.expect("dana")["disabled"], true);
+    let (ok, _, _) = linkmesh(&server, &admin.token, &["users", "enable", "dana"], None);
+    assert!(ok);
+    let (ok, _, stderr) =
+        linkmesh(&server, &admin.token, &["users", "password", "dana"], Some("set-from-the-cli-1\n"));
+    assert!(ok, "{stderr}");
+    assert_eq!(login_status(&server, "dana", "set-from-the-cli-1").await, 200);
+    let (ok, _, stderr) = linkmesh(&server, &admin.token, &["users", "password", "dana"], None);
+    assert!(!ok && stderr.contains("standard input"), "{stderr}");
+    let (ok, _, stderr) = linkmesh(&server, &admin.token, &["users", "delete", "admin"], None);
+    assert!(!ok && stderr.contains("409") && stderr.contains("last enabled admin"), "{stderr}");
+    let (ok, _, _) = linkmesh(&server, &admin.token, &["users", "delete", "dana"], None);
+    assert!(ok);
+    let (ok, audit, stderr) =
+        linkmesh(&server, &admin.token, &[&["audit", "--limit", "1000"][..], &json_out].concat(), None);
+    assert!(ok, "{stderr}");
+    assert!(audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .any(|entry| entry["action"] == "DELETE /api/v1/users/{id}"));
+    assert!(!audit.to_string().contains("set-from-the-cli-1"));
+}
