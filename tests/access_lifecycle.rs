@@ -555,3 +555,31 @@ async fn the_cli_lists_and_revokes_tokens_and_disables_sets_and_deletes_users() 
         .any(|entry| entry["action"] == "DELETE /api/v1/users/{id}"));
     assert!(!audit.to_string().contains("set-from-the-cli-1"));
 }
+
+/// The Settings page offers every signed-in user their own password and sessions (other roles still
+/// get 403 for the admin part), and admins the token, user and audit controls.
+#[tokio::test]
+async fn settings_shows_your_account_to_everyone_and_the_audit_log_to_admins() {
+    let server = Server::start();
+    let admin = Api::admin(&server).await;
+    create_user(&admin, "dana", "viewer", DANA_PASSWORD).await;
+    let dana = sign_in(&server, "dana", DANA_PASSWORD).await;
+    let page = dana.get(server.url("/settings")).send().await.expect("settings");
+    assert_eq!(page.status(), 403);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("id=\"password-form\"") && html.contains("id=\"sessions-table\""), "{html}");
+    assert!(!html.contains("id=\"audit-table\""));
+
+    let admin_browser = sign_in(&server, "admin", ADMIN_PASSWORD).await;
+    let html = admin_browser
+        .get(server.url("/settings"))
+        .send()
+        .await
+        .expect("settings")
+        .text()
+        .await
+        .expect("html");
+    for id in ["password-form", "sa-tokens-table", "users-table", "audit-table"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} missing");
+    }
+}

@@ -234,6 +234,13 @@ async fn retention_keeps_the_newest_entries_and_they_survive_a_restart() {
     let ids: Vec<u64> = entries.iter().map(|entry| entry["id"].as_u64().expect("id")).collect();
     assert!(ids.windows(2).all(|pair| pair[1] == pair[0] + 1), "the newest, contiguous: {ids:?}");
     assert!(entries.iter().all(|entry| entry["action"] == "POST /api/v1/collectors"));
+    let tail = admin.get("/api/v1/audit?tail=2").await;
+    assert_eq!(
+        tail["entries"].as_array().expect("entries")[..],
+        entries[3..],
+        "the newest two, oldest first"
+    );
+    assert_eq!(tail["next"], ids[4]);
 
     server.restart();
     let admin = reconnected(&admin);

@@ -121,6 +121,12 @@ impl AuditLog {
         self.entries.range(start..).filter(|entry| entry.record.ts >= not_before).take(limit).collect()
     }
 
+    /// The id of the newest entry ever recorded (0 before the first). Ids are consecutive, so the
+    /// newest `n` entries are those after `last_id() - n`.
+    pub fn last_id(&self) -> u64 {
+        self.next_id - 1
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
