@@ -15,14 +15,14 @@ async fn entries_after(api: &Api, after: u64) -> Vec<Value> {
 
 /// Waits until at least `count` entries follow `after`.
 async fn wait_for_entries(api: &Api, after: u64, count: usize) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + WAIT_DEADLINE;
+    let deadline = tokio::time::Instant::now() + WAIT_DEADLINE;
     let entries = loop {
         let entries = entries_after(api, after).await;
         if entries.len() >= count {
             break entries;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            tokio::time::Instant::now() < deadline,
             "expected {count} audit entries after {after}, got {entries:#?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
