@@ -1296,7 +1296,9 @@
           h('td', { class: 'cell-actions' }, h('button', {
             type: 'button', class: 'btn btn-small', 'aria-label': `Create a token for ${account.name}`,
             onclick: () => { tokenAccount = account; clearErrors(tokenForm); tokenForm.reset(); $('#token-dialog-title').textContent = `New token for ${account.name}`; tokenDialog.showModal(); },
-          }, 'Create token'))))
+          }, 'Create token'),
+          h('button', { type: 'button', class: 'link-button', 'aria-label': `Tokens of ${account.name}`, onclick: () => loadTokens(account) }, 'Tokens'),
+          h('button', { type: 'button', class: 'link-button danger', 'aria-label': `Delete ${account.name}`, onclick: () => deleteAccount(account) }, 'Delete'))))
           : [h('tr', {}, h('td', { colspan: '4', class: 'muted' }, 'No service accounts yet.'))]));
       } catch (error) {
         toast(error.message, 'error');
@@ -1310,11 +1312,107 @@
         $('#users-table tbody').replaceChildren(...users.map((user) => h('tr', {},
           h('td', { class: 'row-name' }, user.username),
           h('td', {}, h('code', {}, user.role)),
-          h('td', {}, timeAgo(user.created_at)))));
+          h('td', {}, user.disabled ? h('span', { class: 'badge' }, 'disabled') : 'enabled'),
+          h('td', {}, timeAgo(user.created_at)),
+          h('td', { class: 'cell-actions' },
+            h('button', { type: 'button', class: 'link-button', 'aria-label': `${user.disabled ? 'Enable' : 'Disable'} ${user.username}`, onclick: () => setDisabled(user, !user.disabled) }, user.disabled ? 'Enable' : 'Disable'),
+            h('button', { type: 'button', class: 'link-button danger', 'aria-label': `Delete ${user.username}`, onclick: () => deleteUser(user) }, 'Delete')))));
       } catch (error) {
-        $('#users-table tbody').replaceChildren(h('tr', {}, h('td', { colspan: '3', class: 'form-error' }, `Could not load users: ${error.message}`)));
+        $('#users-table tbody').replaceChildren(h('tr', {}, h('td', { colspan: '5', class: 'form-error' }, `Could not load users: ${error.message}`)));
       }
     }
+
+    async function setDisabled(user, disabled) {
+      if (disabled && !confirm(`Disable ${user.username}? Their sessions end at once and they cannot sign in.`)) return;
+      try {
+        await api('PATCH', `/api/v1/users/${encodeURIComponent(user.id)}`, { disabled });
+        toast(`${user.username} ${disabled ? 'disabled' : 'enabled'}`);
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+      loadUsers();
+      loadAudit();
+    }
+
+    async function deleteUser(user) {
+      if (!confirm(`Delete user ${user.username}? Their sessions end at once.`)) return;
+      try {
+        await api('DELETE', `/api/v1/users/${encodeURIComponent(user.id)}`);
+        toast(`${user.username} deleted`);
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+      loadUsers();
+      loadAudit();
+    }
+
+    let tokensAccount = null;
+    async function loadTokens(account) {
+      tokensAccount = account;
+      const box = $('#sa-tokens');
+      $('#sa-tokens-title').textContent = `Tokens of ${account.name}`;
+      box.hidden = false;
+      try {
+        const body = await api('GET', `/api/v1/service-accounts/${encodeURIComponent(account.id)}/tokens`);
+        const tokens = body.tokens || [];
+        $('#sa-tokens-table tbody').replaceChildren(...(tokens.length ? tokens.map((token) => h('tr', {},
+          h('td', { class: 'row-name' }, token.label || '—', h('div', { class: 'row-sub' }, token.id)),
+          h('td', {}, h('code', {}, token.prefix ? `${token.prefix}…` : '—')),
+          h('td', {}, timeAgo(token.created_at)),
+          h('td', {}, token.expires_at ? absolute(token.expires_at) : 'never'),
+          h('td', {}, timeAgo(token.last_used_at)),
+          h('td', { class: 'cell-actions' }, h('button', {
+            type: 'button', class: 'link-button danger', 'aria-label': `Revoke ${token.label || token.id}`,
+            onclick: () => revokeToken(account, token),
+          }, 'Revoke'))))
+          : [h('tr', {}, h('td', { colspan: '6', class: 'muted' }, 'No tokens.'))]));
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+    }
+
+    async function revokeToken(account, token) {
+      if (!confirm(`Revoke token ${token.label || token.id}? Anything using it is refused from the next request on.`)) return;
+      try {
+        await api('DELETE', `/api/v1/service-accounts/${encodeURIComponent(account.id)}/tokens/${encodeURIComponent(token.id)}`);
+        toast('Token revoked');
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+      loadTokens(account);
+      loadAudit();
+    }
+
+    async function deleteAccount(account) {
+      if (!confirm(`Delete service account ${account.name}? All of its tokens stop working at once.`)) return;
+      try {
+        await api('DELETE', `/api/v1/service-accounts/${encodeURIComponent(account.id)}`);
+        toast(`${account.name} deleted`);
+        if (tokensAccount && tokensAccount.id === account.id) $('#sa-tokens').hidden = true;
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+      loadAccounts();
+      loadAudit();
+    }
+
+    async function loadAudit() {
+      try {
+        const body = await api('GET', '/api/v1/audit?tail=100');
+        const entries = (body.entries || []).slice().reverse();
+        $('#audit-table tbody').replaceChildren(...(entries.length ? entries.map((entry) => h('tr', {},
+          h('td', {}, timeAgo(entry.ts)),
+          h('td', { class: 'row-name' }, entry.actor, h('div', { class: 'row-sub' }, entry.actor_kind === 'user' ? 'user' : 'service account')),
+          h('td', {}, h('code', {}, entry.remote_addr)),
+          h('td', {}, h('code', {}, entry.action)),
+          h('td', {}, h('code', {}, entry.target)),
+          h('td', {}, entry.outcome === 'ok' ? 'ok' : h('span', { class: 'badge' }, entry.outcome))))
+          : [h('tr', {}, h('td', { colspan: '6', class: 'muted' }, 'Nothing recorded yet.'))]));
+      } catch (error) {
+        $('#audit-table tbody').replaceChildren(h('tr', {}, h('td', { colspan: '6', class: 'form-error' }, `Could not load the audit log: ${error.message}`)));
+      }
+    }
+    $('#audit-refresh').addEventListener('click', loadAudit);
 
     const saForm = $('#sa-form');
     saForm.addEventListener('submit', async (event) => {
@@ -1344,6 +1442,8 @@
         $('#sa-token-box').hidden = false;
         $('#sa-token').focus();
         $('#sa-token').select();
+        if (tokensAccount && tokensAccount.id === tokenAccount.id) loadTokens(tokenAccount);
+        loadAudit();
       } catch (error) {
         showError(tokenForm, error);
       }
@@ -1367,6 +1467,58 @@
 
     loadAccounts();
     loadUsers();
+    loadAudit();
+    accountPanel();
+  }
+
+  /** "Your account" on the settings page (every role): change one's password, see and end sessions. */
+  function accountPanel() {
+    const panel = $('#account-panel');
+    if (!panel) return;
+    const userId = panel.dataset.userId;
+    const form = $('#password-form');
+
+    async function loadSessions() {
+      try {
+        const body = await api('GET', `/api/v1/auth/sessions?user_id=${encodeURIComponent(userId)}`);
+        const sessions = (body.sessions || []).slice().sort((a, b) => b.created_at.localeCompare(a.created_at));
+        $('#sessions-table tbody').replaceChildren(...sessions.map((session) => h('tr', {},
+          h('td', {}, timeAgo(session.created_at), session.current ? h('div', { class: 'row-sub' }, 'this browser') : null),
+          h('td', {}, h('code', {}, session.remote_addr || '—')),
+          h('td', {}, absolute(session.expires_at)),
+          h('td', { class: 'cell-actions' }, session.current ? null : h('button', {
+            type: 'button', class: 'link-button danger', 'aria-label': `End the session from ${session.remote_addr || 'elsewhere'}`,
+            onclick: async () => {
+              try {
+                await api('DELETE', `/api/v1/auth/sessions/${encodeURIComponent(session.id)}`);
+                toast('Session ended');
+              } catch (error) {
+                toast(error.message, 'error');
+              }
+              loadSessions();
+            },
+          }, 'End')))));
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+    }
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      try {
+        await api('POST', `/api/v1/users/${encodeURIComponent(userId)}/password`, {
+          current_password: form.current_password.value, new_password: form.new_password.value,
+        });
+        form.reset();
+        toast('Password changed; your other sessions ended');
+        loadSessions();
+      } catch (error) {
+        showError(form, error);
+      }
+    });
+
+    loadSessions();
   }
 
   const pages = {
@@ -1376,6 +1528,7 @@
     collector: collectorPage,
     pipelines: pipelinesPage,
     settings: settingsPage,
+    'settings-denied': accountPanel,
   };
   if (pages[page]) pages[page]();
 })();

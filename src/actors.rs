@@ -9,11 +9,14 @@
 //! - [`push_gate`]: admission of own_metrics pushes before their body is read (per collector, per node).
 //! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
 //!   flush interval, so a poll never waits for consensus.
+//! - [`audit_writer`]: writes the queued audit records of requests that committed nothing, and
+//!   service-account token uses, one batched Raft write each per `audit.flush_interval`.
 //! - [`liveness`]: the pure status rules (cadence learning, stale detection), unit-tested without actors.
 //! - [`throughput`]: the rate math over own_metrics pushes and the per-component rate windows (pure);
 //!   the actor owns one `ThroughputState`.
 
 pub mod activity_writer;
+pub mod audit_writer;
 pub mod collector_actor;
 pub mod env;
 pub mod liveness;

@@ -3,6 +3,7 @@
 //! Every flag also reads a `LINKMESH_*` environment variable. For `serve`, flags and env override the
 //! `--config` file, which overrides the built-in defaults.
 
+pub mod access;
 pub mod client;
 
 use std::net::SocketAddr;
@@ -42,6 +43,25 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
         collector_id: String,
+    },
+    /// Manage users: list, disable, enable, set-role, delete, password, sign-out.
+    #[command(subcommand)]
+    Users(access::UsersCommand),
+    /// Manage service accounts and their tokens.
+    #[command(subcommand)]
+    ServiceAccounts(access::ServiceAccountsCommand),
+    /// List or end sign-in sessions.
+    #[command(subcommand)]
+    Sessions(access::SessionsCommand),
+    /// Show the audit log (admins), oldest first.
+    Audit {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only entries after this id.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Simulate a fleet of Alloy collectors against running servers (demo and benchmark load).
     Simulate(Box<crate::simulate::SimulateArgs>),

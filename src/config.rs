@@ -48,6 +48,52 @@ pub struct NodeConfig {
     pub http: HttpSettings,
     /// Login throttling and password hashing.
     pub auth: AuthSettings,
+    /// The replicated audit log of operator writes (`GET /api/v1/audit`).
+    pub audit: AuditSettings,
+}
+
+/// The audit log: batching of the records that ride no write of their own, and retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// How often records of requests that changed nothing (refusals, failures) and service-account
+    /// token use are written to Raft, in one batched write. A write's own record is committed with it.
+    #[serde(deserialize_with = "human::duration")]
+    pub flush_interval: Duration,
+    /// How many entries, and how old, the log keeps (older ones are dropped as new ones arrive).
+    pub retention: AuditRetentionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditRetentionSettings {
+    /// Entries kept at most (each is a few hundred bytes, held in memory and in snapshots).
+    pub max_entries: u64,
+    /// Entries older than this are dropped.
+    #[serde(deserialize_with = "human::duration")]
+    pub max_age: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings { flush_interval: Duration::from_secs(1), retention: AuditRetentionSettings::default() }
+    }
+}
+
+impl Default for AuditRetentionSettings {
+    fn default() -> Self {
+        AuditRetentionSettings { max_entries: 10_000, max_age: Duration::from_secs(90 * 86_400) }
+    }
+}
+
+impl AuditRetentionSettings {
+    /// The retention as carried in audit commands (so every replica prunes alike).
+    pub fn as_model(&self) -> crate::model::AuditRetention {
+        crate::model::AuditRetention {
+            max_entries: self.max_entries,
+            max_age_ms: u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// Consensus and log compaction.
@@ -194,6 +240,12 @@ pub struct AuthSettings {
     /// How long a login waits for a hashing slot before it is answered 429.
     #[serde(deserialize_with = "human::duration")]
     pub password_hash_wait: Duration,
+    /// Allow service-account tokens that never expire (`"expires_in_days": 0`).
+    pub allow_non_expiring_tokens: bool,
+    /// A token's `last_used_at` is written at most this often (batched with audit records), so using
+    /// a token costs no Raft write per request.
+    #[serde(deserialize_with = "human::duration")]
+    pub token_last_used_interval: Duration,
 }
 
 impl Default for AuthSettings {
@@ -207,6 +259,8 @@ impl Default for AuthSettings {
             login_throttle_max_entries: 100_000,
             max_concurrent_password_hashes: None,
             password_hash_wait: Duration::from_secs(2),
+            allow_non_expiring_tokens: false,
+            token_last_used_interval: Duration::from_secs(300),
         }
     }
 }
@@ -229,6 +283,7 @@ impl Default for NodeConfig {
             tls: TlsSettings::default(),
             http: HttpSettings::default(),
             auth: AuthSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -310,7 +365,13 @@ impl NodeConfig {
             return Err(ConfigError::Invalid("tick and flush intervals must be positive".into()));
         }
         self.http.validate()?;
-        self.auth.validate()
+        self.auth.validate()?;
+        if self.audit.flush_interval.is_zero() || self.audit.retention.max_entries == 0 {
+            return Err(ConfigError::Invalid(
+                "audit.flush_interval must be positive and audit.retention.max_entries at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -171,7 +171,7 @@ impl From<ApplyError> for ApiError {
         let code = match &error {
             ApplyError::NotFound { .. } => ErrorCode::NotFound,
             ApplyError::AlreadyExists { .. } | ApplyError::AlreadyBootstrapped => ErrorCode::AlreadyExists,
-            ApplyError::InUse { .. } => ErrorCode::Conflict,
+            ApplyError::InUse { .. } | ApplyError::Precondition { .. } => ErrorCode::Conflict,
             ApplyError::InvalidReference { field, problem } => {
                 return ApiError::invalid_field(field, problem);
             }

@@ -6,6 +6,7 @@
 //! - [`collector_auth`]: the collector bearer-token check both collector-facing adapters share.
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
+//! - [`audit`]: the audit record of every authenticated write (`crate::audit` for the rest).
 //! - [`csrf`]: the cross-site check every cookie-authenticated unsafe request passes.
 //! - [`request_guard`]: the middleware that cuts off slow request bodies and caps them per client.
 //! - [`untrusted_text`]: deceptive characters refused in names; untrusted text escaped for logs.
@@ -22,6 +23,7 @@
 //! principal, and nothing here imports it.
 
 pub mod api;
+pub mod audit;
 pub mod body;
 pub mod client_addr;
 pub mod collector_auth;

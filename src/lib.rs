@@ -12,12 +12,14 @@
 //!   OTLP pushes (pure).
 //! - [`render`]: pure rendering of a collector's config (Alloy syntax, OTel YAML).
 //! - [`secrets`]: token minting and hashing, passwords, ids.
+//! - [`audit`]: how operator writes become replicated audit entries (request records, the queue).
 //! - [`ui`]: the web UI at `/` (server-rendered pages, embedded assets, live updates over SSE).
 //! - [`config`], [`cli`], [`server`]: node configuration, command line, process wiring.
 //! - [`simulate`]: `linkmesh simulate`, a fleet of simulated Alloy collectors (demo, benchmark load).
 //! - [`error`]: the one table mapping errors to Connect codes, REST codes and HTTP statuses.
 
 pub mod actors;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use linkmesh::cli::{client, Cli, Command};
+use linkmesh::cli::{access, client, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -51,6 +51,10 @@ fn run_client(command: Command) -> ExitCode {
                 client::events(args, collector_id, after, limit).await
             }
             Command::Config { client: args, collector_id } => client::config(args, collector_id).await,
+            Command::Users(command) => access::users(command).await,
+            Command::ServiceAccounts(command) => access::service_accounts(command).await,
+            Command::Sessions(command) => access::sessions(command).await,
+            Command::Audit { client: args, after, limit } => access::audit(args, after, limit).await,
             Command::Serve(_) | Command::Simulate(_) | Command::Check { .. } => Ok(()),
         }
     });

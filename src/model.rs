@@ -6,6 +6,7 @@
 //! - A rejected command leaves the state untouched (validation happens before any mutation).
 //! - Secrets are stored only as SHA-256 hashes (tokens) or argon2id PHC strings (passwords).
 
+pub mod audit;
 pub mod auth;
 pub mod collector;
 pub mod command;
@@ -14,6 +15,7 @@ pub mod fleet_state;
 pub mod pipeline;
 pub mod time;
 
+pub use audit::{ActorKind, AuditBatch, AuditEntry, AuditLog, AuditRecord, AuditRetention};
 pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 pub use collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState, TokenInfo};
 pub use command::{ActivityUpdate, Command};

@@ -58,6 +58,9 @@ pub fn random_id(kind: &str) -> Result<String, RandomnessError> {
     Ok(format!("{kind}_{}", hex::encode(random_bytes::<10>()?)))
 }
 
+/// Where, in the data dir, a generated bootstrap admin password is kept (0600) until it is changed.
+pub const INITIAL_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+
 /// A password for the bootstrap admin when none is configured.
 pub fn random_password() -> Result<String, RandomnessError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<18>()?))

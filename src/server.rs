@@ -17,7 +17,9 @@ use actix::Actor;
 use actix_web::{web, App, HttpServer};
 
 use crate::actors::activity_writer::{ActivityWriter, FlushNow};
+use crate::actors::audit_writer::{self, AuditWriter};
 use crate::actors::CollectorRegistry;
+use crate::audit::AuditQueue;
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
 use crate::model::{Clock, Command, UnixMillis};
@@ -163,6 +165,10 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     });
     let reactivated = registry.activate_expected();
 
+    let audit_queue = web::Data::new(AuditQueue::new(config.audit.retention.as_model()));
+    let audit_writer =
+        AuditWriter::new(raft.clone(), audit_queue.clone().into_inner(), config.audit.flush_interval).start();
+
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
     let guards = http::guards::Guards::new(&config, threads);
     let mut server = HttpServer::new(move || {
@@ -171,6 +177,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
             .wrap(actix_web::middleware::from_fn(http::storage_guard::refuse_when_storage_failed))
             .wrap(http::guards::default_headers())
             .app_data(state.clone())
+            .app_data(audit_queue.clone())
             .configure(|app| guards.register(app))
             .configure(http::configure)
             .configure(ui::configure)
@@ -231,6 +238,9 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     if let Ok(Err(error)) = writer.send(FlushNow).await {
         tracing::warn!(error = %error, "pending activity could not be written");
     }
+    if let Ok(Err(error)) = audit_writer.send(audit_writer::FlushNow).await {
+        tracing::warn!(error = %error, "queued audit records could not be written");
+    }
     raft.shutdown().await;
     if let Some(failure) = storage_failed(&raft) {
         return Err(failure);
@@ -288,11 +298,11 @@ async fn bootstrap_if_empty(raft: &RaftNode, data_dir: &Path) -> Result<(), Serv
         Err(error) => return Err(ServeError::Bootstrap(error.to_string())),
     }
     if generated {
-        // The contract: printed once, on first start only, besides the 0600 file.
-        eprintln!(
-            "linkmesh: created user \"admin\" with password {password} (also in {})",
-            data_dir.join(ADMIN_PASSWORD_FILE).display()
-        );
+        // The contract: printed once, on first start only, besides the 0600 file; plain stderr, never
+        // the structured log (shipped logs must not carry it), whose line names only the file.
+        let file = data_dir.join(ADMIN_PASSWORD_FILE);
+        tracing::info!(file = %file.display(), "created user admin with a generated password; change it to remove the file");
+        eprintln!("linkmesh: created user \"admin\" with password {password} (also in {})", file.display());
     } else {
         tracing::info!("created user admin with the password from LINKMESH_ADMIN_PASSWORD");
     }

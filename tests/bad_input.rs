@@ -821,13 +821,16 @@ async fn the_router_serves_every_route_of_the_table_and_no_other_method() {
     }
 }
 
-/// Who may do what, written down here independently of the table: access management is for admins,
-/// pipelines for pipeline engineers and up, every other change for operators and up, and reading (and
-/// one's own sign-in) for everyone. Every route of the table is tried with every role.
+/// Who may do what, written down here independently of the table: access management and the audit
+/// log are for admins, pipelines for pipeline engineers and up, every other change for operators and
+/// up, and reading (and one's own sign-in, password and sessions) for everyone. Every route of the
+/// table is tried with every role.
 #[tokio::test]
 async fn each_role_is_refused_exactly_the_routes_above_it() {
     fn lowest_role_allowed(verb: Verb, path: &str) -> &'static str {
-        if path.starts_with("/users") || path.starts_with("/service-accounts") {
+        if path == "/users/{id}/password" || path == "/users/{id}/sessions" {
+            "viewer"
+        } else if path.starts_with("/users") || path.starts_with("/service-accounts") || path == "/audit" {
             "admin"
         } else if path.starts_with("/auth/") || verb == Verb::Get {
             "viewer"

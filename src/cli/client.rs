@@ -13,9 +13,11 @@ pub enum ClientError {
     Transport { url: String, source: reqwest::Error },
     #[error("{status}: {message}")]
     Api { status: u16, message: String },
+    #[error("{0}")]
+    Input(String),
 }
 
-async fn call(
+pub(super) async fn call(
     client: &ClientArgs,
     method: Method,
     path: &str,
@@ -44,7 +46,7 @@ async fn call(
     Ok(value)
 }
 
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
@@ -52,7 +54,7 @@ fn text(value: &Value) -> String {
     }
 }
 
-fn print_json(value: &Value) {
+pub(super) fn print_json(value: &Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 

@@ -9,6 +9,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage as _, HttpRequest};
 
 use super::AppState;
+use crate::audit::AuditQueue;
 use crate::error::ApiError;
 use crate::model::{Role, UnixMillis};
 use crate::secrets;
@@ -75,6 +76,7 @@ impl FromRequest for Principal {
     }
 }
 
+/// Resolves the caller of `request` (also used by the audit middleware to name the actor).
 pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
@@ -86,7 +88,8 @@ pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError>
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::unauthenticated("only Bearer service-account tokens are accepted"));
         }
-        return service_account(state, token.trim(), now);
+        let queue = request.app_data::<web::Data<AuditQueue>>().map(|data| data.get_ref());
+        return service_account(state, queue, token.trim(), now);
     }
     if let Some(cookie) = request.cookie(SESSION_COOKIE) {
         // The one place cookie principals are made, so no route can forget the forgery check.
@@ -96,7 +99,12 @@ pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError>
     Err(ApiError::unauthenticated("sign in, or send Authorization: Bearer <service-account token>"))
 }
 
-fn service_account(state: &AppState, token: &str, now: UnixMillis) -> Result<Principal, ApiError> {
+fn service_account(
+    state: &AppState,
+    usage: Option<&AuditQueue>,
+    token: &str,
+    now: UnixMillis,
+) -> Result<Principal, ApiError> {
     let rejected = || ApiError::unauthenticated("invalid or expired service-account token");
     if !token.starts_with(secrets::SERVICE_ACCOUNT_TOKEN_PREFIX) {
         return Err(rejected());
@@ -111,6 +119,13 @@ fn service_account(state: &AppState, token: &str, now: UnixMillis) -> Result<Pri
         return Err(rejected());
     }
     let account = fleet.service_accounts.get(&stored.service_account_id).ok_or_else(rejected)?;
+    // `last_used_at` is coarse on purpose: noted here, written in a batch at most once per interval.
+    let interval = state.config.auth.token_last_used_interval;
+    if stored.last_used_at.is_none_or(|seen| now.saturating_sub(seen) >= interval) {
+        if let Some(usage) = usage {
+            usage.note_token_use(&stored.id, now);
+        }
+    }
     Ok(Principal {
         kind: PrincipalKind::ServiceAccount,
         id: account.id.clone(),
@@ -129,7 +144,7 @@ fn session(state: &AppState, cookie: &str, now: UnixMillis) -> Result<Principal,
     if session.expires_at <= now {
         return Err(rejected());
     }
-    let user = fleet.users.get(&session.user_id).ok_or_else(rejected)?;
+    let user = fleet.users.get(&session.user_id).filter(|user| !user.disabled).ok_or_else(rejected)?;
     Ok(Principal {
         kind: PrincipalKind::User,
         id: user.id.clone(),

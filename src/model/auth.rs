@@ -58,6 +58,16 @@ pub struct User {
     /// argon2id PHC string.
     pub password_hash: String,
     pub created_at: UnixMillis,
+    /// A disabled user cannot sign in and has no sessions; the account and its name stay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+impl User {
+    /// Admins that can still act: the last of them may not be disabled, demoted or deleted.
+    pub fn is_enabled_admin(&self) -> bool {
+        self.role == Role::Admin && !self.disabled
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +75,18 @@ pub struct Session {
     pub user_id: String,
     pub created_at: UnixMillis,
     pub expires_at: UnixMillis,
+    /// The client address that signed in, shown in the session list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
+}
+
+/// Characters of a session's key (the hex SHA-256 of its cookie) that name it in the API. A prefix of
+/// the hash of a 256-bit secret reveals nothing about the cookie, and 64 bits never collide in practice.
+pub const SESSION_ID_CHARS: usize = 16;
+
+/// The public id of the session stored under `session_key`.
+pub fn session_id(session_key: &str) -> &str {
+    &session_key[..SESSION_ID_CHARS.min(session_key.len())]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,8 +104,15 @@ pub struct ServiceAccountToken {
     pub label: String,
     #[serde(with = "hex_hash")]
     pub token_hash: TokenHash,
+    /// The first characters of the token (`lmsat_` and six more), shown in lists to recognise it.
+    #[serde(default)]
+    pub prefix: String,
     pub created_at: UnixMillis,
     pub expires_at: Option<UnixMillis>,
+    /// When the token last authenticated a request, at a granularity of
+    /// `auth.token_last_used_interval` (written in batches, never per request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<UnixMillis>,
 }
 
 /// Serde for token hashes as lowercase hex (snapshots stay readable and compact).

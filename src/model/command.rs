@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditBatch;
 use super::collector::{CollectorMode, CollectorStatus, RemoteConfigState};
 use super::event::NewEvent;
 use super::pipeline::{Destination, Pipeline, Route, Source};
@@ -25,10 +26,16 @@ pub enum Command {
         user_id: String,
         expires_at: UnixMillis,
         at: UnixMillis,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote_addr: Option<String>,
     },
     DeleteSession {
         #[serde(with = "super::auth::hex_hash")]
         session_hash: TokenHash,
+    },
+    /// Ends every session of a user (sign out everywhere).
+    DeleteUserSessions {
+        user_id: String,
     },
     /// A password user beside the bootstrap `admin` (Settings → Users).
     CreateUser {
@@ -37,6 +44,30 @@ pub enum Command {
         role: Role,
         /// argon2id PHC string; the password itself never reaches the log.
         password_hash: String,
+        at: UnixMillis,
+    },
+    /// Changes a user's role or disables/enables it; disabling ends its sessions. Refused when it
+    /// would leave no enabled admin.
+    UpdateUser {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<Role>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disabled: Option<bool>,
+        at: UnixMillis,
+    },
+    /// Deletes a user and its sessions. Refused for the last enabled admin.
+    DeleteUser {
+        id: String,
+    },
+    /// Replaces a user's password and ends its sessions, except `keep_session` (the hex session key
+    /// of the caller changing their own password).
+    SetUserPassword {
+        user_id: String,
+        /// argon2id PHC string.
+        password_hash: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keep_session: Option<String>,
         at: UnixMillis,
     },
     CreateServiceAccount {
@@ -51,8 +82,34 @@ pub enum Command {
         label: String,
         #[serde(with = "super::auth::hex_hash")]
         token_hash: TokenHash,
+        #[serde(default)]
+        prefix: String,
         expires_at: Option<UnixMillis>,
         at: UnixMillis,
+    },
+    /// Revokes one token: it stops authenticating when this applies.
+    DeleteServiceAccountToken {
+        service_account_id: String,
+        id: String,
+    },
+    /// Deletes a service account and revokes all of its tokens.
+    DeleteServiceAccount {
+        id: String,
+    },
+    /// When service-account tokens were last used, batched by the node that saw them (token id →
+    /// time). Tokens deleted in the meantime are skipped.
+    RecordTokenUse {
+        uses: BTreeMap<String, UnixMillis>,
+    },
+    /// A write and its audit records (the write's own, and refusals queued before it), committed
+    /// together: applied only if `command` applies.
+    Audited {
+        audit: AuditBatch,
+        command: Box<Command>,
+    },
+    /// Audit records of requests that changed nothing (refused, failed), batched by the audit writer.
+    RecordAudit {
+        audit: AuditBatch,
     },
     CreateCollector {
         id: String,

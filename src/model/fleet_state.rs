@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditLog;
 use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::ConfigVersion;
 use super::collector::{CollectorRecord, RemoteConfigState};
@@ -44,6 +45,9 @@ pub enum ApplyError {
     InUse { kind: String, id: String, used_by: Vec<String> },
     #[error("{field}: {problem}")]
     InvalidReference { field: String, problem: String },
+    /// The change is well-formed but the current state forbids it (e.g. removing the last admin).
+    #[error("{problem}")]
+    Precondition { problem: String },
 }
 
 /// The result of applying a command, returned to the proposer. Beside [`ApplyError`] so that the
@@ -75,6 +79,9 @@ pub struct FleetState {
     pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,
     /// Keyed by the hex SHA-256 of the session cookie.
     pub sessions: BTreeMap<String, Session>,
+    /// Who changed what, bounded by `audit.retention` (see `model/audit.rs`).
+    #[serde(default)]
+    pub audit: AuditLog,
     /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
     #[serde(skip)]
     collector_token_index: HashMap<TokenHash, String>,
@@ -108,23 +115,74 @@ impl FleetState {
                         role: Role::Admin,
                         password_hash: admin_password_hash.clone(),
                         created_at: *at,
+                        disabled: false,
                     },
                 );
                 Ok(vec![])
             }
-            Command::CreateSession { session_hash, user_id, expires_at, at } => {
-                if !self.users.contains_key(user_id) {
-                    return Err(not_found("user", user_id));
+            Command::CreateSession { session_hash, user_id, expires_at, at, remote_addr } => {
+                let user = self.users.get(user_id).ok_or_else(|| not_found("user", user_id))?;
+                if user.disabled {
+                    return Err(ApplyError::Precondition {
+                        problem: format!("user {user_id:?} is disabled"),
+                    });
                 }
                 self.sessions.retain(|_, session| session.expires_at > *at);
                 self.sessions.insert(
                     hex::encode(session_hash),
-                    Session { user_id: user_id.clone(), created_at: *at, expires_at: *expires_at },
+                    Session {
+                        user_id: user_id.clone(),
+                        created_at: *at,
+                        expires_at: *expires_at,
+                        remote_addr: remote_addr.clone(),
+                    },
                 );
                 Ok(vec![])
             }
             Command::DeleteSession { session_hash } => {
                 self.sessions.remove(&hex::encode(session_hash));
+                Ok(vec![])
+            }
+            Command::DeleteUserSessions { user_id } => {
+                if !self.users.contains_key(user_id) {
+                    return Err(not_found("user", user_id));
+                }
+                self.sessions.retain(|_, session| session.user_id != *user_id);
+                Ok(vec![])
+            }
+            Command::UpdateUser { id, role, disabled, .. } => {
+                let user = self.users.get(id).ok_or_else(|| not_found("user", id))?;
+                let mut updated = user.clone();
+                if let Some(role) = role {
+                    updated.role = *role;
+                }
+                if let Some(disabled) = disabled {
+                    updated.disabled = *disabled;
+                }
+                if user.is_enabled_admin() && !updated.is_enabled_admin() {
+                    self.require_another_enabled_admin(id, "disabled or given another role")?;
+                }
+                if updated.disabled {
+                    self.sessions.retain(|_, session| session.user_id != *id);
+                }
+                self.users.insert(id.clone(), updated);
+                Ok(vec![])
+            }
+            Command::DeleteUser { id } => {
+                let user = self.users.get(id).ok_or_else(|| not_found("user", id))?;
+                if user.is_enabled_admin() {
+                    self.require_another_enabled_admin(id, "deleted")?;
+                }
+                self.users.remove(id);
+                self.sessions.retain(|_, session| session.user_id != *id);
+                Ok(vec![])
+            }
+            Command::SetUserPassword { user_id, password_hash, keep_session, .. } => {
+                let user = self.users.get_mut(user_id).ok_or_else(|| not_found("user", user_id))?;
+                user.password_hash = password_hash.clone();
+                self.sessions.retain(|key, session| {
+                    session.user_id != *user_id || keep_session.as_deref() == Some(key.as_str())
+                });
                 Ok(vec![])
             }
             Command::CreateUser { id, username, role, password_hash, at } => {
@@ -142,6 +200,7 @@ impl FleetState {
                         role: *role,
                         password_hash: password_hash.clone(),
                         created_at: *at,
+                        disabled: false,
                     },
                 );
                 Ok(vec![])
@@ -164,6 +223,7 @@ impl FleetState {
                 service_account_id,
                 label,
                 token_hash,
+                prefix,
                 expires_at,
                 at,
             } => {
@@ -173,6 +233,10 @@ impl FleetState {
                 if self.service_account_tokens.contains_key(id) {
                     return Err(already_exists("service account token", id));
                 }
+                // As for collector tokens: 256-bit tokens never collide, and refusing keeps the index a function.
+                if self.service_account_token_index.contains_key(token_hash) {
+                    return Err(already_exists("service account token", &hex::encode(&token_hash[..4])));
+                }
                 self.service_account_tokens.insert(
                     id.clone(),
                     ServiceAccountToken {
@@ -180,11 +244,59 @@ impl FleetState {
                         service_account_id: service_account_id.clone(),
                         label: label.clone(),
                         token_hash: *token_hash,
+                        prefix: prefix.clone(),
                         created_at: *at,
                         expires_at: *expires_at,
+                        last_used_at: None,
                     },
                 );
                 self.service_account_token_index.insert(*token_hash, id.clone());
+                Ok(vec![])
+            }
+            Command::DeleteServiceAccountToken { service_account_id, id } => {
+                match self.service_account_tokens.get(id) {
+                    Some(token) if token.service_account_id == *service_account_id => {}
+                    _ => return Err(not_found("service account token", id)),
+                }
+                if let Some(token) = self.service_account_tokens.remove(id) {
+                    self.service_account_token_index.remove(&token.token_hash);
+                }
+                Ok(vec![])
+            }
+            Command::DeleteServiceAccount { id } => {
+                self.service_accounts.remove(id).ok_or_else(|| not_found("service account", id))?;
+                let index = &mut self.service_account_token_index;
+                self.service_account_tokens.retain(|_, token| {
+                    let keep = token.service_account_id != *id;
+                    if !keep {
+                        index.remove(&token.token_hash);
+                    }
+                    keep
+                });
+                Ok(vec![])
+            }
+            Command::RecordTokenUse { uses } => {
+                for (token_id, used_at) in uses {
+                    if let Some(token) = self.service_account_tokens.get_mut(token_id) {
+                        token.last_used_at =
+                            Some(token.last_used_at.map_or(*used_at, |seen| seen.max(*used_at)));
+                    }
+                }
+                Ok(vec![])
+            }
+            Command::Audited { audit, command } => {
+                if matches!(**command, Command::Audited { .. } | Command::RecordAudit { .. }) {
+                    return Err(ApplyError::InvalidReference {
+                        field: "command".into(),
+                        problem: "audit records cannot wrap audit records".into(),
+                    });
+                }
+                let effects = self.apply(command)?;
+                self.audit.record(audit);
+                Ok(effects)
+            }
+            Command::RecordAudit { audit } => {
+                self.audit.record(audit);
                 Ok(vec![])
             }
             Command::CreateCollector { id, name, mode, remote_attributes, at } => {
@@ -378,6 +490,31 @@ impl FleetState {
         }
     }
 
+    /// Refuses a change that would leave no enabled admin user (nobody could manage access again).
+    fn require_another_enabled_admin(&self, user_id: &str, change: &str) -> Result<(), ApplyError> {
+        if self.users.values().any(|other| other.id != user_id && other.is_enabled_admin()) {
+            return Ok(());
+        }
+        let name = self.users.get(user_id).map_or(user_id, |user| user.username.as_str());
+        Err(ApplyError::Precondition {
+            problem: format!(
+                "user {name:?} is the last enabled admin and cannot be {change}; enable or add another admin first"
+            ),
+        })
+    }
+
+    /// The stored key (hex SHA-256 of the cookie) of the session with public id `session_id`.
+    pub fn session_key(&self, session_id: &str) -> Option<&str> {
+        if session_id.len() != super::auth::SESSION_ID_CHARS {
+            return None;
+        }
+        self.sessions
+            .range(session_id.to_owned()..)
+            .next()
+            .map(|(key, _)| key.as_str())
+            .filter(|key| key.starts_with(session_id))
+    }
+
     fn collector_mut(&mut self, collector_id: &str) -> Result<&mut CollectorRecord, ApplyError> {
         self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))
     }
@@ -508,6 +645,7 @@ impl FleetState {
             .collect();
         self.service_account_token_index =
             self.service_account_tokens.values().map(|token| (token.token_hash, token.id.clone())).collect();
+        self.audit.rebuild_index();
         self.collector_name_index =
             self.collectors.values().map(|record| (record.name.clone(), record.id.clone())).collect();
         self.host_id_index.clear();
@@ -648,6 +786,170 @@ mod tests {
         assert_eq!(state, before);
     }
 
+    fn session(byte: u8, user_id: &str) -> Command {
+        Command::CreateSession {
+            session_hash: [byte; 32],
+            user_id: user_id.to_owned(),
+            expires_at: UnixMillis(1_000_000),
+            at: UnixMillis(10),
+            remote_addr: None,
+        }
+    }
+
+    fn admin_state() -> FleetState {
+        let mut state = FleetState::default();
+        let bootstrap = Command::Bootstrap {
+            node_id: 1,
+            admin_user_id: "adm".into(),
+            admin_password_hash: "$argon2id$x".into(),
+            at: UnixMillis(1),
+        };
+        state.apply(&bootstrap).expect("bootstrap");
+        state
+    }
+
+    #[test]
+    fn the_last_enabled_admin_cannot_be_disabled_demoted_or_deleted() {
+        let mut state = admin_state();
+        let before = state.clone();
+        let disable =
+            Command::UpdateUser { id: "adm".into(), role: None, disabled: Some(true), at: UnixMillis(2) };
+        let demote = Command::UpdateUser {
+            id: "adm".into(),
+            role: Some(Role::Viewer),
+            disabled: None,
+            at: UnixMillis(2),
+        };
+        for command in [&disable, &demote, &Command::DeleteUser { id: "adm".into() }] {
+            assert!(matches!(state.apply(command), Err(ApplyError::Precondition { .. })), "{command:?}");
+            assert_eq!(state, before);
+        }
+        state.apply(&create_user("u2", "erin")).expect("second user");
+        let promote = Command::UpdateUser {
+            id: "u2".into(),
+            role: Some(Role::Admin),
+            disabled: None,
+            at: UnixMillis(3),
+        };
+        state.apply(&promote).expect("promote");
+        state.apply(&disable).expect("another admin is enabled: disabling works");
+        assert!(matches!(
+            state.apply(&Command::DeleteUser { id: "u2".into() }),
+            Err(ApplyError::Precondition { .. })
+        ));
+    }
+
+    #[test]
+    fn disabling_deleting_or_a_new_password_end_the_users_sessions() {
+        let mut state = admin_state();
+        state.apply(&create_user("u2", "erin")).expect("user");
+        state.apply(&session(1, "u2")).expect("session 1");
+        state.apply(&session(2, "u2")).expect("session 2");
+        state.apply(&session(3, "adm")).expect("admin session");
+        let keep = hex::encode([2u8; 32]);
+        let password = Command::SetUserPassword {
+            user_id: "u2".into(),
+            password_hash: "$argon2id$new".into(),
+            keep_session: Some(keep.clone()),
+            at: UnixMillis(20),
+        };
+        state.apply(&password).expect("password");
+        assert_eq!(
+            state.sessions.keys().cloned().collect::<Vec<_>>(),
+            [keep.clone(), hex::encode([3u8; 32])]
+        );
+        assert_eq!(state.users["u2"].password_hash, "$argon2id$new");
+        let disable =
+            Command::UpdateUser { id: "u2".into(), role: None, disabled: Some(true), at: UnixMillis(21) };
+        state.apply(&disable).expect("disable");
+        assert!(!state.sessions.contains_key(&keep));
+        assert!(
+            matches!(state.apply(&session(4, "u2")), Err(ApplyError::Precondition { .. })),
+            "no new session"
+        );
+        state.apply(&Command::DeleteUser { id: "u2".into() }).expect("delete");
+        assert!(!state.users.contains_key("u2"));
+        assert_eq!(state.sessions.len(), 1, "the admin's own session stays");
+        assert_eq!(state.session_key(&hex::encode([3u8; 32])[..16]), Some(hex::encode([3u8; 32]).as_str()));
+    }
+
+    #[test]
+    fn revoked_tokens_and_deleted_accounts_stop_matching() {
+        let mut state = FleetState::default();
+        let account = |id: &str| Command::CreateServiceAccount {
+            id: id.into(),
+            name: format!("n-{id}"),
+            role: Role::Viewer,
+            at: UnixMillis(1),
+        };
+        let token = |id: &str, account: &str, byte: u8| Command::CreateServiceAccountToken {
+            id: id.into(),
+            service_account_id: account.into(),
+            label: String::new(),
+            token_hash: [byte; 32],
+            prefix: "lmsat_abcdef".into(),
+            expires_at: None,
+            at: UnixMillis(2),
+        };
+        state.apply(&account("sa1")).expect("account");
+        state.apply(&account("sa2")).expect("account");
+        state.apply(&token("t1", "sa1", 1)).expect("t1");
+        state.apply(&token("t2", "sa1", 2)).expect("t2");
+        state.apply(&token("t3", "sa2", 3)).expect("t3");
+        let wrong_account =
+            Command::DeleteServiceAccountToken { service_account_id: "sa2".into(), id: "t1".into() };
+        assert!(matches!(state.apply(&wrong_account), Err(ApplyError::NotFound { .. })));
+        state
+            .apply(&Command::DeleteServiceAccountToken { service_account_id: "sa1".into(), id: "t1".into() })
+            .expect("revoke");
+        assert!(state.service_account_token_by_hash(&[1; 32]).is_none());
+        assert!(state.service_account_token_by_hash(&[2; 32]).is_some());
+        state.apply(&Command::DeleteServiceAccount { id: "sa1".into() }).expect("delete account");
+        assert!(state.service_account_token_by_hash(&[2; 32]).is_none());
+        assert!(state.service_account_token_by_hash(&[3; 32]).is_some());
+        let uses = BTreeMap::from([("t3".to_owned(), UnixMillis(50)), ("gone".to_owned(), UnixMillis(50))]);
+        state.apply(&Command::RecordTokenUse { uses }).expect("uses");
+        assert_eq!(state.service_account_tokens["t3"].last_used_at, Some(UnixMillis(50)));
+    }
+
+    #[test]
+    fn an_audited_write_that_is_rejected_records_nothing() {
+        let mut state = admin_state();
+        let record = crate::model::AuditRecord {
+            request_id: "req_1".into(),
+            ts: UnixMillis(5),
+            actor_kind: crate::model::ActorKind::User,
+            actor_id: "adm".into(),
+            actor: "admin".into(),
+            remote_addr: "127.0.0.1".into(),
+            action: "DELETE /api/v1/users/{id}".into(),
+            target: "/api/v1/users/adm".into(),
+            outcome: "ok".into(),
+        };
+        let audit = crate::model::AuditBatch {
+            records: vec![record],
+            retention: crate::model::AuditRetention { max_entries: 10, max_age_ms: 1000 },
+            at: UnixMillis(5),
+        };
+        let before = state.clone();
+        let rejected = Command::Audited {
+            audit: audit.clone(),
+            command: Box::new(Command::DeleteUser { id: "adm".into() }),
+        };
+        assert!(state.apply(&rejected).is_err());
+        assert_eq!(state, before);
+        let nested = Command::Audited {
+            audit: audit.clone(),
+            command: Box::new(Command::RecordAudit { audit: audit.clone() }),
+        };
+        assert!(state.apply(&nested).is_err());
+        state
+            .apply(&Command::Audited { audit, command: Box::new(create_user("u2", "erin")) })
+            .expect("audited write");
+        assert!(state.users.contains_key("u2"));
+        assert_eq!(state.audit.len(), 1);
+    }
+
     #[test]
     fn created_collector_awaits_connection_with_a_created_event() {
         let mut state = FleetState::default();
@@ -781,6 +1083,49 @@ mod properties {
     use crate::model::command::ActivityUpdate;
     use crate::model::{CollectorMode, CollectorStatus};
 
+    fn audit_batch(request: u8, ts: u64) -> crate::model::AuditBatch {
+        crate::model::AuditBatch {
+            records: vec![crate::model::AuditRecord {
+                request_id: format!("req_{request}"),
+                ts: UnixMillis(ts),
+                actor_kind: crate::model::ActorKind::User,
+                actor_id: "u0".into(),
+                actor: "n".into(),
+                remote_addr: "127.0.0.1".into(),
+                action: "POST /api/v1/x".into(),
+                target: "/api/v1/x".into(),
+                outcome: "ok".into(),
+            }],
+            retention: crate::model::AuditRetention { max_entries: 3, max_age_ms: 20 },
+            at: UnixMillis(ts),
+        }
+    }
+
+    /// Users and service accounts the access commands can refer to (applied before every case).
+    fn with_accounts() -> FleetState {
+        let mut state = FleetState::default();
+        for (id, role) in [("u0", Role::Admin), ("u1", Role::Admin), ("u2", Role::Viewer)] {
+            let user = Command::CreateUser {
+                id: id.into(),
+                username: format!("name-{id}"),
+                role,
+                password_hash: "$argon2id$x".into(),
+                at: UnixMillis(1),
+            };
+            state.apply(&user).expect("user");
+        }
+        for id in ["sa0", "sa1"] {
+            let account = Command::CreateServiceAccount {
+                id: id.into(),
+                name: id.into(),
+                role: Role::Viewer,
+                at: UnixMillis(1),
+            };
+            state.apply(&account).expect("account");
+        }
+        state
+    }
+
     fn command() -> impl Strategy<Value = Command> {
         let collector = 0u8..4;
         prop_oneof![
@@ -798,6 +1143,48 @@ mod properties {
                 prefix: "lmct_x".into(),
                 at: UnixMillis(2),
             }),
+            (0u8..3, 0u8..3).prop_map(|(id, byte)| Command::CreateSession {
+                session_hash: [byte; 32],
+                user_id: format!("u{id}"),
+                expires_at: UnixMillis(100),
+                at: UnixMillis(3),
+                remote_addr: None,
+            }),
+            (0u8..3, proptest::option::of(any::<bool>()), any::<bool>()).prop_map(|(id, disabled, admin)| {
+                Command::UpdateUser {
+                    id: format!("u{id}"),
+                    role: Some(if admin { Role::Admin } else { Role::Viewer }),
+                    disabled,
+                    at: UnixMillis(4),
+                }
+            }),
+            (0u8..3).prop_map(|id| Command::DeleteUser { id: format!("u{id}") }),
+            (0u8..3, proptest::option::of(0u8..3)).prop_map(|(id, keep)| Command::SetUserPassword {
+                user_id: format!("u{id}"),
+                password_hash: "$argon2id$p".into(),
+                keep_session: keep.map(|byte| hex::encode([byte; 32])),
+                at: UnixMillis(5),
+            }),
+            (0u8..2, 0u8..3, 0u8..3).prop_map(|(account, id, byte)| Command::CreateServiceAccountToken {
+                id: format!("t{id}"),
+                service_account_id: format!("sa{account}"),
+                label: String::new(),
+                token_hash: [byte; 32],
+                prefix: "lmsat_x".into(),
+                expires_at: None,
+                at: UnixMillis(6),
+            }),
+            (0u8..2, 0u8..3).prop_map(|(account, id)| Command::DeleteServiceAccountToken {
+                service_account_id: format!("sa{account}"),
+                id: format!("t{id}"),
+            }),
+            (0u8..2).prop_map(|account| Command::DeleteServiceAccount { id: format!("sa{account}") }),
+            (0u8..3, 0u8..4, 0u64..50).prop_map(|(id, request, ts)| {
+                let audit = audit_batch(request, ts);
+                Command::Audited { audit, command: Box::new(Command::DeleteUser { id: format!("u{id}") }) }
+            }),
+            (0u8..4, 0u64..50)
+                .prop_map(|(request, ts)| Command::RecordAudit { audit: audit_batch(request, ts) }),
             (collector, proptest::option::of(0u8..3)).prop_map(|(id, host)| Command::RecordActivity {
                 updates: vec![ActivityUpdate {
                     status: Some(CollectorStatus::Connected),
@@ -813,8 +1200,8 @@ mod properties {
         /// restores the same state (including derived indexes).
         #[test]
         fn apply_is_deterministic_atomic_and_snapshot_stable(commands in proptest::collection::vec(command(), 0..40)) {
-            let mut first = FleetState::default();
-            let mut second = FleetState::default();
+            let mut first = with_accounts();
+            let mut second = with_accounts();
             for command in &commands {
                 let before = first.clone();
                 let outcome = first.apply(command);
@@ -832,6 +1219,13 @@ mod properties {
                     prop_assert_eq!(first.collector_by_token_hash(&token.hash).map(|r| r.id.as_str()), Some(record.id.as_str()));
                 }
             }
+            for token in first.service_account_tokens.values() {
+                prop_assert_eq!(first.service_account_token_by_hash(&token.token_hash).map(|t| t.id.as_str()), Some(token.id.as_str()));
+                prop_assert!(first.service_accounts.contains_key(&token.service_account_id));
+            }
+            prop_assert!(first.users.values().any(|user| user.is_enabled_admin()), "an enabled admin always remains");
+            prop_assert!(first.sessions.values().all(|session| first.users.get(&session.user_id).is_some_and(|user| !user.disabled)));
+            prop_assert!(first.audit.len() <= 3);
         }
     }
 }

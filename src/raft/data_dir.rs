@@ -24,7 +24,7 @@ use super::verify::{self, StoreSummary};
 
 pub const RAFT_DIR: &str = "raft";
 pub const DATA_KEY_FILE: &str = "data-key";
-pub const ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+pub const ADMIN_PASSWORD_FILE: &str = crate::secrets::INITIAL_ADMIN_PASSWORD_FILE;
 
 /// Every name linkmesh creates in a data dir; any one of them means "not a fresh data dir".
 const LINKMESH_FILES: [&str; 5] =

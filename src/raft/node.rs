@@ -126,7 +126,12 @@ impl RaftNode {
     }
 
     /// Proposes a command and waits until it is committed (durable on a quorum) and applied here.
+    /// Inside an audited request, the request's audit record rides along (`crate::audit`).
     pub async fn propose(&self, command: Command) -> Result<(), ProposeError> {
+        crate::audit::propose_audited(command, |command| self.propose_unaudited(command)).await
+    }
+
+    async fn propose_unaudited(&self, command: Command) -> Result<(), ProposeError> {
         if let Some(failure) = self.health.failure() {
             return Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")));
         }

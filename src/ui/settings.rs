@@ -1,4 +1,6 @@
-//! `/settings`: service accounts and their tokens, and users. Admins only (the API enforces the same).
+//! `/settings`: service accounts and their tokens, users, and the audit log for admins (the API
+//! enforces the same); and for every signed-in user, their own password and sessions ("Your account",
+//! also on the page other roles get with its 403).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -6,7 +8,7 @@ use maud::{html, Markup};
 
 use super::layout::{self, icon, Icon, Nav, Page};
 use super::{html as html_response, ok_html, signed_in};
-use crate::http::principal::Principal;
+use crate::http::principal::{Principal, PrincipalKind};
 
 const ROLES: [(&str, &str); 4] = [
     ("admin", "admin — everything, including users and service accounts"),
@@ -26,6 +28,7 @@ pub async fn page(principal: Option<Principal>, request: HttpRequest) -> HttpRes
                 h1 { "Settings" }
                 p { "Only admins manage users and service accounts. You are signed in as " strong { (principal.name) } " (" (principal.role.as_str()) ")." }
             }
+            (account_panel(&principal))
         };
         return html_response(
             StatusCode::FORBIDDEN,
@@ -48,6 +51,7 @@ pub async fn page(principal: Option<Principal>, request: HttpRequest) -> HttpRes
                 p class="muted" { "Who may use linkmesh: people sign in with a password; automation uses service-account tokens." }
             }
         }
+        (account_panel(&principal))
         section class="panel" aria-labelledby="sa-title" {
             div class="panel-head" {
                 div {
@@ -66,6 +70,14 @@ pub async fn page(principal: Option<Principal>, request: HttpRequest) -> HttpRes
             table class="table" id="sa-table" {
                 thead { tr { th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Created" } th scope="col" { span class="visually-hidden" { "Actions" } } } }
                 tbody {}
+            }
+            div id="sa-tokens" hidden {
+                h3 id="sa-tokens-title" { "Tokens" }
+                p class="muted" { "A revoked token is refused from the next request on. Last use is recorded to within a few minutes." }
+                table class="table" id="sa-tokens-table" {
+                    thead { tr { th scope="col" { "Label" } th scope="col" { "Prefix" } th scope="col" { "Created" } th scope="col" { "Expires" } th scope="col" { "Last used" } th scope="col" { span class="visually-hidden" { "Actions" } } } }
+                    tbody {}
+                }
             }
             form class="form inline-form" id="sa-form" novalidate {
                 h3 { "New service account" }
@@ -91,11 +103,11 @@ pub async fn page(principal: Option<Principal>, request: HttpRequest) -> HttpRes
             div class="panel-head" {
                 div {
                     h2 class="panel-title" id="users-title" { "Users" }
-                    p class="muted" { "People who sign in to this UI." }
+                    p class="muted" { "People who sign in to this UI. Disabling or deleting a user ends their sessions at once; the last enabled admin stays." }
                 }
             }
             table class="table" id="users-table" {
-                thead { tr { th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Created" } } }
+                thead { tr { th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" { span class="visually-hidden" { "Actions" } } } }
                 tbody {}
             }
             form class="form inline-form" id="user-form" novalidate {
@@ -124,6 +136,19 @@ pub async fn page(principal: Option<Principal>, request: HttpRequest) -> HttpRes
                 }
             }
         }
+        section class="panel" aria-labelledby="audit-title" {
+            div class="panel-head" {
+                div {
+                    h2 class="panel-title" id="audit-title" { "Audit log" }
+                    p class="muted" { "Every change made with a session or a token: who, from where, what, and the outcome. Newest first; the same on every node." }
+                }
+                button type="button" class="btn btn-small" id="audit-refresh" { "Refresh" }
+            }
+            table class="table" id="audit-table" {
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "From" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Outcome" } } }
+                tbody {}
+            }
+        }
         dialog id="token-dialog" class="dialog" aria-labelledby="token-dialog-title" {
             form method="dialog" class="form" id="token-form" novalidate {
                 header class="dialog-header" {
@@ -139,8 +164,8 @@ pub async fn page(principal: Option<Principal>, request: HttpRequest) -> HttpRes
                     }
                     div class="field" data-field="expires_in_days" {
                         label for="token-expiry" { "Expires after (days)" }
-                        input id="token-expiry" name="expires_in_days" type="number" min="1" step="1" placeholder="never" aria-describedby="token-expiry-help";
-                        p class="help" id="token-expiry-help" { "Leave empty for a token that does not expire." }
+                        input id="token-expiry" name="expires_in_days" type="number" min="0" step="1" placeholder="365" aria-describedby="token-expiry-help";
+                        p class="help" id="token-expiry-help" { "Empty: 365 days. 0: never (only if the server allows tokens that never expire)." }
                         p class="field-error" hidden {}
                     }
                 }
@@ -161,6 +186,48 @@ pub async fn page(principal: Option<Principal>, request: HttpRequest) -> HttpRes
         },
         content,
     ))
+}
+
+/// The signed-in user's own password and sessions (service accounts have neither).
+fn account_panel(principal: &Principal) -> Markup {
+    if principal.kind != PrincipalKind::User {
+        return html! {};
+    }
+    html! {
+        section class="panel" aria-labelledby="account-title" id="account-panel" data-user-id=(principal.id) {
+            div class="panel-head" {
+                div {
+                    h2 class="panel-title" id="account-title" { "Your account" }
+                    p class="muted" { "Signed in as " strong { (principal.name) } "." }
+                }
+            }
+            form class="form inline-form" id="password-form" novalidate {
+                h3 { "Change your password" }
+                div class="form-error" role="alert" hidden {}
+                div class="form-row" {
+                    div class="field" data-field="current_password" {
+                        label for="current-password" { "Current password" }
+                        input id="current-password" name="current_password" type="password" required autocomplete="current-password";
+                        p class="field-error" hidden {}
+                    }
+                    div class="field" data-field="new_password" {
+                        label for="new-password" { "New password" }
+                        input id="new-password" name="new_password" type="password" required minlength="12" autocomplete="new-password" aria-describedby="new-password-help";
+                        p class="help" id="new-password-help" { "At least 12 characters. Your other sessions end; this one stays." }
+                        p class="field-error" hidden {}
+                    }
+                    div class="field field-button" {
+                        button type="submit" class="btn btn-primary" { "Change password" }
+                    }
+                }
+            }
+            h3 { "Your sessions" }
+            table class="table" id="sessions-table" {
+                thead { tr { th scope="col" { "Signed in" } th scope="col" { "From" } th scope="col" { "Expires" } th scope="col" { span class="visually-hidden" { "Actions" } } } }
+                tbody {}
+            }
+        }
+    }
 }
 
 fn role_select(id: &str) -> Markup {

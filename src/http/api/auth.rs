@@ -1,4 +1,8 @@
-//! `POST /auth/login`, `POST /auth/logout`, `GET /auth/me`.
+//! `POST /auth/login`, `POST /auth/logout`, `GET /auth/me`, and a user's sessions:
+//! `GET /auth/sessions`, `DELETE /auth/sessions/{id}` (their own; admins: anyone's).
+//!
+//! A session's public id is the first characters of the hash its cookie is stored under
+//! (`model::auth::session_id`); the cookie itself is never stored or shown.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -8,8 +12,9 @@ use crate::error::ApiError;
 use crate::http::login_guard::LoginGuard;
 use crate::http::principal::{Principal, PrincipalKind, SESSION_COOKIE};
 use crate::http::AppState;
-use crate::http::{client_addr, untrusted_text};
-use crate::model::{Command, UnixMillis};
+use crate::http::{audit, client_addr, untrusted_text};
+use crate::model::auth::session_id;
+use crate::model::{ActorKind, Command, UnixMillis};
 use crate::secrets;
 
 /// No user can have a longer name (`validate_name`).
@@ -62,7 +67,8 @@ pub(super) async fn login(
     // Failures recorded while this login queued for a slot count too.
     guard.admit(client, &username, UnixMillis::now())?;
     let verified = slot.run(move || secrets::verify_password(&password, &phc)).await?;
-    let Some(user) = user.filter(|_| verified) else {
+    // A disabled user is answered like a wrong password: the refusal says nothing about the account.
+    let Some(user) = user.filter(|user| verified && !user.disabled) else {
         guard.record_failure(client, &username, UnixMillis::now());
         tracing::info!(username = %untrusted_text::loggable(&username), client = %client, "login rejected");
         return Err(ApiError::unauthenticated("invalid username or password"));
@@ -71,15 +77,15 @@ pub(super) async fn login(
     let minted = secrets::mint_token(secrets::SESSION_TOKEN_PREFIX)
         .map_err(|error| ApiError::internal("mint session", error))?;
     let now = UnixMillis::now();
-    state
-        .raft
-        .propose(Command::CreateSession {
-            session_hash: minted.hash,
-            user_id: user.id.clone(),
-            expires_at: now.plus(state.config.session_ttl),
-            at: now,
-        })
-        .await?;
+    let create_session = state.raft.propose(Command::CreateSession {
+        session_hash: minted.hash,
+        user_id: user.id.clone(),
+        expires_at: now.plus(state.config.session_ttl),
+        at: now,
+        remote_addr: Some(client.to_string()),
+    });
+    // A sign-in is audited as the user it signs in (failed ones are not: they are in the log).
+    audit::run_as(&request, ActorKind::User, &user.id, &user.username, create_session).await?;
     let cookie = Cookie::build(SESSION_COOKIE, minted.token)
         .path("/")
         .http_only(true)
@@ -103,6 +109,86 @@ pub(super) async fn logout(
     let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").secure(is_tls(&request, &state)).finish();
     removal.make_removal();
     Ok(HttpResponse::NoContent().cookie(removal).finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SessionsQuery {
+    user_id: Option<String>,
+}
+
+/// `GET /auth/sessions`: the caller's sessions; an admin sees everyone's (or one user's with
+/// `?user_id=`). `current` marks the session the request came with.
+pub(super) async fn list_sessions(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<SessionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let is_admin = principal.role.can_manage_access();
+    let own_id = (principal.kind == PrincipalKind::User).then_some(principal.id.as_str());
+    let filter = match (&query.user_id, is_admin) {
+        (Some(user_id), true) => Some(user_id.as_str()),
+        (None, true) => None,
+        (Some(user_id), false) if Some(user_id.as_str()) == own_id => own_id,
+        (Some(_), false) => {
+            return Err(ApiError::permission_denied("only admins list other users' sessions"))
+        }
+        // A service account has no sessions; an empty filter would list everyone's.
+        (None, false) => Some(own_id.unwrap_or("")),
+    };
+    let current = principal.session_hash.map(hex::encode);
+    let now = UnixMillis::now();
+    let applied = state.raft.state();
+    let fleet = &applied.fleet;
+    let sessions: Vec<serde_json::Value> = fleet
+        .sessions
+        .iter()
+        .filter(|(_, session)| session.expires_at > now)
+        .filter(|(_, session)| filter.is_none_or(|user_id| session.user_id == user_id))
+        .map(|(key, session)| {
+            serde_json::json!({
+                "id": session_id(key),
+                "user_id": session.user_id,
+                "username": fleet.users.get(&session.user_id).map(|user| user.username.as_str()),
+                "created_at": session.created_at.to_rfc3339(),
+                "expires_at": session.expires_at.to_rfc3339(),
+                "remote_addr": session.remote_addr,
+                "current": current.as_deref() == Some(key.as_str()),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": sessions })))
+}
+
+/// `DELETE /auth/sessions/{id}`: ends one session at once (the caller's own, or any for an admin).
+/// Another user's session is "not found" to a non-admin, so ids cannot be probed.
+pub(super) async fn delete_session(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let key = {
+        let applied = state.raft.state();
+        let fleet = &applied.fleet;
+        let key = fleet.session_key(&id).map(str::to_owned);
+        let owner =
+            key.as_ref().and_then(|key| fleet.sessions.get(key)).map(|session| session.user_id.clone());
+        let own = principal.kind == PrincipalKind::User && owner.as_deref() == Some(principal.id.as_str());
+        key.filter(|_| own || principal.role.can_manage_access())
+    };
+    let key = key.ok_or_else(|| ApiError::not_found("session", &id))?;
+    let mut session_hash = [0u8; 32];
+    hex::decode_to_slice(&key, &mut session_hash)
+        .map_err(|error| ApiError::internal("session key", error))?;
+    state.raft.propose(Command::DeleteSession { session_hash }).await?;
+    let mut response = HttpResponse::NoContent();
+    if principal.session_hash == Some(session_hash) {
+        let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+        removal.make_removal();
+        response.cookie(removal);
+    }
+    Ok(response.finish())
 }
 
 pub(super) async fn me(principal: Principal) -> HttpResponse {

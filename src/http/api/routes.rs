@@ -20,7 +20,7 @@ use super::fleet_model::{
     create_item as create, delete_item as delete, get_item as get, list_items as list,
     replace_item as replace,
 };
-use super::{auth, collectors, service_accounts, stream, topology, users};
+use super::{audit, auth, collectors, service_accounts, stream, topology, users};
 use crate::error::ApiError;
 use crate::http::principal::{authenticate, Principal};
 use crate::model::pipeline::{Destination, Route, Source};
@@ -128,12 +128,21 @@ impl ApiRoute {
         format!("{API_PREFIX}{}", self.path)
     }
 
-    /// The actix route: the method guard, the handler, and the access check in front of both.
+    /// The actix route: the method guard, the handler, and the access check in front of both; in
+    /// front of all of them, for every authenticated write, its audit record (`http/audit.rs`), so
+    /// refusals by the access check are recorded too.
     pub(super) fn build(&self) -> actix_web::Route {
         let route = (self.handler)(web::method(self.verb.method()));
         match self.access {
             Access::Public => route,
-            access => route.wrap(from_fn(move |request, next| require(access, request, next))),
+            access => {
+                let route = route.wrap(from_fn(move |request, next| require(access, request, next)));
+                if self.verb == Verb::Get {
+                    route
+                } else {
+                    route.wrap(from_fn(crate::http::audit::record_writes))
+                }
+            }
         }
     }
 }
@@ -159,7 +168,7 @@ async fn require(
 }
 
 use Access::{Authenticated, ManageAccess, ManageCollectors, ManagePipelines, Public};
-use Verb::{Delete, Get, Post, Put};
+use Verb::{Delete, Get, Patch, Post, Put};
 
 /// Every route of the REST API. `api::configure` registers them in this order, one resource per path.
 pub static API_ROUTES: &[ApiRoute] = &[
@@ -167,11 +176,20 @@ pub static API_ROUTES: &[ApiRoute] = &[
     ApiRoute::new(Post, "/auth/login", Public, |r| r.to(auth::login)),
     ApiRoute::new(Post, "/auth/logout", Authenticated, |r| r.to(auth::logout)),
     ApiRoute::new(Get, "/auth/me", Authenticated, |r| r.to(auth::me)),
+    ApiRoute::new(Get, "/auth/sessions", Authenticated, |r| r.to(auth::list_sessions)),
+    ApiRoute::new(Delete, "/auth/sessions/{id}", Authenticated, |r| r.to(auth::delete_session)),
     // Service accounts and their tokens (`service_accounts.rs`).
     ApiRoute::new(Get, "/service-accounts", ManageAccess, |r| r.to(service_accounts::list)),
     ApiRoute::new(Post, "/service-accounts", ManageAccess, |r| r.to(service_accounts::create)),
+    ApiRoute::new(Delete, "/service-accounts/{id}", ManageAccess, |r| r.to(service_accounts::delete)),
+    ApiRoute::new(Get, "/service-accounts/{id}/tokens", ManageAccess, |r| {
+        r.to(service_accounts::list_tokens)
+    }),
     ApiRoute::new(Post, "/service-accounts/{id}/tokens", ManageAccess, |r| {
         r.to(service_accounts::create_token)
+    }),
+    ApiRoute::new(Delete, "/service-accounts/{id}/tokens/{token_id}", ManageAccess, |r| {
+        r.to(service_accounts::delete_token)
     }),
     // Collectors (`collectors.rs`).
     ApiRoute::new(Get, "/collectors", Authenticated, |r| r.to(collectors::list)),
@@ -216,6 +234,13 @@ pub static API_ROUTES: &[ApiRoute] = &[
     // Users (`users.rs`).
     ApiRoute::new(Get, "/users", ManageAccess, |r| r.to(users::list)),
     ApiRoute::new(Post, "/users", ManageAccess, |r| r.to(users::create)),
+    ApiRoute::new(Patch, "/users/{id}", ManageAccess, |r| r.to(users::update)),
+    ApiRoute::new(Delete, "/users/{id}", ManageAccess, |r| r.to(users::delete)),
+    // Their own password and sessions for any user; anyone's for admins (checked by the handlers).
+    ApiRoute::new(Post, "/users/{id}/password", Authenticated, |r| r.to(users::change_password)),
+    ApiRoute::new(Delete, "/users/{id}/sessions", Authenticated, |r| r.to(users::delete_sessions)),
+    // The audit log (`audit.rs`).
+    ApiRoute::new(Get, "/audit", ManageAccess, |r| r.to(audit::list)),
     // Live updates for the UI (`stream.rs`).
     ApiRoute::new(Get, "/stream/collectors", Authenticated, |r| r.to(stream::collectors_stream)),
     ApiRoute::new(Get, "/stream/collectors/{id}", Authenticated, |r| r.to(stream::collector_stream)),

@@ -1,4 +1,9 @@
-//! Service accounts and their `lmsat_` tokens (admin only).
+//! Service accounts and their `lmsat_` tokens (admin only): create, list, revoke.
+//!
+//! A token expires after `expires_in_days` (365 by default; `0`, never, only when
+//! `auth.allow_non_expiring_tokens` is set). Revoking a token or deleting its account removes its hash
+//! from the replicated index before the call returns, so the next request with it is refused.
+//! `last_used_at` is coarse (`auth.token_last_used_interval`, written in batches by the audit writer).
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -79,15 +84,21 @@ pub(super) async fn create_token(
     if !label.is_empty() {
         validate_name("label", &label)?;
     }
-    if expires_in_days == Some(0) {
-        return Err(ApiError::invalid_field("expires_in_days", "must be at least 1"));
+    let days = expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
+    if days == 0 && !state.config.auth.allow_non_expiring_tokens {
+        return Err(ApiError::invalid_field(
+            "expires_in_days",
+            "0 (never expires) is refused unless auth.allow_non_expiring_tokens is set",
+        ));
+    }
+    if days > MAX_TOKEN_DAYS {
+        return Err(ApiError::invalid_field("expires_in_days", format!("must be at most {MAX_TOKEN_DAYS}")));
     }
     let minted = secrets::mint_token(secrets::SERVICE_ACCOUNT_TOKEN_PREFIX)
         .map_err(|error| ApiError::internal("mint service account token", error))?;
     let id = secrets::random_id("sat").map_err(|error| ApiError::internal("token id", error))?;
     let now = UnixMillis::now();
-    let expires_at =
-        expires_in_days.map(|days| now.plus(std::time::Duration::from_secs(u64::from(days) * 86_400)));
+    let expires_at = (days > 0).then(|| now.plus(std::time::Duration::from_secs(u64::from(days) * 86_400)));
     state
         .raft
         .propose(Command::CreateServiceAccountToken {
@@ -95,6 +106,7 @@ pub(super) async fn create_token(
             service_account_id,
             label,
             token_hash: minted.hash,
+            prefix: minted.display_prefix.clone(),
             expires_at,
             at: now,
         })
@@ -105,4 +117,67 @@ pub(super) async fn create_token(
         "prefix": minted.display_prefix,
         "expires_at": expires_at.map(UnixMillis::to_rfc3339),
     })))
+}
+
+/// Days a token lives when the request does not say.
+const DEFAULT_TOKEN_DAYS: u32 = 365;
+/// Longest expiry a request may ask for (ten years); `0` is "never", where allowed.
+const MAX_TOKEN_DAYS: u32 = 3650;
+
+/// `GET /service-accounts/{id}/tokens`: the account's tokens, never the token itself.
+pub(super) async fn list_tokens(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_access_admin()?;
+    let account_id = path.into_inner();
+    let applied = state.raft.state();
+    let fleet = &applied.fleet;
+    if !fleet.service_accounts.contains_key(&account_id) {
+        return Err(ApiError::not_found("service account", &account_id));
+    }
+    let mut tokens: Vec<&crate::model::ServiceAccountToken> = fleet
+        .service_account_tokens
+        .values()
+        .filter(|token| token.service_account_id == account_id)
+        .collect();
+    tokens.sort_by_key(|token| (token.created_at, token.id.clone()));
+    let tokens: Vec<serde_json::Value> = tokens
+        .into_iter()
+        .map(|token| {
+            serde_json::json!({
+                "id": token.id,
+                "label": token.label,
+                "prefix": (!token.prefix.is_empty()).then_some(token.prefix.as_str()),
+                "created_at": token.created_at.to_rfc3339(),
+                "expires_at": token.expires_at.map(UnixMillis::to_rfc3339),
+                "last_used_at": token.last_used_at.map(UnixMillis::to_rfc3339),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": tokens })))
+}
+
+/// `DELETE /service-accounts/{id}/tokens/{token_id}`: the token is refused from the moment this returns.
+pub(super) async fn delete_token(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_access_admin()?;
+    let (service_account_id, id) = path.into_inner();
+    state.raft.propose(Command::DeleteServiceAccountToken { service_account_id, id }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /service-accounts/{id}`: the account and every one of its tokens are gone when this returns.
+pub(super) async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_access_admin()?;
+    state.raft.propose(Command::DeleteServiceAccount { id: path.into_inner() }).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

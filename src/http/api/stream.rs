@@ -30,16 +30,14 @@ use tokio::time::Instant;
 mod hub;
 
 pub use hub::StreamHub;
-use hub::StreamSlot;
+use hub::{sse_message, StreamSlot, SAMPLE_INTERVAL};
 
 use super::collectors::{event_view, CollectorView};
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
-use crate::model::{CollectorRecord, UnixMillis};
+use crate::model::UnixMillis;
 
-/// How often a stream looks for changes.
-const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 /// A comment line at least this often, so proxies keep the connection and dead clients are noticed.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 /// Streams end after this long and the browser reconnects (and re-authenticates).
@@ -53,16 +51,6 @@ const MAX_EVENTS_PER_MESSAGE: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub(super) struct CollectorStreamQuery {
     after: Option<u64>,
-}
-
-/// One SSE message; `data` must be a single line (compact JSON is).
-fn sse_message(event: &str, id: Option<u64>, data: &str) -> Bytes {
-    let mut message = String::with_capacity(data.len() + 32);
-    if let Some(id) = id {
-        message.push_str(&format!("id: {id}\n"));
-    }
-    message.push_str(&format!("event: {event}\ndata: {data}\n\n"));
-    Bytes::from(message)
 }
 
 fn sse_response(receiver: mpsc::Receiver<Bytes>) -> HttpResponse {
@@ -157,18 +145,6 @@ fn spawn_sampler(
         }
     });
     sse_response(receiver)
-}
-
-/// Every collector as the list endpoint shows it, sorted by name (computed by [`StreamHub`]'s sampler).
-async fn collector_list_json(state: &AppState) -> String {
-    let mut records: Vec<CollectorRecord> = state.raft.state().fleet.collectors.values().cloned().collect();
-    records.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
-    let mut views = Vec::with_capacity(records.len());
-    for record in &records {
-        let live = state.registry.observe(&record.id).await;
-        views.push(CollectorView::new(record, live));
-    }
-    serde_json::json!({ "collectors": views }).to_string()
 }
 
 pub(super) async fn collectors_stream(

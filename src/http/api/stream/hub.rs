@@ -18,11 +18,37 @@ use actix_web::web::{self, Bytes};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::{collector_list_json, sse_message, SAMPLE_INTERVAL};
 use crate::config::HttpSettings;
 use crate::error::ApiError;
+use crate::http::api::collectors::CollectorView;
 use crate::http::principal::{Principal, PrincipalKind};
 use crate::http::AppState;
+use crate::model::CollectorRecord;
+
+/// How often a stream looks for changes.
+pub(super) const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One SSE message; `data` must be a single line (compact JSON is).
+pub(super) fn sse_message(event: &str, id: Option<u64>, data: &str) -> Bytes {
+    let mut message = String::with_capacity(data.len() + 32);
+    if let Some(id) = id {
+        message.push_str(&format!("id: {id}\n"));
+    }
+    message.push_str(&format!("event: {event}\ndata: {data}\n\n"));
+    Bytes::from(message)
+}
+
+/// Every collector as the list endpoint shows it, sorted by name (computed by [`StreamHub`]'s sampler).
+async fn collector_list_json(state: &AppState) -> String {
+    let mut records: Vec<CollectorRecord> = state.raft.state().fleet.collectors.values().cloned().collect();
+    records.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
+    let mut views = Vec::with_capacity(records.len());
+    for record in &records {
+        let live = state.registry.observe(&record.id).await;
+        views.push(CollectorView::new(record, live));
+    }
+    serde_json::json!({ "collectors": views }).to_string()
+}
 
 /// What a refused stream is told to wait before reconnecting.
 const STREAM_RETRY_AFTER: Duration = Duration::from_secs(10);
