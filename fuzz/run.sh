@@ -18,14 +18,16 @@ command -v cargo-fuzz >/dev/null \
 rustc +nightly --version
 
 # One build for every target (they share the whole dependency graph); `fuzz run` then finds it fresh.
-cargo +nightly fuzz build -a
+# LINKMESH_FUZZ_TARGET_DIR keeps that build outside the checkout (.ci/run: across CI runs on one machine).
+target_dir="${LINKMESH_FUZZ_TARGET_DIR:-fuzz/target}"
+cargo +nightly fuzz build -a --target-dir "$target_dir"
 for target in $(cargo +nightly fuzz list); do
   [ -n "$(ls -A "fuzz/corpus/$target" 2>/dev/null)" ] || { echo "fuzz/corpus/$target is empty or missing" >&2; exit 1; }
   mkdir -p "fuzz/target/corpus/$target"
   echo "--- $target: ${seconds}s from $(ls "fuzz/corpus/$target" | wc -l) seeds"
   # libFuzzer prints a line per new input and function and a dictionary at the end; keep its start,
   # its end and anything it reports.
-  cargo +nightly fuzz run -a "$target" "fuzz/target/corpus/$target" "fuzz/corpus/$target" -- \
+  cargo +nightly fuzz run -a --target-dir "$target_dir" "$target" "fuzz/target/corpus/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
     | awk '/^###### Recommended dictionary/ { dictionary = 1 }
            dictionary { if (/^###### End of recommended dictionary/) dictionary = 0; next }

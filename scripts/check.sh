@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one gate: formatting, lints, the Go test tools, and every test. CI runs exactly this.
+# The one gate: formatting, lints, the dependency policy, the Go test tools, every test, and (when
+# LINKMESH_FUZZ_SECONDS is set) a short fuzz run of every target. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
