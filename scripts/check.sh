@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The one gate: formatting, lints, the Go test tools, and every test. CI runs exactly this.
+# The one gate: formatting, lints, the dependency policy, the Go test tools, every test, and (when
+# LINKMESH_FUZZ_SECONDS is set) a short fuzz run of every target. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+. scripts/steps.sh
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -14,6 +15,13 @@ cargo clippy --all-targets --locked -- -D warnings
 step "no import cycles between source files (the detector first proves it finds a planted one)"
 python3 scripts/import_cycles.py --self-test
 python3 scripts/import_cycles.py src
+
+# Licenses, banned crates and sources of every dependency, per deny.toml. Advisories are not checked
+# here (the database cannot be fetched from CI): docs/supply-chain.md has the manual check.
+step "cargo deny (licenses, bans, sources)"
+command -v cargo-deny >/dev/null \
+  || { echo "missing cargo-deny: cargo install --locked cargo-deny --version 0.20.2 (see .ci/run)" >&2; exit 1; }
+cargo deny --locked --offline check licenses bans sources
 
 # Independent tools built from upstream modules: Alloy's generated Connect client, Grafana's Alloy
 # syntax parser, and the OpenTelemetry Collector's own config validation (first build: ~15 min).
@@ -39,5 +47,15 @@ step "web UI end to end (Debian's headless Chromium driven by playwright-core; e
   || { echo "missing Chromium: apt-get install chromium chromium-driver (see .ci/run)" >&2; exit 1; }
 [ -d e2e/node_modules/playwright-core ] || (cd e2e && npm ci --no-audit --no-fund)
 (cd e2e && LINKMESH_BIN="$PWD/../target/debug/linkmesh" npm test --silent)
+
+# A short libFuzzer run of every target, from its committed seeds (fuzz/README.md). It needs a nightly
+# toolchain and cargo-fuzz, so it runs when LINKMESH_FUZZ_SECONDS (per target) is set, as .ci/run does;
+# the seeds themselves are replayed on stable by `cargo test` (tests/fuzz_corpora.rs) either way.
+if [ "${LINKMESH_FUZZ_SECONDS:-0}" -gt 0 ]; then
+  step "fuzz every target for ${LINKMESH_FUZZ_SECONDS}s (nightly, cargo-fuzz)"
+  fuzz/run.sh "$LINKMESH_FUZZ_SECONDS"
+else
+  step "fuzz run skipped (LINKMESH_FUZZ_SECONDS=30 runs it; needs nightly and cargo-fuzz)"
+fi
 
 step "all checks passed"

@@ -17,12 +17,14 @@
 //! - [`config`], [`cli`], [`server`]: node configuration, command line, process wiring.
 //! - [`simulate`]: `linkmesh simulate`, a fleet of simulated Alloy collectors (demo, benchmark load).
 //! - [`error`]: the one table mapping errors to Connect codes, REST codes and HTTP statuses.
+//! - [`fuzzing`]: the fuzz targets' bodies, shared by `fuzz/` and the corpus replay in `tests/`.
 
 pub mod actors;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod http;
 pub mod model;
 pub mod own_metrics;

@@ -23,9 +23,6 @@ use crate::model::{CollectorStatus, UnixMillis};
 use crate::own_metrics::metric_rules::{ComponentKey, Measure, MetricRule, Stage};
 use crate::own_metrics::{MetricPoint, MetricsBatch};
 
-/// Where extraction lived before it moved to `own_metrics` (still imported by `fuzz/`).
-pub use crate::own_metrics::extract;
-
 /// How far back each component's rate window reaches.
 pub const WINDOW: Duration = Duration::from_secs(3600);
 /// Samples kept per component: an hour at 10 s pushes (Alloy's enrollment config pushes every 30 s,

@@ -1,0 +1,3 @@
+
+web-01"
+collector.oslinux

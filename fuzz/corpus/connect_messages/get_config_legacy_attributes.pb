@@ -1,0 +1,3 @@
+
+edge-7
+envprod

@@ -1,0 +1,151 @@
+//! The bodies of the fuzz targets in `fuzz/`, one function per target, for the decoders that take
+//! bytes from the network.
+//!
+//! They live in the library so that the cargo-fuzz targets (nightly, libFuzzer) and the replay of the
+//! committed seed corpora (`tests/fuzz_corpora.rs`, stable, part of the gate) run the same code and the
+//! same assertions. A function must never panic on any input: a panic (a failed assertion included) is
+//! a finding. The return value says how far an input got, so the replay can check that its seeds are
+//! real inputs rather than noise the decoders reject.
+
+use std::fmt::Debug;
+use std::net::IpAddr;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use prost::Message;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::actors::throughput::ThroughputState;
+use crate::http::body::{self, ContentEncoding};
+use crate::model::UnixMillis;
+use crate::own_metrics::extract;
+use crate::proto::collector::v1 as pb;
+
+/// Every remotecfg request Alloy can send, decoded from the same bytes in both Connect codecs (proto
+/// and proto3 JSON). What decodes must survive a re-encode unchanged in its codec, and a message read
+/// from JSON must survive the proto codec too. Returns how many (message, codec) pairs decoded.
+pub fn connect_messages(data: &[u8]) -> usize {
+    round_trips::<pb::GetConfigRequest>(data)
+        + round_trips::<pb::RegisterCollectorRequest>(data)
+        + round_trips::<pb::UnregisterCollectorRequest>(data)
+}
+
+fn round_trips<M>(data: &[u8]) -> usize
+where
+    M: Message + Default + PartialEq + Debug + Serialize + DeserializeOwned,
+{
+    let mut decoded = 0;
+    if let Ok(message) = M::decode(data) {
+        decoded += 1;
+        let again = M::decode(message.encode_to_vec().as_slice()).expect("a re-encoded message decodes");
+        assert_eq!(again, message, "proto re-encode changed the message");
+    }
+    if let Ok(message) = serde_json::from_slice::<M>(data) {
+        decoded += 1;
+        // Serializing can refuse what parsing accepted (an enum number with no name); that is an error
+        // the encoder reports, not a changed message.
+        if let Ok(json) = serde_json::to_vec(&message) {
+            let again: M = serde_json::from_slice(&json).expect("re-serialized JSON parses");
+            assert_eq!(again, message, "JSON re-encode changed the message");
+        }
+        let again = M::decode(message.encode_to_vec().as_slice()).expect("a re-encoded message decodes");
+        assert_eq!(again, message, "proto encode of a JSON message changed it");
+    }
+    decoded
+}
+
+/// The body limit the `request_body` target runs with (small, so inputs reach it).
+pub const REQUEST_BODY_LIMIT: usize = 64 * 1024;
+
+/// A request body as the network delivers it: gzip of any shape inflates within the limit or fails
+/// cleanly; identity passes through unchanged; what linkmesh gzips, it inflates back. Returns the
+/// inflated length when the bytes were a gzip body within the limit.
+pub fn request_body(data: &[u8]) -> Option<usize> {
+    let inflated = body::decode(data.to_vec(), ContentEncoding::Gzip, REQUEST_BODY_LIMIT).ok();
+    if let Some(inflated) = &inflated {
+        assert!(inflated.len() <= REQUEST_BODY_LIMIT, "inflated {} bytes past the limit", inflated.len());
+    }
+    let identity = body::decode(data.to_vec(), ContentEncoding::Identity, REQUEST_BODY_LIMIT)
+        .expect("identity never fails");
+    assert_eq!(identity, data);
+    if data.len() <= REQUEST_BODY_LIMIT {
+        let zipped = body::gzip(data).expect("gzip into memory");
+        let unzipped = body::decode(zipped, ContentEncoding::Gzip, REQUEST_BODY_LIMIT)
+            .expect("linkmesh's own gzip inflates within the limit");
+        assert_eq!(unzipped, data);
+    }
+    inflated.map(|inflated| inflated.len())
+}
+
+/// How far an own_metrics push got: points extracted, rate samples in the windows afterwards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtlpReach {
+    pub points: usize,
+    pub rate_samples: usize,
+}
+
+/// An own_metrics push: OTLP protobuf or JSON, decoded and turned into per-component counters and rates
+/// as the receiver and the collector actor do, then the same push again 30 s later (same values, so
+/// the rate math runs on every seed). The server's clock is the push's newest point, so points are
+/// not refused as from the future. Every point is accounted for (accepted, out of order or rejected)
+/// and no rate is negative or NaN. Returns `None` when the bytes are not a push.
+pub fn otlp_metrics(data: &[u8]) -> Option<OtlpReach> {
+    let request = ExportMetricsServiceRequest::decode(data)
+        .ok()
+        .or_else(|| serde_json::from_slice::<ExportMetricsServiceRequest>(data).ok())?;
+    let first = extract(&request);
+    for point in &first.points {
+        assert!(point.value.is_finite(), "extracted a non-finite value for {}", point.series);
+    }
+    const LATER_NANOS: u64 = 30_000_000_000;
+    let mut later = first.clone();
+    for point in &mut later.points {
+        point.time_unix_nano = point.time_unix_nano.saturating_add(LATER_NANOS);
+    }
+    let newest = first.points.iter().map(|point| point.time_unix_nano).max().unwrap_or(0);
+    let mut window = ThroughputState::default();
+    for (batch, received_at_nanos) in [(&first, newest), (&later, newest.saturating_add(LATER_NANOS))] {
+        let report = window.ingest(batch, UnixMillis(received_at_nanos / 1_000_000));
+        assert_eq!(
+            report.accepted + report.out_of_order + report.rejected,
+            batch.points.len() as u64,
+            "a point was neither applied nor refused"
+        );
+    }
+    let snapshot = window.snapshot(true);
+    let mut rate_samples = 0;
+    for component in &snapshot.components {
+        rate_samples += component.history.len();
+        for sample in component.latest.iter().chain(&component.history) {
+            for rate in [sample.in_rate, sample.out_rate, sample.error_rate].into_iter().flatten() {
+                assert!(rate >= 0.0, "rate {rate} for {:?}", component.key);
+            }
+        }
+    }
+    if let Some(cpu_cores) = snapshot.process.cpu_cores {
+        assert!(cpu_cores >= 0.0, "cpu rate {cpu_cores}");
+    }
+    Some(OtlpReach { points: first.points.len(), rate_samples })
+}
+
+/// `X-Forwarded-For` values as a client or a proxy chain may write them, one per line: resolving the
+/// client address never panics, never believes a header from an untrusted peer, and a header without
+/// an address in it leaves the trusted peer as the client. Returns the address resolved behind the
+/// trusted peer.
+pub fn forwarded_for(data: &[u8]) -> IpAddr {
+    use crate::config::human::parse_network;
+    use crate::http::client_addr::resolve;
+
+    let values: Vec<&[u8]> = data.split(|byte| *byte == b'\n').collect();
+    let trusted =
+        [parse_network("10.0.0.0/8").expect("network"), parse_network("fd00::/8").expect("network")];
+    let peer = IpAddr::from([10, 1, 2, 3]);
+    let stranger = IpAddr::from([192, 0, 2, 1]);
+
+    assert_eq!(resolve(stranger, &values, &trusted), stranger, "an untrusted peer's header was believed");
+    let client = resolve(peer, &values, &trusted);
+    if !data.iter().any(|byte| byte.is_ascii_hexdigit() || *byte == b':') {
+        assert_eq!(client, peer, "no address in {data:?}");
+    }
+    client
+}
