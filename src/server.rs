@@ -148,6 +148,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     });
     let reactivated = registry.activate_expected();
 
+    let shutdown_registry = registry.clone();
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -203,6 +204,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         return Err(failure);
     }
     tracing::info!("http server stopped; writing pending activity");
+    shutdown_registry.flush_pending().await;
     if let Ok(Err(error)) = writer.send(FlushNow).await {
         tracing::warn!(error = %error, "pending activity could not be written");
     }
