@@ -48,8 +48,8 @@ pub struct CollectorActor {
     applied_hash: Option<String>,
     remote_status: Option<RemoteConfigState>,
     remote_error: Option<String>,
-    /// The effective config as last reported (redacted).
-    effective_config: Option<String>,
+    /// The effective config as last reported (redacted); shared with the live views that show it.
+    effective_config: Option<Arc<str>>,
     /// SHA-256 of `effective_config`.
     effective_config_hash: Option<[u8; 32]>,
     /// SHA-256 of the effective config last handed to the writer (or found in the record).
@@ -253,6 +253,9 @@ pub struct LiveView {
     pub expected_poll_interval: std::time::Duration,
     /// When the last own_metrics push linkmesh could read arrived (not replicated).
     pub own_metrics_last_seen_at: Option<UnixMillis>,
+    /// The effective config as last reported (redacted), which may not be written yet (see
+    /// `effective_config_persist_interval`); only for principals who may read it.
+    pub effective_config: Option<Arc<str>>,
 }
 
 #[derive(Message, Clone)]
@@ -304,7 +307,7 @@ impl CollectorActor {
             applied_hash: None,
             remote_status: record.config.remote_status,
             remote_error: record.config.remote_error.clone(),
-            effective_config: record.config.effective_config.clone(),
+            effective_config: record.config.effective_config.as_deref().map(Arc::from),
             effective_config_hash: record.config.effective_config.as_deref().map(text_hash),
             effective_config_written_hash: record.config.effective_config.as_deref().map(text_hash),
             effective_config_written_at: None,
@@ -339,13 +342,13 @@ impl CollectorActor {
     fn scrub_stored_effective_config(&mut self) {
         let Some(stored) = &self.effective_config else { return };
         let scrubbed = redact(stored, &self.rendered.credentials).text;
-        if scrubbed != *stored {
+        if *scrubbed != **stored {
             let mut update = ActivityUpdate::for_collector(&self.collector_id);
             update.effective_config = Some(scrubbed.clone());
             self.effective_config_hash = Some(text_hash(&scrubbed));
             self.effective_config_written_hash = self.effective_config_hash;
             self.effective_config_written_at = Some(self.env.clock.monotonic());
-            self.effective_config = Some(scrubbed);
+            self.effective_config = Some(Arc::from(scrubbed));
             self.publish(update);
         }
     }
@@ -530,11 +533,11 @@ impl CollectorActor {
     /// Takes the reported effective config (already redacted); it is written only when its hash
     /// differs from the one last written.
     fn record_effective_config(&mut self, effective: String) {
-        if self.effective_config.as_ref() == Some(&effective) {
+        if self.effective_config.as_deref() == Some(effective.as_str()) {
             return;
         }
         self.effective_config_hash = Some(text_hash(&effective));
-        self.effective_config = Some(effective);
+        self.effective_config = Some(Arc::from(effective));
     }
 
     /// Writes the latest effective config if it is not the one last written, and the last write is
@@ -551,7 +554,7 @@ impl CollectorActor {
         }
         self.effective_config_written_hash = self.effective_config_hash;
         self.effective_config_written_at = Some(self.env.clock.monotonic());
-        update.effective_config = self.effective_config.clone();
+        update.effective_config = self.effective_config.as_deref().map(str::to_owned);
     }
 
     /// Whether something waits for its interval before it is written.
@@ -744,6 +747,7 @@ impl Handler<Observe> for CollectorActor {
             remote_error: self.remote_error.clone(),
             expected_poll_interval: self.cadence.expected_interval(),
             own_metrics_last_seen_at: self.own_metrics_last_seen_at,
+            effective_config: self.effective_config.clone(),
         })
     }
 }
