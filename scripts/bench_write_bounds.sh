@@ -59,6 +59,7 @@ BEFORE=$(mib)
 declare -A answers=()
 pause=$(awk -v s="$SECONDS_TOTAL" -v n="$POLLS" 'BEGIN { printf "%.3f", s / n }')
 last_error=""
+started=$(date +%s%N)
 for i in $(seq 1 "$POLLS"); do
   # A new effective config (EFFECTIVE_KIB of text) and a new error every time.
   text=$(head -c $((EFFECTIVE_KIB * 768)) /dev/urandom | base64 -w0)
@@ -72,6 +73,7 @@ for i in $(seq 1 "$POLLS"); do
   [ "$status" = 200 ] && accepted_error=$last_error
   sleep "$pause"
 done
+took=$(awk -v a="$started" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 sleep 1
 AFTER=$(mib)
 live_error=$(curl -sf -b "$jar" "$URL/api/v1/collectors/$COLLECTOR" | jq -r .config.remote_error)
@@ -84,7 +86,7 @@ events=$(curl -sf -b "$jar" "$URL/api/v1/collectors/$COLLECTOR/events?limit=1000
 stop_server
 
 echo "binary: $LINKMESH"
-echo "polls: $POLLS over ${SECONDS_TOTAL}s, ${EFFECTIVE_KIB} KiB effective config each"
+echo "polls: $POLLS over ${SECONDS_TOTAL}s (took ${took}s), ${EFFECTIVE_KIB} KiB effective config each"
 for status in "${!answers[@]}"; do echo "answered $status: ${answers[$status]}"; done
 echo "raft dir: ${BEFORE} MiB before, ${AFTER} MiB after the polls, ${STOPPED} MiB after shutdown"
 echo "config_failed events: $(jq '[.events[] | select(.type == "config_failed")] | length' <<<"$events")"

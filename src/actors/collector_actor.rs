@@ -290,6 +290,7 @@ impl CollectorActor {
         let settings = &env.settings;
         let mut cadence = PollCadence::new(settings.default_poll_interval, settings.min_poll_interval);
         let now = env.clock.now();
+        let effective_config_hash = record.config.effective_config.as_deref().map(text_hash);
         if record.status.expects_polls() {
             // Rebuilt after a restart or failover: give the collector a full window before calling it stale.
             cadence.record_poll(now);
@@ -308,8 +309,8 @@ impl CollectorActor {
             remote_status: record.config.remote_status,
             remote_error: record.config.remote_error.clone(),
             effective_config: record.config.effective_config.as_deref().map(Arc::from),
-            effective_config_hash: record.config.effective_config.as_deref().map(text_hash),
-            effective_config_written_hash: record.config.effective_config.as_deref().map(text_hash),
+            effective_config_hash,
+            effective_config_written_hash: effective_config_hash,
             effective_config_written_at: None,
             unwritten_config_failures: None,
             last_config_failed_event_at: None,
