@@ -7,6 +7,7 @@
 //! - [`registry`]: activates actors on demand on the owner node, passivates idle ones, and is the typed
 //!   handle (`CollectorRegistry`) that the HTTP layer uses; nothing outside `actors/` sees a mailbox.
 //! - [`push_gate`]: admission of own_metrics pushes before their body is read (per collector, per node).
+//! - [`poll_gate`]: a token bucket per collector over its remotecfg calls, checked before the body is read.
 //! - [`activity_writer`]: batches status changes and events from all actors into one Raft write per
 //!   flush interval, so a poll never waits for consensus.
 //! - [`audit_writer`]: writes the queued audit records of requests that committed nothing, and
@@ -20,6 +21,7 @@ pub mod audit_writer;
 pub mod collector_actor;
 pub mod env;
 pub mod liveness;
+pub mod poll_gate;
 pub mod push_gate;
 pub mod registry;
 pub mod throughput;

@@ -172,6 +172,16 @@ pub struct CollectorSettings {
     pub max_pushes_in_flight_per_collector: usize,
     /// own_metrics pushes in flight on this node before 503; each may hold `max_request_body` bytes.
     pub max_pushes_in_flight: usize,
+    /// Remotecfg calls (GetConfig, RegisterCollector, UnregisterCollector) one collector may make at
+    /// once before it must wait; beyond it 429 with `Retry-After`. Alloy's start takes about four, and
+    /// Alloy >= 1.12 polls again at once after every status change.
+    pub poll_burst: u32,
+    /// Remotecfg calls per second one collector earns back, sustained (Alloy polls every 10s-60s).
+    pub polls_per_second: f64,
+    /// A changed effective config (Alloy >= 1.12 reports it) is written to Raft at most once per this
+    /// interval per collector; the latest one reported is written when the interval has passed.
+    #[serde(deserialize_with = "human::duration")]
+    pub effective_config_persist_interval: Duration,
 }
 
 /// The public listener's defences against clients that are slow, many, or not who they say.
@@ -301,6 +311,9 @@ impl Default for CollectorSettings {
             noisy_event_interval: Duration::from_secs(60),
             max_pushes_in_flight_per_collector: 8,
             max_pushes_in_flight: 64,
+            poll_burst: 10,
+            polls_per_second: 2.0,
+            effective_config_persist_interval: Duration::from_secs(60),
         }
     }
 }
@@ -351,6 +364,14 @@ impl NodeConfig {
         }
         if collectors.max_pushes_in_flight_per_collector == 0 || collectors.max_pushes_in_flight == 0 {
             return Err(ConfigError::Invalid("collectors.max_pushes_in_flight* must be at least 1".into()));
+        }
+        if collectors.poll_burst == 0
+            || !collectors.polls_per_second.is_finite()
+            || collectors.polls_per_second <= 0.0
+        {
+            return Err(ConfigError::Invalid(
+                "collectors.poll_burst must be at least 1 and collectors.polls_per_second positive".into(),
+            ));
         }
         if self.raft.snapshot_after_logs == 0 {
             return Err(ConfigError::Invalid("raft.snapshot_after_logs must be at least 1".into()));
@@ -551,6 +572,25 @@ mod tests {
         };
         let error = config.validate().expect_err("window shorter than the longest wait").to_string();
         assert!(error.contains("login_throttle_window"), "{error}");
+    }
+
+    #[test]
+    fn the_poll_bucket_and_effective_config_interval_parse_and_must_be_positive() {
+        let config: NodeConfig = toml::from_str(
+            "[collectors]\npoll_burst = 20\npolls_per_second = 0.5\neffective_config_persist_interval = \"5m\"\n",
+        )
+        .expect("parses");
+        assert_eq!(config.collectors.poll_burst, 20);
+        assert_eq!(config.collectors.polls_per_second, 0.5);
+        assert_eq!(config.collectors.effective_config_persist_interval, Duration::from_secs(300));
+        config.validate().expect("valid");
+        for bad in
+            ["poll_burst = 0", "polls_per_second = 0.0", "polls_per_second = -1.0", "polls_per_second = nan"]
+        {
+            let config: NodeConfig = toml::from_str(&format!("[collectors]\n{bad}\n")).expect("parses");
+            let error = config.validate().expect_err(bad).to_string();
+            assert!(error.contains("collectors.poll"), "{error}");
+        }
     }
 
     #[test]

@@ -215,6 +215,10 @@ impl From<RegistryError> for ApiError {
                 ErrorCode::ResourceExhausted,
                 "too many own_metrics pushes in flight for this collector; retry after the Retry-After delay",
             ),
+            RegistryError::TooManyCalls { .. } => ApiError::new(
+                ErrorCode::ResourceExhausted,
+                "this collector calls linkmesh too often; retry after the Retry-After delay",
+            ),
             RegistryError::Overloaded => ApiError::new(
                 ErrorCode::Unavailable,
                 "linkmesh is busy with own_metrics pushes; retry after the Retry-After delay",

@@ -2,7 +2,8 @@
 //!
 //! Threads: openraft and sled I/O run on a dedicated multi-thread tokio runtime; the actix `System`
 //! hosts the activity writer and the actor registry's arbiters; actix-web runs its own workers.
-//! SIGTERM/SIGINT stop the HTTP server gracefully, then pending activity is written and Raft stops.
+//! SIGTERM/SIGINT stop the HTTP server gracefully, then the collector actors hand over what they hold back,
+//! pending activity is written and Raft stops.
 //!
 //! Start-up refuses a data dir that is damaged or not its identity's (`raft/data_dir.rs`) before
 //! anything is served. When storage fails while running, every request is answered 503
@@ -169,6 +170,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let audit_writer =
         AuditWriter::new(raft.clone(), audit_queue.clone().into_inner(), config.audit.flush_interval).start();
 
+    let shutdown_registry = registry.clone();
     let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
     let guards = http::guards::Guards::new(&config, threads);
     let mut server = HttpServer::new(move || {
@@ -186,7 +188,8 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     .client_request_timeout(config.http.request_head_timeout)
     // A client that closed its side is gone: end its (streaming) response now, not at the next
     // failed write, so stream slots and slow-body slots come back at once.
-    .h1_allow_half_closed(false);
+    .h1_allow_half_closed(false)
+    .disable_signals();
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }
@@ -225,6 +228,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let _ = std::io::stdout().flush();
 
     let server = server.run();
+    actix::spawn(stop_on_signal(server.handle()));
     actix::spawn(stop_when_storage_fails(
         raft.storage_health().clone(),
         server.handle(),
@@ -235,6 +239,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         return Err(failure);
     }
     tracing::info!("http server stopped; writing pending activity");
+    shutdown_registry.flush_pending().await;
     if let Ok(Err(error)) = writer.send(FlushNow).await {
         tracing::warn!(error = %error, "pending activity could not be written");
     }
@@ -260,6 +265,26 @@ fn exit_after_storage_failure(failure: &str) -> ServeError {
 
 /// After a storage failure the guard already answers 503; once load balancers and clients have had
 /// `delay` to see that, stop gracefully (in-flight requests still get their answer).
+/// SIGTERM and SIGINT stop the HTTP server gracefully and leave the actix System running until the
+/// shutdown is done: actix-server's own signal handling would also stop the System, and with it the
+/// collector actors' arbiters, racing the flush of what the actors hold back (effective configs and
+/// folded events waiting for their interval).
+async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot listen for SIGTERM and SIGINT; stop linkmesh with SIGKILL");
+        return;
+    };
+    let received = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal = received, "stopping gracefully");
+    server.stop(true).await;
+}
+
 async fn stop_when_storage_fails(
     health: Arc<StorageHealth>,
     server: actix_web::dev::ServerHandle,

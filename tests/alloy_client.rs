@@ -55,7 +55,9 @@ fn one(server: &Server, token: &str, args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn alloys_generated_client_speaks_every_transport() {
-    let server = Server::start();
+    // 13 calls back to back, more than a collector makes at once: a poll bucket that holds them all.
+    let server =
+        Server::start_with_config(&FAST_CONFIG.replace("[collectors]\n", "[collectors]\npoll_burst = 20\n"));
     let api = Api::admin(&server).await;
     let collector_id = api.create_collector("go-client").await;
     let token = api.mint_token(&collector_id).await;
@@ -131,4 +133,23 @@ async fn alloys_client_sees_unauthenticated_for_basic_auth_and_bad_tokens() {
     let wrong = one(&server, "lmct_not-a-real-token", &["-rpc", "get", "-id", "h", "-transport", "get"]);
     assert_eq!(wrong["code"], "unauthenticated");
     assert_eq!(wrong["http_status"], 401);
+}
+
+#[tokio::test]
+async fn alloys_client_sees_resource_exhausted_beyond_the_poll_bucket() {
+    let server = Server::start_with_config(
+        &FAST_CONFIG.replace("[collectors]\n", "[collectors]\npoll_burst = 1\npolls_per_second = 0.01\n"),
+    );
+    let api = Api::admin(&server).await;
+    let collector_id = api.create_collector("go-bucket").await;
+    let token = api.mint_token(&collector_id).await;
+
+    let first = one(&server, &token, &["-rpc", "get", "-id", "h"]);
+    assert_eq!(first["ok"], true, "{first}");
+    let refused = one(&server, &token, &["-rpc", "get", "-id", "h"]);
+    assert_eq!(
+        (refused["ok"].as_bool(), refused["code"].as_str()),
+        (Some(false), Some("resource_exhausted"))
+    );
+    assert_eq!(refused["http_status"], 429, "{refused}");
 }

@@ -547,7 +547,10 @@ async fn collector_token_does_not_open_the_rest_api() {
 
 #[tokio::test]
 async fn refused_collector_calls_change_nothing_and_record_no_caller_text() {
-    let server = Server::start();
+    // Dozens of calls back to back with the collector's token, more than its poll bucket holds by default
+    // (the bucket has its own tests in `collector_write_bounds.rs`).
+    let server =
+        Server::start_with_config(&FAST_CONFIG.replace("[collectors]\n", "[collectors]\npoll_burst = 100\n"));
     let (api, collector_id, token) = onboarded(&server, "untouched").await;
     let first = get_config(&server, &token, &poll_request("h", "")).await;
     api.wait_for_event(&collector_id, "config_delivered", 1).await;

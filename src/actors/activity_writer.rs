@@ -2,13 +2,16 @@
 //!
 //! Polls never wait for consensus; what operators must see (status changes, events) reaches the
 //! replicated record within one flush interval. A failed write is retried with later updates merged
-//! behind it, so per-collector event order is kept.
+//! behind it, so per-collector event order is kept. `FlushNow` (shutdown) first waits for a write in
+//! flight, so nothing is left behind when Raft stops right after it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{LocalBoxFuture, Shared};
+use futures_util::FutureExt as _;
+use tokio::sync::oneshot;
 
 use crate::model::{ActivityUpdate, Command};
 use crate::raft::{ProposeError, RaftNode};
@@ -20,7 +23,8 @@ pub struct ActivityWriter {
     propose: Propose,
     flush_interval: Duration,
     pending: BTreeMap<String, ActivityUpdate>,
-    in_flight: bool,
+    /// Resolves when the write in flight has finished and a failed batch is queued again.
+    in_flight: Option<Shared<LocalBoxFuture<'static, ()>>>,
 }
 
 /// Sent with `do_send`: the writer's mailbox is unbounded for it, so no update is dropped.
@@ -47,7 +51,7 @@ impl ActivityWriter {
     }
 
     fn with_proposer(propose: Propose, flush_interval: Duration) -> Self {
-        ActivityWriter { propose, flush_interval, pending: BTreeMap::new(), in_flight: false }
+        ActivityWriter { propose, flush_interval, pending: BTreeMap::new(), in_flight: None }
     }
 
     fn take_batch(&mut self) -> Option<Vec<ActivityUpdate>> {
@@ -93,17 +97,18 @@ impl Handler<Tick> for ActivityWriter {
     type Result = ();
 
     fn handle(&mut self, _: Tick, ctx: &mut Self::Context) {
-        if self.in_flight {
+        if self.in_flight.is_some() {
             return;
         }
         let Some(batch) = self.take_batch() else {
             return;
         };
-        self.in_flight = true;
+        let (finished, finished_rx) = oneshot::channel::<()>();
+        self.in_flight = Some(finished_rx.map(|_| ()).boxed_local().shared());
         let retained = batch.clone();
         let write = (self.propose)(Command::RecordActivity { updates: batch });
         ctx.spawn(write.into_actor(self).map(move |result, writer, _ctx| {
-            writer.in_flight = false;
+            writer.in_flight = None;
             match result {
                 Ok(()) => {}
                 Err(ProposeError::Rejected(rejection)) => {
@@ -114,21 +119,32 @@ impl Handler<Tick> for ActivityWriter {
                     writer.requeue(retained);
                 }
             }
+            let _ = finished.send(());
         }));
     }
 }
 
 impl Handler<FlushNow> for ActivityWriter {
-    type Result = ResponseFuture<Result<(), String>>;
+    type Result = ResponseActFuture<Self, Result<(), String>>;
 
     fn handle(&mut self, _: FlushNow, _ctx: &mut Self::Context) -> Self::Result {
-        let write = self.take_batch().map(|updates| (self.propose)(Command::RecordActivity { updates }));
-        Box::pin(async move {
-            match write {
-                Some(write) => write.await.map_err(|e| e.to_string()),
-                None => Ok(()),
+        let in_flight = self.in_flight.clone();
+        let waited = async move {
+            if let Some(in_flight) = in_flight {
+                in_flight.await;
             }
-        })
+        };
+        Box::pin(waited.into_actor(self).then(|(), writer, _ctx| {
+            let write =
+                writer.take_batch().map(|updates| (writer.propose)(Command::RecordActivity { updates }));
+            async move {
+                match write {
+                    Some(write) => write.await.map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
+            }
+            .into_actor(writer)
+        }))
     }
 }
 
@@ -252,6 +268,33 @@ mod tests {
         tick_until_proposed(&writer, &raft, 2).await;
         assert_eq!(raft.messages(1), list(&[("col_a", &["later"])]));
         raft.answer(Ok(()));
+    }
+
+    #[actix::test]
+    async fn flush_now_waits_for_the_write_in_flight_and_writes_what_it_left_behind() {
+        let raft = ScriptedRaft::default();
+        let writer = raft.writer();
+        writer.send(event("col_a", "in flight")).await.expect("writer");
+        writer.send(Tick).await.expect("writer");
+        writer.send(event("col_a", "later")).await.expect("writer");
+        let flushed = writer.send(FlushNow);
+        let answered = async {
+            for _ in 0..1000 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(raft.proposed(), 1, "no second write while the first is in flight");
+            raft.answer(Err(ProposeError::OutcomeUnknown("leader lost".into())));
+            for _ in 0..1000 {
+                if raft.proposed() > 1 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            raft.answer(Ok(()));
+        };
+        let (flushed, ()) = tokio::join!(flushed, answered);
+        assert_eq!(flushed.expect("writer"), Ok(()));
+        assert_eq!(raft.messages(1), list(&[("col_a", &["in flight", "later"])]), "the failed batch first");
     }
 
     #[actix::test]

@@ -1,14 +1,21 @@
 //! `CollectorActor`: the live state of one collector.
 //!
-//! Message delivery: polls, registrations, own_metrics pushes and observations are answered (`send`);
-//! auth-failure notices, re-render and stop requests may be dropped under pressure (`do_send`) because
-//! the next poll or the replicated record repairs whatever they would have told.
+//! Message delivery: polls, registrations, own_metrics pushes, observations and the shutdown flush are
+//! answered (`send`); auth-failure notices, re-render and stop requests may be dropped under pressure
+//! (`do_send`) because the next poll or the replicated record repairs whatever they would have told.
+//!
+//! What a collector reports is live at once (status, error) but written to Raft with bounds, so one
+//! token cannot grow the log at the rate it polls: a changed effective config at most once per
+//! `effective_config_persist_interval` (the latest one wins; the shutdown flush writes one still
+//! waiting), and `config_failed` events at most once per `noisy_event_interval`, the reports in between
+//! folded into the next one's `count`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::activity_writer::RecordActivity;
 use super::env::{ActorEnv, ActorShards};
@@ -41,7 +48,17 @@ pub struct CollectorActor {
     applied_hash: Option<String>,
     remote_status: Option<RemoteConfigState>,
     remote_error: Option<String>,
-    effective_config: Option<String>,
+    /// The effective config as last reported (redacted); shared with the live views that show it.
+    effective_config: Option<Arc<str>>,
+    /// SHA-256 of `effective_config`.
+    effective_config_hash: Option<[u8; 32]>,
+    /// SHA-256 of the effective config last handed to the writer (or found in the record).
+    effective_config_written_hash: Option<[u8; 32]>,
+    /// When this actor last handed an effective config to the writer.
+    effective_config_written_at: Option<Instant>,
+    /// Failed reports since the last `config_failed` event that have no event yet.
+    unwritten_config_failures: Option<UnwrittenConfigFailures>,
+    last_config_failed_event_at: Option<UnixMillis>,
     cadence: PollCadence,
     last_seen_persisted: Option<UnixMillis>,
     last_register_at: Option<UnixMillis>,
@@ -61,6 +78,13 @@ pub struct CollectorActor {
     /// Whether `own_metrics_first_seen` was ever recorded for this collector.
     own_metrics_seen: bool,
     own_metrics_last_seen_at: Option<UnixMillis>,
+}
+
+/// Failed reports folded into the next `config_failed` event: how many, and the latest one.
+struct UnwrittenConfigFailures {
+    count: u64,
+    version: u64,
+    error: String,
 }
 
 /// A GetConfig poll, already authenticated as this collector.
@@ -227,6 +251,9 @@ pub struct LiveView {
     pub expected_poll_interval: std::time::Duration,
     /// When the last own_metrics push linkmesh could read arrived (not replicated).
     pub own_metrics_last_seen_at: Option<UnixMillis>,
+    /// The effective config as last reported (redacted), which may not be written yet (see
+    /// `effective_config_persist_interval`); only for principals who may read it.
+    pub effective_config: Option<Arc<str>>,
 }
 
 #[derive(Message, Clone)]
@@ -242,6 +269,12 @@ pub struct Rerender;
 #[rtype(result = "()")]
 pub struct Stop;
 
+/// Shutdown: hand what waits for its interval (the latest effective config, folded `config_failed`
+/// reports) to the activity writer now. Answered, so the writer's last flush comes after it.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct FlushPending;
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Tick;
@@ -255,6 +288,7 @@ impl CollectorActor {
         let settings = &env.settings;
         let mut cadence = PollCadence::new(settings.default_poll_interval, settings.min_poll_interval);
         let now = env.clock.now();
+        let effective_config_hash = record.config.effective_config.as_deref().map(text_hash);
         if record.status.expects_polls() {
             // Rebuilt after a restart or failover: give the collector a full window before calling it stale.
             cadence.record_poll(now);
@@ -272,7 +306,12 @@ impl CollectorActor {
             applied_hash: None,
             remote_status: record.config.remote_status,
             remote_error: record.config.remote_error.clone(),
-            effective_config: record.config.effective_config.clone(),
+            effective_config: record.config.effective_config.as_deref().map(Arc::from),
+            effective_config_hash,
+            effective_config_written_hash: effective_config_hash,
+            effective_config_written_at: None,
+            unwritten_config_failures: None,
+            last_config_failed_event_at: None,
             cadence,
             last_seen_persisted: record.last_seen_at,
             last_register_at: None,
@@ -301,10 +340,13 @@ impl CollectorActor {
     fn scrub_stored_effective_config(&mut self) {
         let Some(stored) = &self.effective_config else { return };
         let scrubbed = redact(stored, &self.rendered.credentials).text;
-        if scrubbed != *stored {
+        if *scrubbed != **stored {
             let mut update = ActivityUpdate::for_collector(&self.collector_id);
             update.effective_config = Some(scrubbed.clone());
-            self.effective_config = Some(scrubbed);
+            self.effective_config_hash = Some(text_hash(&scrubbed));
+            self.effective_config_written_hash = self.effective_config_hash;
+            self.effective_config_written_at = Some(self.env.clock.monotonic());
+            self.effective_config = Some(Arc::from(scrubbed));
             self.publish(update);
         }
     }
@@ -438,19 +480,13 @@ impl CollectorActor {
                 );
             }
             RemoteConfigState::Failed if changed => {
-                let error = report.error.clone().unwrap_or_default();
-                update.events.push(
-                    NewEvent::new(
-                        at,
-                        EventType::ConfigFailed,
-                        format!(
-                            "collector failed to apply config version {}: {error}",
-                            self.rendered.version
-                        ),
-                    )
-                    .with("version", self.rendered.version)
-                    .with("error", error),
-                );
+                let count = self.unwritten_config_failures.as_ref().map_or(0, |failures| failures.count);
+                self.unwritten_config_failures = Some(UnwrittenConfigFailures {
+                    count: count + 1,
+                    version: self.rendered.version,
+                    error: report.error.clone().unwrap_or_default(),
+                });
+                self.write_config_failures(at, false, update);
             }
             _ => {}
         }
@@ -458,6 +494,80 @@ impl CollectorActor {
             self.remote_status = Some(report.state);
             self.remote_error = report.error.clone();
             update.remote_status = Some(report.clone());
+        }
+    }
+
+    /// One `config_failed` event for the failed reports not yet written, when none was written for
+    /// `noisy_event_interval` (or `now`): the latest report's error, and how many reports it stands for.
+    fn write_config_failures(&mut self, at: UnixMillis, now: bool, update: &mut ActivityUpdate) {
+        let due = now
+            || self
+                .last_config_failed_event_at
+                .is_none_or(|last| at.saturating_sub(last) >= self.env.settings.noisy_event_interval);
+        if !due {
+            return;
+        }
+        let Some(UnwrittenConfigFailures { count, version, error }) = self.unwritten_config_failures.take()
+        else {
+            return;
+        };
+        self.last_config_failed_event_at = Some(at);
+        let message = if count == 1 {
+            format!("collector failed to apply config version {version}: {error}")
+        } else {
+            format!(
+                "collector failed to apply config version {version}: {error} (the latest of {count} failed \
+                 reports since the previous config_failed event)"
+            )
+        };
+        update.events.push(
+            NewEvent::new(at, EventType::ConfigFailed, message)
+                .with("version", version)
+                .with("error", error)
+                .with("count", count),
+        );
+    }
+
+    /// Takes the reported effective config (already redacted); it is written only when its hash
+    /// differs from the one last written.
+    fn record_effective_config(&mut self, effective: String) {
+        if self.effective_config.as_deref() == Some(effective.as_str()) {
+            return;
+        }
+        self.effective_config_hash = Some(text_hash(&effective));
+        self.effective_config = Some(Arc::from(effective));
+    }
+
+    /// Writes the latest effective config if it is not the one last written, and the last write is
+    /// `effective_config_persist_interval` ago (or `now`).
+    fn write_effective_config(&mut self, now: bool, update: &mut ActivityUpdate) {
+        if self.effective_config_hash == self.effective_config_written_hash {
+            return;
+        }
+        let interval = self.env.settings.effective_config_persist_interval;
+        let due =
+            now || self.effective_config_written_at.is_none_or(|at| self.env.clock.since(at) >= interval);
+        if !due {
+            return;
+        }
+        self.effective_config_written_hash = self.effective_config_hash;
+        self.effective_config_written_at = Some(self.env.clock.monotonic());
+        update.effective_config = self.effective_config.as_deref().map(str::to_owned);
+    }
+
+    /// Whether something waits for its interval before it is written.
+    fn has_unwritten_reports(&self) -> bool {
+        self.effective_config_hash != self.effective_config_written_hash
+            || self.unwritten_config_failures.is_some()
+    }
+
+    /// What waits for its interval and is due at `at` (or all of it, `now`), in one update.
+    fn write_due_reports(&mut self, at: UnixMillis, now: bool) {
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        self.write_config_failures(at, now, &mut update);
+        self.write_effective_config(now, &mut update);
+        if update != ActivityUpdate::for_collector(&self.collector_id) {
+            self.publish(update);
         }
     }
 
@@ -521,11 +631,9 @@ impl Handler<Poll> for CollectorActor {
         }
         if let Some(effective) = poll.effective_config {
             let effective = self.rendered.storable(&effective);
-            if self.effective_config.as_ref() != Some(&effective) {
-                self.effective_config = Some(effective.clone());
-                update.effective_config = Some(effective);
-            }
+            self.record_effective_config(effective);
         }
+        self.write_effective_config(false, &mut update);
         let remote = poll.remote_status.as_ref().map(|report| report.state);
         self.note_contact(at, remote, &mut update);
 
@@ -636,6 +744,7 @@ impl Handler<Observe> for CollectorActor {
             remote_error: self.remote_error.clone(),
             expected_poll_interval: self.cadence.expected_interval(),
             own_metrics_last_seen_at: self.own_metrics_last_seen_at,
+            effective_config: self.effective_config.clone(),
         })
     }
 }
@@ -705,6 +814,15 @@ impl Handler<Stop> for CollectorActor {
     }
 }
 
+impl Handler<FlushPending> for CollectorActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushPending, _ctx: &mut Self::Context) {
+        let now = self.env.clock.now();
+        self.write_due_reports(now, true);
+    }
+}
+
 impl Handler<Tick> for CollectorActor {
     type Result = ();
 
@@ -739,11 +857,20 @@ impl Handler<Tick> for CollectorActor {
             }
         }
         self.flush_auth_failures(now);
+        self.write_due_reports(now, false);
         let idle = self.env.clock.since(self.last_activity) >= self.env.settings.passivate_after;
-        if idle && !self.status.expects_polls() && self.pending_auth_failures == 0 {
+        if idle
+            && !self.status.expects_polls()
+            && self.pending_auth_failures == 0
+            && !self.has_unwritten_reports()
+        {
             ctx.stop();
         }
     }
+}
+
+fn text_hash(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -856,15 +983,44 @@ mod tests {
         }
 
         async fn poll(&self) {
+            self.poll_reporting(None, None).await;
+        }
+
+        /// A poll as Alloy >= 1.12 sends it after a change: the remote status and the effective config.
+        async fn poll_reporting(&self, remote_status: Option<RemoteStatusReport>, effective: Option<&str>) {
             let poll = Poll {
                 host_id: "host-1".into(),
                 local_attributes: BTreeMap::new(),
                 hash: String::new(),
-                remote_status: None,
-                effective_config: None,
+                remote_status,
+                effective_config: effective.map(str::to_owned),
                 at: self.now(),
             };
             self.actor.send(poll).await.expect("actor");
+        }
+
+        async fn poll_failed(&self, error: &str) {
+            let failed = RemoteStatusReport { state: RemoteConfigState::Failed, error: Some(error.into()) };
+            self.poll_reporting(Some(failed), None).await;
+        }
+
+        async fn flush_pending(&self) {
+            self.actor.send(FlushPending).await.expect("actor");
+        }
+
+        /// The effective configs written by what the actor published since the last call.
+        async fn written_effective_configs(&self) -> Vec<String> {
+            self.published().await.into_iter().filter_map(|update| update.effective_config).collect()
+        }
+
+        /// The `config_failed` events published since the last call.
+        async fn config_failed_events(&self) -> Vec<NewEvent> {
+            self.published()
+                .await
+                .into_iter()
+                .flat_map(|update| update.events)
+                .filter(|event| event.event_type == EventType::ConfigFailed)
+                .collect()
         }
 
         async fn tick(&self) {
@@ -1054,6 +1210,112 @@ mod tests {
         assert_eq!(
             statuses,
             [CollectorStatus::Connected, CollectorStatus::Degraded, CollectorStatus::Connected]
+        );
+    }
+
+    #[actix::test]
+    async fn a_changed_effective_config_is_written_at_most_once_per_interval_and_the_latest_wins() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll_reporting(None, Some("config a")).await;
+        assert_eq!(harness.written_effective_configs().await, ["config a"], "the first one at once");
+
+        for (step, text) in ["config b", "config c", "config d"].iter().enumerate() {
+            harness.time.advance(10 * SECOND);
+            harness.poll_reporting(None, Some(text)).await;
+            harness.tick().await;
+            assert_eq!(harness.written_effective_configs().await, Vec::<String>::new(), "step {step}");
+        }
+        harness.time.advance(30 * SECOND - Duration::from_millis(1));
+        harness.tick().await;
+        assert_eq!(
+            harness.written_effective_configs().await,
+            Vec::<String>::new(),
+            "59.999 s after the write"
+        );
+        harness.time.advance(Duration::from_millis(1));
+        harness.tick().await;
+        assert_eq!(harness.written_effective_configs().await, ["config d"], "only the latest, on the tick");
+
+        // The same text again is no change, however much time passes.
+        harness.time.advance(600 * SECOND);
+        harness.poll_reporting(None, Some("config d")).await;
+        harness.tick().await;
+        assert_eq!(harness.written_effective_configs().await, Vec::<String>::new());
+
+        // Back to what was last written before the interval passed: nothing is left to write.
+        harness.poll_reporting(None, Some("config e")).await;
+        assert_eq!(harness.written_effective_configs().await, ["config e"], "due: written with the poll");
+        harness.time.advance(SECOND);
+        harness.poll_reporting(None, Some("config f")).await;
+        harness.poll_reporting(None, Some("config e")).await;
+        harness.time.advance(120 * SECOND);
+        harness.tick().await;
+        assert_eq!(harness.written_effective_configs().await, Vec::<String>::new(), "config e is written");
+    }
+
+    #[actix::test]
+    async fn the_shutdown_flush_writes_the_effective_config_still_waiting_for_its_interval() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll_reporting(None, Some("config a")).await;
+        harness.time.advance(SECOND);
+        harness.poll_reporting(None, Some("config b")).await;
+        assert_eq!(harness.written_effective_configs().await, ["config a"]);
+        harness.flush_pending().await;
+        assert_eq!(harness.written_effective_configs().await, ["config b"]);
+        harness.flush_pending().await;
+        assert_eq!(harness.written_effective_configs().await, Vec::<String>::new(), "nothing left");
+    }
+
+    #[actix::test]
+    async fn repeated_config_failures_are_folded_into_one_event_per_interval_while_the_error_stays_exact() {
+        let harness = Harness::start(CollectorStatus::AwaitingConnection).await;
+        harness.poll_failed("error 1").await;
+        let events = harness.config_failed_events().await;
+        assert_eq!(events.len(), 1, "the first failure is an event at once");
+        assert_eq!(events[0].data["error"], "error 1");
+        assert_eq!(events[0].data["count"], 1);
+
+        for n in 2..=6 {
+            harness.time.advance(5 * SECOND);
+            harness.poll_failed(&format!("error {n}")).await;
+            let live = harness.live().await;
+            assert_eq!(live.remote_status, Some(RemoteConfigState::Failed));
+            assert_eq!(live.remote_error.as_deref(), Some(format!("error {n}").as_str()), "live and exact");
+            let published = harness.published().await;
+            let reported: Vec<_> =
+                published.iter().filter_map(|update| update.remote_status.clone()).collect();
+            assert_eq!(reported.len(), 1, "the status is still written: {published:?}");
+            assert_eq!(reported[0].error.as_deref(), Some(format!("error {n}").as_str()));
+            assert!(
+                published
+                    .iter()
+                    .all(|update| update.events.iter().all(|e| e.event_type != EventType::ConfigFailed)),
+                "no event for failure {n}"
+            );
+        }
+        // A repeated report of the same error is no new failure.
+        harness.poll_failed("error 6").await;
+        harness.time.advance(35 * SECOND - Duration::from_millis(1));
+        harness.tick().await;
+        assert_eq!(harness.config_failed_events().await, [], "59.999 s after the event");
+
+        harness.time.advance(Duration::from_millis(1));
+        harness.tick().await;
+        let events = harness.config_failed_events().await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data["error"], "error 6", "the latest error");
+        assert_eq!(events[0].data["count"], 5, "and how many reports it stands for");
+        assert!(events[0].message.contains("the latest of 5 failed reports"), "{}", events[0].message);
+
+        harness.time.advance(SECOND);
+        harness.poll_failed("error 7").await;
+        assert_eq!(harness.config_failed_events().await, [], "within the interval of the folded event");
+        harness.flush_pending().await;
+        let events = harness.config_failed_events().await;
+        assert_eq!(events.len(), 1, "the shutdown flush writes it");
+        assert_eq!(
+            (events[0].data["error"].as_str(), events[0].data["count"].as_u64()),
+            (Some("error 7"), Some(1))
         );
     }
 }

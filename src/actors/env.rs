@@ -55,6 +55,11 @@ impl<A: Actor> ActorShards<A> {
         self.shard(collector_id).lock().get(collector_id).cloned()
     }
 
+    /// Every resident actor (shutdown).
+    pub(super) fn all(&self) -> Vec<Addr<A>> {
+        self.shards.iter().flat_map(|shard| shard.lock().values().cloned().collect::<Vec<_>>()).collect()
+    }
+
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.lock().len()).sum()
     }

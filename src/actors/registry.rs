@@ -4,7 +4,8 @@
 //! and spread over a fixed set of arbiters (threads) by slot. A message that races a stopping actor is
 //! retried once on a fresh activation.
 //!
-//! own_metrics pushes are admitted through the [`PushGate`] (`push_gate.rs`) before their body is read.
+//! own_metrics pushes are admitted through the [`PushGate`] (`push_gate.rs`) and remotecfg calls through
+//! the [`PollGate`] (`poll_gate.rs`), both before their body is read.
 
 use std::sync::Arc;
 
@@ -12,10 +13,11 @@ use actix::prelude::*;
 
 use super::activity_writer::ActivityWriter;
 use super::collector_actor::{
-    AuthFailed, CollectorActor, LiveView, Observe, ObserveThroughput, Poll, PollReply, PushMetrics, Register,
-    Rerender, Stop, Unregister,
+    AuthFailed, CollectorActor, FlushPending, LiveView, Observe, ObserveThroughput, Poll, PollReply,
+    PushMetrics, Register, Rerender, Stop, Unregister,
 };
 use super::env::{ActorEnv, ActorShards};
+use super::poll_gate::{PollGate, PollRefused};
 use super::push_gate::{PushGate, PushPermit, PushRefused};
 use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::config::CollectorSettings;
@@ -37,6 +39,15 @@ pub enum RegistryError {
     /// This node has `collectors.max_pushes_in_flight` pushes in flight already.
     #[error("too many own_metrics pushes in flight on this node")]
     Overloaded,
+    /// The collector called faster than `collectors.poll_burst` / `polls_per_second` allow.
+    #[error("too many remotecfg calls from this collector; retry after {retry_after:?}")]
+    TooManyCalls { retry_after: std::time::Duration },
+}
+
+impl From<PollRefused> for RegistryError {
+    fn from(refused: PollRefused) -> Self {
+        RegistryError::TooManyCalls { retry_after: refused.retry_after }
+    }
 }
 
 impl From<PushRefused> for RegistryError {
@@ -54,6 +65,7 @@ pub struct CollectorRegistry {
     resident: Arc<ActorShards<CollectorActor>>,
     arbiters: Arc<Vec<ArbiterHandle>>,
     pushes: Arc<PushGate>,
+    calls: Arc<PollGate>,
 }
 
 impl CollectorRegistry {
@@ -69,12 +81,14 @@ impl CollectorRegistry {
         let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
         let pushes =
             PushGate::new(settings.max_pushes_in_flight_per_collector, settings.max_pushes_in_flight);
+        let calls = Arc::new(PollGate::new(settings.poll_burst, settings.polls_per_second, clock.clone()));
         let env = Arc::new(ActorEnv { raft, writer: writer.recipient(), settings, data_key, clock });
         CollectorRegistry {
             env,
             resident: Arc::new(ActorShards::new()),
             arbiters: Arc::new(arbiters),
             pushes,
+            calls,
         }
     }
 
@@ -143,6 +157,11 @@ impl CollectorRegistry {
         self.call(collector_id, unregister).await
     }
 
+    /// Admits a remotecfg call of an authenticated collector before its body is read (token bucket).
+    pub fn admit_call(&self, collector_id: &str) -> Result<(), RegistryError> {
+        Ok(self.calls.admit(collector_id)?)
+    }
+
     /// Admits an own_metrics push before its body is read; hold the permit until the actor answered.
     pub fn admit_push(&self, collector_id: &str) -> Result<PushPermit, RegistryError> {
         Ok(self.pushes.admit(collector_id)?)
@@ -175,6 +194,14 @@ impl CollectorRegistry {
     pub async fn observe(&self, collector_id: &str) -> Option<LiveView> {
         let addr = self.resident.get(collector_id)?;
         addr.send(Observe).await.ok()
+    }
+
+    /// Shutdown: every resident actor hands what waits for its interval to the activity writer; when
+    /// this returns, a `FlushNow` to the writer covers it.
+    pub async fn flush_pending(&self) {
+        let flushes =
+            self.resident.all().into_iter().map(|addr| async move { addr.send(FlushPending).await });
+        futures_util::future::join_all(flushes).await;
     }
 
     /// Reacts to an applied command (called for every effect the state machine emits).

@@ -13,6 +13,7 @@ use super::collector_auth::{authenticate_collector, rotated_token_owner};
 use super::connect::{read_unary, ConnectError, UnaryRequest};
 use super::AppState;
 use crate::actors::collector_actor::{Poll, Register, Unregister};
+use crate::actors::RegistryError;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::command::RemoteStatusReport;
 use crate::model::fleet_state::MAX_EFFECTIVE_CONFIG_BYTES;
@@ -89,6 +90,10 @@ async fn handle(
             return Err(error.into());
         }
     };
+    // Still before the body: a call beyond the collector's bucket costs no read and no decode.
+    if let Err(refused) = state.registry.admit_call(&collector_id) {
+        return Ok(too_many_calls(refused));
+    }
     let limit = state.config.max_request_body;
     let unary = read_unary(&request, payload, limit, rpc.allows_get()).await?;
     let response = match rpc {
@@ -97,6 +102,18 @@ async fn handle(
         Rpc::UnregisterCollector => unregister_collector(&state, &collector_id, &unary).await?,
     };
     Ok(response)
+}
+
+/// 429 (Connect `resource_exhausted`) with `Retry-After` in whole seconds, rounded up.
+fn too_many_calls(refused: RegistryError) -> HttpResponse {
+    use actix_web::ResponseError as _;
+    let retry_after = match &refused {
+        RegistryError::TooManyCalls { retry_after } => retry_after.as_millis().div_ceil(1000).max(1),
+        _ => 1,
+    };
+    let mut response = ConnectError(refused.into()).error_response();
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after as u64));
+    response
 }
 
 fn required_host_id(id: String) -> Result<String, ApiError> {

@@ -58,6 +58,10 @@ pub struct CollectorView {
     own_metrics_last_seen_at: Option<String>,
     token: Option<TokenView>,
     config: ConfigDeliveryView,
+    /// The live effective config, which the replicated record may not hold yet (it is written at most
+    /// once per `collectors.effective_config_persist_interval`); shown only with the right role.
+    #[serde(skip)]
+    live_effective_config: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Serialize)]
@@ -94,7 +98,10 @@ impl CollectorView {
         principal: &Principal,
     ) -> Self {
         if may_read_effective_config(principal) {
-            self.config.effective_config = record.config.effective_config.clone();
+            self.config.effective_config = match self.live_effective_config.take() {
+                Some(live) => Some(live.to_string()),
+                None => record.config.effective_config.clone(),
+            };
         }
         self
     }
@@ -117,6 +124,7 @@ impl CollectorView {
                 prefix: token.prefix.clone(),
                 created_at: token.created_at.to_rfc3339(),
             }),
+            live_effective_config: None,
             config: ConfigDeliveryView {
                 version: record.config.version,
                 hash: current.map(|config| config.hash.clone()).unwrap_or_default(),
@@ -137,6 +145,7 @@ impl CollectorView {
                 live.remote_status.map(|status| status.as_str()).or(view.config.remote_status);
             view.config.remote_error = live.remote_error;
             view.own_metrics_last_seen_at = live.own_metrics_last_seen_at.map(UnixMillis::to_rfc3339);
+            view.live_effective_config = live.effective_config;
         }
         view
     }
