@@ -19,11 +19,15 @@
 //!   one thing the record exists to catch. Covering n takes one more facts write after (1), which an
 //!   idle node would never make. It would save the latency of one `fdatasync` at the price of that
 //!   guarantee.
+//! - Returning from `append` after (1) and writing the facts and calling back from another thread,
+//!   so that the next batch's (1) overlaps this one's (3): openraft 0.9's core waits for each append's
+//!   callback before it hands over the next batch (`RaftCore::append_to_log`), so nothing would overlap.
 //!
-//! So a write pays one extra `fdatasync` of one 4 KiB block that is overwritten in place (no size,
+//! So a flush pays one extra `fdatasync` of one 4 KiB block that is overwritten in place (no size,
 //! allocation or name change, hence no filesystem journal commit), instead of the temporary file,
-//! rename and directory `fsync` of an atomic replace. openraft hands every entry that queued up while
-//! a flush ran to the next `append`, so under concurrency one facts write covers a whole batch.
+//! rename and directory `fsync` of an atomic replace: two ordered device round trips (the log, then
+//! the facts) is the least any record outside the log can cost. One facts write covers whatever one
+//! `append` carries.
 
 use std::path::Path;
 use std::sync::Arc;
