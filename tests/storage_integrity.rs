@@ -127,6 +127,12 @@ async fn damaged_values_missing_files_and_mixed_data_dirs_are_refused() {
     std::fs::remove_file(no_facts.join("durable-facts")).expect("rm");
     assert_refused(&no_facts, "durable-facts is missing");
 
+    // identity.json alone must not pass for a first start that stopped before creating the store.
+    let only_record = origin.copy("only-record");
+    std::fs::remove_file(only_record.join("durable-facts")).expect("rm");
+    std::fs::remove_dir_all(only_record.join("raft")).expect("rm");
+    assert_refused(&only_record, "durable-facts is missing");
+
     let bad_facts = origin.copy("bad-facts");
     edit_file(&bad_facts.join("durable-facts"), |bytes| {
         bytes[100] ^= 0x01;

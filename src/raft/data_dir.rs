@@ -111,7 +111,7 @@ pub struct Recorded {
     pub record: IdentityRecord,
     pub facts: DurableFacts,
     /// The facts file's slot in force; `None` when the facts are inline in `identity.json` (store
-    /// formats 1 and 2) or there are none yet (the first start stopped before creating the file).
+    /// formats 1 and 2).
     pub slots: Option<FactsRead>,
 }
 
@@ -223,10 +223,8 @@ fn read_facts(data_dir: &Path, record: IdentityRecord) -> Result<Recorded, DataD
             record.identity.node_id
         ))),
         Ok(Some(slots)) => Ok(Recorded { facts: slots.facts().clone(), slots: Some(slots), record }),
-        // The first start stopped between writing identity.json and creating the facts file.
-        Ok(None) if !data_dir.join(RAFT_DIR).join("db").exists() => {
-            Ok(Recorded { record, facts: DurableFacts::default(), slots: None })
-        }
+        // It is created before identity.json, so nothing but its loss explains its absence; without it a
+        // data dir whose store was lost too would look like an interrupted first start.
         Ok(None) => Err(damaged(format!(
             "{FACTS_FILE} is missing (it records what the raft store acknowledged; {RECORD_FILE} is there)"
         ))),
@@ -320,9 +318,10 @@ pub fn open_store(
                 data_key_fingerprint: data_key_fingerprint.to_owned(),
                 facts: None,
             };
-            // The record comes first: from here on the data dir is never taken for empty again.
-            write_record(data_dir, &record)?;
+            // The facts file, then the record: from here on the data dir is never taken for empty
+            // again, and a record is never without its facts file.
             let slots = create_facts(data_dir, &record.identity, &DurableFacts::default())?;
+            write_record(data_dir, &record)?;
             let db = create_store(data_dir, &raft_dir, &record.identity)?;
             tracing::info!(
                 cluster_id = %record.identity.cluster_id,
@@ -424,7 +423,8 @@ fn create_facts(
         .map_err(|source| DataDirError::io(data_dir, "cannot write durable-facts", source))
 }
 
-/// The facts file in force for a verified `record`, creating it where it is not there yet.
+/// The facts file in force for a verified `record`; a record of store format 2 or earlier has its
+/// facts moved out of it first.
 fn current_facts(
     data_dir: &Path,
     record: &IdentityRecord,
@@ -433,8 +433,9 @@ fn current_facts(
 ) -> Result<FactsRead, DataDirError> {
     match slots {
         Some(slots) => Ok(slots),
-        // The first start stopped before creating it: there are no facts yet.
-        None if record.store_format == STORE_FORMAT => create_facts(data_dir, &record.identity, facts),
+        None if record.store_format > INLINE_FACTS_FORMAT => {
+            Err(DataDirError::damaged(data_dir, format!("{FACTS_FILE} is missing")))
+        }
         None => {
             let slots = move_facts_out(data_dir, record.clone(), facts)?;
             tracing::info!(
