@@ -421,7 +421,7 @@ async fn the_data_dir_is_private_and_a_writable_one_is_refused() {
     let origin = origin(1).await;
     assert_eq!(mode(&origin.data_dir), 0o700);
     assert_eq!(mode(&origin.data_dir.join("raft")), 0o700);
-    for file in ["identity.json", "data-key", "raft/db", "raft/conf"] {
+    for file in ["identity.json", "durable-facts", "data-key", "raft/db", "raft/conf"] {
         assert_eq!(mode(&origin.data_dir.join(file)), 0o600, "{file}");
     }
     std::fs::set_permissions(&origin.data_dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
