@@ -2,7 +2,8 @@
 //!
 //! - [`types`]: the openraft type configuration (commands in, outcomes out, [`types::NodeInfo`] per node).
 //! - [`data_dir`]: what a data dir holds, its permissions, and opening its store only when it is whole
-//!   ([`verify`]) and matches its identity record ([`identity`]); refusals are exit code 3.
+//!   ([`verify`]) and matches its identity record ([`identity`], with the durable facts in
+//!   [`facts`]); refusals are exit code 3.
 //! - [`log_store`]: the Raft log, vote and committed id in sled; every append is flushed before it is
 //!   acknowledged ([`durable`]), so an acknowledged write survives SIGKILL, and every value is
 //!   checksummed ([`framing`]).
@@ -19,6 +20,7 @@
 
 pub mod data_dir;
 pub mod durable;
+pub mod facts;
 pub mod framing;
 pub mod identity;
 pub mod log_store;
@@ -40,7 +42,7 @@ mod storage_suite {
     use openraft::testing::{StoreBuilder, Suite};
 
     use super::durable::DurableDb;
-    use super::identity::{Identity, IdentityRecord, RecordKeeper, STORE_FORMAT};
+    use super::identity::{Identity, RecordKeeper};
     use super::storage_health::StorageHealth;
 
     use super::log_store::SledLogStore;
@@ -57,13 +59,10 @@ mod storage_suite {
                 openraft::StorageIOError::write(openraft::AnyError::error(e.to_string()))
             };
             let db = sled::open(dir.path()).map_err(|e| to_storage_error(&e))?;
-            let record = IdentityRecord {
-                store_format: STORE_FORMAT,
-                identity: Identity { cluster_id: "clu_suite".into(), node_id: 1 },
-                data_key_fingerprint: String::new(),
-                facts: Default::default(),
-            };
-            let keeper = Arc::new(RecordKeeper::new(dir.path(), record));
+            let identity = Identity { cluster_id: "clu_suite".into(), node_id: 1 };
+            let facts = super::facts::create(dir.path(), &identity, &Default::default())
+                .map_err(|e| to_storage_error(&e))?;
+            let keeper = Arc::new(RecordKeeper::open(dir.path(), &facts).map_err(|e| to_storage_error(&e))?);
             let durable = DurableDb::new(&db, dir.path(), keeper, StorageHealth::new())
                 .map_err(|e| to_storage_error(&e))?;
             let log_store = SledLogStore::open(durable.clone()).map_err(|e| to_storage_error(&e))?;

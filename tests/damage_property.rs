@@ -45,6 +45,7 @@ fn damage() -> impl Strategy<Value = Damage> {
     let file = prop_oneof![
         6 => Just("raft/db"),
         1 => Just("identity.json"),
+        1 => Just("durable-facts"),
         1 => Just("data-key"),
         1 => Just("raft/conf"),
     ];

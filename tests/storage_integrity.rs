@@ -1,6 +1,7 @@
 //! A damaged data dir is refused (exit 3, one message, nothing served), never served from with less
 //! than it acknowledged and never bootstrapped over; sound ones start without false alarms; data dirs
-//! of the previous store format are adopted once; `linkmesh check` reports the same verdicts.
+//! of the earlier store formats are adopted or migrated once; `linkmesh check` reports the same
+//! verdicts.
 
 mod data_dirs;
 
@@ -122,6 +123,27 @@ async fn damaged_values_missing_files_and_mixed_data_dirs_are_refused() {
     edit_file(&bad_record.join("identity.json"), |bytes| bytes[10] ^= 0x01);
     assert_refused(&bad_record, "identity.json fails its checksum");
 
+    let no_facts = origin.copy("no-facts");
+    std::fs::remove_file(no_facts.join("durable-facts")).expect("rm");
+    assert_refused(&no_facts, "durable-facts is missing");
+
+    // identity.json alone must not pass for a first start that stopped before creating the store.
+    let only_record = origin.copy("only-record");
+    std::fs::remove_file(only_record.join("durable-facts")).expect("rm");
+    std::fs::remove_dir_all(only_record.join("raft")).expect("rm");
+    assert_refused(&only_record, "durable-facts is missing");
+
+    let bad_facts = origin.copy("bad-facts");
+    edit_file(&bad_facts.join("durable-facts"), |bytes| {
+        bytes[100] ^= 0x01;
+        bytes[4096 + 100] ^= 0x01;
+    });
+    assert_refused(&bad_facts, "durable-facts has no valid slot");
+
+    let cut_facts = origin.copy("cut-facts");
+    edit_file(&cut_facts.join("durable-facts"), |bytes| bytes.truncate(4096));
+    assert_refused(&cut_facts, "durable-facts has 4096 bytes instead of 8192");
+
     let bad_key = origin.copy("bad-key");
     edit_file(&bad_key.join("data-key"), |bytes| bytes[5] = if bytes[5] == b'A' { b'B' } else { b'A' });
     assert_refused(&bad_key, "data-key");
@@ -137,6 +159,10 @@ async fn damaged_values_missing_files_and_mixed_data_dirs_are_refused() {
     std::fs::remove_dir_all(foreign_store.join("raft")).expect("rm");
     copy_dir(&other_dir.join("raft"), &foreign_store.join("raft"));
     assert_refused(&foreign_store, "belongs to cluster");
+
+    let foreign_facts = origin.copy("foreign-facts");
+    std::fs::copy(other_dir.join("durable-facts"), foreign_facts.join("durable-facts")).expect("cp");
+    assert_refused(&foreign_facts, "durable-facts belongs to cluster");
 
     let foreign_key = origin.copy("foreign-key");
     std::fs::copy(other_dir.join("data-key"), foreign_key.join("data-key")).expect("cp");
@@ -157,6 +183,46 @@ async fn a_store_older_than_its_identity_record_is_refused() {
     std::fs::remove_dir_all(restored.join("raft")).expect("rm");
     copy_dir(&old_raft, &restored.join("raft"));
     assert_refused(&restored, "identity record says");
+}
+
+/// The slot in force, by the layout of `raft/facts.rs`: the valid one with the higher sequence.
+fn slot_in_force(facts: &[u8]) -> usize {
+    let sequence =
+        |slot: usize| u64::from_le_bytes(facts[slot * 4096 + 8..slot * 4096 + 16].try_into().expect("8"));
+    if sequence(0) > sequence(1) {
+        0
+    } else {
+        1
+    }
+}
+
+#[tokio::test]
+async fn a_torn_newest_facts_slot_falls_back_to_the_other_only_while_the_store_covers_it() {
+    let origin = origin(30).await;
+    let facts_file = |data_dir: &Path| data_dir.join("durable-facts");
+    let newest = slot_in_force(&std::fs::read(facts_file(&origin.data_dir)).expect("facts"));
+
+    // A write torn by a crash: the other slot is one write older and the whole store holds more.
+    let torn = origin.copy("torn-slot");
+    edit_file(&facts_file(&torn), |bytes| bytes[newest * 4096 + 2048..(newest + 1) * 4096].fill(0));
+    let node = launch(&torn, CONFIG, "127.0.0.1:0").serving();
+    assert_eq!(collector_ids(&node.base_url).await, origin.collectors);
+    assert!(node.log().contains("one slot of durable-facts fails its checksum"), "{}", node.log());
+    let (code, report) = check_after(node, &torn);
+    assert_eq!(code, Some(0), "{report}");
+
+    // The older slot is still a lower bound: a store behind it is refused, torn newest slot or not.
+    let old_raft = origin.temp.path().join("old-raft");
+    copy_dir(&origin.data_dir.join("raft"), &old_raft);
+    let mut node = launch(&origin.data_dir, CONFIG, "127.0.0.1:0").serving();
+    create_collectors(&node.base_url, "later", 30, 4).await;
+    assert!(node.terminate().success());
+    let behind = origin.copy("torn-slot-store-behind");
+    let newest = slot_in_force(&std::fs::read(facts_file(&behind)).expect("facts"));
+    edit_file(&facts_file(&behind), |bytes| bytes[newest * 4096 + 20] ^= 0x40);
+    std::fs::remove_dir_all(behind.join("raft")).expect("rm");
+    copy_dir(&old_raft, &behind.join("raft"));
+    assert_refused(&behind, "identity record says");
 }
 
 #[tokio::test]
@@ -245,6 +311,22 @@ async fn a_data_dir_of_the_previous_format_is_adopted_once() {
 
     let mut node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
     assert!(node.log().contains("adopting a data dir written by an earlier linkmesh"), "{}", node.log());
+    let ids = assert_manifest_served(&node, &manifest).await;
+    assert!(node.terminate().success());
+    assert!(data_dir.join("identity.json").exists());
+
+    let node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
+    let log = node.log();
+    assert_eq!(log.matches("adopting a data dir").count(), 1, "adopted once:\n{log}");
+    assert_eq!(collector_ids(&node.base_url).await, ids);
+    let (code, report) = check_after(node, &data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("store format 3"), "{report}");
+    assert!(data_dir.join("durable-facts").exists());
+}
+
+/// Every collector of a fixture's manifest is listed and its token still polls.
+async fn assert_manifest_served(node: &Node, manifest: &serde_json::Value) -> BTreeSet<String> {
     let ids = collector_ids(&node.base_url).await;
     let http = reqwest::Client::new();
     for collector in manifest["collectors"].as_array().expect("collectors") {
@@ -262,16 +344,53 @@ async fn a_data_dir_of_the_previous_format_is_adopted_once() {
             .expect("poll");
         assert_eq!(response.status(), 200, "the token of {id} still works");
     }
+    ids
+}
+
+/// A data dir written by store format 2 (the facts inside identity.json, `tests/fixtures/format2-data-dir`,
+/// made by the commit before format 3) moves its facts to durable-facts at its first start, once; a
+/// migration interrupted between its two steps (the facts file written, identity.json not yet
+/// replaced) is done again at the next start.
+#[tokio::test]
+async fn a_data_dir_of_store_format_2_is_migrated_once() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format2-data-dir");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let temp = tempfile::tempdir().expect("temp");
+    let data_dir = temp.path().join("format2");
+    copy_dir(&fixture.join("data"), &data_dir);
+    let old_record = std::fs::read(data_dir.join("identity.json")).expect("record");
+    let (code, report) = check(&data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("store format 2") && report.contains("inline in identity.json"), "{report}");
+
+    let mut node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
+    assert!(node.log().contains("moved the durable facts out of identity.json"), "{}", node.log());
+    let ids = assert_manifest_served(&node, &manifest).await;
+    create_collectors(&node.base_url, "after-migration", 5, 1).await;
     assert!(node.terminate().success());
-    assert!(data_dir.join("identity.json").exists());
+    let record = std::fs::read_to_string(data_dir.join("identity.json")).expect("record");
+    assert!(record.contains(r#""store_format":3"#) && !record.contains("facts"), "{record}");
 
     let node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
-    let log = node.log();
-    assert_eq!(log.matches("adopting a data dir").count(), 1, "adopted once:\n{log}");
-    assert_eq!(collector_ids(&node.base_url).await, ids);
+    assert_eq!(node.log().matches("moved the durable facts").count(), 1, "migrated once:\n{}", node.log());
+    let all = collector_ids(&node.base_url).await;
+    assert!(ids.is_subset(&all) && all.len() == ids.len() + 5);
     let (code, report) = check_after(node, &data_dir);
     assert_eq!(code, Some(0), "{report}");
-    assert!(report.contains("store format 2"), "{report}");
+    assert!(report.contains("store format 3") && report.contains("durable-facts slot"), "{report}");
+
+    // Interrupted migration: a fresh copy whose facts file exists but whose record is still format 2.
+    let interrupted = temp.path().join("interrupted");
+    copy_dir(&fixture.join("data"), &interrupted);
+    let mut node = launch(&interrupted, CONFIG, "127.0.0.1:0").serving();
+    assert_manifest_served(&node, &manifest).await;
+    assert!(node.terminate().success());
+    std::fs::write(interrupted.join("identity.json"), &old_record).expect("restore the format-2 record");
+    let node = launch(&interrupted, CONFIG, "127.0.0.1:0").serving();
+    assert_eq!(node.log().matches("moved the durable facts").count(), 2, "{}", node.log());
+    assert_manifest_served(&node, &manifest).await;
 }
 
 #[tokio::test]
@@ -302,7 +421,7 @@ async fn the_data_dir_is_private_and_a_writable_one_is_refused() {
     let origin = origin(1).await;
     assert_eq!(mode(&origin.data_dir), 0o700);
     assert_eq!(mode(&origin.data_dir.join("raft")), 0o700);
-    for file in ["identity.json", "data-key", "raft/db", "raft/conf"] {
+    for file in ["identity.json", "durable-facts", "data-key", "raft/db", "raft/conf"] {
         assert_eq!(mode(&origin.data_dir.join(file)), 0o600, "{file}");
     }
     std::fs::set_permissions(&origin.data_dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");

@@ -6,18 +6,23 @@
 //! dir, what is wrong and the remedy. Data dirs written before identity records (store format 1) are
 //! adopted once: their values are rewritten with checksums and a record is created.
 //!
-//! Layout: `raft/` (sled: the log, vote, snapshots), `identity.json` (the record, [`super::identity`]),
-//! `data-key` (unless `LINKMESH_DATA_KEY` is set), `initial-admin-password` (first start only). The
-//! dir is created 0700 and refused when group or others may write to it.
+//! Data dirs of store format 2 (facts inside `identity.json`) are migrated at their first start: the
+//! facts file is created from the record's facts, then `identity.json` is rewritten without them.
+//!
+//! Layout: `raft/` (sled: the log, vote, snapshots), `identity.json` and `durable-facts` (the record,
+//! [`super::identity`], [`super::facts`]), `data-key` (unless `LINKMESH_DATA_KEY` is set),
+//! `initial-admin-password` (first start only). The dir is created 0700 and refused when group or
+//! others may write to it.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::durable::{DurableDb, KEY_IDENTITY, LOG_TREE, META_TREE, SNAPSHOT_TREE};
+use super::facts::{self, FactsError, FactsRead, FACTS_FILE, FACTS_TEMP_FILE};
 use super::framing;
 use super::identity::{
-    Identity, IdentityRecord, RecordError, RecordKeeper, LEGACY_STORE_FORMAT, RECORD_FILE, RECORD_TEMP_FILE,
-    STORE_FORMAT,
+    DurableFacts, Identity, IdentityRecord, RecordError, RecordKeeper, INLINE_FACTS_FORMAT,
+    LEGACY_STORE_FORMAT, RECORD_FILE, RECORD_TEMP_FILE, STORE_FORMAT,
 };
 use super::storage_health::StorageHealth;
 use super::verify::{self, StoreSummary};
@@ -27,8 +32,15 @@ pub const DATA_KEY_FILE: &str = "data-key";
 pub const ADMIN_PASSWORD_FILE: &str = crate::secrets::INITIAL_ADMIN_PASSWORD_FILE;
 
 /// Every name linkmesh creates in a data dir; any one of them means "not a fresh data dir".
-const LINKMESH_FILES: [&str; 5] =
-    [RAFT_DIR, RECORD_FILE, RECORD_TEMP_FILE, DATA_KEY_FILE, ADMIN_PASSWORD_FILE];
+const LINKMESH_FILES: [&str; 7] = [
+    RAFT_DIR,
+    RECORD_FILE,
+    RECORD_TEMP_FILE,
+    FACTS_FILE,
+    FACTS_TEMP_FILE,
+    DATA_KEY_FILE,
+    ADMIN_PASSWORD_FILE,
+];
 
 const REMEDY: &str = "restore the data dir from a backup, or wipe it to start this node as a new \
                       cluster (see docs/operations.md, \"Recovering a damaged data dir\"); \
@@ -89,9 +101,18 @@ impl DataDirError {
 pub enum Contents {
     /// No linkmesh file at all: the only kind of data dir that bootstraps.
     Empty,
-    Recorded(Box<IdentityRecord>),
+    Recorded(Box<Recorded>),
     /// Linkmesh files but no identity record: written before records existed, or the record was lost.
     Unrecorded,
+}
+
+/// An identity record as read: `identity.json` and the durable facts in force.
+pub struct Recorded {
+    pub record: IdentityRecord,
+    pub facts: DurableFacts,
+    /// The facts file's slot in force; `None` when the facts are inline in `identity.json` (store
+    /// formats 1 and 2).
+    pub slots: Option<FactsRead>,
 }
 
 /// Creates the data dir (0700) or checks an existing one: refused when group or others may write.
@@ -163,11 +184,52 @@ pub fn inspect(data_dir: &Path) -> Result<Contents, DataDirError> {
     if linkmesh_files(data_dir).is_empty() {
         return Ok(Contents::Empty);
     }
-    match IdentityRecord::read(data_dir) {
-        Ok(Some(record)) => Ok(Contents::Recorded(Box::new(record))),
-        Ok(None) => Ok(Contents::Unrecorded),
-        Err(RecordError::Io { source, .. }) => Err(DataDirError::io(data_dir, RECORD_FILE, source)),
-        Err(error) => Err(DataDirError::damaged(data_dir, error.to_string())),
+    let record = match IdentityRecord::read(data_dir) {
+        Ok(Some(record)) => record,
+        Ok(None) => return Ok(Contents::Unrecorded),
+        Err(RecordError::Io { source, .. }) => return Err(DataDirError::io(data_dir, RECORD_FILE, source)),
+        Err(error) => return Err(DataDirError::damaged(data_dir, error.to_string())),
+    };
+    read_facts(data_dir, record).map(|recorded| Contents::Recorded(Box::new(recorded)))
+}
+
+/// The durable facts that go with `record`: inline (store formats 1 and 2) or the facts file's slot in
+/// force, which must name the same store.
+fn read_facts(data_dir: &Path, record: IdentityRecord) -> Result<Recorded, DataDirError> {
+    let damaged = |what: String| DataDirError::damaged(data_dir, what);
+    if record.store_format > STORE_FORMAT {
+        // `open_store` refuses it for its format; how it keeps its facts is not known here.
+        return Ok(Recorded { record, facts: DurableFacts::default(), slots: None });
+    }
+    if record.store_format <= INLINE_FACTS_FORMAT {
+        let facts = record.facts.clone().ok_or_else(|| {
+            damaged(format!("{RECORD_FILE} of store format {} holds no durable facts", record.store_format))
+        })?;
+        return Ok(Recorded { record, facts, slots: None });
+    }
+    if record.facts.is_some() {
+        return Err(damaged(format!(
+            "{RECORD_FILE} of store format {} holds durable facts, which that format keeps in {FACTS_FILE}",
+            record.store_format
+        )));
+    }
+    match facts::read(data_dir) {
+        Ok(Some(slots)) if slots.identity() != &record.identity => Err(damaged(format!(
+            "{FACTS_FILE} belongs to cluster {} node {} but {RECORD_FILE} names cluster {} node {} (files from \
+             two data dirs?)",
+            slots.identity().cluster_id,
+            slots.identity().node_id,
+            record.identity.cluster_id,
+            record.identity.node_id
+        ))),
+        Ok(Some(slots)) => Ok(Recorded { facts: slots.facts().clone(), slots: Some(slots), record }),
+        // It is created before identity.json, so nothing but its loss explains its absence; without it a
+        // data dir whose store was lost too would look like an interrupted first start.
+        Ok(None) => Err(damaged(format!(
+            "{FACTS_FILE} is missing (it records what the raft store acknowledged; {RECORD_FILE} is there)"
+        ))),
+        Err(FactsError::Io { source, .. }) => Err(DataDirError::io(data_dir, FACTS_FILE, source)),
+        Err(error) => Err(damaged(error.to_string())),
     }
 }
 
@@ -233,8 +295,9 @@ pub fn read_checked(
 }
 
 /// Opens the store of `data_dir` for serving: creates it when the dir is empty, adopts a format-1
-/// store once, and otherwise accepts it only whole and matching its identity record.
-/// `configured_node_id` is used only to adopt a format-1 store that has no vote to name its node.
+/// store once, migrates a format-2 record, and otherwise accepts it only whole and matching its
+/// identity record. `configured_node_id` is used only to adopt a format-1 store that has no vote to
+/// name its node.
 pub fn open_store(
     data_dir: &Path,
     contents: Contents,
@@ -244,12 +307,8 @@ pub fn open_store(
 ) -> Result<OpenedStore, DataDirError> {
     let raft_dir = data_dir.join(RAFT_DIR);
     let _ = std::fs::remove_file(data_dir.join(RECORD_TEMP_FILE));
-    let write_record = |record: &IdentityRecord| {
-        record
-            .write(data_dir)
-            .map_err(|source| DataDirError::io(data_dir, "cannot write identity.json", source))
-    };
-    let (db, record, initialize) = match contents {
+    let _ = std::fs::remove_file(data_dir.join(FACTS_TEMP_FILE));
+    let (db, slots, initialize) = match contents {
         Contents::Empty => {
             let identity =
                 Identity::generate().map_err(|e| DataDirError::damaged(data_dir, e.to_string()))?;
@@ -257,19 +316,22 @@ pub fn open_store(
                 store_format: STORE_FORMAT,
                 identity,
                 data_key_fingerprint: data_key_fingerprint.to_owned(),
-                facts: Default::default(),
+                facts: None,
             };
-            // The record comes first: from here on the data dir is never taken for empty again.
-            write_record(&record)?;
+            // The facts file, then the record: from here on the data dir is never taken for empty
+            // again, and a record is never without its facts file.
+            let slots = create_facts(data_dir, &record.identity, &DurableFacts::default())?;
+            write_record(data_dir, &record)?;
             let db = create_store(data_dir, &raft_dir, &record.identity)?;
             tracing::info!(
                 cluster_id = %record.identity.cluster_id,
                 node_id = record.identity.node_id,
                 "created a new data dir"
             );
-            (db, record, true)
+            (db, slots, true)
         }
-        Contents::Recorded(record) => {
+        Contents::Recorded(recorded) => {
+            let Recorded { record, facts, slots } = *recorded;
             if record.store_format > STORE_FORMAT {
                 return Err(DataDirError::NewerFormat {
                     path: data_dir.display().to_string(),
@@ -278,32 +340,36 @@ pub fn open_store(
             }
             check_key(data_dir, &record, data_key_fingerprint)?;
             if !raft_dir.join("db").exists() {
-                if !record.facts.is_empty() {
+                if !facts.is_empty() {
                     return Err(DataDirError::damaged(data_dir, "raft/db is missing"));
                 }
                 // The first start stopped between writing the record and creating the store.
+                let slots = current_facts(data_dir, &record, &facts, slots)?;
                 let db = create_store(data_dir, &raft_dir, &record.identity)?;
-                (db, *record, true)
+                (db, slots, true)
             } else {
                 let db = open_sled(data_dir, sled_config(&raft_dir))?;
+                // Read again now that sled's lock is held: a node that stopped a moment ago may have
+                // written newer facts since `inspect`.
+                let Recorded { record, facts, slots } = read_facts(data_dir, record)?;
                 let open: framing::Opener = if record.store_format == LEGACY_STORE_FORMAT {
                     framing::open_legacy
                 } else {
                     framing::open
                 };
                 let summary = read_checked(data_dir, &db, open)?;
-                verify::check_against_record(&db, open, &summary, &record)
+                verify::check_against_record(&db, open, &summary, &record.identity, &facts)
                     .map_err(|what| DataDirError::damaged(data_dir, what))?;
-                let record = if record.store_format == LEGACY_STORE_FORMAT {
-                    finish_adoption(data_dir, &db, *record)?
+                let slots = if record.store_format == LEGACY_STORE_FORMAT {
+                    finish_adoption(data_dir, &db, record, &facts)?
                 } else {
-                    *record
+                    if summary.identity.is_none() {
+                        write_identity(data_dir, &db, &raft_dir, &record.identity)?;
+                    }
+                    current_facts(data_dir, &record, &facts, slots)?
                 };
-                if summary.identity.is_none() && record.store_format == STORE_FORMAT {
-                    write_identity(data_dir, &db, &raft_dir, &record.identity)?;
-                }
-                let initialize = summary.vote.is_none() && record.facts.vote.is_none();
-                (db, record, initialize)
+                let initialize = summary.vote.is_none() && facts.vote.is_none();
+                (db, slots, initialize)
             }
         }
         Contents::Unrecorded => {
@@ -321,17 +387,77 @@ pub fn open_store(
             let db = open_sled(data_dir, sled_config(&raft_dir))?;
             let summary = read_checked(data_dir, &db, framing::open_legacy)?;
             check_unrecorded(data_dir, &summary)?;
-            let record = begin_adoption(data_dir, &summary, data_key_fingerprint, configured_node_id)?;
-            let record = finish_adoption(data_dir, &db, record)?;
-            (db, record, false)
+            let (record, facts) =
+                begin_adoption(data_dir, &summary, data_key_fingerprint, configured_node_id)?;
+            let slots = finish_adoption(data_dir, &db, record, &facts)?;
+            (db, slots, false)
         }
     };
+    if let Err(why) = &slots.other {
+        tracing::warn!(
+            data_dir = %data_dir.display(),
+            facts = %slots.describe(),
+            "one slot of {FACTS_FILE} {why} (a write interrupted by a crash, or damage); the store was checked \
+             against the other one, which is the last complete write"
+        );
+    }
     restrict_store_permissions(&raft_dir);
-    let identity = record.identity.clone();
-    let keeper = Arc::new(RecordKeeper::new(data_dir, record));
-    let durable = DurableDb::new(&db, &raft_dir, keeper, health)
+    let identity = slots.identity().clone();
+    let keeper = RecordKeeper::open(data_dir, &slots)
+        .map_err(|source| DataDirError::io(data_dir, "durable-facts cannot be opened", source))?;
+    let durable = DurableDb::new(&db, &raft_dir, Arc::new(keeper), health)
         .map_err(|source| DataDirError::io(data_dir, "raft/db cannot be opened", source))?;
     Ok(OpenedStore { durable, identity, initialize })
+}
+
+fn write_record(data_dir: &Path, record: &IdentityRecord) -> Result<(), DataDirError> {
+    record.write(data_dir).map_err(|source| DataDirError::io(data_dir, "cannot write identity.json", source))
+}
+
+fn create_facts(
+    data_dir: &Path,
+    identity: &Identity,
+    facts: &DurableFacts,
+) -> Result<FactsRead, DataDirError> {
+    facts::create(data_dir, identity, facts)
+        .map_err(|source| DataDirError::io(data_dir, "cannot write durable-facts", source))
+}
+
+/// The facts file in force for a verified `record`; a record of store format 2 or earlier has its
+/// facts moved out of it first.
+fn current_facts(
+    data_dir: &Path,
+    record: &IdentityRecord,
+    facts: &DurableFacts,
+    slots: Option<FactsRead>,
+) -> Result<FactsRead, DataDirError> {
+    match slots {
+        Some(slots) => Ok(slots),
+        None if record.store_format > INLINE_FACTS_FORMAT => {
+            Err(DataDirError::damaged(data_dir, format!("{FACTS_FILE} is missing")))
+        }
+        None => {
+            let slots = move_facts_out(data_dir, record.clone(), facts)?;
+            tracing::info!(
+                data_dir = %data_dir.display(),
+                "moved the durable facts out of identity.json into {FACTS_FILE} (store format {STORE_FORMAT})"
+            );
+            Ok(slots)
+        }
+    }
+}
+
+/// The facts file from a record that holds its facts inline, then the record at the current format
+/// without them. In that order: a crash in between leaves the old record, whose inline facts are still
+/// a lower bound of the store (nothing ran since), and the next start does this again.
+fn move_facts_out(
+    data_dir: &Path,
+    record: IdentityRecord,
+    facts: &DurableFacts,
+) -> Result<FactsRead, DataDirError> {
+    let slots = create_facts(data_dir, &record.identity, facts)?;
+    write_record(data_dir, &IdentityRecord { store_format: STORE_FORMAT, facts: None, ..record })?;
+    Ok(slots)
 }
 
 /// A store without a record is adopted only if it was written before records existed, and holds data.
@@ -392,31 +518,30 @@ fn flush_db(db: &sled::Db, raft_dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(raft_dir.join("db"))?.sync_data()
 }
 
-/// Step 1 of adopting a format-1 store: a record (still format 1) of what it holds now.
+/// Step 1 of adopting a format-1 store: a record (still format 1, facts inline) of what it holds now.
 fn begin_adoption(
     data_dir: &Path,
     summary: &StoreSummary,
     data_key_fingerprint: &str,
     configured_node_id: Option<u64>,
-) -> Result<IdentityRecord, DataDirError> {
+) -> Result<(IdentityRecord, DurableFacts), DataDirError> {
     let generated = Identity::generate().map_err(|e| DataDirError::damaged(data_dir, e.to_string()))?;
     // Format-1 nodes used `--node-id` (default 1); their vote names it, and the slot table uses it.
     let node_id = summary.vote.map(|vote| vote.leader_id.node_id).or(configured_node_id).unwrap_or(1);
+    let facts = DurableFacts {
+        vote: summary.vote,
+        last_log_id: summary.last_log_id,
+        committed: summary.committed.min(summary.end()),
+        applied: None,
+        snapshot: summary.snapshot_last(),
+    };
     let record = IdentityRecord {
         store_format: LEGACY_STORE_FORMAT,
         identity: Identity { cluster_id: generated.cluster_id, node_id },
         data_key_fingerprint: data_key_fingerprint.to_owned(),
-        facts: super::identity::DurableFacts {
-            vote: summary.vote,
-            last_log_id: summary.last_log_id,
-            committed: summary.committed.min(summary.end()),
-            applied: None,
-            snapshot: summary.snapshot_last(),
-        },
+        facts: Some(facts.clone()),
     };
-    record
-        .write(data_dir)
-        .map_err(|source| DataDirError::io(data_dir, "cannot write identity.json", source))?;
+    write_record(data_dir, &record)?;
     tracing::warn!(
         data_dir = %data_dir.display(),
         cluster_id = %record.identity.cluster_id,
@@ -425,16 +550,18 @@ fn begin_adoption(
         "adopting a data dir written by an earlier linkmesh (no identity record): its store is taken as it \
          is now and checksummed from here on"
     );
-    Ok(record)
+    Ok((record, facts))
 }
 
-/// Step 2: every value rewritten with its checksum, the identity stored, then the record at format 2.
-/// Safe to repeat after a crash: framed values are read as such, bare ones are framed.
+/// Step 2: every value rewritten with its checksum, the identity stored, then the facts file and the
+/// record at the current format. Safe to repeat after a crash: framed values are read as such, bare
+/// ones are framed.
 fn finish_adoption(
     data_dir: &Path,
     db: &sled::Db,
     record: IdentityRecord,
-) -> Result<IdentityRecord, DataDirError> {
+    facts: &DurableFacts,
+) -> Result<FactsRead, DataDirError> {
     let raft_dir = data_dir.join(RAFT_DIR);
     let fail = |source: std::io::Error| DataDirError::io(data_dir, "cannot rewrite the raft store", source);
     for name in [LOG_TREE, META_TREE, SNAPSHOT_TREE] {
@@ -452,10 +579,7 @@ fn finish_adoption(
         tree.apply_batch(batch).map_err(|e| fail(std::io::Error::other(e)))?;
     }
     write_identity(data_dir, db, &raft_dir, &record.identity)?;
-    let record = IdentityRecord { store_format: STORE_FORMAT, ..record };
-    record
-        .write(data_dir)
-        .map_err(|source| DataDirError::io(data_dir, "cannot write identity.json", source))?;
-    tracing::info!(data_dir = %data_dir.display(), "adopted the data dir (store format 2)");
-    Ok(record)
+    let slots = move_facts_out(data_dir, record, facts)?;
+    tracing::info!(data_dir = %data_dir.display(), "adopted the data dir (store format {STORE_FORMAT})");
+    Ok(slots)
 }

@@ -2,8 +2,32 @@
 //!
 //! sled 0.34 flushes with `sync_file_range` on Linux, which survives a process crash but not a power
 //! loss (it flushes neither the drive's cache nor the file's metadata), so every flush is followed by an
-//! `fdatasync` of sled's data file. Then the identity record is brought up to date in the same blocking
-//! step, so a write pays for one round of I/O, not two.
+//! `fdatasync` of sled's data file. Then the durable facts ([`super::facts`]) are raised and written in
+//! the same blocking step, before openraft hears that anything is durable.
+//!
+//! The order is sequential, and must be: (1) sled's flush and `fdatasync`; (2) the facts raised to what
+//! (1) made durable; (3) one facts slot written and `fdatasync`ed; (4) openraft told. Overlapping (1)
+//! and (3) was considered and rejected:
+//!
+//! - Facts that claim this flush, written while sled flushes it: if the facts reach the disk and the
+//!   log does not (a crash between the two device flushes), the next start finds a store that ends
+//!   before its record and refuses it although nothing acknowledged was lost: a false refusal.
+//! - Facts that claim only what the *previous* flush made durable, written in parallel with this one:
+//!   never a false refusal, but when openraft hears that flush n is durable, the facts cover only n-1.
+//!   If sled then comes back without flush n (it silently recovers to its last intact segment), no
+//!   record outside sled says n was written and the loss of acknowledged writes passes unnoticed — the
+//!   one thing the record exists to catch. Covering n takes one more facts write after (1), which an
+//!   idle node would never make. It would save the latency of one `fdatasync` at the price of that
+//!   guarantee.
+//! - Returning from `append` after (1) and writing the facts and calling back from another thread,
+//!   so that the next batch's (1) overlaps this one's (3): openraft 0.9's core waits for each append's
+//!   callback before it hands over the next batch (`RaftCore::append_to_log`), so nothing would overlap.
+//!
+//! So a flush pays one extra `fdatasync` of one 4 KiB block that is overwritten in place (no size,
+//! allocation or name change, hence no filesystem journal commit), instead of the temporary file,
+//! rename and directory `fsync` of an atomic replace: two ordered device round trips (the log, then
+//! the facts) is the least any record outside the log can cost. One facts write covers whatever one
+//! `append` carries.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,11 +53,13 @@ pub const KEY_IDENTITY: &[u8] = b"identity";
 pub const KEY_SNAPSHOT_META: &[u8] = b"current_meta";
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"current_data";
 
-/// What a flush makes durable, to be raised in the identity record once it is.
+/// What a flush makes durable, to be raised in the durable facts once it is.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Flushed {
     pub vote: Option<Vote>,
     pub last_log_id: Option<LogId>,
+    /// The last log id of a snapshot written before the flush.
+    pub snapshot: Option<LogId>,
 }
 
 #[derive(Clone)]
@@ -68,14 +94,15 @@ impl DurableDb {
         *self.saved_committed.lock() = committed;
     }
 
-    /// Flushes sled, `fdatasync`s its file and raises the identity record (blocking; run it in
-    /// `spawn_blocking`). Any failure marks storage as failed.
+    /// Flushes sled, `fdatasync`s its file, then raises and writes the durable facts (blocking; run it
+    /// in `spawn_blocking`). Any failure marks storage as failed.
     pub fn flush_blocking(&self, flushed: Flushed, context: &str) -> std::io::Result<()> {
         let committed = *self.saved_committed.lock();
         let result =
             self.db.flush().map_err(std::io::Error::other).and_then(|_| self.data_file.sync_data()).and_then(
                 |()| {
                     self.keeper.raise_log(flushed.vote, flushed.last_log_id, committed);
+                    self.keeper.raise_snapshot(flushed.snapshot);
                     self.keeper.persist()
                 },
             );

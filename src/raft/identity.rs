@@ -1,23 +1,26 @@
-//! The identity record: `<data-dir>/identity.json`, kept outside the log store.
-//!
-//! It names the store (cluster id and node id, generated at bootstrap; the store format; a fingerprint
-//! of the data key) and holds what may never go backwards: the vote, the last flushed log id, the
-//! committed and applied log ids and the last snapshot's log id. sled recovers silently to its last
+//! The identity record: `<data-dir>/identity.json` names the store, `<data-dir>/durable-facts` holds
+//! what it may never go back on. Both are kept outside the log store: sled recovers silently to its last
 //! intact segment, so only a record outside it can tell that the store came back with less than it
 //! acknowledged; `verify` compares the two at every start.
 //!
+//! `identity.json` holds the cluster id and node id (generated at bootstrap), the store format and a
+//! fingerprint of the data key. It changes only at bootstrap, adoption and format changes, and is then
+//! replaced atomically (write a temporary file, fsync, rename, fsync the directory); it carries a CRC-32
+//! of its body. Store formats 1 and 2 kept the facts in it too; format 3 moved them to
+//! [`super::facts`], whose slots are overwritten in place at every log flush.
+//!
 //! Invariants: every fact is a lower bound of what the store holds durably. A fact is raised only after
 //! the data it describes is flushed (the log store raises and writes it in the same blocking step as
-//! its own flush, before openraft hears the append is durable, so one write pays for one round); the
-//! last log id is lowered *before* Raft truncates an uncommitted tail. The file is replaced atomically
-//! (write a temporary file, fsync, rename, fsync the directory) and carries a CRC-32 of its body.
+//! its own flush, after it and before openraft hears the append is durable, see [`super::durable`]);
+//! the last log id is lowered *before* Raft truncates an uncommitted tail.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::facts::{FactsRead, FactsWriter};
 use super::types::{LogId, Vote};
 
 pub const RECORD_FILE: &str = "identity.json";
@@ -25,8 +28,11 @@ pub const RECORD_TEMP_FILE: &str = "identity.json.tmp";
 
 /// Store format of data dirs written before identity records and checksummed values. Adopted once.
 pub const LEGACY_STORE_FORMAT: u32 = 1;
+/// The last store format whose record keeps the facts inline, in `identity.json`.
+pub const INLINE_FACTS_FORMAT: u32 = 2;
 /// Bump on any change to how the store is laid out, and teach [`super::data_dir`] to migrate.
-pub const STORE_FORMAT: u32 = 2;
+/// 3: the facts live in [`super::facts::FACTS_FILE`].
+pub const STORE_FORMAT: u32 = 3;
 
 /// Node ids stay below 2^53 so that JSON readers that use doubles (browsers) keep them exact.
 const NODE_ID_BITS: u32 = 53;
@@ -89,7 +95,10 @@ pub struct IdentityRecord {
     pub identity: Identity,
     /// [`crate::secrets::DataKey::fingerprint`] of the key the store's credentials are sealed with.
     pub data_key_fingerprint: String,
-    pub facts: DurableFacts,
+    /// The facts, in store formats up to [`INLINE_FACTS_FORMAT`]; from format 3 on they are in
+    /// [`super::facts::FACTS_FILE`] and this is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<DurableFacts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,36 +164,36 @@ impl IdentityRecord {
     }
 }
 
-/// The running node's copy of the record: facts raised as data becomes durable, written on demand.
+/// The running node's facts: raised as data becomes durable, written to a slot on demand.
 pub struct RecordKeeper {
-    data_dir: PathBuf,
-    base: IdentityRecord,
+    identity: Identity,
     /// What is durable now; may be ahead of the file.
     facts: Mutex<DurableFacts>,
-    /// What the file says; locked for the whole write so writes never interleave.
-    written: Mutex<DurableFacts>,
+    /// What the file says, and its writer; locked for the whole write so writes never interleave.
+    written: Mutex<(DurableFacts, FactsWriter)>,
 }
 
 impl RecordKeeper {
-    /// `record` is the one on disk now.
-    pub fn new(data_dir: &Path, record: IdentityRecord) -> RecordKeeper {
-        RecordKeeper {
-            data_dir: data_dir.to_owned(),
-            facts: Mutex::new(record.facts.clone()),
-            written: Mutex::new(record.facts.clone()),
-            base: record,
-        }
+    /// `current` is what `data_dir`'s facts file holds now (read under the data dir's lock, or just
+    /// created).
+    pub fn open(data_dir: &Path, current: &FactsRead) -> std::io::Result<RecordKeeper> {
+        let writer = FactsWriter::open(data_dir, current)?;
+        Ok(RecordKeeper {
+            identity: current.identity().clone(),
+            facts: Mutex::new(current.facts().clone()),
+            written: Mutex::new((current.facts().clone(), writer)),
+        })
     }
 
     pub fn identity(&self) -> &Identity {
-        &self.base.identity
+        &self.identity
     }
 
     pub fn facts(&self) -> DurableFacts {
         self.facts.lock().clone()
     }
 
-    /// After a log flush: everything up to `last_log_id` (and the vote, and `committed`) is durable.
+    /// After a flush: everything up to `last_log_id` (and the vote, and `committed`) is durable.
     pub fn raise_log(&self, vote: Option<Vote>, last_log_id: Option<LogId>, committed: Option<LogId>) {
         let mut facts = self.facts.lock();
         if let Some(vote) = vote {
@@ -215,16 +224,16 @@ impl RecordKeeper {
         }
     }
 
-    /// Writes the record if the facts changed since the last write.
+    /// Writes the facts to the slot not in force if they changed since the last write (one `pwrite`
+    /// and one `fdatasync`, [`super::facts`]).
     pub fn persist(&self) -> std::io::Result<()> {
         let mut written = self.written.lock();
         let facts = self.facts.lock().clone();
-        if *written == facts {
+        if written.0 == facts {
             return Ok(());
         }
-        let record = IdentityRecord { facts: facts.clone(), ..self.base.clone() };
-        record.write(&self.data_dir)?;
-        *written = facts;
+        written.1.write(&facts)?;
+        written.0 = facts;
         Ok(())
     }
 }
@@ -242,18 +251,18 @@ mod tests {
             store_format: STORE_FORMAT,
             identity: Identity { cluster_id: "clu_x".into(), node_id: 7 },
             data_key_fingerprint: "ab".into(),
-            facts: DurableFacts::default(),
+            facts: None,
         }
     }
 
     #[test]
     fn the_record_round_trips_and_any_damage_is_refused() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut written = record();
-        written.facts.last_log_id = Some(log_id(2, 40));
+        let written = record();
         written.write(dir.path()).expect("write");
         assert_eq!(IdentityRecord::read(dir.path()).expect("read"), Some(written.clone()));
         assert!(!dir.path().join(RECORD_TEMP_FILE).exists());
+        assert!(!std::fs::read_to_string(dir.path().join(RECORD_FILE)).expect("text").contains("facts"));
 
         let bytes = std::fs::read(dir.path().join(RECORD_FILE)).expect("bytes");
         for position in 0..bytes.len() - 1 {
@@ -266,9 +275,20 @@ mod tests {
     }
 
     #[test]
+    fn a_record_of_store_format_2_keeps_its_inline_facts() {
+        let dir = tempfile::tempdir().expect("dir");
+        let facts = DurableFacts { last_log_id: Some(log_id(2, 40)), ..DurableFacts::default() };
+        let old = IdentityRecord { store_format: INLINE_FACTS_FORMAT, facts: Some(facts), ..record() };
+        old.write(dir.path()).expect("write");
+        assert_eq!(IdentityRecord::read(dir.path()).expect("read"), Some(old));
+    }
+
+    #[test]
     fn facts_only_rise_except_a_truncated_tail() {
         let dir = tempfile::tempdir().expect("dir");
-        let keeper = RecordKeeper::new(dir.path(), record());
+        let created = super::super::facts::create(dir.path(), &record().identity, &DurableFacts::default())
+            .expect("create");
+        let keeper = RecordKeeper::open(dir.path(), &created).expect("open");
         keeper.raise_log(None, Some(log_id(1, 10)), Some(log_id(1, 9)));
         keeper.raise_log(None, Some(log_id(1, 8)), Some(log_id(1, 5)));
         assert_eq!(keeper.facts().last_log_id, Some(log_id(1, 10)));
@@ -279,7 +299,8 @@ mod tests {
         keeper.lower_last_log(Some(log_id(1, 9)));
         assert_eq!(keeper.facts().last_log_id, Some(log_id(1, 9)));
         keeper.persist().expect("persist");
-        assert_eq!(IdentityRecord::read(dir.path()).expect("read").expect("some").facts, keeper.facts());
+        let read = super::super::facts::read(dir.path()).expect("read").expect("some");
+        assert_eq!(read.facts(), &keeper.facts());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! value is checksummed ([`super::framing`]).
 //!
 //! Every mutation is flushed (and sled's file `fdatasync`ed, see [`super::durable`]) before openraft
-//! is told it is durable, and the identity record is raised in the same step. openraft 0.9 serializes
+//! is told it is durable, and the durable facts are raised in the same step. openraft 0.9 serializes
 //! log I/O, so there are never concurrent flushes (sled's `flush_async` has known deadlocks under
 //! concurrency). Any storage error marks the node's storage as failed: openraft's core quits on it.
 
@@ -145,7 +145,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         self.write_meta(KEY_VOTE, vote)?;
-        self.flush(Flushed { vote: Some(*vote), last_log_id: None }, ErrorSubject::Vote).await
+        self.flush(Flushed { vote: Some(*vote), ..Flushed::default() }, ErrorSubject::Vote).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -154,7 +154,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Not flushed on its own: after a crash openraft re-derives commitment; the next append flushes
-        // it (and only then does the identity record count it).
+        // it (and only then do the durable facts count it).
         self.write_meta(KEY_COMMITTED, &committed)?;
         self.store.note_committed(committed);
         Ok(())
@@ -183,7 +183,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             callback.log_io_completed(Err(std::io::Error::other(error)));
             return Err(failed);
         }
-        let flushed = self.store.flush(Flushed { vote: None, last_log_id }, "raft log flush").await;
+        let flushed = self.store.flush(Flushed { last_log_id, ..Flushed::default() }, "raft log flush").await;
         let failed = flushed.as_ref().err().map(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e));
         callback.log_io_completed(flushed);
         match failed {
@@ -193,7 +193,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        // The record must never claim the tail Raft is removing: lower it first, then remove.
+        // The facts must never claim the tail Raft is removing: lower them first, then remove.
         let new_last = match log_id.index.checked_sub(1) {
             None => None,
             Some(previous) => match self.log.get(index_key(previous)) {

@@ -1,7 +1,7 @@
 //! `linkmesh check --data-dir D`: verifies a stopped node's data dir offline.
 //!
 //! Runs the same checks as a start (every value's checksum, the log whole and joined to the snapshot,
-//! the identity record and the data key), then rebuilds the state (snapshot plus log) and prints what
+//! the identity record with its durable facts, and the data key), then rebuilds the state (snapshot plus log) and prints what
 //! it holds. sled repairs a torn tail in place when it opens a store, so the store is read from a copy
 //! in the system's temporary directory: the data dir itself is never modified. Exit status: 0 sound,
 //! 3 damaged, 1 not a data dir, unreadable or in use by a running node.
@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 
 use openraft::EntryPayload;
 
-use super::data_dir::{self, Contents, DataDirError, DATA_KEY_FILE, RAFT_DIR};
+use super::data_dir::{self, Contents, DataDirError, Recorded, DATA_KEY_FILE, RAFT_DIR};
+use super::facts::FACTS_FILE;
 use super::framing;
-use super::identity::{IdentityRecord, LEGACY_STORE_FORMAT};
+use super::identity::{IdentityRecord, LEGACY_STORE_FORMAT, STORE_FORMAT};
 use super::log_store::decode_entry;
 use super::state_machine::decode_state;
 use super::verify::{self, show, StoreSummary};
@@ -53,13 +54,14 @@ fn check(data_dir: &Path, out: &mut impl std::io::Write) -> Result<(), DataDirEr
     let contents = data_dir::inspect(data_dir)?;
     let record = match &contents {
         Contents::Empty => return Err(access(std::io::Error::other("it holds no linkmesh files"))),
-        Contents::Recorded(record) => {
+        Contents::Recorded(recorded) => {
+            let record = &recorded.record;
             let _ = writeln!(
                 out,
                 "identity: cluster {}, node {}, store format {}",
                 record.identity.cluster_id, record.identity.node_id, record.store_format
             );
-            Some((**record).clone())
+            Some(recorded.as_ref())
         }
         Contents::Unrecorded => {
             let _ = writeln!(
@@ -70,12 +72,12 @@ fn check(data_dir: &Path, out: &mut impl std::io::Write) -> Result<(), DataDirEr
             None
         }
     };
-    check_data_key(data_dir, &contents, record.as_ref())?;
+    check_data_key(data_dir, &contents, record.map(|recorded| &recorded.record))?;
 
     let raft_dir = data_dir.join(RAFT_DIR);
     if !raft_dir.join("db").exists() {
         return match &record {
-            Some(record) if record.facts.is_empty() => {
+            Some(recorded) if recorded.facts.is_empty() => {
                 let _ = writeln!(out, "store: none yet (the first start stopped before creating it)");
                 Ok(())
             }
@@ -88,16 +90,18 @@ fn check(data_dir: &Path, out: &mut impl std::io::Write) -> Result<(), DataDirEr
     let copy = StoreCopy::of(&raft_dir).map_err(access)?;
     let db = data_dir::open_sled(data_dir, data_dir::sled_config(&copy.path))?;
     let open: framing::Opener = match &record {
-        Some(record) if record.store_format != LEGACY_STORE_FORMAT => framing::open,
+        Some(recorded) if recorded.record.store_format != LEGACY_STORE_FORMAT => framing::open,
         _ => framing::open_legacy,
     };
     let summary = data_dir::read_checked(data_dir, &db, open)?;
     match &record {
-        Some(record) => verify::check_against_record(&db, open, &summary, record)
-            .map_err(|what| DataDirError::damaged(data_dir, what))?,
+        Some(recorded) => {
+            verify::check_against_record(&db, open, &summary, &recorded.record.identity, &recorded.facts)
+                .map_err(|what| DataDirError::damaged(data_dir, what))?
+        }
         None => data_dir::check_unrecorded(data_dir, &summary)?,
     }
-    report_store(&summary, record.as_ref(), out);
+    report_store(&summary, record, out);
     let fleet = rebuild(data_dir, &db, open, &summary)?;
     report_fleet(&fleet, out);
     Ok(())
@@ -174,7 +178,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn report_store(summary: &StoreSummary, record: Option<&IdentityRecord>, out: &mut impl std::io::Write) {
+fn report_store(summary: &StoreSummary, record: Option<&Recorded>, out: &mut impl std::io::Write) {
     let log = match (summary.first_log_index, summary.last_log_id) {
         (Some(first), Some(last)) => {
             format!("{} entries, index {first} to {}", summary.log_entries, show(Some(last)))
@@ -192,14 +196,23 @@ fn report_store(summary: &StoreSummary, record: Option<&IdentityRecord>, out: &m
         None => "none".to_owned(),
     };
     let _ = writeln!(out, "snapshot: {snapshot}");
-    if let Some(record) = record {
+    if let Some(recorded) = record {
+        let facts = &recorded.facts;
+        let source = match &recorded.slots {
+            Some(slots) => slots.describe(),
+            None => format!(
+                "inline in identity.json (store format {}; moved to {FACTS_FILE}, format {STORE_FORMAT}, at the \
+                 next start)",
+                recorded.record.store_format
+            ),
+        };
         let _ = writeln!(
             out,
-            "identity record: log written to {}, committed {}, applied {}, snapshot {}",
-            show(record.facts.last_log_id),
-            show(record.facts.committed),
-            show(record.facts.applied),
-            show(record.facts.snapshot)
+            "identity record: log written to {}, committed {}, applied {}, snapshot {} ({source})",
+            show(facts.last_log_id),
+            show(facts.committed),
+            show(facts.applied),
+            show(facts.snapshot)
         );
     }
 }

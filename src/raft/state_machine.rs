@@ -1,8 +1,8 @@
 //! The state machine: committed commands applied to the in-memory [`FleetState`], snapshots in sled.
 //!
 //! Persistence strategy (openraft's "persistent snapshot" option): `apply` only mutates memory; each
-//! snapshot is written to sled (checksummed, [`super::framing`]) and flushed, and the identity record
-//! raised to it; on restart the state is rebuilt from the last snapshot and openraft re-applies the
+//! snapshot is written to sled (checksummed, [`super::framing`]) and flushed, and the durable facts
+//! raised to it in the same step; on restart the state is rebuilt from the last snapshot and openraft re-applies the
 //! committed log after it. Readers share the state through [`SharedState`].
 
 use std::io::Cursor;
@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::durable::{DurableDb, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META, SNAPSHOT_TREE};
+use super::durable::{DurableDb, Flushed, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META, SNAPSHOT_TREE};
 use super::framing;
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::model::{CommandOutcome, Effect, FleetState};
@@ -101,7 +101,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<AppliedState, String> {
     Ok(state)
 }
 
-/// Writes a snapshot in one batch, flushes it and raises the identity record to it.
+/// Writes a snapshot in one batch, flushes it and raises the durable facts to it.
 async fn persist_snapshot(
     store: &DurableDb,
     snapshots: &sled::Tree,
@@ -124,15 +124,12 @@ async fn persist_snapshot(
     snapshots.apply_batch(batch).map_err(|e| fail(&e))?;
     let last_log_id = stored.meta.last_log_id;
     let durable = store.clone();
-    tokio::task::spawn_blocking(move || {
-        durable.flush_blocking(Default::default(), "snapshot flush")?;
-        durable.keeper.raise_snapshot(last_log_id);
-        durable.keeper.persist()
-    })
-    .await
-    .map_err(std::io::Error::other)
-    .and_then(|written| written)
-    .map_err(|e| fail(&e))?;
+    let flushed = Flushed { snapshot: last_log_id, ..Flushed::default() };
+    tokio::task::spawn_blocking(move || durable.flush_blocking(flushed, "snapshot flush"))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|written| written)
+        .map_err(|e| fail(&e))?;
     Ok(stored)
 }
 

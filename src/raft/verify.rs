@@ -2,15 +2,15 @@
 //!
 //! Used at every start (`serve`) and offline (`linkmesh check`). What it accepts: every value intact
 //! (its checksum), the log contiguous and joined to the snapshot, and at least what the identity
-//! record says was durable — the vote, the log up to the last flushed id, the committed and applied
-//! ids, the snapshot. A log tail that Raft truncated or purged is not "less": the record was lowered
-//! before a truncation, and purged entries are covered by the snapshot.
+//! record's durable facts say was durable — the vote, the log up to the last flushed id, the committed
+//! and applied ids, the snapshot. A log tail that Raft truncated or purged is not "less": the facts
+//! were lowered before a truncation, and purged entries are covered by the snapshot.
 
 use super::durable::{
     KEY_COMMITTED, KEY_IDENTITY, KEY_LAST_PURGED, KEY_VOTE, LOG_TREE, META_TREE, SNAPSHOT_TREE,
 };
 use super::framing::Opener;
-use super::identity::{Identity, IdentityRecord};
+use super::identity::{DurableFacts, Identity};
 use super::log_store::{decode_entry, index_key, show_key};
 use super::state_machine::{read_snapshot, StoredSnapshot};
 use super::types::{LogId, Vote};
@@ -147,23 +147,25 @@ fn check_whole(summary: &StoreSummary) -> Result<(), String> {
     Ok(())
 }
 
-/// Compares a whole store with its identity record: nothing the record says was durable is missing.
+/// Compares a whole store with its identity record (its identity and durable `facts`): nothing the
+/// record says was durable is missing.
 pub fn check_against_record(
     db: &sled::Db,
     open: Opener,
     summary: &StoreSummary,
-    record: &IdentityRecord,
+    recorded_identity: &Identity,
+    facts: &DurableFacts,
 ) -> Result<(), String> {
     match &summary.identity {
-        Some(identity) if identity != &record.identity => {
+        Some(identity) if identity != recorded_identity => {
             return Err(format!(
                 "the raft store belongs to cluster {} node {} but the identity record names cluster {} node {} \
                  (files from two data dirs?)",
-                identity.cluster_id, identity.node_id, record.identity.cluster_id, record.identity.node_id
+                identity.cluster_id, identity.node_id, recorded_identity.cluster_id, recorded_identity.node_id
             ));
         }
         Some(_) => {}
-        None if record.facts.is_empty() && summary.is_empty() => {}
+        None if facts.is_empty() && summary.is_empty() => {}
         None => {
             return Err(
                 "the raft store has no identity (it is empty, or from another data dir) but the identity \
@@ -172,7 +174,6 @@ pub fn check_against_record(
             );
         }
     }
-    let facts = &record.facts;
     if let Some(recorded) = facts.vote {
         let kept = summary.vote.is_some_and(|vote| vote >= recorded);
         if !kept {
