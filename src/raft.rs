@@ -27,6 +27,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod offline_check;
+pub mod record_keeper;
 pub mod state_machine;
 pub mod storage_health;
 pub mod types;
@@ -42,7 +43,8 @@ mod storage_suite {
     use openraft::testing::{StoreBuilder, Suite};
 
     use super::durable::DurableDb;
-    use super::identity::{Identity, RecordKeeper};
+    use super::identity::Identity;
+    use super::record_keeper::RecordKeeper;
     use super::storage_health::StorageHealth;
 
     use super::log_store::SledLogStore;

@@ -21,9 +21,10 @@ use super::durable::{DurableDb, KEY_IDENTITY, LOG_TREE, META_TREE, SNAPSHOT_TREE
 use super::facts::{self, FactsError, FactsRead, FACTS_FILE, FACTS_TEMP_FILE};
 use super::framing;
 use super::identity::{
-    DurableFacts, Identity, IdentityRecord, RecordError, RecordKeeper, INLINE_FACTS_FORMAT,
-    LEGACY_STORE_FORMAT, RECORD_FILE, RECORD_TEMP_FILE, STORE_FORMAT,
+    DurableFacts, Identity, IdentityRecord, RecordError, INLINE_FACTS_FORMAT, LEGACY_STORE_FORMAT,
+    RECORD_FILE, RECORD_TEMP_FILE, STORE_FORMAT,
 };
+use super::record_keeper::RecordKeeper;
 use super::storage_health::StorageHealth;
 use super::verify::{self, StoreSummary};
 

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::identity::RecordKeeper;
+use super::record_keeper::RecordKeeper;
 use super::storage_health::StorageHealth;
 use super::types::{LogId, Vote};
 
