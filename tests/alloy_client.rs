@@ -15,21 +15,7 @@ use support::*;
 
 fn client_binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Ok(path) = std::env::var("LINKMESH_REMOTECFGCLIENT") {
-            return PathBuf::from(path);
-        }
-        let output = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("remotecfgclient");
-        let status = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&output)
-            .arg(".")
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/remotecfgclient"))
-            .status()
-            .expect("run `go build` (Go >= 1.26 is required for the wire-compatibility tests)");
-        assert!(status.success(), "go build of tools/remotecfgclient failed");
-        output
-    })
+    BINARY.get_or_init(|| support::go_tool("remotecfgclient", "LINKMESH_REMOTECFGCLIENT"))
 }
 
 /// Runs one RPC with the Go client; returns its JSON lines.

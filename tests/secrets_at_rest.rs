@@ -7,8 +7,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{get_config, pb, poll_request, register, wait_until, Api, Server, FAST_CONFIG, WAIT_DEADLINE};
 
 /// Each secret has a distinctive core that survives any escaping (Alloy, YAML, JSON on disk), so a
@@ -20,12 +19,6 @@ const BEARER_TOKEN: &str = "BearerTok3nValue42xyz";
 /// Text of the echoed effective config that is not the delivered config: it takes the slow path of
 /// value-by-value redaction, and proves the effective config itself reached the disk.
 const LOCAL_LINE: &str = "// echoed-by-the-scan-test";
-
-async fn created(api: &Api, path: &str, body: Value) -> Value {
-    let (status, created) = api.request(Method::POST, path, Some(body)).await;
-    assert_eq!(status, 201, "POST {path}: {created}");
-    created
-}
 
 fn effective_config(content: &str) -> pb::EffectiveConfig {
     pb::EffectiveConfig {
@@ -75,23 +68,20 @@ async fn no_credential_reaches_the_data_dir_after_an_effective_config_echo() {
     let collector_id = api.create_collector("scanned").await;
     let token = api.mint_token(&collector_id).await;
     let base = format!("/api/v1/collectors/{collector_id}");
-    created(&api, &format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
-    let loki = created(
-        &api,
-        &format!("{base}/destinations"),
-        json!({"name": "loki", "type": "loki", "settings": {"url": "https://loki.scan.example"},
+    api.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
+    let loki = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "loki", "type": "loki", "settings": {"url": "https://loki.scan.example"},
                "credentials": {"username": USERNAME, "password": PASSWORD}}),
-    )
-    .await;
-    let otlp = created(
-        &api,
-        &format!("{base}/destinations"),
+        )
+        .await;
+    let otlp = api.create(&format!("{base}/destinations"),
         json!({"name": "vendor", "type": "otlp_http", "settings": {"endpoint": "https://otlp.scan.example"},
                "credentials": {"bearer_token": BEARER_TOKEN}}),
     )
     .await;
-    created(
-        &api,
+    api.create(
         &format!("{base}/routes"),
         json!({"name": "all", "destination_ids": [loki["id"], otlp["id"]]}),
     )
@@ -180,15 +170,15 @@ async fn a_credential_too_short_to_redact_is_stored_only_as_its_marker_or_not_at
     let collector_id = api.create_collector("short").await;
     let token = api.mint_token(&collector_id).await;
     let base = format!("/api/v1/collectors/{collector_id}");
-    created(&api, &format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
-    let loki = created(
-        &api,
-        &format!("{base}/destinations"),
-        json!({"name": "loki", "type": "loki", "settings": {"url": "https://loki.short.example"},
+    api.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
+    let loki = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "loki", "type": "loki", "settings": {"url": "https://loki.short.example"},
                "credentials": {"username": "Zq7", "password": "long-enough-password"}}),
-    )
-    .await;
-    created(&api, &format!("{base}/routes"), json!({"name": "all", "destination_ids": [loki["id"]]})).await;
+        )
+        .await;
+    api.create(&format!("{base}/routes"), json!({"name": "all", "destination_ids": [loki["id"]]})).await;
     let delivered = get_config(&server, &token, &poll_request("host-short", "")).await;
     assert!(delivered.content.contains("username = \"Zq7\""), "{}", delivered.content);
     let effective = |text: String| {

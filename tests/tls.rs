@@ -307,26 +307,10 @@ async fn changed_files_are_served_without_a_signal() {
     assert_eq!(served_leaf(&server, &pki).await, second.der);
 }
 
-fn remotecfgclient() -> PathBuf {
-    if let Ok(path) = std::env::var("LINKMESH_REMOTECFGCLIENT") {
-        return PathBuf::from(path);
-    }
-    let output = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("remotecfgclient-tls");
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&output)
-        .arg(".")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/remotecfgclient"))
-        .status()
-        .expect("run `go build` (Go >= 1.26 is required for the wire-compatibility tests)");
-    assert!(status.success(), "go build of tools/remotecfgclient failed");
-    output
-}
-
 /// One RPC with Alloy's own Connect client; `ca_file` is given to Go's TLS stack the way an operator
 /// would give it to Alloy's process (`SSL_CERT_FILE`), or left out.
 fn alloy_rpc(server: &Server, token: &str, ca_file: Option<&Path>, args: &[&str]) -> Value {
-    let mut command = Command::new(remotecfgclient());
+    let mut command = Command::new(support::go_tool("remotecfgclient", "LINKMESH_REMOTECFGCLIENT"));
     command.args(["-url", &server.base_url, "-token", token]).args(args);
     match ca_file {
         Some(path) => command.env("SSL_CERT_FILE", path),

@@ -182,6 +182,13 @@ pub struct Api {
 }
 
 impl Api {
+    /// `POST path` that must answer 201; returns the created resource.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let (status, created) = self.request(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, 201, "POST {path}: {created}");
+        created
+    }
+
     /// Signs in as `admin` and creates an admin service account token for the test.
     pub async fn admin(server: &Server) -> Api {
         Api::with_role(server, "admin").await
@@ -400,4 +407,23 @@ pub async fn connect_error(response: reqwest::Response) -> (u16, String, String)
         body["code"].as_str().expect("code").to_owned(),
         body["message"].as_str().expect("message").to_owned(),
     )
+}
+
+/// One of the Go test tools under `tools/<name>`: the binary named by `env_var` (as `scripts/check.sh`
+/// exports them), else built with `go build` into the test target dir. Go is a required test
+/// dependency: without it the wire-compatibility tests fail rather than silently pass.
+pub fn go_tool(name: &str, env_var: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(env_var) {
+        return PathBuf::from(path);
+    }
+    let output = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&output)
+        .arg(".")
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools").join(name))
+        .status()
+        .unwrap_or_else(|error| panic!("run `go build` for tools/{name} (Go >= 1.26 is required): {error}"));
+    assert!(status.success(), "go build of tools/{name} failed");
+    output
 }
