@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a linkmesh node (with no flags: a single-node cluster in ./linkmesh-data on :8080).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage collectors on a running server.
     #[command(subcommand)]
     Collectors(CollectorsCommand),
@@ -97,6 +97,24 @@ pub struct ServeArgs {
     /// PEM private key of the certificate.
     #[arg(long, env = "LINKMESH_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Cluster port for peers (Raft, forwarding), default 0.0.0.0:8081.
+    #[arg(long, env = "LINKMESH_RPC_ADDR")]
+    pub rpc_addr: Option<SocketAddr>,
+    /// The cluster address peers dial (host:port), when it differs from --rpc-addr.
+    #[arg(long, env = "LINKMESH_ADVERTISE_RPC_ADDR")]
+    pub advertise_rpc_addr: Option<String>,
+    /// The public HTTP address (host:port) other nodes send clients to, when it differs from --http-addr.
+    #[arg(long, env = "LINKMESH_ADVERTISE_HTTP_ADDR")]
+    pub advertise_http_addr: Option<String>,
+    /// Human label of this node.
+    #[arg(long, env = "LINKMESH_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// URL of any member of an existing cluster to join (the node never bootstraps then).
+    #[arg(long, env = "LINKMESH_JOIN")]
+    pub join: Option<String>,
+    /// Join token (`lmjt_…`) from `linkmesh cluster join-token`.
+    #[arg(long, env = "LINKMESH_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -122,6 +140,21 @@ impl ServeArgs {
         }
         if let Some(key) = self.tls_key {
             config.tls.key = Some(key);
+        }
+        let cluster = &mut config.cluster;
+        if let Some(rpc_addr) = self.rpc_addr {
+            cluster.rpc_addr = rpc_addr;
+        }
+        for (flag, setting) in [
+            (self.advertise_rpc_addr, &mut cluster.advertise_rpc_addr),
+            (self.advertise_http_addr, &mut cluster.advertise_http_addr),
+            (self.node_name, &mut cluster.node_name),
+            (self.join, &mut cluster.join),
+            (self.join_token, &mut cluster.join_token),
+        ] {
+            if flag.is_some() {
+                *setting = flag;
+            }
         }
         config.validate()?;
         Ok(config)

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod cluster;
+pub use cluster::{ClusterSettings, ClusterTlsSettings, MetricsSettings};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
@@ -50,6 +53,10 @@ pub struct NodeConfig {
     pub auth: AuthSettings,
     /// The replicated audit log of operator writes (`GET /api/v1/audit`).
     pub audit: AuditSettings,
+    /// Peers, joining, failover and the cluster port (`config/cluster.rs`).
+    pub cluster: ClusterSettings,
+    /// Who may scrape `GET /metrics`.
+    pub metrics: MetricsSettings,
 }
 
 /// The audit log: batching of the records that ride no write of their own, and retention.
@@ -294,6 +301,8 @@ impl Default for NodeConfig {
             http: HttpSettings::default(),
             auth: AuthSettings::default(),
             audit: AuditSettings::default(),
+            cluster: ClusterSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -387,6 +396,7 @@ impl NodeConfig {
         }
         self.http.validate()?;
         self.auth.validate()?;
+        self.cluster.validate()?;
         if self.audit.flush_interval.is_zero() || self.audit.retention.max_entries == 0 {
             return Err(ConfigError::Invalid(
                 "audit.flush_interval must be positive and audit.retention.max_entries at least 1".into(),
