@@ -44,4 +44,11 @@ pub mod proto {
             include!(concat!(env!("OUT_DIR"), "/collector.v1.serde.rs"));
         }
     }
+    /// The peer protocol on the cluster port (client and server).
+    pub mod cluster {
+        pub mod v1 {
+            #![allow(clippy::all, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/linkmesh.cluster.v1.rs"));
+        }
+    }
 }
