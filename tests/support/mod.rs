@@ -106,6 +106,8 @@ impl Server {
             .arg(&self.data_dir)
             .arg("--http-addr")
             .arg(addr)
+            .arg("--rpc-addr")
+            .arg("127.0.0.1:0")
             .env("LINKMESH_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(stderr)
