@@ -155,3 +155,138 @@ impl ClusterServerHandle {
         let _ = (&mut self.task).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Several real Raft members in one process, each with its own store and cluster port on
+    //! loopback, talking through the real transport: replication, votes, a snapshot sent to a new
+    //! learner, writes forwarded from followers and a learner, and writes after the leader is gone.
+    //! (Separate processes and joins are the cluster tests' part.)
+
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::cluster::admin::{call_leader, AdminAnswer, AdminCall};
+    use crate::cluster::peers::PeerPool;
+    use crate::config::RaftSettings;
+    use crate::model::{Command, Role, UnixMillis};
+    use crate::raft::data_dir::{open_store, Contents};
+    use crate::raft::storage_health::StorageHealth;
+    use crate::raft::{NodeInfo, RaftNode};
+    use crate::secrets::DataKey;
+
+    struct Member {
+        raft: RaftNode,
+        info: NodeInfo,
+        server: ClusterServerHandle,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn start_member(bootstrap: bool, settings: &RaftSettings) -> Member {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = DataKey::from_bytes(&[9; 32]).expect("key");
+        let store = open_store(dir.path(), Contents::Empty, &key.fingerprint(), StorageHealth::new(), None)
+            .expect("store");
+        let credential = ClusterCredential::derive(&key, "clu_transport_test");
+        let listener = ClusterListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+        let info = NodeInfo { rpc_addr: listener.local_addr().to_string(), http_addr: String::new() };
+        let runtime = tokio::runtime::Handle::current();
+        let peers = PeerPool::new(credential.clone(), None, runtime.clone());
+        let (effects, _) = tokio::sync::mpsc::unbounded_channel();
+        let raft = if bootstrap {
+            RaftNode::start(store, info.clone(), settings, runtime.clone(), effects, peers).await
+        } else {
+            RaftNode::start_awaiting_leader(store, info.clone(), settings, runtime.clone(), effects, peers)
+                .await
+        }
+        .expect("raft");
+        let server =
+            listener.serve(PeerService::new(raft.clone()), credential, None, &runtime).expect("serve");
+        Member { raft, info, server, _dir: dir }
+    }
+
+    fn create_user(username: &str) -> Command {
+        Command::CreateUser {
+            id: format!("usr_{username}"),
+            username: username.to_owned(),
+            role: Role::Viewer,
+            password_hash: "$argon2id$x".to_owned(),
+            at: UnixMillis(1),
+        }
+    }
+
+    fn has_user(member: &Member, username: &str) -> bool {
+        member.raft.state().fleet.users.values().any(|user| user.username == username)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn members_replicate_forward_writes_install_snapshots_and_outlive_their_leader() {
+        // Snapshots (and purges) every few entries, so a late learner can only catch up by snapshot.
+        let settings = RaftSettings { snapshot_after_logs: 8, logs_kept_after_snapshot: 0 };
+        let a = start_member(true, &settings).await;
+        assert!(a.raft.wait_for_leader(Duration::from_secs(10)).await);
+        a.raft
+            .propose(Command::Bootstrap {
+                node_id: a.raft.node_id(),
+                admin_user_id: "usr_admin".into(),
+                admin_password_hash: "$argon2id$x".into(),
+                at: UnixMillis(1),
+            })
+            .await
+            .expect("bootstrap");
+        let b = start_member(false, &settings).await;
+        let c = start_member(false, &settings).await;
+        for member in [&b, &c] {
+            a.raft
+                .openraft()
+                .add_learner(member.raft.node_id(), member.info.clone(), true)
+                .await
+                .expect("learner");
+        }
+        let voters: BTreeSet<u64> = [&a, &b, &c].iter().map(|member| member.raft.node_id()).collect();
+        a.raft.openraft().change_membership(voters.clone(), false).await.expect("three voters");
+
+        // A write taken by a follower is forwarded, and readable on that follower as soon as it returns.
+        b.raft.propose(create_user("via-follower")).await.expect("forwarded write");
+        assert!(has_user(&b, "via-follower"), "read your write on the follower");
+        assert!(has_user(&a, "via-follower"));
+        // A rejection applied by the leader comes back as a rejection.
+        let refused = c.raft.propose(create_user("via-follower")).await.expect_err("duplicate");
+        assert!(matches!(refused, crate::raft::ProposeError::Rejected(_)), "{refused:?}");
+
+        let view = match call_leader(&c.raft, AdminCall::Members).await.expect("members") {
+            AdminAnswer::Members(view) => view,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(view.leader_id, a.raft.node_id());
+        assert_eq!(view.members.iter().map(|member| member.id).collect::<BTreeSet<_>>(), voters);
+        assert!(
+            view.members.iter().all(|member| member.voter && member.last_contact_ms.is_some()),
+            "{view:?}"
+        );
+
+        for index in 0..20 {
+            c.raft.propose(create_user(&format!("bulk-{index}"))).await.expect("bulk write");
+        }
+        assert!(a.raft.openraft().metrics().borrow().purged.is_some(), "the leader purged its log");
+        let d = start_member(false, &settings).await;
+        a.raft.openraft().add_learner(d.raft.node_id(), d.info.clone(), true).await.expect("learner d");
+        // (`add_learner` may return before the learner holds anything: wait for what the leader applied.)
+        assert!(d.raft.wait_applied(a.raft.applied_index(), Duration::from_secs(20)).await, "d caught up");
+        assert!(d.raft.openraft().metrics().borrow().snapshot.is_some(), "d caught up from a snapshot");
+        assert!(has_user(&d, "bulk-19") && has_user(&d, "via-follower"));
+        d.raft.propose(create_user("via-learner")).await.expect("a learner's write is forwarded");
+        assert!(has_user(&d, "via-learner"));
+
+        // The leader goes away: the others elect one among themselves and take writes again.
+        let old_leader = a.raft.node_id();
+        a.raft.shutdown().await;
+        a.server.stop().await;
+        b.raft.propose(create_user("after-failover")).await.expect("a write after the leader left");
+        assert!(has_user(&b, "after-failover"));
+        let leader = b.raft.openraft().metrics().borrow().current_leader;
+        assert!(leader.is_some() && leader != Some(old_leader), "{leader:?}");
+        d.raft.propose(create_user("learner-after-failover")).await.expect("forwarded to the new leader");
+        assert!(has_user(&d, "learner-after-failover"));
+    }
+}

@@ -102,6 +102,32 @@ impl RaftNode {
         effects: UnboundedSender<Effect>,
         peers: PeerPool,
     ) -> Result<RaftNode, StartError> {
+        Self::launch(store, node_info, settings, runtime, effects, peers, false).await
+    }
+
+    /// A fresh member that initializes nothing and waits for a leader to add it (the multi-node
+    /// transport tests; joining nodes will start this way).
+    #[cfg(test)]
+    pub(crate) async fn start_awaiting_leader(
+        store: OpenedStore,
+        node_info: NodeInfo,
+        settings: &crate::config::RaftSettings,
+        runtime: tokio::runtime::Handle,
+        effects: UnboundedSender<Effect>,
+        peers: PeerPool,
+    ) -> Result<RaftNode, StartError> {
+        Self::launch(store, node_info, settings, runtime, effects, peers, true).await
+    }
+
+    async fn launch(
+        store: OpenedStore,
+        node_info: NodeInfo,
+        settings: &crate::config::RaftSettings,
+        runtime: tokio::runtime::Handle,
+        effects: UnboundedSender<Effect>,
+        peers: PeerPool,
+        await_leader: bool,
+    ) -> Result<RaftNode, StartError> {
         let OpenedStore { durable, identity, initialize } = store;
         let node_id = identity.node_id;
         let db = durable.db.clone();
@@ -132,7 +158,9 @@ impl RaftNode {
                     .await
                     .map_err(|error| error.to_string())?;
                 let initialized = raft.is_initialized().await.map_err(|error| error.to_string())?;
-                if initialize && !initialized {
+                if await_leader {
+                    // Added by a leader later: nothing to initialize or check yet.
+                } else if initialize && !initialized {
                     let members = BTreeMap::from([(node_id, node_info)]);
                     raft.initialize(members).await.map_err(|error| error.to_string())?;
                 } else if !initialized {
