@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod balancer;
 pub mod collector;
 pub mod command;
 pub mod event;

@@ -148,6 +148,13 @@ impl SlotTable {
         SlotTable { entries: vec![SlotEntry { owner, epoch: SlotEpoch::INITIAL }; SLOT_COUNT] }
     }
 
+    /// A table of exactly [`SLOT_COUNT`] entries, as written (tests).
+    #[cfg(test)]
+    pub(crate) fn from_entries(entries: Vec<SlotEntry>) -> SlotTable {
+        assert_eq!(entries.len(), SLOT_COUNT);
+        SlotTable { entries }
+    }
+
     pub fn is_assigned(&self) -> bool {
         !self.entries.is_empty()
     }
