@@ -7,6 +7,7 @@
 //! - [`actors`]: one `CollectorActor` per collector on the node owning its slot; live status, poll
 //!   cadence, cached rendered config; batched activity writes.
 //! - [`raft`]: openraft with the log and snapshots in sled; the only way state changes.
+//! - [`cluster`]: several nodes as one: owner leases and failover timing.
 //! - [`model`]: the replicated fleet model and its pure `apply`.
 //! - [`own_metrics`]: what collectors' own metrics mean (the mapping table) and their extraction from
 //!   OTLP pushes (pure).
@@ -22,6 +23,7 @@
 pub mod actors;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fuzzing;
