@@ -1,7 +1,9 @@
 //! Liveness and readiness; the only unauthenticated routes besides login.
 //!
-//! Both carry `"storage": "ok" | "failed"` (with `storage_error`): until linkmesh has a metrics
-//! endpoint, this is where a storage failure is exposed to monitoring.
+//! Both carry `"storage": "ok" | "failed"` (with `storage_error`); `GET /metrics` exposes the same
+//! as `linkmesh_storage_failed`.
+
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 
@@ -31,18 +33,60 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Ready when storage works, a Raft leader is known and the cluster has been bootstrapped (the admin
-/// user exists).
+/// How long `/readyz` waits for this node to apply what it holds as committed. A caught-up node
+/// applies a fresh commit within milliseconds, so under steady writes the probe does not flap; a node
+/// replaying a backlog (after a join, or behind its leader) stays not ready.
+const APPLY_WAIT: Duration = Duration::from_millis(500);
+
+/// Ready when storage works, a Raft leader is known, the cluster has been bootstrapped (the admin
+/// user exists), and this node has applied everything its log holds as committed (openraft's commit
+/// index, read from its core; a restart replays the committed log before anything is served).
+/// `reasons` says why not.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let has_leader = state.raft.has_leader();
     let bootstrapped = state.raft.state().fleet.bootstrapped;
     let mut body = serde_json::json!({ "has_leader": has_leader, "bootstrapped": bootstrapped });
     let storage_ok = storage_fields(&state, &mut body);
-    let ready = storage_ok && has_leader && bootstrapped;
+    let mut reasons = Vec::new();
+    if !storage_ok {
+        reasons.push("storage failed".to_owned());
+    }
+    if !has_leader {
+        reasons.push("no raft leader known".to_owned());
+    }
+    if !bootstrapped {
+        reasons.push("cluster not bootstrapped yet".to_owned());
+    }
+    let caught_up = match state.raft.committed_index().await {
+        Ok(committed) => {
+            let applied = state.raft.wait_applied(committed, APPLY_WAIT).await;
+            body["committed_index"] = serde_json::json!(committed);
+            body["applied_index"] = serde_json::json!(applied);
+            if applied < committed {
+                reasons.push(format!(
+                    "catching up: applied index {} is behind commit index {}",
+                    show_index(applied),
+                    show_index(committed)
+                ));
+            }
+            applied >= committed
+        }
+        Err(error) => {
+            reasons.push(format!("raft core not answering: {error}"));
+            false
+        }
+    };
+    body["caught_up"] = serde_json::Value::from(caught_up);
+    let ready = reasons.is_empty();
     body["ready"] = serde_json::Value::from(ready);
     if ready {
         HttpResponse::Ok().json(body)
     } else {
+        body["reasons"] = serde_json::json!(reasons);
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+fn show_index(index: Option<u64>) -> String {
+    index.map_or_else(|| "none".to_owned(), |index| index.to_string())
 }
