@@ -371,11 +371,13 @@ mod tests {
             assert!(sample.starts_with("linkmesh_"), "{sample}");
             assert!(sample.contains("node=\"7\""), "{sample}");
         }
+        let mut polls = sample_lines(&text, "linkmesh_polls_total");
+        polls.sort();
         assert_eq!(
-            sample_lines(&text, "linkmesh_polls_total"),
+            polls,
             [
-                "linkmesh_polls_total{node=\"7\",path=\"local\"} 1",
-                "linkmesh_polls_total{node=\"7\",path=\"forwarded\"} 0"
+                "linkmesh_polls_total{node=\"7\",path=\"forwarded\"} 0",
+                "linkmesh_polls_total{node=\"7\",path=\"local\"} 1"
             ]
         );
         assert!(text.contains("# TYPE linkmesh_polls_total counter\n"), "{text}");
@@ -393,7 +395,8 @@ mod tests {
         let counts = sample_lines(&text, "linkmesh_http_requests_total");
         assert_eq!(counts.len(), 3, "{counts:?}");
         assert!(counts.iter().any(|line| line.contains("code=\"204\"")), "{counts:?}");
-        let timed = sample_lines(&text, "linkmesh_http_request_duration_seconds_count");
+        let mut timed = sample_lines(&text, "linkmesh_http_request_duration_seconds_count");
+        timed.sort();
         assert_eq!(
             timed,
             [
