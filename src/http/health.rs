@@ -57,7 +57,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if !bootstrapped {
         reasons.push("cluster not bootstrapped yet".to_owned());
     }
-    let caught_up = match state.raft.committed_index().await {
+    // A failed store stopped the core: there is nothing to catch up with, and nothing to ask.
+    let committed =
+        if storage_ok { state.raft.committed_index().await } else { Err("storage failed".into()) };
+    let caught_up = match committed {
         Ok(committed) => {
             let applied = state.raft.wait_applied(committed, APPLY_WAIT).await;
             body["committed_index"] = serde_json::json!(committed);
@@ -71,6 +74,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
             applied >= committed
         }
+        Err(_) if !storage_ok => false,
         Err(error) => {
             reasons.push(format!("raft core not answering: {error}"));
             false

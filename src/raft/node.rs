@@ -20,6 +20,10 @@ use crate::model::{ApplyError, Command, CommandOutcome, Effect};
 /// How long a proposal may wait for commitment before its outcome is reported as unknown.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a read of the core's own state (`committed_index`) may take: it answers between two
+/// events of its loop, so anything longer means the core is stuck or gone.
+const CORE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the raft store: {0}")]
@@ -198,17 +202,26 @@ impl RaftNode {
         self.raft.metrics()
     }
 
-    /// The highest log index openraft's core holds as committed (`None`: nothing committed yet);
-    /// an error when the core does not answer (stopped). Its metrics do not carry this figure.
+    /// The highest log index openraft's core holds as committed (`None`: nothing committed yet); an
+    /// error when the core does not answer within [`CORE_QUERY_TIMEOUT`] or storage failed (the core
+    /// quits then). Its metrics do not carry this figure.
     pub async fn committed_index(&self) -> Result<Option<u64>, String> {
         let raft = self.raft.clone();
+        let health = self.health.clone();
         self.runtime
-            .spawn(
-                async move { raft.with_raft_state(|state| state.committed.map(|log_id| log_id.index)).await },
-            )
+            .spawn(async move {
+                let committed = raft.with_raft_state(|state| state.committed.map(|log_id| log_id.index));
+                tokio::select! {
+                    answer = tokio::time::timeout(CORE_QUERY_TIMEOUT, committed) => match answer {
+                        Ok(Ok(committed)) => Ok(committed),
+                        Ok(Err(fatal)) => Err(fatal.to_string()),
+                        Err(_elapsed) => Err("the raft core did not answer in time".to_owned()),
+                    },
+                    failure = health.failed() => Err(format!("storage failed: {failure}")),
+                }
+            })
             .await
             .map_err(|error| error.to_string())?
-            .map_err(|fatal| fatal.to_string())
     }
 
     /// Waits up to `timeout` until this node has applied `index`; returns the applied index seen last.
