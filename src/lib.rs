@@ -17,6 +17,8 @@
 //! - [`ui`]: the web UI at `/` (server-rendered pages, embedded assets, live updates over SSE).
 //! - [`config`], [`cli`], [`server`]: node configuration, command line, process wiring.
 //! - [`simulate`]: `linkmesh simulate`, a fleet of simulated Alloy collectors (demo, benchmark load).
+//! - [`metrics`]: the node's Prometheus registry (Raft, polls, forwarding, actors, HTTP), served by
+//!   `http::metrics` at `GET /metrics`.
 //! - [`error`]: the one table mapping errors to Connect codes, REST codes and HTTP statuses.
 //! - [`fuzzing`]: the fuzz targets' bodies, shared by `fuzz/` and the corpus replay in `tests/`.
 
@@ -28,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod fuzzing;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod own_metrics;
 pub mod raft;
