@@ -28,6 +28,7 @@ use crate::cluster::service::PeerService;
 use crate::cluster::tls::{ClusterTls, ClusterTlsError};
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
+use crate::metrics::NodeMetrics;
 use crate::model::{Clock, Command, UnixMillis};
 use crate::raft::data_dir::{self, DataDirError, ADMIN_PASSWORD_FILE};
 use crate::raft::node::StartError;
@@ -167,6 +168,8 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let raft =
         RaftNode::start(store, node_info.clone(), &config.raft, raft_runtime.clone(), effects_tx, peers)
             .await?;
+    let metrics = Arc::new(NodeMetrics::new(raft.node_id(), raft.log_flush_histogram()));
+    raft_runtime.spawn(crate::metrics::raft_watch::follow(raft.metrics_watch(), metrics.clone()));
     let cluster_server = cluster_listener.serve(
         PeerService::new(raft.clone()),
         credential,
@@ -217,13 +220,16 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         AuditWriter::new(raft.clone(), audit_queue.clone().into_inner(), config.audit.flush_interval).start();
 
     let shutdown_registry = registry.clone();
-    let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
+    let state =
+        web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key, metrics });
     let guards = http::guards::Guards::new(&config, threads);
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(http::request_guard::guard_request_bodies))
             .wrap(actix_web::middleware::from_fn(http::storage_guard::refuse_when_storage_failed))
             .wrap(http::guards::default_headers())
+            // Outermost, so every answer is counted, the guards' refusals included.
+            .wrap(actix_web::middleware::from_fn(http::metrics::record_requests))
             .app_data(state.clone())
             .app_data(audit_queue.clone())
             .configure(|app| guards.register(app))

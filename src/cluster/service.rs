@@ -86,8 +86,11 @@ impl ClusterService for PeerService {
     ) -> Result<Response<WaitAppliedReply>, Status> {
         let WaitAppliedRequest { index, timeout_ms } = request.into_inner();
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT_APPLIED);
-        let reached = self.raft.wait_applied(index, timeout).await;
-        Ok(Response::new(WaitAppliedReply { applied_index: self.raft.applied_index(), reached }))
+        let applied = self.raft.wait_applied(Some(index), timeout).await;
+        Ok(Response::new(WaitAppliedReply {
+            applied_index: applied.unwrap_or(0),
+            reached: applied >= Some(index),
+        }))
     }
 
     async fn admin(&self, request: Request<AdminRequest>) -> Result<Response<AdminReply>, Status> {

@@ -42,6 +42,10 @@ pub const SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// the whole snapshot before answering).
 const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 30_000;
 
+/// How long a read of the core's own state (`committed_index`) may take: it answers between two
+/// events of its loop, so anything longer means the core is stuck or gone.
+const CORE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the raft store: {0}")]
@@ -82,6 +86,7 @@ pub struct RaftNode {
     db: sled::Db,
     health: Arc<StorageHealth>,
     peers: PeerPool,
+    log_flush_seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// Where a proposal goes now.
@@ -132,6 +137,7 @@ impl RaftNode {
         let node_id = identity.node_id;
         let db = durable.db.clone();
         let health = durable.health.clone();
+        let log_flush_seconds = durable.log_flush_seconds.clone();
         let log_store = SledLogStore::open(durable.clone()).map_err(StartError::Storage)?;
         let state_machine = SledStateMachine::open(durable, effects)
             .map_err(|error| StartError::StateMachine(error.to_string()))?;
@@ -174,7 +180,16 @@ impl RaftNode {
             .map_err(StartError::Raft)?;
 
         runtime.spawn(watch_core(raft.clone(), health.clone()));
-        Ok(RaftNode { identity: Arc::new(identity), raft, state, runtime, db, health, peers })
+        Ok(RaftNode {
+            identity: Arc::new(identity),
+            raft,
+            state,
+            runtime,
+            db,
+            health,
+            peers,
+            log_flush_seconds,
+        })
     }
 
     /// openraft itself, for the peer service that hands it Raft RPCs and for cluster status reads.
@@ -366,7 +381,8 @@ impl RaftNode {
             .map_err(|error| unknown(format!("leader {leader} applied the write but its reply {error}")))?;
         let written = AppliedWrite { outcome, log_index: applied.log_index };
         if matches!(written.outcome, CommandOutcome::Applied)
-            && !self.wait_applied(written.log_index, FORWARDED_APPLY_WAIT).await
+            && self.wait_applied(Some(written.log_index), FORWARDED_APPLY_WAIT).await
+                < Some(written.log_index)
         {
             return Err(unknown(format!(
                 "the leader applied the write at index {} but this node has not yet",
@@ -374,20 +390,6 @@ impl RaftNode {
             )));
         }
         Ok(written)
-    }
-
-    /// The index this node has applied up to (0 before anything).
-    pub fn applied_index(&self) -> u64 {
-        self.raft.metrics().borrow().last_applied.map_or(0, |log_id| log_id.index)
-    }
-
-    /// Waits until this node applied `index`, up to `timeout`; whether it did.
-    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
-        self.raft
-            .wait(Some(timeout))
-            .applied_index_at_least(Some(index), "a forwarded write applied here")
-            .await
-            .is_ok()
     }
 
     /// Waits until this node sees a leader, up to `timeout`.
@@ -409,6 +411,54 @@ impl RaftNode {
     /// openraft reports a leader, so a known leader also means the local state has caught up.)
     pub fn has_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader.is_some()
+    }
+
+    /// The histogram the log store times each append's flush into (exported by `crate::metrics`).
+    pub fn log_flush_histogram(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.log_flush_seconds.clone()
+    }
+
+    /// openraft's metrics watch (term, leader, last log and applied index; no committed index).
+    pub fn metrics_watch(&self) -> tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, NodeInfo>> {
+        self.raft.metrics()
+    }
+
+    /// The highest log index openraft's core holds as committed (`None`: nothing committed yet); an
+    /// error when the core does not answer within [`CORE_QUERY_TIMEOUT`] or storage failed (the core
+    /// quits then). Its metrics do not carry this figure.
+    pub async fn committed_index(&self) -> Result<Option<u64>, String> {
+        let raft = self.raft.clone();
+        let health = self.health.clone();
+        self.runtime
+            .spawn(async move {
+                let committed = raft.with_raft_state(|state| state.committed.map(|log_id| log_id.index));
+                tokio::select! {
+                    answer = tokio::time::timeout(CORE_QUERY_TIMEOUT, committed) => match answer {
+                        Ok(Ok(committed)) => Ok(committed),
+                        Ok(Err(fatal)) => Err(fatal.to_string()),
+                        Err(_elapsed) => Err("the raft core did not answer in time".to_owned()),
+                    },
+                    failure = health.failed() => Err(format!("storage failed: {failure}")),
+                }
+            })
+            .await
+            .map_err(|error| error.to_string())?
+    }
+
+    /// Waits up to `timeout` until this node has applied `index`; returns the applied index seen last.
+    pub async fn wait_applied(&self, index: Option<u64>, timeout: Duration) -> Option<u64> {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let applied = metrics.borrow_and_update().last_applied.map(|log_id| log_id.index);
+            if applied >= index {
+                return applied;
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return applied,
+            }
+        }
     }
 
     pub async fn shutdown(&self) {
