@@ -6,6 +6,7 @@
 //!   (`/api/v1`), health. Decode, authenticate, route to an actor or propose to Raft, encode.
 //! - [`actors`]: one `CollectorActor` per collector on the node owning its slot; live status, poll
 //!   cadence, cached rendered config; batched activity writes.
+//! - [`cluster`]: joining a cluster (the sealed join exchange), promotion of learners to voters.
 //! - [`raft`]: openraft with the log and snapshots in sled; the only way state changes.
 //! - [`model`]: the replicated fleet model and its pure `apply`.
 //! - [`own_metrics`]: what collectors' own metrics mean (the mapping table) and their extraction from
@@ -22,6 +23,7 @@
 pub mod actors;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fuzzing;

@@ -12,6 +12,7 @@ pub mod collector;
 pub mod command;
 pub mod event;
 pub mod fleet_state;
+pub mod join_tokens;
 pub mod pipeline;
 pub mod time;
 

@@ -58,6 +58,8 @@ pub enum ServeError {
     StorageFailed(String),
     #[error("LINKMESH_ADMIN_PASSWORD {0}")]
     AdminPassword(String),
+    #[error(transparent)]
+    Join(#[from] crate::cluster::joiner::JoinFailure),
 }
 
 impl ServeError {
@@ -66,6 +68,7 @@ impl ServeError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ServeError::DataDir(error) => error.exit_code(),
+            ServeError::Join(error) => error.exit_code(),
             ServeError::Raft(StartError::StateMachine(_)) => 3,
             ServeError::Raft(StartError::Storage(_)) | ServeError::StorageFailed(_) => 4,
             _ => 1,
@@ -101,9 +104,11 @@ pub fn run(config: NodeConfig) -> Result<(), ServeError> {
 }
 
 /// Loads the data key and opens the verified store: nothing here serves or bootstraps yet.
-fn open_data_dir(config: &NodeConfig) -> Result<(secrets::DataKey, data_dir::OpenedStore), ServeError> {
+fn open_data_dir(
+    config: &NodeConfig,
+    contents: data_dir::Contents,
+) -> Result<(secrets::DataKey, data_dir::OpenedStore), ServeError> {
     let data_dir = &config.data_dir;
-    let contents = data_dir::inspect(data_dir)?;
     let env_key = std::env::var("LINKMESH_DATA_KEY").ok();
     data_dir::require_data_key_file(data_dir, &contents, env_key.is_some())?;
     let data_key =
@@ -134,18 +139,58 @@ fn open_data_dir(config: &NodeConfig) -> Result<(secrets::DataKey, data_dir::Ope
 async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) -> Result<(), ServeError> {
     // First, so a missing or bad certificate stops the start before the data dir is opened.
     let tls = http::tls::ServerTls::load(&config.tls)?;
-    let (data_key, store) = open_data_dir(&config)?;
+    // Bound before the data dir is opened: the address a node advertises to its cluster (and sends
+    // with a join) is the one it really listens on, also with port 0.
+    let bind_error = |source| ServeError::Bind { addr: config.http_addr.to_string(), source };
+    let http_listener = bind_http(config.http_addr).map_err(bind_error)?;
+    let http_bound = http_listener.local_addr().map_err(bind_error)?;
+    let node_info = NodeInfo {
+        rpc_addr: config.cluster.advertised_rpc_addr(config.cluster.rpc_addr),
+        http_addr: config.cluster.advertised_http_addr(http_bound),
+        name: config.cluster.node_name(),
+    };
+    let (data_key, store) = match (data_dir::inspect(&config.data_dir)?, &config.cluster.join) {
+        (data_dir::Contents::Empty, Some(url)) => {
+            crate::cluster::joiner::join_and_create_data_dir(
+                &config.data_dir,
+                url,
+                config.cluster.join_token.as_deref().unwrap_or_default(),
+                node_info.name.clone(),
+                node_info.http_addr.clone(),
+                node_info.rpc_addr.clone(),
+            )
+            .await?
+        }
+        (contents, join) => {
+            if join.is_some() {
+                tracing::info!(
+                    data_dir = %config.data_dir.display(),
+                    "the data dir already holds a node: --join is ignored and the node resumes as that member"
+                );
+            }
+            open_data_dir(&config, contents)?
+        }
+    };
+    let joined = store.joined;
     let (effects_tx, mut effects_rx) = tokio::sync::mpsc::unbounded_channel();
-    let node_info = NodeInfo { rpc_addr: String::new(), http_addr: config.http_addr.to_string() };
-    let raft = RaftNode::start(store, node_info, &config.raft, raft_runtime, effects_tx).await?;
+    let raft = RaftNode::start(store, node_info, &config.raft, raft_runtime.clone(), effects_tx).await?;
+    crate::cluster::promoter::spawn(raft.clone(), config.cluster.max_voters, &raft_runtime);
     let storage_failed =
         |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
-    let leader_timeout = Duration::from_secs(30);
-    if !raft.wait_for_leader(leader_timeout).await {
-        return Err(storage_failed(&raft).unwrap_or(ServeError::NoLeader(leader_timeout)));
-    }
-    if let Err(error) = bootstrap_if_empty(&raft, &config.data_dir).await {
-        return Err(storage_failed(&raft).unwrap_or(error));
+    if joined {
+        // A joined node never bootstraps: it serves once its leader replicated the cluster's state.
+        crate::cluster::joiner::wait_until_replicated(&raft).await;
+        if let Some(failure) = storage_failed(&raft) {
+            return Err(failure);
+        }
+    } else {
+        let leader_timeout = Duration::from_secs(30);
+        if !raft.wait_for_leader(leader_timeout).await {
+            return Err(storage_failed(&raft).unwrap_or(ServeError::NoLeader(leader_timeout)));
+        }
+        if let Err(error) = bootstrap_if_empty(&raft, &config.data_dir).await {
+            return Err(storage_failed(&raft).unwrap_or(error));
+        }
     }
 
     let writer = ActivityWriter::new(raft.clone(), config.activity_flush_interval).start();
@@ -195,11 +240,10 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     }
     let workers = config.http_workers.unwrap_or(threads).max(1);
     server = server.max_connections(config.http.max_connections.div_ceil(workers));
-    let bind_error = |source| ServeError::Bind { addr: config.http_addr.to_string(), source };
     let server = match tls {
         Some(tls) => {
             let server =
-                server.bind_rustls_0_23(config.http_addr, tls.server_config()?).map_err(bind_error)?;
+                server.listen_rustls_0_23(http_listener, tls.server_config()?).map_err(bind_error)?;
             actix::spawn(tls.watch());
             server
         }
@@ -211,7 +255,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
                      at a reverse proxy"
                 );
             }
-            server.bind(config.http_addr).map_err(bind_error)?
+            server.listen(http_listener).map_err(bind_error)?
         }
     };
     let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
@@ -252,6 +296,17 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     }
     tracing::info!("shutdown complete");
     served.map_err(ServeError::Http)
+}
+
+/// actix-web's own `bind` would do the same (address reuse, a deep backlog); done here so the address
+/// is known before the node joins or starts Raft.
+fn bind_http(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    const HTTP_BACKLOG: u32 = 2048;
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(HTTP_BACKLOG)?.into_std()
 }
 
 /// Leaves the process with exit code 4 without running destructors: dropping sled on a failed device

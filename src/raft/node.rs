@@ -9,6 +9,7 @@ use parking_lot::RwLockReadGuard;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::data_dir::OpenedStore;
+use super::durable::DurableDb;
 use super::identity::Identity;
 use super::log_store::SledLogStore;
 use super::network::PeerNetwork;
@@ -49,12 +50,14 @@ pub struct RaftNode {
     state: SharedState,
     runtime: tokio::runtime::Handle,
     db: sled::Db,
+    durable: DurableDb,
     health: Arc<StorageHealth>,
 }
 
 impl RaftNode {
     /// Starts openraft on `runtime` over a store [`super::data_dir::open_store`] verified. A one-voter
-    /// cluster is initialized only when the store says so (a fresh data dir); never on restart.
+    /// cluster is initialized only when the store says so (a fresh data dir); never on restart, and
+    /// never on a node that joined: that one waits for its leader to replicate the membership.
     pub async fn start(
         store: OpenedStore,
         node_info: NodeInfo,
@@ -62,9 +65,10 @@ impl RaftNode {
         runtime: tokio::runtime::Handle,
         effects: UnboundedSender<Effect>,
     ) -> Result<RaftNode, StartError> {
-        let OpenedStore { durable, identity, initialize } = store;
+        let OpenedStore { durable, identity, initialize, joined } = store;
         let node_id = identity.node_id;
         let db = durable.db.clone();
+        let durable_handle = durable.clone();
         let health = durable.health.clone();
         let log_store = SledLogStore::open(durable.clone()).map_err(StartError::Storage)?;
         let state_machine = SledStateMachine::open(durable, effects)
@@ -93,7 +97,7 @@ impl RaftNode {
                 if initialize && !initialized {
                     let members = BTreeMap::from([(node_id, node_info)]);
                     raft.initialize(members).await.map_err(|error| error.to_string())?;
-                } else if !initialized {
+                } else if !initialized && !joined {
                     // `open_store` verified a store with a vote and a log; openraft must agree.
                     return Err("the verified store holds no membership".to_owned());
                 }
@@ -104,7 +108,30 @@ impl RaftNode {
             .map_err(StartError::Raft)?;
 
         runtime.spawn(watch_core(raft.clone(), health.clone()));
-        Ok(RaftNode { identity: Arc::new(identity), raft, state, runtime, db, health })
+        Ok(RaftNode {
+            identity: Arc::new(identity),
+            raft,
+            state,
+            runtime,
+            db,
+            durable: durable_handle,
+            health,
+        })
+    }
+
+    /// openraft's handle, for membership changes and metrics (`raft/membership.rs`).
+    pub(super) fn raft_handle(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The runtime openraft runs on: calls into it are spawned there.
+    pub(super) fn runtime_handle(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    /// This node's commit index (what openraft last saved as committed).
+    pub fn commit_index(&self) -> Option<u64> {
+        self.durable.committed().map(|committed| committed.index)
     }
 
     pub fn node_id(&self) -> u64 {
