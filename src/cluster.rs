@@ -1,6 +1,6 @@
 //! The cluster: what nodes of one cluster say to each other on the cluster port
-//! (`proto/linkmesh/cluster/v1`, tonic), how they prove they belong together, and what they agree on
-//! beyond the Raft log itself.
+//! (`proto/linkmesh/cluster/v1`, tonic), how they prove they belong together, how nodes join and are
+//! promoted, and what they agree on beyond the Raft log itself (`../shared/design/cluster.md`).
 //!
 //! - [`credential`]: the cluster credential every peer call carries (derived from the data key).
 //! - [`payload`]: the bytes inside peer messages (openraft's types and commands as JSON), pure.
@@ -11,12 +11,20 @@
 //! - [`admin`]: the admin calls only the leader answers (`AdminCall`).
 //! - [`lease`]: lease arithmetic (when an owner may serve, when the leader calls a member down, how long
 //!   a revocation waits for an unreachable owner), pure over monotonic instants.
+//! - [`join`]: the join exchange of `docs/adr/0004` (pure): request, proof, sealed reply.
+//! - [`admission`]: the leader's side of a join: verify, consume a token use, add a learner.
+//! - [`joiner`]: the joining node's side: run the exchange against any member, follow it to the leader.
+//! - [`promoter`]: the leader's task that promotes caught-up learners to voters, up to `max_voters`.
 
 pub mod admin;
+pub mod admission;
 pub mod credential;
+pub mod join;
+pub mod joiner;
 pub mod lease;
 pub mod payload;
 pub mod peers;
+pub mod promoter;
 pub mod server;
 pub mod service;
 pub mod tls;

@@ -6,6 +6,7 @@
 //!   (`/api/v1`), health. Decode, authenticate, route to an actor or propose to Raft, encode.
 //! - [`actors`]: one `CollectorActor` per collector on the node owning its slot; live status, poll
 //!   cadence, cached rendered config; batched activity writes.
+//! - [`cluster`]: joining a cluster (the sealed join exchange), promotion of learners to voters.
 //! - [`raft`]: openraft with the log and snapshots in sled; the only way state changes.
 //! - [`cluster`]: several nodes as one: the peer transport on the cluster port (tonic) with Raft RPCs,
 //!   write forwarding and admin, the cluster credential and TLS between nodes; owner leases and

@@ -12,6 +12,7 @@
 //! - [`state_machine`]: applies committed commands to the in-memory [`crate::model::FleetState`] and
 //!   persists snapshots in sled; on restart the state is the last snapshot plus the re-applied log.
 //! - [`network`]: the peer transport (single node: every peer is unreachable).
+//! - [`membership`]: adding learners, promoting voters, the cluster as this node sees it.
 //! - [`node`]: starts the group and offers `propose`, the one way the rest of the server writes.
 
 // openraft's own `StorageError` (224 bytes) is the error type its storage traits require; boxing it in
@@ -24,6 +25,7 @@ pub mod facts;
 pub mod framing;
 pub mod identity;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod offline_check;

@@ -17,6 +17,8 @@ use crate::model::TokenHash;
 pub const COLLECTOR_TOKEN_PREFIX: &str = "lmct_";
 pub const SERVICE_ACCOUNT_TOKEN_PREFIX: &str = "lmsat_";
 pub const SESSION_TOKEN_PREFIX: &str = "lmss_";
+/// Lets a new node join the cluster (`model/join_tokens.rs`, `cluster/join.rs`).
+pub const JOIN_TOKEN_PREFIX: &str = "lmjt_";
 
 /// Characters of a token shown back to operators (kind prefix plus a few random characters).
 const DISPLAY_PREFIX_RANDOM_CHARS: usize = 6;
@@ -150,11 +152,9 @@ impl DataKey {
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let bytes = random_bytes::<32>()?;
-                std::fs::create_dir_all(data_dir).map_err(file_error)?;
                 let key = DataKey::from_bytes(&bytes)
                     .ok_or_else(|| DataKeyError::CorruptFile(path.display().to_string()))?;
-                let contents = format!("{}\nfingerprint {}", STANDARD.encode(bytes), key.fingerprint());
-                write_private_file(&path, &contents).map_err(file_error)?;
+                key.store(data_dir)?;
                 Ok(key)
             }
             Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
@@ -162,6 +162,22 @@ impl DataKey {
             }
             Err(error) => Err(file_error(error)),
         }
+    }
+
+    /// Writes `<data_dir>/data-key` (0600): the key in base64 and its fingerprint line. Used for a
+    /// new key and for the key a joining node receives from its cluster.
+    pub fn store(&self, data_dir: &std::path::Path) -> Result<(), DataKeyError> {
+        let path = data_dir.join("data-key");
+        let file_error = |source| DataKeyError::File { path: path.display().to_string(), source };
+        std::fs::create_dir_all(data_dir).map_err(file_error)?;
+        let contents = format!("{}\nfingerprint {}", self.to_base64(), self.fingerprint());
+        write_private_file(&path, &contents).map_err(file_error)
+    }
+
+    /// The key in standard base64, as `LINKMESH_DATA_KEY` and the `data-key` file hold it. Only for
+    /// those and for the sealed join exchange; never logged.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0)
     }
 
     /// A short, one-way name of the key (SHA-256 with a domain prefix, 64 bits in hex): the data-key

@@ -68,6 +68,8 @@ pub enum ServeError {
     StorageFailed(String),
     #[error("LINKMESH_ADMIN_PASSWORD {0}")]
     AdminPassword(String),
+    #[error(transparent)]
+    Join(#[from] crate::cluster::joiner::JoinFailure),
 }
 
 impl ServeError {
@@ -76,6 +78,7 @@ impl ServeError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ServeError::DataDir(error) => error.exit_code(),
+            ServeError::Join(error) => error.exit_code(),
             ServeError::Raft(StartError::StateMachine(_)) => 3,
             ServeError::Raft(StartError::Storage(_)) | ServeError::StorageFailed(_) => 4,
             _ => 1,
@@ -111,9 +114,11 @@ pub fn run(config: NodeConfig) -> Result<(), ServeError> {
 }
 
 /// Loads the data key and opens the verified store: nothing here serves or bootstraps yet.
-fn open_data_dir(config: &NodeConfig) -> Result<(secrets::DataKey, data_dir::OpenedStore), ServeError> {
+fn open_data_dir(
+    config: &NodeConfig,
+    contents: data_dir::Contents,
+) -> Result<(secrets::DataKey, data_dir::OpenedStore), ServeError> {
     let data_dir = &config.data_dir;
-    let contents = data_dir::inspect(data_dir)?;
     let env_key = std::env::var("LINKMESH_DATA_KEY").ok();
     data_dir::require_data_key_file(data_dir, &contents, env_key.is_some())?;
     let data_key =
@@ -145,9 +150,9 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     // First, so a missing or bad certificate stops the start before the data dir is opened.
     let tls = http::tls::ServerTls::load(&config.tls)?;
     let cluster_tls = ClusterTls::load(&config.cluster.tls)?;
-    let (data_key, store) = open_data_dir(&config)?;
-    // Both ports are bound before Raft starts, so this node's membership entry names the addresses
-    // really bound (port 0 included); peers' connections wait in the backlog until Raft serves them.
+    // Both ports are bound before the data dir is opened and Raft starts, so this node's membership
+    // entry (and the addresses it sends with a join) names the addresses really bound, port 0
+    // included; peers' connections wait in the backlog until Raft serves them.
     let http_listener = bind_http(config.http_addr)?;
     let http_bound = http_listener
         .local_addr()
@@ -155,9 +160,33 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let cluster_listener = ClusterListener::bind(config.cluster.rpc_addr)?;
     let cluster_bound = cluster_listener.local_addr();
     let node_info = NodeInfo {
-        rpc_addr: advertised(config.cluster.advertise_rpc_addr.as_deref(), cluster_bound),
-        http_addr: advertised(config.cluster.advertise_http_addr.as_deref(), http_bound),
+        rpc_addr: config.cluster.advertised_rpc_addr(cluster_bound),
+        http_addr: config.cluster.advertised_http_addr(http_bound),
+        name: config.cluster.node_name(),
     };
+    let (data_key, store) = match (data_dir::inspect(&config.data_dir)?, &config.cluster.join) {
+        (data_dir::Contents::Empty, Some(url)) => {
+            crate::cluster::joiner::join_and_create_data_dir(
+                &config.data_dir,
+                url,
+                config.cluster.join_token.as_deref().unwrap_or_default(),
+                node_info.name.clone(),
+                node_info.http_addr.clone(),
+                node_info.rpc_addr.clone(),
+            )
+            .await?
+        }
+        (contents, join) => {
+            if join.is_some() {
+                tracing::info!(
+                    data_dir = %config.data_dir.display(),
+                    "the data dir already holds a node: --join is ignored and the node resumes as that member"
+                );
+            }
+            open_data_dir(&config, contents)?
+        }
+    };
+    let joined = store.joined;
     let credential = ClusterCredential::derive(&data_key, &store.identity.cluster_id);
     let peers = PeerPool::new(
         credential.clone(),
@@ -187,14 +216,23 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     // Tests and scripts read the cluster port (useful with port 0) from this line on stdout.
     println!("cluster port listening on {cluster_bound}");
     let _ = std::io::stdout().flush();
+    crate::cluster::promoter::spawn(raft.clone(), config.cluster.max_voters, &raft_runtime);
     let storage_failed =
         |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
-    let leader_timeout = Duration::from_secs(30);
-    if !raft.wait_for_leader(leader_timeout).await {
-        return Err(storage_failed(&raft).unwrap_or(ServeError::NoLeader(leader_timeout)));
-    }
-    if let Err(error) = bootstrap_if_empty(&raft, &config.data_dir).await {
-        return Err(storage_failed(&raft).unwrap_or(error));
+    if joined {
+        // A joined node never bootstraps: it serves once its leader replicated the cluster's state.
+        crate::cluster::joiner::wait_until_replicated(&raft).await;
+        if let Some(failure) = storage_failed(&raft) {
+            return Err(failure);
+        }
+    } else {
+        let leader_timeout = Duration::from_secs(30);
+        if !raft.wait_for_leader(leader_timeout).await {
+            return Err(storage_failed(&raft).unwrap_or(ServeError::NoLeader(leader_timeout)));
+        }
+        if let Err(error) = bootstrap_if_empty(&raft, &config.data_dir).await {
+            return Err(storage_failed(&raft).unwrap_or(error));
+        }
     }
 
     let writer = ActivityWriter::new(raft.clone(), config.activity_flush_interval).start();
@@ -247,11 +285,11 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     }
     let workers = config.http_workers.unwrap_or(threads).max(1);
     server = server.max_connections(config.http.max_connections.div_ceil(workers));
-    let bind_error = |source| ServeError::Bind { addr: config.http_addr.to_string(), source };
+    let http_bind_error = |source| ServeError::Bind { addr: config.http_addr.to_string(), source };
     let server = match tls {
         Some(tls) => {
             let server =
-                server.listen_rustls_0_23(http_listener, tls.server_config()?).map_err(bind_error)?;
+                server.listen_rustls_0_23(http_listener, tls.server_config()?).map_err(http_bind_error)?;
             actix::spawn(tls.watch());
             server
         }
@@ -263,7 +301,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
                      at a reverse proxy"
                 );
             }
-            server.listen(http_listener).map_err(bind_error)?
+            server.listen(http_listener).map_err(http_bind_error)?
         }
     };
     let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
@@ -317,19 +355,6 @@ fn bind_http(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, ServeE
     socket.set_reuseaddr(true).map_err(bind_error)?;
     socket.bind(addr).map_err(bind_error)?;
     socket.listen(1024).and_then(|listener| listener.into_std()).map_err(bind_error)
-}
-
-/// The address peers and forwarded clients are sent to: the configured one, else the bound one with
-/// an unspecified IP (0.0.0.0, ::) replaced by 127.0.0.1 (set `advertise_*` whenever nodes run on
-/// different hosts).
-fn advertised(configured: Option<&str>, bound: std::net::SocketAddr) -> String {
-    match configured {
-        Some(configured) if !configured.is_empty() => configured.to_owned(),
-        _ if bound.ip().is_unspecified() => {
-            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, bound.port())).to_string()
-        }
-        _ => bound.to_string(),
-    }
 }
 
 /// Leaves the process with exit code 4 without running destructors: dropping sled on a failed device

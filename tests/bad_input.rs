@@ -688,6 +688,7 @@ fn plausible_body(verb: Verb, path: &str) -> Option<Value> {
     match (verb, path) {
         (Verb::Post, "/service-accounts") => intruder(json!({ "name": "intruder", "role": "admin" })),
         (Verb::Post, "/service-accounts/{id}/tokens") => intruder(json!({ "label": "intruder" })),
+        (Verb::Post, "/cluster/join-tokens") => intruder(json!({ "uses": 5 })),
         (Verb::Post, "/collectors") => intruder(json!({ "name": "intruder", "mode": "opamp" })),
         (Verb::Post, "/users") => {
             intruder(json!({ "username": "intruder", "password": "long-enough-password", "role": "admin" }))
@@ -833,7 +834,11 @@ async fn each_role_is_refused_exactly_the_routes_above_it() {
     fn lowest_role_allowed(verb: Verb, path: &str) -> &'static str {
         if path == "/users/{id}/password" || path == "/users/{id}/sessions" {
             "viewer"
-        } else if path.starts_with("/users") || path.starts_with("/service-accounts") || path == "/audit" {
+        } else if path.starts_with("/users")
+            || path.starts_with("/service-accounts")
+            || path == "/audit"
+            || (path.starts_with("/cluster") && verb != Verb::Get)
+        {
             "admin"
         } else if path.starts_with("/auth/") || verb == Verb::Get {
             "viewer"

@@ -405,6 +405,7 @@ fn cluster_seeds() -> Vec<(String, Vec<u8>)> {
     let node = |port: u16| NodeInfo {
         rpc_addr: format!("10.0.0.{port}:8081"),
         http_addr: format!("10.0.0.{port}:8080"),
+        name: format!("node-{port}"),
     };
     let members = BTreeMap::from([(1u64, node(1)), (2, node(2)), (3, node(3))]);
     let voters: BTreeSet<u64> = members.keys().copied().collect();

@@ -942,7 +942,7 @@ mod tests {
         async fn start(status: CollectorStatus) -> Harness {
             let data = tempfile::tempdir().expect("temp dir");
             let (effects, _) = tokio::sync::mpsc::unbounded_channel();
-            let node_info = NodeInfo { rpc_addr: String::new(), http_addr: String::new() };
+            let node_info = NodeInfo::default();
             let data_key = DataKey::load_or_create(None, data.path()).expect("data key");
             let store = crate::raft::data_dir::open_store(
                 data.path(),

@@ -336,7 +336,7 @@ mod tests {
             None,
         )
         .expect("store");
-        let node_info = NodeInfo { rpc_addr: String::new(), http_addr: String::new() };
+        let node_info = NodeInfo::default();
         let credential = crate::cluster::credential::ClusterCredential::derive(&data_key, "clu_test");
         let peers = crate::cluster::peers::PeerPool::new(credential, None, tokio::runtime::Handle::current());
         let raft = RaftNode::start(

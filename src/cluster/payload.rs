@@ -108,8 +108,10 @@ mod tests {
 
     #[test]
     fn append_entries_with_commands_and_membership_round_trip() {
-        let members =
-            BTreeMap::from([(1, NodeInfo { rpc_addr: "127.0.0.1:8081".into(), http_addr: "h".into() })]);
+        let members = BTreeMap::from([(
+            1,
+            NodeInfo { rpc_addr: "127.0.0.1:8081".into(), http_addr: "h".into(), name: "n1".into() },
+        )]);
         let request = AppendEntriesRequest::<TypeConfig> {
             vote: Vote::new_committed(3, 1),
             prev_log_id: Some(log_id(3, 9)),

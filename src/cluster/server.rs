@@ -189,7 +189,11 @@ mod tests {
             .expect("store");
         let credential = ClusterCredential::derive(&key, "clu_transport_test");
         let listener = ClusterListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
-        let info = NodeInfo { rpc_addr: listener.local_addr().to_string(), http_addr: String::new() };
+        let info = NodeInfo {
+            rpc_addr: listener.local_addr().to_string(),
+            http_addr: String::new(),
+            name: String::new(),
+        };
         let runtime = tokio::runtime::Handle::current();
         let peers = PeerPool::new(credential.clone(), None, runtime.clone());
         let (effects, _) = tokio::sync::mpsc::unbounded_channel();

@@ -69,6 +69,17 @@ impl ClusterTlsSettings {
     }
 }
 
+/// An unspecified bind IP (`0.0.0.0`, `::`) is no address to dial: loopback stands in for it.
+fn with_reachable_ip(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
 /// `GET /metrics` (Prometheus text).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,12 +91,43 @@ pub struct MetricsSettings {
 }
 
 impl ClusterSettings {
+    /// The HTTP address other nodes send clients (and joining nodes) to: `advertise_http_addr`, else
+    /// the bound address with an unspecified IP replaced by loopback.
+    pub fn advertised_http_addr(&self, bound: SocketAddr) -> String {
+        self.advertise_http_addr.clone().unwrap_or_else(|| with_reachable_ip(bound).to_string())
+    }
+
+    /// The cluster address peers dial: `advertise_rpc_addr`, else `rpc_addr` (bound as `bound`) with an
+    /// unspecified IP replaced by loopback.
+    pub fn advertised_rpc_addr(&self, bound: SocketAddr) -> String {
+        self.advertise_rpc_addr.clone().unwrap_or_else(|| with_reachable_ip(bound).to_string())
+    }
+
+    /// `node_name`, else the host name, else `linkmesh`.
+    pub fn node_name(&self) -> String {
+        if let Some(name) = &self.node_name {
+            return name.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "linkmesh".to_owned())
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.max_voters == 0 {
             return Err(ConfigError::Invalid("cluster.max_voters must be at least 1".into()));
         }
         if self.node_down_after < Duration::from_secs(2) {
             return Err(ConfigError::Invalid("cluster.node_down_after must be at least 2s".into()));
+        }
+        if let Some(name) = &self.node_name {
+            if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+                return Err(ConfigError::Invalid(
+                    "cluster.node_name must be 1 to 128 characters, without control characters".into(),
+                ));
+            }
         }
         if let Some(url) = &self.join {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -51,6 +51,18 @@ impl Principal {
         }
     }
 
+    /// Cluster administration (join tokens, membership): admins.
+    pub fn require_cluster_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::permission_denied(format!(
+                "role {} cannot administer the cluster",
+                self.role.as_str()
+            )))
+        }
+    }
+
     pub fn require_access_admin(&self) -> Result<(), ApiError> {
         if self.role.can_manage_access() {
             Ok(())

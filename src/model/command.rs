@@ -188,6 +188,22 @@ pub enum Command {
         reason: SlotMoveReason,
         at: UnixMillis,
     },
+    /// A join token (`model/join_tokens.rs`): only `H`, SHA-256 of the token, is stored.
+    CreateJoinToken {
+        id: String,
+        #[serde(with = "super::auth::hex_hash")]
+        token_hash: TokenHash,
+        uses: u32,
+        expires_at: UnixMillis,
+        at: UnixMillis,
+    },
+    /// One use of the join token named by `lookup` (SHA-256 of `H`), taken by node `node_id`'s join.
+    ConsumeJoinToken {
+        #[serde(with = "super::auth::hex_hash")]
+        lookup: TokenHash,
+        node_id: u64,
+        at: UnixMillis,
+    },
 }
 
 /// What a collector actor learned since its last flush. `None` fields are unchanged.

@@ -10,6 +10,7 @@ use super::collector::ConfigVersion;
 use super::collector::{CollectorRecord, RemoteConfigState};
 use super::command::{ActivityUpdate, Command};
 use super::event::{EventType, NewEvent};
+use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::pipeline::Pipeline;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::TokenHash;
@@ -80,6 +81,9 @@ pub struct FleetState {
     /// Who changed what, bounded by `audit.retention` (see `model/audit.rs`).
     #[serde(default)]
     pub audit: AuditLog,
+    /// Who may join the cluster (`model/join_tokens.rs`).
+    #[serde(default)]
+    pub join_tokens: JoinTokens,
     /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
     #[serde(skip)]
     collector_token_index: HashMap<TokenHash, String>,
@@ -492,6 +496,14 @@ impl FleetState {
                     .map_err(|error| ApplyError::Precondition { problem: error.to_string() })?;
                 Ok(if moved.is_empty() { vec![] } else { vec![Effect::SlotsMoved { moved }] })
             }
+            Command::CreateJoinToken { id, token_hash, uses, expires_at, at } => {
+                self.join_tokens.create(id, token_hash, *uses, *expires_at, *at).map_err(join_token_error)?;
+                Ok(vec![])
+            }
+            Command::ConsumeJoinToken { lookup, at, .. } => {
+                self.join_tokens.consume(lookup, *at).map_err(join_token_error)?;
+                Ok(vec![])
+            }
         }
     }
 
@@ -720,6 +732,18 @@ fn check_put<T>(
         (true, true) => Err(already_exists(kind, id)),
         (false, false) => Err(not_found(kind, id)),
         _ => Ok(()),
+    }
+}
+
+fn join_token_error(error: JoinTokenError) -> ApplyError {
+    match error {
+        JoinTokenError::Invalid { field, problem } => {
+            ApplyError::InvalidReference { field: field.into(), problem }
+        }
+        JoinTokenError::AlreadyExists(id) => already_exists("join token", &id),
+        JoinTokenError::Refused(_) | JoinTokenError::Full => {
+            ApplyError::Precondition { problem: error.to_string() }
+        }
     }
 }
 
@@ -1203,6 +1227,20 @@ mod properties {
                     host_id: host.map(|h| format!("h{h}")),
                     ..ActivityUpdate::for_collector(format!("c{id}"))
                 }],
+            }),
+            (0u8..3, 0u32..3, 1u64..40, 0u64..40).prop_map(|(byte, uses, ttl, at)| {
+                Command::CreateJoinToken {
+                    id: format!("jt{byte}"),
+                    token_hash: [byte; 32],
+                    uses,
+                    expires_at: UnixMillis(at + ttl),
+                    at: UnixMillis(at),
+                }
+            }),
+            (0u8..3, 0u64..60).prop_map(|(byte, at)| Command::ConsumeJoinToken {
+                lookup: crate::model::join_tokens::lookup_of(&[byte; 32]),
+                node_id: 2,
+                at: UnixMillis(at),
             }),
         ]
     }

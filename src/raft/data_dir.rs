@@ -105,6 +105,10 @@ pub enum Contents {
     Recorded(Box<Recorded>),
     /// Linkmesh files but no identity record: written before records existed, or the record was lost.
     Unrecorded,
+    /// An empty data dir for a node that was just let into a cluster (`cluster/joiner.rs`): created
+    /// with that cluster's id and the node's own id, and never initialized as a cluster. `inspect`
+    /// never returns it.
+    Joined(Identity),
 }
 
 /// An identity record as read: `identity.json` and the durable facts in force.
@@ -241,7 +245,10 @@ pub fn require_data_key_file(
     contents: &Contents,
     key_from_env: bool,
 ) -> Result<(), DataDirError> {
-    if key_from_env || matches!(contents, Contents::Empty) || data_dir.join(DATA_KEY_FILE).exists() {
+    if key_from_env
+        || matches!(contents, Contents::Empty | Contents::Joined(_))
+        || data_dir.join(DATA_KEY_FILE).exists()
+    {
         return Ok(());
     }
     Err(DataDirError::damaged(
@@ -256,6 +263,8 @@ pub struct OpenedStore {
     pub identity: Identity,
     /// A one-voter cluster still has to be initialized (a fresh data dir, or an interrupted first start).
     pub initialize: bool,
+    /// The node joined a cluster: it may start with no membership and wait for its leader.
+    pub joined: bool,
 }
 
 pub fn sled_config(raft_dir: &Path) -> sled::Config {
@@ -309,15 +318,20 @@ pub fn open_store(
     let raft_dir = data_dir.join(RAFT_DIR);
     let _ = std::fs::remove_file(data_dir.join(RECORD_TEMP_FILE));
     let _ = std::fs::remove_file(data_dir.join(FACTS_TEMP_FILE));
-    let (db, slots, initialize) = match contents {
-        Contents::Empty => {
-            let identity =
-                Identity::generate().map_err(|e| DataDirError::damaged(data_dir, e.to_string()))?;
+    let (db, slots, initialize, joined) = match contents {
+        Contents::Empty | Contents::Joined(_) => {
+            let (identity, joined) = match contents {
+                Contents::Joined(identity) => (identity, true),
+                _ => {
+                    (Identity::generate().map_err(|e| DataDirError::damaged(data_dir, e.to_string()))?, false)
+                }
+            };
             let record = IdentityRecord {
                 store_format: STORE_FORMAT,
                 identity,
                 data_key_fingerprint: data_key_fingerprint.to_owned(),
                 facts: None,
+                joined,
             };
             // The facts file, then the record: from here on the data dir is never taken for empty
             // again, and a record is never without its facts file.
@@ -327,12 +341,14 @@ pub fn open_store(
             tracing::info!(
                 cluster_id = %record.identity.cluster_id,
                 node_id = record.identity.node_id,
+                joined,
                 "created a new data dir"
             );
-            (db, slots, true)
+            (db, slots, !joined, joined)
         }
         Contents::Recorded(recorded) => {
             let Recorded { record, facts, slots } = *recorded;
+            let joined = record.joined;
             if record.store_format > STORE_FORMAT {
                 return Err(DataDirError::NewerFormat {
                     path: data_dir.display().to_string(),
@@ -347,7 +363,7 @@ pub fn open_store(
                 // The first start stopped between writing the record and creating the store.
                 let slots = current_facts(data_dir, &record, &facts, slots)?;
                 let db = create_store(data_dir, &raft_dir, &record.identity)?;
-                (db, slots, true)
+                (db, slots, !joined, joined)
             } else {
                 let db = open_sled(data_dir, sled_config(&raft_dir))?;
                 // Read again now that sled's lock is held: a node that stopped a moment ago may have
@@ -369,8 +385,8 @@ pub fn open_store(
                     }
                     current_facts(data_dir, &record, &facts, slots)?
                 };
-                let initialize = summary.vote.is_none() && facts.vote.is_none();
-                (db, slots, initialize)
+                let initialize = !joined && summary.vote.is_none() && facts.vote.is_none();
+                (db, slots, initialize, joined)
             }
         }
         Contents::Unrecorded => {
@@ -391,7 +407,7 @@ pub fn open_store(
             let (record, facts) =
                 begin_adoption(data_dir, &summary, data_key_fingerprint, configured_node_id)?;
             let slots = finish_adoption(data_dir, &db, record, &facts)?;
-            (db, slots, false)
+            (db, slots, false, false)
         }
     };
     if let Err(why) = &slots.other {
@@ -408,7 +424,7 @@ pub fn open_store(
         .map_err(|source| DataDirError::io(data_dir, "durable-facts cannot be opened", source))?;
     let durable = DurableDb::new(&db, &raft_dir, Arc::new(keeper), health)
         .map_err(|source| DataDirError::io(data_dir, "raft/db cannot be opened", source))?;
-    Ok(OpenedStore { durable, identity, initialize })
+    Ok(OpenedStore { durable, identity, initialize, joined })
 }
 
 fn write_record(data_dir: &Path, record: &IdentityRecord) -> Result<(), DataDirError> {
@@ -541,6 +557,7 @@ fn begin_adoption(
         identity: Identity { cluster_id: generated.cluster_id, node_id },
         data_key_fingerprint: data_key_fingerprint.to_owned(),
         facts: Some(facts.clone()),
+        joined: false,
     };
     write_record(data_dir, &record)?;
     tracing::warn!(

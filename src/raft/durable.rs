@@ -97,6 +97,11 @@ impl DurableDb {
         *self.saved_committed.lock() = committed;
     }
 
+    /// The committed id openraft last saved (this node's commit index).
+    pub fn committed(&self) -> Option<LogId> {
+        *self.saved_committed.lock()
+    }
+
     /// Flushes sled, `fdatasync`s its file, then raises and writes the durable facts (blocking; run it
     /// in `spawn_blocking`). Any failure marks storage as failed.
     pub fn flush_blocking(&self, flushed: Flushed, context: &str) -> std::io::Result<()> {

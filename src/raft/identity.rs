@@ -91,6 +91,10 @@ pub struct IdentityRecord {
     /// [`super::facts::FACTS_FILE`] and this is absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<DurableFacts>,
+    /// The node joined an existing cluster (`--join`): its store is never initialized as a new
+    /// cluster, not even after a first start that stopped before the leader reached it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joined: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +174,7 @@ mod tests {
             identity: Identity { cluster_id: "clu_x".into(), node_id: 7 },
             data_key_fingerprint: "ab".into(),
             facts: None,
+            joined: false,
         }
     }
 

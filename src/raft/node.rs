@@ -19,6 +19,7 @@ use crate::cluster::peers::{PeerError, PeerPool};
 use crate::proto::cluster::v1::{propose_reply, ProposeRequest};
 
 use super::data_dir::OpenedStore;
+use super::durable::DurableDb;
 use super::identity::Identity;
 use super::log_store::SledLogStore;
 use super::network::PeerNetwork;
@@ -84,6 +85,7 @@ pub struct RaftNode {
     state: SharedState,
     runtime: tokio::runtime::Handle,
     db: sled::Db,
+    durable: DurableDb,
     health: Arc<StorageHealth>,
     peers: PeerPool,
     log_flush_seconds: prometheus_client::metrics::histogram::Histogram,
@@ -98,7 +100,8 @@ enum Route {
 
 impl RaftNode {
     /// Starts openraft on `runtime` over a store [`super::data_dir::open_store`] verified. A one-voter
-    /// cluster is initialized only when the store says so (a fresh data dir); never on restart.
+    /// cluster is initialized only when the store says so (a fresh data dir); never on restart, and
+    /// never on a node that joined: that one waits for its leader to replicate the membership.
     pub async fn start(
         store: OpenedStore,
         node_info: NodeInfo,
@@ -133,9 +136,10 @@ impl RaftNode {
         peers: PeerPool,
         await_leader: bool,
     ) -> Result<RaftNode, StartError> {
-        let OpenedStore { durable, identity, initialize } = store;
+        let OpenedStore { durable, identity, initialize, joined } = store;
         let node_id = identity.node_id;
         let db = durable.db.clone();
+        let durable_handle = durable.clone();
         let health = durable.health.clone();
         let log_flush_seconds = durable.log_flush_seconds.clone();
         let log_store = SledLogStore::open(durable.clone()).map_err(StartError::Storage)?;
@@ -169,7 +173,7 @@ impl RaftNode {
                 } else if initialize && !initialized {
                     let members = BTreeMap::from([(node_id, node_info)]);
                     raft.initialize(members).await.map_err(|error| error.to_string())?;
-                } else if !initialized {
+                } else if !initialized && !joined {
                     // `open_store` verified a store with a vote and a log; openraft must agree.
                     return Err("the verified store holds no membership".to_owned());
                 }
@@ -186,13 +190,14 @@ impl RaftNode {
             state,
             runtime,
             db,
+            durable: durable_handle,
             health,
             peers,
             log_flush_seconds,
         })
     }
 
-    /// openraft itself, for the peer service that hands it Raft RPCs and for cluster status reads.
+    /// openraft itself, for the peer service that hands it Raft RPCs, membership changes and status.
     pub fn openraft(&self) -> &Raft {
         &self.raft
     }
@@ -200,6 +205,16 @@ impl RaftNode {
     /// The client pool this node calls its peers with.
     pub fn peers(&self) -> &PeerPool {
         &self.peers
+    }
+
+    /// The runtime openraft runs on: calls into it are spawned there.
+    pub(super) fn runtime_handle(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    /// This node's commit index (what openraft last saved as committed).
+    pub fn commit_index(&self) -> Option<u64> {
+        self.durable.committed().map(|committed| committed.index)
     }
 
     pub fn node_id(&self) -> u64 {
@@ -416,11 +431,6 @@ impl RaftNode {
     /// The histogram the log store times each append's flush into (exported by `crate::metrics`).
     pub fn log_flush_histogram(&self) -> prometheus_client::metrics::histogram::Histogram {
         self.log_flush_seconds.clone()
-    }
-
-    /// openraft's metrics watch (term, leader, last log and applied index; no committed index).
-    pub fn metrics_watch(&self) -> tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, NodeInfo>> {
-        self.raft.metrics()
     }
 
     /// The highest log index openraft's core holds as committed (`None`: nothing committed yet); an

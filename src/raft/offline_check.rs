@@ -53,7 +53,9 @@ fn check(data_dir: &Path, out: &mut impl std::io::Write) -> Result<(), DataDirEr
     }
     let contents = data_dir::inspect(data_dir)?;
     let record = match &contents {
-        Contents::Empty => return Err(access(std::io::Error::other("it holds no linkmesh files"))),
+        Contents::Empty | Contents::Joined(_) => {
+            return Err(access(std::io::Error::other("it holds no linkmesh files")))
+        }
         Contents::Recorded(recorded) => {
             let record = &recorded.record;
             let _ = writeln!(

@@ -13,11 +13,14 @@ pub struct NodeInfo {
     pub rpc_addr: String,
     /// Public HTTP address (collectors, API, UI).
     pub http_addr: String,
+    /// Human label (`--node-name`); empty in memberships written before names travelled.
+    #[serde(default)]
+    pub name: String,
 }
 
 impl fmt::Display for NodeInfo {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "rpc={} http={}", self.rpc_addr, self.http_addr)
+        write!(formatter, "name={} rpc={} http={}", self.name, self.rpc_addr, self.http_addr)
     }
 }
 

@@ -204,9 +204,16 @@ impl Api {
     }
 
     pub async fn with_role(server: &Server, role: &str) -> Api {
+        Api::with_role_at(&server.base_url, role).await
+    }
+
+    /// Signs in as `admin` at `base_url` (any linkmesh, e.g. a node of `cluster-tests/`) and creates a
+    /// service account token of `role`.
+    pub async fn with_role_at(base_url: &str, role: &str) -> Api {
+        let url = |path: &str| format!("{base_url}{path}");
         let cookies = reqwest::Client::builder().cookie_store(true).build().expect("client");
         let login = cookies
-            .post(server.url("/api/v1/auth/login"))
+            .post(url("/api/v1/auth/login"))
             .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
             .send()
             .await
@@ -214,7 +221,7 @@ impl Api {
         assert_eq!(login.status(), 200, "login failed: {}", login.text().await.unwrap_or_default());
         let name = format!("test-{role}-{}", std::process::id()) + &random_suffix();
         let account: Value = cookies
-            .post(server.url("/api/v1/service-accounts"))
+            .post(url("/api/v1/service-accounts"))
             .json(&json!({ "name": name, "role": role }))
             .send()
             .await
@@ -223,10 +230,7 @@ impl Api {
             .await
             .expect("json");
         let token: Value = cookies
-            .post(
-                server
-                    .url(&format!("/api/v1/service-accounts/{}/tokens", account["id"].as_str().expect("id"))),
-            )
+            .post(url(&format!("/api/v1/service-accounts/{}/tokens", account["id"].as_str().expect("id"))))
             .json(&json!({ "label": "tests" }))
             .send()
             .await
@@ -236,7 +240,7 @@ impl Api {
             .expect("json");
         Api {
             http: reqwest::Client::new(),
-            base_url: server.base_url.clone(),
+            base_url: base_url.to_owned(),
             token: token["token"].as_str().expect("token").to_owned(),
         }
     }

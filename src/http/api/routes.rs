@@ -20,7 +20,7 @@ use super::fleet_model::{
     create_item as create, delete_item as delete, get_item as get, list_items as list,
     replace_item as replace,
 };
-use super::{audit, auth, collectors, service_accounts, stream, topology, users};
+use super::{audit, auth, cluster, collectors, service_accounts, stream, topology, users};
 use crate::error::ApiError;
 use crate::http::principal::{authenticate, Principal};
 use crate::model::pipeline::{Destination, Route, Source};
@@ -78,6 +78,8 @@ pub enum Access {
     ManageCollectors,
     /// Users and service accounts: admins.
     ManageAccess,
+    /// Cluster administration (join tokens, membership): admins.
+    ManageCluster,
 }
 
 impl Access {
@@ -88,7 +90,7 @@ impl Access {
             Access::Authenticated => Some(Role::Viewer),
             Access::ManagePipelines => Some(Role::PipelineEngineer),
             Access::ManageCollectors => Some(Role::Operator),
-            Access::ManageAccess => Some(Role::Admin),
+            Access::ManageAccess | Access::ManageCluster => Some(Role::Admin),
         }
     }
 
@@ -99,6 +101,7 @@ impl Access {
             Access::ManagePipelines => principal.require_pipeline_admin(),
             Access::ManageCollectors => principal.require_collector_admin(),
             Access::ManageAccess => principal.require_access_admin(),
+            Access::ManageCluster => principal.require_cluster_admin(),
         }
     }
 }
@@ -167,7 +170,7 @@ async fn require(
     next.call(request).await
 }
 
-use Access::{Authenticated, ManageAccess, ManageCollectors, ManagePipelines, Public};
+use Access::{Authenticated, ManageAccess, ManageCluster, ManageCollectors, ManagePipelines, Public};
 use Verb::{Delete, Get, Patch, Post, Put};
 
 /// Every route of the REST API. `api::configure` registers them in this order, one resource per path.
@@ -244,6 +247,10 @@ pub static API_ROUTES: &[ApiRoute] = &[
     // Live updates for the UI (`stream.rs`).
     ApiRoute::new(Get, "/stream/collectors", Authenticated, |r| r.to(stream::collectors_stream)),
     ApiRoute::new(Get, "/stream/collectors/{id}", Authenticated, |r| r.to(stream::collector_stream)),
+    // The cluster (`cluster.rs`). The join is public: the join exchange's proof authenticates it.
+    ApiRoute::new(Get, "/cluster", Authenticated, |r| r.to(cluster::status)),
+    ApiRoute::new(Post, "/cluster/join-tokens", ManageCluster, |r| r.to(cluster::create_join_token)),
+    ApiRoute::new(Post, "/cluster/join", Public, |r| r.to(cluster::join)),
 ];
 
 /// The distinct paths of the table, in table order (one actix resource each).
@@ -289,8 +296,13 @@ mod tests {
     #[test]
     fn the_minimum_role_is_what_the_role_rules_allow() {
         let roles = [Role::Viewer, Role::PipelineEngineer, Role::Operator, Role::Admin];
-        let accesses =
-            [Access::Authenticated, Access::ManagePipelines, Access::ManageCollectors, Access::ManageAccess];
+        let accesses = [
+            Access::Authenticated,
+            Access::ManagePipelines,
+            Access::ManageCollectors,
+            Access::ManageAccess,
+            Access::ManageCluster,
+        ];
         for access in accesses {
             let min_role = access.min_role().expect("signed-in access");
             let rank = |role: Role| roles.iter().position(|r| *r == role).expect("role");

@@ -1,0 +1,10 @@
+//! Multi-node tests: real `linkmesh` processes on loopback ports (`harness.rs`), driven through their
+//! public HTTP API. Run with `cargo test --test cluster`.
+//!
+//! Every wait has a deadline; no test sleeps to synchronise.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod harness;
+mod join;

@@ -1,0 +1,166 @@
+//! The cluster: `GET /cluster` (any role), `POST /cluster/join-tokens` (admins), and the join
+//! exchange's endpoint `POST /cluster/join` (public: the exchange's proof authenticates it).
+//!
+//! A join may arrive at any member. Only the leader admits: any other member answers 503 with the
+//! leader's HTTP address in `leader_http_addr`, and the joining node sends the join there (the
+//! exchange is sealed end to end, so the member in between has nothing to add). Failed joins are
+//! throttled per client address like failed sign-ins (`http/login_guard.rs`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use crate::cluster::admission::{self, AdmitError};
+use crate::cluster::join::{JoinRequest, MAX_REQUEST_BYTES};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::login_guard::LoginGuard;
+use crate::http::principal::Principal;
+use crate::http::{body, client_addr, AppState};
+use crate::model::join_tokens::{DEFAULT_TTL_SECONDS, DEFAULT_USES, MAX_TTL_SECONDS, MAX_USES};
+use crate::model::{Command, UnixMillis};
+use crate::secrets;
+
+/// The throttle's key for joins: no username can hold a control character, so joins never share a
+/// key with a sign-in (they share the per-address budget, as one guesser's attempts should).
+const JOIN_THROTTLE_KEY: &str = "\u{0}cluster join";
+
+/// `GET /cluster`: the members, leader, term and indexes, as this node sees them.
+pub(super) async fn status(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+    let view = state.raft.cluster_view();
+    let this_is_leader = view.leader_id == Some(view.this_node);
+    let members: Vec<serde_json::Value> = view
+        .members
+        .iter()
+        .map(|member| {
+            serde_json::json!({
+                "id": member.id,
+                "name": member.info.name,
+                "http_addr": member.info.http_addr,
+                "rpc_addr": member.info.rpc_addr,
+                "role": member.role.as_str(),
+                "state": member.state,
+                // The leader's own row; other members' contact times come from the peer transport.
+                "last_contact_ms": (this_is_leader && member.id == view.this_node).then_some(0),
+                "lag": member.lag,
+                "slots": member.slots,
+                "applied_index": member.applied_index,
+                "version": member.version,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({
+        "cluster_id": state.raft.cluster_id(),
+        "leader_id": view.leader_id,
+        "term": view.term,
+        "commit_index": view.commit_index,
+        "members": members,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateJoinToken {
+    ttl_seconds: Option<u64>,
+    uses: Option<u32>,
+}
+
+/// `POST /cluster/join-tokens`: a join token, shown once; only its hash is stored.
+pub(super) async fn create_join_token(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<CreateJoinToken>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_cluster_admin()?;
+    let CreateJoinToken { ttl_seconds, uses } = body.into_inner();
+    let ttl_seconds = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
+        return Err(ApiError::invalid_field(
+            "ttl_seconds",
+            format!("must be between 1 and {MAX_TTL_SECONDS}"),
+        ));
+    }
+    let uses = uses.unwrap_or(DEFAULT_USES);
+    if !(1..=MAX_USES).contains(&uses) {
+        return Err(ApiError::invalid_field("uses", format!("must be between 1 and {MAX_USES}")));
+    }
+    let minted = secrets::mint_token(secrets::JOIN_TOKEN_PREFIX)
+        .map_err(|error| ApiError::internal("mint join token", error))?;
+    let id = secrets::random_id("jt").map_err(|error| ApiError::internal("join token id", error))?;
+    let now = UnixMillis::now();
+    let expires_at = now.plus(std::time::Duration::from_secs(ttl_seconds));
+    state
+        .raft
+        .propose(Command::CreateJoinToken {
+            id: id.clone(),
+            token_hash: minted.hash,
+            uses,
+            expires_at,
+            at: now,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "token": minted.token,
+        "id": id,
+        "expires_at": expires_at.to_rfc3339(),
+    })))
+}
+
+/// `POST /cluster/join`: the join exchange (`cluster/join.rs`), answered by the leader.
+pub(super) async fn join(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    guard: web::Data<LoginGuard>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_addr::of(&request);
+    guard.admit(client, JOIN_THROTTLE_KEY, UnixMillis::now()).map_err(|mut refusal| {
+        refusal.message = "too many failed joins from this address; wait before trying again".to_owned();
+        refusal
+    })?;
+    let bytes = body::read_limited(&request, payload, MAX_REQUEST_BYTES).await?;
+    let failed = |error: ApiError| {
+        guard.record_failure(client, JOIN_THROTTLE_KEY, UnixMillis::now());
+        error
+    };
+    let join_request: JoinRequest = serde_json::from_slice(&bytes).map_err(|error| {
+        failed(ApiError::new(ErrorCode::InvalidArgument, format!("invalid join request: {error}")))
+    })?;
+    match admission::admit(&state.raft, &state.data_key, &join_request, UnixMillis::now()).await {
+        Ok(sealed) => {
+            guard.record_success(client, JOIN_THROTTLE_KEY);
+            Ok(HttpResponse::Ok().json(sealed))
+        }
+        Err(AdmitError::NotLeader { leader_http_addr }) => Ok(not_leader(leader_http_addr)),
+        Err(AdmitError::Malformed(error)) => {
+            Err(failed(ApiError::new(ErrorCode::InvalidArgument, error.to_string())))
+        }
+        Err(AdmitError::Refused(message)) => {
+            tracing::info!(client = %client, node_id = join_request.node_id, reason = %message, "join refused");
+            Err(failed(ApiError::unauthenticated(message)))
+        }
+        Err(error @ AdmitError::AlreadyMember(_)) => {
+            tracing::info!(client = %client, node_id = join_request.node_id, "join refused: already a member");
+            Err(ApiError::new(ErrorCode::Conflict, error.to_string()))
+        }
+        Err(AdmitError::Unavailable(message)) => Err(ApiError::new(ErrorCode::Unavailable, message)),
+    }
+}
+
+/// 503 naming the leader, so the joining node sends its join there.
+fn not_leader(leader_http_addr: Option<String>) -> HttpResponse {
+    let message = match &leader_http_addr {
+        Some(addr) => format!("this node is not the leader; send the join to the leader at {addr}"),
+        None => "this node knows no leader yet; retry shortly".to_owned(),
+    };
+    let mut response = HttpResponse::ServiceUnavailable();
+    if leader_http_addr.is_none() {
+        response.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+    }
+    response.json(serde_json::json!({
+        "error": {
+            "code": ErrorCode::Unavailable.rest_code(),
+            "message": message,
+            "details": { "leader_http_addr": leader_http_addr },
+        },
+        "leader_http_addr": leader_http_addr,
+    }))
+}
