@@ -3,16 +3,28 @@
 //! Every call reaching a handler has already passed the credential check (`cluster/server.rs`).
 //! A payload that does not decode is answered INVALID_ARGUMENT, never a panic; Raft RPCs are handed
 //! to openraft as they are and its `Result` goes back as JSON.
+//!
+//! `Forward` is the owner's side of a collector call another node took (`forward.rs` is the edge's):
+//! the token hash is checked against this replica first (the owner is the token's final authority),
+//! then the slot's ownership, then the call goes to this node's actor.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
 use super::admin::{self, AdminCall};
+use super::forward::{WireError, WirePollReply, WrongOwner};
 use super::payload::{self, PayloadError};
-use crate::model::Command;
+use crate::actors::collector_actor::{Poll, Register, Unregister};
+use crate::actors::{CollectorRegistry, RegistryError};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::otlp::{self, Encoding};
+use crate::model::{slot_of, Command, TokenHash};
 use crate::proto::cluster::v1::cluster_service_server::ClusterService;
+use crate::proto::cluster::v1::forward_reply::Status as ForwardStatus;
+use crate::proto::cluster::v1::CollectorCall;
 use crate::proto::cluster::v1::{
     propose_reply, AdminReply, AdminRequest, Applied, ForwardReply, ForwardRequest, LiveStateReply,
     LiveStateRequest, NotLeader, ProposeReply, ProposeRequest, RaftReply, RaftRequest, WaitAppliedReply,
@@ -25,11 +37,134 @@ const MAX_WAIT_APPLIED: Duration = Duration::from_secs(10);
 
 pub struct PeerService {
     raft: RaftNode,
+    collectors: CollectorOwnerCell,
 }
+
+/// Set once this node's collector registry runs (after the cluster port already serves Raft);
+/// until then a forwarded collector call is answered UNAVAILABLE.
+pub type CollectorOwnerCell = Arc<OnceLock<CollectorOwner>>;
 
 impl PeerService {
     pub fn new(raft: RaftNode) -> PeerService {
-        PeerService { raft }
+        PeerService { raft, collectors: Arc::default() }
+    }
+
+    /// A service that answers forwarded collector calls once `collectors` is set.
+    pub fn with_collectors(raft: RaftNode, collectors: CollectorOwnerCell) -> PeerService {
+        PeerService { raft, collectors }
+    }
+}
+
+/// The owner's side of forwarded collector calls.
+pub struct CollectorOwner {
+    raft: RaftNode,
+    registry: CollectorRegistry,
+}
+
+fn forward_reply(status: ForwardStatus, body: Vec<u8>) -> ForwardReply {
+    ForwardReply { status: status as i32, body, error: String::new() }
+}
+
+fn refused(error: &ApiError) -> ForwardReply {
+    forward_reply(ForwardStatus::Error, payload::to_json(&WireError::from_api(error)).unwrap_or_default())
+}
+
+impl CollectorOwner {
+    pub fn new(raft: RaftNode, registry: CollectorRegistry) -> CollectorOwner {
+        CollectorOwner { raft, registry }
+    }
+
+    /// Whether `token_hash` is, on this replica, the current token of `collector_id` (compared in
+    /// constant time, as at the edge).
+    fn token_accepted(&self, collector_id: &str, token_hash: &[u8]) -> bool {
+        let Ok(presented) = TokenHash::try_from(token_hash) else {
+            return false;
+        };
+        let state = self.raft.state();
+        state.fleet.collector_by_token_hash(&presented).is_some_and(|record| {
+            record.id == collector_id
+                && record
+                    .token
+                    .as_ref()
+                    .is_some_and(|token| crate::secrets::token_hashes_equal(&token.hash, &presented))
+        })
+    }
+
+    fn wrong_owner(&self) -> ForwardReply {
+        let applied_index = self.raft.openraft().metrics().borrow().last_applied.map(|log_id| log_id.index);
+        forward_reply(
+            ForwardStatus::WrongOwner,
+            payload::to_json(&WrongOwner { applied_index }).unwrap_or_default(),
+        )
+    }
+
+    /// Token, ownership, then the call on this node's actor.
+    pub async fn handle(&self, request: ForwardRequest) -> ForwardReply {
+        let collector_id = request.collector_id.as_str();
+        if !self.token_accepted(collector_id, &request.token_hash) {
+            return forward_reply(ForwardStatus::Unauthenticated, Vec::new());
+        }
+        let me = self.raft.node_id();
+        let owner = self.raft.state().fleet.slot_owner(slot_of(collector_id)).unwrap_or(me);
+        if owner != me {
+            return self.wrong_owner();
+        }
+        let bad_body = |error: PayloadError| {
+            refused(&ApiError::new(ErrorCode::InvalidArgument, format!("forwarded call: {error}")))
+        };
+        let answered = match CollectorCall::try_from(request.call).unwrap_or(CollectorCall::Unspecified) {
+            CollectorCall::GetConfig => {
+                let poll: Poll = match payload::from_json(&request.body) {
+                    Ok(poll) => poll,
+                    Err(error) => return bad_body(error),
+                };
+                self.registry
+                    .poll(collector_id, poll)
+                    .await
+                    .map(|reply| payload::to_json(&WirePollReply::of(&reply)).unwrap_or_default())
+            }
+            CollectorCall::Register => {
+                let register: Register = match payload::from_json(&request.body) {
+                    Ok(register) => register,
+                    Err(error) => return bad_body(error),
+                };
+                self.registry.register(collector_id, register).await.map(|()| Vec::new())
+            }
+            CollectorCall::Unregister => {
+                let unregister: Unregister = match payload::from_json(&request.body) {
+                    Ok(unregister) => unregister,
+                    Err(error) => return bad_body(error),
+                };
+                self.registry.unregister(collector_id, unregister).await.map(|()| Vec::new())
+            }
+            CollectorCall::PushMetrics => return self.push(collector_id, &request).await,
+            CollectorCall::Unspecified => {
+                return refused(&ApiError::new(ErrorCode::InvalidArgument, "unknown forwarded call"));
+            }
+        };
+        match answered {
+            Ok(body) => forward_reply(ForwardStatus::Ok, body),
+            Err(RegistryError::NotOwner { .. }) => self.wrong_owner(),
+            Err(error) => refused(&error.into()),
+        }
+    }
+
+    /// A push another node read (and admitted per node): the per-collector count is taken here.
+    async fn push(&self, collector_id: &str, request: &ForwardRequest) -> ForwardReply {
+        let Some(encoding) = Encoding::from_content_type(&request.content_type) else {
+            return refused(&ApiError::new(
+                ErrorCode::InvalidArgument,
+                "forwarded push without a known content type",
+            ));
+        };
+        let _permit = match self.registry.admit_forwarded_push(collector_id) {
+            Ok(permit) => permit,
+            Err(error) => return refused(&error.into()),
+        };
+        match otlp::ingest_export(&self.registry, collector_id, &request.body, encoding).await {
+            Ok(body) => forward_reply(ForwardStatus::Ok, body),
+            Err(error) => refused(&error),
+        }
     }
 }
 
@@ -100,8 +235,11 @@ impl ClusterService for PeerService {
         Ok(Response::new(AdminReply { reply }))
     }
 
-    async fn forward(&self, _request: Request<ForwardRequest>) -> Result<Response<ForwardReply>, Status> {
-        Err(Status::unimplemented("forwarding to the owner is not served by this node yet"))
+    async fn forward(&self, request: Request<ForwardRequest>) -> Result<Response<ForwardReply>, Status> {
+        let Some(collectors) = self.collectors.get() else {
+            return Err(Status::unavailable("this node does not serve collectors yet"));
+        };
+        Ok(Response::new(collectors.handle(request.into_inner()).await))
     }
 
     async fn live_state(
