@@ -249,3 +249,137 @@ impl ClusterService for PeerService {
         Err(Status::unimplemented("live state reads are not served by this node yet"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The owner's side of `Forward` on one real Raft node and registry: the token hash is checked
+    //! against the owner's replica before anything (a token rotated there is refused even when the
+    //! edge's replica still accepted it), and a slot the owner lost is `WRONG_OWNER`.
+
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use actix::Actor as _;
+
+    use super::*;
+    use crate::actors::activity_writer::ActivityWriter;
+    use crate::config::{CollectorSettings, RaftSettings};
+    use crate::model::{CollectorMode, ManualClock, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis};
+    use crate::raft::NodeInfo;
+    use crate::secrets::{hash_token, DataKey};
+
+    const COLLECTOR: &str = "col_forwarded";
+
+    fn poll_request(token_hash: &[u8]) -> ForwardRequest {
+        let poll = Poll {
+            host_id: "host-1".into(),
+            local_attributes: BTreeMap::new(),
+            hash: String::new(),
+            remote_status: None,
+            effective_config: None,
+            at: UnixMillis(1),
+        };
+        ForwardRequest {
+            call: CollectorCall::GetConfig as i32,
+            collector_id: COLLECTOR.into(),
+            token_hash: token_hash.to_vec(),
+            slot_epoch: 1,
+            body: payload::to_json(&poll).expect("json"),
+            content_type: "application/json".into(),
+            client_addr: "127.0.0.1".into(),
+        }
+    }
+
+    fn set_token(token: &str) -> Command {
+        Command::SetCollectorToken {
+            collector_id: COLLECTOR.into(),
+            token_hash: hash_token(token),
+            prefix: "lmct_x".into(),
+            at: UnixMillis(2),
+        }
+    }
+
+    fn status(reply: &ForwardReply) -> ForwardStatus {
+        ForwardStatus::try_from(reply.status).expect("known status")
+    }
+
+    #[actix::test]
+    async fn the_owner_refuses_a_token_rotated_on_its_replica_and_a_slot_it_lost() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let data_key = DataKey::load_or_create(None, data.path()).expect("data key");
+        let store = crate::raft::data_dir::open_store(
+            data.path(),
+            crate::raft::data_dir::Contents::Empty,
+            &data_key.fingerprint(),
+            crate::raft::storage_health::StorageHealth::new(),
+            None,
+        )
+        .expect("store");
+        let credential = super::super::credential::ClusterCredential::derive(&data_key, "clu_test");
+        let peers = super::super::peers::PeerPool::new(credential, None, tokio::runtime::Handle::current());
+        let (effects, _) = tokio::sync::mpsc::unbounded_channel();
+        let raft = RaftNode::start(
+            store,
+            NodeInfo::default(),
+            &RaftSettings::default(),
+            tokio::runtime::Handle::current(),
+            effects,
+            peers,
+        )
+        .await
+        .expect("raft");
+        assert!(raft.wait_for_leader(Duration::from_secs(30)).await);
+        let me = raft.node_id();
+        let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
+        let at = time.clock().now();
+        let bootstrap = Command::Bootstrap {
+            node_id: me,
+            admin_user_id: "adm".into(),
+            admin_password_hash: "x".into(),
+            at,
+        };
+        raft.propose(bootstrap).await.expect("bootstrap");
+        let create = Command::CreateCollector {
+            id: COLLECTOR.into(),
+            name: "edge".into(),
+            mode: CollectorMode::AlloyRemotecfg,
+            remote_attributes: BTreeMap::new(),
+            at,
+        };
+        raft.propose(create).await.expect("create");
+        raft.propose(set_token("lmct_old")).await.expect("mint");
+        let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
+        let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
+        let registry = CollectorRegistry::start(raft.clone(), writer, settings, data_key, time.clock(), 1);
+        let owner = CollectorOwner::new(raft.clone(), registry);
+
+        let old = hash_token("lmct_old");
+        let answered = owner.handle(poll_request(&old)).await;
+        assert_eq!(status(&answered), ForwardStatus::Ok, "{answered:?}");
+        let reply: WirePollReply = payload::from_json(&answered.body).expect("poll reply");
+        assert!(!reply.not_modified);
+
+        // Rotated on the owner (whatever the edge's replica still says): the old hash is refused.
+        raft.propose(set_token("lmct_new")).await.expect("rotate");
+        assert_eq!(status(&owner.handle(poll_request(&old)).await), ForwardStatus::Unauthenticated);
+        let new = hash_token("lmct_new");
+        assert_eq!(status(&owner.handle(poll_request(&new)).await), ForwardStatus::Ok);
+        // A valid hash for another collector id, and a hash of the wrong length, are refused too.
+        let mut elsewhere = poll_request(&new);
+        elsewhere.collector_id = "col_other".into();
+        assert_eq!(status(&owner.handle(elsewhere).await), ForwardStatus::Unauthenticated);
+        assert_eq!(status(&owner.handle(poll_request(&new[..31])).await), ForwardStatus::Unauthenticated);
+
+        // The slot moved away: WRONG_OWNER, naming what this node had applied.
+        let slot = slot_of(COLLECTOR);
+        let away = vec![SlotMove { slot, from: me, to: me + 1, epoch: SlotEpoch::INITIAL }];
+        raft.propose(Command::MoveSlots { moves: away, reason: SlotMoveReason::NodeDown, at })
+            .await
+            .expect("move away");
+        let refused = owner.handle(poll_request(&new)).await;
+        assert_eq!(status(&refused), ForwardStatus::WrongOwner);
+        let wrong: WrongOwner = payload::from_json(&refused.body).expect("wrong owner body");
+        assert!(wrong.applied_index.is_some());
+        raft.shutdown().await;
+    }
+}
