@@ -32,6 +32,9 @@ use crate::proto::cluster::v1::{
 };
 use crate::raft::{ProposeError, RaftNode, TypeConfig};
 
+/// How long the owner waits for its replica to reach the slot epoch a forwarded call names.
+const EPOCH_CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+
 /// The longest a `WaitApplied` call waits, whatever its request asks.
 const MAX_WAIT_APPLIED: Duration = Duration::from_secs(10);
 
@@ -98,14 +101,30 @@ impl CollectorOwner {
         )
     }
 
+    /// Waits up to [`EPOCH_CATCH_UP_WAIT`] until this replica's epoch of `slot` reached `epoch`.
+    async fn catch_up_to_epoch(&self, slot: usize, epoch: u64) {
+        let mut metrics = self.raft.openraft().metrics();
+        let deadline = tokio::time::Instant::now() + EPOCH_CATCH_UP_WAIT;
+        while self.raft.state().fleet.slots.epoch(slot).0 < epoch {
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return,
+            }
+        }
+    }
+
     /// Token, ownership, then the call on this node's actor.
     pub async fn handle(&self, request: ForwardRequest) -> ForwardReply {
         let collector_id = request.collector_id.as_str();
         if !self.token_accepted(collector_id, &request.token_hash) {
             return forward_reply(ForwardStatus::Unauthenticated, Vec::new());
         }
+        let slot = slot_of(collector_id);
+        // The edge saw a newer epoch than this replica has: it learned of a move this node has not
+        // applied yet; wait (bounded) rather than answer from the older table.
+        self.catch_up_to_epoch(slot, request.slot_epoch).await;
         let me = self.raft.node_id();
-        let owner = self.raft.state().fleet.slot_owner(slot_of(collector_id)).unwrap_or(me);
+        let owner = self.raft.state().fleet.slot_owner(slot).unwrap_or(me);
         if owner != me {
             return self.wrong_owner();
         }
