@@ -93,7 +93,7 @@ struct UnwrittenConfigFailures {
 
 /// A GetConfig poll, already authenticated as this collector. Serde: a poll taken on another node
 /// travels to the owner as JSON (`cluster/forward.rs`).
-#[derive(Message, Clone, Serialize, Deserialize)]
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "PollReply")]
 pub struct Poll {
     pub host_id: String,
@@ -204,7 +204,7 @@ impl DeliverableConfig {
     }
 }
 
-#[derive(Message, Clone, Serialize, Deserialize)]
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct Register {
     pub host_id: String,
@@ -213,7 +213,7 @@ pub struct Register {
     pub at: UnixMillis,
 }
 
-#[derive(Message, Clone, Serialize, Deserialize)]
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct Unregister {
     pub host_id: String,
