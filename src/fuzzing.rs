@@ -238,3 +238,30 @@ fn json_round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &
     assert_eq!(again, value, "json re-encode changed it");
     1
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forwarded_calls_and_replies_reach_the_fuzzed_decoders() {
+        let poll = crate::actors::collector_actor::Poll {
+            host_id: "host-1".into(),
+            local_attributes: [("env".to_owned(), "prod".to_owned())].into(),
+            hash: "abc".into(),
+            remote_status: None,
+            effective_config: Some("// text".into()),
+            at: crate::model::UnixMillis(5),
+        };
+        let request = crate::proto::cluster::v1::ForwardRequest {
+            call: crate::proto::cluster::v1::CollectorCall::GetConfig as i32,
+            body: crate::cluster::payload::to_json(&poll).expect("json"),
+            ..Default::default()
+        };
+        assert!(super::cluster_messages(&prost::Message::encode_to_vec(&request)) > 0);
+        let reply = crate::cluster::forward::WirePollReply {
+            hash: "h".into(),
+            content: String::new(),
+            not_modified: true,
+        };
+        assert!(super::cluster_messages(&crate::cluster::payload::to_json(&reply).expect("json")) > 0);
+    }
+}

@@ -304,26 +304,6 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_calls_and_replies_reach_the_fuzzed_decoders() {
-        let poll = crate::actors::collector_actor::Poll {
-            host_id: "host-1".into(),
-            local_attributes: [("env".to_owned(), "prod".to_owned())].into(),
-            hash: "abc".into(),
-            remote_status: None,
-            effective_config: Some("// text".into()),
-            at: crate::model::UnixMillis(5),
-        };
-        let request = ForwardRequest {
-            call: CollectorCall::GetConfig as i32,
-            body: payload::to_json(&poll).expect("json"),
-            ..ForwardRequest::default()
-        };
-        assert!(crate::fuzzing::cluster_messages(&prost::Message::encode_to_vec(&request)) > 0);
-        let reply = WirePollReply { hash: "h".into(), content: String::new(), not_modified: true };
-        assert!(crate::fuzzing::cluster_messages(&payload::to_json(&reply).expect("json")) > 0);
-    }
-
-    #[test]
     fn client_visible_errors_name_no_node_or_address() {
         let unavailable = ForwardError::OwnerUnavailable {
             kind: ForwardErrorKind::Unreachable,
