@@ -156,7 +156,7 @@ impl CollectorOwner {
                 };
                 self.registry.unregister(collector_id, unregister).await.map(|()| Vec::new())
             }
-            CollectorCall::PushMetrics => return self.push(collector_id, &request).await,
+            CollectorCall::PushMetrics => return self.push(request).await,
             CollectorCall::Unspecified => {
                 return refused(&ApiError::new(ErrorCode::InvalidArgument, "unknown forwarded call"));
             }
@@ -168,19 +168,27 @@ impl CollectorOwner {
         }
     }
 
-    /// A push another node read (and admitted per node): the per-collector count is taken here.
-    async fn push(&self, collector_id: &str, request: &ForwardRequest) -> ForwardReply {
-        let Some(encoding) = Encoding::from_content_type(&request.content_type) else {
+    /// A push another node read (and admitted per node): the per-collector count is taken here, the
+    /// decode runs on the blocking pool (this is the raft runtime: heartbeats must not wait for it).
+    async fn push(&self, request: ForwardRequest) -> ForwardReply {
+        let ForwardRequest { collector_id, body, content_type, .. } = request;
+        let Some(encoding) = Encoding::from_content_type(&content_type) else {
             return refused(&ApiError::new(
                 ErrorCode::InvalidArgument,
                 "forwarded push without a known content type",
             ));
         };
-        let _permit = match self.registry.admit_forwarded_push(collector_id) {
+        let _permit = match self.registry.admit_forwarded_push(&collector_id) {
             Ok(permit) => permit,
             Err(error) => return refused(&error.into()),
         };
-        match otlp::ingest_export(&self.registry, collector_id, &request.body, encoding).await {
+        let extracted = tokio::task::spawn_blocking(move || otlp::extract_export(&body, encoding)).await;
+        let batch = match extracted {
+            Ok(Ok(batch)) => batch,
+            Ok(Err(error)) => return refused(&error),
+            Err(error) => return refused(&ApiError::internal("decoding a forwarded push", error)),
+        };
+        match otlp::apply_export(&self.registry, &collector_id, batch, encoding).await {
             Ok(body) => forward_reply(ForwardStatus::Ok, body),
             Err(error) => refused(&error),
         }

@@ -31,7 +31,7 @@ use crate::cluster::forward::{self, CollectorRequest, Owner, Routed};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::PushOutcome;
 use crate::model::UnixMillis;
-use crate::own_metrics;
+use crate::own_metrics::{self, MetricsBatch};
 use crate::proto::cluster::v1::CollectorCall;
 
 pub const METRICS_PATH: &str = "/v1/metrics";
@@ -249,9 +249,24 @@ pub async fn ingest_export(
     message: &[u8],
     encoding: Encoding,
 ) -> Result<Vec<u8>, ApiError> {
+    let batch = extract_export(message, encoding)?;
+    apply_export(registry, collector_id, batch, encoding).await
+}
+
+/// The CPU-bound half of [`ingest_export`]: decode and extract (the owner of a forwarded push runs it
+/// off its async threads).
+pub fn extract_export(message: &[u8], encoding: Encoding) -> Result<MetricsBatch, ApiError> {
     let export = decode_request(message, encoding)?;
-    let batch = own_metrics::extract(&export);
-    drop(export);
+    Ok(own_metrics::extract(&export))
+}
+
+/// The other half of [`ingest_export`]: the batch on the collector's actor, and the response bytes.
+pub async fn apply_export(
+    registry: &CollectorRegistry,
+    collector_id: &str,
+    batch: MetricsBatch,
+    encoding: Encoding,
+) -> Result<Vec<u8>, ApiError> {
     let (extract_rejected, extract_rejection) = (batch.rejected, batch.rejection.clone());
     let push = PushMetrics { batch: Arc::new(batch), at: UnixMillis::now() };
     let report = registry.push_metrics(collector_id, push).await?;
