@@ -1568,13 +1568,21 @@
       const total = members.reduce((sum, member) => sum + (member.slots || 0), 0);
       const bar = $('#slot-bar');
       const legend = $('#slot-legend');
-      bar.replaceChildren(...members.filter((member) => member.slots).map((member, index) => h('span', {
-        class: 'slot-share', title: `${memberLabel(member)}: ${member.slots} slots`,
-        style: `flex-grow: ${member.slots}; background: ${NODE_COLOURS[index % NODE_COLOURS.length]}`,
-      })));
-      legend.replaceChildren(...members.map((member, index) => h('li', {},
-        h('span', { class: 'swatch', 'aria-hidden': 'true', style: `background: ${NODE_COLOURS[index % NODE_COLOURS.length]}` }),
-        `${memberLabel(member)}: ${member.slots || 0} slots`, total ? ` (${Math.round((100 * (member.slots || 0)) / total)}%)` : '')));
+      // Colours and widths through the CSSOM: the CSP refuses style attributes.
+      const colour = (index) => NODE_COLOURS[index % NODE_COLOURS.length];
+      bar.replaceChildren(...members.map((member, index) => {
+        if (!member.slots) return null;
+        const share = h('span', { class: 'slot-share', title: `${memberLabel(member)}: ${member.slots} slots` });
+        share.style.flexGrow = String(member.slots);
+        share.style.background = colour(index);
+        return share;
+      }).filter(Boolean));
+      legend.replaceChildren(...members.map((member, index) => {
+        const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+        swatch.style.background = colour(index);
+        return h('li', {}, swatch, `${memberLabel(member)}: ${member.slots || 0} slots`,
+          total ? ` (${Math.round((100 * (member.slots || 0)) / total)}%)` : '');
+      }));
     }
 
     async function refresh() {
