@@ -1521,6 +1521,78 @@
     loadSessions();
   }
 
+  // ------------------------------------------------------------------ cluster
+
+  /** Distinct, readable colours for the slot bar, by member position. */
+  const NODE_COLOURS = ['#1f60c4', '#1a7f37', '#b35900', '#7a4fd0', '#c4162a', '#0e7c86', '#8a6d00', '#5b6472'];
+
+  function clusterPage() {
+    const REFRESH_MS = 2000;
+
+    function memberLabel(member) {
+      return member.name ? member.name : `node ${member.id}`;
+    }
+
+    function stateBadge(member) {
+      const state = member.state || 'unknown';
+      const tone = { leader: 'connected', follower: 'connected', learner: 'awaiting_connection', candidate: 'degraded', unreachable: 'offline' }[state] || 'stale';
+      return h('span', { class: `badge status-${tone}`, 'data-state': state }, h('span', { class: 'dot', 'aria-hidden': 'true' }), state);
+    }
+
+    function figure(value, unit) {
+      if (value === null || value === undefined) return h('span', { class: 'muted', title: 'only the leader knows this figure' }, '—');
+      return unit ? `${value} ${unit}` : String(value);
+    }
+
+    function render(cluster) {
+      $('#cluster-id').textContent = cluster.cluster_id || '—';
+      const leader = (cluster.members || []).find((member) => member.id === cluster.leader_id);
+      $('#cluster-leader').textContent = leader ? memberLabel(leader) : (cluster.leader_id ? `node ${cluster.leader_id}` : 'none (election in progress)');
+      $('#cluster-term').textContent = String(cluster.term ?? '—');
+      $('#cluster-commit').textContent = String(cluster.commit_index ?? '—');
+
+      const members = cluster.members || [];
+      const rows = members.map((member) => h('tr', { 'data-member': member.id },
+        h('td', {}, h('div', { class: 'row-name' }, memberLabel(member), member.id === cluster.leader_id ? h('span', { class: 'tag' }, 'leader') : null),
+          h('div', { class: 'row-sub' }, String(member.id))),
+        h('td', {}, member.role || '—'),
+        h('td', {}, stateBadge(member)),
+        h('td', { class: 'mono' }, member.http_addr || '—'),
+        h('td', { class: 'mono' }, member.rpc_addr || '—'),
+        h('td', { class: 'num' }, figure(member.last_contact_ms, 'ms')),
+        h('td', { class: 'num' }, figure(member.lag)),
+        h('td', { class: 'num' }, figure(member.applied_index)),
+        h('td', { class: 'num' }, figure(member.slots))));
+      $('#members-table tbody').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No members.'))]));
+
+      const total = members.reduce((sum, member) => sum + (member.slots || 0), 0);
+      const bar = $('#slot-bar');
+      const legend = $('#slot-legend');
+      bar.replaceChildren(...members.filter((member) => member.slots).map((member, index) => h('span', {
+        class: 'slot-share', title: `${memberLabel(member)}: ${member.slots} slots`,
+        style: `flex-grow: ${member.slots}; background: ${NODE_COLOURS[index % NODE_COLOURS.length]}`,
+      })));
+      legend.replaceChildren(...members.map((member, index) => h('li', {},
+        h('span', { class: 'swatch', 'aria-hidden': 'true', style: `background: ${NODE_COLOURS[index % NODE_COLOURS.length]}` }),
+        `${memberLabel(member)}: ${member.slots || 0} slots`, total ? ` (${Math.round((100 * (member.slots || 0)) / total)}%)` : '')));
+    }
+
+    async function refresh() {
+      try {
+        render(await api('GET', '/api/v1/cluster'));
+        $('#cluster-error').hidden = true;
+        liveIndicator('live', 'Live');
+      } catch (error) {
+        const box = $('#cluster-error');
+        box.textContent = `Cannot read the cluster's state from this node: ${error.message}`;
+        box.hidden = false;
+        liveIndicator('error', 'Retrying…');
+      }
+      setTimeout(refresh, REFRESH_MS);
+    }
+    refresh();
+  }
+
   const pages = {
     login: loginPage,
     collectors: collectorsPage,
@@ -1528,6 +1600,7 @@
     collector: collectorPage,
     pipelines: pipelinesPage,
     settings: settingsPage,
+    cluster: clusterPage,
     'settings-denied': accountPanel,
   };
   if (pages[page]) pages[page]();

@@ -13,6 +13,7 @@
 //!   secret: tokens are shown only by the script, from the one API response that mints them.
 
 mod assets;
+mod cluster;
 mod collector;
 mod collectors;
 mod layout;
@@ -35,6 +36,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/collectors/{id}").route(web::get().to(collector::page)))
         .service(web::resource("/pipelines").route(web::get().to(pipelines::page)))
         .service(web::resource("/settings").route(web::get().to(settings::page)))
+        .service(web::resource("/cluster").route(web::get().to(cluster::page)))
         .service(web::resource("/assets/{version}/{name}").route(web::get().to(assets::serve)));
 }
 

@@ -16,7 +16,9 @@ fn no_redirects() -> reqwest::Client {
 async fn only_login_and_assets_are_public_and_pages_redirect_to_login() {
     let server = Server::start();
     let http = no_redirects();
-    for path in ["/", "/collectors", "/collectors/new", "/collectors/col_x", "/pipelines", "/settings"] {
+    for path in
+        ["/", "/collectors", "/collectors/new", "/collectors/col_x", "/pipelines", "/settings", "/cluster"]
+    {
         let response = http.get(server.url(path)).send().await.expect("get");
         assert_eq!(response.status(), 303, "{path}");
         let location = response.headers()["location"].to_str().expect("location");
@@ -58,6 +60,12 @@ async fn a_session_opens_the_pages_and_a_bearer_token_works_too() {
     let html = page.text().await.expect("html");
     assert!(html.contains("edge-1") && html.contains("awaiting_connection"));
     assert!(!html.contains("<script>"), "no inline script");
+    let cluster =
+        http.get(server.url("/cluster")).bearer_auth(&api.token).send().await.expect("cluster page");
+    assert_eq!(cluster.status(), 200);
+    let html = cluster.text().await.expect("cluster html");
+    assert!(html.contains("data-page=\"cluster\"") && html.contains("id=\"members-table\""), "{html}");
+    assert!(html.contains("href=\"/cluster\" aria-current=\"page\""), "the Cluster tab is current");
     let missing =
         http.get(server.url("/collectors/col_nope")).bearer_auth(&api.token).send().await.expect("missing");
     assert_eq!(missing.status(), 404);
