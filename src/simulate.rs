@@ -449,14 +449,12 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
             .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
     }
     if !args.quiet {
-        let mut stderr = std::io::stderr().lock();
-        for (name, phase) in
+        let ran: Vec<(&str, &PhaseSummary)> =
             [("provisioning", &phases.provisioning), ("start-up", &phases.startup), ("run", &phases.run)]
-        {
-            if let Some(phase) = phase {
-                let _ = writeln!(stderr, "{}", report::render(name, phase));
-            }
-        }
+                .into_iter()
+                .filter_map(|(name, phase)| phase.as_ref().map(|phase| (name, phase)))
+                .collect();
+        let _ = write!(std::io::stderr().lock(), "{}", report::render_all(&ran));
     }
     if !args.no_stdout_summary {
         let mut stdout = std::io::stdout().lock();
