@@ -59,7 +59,8 @@ http_status() {
   local status=000
   if exec 9<>"/dev/tcp/$1/$2"; then
     printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&9
-    read -r _ status _ <&9 || status=000
+    # A bound port whose server does not answer yet (a node still joining) must not hang the wait.
+    read -r -t 2 _ status _ <&9 || status=000
     exec 9>&- 9<&-
   fi
   echo "${status:-000}"
