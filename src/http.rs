@@ -12,6 +12,7 @@
 //! - [`untrusted_text`]: deceptive characters refused in names; untrusted text escaped for logs.
 //! - [`body`]: size-bounded body reading and gzip decoding shared by every adapter.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`metrics`]: `GET /metrics` (Prometheus text) and the middleware counting every request.
 //! - [`client_addr`]: the client address of a request (`http.trusted_proxies`, `X-Forwarded-For`).
 //! - [`login_guard`], [`guards`]: login throttling and the hashing bound; the node-wide state of the
 //!   defences against abusive clients.
@@ -33,6 +34,7 @@ pub mod csrf;
 pub mod guards;
 pub mod health;
 pub mod login_guard;
+pub mod metrics;
 pub mod otlp;
 pub mod principal;
 pub mod request_guard;
@@ -45,9 +47,11 @@ use actix_web::web;
 
 pub use state::AppState;
 
-/// Mounts the collector-facing endpoints, the REST API and health (the UI is mounted after them).
+/// Mounts the collector-facing endpoints, the REST API, health and metrics (the UI is mounted after
+/// them).
 pub fn configure(config: &mut web::ServiceConfig) {
     health::configure(config);
+    metrics::configure(config);
     collector_service::configure(config);
     otlp::configure(config);
     api::configure(config);

@@ -7,6 +7,7 @@
 //! - [`actors`]: one `CollectorActor` per collector on the node owning its slot; live status, poll
 //!   cadence, cached rendered config; batched activity writes.
 //! - [`raft`]: openraft with the log and snapshots in sled; the only way state changes.
+//! - [`cluster`]: several nodes as one: owner leases and failover timing.
 //! - [`model`]: the replicated fleet model and its pure `apply`.
 //! - [`own_metrics`]: what collectors' own metrics mean (the mapping table) and their extraction from
 //!   OTLP pushes (pure).
@@ -16,16 +17,20 @@
 //! - [`ui`]: the web UI at `/` (server-rendered pages, embedded assets, live updates over SSE).
 //! - [`config`], [`cli`], [`server`]: node configuration, command line, process wiring.
 //! - [`simulate`]: `linkmesh simulate`, a fleet of simulated Alloy collectors (demo, benchmark load).
+//! - [`metrics`]: the node's Prometheus registry (Raft, polls, forwarding, actors, HTTP), served by
+//!   `http::metrics` at `GET /metrics`.
 //! - [`error`]: the one table mapping errors to Connect codes, REST codes and HTTP statuses.
 //! - [`fuzzing`]: the fuzz targets' bodies, shared by `fuzz/` and the corpus replay in `tests/`.
 
 pub mod actors;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fuzzing;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod own_metrics;
 pub mod raft;

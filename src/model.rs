@@ -8,11 +8,13 @@
 
 pub mod audit;
 pub mod auth;
+pub mod balancer;
 pub mod collector;
 pub mod command;
 pub mod event;
 pub mod fleet_state;
 pub mod pipeline;
+pub mod slots;
 pub mod time;
 
 pub use audit::{ActorKind, AuditBatch, AuditEntry, AuditLog, AuditRecord, AuditRetention};
@@ -20,7 +22,8 @@ pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 pub use collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState, TokenInfo};
 pub use command::{ActivityUpdate, Command};
 pub use event::{Event, EventType};
-pub use fleet_state::{slot_of, ApplyError, CommandOutcome, Effect, FleetState, SLOT_COUNT};
+pub use fleet_state::{ApplyError, CommandOutcome, Effect, FleetState};
+pub use slots::{slot_of, MovedSlot, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, SlotTable, SLOT_COUNT};
 pub use time::{Clock, ManualClock, UnixMillis};
 
 /// SHA-256 of a bearer token; the only form in which tokens are kept.

@@ -23,6 +23,7 @@ use crate::actors::CollectorRegistry;
 use crate::audit::AuditQueue;
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
+use crate::metrics::NodeMetrics;
 use crate::model::{Clock, Command, UnixMillis};
 use crate::raft::data_dir::{self, DataDirError, ADMIN_PASSWORD_FILE};
 use crate::raft::node::StartError;
@@ -137,7 +138,9 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let (data_key, store) = open_data_dir(&config)?;
     let (effects_tx, mut effects_rx) = tokio::sync::mpsc::unbounded_channel();
     let node_info = NodeInfo { rpc_addr: String::new(), http_addr: config.http_addr.to_string() };
-    let raft = RaftNode::start(store, node_info, &config.raft, raft_runtime, effects_tx).await?;
+    let raft = RaftNode::start(store, node_info, &config.raft, raft_runtime.clone(), effects_tx).await?;
+    let metrics = Arc::new(NodeMetrics::new(raft.node_id(), raft.log_flush_histogram()));
+    raft_runtime.spawn(crate::metrics::raft_watch::follow(raft.metrics_watch(), metrics.clone()));
     let storage_failed =
         |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
     let leader_timeout = Duration::from_secs(30);
@@ -171,13 +174,16 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         AuditWriter::new(raft.clone(), audit_queue.clone().into_inner(), config.audit.flush_interval).start();
 
     let shutdown_registry = registry.clone();
-    let state = web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key });
+    let state =
+        web::Data::new(AppState { raft: raft.clone(), registry, config: config.clone(), data_key, metrics });
     let guards = http::guards::Guards::new(&config, threads);
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(http::request_guard::guard_request_bodies))
             .wrap(actix_web::middleware::from_fn(http::storage_guard::refuse_when_storage_failed))
             .wrap(http::guards::default_headers())
+            // Outermost, so every answer is counted, the guards' refusals included.
+            .wrap(actix_web::middleware::from_fn(http::metrics::record_requests))
             .app_data(state.clone())
             .app_data(audit_queue.clone())
             .configure(|app| guards.register(app))

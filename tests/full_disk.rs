@@ -21,6 +21,8 @@ storage_failure_exit_delay = "10s"
 [raft]
 snapshot_after_logs = 300
 logs_kept_after_snapshot = 50
+[metrics]
+allow_anonymous_from = ["127.0.0.1/32"]
 "#;
 
 /// A tmpfs mounted for the test, unmounted on drop.
@@ -161,6 +163,12 @@ async fn a_full_disk_stops_the_node_and_loses_no_acknowledged_write() {
     .expect("json");
     assert_eq!(ready["ready"], false);
     assert_eq!(ready["storage"], "failed");
+    // Monitoring still reads the node's metrics, which say so.
+    let metrics = http.get(node.url("/metrics")).send().await.expect("metrics");
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.expect("metrics body");
+    let failed = metrics.lines().find(|line| line.starts_with("linkmesh_storage_failed{"));
+    assert!(failed.is_some_and(|line| line.ends_with(" 1")), "{metrics}");
     let poll = linkmesh::proto::collector::v1::GetConfigRequest { id: "h".into(), ..Default::default() };
     let response = http
         .post(node.url("/collector.v1.CollectorService/GetConfig"))

@@ -28,7 +28,7 @@ use crate::model::command::{Delivered, RemoteStatusReport};
 use crate::model::event::NewEvent;
 use crate::model::fleet_state::FleetState;
 use crate::model::{
-    ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, UnixMillis,
+    ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, SlotEpoch, UnixMillis,
 };
 use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
@@ -36,6 +36,9 @@ use crate::render::secrets::{redact, CredentialValues};
 
 pub struct CollectorActor {
     collector_id: String,
+    /// The slot's epoch when this actor was activated: every update it writes carries it, so the
+    /// writes of this tenure stop counting once the slot moves (`FleetState::apply`).
+    slot_epoch: SlotEpoch,
     env: Arc<ActorEnv>,
     /// The registry's table of resident actors, which this actor leaves when it stops.
     resident: Arc<ActorShards<CollectorActor>>,
@@ -282,6 +285,7 @@ struct Tick;
 impl CollectorActor {
     pub(super) fn from_record(
         record: &CollectorRecord,
+        slot_epoch: SlotEpoch,
         env: Arc<ActorEnv>,
         resident: Arc<ActorShards<CollectorActor>>,
     ) -> Self {
@@ -295,6 +299,7 @@ impl CollectorActor {
         }
         CollectorActor {
             collector_id: record.id.clone(),
+            slot_epoch,
             status: record.status,
             host_id: record.host_id.clone(),
             host_last_seen: record.last_seen_at,
@@ -366,7 +371,8 @@ impl CollectorActor {
         }
     }
 
-    fn publish(&self, update: ActivityUpdate) {
+    fn publish(&self, mut update: ActivityUpdate) {
+        update.slot_epoch = self.slot_epoch;
         // do_send: the writer's mailbox is unbounded and it must not drop events.
         self.env.writer.do_send(RecordActivity(update));
     }
@@ -886,6 +892,8 @@ mod tests {
     use crate::secrets::DataKey;
 
     const COLLECTOR: &str = "col_test";
+    /// The slot epoch the harness activates its actor with.
+    const HARNESS_EPOCH: SlotEpoch = SlotEpoch(7);
     const SECOND: Duration = Duration::from_secs(1);
 
     /// Stands in for the activity writer: keeps what the actor publishes until the test takes it.
@@ -973,7 +981,7 @@ mod tests {
             );
             record.status = status;
             let resident = Arc::new(ActorShards::new());
-            let actor = CollectorActor::from_record(&record, env, resident.clone()).start();
+            let actor = CollectorActor::from_record(&record, HARNESS_EPOCH, env, resident.clone()).start();
             resident.shard(COLLECTOR).lock().insert(COLLECTOR.into(), actor.clone());
             Harness { time, actor, recorder, resident, _data: data }
         }
@@ -1065,6 +1073,7 @@ mod tests {
         assert_eq!(published[0].status, Some(CollectorStatus::Connected));
         assert_eq!(published[0].last_seen_at, Some(harness.now()));
         assert!(published[0].events.iter().any(|event| event.event_type == EventType::StatusChanged));
+        assert_eq!(published[0].slot_epoch, HARNESS_EPOCH, "stamped with the epoch it was activated in");
 
         harness.time.advance(3 * 60 * SECOND);
         harness.tick().await;

@@ -60,6 +60,31 @@ impl<A: Actor> ActorShards<A> {
         self.shards.iter().flat_map(|shard| shard.lock().values().cloned().collect::<Vec<_>>()).collect()
     }
 
+    /// Every resident actor with its collector id.
+    pub(super) fn all_with_ids(&self) -> Vec<(String, Addr<A>)> {
+        self.shards
+            .iter()
+            .flat_map(|shard| {
+                shard.lock().iter().map(|(id, addr)| (id.clone(), addr.clone())).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Removes and returns the resident actors whose collector id `leaves` accepts (slot moves).
+    pub(super) fn take_where(&self, leaves: impl Fn(&str) -> bool) -> Vec<Addr<A>> {
+        let mut taken = Vec::new();
+        for shard in &self.shards {
+            shard.lock().retain(|collector_id, addr| {
+                let leaving = leaves(collector_id);
+                if leaving {
+                    taken.push(addr.clone());
+                }
+                !leaving
+            });
+        }
+        taken
+    }
+
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.lock().len()).sum()
     }

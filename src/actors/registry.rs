@@ -6,7 +6,13 @@
 //!
 //! own_metrics pushes are admitted through the [`PushGate`] (`push_gate.rs`) and remotecfg calls through
 //! the [`PollGate`] (`poll_gate.rs`), both before their body is read.
+//!
+//! Slot moves (`Effect::SlotsMoved`): the old owner's actors of the moved slots leave the resident
+//! table at once (the next message for them gets `NotOwner`), hand over what they hold back and stop;
+//! the new owner activates the collectors of those slots that expect polls, each with the slot's new
+//! epoch, which stamps everything it writes.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -21,7 +27,7 @@ use super::poll_gate::{PollGate, PollRefused};
 use super::push_gate::{PushGate, PushPermit, PushRefused};
 use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::config::CollectorSettings;
-use crate::model::{slot_of, Clock, CollectorRecord, Effect};
+use crate::model::{slot_of, Clock, CollectorRecord, Effect, MovedSlot};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
 
@@ -111,11 +117,13 @@ impl CollectorRegistry {
                 .collectors
                 .get(collector_id)
                 .ok_or_else(|| RegistryError::NotFound(collector_id.to_owned()))?;
+            // Before bootstrap the table is empty and this node is the only one.
             let owner = state.fleet.slot_owner(slot).unwrap_or(self.env.raft.node_id());
             if owner != self.env.raft.node_id() {
                 return Err(RegistryError::NotOwner { collector_id: collector_id.to_owned(), owner });
             }
-            CollectorActor::from_record(record, self.env.clone(), self.resident.clone())
+            let epoch = state.fleet.slots.epoch(slot);
+            CollectorActor::from_record(record, epoch, self.env.clone(), self.resident.clone())
         };
         let arbiter = &self.arbiters[slot % self.arbiters.len()];
         let addr = CollectorActor::start_in_arbiter(arbiter, move |_| actor);
@@ -217,12 +225,59 @@ impl CollectorRegistry {
                     addr.do_send(Rerender);
                 }
             }
+            Effect::SlotsMoved { moved } => self.slots_moved(&moved),
         }
+    }
+
+    fn slots_moved(&self, moved: &[MovedSlot]) {
+        let node_id = self.env.raft.node_id();
+        let lost: BTreeSet<usize> = moved.iter().filter(|m| m.from == node_id).map(|m| m.slot).collect();
+        let gained: BTreeSet<usize> = moved.iter().filter(|m| m.to == node_id).map(|m| m.slot).collect();
+        // A resident actor of a gained slot can only be left from an earlier tenure here (activation
+        // raced the move away): its epoch is stale, so it goes too and a fresh one takes over.
+        let leaving = self.resident.take_where(|collector_id| {
+            let slot = slot_of(collector_id);
+            lost.contains(&slot) || gained.contains(&slot)
+        });
+        for addr in &leaving {
+            // do_send: both arrive in this order; what the flush hands over carries the old epoch and is
+            // fenced off once the move applied, unless the mover flushed before proposing it.
+            addr.do_send(FlushPending);
+            addr.do_send(Stop);
+        }
+        let activated =
+            if gained.is_empty() { 0 } else { self.activate_expected_in(|slot| gained.contains(&slot)) };
+        tracing::info!(
+            lost = lost.len(),
+            gained = gained.len(),
+            stopped = leaving.len(),
+            activated,
+            "slots moved"
+        );
+    }
+
+    /// Hands over what the resident actors of `slots` hold back (status, events, effective config
+    /// waiting for its interval) to the activity writer, and waits until they have. A graceful
+    /// move calls it, then flushes the writer, before proposing the move: after the move applies,
+    /// those actors' writes no longer count.
+    pub async fn flush_slots(&self, slots: &BTreeSet<usize>) {
+        let flushes = self
+            .resident
+            .all_with_ids()
+            .into_iter()
+            .filter(|(collector_id, _)| slots.contains(&slot_of(collector_id)))
+            .map(|(_, addr)| async move { addr.send(FlushPending).await });
+        futures_util::future::join_all(flushes).await;
     }
 
     /// Activates every collector that should be polling, so that silence turns it stale even if it
     /// never calls again (after a restart or failover nothing else would wake its actor).
     pub fn activate_expected(&self) -> usize {
+        self.activate_expected_in(|_| true)
+    }
+
+    /// [`Self::activate_expected`] for the slots `in_slots` accepts that this node owns.
+    fn activate_expected_in(&self, in_slots: impl Fn(usize) -> bool) -> usize {
         let expected: Vec<String> = {
             let state = self.env.raft.state();
             let node_id = self.env.raft.node_id();
@@ -231,10 +286,126 @@ impl CollectorRegistry {
                 .collectors
                 .values()
                 .filter(|record: &&CollectorRecord| record.status.expects_polls())
-                .filter(|record| state.fleet.slot_owner(slot_of(&record.id)).unwrap_or(node_id) == node_id)
+                .filter(|record| {
+                    let slot = slot_of(&record.id);
+                    in_slots(slot) && state.fleet.slot_owner(slot).unwrap_or(node_id) == node_id
+                })
                 .map(|record| record.id.clone())
                 .collect()
         };
         expected.iter().filter(|id| self.activate(id).is_ok()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::super::activity_writer::FlushNow;
+    use super::*;
+    use crate::config::RaftSettings;
+    use crate::model::{
+        CollectorMode, CollectorStatus, Command, EventType, ManualClock, SlotEpoch, SlotMove, SlotMoveReason,
+        UnixMillis,
+    };
+    use crate::raft::{NodeInfo, RaftNode};
+
+    const COLLECTOR: &str = "col_moving";
+
+    /// Waits (with a deadline) until `condition` holds: effects reach the registry asynchronously.
+    async fn eventually(condition: impl Fn() -> bool) {
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while !condition() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        waited.await.expect("condition within 10 s");
+    }
+
+    #[actix::test]
+    async fn a_slot_moved_away_stops_its_actor_and_one_moved_back_is_served_in_the_new_epoch() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let (effects, mut applied_effects) = tokio::sync::mpsc::unbounded_channel();
+        let data_key = DataKey::load_or_create(None, data.path()).expect("data key");
+        let store = crate::raft::data_dir::open_store(
+            data.path(),
+            crate::raft::data_dir::Contents::Empty,
+            &data_key.fingerprint(),
+            crate::raft::storage_health::StorageHealth::new(),
+            None,
+        )
+        .expect("store");
+        let node_info = NodeInfo { rpc_addr: String::new(), http_addr: String::new() };
+        let raft = RaftNode::start(
+            store,
+            node_info,
+            &RaftSettings::default(),
+            tokio::runtime::Handle::current(),
+            effects,
+        )
+        .await
+        .expect("raft");
+        assert!(raft.wait_for_leader(Duration::from_secs(30)).await);
+        let me = raft.node_id();
+        let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
+        let at = time.clock().now();
+        let bootstrap = Command::Bootstrap {
+            node_id: me,
+            admin_user_id: "adm".into(),
+            admin_password_hash: "x".into(),
+            at,
+        };
+        raft.propose(bootstrap).await.expect("bootstrap");
+        let create = Command::CreateCollector {
+            id: COLLECTOR.into(),
+            name: "edge".into(),
+            mode: CollectorMode::AlloyRemotecfg,
+            remote_attributes: BTreeMap::new(),
+            at,
+        };
+        raft.propose(create).await.expect("create");
+        let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
+        let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
+        let registry =
+            CollectorRegistry::start(raft.clone(), writer.clone(), settings, data_key, time.clock(), 1);
+        let forwarder = registry.clone();
+        actix::spawn(async move {
+            while let Some(effect) = applied_effects.recv().await {
+                forwarder.handle_effect(effect);
+            }
+        });
+        let register =
+            Register { host_id: "host-1".into(), name: String::new(), local_attributes: BTreeMap::new(), at };
+        let registered_events = || {
+            let state = raft.state();
+            let events = &state.fleet.collectors[COLLECTOR].events;
+            events.iter().filter(|event| event.event_type == EventType::RemotecfgRegistered).count()
+        };
+
+        registry.register(COLLECTOR, register.clone()).await.expect("register");
+        writer.send(FlushNow).await.expect("writer").expect("flush");
+        assert_eq!(registered_events(), 1);
+        assert_eq!(raft.state().fleet.collectors[COLLECTOR].status, CollectorStatus::Connected);
+        assert_eq!(registry.resident_count(), 1);
+
+        let slot = slot_of(COLLECTOR);
+        let away = vec![SlotMove { slot, from: me, to: me + 1, epoch: SlotEpoch::INITIAL }];
+        let reason = SlotMoveReason::NodeDown;
+        raft.propose(Command::MoveSlots { moves: away, reason, at }).await.expect("move away");
+        eventually(|| registry.resident_count() == 0).await;
+        let refused = registry.register(COLLECTOR, register.clone()).await;
+        assert!(
+            matches!(refused, Err(RegistryError::NotOwner { owner, .. }) if owner == me + 1),
+            "{refused:?}"
+        );
+
+        let back = vec![SlotMove { slot, from: me + 1, to: me, epoch: SlotEpoch(2) }];
+        raft.propose(Command::MoveSlots { moves: back, reason, at }).await.expect("move back");
+        eventually(|| registry.resident_count() == 1).await;
+        registry.register(COLLECTOR, register).await.expect("register with the new owner");
+        writer.send(FlushNow).await.expect("writer").expect("flush");
+        assert_eq!(registered_events(), 2, "written in epoch 3, so it counts");
+        raft.shutdown().await;
     }
 }

@@ -15,6 +15,7 @@ use super::AppState;
 use crate::actors::collector_actor::{Poll, Register, Unregister};
 use crate::actors::RegistryError;
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::PollPath;
 use crate::model::command::RemoteStatusReport;
 use crate::model::fleet_state::MAX_EFFECTIVE_CONFIG_BYTES;
 use crate::model::{RemoteConfigState, UnixMillis};
@@ -198,6 +199,7 @@ async fn get_config(
         at: UnixMillis::now(),
     };
     let reply = state.registry.poll(collector_id, poll).await?;
+    state.metrics.poll_served(PollPath::Local);
     let response = if reply.not_modified {
         pb::GetConfigResponse {
             content: String::new(),

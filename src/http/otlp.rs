@@ -27,6 +27,7 @@ use super::collector_auth::authenticate_collector;
 use super::AppState;
 use crate::actors::collector_actor::PushMetrics;
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::PushOutcome;
 use crate::model::UnixMillis;
 use crate::own_metrics;
 
@@ -163,8 +164,22 @@ async fn export_metrics(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OtlpError> {
+    let exported = export(request, payload, &state).await;
+    state.metrics.own_metrics_push(if exported.is_ok() {
+        PushOutcome::Accepted
+    } else {
+        PushOutcome::Refused
+    });
+    exported
+}
+
+async fn export(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, OtlpError> {
     let guessed = Encoding::guess(&request);
-    let collector_id = authenticate_collector(&request, &state, TOKEN_SETTING)
+    let collector_id = authenticate_collector(&request, state, TOKEN_SETTING)
         .map_err(|error| OtlpError::new(error, guessed))?;
     let encoding = Encoding::of_request(&request)?;
     let fail = |error: ApiError| OtlpError::new(error, encoding);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::actors::CollectorRegistry;
 use crate::config::NodeConfig;
+use crate::metrics::NodeMetrics;
 use crate::raft::RaftNode;
 
 /// Everything a handler may use; shared by all workers.
@@ -14,4 +15,6 @@ pub struct AppState {
     pub config: Arc<NodeConfig>,
     /// Seals destination credentials before they are proposed.
     pub data_key: crate::secrets::DataKey,
+    /// This node's Prometheus registry (`GET /metrics`).
+    pub metrics: Arc<NodeMetrics>,
 }

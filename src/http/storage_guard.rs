@@ -5,7 +5,7 @@
 //! handler and again after it: a response computed while storage failed is replaced, never sent. Each
 //! protocol gets its own error shape: Connect `{"code","message"}` for collector RPCs, a
 //! `google.rpc.Status` for OTLP pushes (protobuf or JSON, as the request), the REST envelope otherwise.
-//! `/healthz` and `/readyz` pass through and report the failure themselves.
+//! `/healthz`, `/readyz` and `/metrics` pass through and report the failure themselves.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -37,7 +37,7 @@ pub async fn refuse_when_storage_failed(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let path = request.path();
     let health = request.app_data::<web::Data<AppState>>().map(|state| state.raft.storage_health().clone());
-    let Some(health) = health.filter(|_| path != "/healthz" && path != "/readyz") else {
+    let Some(health) = health.filter(|_| !matches!(path, "/healthz" | "/readyz" | "/metrics")) else {
         return next.call(request).await.map(ServiceResponse::map_into_left_body);
     };
     if health.failure().is_some() {

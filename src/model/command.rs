@@ -8,6 +8,7 @@ use super::audit::AuditBatch;
 use super::collector::{CollectorMode, CollectorStatus, RemoteConfigState};
 use super::event::NewEvent;
 use super::pipeline::{Destination, Pipeline, Route, Source};
+use super::slots::{SlotEpoch, SlotMove, SlotMoveReason};
 use super::{Role, TokenHash, UnixMillis};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,12 +181,24 @@ pub enum Command {
     RecordActivity {
         updates: Vec<ActivityUpdate>,
     },
+    /// Hands slots to other nodes (the leader's balancer). All or nothing: every move must name the
+    /// slot's current owner and epoch.
+    MoveSlots {
+        moves: Vec<SlotMove>,
+        reason: SlotMoveReason,
+        at: UnixMillis,
+    },
 }
 
 /// What a collector actor learned since its last flush. `None` fields are unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ActivityUpdate {
     pub collector_id: String,
+    /// The epoch of the collector's slot when the actor that observed this was activated; `apply`
+    /// drops the update unless it is still the slot's epoch (a former owner's late write). Absent in
+    /// entries logged before epochs: [`SlotEpoch::INITIAL`], the epoch they were written in.
+    #[serde(default)]
+    pub slot_epoch: SlotEpoch,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<CollectorStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -222,9 +235,20 @@ impl ActivityUpdate {
     }
 
     /// Folds a later update into this one, keeping the newest value of every field and all events.
+    /// Updates of different epochs are never mixed: the older epoch is already fenced off (its slot
+    /// moved since), so the newer update replaces it whole, and an older one is dropped.
     pub fn merge(&mut self, later: ActivityUpdate) {
+        match later.slot_epoch.cmp(&self.slot_epoch) {
+            std::cmp::Ordering::Greater => {
+                *self = later;
+                return;
+            }
+            std::cmp::Ordering::Less => return,
+            std::cmp::Ordering::Equal => {}
+        }
         let ActivityUpdate {
             collector_id: _,
+            slot_epoch: _,
             status,
             host_id,
             local_attributes,
@@ -242,5 +266,48 @@ impl ActivityUpdate {
         self.remote_status = remote_status.or(self.remote_status.take());
         self.effective_config = effective_config.or(self.effective_config.take());
         self.events.extend(events);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::event::EventType;
+
+    fn update(epoch: u64, status: CollectorStatus, event: &str) -> ActivityUpdate {
+        ActivityUpdate {
+            slot_epoch: SlotEpoch(epoch),
+            status: Some(status),
+            events: vec![NewEvent::new(UnixMillis(epoch), EventType::StatusChanged, event)],
+            ..ActivityUpdate::for_collector("c1")
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_newer_epoch_whole_and_never_mixes_two() {
+        let mut merged = update(2, CollectorStatus::Connected, "a");
+        merged.host_id = Some("host-of-epoch-2".into());
+        merged.merge(update(2, CollectorStatus::Stale, "b"));
+        assert_eq!((merged.status, merged.events.len()), (Some(CollectorStatus::Stale), 2));
+        merged.merge(update(3, CollectorStatus::Degraded, "c"));
+        assert_eq!(
+            merged,
+            update(3, CollectorStatus::Degraded, "c"),
+            "epoch 2 is fenced off: nothing of it stays"
+        );
+        merged.merge(update(2, CollectorStatus::Connected, "late"));
+        assert_eq!(
+            merged,
+            update(3, CollectorStatus::Degraded, "c"),
+            "an older epoch arriving late is dropped"
+        );
+    }
+
+    #[test]
+    fn an_update_logged_without_an_epoch_has_the_initial_one() {
+        let logged = r#"{"collector_id":"c1","status":"connected"}"#;
+        let update: ActivityUpdate = serde_json::from_str(logged).expect("decodes");
+        assert_eq!(update.slot_epoch, SlotEpoch::INITIAL);
+        assert_eq!(ActivityUpdate::for_collector("c1").slot_epoch, SlotEpoch::INITIAL);
     }
 }

@@ -11,23 +11,10 @@ use super::collector::{CollectorRecord, RemoteConfigState};
 use super::command::{ActivityUpdate, Command};
 use super::event::{EventType, NewEvent};
 use super::pipeline::Pipeline;
+use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::TokenHash;
 use super::UnixMillis;
 use crate::render::{render_collector_config, RenderInput};
-
-/// Collectors are sharded over this many slots; `slot_owners[slot]` is the node that hosts their actors.
-pub const SLOT_COUNT: usize = 1024;
-
-/// The slot of a collector: FNV-1a (64-bit) of its id modulo [`SLOT_COUNT`]. Fixed, so every node and
-/// every release agrees (never a per-process random hasher).
-pub fn slot_of(collector_id: &str) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in collector_id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % SLOT_COUNT as u64) as usize
-}
 
 /// Longest effective config kept per collector; longer reports are truncated by the adapter.
 pub const MAX_EFFECTIVE_CONFIG_BYTES: usize = 256 * 1024;
@@ -61,15 +48,26 @@ pub enum CommandOutcome {
 /// Side effects of an applied command for the node's runtime (actors), delivered outside `apply`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    CollectorDeleted { collector_id: String },
-    CollectorRenderInputsChanged { collector_id: String },
+    CollectorDeleted {
+        collector_id: String,
+    },
+    CollectorRenderInputsChanged {
+        collector_id: String,
+    },
+    /// Slots changed owner: the old owner's actors of these slots hand over and stop, the new owner
+    /// activates the ones that expect polls.
+    SlotsMoved {
+        moved: Vec<MovedSlot>,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FleetState {
     pub bootstrapped: bool,
-    /// `slot_owners[slot]` = node id; empty until bootstrap.
-    pub slot_owners: Vec<u64>,
+    /// Slot → owner node and epoch; empty until bootstrap. Snapshots written before epochs call it
+    /// `slot_owners` (see `model/slots.rs`).
+    #[serde(alias = "slot_owners")]
+    pub slots: SlotTable,
     pub collectors: BTreeMap<String, CollectorRecord>,
     /// Tenant-wide pipelines, referenced by routes.
     #[serde(default)]
@@ -106,7 +104,7 @@ impl FleetState {
                     return Err(ApplyError::AlreadyBootstrapped);
                 }
                 self.bootstrapped = true;
-                self.slot_owners = vec![*node_id; SLOT_COUNT];
+                self.slots = SlotTable::assigned_to(*node_id);
                 self.users.insert(
                     admin_user_id.clone(),
                     User {
@@ -487,6 +485,13 @@ impl FleetState {
                 }
                 Ok(vec![])
             }
+            Command::MoveSlots { moves, reason: _, at: _ } => {
+                let moved = self
+                    .slots
+                    .apply_moves(moves)
+                    .map_err(|error| ApplyError::Precondition { problem: error.to_string() })?;
+                Ok(if moved.is_empty() { vec![] } else { vec![Effect::SlotsMoved { moved }] })
+            }
         }
     }
 
@@ -590,8 +595,12 @@ impl FleetState {
         Some(Effect::CollectorRenderInputsChanged { collector_id: collector_id.to_owned() })
     }
 
-    /// Activity for a collector deleted in the meantime is dropped: the delete won.
+    /// Activity for a collector deleted in the meantime is dropped: the delete won. So is activity
+    /// stamped with an epoch its slot has left: a former owner's, written after the slot moved.
     fn apply_activity(&mut self, update: &ActivityUpdate) {
+        if update.slot_epoch != self.slots.epoch(slot_of(&update.collector_id)) {
+            return;
+        }
         let Some(record) = self.collectors.get_mut(&update.collector_id) else {
             return;
         };
@@ -678,7 +687,17 @@ impl FleetState {
     }
 
     pub fn slot_owner(&self, slot: usize) -> Option<u64> {
-        self.slot_owners.get(slot).copied()
+        self.slots.owner(slot)
+    }
+
+    /// The slot's owner and epoch; `None` before bootstrap.
+    pub fn slot_entry(&self, slot: usize) -> Option<SlotEntry> {
+        self.slots.entry(slot)
+    }
+
+    /// How many slots each node owns.
+    pub fn slot_counts(&self) -> BTreeMap<u64, usize> {
+        self.slots.counts()
     }
 }
 
@@ -722,7 +741,7 @@ fn parse_token_hash(text: &str) -> Option<TokenHash> {
 mod tests {
     use super::*;
     use crate::model::collector::CollectorStatus;
-    use crate::model::{CollectorMode, UnixMillis};
+    use crate::model::{CollectorMode, SlotEpoch, UnixMillis, SLOT_COUNT};
 
     fn create(id: &str) -> Command {
         Command::CreateCollector {
@@ -1053,13 +1072,6 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_stable_and_in_range() {
-        assert_eq!(slot_of("col_0123456789abcdef0123"), slot_of("col_0123456789abcdef0123"));
-        assert_eq!(slot_of(""), (0xcbf2_9ce4_8422_2325u64 % SLOT_COUNT as u64) as usize);
-        assert!((0..1000).map(|i| slot_of(&format!("col_{i}"))).all(|slot| slot < SLOT_COUNT));
-    }
-
-    #[test]
     fn bootstrap_happens_once_and_assigns_every_slot() {
         let mut state = FleetState::default();
         let bootstrap = Command::Bootstrap {
@@ -1069,8 +1081,8 @@ mod tests {
             at: UnixMillis(1),
         };
         state.apply(&bootstrap).expect("bootstrap applies");
-        assert_eq!(state.slot_owners.len(), SLOT_COUNT);
-        assert!(state.slot_owners.iter().all(|owner| *owner == 1));
+        assert_eq!(state.slot_counts(), BTreeMap::from([(1, SLOT_COUNT)]));
+        assert_eq!(state.slot_entry(5).map(|entry| entry.epoch), Some(SlotEpoch::INITIAL));
         assert_eq!(state.apply(&bootstrap), Err(ApplyError::AlreadyBootstrapped));
     }
 }
@@ -1227,5 +1239,164 @@ mod properties {
             prop_assert!(first.sessions.values().all(|session| first.users.get(&session.user_id).is_some_and(|user| !user.disabled)));
             prop_assert!(first.audit.len() <= 3);
         }
+    }
+}
+
+/// Promise 8: a former owner's late activity never lands (`model/slots.rs`).
+#[cfg(test)]
+mod fencing {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::collector::CollectorStatus;
+    use crate::model::{CollectorMode, SlotEpoch, SlotMove, SlotMoveReason};
+
+    const NODES: u64 = 3;
+    const COLLECTORS: usize = 4;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Move the collector's slot to `to`; `stale` proposes it with an epoch the slot has left.
+        Move { collector: usize, to: u64, stale: bool },
+        /// One batch: (collector, the node whose actor wrote it, an explicit epoch instead of that
+        /// node's latest tenure of the slot).
+        Activity(Vec<(usize, u64, Option<u64>)>),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..COLLECTORS, 1..=NODES, proptest::bool::weighted(0.2))
+                .prop_map(|(collector, to, stale)| Step::Move { collector, to, stale }),
+            proptest::collection::vec(
+                (0..COLLECTORS, 1..=NODES, proptest::option::weighted(0.2, 0u64..6)),
+                1..5
+            )
+            .prop_map(Step::Activity),
+        ]
+    }
+
+    fn collector_id(index: usize) -> String {
+        format!("col_{index}")
+    }
+
+    proptest! {
+        #[test]
+        fn a_former_owners_activity_never_changes_a_collector(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut state = FleetState::default();
+            let bootstrap = Command::Bootstrap {
+                node_id: 1,
+                admin_user_id: "adm".into(),
+                admin_password_hash: "$argon2id$x".into(),
+                at: UnixMillis(1),
+            };
+            state.apply(&bootstrap).expect("bootstrap");
+            // The epoch of each node's latest tenure of each slot: what its actors stamp.
+            let mut tenures: BTreeMap<(u64, usize), SlotEpoch> = BTreeMap::new();
+            for index in 0..COLLECTORS {
+                let create = Command::CreateCollector {
+                    id: collector_id(index),
+                    name: collector_id(index),
+                    mode: CollectorMode::AlloyRemotecfg,
+                    remote_attributes: BTreeMap::new(),
+                    at: UnixMillis(1),
+                };
+                state.apply(&create).expect("create");
+                tenures.insert((1, slot_of(&collector_id(index))), SlotEpoch::INITIAL);
+            }
+            for (round, step) in steps.into_iter().enumerate() {
+                let at = UnixMillis(100 + round as u64);
+                match step {
+                    Step::Move { collector, to, stale } => {
+                        let slot = slot_of(&collector_id(collector));
+                        let entry = state.slot_entry(slot).expect("assigned");
+                        let epoch = if stale { SlotEpoch(entry.epoch.0 - 1) } else { entry.epoch };
+                        let moves = vec![SlotMove { slot, from: entry.owner, to, epoch }];
+                        let before = state.clone();
+                        let outcome = state.apply(&Command::MoveSlots { moves, reason: SlotMoveReason::Balance, at });
+                        prop_assert_eq!(outcome.is_ok(), !stale && to != entry.owner);
+                        match outcome {
+                            Ok(effects) => {
+                                let new_epoch = SlotEpoch(entry.epoch.0 + 1);
+                                prop_assert_eq!(state.slot_entry(slot), Some(SlotEntry { owner: to, epoch: new_epoch }));
+                                let moved = vec![MovedSlot { slot, from: entry.owner, to, epoch: new_epoch }];
+                                prop_assert_eq!(effects, vec![Effect::SlotsMoved { moved }]);
+                                tenures.insert((to, slot), new_epoch);
+                            }
+                            Err(_) => prop_assert_eq!(&state, &before),
+                        }
+                    }
+                    Step::Activity(writes) => {
+                        let status = if round % 2 == 0 { CollectorStatus::Connected } else { CollectorStatus::Degraded };
+                        let updates: Vec<ActivityUpdate> = writes
+                            .iter()
+                            .filter_map(|(collector, node, explicit)| {
+                                let slot = slot_of(&collector_id(*collector));
+                                let slot_epoch = explicit.map(SlotEpoch).or_else(|| tenures.get(&(*node, slot)).copied())?;
+                                Some(ActivityUpdate {
+                                    slot_epoch,
+                                    status: Some(status),
+                                    last_seen_at: Some(at),
+                                    events: vec![NewEvent::new(at, EventType::StatusChanged, "x")],
+                                    ..ActivityUpdate::for_collector(collector_id(*collector))
+                                })
+                            })
+                            .collect();
+                        let before = state.clone();
+                        state.apply(&Command::RecordActivity { updates: updates.clone() }).expect("activity applies");
+                        for index in 0..COLLECTORS {
+                            let id = collector_id(index);
+                            let current = state.slots.epoch(slot_of(&id));
+                            let ours = updates.iter().filter(|update| update.collector_id == id);
+                            let accepted = ours.clone().filter(|update| update.slot_epoch == current).count();
+                            let (was, is) = (&before.collectors[&id], &state.collectors[&id]);
+                            if accepted == 0 {
+                                prop_assert_eq!(was, is, "only stale writes for {}: nothing changes", id);
+                            } else {
+                                prop_assert_eq!(is.status, status);
+                                prop_assert_eq!(is.last_seen_at, Some(at));
+                                prop_assert_eq!(is.next_event_id, was.next_event_id + accepted as u64);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_update_from_the_current_tenure_applies_beside_a_dropped_stale_one() {
+        let mut state = FleetState::default();
+        let bootstrap = Command::Bootstrap {
+            node_id: 1,
+            admin_user_id: "adm".into(),
+            admin_password_hash: "$argon2id$x".into(),
+            at: UnixMillis(1),
+        };
+        state.apply(&bootstrap).expect("bootstrap");
+        for index in 0..2 {
+            let create = Command::CreateCollector {
+                id: collector_id(index),
+                name: collector_id(index),
+                mode: CollectorMode::AlloyRemotecfg,
+                remote_attributes: BTreeMap::new(),
+                at: UnixMillis(1),
+            };
+            state.apply(&create).expect("create");
+        }
+        let moved_slot = slot_of(&collector_id(0));
+        assert_ne!(moved_slot, slot_of(&collector_id(1)));
+        let moves = vec![SlotMove { slot: moved_slot, from: 1, to: 2, epoch: SlotEpoch::INITIAL }];
+        state
+            .apply(&Command::MoveSlots { moves, reason: SlotMoveReason::NodeDown, at: UnixMillis(2) })
+            .expect("move");
+        let connected = |index: usize| ActivityUpdate {
+            status: Some(CollectorStatus::Connected),
+            ..ActivityUpdate::for_collector(collector_id(index))
+        };
+        state
+            .apply(&Command::RecordActivity { updates: vec![connected(0), connected(1)] })
+            .expect("activity");
+        assert_eq!(state.collectors[&collector_id(0)].status, CollectorStatus::AwaitingConnection);
+        assert_eq!(state.collectors[&collector_id(1)].status, CollectorStatus::Connected);
     }
 }

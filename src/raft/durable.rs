@@ -71,6 +71,8 @@ pub struct DurableDb {
     pub health: Arc<StorageHealth>,
     /// The committed id last given to `save_committed`; durable (and recorded) with the next flush.
     saved_committed: Arc<Mutex<Option<LogId>>>,
+    /// Each append's flush, timed by the log store (`linkmesh_raft_log_flush_duration_seconds`).
+    pub log_flush_seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl DurableDb {
@@ -87,6 +89,7 @@ impl DurableDb {
             keeper,
             health,
             saved_committed: Arc::new(Mutex::new(None)),
+            log_flush_seconds: crate::metrics::log_flush_histogram(),
         })
     }
 

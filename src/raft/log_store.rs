@@ -183,7 +183,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             callback.log_io_completed(Err(std::io::Error::other(error)));
             return Err(failed);
         }
+        let started = tokio::time::Instant::now();
         let flushed = self.store.flush(Flushed { last_log_id, ..Flushed::default() }, "raft log flush").await;
+        self.store.log_flush_seconds.observe(started.elapsed().as_secs_f64());
         let failed = flushed.as_ref().err().map(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e));
         callback.log_io_completed(flushed);
         match failed {

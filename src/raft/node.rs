@@ -20,6 +20,10 @@ use crate::model::{ApplyError, Command, CommandOutcome, Effect};
 /// How long a proposal may wait for commitment before its outcome is reported as unknown.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a read of the core's own state (`committed_index`) may take: it answers between two
+/// events of its loop, so anything longer means the core is stuck or gone.
+const CORE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the raft store: {0}")]
@@ -50,6 +54,7 @@ pub struct RaftNode {
     runtime: tokio::runtime::Handle,
     db: sled::Db,
     health: Arc<StorageHealth>,
+    log_flush_seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl RaftNode {
@@ -66,6 +71,7 @@ impl RaftNode {
         let node_id = identity.node_id;
         let db = durable.db.clone();
         let health = durable.health.clone();
+        let log_flush_seconds = durable.log_flush_seconds.clone();
         let log_store = SledLogStore::open(durable.clone()).map_err(StartError::Storage)?;
         let state_machine = SledStateMachine::open(durable, effects)
             .map_err(|error| StartError::StateMachine(error.to_string()))?;
@@ -104,7 +110,7 @@ impl RaftNode {
             .map_err(StartError::Raft)?;
 
         runtime.spawn(watch_core(raft.clone(), health.clone()));
-        Ok(RaftNode { identity: Arc::new(identity), raft, state, runtime, db, health })
+        Ok(RaftNode { identity: Arc::new(identity), raft, state, runtime, db, health, log_flush_seconds })
     }
 
     pub fn node_id(&self) -> u64 {
@@ -184,6 +190,54 @@ impl RaftNode {
     /// openraft reports a leader, so a known leader also means the local state has caught up.)
     pub fn has_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader.is_some()
+    }
+
+    /// The histogram the log store times each append's flush into (exported by `crate::metrics`).
+    pub fn log_flush_histogram(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.log_flush_seconds.clone()
+    }
+
+    /// openraft's metrics watch (term, leader, last log and applied index; no committed index).
+    pub fn metrics_watch(&self) -> tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, NodeInfo>> {
+        self.raft.metrics()
+    }
+
+    /// The highest log index openraft's core holds as committed (`None`: nothing committed yet); an
+    /// error when the core does not answer within [`CORE_QUERY_TIMEOUT`] or storage failed (the core
+    /// quits then). Its metrics do not carry this figure.
+    pub async fn committed_index(&self) -> Result<Option<u64>, String> {
+        let raft = self.raft.clone();
+        let health = self.health.clone();
+        self.runtime
+            .spawn(async move {
+                let committed = raft.with_raft_state(|state| state.committed.map(|log_id| log_id.index));
+                tokio::select! {
+                    answer = tokio::time::timeout(CORE_QUERY_TIMEOUT, committed) => match answer {
+                        Ok(Ok(committed)) => Ok(committed),
+                        Ok(Err(fatal)) => Err(fatal.to_string()),
+                        Err(_elapsed) => Err("the raft core did not answer in time".to_owned()),
+                    },
+                    failure = health.failed() => Err(format!("storage failed: {failure}")),
+                }
+            })
+            .await
+            .map_err(|error| error.to_string())?
+    }
+
+    /// Waits up to `timeout` until this node has applied `index`; returns the applied index seen last.
+    pub async fn wait_applied(&self, index: Option<u64>, timeout: Duration) -> Option<u64> {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let applied = metrics.borrow_and_update().last_applied.map(|log_id| log_id.index);
+            if applied >= index {
+                return applied;
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return applied,
+            }
+        }
     }
 
     pub async fn shutdown(&self) {

@@ -241,3 +241,48 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         Ok(stored.map(|stored| Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::decode_state;
+    use crate::model::{
+        slot_of, Command, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis, SLOT_COUNT,
+    };
+
+    /// Written by linkmesh before slot epochs (main at 93f945a): a one-node cluster with a polled
+    /// collector, its snapshot data as stored, and the `record_activity` entry from its log.
+    const SNAPSHOT: &str = include_str!("../../tests/fixtures/snapshots/before_slot_epochs.json");
+    const LOGGED_ACTIVITY: &str =
+        include_str!("../../tests/fixtures/snapshots/before_slot_epochs.record_activity.json");
+    const NODE: u64 = 224_484_336_956_794;
+    const COLLECTOR: &str = "col_f59b3ff04a2ef68e114c";
+
+    #[test]
+    fn a_snapshot_and_log_from_before_slot_epochs_load_at_epoch_one() {
+        let mut state = decode_state(SNAPSHOT.as_bytes()).expect("an old snapshot decodes");
+        let fleet = &mut state.fleet;
+        assert_eq!(fleet.slot_counts(), [(NODE, SLOT_COUNT)].into());
+        assert_eq!(fleet.slot_entry(3), Some(SlotEntry { owner: NODE, epoch: SlotEpoch::INITIAL }));
+        assert!(fleet
+            .collector_by_token_hash(&fleet.collectors[COLLECTOR].token.as_ref().expect("token").hash)
+            .is_some());
+
+        let logged: Command = serde_json::from_str(LOGGED_ACTIVITY).expect("an old log entry decodes");
+        let Command::RecordActivity { updates } = &logged else { panic!("{logged:?}") };
+        assert_eq!(updates[0].slot_epoch, SlotEpoch::INITIAL, "written in the only epoch there was");
+        let events = fleet.collectors[COLLECTOR].next_event_id;
+        fleet.apply(&logged).expect("re-applied after the snapshot, as openraft does with the log");
+        assert_eq!(fleet.collectors[COLLECTOR].next_event_id, events + 3, "it still applies");
+
+        let slot = slot_of(COLLECTOR);
+        let moves = vec![SlotMove { slot, from: NODE, to: 2, epoch: SlotEpoch::INITIAL }];
+        fleet
+            .apply(&Command::MoveSlots { moves, reason: SlotMoveReason::Balance, at: UnixMillis(1) })
+            .expect("move");
+        let moved = fleet.clone();
+        fleet.apply(&logged).expect("activity applies");
+        assert_eq!(*fleet, moved, "after a move, an entry without an epoch is a former owner's");
+        let round_trip = serde_json::to_vec(&state).expect("serialize");
+        assert_eq!(decode_state(&round_trip).expect("decode").fleet, state.fleet);
+    }
+}
