@@ -84,7 +84,7 @@ function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkmesh-e2e-'));
   const configPath = path.join(dir, 'linkmesh.toml');
   fs.writeFileSync(configPath, SERVER_CONFIG);
-  const child = spawn(BINARY, ['serve', '--config', configPath, '--data-dir', path.join(dir, 'data'), '--http-addr', '127.0.0.1:0'], {
+  const child = spawn(BINARY, ['serve', '--config', configPath, '--data-dir', path.join(dir, 'data'), '--http-addr', '127.0.0.1:0', '--rpc-addr', '127.0.0.1:0'], {
     env: { ...process.env, LINKMESH_ADMIN_PASSWORD: PASSWORD, LINKMESH_LOG: 'warn,linkmesh=info', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 printf '%s\n' "$extra" >"$work/linkmesh.toml"
 LINKMESH_ADMIN_PASSWORD=bench-admin-password LINKMESH_LOG=warn "$bin" serve --config "$work/linkmesh.toml" \
-  --data-dir "$work/data" --http-addr 127.0.0.1:0 >"$work/stdout" 2>"$work/stderr" &
+  --data-dir "$work/data" --http-addr 127.0.0.1:0 --rpc-addr 127.0.0.1:0 >"$work/stdout" 2>"$work/stderr" &
 server=$!
 until grep -q '^listening on' "$work/stdout" 2>/dev/null; do sleep 0.2; done
 url=http://$(sed -n 's/^listening on //p' "$work/stdout" | cut -d, -f1)

@@ -33,7 +33,7 @@ jar=$WORK/cookies
 start_server() {
   : >"$WORK/stdout"
   LINKMESH_ADMIN_PASSWORD=$PASSWORD LINKMESH_LOG=${LINKMESH_LOG:-warn} \
-    "$LINKMESH" serve --data-dir "$WORK/data" --http-addr 127.0.0.1:0 >"$WORK/stdout" 2>>"$WORK/stderr" &
+    "$LINKMESH" serve --data-dir "$WORK/data" --http-addr 127.0.0.1:0 --rpc-addr 127.0.0.1:0 >"$WORK/stdout" 2>>"$WORK/stderr" &
   SERVER_PID=$!
   until grep -q '^listening on ' "$WORK/stdout"; do
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/stderr" >&2; exit 1; }

@@ -149,3 +149,74 @@ pub fn forwarded_for(data: &[u8]) -> IpAddr {
     }
     client
 }
+
+/// What a peer sends on the cluster port once its credential passed: the bytes as a `RaftRequest`,
+/// `ProposeRequest` or `AdminRequest` (protobuf) and the JSON inside each, and the bytes as such JSON
+/// directly (`cluster/payload.rs`). Every decoder refuses with an error, never a panic; what decodes
+/// survives a re-encode unchanged. Returns how many (message, payload) decodings succeeded beyond the
+/// protobuf layer (an empty input is a valid empty protobuf message, so that layer alone says nothing).
+pub fn cluster_messages(data: &[u8]) -> usize {
+    use crate::cluster::admin::AdminCall;
+    use crate::model::Command;
+    use crate::proto::cluster::v1::{AdminRequest, ProposeRequest, RaftRequest};
+
+    let mut decoded = 0;
+    if let Ok(request) = RaftRequest::decode(data) {
+        decoded += raft_payloads(&request);
+    }
+    if let Ok(propose) = ProposeRequest::decode(data) {
+        decoded += json_round_trips::<Command>(&propose.command);
+    }
+    if let Ok(admin) = AdminRequest::decode(data) {
+        decoded += json_round_trips::<AdminCall>(&admin.request);
+    }
+    let as_payload = RaftRequest {
+        payload_format: crate::cluster::payload::PAYLOAD_FORMAT_JSON,
+        payload: data.to_vec(),
+        snapshot_data: Vec::new(),
+    };
+    decoded
+        + raft_payloads(&as_payload)
+        + json_round_trips::<Command>(data)
+        + json_round_trips::<AdminCall>(data)
+}
+
+fn raft_payloads(request: &crate::proto::cluster::v1::RaftRequest) -> usize {
+    use openraft::raft::{AppendEntriesRequest, VoteRequest};
+
+    use crate::cluster::payload;
+    use crate::raft::TypeConfig;
+
+    let mut decoded = 0;
+    if let Ok(append) = payload::decode_request::<AppendEntriesRequest<TypeConfig>>(request) {
+        decoded += 1;
+        let encoded = payload::encode_request(&append).expect("a decoded append re-encodes");
+        let again: AppendEntriesRequest<TypeConfig> =
+            payload::decode_request(&encoded).expect("a re-encoded append decodes");
+        assert_eq!(payload::to_json(&again).ok(), Some(encoded.payload), "append re-encode changed it");
+    }
+    if let Ok(vote) = payload::decode_request::<VoteRequest<u64>>(request) {
+        decoded += 1;
+        let encoded = payload::encode_request(&vote).expect("a decoded vote re-encodes");
+        let again: VoteRequest<u64> = payload::decode_request(&encoded).expect("a re-encoded vote decodes");
+        assert_eq!(again, vote, "vote re-encode changed it");
+    }
+    if let Ok(chunk) = payload::decode_snapshot_chunk(request.clone()) {
+        decoded += 1;
+        assert_eq!(chunk.data, request.snapshot_data, "a chunk's bytes are the ones sent beside the json");
+        let encoded = payload::encode_snapshot_chunk(chunk.clone()).expect("a decoded chunk re-encodes");
+        let again = payload::decode_snapshot_chunk(encoded).expect("a re-encoded chunk decodes");
+        assert_eq!(again, chunk, "chunk re-encode changed it");
+    }
+    decoded
+}
+
+fn json_round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &[u8]) -> usize {
+    let Ok(value) = serde_json::from_slice::<T>(data) else {
+        return 0;
+    };
+    let json = serde_json::to_vec(&value).expect("a decoded value re-encodes");
+    let again: T = serde_json::from_slice(&json).expect("re-encoded json decodes");
+    assert_eq!(again, value, "json re-encode changed it");
+    1
+}

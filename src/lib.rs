@@ -7,7 +7,9 @@
 //! - [`actors`]: one `CollectorActor` per collector on the node owning its slot; live status, poll
 //!   cadence, cached rendered config; batched activity writes.
 //! - [`raft`]: openraft with the log and snapshots in sled; the only way state changes.
-//! - [`cluster`]: several nodes as one: owner leases and failover timing.
+//! - [`cluster`]: several nodes as one: the peer transport on the cluster port (tonic) with Raft RPCs,
+//!   write forwarding and admin, the cluster credential and TLS between nodes; owner leases and
+//!   failover timing.
 //! - [`model`]: the replicated fleet model and its pure `apply`.
 //! - [`own_metrics`]: what collectors' own metrics mean (the mapping table) and their extraction from
 //!   OTLP pushes (pure).
@@ -47,6 +49,13 @@ pub mod proto {
             #![allow(clippy::all, missing_docs)]
             include!(concat!(env!("OUT_DIR"), "/collector.v1.rs"));
             include!(concat!(env!("OUT_DIR"), "/collector.v1.serde.rs"));
+        }
+    }
+    /// The peer protocol on the cluster port (client and server).
+    pub mod cluster {
+        pub mod v1 {
+            #![allow(clippy::all, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/linkmesh.cluster.v1.rs"));
         }
     }
 }

@@ -172,6 +172,18 @@ impl DataKey {
         hex::encode(&digest[..8])
     }
 
+    /// HMAC-SHA256 under the data key over `parts` concatenated: what a node derives from the key
+    /// without handing the key itself out (the cluster credential, `cluster/credential.rs`).
+    pub fn hmac_sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(self.0.as_slice())
+            .expect("hmac takes a key of any length");
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
         (bytes.len() == 32).then(|| DataKey(*chacha20poly1305::Key::from_slice(bytes)))
     }

@@ -21,6 +21,11 @@ use crate::actors::activity_writer::{ActivityWriter, FlushNow};
 use crate::actors::audit_writer::{self, AuditWriter};
 use crate::actors::CollectorRegistry;
 use crate::audit::AuditQueue;
+use crate::cluster::credential::ClusterCredential;
+use crate::cluster::peers::PeerPool;
+use crate::cluster::server::{ClusterListener, ClusterServerError};
+use crate::cluster::service::PeerService;
+use crate::cluster::tls::{ClusterTls, ClusterTlsError};
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
 use crate::metrics::NodeMetrics;
@@ -52,6 +57,10 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error(transparent)]
     Tls(#[from] http::tls::TlsError),
+    #[error(transparent)]
+    ClusterTls(#[from] ClusterTlsError),
+    #[error(transparent)]
+    ClusterPort(#[from] ClusterServerError),
     #[error(
         "storage failed while running ({0}); the node stopped serving. Free space or repair the device, \
          then restart it"
@@ -135,12 +144,49 @@ fn open_data_dir(config: &NodeConfig) -> Result<(secrets::DataKey, data_dir::Ope
 async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) -> Result<(), ServeError> {
     // First, so a missing or bad certificate stops the start before the data dir is opened.
     let tls = http::tls::ServerTls::load(&config.tls)?;
+    let cluster_tls = ClusterTls::load(&config.cluster.tls)?;
     let (data_key, store) = open_data_dir(&config)?;
+    // Both ports are bound before Raft starts, so this node's membership entry names the addresses
+    // really bound (port 0 included); peers' connections wait in the backlog until Raft serves them.
+    let http_listener = bind_http(config.http_addr)?;
+    let http_bound = http_listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr: config.http_addr.to_string(), source })?;
+    let cluster_listener = ClusterListener::bind(config.cluster.rpc_addr)?;
+    let cluster_bound = cluster_listener.local_addr();
+    let node_info = NodeInfo {
+        rpc_addr: advertised(config.cluster.advertise_rpc_addr.as_deref(), cluster_bound),
+        http_addr: advertised(config.cluster.advertise_http_addr.as_deref(), http_bound),
+    };
+    let credential = ClusterCredential::derive(&data_key, &store.identity.cluster_id);
+    let peers = PeerPool::new(
+        credential.clone(),
+        cluster_tls.as_ref().map(ClusterTls::client_config),
+        raft_runtime.clone(),
+    );
     let (effects_tx, mut effects_rx) = tokio::sync::mpsc::unbounded_channel();
-    let node_info = NodeInfo { rpc_addr: String::new(), http_addr: config.http_addr.to_string() };
-    let raft = RaftNode::start(store, node_info, &config.raft, raft_runtime.clone(), effects_tx).await?;
+    let raft =
+        RaftNode::start(store, node_info.clone(), &config.raft, raft_runtime.clone(), effects_tx, peers)
+            .await?;
     let metrics = Arc::new(NodeMetrics::new(raft.node_id(), raft.log_flush_histogram()));
     raft_runtime.spawn(crate::metrics::raft_watch::follow(raft.metrics_watch(), metrics.clone()));
+    let cluster_server = cluster_listener.serve(
+        PeerService::new(raft.clone()),
+        credential,
+        cluster_tls.as_ref(),
+        &raft_runtime,
+    )?;
+    if cluster_tls.is_none() && !cluster_bound.ip().is_loopback() {
+        tracing::warn!(
+            addr = %cluster_bound,
+            "the cluster port speaks plain http/2 on a non-loopback address; keep it on a network only the \
+             members reach, or set [cluster.tls]"
+        );
+    }
+    tracing::info!(addr = %cluster_bound, advertised = %node_info.rpc_addr, tls = cluster_tls.is_some(), "cluster port listening");
+    // Tests and scripts read the cluster port (useful with port 0) from this line on stdout.
+    println!("cluster port listening on {cluster_bound}");
+    let _ = std::io::stdout().flush();
     let storage_failed =
         |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
     let leader_timeout = Duration::from_secs(30);
@@ -205,7 +251,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let server = match tls {
         Some(tls) => {
             let server =
-                server.bind_rustls_0_23(config.http_addr, tls.server_config()?).map_err(bind_error)?;
+                server.listen_rustls_0_23(http_listener, tls.server_config()?).map_err(bind_error)?;
             actix::spawn(tls.watch());
             server
         }
@@ -217,7 +263,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
                      at a reverse proxy"
                 );
             }
-            server.bind(config.http_addr).map_err(bind_error)?
+            server.listen(http_listener).map_err(bind_error)?
         }
     };
     let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
@@ -253,11 +299,37 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         tracing::warn!(error = %error, "queued audit records could not be written");
     }
     raft.shutdown().await;
+    cluster_server.stop().await;
     if let Some(failure) = storage_failed(&raft) {
         return Err(failure);
     }
     tracing::info!("shutdown complete");
     served.map_err(ServeError::Http)
+}
+
+/// Binds the public HTTP port as actix-web would (address reuse, a backlog of 1024), before Raft
+/// starts; actix-web serves it later.
+fn bind_http(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    let bind_error = |source| ServeError::Bind { addr: addr.to_string(), source };
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+            .map_err(bind_error)?;
+    socket.set_reuseaddr(true).map_err(bind_error)?;
+    socket.bind(addr).map_err(bind_error)?;
+    socket.listen(1024).and_then(|listener| listener.into_std()).map_err(bind_error)
+}
+
+/// The address peers and forwarded clients are sent to: the configured one, else the bound one with
+/// an unspecified IP (0.0.0.0, ::) replaced by 127.0.0.1 (set `advertise_*` whenever nodes run on
+/// different hosts).
+fn advertised(configured: Option<&str>, bound: std::net::SocketAddr) -> String {
+    match configured {
+        Some(configured) if !configured.is_empty() => configured.to_owned(),
+        _ if bound.ip().is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, bound.port())).to_string()
+        }
+        _ => bound.to_string(),
+    }
 }
 
 /// Leaves the process with exit code 4 without running destructors: dropping sled on a failed device

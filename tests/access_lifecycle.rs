@@ -411,7 +411,7 @@ async fn the_generated_admin_password_file_is_removed_once_the_password_is_chang
     std::fs::write(&config, FAST_CONFIG).expect("config");
     let stderr_path = temp.path().join("stderr.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--config"])
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0", "--config"])
         .arg(&config)
         .arg("--data-dir")
         .arg(&data_dir)

@@ -23,7 +23,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message;
 
 /// Every target in `fuzz/fuzz_targets/`; each has a corpus and a replay below.
-const TARGETS: [&str; 4] = ["connect_messages", "request_body", "otlp_metrics", "forwarded_for"];
+const TARGETS: [&str; 5] =
+    ["connect_messages", "request_body", "otlp_metrics", "forwarded_for", "cluster_messages"];
 
 fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -118,6 +119,13 @@ fn otlp_metrics_seeds_decode_and_reach_the_rate_math() {
     assert!(reached_rates, "no otlp_metrics seed reaches the rate math");
 }
 
+#[test]
+fn cluster_message_seeds_decode_past_the_protobuf_layer() {
+    for (name, bytes) in corpus("cluster_messages") {
+        assert!(fuzzing::cluster_messages(&bytes) > 0, "seed {name} reaches no payload decoder");
+    }
+}
+
 /// Writes the seeds into `fuzz/corpus/`.
 #[test]
 #[ignore = "writes fuzz/corpus: cargo test --test fuzz_corpora -- --ignored write_seed_corpora"]
@@ -126,6 +134,7 @@ fn write_seed_corpora() {
     write_seeds("connect_messages", &connect);
     write_seeds("request_body", &request_body_seeds(&connect));
     write_seeds("otlp_metrics", &otlp_seeds());
+    write_seeds("cluster_messages", &cluster_seeds());
 }
 
 fn write_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
@@ -378,6 +387,73 @@ fn otlp_seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
+/// What peers send on the cluster port: Raft requests (an append with a command and a membership, a
+/// vote, a snapshot chunk with its bytes beside the JSON), a forwarded proposal, an admin call, each as
+/// the protobuf message and as its bare JSON payload.
+fn cluster_seeds() -> Vec<(String, Vec<u8>)> {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use linkmesh::cluster::admin::AdminCall;
+    use linkmesh::cluster::payload;
+    use linkmesh::model::{Command, UnixMillis};
+    use linkmesh::proto::cluster::v1::{AdminRequest, ProposeRequest};
+    use linkmesh::raft::{NodeInfo, TypeConfig};
+    use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+    use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership, SnapshotMeta, Vote};
+
+    let log_id = |index| LogId::new(CommittedLeaderId::new(3, 1), index);
+    let node = |port: u16| NodeInfo {
+        rpc_addr: format!("10.0.0.{port}:8081"),
+        http_addr: format!("10.0.0.{port}:8080"),
+    };
+    let members = BTreeMap::from([(1u64, node(1)), (2, node(2)), (3, node(3))]);
+    let voters: BTreeSet<u64> = members.keys().copied().collect();
+    let command = Command::RecordTokenUse {
+        uses: BTreeMap::from([("sat_1".to_owned(), UnixMillis(1_800_000_000_000))]),
+    };
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(3, 1),
+        prev_log_id: Some(log_id(9)),
+        leader_commit: Some(log_id(9)),
+        entries: vec![
+            openraft::Entry { log_id: log_id(10), payload: EntryPayload::Blank },
+            openraft::Entry { log_id: log_id(11), payload: EntryPayload::Normal(command.clone()) },
+            openraft::Entry {
+                log_id: log_id(12),
+                payload: EntryPayload::Membership(Membership::new(vec![voters], members.clone())),
+            },
+        ],
+    };
+    let vote = VoteRequest::<u64>::new(Vote::new(4, 2), Some(log_id(12)));
+    let chunk = InstallSnapshotRequest::<TypeConfig> {
+        vote: Vote::new_committed(3, 1),
+        meta: SnapshotMeta {
+            last_log_id: Some(log_id(12)),
+            snapshot_id: "3-1-12-7".into(),
+            ..Default::default()
+        },
+        offset: 0,
+        data: br#"{"last_applied":null}"#.to_vec(),
+        done: true,
+    };
+    let append_request = payload::encode_request(&append).expect("append");
+    let vote_request = payload::encode_request(&vote).expect("vote");
+    let chunk_request = payload::encode_snapshot_chunk(chunk).expect("chunk");
+    let propose = ProposeRequest { command: payload::to_json(&command).expect("command") };
+    let admin = AdminRequest { request: payload::to_json(&AdminCall::Members).expect("admin") };
+    vec![
+        ("append_entries.pb".into(), append_request.encode_to_vec()),
+        ("append_entries.json".into(), append_request.payload.clone()),
+        ("vote.pb".into(), vote_request.encode_to_vec()),
+        ("vote.json".into(), vote_request.payload.clone()),
+        ("install_snapshot_chunk.pb".into(), chunk_request.encode_to_vec()),
+        ("propose.pb".into(), propose.encode_to_vec()),
+        ("propose_command.json".into(), propose.command.clone()),
+        ("admin_members.pb".into(), admin.encode_to_vec()),
+        ("admin_members.json".into(), admin.request.clone()),
+    ]
+}
+
 #[test]
 fn seed_writer_output_is_what_is_committed() {
     // A rerun of the writer must reproduce the committed generated seeds byte for byte (hand-written
@@ -387,6 +463,7 @@ fn seed_writer_output_is_what_is_committed() {
         ("connect_messages", connect.clone()),
         ("request_body", request_body_seeds(&connect)),
         ("otlp_metrics", otlp_seeds()),
+        ("cluster_messages", cluster_seeds()),
     ];
     for (target, seeds) in generated {
         for (name, bytes) in seeds {

@@ -357,7 +357,7 @@ async fn service_account_token_labels_are_bounded() {
 async fn an_overlong_bootstrap_password_stops_the_start_with_exit_1() {
     let temp = tempfile::tempdir().expect("temp dir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linkmesh"))
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0", "--data-dir"])
         .arg(temp.path().join("data"))
         .env("LINKMESH_ADMIN_PASSWORD", "p".repeat(5000))
         .stdout(std::process::Stdio::null())

@@ -391,6 +391,7 @@ fn serve_until_listening<S: AsRef<std::ffi::OsStr>>(config: &str, extra_args: &[
         .arg(&config_path)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        .args(["--rpc-addr", "127.0.0.1:0"])
         .args(extra_args)
         .env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("LINKMESH_LOG", "info")

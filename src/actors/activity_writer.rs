@@ -4,6 +4,12 @@
 //! replicated record within one flush interval. A failed write is retried with later updates merged
 //! behind it, so per-collector event order is kept. `FlushNow` (shutdown) first waits for a write in
 //! flight, so nothing is left behind when Raft stops right after it.
+//!
+//! A follower's batches reach the leader through write forwarding (`raft/node.rs`); a write fails
+//! only when no leader can be reached or its outcome is unknown. Consecutive failures space the
+//! retries out (1, 2, 4 … up to [`MAX_RETRY_SPACING_TICKS`] flush intervals), so a node cut off
+//! from its leader neither retries hot nor floods the log, and what waits stays bounded: one merged
+//! update per collector, with at most the events `apply` would keep.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,8 +19,12 @@ use futures_util::future::{LocalBoxFuture, Shared};
 use futures_util::FutureExt as _;
 use tokio::sync::oneshot;
 
+use crate::model::collector::MAX_EVENTS_PER_COLLECTOR;
 use crate::model::{ActivityUpdate, Command};
 use crate::raft::{ProposeError, RaftNode};
+
+/// The longest wait, in flush intervals, between two attempts after consecutive failed writes.
+const MAX_RETRY_SPACING_TICKS: u32 = 32;
 
 /// How a batch is written: `RaftNode::propose` in production, a scripted stand-in in the tests below.
 type Propose = Box<dyn Fn(Command) -> LocalBoxFuture<'static, Result<(), ProposeError>>>;
@@ -25,6 +35,9 @@ pub struct ActivityWriter {
     pending: BTreeMap<String, ActivityUpdate>,
     /// Resolves when the write in flight has finished and a failed batch is queued again.
     in_flight: Option<Shared<LocalBoxFuture<'static, ()>>>,
+    /// Failed writes in a row, and the ticks still to let pass before the next attempt.
+    consecutive_failures: u32,
+    ticks_to_skip: u32,
 }
 
 /// Sent with `do_send`: the writer's mailbox is unbounded for it, so no update is dropped.
@@ -51,7 +64,36 @@ impl ActivityWriter {
     }
 
     fn with_proposer(propose: Propose, flush_interval: Duration) -> Self {
-        ActivityWriter { propose, flush_interval, pending: BTreeMap::new(), in_flight: None }
+        ActivityWriter {
+            propose,
+            flush_interval,
+            pending: BTreeMap::new(),
+            in_flight: None,
+            consecutive_failures: 0,
+            ticks_to_skip: 0,
+        }
+    }
+
+    /// Folds `update` into what waits for its collector.
+    fn add(&mut self, update: ActivityUpdate) {
+        match self.pending.get_mut(&update.collector_id) {
+            Some(pending) => {
+                pending.merge(update);
+                keep_latest_events(pending);
+            }
+            None => {
+                self.pending.insert(update.collector_id.clone(), update);
+            }
+        }
+    }
+
+    fn write_failed(&mut self) {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        let spacing = 1u32
+            .checked_shl(self.consecutive_failures - 1)
+            .unwrap_or(MAX_RETRY_SPACING_TICKS)
+            .min(MAX_RETRY_SPACING_TICKS);
+        self.ticks_to_skip = spacing - 1;
     }
 
     fn take_batch(&mut self) -> Option<Vec<ActivityUpdate>> {
@@ -66,10 +108,18 @@ impl ActivityWriter {
         for mut update in failed {
             if let Some(newer) = self.pending.remove(&update.collector_id) {
                 update.merge(newer);
+                keep_latest_events(&mut update);
             }
             self.pending.insert(update.collector_id.clone(), update);
         }
     }
+}
+
+/// `apply` keeps a collector's latest [`MAX_EVENTS_PER_COLLECTOR`] events; older ones waiting here
+/// would only be written to be dropped.
+fn keep_latest_events(update: &mut ActivityUpdate) {
+    let excess = update.events.len().saturating_sub(MAX_EVENTS_PER_COLLECTOR);
+    update.events.drain(..excess);
 }
 
 impl Actor for ActivityWriter {
@@ -84,12 +134,7 @@ impl Handler<RecordActivity> for ActivityWriter {
     type Result = ();
 
     fn handle(&mut self, RecordActivity(update): RecordActivity, _ctx: &mut Self::Context) {
-        match self.pending.get_mut(&update.collector_id) {
-            Some(pending) => pending.merge(update),
-            None => {
-                self.pending.insert(update.collector_id.clone(), update);
-            }
-        }
+        self.add(update);
     }
 }
 
@@ -98,6 +143,10 @@ impl Handler<Tick> for ActivityWriter {
 
     fn handle(&mut self, _: Tick, ctx: &mut Self::Context) {
         if self.in_flight.is_some() {
+            return;
+        }
+        if self.ticks_to_skip > 0 {
+            self.ticks_to_skip -= 1;
             return;
         }
         let Some(batch) = self.take_batch() else {
@@ -110,12 +159,20 @@ impl Handler<Tick> for ActivityWriter {
         ctx.spawn(write.into_actor(self).map(move |result, writer, _ctx| {
             writer.in_flight = None;
             match result {
-                Ok(()) => {}
+                Ok(()) => writer.consecutive_failures = 0,
                 Err(ProposeError::Rejected(rejection)) => {
+                    writer.consecutive_failures = 0;
                     tracing::error!(error = %rejection, "activity batch rejected; dropping it");
                 }
                 Err(error) => {
-                    tracing::warn!(error = %error, updates = retained.len(), "activity write failed; will retry");
+                    writer.write_failed();
+                    tracing::warn!(
+                        error = %error,
+                        updates = retained.len(),
+                        consecutive_failures = writer.consecutive_failures,
+                        retry_after_ticks = writer.ticks_to_skip + 1,
+                        "activity write failed; will retry"
+                    );
                     writer.requeue(retained);
                 }
             }
@@ -254,6 +311,65 @@ mod tests {
         tick_until_proposed(&writer, &raft, 3).await;
         assert_eq!(raft.messages(2), list(&[("col_a", &["third"])]), "a written batch is not written again");
         raft.answer(Ok(()));
+    }
+
+    #[actix::test]
+    async fn consecutive_failures_space_the_retries_out_and_a_success_resets_them() {
+        // Every write fails at once, as on a node that can reach no leader.
+        let attempts = Rc::new(RefCell::new(0usize));
+        let counted = attempts.clone();
+        let fail_result = Rc::new(RefCell::new(true));
+        let failing = fail_result.clone();
+        let propose: Propose = Box::new(move |_command| {
+            *counted.borrow_mut() += 1;
+            let result =
+                if *failing.borrow() { Err(ProposeError::NotLeader { leader: None }) } else { Ok(()) };
+            Box::pin(async move { result })
+        });
+        let writer = ActivityWriter::with_proposer(propose, Duration::from_secs(3600)).start();
+        writer.send(event("col_a", "waiting")).await.expect("writer");
+        let ticks = 400;
+        for _ in 0..ticks {
+            writer.send(Tick).await.expect("writer");
+            tokio::task::yield_now().await;
+        }
+        let failed_attempts = *attempts.borrow();
+        // Spacing 1, 2, 4, 8, 16, 32, 32 …: about 16 attempts in 400 ticks instead of 400 (or 200 with
+        // the in-flight ticks skipped); at least the first six come quickly.
+        assert!((6..=24).contains(&failed_attempts), "{failed_attempts} attempts in {ticks} ticks");
+
+        *fail_result.borrow_mut() = false;
+        for _ in 0..=MAX_RETRY_SPACING_TICKS * 2 {
+            writer.send(Tick).await.expect("writer");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*attempts.borrow(), failed_attempts + 1, "the update is written once the leader is back");
+        writer.send(event("col_a", "next")).await.expect("writer");
+        let before = *attempts.borrow();
+        for _ in 0..3 {
+            writer.send(Tick).await.expect("writer");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*attempts.borrow(), before + 1, "after a success the next tick writes again");
+    }
+
+    #[test]
+    fn waiting_events_are_capped_at_what_apply_keeps() {
+        let mut writer = ActivityWriter::with_proposer(
+            Box::new(|_| Box::pin(async { Ok(()) })),
+            Duration::from_secs(3600),
+        );
+        for index in 0..(MAX_EVENTS_PER_COLLECTOR + 50) {
+            let RecordActivity(update) = event("col_a", &format!("event {index}"));
+            writer.add(update);
+        }
+        let waiting = &writer.pending["col_a"].events;
+        assert_eq!(waiting.len(), MAX_EVENTS_PER_COLLECTOR);
+        assert_eq!(
+            waiting.last().map(|event| event.message.as_str()),
+            Some(&*format!("event {}", MAX_EVENTS_PER_COLLECTOR + 49))
+        );
+        assert_eq!(waiting[0].message, "event 50", "the oldest ones are dropped");
     }
 
     #[actix::test]

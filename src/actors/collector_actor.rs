@@ -952,12 +952,16 @@ mod tests {
                 None,
             )
             .expect("store");
+            let credential = crate::cluster::credential::ClusterCredential::derive(&data_key, "clu_test");
+            let peers =
+                crate::cluster::peers::PeerPool::new(credential, None, tokio::runtime::Handle::current());
             let raft = RaftNode::start(
                 store,
                 node_info,
                 &RaftSettings::default(),
                 tokio::runtime::Handle::current(),
                 effects,
+                peers,
             )
             .await
             .expect("raft");

@@ -337,12 +337,15 @@ mod tests {
         )
         .expect("store");
         let node_info = NodeInfo { rpc_addr: String::new(), http_addr: String::new() };
+        let credential = crate::cluster::credential::ClusterCredential::derive(&data_key, "clu_test");
+        let peers = crate::cluster::peers::PeerPool::new(credential, None, tokio::runtime::Handle::current());
         let raft = RaftNode::start(
             store,
             node_info,
             &RaftSettings::default(),
             tokio::runtime::Handle::current(),
             effects,
+            peers,
         )
         .await
         .expect("raft");

@@ -1,4 +1,10 @@
 //! A running Raft member: opens storage, starts openraft on its own runtime, and proposes commands.
+//!
+//! Any member takes a proposal. The leader writes it; a follower or learner forwards it once to the
+//! leader's `Propose` RPC (`cluster/service.rs`), which answers with the outcome and the log index it
+//! was applied at, and then waits until it has applied that index itself, so a write that returned
+//! here is visible in the next read here. While no leader is known (an election), a proposal waits up
+//! to [`LEADER_WAIT`] for one; a leader that turns out not to be one any more gets one retry.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,6 +13,10 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::RwLockReadGuard;
 use tokio::sync::mpsc::UnboundedSender;
+
+use crate::cluster::payload;
+use crate::cluster::peers::{PeerError, PeerPool};
+use crate::proto::cluster::v1::{propose_reply, ProposeRequest};
 
 use super::data_dir::OpenedStore;
 use super::identity::Identity;
@@ -19,6 +29,18 @@ use crate::model::{ApplyError, Command, CommandOutcome, Effect};
 
 /// How long a proposal may wait for commitment before its outcome is reported as unknown.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A forwarded proposal: the leader's own [`PROPOSE_TIMEOUT`] plus the round trip.
+const FORWARDED_PROPOSE_TIMEOUT: Duration = Duration::from_secs(12);
+/// After the leader applied a forwarded write, how long this node may take to apply it too before
+/// the write is reported as "outcome unknown" (it committed, but is not readable here yet).
+const FORWARDED_APPLY_WAIT: Duration = Duration::from_secs(5);
+/// How long a proposal waits for a leader during an election (several election timeouts).
+pub const LEADER_WAIT: Duration = Duration::from_secs(3);
+/// Snapshot chunks sent to a lagging peer: one `InstallSnapshot` call each (bytes outside the JSON).
+pub const SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+/// One snapshot chunk may take this long, the last one included (its receiver decodes and persists
+/// the whole snapshot before answering).
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 30_000;
 
 /// How long a read of the core's own state (`committed_index`) may take: it answers between two
 /// events of its loop, so anything longer means the core is stuck or gone.
@@ -40,10 +62,19 @@ pub enum StartError {
 pub enum ProposeError {
     #[error(transparent)]
     Rejected(#[from] ApplyError),
-    #[error("this node is not the leader (leader: {leader:?})")]
+    /// No leader could be reached to take the write (none elected, or its address is unknown or it
+    /// could not be dialled): nothing was written.
+    #[error("no leader could take the write (leader: {leader:?})")]
     NotLeader { leader: Option<u64> },
     #[error("the write may or may not have committed: {0}")]
     OutcomeUnknown(String),
+}
+
+/// A write applied by the leader: its outcome and the log index it was applied at.
+#[derive(Debug, Clone)]
+pub struct AppliedWrite {
+    pub outcome: CommandOutcome,
+    pub log_index: u64,
 }
 
 #[derive(Clone)]
@@ -54,7 +85,15 @@ pub struct RaftNode {
     runtime: tokio::runtime::Handle,
     db: sled::Db,
     health: Arc<StorageHealth>,
+    peers: PeerPool,
     log_flush_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// Where a proposal goes now.
+enum Route {
+    Here,
+    Peer { leader: u64, rpc_addr: String },
+    Nowhere { leader: Option<u64> },
 }
 
 impl RaftNode {
@@ -66,6 +105,33 @@ impl RaftNode {
         settings: &crate::config::RaftSettings,
         runtime: tokio::runtime::Handle,
         effects: UnboundedSender<Effect>,
+        peers: PeerPool,
+    ) -> Result<RaftNode, StartError> {
+        Self::launch(store, node_info, settings, runtime, effects, peers, false).await
+    }
+
+    /// A fresh member that initializes nothing and waits for a leader to add it (the multi-node
+    /// transport tests; joining nodes will start this way).
+    #[cfg(test)]
+    pub(crate) async fn start_awaiting_leader(
+        store: OpenedStore,
+        node_info: NodeInfo,
+        settings: &crate::config::RaftSettings,
+        runtime: tokio::runtime::Handle,
+        effects: UnboundedSender<Effect>,
+        peers: PeerPool,
+    ) -> Result<RaftNode, StartError> {
+        Self::launch(store, node_info, settings, runtime, effects, peers, true).await
+    }
+
+    async fn launch(
+        store: OpenedStore,
+        node_info: NodeInfo,
+        settings: &crate::config::RaftSettings,
+        runtime: tokio::runtime::Handle,
+        effects: UnboundedSender<Effect>,
+        peers: PeerPool,
+        await_leader: bool,
     ) -> Result<RaftNode, StartError> {
         let OpenedStore { durable, identity, initialize } = store;
         let node_id = identity.node_id;
@@ -82,7 +148,8 @@ impl RaftNode {
             heartbeat_interval: 100,
             election_timeout_min: 300,
             election_timeout_max: 600,
-            install_snapshot_timeout: 2000,
+            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_after_logs),
             max_in_snapshot_log_to_keep: settings.logs_kept_after_snapshot,
             ..openraft::Config::default()
@@ -90,13 +157,16 @@ impl RaftNode {
         .validate()
         .map_err(|error| StartError::Raft(error.to_string()))?;
 
+        let network = PeerNetwork::new(peers.clone());
         let raft = runtime
             .spawn(async move {
-                let raft = Raft::new(node_id, Arc::new(config), PeerNetwork, log_store, state_machine)
+                let raft = Raft::new(node_id, Arc::new(config), network, log_store, state_machine)
                     .await
                     .map_err(|error| error.to_string())?;
                 let initialized = raft.is_initialized().await.map_err(|error| error.to_string())?;
-                if initialize && !initialized {
+                if await_leader {
+                    // Added by a leader later: nothing to initialize or check yet.
+                } else if initialize && !initialized {
                     let members = BTreeMap::from([(node_id, node_info)]);
                     raft.initialize(members).await.map_err(|error| error.to_string())?;
                 } else if !initialized {
@@ -110,7 +180,26 @@ impl RaftNode {
             .map_err(StartError::Raft)?;
 
         runtime.spawn(watch_core(raft.clone(), health.clone()));
-        Ok(RaftNode { identity: Arc::new(identity), raft, state, runtime, db, health, log_flush_seconds })
+        Ok(RaftNode {
+            identity: Arc::new(identity),
+            raft,
+            state,
+            runtime,
+            db,
+            health,
+            peers,
+            log_flush_seconds,
+        })
+    }
+
+    /// openraft itself, for the peer service that hands it Raft RPCs and for cluster status reads.
+    pub fn openraft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The client pool this node calls its peers with.
+    pub fn peers(&self) -> &PeerPool {
+        &self.peers
     }
 
     pub fn node_id(&self) -> u64 {
@@ -141,26 +230,93 @@ impl RaftNode {
         if let Some(failure) = self.health.failure() {
             return Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")));
         }
-        let raft = self.raft.clone();
+        let node = self.clone();
         let health = self.health.clone();
-        // A storage failure may leave the core unable to answer; in-flight writes are told at once.
-        let written = self
-            .runtime
+        // On the raft runtime: peer channels and openraft live there. A storage failure may leave the
+        // core unable to answer; in-flight writes are told at once.
+        self.runtime
             .spawn(async move {
                 tokio::select! {
-                    written = tokio::time::timeout(PROPOSE_TIMEOUT, raft.client_write(command)) => Ok(written),
-                    failure = health.failed() => Err(failure),
+                    routed = node.propose_routed(command) => routed,
+                    failure = health.failed() => {
+                        Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")))
+                    }
                 }
             })
             .await
             .map_err(|error| ProposeError::OutcomeUnknown(error.to_string()))?
-            .map_err(|failure| ProposeError::OutcomeUnknown(format!("storage failed: {failure}")))?;
-        match written {
-            Err(_elapsed) => Err(ProposeError::OutcomeUnknown("timed out waiting for commit".to_owned())),
-            Ok(Ok(response)) => match response.data {
+    }
+
+    /// Writes here when this node leads, else forwards once to the leader; one retry when the
+    /// leader moved in between (its write was refused, so nothing committed).
+    async fn propose_routed(&self, command: Command) -> Result<(), ProposeError> {
+        let mut refused_by = None;
+        let mut last_leader = None;
+        for _attempt in 0..2 {
+            let outcome = match self.route(refused_by).await {
+                Route::Nowhere { leader } => return Err(ProposeError::NotLeader { leader }),
+                Route::Here => match self.write_here(command.clone()).await {
+                    Err(ProposeError::NotLeader { leader }) => {
+                        refused_by = Some(self.node_id());
+                        last_leader = leader;
+                        continue;
+                    }
+                    written => written?.outcome,
+                },
+                Route::Peer { leader, rpc_addr } => match self.forward(leader, &rpc_addr, &command).await {
+                    Err(ProposeError::NotLeader { leader: hint }) => {
+                        refused_by = Some(leader);
+                        last_leader = hint.or(Some(leader));
+                        continue;
+                    }
+                    forwarded => forwarded?.outcome,
+                },
+            };
+            return match outcome {
                 CommandOutcome::Applied => Ok(()),
                 CommandOutcome::Rejected(rejection) => Err(ProposeError::Rejected(rejection)),
-            },
+            };
+        }
+        Err(ProposeError::NotLeader { leader: last_leader })
+    }
+
+    /// The leader to send a proposal to, waiting up to [`LEADER_WAIT`] while none is known (or while
+    /// the only one known is `refused_by`, which just said it no longer leads).
+    async fn route(&self, refused_by: Option<u64>) -> Route {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        loop {
+            let leader = {
+                let current = metrics.borrow_and_update();
+                match current.current_leader {
+                    Some(leader) if Some(leader) != refused_by => {
+                        if leader == self.node_id() {
+                            return Route::Here;
+                        }
+                        let node = current.membership_config.membership().get_node(&leader).cloned();
+                        match node {
+                            Some(node) if !node.rpc_addr.is_empty() => {
+                                return Route::Peer { leader, rpc_addr: node.rpc_addr };
+                            }
+                            _ => Some(leader),
+                        }
+                    }
+                    other => other,
+                }
+            };
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Route::Nowhere { leader },
+            }
+        }
+    }
+
+    /// Writes through this node's openraft: only a leader takes it (else `NotLeader`, nothing written).
+    async fn write_here(&self, command: Command) -> Result<AppliedWrite, ProposeError> {
+        let written = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(command)).await;
+        match written {
+            Err(_elapsed) => Err(ProposeError::OutcomeUnknown("timed out waiting for commit".to_owned())),
+            Ok(Ok(response)) => Ok(AppliedWrite { outcome: response.data, log_index: response.log_id.index }),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
                 Err(ProposeError::NotLeader { leader: forward.leader_id })
             }
@@ -169,6 +325,71 @@ impl RaftNode {
             }
             Ok(Err(RaftError::Fatal(fatal))) => Err(ProposeError::OutcomeUnknown(fatal.to_string())),
         }
+    }
+
+    /// A proposal a follower forwarded: written here if this node leads, never forwarded again.
+    pub async fn propose_as_leader(&self, command: Command) -> Result<AppliedWrite, ProposeError> {
+        if let Some(failure) = self.health.failure() {
+            return Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")));
+        }
+        let health = self.health.clone();
+        tokio::select! {
+            written = self.write_here(command) => written,
+            failure = health.failed() => Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}"))),
+        }
+    }
+
+    /// Sends `command` to the leader's `Propose` and, once the leader applied it, waits until this
+    /// node applied the same index.
+    async fn forward(
+        &self,
+        leader: u64,
+        rpc_addr: &str,
+        command: &Command,
+    ) -> Result<AppliedWrite, ProposeError> {
+        let unknown = |detail: String| ProposeError::OutcomeUnknown(detail);
+        let request = ProposeRequest {
+            command: payload::to_json(command).map_err(|error| unknown(error.to_string()))?,
+        };
+        let reply = self
+            .peers
+            .call(leader, rpc_addr, request, FORWARDED_PROPOSE_TIMEOUT, |mut client, request| async move {
+                client.propose(request).await
+            })
+            .await;
+        let result = match reply {
+            Ok(reply) => reply.result,
+            // Never delivered: the leader has not seen it, so it is as if it had refused.
+            Err(error @ PeerError::Unreachable { .. } | error @ PeerError::InvalidAddress { .. }) => {
+                tracing::warn!(leader, error = %error, "cannot forward a write to the leader");
+                return Err(ProposeError::NotLeader { leader: Some(leader) });
+            }
+            Err(error) => return Err(unknown(format!("forwarded to leader {leader}: {error}"))),
+        };
+        let applied = match result {
+            Some(propose_reply::Result::Applied(applied)) => applied,
+            Some(propose_reply::Result::NotLeader(not_leader)) => {
+                let hint = not_leader.leader_known.then_some(not_leader.leader_id);
+                return Err(ProposeError::NotLeader { leader: hint });
+            }
+            Some(propose_reply::Result::OutcomeUnknown(detail)) => {
+                return Err(unknown(format!("leader {leader}: {detail}")));
+            }
+            None => return Err(unknown(format!("leader {leader} sent an empty reply"))),
+        };
+        let outcome: CommandOutcome = payload::from_json(&applied.outcome)
+            .map_err(|error| unknown(format!("leader {leader} applied the write but its reply {error}")))?;
+        let written = AppliedWrite { outcome, log_index: applied.log_index };
+        if matches!(written.outcome, CommandOutcome::Applied)
+            && self.wait_applied(Some(written.log_index), FORWARDED_APPLY_WAIT).await
+                < Some(written.log_index)
+        {
+            return Err(unknown(format!(
+                "the leader applied the write at index {} but this node has not yet",
+                written.log_index
+            )));
+        }
+        Ok(written)
     }
 
     /// Waits until this node sees a leader, up to `timeout`.

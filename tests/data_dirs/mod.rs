@@ -116,6 +116,8 @@ pub fn launch_with_files_in(data_dir: &Path, parent: &Path, config: &str, addr: 
         .arg(data_dir)
         .arg("--http-addr")
         .arg(addr)
+        .arg("--rpc-addr")
+        .arg("127.0.0.1:0")
         .env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("LINKMESH_LOG", "info")
         .env_remove("LINKMESH_DATA_KEY")

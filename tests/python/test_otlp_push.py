@@ -63,7 +63,7 @@ class Server:
         env = dict(os.environ, LINKMESH_ADMIN_PASSWORD=ADMIN_PASSWORD, LINKMESH_LOG="info")
         self.process = subprocess.Popen(
             [str(binary), "serve", "--config", str(config), "--data-dir", str(workdir / "data"),
-             "--http-addr", "127.0.0.1:0"],
+             "--http-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=open(self.log_path, "w"), env=env, text=True,
         )
         for line in self.process.stdout:

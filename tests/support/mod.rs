@@ -47,6 +47,8 @@ tick_interval = "50ms"
 pub struct Server {
     child: Option<Child>,
     pub base_url: String,
+    /// The bound cluster port (`host:port`), from the `cluster port listening on` line.
+    pub cluster_addr: String,
     pub data_dir: PathBuf,
     config_path: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -79,6 +81,7 @@ impl Server {
         let mut server = Server {
             child: None,
             base_url: String::new(),
+            cluster_addr: String::new(),
             data_dir,
             config_path,
             _temp: Some(temp),
@@ -106,6 +109,8 @@ impl Server {
             .arg(&self.data_dir)
             .arg("--http-addr")
             .arg(addr)
+            .arg("--rpc-addr")
+            .arg("127.0.0.1:0")
             .env("LINKMESH_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -116,7 +121,11 @@ impl Server {
         let listening = loop {
             match lines.next() {
                 Some(Ok(line)) if line.starts_with("listening on ") => break line,
-                Some(Ok(_)) => continue,
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("cluster port listening on ") {
+                        self.cluster_addr = addr.to_owned();
+                    }
+                }
                 _ => panic!("server exited before listening; log:\n{}", self.log()),
             }
         };

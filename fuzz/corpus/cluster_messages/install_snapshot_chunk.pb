@@ -1,0 +1,1 @@
+ˆ{"vote":{"leader_id":{"term":3,"node_id":1},"committed":true},"meta":{"last_log_id":{"leader_id":{"term":3,"node_id":1},"index":12},"last_membership":{"log_id":null,"membership":{"configs":[],"nodes":{}}},"snapshot_id":"3-1-12-7"},"offset":0,"data":[],"done":true}{"last_applied":null}
