@@ -71,7 +71,6 @@ async fn cli_reports_a_rejected_token_clearly() {
 }
 
 #[tokio::test]
-#[ignore = "needs the join branch (GET /api/v1/cluster, POST /api/v1/cluster/join-tokens): remove once merged"]
 async fn cluster_status_shows_the_one_node_cluster_as_its_own_leader() {
     let server = Server::start();
     let api = Api::admin(&server).await;
@@ -98,7 +97,6 @@ async fn cluster_status_shows_the_one_node_cluster_as_its_own_leader() {
 }
 
 #[tokio::test]
-#[ignore = "needs the join branch (GET /api/v1/cluster, POST /api/v1/cluster/join-tokens): remove once merged"]
 async fn join_token_is_printed_once_with_the_command_for_the_new_node() {
     let server = Server::start();
     let api = Api::admin(&server).await;
@@ -123,7 +121,6 @@ async fn join_token_is_printed_once_with_the_command_for_the_new_node() {
 }
 
 #[tokio::test]
-#[ignore = "needs the join branch (GET /api/v1/cluster, POST /api/v1/cluster/join-tokens): remove once merged"]
 async fn cluster_commands_name_members_by_id_or_name_and_refuse_unknown_names() {
     let server = Server::start();
     let api = Api::admin(&server).await;
