@@ -15,7 +15,11 @@ use super::payload;
 use super::peers::PeerPool;
 use crate::actors::collector_actor::LiveView;
 use crate::actors::registry::CollectorRegistry;
+use crate::actors::throughput::{
+    ComponentThroughput, FlowTotals, ProcessStats, RateSample, ThroughputSnapshot,
+};
 use crate::model::{slot_of, CollectorStatus, RemoteConfigState, UnixMillis};
+use crate::own_metrics::metric_rules::{ComponentKey, IdSpace};
 use crate::proto::cluster::v1::{LiveStateReply, LiveStateRequest};
 use crate::raft::RaftNode;
 
@@ -174,16 +178,11 @@ pub async fn gather(
         let state = raft.state();
         group(ids, raft.node_id(), |id| state.fleet.slot_owner(slot_of(id)))
     };
-    let addresses: HashMap<u64, String> = {
-        let metrics = raft.openraft().metrics();
-        let metrics = metrics.borrow();
-        let membership = metrics.membership_config.membership();
-        groups
-            .remote
-            .keys()
-            .filter_map(|owner| membership.get_node(owner).map(|node| (*owner, node.rpc_addr.clone())))
-            .collect()
-    };
+    let addresses: HashMap<u64, String> = groups
+        .remote
+        .keys()
+        .filter_map(|owner| owner_address(raft, *owner).map(|addr| (*owner, addr)))
+        .collect();
     let local = async {
         let reads = groups.local.iter().map(|id| async move {
             let read = registry.observe(id).await.map_or(LiveRead::NotResident, LiveRead::Live);
@@ -206,7 +205,38 @@ pub async fn gather(
         .collect()
 }
 
-/// One `LiveState` call to `owner` at `addr` for `ids`, bounded by `limit`; every id is answered.
+/// One `LiveState` call to `owner` at `addr`, bounded by `limit`; `None`: the owner could not be asked.
+async fn call_owner(
+    peers: &PeerPool,
+    owner: u64,
+    addr: &str,
+    request: LiveStateRequest,
+    limit: Duration,
+) -> Option<LiveStateReply> {
+    if addr.is_empty() {
+        tracing::debug!(owner, "live read: the owner has no cluster address in the membership");
+        return None;
+    }
+    let reply =
+        peers
+            .call(owner, addr, request, limit, |mut client, request| async move {
+                client.live_state(request).await
+            })
+            .await;
+    reply
+        .map_err(|error| tracing::debug!(owner, error = %error, "live read: the owner could not be asked"))
+        .ok()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(owner: u64, bytes: &[u8]) -> Option<T> {
+    payload::from_json(bytes)
+        .map_err(
+            |error| tracing::warn!(owner, error = %error, "live read: the owner's answer does not decode"),
+        )
+        .ok()
+}
+
+/// The live views of `ids` from `owner`; every id is answered.
 async fn ask_owner(
     peers: &PeerPool,
     owner: u64,
@@ -214,30 +244,10 @@ async fn ask_owner(
     ids: Vec<String>,
     limit: Duration,
 ) -> Vec<(String, LiveRead)> {
-    let answered = if addr.is_empty() {
-        tracing::debug!(owner, "live read: the owner has no cluster address in the membership");
-        None
-    } else {
-        let request = LiveStateRequest { collector_ids: ids.clone() };
-        match peers
-            .call(owner, &addr, request, limit, |mut client, request| async move {
-                client.live_state(request).await
-            })
-            .await
-        {
-            Ok(reply) => match payload::from_json::<HashMap<String, LiveWire>>(&reply.live) {
-                Ok(live) => Some(live),
-                Err(error) => {
-                    tracing::warn!(owner, error = %error, "live read: the owner's answer does not decode");
-                    None
-                }
-            },
-            Err(error) => {
-                tracing::debug!(owner, error = %error, "live read: the owner could not be asked");
-                None
-            }
-        }
-    };
+    let request = LiveStateRequest { collector_ids: ids.clone(), ..LiveStateRequest::default() };
+    let answered = call_owner(peers, owner, &addr, request, limit)
+        .await
+        .and_then(|reply| decode::<HashMap<String, LiveWire>>(owner, &reply.live));
     match answered {
         Some(mut live) => ids
             .into_iter()
@@ -250,19 +260,225 @@ async fn ask_owner(
     }
 }
 
-/// The owner's side of `LiveState`: the live view of every asked collector resident here.
+/// A collector's throughput as its owner knows it (the topology API).
+#[derive(Debug)]
+pub enum ThroughputRead {
+    /// The owner's actor answered.
+    Live(ThroughputSnapshot),
+    /// No actor of this collector on its owner: no push arrived since the owner activated it.
+    NotResident,
+    /// The owner could not be asked in time.
+    OwnerNotAsked,
+}
+
+/// The throughput of `collector_id` from its owner (this node's actor, or one bounded call).
+pub async fn gather_throughput(
+    raft: &RaftNode,
+    registry: &CollectorRegistry,
+    collector_id: &str,
+    history: bool,
+) -> ThroughputRead {
+    let owner = raft.state().fleet.slot_owner(slot_of(collector_id));
+    let owner = match owner {
+        Some(owner) if owner != raft.node_id() => owner,
+        _ => {
+            return registry
+                .throughput(collector_id, history)
+                .await
+                .map_or(ThroughputRead::NotResident, ThroughputRead::Live);
+        }
+    };
+    let addr = owner_address(raft, owner).unwrap_or_default();
+    let request = LiveStateRequest {
+        collector_ids: vec![collector_id.to_owned()],
+        throughput: true,
+        throughput_history: history,
+    };
+    let Some(reply) = call_owner(raft.peers(), owner, &addr, request, LIVE_READ_LIMIT).await else {
+        return ThroughputRead::OwnerNotAsked;
+    };
+    match decode::<HashMap<String, ThroughputWire>>(owner, &reply.throughput) {
+        Some(mut snapshots) => snapshots
+            .remove(collector_id)
+            .map_or(ThroughputRead::NotResident, |wire| ThroughputRead::Live(wire.into())),
+        None => ThroughputRead::OwnerNotAsked,
+    }
+}
+
+/// `owner`'s cluster address as the local membership knows it.
+fn owner_address(raft: &RaftNode, owner: u64) -> Option<String> {
+    let metrics = raft.openraft().metrics();
+    let metrics = metrics.borrow();
+    metrics.membership_config.membership().get_node(&owner).map(|node| node.rpc_addr.clone())
+}
+
+/// The owner's side of `LiveState`: the live view (and, when asked, the throughput) of every asked
+/// collector resident here.
 pub async fn answer(source: &LiveSource, request: LiveStateRequest) -> Result<LiveStateReply, LiveReadError> {
     if request.collector_ids.len() > MAX_IDS_PER_CALL {
         return Err(LiveReadError::TooManyIds(request.collector_ids.len()));
     }
     let registry = source.get().ok_or(LiveReadError::NotStarted)?;
-    let reads = request.collector_ids.into_iter().map(|id| async move {
-        let view = registry.observe(&id).await;
-        view.map(|view| (id, LiveWire::from(view)))
+    let LiveStateRequest { collector_ids, throughput, throughput_history } = request;
+    let reads = collector_ids.iter().map(|id| async move {
+        let view = registry.observe(id).await?;
+        let snapshot = match throughput {
+            true => registry.throughput(id, throughput_history).await.map(ThroughputWire::from),
+            false => None,
+        };
+        Some((id.clone(), LiveWire::from(view), snapshot))
     });
-    let live: HashMap<String, LiveWire> =
-        futures_util::future::join_all(reads).await.into_iter().flatten().collect();
-    Ok(LiveStateReply { live: payload::to_json(&live)? })
+    let mut live = HashMap::new();
+    let mut snapshots = HashMap::new();
+    for (id, view, snapshot) in futures_util::future::join_all(reads).await.into_iter().flatten() {
+        if let Some(snapshot) = snapshot {
+            snapshots.insert(id.clone(), snapshot);
+        }
+        live.insert(id, view);
+    }
+    let throughput = if throughput { payload::to_json(&snapshots)? } else { Vec::new() };
+    Ok(LiveStateReply { live: payload::to_json(&live)?, throughput })
+}
+
+/// [`ThroughputSnapshot`] on the wire between nodes (JSON inside `LiveStateReply.throughput`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ThroughputWire {
+    updated_at: Option<UnixMillis>,
+    components: Vec<ComponentWire>,
+    graph_connections: Vec<(String, String)>,
+    cpu_cores: Option<f64>,
+    resident_memory_bytes: Option<f64>,
+    uptime_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ComponentWire {
+    space: SpaceWire,
+    id: String,
+    receiver: bool,
+    exporter: bool,
+    latest: Option<SampleWire>,
+    total_in: Option<f64>,
+    total_out: Option<f64>,
+    total_error: Option<f64>,
+    queue_size: Option<f64>,
+    queue_capacity: Option<f64>,
+    history: Vec<SampleWire>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SpaceWire {
+    Alloy,
+    Receiver,
+    Processor,
+    Exporter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct SampleWire {
+    at: UnixMillis,
+    in_rate: Option<f64>,
+    out_rate: Option<f64>,
+    error_rate: Option<f64>,
+}
+
+impl From<RateSample> for SampleWire {
+    fn from(sample: RateSample) -> Self {
+        SampleWire {
+            at: sample.at,
+            in_rate: sample.in_rate,
+            out_rate: sample.out_rate,
+            error_rate: sample.error_rate,
+        }
+    }
+}
+
+impl From<SampleWire> for RateSample {
+    fn from(wire: SampleWire) -> Self {
+        RateSample {
+            at: wire.at,
+            in_rate: wire.in_rate,
+            out_rate: wire.out_rate,
+            error_rate: wire.error_rate,
+        }
+    }
+}
+
+impl From<ThroughputSnapshot> for ThroughputWire {
+    fn from(snapshot: ThroughputSnapshot) -> Self {
+        let components = snapshot
+            .components
+            .into_iter()
+            .map(|component| ComponentWire {
+                space: match component.key.space {
+                    IdSpace::Alloy => SpaceWire::Alloy,
+                    IdSpace::Receiver => SpaceWire::Receiver,
+                    IdSpace::Processor => SpaceWire::Processor,
+                    IdSpace::Exporter => SpaceWire::Exporter,
+                },
+                id: component.key.id,
+                receiver: component.receiver,
+                exporter: component.exporter,
+                latest: component.latest.map(SampleWire::from),
+                total_in: component.totals.into,
+                total_out: component.totals.out,
+                total_error: component.totals.error,
+                queue_size: component.queue_size,
+                queue_capacity: component.queue_capacity,
+                history: component.history.into_iter().map(SampleWire::from).collect(),
+            })
+            .collect();
+        ThroughputWire {
+            updated_at: snapshot.updated_at,
+            components,
+            graph_connections: snapshot.graph_connections,
+            cpu_cores: snapshot.process.cpu_cores,
+            resident_memory_bytes: snapshot.process.resident_memory_bytes,
+            uptime_seconds: snapshot.process.uptime_seconds,
+        }
+    }
+}
+
+impl From<ThroughputWire> for ThroughputSnapshot {
+    fn from(wire: ThroughputWire) -> Self {
+        let components = wire
+            .components
+            .into_iter()
+            .map(|component| ComponentThroughput {
+                key: ComponentKey {
+                    space: match component.space {
+                        SpaceWire::Alloy => IdSpace::Alloy,
+                        SpaceWire::Receiver => IdSpace::Receiver,
+                        SpaceWire::Processor => IdSpace::Processor,
+                        SpaceWire::Exporter => IdSpace::Exporter,
+                    },
+                    id: component.id,
+                },
+                receiver: component.receiver,
+                exporter: component.exporter,
+                latest: component.latest.map(RateSample::from),
+                totals: FlowTotals {
+                    into: component.total_in,
+                    out: component.total_out,
+                    error: component.total_error,
+                },
+                queue_size: component.queue_size,
+                queue_capacity: component.queue_capacity,
+                history: component.history.into_iter().map(RateSample::from).collect(),
+            })
+            .collect();
+        ThroughputSnapshot {
+            updated_at: wire.updated_at,
+            components,
+            graph_connections: wire.graph_connections,
+            process: ProcessStats {
+                cpu_cores: wire.cpu_cores,
+                resident_memory_bytes: wire.resident_memory_bytes,
+                uptime_seconds: wire.uptime_seconds,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -312,6 +528,39 @@ mod tests {
         assert_eq!(back.effective_config.as_deref(), Some("logging {}"));
     }
 
+    #[test]
+    fn the_throughput_wire_form_keeps_the_snapshot() {
+        let sample = |at, rate| RateSample {
+            at: UnixMillis(at),
+            in_rate: Some(rate),
+            out_rate: None,
+            error_rate: Some(0.0),
+        };
+        let snapshot = ThroughputSnapshot {
+            updated_at: Some(UnixMillis(1_800_000_030_000)),
+            components: vec![ComponentThroughput {
+                key: ComponentKey::alloy("otelcol.receiver.otlp.src_1"),
+                receiver: true,
+                exporter: false,
+                latest: Some(sample(1_800_000_030_000, 12.5)),
+                totals: FlowTotals { into: Some(375.0), out: None, error: Some(0.0) },
+                queue_size: None,
+                queue_capacity: Some(1000.0),
+                history: vec![sample(1_800_000_000_000, 10.0), sample(1_800_000_030_000, 12.5)],
+            }],
+            graph_connections: vec![("a".to_owned(), "b".to_owned())],
+            process: ProcessStats {
+                cpu_cores: Some(0.25),
+                resident_memory_bytes: Some(1e8),
+                uptime_seconds: None,
+            },
+        };
+        let wire = ThroughputWire::from(snapshot.clone());
+        let decoded: ThroughputWire =
+            payload::from_json(&payload::to_json(&wire).expect("encode")).expect("decode");
+        assert_eq!(ThroughputSnapshot::from(decoded), snapshot);
+    }
+
     fn pool() -> PeerPool {
         let key = crate::secrets::DataKey::from_bytes(&[3; 32]).expect("key");
         PeerPool::new(ClusterCredential::derive(&key, "clu_test"), None, tokio::runtime::Handle::current())
@@ -343,9 +592,12 @@ mod tests {
     #[tokio::test]
     async fn an_owner_without_a_registry_refuses_and_too_many_ids_are_refused() {
         let source = LiveSource::default();
-        let request = LiveStateRequest { collector_ids: ids(&["a"]) };
+        let request = LiveStateRequest { collector_ids: ids(&["a"]), ..LiveStateRequest::default() };
         assert!(matches!(answer(&source, request).await, Err(LiveReadError::NotStarted)));
-        let request = LiveStateRequest { collector_ids: vec![String::new(); MAX_IDS_PER_CALL + 1] };
+        let request = LiveStateRequest {
+            collector_ids: vec![String::new(); MAX_IDS_PER_CALL + 1],
+            ..LiveStateRequest::default()
+        };
         assert!(matches!(answer(&source, request).await, Err(LiveReadError::TooManyIds(_))));
     }
 }
