@@ -8,3 +8,4 @@ mod support;
 
 mod harness;
 mod join;
+mod live_reads;
