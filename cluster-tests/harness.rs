@@ -165,6 +165,17 @@ impl Node {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the running node, as `kill -<signal>` would.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {}", self.name);
+    }
+
     /// `identity.json`'s cluster id and node id.
     pub fn identity(&self) -> (String, u64) {
         let text = std::fs::read_to_string(self.data_dir.join("identity.json")).expect("identity.json");

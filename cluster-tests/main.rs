@@ -8,4 +8,5 @@ mod support;
 
 mod harness;
 mod join;
+mod live_reads;
 mod routing;

@@ -9,6 +9,7 @@
 //! - [`service`]: the handlers of the cluster port (Raft RPCs, write forwarding, admin, the owner's
 //!   side of collector calls forwarded to it).
 //! - [`forward`]: the edge's side of routing a collector's call to the owner of its slot.
+//! - [`live_reads`]: reads from any node: live fields gathered from the owners, one bounded call each.
 //! - [`server`]: binding the cluster port and serving it, credential checked before any message.
 //! - [`admin`]: the admin calls only the leader answers (`AdminCall`).
 //! - [`lease`]: lease arithmetic (when an owner may serve, when the leader calls a member down, how long
@@ -25,6 +26,7 @@ pub mod forward;
 pub mod join;
 pub mod joiner;
 pub mod lease;
+pub mod live_reads;
 pub mod payload;
 pub mod peers;
 pub mod promoter;

@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 
 use super::admin::{self, AdminCall};
 use super::forward::{WireError, WirePollReply, WrongOwner};
+use super::live_reads::{self, LiveReadError, LiveSource};
 use super::payload::{self, PayloadError};
 use crate::actors::collector_actor::{Poll, Register, Unregister};
 use crate::actors::{CollectorRegistry, RegistryError};
@@ -41,6 +42,7 @@ const MAX_WAIT_APPLIED: Duration = Duration::from_secs(10);
 pub struct PeerService {
     raft: RaftNode,
     collectors: CollectorOwnerCell,
+    live: LiveSource,
 }
 
 /// Set once this node's collector registry runs (after the cluster port already serves Raft);
@@ -49,12 +51,19 @@ pub type CollectorOwnerCell = Arc<OnceLock<CollectorOwner>>;
 
 impl PeerService {
     pub fn new(raft: RaftNode) -> PeerService {
-        PeerService { raft, collectors: Arc::default() }
+        PeerService { raft, collectors: Arc::default(), live: LiveSource::default() }
     }
 
-    /// A service that answers forwarded collector calls once `collectors` is set.
-    pub fn with_collectors(raft: RaftNode, collectors: CollectorOwnerCell) -> PeerService {
-        PeerService { raft, collectors }
+    /// Answers forwarded collector calls once `collectors` is set.
+    pub fn with_collectors(mut self, collectors: CollectorOwnerCell) -> PeerService {
+        self.collectors = collectors;
+        self
+    }
+
+    /// Answers `LiveState` from the registry `live` will hold once it is started.
+    pub fn with_live_source(mut self, live: LiveSource) -> PeerService {
+        self.live = live;
+        self
     }
 }
 
@@ -271,9 +280,14 @@ impl ClusterService for PeerService {
 
     async fn live_state(
         &self,
-        _request: Request<LiveStateRequest>,
+        request: Request<LiveStateRequest>,
     ) -> Result<Response<LiveStateReply>, Status> {
-        Err(Status::unimplemented("live state reads are not served by this node yet"))
+        match live_reads::answer(&self.live, request.into_inner()).await {
+            Ok(reply) => Ok(Response::new(reply)),
+            Err(error @ LiveReadError::TooManyIds(_)) => Err(Status::invalid_argument(error.to_string())),
+            Err(error @ LiveReadError::NotStarted) => Err(Status::unavailable(error.to_string())),
+            Err(error @ LiveReadError::Payload(_)) => Err(Status::internal(error.to_string())),
+        }
     }
 }
 
