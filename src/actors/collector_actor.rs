@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::activity_writer::RecordActivity;
@@ -90,8 +91,9 @@ struct UnwrittenConfigFailures {
     error: String,
 }
 
-/// A GetConfig poll, already authenticated as this collector.
-#[derive(Message, Clone)]
+/// A GetConfig poll, already authenticated as this collector. Serde: a poll taken on another node
+/// travels to the owner as JSON (`cluster/forward.rs`).
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "PollReply")]
 pub struct Poll {
     pub host_id: String,
@@ -202,7 +204,7 @@ impl DeliverableConfig {
     }
 }
 
-#[derive(Message, Clone)]
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct Register {
     pub host_id: String,
@@ -211,7 +213,7 @@ pub struct Register {
     pub at: UnixMillis,
 }
 
-#[derive(Message, Clone)]
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct Unregister {
     pub host_id: String,

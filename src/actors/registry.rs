@@ -175,6 +175,16 @@ impl CollectorRegistry {
         Ok(self.pushes.admit(collector_id)?)
     }
 
+    /// The edge's admission of a push it reads and forwards to the owner: the per-node bound only.
+    pub fn admit_push_at_edge(&self) -> Result<PushPermit, RegistryError> {
+        Ok(self.pushes.admit_node()?)
+    }
+
+    /// The owner's admission of a push another node read and forwarded: the per-collector count only.
+    pub fn admit_forwarded_push(&self, collector_id: &str) -> Result<PushPermit, RegistryError> {
+        Ok(self.pushes.admit_collector(collector_id)?)
+    }
+
     /// Applies an own_metrics push on the collector's actor (activating it if needed).
     pub async fn push_metrics(
         &self,
