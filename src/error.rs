@@ -219,6 +219,15 @@ impl From<RegistryError> for ApiError {
                 ErrorCode::ResourceExhausted,
                 "this collector calls linkmesh too often; retry after the Retry-After delay",
             ),
+            RegistryError::LeaseExpired => {
+                let mut error = ApiError::new(
+                    ErrorCode::Unavailable,
+                    "this node cannot reach a cluster leader and does not serve collectors now; retry \
+                     after the Retry-After delay (another node serves them once the cluster moves them)",
+                );
+                error.details.insert(RETRY_AFTER_DETAIL.to_owned(), Value::from(1u64));
+                error
+            }
             RegistryError::Overloaded => ApiError::new(
                 ErrorCode::Unavailable,
                 "linkmesh is busy with own_metrics pushes; retry after the Retry-After delay",
