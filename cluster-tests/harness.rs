@@ -165,6 +165,21 @@ impl Node {
         }
     }
 
+    /// The process id of the running node.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, …) to the running node.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// `identity.json`'s cluster id and node id.
     pub fn identity(&self) -> (String, u64) {
         let text = std::fs::read_to_string(self.data_dir.join("identity.json")).expect("identity.json");
@@ -211,8 +226,12 @@ pub struct Cluster {
 impl Cluster {
     /// Node 1 bootstraps; nodes 2..=`size` join through node 1, one at a time.
     pub async fn start(size: usize, max_voters: usize) -> Cluster {
+        Cluster::start_with_config(size, config(max_voters)).await
+    }
+
+    /// [`Cluster::start`] with the nodes' settings as given.
+    pub async fn start_with_config(size: usize, config: String) -> Cluster {
         let root = tempfile::tempdir().expect("temp dir");
-        let config = config(max_voters);
         let mut first = Node::new(root.path(), "node-1", &config);
         first.start(None);
         let admin = Api::with_role_at(&format!("http://{}", first.http_addr), "admin").await;

@@ -6,5 +6,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod failover;
 mod harness;
 mod join;
