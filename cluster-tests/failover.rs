@@ -340,3 +340,63 @@ async fn leadership_moves_on_request_and_a_removed_member_drains_then_leaves() {
     let (status, _) = api.request(reqwest::Method::POST, "/api/v1/cluster/rebalance", None).await;
     assert_eq!(status, 202);
 }
+
+/// A remotecfg `GetConfig` sent to `node` itself with `token`: the HTTP status.
+async fn poll_status(node: &Node, token: &str) -> Option<u16> {
+    use prost::Message as _;
+    let request = crate::support::poll_request("host-1", "");
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let response = client
+        .post(node.url("/collector.v1.CollectorService/GetConfig"))
+        .header("content-type", "application/proto")
+        .header("connect-protocol-version", "1")
+        .bearer_auth(token)
+        .body(request.encode_to_vec())
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_returns_once_the_owner_applied_it_or_its_lease_ended() {
+    let cluster = Cluster::start_with_config(3, fast_failover_config()).await;
+    let ids = ids(&cluster);
+    let table = wait_even(&cluster, &[0, 1, 2], &ids).await;
+    let leader = leader_of(&cluster, &cluster.nodes[0]).await.expect("leader");
+    // A collector whose owner is a follower; the calls go through another node.
+    let mut attempt = 0;
+    let (collector_id, owner) = loop {
+        attempt += 1;
+        let collector_id = cluster.admin.create_collector(&format!("revoked-{attempt}")).await;
+        let owner = table[&(linkmesh::model::slot_of(&collector_id) as u64)].0;
+        if owner != leader {
+            break (collector_id, owner);
+        }
+    };
+    let owner_index = ids.iter().position(|id| *id == owner).expect("owner");
+    let caller_index = (0..3).find(|index| *index != owner_index).expect("another node");
+    let caller = api_at(&cluster, &cluster.nodes[caller_index]);
+
+    // Minted through another node: the owner applied it before the call returned.
+    let first = caller.mint_token(&collector_id).await;
+    assert_eq!(poll_status(&cluster.nodes[owner_index], &first).await, Some(200));
+
+    // The owner cannot answer: the rotation still returns (once the owner's lease has surely ended),
+    // and the owner never accepts the old token afterwards.
+    cluster.nodes[owner_index].signal("STOP");
+    let second = caller.mint_token(&collector_id).await;
+    cluster.nodes[owner_index].signal("CONT");
+    assert_ne!(first, second);
+    wait_for("the resumed owner refuses the rotated token", || async {
+        match poll_status(&cluster.nodes[owner_index], &first).await {
+            Some(200) => panic!("the old token was accepted after the rotation returned"),
+            Some(401) => true,
+            // 503 while it has no lease, or once the slot moved away (then it is no authority any more).
+            _ => slot_table(&cluster, &cluster.nodes[owner_index])
+                .await
+                .is_some_and(|table| table[&(linkmesh::model::slot_of(&collector_id) as u64)].0 != owner),
+        }
+    })
+    .await;
+}
