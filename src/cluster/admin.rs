@@ -422,4 +422,27 @@ mod tests {
         assert_eq!(not_leader.to_string(), "not leader: 3");
         assert_eq!(AdminError::NotLeader { leader_id: None }.to_string(), "not leader: unknown");
     }
+
+    #[test]
+    fn the_failover_calls_keep_their_wire_names() {
+        let renew = AdminCall::RenewLease { node_id: 2 };
+        assert_eq!(serde_json::to_string(&renew).expect("json"), r#"{"call":"renew_lease","node_id":2}"#);
+        let elect: AdminCall = serde_json::from_str(r#"{"call":"elect","within_ms":3000}"#).expect("decode");
+        assert_eq!(elect, AdminCall::Elect { within_ms: 3000 });
+        let refused = AdminAnswer::Refused { refusal: Refusal::NotFound, message: "node 9".into() };
+        assert_eq!(
+            serde_json::to_string(&refused).expect("json"),
+            r#"{"answer":"refused","refusal":"not_found","message":"node 9"}"#
+        );
+        match into_result(refused) {
+            Err(AdminError::Refused { refusal: Refusal::NotFound, message }) => assert_eq!(message, "node 9"),
+            other => panic!("{other:?}"),
+        }
+        // A member view from a leader that predates `down` reads as reachable.
+        let view: MemberView = serde_json::from_str(
+            r#"{"id":1,"rpc_addr":"a","http_addr":"b","voter":true,"matched_index":null,"lag":null,"last_contact_ms":null}"#,
+        )
+        .expect("decode");
+        assert!(!view.down);
+    }
 }

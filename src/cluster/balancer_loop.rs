@@ -208,3 +208,40 @@ impl RaftNode {
         sole_member || self.ownership().lease_may_serve(tokio::time::Instant::now().into_std())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::raft::NodeInfo;
+
+    fn log_id(index: u64) -> openraft::LogId<u64> {
+        openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index)
+    }
+
+    #[test]
+    fn only_members_within_reach_of_the_log_may_take_slots_and_the_leader_always_may() {
+        let nodes: BTreeMap<u64, NodeInfo> = (1..=4).map(|id| (id, NodeInfo::default())).collect();
+        let membership = openraft::Membership::new(vec![[1, 2, 3].into()], nodes);
+        let mut metrics = RaftMetrics::new_initial(1);
+        metrics.current_leader = Some(1);
+        metrics.last_log_index = Some(1000);
+        metrics.membership_config = Arc::new(openraft::StoredMembership::new(Some(log_id(5)), membership));
+        metrics.replication = Some(BTreeMap::from([
+            (1, Some(log_id(1000))),
+            (2, Some(log_id(1000 - CAUGHT_UP_WITHIN))),
+            (3, Some(log_id(1000 - CAUGHT_UP_WITHIN - 1))),
+            (4, None),
+        ]));
+        let members = BTreeSet::from([1, 2, 3, 4]);
+        assert_eq!(caught_up(&metrics, &members), BTreeSet::from([1, 2]));
+        metrics.replication = None;
+        assert_eq!(
+            caught_up(&metrics, &members),
+            BTreeSet::from([1]),
+            "no replication figures: the leader only"
+        );
+    }
+}
