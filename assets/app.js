@@ -127,6 +127,13 @@
       h('span', { class: 'dot', 'aria-hidden': 'true' }), STATUS_LABELS[status] || status);
   }
 
+  // A collector whose owner node could not be asked in time shows its replicated state: say so.
+  function notAskedNote(collector) {
+    if (collector.live !== false) return null;
+    return h('span', { class: 'muted not-asked', title: `node ${collector.owner_node} did not answer in time; showing the last replicated state` },
+      ' · owner node not answering');
+  }
+
   function modePill(mode) {
     const alloy = mode === 'alloy-remotecfg';
     const icon = alloy ? document.body.dataset.iconAlloy : document.body.dataset.iconOtel;
@@ -533,7 +540,7 @@
           h('a', { class: 'row-name', href: `/collectors/${encodeURIComponent(collector.id)}` }, collector.name),
           h('div', { class: 'row-sub' }, collector.id)),
         h('td', {}, modePill(collector.mode)),
-        h('td', {}, statusBadge(collector.status)),
+        h('td', {}, statusBadge(collector.status), notAskedNote(collector)),
         h('td', { class: 'mono' }, collector.host_id || h('span', { class: 'muted' }, '—')),
         h('td', {}, timeAgo(collector.last_seen_at)),
         h('td', { class: 'num' },
@@ -675,7 +682,7 @@
     // ---- live collector state and events
     function renderCollector() {
       const c = state.collector;
-      $('#collector-status').replaceChildren(statusBadge(c.status));
+      $('#collector-status').replaceChildren(...[statusBadge(c.status), notAskedNote(c)].filter(Boolean));
       const lastSeen = $('#collector-last-seen');
       if (c.last_seen_at) { lastSeen.dataset.rel = c.last_seen_at; lastSeen.textContent = ago(c.last_seen_at); }
       $('#collector-version').textContent = `config v${c.config.version}`;
@@ -700,7 +707,7 @@
       const c = state.collector;
       const config = c.config || {};
       kvList($('#overview-status'), [
-        ['Status', statusBadge(c.status)],
+        ['Status', [statusBadge(c.status), notAskedNote(c)]],
         ['Mode', modePill(c.mode)],
         ['Host ID', c.host_id ? h('code', {}, c.host_id) : 'not reported yet'],
         ['Last seen', timeAgo(c.last_seen_at)],
@@ -1111,7 +1118,8 @@
       const summary = topology.collector || {};
       const fmt = window.LinkmeshTopology.formatRate;
       meta.replaceChildren(`${nodes.length} components · `,
-        ...(topology.updated_at ? ['own_metrics received ', timeAgo(topology.updated_at)] : ['no own_metrics yet']),
+        ...(topology.live === false ? [h('span', { class: 'muted not-asked' }, 'rates unknown: the owner node is not answering')]
+          : topology.updated_at ? ['own_metrics received ', timeAgo(topology.updated_at)] : ['no own_metrics yet']),
         typeof summary.received_rate === 'number' ? ` · received ${fmt(summary.received_rate)}` : '',
         typeof summary.sent_rate === 'number' ? ` · sent ${fmt(summary.sent_rate)}` : '',
         typeof summary.error_rate === 'number' && summary.error_rate > 0 ? h('span', { class: 'error-rate' }, ` · errors ${fmt(summary.error_rate)}`) : '');
@@ -1568,13 +1576,21 @@
       const total = members.reduce((sum, member) => sum + (member.slots || 0), 0);
       const bar = $('#slot-bar');
       const legend = $('#slot-legend');
-      bar.replaceChildren(...members.filter((member) => member.slots).map((member, index) => h('span', {
-        class: 'slot-share', title: `${memberLabel(member)}: ${member.slots} slots`,
-        style: `flex-grow: ${member.slots}; background: ${NODE_COLOURS[index % NODE_COLOURS.length]}`,
-      })));
-      legend.replaceChildren(...members.map((member, index) => h('li', {},
-        h('span', { class: 'swatch', 'aria-hidden': 'true', style: `background: ${NODE_COLOURS[index % NODE_COLOURS.length]}` }),
-        `${memberLabel(member)}: ${member.slots || 0} slots`, total ? ` (${Math.round((100 * (member.slots || 0)) / total)}%)` : '')));
+      // Colours and widths through the CSSOM: the CSP refuses style attributes.
+      const colour = (index) => NODE_COLOURS[index % NODE_COLOURS.length];
+      bar.replaceChildren(...members.map((member, index) => {
+        if (!member.slots) return null;
+        const share = h('span', { class: 'slot-share', title: `${memberLabel(member)}: ${member.slots} slots` });
+        share.style.flexGrow = String(member.slots);
+        share.style.background = colour(index);
+        return share;
+      }).filter(Boolean));
+      legend.replaceChildren(...members.map((member, index) => {
+        const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+        swatch.style.background = colour(index);
+        return h('li', {}, swatch, `${memberLabel(member)}: ${member.slots || 0} slots`,
+          total ? ` (${Math.round((100 * (member.slots || 0)) / total)}%)` : '');
+      }));
     }
 
     async function refresh() {

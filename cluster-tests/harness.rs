@@ -165,19 +165,15 @@ impl Node {
         }
     }
 
-    /// The process id of the running node.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    /// Sends `signal` (`STOP`, `CONT`, …) to the running node.
+    /// Sends `signal` (`STOP`, `CONT`, …) to the running node, as `kill -<signal>` would.
     pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("running");
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
+            .arg(child.id().to_string())
             .status()
             .expect("kill");
-        assert!(status.success(), "kill -{signal}");
+        assert!(status.success(), "kill -{signal} {}", self.name);
     }
 
     /// `identity.json`'s cluster id and node id.

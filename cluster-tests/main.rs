@@ -9,3 +9,4 @@ mod support;
 mod failover;
 mod harness;
 mod join;
+mod live_reads;

@@ -84,7 +84,7 @@ function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkmesh-e2e-'));
   const configPath = path.join(dir, 'linkmesh.toml');
   fs.writeFileSync(configPath, SERVER_CONFIG);
-  const child = spawn(BINARY, ['serve', '--config', configPath, '--data-dir', path.join(dir, 'data'), '--http-addr', '127.0.0.1:0', '--rpc-addr', '127.0.0.1:0'], {
+  const child = spawn(BINARY, ['serve', '--config', configPath, '--data-dir', path.join(dir, 'data'), '--http-addr', '127.0.0.1:0', '--rpc-addr', '127.0.0.1:0', '--node-name', 'e2e-node'], {
     env: { ...process.env, LINKMESH_ADMIN_PASSWORD: PASSWORD, LINKMESH_LOG: 'warn,linkmesh=info', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -307,7 +307,7 @@ after(async () => {
 });
 
 step('pages and live streams require a session; only /login and /assets are public', async () => {
-  for (const url of ['/collectors', '/collectors/new', '/pipelines', '/settings', '/collectors/col_x']) {
+  for (const url of ['/collectors', '/collectors/new', '/pipelines', '/settings', '/cluster', '/collectors/col_x']) {
     const response = await fetch(`${ctx.base}${url}`, { redirect: 'manual' });
     assert.equal(response.status, 303, url);
     assert.match(response.headers.get('location'), /^\/login\?next=/);
@@ -644,6 +644,19 @@ step('settings: a service account token is shown once; an admin adds a user', as
   await expectText(page.locator('#users-table'), 'dana');
   await page.mouse.move(0, 0);
   await snapshot('settings', { doc: true });
+});
+
+step('the Cluster page shows this node as the leader holding every slot, live', async () => {
+  const { page } = ctx;
+  await page.getByRole('link', { name: 'Cluster', exact: true }).click();
+  await page.waitForURL(/\/cluster$/);
+  await expectText(page.locator('#members-table tbody'), /e2e-node\s*leader/);
+  await expectText(page.locator('#members-table tbody'), /voter/);
+  await expectText(page.locator('#slot-legend'), 'e2e-node: 1024 slots (100%)');
+  await expectText(page.locator('#live-indicator'), 'Live');
+  assert.match(await page.locator('#cluster-id').innerText(), /^clu_/);
+  await page.mouse.move(0, 0);
+  await snapshot('cluster', { doc: true });
 });
 
 step('a viewer sees the fleet but no edit controls or settings', async () => {

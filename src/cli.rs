@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod client;
+pub mod cluster;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Cluster membership: status, join tokens, remove a member, move the leader, rebalance slots.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Simulate a fleet of Alloy collectors against running servers (demo and benchmark load).
     Simulate(Box<crate::simulate::SimulateArgs>),
     /// Verify a stopped node's data dir offline: reads every record, prints what it holds and the

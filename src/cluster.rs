@@ -7,6 +7,7 @@
 //! - [`tls`]: optional TLS and mTLS on the cluster port (`[cluster.tls]`).
 //! - [`peers`]: the client pool: a channel per peer, deadlines, reconnects, last contact per node.
 //! - [`service`]: the handlers of the cluster port (Raft RPCs, write forwarding, admin).
+//! - [`live_reads`]: reads from any node: live fields gathered from the owners, one bounded call each.
 //! - [`server`]: binding the cluster port and serving it, credential checked before any message.
 //! - [`admin`]: the admin calls only the leader answers (`AdminCall`).
 //! - [`lease`]: lease arithmetic (when an owner may serve, when the leader calls a member down, how long
@@ -28,6 +29,7 @@ pub mod credential;
 pub mod join;
 pub mod joiner;
 pub mod lease;
+pub mod live_reads;
 pub mod ownership;
 pub mod payload;
 pub mod peers;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use linkmesh::cli::{access, client, Cli, Command};
+use linkmesh::cli::{access, client, cluster, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,6 +55,7 @@ fn run_client(command: Command) -> ExitCode {
             Command::ServiceAccounts(command) => access::service_accounts(command).await,
             Command::Sessions(command) => access::sessions(command).await,
             Command::Audit { client: args, after, limit } => access::audit(args, after, limit).await,
+            Command::Cluster(command) => cluster::cluster(command).await,
             Command::Serve(_) | Command::Simulate(_) | Command::Check { .. } => Ok(()),
         }
     });

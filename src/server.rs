@@ -199,8 +199,9 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
             .await?;
     let metrics = Arc::new(NodeMetrics::new(raft.node_id(), raft.log_flush_histogram()));
     raft_runtime.spawn(crate::metrics::raft_watch::follow(raft.metrics_watch(), metrics.clone()));
+    let live_source = crate::cluster::live_reads::LiveSource::default();
     let cluster_server = cluster_listener.serve(
-        PeerService::new(raft.clone()),
+        PeerService::new(raft.clone()).with_live_source(live_source.clone()),
         credential,
         cluster_tls.as_ref(),
         &raft_runtime,
@@ -248,6 +249,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         Clock::system(),
         threads,
     );
+    live_source.set(registry.clone());
     let effect_registry = registry.clone();
     actix::spawn(async move {
         while let Some(effect) = effects_rx.recv().await {

@@ -8,7 +8,9 @@
 //! - [`fleet`]: the collectors and their calls; [`open_loop`]: each collector on its own schedule;
 //!   [`closed_loop`]: back-to-back calls over a fixed number of connections (benchmarks).
 //! - [`decode_only`]: the in-process decode baseline of the push benchmark.
-//! - [`stats`], [`progress`]: counters and latency histograms, the live line, the summary.
+//! - [`nodes`]: the servers, each call sent to one at random with a load balancer's retry.
+//! - [`stats`], [`progress`], [`report`]: counters and latency histograms (totals and per node), the
+//!   live line, the summary table.
 //!
 //! The simulator never touches server internals: everything goes over HTTP, so it measures what a
 //! real fleet would see. Its own CPU use is in the summary (`client_cpu_s`), since on one machine it
@@ -23,10 +25,12 @@ pub mod closed_loop;
 pub mod decode_only;
 pub mod fleet;
 pub mod http_client;
+pub mod nodes;
 pub mod open_loop;
 pub mod own_metrics;
 pub mod progress;
 pub mod provision;
+pub mod report;
 pub mod stats;
 
 use std::io::Write as _;
@@ -42,6 +46,7 @@ use crate::config::human::parse_duration;
 use closed_loop::{ClosedLoopSettings, Workload};
 use fleet::{FleetSettings, SimFleet};
 use http_client::SimHttpClient;
+use nodes::Nodes;
 use open_loop::OpenLoopSettings;
 use own_metrics::Compression;
 use provision::{AdminAuth, ProvisionPlan};
@@ -49,7 +54,8 @@ use stats::{PhaseSummary, Stats};
 
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
-    /// Server base URL; repeat (or comma-separate) for several servers: collector n uses URL n mod count.
+    /// Server base URL; repeat (or comma-separate) for the nodes of a cluster: every call goes to one
+    /// picked at random, as behind a load balancer without stickiness, and the summary has figures per node.
     #[arg(
         long = "url",
         env = "LINKMESH_URL",
@@ -309,21 +315,22 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
     }
 
     let client = SimHttpClient::new(args.connections, args.request_timeout)?;
+    let nodes = Nodes::new(args.urls.clone());
     let settings = FleetSettings {
         report_effective_config: !args.no_effective_config,
         metrics_compression: args.metrics_compression,
     };
-    let fleet = Arc::new(SimFleet::new(client, args.urls.clone(), tokens, args.connections, settings));
+    let fleet = Arc::new(SimFleet::new(client, nodes, tokens, args.connections, settings));
     if args.closed_loop {
         if !args.skip_startup {
-            let stats = Arc::new(Stats::new());
+            let stats = Arc::new(Stats::for_nodes(&args.urls));
             let progress =
                 progress::start("start-up", stats.clone(), fleet.len(), args.progress_interval, args.quiet);
             let elapsed = closed_loop::start_up(fleet.clone(), args.connections, stats.clone()).await;
             progress.finish();
             phases.startup = Some(stats.summary(elapsed));
         }
-        let stats = Arc::new(Stats::new());
+        let stats = Arc::new(Stats::for_nodes(&args.urls));
         let progress = progress::start("closed loop", stats.clone(), 0, args.progress_interval, args.quiet);
         let settings = ClosedLoopSettings {
             workload: args.workload,
@@ -340,7 +347,7 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
         phases.run_server_cpu_s =
             server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
     } else {
-        let stats = Arc::new(Stats::new());
+        let stats = Arc::new(Stats::for_nodes(&args.urls));
         let progress =
             progress::start("running", stats.clone(), fleet.len(), args.progress_interval, args.quiet);
         let settings = OpenLoopSettings {
@@ -372,10 +379,11 @@ async fn provision_tokens(
         tokens_file: args.tokens_file.clone(),
         mint_tokens: !args.create_only,
     };
-    let stats = Arc::new(Stats::new());
+    let stats = Arc::new(Stats::for_nodes(&args.urls));
     let progress = progress::start("provisioning", stats.clone(), 0, args.progress_interval, args.quiet);
     let started = Instant::now();
-    let tokens = provision::provision(&args.urls[0], args.admin_auth(), &plan, &stats).await;
+    let nodes = Nodes::new(args.urls.clone());
+    let tokens = provision::provision(&nodes, args.admin_auth(), &plan, &stats).await;
     let elapsed = started.elapsed();
     progress.finish();
     let summary = stats.summary(elapsed);
@@ -407,6 +415,7 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
         "workload": (args.closed_loop && !args.provision_only).then(|| args.workload.as_str()),
         "collectors": phases.collectors,
         "urls": args.urls,
+        "routing": nodes::ROUTING_LEGEND,
         "connections": args.connections,
         "threads": threads,
         "rate": args.rate,
@@ -438,6 +447,14 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
         }
         std::fs::write(path, lines.join("\n") + "\n")
             .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
+    }
+    if !args.quiet {
+        let ran: Vec<(&str, &PhaseSummary)> =
+            [("provisioning", &phases.provisioning), ("start-up", &phases.startup), ("run", &phases.run)]
+                .into_iter()
+                .filter_map(|(name, phase)| phase.as_ref().map(|phase| (name, phase)))
+                .collect();
+        let _ = write!(std::io::stderr().lock(), "{}", report::render_all(&ran));
     }
     if !args.no_stdout_summary {
         let mut stdout = std::io::stdout().lock();

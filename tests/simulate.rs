@@ -1,5 +1,6 @@
-//! `linkmesh simulate` against a real server: it provisions its collectors through the API, drives
-//! them like Alloy, and its JSON summary and the API agree on what happened.
+//! `linkmesh simulate` against real servers: it provisions its collectors through the API, drives
+//! them like Alloy, and its JSON summary and the API agree on what happened. With several `--url`s it
+//! spreads every call over them and reports each node's figures.
 
 mod support;
 
@@ -11,11 +12,22 @@ use support::*;
 
 /// Runs `linkmesh simulate` to completion; returns its JSON summary and its progress output (stderr).
 fn simulate(server: &Server, admin_token: &str, tokens_path: &Path, extra: &[&str]) -> (Value, String) {
+    simulate_nodes(&[server.base_url.as_str()], server, admin_token, tokens_path, extra)
+}
+
+/// `linkmesh simulate` with one `--url` per entry of `urls`; `server`'s log is shown on failure.
+fn simulate_nodes(
+    urls: &[&str],
+    server: &Server,
+    admin_token: &str,
+    tokens_path: &Path,
+    extra: &[&str],
+) -> (Value, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let summary_path = dir.path().join("summary.json");
     let output = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
         .arg("simulate")
-        .args(["--url", &server.base_url])
+        .args(urls.iter().flat_map(|url| ["--url", url]))
         .args(["--admin-token", admin_token])
         .args(["--tokens-file", tokens_path.to_str().expect("utf-8 path")])
         .args(["--summary-json", summary_path.to_str().expect("utf-8 path")])
@@ -118,4 +130,132 @@ async fn tokens_file_is_reused_and_closed_loop_counts_rounds() {
     let polls = &summary["run"]["calls"]["get_config"];
     assert_eq!(polls["ok"], 15, "{summary:#}");
     assert_eq!(polls["not_modified"], 15, "{summary:#}");
+}
+
+/// The per-node entry of `url` in a phase of the summary.
+fn node<'a>(phase: &'a Value, url: &str) -> &'a Value {
+    phase["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|node| node["url"] == url))
+        .unwrap_or_else(|| panic!("no figures for {url}: {phase:#}"))
+}
+
+fn count(value: &Value) -> u64 {
+    value.as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn calls_are_spread_over_every_node_and_counted_where_they_went() {
+    // Two independent servers: collectors provisioned on `a` are unknown to `b`, which must refuse
+    // their tokens (401, never retried elsewhere), so every poll's node shows in its outcome.
+    let a = Server::start();
+    let b = Server::start();
+    let api = Api::admin(&a).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens = dir.path().join("tokens.tsv");
+    simulate(
+        &a,
+        &api.token,
+        &tokens,
+        &["--collectors", "20", "--name-prefix", "spread-", "--provision-only"],
+    );
+
+    let (summary, table) = simulate_nodes(
+        &[&a.base_url, &b.base_url],
+        &a,
+        "",
+        &tokens,
+        &[
+            "--collectors",
+            "20",
+            "--name-prefix",
+            "spread-",
+            "--closed-loop",
+            "--skip-startup",
+            "--connections",
+            "4",
+            "--rounds",
+            "10",
+            "--duration",
+            "60s",
+        ],
+    );
+    let run = &summary["run"];
+    let polls = &run["calls"]["get_config"];
+    let at_a = &node(run, &a.base_url)["calls"]["get_config"];
+    let at_b = &node(run, &b.base_url)["calls"]["get_config"];
+    // 200 calls (plus status reports) picked at random: both nodes get some.
+    assert!(count(&at_a["requests"]) > 0 && count(&at_b["requests"]) > 0, "{summary:#}");
+    assert_eq!(count(&at_a["errors"]), 0, "a knows every token: {summary:#}");
+    assert_eq!(at_b["ok"], 0, "b knows none: {summary:#}");
+    assert_eq!(node(run, &b.base_url)["errors"]["get_config:http_401"], at_b["requests"], "{summary:#}");
+    assert_eq!(
+        count(&polls["requests"]),
+        count(&at_a["requests"]) + count(&at_b["requests"]),
+        "a 401 is an answer: each poll went to exactly one node: {summary:#}"
+    );
+    assert_eq!(polls["ok"], at_a["ok"], "{summary:#}");
+    assert_eq!(polls["errors"], at_b["errors"], "{summary:#}");
+    assert!(polls.get("retried").is_none(), "nothing retried: {summary:#}");
+    assert!(at_a["latency"]["p99_ms"].as_f64().is_some(), "{summary:#}");
+    assert!(table.contains(&a.base_url) && table.contains(&b.base_url), "table on stderr: {table}");
+    assert!(table.contains(&format!("errors at {}: get_config:http_401", b.base_url)), "{table}");
+}
+
+#[tokio::test]
+async fn a_refused_node_counts_its_errors_and_every_call_is_retried_on_another() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    // A port nothing listens on: connections to it are refused.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (summary, table) = simulate_nodes(
+        &[&server.base_url, &dead],
+        &server,
+        &api.token,
+        &dir.path().join("tokens.tsv"),
+        &[
+            "--collectors",
+            "10",
+            "--name-prefix",
+            "retry-",
+            "--closed-loop",
+            "--connections",
+            "2",
+            "--rounds",
+            "5",
+            "--duration",
+            "60s",
+        ],
+    );
+    for phase in ["provisioning", "startup", "run"] {
+        let phase = &summary[phase];
+        assert_eq!(phase["errors"], serde_json::json!({}), "every call succeeded on retry: {summary:#}");
+        let at_dead = node(phase, &dead);
+        let mut refused = 0;
+        for (kind, call) in phase["calls"].as_object().expect("calls") {
+            let at_dead_calls = &at_dead["calls"][kind.as_str()];
+            assert_eq!(at_dead_calls["ok"].as_u64().unwrap_or(0), 0, "{summary:#}");
+            assert_eq!(
+                count(&call["retried"]),
+                count(&at_dead_calls["requests"]),
+                "each refused call was retried once on the live node: {summary:#}"
+            );
+            assert_eq!(
+                count(&node(phase, &server.base_url)["calls"][kind.as_str()]["ok"]),
+                count(&call["ok"]),
+                "{summary:#}"
+            );
+            refused += count(&at_dead_calls["requests"]);
+        }
+        assert!(refused > 0, "some calls went to the dead node: {summary:#}");
+        let reasons: Vec<&String> = at_dead["errors"].as_object().expect("errors").keys().collect();
+        assert!(reasons.iter().all(|reason| reason.ends_with(":connect")), "{summary:#}");
+    }
+    assert_eq!(summary["provisioning"]["calls"]["mint_token"]["ok"], 10, "{summary:#}");
+    assert_eq!(summary["run"]["calls"]["get_config"]["ok"], 50, "{summary:#}");
+    assert!(table.contains("legend: each call goes to a node picked at random"), "{table}");
 }

@@ -15,6 +15,10 @@ pub enum ClientError {
     Api { status: u16, message: String },
     #[error("{0}")]
     Input(String),
+    #[error(
+        "this server does not support {feature}: it has no endpoint for it (an older linkmesh; upgrade it)"
+    )]
+    Unsupported { feature: &'static str },
 }
 
 pub(super) async fn call(

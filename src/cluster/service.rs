@@ -10,6 +10,7 @@ use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
 use super::admin::{self, AdminCall};
+use super::live_reads::{self, LiveReadError, LiveSource};
 use super::payload::{self, PayloadError};
 use crate::model::Command;
 use crate::proto::cluster::v1::cluster_service_server::ClusterService;
@@ -25,11 +26,18 @@ const MAX_WAIT_APPLIED: Duration = Duration::from_secs(10);
 
 pub struct PeerService {
     raft: RaftNode,
+    live: LiveSource,
 }
 
 impl PeerService {
     pub fn new(raft: RaftNode) -> PeerService {
-        PeerService { raft }
+        PeerService { raft, live: LiveSource::default() }
+    }
+
+    /// Answers `LiveState` from the registry `live` will hold once it is started.
+    pub fn with_live_source(mut self, live: LiveSource) -> PeerService {
+        self.live = live;
+        self
     }
 }
 
@@ -106,8 +114,13 @@ impl ClusterService for PeerService {
 
     async fn live_state(
         &self,
-        _request: Request<LiveStateRequest>,
+        request: Request<LiveStateRequest>,
     ) -> Result<Response<LiveStateReply>, Status> {
-        Err(Status::unimplemented("live state reads are not served by this node yet"))
+        match live_reads::answer(&self.live, request.into_inner()).await {
+            Ok(reply) => Ok(Response::new(reply)),
+            Err(error @ LiveReadError::TooManyIds(_)) => Err(Status::invalid_argument(error.to_string())),
+            Err(error @ LiveReadError::NotStarted) => Err(Status::unavailable(error.to_string())),
+            Err(error @ LiveReadError::Payload(_)) => Err(Status::internal(error.to_string())),
+        }
     }
 }

@@ -2,16 +2,18 @@
 //! the immediate status report after a change), an own_metrics push — counted in a [`Stats`].
 //!
 //! Per collector the fleet keeps its token and a small [`AlloyCollector`]; calls in flight are bounded
-//! by a semaphore, so the HTTP pool never holds more connections than that bound.
+//! by a semaphore, so the HTTP pool never holds more connections than that bound. Each call goes to a
+//! node picked at random (see [`Nodes`]), as behind a load balancer without stickiness.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 use super::alloy_collector::{register_request, AlloyCollector};
-use super::http_client::{CallError, SimHttpClient};
+use super::http_client::SimHttpClient;
+use super::nodes::Nodes;
 use super::own_metrics::{alloy_self_metrics, count_data_points, encode_body, Compression, ScrapeInput};
 use super::provision::SimToken;
 use super::stats::{CallKind, Outcome, Stats};
@@ -26,7 +28,7 @@ pub struct FleetSettings {
 
 pub struct SimFleet {
     client: SimHttpClient,
-    urls: Vec<String>,
+    nodes: Nodes,
     tokens: Vec<SimToken>,
     collectors: Vec<Mutex<AlloyCollector>>,
     local_attributes: HashMap<String, String>,
@@ -43,7 +45,7 @@ pub fn unix_nanos() -> u64 {
 impl SimFleet {
     pub fn new(
         client: SimHttpClient,
-        urls: Vec<String>,
+        nodes: Nodes,
         tokens: Vec<SimToken>,
         max_in_flight: usize,
         settings: FleetSettings,
@@ -51,7 +53,7 @@ impl SimFleet {
         let collectors = tokens.iter().map(|_| Mutex::new(AlloyCollector::new())).collect();
         SimFleet {
             client,
-            urls,
+            nodes,
             tokens,
             collectors,
             local_attributes: super::alloy_collector::default_local_attributes(),
@@ -69,11 +71,6 @@ impl SimFleet {
         self.tokens.is_empty()
     }
 
-    /// Collector `index` talks to one server for its whole life (round-robin over the URLs).
-    fn url(&self, index: usize) -> &str {
-        &self.urls[index % self.urls.len()]
-    }
-
     /// The host id Alloy sends (`constants.hostname` in the enrollment config): the collector's name.
     fn host_id(&self, index: usize) -> &str {
         &self.tokens[index].name
@@ -83,17 +80,15 @@ impl SimFleet {
         let token = &self.tokens[index];
         let request = register_request(&token.name, &token.name, &self.local_attributes);
         let Ok(_permit) = self.in_flight.acquire().await else { return false };
-        let started = Instant::now();
-        match self.client.register(self.url(index), &token.token, &request).await {
-            Ok(()) => {
-                stats.success(CallKind::Register, Outcome::Ok, started.elapsed());
-                true
-            }
-            Err(error) => {
-                record_failure(stats, CallKind::Register, &error);
-                false
-            }
-        }
+        self.nodes
+            .call(
+                CallKind::Register,
+                stats,
+                |_| Outcome::Ok,
+                |url| self.client.register(url, &token.token, &request),
+            )
+            .await
+            .is_ok()
     }
 
     /// One GetConfig; when it delivered a config that changed, Alloy's immediate second GetConfig
@@ -108,24 +103,23 @@ impl SimFleet {
                 self.settings.report_effective_config,
             );
             let Ok(permit) = self.in_flight.acquire().await else { return false };
-            let started = Instant::now();
-            let result = self.client.get_config(self.url(index), &self.tokens[index].token, &request).await;
-            let latency = started.elapsed();
+            let token = &self.tokens[index].token;
+            let result = self
+                .nodes
+                .call(CallKind::GetConfig, stats, poll_outcome, |url| {
+                    self.client.get_config(url, token, &request)
+                })
+                .await;
             drop(permit);
             match result {
                 Ok(response) => {
-                    let outcome = if response.not_modified { Outcome::NotModified } else { Outcome::Changed };
-                    stats.success(CallKind::GetConfig, outcome, latency);
                     let report_now = self.collectors[index].lock().on_response(carried, &response);
                     if !report_now || report_calls > 0 {
                         return true;
                     }
                     report_calls += 1;
                 }
-                Err(error) => {
-                    record_failure(stats, CallKind::GetConfig, &error);
-                    return false;
-                }
+                Err(_) => return false,
             }
         }
     }
@@ -161,27 +155,31 @@ impl SimFleet {
         };
         let body_bytes = body.len() as u64;
         let Ok(_permit) = self.in_flight.acquire().await else { return false };
-        let started = Instant::now();
+        let (token, compression) = (&self.tokens[index].token, self.settings.metrics_compression);
         let result = self
-            .client
-            .push_metrics(self.url(index), &self.tokens[index].token, body, self.settings.metrics_compression)
+            .nodes
+            .call(
+                CallKind::OwnMetrics,
+                stats,
+                |_| Outcome::Ok,
+                |url| {
+                    // A retry sends the same bytes again; the copy is a few KiB next to an HTTP call.
+                    self.client.push_metrics(url, token, body.clone(), compression)
+                },
+            )
             .await;
-        match result {
-            Ok(()) => {
-                stats.success(CallKind::OwnMetrics, Outcome::Ok, started.elapsed());
-                stats.add_points(CallKind::OwnMetrics, points);
-                stats.add_request_bytes(CallKind::OwnMetrics, body_bytes);
-                true
-            }
-            Err(error) => {
-                record_failure(stats, CallKind::OwnMetrics, &error);
-                false
-            }
+        if result.is_ok() {
+            stats.add_points(CallKind::OwnMetrics, points);
+            stats.add_request_bytes(CallKind::OwnMetrics, body_bytes);
         }
+        result.is_ok()
     }
 }
 
-fn record_failure(stats: &Stats, kind: CallKind, error: &CallError) {
-    tracing::debug!(call = kind.as_str(), error = %error, "simulated call failed");
-    stats.failure(kind, &error.reason());
+fn poll_outcome(response: &crate::proto::collector::v1::GetConfigResponse) -> Outcome {
+    if response.not_modified {
+        Outcome::NotModified
+    } else {
+        Outcome::Changed
+    }
 }

@@ -50,7 +50,18 @@ impl CallError {
         }
     }
 
-    fn from_reqwest(error: reqwest::Error) -> Self {
+    /// Whether a load balancer would send the call to another backend: the connection was refused or
+    /// closed without an answer, or the node answered 503 (not ready, owner down). A timeout is not
+    /// retried: the node may have acted on the call.
+    pub fn is_retried_by_load_balancers(&self) -> bool {
+        match self {
+            CallError::Connect(_) | CallError::Transport(_) => true,
+            CallError::Status { status, .. } => *status == 503,
+            CallError::Timeout | CallError::Decode(_) | CallError::PartialSuccess { .. } => false,
+        }
+    }
+
+    pub fn from_reqwest(error: reqwest::Error) -> Self {
         if error.is_timeout() {
             CallError::Timeout
         } else if error.is_connect() {
@@ -192,7 +203,7 @@ async fn read_body(response: reqwest::Response) -> Result<(u16, Vec<u8>), CallEr
 }
 
 /// The message of a Connect or REST error envelope, else the start of the body.
-fn error_message(body: &[u8]) -> String {
+pub fn error_message(body: &[u8]) -> String {
     let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let message = value.as_ref().and_then(|value| {
         value["message"].as_str().or_else(|| value["error"]["message"].as_str()).map(str::to_owned)
@@ -212,6 +223,14 @@ mod tests {
             CallError::PartialSuccess { rejected: 1, message: String::new() }.reason(),
             "partial_success"
         );
+    }
+
+    #[test]
+    fn only_refusals_and_unavailability_are_retried_elsewhere() {
+        assert!(CallError::Connect("refused".into()).is_retried_by_load_balancers());
+        assert!(CallError::Status { status: 503, message: String::new() }.is_retried_by_load_balancers());
+        assert!(!CallError::Status { status: 401, message: String::new() }.is_retried_by_load_balancers());
+        assert!(!CallError::Timeout.is_retried_by_load_balancers());
     }
 
     #[test]

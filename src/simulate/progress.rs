@@ -44,7 +44,9 @@ fn label(kind: CallKind) -> &'static str {
         CallKind::GetConfig => "polls",
         CallKind::OwnMetrics => "pushes",
         CallKind::CreateCollector => "creates",
+        CallKind::FindCollector => "lookups",
         CallKind::MintToken => "mints",
+        CallKind::SignIn => "sign-ins",
         CallKind::Decode => "decodes",
     }
 }

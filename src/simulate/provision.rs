@@ -9,13 +9,15 @@ use std::collections::HashMap;
 use std::io::{BufRead as _, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
 use reqwest::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
+use super::http_client::{error_message, CallError};
+use super::nodes::Nodes;
 use super::stats::{CallKind, Outcome, Stats};
 
 const SESSION_COOKIE: &str = "linkmesh_session";
@@ -70,119 +72,101 @@ impl ProvisionPlan {
     }
 }
 
-/// A REST client signed in as an operator.
+/// A REST client signed in as an operator; every call goes to a node picked at random.
 pub struct AdminApi {
     http: reqwest::Client,
-    base_url: String,
+    nodes: Nodes,
     authorization: (reqwest::header::HeaderName, String),
 }
 
-#[derive(Debug)]
-struct ApiFailure {
-    status: Option<u16>,
-    message: String,
-}
-
-impl ApiFailure {
-    fn reason(&self) -> String {
-        match self.status {
-            Some(status) => format!("http_{status}"),
-            None => "transport".to_owned(),
-        }
-    }
-}
-
 impl AdminApi {
+    /// With a password, signs in once (on a random node): sessions are replicated state, so the
+    /// session cookie is good on every node of a cluster.
     pub async fn sign_in(
-        base_url: &str,
+        nodes: Nodes,
         auth: AdminAuth,
         connections: usize,
+        stats: &Stats,
     ) -> Result<Self, ProvisionError> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
             .timeout(Duration::from_secs(60))
             .build()?;
-        let base_url = base_url.trim_end_matches('/').to_owned();
         let authorization = match auth {
             AdminAuth::ServiceAccountToken(token) => (AUTHORIZATION, format!("Bearer {token}")),
             AdminAuth::Password { user, password } => {
-                let response = http
-                    .post(format!("{base_url}/api/v1/auth/login"))
-                    .json(&json!({ "username": user, "password": password }))
-                    .send()
+                let body = json!({ "username": user, "password": password });
+                let session = nodes
+                    .call(CallKind::SignIn, stats, |_| Outcome::Ok, |url| sign_in_once(&http, url, &body))
                     .await
-                    .map_err(|error| ProvisionError::Login {
-                        user: user.clone(),
-                        message: error.to_string(),
-                    })?;
-                let session = response
-                    .headers()
-                    .get_all(SET_COOKIE)
-                    .iter()
-                    .filter_map(|value| value.to_str().ok())
-                    .find_map(|cookie| {
-                        let pair = cookie.split(';').next()?.trim();
-                        let (name, value) = pair.split_once('=')?;
-                        (name == SESSION_COOKIE).then(|| value.to_owned())
-                    });
-                let status = response.status();
-                match session {
-                    Some(session) if status.is_success() => (COOKIE, format!("{SESSION_COOKIE}={session}")),
-                    _ => {
-                        let message = response.text().await.unwrap_or_default();
-                        return Err(ProvisionError::Login { user, message: format!("{status}: {message}") });
-                    }
-                }
+                    .map_err(|error| ProvisionError::Login { user, message: error.to_string() })?;
+                (COOKIE, format!("{SESSION_COOKIE}={session}"))
             }
         };
-        Ok(AdminApi { http, base_url, authorization })
+        Ok(AdminApi { http, nodes, authorization })
+    }
+
+    /// One REST call on `base_url`.
+    async fn call_once(
+        &self,
+        base_url: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CallError> {
+        let mut request = self
+            .http
+            .request(method, format!("{base_url}/api/v1{path}"))
+            .header(self.authorization.0.clone(), &self.authorization.1);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(CallError::from_reqwest)?;
+        let status = response.status();
+        let text = response.text().await.map_err(CallError::from_reqwest)?;
+        if !status.is_success() {
+            return Err(CallError::Status {
+                status: status.as_u16(),
+                message: error_message(text.as_bytes()),
+            });
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     async fn call(
         &self,
+        kind: CallKind,
+        stats: &Stats,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, ApiFailure> {
-        let mut request = self
-            .http
-            .request(method, format!("{}/api/v1{path}", self.base_url))
-            .header(self.authorization.0.clone(), &self.authorization.1);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response =
-            request.send().await.map_err(|error| ApiFailure { status: None, message: error.to_string() })?;
-        let status = response.status();
-        let text =
-            response.text().await.map_err(|error| ApiFailure { status: None, message: error.to_string() })?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if !status.is_success() {
-            let message = value["error"]["message"].as_str().map_or_else(|| value.to_string(), str::to_owned);
-            return Err(ApiFailure { status: Some(status.as_u16()), message });
-        }
-        Ok(value)
+    ) -> Result<Value, CallError> {
+        self.nodes
+            .call(
+                kind,
+                stats,
+                |_| Outcome::Ok,
+                |url| self.call_once(url, method.clone(), path, body.as_ref()),
+            )
+            .await
     }
 
     /// Creates the collector; one that already exists (an earlier run) is looked up by name.
-    async fn create_collector(&self, name: &str, stats: &Stats) -> Result<String, ApiFailure> {
-        let started = Instant::now();
+    async fn create_collector(&self, name: &str, stats: &Stats) -> Result<String, CallError> {
         let body = json!({ "name": name, "mode": "alloy-remotecfg" });
-        match self.call(reqwest::Method::POST, "/collectors", Some(body)).await {
-            Ok(created) => {
-                stats.success(CallKind::CreateCollector, Outcome::Ok, started.elapsed());
-                Ok(created["id"].as_str().unwrap_or_default().to_owned())
-            }
-            Err(ApiFailure { status: Some(409), .. }) => self.find_collector(name).await,
-            Err(failure) => {
-                stats.failure(CallKind::CreateCollector, &failure.reason());
-                Err(failure)
-            }
+        match self
+            .call(CallKind::CreateCollector, stats, reqwest::Method::POST, "/collectors", Some(body))
+            .await
+        {
+            Ok(created) => Ok(created["id"].as_str().unwrap_or_default().to_owned()),
+            Err(CallError::Status { status: 409, .. }) => self.find_collector(name, stats).await,
+            Err(error) => Err(error),
         }
     }
 
-    async fn find_collector(&self, name: &str) -> Result<String, ApiFailure> {
-        let found = self.call(reqwest::Method::GET, &format!("/collectors?q={name}"), None).await?;
+    async fn find_collector(&self, name: &str, stats: &Stats) -> Result<String, CallError> {
+        let path = format!("/collectors?q={name}");
+        let found = self.call(CallKind::FindCollector, stats, reqwest::Method::GET, &path, None).await?;
         found["collectors"]
             .as_array()
             .into_iter()
@@ -190,20 +174,41 @@ impl AdminApi {
             .find(|collector| collector["name"] == name)
             .and_then(|collector| collector["id"].as_str())
             .map(str::to_owned)
-            .ok_or_else(|| ApiFailure { status: Some(404), message: format!("collector {name:?} not found") })
+            .ok_or_else(|| CallError::Status {
+                status: 404,
+                message: format!("collector {name:?} not found"),
+            })
     }
 
-    async fn mint_token(&self, collector_id: &str, stats: &Stats) -> Result<String, ApiFailure> {
-        let started = Instant::now();
-        match self.call(reqwest::Method::POST, &format!("/collectors/{collector_id}/token"), None).await {
-            Ok(minted) => {
-                stats.success(CallKind::MintToken, Outcome::Ok, started.elapsed());
-                Ok(minted["token"].as_str().unwrap_or_default().to_owned())
-            }
-            Err(failure) => {
-                stats.failure(CallKind::MintToken, &failure.reason());
-                Err(failure)
-            }
+    async fn mint_token(&self, collector_id: &str, stats: &Stats) -> Result<String, CallError> {
+        let path = format!("/collectors/{collector_id}/token");
+        let minted = self.call(CallKind::MintToken, stats, reqwest::Method::POST, &path, None).await?;
+        Ok(minted["token"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+/// `POST /api/v1/auth/login` on one node; the session cookie's value.
+async fn sign_in_once(http: &reqwest::Client, base_url: &str, body: &Value) -> Result<String, CallError> {
+    let response = http
+        .post(format!("{base_url}/api/v1/auth/login"))
+        .json(body)
+        .send()
+        .await
+        .map_err(CallError::from_reqwest)?;
+    let session =
+        response.headers().get_all(SET_COOKIE).iter().filter_map(|value| value.to_str().ok()).find_map(
+            |cookie| {
+                let pair = cookie.split(';').next()?.trim();
+                let (name, value) = pair.split_once('=')?;
+                (name == SESSION_COOKIE).then(|| value.to_owned())
+            },
+        );
+    let status = response.status();
+    match session {
+        Some(session) if status.is_success() => Ok(session),
+        _ => {
+            let text = response.text().await.unwrap_or_default();
+            Err(CallError::Status { status: status.as_u16(), message: error_message(text.as_bytes()) })
         }
     }
 }
@@ -278,10 +283,10 @@ impl TokensWriter {
 }
 
 /// The tokens of collectors `1..=count` (in order), provisioning the missing ones through the REST API
-/// at `base_url` (signing in only when some are missing). Collectors whose provisioning failed are
+/// of `nodes` (signing in only when some are missing). Collectors whose provisioning failed are
 /// left out (their errors are in `stats`).
 pub async fn provision(
-    base_url: &str,
+    nodes: &Nodes,
     auth: Option<AdminAuth>,
     plan: &ProvisionPlan,
     stats: &Stats,
@@ -296,7 +301,7 @@ pub async fn provision(
         let Some(auth) = auth else {
             return Err(ProvisionError::NoAdminCredentials { missing: missing.len(), wanted: plan.count });
         };
-        let api = &AdminApi::sign_in(base_url, auth, plan.concurrency).await?;
+        let api = &AdminApi::sign_in(nodes.clone(), auth, plan.concurrency, stats).await?;
         let writer = match &plan.tokens_file {
             Some(path) if plan.mint_tokens => Some(Arc::new(Mutex::new(TokensWriter::open(path)?))),
             _ => None,
@@ -322,7 +327,7 @@ async fn provision_one(api: &AdminApi, name: String, mint: bool, stats: &Stats) 
     let collector_id = match api.create_collector(&name, stats).await {
         Ok(id) => id,
         Err(failure) => {
-            tracing::debug!(name = %name, error = %failure.message, "cannot create collector");
+            tracing::debug!(name = %name, error = %failure, "cannot create collector");
             return None;
         }
     };
@@ -332,7 +337,7 @@ async fn provision_one(api: &AdminApi, name: String, mint: bool, stats: &Stats) 
     match api.mint_token(&collector_id, stats).await {
         Ok(token) => Some(SimToken { name, collector_id, token }),
         Err(failure) => {
-            tracing::debug!(name = %name, error = %failure.message, "cannot mint collector token");
+            tracing::debug!(name = %name, error = %failure, "cannot mint collector token");
             None
         }
     }
@@ -388,8 +393,8 @@ mod tests {
             tokens_file: None,
             mint_tokens: true,
         };
-        let error =
-            provision("http://127.0.0.1:9", None, &plan, &Stats::new()).await.expect_err("no credentials");
+        let nodes = Nodes::new(vec!["http://127.0.0.1:9".to_owned()]);
+        let error = provision(&nodes, None, &plan, &Stats::new()).await.expect_err("no credentials");
         assert!(matches!(error, ProvisionError::NoAdminCredentials { missing: 2, wanted: 2 }));
     }
 }

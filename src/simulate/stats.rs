@@ -5,6 +5,9 @@
 //! Counters are atomics; each call kind has two latency histograms behind short mutexes (the whole run,
 //! and the current progress interval). Histograms are in microseconds, 1 µs to 60 s, 3 significant
 //! digits (about 30 KiB each), so memory does not grow with the number of collectors or calls.
+//!
+//! With several servers a phase's `Stats` also holds one child `Stats` per node: there every attempt
+//! counts under the node it went to, while the totals count each call once (see `nodes.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,17 +26,21 @@ pub enum CallKind {
     GetConfig,
     OwnMetrics,
     CreateCollector,
+    FindCollector,
     MintToken,
+    SignIn,
     Decode,
 }
 
 impl CallKind {
-    pub const ALL: [CallKind; 6] = [
+    pub const ALL: [CallKind; 8] = [
         CallKind::Register,
         CallKind::GetConfig,
         CallKind::OwnMetrics,
         CallKind::CreateCollector,
+        CallKind::FindCollector,
         CallKind::MintToken,
+        CallKind::SignIn,
         CallKind::Decode,
     ];
 
@@ -43,7 +50,9 @@ impl CallKind {
             CallKind::GetConfig => "get_config",
             CallKind::OwnMetrics => "own_metrics",
             CallKind::CreateCollector => "create_collector",
+            CallKind::FindCollector => "find_collector",
             CallKind::MintToken => "mint_token",
+            CallKind::SignIn => "sign_in",
             CallKind::Decode => "decode",
         }
     }
@@ -67,6 +76,8 @@ struct KindStats {
     requests: AtomicU64,
     ok: AtomicU64,
     errors: AtomicU64,
+    /// Calls that failed on a first node and were sent to another.
+    retried: AtomicU64,
     not_modified: AtomicU64,
     changed: AtomicU64,
     points: AtomicU64,
@@ -81,6 +92,7 @@ impl KindStats {
             requests: AtomicU64::new(0),
             ok: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
             not_modified: AtomicU64::new(0),
             changed: AtomicU64::new(0),
             points: AtomicU64::new(0),
@@ -101,6 +113,8 @@ pub struct Stats {
     kinds: Vec<KindStats>,
     errors_by_reason: Mutex<BTreeMap<(CallKind, String), u64>>,
     collectors_up: AtomicU64,
+    /// Per node (URL and its figures), in the order of `--url`; empty for the nodes themselves.
+    nodes: Vec<(String, Stats)>,
 }
 
 impl Default for Stats {
@@ -115,7 +129,18 @@ impl Stats {
             kinds: CallKind::ALL.iter().map(|_| KindStats::new()).collect(),
             errors_by_reason: Mutex::new(BTreeMap::new()),
             collectors_up: AtomicU64::new(0),
+            nodes: Vec::new(),
         }
+    }
+
+    /// Totals plus figures per node, one per URL.
+    pub fn for_nodes(urls: &[String]) -> Self {
+        Stats { nodes: urls.iter().map(|url| (url.clone(), Stats::new())).collect(), ..Stats::new() }
+    }
+
+    /// The figures of node `index` (`None` without per-node figures).
+    pub fn node(&self, index: usize) -> Option<&Stats> {
+        self.nodes.get(index).map(|(_, stats)| stats)
     }
 
     fn kind(&self, kind: CallKind) -> &KindStats {
@@ -149,6 +174,15 @@ impl Stats {
         *self.errors_by_reason.lock().entry((kind, reason.to_owned())).or_insert(0) += 1;
     }
 
+    /// A call that needed a second node (counted once, whatever its outcome).
+    pub fn retried(&self, kind: CallKind) {
+        self.kind(kind).retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn retried_count(&self, kind: CallKind) -> u64 {
+        self.kind(kind).retried.load(Ordering::Relaxed)
+    }
+
     /// Data points carried by successful own_metrics pushes (or decoded payloads).
     pub fn add_points(&self, kind: CallKind, points: u64) {
         self.kind(kind).points.fetch_add(points, Ordering::Relaxed);
@@ -176,6 +210,7 @@ impl Stats {
             requests: stats.requests.load(Ordering::Relaxed),
             ok: stats.ok.load(Ordering::Relaxed),
             errors: stats.errors.load(Ordering::Relaxed),
+            retried: stats.retried.load(Ordering::Relaxed),
             not_modified: stats.not_modified.load(Ordering::Relaxed),
             changed: stats.changed.load(Ordering::Relaxed),
             points: stats.points.load(Ordering::Relaxed),
@@ -205,7 +240,25 @@ impl Stats {
 
     /// The summary of one phase that lasted `elapsed`.
     pub fn summary(&self, elapsed: Duration) -> PhaseSummary {
-        let calls = CallKind::ALL
+        PhaseSummary {
+            elapsed_s: round3(elapsed.as_secs_f64()),
+            collectors_up: self.collectors_up(),
+            calls: self.call_summaries(elapsed),
+            errors: self.errors_by_reason(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(url, stats)| NodeSummary {
+                    url: url.clone(),
+                    calls: stats.call_summaries(elapsed),
+                    errors: stats.errors_by_reason(),
+                })
+                .collect(),
+        }
+    }
+
+    fn call_summaries(&self, elapsed: Duration) -> BTreeMap<&'static str, CallSummary> {
+        CallKind::ALL
             .iter()
             .filter_map(|kind| {
                 let counts = self.counts(*kind);
@@ -213,13 +266,7 @@ impl Stats {
                     (kind.as_str(), CallSummary::new(counts, self.whole_run_latency(*kind), elapsed))
                 })
             })
-            .collect();
-        PhaseSummary {
-            elapsed_s: round3(elapsed.as_secs_f64()),
-            collectors_up: self.collectors_up(),
-            calls,
-            errors: self.errors_by_reason(),
-        }
+            .collect()
     }
 }
 
@@ -229,6 +276,7 @@ pub struct Counts {
     pub requests: u64,
     pub ok: u64,
     pub errors: u64,
+    pub retried: u64,
     pub not_modified: u64,
     pub changed: u64,
     pub points: u64,
@@ -268,6 +316,9 @@ pub struct CallSummary {
     pub requests: u64,
     pub ok: u64,
     pub errors: u64,
+    /// Calls sent to a second node after the first failed (totals only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retried: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub not_modified: u64,
     #[serde(skip_serializing_if = "is_zero")]
@@ -294,6 +345,7 @@ impl CallSummary {
             requests: counts.requests,
             ok: counts.ok,
             errors: counts.errors,
+            retried: counts.retried,
             not_modified: counts.not_modified,
             changed: counts.changed,
             ok_per_s: rate(counts.ok, seconds),
@@ -313,6 +365,17 @@ pub struct PhaseSummary {
     pub collectors_up: u64,
     pub calls: BTreeMap<&'static str, CallSummary>,
     pub errors: BTreeMap<String, u64>,
+    /// Per node, every attempt counted under the node it went to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// One node's figures in a phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeSummary {
+    pub url: String,
+    pub calls: BTreeMap<&'static str, CallSummary>,
+    pub errors: BTreeMap<String, u64>,
 }
 
 impl PhaseSummary {
@@ -328,6 +391,7 @@ impl PhaseSummary {
             lines.push(format!("{key}_REQUESTS={}", call.requests));
             lines.push(format!("{key}_OK={}", call.ok));
             lines.push(format!("{key}_ERRORS={}", call.errors));
+            lines.push(format!("{key}_RETRIED={}", call.retried));
             lines.push(format!("{key}_NOT_MODIFIED={}", call.not_modified));
             lines.push(format!("{key}_CHANGED={}", call.changed));
             lines.push(format!("{key}_OK_PER_S={}", call.ok_per_s));
@@ -344,6 +408,20 @@ impl PhaseSummary {
                 .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
                 .collect();
             lines.push(format!("{prefix}ERROR_{reason}={count}"));
+        }
+        // Nodes are numbered from 1 in the order of `--url`.
+        for (number, node) in self.nodes.iter().enumerate().map(|(index, node)| (index + 1, node)) {
+            let node_prefix = format!("{prefix}NODE{number}_");
+            lines.push(format!("{node_prefix}URL={}", node.url));
+            for (name, call) in &node.calls {
+                let key = format!("{node_prefix}{}", name.to_ascii_uppercase());
+                lines.push(format!("{key}_REQUESTS={}", call.requests));
+                lines.push(format!("{key}_ERRORS={}", call.errors));
+                if let Some(latency) = &call.latency {
+                    lines.push(format!("{key}_P50_MS={}", latency.p50_ms));
+                    lines.push(format!("{key}_P99_MS={}", latency.p99_ms));
+                }
+            }
         }
         lines
     }
@@ -381,6 +459,24 @@ mod tests {
         assert!((latency.p50_ms - 2.0).abs() < 0.01, "{latency:?}");
         assert_eq!(summary.errors["get_config:http_503"], 1);
         assert!(!summary.calls.contains_key("register"));
+        assert!(summary.nodes.is_empty(), "one server without per-node figures");
+    }
+
+    #[test]
+    fn node_figures_are_summarised_beside_the_totals() {
+        let stats = Stats::for_nodes(&["http://a:1".to_owned(), "http://b:2".to_owned()]);
+        let a = stats.node(0).expect("node a");
+        a.success(CallKind::GetConfig, Outcome::NotModified, Duration::from_millis(1));
+        stats.node(1).expect("node b").failure(CallKind::GetConfig, "connect");
+        stats.success(CallKind::GetConfig, Outcome::NotModified, Duration::from_millis(3));
+        stats.retried(CallKind::GetConfig);
+        let summary = stats.summary(Duration::from_secs(1));
+        assert_eq!(summary.calls["get_config"].retried, 1);
+        assert_eq!(summary.nodes.len(), 2);
+        assert_eq!(summary.nodes[0].url, "http://a:1");
+        assert_eq!(summary.nodes[0].calls["get_config"].ok, 1);
+        assert_eq!(summary.nodes[1].errors["get_config:connect"], 1);
+        assert!(summary.nodes[1].calls["get_config"].latency.is_none());
     }
 
     #[test]
@@ -394,13 +490,17 @@ mod tests {
 
     #[test]
     fn shell_lines_are_sourceable_keys() {
-        let stats = Stats::new();
+        let stats = Stats::for_nodes(&["http://a:8080".to_owned(), "http://b:8080".to_owned()]);
         stats.success(CallKind::OwnMetrics, Outcome::Ok, Duration::from_millis(1));
         stats.add_points(CallKind::OwnMetrics, 300);
         stats.failure(CallKind::OwnMetrics, "http_404");
+        let node = stats.node(1).expect("node 2");
+        node.failure(CallKind::OwnMetrics, "http_404");
         let lines = stats.summary(Duration::from_secs(1)).shell_lines("RUN_");
         assert!(lines.contains(&"RUN_OWN_METRICS_POINTS_PER_S=300".to_owned()), "{lines:?}");
         assert!(lines.contains(&"RUN_ERROR_OWN_METRICS_HTTP_404=1".to_owned()), "{lines:?}");
+        assert!(lines.contains(&"RUN_NODE2_URL=http://b:8080".to_owned()), "{lines:?}");
+        assert!(lines.contains(&"RUN_NODE2_OWN_METRICS_ERRORS=1".to_owned()), "{lines:?}");
         assert!(lines.iter().all(|line| line.split_once('=').is_some_and(|(key, _)| key
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))));

@@ -1,16 +1,17 @@
 //! Collectors: create, list, get, delete, mint/rotate token, rendered config, events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
+use crate::cluster::live_reads::{self, Gathered};
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
-use crate::model::{CollectorMode, CollectorRecord, CollectorStatus, Command, Event, UnixMillis};
+use crate::model::{slot_of, CollectorMode, CollectorRecord, CollectorStatus, Command, Event, UnixMillis};
 use crate::render::enrollment::render_enrollment_config_alloy;
 use crate::secrets;
 
@@ -58,6 +59,12 @@ pub struct CollectorView {
     own_metrics_last_seen_at: Option<String>,
     token: Option<TokenView>,
     config: ConfigDeliveryView,
+    /// The node whose actor serves this collector (its slot's owner); `null` before bootstrap.
+    owner_node: Option<u64>,
+    /// `false` when the owner could not be asked in time: the live fields above are the replicated
+    /// ones. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<bool>,
     /// The live effective config, which the replicated record may not hold yet (it is written at most
     /// once per `collectors.effective_config_persist_interval`); shown only with the right role.
     #[serde(skip)]
@@ -125,6 +132,8 @@ impl CollectorView {
                 created_at: token.created_at.to_rfc3339(),
             }),
             live_effective_config: None,
+            owner_node: None,
+            live: None,
             config: ConfigDeliveryView {
                 version: record.config.version,
                 hash: current.map(|config| config.hash.clone()).unwrap_or_default(),
@@ -149,6 +158,24 @@ impl CollectorView {
         }
         view
     }
+
+    /// The view with what [`live_reads::gather`] learned from the owner (`None`: not gathered).
+    pub(crate) fn gathered(record: &CollectorRecord, gathered: Option<&Gathered>) -> Self {
+        let mut view = CollectorView::new(record, gathered.and_then(Gathered::live));
+        if let Some(gathered) = gathered {
+            view.owner_node = gathered.owner;
+            if !gathered.owner_asked() {
+                view.live = Some(false);
+            }
+        }
+        view
+    }
+}
+
+/// The live fields of `records` from their owners (this node's actors or one bounded call per owner).
+pub(crate) async fn gather_live(state: &AppState, records: &[CollectorRecord]) -> HashMap<String, Gathered> {
+    let ids = records.iter().map(|record| record.id.clone()).collect();
+    live_reads::gather(&state.raft, &state.registry, ids).await
 }
 
 fn record_or_404(state: &AppState, collector_id: &str) -> Result<CollectorRecord, ApiError> {
@@ -198,7 +225,9 @@ pub(super) async fn create(
         })
         .await?;
     let record = record_or_404(&state, &id)?;
-    Ok(HttpResponse::Created().json(CollectorView::new(&record, None)))
+    let mut view = CollectorView::new(&record, None);
+    view.owner_node = state.raft.state().fleet.slot_owner(slot_of(&id));
+    Ok(HttpResponse::Created().json(view))
 }
 
 pub(super) async fn list(
@@ -239,10 +268,11 @@ pub(super) async fn list(
         })
         .cloned()
         .collect();
+    let gathered = gather_live(&state, &records).await;
     let mut views = Vec::with_capacity(records.len());
     for record in &records {
-        let live = state.registry.observe(&record.id).await;
-        let view = CollectorView::new(record, live).with_effective_config_for(record, &principal);
+        let view = CollectorView::gathered(record, gathered.get(&record.id))
+            .with_effective_config_for(record, &principal);
         if status_filter.is_none_or(|status| view.status == status.as_str()) {
             views.push(view);
         }
@@ -257,9 +287,11 @@ pub(super) async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let record = record_or_404(&state, &path)?;
-    let live = state.registry.observe(&record.id).await;
-    Ok(HttpResponse::Ok()
-        .json(CollectorView::new(&record, live).with_effective_config_for(&record, &principal)))
+    let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
+    Ok(HttpResponse::Ok().json(
+        CollectorView::gathered(&record, gathered.get(&record.id))
+            .with_effective_config_for(&record, &principal),
+    ))
 }
 
 pub(super) async fn delete(

@@ -32,7 +32,7 @@ mod hub;
 pub use hub::StreamHub;
 use hub::{sse_message, StreamSlot, SAMPLE_INTERVAL};
 
-use super::collectors::{event_view, CollectorView};
+use super::collectors::{event_view, gather_live, CollectorView};
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -212,10 +212,10 @@ impl CollectorSampler {
                 let Some(record) = record else {
                     return (vec![sse_message("gone", None, "{}")], true);
                 };
-                let live = state.registry.observe(&record.id).await;
+                let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
                 let mut memory = memory.borrow_mut();
-                let view =
-                    CollectorView::new(&record, live).with_effective_config_for(&record, &memory.principal);
+                let view = CollectorView::gathered(&record, gathered.get(&record.id))
+                    .with_effective_config_for(&record, &memory.principal);
                 let view = serde_json::to_string(&view).unwrap_or_default();
                 let mut messages = Vec::new();
                 if memory.last_view.as_deref() != Some(view.as_str()) {

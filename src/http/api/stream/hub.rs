@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::config::HttpSettings;
 use crate::error::ApiError;
-use crate::http::api::collectors::CollectorView;
+use crate::http::api::collectors::{gather_live, CollectorView};
 use crate::http::principal::{Principal, PrincipalKind};
 use crate::http::AppState;
 use crate::model::CollectorRecord;
@@ -42,11 +42,9 @@ pub(super) fn sse_message(event: &str, id: Option<u64>, data: &str) -> Bytes {
 async fn collector_list_json(state: &AppState) -> String {
     let mut records: Vec<CollectorRecord> = state.raft.state().fleet.collectors.values().cloned().collect();
     records.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
-    let mut views = Vec::with_capacity(records.len());
-    for record in &records {
-        let live = state.registry.observe(&record.id).await;
-        views.push(CollectorView::new(record, live));
-    }
+    let gathered = gather_live(state, &records).await;
+    let views: Vec<CollectorView> =
+        records.iter().map(|record| CollectorView::gathered(record, gathered.get(&record.id))).collect();
     serde_json::json!({ "collectors": views }).to_string()
 }
 
