@@ -86,7 +86,11 @@ where
 }
 
 /// Waits until every node in `nodes` shows a table spread evenly over `owners`; returns the last one.
-async fn wait_even(cluster: &Cluster, nodes: &[usize], owners: &[u64]) -> BTreeMap<u64, (u64, u64)> {
+pub(crate) async fn wait_even(
+    cluster: &Cluster,
+    nodes: &[usize],
+    owners: &[u64],
+) -> BTreeMap<u64, (u64, u64)> {
     let last = Mutex::new(BTreeMap::new());
     wait_for(&format!("slots spread evenly over {owners:?}"), || async {
         for index in nodes {
