@@ -135,6 +135,11 @@ impl ApiError {
         error
     }
 
+    /// The wait a `Retry-After` header carries, when this error has one.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.details.get(RETRY_AFTER_DETAIL).and_then(Value::as_u64)
+    }
+
     /// Logs the cause once and hides it from the client.
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, context, "internal error");
@@ -159,7 +164,7 @@ impl actix_web::ResponseError for ApiError {
             "error": { "code": self.code.rest_code(), "message": self.message, "details": self.details }
         });
         let mut response = actix_web::HttpResponse::build(self.status_code());
-        if let Some(seconds) = self.details.get(RETRY_AFTER_DETAIL).and_then(Value::as_u64) {
+        if let Some(seconds) = self.retry_after_seconds() {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(body)

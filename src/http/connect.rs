@@ -84,6 +84,9 @@ impl ResponseError for ConnectError {
         if self.0.code == ErrorCode::UnsupportedMediaType {
             response.insert_header(("Accept-Post", "application/proto, application/json"));
         }
+        if let Some(seconds) = self.0.retry_after_seconds() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         response.content_type("application/json").body(body.to_string())
     }
 }
@@ -196,6 +199,18 @@ impl UnaryRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_without_its_owner_lease_answers_unavailable_with_retry_after_in_both_forms() {
+        let error = ApiError::from(crate::actors::RegistryError::LeaseExpired);
+        assert_eq!(error.code, ErrorCode::Unavailable);
+        let rest = ResponseError::error_response(&error);
+        assert_eq!(rest.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(rest.headers().get(header::RETRY_AFTER).map(|value| value.as_bytes()), Some(&b"1"[..]));
+        let connect = ConnectError(error).error_response();
+        assert_eq!(connect.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(connect.headers().get(header::RETRY_AFTER).map(|value| value.as_bytes()), Some(&b"1"[..]));
+    }
 
     #[test]
     fn content_types_with_parameters_select_the_codec() {
