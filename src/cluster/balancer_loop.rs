@@ -30,6 +30,8 @@ use crate::raft::RaftNode;
 const STEP_INTERVAL: Duration = Duration::from_millis(500);
 /// Slot moves per proposed batch: activation on the receivers stays smooth.
 pub const MAX_MOVES_PER_STEP: usize = 64;
+/// A wait that overran its interval by this much means the leader itself did not run.
+const STALL: Duration = Duration::from_secs(2);
 /// After a failed proposal or membership change, the driver skips this many steps.
 const BACKOFF_STEPS: u32 = 4;
 
@@ -49,6 +51,7 @@ async fn run(raft: RaftNode) {
     let mut skip = 0u32;
     loop {
         let ownership = raft.ownership().clone();
+        let waiting_since = tokio::time::Instant::now();
         tokio::select! {
             () = tokio::time::sleep(STEP_INTERVAL) => {}
             () = ownership.woken() => { skip = 0; }
@@ -67,7 +70,12 @@ async fn run(raft: RaftNode) {
             term: metrics.current_term,
             contacts: PeerContacts::new(ownership.timings(), now),
         });
-        if state.term != metrics.current_term {
+        // A new term, or a leader that was itself stalled (a pause, SIGSTOP: the wait above overran by
+        // far): its peers went unheard because it did not run, so it counts from now, as if just
+        // elected (later is the safe side).
+        let stalled =
+            tokio::time::Instant::now().saturating_duration_since(waiting_since) > STEP_INTERVAL + STALL;
+        if state.term != metrics.current_term || stalled {
             *state =
                 Leading { term: metrics.current_term, contacts: PeerContacts::new(ownership.timings(), now) };
         }
