@@ -10,4 +10,5 @@ mod failover;
 mod harness;
 mod join;
 mod live_reads;
+mod peer_tls;
 mod routing;

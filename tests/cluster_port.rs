@@ -22,11 +22,8 @@ use linkmesh::proto::cluster::v1::{
     WaitAppliedRequest,
 };
 use linkmesh::secrets::DataKey;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
 use serde_json::Value;
+use support::pki::Pki;
 use support::*;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -272,33 +269,6 @@ async fn garbage_on_the_cluster_port_hurts_neither_port() {
     drop(held);
     let health = reqwest::get(server.url("/healthz")).await.expect("healthz");
     assert_eq!(health.status(), 200);
-}
-
-/// A CA, and certificates it signs for 127.0.0.1 usable by servers and clients alike.
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        Pki { ca: CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca") }
-    }
-
-    /// (certificate PEM, key PEM)
-    fn node_certificate(&self, name: &str) -> (String, String) {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.extended_key_usages =
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.ca).expect("signed");
-        (cert.pem(), key.serialize_pem())
-    }
 }
 
 fn write(dir: &Path, name: &str, contents: &str) -> String {
