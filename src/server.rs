@@ -253,6 +253,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         threads,
     );
     live_source.set(registry.clone());
+    raft.ownership().set_slot_flusher(registry.slot_flusher(writer.clone()));
     let effect_registry = registry.clone();
     actix::spawn(async move {
         while let Some(effect) = effects_rx.recv().await {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::activity_writer::ActivityWriter;
+use super::activity_writer::{ActivityWriter, FlushNow};
 use super::collector_actor::{
     AuthFailed, CollectorActor, FlushPending, LiveView, Observe, ObserveThroughput, Poll, PollReply,
     PushMetrics, Register, Rerender, Stop, Unregister,
@@ -26,6 +26,7 @@ use super::env::{ActorEnv, ActorShards};
 use super::poll_gate::{PollGate, PollRefused};
 use super::push_gate::{PushGate, PushPermit, PushRefused};
 use super::throughput::{IngestReport, ThroughputSnapshot};
+use crate::cluster::ownership::SlotFlusher;
 use crate::config::CollectorSettings;
 use crate::model::{slot_of, Clock, CollectorRecord, Effect, MovedSlot};
 use crate::raft::RaftNode;
@@ -287,6 +288,19 @@ impl CollectorRegistry {
         futures_util::future::join_all(flushes).await;
     }
 
+    /// What the leader's `FlushSlots` runs here before a graceful move: the resident actors of the
+    /// slots hand what they hold back to `writer`, which then writes everything pending.
+    pub fn slot_flusher(&self, writer: Addr<ActivityWriter>) -> SlotFlusher {
+        let registry = self.clone();
+        Arc::new(move |slots| {
+            let (registry, writer) = (registry.clone(), writer.clone());
+            Box::pin(async move {
+                registry.flush_slots(&slots).await;
+                writer.send(FlushNow).await.map_err(|error| error.to_string())?
+            })
+        })
+    }
+
     /// Activates every collector that should be polling, so that silence turns it stale even if it
     /// never calls again (after a restart or failover nothing else would wake its actor).
     pub fn activate_expected(&self) -> usize {
@@ -316,10 +330,9 @@ impl CollectorRegistry {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
     use std::time::Duration;
 
-    use super::super::activity_writer::FlushNow;
     use super::*;
     use crate::model::{
         CollectorMode, CollectorStatus, Command, EventType, ManualClock, SlotEpoch, SlotMove, SlotMoveReason,
@@ -403,6 +416,81 @@ mod tests {
         registry.register(COLLECTOR, register).await.expect("register with the new owner");
         writer.send(FlushNow).await.expect("writer").expect("flush");
         assert_eq!(registered_events(), 2, "written in epoch 3, so it counts");
+        raft.shutdown().await;
+    }
+
+    /// What a graceful move prevents: activity still waiting in the writer when a slot moves away
+    /// carries the old epoch and is fenced off; the leader's `FlushSlots` (this registry's
+    /// `slot_flusher`) commits it before the move.
+    #[actix::test]
+    async fn a_slot_flushed_before_it_moves_keeps_the_activity_a_move_alone_would_fence_off() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let (effects, mut applied_effects) = tokio::sync::mpsc::unbounded_channel();
+        let (raft, data_key) = crate::raft::testing::one_node(data.path(), effects).await;
+        assert!(raft.wait_for_leader(Duration::from_secs(30)).await);
+        let me = raft.node_id();
+        let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
+        let at = time.clock().now();
+        let bootstrap = Command::Bootstrap {
+            node_id: me,
+            admin_user_id: "adm".into(),
+            admin_password_hash: "x".into(),
+            at,
+        };
+        raft.propose(bootstrap).await.expect("bootstrap");
+        // Two collectors in two different slots: one moves after a flush, the other without.
+        let (flushed, unflushed) = ("col_flushed_first", "col_moved_as_is");
+        assert_ne!(slot_of(flushed), slot_of(unflushed));
+        for id in [flushed, unflushed] {
+            let create = Command::CreateCollector {
+                id: id.into(),
+                name: id.into(),
+                mode: CollectorMode::AlloyRemotecfg,
+                remote_attributes: BTreeMap::new(),
+                at,
+            };
+            raft.propose(create).await.expect("create");
+        }
+        // The writer's interval is an hour: what the actors publish waits in it until flushed.
+        let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
+        let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
+        let registry =
+            CollectorRegistry::start(raft.clone(), writer.clone(), settings, data_key, time.clock(), 1);
+        let forwarder = registry.clone();
+        actix::spawn(async move {
+            while let Some(effect) = applied_effects.recv().await {
+                forwarder.handle_effect(effect);
+            }
+        });
+        let register = |id: &str| Register {
+            host_id: format!("host-{id}"),
+            name: String::new(),
+            local_attributes: BTreeMap::new(),
+            at,
+        };
+        let registered = |id: &str| {
+            let state = raft.state();
+            state.fleet.collectors[id]
+                .events
+                .iter()
+                .any(|event| event.event_type == EventType::RemotecfgRegistered)
+        };
+        registry.register(flushed, register(flushed)).await.expect("register");
+        assert!(!registered(flushed), "waiting in the writer");
+        let flusher = registry.slot_flusher(writer.clone());
+        flusher(BTreeSet::from([slot_of(flushed)])).await.expect("flush before the move");
+        assert!(registered(flushed), "the flush committed the registration");
+        // The other collector's registration arrives after the flush and still waits when its slot moves.
+        registry.register(unflushed, register(unflushed)).await.expect("register");
+        assert!(!registered(unflushed), "waiting in the writer");
+        let reason = SlotMoveReason::Balance;
+        let moves = [flushed, unflushed]
+            .map(|id| SlotMove { slot: slot_of(id), from: me, to: me + 1, epoch: SlotEpoch::INITIAL })
+            .to_vec();
+        raft.propose(Command::MoveSlots { moves, reason, at }).await.expect("move away");
+        writer.send(FlushNow).await.expect("writer").expect("flush after the move");
+        assert!(registered(flushed));
+        assert!(!registered(unflushed), "written after the move in the old epoch: fenced off");
         raft.shutdown().await;
     }
 }

@@ -35,6 +35,9 @@ pub enum AdminCall {
     /// Sent by the leader to the node it hands leadership to (any node answers it): start elections
     /// until this node leads or `within_ms` passed.
     Elect { within_ms: u64 },
+    /// Sent by the leader to a slot's owner before a graceful move (any node answers it): commit what
+    /// the actors of `slots` hold back, so the move fences nothing off.
+    FlushSlots { slots: Vec<usize> },
 }
 
 /// Why the leader refused an admin call.
@@ -137,6 +140,9 @@ pub async fn dispatch(raft: &RaftNode, call: AdminCall) -> AdminAnswer {
     if let AdminCall::Elect { within_ms } = call {
         return elect(raft, &metrics, Duration::from_millis(within_ms.min(10_000)));
     }
+    if let AdminCall::FlushSlots { slots } = call {
+        return flush_slots(raft, slots).await;
+    }
     if metrics.current_leader != Some(raft.node_id()) {
         return AdminAnswer::NotLeader { leader_id: metrics.current_leader };
     }
@@ -149,7 +155,16 @@ pub async fn dispatch(raft: &RaftNode, call: AdminCall) -> AdminAnswer {
             raft.ownership().wake();
             AdminAnswer::Accepted
         }
-        AdminCall::Elect { .. } => AdminAnswer::Failed { message: "handled above".to_owned() },
+        AdminCall::Elect { .. } | AdminCall::FlushSlots { .. } => {
+            AdminAnswer::Failed { message: "handled above".to_owned() }
+        }
+    }
+}
+
+async fn flush_slots(raft: &RaftNode, slots: Vec<usize>) -> AdminAnswer {
+    match raft.ownership().flush_slots(slots.into_iter().collect()).await {
+        Ok(()) => AdminAnswer::Accepted,
+        Err(message) => AdminAnswer::Failed { message },
     }
 }
 
@@ -377,15 +392,17 @@ fn into_result(answer: AdminAnswer) -> Result<AdminAnswer, AdminError> {
     }
 }
 
-/// Sends `call` to the member `node_id` itself (not to the leader): `Elect`.
+/// Sends `call` to the member `node_id` itself (not to the leader): `Elect`, `FlushSlots`.
 pub async fn call_node(raft: &RaftNode, node_id: u64, call: AdminCall) -> Result<AdminAnswer, AdminError> {
     if node_id == raft.node_id() {
-        // Only `Elect` is sent to a given node; here it needs no hop (and no recursion into dispatch).
+        // Only `Elect` and `FlushSlots` are sent to a given node; here they need no hop (and no
+        // recursion into dispatch).
         let metrics = raft.openraft().metrics().borrow().clone();
         return match call {
             AdminCall::Elect { within_ms } => {
                 into_result(elect(raft, &metrics, Duration::from_millis(within_ms)))
             }
+            AdminCall::FlushSlots { slots } => into_result(flush_slots(raft, slots).await),
             other => Err(AdminError::Failed(format!("{other:?} is only sent to the leader"))),
         };
     }

@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use openraft::ChangeMembers;
 
+use super::admin::AdminCall;
 use super::lease::PeerContacts;
 use super::promoter::CAUGHT_UP_WITHIN;
 use crate::model::balancer::{next_moves, SlotMembers};
-use crate::model::{Command, UnixMillis};
+use crate::model::{Command, SlotMoveReason, UnixMillis};
 use crate::raft::membership::RaftMetrics;
 use crate::raft::RaftNode;
 
@@ -34,6 +35,8 @@ pub const MAX_MOVES_PER_STEP: usize = 64;
 const STALL: Duration = Duration::from_secs(2);
 /// After a failed proposal or membership change, the driver skips this many steps.
 const BACKOFF_STEPS: u32 = 4;
+/// How long a graceful move waits for a giving owner to commit what its actors hold back.
+const FLUSH_BEFORE_MOVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts the driver on `runtime` (the Raft runtime); it ends with the runtime.
 pub fn spawn(raft: RaftNode, runtime: &tokio::runtime::Handle) {
@@ -143,6 +146,9 @@ async fn step(raft: &RaftNode, members: &SlotMembers) -> bool {
     let receivers: BTreeSet<u64> = plan.moves.iter().map(|planned| planned.to).collect();
     let givers: BTreeSet<u64> = plan.moves.iter().map(|planned| planned.from).collect();
     let reason = plan.reason;
+    if reason != SlotMoveReason::NodeDown {
+        flush_before_moving(raft, &plan.moves).await;
+    }
     match raft.propose(Command::MoveSlots { moves: plan.moves, reason, at: UnixMillis::now() }).await {
         Ok(()) => {
             tracing::info!(moves, reason = ?reason, from = ?givers, to = ?receivers, "slots moved");
@@ -153,6 +159,31 @@ async fn step(raft: &RaftNode, members: &SlotMembers) -> bool {
             false
         }
     }
+}
+
+/// A graceful move first asks each giving owner to commit what its actors of those slots hold back
+/// (status, events, effective configs waiting for their interval): once the move applies, their writes
+/// carry a stale epoch and are fenced off. Bounded: a giver that does not answer in time (it may be
+/// slow, or about to be called down) does not hold the move up; what it held is then lost to the
+/// fence, as on a node's failure. (Activity between this flush and the move's commit is still fenced:
+/// a window of one Raft round.)
+async fn flush_before_moving(raft: &RaftNode, moves: &[crate::model::SlotMove]) {
+    let mut by_giver: std::collections::BTreeMap<u64, Vec<usize>> = std::collections::BTreeMap::new();
+    for planned in moves {
+        by_giver.entry(planned.from).or_default().push(planned.slot);
+    }
+    let flushes = by_giver.into_iter().map(|(giver, slots)| async move {
+        let count = slots.len();
+        let call = crate::cluster::admin::call_node(raft, giver, AdminCall::FlushSlots { slots });
+        match tokio::time::timeout(FLUSH_BEFORE_MOVE_TIMEOUT, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(giver, slots = count, error = %error, "flush before a slot move failed")
+            }
+            Err(_) => tracing::warn!(giver, slots = count, "flush before a slot move timed out"),
+        }
+    });
+    futures_util::future::join_all(flushes).await;
 }
 
 /// Removes draining members that hold no slot any more (one at a time); false when a change failed.

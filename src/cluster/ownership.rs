@@ -8,6 +8,9 @@
 //! moved stay moved).
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -24,7 +27,14 @@ pub struct Ownership {
     transferring_until: Mutex<Option<Instant>>,
     /// Wakes the balancer driver at once (rebalance, a drain, a transfer that ended).
     wake: tokio::sync::Notify,
+    /// Hands what this node's actors of some slots hold back to Raft (set once the registry runs).
+    slot_flusher: OnceLock<SlotFlusher>,
 }
+
+/// Flushes the resident actors of the given slots and then the activity writer, so what they hold
+/// back is committed before the slots move away (after the move it would be fenced off).
+pub type SlotFlusher =
+    Arc<dyn Fn(BTreeSet<usize>) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 impl Ownership {
     pub fn new(node_down_after: Duration) -> Ownership {
@@ -36,6 +46,20 @@ impl Ownership {
             down: Mutex::new(BTreeSet::new()),
             transferring_until: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
+            slot_flusher: OnceLock::new(),
+        }
+    }
+
+    /// Installs the flusher of this node's collector registry (once, when it starts).
+    pub fn set_slot_flusher(&self, flusher: SlotFlusher) {
+        let _ = self.slot_flusher.set(flusher);
+    }
+
+    /// Commits what this node's actors of `slots` hold back (before a graceful move takes them away).
+    pub async fn flush_slots(&self, slots: BTreeSet<usize>) -> Result<(), String> {
+        match self.slot_flusher.get() {
+            Some(flusher) => flusher(slots).await,
+            None => Err("this node's collector registry is not running yet".to_owned()),
         }
     }
 
