@@ -6,6 +6,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod catch_up;
 mod failover;
 mod harness;
 mod join;

@@ -27,6 +27,7 @@
 pub mod admin;
 pub mod admission;
 pub mod balancer_loop;
+pub mod catch_up;
 pub mod credential;
 pub mod forward;
 pub mod join;
@@ -37,6 +38,7 @@ pub mod ownership;
 pub mod payload;
 pub mod peers;
 pub mod promoter;
+pub mod read_index;
 pub mod renewer;
 pub mod revocation;
 pub mod server;

@@ -26,6 +26,9 @@ pub enum AdminCall {
     /// `node_id` asks to extend its owner lease (`cluster/lease.rs` rule 2): the leader answers after
     /// a quorum round that began after the request arrived, with its commit index.
     RenewLease { node_id: u64 },
+    /// A follower or learner that does not know a collector token asks for the leader's read index
+    /// (after the same quorum round as a renewal) to apply before it answers 401 (`read_index.rs`).
+    ReadIndex,
     /// Drain `node_id`'s slots to the others, then remove it from the membership.
     RemoveMember { node_id: u64 },
     /// Move leadership to the voter `node_id`.
@@ -56,6 +59,10 @@ pub enum AdminAnswer {
     Members(LeaderView),
     /// A renewal confirmed: the leader's commit index, to apply before the lease is extended.
     Lease {
+        commit_index: Option<u64>,
+    },
+    /// The leader's read index: every write committed before the call arrived is at or below it.
+    ReadIndex {
         commit_index: Option<u64>,
     },
     /// The call was taken; its effect follows (a drain, a transfer, a balancer run).
@@ -124,6 +131,7 @@ impl fmt::Display for AdminAnswer {
         match self {
             AdminAnswer::Members(view) => write!(formatter, "{} members", view.members.len()),
             AdminAnswer::Lease { commit_index } => write!(formatter, "lease confirmed at {commit_index:?}"),
+            AdminAnswer::ReadIndex { commit_index } => write!(formatter, "read index {commit_index:?}"),
             AdminAnswer::Accepted => formatter.write_str("accepted"),
             AdminAnswer::Refused { message, .. } => formatter.write_str(message),
             AdminAnswer::NotLeader { leader_id } => {
@@ -149,6 +157,10 @@ pub async fn dispatch(raft: &RaftNode, call: AdminCall) -> AdminAnswer {
     match call {
         AdminCall::Members => AdminAnswer::Members(leader_view(raft, &metrics)),
         AdminCall::RenewLease { node_id } => renew_lease(raft, &metrics, node_id).await,
+        AdminCall::ReadIndex => match read_index(raft).await {
+            Ok(commit_index) => AdminAnswer::ReadIndex { commit_index },
+            Err(failed) => failed,
+        },
         AdminCall::RemoveMember { node_id } => remove_member(raft, &metrics, node_id),
         AdminCall::TransferLeader { node_id } => transfer(raft, &metrics, node_id).await,
         AdminCall::Rebalance => {
@@ -241,13 +253,22 @@ async fn renew_lease(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminA
     if metrics.membership_config.membership().get_node(&node_id).is_none() {
         return not_a_member(node_id);
     }
+    match read_index(raft).await {
+        Ok(commit_index) => AdminAnswer::Lease { commit_index },
+        Err(failed) => failed,
+    }
+}
+
+/// The commit index after a quorum round that began after this call (`ensure_linearizable`); refused
+/// while leadership is being transferred, since the round's heartbeats would keep the old leader.
+async fn read_index(raft: &RaftNode) -> Result<Option<u64>, AdminAnswer> {
     if raft.ownership().transferring(tokio::time::Instant::now().into_std()) {
-        return AdminAnswer::Failed { message: "leadership is being transferred".to_owned() };
+        return Err(AdminAnswer::Failed { message: "leadership is being transferred".to_owned() });
     }
     match tokio::time::timeout(RENEW_TIMEOUT, raft.openraft().ensure_linearizable()).await {
-        Ok(Ok(read)) => AdminAnswer::Lease { commit_index: read.map(|log_id| log_id.index) },
-        Ok(Err(error)) => AdminAnswer::Failed { message: error.to_string() },
-        Err(_elapsed) => AdminAnswer::Failed { message: "no quorum answered in time".to_owned() },
+        Ok(Ok(read)) => Ok(read.map(|log_id| log_id.index)),
+        Ok(Err(error)) => Err(AdminAnswer::Failed { message: error.to_string() }),
+        Err(_elapsed) => Err(AdminAnswer::Failed { message: "no quorum answered in time".to_owned() }),
     }
 }
 
@@ -444,6 +465,7 @@ mod tests {
     fn the_failover_calls_keep_their_wire_names() {
         let renew = AdminCall::RenewLease { node_id: 2 };
         assert_eq!(serde_json::to_string(&renew).expect("json"), r#"{"call":"renew_lease","node_id":2}"#);
+        assert_eq!(serde_json::to_string(&AdminCall::ReadIndex).expect("json"), r#"{"call":"read_index"}"#);
         let elect: AdminCall = serde_json::from_str(r#"{"call":"elect","within_ms":3000}"#).expect("decode");
         assert_eq!(elect, AdminCall::Elect { within_ms: 3000 });
         let refused = AdminAnswer::Refused { refusal: Refusal::NotFound, message: "node 9".into() };

@@ -125,7 +125,11 @@ impl CollectorOwner {
     /// Token, ownership, then the call on this node's actor.
     pub async fn handle(&self, request: ForwardRequest) -> ForwardReply {
         let collector_id = request.collector_id.as_str();
-        if !self.token_accepted(collector_id, &request.token_hash) {
+        // The edge knew the token; this replica may not have applied its mint yet (one catch-up).
+        let accepted = self.token_accepted(collector_id, &request.token_hash)
+            || (super::read_index::catch_up(&self.raft).await
+                && self.token_accepted(collector_id, &request.token_hash));
+        if !accepted {
             return forward_reply(ForwardStatus::Unauthenticated, Vec::new());
         }
         let slot = slot_of(collector_id);

@@ -1,11 +1,14 @@
 //! Collector authentication, shared by every collector-facing adapter (remotecfg polls, own_metrics
 //! pushes): only `Authorization: Bearer <collector token>`, resolved against this node's replica of the
-//! token index (a read lock, no Raft round trip), hashes compared in constant time.
+//! token index (a read lock, no Raft round trip), hashes compared in constant time. A follower or
+//! learner that does not know the hash first waits for one coalesced catch-up to the leader's read
+//! index (`cluster/read_index.rs`): the token may have been minted through another node a moment ago.
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
 
 use super::AppState;
+use crate::cluster::read_index;
 use crate::error::ApiError;
 use crate::model::TokenHash;
 use crate::secrets;
@@ -19,7 +22,7 @@ pub struct AuthenticatedCollector {
 
 /// Resolves the collector from its bearer token. `token_setting` names where the operator puts the
 /// token on this path (`remotecfg.bearer_token`, …), so the error says what to fix.
-pub fn authenticate_collector(
+pub async fn authenticate_collector(
     request: &HttpRequest,
     state: &AppState,
     token_setting: &str,
@@ -38,29 +41,24 @@ pub fn authenticate_collector(
         )));
     }
     let presented_hash = secrets::hash_token(credentials.trim());
-    let collector_id = authenticate_hash(state, &presented_hash, token_setting)?;
-    Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash })
-}
-
-fn authenticate_hash(
-    state: &AppState,
-    presented_hash: &[u8; 32],
-    token_setting: &str,
-) -> Result<String, ApiError> {
-    let fleet = state.raft.state();
-    match fleet.fleet.collector_by_token_hash(presented_hash) {
-        Some(record)
-            if record
-                .token
-                .as_ref()
-                .is_some_and(|token| secrets::token_hashes_equal(&token.hash, presented_hash)) =>
-        {
-            Ok(record.id.clone())
-        }
-        _ => Err(ApiError::unauthenticated(format!(
+    let mut collector_id = collector_of_hash(state, &presented_hash);
+    if collector_id.is_none() && read_index::catch_up(&state.raft).await {
+        collector_id = collector_of_hash(state, &presented_hash);
+    }
+    match collector_id {
+        Some(collector_id) => Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash }),
+        None => Err(ApiError::unauthenticated(format!(
             "invalid or rotated collector token: re-mint it on the collector page and update {token_setting}"
         ))),
     }
+}
+
+/// The collector whose current token `presented_hash` is, on this replica.
+fn collector_of_hash(state: &AppState, presented_hash: &[u8; 32]) -> Option<String> {
+    let applied = state.raft.state();
+    let record = applied.fleet.collector_by_token_hash(presented_hash)?;
+    let token = record.token.as_ref()?;
+    secrets::token_hashes_equal(&token.hash, presented_hash).then(|| record.id.clone())
 }
 
 /// The collector whose previous, rotated-out token a rejected request presented, if any: the only

@@ -93,7 +93,7 @@ async fn handle(
         return Ok(response);
     }
     // The token before the body: a stranger gets nothing read, buffered or decoded.
-    let collector = match authenticate_collector(&request, &state, TOKEN_SETTING) {
+    let collector = match authenticate_collector(&request, &state, TOKEN_SETTING).await {
         Ok(collector) => collector,
         Err(error) => {
             if let Some(collector_id) = rotated_token_owner(&request, &state) {

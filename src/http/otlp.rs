@@ -195,6 +195,7 @@ async fn export(
 ) -> Result<HttpResponse, OtlpError> {
     let guessed = Encoding::guess(&request);
     let collector = authenticate_collector(&request, state, TOKEN_SETTING)
+        .await
         .map_err(|error| OtlpError::new(error, guessed))?;
     let collector_id = collector.collector_id.as_str();
     let encoding = Encoding::of_request(&request)?;

@@ -14,6 +14,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::RwLockReadGuard;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::cluster::catch_up::CatchUp;
 use crate::cluster::ownership::Ownership;
 use crate::cluster::payload;
 use crate::cluster::peers::{PeerError, PeerPool};
@@ -92,6 +93,8 @@ pub struct RaftNode {
     log_flush_seconds: prometheus_client::metrics::histogram::Histogram,
     /// Slot ownership beside Raft: the owner lease, drains and transfers (`cluster/ownership.rs`).
     ownership: Arc<Ownership>,
+    /// Coalesced catch-ups before an unknown collector token is refused (`cluster/catch_up.rs`).
+    catch_up: Arc<CatchUp>,
 }
 
 /// Where a proposal goes now.
@@ -198,6 +201,7 @@ impl RaftNode {
             peers,
             log_flush_seconds,
             ownership: Arc::new(Ownership::new(crate::config::ClusterSettings::default().node_down_after)),
+            catch_up: Arc::default(),
         })
     }
 
@@ -214,6 +218,11 @@ impl RaftNode {
     /// This node's owner lease and the leader's balancing state (`cluster/ownership.rs`).
     pub fn ownership(&self) -> &Arc<Ownership> {
         &self.ownership
+    }
+
+    /// This node's coalesced catch-ups (`cluster/catch_up.rs`; run by `cluster/read_index.rs`).
+    pub fn catch_up(&self) -> &Arc<CatchUp> {
+        &self.catch_up
     }
 
     /// The runtime openraft runs on: calls into it are spawned there.
