@@ -161,7 +161,8 @@ req() {
 api() {
   local node=$1 method=$2 path=$3
   shift 3
-  curl -sf --max-time 30 -X "$method" -H "authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \
+  # The token goes in a header file (mode 0600), never on curl's command line.
+  curl -sf --max-time 30 -X "$method" -H "@$BENCH_DIR/.auth-header" -H 'content-type: application/json' \
     "$@" "http://${HTTP[$node]}$path"
 }
 
@@ -296,6 +297,7 @@ ADMIN_TOKEN=$(curl -sf -b "$BENCH_DIR/.cookies" -H 'content-type: application/js
   "http://${HTTP[1]}/api/v1/service-accounts/$ACCOUNT/tokens" | jq -r .token)
 rm -f "$BENCH_DIR/.cookies"
 [[ $ADMIN_TOKEN == lmsat_* ]] || die "no service-account token"
+printf 'authorization: Bearer %s\n' "$ADMIN_TOKEN" >"$BENCH_DIR/.auth-header"
 for n in 2 3; do
   join=$(api 1 POST /api/v1/cluster/join-tokens -d '{"ttl_seconds":600,"uses":1}' | jq -r .token)
   [[ $join == lmjt_* ]] || die "node 1 minted no join token"
