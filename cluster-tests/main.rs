@@ -9,3 +9,4 @@ mod support;
 mod harness;
 mod join;
 mod live_reads;
+mod routing;

@@ -6,7 +6,9 @@
 //! - [`payload`]: the bytes inside peer messages (openraft's types and commands as JSON), pure.
 //! - [`tls`]: optional TLS and mTLS on the cluster port (`[cluster.tls]`).
 //! - [`peers`]: the client pool: a channel per peer, deadlines, reconnects, last contact per node.
-//! - [`service`]: the handlers of the cluster port (Raft RPCs, write forwarding, admin).
+//! - [`service`]: the handlers of the cluster port (Raft RPCs, write forwarding, admin, the owner's
+//!   side of collector calls forwarded to it).
+//! - [`forward`]: the edge's side of routing a collector's call to the owner of its slot.
 //! - [`live_reads`]: reads from any node: live fields gathered from the owners, one bounded call each.
 //! - [`server`]: binding the cluster port and serving it, credential checked before any message.
 //! - [`admin`]: the admin calls only the leader answers (`AdminCall`).
@@ -20,6 +22,7 @@
 pub mod admin;
 pub mod admission;
 pub mod credential;
+pub mod forward;
 pub mod join;
 pub mod joiner;
 pub mod lease;

@@ -135,6 +135,17 @@ impl ApiError {
         error
     }
 
+    /// Adds `Retry-After` (whole seconds) and `details.retry_after_seconds` to any error (503s).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.details.insert(RETRY_AFTER_DETAIL.to_owned(), Value::from(seconds));
+        self
+    }
+
+    /// The `Retry-After` this error asks for, if any.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.details.get(RETRY_AFTER_DETAIL).and_then(Value::as_u64)
+    }
+
     /// Logs the cause once and hides it from the client.
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, context, "internal error");

@@ -151,14 +151,14 @@ pub fn forwarded_for(data: &[u8]) -> IpAddr {
 }
 
 /// What a peer sends on the cluster port once its credential passed: the bytes as a `RaftRequest`,
-/// `ProposeRequest` or `AdminRequest` (protobuf) and the JSON inside each, and the bytes as such JSON
-/// directly (`cluster/payload.rs`). Every decoder refuses with an error, never a panic; what decodes
+/// `ProposeRequest`, `AdminRequest` or `ForwardRequest` (protobuf) and the JSON inside each, the
+/// bytes as such JSON directly (`cluster/payload.rs`), and as a forwarded call's reply bodies. Every decoder refuses with an error, never a panic; what decodes
 /// survives a re-encode unchanged. Returns how many (message, payload) decodings succeeded beyond the
 /// protobuf layer (an empty input is a valid empty protobuf message, so that layer alone says nothing).
 pub fn cluster_messages(data: &[u8]) -> usize {
     use crate::cluster::admin::AdminCall;
     use crate::model::Command;
-    use crate::proto::cluster::v1::{AdminRequest, ProposeRequest, RaftRequest};
+    use crate::proto::cluster::v1::{AdminRequest, ForwardRequest, ProposeRequest, RaftRequest};
 
     let mut decoded = 0;
     if let Ok(request) = RaftRequest::decode(data) {
@@ -170,6 +170,9 @@ pub fn cluster_messages(data: &[u8]) -> usize {
     if let Ok(admin) = AdminRequest::decode(data) {
         decoded += json_round_trips::<AdminCall>(&admin.request);
     }
+    if let Ok(forward) = ForwardRequest::decode(data) {
+        decoded += forwarded_calls(&forward.body);
+    }
     let as_payload = RaftRequest {
         payload_format: crate::cluster::payload::PAYLOAD_FORMAT_JSON,
         payload: data.to_vec(),
@@ -179,6 +182,21 @@ pub fn cluster_messages(data: &[u8]) -> usize {
         + raft_payloads(&as_payload)
         + json_round_trips::<Command>(data)
         + json_round_trips::<AdminCall>(data)
+        + forwarded_calls(data)
+}
+
+/// A forwarded collector call's JSON (`cluster/forward.rs`): the owner decodes the call, the edge the
+/// owner's reply.
+fn forwarded_calls(data: &[u8]) -> usize {
+    use crate::actors::collector_actor::{Poll, Register, Unregister};
+    use crate::cluster::forward::{WireError, WirePollReply, WrongOwner};
+
+    json_round_trips::<Poll>(data)
+        + json_round_trips::<Register>(data)
+        + json_round_trips::<Unregister>(data)
+        + json_round_trips::<WirePollReply>(data)
+        + json_round_trips::<WrongOwner>(data)
+        + json_round_trips::<WireError>(data)
 }
 
 fn raft_payloads(request: &crate::proto::cluster::v1::RaftRequest) -> usize {
@@ -219,4 +237,31 @@ fn json_round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &
     let again: T = serde_json::from_slice(&json).expect("re-encoded json decodes");
     assert_eq!(again, value, "json re-encode changed it");
     1
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forwarded_calls_and_replies_reach_the_fuzzed_decoders() {
+        let poll = crate::actors::collector_actor::Poll {
+            host_id: "host-1".into(),
+            local_attributes: [("env".to_owned(), "prod".to_owned())].into(),
+            hash: "abc".into(),
+            remote_status: None,
+            effective_config: Some("// text".into()),
+            at: crate::model::UnixMillis(5),
+        };
+        let request = crate::proto::cluster::v1::ForwardRequest {
+            call: crate::proto::cluster::v1::CollectorCall::GetConfig as i32,
+            body: crate::cluster::payload::to_json(&poll).expect("json"),
+            ..Default::default()
+        };
+        assert!(super::cluster_messages(&prost::Message::encode_to_vec(&request)) > 0);
+        let reply = crate::cluster::forward::WirePollReply {
+            hash: "h".into(),
+            content: String::new(),
+            not_modified: true,
+        };
+        assert!(super::cluster_messages(&crate::cluster::payload::to_json(&reply).expect("json")) > 0);
+    }
 }

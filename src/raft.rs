@@ -32,6 +32,8 @@ pub mod offline_check;
 pub mod record_keeper;
 pub mod state_machine;
 pub mod storage_health;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod types;
 pub mod verify;
 

@@ -199,9 +199,12 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
             .await?;
     let metrics = Arc::new(NodeMetrics::new(raft.node_id(), raft.log_flush_histogram()));
     raft_runtime.spawn(crate::metrics::raft_watch::follow(raft.metrics_watch(), metrics.clone()));
+    let collector_owner = crate::cluster::service::CollectorOwnerCell::default();
     let live_source = crate::cluster::live_reads::LiveSource::default();
     let cluster_server = cluster_listener.serve(
-        PeerService::new(raft.clone()).with_live_source(live_source.clone()),
+        PeerService::new(raft.clone())
+            .with_collectors(collector_owner.clone())
+            .with_live_source(live_source.clone()),
         credential,
         cluster_tls.as_ref(),
         &raft_runtime,
@@ -254,6 +257,8 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         }
     });
     let reactivated = registry.activate_expected();
+    // From here on, collector calls other nodes took are answered by this node's actors.
+    let _ = collector_owner.set(crate::cluster::service::CollectorOwner::new(raft.clone(), registry.clone()));
 
     let audit_queue = web::Data::new(AuditQueue::new(config.audit.retention.as_model()));
     let audit_writer =

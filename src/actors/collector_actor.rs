@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::activity_writer::RecordActivity;
@@ -90,8 +91,9 @@ struct UnwrittenConfigFailures {
     error: String,
 }
 
-/// A GetConfig poll, already authenticated as this collector.
-#[derive(Message, Clone)]
+/// A GetConfig poll, already authenticated as this collector. Serde: a poll taken on another node
+/// travels to the owner as JSON (`cluster/forward.rs`).
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "PollReply")]
 pub struct Poll {
     pub host_id: String,
@@ -202,7 +204,7 @@ impl DeliverableConfig {
     }
 }
 
-#[derive(Message, Clone)]
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct Register {
     pub host_id: String,
@@ -211,7 +213,7 @@ pub struct Register {
     pub at: UnixMillis,
 }
 
-#[derive(Message, Clone)]
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct Unregister {
     pub host_id: String,
@@ -884,12 +886,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::{CollectorSettings, RaftSettings};
+    use crate::config::CollectorSettings;
     use crate::model::{CollectorMode, ManualClock};
     use crate::own_metrics::extract;
     use crate::own_metrics::extract::test_otlp::{counter, number, request, text};
-    use crate::raft::{NodeInfo, RaftNode};
-    use crate::secrets::DataKey;
 
     const COLLECTOR: &str = "col_test";
     /// The slot epoch the harness activates its actor with.
@@ -942,29 +942,7 @@ mod tests {
         async fn start(status: CollectorStatus) -> Harness {
             let data = tempfile::tempdir().expect("temp dir");
             let (effects, _) = tokio::sync::mpsc::unbounded_channel();
-            let node_info = NodeInfo::default();
-            let data_key = DataKey::load_or_create(None, data.path()).expect("data key");
-            let store = crate::raft::data_dir::open_store(
-                data.path(),
-                crate::raft::data_dir::Contents::Empty,
-                &data_key.fingerprint(),
-                crate::raft::storage_health::StorageHealth::new(),
-                None,
-            )
-            .expect("store");
-            let credential = crate::cluster::credential::ClusterCredential::derive(&data_key, "clu_test");
-            let peers =
-                crate::cluster::peers::PeerPool::new(credential, None, tokio::runtime::Handle::current());
-            let raft = RaftNode::start(
-                store,
-                node_info,
-                &RaftSettings::default(),
-                tokio::runtime::Handle::current(),
-                effects,
-                peers,
-            )
-            .await
-            .expect("raft");
+            let (raft, data_key) = crate::raft::testing::one_node(data.path(), effects).await;
             let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
             let recorder = Recorder::default().start();
             let settings =

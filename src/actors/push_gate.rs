@@ -35,10 +35,13 @@ pub struct PushGate {
     max_total: usize,
 }
 
-/// Admission of one push; released when dropped.
+/// Admission of one push; released when dropped. `collector_id` is `None` for the edge's per-node
+/// admission of a push the owner's per-collector count admits (forwarded pushes); `counts_node` is
+/// false for the owner's per-collector admission of a push another node read.
 pub struct PushPermit {
     gate: Arc<PushGate>,
-    collector_id: String,
+    collector_id: Option<String>,
+    counts_node: bool,
 }
 
 impl PushGate {
@@ -69,7 +72,28 @@ impl PushGate {
             return Err(PushRefused::Node);
         }
         shard.insert(collector_id.to_owned(), in_flight + 1);
-        Ok(PushPermit { gate: self.clone(), collector_id: collector_id.to_owned() })
+        Ok(PushPermit { gate: self.clone(), collector_id: Some(collector_id.to_owned()), counts_node: true })
+    }
+
+    /// The per-node bound only: a push this node reads and forwards to the collector's owner.
+    pub fn admit_node(self: &Arc<Self>) -> Result<PushPermit, PushRefused> {
+        self.total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |total| {
+                (total < self.max_total).then_some(total + 1)
+            })
+            .map_err(|_| PushRefused::Node)?;
+        Ok(PushPermit { gate: self.clone(), collector_id: None, counts_node: true })
+    }
+
+    /// The per-collector bound only: a push another node read (and admitted per node) forwarded here.
+    pub fn admit_collector(self: &Arc<Self>, collector_id: &str) -> Result<PushPermit, PushRefused> {
+        let mut shard = self.shard(collector_id).lock();
+        let in_flight = shard.get(collector_id).copied().unwrap_or(0);
+        if in_flight >= self.max_per_collector {
+            return Err(PushRefused::PerCollector(collector_id.to_owned()));
+        }
+        shard.insert(collector_id.to_owned(), in_flight + 1);
+        Ok(PushPermit { gate: self.clone(), collector_id: Some(collector_id.to_owned()), counts_node: false })
     }
 
     pub fn in_flight(&self) -> usize {
@@ -79,14 +103,18 @@ impl PushGate {
 
 impl Drop for PushPermit {
     fn drop(&mut self) {
-        let mut shard = self.gate.shard(&self.collector_id).lock();
-        if let Some(count) = shard.get_mut(&self.collector_id) {
-            *count -= 1;
-            if *count == 0 {
-                shard.remove(&self.collector_id);
+        if let Some(collector_id) = &self.collector_id {
+            let mut shard = self.gate.shard(collector_id).lock();
+            if let Some(count) = shard.get_mut(collector_id) {
+                *count -= 1;
+                if *count == 0 {
+                    shard.remove(collector_id);
+                }
             }
         }
-        self.gate.total.fetch_sub(1, Ordering::AcqRel);
+        if self.counts_node {
+            self.gate.total.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -106,6 +134,21 @@ mod tests {
         assert_eq!(gate.in_flight(), 2);
         let _again = gate.admit("col_a").expect("released");
         assert!(matches!(gate.admit("col_a"), Err(PushRefused::PerCollector(_))));
+    }
+
+    #[test]
+    fn forwarded_pushes_count_per_node_at_the_edge_and_per_collector_at_the_owner() {
+        let gate = PushGate::new(1, 2);
+        let edge = gate.admit_node().expect("edge");
+        let owner = gate.admit_collector("col_a").expect("owner");
+        assert_eq!(gate.in_flight(), 1, "the owner's count is not the node's");
+        assert!(matches!(gate.admit_collector("col_a"), Err(PushRefused::PerCollector(_))));
+        let _second_edge = gate.admit_node().expect("second");
+        assert!(matches!(gate.admit_node(), Err(PushRefused::Node)));
+        drop(edge);
+        drop(owner);
+        assert_eq!(gate.in_flight(), 1);
+        assert!(gate.shard("col_a").lock().is_empty());
     }
 
     #[test]

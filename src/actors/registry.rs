@@ -175,6 +175,16 @@ impl CollectorRegistry {
         Ok(self.pushes.admit(collector_id)?)
     }
 
+    /// The edge's admission of a push it reads and forwards to the owner: the per-node bound only.
+    pub fn admit_push_at_edge(&self) -> Result<PushPermit, RegistryError> {
+        Ok(self.pushes.admit_node()?)
+    }
+
+    /// The owner's admission of a push another node read and forwarded: the per-collector count only.
+    pub fn admit_forwarded_push(&self, collector_id: &str) -> Result<PushPermit, RegistryError> {
+        Ok(self.pushes.admit_collector(collector_id)?)
+    }
+
     /// Applies an own_metrics push on the collector's actor (activating it if needed).
     pub async fn push_metrics(
         &self,
@@ -304,12 +314,10 @@ mod tests {
 
     use super::super::activity_writer::FlushNow;
     use super::*;
-    use crate::config::RaftSettings;
     use crate::model::{
         CollectorMode, CollectorStatus, Command, EventType, ManualClock, SlotEpoch, SlotMove, SlotMoveReason,
         UnixMillis,
     };
-    use crate::raft::{NodeInfo, RaftNode};
 
     const COLLECTOR: &str = "col_moving";
 
@@ -327,28 +335,7 @@ mod tests {
     async fn a_slot_moved_away_stops_its_actor_and_one_moved_back_is_served_in_the_new_epoch() {
         let data = tempfile::tempdir().expect("temp dir");
         let (effects, mut applied_effects) = tokio::sync::mpsc::unbounded_channel();
-        let data_key = DataKey::load_or_create(None, data.path()).expect("data key");
-        let store = crate::raft::data_dir::open_store(
-            data.path(),
-            crate::raft::data_dir::Contents::Empty,
-            &data_key.fingerprint(),
-            crate::raft::storage_health::StorageHealth::new(),
-            None,
-        )
-        .expect("store");
-        let node_info = NodeInfo::default();
-        let credential = crate::cluster::credential::ClusterCredential::derive(&data_key, "clu_test");
-        let peers = crate::cluster::peers::PeerPool::new(credential, None, tokio::runtime::Handle::current());
-        let raft = RaftNode::start(
-            store,
-            node_info,
-            &RaftSettings::default(),
-            tokio::runtime::Handle::current(),
-            effects,
-            peers,
-        )
-        .await
-        .expect("raft");
+        let (raft, data_key) = crate::raft::testing::one_node(data.path(), effects).await;
         assert!(raft.wait_for_leader(Duration::from_secs(30)).await);
         let me = raft.node_id();
         let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));

@@ -7,7 +7,15 @@ use actix_web::HttpRequest;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::model::TokenHash;
 use crate::secrets;
+
+/// A collector authenticated on this node's replica, with the hash of the token it presented (the
+/// owner checks that hash again when the call is forwarded to it).
+pub struct AuthenticatedCollector {
+    pub collector_id: String,
+    pub token_hash: TokenHash,
+}
 
 /// Resolves the collector from its bearer token. `token_setting` names where the operator puts the
 /// token on this path (`remotecfg.bearer_token`, …), so the error says what to fix.
@@ -15,7 +23,7 @@ pub fn authenticate_collector(
     request: &HttpRequest,
     state: &AppState,
     token_setting: &str,
-) -> Result<String, ApiError> {
+) -> Result<AuthenticatedCollector, ApiError> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthenticated(format!(
             "missing Authorization header: set {token_setting} to the collector token minted in linkmesh"
@@ -30,7 +38,8 @@ pub fn authenticate_collector(
         )));
     }
     let presented_hash = secrets::hash_token(credentials.trim());
-    authenticate_hash(state, &presented_hash, token_setting)
+    let collector_id = authenticate_hash(state, &presented_hash, token_setting)?;
+    Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash })
 }
 
 fn authenticate_hash(

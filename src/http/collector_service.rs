@@ -3,25 +3,36 @@
 //!
 //! Only `Authorization: Bearer <collector token>` authenticates. The token identifies the collector;
 //! the `id` in the message is the collector's host id (recorded, never trusted for identity).
+//!
+//! Any node takes the call: the token is checked on this node's replica and the collector's call
+//! bucket admits it here, before the body; the decoded message then goes to the actor of the slot's
+//! owner, this node's or another's through one forwarded call (`cluster/forward.rs`), where the token
+//! is checked again.
 
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::collector_auth::{authenticate_collector, rotated_token_owner};
+use super::collector_auth::{authenticate_collector, rotated_token_owner, AuthenticatedCollector};
 use super::connect::{read_unary, ConnectError, UnaryRequest};
 use super::AppState;
 use crate::actors::collector_actor::{Poll, Register, Unregister};
 use crate::actors::RegistryError;
+use crate::cluster::forward::{self, CollectorRequest, Owner, Routed, WirePollReply};
+use crate::cluster::payload;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::PollPath;
 use crate::model::command::RemoteStatusReport;
 use crate::model::fleet_state::MAX_EFFECTIVE_CONFIG_BYTES;
 use crate::model::{RemoteConfigState, UnixMillis};
+use crate::proto::cluster::v1::CollectorCall;
 use crate::proto::collector::v1 as pb;
 
 pub const SERVICE_PATH: &str = "/collector.v1.CollectorService";
+
+/// Where Alloy carries the token, for error messages.
+const TOKEN_SETTING: &str = "remotecfg.bearer_token";
 
 /// Attributes kept per collector, and the longest key and value; extra ones are dropped, not refused
 /// (RegisterCollector must never fail for a valid token).
@@ -82,8 +93,8 @@ async fn handle(
         return Ok(response);
     }
     // The token before the body: a stranger gets nothing read, buffered or decoded.
-    let collector_id = match authenticate_collector(&request, &state, "remotecfg.bearer_token") {
-        Ok(collector_id) => collector_id,
+    let collector = match authenticate_collector(&request, &state, TOKEN_SETTING) {
+        Ok(collector) => collector,
         Err(error) => {
             if let Some(collector_id) = rotated_token_owner(&request, &state) {
                 state.registry.auth_failed(&collector_id);
@@ -91,18 +102,58 @@ async fn handle(
             return Err(error.into());
         }
     };
-    // Still before the body: a call beyond the collector's bucket costs no read and no decode.
-    if let Err(refused) = state.registry.admit_call(&collector_id) {
+    // Still before the body: a call beyond the collector's bucket costs no read and no decode. The
+    // bucket is this node's (a collector spread over several nodes gets one bucket per node).
+    if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
         return Ok(too_many_calls(refused));
     }
     let limit = state.config.max_request_body;
     let unary = read_unary(&request, payload, limit, rpc.allows_get()).await?;
+    let edge = Edge { state: &state, collector: &collector, request: &request };
     let response = match rpc {
-        Rpc::GetConfig => get_config(&state, &collector_id, &unary).await?,
-        Rpc::RegisterCollector => register_collector(&state, &collector_id, &unary).await?,
-        Rpc::UnregisterCollector => unregister_collector(&state, &collector_id, &unary).await?,
+        Rpc::GetConfig => get_config(&edge, &unary).await?,
+        Rpc::RegisterCollector => register_collector(&edge, &unary).await?,
+        Rpc::UnregisterCollector => unregister_collector(&edge, &unary).await?,
     };
     Ok(response)
+}
+
+/// An authenticated call on the node that took it.
+struct Edge<'a> {
+    state: &'a AppState,
+    collector: &'a AuthenticatedCollector,
+    request: &'a HttpRequest,
+}
+
+impl Edge<'_> {
+    /// The owner's answer when another node owns the collector's slot; `None` when this node does
+    /// (then the caller asks its own actor).
+    async fn forward_if_owned_elsewhere<M: serde::Serialize>(
+        &self,
+        call: CollectorCall,
+        message: &M,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let collector_id = self.collector.collector_id.as_str();
+        let owner = forward::owner_of(&self.state.raft, collector_id);
+        if owner == Owner::Here {
+            return Ok(None);
+        }
+        let body =
+            payload::to_json(message).map_err(|error| ApiError::internal("forwarding a call", error))?;
+        let forwarded = CollectorRequest {
+            call,
+            collector_id,
+            token_hash: &self.collector.token_hash,
+            body,
+            content_type: "application/json",
+            client_addr: super::client_addr::of(self.request).to_string(),
+        };
+        match forward::forward(&self.state.raft, &self.state.metrics, owner, forwarded).await {
+            Ok(Routed::Remote(body)) => Ok(Some(body)),
+            Ok(Routed::Local(_)) => Ok(None),
+            Err(error) => Err(error.into_api(TOKEN_SETTING)),
+        }
+    }
 }
 
 /// 429 (Connect `resource_exhausted`) with `Retry-After` in whole seconds, rounded up.
@@ -184,11 +235,7 @@ fn truncate(mut text: String, max_bytes: usize) -> String {
     text
 }
 
-async fn get_config(
-    state: &AppState,
-    collector_id: &str,
-    unary: &UnaryRequest,
-) -> Result<HttpResponse, ApiError> {
+async fn get_config(edge: &Edge<'_>, unary: &UnaryRequest) -> Result<HttpResponse, ApiError> {
     let message: pb::GetConfigRequest = unary.decode()?;
     let poll = Poll {
         host_id: required_host_id(message.id)?,
@@ -198,29 +245,23 @@ async fn get_config(
         effective_config: effective_config_text(message.effective_config),
         at: UnixMillis::now(),
     };
+    let (state, collector_id) = (edge.state, edge.collector.collector_id.as_str());
+    if let Some(body) = edge.forward_if_owned_elsewhere(CollectorCall::GetConfig, &poll).await? {
+        let reply: WirePollReply = payload::from_json(&body)
+            .map_err(|error| ApiError::internal("a forwarded poll's reply", error))?;
+        state.metrics.poll_served(PollPath::Forwarded);
+        return unary.respond(&poll_response(reply));
+    }
     let reply = state.registry.poll(collector_id, poll).await?;
     state.metrics.poll_served(PollPath::Local);
-    let response = if reply.not_modified {
-        pb::GetConfigResponse {
-            content: String::new(),
-            hash: reply.rendered.hash.clone(),
-            not_modified: true,
-        }
-    } else {
-        pb::GetConfigResponse {
-            content: reply.rendered.content.clone(),
-            hash: reply.rendered.hash.clone(),
-            not_modified: false,
-        }
-    };
-    unary.respond(&response)
+    unary.respond(&poll_response(WirePollReply::of(&reply)))
 }
 
-async fn register_collector(
-    state: &AppState,
-    collector_id: &str,
-    unary: &UnaryRequest,
-) -> Result<HttpResponse, ApiError> {
+fn poll_response(reply: WirePollReply) -> pb::GetConfigResponse {
+    pb::GetConfigResponse { content: reply.content, hash: reply.hash, not_modified: reply.not_modified }
+}
+
+async fn register_collector(edge: &Edge<'_>, unary: &UnaryRequest) -> Result<HttpResponse, ApiError> {
     let message: pb::RegisterCollectorRequest = unary.decode()?;
     let register = Register {
         host_id: required_host_id(message.id)?,
@@ -228,18 +269,18 @@ async fn register_collector(
         local_attributes: collector_attributes(message.local_attributes, message.attributes),
         at: UnixMillis::now(),
     };
-    state.registry.register(collector_id, register).await?;
+    if edge.forward_if_owned_elsewhere(CollectorCall::Register, &register).await?.is_none() {
+        edge.state.registry.register(&edge.collector.collector_id, register).await?;
+    }
     unary.respond(&pb::RegisterCollectorResponse {})
 }
 
-async fn unregister_collector(
-    state: &AppState,
-    collector_id: &str,
-    unary: &UnaryRequest,
-) -> Result<HttpResponse, ApiError> {
+async fn unregister_collector(edge: &Edge<'_>, unary: &UnaryRequest) -> Result<HttpResponse, ApiError> {
     let message: pb::UnregisterCollectorRequest = unary.decode()?;
     let unregister = Unregister { host_id: required_host_id(message.id)?, at: UnixMillis::now() };
-    state.registry.unregister(collector_id, unregister).await?;
+    if edge.forward_if_owned_elsewhere(CollectorCall::Unregister, &unregister).await?.is_none() {
+        edge.state.registry.unregister(&edge.collector.collector_id, unregister).await?;
+    }
     unary.respond(&pb::UnregisterCollectorResponse {})
 }
 

@@ -84,6 +84,9 @@ impl ResponseError for ConnectError {
         if self.0.code == ErrorCode::UnsupportedMediaType {
             response.insert_header(("Accept-Post", "application/proto, application/json"));
         }
+        if let Some(seconds) = self.0.retry_after_seconds() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         response.content_type("application/json").body(body.to_string())
     }
 }

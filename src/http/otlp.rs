@@ -26,10 +26,13 @@ use super::body::{self, ContentEncoding};
 use super::collector_auth::authenticate_collector;
 use super::AppState;
 use crate::actors::collector_actor::PushMetrics;
+use crate::actors::CollectorRegistry;
+use crate::cluster::forward::{self, CollectorRequest, Owner, Routed};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::PushOutcome;
 use crate::model::UnixMillis;
-use crate::own_metrics;
+use crate::own_metrics::{self, MetricsBatch};
+use crate::proto::cluster::v1::CollectorCall;
 
 pub const METRICS_PATH: &str = "/v1/metrics";
 
@@ -51,7 +54,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub enum Encoding {
     Protobuf,
     Json,
 }
@@ -83,6 +86,15 @@ impl Encoding {
         }
     }
 
+    /// The encoding a forwarded push names (the edge sends [`Encoding::content_type`]).
+    pub fn from_content_type(content_type: &str) -> Option<Encoding> {
+        match content_type {
+            PROTOBUF => Some(Encoding::Protobuf),
+            JSON => Some(Encoding::Json),
+            _ => None,
+        }
+    }
+
     fn guess(request: &HttpRequest) -> Encoding {
         let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
         if content_type.is_some_and(|value| value.to_ascii_lowercase().contains("json")) {
@@ -92,7 +104,7 @@ impl Encoding {
         }
     }
 
-    fn content_type(self) -> &'static str {
+    pub fn content_type(self) -> &'static str {
         match self {
             Encoding::Protobuf => PROTOBUF,
             Encoding::Json => JSON,
@@ -173,32 +185,91 @@ async fn export_metrics(
     exported
 }
 
+/// Order: token, content type and encoding, admission (the per-node bound here; the per-collector
+/// count where the collector's actor lives), body, then the owner's actor: this node's, or the
+/// owner's through one forwarded call carrying the inflated body.
 async fn export(
     request: HttpRequest,
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, OtlpError> {
     let guessed = Encoding::guess(&request);
-    let collector_id = authenticate_collector(&request, state, TOKEN_SETTING)
+    let collector = authenticate_collector(&request, state, TOKEN_SETTING)
         .map_err(|error| OtlpError::new(error, guessed))?;
+    let collector_id = collector.collector_id.as_str();
     let encoding = Encoding::of_request(&request)?;
     let fail = |error: ApiError| OtlpError::new(error, encoding);
     let content_encoding = ContentEncoding::parse(
         request.headers().get(header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()),
     )
     .map_err(fail)?;
-    let _permit = state.registry.admit_push(&collector_id).map_err(|error| fail(error.into()))?;
+    let owner = forward::owner_of(&state.raft, collector_id);
+    let _permit = match owner {
+        Owner::Here => state.registry.admit_push(collector_id),
+        Owner::Peer { .. } => state.registry.admit_push_at_edge(),
+    }
+    .map_err(|error| fail(error.into()))?;
     let limit = state.config.max_request_body;
     let raw = body::read_limited(&request, payload, limit).await.map_err(fail)?;
     let message = body::decode(raw, content_encoding, limit).map_err(fail)?;
-    let export = decode_request(&message, encoding).map_err(fail)?;
-    drop(message);
-    let batch = own_metrics::extract(&export);
-    drop(export);
+    let answer = match owner {
+        Owner::Here => ingest_export(&state.registry, collector_id, &message, encoding).await,
+        Owner::Peer { .. } => {
+            let forwarded = CollectorRequest {
+                call: CollectorCall::PushMetrics,
+                collector_id,
+                token_hash: &collector.token_hash,
+                body: message,
+                content_type: encoding.content_type(),
+                client_addr: super::client_addr::of(&request).to_string(),
+            };
+            match forward::forward(&state.raft, &state.metrics, owner, forwarded).await {
+                Ok(Routed::Remote(body)) => Ok(body),
+                Ok(Routed::Local(message)) => {
+                    let _owner_permit = state
+                        .registry
+                        .admit_forwarded_push(collector_id)
+                        .map_err(|error| fail(error.into()))?;
+                    ingest_export(&state.registry, collector_id, &message, encoding).await
+                }
+                Err(error) => Err(error.into_api(TOKEN_SETTING)),
+            }
+        }
+    };
+    let body = answer.map_err(fail)?;
+    Ok(HttpResponse::Ok().content_type(encoding.content_type()).body(body))
+}
+
+/// Everything after the body was read and inflated, on the node that owns the collector (this one
+/// for a local push, the owner for a forwarded one): decode, extract, apply on the actor, and the
+/// success response's bytes in `encoding`.
+pub async fn ingest_export(
+    registry: &CollectorRegistry,
+    collector_id: &str,
+    message: &[u8],
+    encoding: Encoding,
+) -> Result<Vec<u8>, ApiError> {
+    let batch = extract_export(message, encoding)?;
+    apply_export(registry, collector_id, batch, encoding).await
+}
+
+/// The CPU-bound half of [`ingest_export`]: decode and extract (the owner of a forwarded push runs it
+/// off its async threads).
+pub fn extract_export(message: &[u8], encoding: Encoding) -> Result<MetricsBatch, ApiError> {
+    let export = decode_request(message, encoding)?;
+    Ok(own_metrics::extract(&export))
+}
+
+/// The other half of [`ingest_export`]: the batch on the collector's actor, and the response bytes.
+pub async fn apply_export(
+    registry: &CollectorRegistry,
+    collector_id: &str,
+    batch: MetricsBatch,
+    encoding: Encoding,
+) -> Result<Vec<u8>, ApiError> {
     let (extract_rejected, extract_rejection) = (batch.rejected, batch.rejection.clone());
     let push = PushMetrics { batch: Arc::new(batch), at: UnixMillis::now() };
-    let report =
-        state.registry.push_metrics(&collector_id, push).await.map_err(|error| fail(error.into()))?;
+    let report = registry.push_metrics(collector_id, push).await?;
     let rejected = extract_rejected + report.rejected;
     if rejected > 0 || report.out_of_order > 0 {
         tracing::debug!(
@@ -212,7 +283,7 @@ async fn export(
         rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
         error_message: extract_rejection.or(report.rejection).unwrap_or_default(),
     });
-    respond(&ExportMetricsServiceResponse { partial_success }, encoding)
+    Ok(response_body(&ExportMetricsServiceResponse { partial_success }, encoding))
 }
 
 /// Decodes either encoding; unknown fields are ignored in both (forward compatibility).
@@ -233,9 +304,10 @@ fn decode_request(message: &[u8], encoding: Encoding) -> Result<ExportMetricsSer
     }
 }
 
-/// The success response. OTLP/JSON writes int64 as a string, which the crate's serde mapping does not.
-fn respond(response: &ExportMetricsServiceResponse, encoding: Encoding) -> Result<HttpResponse, OtlpError> {
-    let body = match encoding {
+/// The success response's bytes. OTLP/JSON writes int64 as a string, which the crate's serde mapping
+/// does not.
+fn response_body(response: &ExportMetricsServiceResponse, encoding: Encoding) -> Vec<u8> {
+    match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
         Encoding::Json => {
             let value = match &response.partial_success {
@@ -247,8 +319,7 @@ fn respond(response: &ExportMetricsServiceResponse, encoding: Encoding) -> Resul
             };
             value.to_string().into_bytes()
         }
-    };
-    Ok(HttpResponse::Ok().content_type(encoding.content_type()).body(body))
+    }
 }
 
 async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, OtlpError> {
@@ -308,15 +379,13 @@ mod tests {
                 error_message: "x".into(),
             }),
         };
-        let body =
-            respond(&response, Encoding::Json).expect("response").into_body().try_into_bytes().expect("body");
+        let body = response_body(&response, Encoding::Json);
         let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(
             json,
             serde_json::json!({ "partialSuccess": { "rejectedDataPoints": "3", "errorMessage": "x" } })
         );
-        let empty = respond(&ExportMetricsServiceResponse::default(), Encoding::Protobuf).expect("response");
-        assert!(empty.into_body().try_into_bytes().expect("body").is_empty());
+        assert!(response_body(&ExportMetricsServiceResponse::default(), Encoding::Protobuf).is_empty());
     }
 
     #[test]
