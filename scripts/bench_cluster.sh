@@ -356,8 +356,9 @@ polls_metric() {
 }
 
 load=(--closed-loop --connections "$BENCH_CONNECTIONS" --duration "$BENCH_DURATION" --collectors "$A_COUNT")
-declare -A ROWCPU=()
-# Runs a simulate row with CPU snapshots around it; the note lands in ROWCPU[name].
+declare -A ROWCPU=() SERVERCPU=()
+# Runs a simulate row with CPU snapshots around it; the note lands in ROWCPU[name], the CPU-seconds of
+# all servers together (the nodes and the baseline) in SERVERCPU[name].
 measured() {
   local name=$1 before after
   shift
@@ -365,7 +366,10 @@ measured() {
   simulate "$name" "$@"
   after=$(cpu_snapshot)
   ROWCPU[$name]=$(cpu_note "$name" "$before" "$after" "$(val "$name" CLIENT_CPU_S)")
+  SERVERCPU[$name]=$(echo "$before $after" | awk '{ print ($5 + $6 + $7 + $8) - ($1 + $2 + $3 + $4) }')
 }
+# µs of server CPU (all nodes together) per poll answered in row $1.
+us_per_poll() { calc "${SERVERCPU[$1]} * 1e6 / ($(val "$1" RUN_GET_CONFIG_OK) + 1e-9)" 0; }
 
 # ---- Row 1: the bare handler ----------------------------------------------------------------------
 : >"$BENCH_DIR/baseline.stdout"
@@ -576,9 +580,9 @@ RYW_N=$(grep -c . "$BENCH_DIR/ryw-ms.txt" || true)
   echo
   echo "| measurement | result | baseline (same run) | ratio | goal | CPU during the row, notes |"
   echo "|---|---|---|---|---|---|"
-  echo "| 1. GetConfig, bare actix-web handler (the baseline), $A_COUNT tokens | $(thousands "$BASE_RPS") req/s; $(lat baseline RUN_GET_CONFIG) | — | 1.00 | — | ${ROWCPU[baseline]} |"
-  echo "| 2. GetConfig \`not_modified\`, owner-local: node A's $A_COUNT collectors sent to A | $(thousands "$LOCAL_RPS") req/s; $(lat local RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$LOCAL_RPS" "$BASE_RPS") | — | ${ROWCPU[local]}; $LOCAL_METRIC; $(errors local) |"
-  echo "| 3. GetConfig \`not_modified\`, forwarded: the same tokens sent to B (one hop to A) | $(thousands "$FWD_RPS") req/s; $(lat forwarded RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$FWD_RPS" "$BASE_RPS") | ≥ 0.35 | ${ROWCPU[forwarded]}; $FORWARD_METRIC; $(errors forwarded); forwarded/local $(ratio "$FWD_RPS" "$LOCAL_RPS") |"
+  echo "| 1. GetConfig, bare actix-web handler (the baseline), $A_COUNT tokens | $(thousands "$BASE_RPS") req/s; $(lat baseline RUN_GET_CONFIG) | — | 1.00 | — | $(us_per_poll baseline) µs server CPU/poll; ${ROWCPU[baseline]} |"
+  echo "| 2. GetConfig \`not_modified\`, owner-local: node A's $A_COUNT collectors sent to A | $(thousands "$LOCAL_RPS") req/s; $(lat local RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$LOCAL_RPS" "$BASE_RPS") | — | $(us_per_poll local) µs server CPU/poll (all nodes); ${ROWCPU[local]}; $LOCAL_METRIC; $(errors local) |"
+  echo "| 3. GetConfig \`not_modified\`, forwarded: the same tokens sent to B (one hop to A) | $(thousands "$FWD_RPS") req/s; $(lat forwarded RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$FWD_RPS" "$BASE_RPS") | ≥ 0.35 | $(us_per_poll forwarded) µs server CPU/poll (all nodes); ${ROWCPU[forwarded]}; $FORWARD_METRIC; $(errors forwarded); forwarded/local $(ratio "$FWD_RPS" "$LOCAL_RPS") |"
   echo "| 4a. creates through the leader, 1 call at a time ($BENCH_CREATES_C1) | $(creates creates-leader-c1) | — | — | — | ${ROWCPU[creates-leader-c1]}; $(create_errors creates-leader-c1) |"
   echo "| 4b. creates through a follower, 1 call at a time ($BENCH_CREATES_C1) | $(creates creates-follower-c1) | leader: $(val creates-leader-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)/s | $(ratio "$(val creates-follower-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$(val creates-leader-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)") | — | ${ROWCPU[creates-follower-c1]}; $(create_errors creates-follower-c1) |"
   echo "| 4c. creates through the leader, 16 at a time ($BENCH_CREATES_C16) | $(creates creates-leader-c16) | — | — | — | ${ROWCPU[creates-leader-c16]}; $(create_errors creates-leader-c16) |"
@@ -590,5 +594,5 @@ RYW_N=$(grep -c . "$BENCH_DIR/ryw-ms.txt" || true)
     echo "| 6. owner failover: SIGKILL an owner (not the leader) → $BENCH_FAILOVER_SAMPLE of its collectors' polls through a survivor all succeeded once, $BENCH_FAILOVER_REPEATS times | $(median_worst "$BENCH_DIR/owner-failover-s.txt") | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER; $OWNER_FO_CPU (all rounds, restarts included); each: $(paste -sd' ' "$BENCH_DIR/owner-failover-s.txt") s |"
   fi
   echo "| 7. read-your-writes on another node: create on a follower → first 200 of GET /api/v1/collectors/{id} on the other follower, $BENCH_RYW_CREATES creates | $(distribution "$BENCH_DIR/ryw-ms.txt" ms) | — | — | one replication round trip | $RYW_CPU; visible at the first read: $RYW_FIRST of $RYW_N; $RYW_FAILED failed; bash /dev/tcp client, new connection per read |"
-  echo "| 8. polls failed after one retry, outside the failover windows (rows 2, 3 and a spread row) | $FAILED_OUTSIDE of $POLLS_OUTSIDE | — | — | 0 | failed: row 2 $(($(val local RUN_GET_CONFIG_ERRORS) + $(val local STARTUP_GET_CONFIG_ERRORS))), row 3 $(val forwarded RUN_GET_CONFIG_ERRORS) (one node, nowhere to retry), spread $(($(val spread RUN_GET_CONFIG_ERRORS) + $(val spread STARTUP_GET_CONFIG_ERRORS))); spread row: $(val spread RUN_GET_CONFIG_REQUESTS) polls of $BENCH_POLL_COLLECTORS collectors to a random node, $(thousands "$SPREAD_RPS") req/s (ratio $(ratio "$SPREAD_RPS" "$BASE_RPS")), $(lat spread RUN_GET_CONFIG), $(errors spread); ${ROWCPU[spread]} |"
+  echo "| 8. polls failed after one retry, outside the failover windows (rows 2, 3 and a spread row) | $FAILED_OUTSIDE of $POLLS_OUTSIDE | — | — | 0 | failed: row 2 $(($(val local RUN_GET_CONFIG_ERRORS) + $(val local STARTUP_GET_CONFIG_ERRORS))), row 3 $(val forwarded RUN_GET_CONFIG_ERRORS) (one node, nowhere to retry), spread $(($(val spread RUN_GET_CONFIG_ERRORS) + $(val spread STARTUP_GET_CONFIG_ERRORS))); spread row: $(val spread RUN_GET_CONFIG_REQUESTS) polls of $BENCH_POLL_COLLECTORS collectors to a random node, $(thousands "$SPREAD_RPS") req/s (ratio $(ratio "$SPREAD_RPS" "$BASE_RPS")), $(lat spread RUN_GET_CONFIG), $(errors spread), $(us_per_poll spread) µs server CPU/poll (all nodes); ${ROWCPU[spread]} |"
 } | tee "$BENCH_DIR/results.md"
