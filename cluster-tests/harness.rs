@@ -222,8 +222,12 @@ pub struct Cluster {
 impl Cluster {
     /// Node 1 bootstraps; nodes 2..=`size` join through node 1, one at a time.
     pub async fn start(size: usize, max_voters: usize) -> Cluster {
+        Cluster::start_with_config(size, config(max_voters)).await
+    }
+
+    /// [`Cluster::start`] with the nodes' settings as given.
+    pub async fn start_with_config(size: usize, config: String) -> Cluster {
         let root = tempfile::tempdir().expect("temp dir");
-        let config = config(max_voters);
         let mut first = Node::new(root.path(), "node-1", &config);
         first.start(None);
         let admin = Api::with_role_at(&format!("http://{}", first.http_addr), "admin").await;

@@ -156,7 +156,13 @@ async fn expired_reused_and_already_member_joins_are_refused_and_change_nothing(
     second.start(Some((leader_url.clone(), single.clone())));
     let second_id = second.identity().1;
     cluster.nodes.push(second);
-    let before = cluster.wait_for_views("two members", |view| roles_and_slots(view).len() == 2).await;
+    // Once the balancer has spread the slots over both, nothing moves them any more.
+    let before = cluster
+        .wait_for_views("two members, the slots spread over both", |view| {
+            let members = roles_and_slots(view);
+            members.len() == 2 && members.values().all(|(_, slots)| *slots == 512)
+        })
+        .await;
     let mut again = cluster.new_node();
     refused(&mut again, &leader_url, &single, "used up");
 

@@ -60,20 +60,21 @@ async fn post_to_owner(url: String, token: &str, content_type: &str, body: Vec<u
 #[tokio::test]
 async fn live_fields_come_from_the_owner_and_a_stopped_owner_is_reported_not_asked() {
     let cluster = Cluster::start(3, 3).await;
-    let views =
-        cluster.wait_for_views("three voters", |view| members_with_role(view, "voter").len() == 3).await;
-    // Until a balancer runs, every slot stays on node 1 (the bootstrapper): it owns every collector.
-    let owner_id = cluster.nodes[0].identity().1;
-    let owner_slots = views[1]["members"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .find(|member| member["id"] == owner_id)
-        .map(|member| member["slots"].clone());
-    assert_eq!(owner_slots, Some(Value::from(1024)), "node 1 should own every slot: {:#}", views[1]);
-
+    cluster.wait_for_views("three voters", |view| members_with_role(view, "voter").len() == 3).await;
+    // The balancer spreads the slots over the three nodes first; the collector is one whose slot node 1
+    // owns, so nodes 2 and 3 ask node 1 for its live fields.
+    let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
+    let table = crate::failover::wait_even(&cluster, &[0, 1, 2], &ids).await;
+    let owner_id = ids[0];
     let owner = &cluster.nodes[0];
-    let collector_id = cluster.admin.create_collector("live-reads").await;
+    let mut attempt = 0;
+    let collector_id = loop {
+        attempt += 1;
+        let collector_id = cluster.admin.create_collector(&format!("live-reads-{attempt}")).await;
+        if table[&(linkmesh::model::slot_of(&collector_id) as u64)].0 == owner_id {
+            break collector_id;
+        }
+    };
     let token = cluster.admin.mint_token(&collector_id).await;
     // Polled on its owner directly, with the Connect JSON protocol (the edge's forwarding is separate).
     let poll = serde_json::json!({ "id": "host-live", "localAttributes": { "env": "test" } });

@@ -6,6 +6,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod failover;
 mod harness;
 mod join;
 mod live_reads;

@@ -2,8 +2,9 @@
 //! actor of its slot's owner, one forwarded hop away; the owner is the token's final authority; an
 //! owner that cannot be reached is a 503 with `Retry-After`, not a hang.
 //!
-//! Until the leader's balancer spreads slots, node 1 (the bootstrap node) owns all 1024 of them, so
-//! every call taken on nodes 2 and 3 is forwarded; each test checks that premise in the cluster view.
+//! Each test waits until the leader's balancer has spread the slots evenly over the three nodes, then
+//! creates collectors until one lands in a slot node 1 owns: calls for it taken on nodes 2 and 3 are
+//! forwarded to node 1.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -46,20 +47,26 @@ fn api_at(cluster: &Cluster, node: &Node) -> Api {
     Api { http: reqwest::Client::new(), base_url: node.url(""), token: cluster.admin.token.clone() }
 }
 
-/// Waits until the three nodes agree on three voters and node 1 holds every slot (the premise that
-/// makes calls through nodes 2 and 3 forwarded).
-async fn three_nodes_with_node_1_owning_every_slot() -> Cluster {
+/// Three voters with the slots spread evenly over them (the table every node shows).
+async fn three_nodes_with_slots_spread() -> Cluster {
     let cluster = Cluster::start(3, 3).await;
-    let node_1 = cluster.nodes[0].identity().1;
+    let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
+    crate::failover::wait_even(&cluster, &[0, 1, 2], &ids).await;
     cluster
-        .wait_for_views("three voters and node 1 owning all slots", |view| {
-            let members = view["members"].as_array().expect("members");
-            members.len() == 3
-                && members.iter().all(|member| member["role"] == "voter")
-                && members.iter().any(|member| member["id"] == node_1 && member["slots"] == 1024)
-        })
-        .await;
-    cluster
+}
+
+/// A collector created through `via` whose slot node 1 owns (collectors are created until one does;
+/// a third of the slots are node 1's, so this takes a few tries).
+async fn collector_owned_by_node_1(cluster: &Cluster, via: &Api, name: &str) -> String {
+    let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
+    let table = crate::failover::wait_even(cluster, &[0, 1, 2], &ids).await;
+    for attempt in 1..=64 {
+        let collector_id = via.create_collector(&format!("{name}-{attempt}")).await;
+        if table[&(linkmesh::model::slot_of(&collector_id) as u64)].0 == ids[0] {
+            return collector_id;
+        }
+    }
+    panic!("64 collectors and none in a slot of node 1: {table:?}");
 }
 
 /// Retries `call` until it answers `ok` (the edge's replica may not have the token yet), with a
@@ -116,10 +123,10 @@ async fn push_protobuf(node: &Node, token: &str, body: Vec<u8>) -> reqwest::Resp
 
 #[tokio::test]
 async fn a_collector_created_on_node_2_is_polled_through_node_3_and_pushed_to_through_node_1() {
-    let cluster = three_nodes_with_node_1_owning_every_slot().await;
+    let cluster = three_nodes_with_slots_spread().await;
     let (node_1, node_2, node_3) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
     let on_2 = api_at(&cluster, node_2);
-    let collector_id = on_2.create_collector("routed").await;
+    let collector_id = collector_owned_by_node_1(&cluster, &on_2, "routed").await;
     let token = on_2.mint_token(&collector_id).await;
     // Destination credentials set through node 2 (sealed with the cluster's data key), delivered by
     // the owner, node 1.
@@ -202,9 +209,9 @@ async fn a_collector_created_on_node_2_is_polled_through_node_3_and_pushed_to_th
 
 #[tokio::test]
 async fn an_unreachable_owner_is_a_503_with_retry_after_not_a_hang() {
-    let mut cluster = three_nodes_with_node_1_owning_every_slot().await;
+    let mut cluster = three_nodes_with_slots_spread().await;
     let on_1 = api_at(&cluster, &cluster.nodes[0]);
-    let collector_id = on_1.create_collector("orphaned").await;
+    let collector_id = collector_owned_by_node_1(&cluster, &on_1, "orphaned").await;
     let token = on_1.mint_token(&collector_id).await;
     let node_2 = &cluster.nodes[1];
     until_ok("a poll through node 2 while the owner runs", || {

@@ -18,18 +18,27 @@
 //! - [`admission`]: the leader's side of a join: verify, consume a token use, add a learner.
 //! - [`joiner`]: the joining node's side: run the exchange against any member, follow it to the leader.
 //! - [`promoter`]: the leader's task that promotes caught-up learners to voters, up to `max_voters`.
+//! - [`ownership`]: this node's owner lease and the leader's drains, down members and transfers.
+//! - [`renewer`]: the task that renews this node's owner lease with the leader.
+//! - [`revocation`]: a rotation or deletion waits for the owner (or its lease) before it returns.
+//! - [`balancer_loop`]: the leader's task that moves slots (balance, failover, drain) and removes
+//!   drained members.
 
 pub mod admin;
 pub mod admission;
+pub mod balancer_loop;
 pub mod credential;
 pub mod forward;
 pub mod join;
 pub mod joiner;
 pub mod lease;
 pub mod live_reads;
+pub mod ownership;
 pub mod payload;
 pub mod peers;
 pub mod promoter;
+pub mod renewer;
+pub mod revocation;
 pub mod server;
 pub mod service;
 pub mod tls;

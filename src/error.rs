@@ -170,7 +170,7 @@ impl actix_web::ResponseError for ApiError {
             "error": { "code": self.code.rest_code(), "message": self.message, "details": self.details }
         });
         let mut response = actix_web::HttpResponse::build(self.status_code());
-        if let Some(seconds) = self.details.get(RETRY_AFTER_DETAIL).and_then(Value::as_u64) {
+        if let Some(seconds) = self.retry_after_seconds() {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(body)
@@ -230,6 +230,15 @@ impl From<RegistryError> for ApiError {
                 ErrorCode::ResourceExhausted,
                 "this collector calls linkmesh too often; retry after the Retry-After delay",
             ),
+            RegistryError::LeaseExpired => {
+                let mut error = ApiError::new(
+                    ErrorCode::Unavailable,
+                    "this node cannot reach a cluster leader and does not serve collectors now; retry \
+                     after the Retry-After delay (another node serves them once the cluster moves them)",
+                );
+                error.details.insert(RETRY_AFTER_DETAIL.to_owned(), Value::from(1u64));
+                error
+            }
             RegistryError::Overloaded => ApiError::new(
                 ErrorCode::Unavailable,
                 "linkmesh is busy with own_metrics pushes; retry after the Retry-After delay",

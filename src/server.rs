@@ -221,6 +221,9 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     println!("cluster port listening on {cluster_bound}");
     let _ = std::io::stdout().flush();
     crate::cluster::promoter::spawn(raft.clone(), config.cluster.max_voters, &raft_runtime);
+    raft.ownership().configure(config.cluster.node_down_after);
+    crate::cluster::renewer::spawn(raft.clone(), &raft_runtime);
+    crate::cluster::balancer_loop::spawn(raft.clone(), &raft_runtime);
     let storage_failed =
         |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
     if joined {

@@ -39,6 +39,10 @@ pub enum RegistryError {
     NotOwner { collector_id: String, owner: u64 },
     #[error("collector actor unavailable: {0}")]
     Unavailable(String),
+    /// This node's owner lease ended (no leader confirmed it in time, `cluster/lease.rs`): it serves
+    /// no poll, register, unregister or push until a renewal is confirmed.
+    #[error("this node's owner lease has expired")]
+    LeaseExpired,
     /// The collector has `collectors.max_pushes_in_flight_per_collector` pushes in flight already.
     #[error("collector {0:?} has too many own_metrics pushes in flight")]
     PushesInFlight(String),
@@ -139,6 +143,9 @@ impl CollectorRegistry {
         M::Result: Send,
         CollectorActor: Handler<M>,
     {
+        if !self.env.raft.may_serve_slots() {
+            return Err(RegistryError::LeaseExpired);
+        }
         let mut last_error = None;
         for _ in 0..2 {
             let addr = self.activate(collector_id)?;

@@ -23,12 +23,44 @@ const ADMIN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum AdminCall {
     /// The leader's view of the members: replication progress and when each was last heard from.
     Members,
+    /// `node_id` asks to extend its owner lease (`cluster/lease.rs` rule 2): the leader answers after
+    /// a quorum round that began after the request arrived, with its commit index.
+    RenewLease { node_id: u64 },
+    /// Drain `node_id`'s slots to the others, then remove it from the membership.
+    RemoveMember { node_id: u64 },
+    /// Move leadership to the voter `node_id`.
+    TransferLeader { node_id: u64 },
+    /// Run the balancer now.
+    Rebalance,
+    /// Sent by the leader to the node it hands leadership to (any node answers it): start elections
+    /// until this node leads or `within_ms` passed.
+    Elect { within_ms: u64 },
+}
+
+/// Why the leader refused an admin call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The node named is not a member.
+    NotFound,
+    /// The call conflicts with the cluster's state (the last voter, the leader, a learner…).
+    Conflict,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum AdminAnswer {
     Members(LeaderView),
+    /// A renewal confirmed: the leader's commit index, to apply before the lease is extended.
+    Lease {
+        commit_index: Option<u64>,
+    },
+    /// The call was taken; its effect follows (a drain, a transfer, a balancer run).
+    Accepted,
+    Refused {
+        refusal: Refusal,
+        message: String,
+    },
     /// This node does not lead; `leader_id` is the one it knows of, if any.
     NotLeader {
         leader_id: Option<u64>,
@@ -61,6 +93,9 @@ pub struct MemberView {
     /// Milliseconds since the leader last had a successful call to it (0 for the leader itself;
     /// `None`: not since the leader started).
     pub last_contact_ms: Option<u64>,
+    /// The leader calls it down (no contact for `cluster.node_down_after`): its slots move away.
+    #[serde(default)]
+    pub down: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +104,8 @@ pub enum AdminError {
     NotLeader { leader_id: Option<u64> },
     #[error("the admin call failed: {0}")]
     Failed(String),
+    #[error("{message}")]
+    Refused { refusal: Refusal, message: String },
     #[error("cannot reach the leader: {0}")]
     Peer(#[from] PeerError),
     #[error("the leader's answer cannot be read: {0}")]
@@ -83,6 +120,9 @@ impl fmt::Display for AdminAnswer {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AdminAnswer::Members(view) => write!(formatter, "{} members", view.members.len()),
+            AdminAnswer::Lease { commit_index } => write!(formatter, "lease confirmed at {commit_index:?}"),
+            AdminAnswer::Accepted => formatter.write_str("accepted"),
+            AdminAnswer::Refused { message, .. } => formatter.write_str(message),
             AdminAnswer::NotLeader { leader_id } => {
                 write!(formatter, "not leader: {}", leader_display(*leader_id))
             }
@@ -94,11 +134,22 @@ impl fmt::Display for AdminAnswer {
 /// Runs `call` here if this node leads.
 pub async fn dispatch(raft: &RaftNode, call: AdminCall) -> AdminAnswer {
     let metrics = raft.openraft().metrics().borrow().clone();
+    if let AdminCall::Elect { within_ms } = call {
+        return elect(raft, &metrics, Duration::from_millis(within_ms.min(10_000)));
+    }
     if metrics.current_leader != Some(raft.node_id()) {
         return AdminAnswer::NotLeader { leader_id: metrics.current_leader };
     }
     match call {
         AdminCall::Members => AdminAnswer::Members(leader_view(raft, &metrics)),
+        AdminCall::RenewLease { node_id } => renew_lease(raft, &metrics, node_id).await,
+        AdminCall::RemoveMember { node_id } => remove_member(raft, &metrics, node_id),
+        AdminCall::TransferLeader { node_id } => transfer(raft, &metrics, node_id).await,
+        AdminCall::Rebalance => {
+            raft.ownership().wake();
+            AdminAnswer::Accepted
+        }
+        AdminCall::Elect { .. } => AdminAnswer::Failed { message: "handled above".to_owned() },
     }
 }
 
@@ -106,6 +157,7 @@ fn leader_view(raft: &RaftNode, metrics: &openraft::RaftMetrics<u64, crate::raft
     let now = tokio::time::Instant::now();
     let membership = metrics.membership_config.membership();
     let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+    let down = raft.ownership().down();
     let members = membership
         .nodes()
         .map(|(id, node)| {
@@ -138,6 +190,7 @@ fn leader_view(raft: &RaftNode, metrics: &openraft::RaftMetrics<u64, crate::raft
                 matched_index,
                 lag,
                 last_contact_ms,
+                down: down.contains(id),
             }
         })
         .collect();
@@ -148,6 +201,145 @@ fn leader_view(raft: &RaftNode, metrics: &openraft::RaftMetrics<u64, crate::raft
         applied_index: metrics.last_applied.map(|log_id| log_id.index),
         members,
     }
+}
+
+/// How long a renewal may wait for the leader's quorum round.
+const RENEW_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the leader keeps quiet (no heartbeats, renewals or slot moves) for a transfer.
+const TRANSFER_WINDOW: Duration = Duration::from_secs(3);
+/// The new leader-to-be retries its election this often until it leads.
+const ELECT_EVERY: Duration = Duration::from_millis(100);
+
+type Metrics = openraft::RaftMetrics<u64, crate::raft::NodeInfo>;
+
+fn refused(refusal: Refusal, message: String) -> AdminAnswer {
+    AdminAnswer::Refused { refusal, message }
+}
+
+fn not_a_member(node_id: u64) -> AdminAnswer {
+    refused(Refusal::NotFound, format!("node {node_id} is not a member of this cluster"))
+}
+
+/// Rule 2 of `cluster/lease.rs`: confirm only after a quorum round that began after this request
+/// arrived, and hand back the commit index the owner must apply before it extends its lease.
+async fn renew_lease(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnswer {
+    if metrics.membership_config.membership().get_node(&node_id).is_none() {
+        return not_a_member(node_id);
+    }
+    if raft.ownership().transferring(tokio::time::Instant::now().into_std()) {
+        return AdminAnswer::Failed { message: "leadership is being transferred".to_owned() };
+    }
+    match tokio::time::timeout(RENEW_TIMEOUT, raft.openraft().ensure_linearizable()).await {
+        Ok(Ok(read)) => AdminAnswer::Lease { commit_index: read.map(|log_id| log_id.index) },
+        Ok(Err(error)) => AdminAnswer::Failed { message: error.to_string() },
+        Err(_elapsed) => AdminAnswer::Failed { message: "no quorum answered in time".to_owned() },
+    }
+}
+
+/// Marks the member as draining; the balancer driver moves its slots, then removes it.
+fn remove_member(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnswer {
+    let membership = metrics.membership_config.membership();
+    if membership.get_node(&node_id).is_none() {
+        return not_a_member(node_id);
+    }
+    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+    if voters.len() == 1 && voters.contains(&node_id) {
+        return refused(Refusal::Conflict, format!("node {node_id} is the last voter; it cannot leave"));
+    }
+    if node_id == raft.node_id() {
+        return refused(
+            Refusal::Conflict,
+            format!(
+                "node {node_id} leads the cluster: move leadership first (POST /api/v1/cluster/leader),                  then remove it"
+            ),
+        );
+    }
+    tracing::info!(node_id, "member removal asked: draining its slots first");
+    raft.ownership().start_drain(node_id);
+    AdminAnswer::Accepted
+}
+
+/// openraft 0.9 has no transfer call: the leader stops its heartbeats (and renewals and slot moves)
+/// so the followers' leader leases end, and asks the target to run elections until it leads; its
+/// log is caught up, so it wins. After [`TRANSFER_WINDOW`] or the change, heartbeats resume.
+async fn transfer(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnswer {
+    let membership = metrics.membership_config.membership();
+    if membership.get_node(&node_id).is_none() {
+        return not_a_member(node_id);
+    }
+    if node_id == raft.node_id() {
+        return AdminAnswer::Accepted;
+    }
+    if !membership.voter_ids().any(|voter| voter == node_id) {
+        return refused(Refusal::Conflict, format!("node {node_id} is a learner; only a voter can lead"));
+    }
+    let last = metrics.last_log_index.unwrap_or(0);
+    let matched = metrics
+        .replication
+        .as_ref()
+        .and_then(|replication| replication.get(&node_id).copied().flatten())
+        .map(|log_id| log_id.index);
+    if matched.is_none_or(|matched| matched + super::promoter::CAUGHT_UP_WITHIN < last) {
+        return refused(
+            Refusal::Conflict,
+            format!(
+                "node {node_id} has not caught up with the log (at {matched:?} of {last}); try again shortly"
+            ),
+        );
+    }
+    let ownership = raft.ownership().clone();
+    let until = tokio::time::Instant::now() + TRANSFER_WINDOW;
+    ownership.begin_transfer(until.into_std());
+    let openraft = raft.openraft().clone();
+    openraft.runtime_config().heartbeat(false);
+    let within_ms = u64::try_from(TRANSFER_WINDOW.as_millis()).unwrap_or(u64::MAX);
+    if let Err(error) = call_node(raft, node_id, AdminCall::Elect { within_ms }).await {
+        openraft.runtime_config().heartbeat(true);
+        ownership.end_transfer();
+        return AdminAnswer::Failed { message: format!("node {node_id} did not take the election: {error}") };
+    }
+    tracing::info!(node_id, "leadership transfer started");
+    let this_node = raft.node_id();
+    tokio::spawn(async move {
+        let mut metrics = openraft.metrics();
+        loop {
+            if metrics.borrow_and_update().current_leader.is_some_and(|leader| leader != this_node) {
+                break;
+            }
+            match tokio::time::timeout_at(until, metrics.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => break,
+            }
+        }
+        openraft.runtime_config().heartbeat(true);
+        ownership.end_transfer();
+    });
+    AdminAnswer::Accepted
+}
+
+/// On the transfer's target: elections every [`ELECT_EVERY`] until this node leads or `within`
+/// passed (the first ones fail while the followers' leader leases last).
+fn elect(raft: &RaftNode, metrics: &Metrics, within: Duration) -> AdminAnswer {
+    if !metrics.membership_config.membership().voter_ids().any(|voter| voter == raft.node_id()) {
+        return refused(Refusal::Conflict, format!("node {} is not a voter", raft.node_id()));
+    }
+    let openraft = raft.openraft().clone();
+    let this_node = raft.node_id();
+    let deadline = tokio::time::Instant::now() + within;
+    tokio::spawn(async move {
+        while tokio::time::Instant::now() < deadline {
+            if openraft.metrics().borrow().current_leader == Some(this_node) {
+                tracing::info!(node_id = this_node, "leadership taken over");
+                return;
+            }
+            if let Err(error) = openraft.trigger().elect().await {
+                tracing::warn!(error = %error, "cannot start an election");
+                return;
+            }
+            tokio::time::sleep(ELECT_EVERY).await;
+        }
+    });
+    AdminAnswer::Accepted
 }
 
 /// Asks the leader: here when this node leads, else over the cluster port (one hop; the leader
@@ -173,11 +365,45 @@ pub async fn call_leader(raft: &RaftNode, call: AdminCall) -> Result<AdminAnswer
         }
         (leader_id, _) => AdminAnswer::NotLeader { leader_id },
     };
+    into_result(answer)
+}
+
+fn into_result(answer: AdminAnswer) -> Result<AdminAnswer, AdminError> {
     match answer {
         AdminAnswer::NotLeader { leader_id } => Err(AdminError::NotLeader { leader_id }),
         AdminAnswer::Failed { message } => Err(AdminError::Failed(message)),
+        AdminAnswer::Refused { refusal, message } => Err(AdminError::Refused { refusal, message }),
         answer => Ok(answer),
     }
+}
+
+/// Sends `call` to the member `node_id` itself (not to the leader): `Elect`.
+pub async fn call_node(raft: &RaftNode, node_id: u64, call: AdminCall) -> Result<AdminAnswer, AdminError> {
+    if node_id == raft.node_id() {
+        // Only `Elect` is sent to a given node; here it needs no hop (and no recursion into dispatch).
+        let metrics = raft.openraft().metrics().borrow().clone();
+        return match call {
+            AdminCall::Elect { within_ms } => {
+                into_result(elect(raft, &metrics, Duration::from_millis(within_ms)))
+            }
+            other => Err(AdminError::Failed(format!("{other:?} is only sent to the leader"))),
+        };
+    }
+    let node = raft.openraft().metrics().borrow().membership_config.membership().get_node(&node_id).cloned();
+    let Some(node) = node else {
+        return Err(AdminError::Refused {
+            refusal: Refusal::NotFound,
+            message: format!("node {node_id} is not a member"),
+        });
+    };
+    let request = AdminRequest { request: payload::to_json(&call)? };
+    let reply = raft
+        .peers()
+        .call(node_id, &node.rpc_addr, request, ADMIN_CALL_TIMEOUT, |mut client, request| async move {
+            client.admin(request).await
+        })
+        .await?;
+    into_result(payload::from_json(&reply.reply)?)
 }
 
 #[cfg(test)]
@@ -195,5 +421,28 @@ mod tests {
         assert_eq!(json, r#"{"answer":"not_leader","leader_id":3}"#);
         assert_eq!(not_leader.to_string(), "not leader: 3");
         assert_eq!(AdminError::NotLeader { leader_id: None }.to_string(), "not leader: unknown");
+    }
+
+    #[test]
+    fn the_failover_calls_keep_their_wire_names() {
+        let renew = AdminCall::RenewLease { node_id: 2 };
+        assert_eq!(serde_json::to_string(&renew).expect("json"), r#"{"call":"renew_lease","node_id":2}"#);
+        let elect: AdminCall = serde_json::from_str(r#"{"call":"elect","within_ms":3000}"#).expect("decode");
+        assert_eq!(elect, AdminCall::Elect { within_ms: 3000 });
+        let refused = AdminAnswer::Refused { refusal: Refusal::NotFound, message: "node 9".into() };
+        assert_eq!(
+            serde_json::to_string(&refused).expect("json"),
+            r#"{"answer":"refused","refusal":"not_found","message":"node 9"}"#
+        );
+        match into_result(refused) {
+            Err(AdminError::Refused { refusal: Refusal::NotFound, message }) => assert_eq!(message, "node 9"),
+            other => panic!("{other:?}"),
+        }
+        // A member view from a leader that predates `down` reads as reachable.
+        let view: MemberView = serde_json::from_str(
+            r#"{"id":1,"rpc_addr":"a","http_addr":"b","voter":true,"matched_index":null,"lag":null,"last_contact_ms":null}"#,
+        )
+        .expect("decode");
+        assert!(!view.down);
     }
 }

@@ -21,7 +21,8 @@
 //!    ([`OwnerLease::confirmed`]), never from the reply's arrival, so it starts before the leader's
 //!    contact with it and no message delay lengthens it. On the leader, the lease runs from the send
 //!    time of the heartbeat round a quorum last acknowledged (openraft records acks by send time:
-//!    `now − millis_since_quorum_ack`).
+//!    `now − millis_since_quorum_ack`; `cluster/renewer.rs` instead has the leader renew through a
+//!    quorum round of its own, like any member, as that metric is only as fresh as its last report).
 //! 2. A leader confirms a renewal only after a quorum round that started after the request arrived
 //!    (`Raft::ensure_linearizable`), and the reply carries its commit index; the owner extends its
 //!    lease only once it has applied that index. A deposed leader cannot confirm (its quorum voted

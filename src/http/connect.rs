@@ -201,6 +201,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_node_without_its_owner_lease_answers_unavailable_with_retry_after_in_both_forms() {
+        let error = ApiError::from(crate::actors::RegistryError::LeaseExpired);
+        assert_eq!(error.code, ErrorCode::Unavailable);
+        let rest = ResponseError::error_response(&error);
+        assert_eq!(rest.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(rest.headers().get(header::RETRY_AFTER).map(|value| value.as_bytes()), Some(&b"1"[..]));
+        let connect = ConnectError(error).error_response();
+        assert_eq!(connect.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(connect.headers().get(header::RETRY_AFTER).map(|value| value.as_bytes()), Some(&b"1"[..]));
+    }
+
+    #[test]
     fn content_types_with_parameters_select_the_codec() {
         assert_eq!(Codec::from_content_type("application/proto"), Some(Codec::Proto));
         assert_eq!(Codec::from_content_type("application/json; charset=utf-8"), Some(Codec::Json));

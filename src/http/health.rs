@@ -44,6 +44,8 @@ struct Readiness {
     storage_ok: bool,
     has_leader: bool,
     bootstrapped: bool,
+    /// Holds its owner lease (or is a one-member cluster): it may serve its collectors.
+    may_serve: bool,
     /// openraft's commit index and this node's applied index once it waited for it, or why the core
     /// could not be asked.
     indexes: Result<(Option<u64>, Option<u64>), String>,
@@ -61,6 +63,9 @@ impl Readiness {
         }
         if !self.bootstrapped {
             reasons.push("cluster not bootstrapped yet".to_owned());
+        }
+        if !self.may_serve {
+            reasons.push("no owner lease: no leader confirmed this node recently".to_owned());
         }
         match &self.indexes {
             Ok((committed, applied)) if applied < committed => reasons.push(format!(
@@ -83,7 +88,8 @@ impl Readiness {
 
 /// Ready when storage works, a Raft leader is known, the cluster has been bootstrapped (the admin
 /// user exists), and this node has applied everything its log holds as committed (openraft's commit
-/// index, read from its core; a restart replays the committed log before anything is served).
+/// index, read from its core; a restart replays the committed log before anything is served), and
+/// it may serve its collectors (its owner lease holds, `cluster/lease.rs`).
 /// `reasons` says why not.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let has_leader = state.raft.has_leader();
@@ -102,7 +108,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         body["committed_index"] = serde_json::json!(committed);
         body["applied_index"] = serde_json::json!(applied);
     }
-    let readiness = Readiness { storage_ok, has_leader, bootstrapped, indexes };
+    let may_serve = state.raft.may_serve_slots();
+    let readiness = Readiness { storage_ok, has_leader, bootstrapped, may_serve, indexes };
     let reasons = readiness.reasons();
     body["caught_up"] = serde_json::Value::from(readiness.caught_up());
     body["ready"] = serde_json::Value::from(reasons.is_empty());
@@ -123,7 +130,13 @@ mod tests {
     use super::*;
 
     fn ready() -> Readiness {
-        Readiness { storage_ok: true, has_leader: true, bootstrapped: true, indexes: Ok((Some(9), Some(9))) }
+        Readiness {
+            storage_ok: true,
+            has_leader: true,
+            bootstrapped: true,
+            may_serve: true,
+            indexes: Ok((Some(9), Some(9))),
+        }
     }
 
     #[test]
@@ -153,11 +166,17 @@ mod tests {
             storage_ok: false,
             has_leader: false,
             bootstrapped: false,
+            may_serve: false,
             indexes: Err("storage failed".into()),
         };
         assert_eq!(
             failed.reasons(),
-            ["storage failed", "no raft leader known", "cluster not bootstrapped yet"]
+            [
+                "storage failed",
+                "no raft leader known",
+                "cluster not bootstrapped yet",
+                "no owner lease: no leader confirmed this node recently"
+            ]
         );
         assert!(!failed.caught_up());
     }

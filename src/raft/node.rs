@@ -14,6 +14,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::RwLockReadGuard;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::cluster::ownership::Ownership;
 use crate::cluster::payload;
 use crate::cluster::peers::{PeerError, PeerPool};
 use crate::proto::cluster::v1::{propose_reply, ProposeRequest};
@@ -89,6 +90,8 @@ pub struct RaftNode {
     health: Arc<StorageHealth>,
     peers: PeerPool,
     log_flush_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// Slot ownership beside Raft: the owner lease, drains and transfers (`cluster/ownership.rs`).
+    ownership: Arc<Ownership>,
 }
 
 /// Where a proposal goes now.
@@ -194,6 +197,7 @@ impl RaftNode {
             health,
             peers,
             log_flush_seconds,
+            ownership: Arc::new(Ownership::new(crate::config::ClusterSettings::default().node_down_after)),
         })
     }
 
@@ -205,6 +209,11 @@ impl RaftNode {
     /// The client pool this node calls its peers with.
     pub fn peers(&self) -> &PeerPool {
         &self.peers
+    }
+
+    /// This node's owner lease and the leader's balancing state (`cluster/ownership.rs`).
+    pub fn ownership(&self) -> &Arc<Ownership> {
+        &self.ownership
     }
 
     /// The runtime openraft runs on: calls into it are spawned there.

@@ -9,6 +9,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::cluster::admin::{self, AdminAnswer, AdminCall, AdminError, Refusal};
 use crate::cluster::admission::{self, AdmitError};
 use crate::cluster::join::{JoinRequest, MAX_REQUEST_BYTES};
 use crate::error::{ApiError, ErrorCode};
@@ -23,24 +24,41 @@ use crate::secrets;
 /// key with a sign-in (they share the per-address budget, as one guesser's attempts should).
 const JOIN_THROTTLE_KEY: &str = "\u{0}cluster join";
 
-/// `GET /cluster`: the members, leader, term and indexes, as this node sees them.
+/// How long `GET /cluster` waits for the leader's view of contact times before leaving them out.
+const LEADER_VIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `GET /cluster`: the members, leader, term and indexes, as this node sees them; contact times,
+/// lag and reachability as the leader sees them (asked through `AdminCall::Members`; left empty when
+/// it does not answer in time).
 pub(super) async fn status(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
     let view = state.raft.cluster_view();
-    let this_is_leader = view.leader_id == Some(view.this_node);
+    let leader_view = if view.leader_id.is_some() {
+        match tokio::time::timeout(LEADER_VIEW_TIMEOUT, admin::call_leader(&state.raft, AdminCall::Members))
+            .await
+        {
+            Ok(Ok(AdminAnswer::Members(leader_view))) => Some(leader_view),
+            _ => None,
+        }
+    } else {
+        None
+    };
     let members: Vec<serde_json::Value> = view
         .members
         .iter()
         .map(|member| {
+            let seen = leader_view
+                .as_ref()
+                .and_then(|leader_view| leader_view.members.iter().find(|seen| seen.id == member.id));
+            let state_name = if seen.is_some_and(|seen| seen.down) { "unreachable" } else { member.state };
             serde_json::json!({
                 "id": member.id,
                 "name": member.info.name,
                 "http_addr": member.info.http_addr,
                 "rpc_addr": member.info.rpc_addr,
                 "role": member.role.as_str(),
-                "state": member.state,
-                // The leader's own row; other members' contact times come from the peer transport.
-                "last_contact_ms": (this_is_leader && member.id == view.this_node).then_some(0),
-                "lag": member.lag,
+                "state": state_name,
+                "last_contact_ms": seen.and_then(|seen| seen.last_contact_ms),
+                "lag": member.lag.or(seen.and_then(|seen| seen.lag)),
                 "slots": member.slots,
                 "applied_index": member.applied_index,
                 "version": member.version,
@@ -163,4 +181,89 @@ fn not_leader(leader_http_addr: Option<String>) -> HttpResponse {
         },
         "leader_http_addr": leader_http_addr,
     }))
+}
+
+/// `GET /cluster/slots`: the replicated slot table as this node has applied it.
+pub(super) async fn slots(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+    let slots: Vec<serde_json::Value> = {
+        let applied = state.raft.state();
+        applied
+            .fleet
+            .slots
+            .entries()
+            .map(|(slot, entry)| serde_json::json!({ "slot": slot, "owner": entry.owner, "epoch": entry.epoch.0 }))
+            .collect()
+    };
+    HttpResponse::Ok().json(serde_json::json!({ "slots": slots }))
+}
+
+/// A member id from the path: a node id is a positive integer.
+fn member_id(raw: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::invalid_field("id", "must be a node id (a positive integer)"))
+}
+
+/// Asks the leader (here, or one hop away) and maps its refusals to the API's errors.
+async fn ask_leader(state: &AppState, call: AdminCall) -> Result<AdminAnswer, ApiError> {
+    admin::call_leader(&state.raft, call).await.map_err(|error| match error {
+        AdminError::Refused { refusal: Refusal::NotFound, message } => {
+            ApiError::new(ErrorCode::NotFound, message)
+        }
+        AdminError::Refused { refusal: Refusal::Conflict, message } => {
+            ApiError::new(ErrorCode::Conflict, message)
+        }
+        other => {
+            tracing::warn!(error = %other, "cluster admin call to the leader failed");
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!("the cluster leader could not take the call: {other}"),
+            )
+        }
+    })
+}
+
+fn accepted(what: serde_json::Value) -> HttpResponse {
+    HttpResponse::Accepted().json(what)
+}
+
+/// `DELETE /cluster/members/{id}`: the member's slots drain to the others, then it leaves.
+pub(super) async fn remove_member(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_cluster_admin()?;
+    let node_id = member_id(&path)?;
+    ask_leader(&state, AdminCall::RemoveMember { node_id }).await?;
+    Ok(accepted(serde_json::json!({ "node_id": node_id, "state": "draining" })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TransferLeader {
+    node_id: u64,
+}
+
+/// `POST /cluster/leader`: leadership moves to that voter.
+pub(super) async fn transfer_leader(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<TransferLeader>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_cluster_admin()?;
+    let TransferLeader { node_id } = body.into_inner();
+    ask_leader(&state, AdminCall::TransferLeader { node_id }).await?;
+    Ok(accepted(serde_json::json!({ "node_id": node_id })))
+}
+
+/// `POST /cluster/rebalance`: one balancer run now.
+pub(super) async fn rebalance(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_cluster_admin()?;
+    ask_leader(&state, AdminCall::Rebalance).await?;
+    Ok(accepted(serde_json::json!({})))
 }

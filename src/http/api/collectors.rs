@@ -300,7 +300,10 @@ pub(super) async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
-    state.raft.propose(Command::DeleteCollector { id: path.into_inner() }).await?;
+    let collector_id = path.into_inner();
+    state.raft.propose(Command::DeleteCollector { id: collector_id.clone() }).await?;
+    // Promise 4: the owner applied it, or its lease has ended.
+    crate::cluster::revocation::await_owner(&state.raft, &collector_id).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -338,6 +341,8 @@ pub(super) async fn mint_token(
             at: now,
         })
         .await?;
+    // Promise 4: the owner applied it, or its lease has ended.
+    crate::cluster::revocation::await_owner(&state.raft, &collector_id).await;
     let config_alloy = (record.mode == CollectorMode::AlloyRemotecfg)
         .then(|| render_enrollment_config_alloy(&external_url(&request, &state), &minted.token));
     Ok(HttpResponse::Created().json(serde_json::json!({

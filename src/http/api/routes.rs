@@ -251,6 +251,10 @@ pub static API_ROUTES: &[ApiRoute] = &[
     ApiRoute::new(Get, "/cluster", Authenticated, |r| r.to(cluster::status)),
     ApiRoute::new(Post, "/cluster/join-tokens", ManageCluster, |r| r.to(cluster::create_join_token)),
     ApiRoute::new(Post, "/cluster/join", Public, |r| r.to(cluster::join)),
+    ApiRoute::new(Get, "/cluster/slots", Authenticated, |r| r.to(cluster::slots)),
+    ApiRoute::new(Delete, "/cluster/members/{id}", ManageCluster, |r| r.to(cluster::remove_member)),
+    ApiRoute::new(Post, "/cluster/leader", ManageCluster, |r| r.to(cluster::transfer_leader)),
+    ApiRoute::new(Post, "/cluster/rebalance", ManageCluster, |r| r.to(cluster::rebalance)),
 ];
 
 /// The distinct paths of the table, in table order (one actix resource each).

@@ -1,0 +1,66 @@
+//! Promise 4 of `cluster.md`: a token rotation or a collector deletion returns only once the owner of
+//! the collector's slot applied it, or once that owner's lease has surely ended (`revocation_wait`,
+//! `cluster/lease.rs`), whichever comes first. The owner is the token's final authority on the poll
+//! path, so after either, no node accepts the old token.
+
+use std::time::Duration;
+
+use crate::model::slot_of;
+use crate::proto::cluster::v1::WaitAppliedRequest;
+use crate::raft::RaftNode;
+
+/// Between two `WaitApplied` calls to an owner that did not answer.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+
+/// Call after the write applied on this node: waits until `collector_id`'s owner applied what this
+/// node has applied now, or `revocation_wait` passed. Returns at once when this node owns the slot
+/// (it applied the write) or is the only member.
+pub async fn await_owner(raft: &RaftNode, collector_id: &str) {
+    let timings = raft.ownership().timings();
+    let deadline = tokio::time::Instant::now() + timings.revocation_wait;
+    let (owner, applied, rpc_addr) = {
+        let metrics = raft.metrics();
+        let owner = raft.state().fleet.slot_owner(slot_of(collector_id));
+        let applied = metrics.last_applied.map(|log_id| log_id.index);
+        let rpc_addr = owner
+            .and_then(|owner| metrics.membership_config.membership().get_node(&owner).cloned())
+            .map(|node| node.rpc_addr);
+        (owner, applied, rpc_addr)
+    };
+    let (Some(owner), Some(index)) = (owner, applied) else { return };
+    if owner == raft.node_id() {
+        return;
+    }
+    let Some(rpc_addr) = rpc_addr else {
+        // The owner left the membership: it renews no lease any more, so waiting one lease covers it.
+        tokio::time::sleep_until(deadline).await;
+        return;
+    };
+    loop {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            tracing::info!(owner, index, "owner did not confirm a revocation; its lease has ended");
+            return;
+        }
+        let timeout_ms = u32::try_from(remaining.as_millis()).unwrap_or(u32::MAX);
+        let request = WaitAppliedRequest { index, timeout_ms };
+        let answer = raft
+            .peers()
+            .call(
+                owner,
+                &rpc_addr,
+                request,
+                remaining + Duration::from_millis(200),
+                |mut client, request| async move { client.wait_applied(request).await },
+            )
+            .await;
+        match answer {
+            Ok(reply) if reply.reached => return,
+            Ok(_) => continue,
+            Err(_) => {
+                let pause = RETRY_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
