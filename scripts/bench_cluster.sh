@@ -340,8 +340,10 @@ NODE_B=""
 for n in "${NODES[@]}"; do [ "$n" != "$NODE_A" ] && [ "$n" != "$LEADER" ] && NODE_B=$n && break; done
 [ -n "$NODE_B" ] || for n in "${NODES[@]}"; do [ "$n" != "$NODE_A" ] && NODE_B=$n && break; done
 A_TOKENS=$BENCH_DIR/tokens-A.tsv
-awk -F'\t' -v id="${NODE_ID[$NODE_A]}" 'NR == FNR { if ($2 == id) mine[$1] = 1; next } ($2 in mine)' \
-  "$BENCH_DIR/owners.tsv" "$ALL_TOKENS" >"$A_TOKENS"
+# Renamed a-1 … a-N: simulate reads the names <prefix>1 … <prefix>N from a tokens file and would create
+# (or, for an existing name, mint a new token for) every one missing from it.
+awk -F'\t' -v id="${NODE_ID[$NODE_A]}" 'NR == FNR { if ($2 == id) mine[$1] = 1; next }
+  ($2 in mine) { printf "a-%d\t%s\t%s\n", ++n, $2, $3 }' "$BENCH_DIR/owners.tsv" "$ALL_TOKENS" >"$A_TOKENS"
 A_COUNT=$(wc -l <"$A_TOKENS")
 SLOT_SPREAD=$(jq -r '[.members[] | "\(.name): \(.slots)"] | join(", ")' <<<"$(cluster_view "$LEADER")")
 log "leader node$LEADER; A = node$NODE_A owns $A_COUNT of $BENCH_POLL_COLLECTORS collectors; B = node$NODE_B; slots: $SLOT_SPREAD"
@@ -355,7 +357,7 @@ polls_metric() {
     if ($0 ~ /path="local"/) l += $NF; else if ($0 ~ /path="forwarded"/) f += $NF } END { printf "%d %d", l, f }'
 }
 
-load=(--closed-loop --connections "$BENCH_CONNECTIONS" --duration "$BENCH_DURATION" --collectors "$A_COUNT")
+load=(--closed-loop --connections "$BENCH_CONNECTIONS" --duration "$BENCH_DURATION" --collectors "$A_COUNT" --name-prefix a-)
 declare -A ROWCPU=() SERVERCPU=()
 # Runs a simulate row with CPU snapshots around it; the note lands in ROWCPU[name], the CPU-seconds of
 # all servers together (the nodes and the baseline) in SERVERCPU[name].
