@@ -14,7 +14,8 @@
 # used during it (utime + stime from /proc/<pid>/stat) and the load average.
 #
 # Needs cargo, curl and jq (set-up calls: sign-in, join tokens, collector lists) and bash ≥ 5 (the timed
-# loops use bash's /dev/tcp and $EPOCHREALTIME, so no process is forked inside a measurement).
+# loops use bash's /dev/tcp and $EPOCHREALTIME, so no process is forked between a request and its
+# timestamp; the failover loops pause 10 ms between rounds of attempts).
 #
 # Knobs (environment):
 #   BENCH_DIR                 where data dirs, logs and summaries go (default target/bench/cluster-<time>)
