@@ -57,6 +57,7 @@ mkdir -p "$BENCH_DIR"
 NODES=(1 2 3)
 declare -A PID=() HTTP=() RPC=() CPU_ACC=() NODE_ID=()
 BASELINE_PID=""
+WATCHER_PID=""
 CLK_TCK=$(getconf CLK_TCK)
 
 log() { printf '[bench-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -65,7 +66,7 @@ die() { log "error: $*"; exit 1; }
 # Every process this script started, and only those, by pid: SIGTERM, then SIGKILL what is left.
 cleanup() {
   local pids=() pid
-  for pid in "${PID[@]}" "$BASELINE_PID"; do
+  for pid in "${PID[@]}" "$BASELINE_PID" "$WATCHER_PID"; do
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && pids+=("$pid")
   done
   [ ${#pids[@]} = 0 ] && return 0
@@ -485,6 +486,8 @@ LEADER_FO_CPU=$(cpu_note leader-failover "$before" "$(cpu_snapshot)")
 # collectors (Connect JSON GetConfig, their own tokens) through the survivors until every one of them
 # has been answered 200 once. Then restart it and wait until the cluster settled again.
 : >"$BENCH_DIR/owner-failover-s.txt"
+: >"$BENCH_DIR/owner-unreachable-s.txt"
+: >"$BENCH_DIR/owner-moved-s.txt"
 OWNER_FO_NOTE=""
 before=$(cpu_snapshot)
 for ((round = 1; round <= BENCH_FAILOVER_REPEATS; round++)); do
@@ -522,6 +525,27 @@ for ((round = 1; round <= BENCH_FAILOVER_REPEATS; round++)); do
   declare -A served=()
   t0=${EPOCHREALTIME/./}
   kill_node "$OWNER"
+  # Beside the polls, a watcher reads the cluster view on a survivor every 100 ms: when it first shows
+  # the killed node unreachable, and when none of the slots is left on it (the seconds since the kill).
+  (
+    seen=""
+    while true; do
+      view=$(cluster_view "${survivors[1]}")
+      state=$(jq -r --argjson id "${NODE_ID[$OWNER]}" '.members[] | select(.id == $id) | "\(.state) \(.slots)"' \
+        <<<"${view:-null}" 2>/dev/null || true)
+      t=${EPOCHREALTIME/./}
+      if [ -z "$seen" ] && [[ $state == unreachable* ]]; then
+        echo "unreachable $(calc "($t - $t0) / 1e6" 3)"
+        seen=1
+      fi
+      if [[ $state == *" 0" ]]; then
+        echo "moved $(calc "($t - $t0) / 1e6" 3)"
+        exit 0
+      fi
+      sleep 0.1
+    done
+  ) >"$BENCH_DIR/owner-failover-$round.watch" 2>/dev/null &
+  WATCHER_PID=$!
   attempt=0 took=n/a
   while ((${EPOCHREALTIME/./} - t0 < BENCH_FAILOVER_DEADLINE * 1000000)); do
     for token in "${sample[@]}"; do
@@ -539,6 +563,17 @@ for ((round = 1; round <= BENCH_FAILOVER_REPEATS; round++)); do
     sleep 0.01
   done
   echo "$took" >>"$BENCH_DIR/owner-failover-s.txt"
+  # The slots may still be moving when the watched collectors are served: give the watcher the rest of
+  # the deadline.
+  for ((wait_s = 0; wait_s < BENCH_FAILOVER_DEADLINE * 10; wait_s++)); do
+    kill -0 "$WATCHER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$WATCHER_PID" 2>/dev/null || true
+  wait "$WATCHER_PID" 2>/dev/null || true
+  WATCHER_PID=""
+  sed -n 's/^unreachable //p' "$BENCH_DIR/owner-failover-$round.watch" >>"$BENCH_DIR/owner-unreachable-s.txt"
+  sed -n 's/^moved //p' "$BENCH_DIR/owner-failover-$round.watch" >>"$BENCH_DIR/owner-moved-s.txt"
   if [ "$took" = n/a ]; then
     log "owner failover $round: ${#served[@]} of ${#sample[@]} watched collectors served within $BENCH_FAILOVER_DEADLINE s ($attempt polls)"
   else
@@ -594,7 +629,7 @@ RYW_N=$(grep -c . "$BENCH_DIR/ryw-ms.txt" || true)
   if [ -n "$OWNER_FO_NOTE" ]; then
     echo "| 6. owner failover: SIGKILL an owner (not the leader) → its collectors' polls through a survivor succeed | not measured: $OWNER_FO_NOTE | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER |"
   else
-    echo "| 6. owner failover: SIGKILL an owner (not the leader) → $BENCH_FAILOVER_SAMPLE of its collectors' polls through a survivor all succeeded once, $BENCH_FAILOVER_REPEATS times | $(median_worst "$BENCH_DIR/owner-failover-s.txt") | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER; $OWNER_FO_CPU (all rounds, restarts included); each: $(paste -sd' ' "$BENCH_DIR/owner-failover-s.txt") s |"
+    echo "| 6. owner failover: SIGKILL an owner (not the leader) → $BENCH_FAILOVER_SAMPLE of its collectors' polls through a survivor all succeeded once, $BENCH_FAILOVER_REPEATS times | $(median_worst "$BENCH_DIR/owner-failover-s.txt") | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER; shown unreachable after: $(median_worst "$BENCH_DIR/owner-unreachable-s.txt"); all its slots moved after: $(median_worst "$BENCH_DIR/owner-moved-s.txt") (a survivor's view, read every 100 ms); $OWNER_FO_CPU (all rounds, restarts included); each: $(paste -sd' ' "$BENCH_DIR/owner-failover-s.txt") s |"
   fi
   echo "| 7. read-your-writes on another node: create on a follower → first 200 of GET /api/v1/collectors/{id} on the other follower, $BENCH_RYW_CREATES creates | $(distribution "$BENCH_DIR/ryw-ms.txt" ms) | — | — | one replication round trip | $RYW_CPU; visible at the first read: $RYW_FIRST of $RYW_N; $RYW_FAILED failed; bash /dev/tcp client, new connection per read |"
   echo "| 8. polls failed after one retry, outside the failover windows (rows 2, 3 and a spread row) | $FAILED_OUTSIDE of $POLLS_OUTSIDE | — | — | 0 | failed: row 2 $(($(val local RUN_GET_CONFIG_ERRORS) + $(val local STARTUP_GET_CONFIG_ERRORS))), row 3 $(val forwarded RUN_GET_CONFIG_ERRORS) (one node, nowhere to retry), spread $(($(val spread RUN_GET_CONFIG_ERRORS) + $(val spread STARTUP_GET_CONFIG_ERRORS))); spread row: $(val spread RUN_GET_CONFIG_REQUESTS) polls of $BENCH_POLL_COLLECTORS collectors to a random node, $(thousands "$SPREAD_RPS") req/s (ratio $(ratio "$SPREAD_RPS" "$BASE_RPS")), $(lat spread RUN_GET_CONFIG), $(errors spread), $(us_per_poll spread) µs server CPU/poll (all nodes); ${ROWCPU[spread]} |"
