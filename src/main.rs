@@ -73,8 +73,11 @@ fn init_tracing() {
     let filter = std::env::var("LINKMESH_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info,actix_server=warn,openraft=warn,sled=warn".to_owned());
+    // Colours only for a person at a terminal: log files, journald and collectors get plain text.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(colours)
         .init();
 }

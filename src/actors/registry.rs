@@ -335,8 +335,7 @@ mod tests {
 
     use super::*;
     use crate::model::{
-        CollectorMode, CollectorStatus, Command, EventType, ManualClock, SlotEpoch, SlotMove, SlotMoveReason,
-        UnixMillis,
+        CollectorStatus, Command, EventType, ManualClock, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis,
     };
 
     const COLLECTOR: &str = "col_moving";
@@ -355,26 +354,11 @@ mod tests {
     async fn a_slot_moved_away_stops_its_actor_and_one_moved_back_is_served_in_the_new_epoch() {
         let data = tempfile::tempdir().expect("temp dir");
         let (effects, mut applied_effects) = tokio::sync::mpsc::unbounded_channel();
-        let (raft, data_key) = crate::raft::testing::one_node(data.path(), effects).await;
-        assert!(raft.wait_for_leader(Duration::from_secs(30)).await);
-        let me = raft.node_id();
         let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
         let at = time.clock().now();
-        let bootstrap = Command::Bootstrap {
-            node_id: me,
-            admin_user_id: "adm".into(),
-            admin_password_hash: "x".into(),
-            at,
-        };
-        raft.propose(bootstrap).await.expect("bootstrap");
-        let create = Command::CreateCollector {
-            id: COLLECTOR.into(),
-            name: "edge".into(),
-            mode: CollectorMode::AlloyRemotecfg,
-            remote_attributes: BTreeMap::new(),
-            at,
-        };
-        raft.propose(create).await.expect("create");
+        let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
+        let me = raft.node_id();
+        crate::raft::testing::create_collector(&raft, COLLECTOR, at).await;
         let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
         let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
         let registry =
@@ -426,30 +410,15 @@ mod tests {
     async fn a_slot_flushed_before_it_moves_keeps_the_activity_a_move_alone_would_fence_off() {
         let data = tempfile::tempdir().expect("temp dir");
         let (effects, mut applied_effects) = tokio::sync::mpsc::unbounded_channel();
-        let (raft, data_key) = crate::raft::testing::one_node(data.path(), effects).await;
-        assert!(raft.wait_for_leader(Duration::from_secs(30)).await);
-        let me = raft.node_id();
         let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
         let at = time.clock().now();
-        let bootstrap = Command::Bootstrap {
-            node_id: me,
-            admin_user_id: "adm".into(),
-            admin_password_hash: "x".into(),
-            at,
-        };
-        raft.propose(bootstrap).await.expect("bootstrap");
+        let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
+        let me = raft.node_id();
         // Two collectors in two different slots: one moves after a flush, the other without.
         let (flushed, unflushed) = ("col_flushed_first", "col_moved_as_is");
         assert_ne!(slot_of(flushed), slot_of(unflushed));
         for id in [flushed, unflushed] {
-            let create = Command::CreateCollector {
-                id: id.into(),
-                name: id.into(),
-                mode: CollectorMode::AlloyRemotecfg,
-                remote_attributes: BTreeMap::new(),
-                at,
-            };
-            raft.propose(create).await.expect("create");
+            crate::raft::testing::create_collector(&raft, id, at).await;
         }
         // The writer's interval is an hour: what the actors publish waits in it until flushed.
         let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();

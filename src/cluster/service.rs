@@ -308,10 +308,9 @@ mod tests {
 
     use super::*;
     use crate::actors::activity_writer::ActivityWriter;
-    use crate::config::{CollectorSettings, RaftSettings};
-    use crate::model::{CollectorMode, ManualClock, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis};
-    use crate::raft::NodeInfo;
-    use crate::secrets::{hash_token, DataKey};
+    use crate::config::CollectorSettings;
+    use crate::model::{ManualClock, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis};
+    use crate::secrets::hash_token;
 
     const COLLECTOR: &str = "col_forwarded";
 
@@ -351,47 +350,12 @@ mod tests {
     #[actix::test]
     async fn the_owner_refuses_a_token_rotated_on_its_replica_and_a_slot_it_lost() {
         let data = tempfile::tempdir().expect("temp dir");
-        let data_key = DataKey::load_or_create(None, data.path()).expect("data key");
-        let store = crate::raft::data_dir::open_store(
-            data.path(),
-            crate::raft::data_dir::Contents::Empty,
-            &data_key.fingerprint(),
-            crate::raft::storage_health::StorageHealth::new(),
-            None,
-        )
-        .expect("store");
-        let credential = super::super::credential::ClusterCredential::derive(&data_key, "clu_test");
-        let peers = super::super::peers::PeerPool::new(credential, None, tokio::runtime::Handle::current());
         let (effects, _) = tokio::sync::mpsc::unbounded_channel();
-        let raft = RaftNode::start(
-            store,
-            NodeInfo::default(),
-            &RaftSettings::default(),
-            tokio::runtime::Handle::current(),
-            effects,
-            peers,
-        )
-        .await
-        .expect("raft");
-        assert!(raft.wait_for_leader(Duration::from_secs(30)).await);
-        let me = raft.node_id();
         let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
         let at = time.clock().now();
-        let bootstrap = Command::Bootstrap {
-            node_id: me,
-            admin_user_id: "adm".into(),
-            admin_password_hash: "x".into(),
-            at,
-        };
-        raft.propose(bootstrap).await.expect("bootstrap");
-        let create = Command::CreateCollector {
-            id: COLLECTOR.into(),
-            name: "edge".into(),
-            mode: CollectorMode::AlloyRemotecfg,
-            remote_attributes: BTreeMap::new(),
-            at,
-        };
-        raft.propose(create).await.expect("create");
+        let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
+        let me = raft.node_id();
+        crate::raft::testing::create_collector(&raft, COLLECTOR, at).await;
         raft.propose(set_token("lmct_old")).await.expect("mint");
         let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
         let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };

@@ -9,7 +9,7 @@ use super::{NodeInfo, RaftNode};
 use crate::cluster::credential::ClusterCredential;
 use crate::cluster::peers::PeerPool;
 use crate::config::RaftSettings;
-use crate::model::Effect;
+use crate::model::{CollectorMode, Command, Effect, UnixMillis};
 use crate::secrets::DataKey;
 
 /// Starts a one-voter member on the empty dir `data` (initialized, so it elects itself) and returns it
@@ -31,4 +31,34 @@ pub(crate) async fn one_node(data: &Path, effects: UnboundedSender<Effect>) -> (
         .await
         .expect("raft");
     (raft, data_key)
+}
+
+/// [`one_node`], elected and bootstrapped (an `admin` user, every slot its own) at `at`.
+pub(crate) async fn bootstrapped_node(
+    data: &Path,
+    effects: UnboundedSender<Effect>,
+    at: UnixMillis,
+) -> (RaftNode, DataKey) {
+    let (raft, data_key) = one_node(data, effects).await;
+    assert!(raft.wait_for_leader(std::time::Duration::from_secs(30)).await, "no leader");
+    let bootstrap = Command::Bootstrap {
+        node_id: raft.node_id(),
+        admin_user_id: "adm".into(),
+        admin_password_hash: "x".into(),
+        at,
+    };
+    raft.propose(bootstrap).await.expect("bootstrap");
+    (raft, data_key)
+}
+
+/// Creates the Alloy collector `id` (named after it) at `at`.
+pub(crate) async fn create_collector(raft: &RaftNode, id: &str, at: UnixMillis) {
+    let create = Command::CreateCollector {
+        id: id.into(),
+        name: id.into(),
+        mode: CollectorMode::AlloyRemotecfg,
+        remote_attributes: std::collections::BTreeMap::new(),
+        at,
+    };
+    raft.propose(create).await.expect("create");
 }
