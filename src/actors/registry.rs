@@ -340,6 +340,27 @@ mod tests {
 
     const COLLECTOR: &str = "col_moving";
 
+    /// The registry over `raft` with a writer whose interval is an hour (what the actors publish waits
+    /// in it until a test flushes it), ticks only from the test, and the applied effects handed to it.
+    fn start_registry(
+        raft: &RaftNode,
+        data_key: DataKey,
+        time: &ManualClock,
+        mut applied_effects: tokio::sync::mpsc::UnboundedReceiver<Effect>,
+    ) -> (Addr<ActivityWriter>, CollectorRegistry) {
+        let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
+        let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
+        let registry =
+            CollectorRegistry::start(raft.clone(), writer.clone(), settings, data_key, time.clock(), 1);
+        let forwarder = registry.clone();
+        actix::spawn(async move {
+            while let Some(effect) = applied_effects.recv().await {
+                forwarder.handle_effect(effect);
+            }
+        });
+        (writer, registry)
+    }
+
     /// Waits (with a deadline) until `condition` holds: effects reach the registry asynchronously.
     async fn eventually(condition: impl Fn() -> bool) {
         let waited = tokio::time::timeout(Duration::from_secs(10), async {
@@ -353,22 +374,13 @@ mod tests {
     #[actix::test]
     async fn a_slot_moved_away_stops_its_actor_and_one_moved_back_is_served_in_the_new_epoch() {
         let data = tempfile::tempdir().expect("temp dir");
-        let (effects, mut applied_effects) = tokio::sync::mpsc::unbounded_channel();
+        let (effects, applied_effects) = tokio::sync::mpsc::unbounded_channel();
         let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
         let at = time.clock().now();
         let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
         let me = raft.node_id();
         crate::raft::testing::create_collector(&raft, COLLECTOR, at).await;
-        let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
-        let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
-        let registry =
-            CollectorRegistry::start(raft.clone(), writer.clone(), settings, data_key, time.clock(), 1);
-        let forwarder = registry.clone();
-        actix::spawn(async move {
-            while let Some(effect) = applied_effects.recv().await {
-                forwarder.handle_effect(effect);
-            }
-        });
+        let (writer, registry) = start_registry(&raft, data_key, &time, applied_effects);
         let register =
             Register { host_id: "host-1".into(), name: String::new(), local_attributes: BTreeMap::new(), at };
         let registered_events = || {
@@ -409,7 +421,7 @@ mod tests {
     #[actix::test]
     async fn a_slot_flushed_before_it_moves_keeps_the_activity_a_move_alone_would_fence_off() {
         let data = tempfile::tempdir().expect("temp dir");
-        let (effects, mut applied_effects) = tokio::sync::mpsc::unbounded_channel();
+        let (effects, applied_effects) = tokio::sync::mpsc::unbounded_channel();
         let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
         let at = time.clock().now();
         let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
@@ -420,17 +432,7 @@ mod tests {
         for id in [flushed, unflushed] {
             crate::raft::testing::create_collector(&raft, id, at).await;
         }
-        // The writer's interval is an hour: what the actors publish waits in it until flushed.
-        let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
-        let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
-        let registry =
-            CollectorRegistry::start(raft.clone(), writer.clone(), settings, data_key, time.clock(), 1);
-        let forwarder = registry.clone();
-        actix::spawn(async move {
-            while let Some(effect) = applied_effects.recv().await {
-                forwarder.handle_effect(effect);
-            }
-        });
+        let (writer, registry) = start_registry(&raft, data_key, &time, applied_effects);
         let register = |id: &str| Register {
             host_id: format!("host-{id}"),
             name: String::new(),
