@@ -10,11 +10,13 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,6 +119,7 @@ func writeVisualization(model porcupine.Model, ops []porcupine.Operation, path s
 	if left <= 0 {
 		return errors.New("no time left before --timeout")
 	}
+	ops = assignRows(ops)
 	result, info := porcupine.CheckOperationsVerbose(model, ops, left)
 	if result == porcupine.Unknown {
 		return errors.New("timed out computing partial linearizations")
@@ -137,4 +140,40 @@ func writeVisualization(model porcupine.Model, ops []porcupine.Operation, path s
 	}
 	info.AddAnnotations(notes)
 	return porcupine.VisualizePath(model, info, path)
+}
+
+// assignRows gives the visualization one row per client, in client order, and
+// an extra row whenever a client's operations overlap (a timed-out request
+// still pending while the client moved on); porcupine draws a row per
+// ClientId from 0 to the largest, so raw ids would also leave empty rows.
+func assignRows(ops []porcupine.Operation) []porcupine.Operation {
+	sorted := slices.Clone(ops)
+	slices.SortStableFunc(sorted, func(a, b porcupine.Operation) int {
+		if c := cmp.Compare(a.ClientId, b.ClientId); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Call, b.Call)
+	})
+	var rowEnds []int64 // last return on each row
+	firstRowOfClient, client := 0, -1
+	for i := range sorted {
+		if sorted[i].ClientId != client {
+			client = sorted[i].ClientId
+			firstRowOfClient = len(rowEnds)
+		}
+		row := -1
+		for r := firstRowOfClient; r < len(rowEnds); r++ {
+			if rowEnds[r] < sorted[i].Call {
+				row = r
+				break
+			}
+		}
+		if row < 0 {
+			row = len(rowEnds)
+			rowEnds = append(rowEnds, 0)
+		}
+		rowEnds[row] = sorted[i].Return
+		sorted[i].ClientId = row
+	}
+	return sorted
 }

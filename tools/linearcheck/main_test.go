@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,6 +243,32 @@ func TestStep(t *testing.T) {
 		for i := range got {
 			if got[i] != tc.want[i] {
 				t.Errorf("%v %s(%s) %s: got %v, want %v", tc.from, tc.kind, tc.token, tc.outcome, got, tc.want)
+			}
+		}
+	}
+}
+
+// Visualization rows: dense, one per client, plus one per overlap so a
+// pending request does not hide its client's later operations.
+func TestAssignRows(t *testing.T) {
+	mk := func(client int, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Call: call, Return: ret}
+	}
+	got := assignRows([]porcupine.Operation{
+		mk(7, 0, 10), mk(40, 5, 1000), mk(40, 20, 30), mk(40, 40, 50), mk(7, 20, 30),
+	})
+	var rows []int
+	for _, o := range got {
+		rows = append(rows, o.ClientId)
+	}
+	// Sorted by client then call: 7:[0,10] 7:[20,30] 40:[5,1000] 40:[20,30] 40:[40,50].
+	if want := []int{0, 0, 1, 2, 2}; !slices.Equal(rows, want) {
+		t.Fatalf("rows %v, want %v", rows, want)
+	}
+	for _, o := range got {
+		for _, p := range got {
+			if o != p && o.ClientId == p.ClientId && o.Call <= p.Return && p.Call <= o.Return {
+				t.Errorf("overlapping operations on row %d: %+v %+v", o.ClientId, o, p)
 			}
 		}
 	}

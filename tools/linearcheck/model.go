@@ -49,12 +49,13 @@ type input struct {
 // opMeta is shown in the visualization next to each operation.
 type opMeta struct {
 	line    int
+	client  int
 	node    string
 	pending bool
 }
 
 func (m opMeta) String() string {
-	s := fmt.Sprintf("line %d", m.line)
+	s := fmt.Sprintf("line %d, client %d", m.line, m.client)
 	if m.node != "" {
 		s += ", node " + m.node
 	}
@@ -212,7 +213,7 @@ func operations(ops []op) []porcupine.Operation {
 			Call:     o.Call,
 			Output:   o.Outcome,
 			Return:   ret,
-			Metadata: opMeta{line: o.Line, node: o.Node, pending: o.Pending},
+			Metadata: opMeta{line: o.Line, client: o.Client, node: o.Node, pending: o.Pending},
 		}
 	}
 	return res
