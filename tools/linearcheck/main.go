@@ -69,6 +69,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 
+	if len(ops) == 0 {
+		// An empty file passes trivially; from the chaos run it means the
+		// recorder broke, which must not read as a green check.
+		fmt.Fprintf(stderr, "linearcheck: %s: no operations\n", *historyPath)
+		return exitBadInput
+	}
+
 	fmt.Fprintf(stdout, "linearcheck: %s\n", *historyPath)
 	summarize(ops).write(stdout, len(ops))
 
@@ -101,7 +108,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			failingOps = append(failingOps, part...)
 		}
 	}
-	fmt.Fprintf(stdout, "result: NOT linearizable: collector(s) %s\n", strings.Join(failing, ", "))
+	named := strings.Join(failing, ", ")
+	if named == "" {
+		named = "(none identified before --timeout)"
+	}
+	fmt.Fprintf(stdout, "result: NOT linearizable: collector(s) %s\n", named)
 	if unchecked > 0 {
 		fmt.Fprintf(stdout, "  (%d collector(s) not rechecked before --timeout; the list may be incomplete)\n", unchecked)
 	}

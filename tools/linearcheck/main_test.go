@@ -191,6 +191,13 @@ func TestBadInputNamesTheLine(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.jsonl")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, "--history", empty); code != exitBadInput || !strings.Contains(errOut, "no operations") {
+		t.Errorf("empty history: exit %d, stderr %q", code, errOut)
+	}
 	for _, args := range [][]string{{}, {"--history"}, {"--history", "testdata/pending.jsonl", "extra"}, {"--history", "testdata/missing.jsonl"}} {
 		if code, _, _ := runCLI(t, args...); code != exitBadInput {
 			t.Errorf("%v: exit %d, want 3", args, code)
