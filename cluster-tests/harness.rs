@@ -37,6 +37,10 @@ pub struct Node {
     pub rpc_addr: Option<String>,
     /// `--join` and `--join-token` given at the first start, repeated on restarts (they must be ignored).
     join: Option<(String, String)>,
+    /// The network namespace the node runs in (`ip netns exec`; the chaos lab), else the test's own.
+    pub netns: Option<String>,
+    /// Further `serve` flags (the chaos lab's `--advertise-rpc-addr`).
+    pub extra_args: Vec<String>,
 }
 
 /// Why a node did not come up: its exit status (if it exited) and its log.
@@ -62,6 +66,8 @@ impl Node {
             http_addr: "127.0.0.1:0".to_owned(),
             rpc_addr: None,
             join: None,
+            netns: None,
+            extra_args: Vec::new(),
         }
     }
 
@@ -81,7 +87,15 @@ impl Node {
         }
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_linkmesh"));
+        // `ip netns exec` execs the binary itself, so the child's pid is the node's (signals reach it).
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_linkmesh")]);
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_linkmesh")),
+        };
         command
             .env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("LINKMESH_LOG", "info")
@@ -101,6 +115,7 @@ impl Node {
         if let Some((url, token)) = &self.join {
             command.arg("--join").arg(url).arg("--join-token").arg(token);
         }
+        command.args(&self.extra_args);
         let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().expect("spawn linkmesh");
         let stdout = child.stdout.take().expect("stdout");
         let (lines_tx, lines) = mpsc::channel();
@@ -156,6 +171,28 @@ impl Node {
             Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill -TERM");
         assert!(status.success());
         child.wait().expect("wait")
+    }
+
+    #[allow(dead_code)] // the chaos run's (cluster-tests/chaos)
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    #[allow(dead_code)] // the chaos run's
+    /// Waits up to `deadline` for the node to exit on its own; its status, or `None` if it still runs.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let child = self.child.as_mut().expect("running");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn kill(&mut self) {

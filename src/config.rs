@@ -111,11 +111,28 @@ pub struct RaftSettings {
     pub snapshot_after_logs: u64,
     /// Log entries kept behind the last snapshot, so slightly lagging followers need no snapshot.
     pub logs_kept_after_snapshot: u64,
+    /// How often the leader sends appends (heartbeats). openraft 0.9 also uses it as the deadline of
+    /// every append, which includes the follower's fsync: too short, and a follower on a busy disk never
+    /// catches up (the leader resends the same batch forever).
+    #[serde(deserialize_with = "human::duration")]
+    pub heartbeat_interval: Duration,
+    /// A follower that heard no leader for a random time in [this, twice this) starts an election.
+    #[serde(deserialize_with = "human::duration")]
+    pub election_timeout: Duration,
+    /// Log entries per append at most (bounds the work one append asks of a follower within
+    /// `heartbeat_interval`).
+    pub max_entries_per_append: u64,
 }
 
 impl Default for RaftSettings {
     fn default() -> Self {
-        RaftSettings { snapshot_after_logs: 5000, logs_kept_after_snapshot: 1000 }
+        RaftSettings {
+            snapshot_after_logs: 5000,
+            logs_kept_after_snapshot: 1000,
+            heartbeat_interval: Duration::from_millis(250),
+            election_timeout: Duration::from_millis(1000),
+            max_entries_per_append: 64,
+        }
     }
 }
 
@@ -384,6 +401,27 @@ impl NodeConfig {
         }
         if self.raft.snapshot_after_logs == 0 {
             return Err(ConfigError::Invalid("raft.snapshot_after_logs must be at least 1".into()));
+        }
+        if self.raft.heartbeat_interval < Duration::from_millis(10) || self.raft.max_entries_per_append == 0 {
+            return Err(ConfigError::Invalid(
+                "raft.heartbeat_interval must be at least 10ms and raft.max_entries_per_append at least 1"
+                    .into(),
+            ));
+        }
+        if self.raft.election_timeout < self.raft.heartbeat_interval * 3 {
+            return Err(ConfigError::Invalid(
+                "raft.election_timeout must be at least three times raft.heartbeat_interval".into(),
+            ));
+        }
+        // An owner's lease (2/5 of node_down_after, `cluster/lease.rs`) is renewed through the leader, so
+        // it must outlast the longest election (twice election_timeout): otherwise every leader change
+        // stops every owner from serving polls until the new leader renews them.
+        if self.cluster.node_down_after * 2 / 5 <= self.raft.election_timeout * 2 {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.node_down_after ({:?}) must be more than 5 times raft.election_timeout ({:?}): the owner \
+                 lease (2/5 of it) must outlast an election (up to twice election_timeout)",
+                self.cluster.node_down_after, self.raft.election_timeout
+            )));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid("tls.cert and tls.key must be set together".into()));

@@ -1,7 +1,10 @@
-//! The catch-up a follower or learner runs before it refuses a collector token its replica does not
-//! know: ask the leader for its read index (`AdminCall::ReadIndex`) and wait until this node applied
-//! it. Coalesced and spaced by `cluster/catch_up.rs`; never run on the leader or a single node, whose
-//! replica already holds every committed token.
+//! The catch-up a member runs before it refuses a collector token its replica does not know: ask the
+//! leader for its read index (`AdminCall::ReadIndex`) and wait until this node applied it. Coalesced
+//! and spaced by `cluster/catch_up.rs`; never run on a single node, whose replica holds every committed
+//! token. It runs on the leader too: a leader cut off from the others may have been replaced, and
+//! only a read index (a quorum's confirmation) tells. When the catch-up fails, the token can be
+//! neither accepted nor refused: the caller answers 503 (a refusal would be a lie to a collector
+//! whose token was minted on the majority's side of a partition).
 
 use std::time::Duration;
 
@@ -22,19 +25,44 @@ pub fn spawn(raft: RaftNode, runtime: &tokio::runtime::Handle) {
     });
 }
 
-/// Whether an unknown token is worth a catch-up here: on a member of a multi-node cluster that does
-/// not lead (the leader's replica, and a single node's, hold every committed write).
+/// Whether an unknown token is worth a catch-up here: on any member of a multi-node cluster (a single
+/// node's replica holds every committed write).
 pub fn worth_catching_up(raft: &RaftNode) -> bool {
     let metrics = raft.openraft().metrics();
     let metrics = metrics.borrow();
-    metrics.current_leader != Some(raft.node_id())
-        && metrics.membership_config.membership().nodes().count() > 1
+    metrics.membership_config.membership().nodes().count() > 1
+}
+
+/// What a catch-up before a refusal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUpOutcome {
+    /// A single node: its replica is complete; refuse.
+    NotNeeded,
+    /// This node applied the leader's read index: look again, then refuse if still unknown.
+    CaughtUp,
+    /// No read index in time (partitioned, no leader, overloaded): neither accept nor refuse.
+    Failed,
 }
 
 /// Waits (up to [`CATCH_UP_WAIT`]) for a catch-up that began after this call, when this node is one
 /// where that can help; whether it reached the leader's read index.
-pub async fn catch_up(raft: &RaftNode) -> bool {
-    worth_catching_up(raft) && raft.catch_up().wait(CATCH_UP_WAIT).await
+pub async fn catch_up(raft: &RaftNode) -> CatchUpOutcome {
+    if !worth_catching_up(raft) {
+        CatchUpOutcome::NotNeeded
+    } else if raft.catch_up().wait(CATCH_UP_WAIT).await {
+        CatchUpOutcome::CaughtUp
+    } else {
+        CatchUpOutcome::Failed
+    }
+}
+
+/// The answer when a catch-up failed: 503, retry in a second.
+pub fn unconfirmed_token() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        crate::error::ErrorCode::Unavailable,
+        "this node cannot reach the cluster's leader to check this token right now; retry shortly",
+    )
+    .with_retry_after(1)
 }
 
 /// One round: the leader's read index, then this node's apply up to it, within [`CATCH_UP_WAIT`].

@@ -18,6 +18,7 @@ use super::admin::{self, AdminCall};
 use super::forward::{WireError, WirePollReply, WrongOwner};
 use super::live_reads::{self, LiveReadError, LiveSource};
 use super::payload::{self, PayloadError};
+use super::read_index::CatchUpOutcome;
 use crate::actors::collector_actor::{Poll, Register, Unregister};
 use crate::actors::{CollectorRegistry, RegistryError};
 use crate::error::{ApiError, ErrorCode};
@@ -127,8 +128,11 @@ impl CollectorOwner {
         let collector_id = request.collector_id.as_str();
         // The edge knew the token; this replica may not have applied its mint yet (one catch-up).
         let accepted = self.token_accepted(collector_id, &request.token_hash)
-            || (super::read_index::catch_up(&self.raft).await
-                && self.token_accepted(collector_id, &request.token_hash));
+            || match super::read_index::catch_up(&self.raft).await {
+                CatchUpOutcome::CaughtUp => self.token_accepted(collector_id, &request.token_hash),
+                CatchUpOutcome::Failed => return refused(&super::read_index::unconfirmed_token()),
+                CatchUpOutcome::NotNeeded => false,
+            };
         if !accepted {
             return forward_reply(ForwardStatus::Unauthenticated, Vec::new());
         }

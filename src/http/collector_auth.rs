@@ -8,7 +8,7 @@ use actix_web::http::header;
 use actix_web::HttpRequest;
 
 use super::AppState;
-use crate::cluster::read_index;
+use crate::cluster::read_index::{self, CatchUpOutcome};
 use crate::error::ApiError;
 use crate::model::TokenHash;
 use crate::secrets;
@@ -42,8 +42,12 @@ pub async fn authenticate_collector(
     }
     let presented_hash = secrets::hash_token(credentials.trim());
     let mut collector_id = collector_of_hash(state, &presented_hash);
-    if collector_id.is_none() && read_index::catch_up(&state.raft).await {
-        collector_id = collector_of_hash(state, &presented_hash);
+    if collector_id.is_none() {
+        match read_index::catch_up(&state.raft).await {
+            CatchUpOutcome::CaughtUp => collector_id = collector_of_hash(state, &presented_hash),
+            CatchUpOutcome::Failed => return Err(read_index::unconfirmed_token()),
+            CatchUpOutcome::NotNeeded => {}
+        }
     }
     match collector_id {
         Some(collector_id) => Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash }),

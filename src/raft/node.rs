@@ -155,9 +155,10 @@ impl RaftNode {
 
         let config = openraft::Config {
             cluster_name: "linkmesh".to_owned(),
-            heartbeat_interval: 100,
-            election_timeout_min: 300,
-            election_timeout_max: 600,
+            heartbeat_interval: millis(settings.heartbeat_interval),
+            election_timeout_min: millis(settings.election_timeout),
+            election_timeout_max: millis(settings.election_timeout * 2),
+            max_payload_entries: settings.max_entries_per_append,
             install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_after_logs),
@@ -522,4 +523,8 @@ async fn watch_core(raft: Raft, health: Arc<StorageHealth>) {
             return;
         }
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

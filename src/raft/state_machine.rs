@@ -31,6 +31,17 @@ pub struct AppliedState {
 
 pub type SharedState = Arc<RwLock<AppliedState>>;
 
+impl AppliedState {
+    /// SHA-256 of the fleet model's serialization. Every map in it is ordered, so replicas that applied
+    /// the same log give the same digest: the convergence check compares it across nodes.
+    pub fn fleet_digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        serde_json::to_writer(&mut hasher, &self.fleet).expect("the fleet model serializes");
+        hasher.finalize().into()
+    }
+}
+
 pub struct StoredSnapshot {
     pub meta: SnapshotMeta,
     pub data: Vec<u8>,

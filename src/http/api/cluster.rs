@@ -197,6 +197,20 @@ pub(super) async fn slots(_principal: Principal, state: web::Data<AppState>) -> 
     HttpResponse::Ok().json(serde_json::json!({ "slots": slots }))
 }
 
+/// `GET /cluster/digest`: this node's applied index and a digest of its fleet model at that index.
+/// Nodes that applied the same log show the same digest (the chaos test's convergence check).
+pub(super) async fn digest(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+    let (applied_index, digest) = {
+        let applied = state.raft.state();
+        (applied.last_applied.map(|id| id.index), applied.fleet_digest())
+    };
+    HttpResponse::Ok().json(serde_json::json!({
+        "node_id": state.raft.node_id(),
+        "applied_index": applied_index,
+        "model_digest": hex::encode(digest),
+    }))
+}
+
 /// A member id from the path: a node id is a positive integer.
 fn member_id(raw: &str) -> Result<u64, ApiError> {
     raw.parse::<u64>()

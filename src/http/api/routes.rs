@@ -252,6 +252,7 @@ pub static API_ROUTES: &[ApiRoute] = &[
     ApiRoute::new(Post, "/cluster/join-tokens", ManageCluster, |r| r.to(cluster::create_join_token)),
     ApiRoute::new(Post, "/cluster/join", Public, |r| r.to(cluster::join)),
     ApiRoute::new(Get, "/cluster/slots", Authenticated, |r| r.to(cluster::slots)),
+    ApiRoute::new(Get, "/cluster/digest", Authenticated, |r| r.to(cluster::digest)),
     ApiRoute::new(Delete, "/cluster/members/{id}", ManageCluster, |r| r.to(cluster::remove_member)),
     ApiRoute::new(Post, "/cluster/leader", ManageCluster, |r| r.to(cluster::transfer_leader)),
     ApiRoute::new(Post, "/cluster/rebalance", ManageCluster, |r| r.to(cluster::rebalance)),

@@ -1,0 +1,231 @@
+//! The checks on the recorded history and the end state: linearizability of token validity (the Go
+//! tool), acknowledged writes present on every node, availability of polls through the majority, and
+//! convergence of every node to the same applied index, slot table and fleet model digest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::workload::{Expected, ProbePoll};
+
+/// One injected fault on the run's clock (nanoseconds).
+#[derive(Debug, Clone)]
+pub struct FaultRecord {
+    pub kind: super::faults::FaultKind,
+    /// The nodes (1-based) outside the serving majority while the fault lasts.
+    pub nodes_out: Vec<usize>,
+    pub start: i64,
+    pub healed: i64,
+    /// When every node was ready again.
+    pub recovered: i64,
+    pub note: String,
+}
+
+/// The slot owners sampled during the run: (time, owner of each slot).
+pub type OwnerSamples = Vec<(i64, Vec<u64>)>;
+
+/// Node ids are not node indexes: `ids[i - 1]` is node `i`'s id.
+pub struct Availability {
+    pub polls: usize,
+    pub answered: usize,
+    pub excused: usize,
+    pub violations: Vec<String>,
+    /// Collector → its longest run of unanswered polls, in seconds.
+    pub longest_outage: BTreeMap<String, f64>,
+}
+
+const MARGIN_NS: i64 = 2_000_000_000;
+
+fn owner_at(samples: &OwnerSamples, collector: &str, at: i64) -> Option<u64> {
+    let slot = linkmesh::model::slots::slot_of(collector);
+    samples.iter().take_while(|(time, _)| *time <= at).last().map(|(_, owners)| owners[slot])
+}
+
+/// Polls with the current token through a node of the majority must be answered (after at most one
+/// retry), except through a node the fault took out (until it recovered) and for the collectors of a
+/// lost owner inside the failover window (the fault's start plus `failover_bound`).
+pub fn availability(
+    polls: &[ProbePoll],
+    faults: &[FaultRecord],
+    owners: &OwnerSamples,
+    node_ids: &[u64],
+    failover_bound: Duration,
+) -> Availability {
+    let bound = failover_bound.as_nanos() as i64;
+    let mut result = Availability {
+        polls: polls.len(),
+        answered: 0,
+        excused: 0,
+        violations: Vec::new(),
+        longest_outage: BTreeMap::new(),
+    };
+    let mut outage_started: BTreeMap<&str, i64> = BTreeMap::new();
+    for poll in polls {
+        if poll.answered {
+            result.answered += 1;
+            if let Some(start) = outage_started.remove(poll.collector.as_str()) {
+                let seconds = (poll.call - start) as f64 / 1e9;
+                let longest = result.longest_outage.entry(poll.collector.clone()).or_default();
+                *longest = longest.max(seconds);
+            }
+            continue;
+        }
+        outage_started.entry(poll.collector.as_str()).or_insert(poll.call);
+        let edge_out = faults.iter().any(|fault| {
+            fault.nodes_out.contains(&poll.node)
+                && poll.call >= fault.start - MARGIN_NS
+                && poll.call <= fault.recovered + MARGIN_NS
+        });
+        let owner = owner_at(owners, &poll.collector, poll.call);
+        let owner_lost = faults.iter().any(|fault| {
+            fault.nodes_out.iter().any(|&node| Some(node_ids[node - 1]) == owner)
+                && poll.call >= fault.start - MARGIN_NS
+                && poll.call <= fault.recovered.min(fault.start + bound) + MARGIN_NS
+        });
+        if edge_out || owner_lost {
+            result.excused += 1;
+        } else {
+            result.violations.push(format!(
+                "poll of {} through node-{} at {:.3}s unanswered after one retry (owner {:?}; no fault excuses it)",
+                poll.collector,
+                poll.node,
+                poll.call as f64 / 1e9,
+                owner
+            ));
+        }
+    }
+    result
+}
+
+/// Runs `tools/linearcheck` on the history; `Ok(summary)` when linearizable.
+pub fn linearizable(tool: &Path, history: &Path, html: &Path) -> Result<String, String> {
+    let output = Command::new(tool)
+        .arg("--history")
+        .arg(history)
+        .arg("--html")
+        .arg(html)
+        .output()
+        .unwrap_or_else(|error| panic!("run {}: {error}", tool.display()));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if output.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("linearcheck exited with {}:\n{text}", output.status))
+    }
+}
+
+/// GET with a bearer token; the status and JSON body, or `None` when the node did not answer.
+async fn get(http: &reqwest::Client, url: &str, token: &str) -> Option<(u16, Value)> {
+    let response = http.get(url).bearer_auth(token).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// Every acknowledged write, read back on every node. Returns the discrepancies.
+pub async fn acknowledged_writes(
+    http: &reqwest::Client,
+    nodes: &[String],
+    token: &str,
+    expected: &BTreeMap<String, Expected>,
+) -> (usize, Vec<String>) {
+    let mut checked = 0;
+    let mut lost = Vec::new();
+    for (collector, expect) in expected {
+        for (index, node) in nodes.iter().enumerate() {
+            let name = format!("node-{}", index + 1);
+            let Some((status, body)) =
+                get(http, &format!("{node}/api/v1/collectors/{collector}"), token).await
+            else {
+                lost.push(format!("{name} did not answer for {collector}"));
+                continue;
+            };
+            match expect.exists {
+                Some(false) => {
+                    checked += 1;
+                    if status != 404 {
+                        lost.push(format!(
+                            "{name}: {collector} was deleted (acknowledged) but answers {status}"
+                        ));
+                    }
+                    continue;
+                }
+                Some(true) => {
+                    checked += 1;
+                    if status != 200 {
+                        lost.push(format!(
+                            "{name}: {collector} was created (acknowledged) but answers {status}"
+                        ));
+                        continue;
+                    }
+                }
+                None => {
+                    if status != 200 {
+                        continue;
+                    }
+                }
+            }
+            if let Some(prefix) = &expect.token_prefix {
+                checked += 1;
+                let actual = body["token"]["prefix"].as_str().map(str::to_owned);
+                if &actual != prefix {
+                    lost.push(format!("{name}: {collector}'s token is {actual:?}, the last acknowledged rotation gave {prefix:?}"));
+                }
+            }
+            for (route, priority) in &expect.route_priority {
+                let Some(priority) = priority else { continue };
+                checked += 1;
+                let url = format!("{node}/api/v1/collectors/{collector}/routes/{route}");
+                match get(http, &url, token).await {
+                    Some((200, route_body)) if route_body["priority"].as_i64() == Some(*priority) => {}
+                    other => lost.push(format!(
+                        "{name}: route {route} of {collector} should have priority {priority} (acknowledged); got {other:?}"
+                    )),
+                }
+            }
+        }
+    }
+    (checked, lost)
+}
+
+/// What one node says about its replica.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeState {
+    pub applied_index: Option<u64>,
+    pub digest: String,
+    pub slots: Value,
+}
+
+/// Waits (up to `deadline`) until every node shows the same applied index, fleet model digest and slot
+/// table. Returns the last states read and whether they agreed.
+pub async fn convergence(
+    http: &reqwest::Client,
+    nodes: &[String],
+    token: &str,
+    deadline: Duration,
+) -> (Vec<Option<NodeState>>, bool) {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let mut states = Vec::new();
+        for node in nodes {
+            let digest = get(http, &format!("{node}/api/v1/cluster/digest"), token).await;
+            let slots = get(http, &format!("{node}/api/v1/cluster/slots"), token).await;
+            states.push(match (digest, slots) {
+                (Some((200, digest)), Some((200, slots))) => Some(NodeState {
+                    applied_index: digest["applied_index"].as_u64(),
+                    digest: digest["model_digest"].as_str().unwrap_or_default().to_owned(),
+                    slots: slots["slots"].clone(),
+                }),
+                _ => None,
+            });
+        }
+        let agree = states.iter().all(|state| state.is_some() && *state == states[0]);
+        if agree || tokio::time::Instant::now() >= until {
+            return (states, agree);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
