@@ -285,4 +285,17 @@ async fn restore_refuses_a_data_dir_in_use_and_an_altered_backup_and_backup_need
     let restored = restore(&file, &empty);
     assert!(restored.status.success(), "{}", text(&restored.stderr));
     assert!(support::data_dir_exists(&empty));
+    assert!(!empty.join("restore-in-progress").exists(), "a finished restore removes its marker");
+
+    // A restore cut short (its marker still there) is neither checked sound nor served.
+    std::fs::write(empty.join("restore-in-progress"), "").expect("marker");
+    let dir_arg = empty.to_str().expect("path");
+    let checked = linkmesh(&["check", "--data-dir", dir_arg], None);
+    assert_eq!(checked.status.code(), Some(3), "{}{}", text(&checked.stdout), text(&checked.stderr));
+    let served = linkmesh(
+        &["serve", "--data-dir", dir_arg, "--http-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0"],
+        None,
+    );
+    assert_eq!(served.status.code(), Some(3), "{}", text(&served.stderr));
+    assert!(text(&served.stderr).contains("did not finish"), "{}", text(&served.stderr));
 }

@@ -5,7 +5,10 @@
 //! a new node id, the identity record and durable facts), openraft initializes the one-voter
 //! membership, and the first command is `Command::RestoreFleet` instead of `Command::Bootstrap`. Then a
 //! snapshot is taken and the log purged up to it, so nodes that join later receive the fleet as a
-//! snapshot in chunks rather than as one log entry of any size, and Raft stops cleanly.
+//! snapshot in chunks rather than as one log entry of any size, and Raft stops cleanly. A marker file
+//! (`data_dir::RESTORE_MARKER_FILE`) is there from the first write to the last: a restore cut short
+//! (killed, power lost) leaves a data dir that `serve` and `check` refuse (exit 3), never one that
+//! starts with part of the fleet or bootstraps an empty cluster.
 //!
 //! What is reset (`docs/operations.md`, "Backup and restore"): the cluster id and node id are new (so
 //! the cluster credential is new, and nodes of the old cluster cannot talk to this one); sign-in
@@ -23,7 +26,7 @@ use crate::cluster::credential::ClusterCredential;
 use crate::cluster::peers::PeerPool;
 use crate::config::RaftSettings;
 use crate::model::{Command, UnixMillis};
-use crate::raft::data_dir::{self, Contents, DataDirError};
+use crate::raft::data_dir::{self, Contents, DataDirError, RESTORE_MARKER_FILE};
 use crate::raft::storage_health::StorageHealth;
 use crate::raft::{NodeInfo, RaftNode};
 use crate::secrets::DataKey;
@@ -104,6 +107,10 @@ pub fn run(file: &Path, data_dir: &Path) -> Result<Restored, RestoreError> {
     restored
 }
 
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
+}
+
 fn is_empty_dir(path: &Path) -> bool {
     std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
 }
@@ -122,6 +129,15 @@ fn empty_dir(path: &Path) -> std::io::Result<()> {
 
 fn create(backup: &Backup, data_key: &DataKey, data_dir: &Path) -> Result<Restored, RestoreError> {
     data_dir::prepare(data_dir)?;
+    let marker = data_dir.join(RESTORE_MARKER_FILE);
+    let marker_error = |source: std::io::Error| RestoreError::Failed {
+        path: data_dir.display().to_string(),
+        what: format!("{RESTORE_MARKER_FILE}: {source}"),
+    };
+    // First in, last out: until it goes, `serve` and `check` refuse the data dir.
+    crate::secrets::write_private_file(&marker, "linkmesh restore is writing this data dir")
+        .and_then(|()| sync_dir(data_dir))
+        .map_err(marker_error)?;
     data_key.store(data_dir)?;
     let store =
         data_dir::open_store(data_dir, Contents::Empty, &data_key.fingerprint(), StorageHealth::new(), None)?;
@@ -153,6 +169,7 @@ fn create(backup: &Backup, data_key: &DataKey, data_dir: &Path) -> Result<Restor
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     applied.map_err(failed)?;
+    std::fs::remove_file(&marker).and_then(|()| sync_dir(data_dir)).map_err(marker_error)?;
     Ok(Restored {
         cluster_id: identity.cluster_id,
         node_id: identity.node_id,
