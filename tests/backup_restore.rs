@@ -195,6 +195,22 @@ async fn a_restored_backup_is_a_new_cluster_with_the_same_fleet_that_another_nod
     assert!(ready, "the joined node becomes ready");
     let through_joined = get_config(&joined, &edge_token, &poll_request("host-edge", "")).await;
     assert_eq!(through_joined.content, delivered.content);
+
+    // A follower answers a backup too (after the leader's read index): the same fleet, restorable.
+    let from_follower = dir.path().join("from-follower.json");
+    let backed_up = backup(&joined, &admin.token, &from_follower);
+    assert!(backed_up.status.success(), "backup from a follower: {}", text(&backed_up.stderr));
+    let document: Value =
+        serde_json::from_slice(&std::fs::read(&from_follower).expect("read")).expect("json");
+    assert_eq!(document["source"]["cluster_id"], restored_cluster["cluster_id"]);
+    assert_ne!(
+        document["source"]["node_id"], restored_cluster["members"][0]["id"],
+        "the joined node answered"
+    );
+    assert!(document["source"]["applied_index"].as_u64() > Some(0));
+    let again = dir.path().join("again");
+    let restored_again = restore(&from_follower, &again);
+    assert!(restored_again.status.success(), "{}", text(&restored_again.stderr));
 }
 
 #[tokio::test]

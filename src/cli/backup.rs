@@ -189,6 +189,32 @@ mod tests {
         }
     }
 
+    fn parse(argv: &[&str]) -> Result<crate::cli::Command, clap::Error> {
+        use clap::Parser as _;
+        crate::cli::Cli::try_parse_from(std::iter::once(&"linkmesh").chain(argv)).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn backup_and_restore_take_their_flags() {
+        let Ok(crate::cli::Command::Backup(args)) =
+            parse(&["backup", "--url", "http://10.0.0.1:8080", "--out", "f.json", "--force"])
+        else {
+            panic!("backup parses")
+        };
+        assert_eq!(
+            (args.client.url.as_str(), args.out.as_path(), args.force),
+            ("http://10.0.0.1:8080", Path::new("f.json"), true)
+        );
+        assert!(parse(&["backup"]).is_err(), "--out is required");
+        let Ok(crate::cli::Command::Restore(args)) =
+            parse(&["restore", "--from", "f.json", "--data-dir", "d"])
+        else {
+            panic!("restore parses")
+        };
+        assert_eq!((args.from.as_path(), args.data_dir.as_path()), (Path::new("f.json"), Path::new("d")));
+        assert!(parse(&["restore", "--data-dir", "d"]).is_err(), "--from is required");
+    }
+
     #[test]
     fn refusals_say_what_to_fix() {
         let body = br#"{"error":{"code":"permission_denied","message":"admins only"}}"#;
