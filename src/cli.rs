@@ -4,6 +4,7 @@
 //! `--config` file, which overrides the built-in defaults.
 
 pub mod access;
+pub mod backup;
 pub mod client;
 pub mod cluster;
 
@@ -67,6 +68,12 @@ pub enum Command {
     /// Cluster membership: status, join tokens, remove a member, move the leader, rebalance slots.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Write a backup of the cluster's fleet (admins): collectors, tokens, pipelines, users, and the
+    /// data key that opens the sealed credentials. Treat the file as a secret.
+    Backup(Box<backup::BackupArgs>),
+    /// Create a data dir from a backup, offline: `linkmesh serve` on it starts a new one-node cluster
+    /// (new cluster id) with the backed-up fleet.
+    Restore(backup::RestoreArgs),
     /// Simulate a fleet of Alloy collectors against running servers (demo and benchmark load).
     Simulate(Box<crate::simulate::SimulateArgs>),
     /// Verify a stopped node's data dir offline: reads every record, prints what it holds and the

@@ -16,6 +16,7 @@
 //!   OTLP pushes (pure).
 //! - [`render`]: pure rendering of a collector's config (Alloy syntax, OTel YAML).
 //! - [`secrets`]: token minting and hashing, passwords, ids.
+//! - [`backup`]: the backup document (`GET /api/v1/backup`, `linkmesh backup`) and `linkmesh restore`.
 //! - [`audit`]: how operator writes become replicated audit entries (request records, the queue).
 //! - [`ui`]: the web UI at `/` (server-rendered pages, embedded assets, live updates over SSE).
 //! - [`config`], [`cli`], [`server`]: node configuration, command line, process wiring.
@@ -27,6 +28,7 @@
 
 pub mod actors;
 pub mod audit;
+pub mod backup;
 pub mod cli;
 pub mod cluster;
 pub mod config;

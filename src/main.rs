@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use linkmesh::cli::{access, client, cluster, Cli, Command};
+use linkmesh::cli::{access, backup, client, cluster, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,6 +28,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { data_dir } => ExitCode::from(linkmesh::raft::offline_check::run(&data_dir)),
+        Command::Restore(args) => {
+            init_tracing();
+            ExitCode::from(backup::restore(args))
+        }
         Command::Simulate(args) => {
             init_tracing();
             linkmesh::simulate::run(*args)
@@ -56,7 +60,8 @@ fn run_client(command: Command) -> ExitCode {
             Command::Sessions(command) => access::sessions(command).await,
             Command::Audit { client: args, after, limit } => access::audit(args, after, limit).await,
             Command::Cluster(command) => cluster::cluster(command).await,
-            Command::Serve(_) | Command::Simulate(_) | Command::Check { .. } => Ok(()),
+            Command::Backup(args) => backup::backup(*args).await,
+            Command::Serve(_) | Command::Simulate(_) | Command::Check { .. } | Command::Restore(_) => Ok(()),
         }
     });
     match result {

@@ -21,7 +21,7 @@ pub mod time;
 pub use audit::{ActorKind, AuditBatch, AuditEntry, AuditLog, AuditRecord, AuditRetention};
 pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 pub use collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState, TokenInfo};
-pub use command::{ActivityUpdate, Command};
+pub use command::{ActivityUpdate, Command, RestoredFleet};
 pub use event::{Event, EventType};
 pub use fleet_state::{ApplyError, CommandOutcome, Effect, FleetState};
 pub use slots::{slot_of, MovedSlot, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, SlotTable, SLOT_COUNT};

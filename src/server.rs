@@ -238,6 +238,16 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         if !raft.wait_for_leader(leader_timeout).await {
             return Err(storage_failed(&raft).unwrap_or(ServeError::NoLeader(leader_timeout)));
         }
+        // A restored data dir (`linkmesh restore`) learns its addresses now, before anyone can join it.
+        match raft.record_own_addresses(node_info.clone()).await {
+            Ok(true) => tracing::info!(node = %node_info, "recorded this node's addresses in the membership"),
+            Ok(false) => {}
+            Err(error) => {
+                return Err(storage_failed(&raft).unwrap_or(ServeError::Bootstrap(format!(
+                    "cannot record this node's addresses in the membership: {error}"
+                ))))
+            }
+        }
         if let Err(error) = bootstrap_if_empty(&raft, &config.data_dir).await {
             return Err(storage_failed(&raft).unwrap_or(error));
         }

@@ -837,6 +837,7 @@ async fn each_role_is_refused_exactly_the_routes_above_it() {
         } else if path.starts_with("/users")
             || path.starts_with("/service-accounts")
             || path == "/audit"
+            || path == "/backup"
             || (path.starts_with("/cluster") && verb != Verb::Get)
         {
             "admin"

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cluster;
 pub mod collectors;
 pub mod fleet_model;

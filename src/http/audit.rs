@@ -24,13 +24,22 @@ use crate::secrets;
 /// Longest recorded path; ids are short, so only a made-up path is ever cut.
 const MAX_TARGET_BYTES: usize = 512;
 
-pub async fn record_writes(
+pub async fn record_writes<B: MessageBody>(
     request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.call(request).await;
     }
+    record_request(request, next).await
+}
+
+/// Records any authenticated request, whatever its method: writes through [`record_writes`], and
+/// the reads the route table marks as audited (`GET /backup`, which hands out the data key).
+pub async fn record_request<B: MessageBody>(
+    request: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
     let Some(queue) = request.app_data::<web::Data<AuditQueue>>().map(|data| data.clone().into_inner())
     else {
         return next.call(request).await;

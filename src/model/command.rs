@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::audit::AuditBatch;
-use super::collector::{CollectorMode, CollectorStatus, RemoteConfigState};
+use super::audit::{AuditBatch, AuditLog};
+use super::auth::{ServiceAccount, ServiceAccountToken, User};
+use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState};
 use super::event::NewEvent;
 use super::pipeline::{Destination, Pipeline, Route, Source};
-use super::slots::{SlotEpoch, SlotMove, SlotMoveReason};
+use super::slots::{SlotEpoch, SlotMove, SlotMoveReason, SlotTable};
 use super::{Role, TokenHash, UnixMillis};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +205,29 @@ pub enum Command {
         node_id: u64,
         at: UnixMillis,
     },
+    /// First write of a cluster created by `linkmesh restore`, instead of `Bootstrap`: the backed-up
+    /// fleet with every slot given to `node_id` (one epoch up), and the old cluster's sessions and join
+    /// tokens left behind (they are not part of [`RestoredFleet`]). Refused once the cluster is
+    /// bootstrapped.
+    RestoreFleet {
+        node_id: u64,
+        fleet: Box<RestoredFleet>,
+        at: UnixMillis,
+    },
+}
+
+/// What a restore carries over from a backup (`crate::backup`): the durable fleet, without what
+/// belonged to the old cluster alone (sign-in sessions, join tokens). `slots` is the old table, kept
+/// only for its epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoredFleet {
+    pub slots: SlotTable,
+    pub collectors: BTreeMap<String, CollectorRecord>,
+    pub pipelines: BTreeMap<String, Pipeline>,
+    pub users: BTreeMap<String, User>,
+    pub service_accounts: BTreeMap<String, ServiceAccount>,
+    pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,
+    pub audit: AuditLog,
 }
 
 /// What a collector actor learned since its last flush. `None` fields are unchanged.

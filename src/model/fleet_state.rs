@@ -8,7 +8,7 @@ use super::audit::AuditLog;
 use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::ConfigVersion;
 use super::collector::{CollectorRecord, RemoteConfigState};
-use super::command::{ActivityUpdate, Command};
+use super::command::{ActivityUpdate, Command, RestoredFleet};
 use super::event::{EventType, NewEvent};
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::pipeline::Pipeline;
@@ -504,6 +504,33 @@ impl FleetState {
                 self.join_tokens.consume(lookup, *at).map_err(join_token_error)?;
                 Ok(vec![])
             }
+            Command::RestoreFleet { node_id, fleet, at: _ } => {
+                if self.bootstrapped {
+                    return Err(ApplyError::AlreadyBootstrapped);
+                }
+                let RestoredFleet {
+                    slots,
+                    collectors,
+                    pipelines,
+                    users,
+                    service_accounts,
+                    service_account_tokens,
+                    audit,
+                } = (**fleet).clone();
+                *self = FleetState {
+                    bootstrapped: true,
+                    slots: slots.reassigned_to(*node_id),
+                    collectors,
+                    pipelines,
+                    users,
+                    service_accounts,
+                    service_account_tokens,
+                    audit,
+                    ..FleetState::default()
+                };
+                self.rebuild_indexes();
+                Ok(vec![])
+            }
         }
     }
 
@@ -518,6 +545,20 @@ impl FleetState {
                 "user {name:?} is the last enabled admin and cannot be {change}; enable or add another admin first"
             ),
         })
+    }
+
+    /// What a restore carries over to a new cluster (`Command::RestoreFleet`): everything durable but
+    /// the old cluster's sign-in sessions and join tokens.
+    pub fn restorable(&self) -> RestoredFleet {
+        RestoredFleet {
+            slots: self.slots.clone(),
+            collectors: self.collectors.clone(),
+            pipelines: self.pipelines.clone(),
+            users: self.users.clone(),
+            service_accounts: self.service_accounts.clone(),
+            service_account_tokens: self.service_account_tokens.clone(),
+            audit: self.audit.clone(),
+        }
     }
 
     /// The stored key (hex SHA-256 of the cookie) of the session with public id `session_id`.
@@ -1108,6 +1149,53 @@ mod tests {
         assert_eq!(state.slot_counts(), BTreeMap::from([(1, SLOT_COUNT)]));
         assert_eq!(state.slot_entry(5).map(|entry| entry.epoch), Some(SlotEpoch::INITIAL));
         assert_eq!(state.apply(&bootstrap), Err(ApplyError::AlreadyBootstrapped));
+    }
+
+    #[test]
+    fn a_restored_fleet_is_the_backed_up_one_on_its_new_node_without_sessions_or_join_tokens() {
+        let mut old = admin_state();
+        old.apply(&create("c1")).expect("create");
+        old.apply(&set_token("c1", 7)).expect("mint");
+        old.apply(&session(3, "adm")).expect("sign in");
+        let join_token = Command::CreateJoinToken {
+            id: "jt1".into(),
+            token_hash: [9; 32],
+            uses: 1,
+            expires_at: UnixMillis(1_000_000),
+            at: UnixMillis(10),
+        };
+        old.apply(&join_token).expect("join token");
+        let slot = slot_of("c1");
+        let moves = vec![crate::model::SlotMove { slot, from: 1, to: 2, epoch: SlotEpoch::INITIAL }];
+        old.apply(&Command::MoveSlots {
+            moves,
+            reason: crate::model::SlotMoveReason::Balance,
+            at: UnixMillis(11),
+        })
+        .expect("move");
+
+        let restore =
+            Command::RestoreFleet { node_id: 42, fleet: Box::new(old.restorable()), at: UnixMillis(20) };
+        let mut new = FleetState::default();
+        new.apply(&restore).expect("restore applies to an empty state");
+        assert!(new.bootstrapped);
+        assert_eq!(new.collectors, old.collectors);
+        assert_eq!(new.users, old.users);
+        assert_eq!(new.collector_by_token_hash(&[7; 32]).map(|r| r.id.as_str()), Some("c1"), "indexes built");
+        assert!(new.sessions.is_empty() && new.join_tokens.is_empty());
+        assert_eq!(new.slot_counts(), BTreeMap::from([(42, SLOT_COUNT)]));
+        assert_eq!(
+            new.slot_entry(slot).map(|entry| entry.epoch),
+            Some(SlotEpoch(3)),
+            "moved once, then restored"
+        );
+        assert_eq!(new.slot_entry((slot + 1) % SLOT_COUNT).map(|entry| entry.epoch), Some(SlotEpoch(2)));
+        let before = new.clone();
+        assert_eq!(new.apply(&restore), Err(ApplyError::AlreadyBootstrapped));
+        assert_eq!(new, before);
+        let round_trip: Command =
+            serde_json::from_slice(&serde_json::to_vec(&restore).expect("serialize")).expect("deserialize");
+        assert_eq!(round_trip, restore);
     }
 }
 

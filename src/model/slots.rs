@@ -148,6 +148,18 @@ impl SlotTable {
         SlotTable { entries: vec![SlotEntry { owner, epoch: SlotEpoch::INITIAL }; SLOT_COUNT] }
     }
 
+    /// Every slot to `owner`, each one epoch past this table's (a restored fleet on its new node,
+    /// `Command::RestoreFleet`): no `(slot, epoch)` of the backed-up cluster names a tenure here. An
+    /// unassigned table (or one of another size) becomes a full one at the initial epoch.
+    pub fn reassigned_to(&self, owner: u64) -> SlotTable {
+        if self.entries.len() != SLOT_COUNT {
+            return SlotTable::assigned_to(owner);
+        }
+        let entries =
+            self.entries.iter().map(|entry| SlotEntry { owner, epoch: entry.epoch.next() }).collect();
+        SlotTable { entries }
+    }
+
     /// A table of exactly [`SLOT_COUNT`] entries, as written (tests).
     #[cfg(test)]
     pub(crate) fn from_entries(entries: Vec<SlotEntry>) -> SlotTable {

@@ -31,9 +31,12 @@ use super::verify::{self, StoreSummary};
 pub const RAFT_DIR: &str = "raft";
 pub const DATA_KEY_FILE: &str = "data-key";
 pub const ADMIN_PASSWORD_FILE: &str = crate::secrets::INITIAL_ADMIN_PASSWORD_FILE;
+/// Present while `linkmesh restore` fills the data dir (`backup/restore.rs`): a restore cut short
+/// (killed, power lost) must not start as a cluster that holds only part of it, or none.
+pub const RESTORE_MARKER_FILE: &str = "restore-in-progress";
 
 /// Every name linkmesh creates in a data dir; any one of them means "not a fresh data dir".
-const LINKMESH_FILES: [&str; 7] = [
+const LINKMESH_FILES: [&str; 8] = [
     RAFT_DIR,
     RECORD_FILE,
     RECORD_TEMP_FILE,
@@ -41,6 +44,7 @@ const LINKMESH_FILES: [&str; 7] = [
     FACTS_TEMP_FILE,
     DATA_KEY_FILE,
     ADMIN_PASSWORD_FILE,
+    RESTORE_MARKER_FILE,
 ];
 
 const REMEDY: &str = "restore the data dir from a backup, or wipe it to start this node as a new \
@@ -62,6 +66,11 @@ pub enum DataDirError {
     NewerFormat { path: String, found: u32 },
     #[error("data dir {path} is damaged: {what}; nothing was served. Remedy: {REMEDY}")]
     Damaged { path: String, what: String },
+    #[error(
+        "data dir {path} holds a restore that did not finish ({RESTORE_MARKER_FILE} is there); nothing was \
+         served. Remedy: empty the directory and run `linkmesh restore` again"
+    )]
+    RestoreUnfinished { path: String },
     #[error("storage of data dir {path} failed: {what}: {source}; free space or repair the device and start again")]
     Failed { path: String, what: String, source: std::io::Error },
 }
@@ -70,7 +79,7 @@ impl DataDirError {
     /// The contract's exit codes: 1 configuration, 3 damaged, 4 storage failing.
     pub fn exit_code(&self) -> u8 {
         match self {
-            DataDirError::Damaged { .. } => 3,
+            DataDirError::Damaged { .. } | DataDirError::RestoreUnfinished { .. } => 3,
             DataDirError::Failed { .. } => 4,
             _ => 1,
         }
@@ -188,6 +197,9 @@ pub fn linkmesh_files(data_dir: &Path) -> Vec<&'static str> {
 pub fn inspect(data_dir: &Path) -> Result<Contents, DataDirError> {
     if linkmesh_files(data_dir).is_empty() {
         return Ok(Contents::Empty);
+    }
+    if data_dir.join(RESTORE_MARKER_FILE).symlink_metadata().is_ok() {
+        return Err(DataDirError::RestoreUnfinished { path: data_dir.display().to_string() });
     }
     let record = match IdentityRecord::read(data_dir) {
         Ok(Some(record)) => record,

@@ -4,7 +4,7 @@
 //! Figures only the leader knows (replication lag) are filled on the leader; a follower leaves them
 //! empty (`None`), and its caller may ask the leader for them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -180,6 +180,29 @@ impl RaftNode {
             })
             .await;
         membership_outcome(added)
+    }
+
+    /// Writes this node's addresses and name into the membership when the membership holds no
+    /// cluster address for it: a node whose data dir `linkmesh restore` created offline, before the
+    /// addresses `serve` binds were known. Only on the leader of a one-member cluster, where replacing
+    /// a node's entry (`SetNodes`) cannot split anything. Whether an entry was written.
+    pub async fn record_own_addresses(&self, info: NodeInfo) -> Result<bool, MembershipError> {
+        let metrics = self.metrics();
+        let membership = metrics.membership_config.membership();
+        let only_member = membership.nodes().count() == 1 && metrics.current_leader == Some(self.node_id());
+        let recorded = membership.get_node(&self.node_id());
+        if !only_member || recorded.is_none_or(|recorded| !recorded.rpc_addr.is_empty()) {
+            return Ok(false);
+        }
+        let raft = self.openraft().clone();
+        let change = ChangeMembers::SetNodes(BTreeMap::from([(self.node_id(), info)]));
+        let changed = self
+            .runtime_handle()
+            .spawn(async move {
+                tokio::time::timeout(CHANGE_TIMEOUT, raft.change_membership(change, false)).await
+            })
+            .await;
+        membership_outcome(changed).map(|()| true)
     }
 
     /// Makes learner `node_id` a voter (on the leader); waits until the change committed.

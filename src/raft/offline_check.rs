@@ -34,10 +34,7 @@ pub fn run(data_dir: &Path) -> u8 {
             SOUND
         }
         Err(error) => {
-            let status = match &error {
-                DataDirError::Damaged { .. } => DAMAGED,
-                _ => UNUSABLE,
-            };
+            let status = if error.exit_code() == DAMAGED { DAMAGED } else { UNUSABLE };
             let _ = writeln!(out, "problem: {error}");
             status
         }

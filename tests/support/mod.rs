@@ -57,6 +57,8 @@ pub struct Server {
     pub stderr_path: PathBuf,
     /// Whether `LINKMESH_ADMIN_PASSWORD` is set to [`ADMIN_PASSWORD`] (else the server generates one).
     admin_password_given: bool,
+    /// More `serve` flags (`--join …`).
+    extra_args: Vec<String>,
 }
 
 impl Server {
@@ -75,8 +77,28 @@ impl Server {
     }
 
     fn start_with(config: &str, admin_password_given: bool) -> Server {
+        Server::start_in(config, admin_password_given, None, Vec::new())
+    }
+
+    /// A server with [`FAST_CONFIG`] on an existing data dir (one `linkmesh restore` created, say).
+    pub fn start_on_data_dir(data_dir: &Path) -> Server {
+        Server::start_in(FAST_CONFIG, true, Some(data_dir.to_owned()), Vec::new())
+    }
+
+    /// A new node with [`FAST_CONFIG`] that joins the cluster of `url` with the join token `token`.
+    pub fn start_joining(url: &str, token: &str) -> Server {
+        let join = vec!["--join".to_owned(), url.to_owned(), "--join-token".to_owned(), token.to_owned()];
+        Server::start_in(FAST_CONFIG, true, None, join)
+    }
+
+    fn start_in(
+        config: &str,
+        admin_password_given: bool,
+        data_dir: Option<PathBuf>,
+        extra_args: Vec<String>,
+    ) -> Server {
         let temp = tempfile::tempdir().expect("temp dir");
-        let data_dir = temp.path().join("data");
+        let data_dir = data_dir.unwrap_or_else(|| temp.path().join("data"));
         let config_path = temp.path().join("linkmesh.toml");
         std::fs::write(&config_path, config).expect("write config");
         let stderr_path = temp.path().join("server.log");
@@ -89,6 +111,7 @@ impl Server {
             _temp: Some(temp),
             stderr_path,
             admin_password_given,
+            extra_args,
         };
         server.spawn("127.0.0.1:0");
         server
@@ -113,6 +136,7 @@ impl Server {
             .arg(addr)
             .arg("--rpc-addr")
             .arg("127.0.0.1:0")
+            .args(&self.extra_args)
             .env("LINKMESH_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -20,7 +20,7 @@ use super::fleet_model::{
     create_item as create, delete_item as delete, get_item as get, list_items as list,
     replace_item as replace,
 };
-use super::{audit, auth, cluster, collectors, service_accounts, stream, topology, users};
+use super::{audit, auth, backup, cluster, collectors, service_accounts, stream, topology, users};
 use crate::error::ApiError;
 use crate::http::principal::{authenticate, Principal};
 use crate::model::pipeline::{Destination, Route, Source};
@@ -114,6 +114,8 @@ pub struct ApiRoute {
     pub access: Access,
     /// Attaches the handler (`|route| route.to(handler)`).
     handler: fn(actix_web::Route) -> actix_web::Route,
+    /// A read that is audited like a write: it hands out secrets (the backup's data key).
+    audited_read: bool,
 }
 
 impl ApiRoute {
@@ -123,7 +125,18 @@ impl ApiRoute {
         access: Access,
         handler: fn(actix_web::Route) -> actix_web::Route,
     ) -> Self {
-        ApiRoute { verb, path, access, handler }
+        ApiRoute { verb, path, access, handler, audited_read: false }
+    }
+
+    /// Audits this `GET` like a write (who read it, from where, with what outcome).
+    const fn audited(self) -> Self {
+        ApiRoute { audited_read: true, ..self }
+    }
+
+    /// Whether calls of this route get an audit record: every authenticated write, and reads marked
+    /// [`ApiRoute::audited`].
+    pub fn is_audited(&self) -> bool {
+        self.access != Access::Public && (self.verb != Verb::Get || self.audited_read)
     }
 
     /// The path as served, with [`API_PREFIX`].
@@ -140,8 +153,10 @@ impl ApiRoute {
             Access::Public => route,
             access => {
                 let route = route.wrap(from_fn(move |request, next| require(access, request, next)));
-                if self.verb == Verb::Get {
+                if !self.is_audited() {
                     route
+                } else if self.verb == Verb::Get {
+                    route.wrap(from_fn(crate::http::audit::record_request))
                 } else {
                     route.wrap(from_fn(crate::http::audit::record_writes))
                 }
@@ -256,6 +271,8 @@ pub static API_ROUTES: &[ApiRoute] = &[
     ApiRoute::new(Delete, "/cluster/members/{id}", ManageCluster, |r| r.to(cluster::remove_member)),
     ApiRoute::new(Post, "/cluster/leader", ManageCluster, |r| r.to(cluster::transfer_leader)),
     ApiRoute::new(Post, "/cluster/rebalance", ManageCluster, |r| r.to(cluster::rebalance)),
+    // Backups (`backup.rs`): the whole fleet and the data key, so admins only, and audited.
+    ApiRoute::new(Get, "/backup", ManageCluster, |r| r.to(backup::backup)).audited(),
 ];
 
 /// The distinct paths of the table, in table order (one actix resource each).
