@@ -24,14 +24,34 @@ pub struct FaultRecord {
     pub note: String,
 }
 
-/// The slot owners sampled during the run: (time, owner of each slot).
-pub type OwnerSamples = Vec<(i64, Vec<u64>)>;
+/// What the run sampled every 500 ms: the slot owners and the leader, with the time of each sample.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub owners: Vec<(i64, Vec<u64>)>,
+    pub leaders: Vec<(i64, Option<u64>)>,
+}
+
+impl Samples {
+    /// The times at which a sample showed a leader other than the sample before it.
+    fn leader_changes(&self) -> Vec<i64> {
+        self.leaders.windows(2).filter(|pair| pair[0].1 != pair[1].1).map(|pair| pair[1].0).collect()
+    }
+
+    /// Whether the owner of `collector`'s slot changed within `margin` of `at`.
+    fn moved_near(&self, collector: &str, at: i64, margin: i64) -> bool {
+        let slot = linkmesh::model::slots::slot_of(collector);
+        self.owners.windows(2).any(|pair| {
+            pair[0].1[slot] != pair[1].1[slot] && pair[1].0 >= at - margin && pair[0].0 <= at + margin
+        })
+    }
+}
 
 /// Node ids are not node indexes: `ids[i - 1]` is node `i`'s id.
 pub struct Availability {
     pub polls: usize,
     pub answered: usize,
-    pub excused: usize,
+    /// Unanswered polls excused, by reason.
+    pub excused: BTreeMap<&'static str, usize>,
     pub violations: Vec<String>,
     /// Collector → its longest run of unanswered polls, in seconds.
     pub longest_outage: BTreeMap<String, f64>,
@@ -39,26 +59,31 @@ pub struct Availability {
 
 const MARGIN_NS: i64 = 2_000_000_000;
 
-fn owner_at(samples: &OwnerSamples, collector: &str, at: i64) -> Option<u64> {
+fn owner_at(samples: &Samples, collector: &str, at: i64) -> Option<u64> {
     let slot = linkmesh::model::slots::slot_of(collector);
-    samples.iter().take_while(|(time, _)| *time <= at).last().map(|(_, owners)| owners[slot])
+    samples.owners.iter().take_while(|(time, _)| *time <= at).last().map(|(_, owners)| owners[slot])
 }
 
 /// Polls with the current token through a node of the majority must be answered (after at most one
-/// retry), except through a node the fault took out (until it recovered) and for the collectors of a
-/// lost owner inside the failover window (the fault's start plus `failover_bound`).
+/// retry), except: through a node the fault took out (until it recovered); for the collectors of a
+/// lost owner inside the failover window (the fault's start plus `failover_bound`); within one lease
+/// of a leader change (owners renew their leases through the leader); and while the collector's slot
+/// moves (the edge retries a wrong owner once, a node that just restarted may still be catching up).
 pub fn availability(
     polls: &[ProbePoll],
     faults: &[FaultRecord],
-    owners: &OwnerSamples,
+    samples: &Samples,
     node_ids: &[u64],
     failover_bound: Duration,
+    lease: Duration,
 ) -> Availability {
     let bound = failover_bound.as_nanos() as i64;
+    let lease = lease.as_nanos() as i64;
+    let leader_changes = samples.leader_changes();
     let mut result = Availability {
         polls: polls.len(),
         answered: 0,
-        excused: 0,
+        excused: BTreeMap::new(),
         violations: Vec::new(),
         longest_outage: BTreeMap::new(),
     };
@@ -79,14 +104,29 @@ pub fn availability(
                 && poll.call >= fault.start - MARGIN_NS
                 && poll.call <= fault.recovered + MARGIN_NS
         });
-        let owner = owner_at(owners, &poll.collector, poll.call);
+        let owner = owner_at(samples, &poll.collector, poll.call);
         let owner_lost = faults.iter().any(|fault| {
             fault.nodes_out.iter().any(|&node| Some(node_ids[node - 1]) == owner)
                 && poll.call >= fault.start - MARGIN_NS
                 && poll.call <= fault.recovered.min(fault.start + bound) + MARGIN_NS
         });
-        if edge_out || owner_lost {
-            result.excused += 1;
+        let election = leader_changes.iter().any(|&change| {
+            poll.call >= change - lease - MARGIN_NS && poll.call <= change + lease + MARGIN_NS
+        });
+        let moving = samples.moved_near(&poll.collector, poll.call, MARGIN_NS);
+        let reason = if edge_out {
+            Some("through a node the fault took out")
+        } else if owner_lost {
+            Some("owner lost, within the failover bound")
+        } else if election {
+            Some("within a lease of a leader change")
+        } else if moving {
+            Some("while its slot moved")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            *result.excused.entry(reason).or_default() += 1;
         } else {
             result.violations.push(format!(
                 "poll of {} through node-{} at {:.3}s unanswered after one retry (owner {:?}; no fault excuses it)",

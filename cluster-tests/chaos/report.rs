@@ -119,13 +119,20 @@ impl Report {
         let _ = writeln!(
             self.text,
             "## Polls through the majority\n\n{verdict}: {} of {} polls with the current token answered ({:.2} %); \
-             {} unanswered ones excused (through a node the fault took out, or for a lost owner's collectors within \
-             the failover bound of {bound:?}); {} not excused.\n",
+             {} unanswered ones not excused. Excused: {}.\n",
             result.answered,
             result.polls,
             100.0 * result.answered as f64 / result.polls.max(1) as f64,
-            result.excused,
-            result.violations.len()
+            result.violations.len(),
+            if result.excused.is_empty() {
+                "none".to_owned()
+            } else {
+                result.excused.iter().map(|(reason, count)| format!("{count} {reason}")).collect::<Vec<_>>().join("; ")
+            }
+        );
+        let _ = writeln!(
+            self.text,
+            "The failover bound (lease + `node_down_after` + a probe poll interval): {bound:?}.\n"
         );
         let mut outages: Vec<(&String, &f64)> = result.longest_outage.iter().collect();
         outages.sort_by(|a, b| b.1.total_cmp(a.1));

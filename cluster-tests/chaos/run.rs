@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::checks::{self, FaultRecord, OwnerSamples};
+use super::checks::{self, FaultRecord, Samples};
 use super::disk::SmallDisk;
 use super::faults::{self, FaultKind};
 use super::lab::Lab;
@@ -337,24 +337,27 @@ async fn inject(fleet: &mut Fleet, kind: FaultKind, clock: RunClock) -> FaultRec
     FaultRecord { kind, nodes_out, start, healed, recovered: clock.now(), note }
 }
 
-/// Samples the slot table every 500 ms (through any node that answers) until the workload stops.
-async fn sample_owners(workload: Workload, samples: Arc<Mutex<OwnerSamples>>) {
+/// Samples the slot table and the leader every 500 ms (through any node that answers) until the
+/// workload stops.
+async fn sample_cluster(workload: Workload, samples: Arc<Mutex<Samples>>) {
     while !workload.stop.load(Ordering::Relaxed) {
         for node in &workload.nodes {
             let at = workload.clock.now();
-            let Ok(response) = workload
-                .http
-                .get(format!("{node}/api/v1/cluster/slots"))
-                .bearer_auth(&workload.admin_token)
-                .send()
-                .await
+            let get = |path: &str| {
+                workload.http.get(format!("{node}{path}")).bearer_auth(&workload.admin_token).send()
+            };
+            let (Ok(slots), Ok(view)) = (get("/api/v1/cluster/slots").await, get("/api/v1/cluster").await)
             else {
                 continue;
             };
-            let Ok(body) = response.json::<Value>().await else { continue };
-            let Some(slots) = body["slots"].as_array() else { continue };
+            let (Ok(slots), Ok(view)) = (slots.json::<Value>().await, view.json::<Value>().await) else {
+                continue;
+            };
+            let Some(slots) = slots["slots"].as_array() else { continue };
             let owners = slots.iter().map(|slot| slot["owner"].as_u64().unwrap_or(0)).collect();
-            samples.lock().expect("samples").push((at, owners));
+            let mut samples = samples.lock().expect("samples");
+            samples.owners.push((at, owners));
+            samples.leaders.push((at, view["leader_id"].as_u64()));
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -379,9 +382,9 @@ pub async fn run(lab: Lab, settings: Settings) {
         planned,
     );
 
-    let samples = Arc::new(Mutex::new(OwnerSamples::new()));
+    let samples = Arc::new(Mutex::new(Samples::default()));
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(sample_owners(workload.clone(), samples.clone()));
+    tasks.spawn(sample_cluster(workload.clone(), samples.clone()));
     for slot in 0..settings.probes {
         tasks.spawn(workload::probe(workload.clone(), slot));
     }
@@ -431,9 +434,9 @@ pub async fn run(lab: Lab, settings: Settings) {
         checks::acknowledged_writes(&workload.http, &workload.nodes, &workload.admin_token, &record.expected)
             .await;
     let failover_bound = LEASE + NODE_DOWN_AFTER + workload::PROBE_POLL_EVERY * 2;
-    let owners = samples.lock().expect("samples").clone();
+    let samples = samples.lock().expect("samples").clone();
     let availability =
-        checks::availability(&record.probe_polls, &faults_done, &owners, &fleet.ids, failover_bound);
+        checks::availability(&record.probe_polls, &faults_done, &samples, &fleet.ids, failover_bound, LEASE);
     let (states, converged) =
         checks::convergence(&workload.http, &workload.nodes, &workload.admin_token, Duration::from_secs(90))
             .await;

@@ -103,6 +103,20 @@ impl CollectorOwner {
         })
     }
 
+    fn is_rotated_token(&self, collector_id: &str, token_hash: &[u8]) -> bool {
+        let Ok(presented) = <[u8; 32]>::try_from(token_hash) else { return false };
+        let state = self.raft.state();
+        state.fleet.collector_by_rotated_token_hash(&presented).is_some_and(|record| {
+            record.id == collector_id
+                && record
+                    .rotated_token_hash
+                    .as_deref()
+                    .and_then(|stored| hex::decode(stored).ok())
+                    .and_then(|stored| <[u8; 32]>::try_from(stored).ok())
+                    .is_some_and(|stored| crate::secrets::token_hashes_equal(&stored, &presented))
+        })
+    }
+
     fn wrong_owner(&self) -> ForwardReply {
         let applied_index = self.raft.openraft().metrics().borrow().last_applied.map(|log_id| log_id.index);
         forward_reply(
@@ -134,6 +148,11 @@ impl CollectorOwner {
                 CatchUpOutcome::NotNeeded => false,
             };
         if !accepted {
+            // A collector still presenting its rotated-out token (edges forward those to the owner,
+            // `http/collector_auth.rs`): the owner tells the operator, as a local call would.
+            if self.is_rotated_token(collector_id, &request.token_hash) {
+                self.registry.auth_failed(collector_id);
+            }
             return forward_reply(ForwardStatus::Unauthenticated, Vec::new());
         }
         let slot = slot_of(collector_id);

@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::HttpRequest;
 
 use super::AppState;
+use crate::cluster::forward::{self, Owner};
 use crate::cluster::read_index::{self, CatchUpOutcome};
 use crate::error::ApiError;
 use crate::model::TokenHash;
@@ -18,6 +19,30 @@ use crate::secrets;
 pub struct AuthenticatedCollector {
     pub collector_id: String,
     pub token_hash: TokenHash,
+    /// The token is the collector's rotated-out one on this replica, and another node owns the
+    /// collector: only the owner's replica may refuse it. A rotation returns once the owner applied it
+    /// (or its lease ran out), so until then the owner may still accept the old token; refusing it
+    /// here first would let a collector see its old token refused, then accepted (not linearizable).
+    /// Such a call is forwarded, never served here: see [`AuthenticatedCollector::check_served_here`].
+    pub owner_decides: bool,
+}
+
+impl AuthenticatedCollector {
+    /// Refuses, as the edge would have, a call the owner was to decide on when this node turns out to
+    /// be the owner (its replica already holds the rotation).
+    pub fn check_served_here(&self, token_setting: &str) -> Result<(), ApiError> {
+        if self.owner_decides {
+            Err(invalid_token(token_setting))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn invalid_token(token_setting: &str) -> ApiError {
+    ApiError::unauthenticated(format!(
+        "invalid or rotated collector token: re-mint it on the collector page and update {token_setting}"
+    ))
 }
 
 /// Resolves the collector from its bearer token. `token_setting` names where the operator puts the
@@ -49,12 +74,26 @@ pub async fn authenticate_collector(
             CatchUpOutcome::NotNeeded => {}
         }
     }
-    match collector_id {
-        Some(collector_id) => Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash }),
-        None => Err(ApiError::unauthenticated(format!(
-            "invalid or rotated collector token: re-mint it on the collector page and update {token_setting}"
-        ))),
+    if let Some(collector_id) = collector_id {
+        return Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash, owner_decides: false });
     }
+    match rotated_out_elsewhere(state, &presented_hash) {
+        Some(collector_id) => {
+            Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash, owner_decides: true })
+        }
+        None => Err(invalid_token(token_setting)),
+    }
+}
+
+/// The collector whose rotated-out token `presented_hash` is on this replica, when another node owns it.
+fn rotated_out_elsewhere(state: &AppState, presented_hash: &TokenHash) -> Option<String> {
+    let collector_id = {
+        let applied = state.raft.state();
+        let record = applied.fleet.collector_by_rotated_token_hash(presented_hash)?;
+        let stored: [u8; 32] = hex::decode(record.rotated_token_hash.as_deref()?).ok()?.try_into().ok()?;
+        secrets::token_hashes_equal(&stored, presented_hash).then(|| record.id.clone())?
+    };
+    (forward::owner_of(&state.raft, &collector_id) != Owner::Here).then_some(collector_id)
 }
 
 /// The collector whose current token `presented_hash` is, on this replica.

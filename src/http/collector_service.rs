@@ -136,6 +136,7 @@ impl Edge<'_> {
         let collector_id = self.collector.collector_id.as_str();
         let owner = forward::owner_of(&self.state.raft, collector_id);
         if owner == Owner::Here {
+            self.collector.check_served_here(TOKEN_SETTING)?;
             return Ok(None);
         }
         let body =
@@ -150,7 +151,10 @@ impl Edge<'_> {
         };
         match forward::forward(&self.state.raft, &self.state.metrics, owner, forwarded).await {
             Ok(Routed::Remote(body)) => Ok(Some(body)),
-            Ok(Routed::Local(_)) => Ok(None),
+            Ok(Routed::Local(_)) => {
+                self.collector.check_served_here(TOKEN_SETTING)?;
+                Ok(None)
+            }
             Err(error) => Err(error.into_api(TOKEN_SETTING)),
         }
     }

@@ -205,6 +205,9 @@ async fn export(
     )
     .map_err(fail)?;
     let owner = forward::owner_of(&state.raft, collector_id);
+    if owner == Owner::Here {
+        collector.check_served_here(TOKEN_SETTING).map_err(fail)?;
+    }
     let _permit = match owner {
         Owner::Here => state.registry.admit_push(collector_id),
         Owner::Peer { .. } => state.registry.admit_push_at_edge(),
@@ -227,6 +230,7 @@ async fn export(
             match forward::forward(&state.raft, &state.metrics, owner, forwarded).await {
                 Ok(Routed::Remote(body)) => Ok(body),
                 Ok(Routed::Local(message)) => {
+                    collector.check_served_here(TOKEN_SETTING).map_err(fail)?;
                     let _owner_permit = state
                         .registry
                         .admit_forwarded_push(collector_id)
