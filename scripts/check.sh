@@ -39,6 +39,15 @@ export LINKMESH_LINEARCHECK="$PWD/target/tools/linearcheck"
 step "cargo test (unit, storage suite, integration against the real binary)"
 cargo test --locked --all-targets
 
+# Three nodes in network namespaces under injected faults (cluster-tests/chaos): needs root, `ip` and
+# `nft`; a missing one fails here, never skips. Every fault kind once, about four minutes.
+step "chaos run (partitions, loss, delay, pauses, kills, rolling restart, full disk; checks on the history)"
+[ "$(id -u)" -eq 0 ] || { echo "the chaos run needs root (network namespaces, nftables)" >&2; exit 1; }
+for tool in ip nft; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install iproute2 nftables (see .ci/run)" >&2; exit 1; }
+done
+cargo test --locked --test chaos -- --ignored --nocapture
+
 step "pytest (own_metrics pushed by the real OpenTelemetry SDK exporters)"
 python3 -c "import pytest, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.json.http" \
   || { echo "missing Python packages: python3 -m pip install -r tests/python/requirements.txt" >&2; exit 1; }

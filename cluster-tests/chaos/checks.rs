@@ -33,7 +33,7 @@ pub struct Samples {
 
 impl Samples {
     /// The times at which a sample showed a leader other than the sample before it.
-    fn leader_changes(&self) -> Vec<i64> {
+    pub fn leader_changes(&self) -> Vec<i64> {
         self.leaders.windows(2).filter(|pair| pair[0].1 != pair[1].1).map(|pair| pair[1].0).collect()
     }
 

@@ -114,7 +114,7 @@ impl Report {
         }
     }
 
-    pub fn availability(&mut self, result: &Availability, bound: Duration) {
+    pub fn availability(&mut self, result: &Availability, bound: Duration, leader_changes: &[i64]) {
         let verdict = if result.violations.is_empty() { "PASS" } else { "FAIL" };
         let _ = writeln!(
             self.text,
@@ -130,9 +130,12 @@ impl Report {
                 result.excused.iter().map(|(reason, count)| format!("{count} {reason}")).collect::<Vec<_>>().join("; ")
             }
         );
+        let changes: Vec<String> = leader_changes.iter().map(|at| format!("{:.1}", seconds(*at))).collect();
         let _ = writeln!(
             self.text,
-            "The failover bound (lease + `node_down_after` + a probe poll interval): {bound:?}.\n"
+            "The failover bound (lease + `node_down_after` + a probe poll interval): {bound:?}. Leader changes seen \
+             at (s): {}.\n",
+            changes.join(", ")
         );
         let mut outages: Vec<(&String, &f64)> = result.longest_outage.iter().collect();
         outages.sort_by(|a, b| b.1.total_cmp(a.1));

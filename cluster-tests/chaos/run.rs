@@ -225,6 +225,38 @@ impl Fleet {
         }
     }
 
+    /// `POST /api/v1/cluster/leader` to another voter, and waits until the lead moved; as an operator
+    /// would, sends it again when the transfer's window passed without a change (three times at most).
+    async fn move_leadership_from(&self, i: usize) {
+        let target = (1..=NODES).find(|&other| other != i).expect("another node");
+        for attempt in 1..=3 {
+            // A fresh client: a pooled connection to a node restarted on the same port is dead.
+            let response = reqwest::Client::new()
+                .post(self.nodes[target - 1].url("/api/v1/cluster/leader"))
+                .bearer_auth(&self.admin.token)
+                .json(&json!({"node_id": self.ids[target - 1]}))
+                .send()
+                .await
+                .expect("transfer-leader");
+            let status = response.status();
+            if status != 202 {
+                // 409 while the target is still catching up after its own restart: try again.
+                eprintln!("chaos: transfer-leader to node-{target}: {status} {:?}", response.text().await);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if self.leader().await != i {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            eprintln!("chaos: leadership still on node-{i} 10 s after transfer-leader (attempt {attempt})");
+        }
+        panic!("leadership never left node-{i} after three transfer-leader calls");
+    }
+
     fn restart(&mut self, i: usize) {
         self.nodes[i - 1].start(None);
     }
@@ -304,15 +336,25 @@ async fn inject(fleet: &mut Fleet, kind: FaultKind, clock: RunClock) -> FaultRec
             fleet.restart(leader);
         }
         FaultKind::RollingRestart => {
-            nodes_out.extend(1..=NODES);
-            for i in 1..=NODES {
+            // As docs/operations.md's "Rolling restart and upgrade" says: followers first, then the
+            // leader after moving the lead away; each node back and caught up before the next.
+            let leader = fleet.leader().await;
+            let order: Vec<usize> =
+                (1..=NODES).filter(|&i| i != leader).chain(std::iter::once(leader)).collect();
+            nodes_out.extend(order.iter().copied());
+            for &i in &order {
+                if i == leader {
+                    fleet.move_leadership_from(i).await;
+                }
                 let status = fleet.nodes[i - 1].stop();
                 assert!(status.success(), "node-{i} stopped with {status} on SIGTERM");
                 fleet.restart(i);
                 fleet.wait_healthy(&format!("rolling restart of node-{i}")).await;
             }
-            note =
-                "every node stopped (SIGTERM) and started again, one at a time, each waited ready".to_owned();
+            note = format!(
+                "nodes stopped (SIGTERM) and started again one at a time, followers first, the leader (node-{leader}) \
+                 last after a leadership transfer; each waited ready and caught up"
+            );
         }
         FaultKind::DiskFull => {
             let victim = NODES;
@@ -337,28 +379,45 @@ async fn inject(fleet: &mut Fleet, kind: FaultKind, clock: RunClock) -> FaultRec
     FaultRecord { kind, nodes_out, start, healed, recovered: clock.now(), note }
 }
 
-/// Samples the slot table and the leader every 500 ms (through any node that answers) until the
-/// workload stops.
+/// Samples the slot table and the leader every 500 ms until the workload stops. The leader is the one
+/// named by the view with the highest term: a deposed leader cut off from the others still names itself.
 async fn sample_cluster(workload: Workload, samples: Arc<Mutex<Samples>>) {
+    let get = |url: String| {
+        let request =
+            workload.http.get(url).bearer_auth(&workload.admin_token).timeout(Duration::from_secs(1));
+        async move { request.send().await.ok()?.json::<Value>().await.ok() }
+    };
     while !workload.stop.load(Ordering::Relaxed) {
+        let at = workload.clock.now();
+        let mut views = tokio::task::JoinSet::new();
         for node in &workload.nodes {
-            let at = workload.clock.now();
-            let get = |path: &str| {
-                workload.http.get(format!("{node}{path}")).bearer_auth(&workload.admin_token).send()
-            };
-            let (Ok(slots), Ok(view)) = (get("/api/v1/cluster/slots").await, get("/api/v1/cluster").await)
-            else {
-                continue;
-            };
-            let (Ok(slots), Ok(view)) = (slots.json::<Value>().await, view.json::<Value>().await) else {
-                continue;
-            };
-            let Some(slots) = slots["slots"].as_array() else { continue };
-            let owners = slots.iter().map(|slot| slot["owner"].as_u64().unwrap_or(0)).collect();
+            views.spawn(get(format!("{node}/api/v1/cluster")));
+        }
+        let mut leader: Option<(u64, Option<u64>)> = None;
+        while let Some(view) = views.join_next().await {
+            let Some(view) = view.ok().flatten() else { continue };
+            let term = view["term"].as_u64().unwrap_or(0);
+            if leader.is_none_or(|(best, _)| term > best) {
+                leader = Some((term, view["leader_id"].as_u64()));
+            }
+        }
+        let mut owners = None;
+        for node in &workload.nodes {
+            if let Some(slots) = get(format!("{node}/api/v1/cluster/slots")).await {
+                owners = slots["slots"]
+                    .as_array()
+                    .map(|slots| slots.iter().map(|slot| slot["owner"].as_u64().unwrap_or(0)).collect());
+                break;
+            }
+        }
+        {
             let mut samples = samples.lock().expect("samples");
-            samples.owners.push((at, owners));
-            samples.leaders.push((at, view["leader_id"].as_u64()));
-            break;
+            if let Some((_, leader)) = leader {
+                samples.leaders.push((at, leader));
+            }
+            if let Some(owners) = owners {
+                samples.owners.push((at, owners));
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -446,7 +505,7 @@ pub async fn run(lab: Lab, settings: Settings) {
     report.operations(&record, &simulated);
     report.linearizability(&linear);
     report.writes(writes_checked, &lost, record.writes_acked, record.writes_unknown, record.writes_refused);
-    report.availability(&availability, failover_bound);
+    report.availability(&availability, failover_bound, &samples.leader_changes());
     report.convergence(&states, converged);
     let missing: Vec<&str> = FaultKind::ALL
         .iter()

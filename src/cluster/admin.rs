@@ -232,8 +232,16 @@ fn leader_view(raft: &RaftNode, metrics: &openraft::RaftMetrics<u64, crate::raft
 
 /// How long a renewal may wait for the leader's quorum round.
 const RENEW_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long the leader keeps quiet (no heartbeats, renewals or slot moves) for a transfer.
-const TRANSFER_WINDOW: Duration = Duration::from_secs(3);
+/// How long the leader keeps quiet (no heartbeats, renewals or slot moves) for a transfer, at least:
+/// see [`transfer_window`].
+const MIN_TRANSFER_WINDOW: Duration = Duration::from_secs(3);
+
+/// The followers refuse to vote while they heard from the leader within an election timeout, so the
+/// target's elections succeed only after that: the window spans twice the longest election timeout.
+fn transfer_window(raft: &RaftNode) -> Duration {
+    let longest_election = Duration::from_millis(raft.openraft().config().election_timeout_max);
+    MIN_TRANSFER_WINDOW.max(longest_election * 2)
+}
 /// The new leader-to-be retries its election this often until it leads.
 const ELECT_EVERY: Duration = Duration::from_millis(100);
 
@@ -297,7 +305,7 @@ fn remove_member(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnswe
 
 /// openraft 0.9 has no transfer call: the leader stops its heartbeats (and renewals and slot moves)
 /// so the followers' leader leases end, and asks the target to run elections until it leads; its
-/// log is caught up, so it wins. After [`TRANSFER_WINDOW`] or the change, heartbeats resume.
+/// log is caught up, so it wins. After [`transfer_window`] or the change, heartbeats resume.
 async fn transfer(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnswer {
     let membership = metrics.membership_config.membership();
     if membership.get_node(&node_id).is_none() {
@@ -324,11 +332,12 @@ async fn transfer(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnsw
         );
     }
     let ownership = raft.ownership().clone();
-    let until = tokio::time::Instant::now() + TRANSFER_WINDOW;
+    let window = transfer_window(raft);
+    let until = tokio::time::Instant::now() + window;
     ownership.begin_transfer(until.into_std());
     let openraft = raft.openraft().clone();
     openraft.runtime_config().heartbeat(false);
-    let within_ms = u64::try_from(TRANSFER_WINDOW.as_millis()).unwrap_or(u64::MAX);
+    let within_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
     if let Err(error) = call_node(raft, node_id, AdminCall::Elect { within_ms }).await {
         openraft.runtime_config().heartbeat(true);
         ownership.end_transfer();

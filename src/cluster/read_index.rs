@@ -58,9 +58,14 @@ pub async fn catch_up(raft: &RaftNode) -> CatchUpOutcome {
 
 /// The answer when a catch-up failed: 503, retry in a second.
 pub fn unconfirmed_token() -> crate::error::ApiError {
+    unconfirmed("this token")
+}
+
+/// 503 (retry in a second): this node could not confirm `what` with the leader.
+pub fn unconfirmed(what: &str) -> crate::error::ApiError {
     crate::error::ApiError::new(
         crate::error::ErrorCode::Unavailable,
-        "this node cannot reach the cluster's leader to check this token right now; retry shortly",
+        format!("this node cannot reach the cluster's leader to check {what} right now; retry shortly"),
     )
     .with_retry_after(1)
 }

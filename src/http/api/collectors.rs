@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
 use crate::cluster::live_reads::{self, Gathered};
+use crate::cluster::read_index::{self, CatchUpOutcome};
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -189,6 +190,19 @@ fn record_or_404(state: &AppState, collector_id: &str) -> Result<CollectorRecord
         .ok_or_else(|| ApiError::not_found("collector", collector_id))
 }
 
+/// [`record_or_404`] for a write: a collector this replica does not hold may have been created through
+/// another node a moment ago (or this node was cut off), so a miss waits for one catch-up to the
+/// leader's read index before the 404, and is a 503 when that fails.
+async fn record_for_write(state: &AppState, collector_id: &str) -> Result<CollectorRecord, ApiError> {
+    if let Ok(record) = record_or_404(state, collector_id) {
+        return Ok(record);
+    }
+    match read_index::catch_up(&state.raft).await {
+        CatchUpOutcome::Failed => Err(read_index::unconfirmed("this collector")),
+        CatchUpOutcome::CaughtUp | CatchUpOutcome::NotNeeded => record_or_404(state, collector_id),
+    }
+}
+
 pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -328,7 +342,7 @@ pub(super) async fn mint_token(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
     let collector_id = path.into_inner();
-    let record = record_or_404(&state, &collector_id)?;
+    let record = record_for_write(&state, &collector_id).await?;
     let minted = secrets::mint_token(secrets::COLLECTOR_TOKEN_PREFIX)
         .map_err(|error| ApiError::internal("mint collector token", error))?;
     let now = UnixMillis::now();
