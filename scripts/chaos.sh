@@ -3,16 +3,19 @@
 # kind in random order for --duration, against a larger simulated fleet. Needs root, iproute2 and
 # nftables. The report: target/chaos/<time>/report.md (faults, operations, checks, convergence).
 #
-#   scripts/chaos.sh --duration 30m [--collectors 1000]
+#   scripts/chaos.sh --duration 30m [--collectors 1000] [--release]
+# (the debug build by default, as in CI; --release builds the nodes optimized)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=30m
 collectors=1000
+profile=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --collectors) collectors="$2"; shift 2 ;;
-    *) echo "usage: scripts/chaos.sh [--duration 30m] [--collectors 1000]" >&2; exit 2 ;;
+    --release) profile=(--release); shift ;;
+    *) echo "usage: scripts/chaos.sh [--duration 30m] [--collectors 1000] [--release]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "the chaos run needs root (network namespaces, nftables)" >&2; exit 1; }
@@ -25,4 +28,4 @@ export LINKMESH_LINEARCHECK="$PWD/target/tools/linearcheck"
 export LINKMESH_CHAOS_DURATION="$duration" LINKMESH_CHAOS_COLLECTORS="$collectors"
 export LINKMESH_CHAOS_DIR="${LINKMESH_CHAOS_DIR:-$PWD/target/chaos/$(date -u +%Y%m%dT%H%M%SZ)}"
 echo "chaos soak for $duration, $collectors simulated collectors; report: $LINKMESH_CHAOS_DIR/report.md"
-cargo test --locked --release --test chaos -- --ignored --nocapture
+cargo test --locked "${profile[@]}" --test chaos -- --ignored --nocapture

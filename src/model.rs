@@ -11,6 +11,7 @@ pub mod auth;
 pub mod balancer;
 pub mod collector;
 pub mod command;
+pub mod deleted_tokens;
 pub mod event;
 pub mod fleet_state;
 pub mod join_tokens;

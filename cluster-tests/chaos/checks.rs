@@ -37,11 +37,11 @@ impl Samples {
         self.leaders.windows(2).filter(|pair| pair[0].1 != pair[1].1).map(|pair| pair[1].0).collect()
     }
 
-    /// Whether the owner of `collector`'s slot changed within `margin` of `at`.
-    fn moved_near(&self, collector: &str, at: i64, margin: i64) -> bool {
+    /// Whether the owner of `collector`'s slot changed within `margin` of `[from, to]`.
+    fn moved_near(&self, collector: &str, from: i64, to: i64, margin: i64) -> bool {
         let slot = linkmesh::model::slots::slot_of(collector);
         self.owners.windows(2).any(|pair| {
-            pair[0].1[slot] != pair[1].1[slot] && pair[1].0 >= at - margin && pair[0].0 <= at + margin
+            pair[0].1[slot] != pair[1].1[slot] && pair[1].0 >= from - margin && pair[0].0 <= to + margin
         })
     }
 }
@@ -66,18 +66,19 @@ fn owner_at(samples: &Samples, collector: &str, at: i64) -> Option<u64> {
 
 /// Polls with the current token through a node of the majority must be answered (after at most one
 /// retry), except: through a node the fault took out (until it recovered); for the collectors of a
-/// lost owner inside the failover window (the fault's start plus `failover_bound`); within one lease
-/// of a leader change (owners renew their leases through the leader); and while the collector's slot
-/// moves (the edge retries a wrong owner once, a node that just restarted may still be catching up).
+/// lost owner until it is back or failover moved them (their outage is reported against the failover
+/// bound); within one election and one lease of a fault, its healing or a leader change (owners renew
+/// their leases through the leader); and while the collector's slot moves (the edge retries a wrong
+/// owner once, a node that just restarted may still be catching up).
 pub fn availability(
     polls: &[ProbePoll],
     faults: &[FaultRecord],
     samples: &Samples,
     node_ids: &[u64],
-    failover_bound: Duration,
     lease: Duration,
+    longest_election: Duration,
 ) -> Availability {
-    let bound = failover_bound.as_nanos() as i64;
+    let election_window = (longest_election + lease).as_nanos() as i64;
     let lease = lease.as_nanos() as i64;
     let leader_changes = samples.leader_changes();
     let mut result = Availability {
@@ -99,27 +100,32 @@ pub fn availability(
             continue;
         }
         outage_started.entry(poll.collector.as_str()).or_insert(poll.call);
-        let edge_out = faults.iter().any(|fault| {
-            fault.nodes_out.contains(&poll.node)
-                && poll.call >= fault.start - MARGIN_NS
-                && poll.call <= fault.recovered + MARGIN_NS
-        });
+        // Each window is compared with the whole poll, first try to last: it may have failed anywhere.
+        let overlaps = |from: i64, to: i64| poll.end >= from - MARGIN_NS && poll.call <= to + MARGIN_NS;
+        let edge_out = faults
+            .iter()
+            .any(|fault| fault.nodes_out.contains(&poll.node) && overlaps(fault.start, fault.recovered));
         let owner = owner_at(samples, &poll.collector, poll.call);
+        // The rule: a lost owner's collectors are exempt from the one-retry rule until their
+        // owner is back or failover moved them; their outage is reported against `failover_bound`.
         let owner_lost = faults.iter().any(|fault| {
             fault.nodes_out.iter().any(|&node| Some(node_ids[node - 1]) == owner)
-                && poll.call >= fault.start - MARGIN_NS
-                && poll.call <= fault.recovered.min(fault.start + bound) + MARGIN_NS
+                && overlaps(fault.start, fault.recovered)
         });
-        let election = leader_changes.iter().any(|&change| {
-            poll.call >= change - lease - MARGIN_NS && poll.call <= change + lease + MARGIN_NS
-        });
-        let moving = samples.moved_near(&poll.collector, poll.call, MARGIN_NS);
+        // A fault, and its healing (a returning node's higher term), may cost the leader: lease renewals
+        // go through the leader, so polls may fail for one election plus one lease after either.
+        let election = leader_changes.iter().any(|&change| overlaps(change - lease, change + lease))
+            || faults.iter().any(|fault| {
+                overlaps(fault.start, fault.start + election_window)
+                    || overlaps(fault.healed, fault.healed + election_window)
+            });
+        let moving = samples.moved_near(&poll.collector, poll.call, poll.end, MARGIN_NS);
         let reason = if edge_out {
             Some("through a node the fault took out")
         } else if owner_lost {
-            Some("owner lost, within the failover bound")
+            Some("owner lost (until it was back or its slots moved)")
         } else if election {
-            Some("within a lease of a leader change")
+            Some("within an election and a lease of a leader change, a fault or its healing")
         } else if moving {
             Some("while its slot moved")
         } else {

@@ -133,12 +133,18 @@ impl Report {
         let changes: Vec<String> = leader_changes.iter().map(|at| format!("{:.1}", seconds(*at))).collect();
         let _ = writeln!(
             self.text,
-            "The failover bound (lease + `node_down_after` + a probe poll interval): {bound:?}. Leader changes seen \
+            "The failover bound (lease + `node_down_after` + an election + a probe poll interval): {bound:?}. Leader changes seen \
              at (s): {}.\n",
             changes.join(", ")
         );
         let mut outages: Vec<(&String, &f64)> = result.longest_outage.iter().collect();
         outages.sort_by(|a, b| b.1.total_cmp(a.1));
+        let beyond = outages.iter().filter(|(_, outage)| **outage > bound.as_secs_f64()).count();
+        let _ = writeln!(
+            self.text,
+            "{beyond} of {} probe collectors had an outage longer than the failover bound.\n",
+            result.longest_outage.len()
+        );
         self.text.push_str("Longest outage per collector (the ten longest):\n\n| collector | longest outage (s) | within the bound |\n|---|---|---|\n");
         for (collector, outage) in outages.iter().take(10) {
             let within = if **outage <= bound.as_secs_f64() { "yes" } else { "no" };

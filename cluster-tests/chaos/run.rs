@@ -25,6 +25,8 @@ const NODES: usize = 3;
 /// `cluster.node_down_after` for the run (the lease is 0.4 of it); elections start after 1–2 s.
 const NODE_DOWN_AFTER: Duration = Duration::from_secs(6);
 const LEASE: Duration = Duration::from_millis(2400);
+/// Twice the default `raft.election_timeout` (1 s): the longest a follower waits before it campaigns.
+const LONGEST_ELECTION: Duration = Duration::from_secs(2);
 /// How long a network fault or a pause holds: longer than `node_down_after`, so slots move.
 const HOLD: Duration = Duration::from_secs(8);
 /// How long a node may take to be ready again after a fault healed.
@@ -412,9 +414,8 @@ async fn sample_cluster(workload: Workload, samples: Arc<Mutex<Samples>>) {
         }
         {
             let mut samples = samples.lock().expect("samples");
-            if let Some((_, leader)) = leader {
-                samples.leaders.push((at, leader));
-            }
+            // No view at all: every node was busy electing or unreachable; that is a leader gap too.
+            samples.leaders.push((at, leader.and_then(|(_, leader)| leader)));
             if let Some(owners) = owners {
                 samples.owners.push((at, owners));
             }
@@ -492,10 +493,16 @@ pub async fn run(lab: Lab, settings: Settings) {
     let (writes_checked, lost) =
         checks::acknowledged_writes(&workload.http, &workload.nodes, &workload.admin_token, &record.expected)
             .await;
-    let failover_bound = LEASE + NODE_DOWN_AFTER + workload::PROBE_POLL_EVERY * 2;
+    let failover_bound = LEASE + NODE_DOWN_AFTER + LONGEST_ELECTION + workload::PROBE_POLL_EVERY * 2;
     let samples = samples.lock().expect("samples").clone();
-    let availability =
-        checks::availability(&record.probe_polls, &faults_done, &samples, &fleet.ids, failover_bound, LEASE);
+    let availability = checks::availability(
+        &record.probe_polls,
+        &faults_done,
+        &samples,
+        &fleet.ids,
+        LEASE,
+        LONGEST_ELECTION,
+    );
     let (states, converged) =
         checks::convergence(&workload.http, &workload.nodes, &workload.admin_token, Duration::from_secs(90))
             .await;

@@ -56,6 +56,8 @@ pub struct ProbePoll {
     /// Index of the node (1-based) the poll went through.
     pub node: usize,
     pub call: i64,
+    /// When the last try returned or gave up.
+    pub end: i64,
     /// Answered (accepted, or refused because a rotation overtook it) on the first try or the retry.
     pub answered: bool,
 }
@@ -143,18 +145,20 @@ impl Workload {
         }
     }
 
-    /// A setup call that must succeed: retried through random nodes until it does (or the deadline).
-    async fn rest_until_ok(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    /// A setup call that must succeed: retried through random nodes until it does (or the deadline),
+    /// with the body `body(try_number)` gives.
+    async fn rest_until_ok(&self, method: reqwest::Method, path: &str, body: impl Fn(u32) -> Value) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        for try_number in 1.. {
             if let Reply::Status(200..=299, value) =
-                self.rest(self.pick_node(), method.clone(), path, Some(body.clone())).await
+                self.rest(self.pick_node(), method.clone(), path, Some(body(try_number))).await
             {
                 return value;
             }
             assert!(Instant::now() < deadline, "{method} {path} never succeeded");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        unreachable!("the tries never end")
     }
 
     fn history(&self, op: HistoryOp) {
@@ -239,12 +243,11 @@ async fn new_probe_collector(workload: &Workload, slot: u32, generation: u32, st
     let mut attempt = 0;
     loop {
         attempt += 1;
+        // A fresh name on every try: a create that timed out may have happened, and its name is taken.
         let created = workload
-            .rest_until_ok(
-                reqwest::Method::POST,
-                "/api/v1/collectors",
-                json!({"name": format!("probe-{slot}-{generation}-{attempt}"), "mode": "alloy-remotecfg"}),
-            )
+            .rest_until_ok(reqwest::Method::POST, "/api/v1/collectors", |try_number| {
+                json!({"name": format!("probe-{slot}-{generation}-{attempt}-{try_number}"), "mode": "alloy-remotecfg"})
+            })
             .await;
         let collector = created["id"].as_str().expect("id").to_owned();
         // The first token is "create" in the history (the register goes from no token to t0).
@@ -395,10 +398,12 @@ async fn probe_poller(workload: Workload, client: u32, state: Arc<Mutex<ProbeSta
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         if current {
+            let end = workload.clock.now();
             workload.record.lock().expect("record").probe_polls.push(ProbePoll {
                 collector,
                 node: node + 1,
                 call: first_call,
+                end,
                 answered,
             });
         }

@@ -85,13 +85,19 @@ pub async fn authenticate_collector(
     }
 }
 
-/// The collector whose rotated-out token `presented_hash` is on this replica, when another node owns it.
+/// The collector whose rotated-out token `presented_hash` is on this replica, or whose current token it
+/// was when it was deleted, when another node owns it: that owner may not have applied the rotation or
+/// the deletion yet, and until it has (or its lease ended) the call has not returned.
 fn rotated_out_elsewhere(state: &AppState, presented_hash: &TokenHash) -> Option<String> {
     let collector_id = {
         let applied = state.raft.state();
-        let record = applied.fleet.collector_by_rotated_token_hash(presented_hash)?;
-        let stored: [u8; 32] = hex::decode(record.rotated_token_hash.as_deref()?).ok()?.try_into().ok()?;
-        secrets::token_hashes_equal(&stored, presented_hash).then(|| record.id.clone())?
+        let rotated = applied.fleet.collector_by_rotated_token_hash(presented_hash).and_then(|record| {
+            let stored: [u8; 32] =
+                hex::decode(record.rotated_token_hash.as_deref()?).ok()?.try_into().ok()?;
+            secrets::token_hashes_equal(&stored, presented_hash).then(|| record.id.clone())
+        });
+        rotated
+            .or_else(|| applied.fleet.deleted_collector_by_token_hash(presented_hash).map(str::to_owned))?
     };
     (forward::owner_of(&state.raft, &collector_id) != Owner::Here).then_some(collector_id)
 }

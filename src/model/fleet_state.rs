@@ -9,6 +9,7 @@ use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::ConfigVersion;
 use super::collector::{CollectorRecord, RemoteConfigState};
 use super::command::{ActivityUpdate, Command, RestoredFleet};
+use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::pipeline::Pipeline;
@@ -84,6 +85,9 @@ pub struct FleetState {
     /// Who may join the cluster (`model/join_tokens.rs`).
     #[serde(default)]
     pub join_tokens: JoinTokens,
+    /// The current tokens of recently deleted collectors (`model/deleted_tokens.rs`).
+    #[serde(default)]
+    pub deleted_tokens: DeletedTokens,
     /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
     #[serde(skip)]
     collector_token_index: HashMap<TokenHash, String>,
@@ -323,6 +327,7 @@ impl FleetState {
                 let record = self.collectors.remove(id).ok_or_else(|| not_found("collector", id))?;
                 if let Some(token) = &record.token {
                     self.collector_token_index.remove(&token.hash);
+                    self.deleted_tokens.remember(token.hash, id);
                 }
                 if let Some(rotated) = record.rotated_token_hash.as_deref().and_then(parse_token_hash) {
                     self.rotated_collector_token_index.remove(&rotated);
@@ -708,6 +713,7 @@ impl FleetState {
         self.service_account_token_index =
             self.service_account_tokens.values().map(|token| (token.token_hash, token.id.clone())).collect();
         self.audit.rebuild_index();
+        self.deleted_tokens.rebuild_index();
         self.collector_name_index =
             self.collectors.values().map(|record| (record.name.clone(), record.id.clone())).collect();
         self.host_id_index.clear();
@@ -723,6 +729,11 @@ impl FleetState {
     }
 
     /// The collector whose previous (rotated-out) token has this hash.
+    /// The deleted collector whose current token `token_hash` was, among the recently deleted.
+    pub fn deleted_collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&str> {
+        self.deleted_tokens.collector_of(token_hash)
+    }
+
     pub fn collector_by_rotated_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
         self.rotated_collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
     }
