@@ -642,6 +642,28 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_lease_must_outlast_an_election_and_appends_get_a_sane_deadline() {
+        let parse = |text: &str| toml::from_str::<NodeConfig>(text).expect("parses");
+        let config = parse("[raft]\nheartbeat_interval = \"100ms\"\nelection_timeout = \"300ms\"\n[cluster]\nnode_down_after = \"2s\"\n");
+        config.validate().expect("the failover tests' timing is valid");
+        assert_eq!(config.raft.election_timeout, Duration::from_millis(300));
+        let error = parse("[cluster]\nnode_down_after = \"3s\"\n")
+            .validate()
+            .expect_err("lease 1.2 s < 2 s")
+            .to_string();
+        assert!(error.contains("node_down_after") && error.contains("election_timeout"), "{error}");
+        let error = parse("[raft]\nheartbeat_interval = \"400ms\"\n")
+            .validate()
+            .expect_err("1 s < 3 × 400 ms")
+            .to_string();
+        assert!(error.contains("three times"), "{error}");
+        let error =
+            parse("[raft]\nmax_entries_per_append = 0\n").validate().expect_err("no entries").to_string();
+        assert!(error.contains("max_entries_per_append"), "{error}");
+        NodeConfig::default().validate().expect("the defaults are valid");
+    }
+
+    #[test]
     fn validation_names_the_bad_field() {
         let config =
             NodeConfig { external_url: Some("linkmesh.example.com".into()), ..NodeConfig::default() };

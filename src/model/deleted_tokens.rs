@@ -69,7 +69,7 @@ mod tests {
         newest[..8].copy_from_slice(&(CAPACITY as u64).to_le_bytes());
         assert_eq!(deleted.collector_of(&newest), Some(format!("c{CAPACITY}").as_str()));
         let mut reloaded: DeletedTokens =
-            serde_json::from_str(&serde_json::to_string(&deleted).unwrap()).unwrap();
+            serde_json::from_str(&serde_json::to_string(&deleted).expect("serializes")).expect("parses");
         reloaded.rebuild_index();
         assert_eq!(reloaded, deleted);
         assert_eq!(reloaded.collector_of(&newest), deleted.collector_of(&newest));

@@ -62,6 +62,19 @@ func TestRevocationBrokenFails(t *testing.T) {
 	}
 }
 
+// Recorded by the chaos run (cluster-tests/chaos) against a build whose owners
+// kept serving without a lease: node-3 accepted t9 at 40.6 s, after the
+// rotation to t10 had returned at 39.8 s. A real history, not a hand-made one.
+func TestRecordedOwnerPastItsLeaseFails(t *testing.T) {
+	code, out, errOut := runCLI(t, "--history", "testdata/recorded_owner_served_past_lease.jsonl")
+	if code != exitIllegal {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitIllegal, out, errOut)
+	}
+	if !strings.Contains(out, "NOT linearizable: collector(s) col_18932746bdb17129c436") {
+		t.Errorf("summary does not name the collector:\n%s", out)
+	}
+}
+
 // The same history without the late poll is fine: the failure comes from
 // that poll alone, not from the model rejecting the rest.
 func TestRevocationBrokenWithoutLatePollPasses(t *testing.T) {
