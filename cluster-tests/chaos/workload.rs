@@ -145,6 +145,11 @@ impl Workload {
         }
     }
 
+    /// A REST call through a node picked at random.
+    async fn rest_anywhere(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        self.rest(self.pick_node(), method, path, body).await
+    }
+
     /// A setup call that must succeed: retried through random nodes until it does (or the deadline),
     /// with the body `body(try_number)` gives.
     async fn rest_until_ok(&self, method: reqwest::Method, path: &str, body: impl Fn(u32) -> Value) -> Value {
@@ -428,14 +433,15 @@ pub async fn admin_writer(workload: Workload, writer: u32) {
             let (collector, route) = mine.choose(&mut rand::rng()).expect("mine").clone();
             if let Some((route, destination)) = route {
                 let priority = rand::rng().random_range(1..1000);
-                let reply = workload
-                    .rest(
-                        workload.pick_node(),
-                        reqwest::Method::PUT,
-                        &format!("/api/v1/collectors/{collector}/routes/{route}"),
-                        Some(json!({"name": "main", "condition": "true", "priority": priority, "is_final": true, "destination_ids": [destination]})),
-                    )
-                    .await;
+                let body = json!({
+                    "name": "main",
+                    "condition": "true",
+                    "priority": priority,
+                    "is_final": true,
+                    "destination_ids": [destination],
+                });
+                let path = format!("/api/v1/collectors/{collector}/routes/{route}");
+                let reply = workload.rest_anywhere(reqwest::Method::PUT, &path, Some(body)).await;
                 note(&workload, &collector, reply, |expected, acked| {
                     expected.route_priority.insert(route.clone(), acked.then_some(priority));
                 });
@@ -443,12 +449,7 @@ pub async fn admin_writer(workload: Workload, writer: u32) {
         } else if roll < 9 {
             let (collector, _) = mine.choose(&mut rand::rng()).expect("mine").clone();
             let reply = workload
-                .rest(
-                    workload.pick_node(),
-                    reqwest::Method::POST,
-                    &format!("/api/v1/collectors/{collector}/token"),
-                    None,
-                )
+                .rest_anywhere(reqwest::Method::POST, &format!("/api/v1/collectors/{collector}/token"), None)
                 .await;
             let prefix = match &reply {
                 Reply::Status(201, body) => body["prefix"].as_str().map(str::to_owned),
@@ -461,12 +462,7 @@ pub async fn admin_writer(workload: Workload, writer: u32) {
             let index = rand::rng().random_range(0..mine.len());
             let (collector, _) = mine.swap_remove(index);
             let reply = workload
-                .rest(
-                    workload.pick_node(),
-                    reqwest::Method::DELETE,
-                    &format!("/api/v1/collectors/{collector}"),
-                    None,
-                )
+                .rest_anywhere(reqwest::Method::DELETE, &format!("/api/v1/collectors/{collector}"), None)
                 .await;
             note(&workload, &collector, reply, |expected, acked| {
                 expected.exists = if acked { Some(false) } else { None };
@@ -503,8 +499,7 @@ async fn create_with_route(
     made: u32,
 ) -> Option<(String, Option<(String, String)>)> {
     let reply = workload
-        .rest(
-            workload.pick_node(),
+        .rest_anywhere(
             reqwest::Method::POST,
             "/api/v1/collectors",
             Some(json!({"name": format!("writer-{writer}-{made}"), "mode": "alloy-remotecfg"})),
@@ -522,8 +517,7 @@ async fn create_with_route(
     });
     let base = format!("/api/v1/collectors/{collector}");
     let reply = workload
-        .rest(
-            workload.pick_node(),
+        .rest_anywhere(
             reqwest::Method::POST,
             &format!("{base}/destinations"),
             Some(json!({"name": "console", "type": "debug", "settings": {}})),
@@ -532,8 +526,7 @@ async fn create_with_route(
     let Reply::Status(201, destination) = reply else { return Some((collector, None)) };
     let destination_id = destination["id"].as_str().expect("id").to_owned();
     let reply = workload
-        .rest(
-            workload.pick_node(),
+        .rest_anywhere(
             reqwest::Method::POST,
             &format!("{base}/routes"),
             Some(json!({"name": "main", "priority": 100, "destination_ids": [destination_id]})),
