@@ -55,6 +55,14 @@ pub fn token_hashes_equal(left: &TokenHash, right: &TokenHash) -> bool {
     left.ct_eq(right).into()
 }
 
+/// Whether `presented` is `stored_hex` (a hex SHA-256 as records keep a rotated-out token), in
+/// constant time.
+pub fn token_hash_matches_hex(stored_hex: Option<&str>, presented: &TokenHash) -> bool {
+    let mut stored = [0u8; 32];
+    stored_hex.is_some_and(|hex| hex::decode_to_slice(hex, &mut stored).is_ok())
+        && token_hashes_equal(&stored, presented)
+}
+
 /// An opaque id such as `col_5k2x…`: 80 random bits, lowercase, URL-safe.
 pub fn random_id(kind: &str) -> Result<String, RandomnessError> {
     Ok(format!("{kind}_{}", hex::encode(random_bytes::<10>()?)))
@@ -323,5 +331,10 @@ mod tests {
     fn hash_comparison_is_exact() {
         assert!(token_hashes_equal(&[1; 32], &[1; 32]));
         assert!(!token_hashes_equal(&[1; 32], &[2; 32]));
+        let stored = hex::encode([1u8; 32]);
+        assert!(token_hash_matches_hex(Some(&stored), &[1; 32]));
+        assert!(!token_hash_matches_hex(Some(&stored), &[2; 32]));
+        assert!(!token_hash_matches_hex(None, &[0; 32]), "no stored hash matches nothing, not zeroes");
+        assert!(!token_hash_matches_hex(Some("not hex"), &[0; 32]));
     }
 }

@@ -108,12 +108,7 @@ impl CollectorOwner {
         let state = self.raft.state();
         state.fleet.collector_by_rotated_token_hash(&presented).is_some_and(|record| {
             record.id == collector_id
-                && record
-                    .rotated_token_hash
-                    .as_deref()
-                    .and_then(|stored| hex::decode(stored).ok())
-                    .and_then(|stored| <[u8; 32]>::try_from(stored).ok())
-                    .is_some_and(|stored| crate::secrets::token_hashes_equal(&stored, &presented))
+                && crate::secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), &presented)
         })
     }
 

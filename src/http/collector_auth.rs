@@ -92,9 +92,8 @@ fn rotated_out_elsewhere(state: &AppState, presented_hash: &TokenHash) -> Option
     let collector_id = {
         let applied = state.raft.state();
         let rotated = applied.fleet.collector_by_rotated_token_hash(presented_hash).and_then(|record| {
-            let stored: [u8; 32] =
-                hex::decode(record.rotated_token_hash.as_deref()?).ok()?.try_into().ok()?;
-            secrets::token_hashes_equal(&stored, presented_hash).then(|| record.id.clone())
+            secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), presented_hash)
+                .then(|| record.id.clone())
         });
         rotated
             .or_else(|| applied.fleet.deleted_collector_by_token_hash(presented_hash).map(str::to_owned))?
@@ -122,7 +121,6 @@ pub fn rotated_token_owner(request: &HttpRequest, state: &AppState) -> Option<St
     let presented_hash = secrets::hash_token(credentials.trim());
     let applied = state.raft.state();
     let record = applied.fleet.collector_by_rotated_token_hash(&presented_hash)?;
-    let stored = record.rotated_token_hash.as_deref()?;
-    let stored_hash: [u8; 32] = hex::decode(stored).ok()?.try_into().ok()?;
-    secrets::token_hashes_equal(&stored_hash, &presented_hash).then(|| record.id.clone())
+    secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), &presented_hash)
+        .then(|| record.id.clone())
 }
