@@ -270,7 +270,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// Injects one fault, holds it, heals it and waits for recovery; returns its record.
-async fn inject(fleet: &mut Fleet, kind: FaultKind, clock: RunClock) -> FaultRecord {
+async fn inject(fleet: &mut Fleet, kind: FaultKind, clock: RunClock, first_disk_fault: bool) -> FaultRecord {
     let start = clock.now();
     let mut nodes_out = Vec::new();
     let note;
@@ -364,16 +364,34 @@ async fn inject(fleet: &mut Fleet, kind: FaultKind, clock: RunClock) -> FaultRec
             nodes_out.push(victim);
             let status = fleet.nodes[victim - 1].wait_exit(Duration::from_secs(60)).await;
             fleet.disk.free();
-            let code = status.and_then(|status| status.code());
-            assert_eq!(
-                code,
-                Some(4),
-                "node-{victim} on a full disk must stop itself with exit code 4; it gave {status:?}; log:\n{}",
-                tail(&fleet.nodes[victim - 1].log(), 40)
-            );
-            note =
-                format!("node-{victim}'s data dir filled up: it exited with code 4; space freed, restarted");
-            fleet.restart(victim);
+            match status {
+                Some(status) => {
+                    assert_eq!(
+                        status.code(),
+                        Some(4),
+                        "node-{victim} on a full disk must stop itself with exit code 4; it gave {status}; log:\n{}",
+                        tail(&fleet.nodes[victim - 1].log(), 40)
+                    );
+                    note = format!(
+                        "node-{victim}'s data dir filled up: it exited with code 4; space freed, restarted"
+                    );
+                    fleet.restart(victim);
+                }
+                // The store reuses the space of segments it freed, so a full file system bites only
+                // when the log must grow: the first time in a run it always does (the CI run checks
+                // that); later, a node that never failed to write keeps serving, as it should.
+                None if !first_disk_fault => {
+                    assert!(
+                        fleet.ready(victim).await,
+                        "node-{victim} neither stopped nor stayed ready on a full disk"
+                    );
+                    note = format!("node-{victim}'s data dir filled up for 60 s: it never needed new space and kept serving");
+                }
+                None => panic!(
+                    "node-{victim} on a full disk never stopped itself; log:\n{}",
+                    tail(&fleet.nodes[victim - 1].log(), 40)
+                ),
+            }
         }
     }
     let healed = clock.now();
@@ -463,7 +481,9 @@ pub async fn run(lab: Lab, settings: Settings) {
         }
         for kind in round {
             eprintln!("chaos: {} at {:.1}s", kind.name(), clock.now() as f64 / 1e9);
-            let record = inject(&mut fleet, kind, clock).await;
+            let first_disk_fault =
+                !faults_done.iter().any(|done: &FaultRecord| done.kind == FaultKind::DiskFull);
+            let record = inject(&mut fleet, kind, clock, first_disk_fault).await;
             eprintln!(
                 "chaos: {} done ({}), recovered at {:.1}s",
                 kind.name(),

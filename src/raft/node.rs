@@ -314,6 +314,17 @@ impl RaftNode {
         Err(ProposeError::NotLeader { leader: last_leader })
     }
 
+    /// While this leader hands leadership over (`cluster/admin.rs`), new entries wait: a log that
+    /// keeps growing here leaves the target behind, and the followers then refuse it their votes (seen
+    /// in the chaos run: the old leader won its own election back). When the transfer ends, the write
+    /// goes on; if the lead moved, `client_write` refuses it and the caller retries at the new leader.
+    async fn hold_during_transfer(&self) {
+        let ownership = self.ownership();
+        while ownership.transferring(tokio::time::Instant::now().into_std()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The leader to send a proposal to, waiting up to [`LEADER_WAIT`] while none is known (or while
     /// the only one known is `refused_by`, which just said it no longer leads).
     async fn route(&self, refused_by: Option<u64>) -> Route {
@@ -347,6 +358,7 @@ impl RaftNode {
 
     /// Writes through this node's openraft: only a leader takes it (else `NotLeader`, nothing written).
     async fn write_here(&self, command: Command) -> Result<AppliedWrite, ProposeError> {
+        self.hold_during_transfer().await;
         let written = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(command)).await;
         match written {
             Err(_elapsed) => Err(ProposeError::OutcomeUnknown("timed out waiting for commit".to_owned())),
