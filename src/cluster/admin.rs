@@ -236,11 +236,15 @@ const RENEW_TIMEOUT: Duration = Duration::from_secs(2);
 /// see [`transfer_window`].
 const MIN_TRANSFER_WINDOW: Duration = Duration::from_secs(3);
 
+/// How long the target may take to receive the whole log before heartbeats stop.
+const TRANSFER_CATCH_UP: Duration = Duration::from_secs(1);
+
 /// The followers refuse to vote while they heard from the leader within an election timeout, so the
-/// target's elections succeed only after that: the window spans twice the longest election timeout.
+/// target's elections succeed only after that: the window spans the catch-up and twice the longest
+/// election timeout.
 fn transfer_window(raft: &RaftNode) -> Duration {
     let longest_election = Duration::from_millis(raft.openraft().config().election_timeout_max);
-    MIN_TRANSFER_WINDOW.max(longest_election * 2)
+    MIN_TRANSFER_WINDOW.max(TRANSFER_CATCH_UP + longest_election * 2)
 }
 /// The new leader-to-be retries its election this often until it leads.
 const ELECT_EVERY: Duration = Duration::from_millis(100);
@@ -334,8 +338,18 @@ async fn transfer(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnsw
     let ownership = raft.ownership().clone();
     let window = transfer_window(raft);
     let until = tokio::time::Instant::now() + window;
+    // New writes wait from here (`RaftNode::write_here`); with heartbeats still on, the target then
+    // receives the whole log. Only then do heartbeats stop: without them a follower whose last append
+    // failed is not retried, and a target one entry behind loses every vote to the followers ahead.
     ownership.begin_transfer(until.into_std());
     let openraft = raft.openraft().clone();
+    if !target_caught_up(&openraft, node_id).await {
+        ownership.end_transfer();
+        return refused(
+            Refusal::Conflict,
+            format!("node {node_id} did not receive the whole log in time; try again shortly"),
+        );
+    }
     openraft.runtime_config().heartbeat(false);
     let within_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
     if let Err(error) = call_node(raft, node_id, AdminCall::Elect { within_ms }).await {
@@ -360,6 +374,29 @@ async fn transfer(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnsw
         ownership.end_transfer();
     });
     AdminAnswer::Accepted
+}
+
+/// Waits (at most [`TRANSFER_CATCH_UP`]) for the target to hold every entry this leader has.
+async fn target_caught_up(openraft: &crate::raft::types::Raft, node_id: u64) -> bool {
+    let deadline = tokio::time::Instant::now() + TRANSFER_CATCH_UP;
+    let mut metrics = openraft.metrics();
+    loop {
+        {
+            let current = metrics.borrow_and_update();
+            let last = current.last_log_index;
+            let matched = current
+                .replication
+                .as_ref()
+                .and_then(|replication| replication.get(&node_id).copied().flatten())
+                .map(|log_id| log_id.index);
+            if matched.is_some() && matched >= last {
+                return true;
+            }
+        }
+        if tokio::time::timeout_at(deadline, metrics.changed()).await.is_err() {
+            return false;
+        }
+    }
 }
 
 /// On the transfer's target: elections every [`ELECT_EVERY`] until this node leads or `within`
