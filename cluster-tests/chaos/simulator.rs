@@ -70,8 +70,9 @@ impl Simulator {
     pub fn finish(mut self) -> String {
         let status = self.child.wait().expect("wait for simulate");
         let log = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        // The table starts at the phase line `run (…)`; progress lines come before it.
-        let table = log.find("\nrun (").map_or_else(|| log.clone(), |at| log[at + 1..].to_owned());
+        // The table starts at the phase line `run (…)`; progress lines, if any, come before it.
+        let start = if log.starts_with("run (") { Some(0) } else { log.find("\nrun (").map(|at| at + 1) };
+        let table = start.map_or_else(|| log.clone(), |at| log[at..].to_owned());
         format!("exit: {status}\n{table}")
     }
 }
