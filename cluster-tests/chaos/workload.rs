@@ -145,6 +145,15 @@ impl Workload {
         }
     }
 
+    /// A REST call through a node picked at random, timed for the history: (node index, invoke time,
+    /// return time, reply).
+    async fn timed_rest(&self, method: reqwest::Method, path: &str) -> (usize, i64, i64, Reply) {
+        let node = self.pick_node();
+        let call = self.clock.now();
+        let reply = self.rest(node, method, path, None).await;
+        (node, call, self.clock.now(), reply)
+    }
+
     /// A REST call through a node picked at random.
     async fn rest_anywhere(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
         self.rest(self.pick_node(), method, path, body).await
@@ -256,12 +265,9 @@ async fn new_probe_collector(workload: &Workload, slot: u32, generation: u32, st
             .await;
         let collector = created["id"].as_str().expect("id").to_owned();
         // The first token is "create" in the history (the register goes from no token to t0).
-        let node = workload.pick_node();
-        let call = workload.clock.now();
-        let reply = workload
-            .rest(node, reqwest::Method::POST, &format!("/api/v1/collectors/{collector}/token"), None)
+        let (node, call, ret, reply) = workload
+            .timed_rest(reqwest::Method::POST, &format!("/api/v1/collectors/{collector}/token"))
             .await;
-        let ret = workload.clock.now();
         let mut op = HistoryOp {
             collector: collector.clone(),
             client: slot * 2,
@@ -301,12 +307,8 @@ async fn rotate(workload: &Workload, client: u32, state: &Mutex<ProbeState>) {
         state.next_label += 1;
         (state.collector.clone(), label)
     };
-    let node = workload.pick_node();
-    let call = workload.clock.now();
-    let reply = workload
-        .rest(node, reqwest::Method::POST, &format!("/api/v1/collectors/{collector}/token"), None)
-        .await;
-    let ret = workload.clock.now();
+    let (node, call, ret, reply) =
+        workload.timed_rest(reqwest::Method::POST, &format!("/api/v1/collectors/{collector}/token")).await;
     let (token, ret, outcome) = match &reply {
         Reply::Status(201, _) => (Some(label.clone()), Some(ret), "ok"),
         Reply::Status(404, _) => (None, Some(ret), "not_found"),
@@ -334,11 +336,8 @@ async fn rotate(workload: &Workload, client: u32, state: &Mutex<ProbeState>) {
 
 async fn delete_probe_collector(workload: &Workload, client: u32, state: &Mutex<ProbeState>) {
     let collector = state.lock().expect("probe").collector.clone();
-    let node = workload.pick_node();
-    let call = workload.clock.now();
-    let reply =
-        workload.rest(node, reqwest::Method::DELETE, &format!("/api/v1/collectors/{collector}"), None).await;
-    let ret = workload.clock.now();
+    let (node, call, ret, reply) =
+        workload.timed_rest(reqwest::Method::DELETE, &format!("/api/v1/collectors/{collector}")).await;
     let (ret, outcome) = match reply {
         Reply::Status(204, _) => (Some(ret), "ok"),
         Reply::Status(404, _) => (Some(ret), "not_found"),

@@ -226,8 +226,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn members_replicate_forward_writes_install_snapshots_and_outlive_their_leader() {
         // Snapshots (and purges) every few entries, so a late learner can only catch up by snapshot.
-        let settings =
-            RaftSettings { snapshot_after_logs: 8, logs_kept_after_snapshot: 0, ..RaftSettings::default() };
+        // Elections as fast as the failover tests': a write right after the leader leaves waits for one.
+        let settings = RaftSettings {
+            snapshot_after_logs: 8,
+            logs_kept_after_snapshot: 0,
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(300),
+            ..RaftSettings::default()
+        };
         let a = start_member(true, &settings).await;
         assert!(a.raft.wait_for_leader(Duration::from_secs(10)).await);
         a.raft

@@ -325,11 +325,14 @@ impl RaftNode {
         }
     }
 
-    /// The leader to send a proposal to, waiting up to [`LEADER_WAIT`] while none is known (or while
+    /// The leader to send a proposal to, waiting up to [`LEADER_WAIT`] (or three of the longest
+    /// elections) while none is known (or while
     /// the only one known is `refused_by`, which just said it no longer leads).
     async fn route(&self, refused_by: Option<u64>) -> Route {
         let mut metrics = self.raft.metrics();
-        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        // Several elections: with the default timing one takes 1–2 s after the leader went quiet.
+        let longest_election = Duration::from_millis(self.raft.config().election_timeout_max);
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT.max(longest_election * 3);
         loop {
             let leader = {
                 let current = metrics.borrow_and_update();
