@@ -30,3 +30,10 @@ pub use time::{Clock, ManualClock, UnixMillis};
 
 /// SHA-256 of a bearer token; the only form in which tokens are kept.
 pub type TokenHash = [u8; 32];
+
+/// A token hash as records keep it (hex), or `None` when the text is not one.
+pub fn parse_token_hash(text: &str) -> Option<TokenHash> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text, &mut hash).ok()?;
+    Some(hash)
+}

@@ -58,9 +58,9 @@ pub fn token_hashes_equal(left: &TokenHash, right: &TokenHash) -> bool {
 /// Whether `presented` is `stored_hex` (a hex SHA-256 as records keep a rotated-out token), in
 /// constant time.
 pub fn token_hash_matches_hex(stored_hex: Option<&str>, presented: &TokenHash) -> bool {
-    let mut stored = [0u8; 32];
-    stored_hex.is_some_and(|hex| hex::decode_to_slice(hex, &mut stored).is_ok())
-        && token_hashes_equal(&stored, presented)
+    stored_hex
+        .and_then(crate::model::parse_token_hash)
+        .is_some_and(|stored| token_hashes_equal(&stored, presented))
 }
 
 /// An opaque id such as `col_5k2x…`: 80 random bits, lowercase, URL-safe.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::payload;
 use super::peers::PeerError;
 use crate::proto::cluster::v1::AdminRequest;
+use crate::raft::membership::matched_index;
 use crate::raft::RaftNode;
 
 /// The deadline of an `Admin` call to the leader.
@@ -26,8 +27,9 @@ pub enum AdminCall {
     /// `node_id` asks to extend its owner lease (`cluster/lease.rs` rule 2): the leader answers after
     /// a quorum round that began after the request arrived, with its commit index.
     RenewLease { node_id: u64 },
-    /// A follower or learner that does not know a collector token asks for the leader's read index
-    /// (after the same quorum round as a renewal) to apply before it answers 401 (`read_index.rs`).
+    /// A member that does not know a collector token (or a collector a write names) asks for the
+    /// leader's read index (after the same quorum round as a renewal) to apply before it answers 401
+    /// or 404 (`read_index.rs`).
     ReadIndex,
     /// Drain `node_id`'s slots to the others, then remove it from the membership.
     RemoveMember { node_id: u64 },
@@ -188,15 +190,8 @@ fn leader_view(raft: &RaftNode, metrics: &openraft::RaftMetrics<u64, crate::raft
     let members = membership
         .nodes()
         .map(|(id, node)| {
-            let matched_index = if *id == metrics.id {
-                metrics.last_log_index
-            } else {
-                metrics
-                    .replication
-                    .as_ref()
-                    .and_then(|replication| replication.get(id))
-                    .and_then(|matched| matched.map(|log_id| log_id.index))
-            };
+            let matched_index =
+                if *id == metrics.id { metrics.last_log_index } else { matched_index(metrics, *id) };
             let lag = match (metrics.last_log_index, matched_index) {
                 (Some(last), Some(matched)) => Some(last.saturating_sub(matched)),
                 (None, _) => Some(0),
@@ -298,7 +293,8 @@ fn remove_member(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnswe
         return refused(
             Refusal::Conflict,
             format!(
-                "node {node_id} leads the cluster: move leadership first (POST /api/v1/cluster/leader),                  then remove it"
+                "node {node_id} leads the cluster: move leadership first (POST /api/v1/cluster/leader), \
+                 then remove it"
             ),
         );
     }
@@ -322,11 +318,7 @@ async fn transfer(raft: &RaftNode, metrics: &Metrics, node_id: u64) -> AdminAnsw
         return refused(Refusal::Conflict, format!("node {node_id} is a learner; only a voter can lead"));
     }
     let last = metrics.last_log_index.unwrap_or(0);
-    let matched = metrics
-        .replication
-        .as_ref()
-        .and_then(|replication| replication.get(&node_id).copied().flatten())
-        .map(|log_id| log_id.index);
+    let matched = matched_index(metrics, node_id);
     if matched.is_none_or(|matched| matched + super::promoter::CAUGHT_UP_WITHIN < last) {
         return refused(
             Refusal::Conflict,
@@ -383,13 +375,8 @@ async fn target_caught_up(openraft: &crate::raft::types::Raft, node_id: u64) -> 
     loop {
         {
             let current = metrics.borrow_and_update();
-            let last = current.last_log_index;
-            let matched = current
-                .replication
-                .as_ref()
-                .and_then(|replication| replication.get(&node_id).copied().flatten())
-                .map(|log_id| log_id.index);
-            if matched.is_some() && matched >= last {
+            let matched = matched_index(&current, node_id);
+            if matched.is_some() && matched >= current.last_log_index {
                 return true;
             }
         }

@@ -24,7 +24,7 @@ use super::lease::PeerContacts;
 use super::promoter::CAUGHT_UP_WITHIN;
 use crate::model::balancer::{next_moves, SlotMembers};
 use crate::model::{Command, SlotMoveReason, UnixMillis};
-use crate::raft::membership::RaftMetrics;
+use crate::raft::membership::{matched_index, RaftMetrics};
 use crate::raft::RaftNode;
 
 /// How often the leader looks at the spread.
@@ -124,11 +124,7 @@ fn caught_up(metrics: &RaftMetrics, members: &BTreeSet<u64>) -> BTreeSet<u64> {
         .copied()
         .filter(|member| {
             *member == metrics.id
-                || metrics
-                    .replication
-                    .as_ref()
-                    .and_then(|replication| replication.get(member).copied().flatten())
-                    .is_some_and(|matched| matched.index + CAUGHT_UP_WITHIN >= last)
+                || matched_index(metrics, *member).is_some_and(|matched| matched + CAUGHT_UP_WITHIN >= last)
         })
         .collect()
 }

@@ -1,4 +1,4 @@
-//! Coalesced catch-ups: a follower or learner that does not know a collector token's hash asks the
+//! Coalesced catch-ups: a member that does not know a collector token's hash asks the
 //! leader for its read index and applies it before it answers 401 (the token may have been minted
 //! through another node a moment ago). This file is the rate limit around that leader call; the call
 //! itself is `cluster/read_index.rs`'s.

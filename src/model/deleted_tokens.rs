@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::TokenHash;
+use super::{parse_token_hash, TokenHash};
 
 /// Deleted collectors remembered, oldest forgotten first.
 pub const CAPACITY: usize = 4096;
@@ -26,7 +26,7 @@ impl DeletedTokens {
     pub fn remember(&mut self, token_hash: TokenHash, collector_id: &str) {
         if self.entries.len() == CAPACITY {
             if let Some((oldest, _)) = self.entries.pop_front() {
-                if let Some(hash) = parse(&oldest) {
+                if let Some(hash) = parse_token_hash(&oldest) {
                     self.index.remove(&hash);
                 }
             }
@@ -42,14 +42,12 @@ impl DeletedTokens {
 
     /// Rebuilds the index after a snapshot loaded.
     pub fn rebuild_index(&mut self) {
-        self.index = self.entries.iter().filter_map(|(hash, id)| Some((parse(hash)?, id.clone()))).collect();
+        self.index = self
+            .entries
+            .iter()
+            .filter_map(|(hash, id)| Some((parse_token_hash(hash)?, id.clone())))
+            .collect();
     }
-}
-
-fn parse(text: &str) -> Option<TokenHash> {
-    let mut hash = [0u8; 32];
-    hex::decode_to_slice(text, &mut hash).ok()?;
-    Some(hash)
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use super::event::{EventType, NewEvent};
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::pipeline::Pipeline;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
-use super::TokenHash;
 use super::UnixMillis;
+use super::{parse_token_hash, TokenHash};
 use crate::render::{render_collector_config, RenderInput};
 
 /// Longest effective config kept per collector; longer reports are truncated by the adapter.
@@ -805,12 +805,6 @@ fn not_found(kind: &str, id: &str) -> ApplyError {
 
 fn already_exists(kind: &str, id: &str) -> ApplyError {
     ApplyError::AlreadyExists { kind: kind.to_owned(), id: id.to_owned() }
-}
-
-fn parse_token_hash(text: &str) -> Option<TokenHash> {
-    let mut hash = [0u8; 32];
-    hex::decode_to_slice(text, &mut hash).ok()?;
-    Some(hash)
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type RaftMetrics = openraft::RaftMetrics<u64, NodeInfo>;
 
+/// The last log index the leader knows `node_id` holds; `None` off the leader or before its first answer.
+pub fn matched_index(metrics: &RaftMetrics, node_id: u64) -> Option<u64> {
+    metrics.replication.as_ref()?.get(&node_id).copied().flatten().map(|log_id| log_id.index)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MembershipError {
     #[error("this node is not the leader (leader: {leader:?})")]
