@@ -12,6 +12,8 @@
 //!   write forwarding and admin, the cluster credential and TLS between nodes; owner leases and
 //!   failover timing.
 //! - [`model`]: the replicated fleet model and its pure `apply`.
+//! - [`apply_status`]: whether an Alloy collector runs its delivered config, inferred from its own
+//!   metrics where its release does not report it (the per-release signal table, pure inference).
 //! - [`own_metrics`]: what collectors' own metrics mean (the mapping table) and their extraction from
 //!   OTLP pushes (pure).
 //! - [`render`]: pure rendering of a collector's config (Alloy syntax, OTel YAML).
@@ -27,6 +29,7 @@
 //! - [`fuzzing`]: the fuzz targets' bodies, shared by `fuzz/` and the corpus replay in `tests/`.
 
 pub mod actors;
+pub mod apply_status;
 pub mod audit;
 pub mod backup;
 pub mod cli;
