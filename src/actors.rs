@@ -12,11 +12,14 @@
 //!   flush interval, so a poll never waits for consensus.
 //! - [`audit_writer`]: writes the queued audit records of requests that committed nothing, and
 //!   service-account token uses, one batched Raft write each per `audit.flush_interval`.
+//! - [`apply_tracker`]: the delivery a collector actor follows through its own metrics, the scrape
+//!   before it, and whether Alloy's own status report disagrees with the inference (`apply_status`).
 //! - [`liveness`]: the pure status rules (cadence learning, stale detection), unit-tested without actors.
 //! - [`throughput`]: the rate math over own_metrics pushes and the per-component rate windows (pure);
 //!   the actor owns one `ThroughputState`.
 
 pub mod activity_writer;
+pub mod apply_tracker;
 pub mod audit_writer;
 pub mod collector_actor;
 pub mod env;

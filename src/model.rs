@@ -21,7 +21,9 @@ pub mod time;
 
 pub use audit::{ActorKind, AuditBatch, AuditEntry, AuditLog, AuditRecord, AuditRetention};
 pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
-pub use collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState, TokenInfo};
+pub use collector::{
+    CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState, TokenInfo,
+};
 pub use command::{ActivityUpdate, Command, RestoredFleet};
 pub use event::{Event, EventType};
 pub use fleet_state::{ApplyError, CommandOutcome, Effect, FleetState};

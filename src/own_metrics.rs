@@ -16,10 +16,16 @@
 //!
 //! - [`metric_rules`]: the one mapping table, [`metric_rules::METRIC_RULES`]: which metrics are read and
 //!   which of a component's rates each one feeds; component identity ([`metric_rules::ComponentKey`]).
+//! - [`apply_signals`]: the figures of Alloy's own metrics that tell whether a remote config loaded
+//!   (`remotecfg_*`, controller component counts and edges), one [`crate::apply_status::ApplySignals`]
+//!   per scrape, for the inference in [`crate::apply_status`].
+//! - [`otlp_values`]: attribute and point values as text and numbers, for both readers.
 //! - [`extract`]: picks those metrics out of an `ExportMetricsServiceRequest`, checks every point and
 //!   keys it by series, into a [`MetricsBatch`] for the collector's actor.
 
+pub mod apply_signals;
 pub mod extract;
 pub mod metric_rules;
+pub mod otlp_values;
 
 pub use extract::{extract, MetricPoint, MetricsBatch};

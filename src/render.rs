@@ -29,7 +29,7 @@ pub mod plan;
 pub mod secrets;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
@@ -85,6 +85,9 @@ pub struct DeliverableRender {
     pub stored: RenderedConfig,
     /// The text to send: credential values at the credential positions, nowhere else.
     pub content: String,
+    /// Alloy: the component ids inside the module's declare body (what its controller runs once
+    /// the content loads); empty for the OTel Collector and for an empty model.
+    pub alloy_component_ids: BTreeSet<String>,
 }
 
 /// Renders one collector's config as stored; an empty model renders a non-empty comment (Alloy
@@ -99,8 +102,18 @@ pub fn render_collector_config(input: &RenderInput<'_>) -> RenderedConfig {
 /// `values` (the decrypted credentials of the collector's destinations).
 pub fn render_for_delivery(input: &RenderInput<'_>, values: &CredentialValues) -> DeliverableRender {
     let stored = render_collector_config(input);
-    let (_, content) = render_content(input, &Credentials::Values(values));
-    DeliverableRender { stored, content }
+    let credentials = Credentials::Values(values);
+    match input.mode {
+        CollectorMode::AlloyRemotecfg => {
+            let rendered = alloy::render_alloy(input, &credentials);
+            let alloy_component_ids = rendered.components.into_values().flatten().collect();
+            DeliverableRender { stored, content: rendered.content, alloy_component_ids }
+        }
+        CollectorMode::Opamp => {
+            let (_, content) = render_content(input, &credentials);
+            DeliverableRender { stored, content, alloy_component_ids: BTreeSet::new() }
+        }
+    }
 }
 
 fn render_content(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> (ConfigFormat, String) {

@@ -19,17 +19,22 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::activity_writer::RecordActivity;
+use super::apply_tracker::ApplyTracker;
 use super::env::{ActorEnv, ActorShards};
 use super::liveness::{status_after_contact, status_after_silence, PollCadence};
 use super::throughput::{
     status_after_export_report, IngestReport, ThroughputSnapshot, ThroughputState,
     EXPORT_FAILURES_FORGOTTEN_AFTER,
 };
+use crate::apply_status::{
+    alloy_content_hash, release_signals_for, Expectation, InferredOutcome, ReleaseSignals, Verdict,
+};
 use crate::model::command::{Delivered, RemoteStatusReport};
 use crate::model::event::NewEvent;
 use crate::model::fleet_state::FleetState;
 use crate::model::{
-    ActivityUpdate, CollectorRecord, CollectorStatus, EventType, RemoteConfigState, SlotEpoch, UnixMillis,
+    ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, InferredApply,
+    RemoteConfigState, SlotEpoch, UnixMillis,
 };
 use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
@@ -82,7 +87,14 @@ pub struct CollectorActor {
     /// Whether `own_metrics_first_seen` was ever recorded for this collector.
     own_metrics_seen: bool,
     own_metrics_last_seen_at: Option<UnixMillis>,
+    /// The delivery being followed through the collector's own metrics (`apply_status`).
+    apply: ApplyTracker,
+    /// The latest inference (replicated in `config.inferred`).
+    inferred: Option<InferredApply>,
 }
+
+/// The attribute Alloy reports its release in (`collector.version`, from 1.3 on).
+const ALLOY_VERSION_ATTRIBUTE: &str = "collector.version";
 
 /// Failed reports folded into the next `config_failed` event: how many, and the latest one.
 struct UnwrittenConfigFailures {
@@ -118,6 +130,9 @@ pub struct DeliverableConfig {
     stored_content: String,
     /// The decrypted credentials in `content`, to redact what the collector reports back.
     credentials: CredentialValues,
+    /// What Alloy's own metrics show once this version loads (`apply_status`); `None` for the OTel
+    /// Collector.
+    pub expectation: Option<Expectation>,
 }
 
 /// Stored instead of reported text that still holds a credential after redaction.
@@ -144,6 +159,7 @@ impl DeliverableConfig {
             content: String::new(),
             stored_content: String::new(),
             credentials: CredentialValues::default(),
+            expectation: None,
         }
     }
 
@@ -194,12 +210,18 @@ impl DeliverableConfig {
                 "config version was rendered by another build; delivering this build's rendering"
             );
         }
+        let expectation = (record.mode == CollectorMode::AlloyRemotecfg).then(|| Expectation {
+            version: current.version,
+            content_hash: alloy_content_hash(rendered.content.as_bytes()),
+            component_ids: rendered.alloy_component_ids,
+        });
         DeliverableConfig {
             version: current.version,
             hash: current.hash.clone(),
             content: rendered.content,
             stored_content: rendered.stored.content,
             credentials: values,
+            expectation,
         }
     }
 }
@@ -259,6 +281,17 @@ pub struct LiveView {
     /// The effective config as last reported (redacted), which may not be written yet (see
     /// `effective_config_persist_interval`); only for principals who may read it.
     pub effective_config: Option<Arc<str>>,
+    pub apply: LiveApply,
+}
+
+/// The apply-status inference as the actor holds it, fresher than the replicated `config.inferred`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveApply {
+    pub inferred: Option<InferredApply>,
+    /// A delivered version no scrape has decided yet.
+    pub pending_version: Option<u64>,
+    /// Alloy's report and its own metrics have disagreed for more than a metrics interval.
+    pub disagreement: Option<String>,
 }
 
 #[derive(Message, Clone)]
@@ -331,15 +364,101 @@ impl CollectorActor {
             // Rebuilt while degraded by something other than a failed config: export failures, which
             // the next push confirms or clears.
             exports_failing: record.status == CollectorStatus::Degraded
-                && record.config.remote_status != Some(RemoteConfigState::Failed),
+                && record.config.remote_status != Some(RemoteConfigState::Failed)
+                && !inferred_failure(record.config.remote_status, record.config.inferred.as_ref()),
             last_export_report: env.clock.monotonic(),
             own_metrics_seen: record
                 .events
                 .iter()
                 .any(|event| event.event_type == EventType::OwnMetricsFirstSeen),
             own_metrics_last_seen_at: None,
+            apply: ApplyTracker::default(),
+            inferred: record.config.inferred.clone(),
             env,
             resident,
+        }
+    }
+
+    /// The release Alloy reports, when the signal table covers it.
+    fn release(&self) -> Option<&'static ReleaseSignals> {
+        release_signals_for(self.local_attributes.get(ALLOY_VERSION_ATTRIBUTE).map(String::as_str))
+    }
+
+    /// Whether the collector runs its config's previous version because the current one failed:
+    /// as Alloy reports it, or, when it reports nothing, as its own metrics show.
+    fn config_failed(&self) -> bool {
+        self.remote_status == Some(RemoteConfigState::Failed)
+            || inferred_failure(self.remote_status, self.inferred.as_ref())
+    }
+
+    /// Takes a verdict on delivered `version` drawn from the collector's own metrics. Alloy's own
+    /// report, when it sends one, keeps deciding events and status; the verdict is kept for display.
+    fn record_inferred(
+        &mut self,
+        version: u64,
+        verdict: Verdict,
+        at: UnixMillis,
+        update: &mut ActivityUpdate,
+    ) {
+        let inferred = InferredApply {
+            version,
+            outcome: verdict.outcome,
+            reason: verdict.reason,
+            signals: verdict.signals.iter().map(|signal| (*signal).to_owned()).collect(),
+            at,
+        };
+        update.inferred_apply = Some(inferred.clone());
+        self.inferred = Some(inferred.clone());
+        if reports_status(self.remote_status) {
+            return;
+        }
+        let hash = self.delivered_hash.clone().unwrap_or_default();
+        let signals = serde_json::Value::from(inferred.signals.clone());
+        match inferred.outcome {
+            InferredOutcome::Applied => {
+                update.events.push(
+                    NewEvent::new(
+                        at,
+                        EventType::ConfigApplied,
+                        format!("collector applied config version {version} (inferred from its own metrics)"),
+                    )
+                    .with("version", version)
+                    .with("hash", hash)
+                    .with("inferred", true)
+                    .with("reason", inferred.reason.as_str())
+                    .with("signals", signals),
+                );
+                let mut next = status_after_contact(self.status, Some(RemoteConfigState::Applied));
+                if self.exports_failing {
+                    next = status_after_export_report(next, true, true, false);
+                }
+                if self.status.expects_polls() {
+                    self.change_status(next, at, "its own metrics show the config applied", update);
+                }
+            }
+            InferredOutcome::Failed => {
+                update.events.push(
+                    NewEvent::new(
+                        at,
+                        EventType::ConfigFailed,
+                        format!(
+                            "collector failed to apply config version {version} (inferred from its own metrics: {}); \
+                             this Alloy release does not report the error, see its log",
+                            inferred.reason
+                        ),
+                    )
+                    .with("version", version)
+                    .with("hash", hash)
+                    .with("inferred", true)
+                    .with("reason", inferred.reason.as_str())
+                    .with("signals", signals),
+                );
+                if self.status.expects_polls() {
+                    let next = status_after_contact(self.status, Some(RemoteConfigState::Failed));
+                    self.change_status(next, at, "its own metrics show the config refused", update);
+                }
+            }
+            InferredOutcome::Unknown => {}
         }
     }
 
@@ -477,6 +596,7 @@ impl CollectorActor {
         match report.state {
             RemoteConfigState::Applied if self.applied_hash != self.delivered_hash || changed => {
                 self.applied_hash = self.delivered_hash.clone();
+                self.apply.reported_applied();
                 update.events.push(
                     NewEvent::new(
                         at,
@@ -632,6 +752,7 @@ impl Handler<Poll> for CollectorActor {
         if !poll.local_attributes.is_empty() && poll.local_attributes != self.local_attributes {
             self.local_attributes = poll.local_attributes.clone();
             update.local_attributes = Some(poll.local_attributes);
+            self.apply.release_changed(self.release());
         }
         if let Some(report) = &poll.remote_status {
             let error = report.error.as_deref().map(|error| self.rendered.storable(error));
@@ -651,6 +772,9 @@ impl Handler<Poll> for CollectorActor {
         if !not_modified && new_delivery {
             self.redelivery_due = false;
             self.delivered_hash = Some(self.rendered.hash.clone());
+            if let Some(expectation) = &self.rendered.expectation {
+                self.apply.delivered(expectation.clone(), self.release());
+            }
             update.delivered = Some(Delivered { hash: self.rendered.hash.clone(), at });
             update.events.push(
                 NewEvent::new(
@@ -680,6 +804,7 @@ impl Handler<Register> for CollectorActor {
         if register.local_attributes != self.local_attributes {
             self.local_attributes = register.local_attributes.clone();
             update.local_attributes = Some(register.local_attributes.clone());
+            self.apply.release_changed(self.release());
         }
         let window = self.env.settings.registration_window;
         let new_registration = self.last_register_at.is_none_or(|last| at.saturating_sub(last) >= window)
@@ -753,6 +878,11 @@ impl Handler<Observe> for CollectorActor {
             expected_poll_interval: self.cadence.expected_interval(),
             own_metrics_last_seen_at: self.own_metrics_last_seen_at,
             effective_config: self.effective_config.clone(),
+            apply: LiveApply {
+                inferred: self.inferred.clone(),
+                pending_version: self.apply.pending_version(),
+                disagreement: self.apply.disagreement().map(str::to_owned),
+            },
         })
     }
 }
@@ -779,10 +909,18 @@ impl Handler<PushMetrics> for CollectorActor {
                 );
             }
         }
+        let reported = self.remote_status.filter(|state| reports_status(Some(*state)));
+        let news = self.apply.scrapes(&push.batch.apply_signals, reported);
+        if let Some((version, verdict)) = news.verdict {
+            self.record_inferred(version, verdict, at, &mut update);
+        }
+        if let Some(disagreement) = news.disagreement {
+            tracing::warn!(collector_id = %self.collector_id, disagreement = %disagreement, "alloy's status report and its own metrics disagree");
+        }
         if let Some(failing) = report.exports_failing {
             self.last_export_report = self.env.clock.monotonic();
             let was_failing = std::mem::replace(&mut self.exports_failing, failing);
-            let config_failed = self.remote_status == Some(RemoteConfigState::Failed);
+            let config_failed = self.config_failed();
             let next = status_after_export_report(self.status, was_failing, failing, config_failed);
             let reason = if failing {
                 format!("exporters report send failures: {}", report.failing_exporters.join(", "))
@@ -852,7 +990,7 @@ impl Handler<Tick> for CollectorActor {
             && self.env.clock.since(self.last_export_report) >= EXPORT_FAILURES_FORGOTTEN_AFTER
         {
             self.exports_failing = false;
-            let config_failed = self.remote_status == Some(RemoteConfigState::Failed);
+            let config_failed = self.config_failed();
             let next = status_after_export_report(self.status, true, false, config_failed);
             let mut update = ActivityUpdate::for_collector(&self.collector_id);
             let reason = format!(
@@ -877,6 +1015,19 @@ impl Handler<Tick> for CollectorActor {
     }
 }
 
+/// Alloy sent a status of its own (≥ 1.12): it decides events and status, not the inference.
+fn reports_status(remote: Option<RemoteConfigState>) -> bool {
+    matches!(
+        remote,
+        Some(RemoteConfigState::Applied | RemoteConfigState::Applying | RemoteConfigState::Failed)
+    )
+}
+
+/// The latest inference says the delivered config was refused, and Alloy reports nothing itself.
+fn inferred_failure(remote: Option<RemoteConfigState>, inferred: Option<&InferredApply>) -> bool {
+    !reports_status(remote) && inferred.is_some_and(|inferred| inferred.outcome == InferredOutcome::Failed)
+}
+
 fn text_hash(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
@@ -889,7 +1040,7 @@ mod tests {
     use crate::config::CollectorSettings;
     use crate::model::{CollectorMode, ManualClock};
     use crate::own_metrics::extract;
-    use crate::own_metrics::extract::test_otlp::{counter, number, request, text};
+    use crate::own_metrics::otlp_values::test_otlp::{counter, number, request, text};
 
     const COLLECTOR: &str = "col_test";
     /// The slot epoch the harness activates its actor with.

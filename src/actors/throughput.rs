@@ -435,7 +435,7 @@ mod tests {
 
     use super::*;
     use crate::own_metrics::extract;
-    use crate::own_metrics::extract::test_otlp::*;
+    use crate::own_metrics::otlp_values::test_otlp::*;
 
     const SECOND: u64 = 1_000_000_000;
     const T0: u64 = 1_800_000_000 * SECOND;

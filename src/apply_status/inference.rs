@@ -131,6 +131,11 @@ impl ApplyWatch {
         self.verdict.as_ref()
     }
 
+    /// Whether a scrape showed that the delivery reached Alloy (or decided it).
+    pub fn received(&self) -> bool {
+        self.received_at.is_some() || self.is_final()
+    }
+
     /// Whether the watch reached "applied" or "failed" (no later scrape changes it).
     pub fn is_final(&self) -> bool {
         self.verdict.as_ref().is_some_and(|verdict| verdict.outcome != InferredOutcome::Unknown)
@@ -250,7 +255,7 @@ impl ApplyWatch {
             Some(GraphMatch::Delivered(signal, says)) if module_healthy => {
                 applied.push(Evidence { signal, says });
             }
-            Some(GraphMatch::Previous(signal, says)) => failed.push(Evidence { signal, says }),
+            Some(GraphMatch::Other(signal, says)) => failed.push(Evidence { signal, says }),
             _ => {}
         }
         (applied, failed)
@@ -264,11 +269,15 @@ impl ApplyWatch {
         })
     }
 
-    /// Whether the pipeline's component count or edges now match the delivered graph or the
-    /// previous one, where the two differ.
+    /// Whether the pipeline's component count or edges show the delivered graph running, or another.
+    /// A graph that loaded has exactly the delivered components, so once receipt is settled any
+    /// other count (or an edge between components the delivery does not have) means it is not running.
     fn graph_evidence(&self, scrape: &ApplySignals, settled: bool) -> Option<GraphMatch> {
         let baseline = self.baseline.as_ref();
         let delivered = &self.delivered.component_ids;
+        if delivered.is_empty() {
+            return None;
+        }
         let previous = self.previous.as_ref().map(|previous| &previous.component_ids);
         let version = self.delivered.version;
 
@@ -276,26 +285,22 @@ impl ApplyWatch {
             let delivered_count = delivered.len() as u64;
             let before =
                 baseline.and_then(|baseline| baseline.pipeline_components).map(|health| health.total());
-            let previous_count = previous.map(|previous| previous.len() as u64);
-            if !delivered.is_empty() && now == delivered_count {
+            if now == delivered_count {
                 let moved = before.is_some_and(|before| before != delivered_count);
-                let distinct = previous_count.is_some_and(|previous| previous != delivered_count);
+                let distinct = previous.is_some_and(|previous| previous.len() as u64 != delivered_count);
                 if moved || (settled && distinct) {
                     return Some(GraphMatch::Delivered(
                         RUNNING,
                         format!("the pipeline runs {now} components, as version {version} has"),
                     ));
                 }
-            }
-            if let Some(previous_count) = previous_count {
-                if previous_count != delivered_count && now == previous_count && settled {
-                    return Some(GraphMatch::Previous(
-                        RUNNING,
-                        format!(
-                            "the pipeline still runs {now} components, as the previous version has, not {delivered_count} (the new graph was refused before it was built)"
-                        ),
-                    ));
-                }
+            } else if settled {
+                return Some(GraphMatch::Other(
+                    RUNNING,
+                    format!(
+                        "the pipeline runs {now} components after Alloy received version {version}, which has {delivered_count}: another graph is running"
+                    ),
+                ));
             }
         }
 
@@ -311,10 +316,10 @@ impl ApplyWatch {
                 format!("the pipeline's graph edges connect only components of version {version}"),
             ));
         }
-        if matches_previous && !matches_delivered && settled {
-            return Some(GraphMatch::Previous(
+        if !matches_delivered && settled {
+            return Some(GraphMatch::Other(
                 EDGES,
-                format!("the pipeline's graph edges are still those of the previous version, not {version}"),
+                format!("the pipeline's graph edges connect components that version {version} does not have"),
             ));
         }
         None
@@ -379,7 +384,7 @@ impl ApplyWatch {
 
 enum GraphMatch {
     Delivered(&'static str, String),
-    Previous(&'static str, String),
+    Other(&'static str, String),
 }
 
 fn verdict(outcome: InferredOutcome, evidence: &[Evidence], at: u64) -> Verdict {
@@ -506,7 +511,11 @@ mod tests {
         let settled = scrape(T0 + 60 * SECOND, &[NEW], 160.0, false, 2);
         let verdict = watch.observe(&settled).cloned().expect("settled");
         assert_eq!(verdict.outcome, InferredOutcome::Failed, "{}", verdict.reason);
-        assert!(verdict.reason.contains("still runs 2 components"), "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("runs 2 components after Alloy received version 2, which has 3"),
+            "{}",
+            verdict.reason
+        );
     }
 
     #[test]

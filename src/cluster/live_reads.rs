@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::payload;
 use super::peers::PeerPool;
-use crate::actors::collector_actor::LiveView;
+use crate::actors::collector_actor::{LiveApply, LiveView};
 use crate::actors::registry::CollectorRegistry;
 use crate::actors::throughput::{
     ComponentThroughput, FlowTotals, ProcessStats, RateSample, ThroughputSnapshot,
@@ -47,7 +47,7 @@ pub enum LiveReadError {
 #[derive(Debug, Clone)]
 pub enum LiveRead {
     /// The owner's actor answered.
-    Live(LiveView),
+    Live(Box<LiveView>),
     /// The owner answered, but no actor of this collector is resident there (never polled since the
     /// owner started): the replicated record is all there is, as on a single node.
     NotResident,
@@ -65,7 +65,7 @@ pub struct Gathered {
 impl Gathered {
     pub fn live(&self) -> Option<LiveView> {
         match &self.read {
-            LiveRead::Live(view) => Some(view.clone()),
+            LiveRead::Live(view) => Some(view.as_ref().clone()),
             LiveRead::NotResident | LiveRead::OwnerNotAsked => None,
         }
     }
@@ -105,6 +105,9 @@ struct LiveWire {
     expected_poll_interval_ms: u64,
     own_metrics_last_seen_at: Option<UnixMillis>,
     effective_config: Option<String>,
+    /// Absent from owners running a build before apply-status inference.
+    #[serde(default)]
+    apply: LiveApply,
 }
 
 impl From<LiveView> for LiveWire {
@@ -121,6 +124,7 @@ impl From<LiveView> for LiveWire {
                 .unwrap_or(u64::MAX),
             own_metrics_last_seen_at: view.own_metrics_last_seen_at,
             effective_config: view.effective_config.map(|config| config.to_string()),
+            apply: view.apply,
         }
     }
 }
@@ -138,6 +142,7 @@ impl From<LiveWire> for LiveView {
             expected_poll_interval: Duration::from_millis(wire.expected_poll_interval_ms),
             own_metrics_last_seen_at: wire.own_metrics_last_seen_at,
             effective_config: wire.effective_config.map(Arc::from),
+            apply: wire.apply,
         }
     }
 }
@@ -185,7 +190,10 @@ pub async fn gather(
         .collect();
     let local = async {
         let reads = groups.local.iter().map(|id| async move {
-            let read = registry.observe(id).await.map_or(LiveRead::NotResident, LiveRead::Live);
+            let read = registry
+                .observe(id)
+                .await
+                .map_or(LiveRead::NotResident, |view| LiveRead::Live(Box::new(view)));
             (id.clone(), read)
         });
         futures_util::future::join_all(reads).await
@@ -252,7 +260,9 @@ async fn ask_owner(
         Some(mut live) => ids
             .into_iter()
             .map(|id| {
-                let read = live.remove(&id).map_or(LiveRead::NotResident, |wire| LiveRead::Live(wire.into()));
+                let read = live
+                    .remove(&id)
+                    .map_or(LiveRead::NotResident, |wire| LiveRead::Live(Box::new(wire.into())));
                 (id, read)
             })
             .collect(),
@@ -484,7 +494,9 @@ impl From<ThroughputWire> for ThroughputSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply_status::InferredOutcome;
     use crate::cluster::credential::ClusterCredential;
+    use crate::model::InferredApply;
 
     fn ids(names: &[&str]) -> Vec<String> {
         names.iter().map(|name| (*name).to_owned()).collect()
@@ -518,6 +530,17 @@ mod tests {
             expected_poll_interval: Duration::from_secs(30),
             own_metrics_last_seen_at: Some(UnixMillis(1_800_000_000_500)),
             effective_config: Some(Arc::from("logging {}")),
+            apply: LiveApply {
+                inferred: Some(InferredApply {
+                    version: 3,
+                    outcome: InferredOutcome::Failed,
+                    reason: "the remotecfg module is unhealthy".to_owned(),
+                    signals: vec!["alloy_component_controller_running_components".to_owned()],
+                    at: UnixMillis(1_800_000_000_100),
+                }),
+                pending_version: None,
+                disagreement: Some("Alloy reports version 3 applied".to_owned()),
+            },
         };
         let wire = LiveWire::from(view);
         let decoded: LiveWire =
@@ -526,6 +549,7 @@ mod tests {
         let back = LiveView::from(decoded);
         assert_eq!(back.expected_poll_interval, Duration::from_secs(30));
         assert_eq!(back.effective_config.as_deref(), Some("logging {}"));
+        assert_eq!(back.apply.inferred.map(|inferred| inferred.outcome), Some(InferredOutcome::Failed));
     }
 
     #[test]

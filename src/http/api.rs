@@ -4,6 +4,7 @@
 //! route requires a [`Principal`] except `POST /auth/login`; unknown routes and methods answer 401 before
 //! 404/405, so the API's shape is not visible without credentials.
 
+pub mod apply_view;
 pub mod audit;
 pub mod auth;
 pub mod backup;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::event::{Event, NewEvent};
 use super::pipeline::{Destination, Route, Source};
 use super::{TokenHash, UnixMillis};
+use crate::apply_status::InferredOutcome;
 
 /// Events kept per collector; older ones are dropped first. A constant, so `apply` stays deterministic.
 pub const MAX_EVENTS_PER_COLLECTOR: usize = 1000;
@@ -129,6 +130,22 @@ pub struct ConfigDelivery {
     pub remote_error: Option<String>,
     /// What the collector reports it runs (Alloy >= 1.12), bounded in size by the protocol adapter.
     pub effective_config: Option<String>,
+    /// linkmesh's inference from the collector's own metrics of whether it runs a delivered version
+    /// (`apply_status`); Alloy's own `remote_status`, when it sends one, wins over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inferred: Option<InferredApply>,
+}
+
+/// Whether the collector runs a delivered version, as inferred from its own metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferredApply {
+    pub version: u64,
+    pub outcome: InferredOutcome,
+    /// What the metrics showed, for the operator.
+    pub reason: String,
+    /// The metric names the outcome rests on.
+    pub signals: Vec<String>,
+    pub at: UnixMillis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +200,11 @@ impl CollectorRecord {
             next_event_id: 1,
             events: VecDeque::new(),
         }
+    }
+
+    /// Whether the collector ever pushed own metrics linkmesh could read (`own_metrics_first_seen`).
+    pub fn own_metrics_seen(&self) -> bool {
+        self.events.iter().any(|event| event.event_type == super::event::EventType::OwnMetricsFirstSeen)
     }
 
     pub fn push_event(&mut self, event: NewEvent) {

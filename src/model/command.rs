@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditBatch, AuditLog};
 use super::auth::{ServiceAccount, ServiceAccountToken, User};
-use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, RemoteConfigState};
+use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState};
 use super::event::NewEvent;
 use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::slots::{SlotEpoch, SlotMove, SlotMoveReason, SlotTable};
@@ -253,6 +253,8 @@ pub struct ActivityUpdate {
     pub remote_status: Option<RemoteStatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_config: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inferred_apply: Option<InferredApply>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<NewEvent>,
 }
@@ -296,6 +298,7 @@ impl ActivityUpdate {
             delivered,
             remote_status,
             effective_config,
+            inferred_apply,
             events,
         } = later;
         self.status = status.or(self.status.take());
@@ -305,6 +308,7 @@ impl ActivityUpdate {
         self.delivered = delivered.or(self.delivered.take());
         self.remote_status = remote_status.or(self.remote_status.take());
         self.effective_config = effective_config.or(self.effective_config.take());
+        self.inferred_apply = inferred_apply.or(self.inferred_apply.take());
         self.events.extend(events);
     }
 }

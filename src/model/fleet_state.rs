@@ -690,6 +690,9 @@ impl FleetState {
         if let Some(effective_config) = &update.effective_config {
             record.config.effective_config = Some(effective_config.clone());
         }
+        if let Some(inferred) = &update.inferred_apply {
+            record.config.inferred = Some(inferred.clone());
+        }
         for event in &update.events {
             record.push_event(event.clone());
         }

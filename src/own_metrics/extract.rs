@@ -12,14 +12,16 @@
 use std::borrow::Cow;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, NumberDataPoint,
-};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{metric, AggregationTemporality, NumberDataPoint};
 
+use crate::apply_status::ApplySignals;
+
+use super::apply_signals::read_apply_signals;
 use super::metric_rules::{
     alloy_local_id, normalise_metric_name, rule_for, ComponentKey, IdSpace, Measure, MetricRule,
 };
+use super::otlp_values::{attribute_text, point_value};
 
 fn component_of(attributes: &[KeyValue]) -> Option<ComponentKey> {
     let find = |key: &str| {
@@ -35,16 +37,6 @@ fn component_of(attributes: &[KeyValue]) -> Option<ComponentKey> {
     [("receiver", IdSpace::Receiver), ("processor", IdSpace::Processor), ("exporter", IdSpace::Exporter)]
         .into_iter()
         .find_map(|(key, space)| find(key).map(|id| ComponentKey { space, id: id.into_owned() }))
-}
-
-fn attribute_text(value: Option<&AnyValue>) -> Option<Cow<'_, str>> {
-    match value?.value.as_ref()? {
-        any_value::Value::StringValue(text) => Some(Cow::Borrowed(text)),
-        any_value::Value::BoolValue(flag) => Some(Cow::Owned(flag.to_string())),
-        any_value::Value::IntValue(number) => Some(Cow::Owned(number.to_string())),
-        any_value::Value::DoubleValue(number) => Some(Cow::Owned(number.to_string())),
-        other => Some(Cow::Owned(format!("{other:?}"))),
-    }
 }
 
 /// One data point of a metric linkmesh reads, checked and keyed.
@@ -68,6 +60,8 @@ pub struct MetricsBatch {
     pub points: Vec<MetricPoint>,
     /// Alloy's component edges, when the push carried `alloy_component_graph_connection` at all.
     pub graph_connections: Option<Vec<(String, String)>>,
+    /// What each scrape in the push shows about the remote config (`apply_status`), oldest first.
+    pub apply_signals: Vec<ApplySignals>,
     /// Data points refused (OTLP `partial_success.rejected_data_points`) and the first reason.
     pub rejected: u64,
     pub rejection: Option<String>,
@@ -154,18 +148,12 @@ pub fn extract(request: &ExportMetricsServiceRequest) -> MetricsBatch {
         }
     }
     batch.points.sort_by_key(|point| point.time_unix_nano);
+    batch.apply_signals = read_apply_signals(request);
     if let Some(edges) = &mut batch.graph_connections {
         edges.sort();
         edges.dedup();
     }
     batch
-}
-
-fn point_value(point: &NumberDataPoint) -> Option<f64> {
-    match point.value? {
-        number_data_point::Value::AsInt(value) => Some(value as f64),
-        number_data_point::Value::AsDouble(value) => Some(value),
-    }
 }
 
 fn check_point(
@@ -211,66 +199,11 @@ fn series_key(normalised_name: &str, attributes: &[KeyValue]) -> String {
     key
 }
 
-/// OTLP builders for the tests of extraction, rates and the topology join.
-#[cfg(test)]
-pub(crate) mod test_otlp {
-    use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, ResourceMetrics, ScopeMetrics, Sum};
-
-    use super::*;
-
-    pub(crate) fn text(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.to_owned(),
-            value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
-            ..KeyValue::default()
-        }
-    }
-
-    pub(crate) fn number(attributes: Vec<KeyValue>, start: u64, time: u64, value: f64) -> NumberDataPoint {
-        NumberDataPoint {
-            attributes,
-            start_time_unix_nano: start,
-            time_unix_nano: time,
-            value: Some(number_data_point::Value::AsDouble(value)),
-            ..NumberDataPoint::default()
-        }
-    }
-
-    pub(crate) fn counter(name: &str, points: Vec<NumberDataPoint>) -> Metric {
-        Metric {
-            name: name.to_owned(),
-            data: Some(metric::Data::Sum(Sum {
-                data_points: points,
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                is_monotonic: true,
-            })),
-            ..Metric::default()
-        }
-    }
-
-    pub(crate) fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
-        Metric {
-            name: name.to_owned(),
-            data: Some(metric::Data::Gauge(Gauge { data_points: points })),
-            ..Metric::default()
-        }
-    }
-
-    pub(crate) fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
-        ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                scope_metrics: vec![ScopeMetrics { metrics, ..ScopeMetrics::default() }],
-                ..ResourceMetrics::default()
-            }],
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::metrics::v1::{Histogram, HistogramDataPoint, Metric};
 
-    use super::test_otlp::*;
+    use super::super::otlp_values::test_otlp::*;
     use super::*;
 
     const SECOND: u64 = 1_000_000_000;

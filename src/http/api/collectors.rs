@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use super::apply_view::{ApplyInputs, ApplyView};
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
 use crate::cluster::live_reads::{self, Gathered};
@@ -86,6 +87,9 @@ struct ConfigDeliveryView {
     delivered_at: Option<String>,
     remote_status: Option<&'static str>,
     remote_error: Option<String>,
+    /// Whether the collector runs the delivered config: reported by Alloy ≥ 1.12, else inferred from
+    /// its own metrics (`apply_status`), with what linkmesh cannot know for its release.
+    apply: ApplyView,
     /// What the collector reports it runs, credentials replaced by markers; only for principals that
     /// [`may_read_effective_config`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,6 +146,15 @@ impl CollectorView {
                 delivered_at: record.config.delivered_at.map(UnixMillis::to_rfc3339),
                 remote_status: record.config.remote_status.map(|status| status.as_str()),
                 remote_error: record.config.remote_error.clone(),
+                apply: ApplyView::build(&ApplyInputs {
+                    record,
+                    delivered_hash: record.config.delivered_hash.as_deref(),
+                    remote_status: record.config.remote_status,
+                    remote_error: record.config.remote_error.as_deref(),
+                    live: None,
+                    local_alloy_version: None,
+                    own_metrics_seen: record.own_metrics_seen(),
+                }),
                 effective_config: None,
             },
         };
@@ -155,6 +168,15 @@ impl CollectorView {
                 live.remote_status.map(|status| status.as_str()).or(view.config.remote_status);
             view.config.remote_error = live.remote_error;
             view.own_metrics_last_seen_at = live.own_metrics_last_seen_at.map(UnixMillis::to_rfc3339);
+            view.config.apply = ApplyView::build(&ApplyInputs {
+                record,
+                delivered_hash: view.config.delivered_hash.as_deref(),
+                remote_status: live.remote_status.or(record.config.remote_status),
+                remote_error: view.config.remote_error.as_deref(),
+                live: Some(&live.apply),
+                local_alloy_version: view.local_attributes.get("collector.version").map(String::as_str),
+                own_metrics_seen: record.own_metrics_seen() || live.own_metrics_last_seen_at.is_some(),
+            });
             view.live_effective_config = live.effective_config;
         }
         view

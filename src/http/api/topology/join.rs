@@ -283,7 +283,7 @@ mod tests {
     use super::*;
     use crate::actors::throughput::{IngestReport, ThroughputState};
     use crate::own_metrics::extract;
-    use crate::own_metrics::extract::test_otlp::*;
+    use crate::own_metrics::otlp_values::test_otlp::*;
     use crate::render::graph::{GraphEdge, GraphNode};
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
