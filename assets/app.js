@@ -127,6 +127,25 @@
       h('span', { class: 'dot', 'aria-hidden': 'true' }), STATUS_LABELS[status] || status);
   }
 
+  // Whether a collector runs its delivered config, and where that comes from (config.apply).
+  const APPLY_LABELS = {
+    applied: 'Applied', failed: 'Failed', applying: 'Applying', pending: 'Waiting for metrics',
+    unknown: 'Unknown', not_delivered: 'Not delivered',
+  };
+  const APPLY_SOURCES = {
+    reported: 'reported by Alloy', inferred: "inferred from Alloy's own metrics", none: 'no source',
+  };
+  const APPLY_TONES = { applied: 't-good', failed: 't-bad', applying: 't-warn', pending: 't-warn' };
+
+  function applyBadge(apply) {
+    if (!apply) return h('span', { class: 'muted' }, '—');
+    const tone = APPLY_TONES[apply.state] || 't-muted';
+    return h('span', { class: `apply apply-${apply.state} ${tone}`, 'data-apply': apply.state, 'data-source': apply.source,
+      title: `${APPLY_LABELS[apply.state] || apply.state}: ${APPLY_SOURCES[apply.source] || apply.source}` },
+      APPLY_LABELS[apply.state] || apply.state,
+      apply.source === 'inferred' ? h('span', { class: 'apply-source' }, ' (inferred)') : null);
+  }
+
   // A collector whose owner node could not be asked in time shows its replicated state: say so.
   function notAskedNote(collector) {
     if (collector.live !== false) return null;
@@ -548,7 +567,9 @@
           delivered
             ? h('span', { class: 'delivered', title: `delivered ${absolute(config.delivered_at)}` }, '✓')
             : collector.status === 'awaiting_connection' ? null
-              : h('span', { class: 'pending', title: 'not yet delivered' }, '…')));
+              : h('span', { class: 'pending', title: 'not yet delivered' }, '…'),
+          config.apply && ['applied', 'failed', 'applying'].includes(config.apply.state)
+            ? [' ', applyBadge(config.apply)] : null));
     }
 
     stream('/api/v1/stream/collectors', {
@@ -725,8 +746,7 @@
           : config.delivered_hash
             ? h('span', { class: 'pending' }, 'an older version; the next poll fetches this one')
             : h('span', { class: 'muted' }, 'never')],
-        ['Remote status', config.remote_status || h('span', { class: 'muted' }, 'not reported')],
-        config.remote_error ? ['Remote error', h('pre', { class: 'remote-error' }, config.remote_error)] : null,
+        ...applyRows(config.apply),
       ]);
       const attributes = (title, map) => {
         const entries = Object.entries(map || {});
@@ -742,6 +762,25 @@
       $('#overview-effective').replaceChildren(config.effective_config
         ? h('pre', { class: 'code' }, h('code', {}, config.effective_config))
         : h('p', { class: 'muted' }, 'Not reported.'));
+    }
+
+    function applyRows(apply) {
+      if (!apply) return [];
+      const versionNote = apply.version ? ` · v${apply.version}` : '';
+      return [
+        ['Applied', [applyBadge(apply), h('span', { class: 'muted' }, ` ${APPLY_SOURCES[apply.source] || apply.source}${versionNote}`),
+          apply.decided_at ? [' · ', timeAgo(apply.decided_at)] : null]],
+        apply.reason ? ['Why', h('span', { class: 'apply-reason' }, apply.reason)] : null,
+        apply.signals && apply.signals.length
+          ? ['Signals', apply.signals.map((signal, i) => [i ? ', ' : '', h('code', {}, signal)])] : null,
+        apply.error ? ['Error', h('pre', { class: 'remote-error' }, apply.error)] : null,
+        apply.disagreement ? ['Disagreement', h('span', { class: 'pending' }, apply.disagreement)] : null,
+        apply.alloy_version
+          ? ['Alloy', [h('code', {}, apply.alloy_version),
+            apply.alloy_release_row ? h('span', { class: 'muted' }, ` · signal table row ${apply.alloy_release_row}`) : null]]
+          : null,
+        ...(apply.limits || []).map((limit, i) => [i ? '' : 'Cannot know', h('span', { class: 'muted apply-limit' }, limit)]),
+      ];
     }
 
     const EVENT_TONES = {

@@ -31,9 +31,9 @@ pub struct TrackerNews {
 
 impl ApplyTracker {
     /// A new delivery of `expectation`. The previous scrape is its baseline only when the previous
-    /// delivery was seen to reach Alloy: otherwise a later change could be that delivery's doing.
+    /// delivery's watch settled: otherwise a later change could be that delivery's doing.
     pub fn delivered(&mut self, expectation: Expectation, release: Option<&'static ReleaseSignals>) {
-        let baseline_trusted = self.watch.as_ref().is_none_or(ApplyWatch::received);
+        let baseline_trusted = self.watch.as_ref().is_none_or(ApplyWatch::settled);
         let baseline = self.latest_scrape.clone().filter(|_| baseline_trusted);
         self.watch = Some(ApplyWatch::new(release, expectation, self.running.clone(), baseline));
         self.disagreeing_scrapes = 0;

@@ -131,9 +131,11 @@ impl ApplyWatch {
         self.verdict.as_ref()
     }
 
-    /// Whether a scrape showed that the delivery reached Alloy (or decided it).
-    pub fn received(&self) -> bool {
-        self.received_at.is_some() || self.is_final()
+    /// Whether the watch is past the point where its delivery could still be loading: a scrape
+    /// showed it reached Alloy, or the watch gave any verdict (at the latest after
+    /// [`SCRAPES_BEFORE_UNKNOWN`] scrapes). A later delivery can take its scrapes as a baseline.
+    pub fn settled(&self) -> bool {
+        self.received_at.is_some() || self.verdict.is_some()
     }
 
     /// Whether the watch reached "applied" or "failed" (no later scrape changes it).

@@ -102,11 +102,16 @@ impl ApplyView {
         if let Some(inferred) = inferred.filter(|inferred| Some(inferred.version) == delivered_version) {
             return inferred_view(view, inferred);
         }
-        if inputs
-            .live
-            .and_then(|live| live.pending_version)
-            .is_some_and(|pending| Some(pending) == delivered_version)
-        {
+        if !inputs.own_metrics_seen {
+            view.reason = Some(
+                "linkmesh receives none of this collector's own metrics to infer the status from: the enrollment \
+                 config's own_metrics chain sends them"
+                    .to_owned(),
+            );
+            return view;
+        }
+        let pending = inputs.live.and_then(|live| live.pending_version);
+        if pending.is_some_and(|pending| Some(pending) == delivered_version) {
             view.source = "inferred";
             view.state = "pending";
             view.reason = Some(
@@ -116,15 +121,11 @@ impl ApplyView {
             );
             return view;
         }
-        view.reason = Some(if inputs.own_metrics_seen {
+        view.reason = Some(
             "linkmesh did not follow this delivery through Alloy's own metrics (it was delivered before this \
              node owned the collector, or before a restart); the next delivery will be"
-                .to_owned()
-        } else {
-            "linkmesh receives none of this collector's own metrics to infer the status from: the enrollment \
-             config's own_metrics chain sends them"
-                .to_owned()
-        });
+                .to_owned(),
+        );
         view
     }
 }
