@@ -688,6 +688,8 @@ step('keyboard: tabs move with the arrow keys', async () => {
   await page.keyboard.press('Home');
   await expectText(page.locator('#overview-status'), HOST_ID);
   await expectText(page.locator('#overview-config'), /current version/);
+  // Alloy 1.12 reports APPLIED itself: the overview says so, and where it came from.
+  await expectText(page.locator('#overview-config'), /Applied\s*reported by Alloy/);
   await snapshot('collector-overview', { doc: true });
 });
 

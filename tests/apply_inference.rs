@@ -123,6 +123,7 @@ fn running(path: &str, id: &str, health: &str, time: u64, count: u64) -> NumberD
 /// chain pushes it: the remotecfg and controller series among unrelated ones.
 fn scrape_request(
     scrape: &Value,
+    start: u64,
     time: u64,
     previous: &Delivered,
     delivered: &Delivered,
@@ -146,7 +147,7 @@ fn scrape_request(
     if let Some(fetch_time) = scrape["fetch_time"].as_f64() {
         metrics.push(gauge(
             "remotecfg_last_load_success_timestamp_seconds",
-            vec![point(vec![], time, 1.8e9 + fetch_time)],
+            vec![point(vec![], time, (start / SECOND) as f64 + fetch_time)],
         ));
     }
     if let Some(successful) = scrape["last_load_successful"].as_f64() {
@@ -333,8 +334,12 @@ async fn run_fixture(server: &Server, api: &Api, name: &str) {
     let start = now_nanos() - 600 * SECOND;
     let before = &fixture["before"][0];
     for index in 0..3u64 {
-        push(server, &token, &scrape_request(before, start + index * 30 * SECOND, &previous, &previous))
-            .await;
+        push(
+            server,
+            &token,
+            &scrape_request(before, start, start + index * 30 * SECOND, &previous, &previous),
+        )
+        .await;
     }
 
     change_config(api, &collector_id, fixture["change"].as_str().expect("change"), &parts).await;
@@ -347,7 +352,7 @@ async fn run_fixture(server: &Server, api: &Api, name: &str) {
     }
     for (index, scrape) in fixture["after"].as_array().expect("after").iter().enumerate() {
         let time = start + (4 + index as u64) * 30 * SECOND;
-        push(server, &token, &scrape_request(scrape, time, &previous, &delivered)).await;
+        push(server, &token, &scrape_request(scrape, start, time, &previous, &delivered)).await;
     }
 
     let expect = &fixture["expect"];

@@ -2,6 +2,8 @@
 //! watched, the scrape before it, what Alloy last ran, and whether Alloy's own report disagrees.
 //! Plain data, driven by the actor's poll and push handlers.
 
+use std::sync::Arc;
+
 use crate::apply_status::{ApplySignals, ApplyWatch, Expectation, InferredOutcome, ReleaseSignals, Verdict};
 use crate::model::RemoteConfigState;
 
@@ -16,7 +18,7 @@ pub struct ApplyTracker {
     latest_scrape: Option<ApplySignals>,
     watch: Option<ApplyWatch>,
     /// What Alloy last ran as far as linkmesh knows (a delivery seen applied).
-    running: Option<Expectation>,
+    running: Option<Arc<Expectation>>,
     disagreeing_scrapes: u32,
     disagreement: Option<String>,
 }
@@ -32,7 +34,7 @@ pub struct TrackerNews {
 impl ApplyTracker {
     /// A new delivery of `expectation`. The previous scrape is its baseline only when the previous
     /// delivery's watch settled: otherwise a later change could be that delivery's doing.
-    pub fn delivered(&mut self, expectation: Expectation, release: Option<&'static ReleaseSignals>) {
+    pub fn delivered(&mut self, expectation: Arc<Expectation>, release: Option<&'static ReleaseSignals>) {
         let baseline_trusted = self.watch.as_ref().is_none_or(ApplyWatch::settled);
         let baseline = self.latest_scrape.clone().filter(|_| baseline_trusted);
         self.watch = Some(ApplyWatch::new(release, expectation, self.running.clone(), baseline));
@@ -130,12 +132,12 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
     const T0: u64 = 1_800_000_000 * SECOND;
 
-    fn expectation(version: u64, content: &str) -> Expectation {
-        Expectation {
+    fn expectation(version: u64, content: &str) -> Arc<Expectation> {
+        Arc::new(Expectation {
             version,
             content_hash: alloy_content_hash(content.as_bytes()),
             component_ids: BTreeSet::from(["otelcol.receiver.otlp.src_1".to_owned()]),
-        }
+        })
     }
 
     fn scrape(at: u64, content: &str, unhealthy: bool) -> ApplySignals {

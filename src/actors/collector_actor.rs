@@ -132,7 +132,7 @@ pub struct DeliverableConfig {
     credentials: CredentialValues,
     /// What Alloy's own metrics show once this version loads (`apply_status`); `None` for the OTel
     /// Collector.
-    pub expectation: Option<Expectation>,
+    pub expectation: Option<Arc<Expectation>>,
 }
 
 /// Stored instead of reported text that still holds a credential after redaction.
@@ -210,10 +210,12 @@ impl DeliverableConfig {
                 "config version was rendered by another build; delivering this build's rendering"
             );
         }
-        let expectation = (record.mode == CollectorMode::AlloyRemotecfg).then(|| Expectation {
-            version: current.version,
-            content_hash: alloy_content_hash(rendered.content.as_bytes()),
-            component_ids: rendered.alloy_component_ids,
+        let expectation = (record.mode == CollectorMode::AlloyRemotecfg).then(|| {
+            Arc::new(Expectation {
+                version: current.version,
+                content_hash: alloy_content_hash(rendered.content.as_bytes()),
+                component_ids: rendered.alloy_component_ids,
+            })
         });
         DeliverableConfig {
             version: current.version,

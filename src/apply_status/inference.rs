@@ -18,6 +18,7 @@
 //! final for its delivery.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,12 @@ use super::{ApplySignals, ComponentHealth};
 /// Scrapes after the baseline without any sign that Alloy received the delivery before the watch
 /// says "unknown". Alloy loads during the delivering call, so one or two scrapes normally show it.
 pub const SCRAPES_BEFORE_UNKNOWN: u32 = 3;
+
+/// How long before a scrape (both by the collector's clock) Alloy's last content fetch must have
+/// started for the scrape to show the load finished. Alloy stamps the fetch, labels the hash (1.7–1.11)
+/// and parses before the loader takes its lock, and a scrape's component counts wait for that lock;
+/// only a scrape inside the parse can see the label but not the load. Parsing takes milliseconds.
+pub const LOAD_DONE_AFTER_SECONDS: f64 = 5.0;
 
 /// What linkmesh delivered (or knows Alloy ran before).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +87,9 @@ struct Evidence {
 #[derive(Debug, Clone)]
 pub struct ApplyWatch {
     release: Option<&'static ReleaseSignals>,
-    delivered: Expectation,
+    delivered: Arc<Expectation>,
     /// The config Alloy ran before, when linkmesh knows it (its delivery was seen applied).
-    previous: Option<Expectation>,
+    previous: Option<Arc<Expectation>>,
     baseline: Option<ApplySignals>,
     /// Scrape time of the first scrape proving Alloy received the delivery.
     received_at: Option<u64>,
@@ -97,8 +104,8 @@ impl ApplyWatch {
     /// the figures that name the delivered content.
     pub fn new(
         release: Option<&'static ReleaseSignals>,
-        delivered: Expectation,
-        previous: Option<Expectation>,
+        delivered: Arc<Expectation>,
+        previous: Option<Arc<Expectation>>,
         baseline: Option<ApplySignals>,
     ) -> Self {
         let last_scrape_at = baseline.as_ref().map(|scrape| scrape.scraped_at_unix_nano);
@@ -114,7 +121,7 @@ impl ApplyWatch {
         }
     }
 
-    pub fn delivered(&self) -> &Expectation {
+    pub fn delivered(&self) -> &Arc<Expectation> {
         &self.delivered
     }
 
@@ -152,7 +159,9 @@ impl ApplyWatch {
         }
         self.last_scrape_at = Some(at);
         self.scrapes_seen += 1;
-        let settled = self.received_at.is_some_and(|received| at > received);
+        let receipt = self.received_at.is_some() || self.shows_receipt(scrape);
+        let settled = self.received_at.is_some_and(|received| at > received)
+            || (receipt && fetched_long_before(scrape));
         let (applied, failed) = self.evidence(scrape, settled);
         if self.received_at.is_none()
             && (self.shows_receipt(scrape) || !applied.is_empty() || !failed.is_empty())
@@ -384,6 +393,13 @@ impl ApplyWatch {
     }
 }
 
+/// The scrape was taken long enough after Alloy's last content fetch (a delivery it has received)
+/// that the load of that content is over.
+fn fetched_long_before(scrape: &ApplySignals) -> bool {
+    let scraped_at = scrape.scraped_at_unix_nano as f64 / 1e9;
+    scrape.fetch_time_seconds.is_some_and(|fetched| scraped_at - fetched >= LOAD_DONE_AFTER_SECONDS)
+}
+
 enum GraphMatch {
     Delivered(&'static str, String),
     Other(&'static str, String),
@@ -419,12 +435,12 @@ mod tests {
         names.iter().map(|name| (*name).to_owned()).collect()
     }
 
-    fn expectation(version: u64, content: &str, components: &[&str]) -> Expectation {
-        Expectation {
+    fn expectation(version: u64, content: &str, components: &[&str]) -> Arc<Expectation> {
+        Arc::new(Expectation {
             version,
             content_hash: alloy_content_hash(content.as_bytes()),
             component_ids: ids(components),
-        }
+        })
     }
 
     const OLD_IDS: &[&str] = &["otelcol.receiver.otlp.src_1", "otelcol.exporter.otlp.dst_1"];
@@ -435,7 +451,8 @@ mod tests {
     ];
     const SAME_SIZE_IDS: &[&str] = &["otelcol.receiver.otlp.src_1", "otelcol.exporter.otlphttp.dst_1"];
 
-    /// A scrape of an Alloy running `content` (hash label as given) with a healthy or not module.
+    /// A scrape at `at` showing `hashes`, the last content fetch at `fetch_time` seconds after T0, the
+    /// remotecfg module healthy or not, and `pipeline` components.
     fn scrape(
         at: u64,
         hashes: &[&str],
@@ -448,7 +465,7 @@ mod tests {
             config_hashes: Some(
                 hashes.iter().map(|content| alloy_content_hash(content.as_bytes())).collect(),
             ),
-            fetch_time_seconds: Some(fetch_time),
+            fetch_time_seconds: Some((T0 / SECOND) as f64 + fetch_time),
             remotecfg_components: Some(if module_unhealthy {
                 ComponentHealth { unhealthy: 1, ..ComponentHealth::default() }
             } else {
@@ -518,6 +535,20 @@ mod tests {
             "{}",
             verdict.reason
         );
+    }
+
+    #[test]
+    fn a_scrape_long_enough_after_the_fetch_decides_at_once() {
+        // The delivery was fetched at T0+20s; the scrape at T0+30s is past any parse.
+        let mut watch = watch("v1.10.2", NEW_IDS, Some(scrape(T0, &[OLD], 0.0, false, 2)));
+        let verdict = watch.observe(&scrape(T0 + 30 * SECOND, &[NEW], 20.0, false, 2)).cloned();
+        assert_eq!(verdict.map(|verdict| verdict.outcome), Some(InferredOutcome::Failed));
+
+        // Fetched one second before the scrape: the scrape may have caught the parse.
+        let mut watch = self::watch("v1.10.2", NEW_IDS, Some(scrape(T0, &[OLD], 0.0, false, 2)));
+        assert!(watch.observe(&scrape(T0 + 30 * SECOND, &[NEW], 29.0, false, 2)).is_none());
+        let verdict = watch.observe(&scrape(T0 + 60 * SECOND, &[NEW], 29.0, false, 2)).cloned();
+        assert_eq!(verdict.map(|verdict| verdict.outcome), Some(InferredOutcome::Failed));
     }
 
     #[test]
