@@ -76,6 +76,9 @@ pub struct CollectorView {
     remote_attributes: BTreeMap<String, String>,
     created_at: String,
     last_seen_at: Option<String>,
+    /// How often the collector is expected to poll (live state of the owning node, from its cadence);
+    /// `null` when the owner was not asked.
+    expected_poll_interval_seconds: Option<u64>,
     /// When the last own_metrics push arrived (live state of the owning node; `null` when none did
     /// since the collector's actor was activated).
     own_metrics_last_seen_at: Option<String>,
@@ -153,6 +156,7 @@ impl CollectorView {
             remote_attributes: record.remote_attributes.clone(),
             created_at: record.created_at.to_rfc3339(),
             last_seen_at: record.last_seen_at.map(UnixMillis::to_rfc3339),
+            expected_poll_interval_seconds: None,
             own_metrics_last_seen_at: None,
             token: record.token.as_ref().map(|token| TokenView {
                 prefix: token.prefix.clone(),
@@ -191,6 +195,9 @@ impl CollectorView {
                 live.remote_status.map(|status| status.as_str()).or(view.config.remote_status);
             view.config.remote_error = live.remote_error;
             view.own_metrics_last_seen_at = live.own_metrics_last_seen_at.map(UnixMillis::to_rfc3339);
+            let interval = live.expected_poll_interval;
+            view.expected_poll_interval_seconds =
+                Some(interval.as_secs() + u64::from(interval.subsec_millis() >= 500));
             view.config.apply = ApplyView::build(&ApplyInputs {
                 record,
                 delivered_hash: view.config.delivered_hash.as_deref(),

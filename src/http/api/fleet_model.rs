@@ -93,8 +93,19 @@ pub(super) fn check_stability(
     Ok(())
 }
 
-fn field_error(error: FieldError) -> ApiError {
-    ApiError::invalid_field(&error.field, error.problem)
+/// The first problem as the error (`details.field`), every problem in `details.fields`, so a form can
+/// mark every invalid field at once.
+fn field_errors(problems: Vec<FieldError>) -> ApiError {
+    let Some(first) = problems.first() else {
+        return ApiError::new(ErrorCode::InvalidArgument, "invalid settings");
+    };
+    let mut error = ApiError::invalid_field(&first.field, &first.problem);
+    let fields: Vec<Value> = problems
+        .iter()
+        .map(|problem| json!({ "field": problem.field, "problem": problem.problem }))
+        .collect();
+    error.details.insert("fields".to_owned(), Value::from(fields));
+    error
 }
 
 fn new_id(kind: &str) -> Result<String, ApiError> {
@@ -390,8 +401,8 @@ impl CollectorItem for Source {
 
     fn build(_state: &AppState, id: String, body: SourceBody) -> Result<(Self, Vec<String>), ApiError> {
         validate_name("name", &body.name)?;
-        catalogue::validate(EntryKind::Source, &body.source_type, &body.settings, &[])
-            .map_err(field_error)?;
+        catalogue::validate_every_field(EntryKind::Source, &body.source_type, &body.settings, &[])
+            .map_err(field_errors)?;
         if body.resource_attributes.len() > 64 {
             return Err(ApiError::invalid_field("resource_attributes", "at most 64 attributes"));
         }
@@ -468,8 +479,13 @@ impl CollectorItem for Destination {
     fn build(state: &AppState, id: String, body: DestinationBody) -> Result<(Self, Vec<String>), ApiError> {
         validate_name("name", &body.name)?;
         let keys: Vec<&str> = body.credentials.keys().map(String::as_str).collect();
-        catalogue::validate(EntryKind::Destination, &body.destination_type, &body.settings, &keys)
-            .map_err(field_error)?;
+        catalogue::validate_every_field(
+            EntryKind::Destination,
+            &body.destination_type,
+            &body.settings,
+            &keys,
+        )
+        .map_err(field_errors)?;
         let mut sealed = BTreeMap::new();
         let mut removed = Vec::new();
         for (key, value) in body.credentials {
