@@ -42,6 +42,8 @@
       this.code = error.code || 'unknown';
       this.details = error.details || {};
       this.field = this.details.field || null;
+      // Every invalid field when the server reports several (`details.fields`), else just this one.
+      this.fields = Array.isArray(this.details.fields) ? this.details.fields : null;
     }
 
     /** The message without its leading `field: `. */
@@ -146,6 +148,14 @@
       apply.source === 'inferred' ? h('span', { class: 'apply-source' }, ' (inferred)') : null);
   }
 
+  /** " (expected to poll every 60 s)": how often the collector is expected to poll, so "last seen" can be judged. */
+  function pollIntervalNote(collector) {
+    const seconds = collector.expected_poll_interval_seconds;
+    if (typeof seconds !== 'number') return '';
+    const every = seconds < 120 ? `${seconds} s` : seconds % 60 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${seconds / 60} min`;
+    return ` (expected to poll every ${every})`;
+  }
+
   // A collector whose owner node could not be asked in time shows its replicated state: say so.
   function notAskedNote(collector) {
     if (collector.live !== false) return null;
@@ -208,6 +218,7 @@
   function clearErrors(form) {
     for (const box of $$('.form-error', form)) { box.hidden = true; box.textContent = ''; }
     for (const field of $$('.has-error', form)) field.classList.remove('has-error');
+    for (const input of $$('[aria-invalid]', form)) input.removeAttribute('aria-invalid');
     for (const message of $$('.field-error', form)) { message.hidden = true; message.textContent = ''; }
   }
 
@@ -226,36 +237,63 @@
     return out;
   }
 
-  /** Shows a server (or client) error next to the field it names, else at the top of the form. */
+  /** Marks the field a server field path names (or its nearest enclosing one); false when none is shown. */
+  function markField(form, field, problem, focus) {
+    for (const candidate of fieldCandidates(field)) {
+      const wrap = form.querySelector(`[data-field="${CSS.escape(candidate)}"]`);
+      if (!wrap) continue;
+      wrap.classList.add('has-error');
+      const message = $(':scope > .field-error', wrap) || $('.field-error', wrap);
+      if (message) {
+        const text = candidate === field ? capitalise(problem) : `${field.slice(candidate.length).replace(/^\./, '') || candidate}: ${problem}`;
+        // Several problems may land on one enclosing field (list items): keep them all.
+        message.textContent = message.hidden || !message.textContent ? text : `${message.textContent} ${text}`;
+        message.hidden = false;
+      }
+      const input = $('input:not([type=hidden]), select, textarea', wrap);
+      if (input) {
+        input.setAttribute('aria-invalid', 'true');
+        if (focus) input.focus();
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** Shows a server (or client) error next to the field(s) it names, else at the top of the form. */
   function showError(form, error) {
+    if (error.fields && error.fields.length > 1) {
+      // Focus goes to the first field marked; a problem no field shows goes to the top of the form.
+      let focused = false;
+      const unshown = [];
+      for (const { field, problem } of error.fields) {
+        if (markField(form, field, problem, !focused)) focused = true;
+        else unshown.push(`${field}: ${problem}`);
+      }
+      if (unshown.length) showFormError(form, unshown.join('; '));
+      return;
+    }
     let field = error.field;
     if (!field && error.code === 'already_exists' && /named|user /.test(error.message)) field = $('[data-field="username"]', form) ? 'username' : 'name';
     const problem = error.problem || error.message;
-    if (field) {
-      for (const candidate of fieldCandidates(field)) {
-        const wrap = form.querySelector(`[data-field="${CSS.escape(candidate)}"]`);
-        if (!wrap) continue;
-        wrap.classList.add('has-error');
-        const message = $(':scope > .field-error', wrap) || $('.field-error', wrap);
-        if (message) {
-          message.textContent = candidate === field ? capitalise(problem) : `${field.slice(candidate.length).replace(/^\./, '') || candidate}: ${problem}`;
-          message.hidden = false;
-        }
-        const input = $('input:not([type=hidden]), select, textarea', wrap);
-        if (input) {
-          input.setAttribute('aria-invalid', 'true');
-          input.focus();
-        }
-        return;
-      }
-    }
-    const box = $('.form-error', form);
+    if (field && markField(form, field, problem, true)) return;
+    showFormError(form, error.message || String(error));
+  }
+
+  function showFormError(form, message) {
     if (box) {
-      box.textContent = capitalise(error.message || String(error));
+      box.textContent = capitalise(message);
       box.hidden = false;
     } else {
-      toast(error.message || String(error), 'error');
+      toast(message, 'error');
     }
+  }
+
+  /** A refused delete, naming the item as the user knows it (the server's message names its id). */
+  function inUseMessage(what, error) {
+    const usedBy = error.details && Array.isArray(error.details.used_by) ? error.details.used_by : null;
+    if (!usedBy) return error.message;
+    return `Cannot delete ${what}: still used by ${usedBy.join(', ')}.`;
   }
 
   function capitalise(text) {
@@ -480,7 +518,10 @@
       try {
         await api('POST', '/api/v1/auth/login', { username: form.username.value.trim(), password: form.password.value });
         // The server vetted ?next= (src/ui/login.rs: a path on this server, no tab, newline or backslash).
-        location.href = form.dataset.next || '/collectors';
+        // A page's redirect to /login keeps the fragment (#topology) in the address bar but never sends
+        // it to the server, so it is carried over here: a fragment cannot leave this origin.
+        const next = form.dataset.next || '/collectors';
+        location.href = !next.includes('#') && location.hash ? `${next}${location.hash}` : next;
       } catch (failure) {
         error.textContent = failure.status === 401 ? 'Invalid username or password.' : capitalise(failure.message);
         error.hidden = false;
@@ -627,18 +668,26 @@
       configVersion: null,
       enrollChoice: null, // the user's explicit show/hide, overriding the automatic banner
       activeTab: 'overview',
+      followingHistory: false, // a tab selected by Back/Forward adds no history entry
       topologyTimer: null,
     };
 
-    // Tabs, with the selected one in the URL hash (#events) so it can be linked and survives reload.
+    // Tabs, with the selected one in the URL hash (#events) so it can be linked and survives reload;
+    // each switch is a history entry, so Back and Forward move between tabs.
     const tabs = setupTabs($('#collector-tabs'), (tab) => {
       state.activeTab = tab.dataset.tab;
-      if (location.hash !== `#${state.activeTab}`) history.replaceState(null, '', `#${state.activeTab}`);
+      if (!state.followingHistory && location.hash !== `#${state.activeTab}`) history.pushState(null, '', `#${state.activeTab}`);
       if (state.activeTab === 'config') loadConfig();
       if (state.activeTab === 'topology') startTopology(); else stopTopology();
     });
-    const initial = tabs.tabs.find((tab) => `#${tab.dataset.tab}` === location.hash);
-    if (initial) tabs.select(initial);
+    const tabOfHash = () => tabs.tabs.find((tab) => `#${tab.dataset.tab}` === location.hash) || (location.hash ? null : tabs.tabs[0]);
+    window.addEventListener('popstate', () => {
+      const tab = tabOfHash();
+      if (!tab || tab.dataset.tab === state.activeTab) return;
+      // Back to the entry without a hash selects Overview without adding an entry (Forward still works).
+      state.followingHistory = true;
+      try { tabs.select(tab); } finally { state.followingHistory = false; }
+    });
 
     // Enrollment banner.
     const banner = $('#enroll');
@@ -706,6 +755,7 @@
       $('#collector-status').replaceChildren(...[statusBadge(c.status), notAskedNote(c)].filter(Boolean));
       const lastSeen = $('#collector-last-seen');
       if (c.last_seen_at) { lastSeen.dataset.rel = c.last_seen_at; lastSeen.textContent = ago(c.last_seen_at); }
+      $('#collector-poll-interval').textContent = pollIntervalNote(c);
       $('#collector-version').textContent = `config v${c.config.version}`;
       updateBanner();
       renderOverview();
@@ -731,7 +781,7 @@
         ['Status', [statusBadge(c.status), notAskedNote(c)]],
         ['Mode', modePill(c.mode)],
         ['Host ID', c.host_id ? h('code', {}, c.host_id) : 'not reported yet'],
-        ['Last seen', timeAgo(c.last_seen_at)],
+        ['Last seen', [timeAgo(c.last_seen_at), h('span', { class: 'muted', 'data-testid': 'overview-poll-interval' }, pollIntervalNote(c))]],
         lastStatusChange() ? ['Last change', [lastStatusChange().message, ' · ', timeAgo(lastStatusChange().ts)]] : null,
         ['Created', timeAgo(c.created_at)],
         ['Token', c.token ? [h('code', {}, `${c.token.prefix}…`), ' minted ', timeAgo(c.token.created_at)] : 'not minted'],
@@ -909,7 +959,7 @@
         toast(`Deleted ${item.name}`);
         loadItems();
       } catch (error) {
-        toast(error.message, 'error');
+        toast(inUseMessage(`${kind.slice(0, -1)} ${item.name}`, error), 'error');
       }
     }
 
@@ -968,6 +1018,9 @@
       nameInput.focus();
     }
 
+    // Credentials are write-only either way; only these are not secret, so they are typed in the clear.
+    const NOT_SECRET_CREDENTIALS = new Set(['username']);
+
     function buildTypedForm(container, kind, singular, entries, item, nameInput) {
       const choices = entries.filter((entry) => entry.kind === singular);
       const typeSelect = h('select', { name: 'type', id: 'item-type' },
@@ -990,7 +1043,11 @@
             h('p', { class: 'help' }, 'Write-only: stored encrypted and never shown again.', item ? ' Leave empty to keep a stored value.' : ''),
             ...entry.credentials.map((key) => {
               const stored = item && item.credentials && key in item.credentials;
-              const input = h('input', { type: 'password', id: `item-credential-${key}`, 'data-credential': key, autocomplete: 'new-password', placeholder: stored ? '•••• stored' : null });
+              const secret = !NOT_SECRET_CREDENTIALS.has(key);
+              const input = h('input', {
+                type: secret ? 'password' : 'text', id: `item-credential-${key}`, 'data-credential': key,
+                autocomplete: secret ? 'new-password' : 'off', spellcheck: 'false', placeholder: stored ? '•••• stored' : null,
+              });
               return h('div', { class: 'field', 'data-field': `credentials.${key}` },
                 h('label', { for: input.id }, key), input, h('p', { class: 'field-error', hidden: true }));
             }));
@@ -1005,8 +1062,9 @@
           h('label', { for: 'item-type' }, 'Type'), typeSelect, typeDescription, h('p', { class: 'field-error', hidden: true })),
         settingsBox,
         credentialsBox,
-        attributes ? h('h3', { class: 'section-label' }, 'Resource attributes') : null,
-        attributes ? field('resource_attributes', 'Added to every record from this source', attributes, 'One key=value per line.') : null);
+        // replaceChildren() would print a null as the text "null": leave the section out instead.
+        ...(attributes ? [h('h3', { class: 'section-label' }, 'Resource attributes'),
+          field('resource_attributes', 'Added to every record from this source', attributes, 'One key=value per line.')] : []));
       renderType();
       submitItem = async () => {
         const body = { name: nameInput.value.trim(), type: typeSelect.value, settings: readSettings(settingsBox, '') };
@@ -1183,6 +1241,9 @@
     }
 
     loadItems();
+    // Last, once everything a tab's first load uses is defined (a deep link to #config loads it now).
+    const initial = tabs.tabs.find((tab) => `#${tab.dataset.tab}` === location.hash);
+    if (initial) tabs.select(initial);
   }
 
   // ------------------------------------------------------------------ pipelines
@@ -1317,8 +1378,7 @@
         history.replaceState(null, '', location.pathname);
         load();
       } catch (error) {
-        const users = error.details && error.details.used_by ? ` (used by ${error.details.used_by.join(', ')})` : '';
-        toast(`${error.message}${users}`, 'error');
+        toast(inUseMessage(`pipeline ${state.current.name}`, error), 'error');
       }
     });
 

@@ -22,10 +22,39 @@
   const ROW_GAP = 22;
   const MARGIN = 24;
   const LOCAL_BAND_GAP = 56;
+  // Wide and tall enough for an edge's rate label ("999.9k/s") between two local nodes.
+  const LOCAL_COLUMN_GAP = 88;
+  const LOCAL_ROW_GAP = 40;
   const SWEEPS = 12;
   const MIN_SCALE = 0.6;
 
   const KIND_ORDER = { source: 0, route: 1, processor: 2, destination: 3, local: 4 };
+
+  /** Local nodes in the order of the edges between them (depth first from those without a local input). */
+  function chainOrder(localNodes, edges) {
+    const byLabel = (a, b) => String(a.label).localeCompare(String(b.label)) || String(a.id).localeCompare(String(b.id));
+    const ids = new Set(localNodes.map((node) => node.id));
+    const next = new Map(localNodes.map((node) => [node.id, []]));
+    const hasInput = new Set();
+    const byId = new Map(localNodes.map((node) => [node.id, node]));
+    for (const edge of edges) {
+      if (!ids.has(edge.from) || !ids.has(edge.to) || edge.from === edge.to) continue;
+      next.get(edge.from).push(byId.get(edge.to));
+      hasInput.add(edge.to);
+    }
+    const ordered = [];
+    const seen = new Set();
+    const visit = (node) => {
+      if (seen.has(node.id)) return;
+      seen.add(node.id);
+      ordered.push(node);
+      for (const following of next.get(node.id).slice().sort(byLabel)) visit(following);
+    };
+    const sorted = localNodes.slice().sort(byLabel);
+    for (const node of sorted.filter((candidate) => !hasInput.has(candidate.id))) visit(node);
+    for (const node of sorted) visit(node); // what is left sits on a cycle
+    return ordered;
+  }
 
   function layoutTopology(topology) {
     const allNodes = (topology && topology.nodes) || [];
@@ -180,15 +209,16 @@
     const mainWidth = layers.length ? MARGIN * 2 + layers.length * NODE_WIDTH + (layers.length - 1) * COLUMN_GAP : 0;
     const mainHeight = placed.length ? maxY - minY + MARGIN * 2 : 0;
 
-    // Local components: a row (wrapping) below the main graph.
+    // Local components: rows (wrapping) below the main graph, in the order of their own edges, so a
+    // chain reads left to right and each edge's rate label sits in a gap, not on a node.
     const local = [];
     const bandTop = mainHeight ? mainHeight + LOCAL_BAND_GAP : MARGIN + 20;
-    const perRow = Math.max(1, Math.floor((Math.max(mainWidth, 3 * (NODE_WIDTH + COLUMN_GAP)) - MARGIN) / (NODE_WIDTH + 40)));
-    localNodes.slice().sort((a, b) => String(a.label).localeCompare(String(b.label))).forEach((node, index) => {
+    const perRow = Math.max(1, Math.floor((Math.max(mainWidth, 3 * (NODE_WIDTH + COLUMN_GAP)) - MARGIN) / (NODE_WIDTH + LOCAL_COLUMN_GAP)));
+    chainOrder(localNodes, allEdges).forEach((node, index) => {
       local.push({
         ...node,
-        x: MARGIN + (index % perRow) * (NODE_WIDTH + 40),
-        y: bandTop + Math.floor(index / perRow) * (NODE_HEIGHT + ROW_GAP),
+        x: MARGIN + (index % perRow) * (NODE_WIDTH + LOCAL_COLUMN_GAP),
+        y: bandTop + Math.floor(index / perRow) * (NODE_HEIGHT + LOCAL_ROW_GAP),
         width: NODE_WIDTH,
         height: NODE_HEIGHT,
         layer: -1,
@@ -222,8 +252,8 @@
       edges.push({ ...edge, points: [{ x: from.x + NODE_WIDTH, y: from.y + NODE_HEIGHT / 2 }, { x: to.x, y: to.y + NODE_HEIGHT / 2 }] });
     }
 
-    const width = Math.max(mainWidth, local.length ? MARGIN * 2 + Math.min(local.length, perRow) * (NODE_WIDTH + 40) : 0);
-    const height = local.length ? bandTop + Math.ceil(local.length / perRow) * (NODE_HEIGHT + ROW_GAP) + MARGIN : mainHeight;
+    const width = Math.max(mainWidth, local.length ? MARGIN * 2 + Math.min(local.length, perRow) * (NODE_WIDTH + LOCAL_COLUMN_GAP) : 0);
+    const height = local.length ? bandTop + Math.ceil(local.length / perRow) * (NODE_HEIGHT + LOCAL_ROW_GAP) + MARGIN : mainHeight;
     return {
       nodes: placed,
       local,
@@ -382,7 +412,7 @@
       width: layout.width,
       height: layout.height,
       viewBox: `0 0 ${layout.width} ${layout.height}`,
-      role: 'img',
+      role: 'group',
       'aria-label': `Pipeline topology: ${layout.nodes.length + layout.local.length} components, ${layout.edges.length} connections`,
       'data-testid': 'topology-svg',
     });
@@ -436,11 +466,16 @@
       const title = el('title');
       title.textContent = `${KIND_NAMES[node.kind] || node.kind} ${node.label} (${node.type})\n` +
         `in ${formatRate(node.in_rate)} · out ${formatRate(node.out_rate)} · errors ${formatRate(node.error_rate)}`;
+      // Focusable, one Tab stop per node, named by what its box and tooltip show.
       const group = el('g', {
         class: `topo-node kind-${node.kind}${errors ? ' has-errors' : ''}`,
         transform: `translate(${node.x},${node.y})`,
         'data-node-id': node.id,
         'data-kind': node.kind,
+        tabindex: 0,
+        role: 'img',
+        'aria-label': `${KIND_NAMES[node.kind] || node.kind} ${node.label} (${node.type}): ` +
+          `in ${formatRate(node.in_rate)}, out ${formatRate(node.out_rate)}, errors ${formatRate(node.error_rate)}`,
       }, [
         title,
         el('rect', { class: 'body', width: node.width, height: node.height, rx: 6 }),
@@ -457,7 +492,13 @@
     }
     svg.appendChild(nodeLayer);
     svg.appendChild(labelLayer);
+    // The canvas is redrawn every few seconds: a keyboard user's focus stays on the node it was on.
+    const focused = container.contains(document.activeElement) ? document.activeElement.getAttribute('data-node-id') : null;
     container.replaceChildren(svg);
+    if (focused) {
+      const again = Array.from(svg.querySelectorAll('.topo-node')).find((group) => group.getAttribute('data-node-id') === focused);
+      if (again) again.focus({ preventScroll: true });
+    }
     // Shrink to fit the container down to MIN_SCALE; below that, keep the size and let it scroll.
     const available = container.clientWidth - 2;
     if (available > 0 && layout.width > available && available / layout.width >= MIN_SCALE) {

@@ -206,7 +206,11 @@ function startPolling(token, { hostId = HOST_ID, failWith = null, maxPolls = Inf
 /** An OTLP/JSON ExportMetricsServiceRequest as Alloy's own_metrics chain sends it (cumulative sums). */
 const METRICS_EPOCH_NANOS = BigInt(Date.now()) * 1000000n;
 
-function ownMetrics(components, seconds) {
+/** The enrollment config's own_metrics chain, which no rendered node claims: `local` on the canvas. */
+const SELF_TELEMETRY_CHAIN = ['prometheus.exporter.self.default', 'prometheus.scrape.linkmesh_self',
+  'otelcol.receiver.prometheus.linkmesh', 'otelcol.exporter.otlphttp.linkmesh'];
+
+function ownMetrics(components, seconds, { selfTelemetry = false } = {}) {
   // One process start for every push: a changed start time would read as a counter reset.
   const nowNanos = METRICS_EPOCH_NANOS;
   const start = (nowNanos - 3600n * 1000000000n).toString();
@@ -239,6 +243,27 @@ function ownMetrics(components, seconds) {
       sum('otelcol_exporter_sent_log_records_total', id, total - seconds * 2);
       sum('otelcol_exporter_send_failed_log_records_total', id, 10 + seconds * 0.5);
     }
+  }
+  if (selfTelemetry) {
+    const local = (name, componentId, value) => metrics.push({
+      name,
+      sum: {
+        aggregationTemporality: 2,
+        isMonotonic: true,
+        dataPoints: [{ attributes: [{ key: 'component_id', value: { stringValue: componentId } }, { key: 'component_path', value: { stringValue: '/' } }],
+          startTimeUnixNano: start, timeUnixNano: time, asDouble: value }],
+      },
+    });
+    local('prometheus_forwarded_samples_total', 'prometheus.scrape.linkmesh_self', 5000 + 120 * seconds);
+    local('otelcol_receiver_accepted_metric_points_total', 'otelcol.receiver.prometheus.linkmesh', 5000 + 120 * seconds);
+    local('otelcol_exporter_sent_metric_points_total', 'otelcol.exporter.otlphttp.linkmesh', 5000 + 120 * seconds);
+    const connections = SELF_TELEMETRY_CHAIN.slice(1).map((to, index) => ({
+      timeUnixNano: time,
+      asDouble: 1,
+      attributes: [{ key: 'controller_path', value: { stringValue: '/' } }, { key: 'controller_id', value: { stringValue: '' } },
+        { key: 'from', value: { stringValue: SELF_TELEMETRY_CHAIN[index] } }, { key: 'to', value: { stringValue: to } }],
+    }));
+    metrics.push({ name: 'alloy_component_graph_connection', gauge: { dataPoints: connections } });
   }
   metrics.push({ name: 'alloy_build_info', gauge: { dataPoints: [{ timeUnixNano: time, asDouble: 1, attributes: [{ key: 'version', value: { stringValue: 'v1.12.0' } }] }] } });
   return {
@@ -358,7 +383,20 @@ step('add a Grafana Alloy collector from the header and land on its page', async
   await expectText(page.locator('#collector-status'), 'awaiting_connection');
   await page.locator('#enroll').waitFor({ state: 'visible' });
   await expectText(page.locator('#enroll'), 'Mint token');
+  // Install step: Grafana's apt repository set up before `apt-get install alloy`, as the product page shows, copyable.
+  const apt = await expectText(page.locator('#install-alloy-apt'), 'apt-get install -y alloy');
+  const aptLines = apt.trim().split('\n');
+  assert.deepEqual(aptLines, [
+    'sudo mkdir -p /etc/apt/keyrings',
+    'curl -fsSL https://apt.grafana.com/gpg.key | sudo gpg --dearmor -o /etc/apt/keyrings/grafana.gpg',
+    'echo "deb [signed-by=/etc/apt/keyrings/grafana.gpg] https://apt.grafana.com stable main" | sudo tee /etc/apt/sources.list.d/grafana.list',
+    'sudo apt-get update && sudo apt-get install -y alloy',
+  ]);
+  await expectText(page.locator('#install-alloy-rpm'), /baseurl=https:\/\/rpm\.grafana\.com[\s\S]*sudo dnf install -y alloy/);
   await snapshot('collector-enrollment-banner', { doc: true });
+  await page.getByRole('button', { name: 'Copy the Debian / Ubuntu commands' }).click();
+  const copied = await page.evaluate(() => navigator.clipboard.readText()).catch(() => null);
+  if (copied !== null) assert.equal(copied.trim(), apt.trim());
 });
 
 step('mint a token: shown once with the ready-to-paste config.alloy and a copy button', async () => {
@@ -458,10 +496,14 @@ step('the forms show the server\'s validation errors next to the field', async (
   await dialog.getByLabel('Name', { exact: true }).fill('otlp-in');
   await dialog.getByLabel('Type', { exact: true }).selectOption('otlp');
   await dialog.getByLabel('grpc_endpoint').fill('not a host port');
+  await dialog.getByLabel('http_endpoint').fill('0.0.0.0:99999');
   await dialog.getByRole('button', { name: 'Save' }).click();
+  // Every invalid field at once, not one per Save; ports are 1–65535.
   const error = dialog.locator('[data-field="settings.grpc_endpoint"] .field-error');
   await expectText(error, /host:port/);
   assert.equal(await dialog.locator('[data-field="settings.grpc_endpoint"] input').getAttribute('aria-invalid'), 'true');
+  await expectText(dialog.locator('[data-field="settings.http_endpoint"] .field-error'), /between 1 and 65535/);
+  assert.equal(await dialog.locator('[data-field="settings.http_endpoint"] input').getAttribute('aria-invalid'), 'true');
   await snapshot('source-form-validation', { doc: true });
 });
 
@@ -470,17 +512,29 @@ step('add a source, a destination and a route through the forms', async () => {
   const before = await apiAsBrowser('GET', `/api/v1/collectors/${ctx.collectorId}`);
   ctx.versionBefore = before.body.config.version;
   const dialog = page.locator('#item-dialog');
-  await dialog.getByLabel('grpc_endpoint').fill('0.0.0.0:4317');
+  // An empty host in a listen address means every interface.
+  await dialog.getByLabel('grpc_endpoint').fill(':4317');
+  await dialog.getByLabel('http_endpoint').fill('');
   await dialog.getByLabel('Added to every record from this source').fill('env=prod\nteam=edge');
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.waitFor({ state: 'hidden' });
   await expectText(page.locator('#sources-list'), 'otlp-in');
+  await expectText(page.locator('#sources-list'), 'grpc_endpoint=:4317');
 
   await openTab(page, 'Destinations');
   await page.getByRole('button', { name: 'Add destination' }).click();
   await dialog.waitFor({ state: 'visible' });
   await dialog.getByLabel('Name', { exact: true }).fill('grafana-cloud-otlp');
   await dialog.getByLabel('Type', { exact: true }).selectOption('otlp_http');
+  // Credentials: no stray "null" text for any type; only secrets are masked.
+  for (const type of await dialog.getByLabel('Type', { exact: true }).locator('option').evaluateAll((options) => options.map((o) => o.value))) {
+    await dialog.getByLabel('Type', { exact: true }).selectOption(type);
+    assert.ok(!/null|undefined/.test(await dialog.locator('#item-fields').innerText()), `no "null" in the ${type} form`);
+  }
+  await dialog.getByLabel('Type', { exact: true }).selectOption('otlp_http');
+  assert.equal(await dialog.getByLabel('username').getAttribute('type'), 'text', 'username is not a secret');
+  assert.equal(await dialog.getByLabel('password').getAttribute('type'), 'password');
+  assert.equal(await dialog.getByLabel('bearer_token').getAttribute('type'), 'password');
   await dialog.getByRole('button', { name: 'Save' }).click();
   await expectText(dialog.locator('[data-field="settings.endpoint"] .field-error'), /required/);
   await dialog.getByLabel(/^endpoint/).fill('https://otlp-gateway.example.com/otlp');
@@ -499,6 +553,14 @@ step('add a source, a destination and a route through the forms', async () => {
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.waitFor({ state: 'hidden' });
   await expectText(page.locator('#routes-list'), 'everything');
+
+  // Deleting a destination a route uses is refused; the toast names it as the user knows it.
+  await openTab(page, 'Destinations');
+  await page.getByRole('button', { name: 'Delete grafana-cloud-otlp' }).click();
+  const refusal = await expectText(page.locator('.toast.error').last(), /grafana-cloud-otlp/);
+  assert.ok(!/dst_/.test(refusal), `the toast names the destination, not its id: ${refusal}`);
+  assert.match(refusal, /route "everything"/);
+  await page.evaluate(() => { for (const toast of document.querySelectorAll('.toast')) toast.remove(); });
 });
 
 step('the Config tab shows the new version and the diff', async () => {
@@ -517,6 +579,60 @@ step('the Config tab shows the new version and the diff', async () => {
   await page.locator('#panel-config').scrollIntoViewIfNeeded();
   await page.mouse.move(0, 0);
   await snapshot('collector-config-first-diff');
+
+  // A reload, or a deep link straight to the tab, loads the config too.
+  await page.reload();
+  assert.equal(await page.getByRole('tab', { name: 'Config' }).getAttribute('aria-selected'), 'true');
+  await expectText(page.getByTestId('config-version'), `Version ${current}`);
+  const deepLink = await ctx.context.newPage();
+  const deepLinkErrors = [];
+  deepLink.on('pageerror', (error) => deepLinkErrors.push(String(error)));
+  await deepLink.goto(`${ctx.collectorUrl}#config`);
+  await expectText(deepLink.getByTestId('config-version'), `Version ${current}`);
+  await expectText(deepLink.locator('#config-content'), 'otelcol.receiver.otlp');
+  assert.deepEqual(deepLinkErrors, [], 'no script errors on a deep link');
+  await deepLink.close();
+});
+
+step('collector tabs are history entries: Back and Forward switch tabs', async () => {
+  const { page } = ctx;
+  await page.goto(`${ctx.collectorUrl}#overview`);
+  await openTab(page, 'Inputs');
+  await openTab(page, 'Events');
+  assert.ok(page.url().endsWith('#events'));
+  const selected = () => page.locator('#collector-tabs [role="tab"][aria-selected="true"]').getAttribute('data-tab');
+  await page.goBack();
+  await page.locator('#panel-inputs').waitFor({ state: 'visible' });
+  assert.equal(await selected(), 'inputs');
+  assert.ok(page.url().startsWith(ctx.collectorUrl), 'Back stays on the collector');
+  await page.goBack();
+  await page.locator('#panel-overview').waitFor({ state: 'visible' });
+  assert.equal(await selected(), 'overview');
+  await page.goForward();
+  await page.locator('#panel-inputs').waitFor({ state: 'visible' });
+  assert.equal(await selected(), 'inputs');
+  await page.goForward();
+  await page.locator('#panel-events').waitFor({ state: 'visible' });
+  assert.equal(await selected(), 'events');
+});
+
+step('an unknown page is the app\'s 404 page; an unknown API path stays JSON', async () => {
+  const { page } = ctx;
+  const response = await page.goto(`${ctx.base}/collectors/col_1/nope`);
+  assert.equal(response.status(), 404);
+  await expectText(page.locator('main h1'), 'Page not found');
+  await expectText(page.locator('main'), '/collectors/col_1/nope');
+  await expectText(page.getByTestId('whoami'), /admin/);
+  await page.mouse.move(0, 0);
+  await snapshot('not-found');
+  await page.getByRole('link', { name: 'All collectors' }).click();
+  await page.waitForURL(/\/collectors$/);
+  const api = await page.request.get(`${ctx.base}/api/v1/nope`, { headers: { Accept: 'text/html' } });
+  assert.equal(api.status(), 404);
+  assert.equal((await api.json()).error.code, 'not_found');
+  const signedOut = await fetch(`${ctx.base}/nope`, { headers: { Accept: 'text/html' } });
+  assert.equal(signedOut.status, 404);
+  assert.match(await signedOut.text(), /Page not found/);
 });
 
 step('a pipeline with steps, built in the step editor, is used by the route', async () => {
@@ -606,7 +722,7 @@ step('the topology canvas shows the pipeline, then rates once own_metrics arrive
     const response = await fetch(`${ctx.base}/v1/metrics`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${ctx.token}` },
-      body: JSON.stringify(ownMetrics(components, seconds)),
+      body: JSON.stringify(ownMetrics(components, seconds, { selfTelemetry: true })),
     });
     assert.equal(response.status, 200, `own_metrics push: ${await response.text()}`);
   }
@@ -614,6 +730,36 @@ step('the topology canvas shows the pipeline, then rates once own_metrics arrive
   await page.locator('[data-testid="edge-rate"]').first().waitFor({ state: 'visible', timeout: WAIT });
   await page.locator('#topology-empty').waitFor({ state: 'hidden', timeout: WAIT });
   await expectText(page.locator('#topology-meta'), /own_metrics received/);
+
+  // The enrollment config's own chain is drawn apart, as local components, with rates on its edges that
+  // sit between the nodes, never on one.
+  await page.locator('.topo-node[data-kind="local"]').nth(SELF_TELEMETRY_CHAIN.length - 1).waitFor({ state: 'visible', timeout: WAIT });
+  const deadline = Date.now() + WAIT;
+  while (await page.locator('[data-testid="edge-rate"]').count() < SELF_TELEMETRY_CHAIN.length - 1 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const covered = await page.evaluate(() => {
+    const nodes = Array.from(document.querySelectorAll('.topo-node rect.body')).map((rect) => rect.getBoundingClientRect());
+    const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    const labels = Array.from(document.querySelectorAll('[data-testid="edge-rate"]'));
+    return { labels: labels.length, covered: labels.filter((label) => nodes.some((node) => hit(label.getBoundingClientRect(), node))).map((label) => label.textContent) };
+  });
+  assert.ok(covered.labels >= SELF_TELEMETRY_CHAIN.length - 1, `edge rates drawn (${covered.labels})`);
+  assert.deepEqual(covered.covered, [], 'no edge rate label lies on a node');
+
+  // Keyboard: every node is a Tab stop with a name and a visible focus ring.
+  const first = page.getByRole('img', { name: /^source .* \(otlp\): in / }).first();
+  await first.focus();
+  assert.equal(await page.evaluate(() => document.activeElement.classList.contains('topo-node')), true, 'a node takes focus');
+  await page.keyboard.press('Tab');
+  const focused = await page.evaluate(() => {
+    const node = document.activeElement;
+    return { isNode: node.classList.contains('topo-node'), name: node.getAttribute('aria-label'), stroke: getComputedStyle(node.querySelector('rect.body')).strokeWidth };
+  });
+  assert.ok(focused.isNode, 'Tab moves to the next node');
+  assert.match(focused.name, /^\w+ .+ \(.+\): in .+, out .+, errors .+$/);
+  assert.equal(focused.stroke, '3px', 'the focused node shows a focus ring');
+  await page.evaluate(() => document.activeElement.blur());
   await page.mouse.move(0, 0);
   await snapshot('topology', { doc: true });
 });
@@ -677,6 +823,21 @@ step('a viewer sees the fleet but no edit controls or settings', async () => {
   await context.close();
 });
 
+step('signing in from a link to a tab lands on that tab', async () => {
+  const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const visitor = await context.newPage();
+  await visitor.goto(`${ctx.collectorUrl}#topology`);
+  await visitor.waitForURL(/\/login\?next=/);
+  await visitor.getByLabel('Username', { exact: true }).fill('admin');
+  await visitor.getByLabel('Password').fill(PASSWORD);
+  await visitor.getByRole('button', { name: 'Sign in' }).click();
+  await visitor.waitForURL((url) => url.pathname === new URL(ctx.collectorUrl).pathname);
+  assert.equal(new URL(visitor.url()).hash, '#topology');
+  await visitor.locator('#panel-topology').waitFor({ state: 'visible' });
+  assert.equal(await visitor.getByRole('tab', { name: 'Topology' }).getAttribute('aria-selected'), 'true');
+  await context.close();
+});
+
 step('keyboard: tabs move with the arrow keys', async () => {
   const { page } = ctx;
   await page.goto(`${ctx.collectorUrl}#overview`);
@@ -687,6 +848,11 @@ step('keyboard: tabs move with the arrow keys', async () => {
   assert.equal(await page.getByRole('tab', { name: 'Topology' }).getAttribute('aria-selected'), 'true');
   await page.keyboard.press('Home');
   await expectText(page.locator('#overview-status'), HOST_ID);
+  // "Last seen" can be judged against how often the collector is expected to poll (its cadence: ~1 s here).
+  const collector = (await apiAsBrowser('GET', `/api/v1/collectors/${ctx.collectorId}`)).body;
+  assert.equal(typeof collector.expected_poll_interval_seconds, 'number');
+  await expectText(page.locator('#collector-poll-interval'), /expected to poll every \d+ s/);
+  await expectText(page.getByTestId('overview-poll-interval'), `expected to poll every ${collector.expected_poll_interval_seconds} s`);
   await expectText(page.locator('#overview-config'), /current version/);
   // Alloy 1.12 reports APPLIED itself: the overview says so, and where it came from.
   await expectText(page.locator('#overview-config'), /Applied\s*reported by Alloy/);

@@ -242,6 +242,7 @@ mod tests {
             mode: CollectorMode::AlloyRemotecfg,
             remote_attributes: Default::default(),
             at: UnixMillis(2),
+            stability_level: Default::default(),
         };
         fleet.apply(&create).expect("create");
         let mut destination: crate::model::pipeline::Destination =

@@ -209,6 +209,18 @@ pub enum CollectorsCommand {
         name: String,
         #[arg(long, default_value = "alloy-remotecfg")]
         mode: String,
+        /// The `--stability.level` the collector's Alloy runs with (default generally-available):
+        /// configs that need a component below it are refused.
+        #[arg(long, env = "LINKMESH_STABILITY_LEVEL")]
+        stability_level: Option<String>,
+    },
+    /// Set the `--stability.level` a collector's Alloy runs with (generally-available,
+    /// public-preview or experimental); refused while its config needs a lower one.
+    SetStabilityLevel {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+        level: String,
     },
     /// Show one collector.
     Get {

@@ -17,6 +17,7 @@ pub mod fleet_state;
 pub mod join_tokens;
 pub mod pipeline;
 pub mod slots;
+pub mod stability;
 pub mod time;
 
 pub use audit::{ActorKind, AuditBatch, AuditEntry, AuditLog, AuditRecord, AuditRetention};

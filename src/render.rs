@@ -27,6 +27,7 @@ pub mod graph;
 pub mod otelcol;
 pub mod plan;
 pub mod secrets;
+pub mod stability;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,6 +18,7 @@ mod collector;
 mod collectors;
 mod layout;
 mod login;
+mod not_found;
 mod pipelines;
 mod settings;
 
@@ -37,7 +38,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/pipelines").route(web::get().to(pipelines::page)))
         .service(web::resource("/settings").route(web::get().to(settings::page)))
         .service(web::resource("/cluster").route(web::get().to(cluster::page)))
-        .service(web::resource("/assets/{version}/{name}").route(web::get().to(assets::serve)));
+        .service(web::resource("/assets/{version}/{name}").route(web::get().to(assets::serve)))
+        .default_service(web::to(not_found::page));
 }
 
 async fn root(principal: Option<Principal>, request: HttpRequest) -> HttpResponse {

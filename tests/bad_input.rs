@@ -690,6 +690,7 @@ fn plausible_body(verb: Verb, path: &str) -> Option<Value> {
         (Verb::Post, "/service-accounts/{id}/tokens") => intruder(json!({ "label": "intruder" })),
         (Verb::Post, "/cluster/join-tokens") => intruder(json!({ "uses": 5 })),
         (Verb::Post, "/collectors") => intruder(json!({ "name": "intruder", "mode": "opamp" })),
+        (Verb::Patch, "/collectors/{id}") => intruder(json!({ "stability_level": "experimental" })),
         (Verb::Post, "/users") => {
             intruder(json!({ "username": "intruder", "password": "long-enough-password", "role": "admin" }))
         }

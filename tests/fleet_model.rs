@@ -12,7 +12,7 @@ async fn post(api: &Api, path: &str, body: Value) -> Value {
     response
 }
 
-/// A collector with one OTLP source, one debug destination and a catch-all route.
+/// A collector with one OTLP source, one OTLP/HTTP destination and a catch-all route.
 async fn configured_collector(api: &Api, name: &str) -> (String, String, String) {
     let collector_id = api.create_collector(name).await;
     let base = format!("/api/v1/collectors/{collector_id}");
@@ -20,7 +20,7 @@ async fn configured_collector(api: &Api, name: &str) -> (String, String, String)
     let destination = post(
         api,
         &format!("{base}/destinations"),
-        json!({"name": "console", "type": "debug", "settings": {}}),
+        json!({"name": "console", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
     )
     .await;
     let destination_id = destination["id"].as_str().expect("id").to_owned();
@@ -44,8 +44,12 @@ async fn a_change_reaches_the_next_poll_with_a_new_version() {
 
     let base = format!("/api/v1/collectors/{collector_id}");
     post(&api, &format!("{base}/sources"), json!({"name": "apps", "type": "otlp", "settings": {}})).await;
-    let destination =
-        post(&api, &format!("{base}/destinations"), json!({"name": "console", "type": "debug"})).await;
+    let destination = post(
+        &api,
+        &format!("{base}/destinations"),
+        json!({"name": "console", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
+    )
+    .await;
     post(&api, &format!("{base}/routes"), json!({"name": "all", "destination_ids": [destination["id"]]}))
         .await;
 

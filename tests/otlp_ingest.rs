@@ -326,7 +326,7 @@ async fn rates_land_on_the_rendered_graph_of_the_collector() {
         .request(
             Method::POST,
             &format!("{base}/destinations"),
-            Some(json!({"name": "console", "type": "debug"})),
+            Some(json!({"name": "console", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}})),
         )
         .await;
     assert_eq!(status, 201);

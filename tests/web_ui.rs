@@ -71,6 +71,38 @@ async fn a_session_opens_the_pages_and_a_bearer_token_works_too() {
     assert_eq!(missing.status(), 404);
 }
 
+#[tokio::test]
+async fn unknown_pages_get_the_html_404_page_and_unknown_api_paths_stay_json() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let http = no_redirects();
+    let page = http
+        .get(server.url("/collectors/col_1/nope"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("unknown page");
+    assert_eq!(page.status(), 404);
+    assert!(page.headers()["content-security-policy"].to_str().expect("csp").contains("script-src 'self'"));
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Page not found") && html.contains("data-testid=\"whoami\""), "{html}");
+    assert!(html.contains("/collectors/col_1/nope"), "names the path");
+    let api_path = http
+        .get(server.url("/api/v1/nope"))
+        .header("accept", "text/html")
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("unknown api path");
+    assert_eq!(api_path.status(), 404);
+    let body: serde_json::Value = api_path.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], "not_found");
+    let machine = http.get(server.url("/nope")).send().await.expect("no accept");
+    assert_eq!(machine.status(), 404);
+    assert!(machine.text().await.expect("body").is_empty(), "a client not asking for html gets no page");
+}
+
 /// Reads SSE messages until one of `event` arrives; returns its data.
 async fn next_event(stream: &mut reqwest::Response, buffer: &mut String, event: &str) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + WAIT_DEADLINE;

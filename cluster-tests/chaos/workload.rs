@@ -490,7 +490,7 @@ fn note(workload: &Workload, collector: &str, reply: Reply, change: impl FnOnce(
     change(record.expected.entry(collector.to_owned()).or_default(), acked);
 }
 
-/// Creates a collector with a debug destination and a route to it; `None` when a step's outcome was not
+/// Creates a collector with an OTLP/HTTP destination and a route to it; `None` when a step's outcome was not
 /// acknowledged (what was acknowledged is still recorded).
 async fn create_with_route(
     workload: &Workload,
@@ -519,7 +519,7 @@ async fn create_with_route(
         .rest_anywhere(
             reqwest::Method::POST,
             &format!("{base}/destinations"),
-            Some(json!({"name": "console", "type": "debug", "settings": {}})),
+            Some(json!({"name": "console", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}})),
         )
         .await;
     let Reply::Status(201, destination) = reply else { return Some((collector, None)) };

@@ -96,8 +96,11 @@ pub async fn collectors(command: CollectorsCommand) -> Result<(), ClientError> {
                 }
             }
         }
-        CollectorsCommand::Create { client, name, mode } => {
-            let body = serde_json::json!({ "name": name, "mode": mode });
+        CollectorsCommand::Create { client, name, mode, stability_level } => {
+            let mut body = serde_json::json!({ "name": name, "mode": mode });
+            if let Some(level) = stability_level {
+                body["stability_level"] = serde_json::Value::from(level);
+            }
             let value = call(&client, Method::POST, "/api/v1/collectors", Some(body)).await?;
             match client.output {
                 OutputFormat::Json => print_json(&value),
@@ -107,6 +110,15 @@ pub async fn collectors(command: CollectorsCommand) -> Result<(), ClientError> {
         CollectorsCommand::Get { client, collector_id } => {
             let value =
                 call(&client, Method::GET, &format!("/api/v1/collectors/{collector_id}"), None).await?;
+            match client.output {
+                OutputFormat::Json => print_json(&value),
+                OutputFormat::Table => print_collector_rows(std::slice::from_ref(&value)),
+            }
+        }
+        CollectorsCommand::SetStabilityLevel { client, collector_id, level } => {
+            let body = serde_json::json!({ "stability_level": level });
+            let path = format!("/api/v1/collectors/{collector_id}");
+            let value = call(&client, Method::PATCH, &path, Some(body)).await?;
             match client.output {
                 OutputFormat::Json => print_json(&value),
                 OutputFormat::Table => print_collector_rows(std::slice::from_ref(&value)),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{Event, NewEvent};
 use super::pipeline::{Destination, Route, Source};
+use super::stability::StabilityLevel;
 use super::{TokenHash, UnixMillis};
 use crate::apply_status::InferredOutcome;
 
@@ -166,6 +167,10 @@ pub struct CollectorRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotated_token_hash: Option<String>,
     pub config: ConfigDelivery,
+    /// The `--stability.level` this collector's Alloy runs with: configs that need a lower level
+    /// are refused before they become a version (`render::stability`).
+    #[serde(default, skip_serializing_if = "StabilityLevel::is_default")]
+    pub stability_level: StabilityLevel,
     pub sources: BTreeMap<String, Source>,
     pub destinations: BTreeMap<String, Destination>,
     pub routes: BTreeMap<String, Route>,
@@ -194,6 +199,7 @@ impl CollectorRecord {
             token: None,
             rotated_token_hash: None,
             config: ConfigDelivery::default(),
+            stability_level: StabilityLevel::default(),
             sources: BTreeMap::new(),
             destinations: BTreeMap::new(),
             routes: BTreeMap::new(),

@@ -10,6 +10,7 @@ use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, Inferred
 use super::event::NewEvent;
 use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::slots::{SlotEpoch, SlotMove, SlotMoveReason, SlotTable};
+use super::stability::StabilityLevel;
 use super::{Role, TokenHash, UnixMillis};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +120,14 @@ pub enum Command {
         mode: CollectorMode,
         remote_attributes: BTreeMap<String, String>,
         at: UnixMillis,
+        /// Absent in entries logged before stability levels: generally-available.
+        #[serde(default, skip_serializing_if = "StabilityLevel::is_default")]
+        stability_level: StabilityLevel,
+    },
+    /// The `--stability.level` the collector's Alloy runs with.
+    SetCollectorStabilityLevel {
+        collector_id: String,
+        level: StabilityLevel,
     },
     DeleteCollector {
         id: String,

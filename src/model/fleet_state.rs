@@ -305,7 +305,7 @@ impl FleetState {
                 self.audit.record(audit);
                 Ok(vec![])
             }
-            Command::CreateCollector { id, name, mode, remote_attributes, at } => {
+            Command::CreateCollector { id, name, mode, remote_attributes, at, stability_level } => {
                 if self.collectors.contains_key(id) {
                     return Err(already_exists("collector", id));
                 }
@@ -314,6 +314,7 @@ impl FleetState {
                 }
                 let mut record =
                     CollectorRecord::new(id.clone(), name.clone(), *mode, remote_attributes.clone(), *at);
+                record.stability_level = *stability_level;
                 record.push_event(
                     NewEvent::new(*at, EventType::CollectorCreated, format!("collector {name:?} created"))
                         .with("mode", mode.as_str()),
@@ -321,6 +322,14 @@ impl FleetState {
                 self.collectors.insert(id.clone(), record);
                 self.collector_name_index.insert(name.clone(), id.clone());
                 self.rerender(id, *at);
+                Ok(vec![])
+            }
+            Command::SetCollectorStabilityLevel { collector_id, level } => {
+                let record = self
+                    .collectors
+                    .get_mut(collector_id)
+                    .ok_or_else(|| not_found("collector", collector_id))?;
+                record.stability_level = *level;
                 Ok(vec![])
             }
             Command::DeleteCollector { id } => {
@@ -595,6 +604,19 @@ impl FleetState {
     /// Applies `command` to a copy of the state it touches and returns the resulting current config of
     /// every affected collector, without changing `self` (`?validate_only=true`).
     pub fn preview(&self, command: &Command) -> Result<Vec<(String, ConfigVersion)>, ApplyError> {
+        let (scoped, affected) = self.preview_scope(command)?;
+        Ok(affected
+            .into_iter()
+            .filter_map(|id| {
+                let current = scoped.collectors.get(&id)?.current_config()?.clone();
+                Some((id, current))
+            })
+            .collect())
+    }
+
+    /// The part of the model `command` affects, with `command` applied, and the ids of the
+    /// collectors whose config it may change.
+    pub fn preview_scope(&self, command: &Command) -> Result<(FleetState, Vec<String>), ApplyError> {
         let affected: Vec<String> = match command {
             Command::PutPipeline { pipeline, .. } => self.collectors_using_pipeline(&pipeline.id),
             Command::DeletePipeline { id, .. } => self.collectors_using_pipeline(id),
@@ -603,7 +625,8 @@ impl FleetState {
             | Command::PutDestination { collector_id, .. }
             | Command::DeleteDestination { collector_id, .. }
             | Command::PutRoute { collector_id, .. }
-            | Command::DeleteRoute { collector_id, .. } => vec![collector_id.clone()],
+            | Command::DeleteRoute { collector_id, .. }
+            | Command::SetCollectorStabilityLevel { collector_id, .. } => vec![collector_id.clone()],
             _ => vec![],
         };
         let mut scoped = FleetState {
@@ -615,13 +638,7 @@ impl FleetState {
             ..FleetState::default()
         };
         scoped.apply(command)?;
-        Ok(affected
-            .into_iter()
-            .filter_map(|id| {
-                let current = scoped.collectors.get(&id)?.current_config()?.clone();
-                Some((id, current))
-            })
-            .collect())
+        Ok((scoped, affected))
     }
 
     /// Everything that determines a collector's rendered config.
@@ -823,6 +840,7 @@ mod tests {
             mode: CollectorMode::AlloyRemotecfg,
             remote_attributes: BTreeMap::new(),
             at: UnixMillis(10),
+            stability_level: Default::default(),
         }
     }
 
@@ -1267,6 +1285,7 @@ mod properties {
                 mode: CollectorMode::AlloyRemotecfg,
                 remote_attributes: BTreeMap::new(),
                 at: UnixMillis(1),
+                stability_level: Default::default(),
             }),
             collector.clone().prop_map(|id| Command::DeleteCollector { id: format!("c{id}") }),
             (collector.clone(), any::<u8>()).prop_map(|(id, byte)| Command::SetCollectorToken {
@@ -1433,6 +1452,7 @@ mod fencing {
                     mode: CollectorMode::AlloyRemotecfg,
                     remote_attributes: BTreeMap::new(),
                     at: UnixMillis(1),
+                    stability_level: Default::default(),
                 };
                 state.apply(&create).expect("create");
                 tenures.insert((1, slot_of(&collector_id(index))), SlotEpoch::INITIAL);
@@ -1514,6 +1534,7 @@ mod fencing {
                 mode: CollectorMode::AlloyRemotecfg,
                 remote_attributes: BTreeMap::new(),
                 at: UnixMillis(1),
+                stability_level: Default::default(),
             };
             state.apply(&create).expect("create");
         }

@@ -59,6 +59,7 @@ pub(crate) async fn create_collector(raft: &RaftNode, id: &str, at: UnixMillis) 
         mode: CollectorMode::AlloyRemotecfg,
         remote_attributes: std::collections::BTreeMap::new(),
         at,
+        stability_level: Default::default(),
     };
     raft.propose(create).await.expect("create");
 }

@@ -408,22 +408,37 @@ pub fn entry(kind: EntryKind, type_name: &str) -> Option<&'static CatalogueEntry
     entries().iter().find(|entry| entry.kind == kind && entry.type_name == type_name)
 }
 
-/// Checks `settings` and the credential keys against the entry's schema.
+/// Checks `settings` and the credential keys against the entry's schema; the first problem.
 pub fn validate(
     kind: EntryKind,
     type_name: &str,
     settings: &Settings,
     credential_keys: &[&str],
 ) -> Result<&'static CatalogueEntry, FieldError> {
-    let entry = entry(kind, type_name).ok_or_else(|| FieldError {
-        field: "type".to_owned(),
-        problem: format!("unknown {} type {type_name:?}", kind.as_str()),
+    validate_every_field(kind, type_name, settings, credential_keys)
+        .map_err(|mut problems| problems.swap_remove(0))
+}
+
+/// Checks `settings` and the credential keys against the entry's schema; every field with a problem
+/// (one problem per field, in the order of the schema), so a form can mark them all at once.
+pub fn validate_every_field(
+    kind: EntryKind,
+    type_name: &str,
+    settings: &Settings,
+    credential_keys: &[&str],
+) -> Result<&'static CatalogueEntry, Vec<FieldError>> {
+    let entry = entry(kind, type_name).ok_or_else(|| {
+        vec![FieldError {
+            field: "type".to_owned(),
+            problem: format!("unknown {} type {type_name:?}", kind.as_str()),
+        }]
     })?;
+    let mut problems = Vec::new();
     let mut names: Vec<&String> = settings.keys().collect();
     names.sort();
-    if let Some(unknown) = names.iter().find(|name| entry.setting(name).is_none()) {
-        let known: Vec<&str> = entry.settings.iter().map(|setting| setting.name).collect();
-        return Err(FieldError::setting(
+    let known: Vec<&str> = entry.settings.iter().map(|setting| setting.name).collect();
+    for unknown in names.iter().filter(|name| entry.setting(name).is_none()) {
+        problems.push(FieldError::setting(
             unknown,
             format!("unknown setting for {type_name}; known: {}", known.join(", ")),
         ));
@@ -431,26 +446,57 @@ pub fn validate(
     for spec in entry.settings {
         match settings.get(spec.name) {
             None | Some(Value::Null) if spec.required => {
-                return Err(FieldError::setting(spec.name, "is required"));
+                problems.push(FieldError::setting(spec.name, "is required"));
             }
             None | Some(Value::Null) => {}
-            Some(value) => check_value(spec, value)?,
+            Some(value) => problems.extend(check_value(spec, value).err()),
         }
     }
     let mut keys = credential_keys.to_vec();
     keys.sort_unstable();
-    if let Some(unknown) = keys.iter().find(|key| !entry.credentials.contains(key)) {
+    for unknown in keys.iter().filter(|key| !entry.credentials.contains(key)) {
         let problem = if entry.credentials.is_empty() {
             format!("{type_name} takes no credentials")
         } else {
             format!("unknown credential for {type_name}; known: {}", entry.credentials.join(", "))
         };
-        return Err(FieldError { field: format!("credentials.{unknown}"), problem });
+        problems.push(FieldError { field: format!("credentials.{unknown}"), problem });
     }
     if let Some(check) = entry.check {
-        check(settings, &keys)?;
+        // An entry's rule stops at its first problem; asked again without the setting or credential
+        // that problem named, it finds the next one. Settings already reported are left out, so a
+        // rule never repeats what the schema said about them.
+        let mut remaining = settings.clone();
+        let mut remaining_keys = keys.clone();
+        for problem in &problems {
+            remaining.remove(top_level_setting(&problem.field));
+        }
+        while let Err(problem) = check(&remaining, &remaining_keys) {
+            let setting = top_level_setting(&problem.field).to_owned();
+            let credential = problem.field.strip_prefix("credentials.").map(str::to_owned);
+            problems.push(problem);
+            let removed_setting = remaining.remove(&setting).is_some();
+            let removed_key = credential.is_some_and(|credential| {
+                let before = remaining_keys.len();
+                remaining_keys.retain(|key| *key != credential);
+                remaining_keys.len() < before
+            });
+            if !removed_setting && !removed_key {
+                break;
+            }
+        }
     }
-    Ok(entry)
+    if problems.is_empty() {
+        Ok(entry)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The setting a field path names: `settings.targets[1]` → `targets`, `settings.headers.x` → `headers`.
+fn top_level_setting(field: &str) -> &str {
+    let setting = field.strip_prefix("settings.").unwrap_or("");
+    setting.split(['.', '[']).next().unwrap_or(setting)
 }
 
 fn check_value(spec: &SettingSpec, value: &Value) -> Result<(), FieldError> {
@@ -655,23 +701,37 @@ fn strings_of<'a>(settings: &'a Settings, name: &str) -> Vec<&'a str> {
         .unwrap_or_default()
 }
 
+/// Where to connect: `host:port`, a host required.
 fn check_host_port(name: &str, text: &str) -> Result<(), FieldError> {
-    let valid = !has_whitespace(text)
-        && !text.contains("://")
-        && text.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(FieldError::setting(name, format!("{text:?} is not host:port")))
+    check_address(name, text, false)
+}
+
+/// Where to listen: `host:port`, where an empty host (`:4317`) means every interface.
+fn check_listen_address(name: &str, text: &str) -> Result<(), FieldError> {
+    check_address(name, text, true)
+}
+
+fn check_address(name: &str, text: &str, empty_host_allowed: bool) -> Result<(), FieldError> {
+    let Some((host, port)) = text.rsplit_once(':').filter(|_| !has_whitespace(text) && !text.contains("://"))
+    else {
+        return Err(FieldError::setting(name, format!("{text:?} is not host:port")));
+    };
+    if host.is_empty() && !empty_host_allowed {
+        return Err(FieldError::setting(name, format!("{text:?} is not host:port")));
+    }
+    if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+        return Err(FieldError::setting(name, format!("{text:?} is not host:port")));
+    }
+    match port.parse::<u32>() {
+        Ok(1..=65535) => Ok(()),
+        _ => Err(FieldError::setting(name, format!("port {port} is not between 1 and 65535"))),
     }
 }
 
 fn check_otlp_source(settings: &Settings, _keys: &[&str]) -> Result<(), FieldError> {
     for name in ["grpc_endpoint", "http_endpoint"] {
         if let Some(endpoint) = string_of(settings, name) {
-            check_host_port(name, endpoint)?;
+            check_listen_address(name, endpoint)?;
         }
     }
     if string_of(settings, "grpc_endpoint").is_some()
@@ -696,7 +756,7 @@ fn check_prometheus_scrape(settings: &Settings, _keys: &[&str]) -> Result<(), Fi
 
 fn check_syslog(settings: &Settings, _keys: &[&str]) -> Result<(), FieldError> {
     match string_of(settings, "address") {
-        Some(address) => check_host_port("address", address),
+        Some(address) => check_listen_address("address", address),
         None => Ok(()),
     }
 }
@@ -912,6 +972,39 @@ mod tests {
         let error =
             error_of(EntryKind::Destination, "otlp_http", json!({"endpoint": "otlp.example.com"}), &[]);
         assert_eq!(error.field, "settings.endpoint");
+    }
+
+    fn problems_of(kind: EntryKind, type_name: &str, settings: &Settings) -> Vec<FieldError> {
+        match validate_every_field(kind, type_name, settings, &[]) {
+            Ok(_) => panic!("{type_name} settings unexpectedly valid"),
+            Err(problems) => problems,
+        }
+    }
+
+    #[test]
+    fn every_invalid_field_is_reported_at_once() {
+        let otlp = settings(json!({"grpc_endpoint": "not a host port", "http_endpoint": "0.0.0.0:99999"}));
+        let problems = problems_of(EntryKind::Source, "otlp", &otlp);
+        let fields: Vec<&str> = problems.iter().map(|problem| problem.field.as_str()).collect();
+        assert_eq!(fields, ["settings.grpc_endpoint", "settings.http_endpoint"]);
+        assert!(problems[1].problem.contains("between 1 and 65535"), "{problems:?}");
+        let scrape =
+            settings(json!({"targets": ["a\u{7}:1"], "scrape_interval": "soon", "metrics_path": "x"}));
+        let problems = problems_of(EntryKind::Source, "prometheus_scrape", &scrape);
+        let fields: Vec<&str> = problems.iter().map(|problem| problem.field.as_str()).collect();
+        assert_eq!(fields, ["settings.targets", "settings.scrape_interval", "settings.metrics_path"]);
+    }
+
+    #[test]
+    fn listen_addresses_take_an_empty_host_and_ports_stay_in_range() {
+        let valid = |value: Value| validate(EntryKind::Source, "otlp", &settings(value), &[]).is_ok();
+        assert!(valid(json!({"grpc_endpoint": ":4317", "http_endpoint": "[::]:4318"})));
+        assert!(!valid(json!({"grpc_endpoint": "0.0.0.0:0"})));
+        assert!(!valid(json!({"grpc_endpoint": "0.0.0.0:65536"})));
+        assert!(valid(json!({"grpc_endpoint": "0.0.0.0:65535"})));
+        assert!(validate(EntryKind::Source, "syslog", &settings(json!({"address": ":514"})), &[]).is_ok());
+        let error = error_of(EntryKind::Source, "prometheus_scrape", json!({"targets": [":9090"]}), &[]);
+        assert_eq!(error.field, "settings.targets[0]", "a scrape target needs a host");
     }
 
     #[test]

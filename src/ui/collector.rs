@@ -22,6 +22,32 @@ const TABS: [(&str, &str); 7] = [
     ("topology", "Topology"),
 ];
 
+/// Installing Alloy from Grafana's package repositories, as the product page's onboarding shows it:
+/// (element id, systems, commands).
+const INSTALL_ALLOY: [(&str, &str, &str); 2] = [
+    (
+        "install-alloy-apt",
+        "Debian / Ubuntu",
+        "sudo mkdir -p /etc/apt/keyrings
+curl -fsSL https://apt.grafana.com/gpg.key | sudo gpg --dearmor -o /etc/apt/keyrings/grafana.gpg
+echo \"deb [signed-by=/etc/apt/keyrings/grafana.gpg] https://apt.grafana.com stable main\" | sudo tee /etc/apt/sources.list.d/grafana.list
+sudo apt-get update && sudo apt-get install -y alloy",
+    ),
+    (
+        "install-alloy-rpm",
+        "RHEL / Fedora",
+        "sudo tee /etc/yum.repos.d/grafana.repo >/dev/null <<'EOF'
+[grafana]
+name=grafana
+baseurl=https://rpm.grafana.com
+enabled=1
+gpgcheck=1
+gpgkey=https://rpm.grafana.com/gpg.key
+EOF
+sudo dnf install -y alloy",
+    ),
+];
+
 pub async fn page(
     principal: Option<Principal>,
     request: HttpRequest,
@@ -53,7 +79,7 @@ pub async fn page(
                     p class="meta muted" {
                         span class="mode-tag" { (mode_label(record.mode)) } " · "
                         code class="id" title="Collector id" { (record.id) } " · "
-                        span { "last seen " time id="collector-last-seen" data-rel=[record.last_seen_at.map(|at| at.to_rfc3339())] { "never" } }
+                        span { "last seen " time id="collector-last-seen" data-rel=[record.last_seen_at.map(|at| at.to_rfc3339())] { "never" } span id="collector-poll-interval" {} }
                         " · " span id="collector-version" { "config v" (record.config.version) }
                     }
                 }
@@ -169,8 +195,16 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
                 ol class="steps" {
                     li {
                         h3 { "Install Grafana Alloy" }
-                        p { "From Grafana's package repository (" code { "apt.grafana.com" } " or " code { "rpm.grafana.com" } "); it installs the " code { "alloy" } " service reading " code { "/etc/alloy/config.alloy" } "." }
-                        pre class="code" { code { "sudo apt-get install -y alloy      # Debian/Ubuntu\nsudo dnf install -y alloy          # RHEL/Fedora" } }
+                        p { "Add Grafana's package repository, then install; it installs the " code { "alloy" } " service reading " code { "/etc/alloy/config.alloy" } "." }
+                        @for (id, title, commands) in INSTALL_ALLOY {
+                            div class="config-box" {
+                                div class="config-box-head" {
+                                    span { (title) }
+                                    button type="button" class="btn btn-small" data-copy={ "#" (id) } aria-label={ "Copy the " (title) " commands" } { (icon(Icon::Copy)) "Copy" }
+                                }
+                                pre class="code" { code id=(id) { (commands) } }
+                            }
+                        }
                     }
                     li {
                         h3 { "Mint the collector's token" }

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::apply_view::{ApplyInputs, ApplyView};
+use super::fleet_model::check_stability;
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
 use crate::cluster::live_reads::{self, Gathered};
@@ -15,6 +16,7 @@ use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::{slot_of, CollectorMode, CollectorRecord, CollectorStatus, Command, Event, UnixMillis};
 use crate::render::enrollment::render_enrollment_config_alloy;
+use crate::render::stability::StabilityLevel;
 use crate::secrets;
 
 const DEFAULT_EVENT_PAGE: usize = 100;
@@ -27,6 +29,24 @@ pub(super) struct CreateCollector {
     mode: String,
     #[serde(default)]
     attributes: BTreeMap<String, String>,
+    /// The `--stability.level` the collector's Alloy runs with; default `generally-available`.
+    #[serde(default)]
+    stability_level: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateCollector {
+    stability_level: String,
+}
+
+fn parse_stability_level(text: &str) -> Result<StabilityLevel, ApiError> {
+    StabilityLevel::parse(text).ok_or_else(|| {
+        ApiError::invalid_field(
+            "stability_level",
+            "must be \"generally-available\", \"public-preview\" or \"experimental\" (Alloy's --stability.level)",
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -56,10 +76,15 @@ pub struct CollectorView {
     remote_attributes: BTreeMap<String, String>,
     created_at: String,
     last_seen_at: Option<String>,
+    /// How often the collector is expected to poll (live state of the owning node, from its cadence);
+    /// `null` when the owner was not asked.
+    expected_poll_interval_seconds: Option<u64>,
     /// When the last own_metrics push arrived (live state of the owning node; `null` when none did
     /// since the collector's actor was activated).
     own_metrics_last_seen_at: Option<String>,
     token: Option<TokenView>,
+    /// The `--stability.level` the collector's Alloy runs with (`generally-available` unless set).
+    stability_level: &'static str,
     config: ConfigDeliveryView,
     /// The node whose actor serves this collector (its slot's owner); `null` before bootstrap.
     owner_node: Option<u64>,
@@ -131,11 +156,13 @@ impl CollectorView {
             remote_attributes: record.remote_attributes.clone(),
             created_at: record.created_at.to_rfc3339(),
             last_seen_at: record.last_seen_at.map(UnixMillis::to_rfc3339),
+            expected_poll_interval_seconds: None,
             own_metrics_last_seen_at: None,
             token: record.token.as_ref().map(|token| TokenView {
                 prefix: token.prefix.clone(),
                 created_at: token.created_at.to_rfc3339(),
             }),
+            stability_level: record.stability_level.as_str(),
             live_effective_config: None,
             owner_node: None,
             live: None,
@@ -168,6 +195,9 @@ impl CollectorView {
                 live.remote_status.map(|status| status.as_str()).or(view.config.remote_status);
             view.config.remote_error = live.remote_error;
             view.own_metrics_last_seen_at = live.own_metrics_last_seen_at.map(UnixMillis::to_rfc3339);
+            let interval = live.expected_poll_interval;
+            view.expected_poll_interval_seconds =
+                Some(interval.as_secs() + u64::from(interval.subsec_millis() >= 500));
             view.config.apply = ApplyView::build(&ApplyInputs {
                 record,
                 delivered_hash: view.config.delivered_hash.as_deref(),
@@ -231,7 +261,9 @@ pub(super) async fn create(
     body: web::Json<CreateCollector>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_collector_admin()?;
-    let CreateCollector { name, mode, attributes } = body.into_inner();
+    let CreateCollector { name, mode, attributes, stability_level } = body.into_inner();
+    let stability_level =
+        stability_level.as_deref().map(parse_stability_level).transpose()?.unwrap_or_default();
     validate_name("name", &name)?;
     let mode = CollectorMode::parse(&mode)
         .ok_or_else(|| ApiError::invalid_field("mode", "must be \"alloy-remotecfg\" or \"opamp\""))?;
@@ -258,6 +290,7 @@ pub(super) async fn create(
             mode,
             remote_attributes: attributes,
             at: UnixMillis::now(),
+            stability_level,
         })
         .await?;
     let record = record_or_404(&state, &id)?;
@@ -328,6 +361,30 @@ pub(super) async fn get(
         CollectorView::gathered(&record, gathered.get(&record.id))
             .with_effective_config_for(&record, &principal),
     ))
+}
+
+/// `PATCH /collectors/{id}`: the `--stability.level` its Alloy runs with. Refused while the collector's
+/// config needs a lower level than the one asked for.
+pub(super) async fn update(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UpdateCollector>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    let level = parse_stability_level(&body.stability_level)?;
+    record_for_write(&state, &collector_id).await?;
+    let command = Command::SetCollectorStabilityLevel { collector_id: collector_id.clone(), level };
+    {
+        let replica = state.raft.state();
+        let (scoped, affected) = replica.fleet.preview_scope(&command)?;
+        check_stability(&scoped, &affected, "stability_level")?;
+    }
+    state.raft.propose(command).await?;
+    let record = record_or_404(&state, &collector_id)?;
+    let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
+    Ok(HttpResponse::Ok().json(CollectorView::gathered(&record, gathered.get(&collector_id))))
 }
 
 pub(super) async fn delete(

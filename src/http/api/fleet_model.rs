@@ -9,13 +9,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::validate_name;
+use crate::apply_status::AlloyVersion;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::collector::ConfigVersion;
+use crate::model::fleet_state::FleetState;
 use crate::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Settings, Signal, Source, Step};
 use crate::model::{CollectorRecord, Command, UnixMillis};
 use crate::render::catalogue::{self, EntryKind, FieldError};
+use crate::render::stability::check_render_input;
 use crate::secrets;
 
 const MAX_CONDITION_BYTES: usize = 4096;
@@ -28,30 +31,81 @@ pub struct WriteOptions {
     validate_only: bool,
 }
 
-/// Commits `command`, or with `validate_only` renders its outcome without committing.
+/// Commits `command`, or with `validate_only` renders its outcome without committing. Either way the
+/// outcome is rendered first, and refused when a collector's Alloy would refuse it.
 async fn commit_or_preview(
     state: &AppState,
     command: Command,
     options: &WriteOptions,
 ) -> Result<Option<HttpResponse>, ApiError> {
-    if options.validate_only {
-        let previews = state.raft.state().fleet.preview(&command)?;
-        let configs: Vec<Value> = previews
+    let configs = {
+        let replica = state.raft.state();
+        let (scoped, affected) = replica.fleet.preview_scope(&command)?;
+        check_stability(&scoped, &affected, stability_field(&command))?;
+        let configs: Vec<Value> = affected
             .iter()
-            .map(|(collector_id, config)| {
+            .filter_map(|collector_id| {
+                let config = scoped.collectors.get(collector_id)?.current_config()?;
                 let mut view = version_view(config, true);
                 view["collector_id"] = Value::from(collector_id.as_str());
-                view
+                Some(view)
             })
             .collect();
+        configs
+    };
+    if options.validate_only {
         return Ok(Some(HttpResponse::Ok().json(json!({ "valid": true, "configs": configs }))));
     }
     state.raft.propose(command).await?;
     Ok(None)
 }
 
-fn field_error(error: FieldError) -> ApiError {
-    ApiError::invalid_field(&error.field, error.problem)
+/// The request field a stability refusal of `command` names.
+fn stability_field(command: &Command) -> &'static str {
+    match command {
+        Command::PutDestination { .. } | Command::PutSource { .. } => "type",
+        Command::PutRoute { .. } => "destination_ids",
+        Command::PutPipeline { .. } => "steps",
+        _ => "config",
+    }
+}
+
+/// Refuses an outcome the Alloy of one of `collector_ids` would refuse: a component below the
+/// collector's `stability_level`, or one its reported release does not have (`render::stability`).
+pub(super) fn check_stability(
+    fleet: &FleetState,
+    collector_ids: &[String],
+    field: &str,
+) -> Result<(), ApiError> {
+    for collector_id in collector_ids {
+        let Some(record) = fleet.collectors.get(collector_id) else { continue };
+        let release =
+            record.local_attributes.get("collector.version").and_then(|version| AlloyVersion::parse(version));
+        let problems = check_render_input(&fleet.render_input(record), record.stability_level, release);
+        if !problems.is_empty() {
+            let text: Vec<&str> = problems.iter().map(|problem| problem.message.as_str()).collect();
+            return Err(ApiError::invalid_field(
+                field,
+                format!("collector {:?}: {}", record.name, text.join("; ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first problem as the error (`details.field`), every problem in `details.fields`, so a form can
+/// mark every invalid field at once.
+fn field_errors(problems: Vec<FieldError>) -> ApiError {
+    let Some(first) = problems.first() else {
+        return ApiError::new(ErrorCode::InvalidArgument, "invalid settings");
+    };
+    let mut error = ApiError::invalid_field(&first.field, &first.problem);
+    let fields: Vec<Value> = problems
+        .iter()
+        .map(|problem| json!({ "field": problem.field, "problem": problem.problem }))
+        .collect();
+    error.details.insert("fields".to_owned(), Value::from(fields));
+    error
 }
 
 fn new_id(kind: &str) -> Result<String, ApiError> {
@@ -347,8 +401,8 @@ impl CollectorItem for Source {
 
     fn build(_state: &AppState, id: String, body: SourceBody) -> Result<(Self, Vec<String>), ApiError> {
         validate_name("name", &body.name)?;
-        catalogue::validate(EntryKind::Source, &body.source_type, &body.settings, &[])
-            .map_err(field_error)?;
+        catalogue::validate_every_field(EntryKind::Source, &body.source_type, &body.settings, &[])
+            .map_err(field_errors)?;
         if body.resource_attributes.len() > 64 {
             return Err(ApiError::invalid_field("resource_attributes", "at most 64 attributes"));
         }
@@ -425,8 +479,13 @@ impl CollectorItem for Destination {
     fn build(state: &AppState, id: String, body: DestinationBody) -> Result<(Self, Vec<String>), ApiError> {
         validate_name("name", &body.name)?;
         let keys: Vec<&str> = body.credentials.keys().map(String::as_str).collect();
-        catalogue::validate(EntryKind::Destination, &body.destination_type, &body.settings, &keys)
-            .map_err(field_error)?;
+        catalogue::validate_every_field(
+            EntryKind::Destination,
+            &body.destination_type,
+            &body.settings,
+            &keys,
+        )
+        .map_err(field_errors)?;
         let mut sealed = BTreeMap::new();
         let mut removed = Vec::new();
         for (key, value) in body.credentials {

@@ -213,6 +213,7 @@ pub static API_ROUTES: &[ApiRoute] = &[
     ApiRoute::new(Get, "/collectors", Authenticated, |r| r.to(collectors::list)),
     ApiRoute::new(Post, "/collectors", ManageCollectors, |r| r.to(collectors::create)),
     ApiRoute::new(Get, "/collectors/{id}", Authenticated, |r| r.to(collectors::get)),
+    ApiRoute::new(Patch, "/collectors/{id}", ManageCollectors, |r| r.to(collectors::update)),
     ApiRoute::new(Delete, "/collectors/{id}", ManageCollectors, |r| r.to(collectors::delete)),
     ApiRoute::new(Post, "/collectors/{id}/token", ManageCollectors, |r| r.to(collectors::mint_token)),
     ApiRoute::new(Get, "/collectors/{id}/config", Authenticated, |r| r.to(collectors::config_view)),
