@@ -780,6 +780,10 @@
       kvList($('#overview-status'), [
         ['Status', [statusBadge(c.status), notAskedNote(c)]],
         ['Mode', modePill(c.mode)],
+        c.mode === 'alloy-remotecfg'
+          ? ['Stability level', [h('code', {}, c.stability_level || 'generally-available'),
+            h('span', { class: 'muted' }, " · Alloy's --stability.level; configs needing a lower one are refused")]]
+          : null,
         ['Host ID', c.host_id ? h('code', {}, c.host_id) : 'not reported yet'],
         ['Last seen', [timeAgo(c.last_seen_at), h('span', { class: 'muted', 'data-testid': 'overview-poll-interval' }, pollIntervalNote(c))]],
         lastStatusChange() ? ['Last change', [lastStatusChange().message, ' · ', timeAgo(lastStatusChange().ts)]] : null,

@@ -708,11 +708,17 @@ step('the topology canvas shows the pipeline, then rates once own_metrics arrive
   // A second source, route and destination (through the API), so the canvas shows a real graph.
   const base = `/api/v1/collectors/${ctx.collectorId}`;
   assert.equal((await apiAsBrowser('POST', `${base}/sources`, { name: 'host', type: 'hostmetrics', settings: { collection_interval: '30s' } })).status, 201);
-  const debug = await apiAsBrowser('POST', `${base}/destinations`, { name: 'local-debug', type: 'debug', settings: {} });
-  assert.equal(debug.status, 201);
+  // A debug destination would need Alloy's experimental stability level; the collector runs the default.
+  const refused = await apiAsBrowser('POST', `${base}/routes?validate_only=true`, {
+    name: 'host-debug', priority: 10, is_final: false, destination_ids: [(await apiAsBrowser('POST', `${base}/destinations`, { name: 'local-debug', type: 'debug', settings: {} })).body.id],
+  });
+  assert.equal(refused.status, 400);
+  assert.match(refused.body.error.message, /otelcol\.exporter\.debug is at stability level "experimental"/);
+  const mimir = await apiAsBrowser('POST', `${base}/destinations`, { name: 'mimir', type: 'prometheus_remote_write', settings: { url: 'https://mimir.example/api/v1/push' } });
+  assert.equal(mimir.status, 201);
   assert.equal((await apiAsBrowser('POST', `${base}/routes`, {
     name: 'host-metrics', condition: 'resource.attributes["linkmesh.source.name"] == "host"', priority: 50, is_final: false,
-    destination_ids: [debug.body.id],
+    destination_ids: [mimir.body.id],
   })).status, 201);
   const grown = await apiAsBrowser('GET', `${base}/topology`);
   await page.locator('.topo-node[data-kind="source"]').nth(1).waitFor({ state: 'visible', timeout: WAIT });
@@ -856,6 +862,7 @@ step('keyboard: tabs move with the arrow keys', async () => {
   await expectText(page.locator('#overview-config'), /current version/);
   // Alloy 1.12 reports APPLIED itself: the overview says so, and where it came from.
   await expectText(page.locator('#overview-config'), /Applied\s*reported by Alloy/);
+  await expectText(page.locator('#overview-status'), /Stability level\s*generally-available/);
   await snapshot('collector-overview', { doc: true });
 });
 

@@ -85,9 +85,10 @@ impl ApplyView {
         view.version = delivered_version;
 
         if let Some(state) = inputs.remote_status.filter(|state| *state != RemoteConfigState::Unset) {
+            // Alloy said so itself: nothing about its release limits what is known.
             view.source = "reported";
             view.state = state.as_str();
-            view.reason = Some("reported by Alloy (remote_config_status)".to_owned());
+            view.limits.clear();
             view.error =
                 inputs.remote_error.filter(|_| state == RemoteConfigState::Failed).map(str::to_owned);
             return view;
@@ -209,7 +210,8 @@ mod tests {
 
     #[test]
     fn alloys_own_report_wins_over_the_inference() {
-        let record = record("v1.14.0");
+        let mut record = record("v1.14.0");
+        record.local_attributes.clear();
         let live = LiveApply { inferred: Some(inferred(2, InferredOutcome::Failed)), ..LiveApply::default() };
         let view = ApplyView::build(&ApplyInputs {
             remote_status: Some(RemoteConfigState::Failed),
