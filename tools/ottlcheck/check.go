@@ -65,7 +65,7 @@ func transformStatementConfig(context, statement string) (map[string]any, error)
 // transformConditionConfig puts a condition in a transform group's `conditions`, which guard the
 // group's statements; used to compare the two processors, not for the verdict.
 func transformConditionConfig(context, condition string) (map[string]any, error) {
-	config, err := transformStatementConfig(context, `set(attributes["ottlcheck"], true)`)
+	config, err := transformStatementConfig(context, `set(cache["ottlcheck"], true)`)
 	if err != nil {
 		return nil, err
 	}
