@@ -43,6 +43,20 @@ func filterConditionConfig(context, condition string) (map[string]any, error) {
 // transformStatementConfig is the transform processor config linkmesh renders for one statement:
 // a context-tagged group in the statements list of a signal that has that context.
 func transformStatementConfig(context, statement string) (map[string]any, error) {
+	return transformGroupConfig(context, map[string]any{"context": context, "statements": []any{statement}})
+}
+
+// transformConditionConfig puts a condition in a transform group's `conditions`, which guard the
+// group's statements; used to compare the two processors, not for the verdict.
+func transformConditionConfig(context, condition string) (map[string]any, error) {
+	return transformGroupConfig(context, map[string]any{
+		"context":    context,
+		"conditions": []any{condition},
+		"statements": []any{`set(cache["ottlcheck"], true)`},
+	})
+}
+
+func transformGroupConfig(context string, group map[string]any) (map[string]any, error) {
 	statementSections := map[string]string{
 		"log":       "log_statements",
 		"resource":  "log_statements",
@@ -56,25 +70,7 @@ func transformStatementConfig(context, statement string) (map[string]any, error)
 	if !ok {
 		return nil, unknownContextError(context)
 	}
-	return map[string]any{
-		"error_mode": "ignore",
-		section:      []any{map[string]any{"context": context, "statements": []any{statement}}},
-	}, nil
-}
-
-// transformConditionConfig puts a condition in a transform group's `conditions`, which guard the
-// group's statements; used to compare the two processors, not for the verdict.
-func transformConditionConfig(context, condition string) (map[string]any, error) {
-	config, err := transformStatementConfig(context, `set(cache["ottlcheck"], true)`)
-	if err != nil {
-		return nil, err
-	}
-	for _, groups := range config {
-		if groupList, isList := groups.([]any); isList {
-			groupList[0].(map[string]any)["conditions"] = []any{condition}
-		}
-	}
-	return config, nil
+	return map[string]any{"error_mode": "ignore", section: []any{group}}, nil
 }
 
 func unknownContextError(context string) error {
