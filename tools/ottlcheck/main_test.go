@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 )
 
 var allContexts = []string{"log", "span", "spanevent", "metric", "datapoint", "resource", "scope"}
@@ -265,5 +266,28 @@ func TestCorpusConditionsWhereTheProcessorsDisagree(t *testing.T) {
 	slices.Sort(disagreements)
 	if !slices.Equal(disagreements, knownDisagreements) {
 		t.Errorf("disagreements changed:\n got: %q\nwant: %q", disagreements, knownDisagreements)
+	}
+}
+
+// Resource and scope statements are checked under log_statements; linkmesh stamps resources under
+// every signal's statements, so the verdict must not depend on the signal.
+func TestResourceAndScopeVerdictsDoNotDependOnTheSignal(t *testing.T) {
+	for _, input := range readCorpus(t) {
+		if input.Kind == "regex" || (input.Context != "resource" && input.Context != "scope") {
+			continue
+		}
+		statement := input.Text
+		if input.Kind == "condition" {
+			statement = `set(cache["ottlcheck"], true) where ` + input.Text
+		}
+		logErr := checkTransformStatement(input.Context, statement)
+		for _, section := range []string{"trace_statements", "metric_statements"} {
+			err := loadProcessorConfig(transformprocessor.NewFactory().CreateDefaultConfig(), map[string]any{
+				section: []any{map[string]any{"context": input.Context, "statements": []any{statement}}},
+			})
+			if (err == nil) != (logErr == nil) {
+				t.Errorf("%s %q: log_statements %v, %s %v", input.Context, statement, logErr, section, err)
+			}
+		}
 	}
 }
