@@ -24,10 +24,11 @@ command -v cargo-deny >/dev/null \
 cargo deny --locked --offline check licenses bans sources
 
 # Independent tools built from upstream modules: Alloy's generated Connect client, Grafana's Alloy
-# syntax parser, the OpenTelemetry Collector's own config validation (first build: ~15 min), and
-# porcupine's linearizability checker for the chaos run's recorded history.
+# syntax parser, the OpenTelemetry Collector's own config validation (first build: ~15 min),
+# porcupine's linearizability checker for the chaos run's recorded history, and the OTTL and regex
+# oracle (the filter and transform processors' own parsing) the Rust OTTL parser is compared with.
 mkdir -p target/tools
-for tool in remotecfgclient alloycheck otelcheck linearcheck; do
+for tool in remotecfgclient alloycheck otelcheck linearcheck ottlcheck; do
   step "go vet, test and build tools/$tool"
   (cd "tools/$tool" && go vet ./... && go test ./... && go build -o "../../target/tools/$tool" .)
 done
@@ -35,6 +36,7 @@ export LINKMESH_REMOTECFGCLIENT="$PWD/target/tools/remotecfgclient"
 export LINKMESH_ALLOYCHECK="$PWD/target/tools/alloycheck"
 export LINKMESH_OTELCHECK="$PWD/target/tools/otelcheck"
 export LINKMESH_LINEARCHECK="$PWD/target/tools/linearcheck"
+export LINKMESH_OTTLCHECK="$PWD/target/tools/ottlcheck"
 
 step "cargo test (unit, storage suite, integration against the real binary)"
 cargo test --locked --all-targets
