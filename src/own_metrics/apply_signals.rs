@@ -12,18 +12,13 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{metric, NumberDataPoint};
 
 use super::metric_rules::{alloy_local_id, normalise_metric_name};
-use super::otlp_values::{attribute, point_value};
+use super::otlp_values::{all_metrics, attribute, point_value};
 use crate::apply_status::{ApplySignals, PIPELINE_CONTROLLER, REMOTECFG_CONTROLLER};
 
 /// The scrapes in `request` that carry any of the figures, oldest first.
 pub fn read_apply_signals(request: &ExportMetricsServiceRequest) -> Vec<ApplySignals> {
     let mut scrapes: BTreeMap<u64, ApplySignals> = BTreeMap::new();
-    let metrics = request
-        .resource_metrics
-        .iter()
-        .flat_map(|resource| &resource.scope_metrics)
-        .flat_map(|scope| &scope.metrics);
-    for metric in metrics {
+    for metric in all_metrics(request) {
         let name = normalise_metric_name(&metric.name);
         let points = match &metric.data {
             Some(metric::Data::Gauge(gauge)) => &gauge.data_points,

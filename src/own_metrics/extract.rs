@@ -21,7 +21,7 @@ use super::apply_signals::read_apply_signals;
 use super::metric_rules::{
     alloy_local_id, normalise_metric_name, rule_for, ComponentKey, IdSpace, Measure, MetricRule,
 };
-use super::otlp_values::{attribute_text, point_value};
+use super::otlp_values::{all_metrics, attribute_text, point_value};
 
 fn component_of(attributes: &[KeyValue]) -> Option<ComponentKey> {
     let find = |key: &str| {
@@ -84,12 +84,7 @@ impl MetricsBatch {
 /// (no value, not finite, negative counter, no timestamp, no component, histogram type) are rejected.
 pub fn extract(request: &ExportMetricsServiceRequest) -> MetricsBatch {
     let mut batch = MetricsBatch::default();
-    let metrics = request
-        .resource_metrics
-        .iter()
-        .flat_map(|resource| &resource.scope_metrics)
-        .flat_map(|scope| &scope.metrics);
-    for metric in metrics {
+    for metric in all_metrics(request) {
         let Some(rule) = rule_for(&metric.name) else { continue };
         let (points, delta): (&[NumberDataPoint], bool) = match &metric.data {
             Some(metric::Data::Sum(sum)) => {

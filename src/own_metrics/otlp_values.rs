@@ -2,8 +2,9 @@
 
 use std::borrow::Cow;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{number_data_point, NumberDataPoint};
+use opentelemetry_proto::tonic::metrics::v1::{number_data_point, Metric, NumberDataPoint};
 
 /// An attribute value as text (non-string values as Prometheus would print them).
 pub fn attribute_text(value: Option<&AnyValue>) -> Option<Cow<'_, str>> {
@@ -22,6 +23,15 @@ pub fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<Cow<'a, st
         .iter()
         .find(|attribute| attribute.key == key)
         .and_then(|attribute| attribute_text(attribute.value.as_ref()))
+}
+
+/// Every metric of a push, whatever resource and scope carry it.
+pub fn all_metrics(request: &ExportMetricsServiceRequest) -> impl Iterator<Item = &Metric> {
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|resource| &resource.scope_metrics)
+        .flat_map(|scope| &scope.metrics)
 }
 
 /// A number point's value, integer or double.
