@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 
 use super::node::RaftNode;
@@ -34,6 +34,9 @@ pub enum MembershipError {
     NotALearner(u64),
     #[error("the membership change may or may not have committed: {0}")]
     OutcomeUnknown(String),
+    /// Another membership change (a promotion, a removal) has not committed yet; nothing changed.
+    #[error("another membership change is still in progress: {0}")]
+    ChangeInProgress(String),
 }
 
 /// A member's role in the membership: it votes, or it only receives the log.
@@ -177,11 +180,38 @@ impl RaftNode {
         if self.member_info(node_id).is_some() {
             return Err(MembershipError::AlreadyMember(node_id));
         }
+        // A join that arrives while a promotion commits is refused by openraft with nothing changed:
+        // wait for the change in flight to commit and add the learner then, within CHANGE_TIMEOUT.
         let raft = self.openraft().clone();
         let added = self
             .runtime_handle()
             .spawn(async move {
-                tokio::time::timeout(CHANGE_TIMEOUT, raft.add_learner(node_id, info, false)).await
+                tokio::time::timeout(CHANGE_TIMEOUT, async {
+                    loop {
+                        let outcome = raft.add_learner(node_id, info.clone(), false).await;
+                        let in_progress = matches!(
+                            &outcome,
+                            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                                ChangeMembershipError::InProgress(_)
+                            )))
+                        );
+                        if !in_progress {
+                            return outcome;
+                        }
+                        let committed = |metrics: &RaftMetrics| {
+                            metrics.membership_config.log_id() <= &metrics.last_applied
+                        };
+                        if raft
+                            .wait(Some(CHANGE_TIMEOUT))
+                            .metrics(committed, "membership change committed")
+                            .await
+                            .is_err()
+                        {
+                            return outcome;
+                        }
+                    }
+                })
+                .await
             })
             .await;
         membership_outcome(added)
@@ -248,6 +278,9 @@ fn membership_outcome(result: ChangeResult) -> Result<(), MembershipError> {
         Ok(Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))))) => {
             Err(MembershipError::NotLeader { leader: forward.leader_id })
         }
+        Ok(Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::InProgress(in_progress),
+        ))))) => Err(MembershipError::ChangeInProgress(in_progress.to_string())),
         Ok(Ok(Err(error))) => Err(MembershipError::OutcomeUnknown(error.to_string())),
     }
 }
