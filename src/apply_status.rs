@@ -23,7 +23,10 @@ pub mod releases;
 use std::collections::BTreeSet;
 
 pub use inference::{ApplyWatch, Expectation, InferredOutcome, Verdict};
-pub use releases::{release_signals_for, AlloyVersion, ReleaseSignals, ALLOY_RELEASES};
+pub use releases::{
+    release_signals_for, reported_version, AlloyVersion, ReleaseSignals, ALLOY_RELEASES,
+    ALLOY_VERSION_ATTRIBUTE,
+};
 
 /// The controller of Alloy's remotecfg service: `controller_path` and `controller_id` labels.
 pub const REMOTECFG_CONTROLLER: (&str, &str) = ("/", "remotecfg");

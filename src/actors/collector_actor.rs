@@ -27,7 +27,8 @@ use super::throughput::{
     EXPORT_FAILURES_FORGOTTEN_AFTER,
 };
 use crate::apply_status::{
-    alloy_content_hash, release_signals_for, Expectation, InferredOutcome, ReleaseSignals, Verdict,
+    alloy_content_hash, release_signals_for, reported_version, Expectation, InferredOutcome, ReleaseSignals,
+    Verdict,
 };
 use crate::model::command::{Delivered, RemoteStatusReport};
 use crate::model::event::NewEvent;
@@ -92,9 +93,6 @@ pub struct CollectorActor {
     /// The latest inference (replicated in `config.inferred`).
     inferred: Option<InferredApply>,
 }
-
-/// The attribute Alloy reports its release in (`collector.version`, from 1.3 on).
-const ALLOY_VERSION_ATTRIBUTE: &str = "collector.version";
 
 /// Failed reports folded into the next `config_failed` event: how many, and the latest one.
 struct UnwrittenConfigFailures {
@@ -369,10 +367,7 @@ impl CollectorActor {
                 && record.config.remote_status != Some(RemoteConfigState::Failed)
                 && !inferred_failure(record.config.remote_status, record.config.inferred.as_ref()),
             last_export_report: env.clock.monotonic(),
-            own_metrics_seen: record
-                .events
-                .iter()
-                .any(|event| event.event_type == EventType::OwnMetricsFirstSeen),
+            own_metrics_seen: record.own_metrics_seen(),
             own_metrics_last_seen_at: None,
             apply: ApplyTracker::default(),
             inferred: record.config.inferred.clone(),
@@ -383,7 +378,7 @@ impl CollectorActor {
 
     /// The release Alloy reports, when the signal table covers it.
     fn release(&self) -> Option<&'static ReleaseSignals> {
-        release_signals_for(self.local_attributes.get(ALLOY_VERSION_ATTRIBUTE).map(String::as_str))
+        release_signals_for(reported_version(&self.local_attributes))
     }
 
     /// Whether the collector runs its config's previous version because the current one failed:

@@ -407,6 +407,14 @@ pub const ALLOY_RELEASES: &[ReleaseSignals] = &[
     },
 ];
 
+/// The attribute Alloy reports its release in (`collector.version`, from 1.3 on).
+pub const ALLOY_VERSION_ATTRIBUTE: &str = "collector.version";
+
+/// The release a collector reported among its attributes, as text.
+pub fn reported_version(attributes: &std::collections::BTreeMap<String, String>) -> Option<&str> {
+    attributes.get(ALLOY_VERSION_ATTRIBUTE).map(String::as_str)
+}
+
 /// The newest release whose source the table was read from.
 pub const NEWEST_READ: AlloyVersion = AlloyVersion::new(1, 18, 1);
 

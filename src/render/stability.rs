@@ -9,6 +9,8 @@
 //! in Alloy's source at every tag (listed in the file). [`check_components`] compares a rendered
 //! config's components with the level a collector's Alloy runs at, for its release when known.
 
+use std::sync::OnceLock;
+
 use super::alloy::render_alloy;
 use super::secrets::Credentials;
 use super::RenderInput;
@@ -36,12 +38,17 @@ pub struct StabilityRow {
     pub file: &'static str,
 }
 
-/// The rows of [`ALLOY_STABILITY_TSV`]; the table's own test proves every line parses.
-pub fn stability_rows() -> impl Iterator<Item = StabilityRow> {
-    ALLOY_STABILITY_TSV
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .filter_map(parse_row)
+/// The rows of [`ALLOY_STABILITY_TSV`], parsed once; the table's own test proves every line parses.
+pub fn stability_rows() -> impl Iterator<Item = &'static StabilityRow> {
+    static ROWS: OnceLock<Vec<StabilityRow>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        ALLOY_STABILITY_TSV
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+            .filter_map(parse_row)
+            .collect()
+    })
+    .iter()
 }
 
 fn parse_row(line: &'static str) -> Option<StabilityRow> {

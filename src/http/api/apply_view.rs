@@ -6,11 +6,8 @@ use serde::Serialize;
 
 use crate::actors::collector_actor::LiveApply;
 use crate::apply_status::releases::NEWEST_READ;
-use crate::apply_status::{release_signals_for, InferredOutcome, ALLOY_RELEASES};
+use crate::apply_status::{release_signals_for, reported_version, InferredOutcome, ALLOY_RELEASES};
 use crate::model::{CollectorMode, CollectorRecord, InferredApply, RemoteConfigState, UnixMillis};
-
-/// The attribute Alloy reports its release in.
-const ALLOY_VERSION_ATTRIBUTE: &str = "collector.version";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApplyView {
@@ -50,9 +47,7 @@ pub struct ApplyInputs<'a> {
 impl ApplyView {
     pub fn build(inputs: &ApplyInputs<'_>) -> ApplyView {
         let record = inputs.record;
-        let alloy_version = inputs
-            .local_alloy_version
-            .or_else(|| record.local_attributes.get(ALLOY_VERSION_ATTRIBUTE).map(String::as_str));
+        let alloy_version = inputs.local_alloy_version.or_else(|| reported_version(&record.local_attributes));
         let release = release_signals_for(alloy_version);
         let mut view = ApplyView {
             state: "unknown",
@@ -170,6 +165,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::apply_status::ALLOY_VERSION_ATTRIBUTE;
     use crate::model::{CollectorMode, CollectorRecord};
 
     fn record(version: &str) -> CollectorRecord {

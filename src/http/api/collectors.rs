@@ -9,6 +9,7 @@ use super::apply_view::{ApplyInputs, ApplyView};
 use super::fleet_model::check_stability;
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
+use crate::apply_status::reported_version;
 use crate::cluster::live_reads::{self, Gathered};
 use crate::cluster::read_index::{self, CatchUpOutcome};
 use crate::error::ApiError;
@@ -204,7 +205,7 @@ impl CollectorView {
                 remote_status: live.remote_status.or(record.config.remote_status),
                 remote_error: view.config.remote_error.as_deref(),
                 live: Some(&live.apply),
-                local_alloy_version: view.local_attributes.get("collector.version").map(String::as_str),
+                local_alloy_version: reported_version(&view.local_attributes),
                 own_metrics_seen: record.own_metrics_seen() || live.own_metrics_last_seen_at.is_some(),
             });
             view.live_effective_config = live.effective_config;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::validate_name;
-use crate::apply_status::AlloyVersion;
+use crate::apply_status::{reported_version, AlloyVersion};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -38,22 +38,23 @@ async fn commit_or_preview(
     command: Command,
     options: &WriteOptions,
 ) -> Result<Option<HttpResponse>, ApiError> {
-    let configs = {
+    let previews = {
         let replica = state.raft.state();
         let (scoped, affected) = replica.fleet.preview_scope(&command)?;
         check_stability(&scoped, &affected, stability_field(&command))?;
-        let configs: Vec<Value> = affected
-            .iter()
-            .filter_map(|collector_id| {
-                let config = scoped.collectors.get(collector_id)?.current_config()?;
-                let mut view = version_view(config, true);
-                view["collector_id"] = Value::from(collector_id.as_str());
-                Some(view)
-            })
-            .collect();
-        configs
+        options.validate_only.then(|| {
+            affected
+                .iter()
+                .filter_map(|collector_id| {
+                    let config = scoped.collectors.get(collector_id)?.current_config()?;
+                    let mut view = version_view(config, true);
+                    view["collector_id"] = Value::from(collector_id.as_str());
+                    Some(view)
+                })
+                .collect::<Vec<Value>>()
+        })
     };
-    if options.validate_only {
+    if let Some(configs) = previews {
         return Ok(Some(HttpResponse::Ok().json(json!({ "valid": true, "configs": configs }))));
     }
     state.raft.propose(command).await?;
@@ -79,8 +80,7 @@ pub(super) fn check_stability(
 ) -> Result<(), ApiError> {
     for collector_id in collector_ids {
         let Some(record) = fleet.collectors.get(collector_id) else { continue };
-        let release =
-            record.local_attributes.get("collector.version").and_then(|version| AlloyVersion::parse(version));
+        let release = reported_version(&record.local_attributes).and_then(AlloyVersion::parse);
         let problems = check_render_input(&fleet.render_input(record), record.stability_level, release);
         if !problems.is_empty() {
             let text: Vec<&str> = problems.iter().map(|problem| problem.message.as_str()).collect();
