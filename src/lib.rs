@@ -40,6 +40,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod ottl;
 pub mod own_metrics;
 pub mod raft;
 pub mod render;
