@@ -123,19 +123,20 @@ impl<'p, 'a> Module<'p, 'a> {
     /// become one log line each through `otelcol.connector.spanlogs`, then take the logs' way.
     fn echo_destination(&mut self, node: String, label: &str, signals: &[Signal]) {
         let logs_path = signals.iter().any(|signal| matches!(signal, Signal::Logs | Signal::Traces));
-        if logs_path {
-            let echo = id("loki.echo", label);
-            let exporter = Block::labeled("otelcol.exporter.loki", label)
-                .attr("forward_to", Expr::refs(&[format!("{echo}.receiver")]));
-            self.add(node.clone(), "otelcol.exporter.loki", exporter);
-            self.add(node.clone(), "loki.echo", Block::labeled("loki.echo", label));
-        }
-        if signals.contains(&Signal::Metrics) {
-            let echo = id("prometheus.echo", label);
-            let exporter = Block::labeled("otelcol.exporter.prometheus", label)
-                .attr("forward_to", Expr::refs(&[format!("{echo}.receiver")]));
-            self.add(node.clone(), "otelcol.exporter.prometheus", exporter);
-            self.add(node.clone(), "prometheus.echo", Block::labeled("prometheus.echo", label));
+        let printers = [
+            (logs_path, "otelcol.exporter.loki", "loki.echo"),
+            (signals.contains(&Signal::Metrics), "otelcol.exporter.prometheus", "prometheus.echo"),
+        ];
+        for (needed, exporter, echo) in printers {
+            if needed {
+                let forward_to = Expr::refs(&[format!("{}.receiver", id(echo, label))]);
+                self.add(
+                    node.clone(),
+                    exporter,
+                    Block::labeled(exporter, label).attr("forward_to", forward_to),
+                );
+                self.add(node.clone(), echo, Block::labeled(echo, label));
+            }
         }
         if signals.contains(&Signal::Traces) {
             let logs = input_of(&id("otelcol.exporter.loki", label));
