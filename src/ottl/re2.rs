@@ -14,7 +14,8 @@
 //! - `maxSize`: a program over 128 MiB of instructions (`(?:x{3400}){1000}`).
 //!
 //! Known approximations, all in the tree shape that the last two limits are computed on: Go factors
-//! common prefixes out of alternations (only making the tree smaller), folds case with the full
+//! common prefixes out of alternations (`ab|a` becomes `a(?:b|)`, a level deeper and smaller;
+//! `(?:ab|ac)d` becomes `a[bc]d`, a level shallower), which is not modelled; Go folds case with the full
 //! Unicode tables where this models ASCII (`(?i)[é]` stays a class here, Go makes it a literal, one
 //! level of height apart), does not count runes in classes (`maxRunes`, 128 MiB of class ranges),
 //! and caches sizes per node while literals keep growing. Only patterns within a node or so of the
