@@ -11,6 +11,9 @@ pub mod backup;
 pub mod cluster;
 pub mod collectors;
 pub mod fleet_model;
+pub mod handler_types;
+pub mod openapi;
+pub mod openapi_json;
 pub mod routes;
 pub mod service_accounts;
 pub mod stream;
@@ -31,7 +34,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(json_error))
         .app_data(web::QueryConfig::default().error_handler(|error, _| {
             ApiError::new(ErrorCode::InvalidArgument, format!("invalid query parameters: {error}")).into()
-        }));
+        }))
+        .app_data(web::Data::new(openapi_json::OpenApiJson(openapi::document_text())));
     for path in routes::paths() {
         // Unmatched methods answer 401 to strangers and 405 with `Allow` to operators.
         let mut resource = web::resource(path)

@@ -6,8 +6,10 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::handler_types::Reply;
 use crate::error::ApiError;
 use crate::http::login_guard::LoginGuard;
 use crate::http::principal::{Principal, PrincipalKind, SESSION_COOKIE};
@@ -20,7 +22,7 @@ use crate::secrets;
 /// No user can have a longer name (`validate_name`).
 const MAX_USERNAME_CHARS: usize = 128;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginRequest {
     username: String,
@@ -111,7 +113,7 @@ pub(super) async fn logout(
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SessionsQuery {
     user_id: Option<String>,
@@ -191,14 +193,23 @@ pub(super) async fn delete_session(
     Ok(response.finish())
 }
 
-pub(super) async fn me(principal: Principal) -> HttpResponse {
+pub(super) async fn me(principal: Principal) -> Reply<Me> {
     let kind = match principal.kind {
         PrincipalKind::User => "user",
         PrincipalKind::ServiceAccount => "service_account",
     };
-    HttpResponse::Ok().json(serde_json::json!({
-        "id": principal.id, "name": principal.name, "role": principal.role.as_str(), "kind": kind
-    }))
+    Reply(Me { id: principal.id, name: principal.name, role: principal.role.as_str(), kind })
+}
+
+/// The caller of `GET /auth/me`.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Me {
+    id: String,
+    name: String,
+    /// `admin`, `operator`, `pipeline_engineer` or `viewer`.
+    role: &'static str,
+    /// `user` or `service_account`.
+    kind: &'static str,
 }
 
 /// An argon2id hash of a random password nobody knows, with the default parameters.

@@ -7,8 +7,10 @@
 //! throttled per client address like failed sign-ins (`http/login_guard.rs`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::handler_types::Reply;
 use crate::cluster::admin::{self, AdminAnswer, AdminCall, AdminError, Refusal};
 use crate::cluster::admission::{self, AdmitError};
 use crate::cluster::join::{JoinRequest, MAX_REQUEST_BYTES};
@@ -74,7 +76,7 @@ pub(super) async fn status(_principal: Principal, state: web::Data<AppState>) ->
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateJoinToken {
     ttl_seconds: Option<u64>,
@@ -184,31 +186,48 @@ fn not_leader(leader_http_addr: Option<String>) -> HttpResponse {
 }
 
 /// `GET /cluster/slots`: the replicated slot table as this node has applied it.
-pub(super) async fn slots(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
-    let slots: Vec<serde_json::Value> = {
-        let applied = state.raft.state();
-        applied
-            .fleet
-            .slots
-            .entries()
-            .map(|(slot, entry)| serde_json::json!({ "slot": slot, "owner": entry.owner, "epoch": entry.epoch.0 }))
-            .collect()
-    };
-    HttpResponse::Ok().json(serde_json::json!({ "slots": slots }))
+pub(super) async fn slots(_principal: Principal, state: web::Data<AppState>) -> Reply<SlotTable> {
+    let applied = state.raft.state();
+    let slots = applied
+        .fleet
+        .slots
+        .entries()
+        .map(|(slot, entry)| SlotView { slot, owner: entry.owner, epoch: entry.epoch.0 })
+        .collect();
+    Reply(SlotTable { slots })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct SlotTable {
+    slots: Vec<SlotView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SlotView {
+    slot: usize,
+    /// The node whose actors serve the slot's collectors.
+    owner: u64,
+    /// Bumped on every move of the slot.
+    epoch: u64,
 }
 
 /// `GET /cluster/digest`: this node's applied index and a digest of its fleet model at that index.
 /// Nodes that applied the same log show the same digest (the chaos test's convergence check).
-pub(super) async fn digest(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn digest(_principal: Principal, state: web::Data<AppState>) -> Reply<Digest> {
     let (applied_index, digest) = {
         let applied = state.raft.state();
         (applied.last_applied.map(|id| id.index), applied.fleet_digest())
     };
-    HttpResponse::Ok().json(serde_json::json!({
-        "node_id": state.raft.node_id(),
-        "applied_index": applied_index,
-        "model_digest": hex::encode(digest),
-    }))
+    Reply(Digest { node_id: state.raft.node_id(), applied_index, model_digest: hex::encode(digest) })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Digest {
+    node_id: u64,
+    /// The last log index this node applied; `null` before the first.
+    applied_index: Option<u64>,
+    /// SHA-256 of the fleet model at `applied_index`, hex.
+    model_digest: String,
 }
 
 /// A member id from the path: a node id is a positive integer.
@@ -254,7 +273,7 @@ pub(super) async fn remove_member(
     Ok(accepted(serde_json::json!({ "node_id": node_id, "state": "draining" })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TransferLeader {
     node_id: u64,

@@ -3,10 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::apply_view::{ApplyInputs, ApplyView};
 use super::fleet_model::check_stability;
+use super::handler_types::Reply;
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
 use crate::apply_status::reported_version;
@@ -23,7 +25,7 @@ use crate::secrets;
 const DEFAULT_EVENT_PAGE: usize = 100;
 const MAX_EVENT_PAGE: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateCollector {
     name: String,
@@ -35,7 +37,7 @@ pub(super) struct CreateCollector {
     stability_level: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateCollector {
     stability_level: String,
@@ -50,7 +52,7 @@ fn parse_stability_level(text: &str) -> Result<StabilityLevel, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     status: Option<String>,
@@ -58,7 +60,7 @@ pub(super) struct ListQuery {
     q: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventsQuery {
     after: Option<u64>,
@@ -66,7 +68,7 @@ pub(super) struct EventsQuery {
 }
 
 /// The Collector resource of the contract: the replicated record with the live actor state on top.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct CollectorView {
     id: String,
     name: String,
@@ -99,13 +101,13 @@ pub struct CollectorView {
     live_effective_config: Option<std::sync::Arc<str>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct TokenView {
     prefix: String,
     created_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct ConfigDeliveryView {
     version: u64,
     hash: String,
@@ -260,7 +262,7 @@ pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateCollector>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorView, 201>, ApiError> {
     principal.require_collector_admin()?;
     let CreateCollector { name, mode, attributes, stability_level } = body.into_inner();
     let stability_level =
@@ -297,14 +299,14 @@ pub(super) async fn create(
     let record = record_or_404(&state, &id)?;
     let mut view = CollectorView::new(&record, None);
     view.owner_node = state.raft.state().fleet.slot_owner(slot_of(&id));
-    Ok(HttpResponse::Created().json(view))
+    Ok(Reply(view))
 }
 
 pub(super) async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorList>, ApiError> {
     let status_filter = match query.status.as_deref() {
         Some(name) => Some(CollectorStatus::parse(name).ok_or_else(|| {
             ApiError::invalid_field(
@@ -348,17 +350,23 @@ pub(super) async fn list(
         }
     }
     views.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "collectors": views })))
+    Ok(Reply(CollectorList { collectors: views }))
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct CollectorList {
+    /// By name, then id.
+    collectors: Vec<CollectorView>,
 }
 
 pub(super) async fn get(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorView>, ApiError> {
     let record = record_or_404(&state, &path)?;
     let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
-    Ok(HttpResponse::Ok().json(
+    Ok(Reply(
         CollectorView::gathered(&record, gathered.get(&record.id))
             .with_effective_config_for(&record, &principal),
     ))
@@ -371,7 +379,7 @@ pub(super) async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<UpdateCollector>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorView>, ApiError> {
     principal.require_collector_admin()?;
     let collector_id = path.into_inner();
     let level = parse_stability_level(&body.stability_level)?;
@@ -385,7 +393,7 @@ pub(super) async fn update(
     state.raft.propose(command).await?;
     let record = record_or_404(&state, &collector_id)?;
     let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
-    Ok(HttpResponse::Ok().json(CollectorView::gathered(&record, gathered.get(&collector_id))))
+    Ok(Reply(CollectorView::gathered(&record, gathered.get(&collector_id))))
 }
 
 pub(super) async fn delete(

@@ -6,6 +6,7 @@
 //! `last_used_at` is coarse (`auth.token_last_used_interval`, written in batches by the audit writer).
 
 use actix_web::{web, HttpResponse};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::validate_name;
@@ -15,14 +16,14 @@ use crate::http::AppState;
 use crate::model::{Command, Role, UnixMillis};
 use crate::secrets;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateServiceAccount {
     name: String,
     role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateToken {
     #[serde(default)]

@@ -7,6 +7,7 @@
 //! `"live": false` says the owner could not be asked in time, and the rates are then `null`.
 
 use actix_web::{web, HttpResponse};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub mod join;
@@ -20,7 +21,7 @@ use crate::http::AppState;
 use crate::model::time::Rfc3339;
 use crate::render::graph::render_graph;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TopologyQuery {
     #[serde(default)]

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::validate_name;
@@ -24,7 +25,7 @@ use crate::secrets;
 /// Shortest password accepted for a new user.
 const MIN_PASSWORD_CHARS: usize = 12;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateUser {
     username: String,
@@ -84,7 +85,7 @@ fn user_view(user: &User) -> serde_json::Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateUser {
     role: Option<String>,
@@ -133,7 +134,7 @@ pub(super) async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ChangePassword {
     current_password: Option<String>,
