@@ -195,3 +195,47 @@ async fn real_answers_match_their_schemas() {
     checks.push(("400".into(), error_schema, invalid));
     validate_instances(&document, &checks);
 }
+
+#[tokio::test]
+async fn the_reference_page_lists_every_route_and_loads_nothing_from_elsewhere() {
+    let server = Server::start();
+    let api = Api::with_role(&server, "viewer").await;
+    let response = api
+        .http
+        .get(server.url("/api-reference"))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("get the reference page");
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"), "{csp}");
+    let page = response.text().await.expect("page");
+    for route in API_ROUTES {
+        let marker = format!("data-verb=\"{}\" data-path=\"{}\"", route.verb.as_str(), route.full_path());
+        assert_eq!(page.matches(&marker).count(), 1, "{marker}");
+    }
+    // Body fields come from the handlers' types: the collector's creation body names `stability_level`.
+    assert!(page.contains("id=\"schema-CreateCollector\""), "no CreateCollector schema");
+    assert!(page.contains(">stability_level<"), "no stability_level field");
+    for attribute in ["src=\"", "href=\""] {
+        for (index, _) in page.match_indices(attribute) {
+            let value = &page[index + attribute.len()..];
+            assert!(
+                value.starts_with('/') || value.starts_with('#'),
+                "a reference outside this server: {}",
+                &value[..value.len().min(60)]
+            );
+        }
+    }
+
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(server.url("/api-reference"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(stranger.status(), 303);
+}
