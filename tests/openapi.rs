@@ -151,6 +151,19 @@ if failures:
     );
 }
 
+/// The schema of an operation's typed answer with `status`.
+fn typed_answer(document: &Value, verb: &str, path: &str, status: u16) -> Value {
+    let pointer = format!(
+        "/paths/{}/{}/responses/{status}/content/application~1json/schema",
+        path.replace('~', "~0").replace('/', "~1"),
+        verb.to_ascii_lowercase()
+    );
+    let schema =
+        document.pointer(&pointer).unwrap_or_else(|| panic!("no answer schema at {pointer}")).clone();
+    assert!(schema.get("$ref").is_some(), "{verb} {path} {status} is not typed: {schema}");
+    schema
+}
+
 #[tokio::test]
 async fn real_answers_match_their_schemas() {
     let server = Server::start();
@@ -181,7 +194,73 @@ async fn real_answers_match_their_schemas() {
         assert_eq!(status, 200, "GET {url_path}: {body}");
         checks.push((format!("GET {url_path}"), Value::Object(schema.clone()), body));
     }
-    assert!(checks.len() >= 3, "too few typed answers to check: {}", checks.len());
+    assert!(checks.len() >= 8, "too few typed answers to check: {}", checks.len());
+
+    // Writes with typed answers.
+    let writes = [
+        (
+            Method::POST,
+            "/api/v1/collectors/{id}/token",
+            format!("/api/v1/collectors/{collector_id}/token"),
+            None,
+            201,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/collectors/{id}",
+            format!("/api/v1/collectors/{collector_id}"),
+            Some(json!({ "stability_level": "experimental" })),
+            200,
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            "/api/v1/users".to_owned(),
+            Some(
+                json!({ "username": "schema-user", "password": "a-long-enough-password", "role": "viewer" }),
+            ),
+            201,
+        ),
+        (
+            Method::POST,
+            "/api/v1/cluster/join-tokens",
+            "/api/v1/cluster/join-tokens".to_owned(),
+            Some(json!({})),
+            201,
+        ),
+    ];
+    for (method, template, url_path, body, expected) in writes {
+        let (status, answer) = api.request(method.clone(), &url_path, body).await;
+        assert_eq!(status, expected, "{method} {url_path}: {answer}");
+        let schema = typed_answer(&document, method.as_str(), template, status);
+        checks.push((format!("{method} {url_path}"), schema, answer));
+    }
+    let (_, account) = api
+        .request(
+            Method::POST,
+            "/api/v1/service-accounts",
+            Some(json!({ "name": "schema-sa", "role": "viewer" })),
+        )
+        .await;
+    checks.push((
+        "POST service account".into(),
+        typed_answer(&document, "POST", "/api/v1/service-accounts", 201),
+        account.clone(),
+    ));
+    let tokens = format!("/api/v1/service-accounts/{}/tokens", account["id"].as_str().expect("account id"));
+    let (status, minted) = api.request(Method::POST, &tokens, Some(json!({ "label": "schema" }))).await;
+    assert_eq!(status, 201, "{minted}");
+    checks.push((
+        "POST token".into(),
+        typed_answer(&document, "POST", "/api/v1/service-accounts/{id}/tokens", 201),
+        minted,
+    ));
+    let listed = api.get(&tokens).await;
+    checks.push((
+        "GET tokens".into(),
+        typed_answer(&document, "GET", "/api/v1/service-accounts/{id}/tokens", 200),
+        listed,
+    ));
 
     // Errors share one envelope.
     let error_schema =

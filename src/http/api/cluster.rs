@@ -88,7 +88,7 @@ pub(super) async fn create_join_token(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateJoinToken>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<JoinToken, 201>, ApiError> {
     principal.require_cluster_admin()?;
     let CreateJoinToken { ttl_seconds, uses } = body.into_inner();
     let ttl_seconds = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
@@ -117,11 +117,16 @@ pub(super) async fn create_join_token(
             at: now,
         })
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "token": minted.token,
-        "id": id,
-        "expires_at": expires_at.to_rfc3339(),
-    })))
+    Ok(Reply(JoinToken { token: minted.token, id, expires_at: expires_at.to_rfc3339() }))
+}
+
+/// A new join token: the only answer that ever shows it.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct JoinToken {
+    /// `lmjt_…`, for `linkmesh serve --join-token`.
+    token: String,
+    id: String,
+    expires_at: String,
 }
 
 /// `POST /cluster/join`: the join exchange (`cluster/join.rs`), answered by the leader.
@@ -257,8 +262,15 @@ async fn ask_leader(state: &AppState, call: AdminCall) -> Result<AdminAnswer, Ap
     })
 }
 
-fn accepted(what: serde_json::Value) -> HttpResponse {
-    HttpResponse::Accepted().json(what)
+/// The answer of a cluster change the leader goes on with in the background.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Accepted {
+    /// The member concerned (none for a rebalance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<u64>,
+    /// `draining` for a member being removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
 }
 
 /// `DELETE /cluster/members/{id}`: the member's slots drain to the others, then it leaves.
@@ -266,11 +278,11 @@ pub(super) async fn remove_member(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<Accepted, 202>, ApiError> {
     principal.require_cluster_admin()?;
     let node_id = member_id(&path)?;
     ask_leader(&state, AdminCall::RemoveMember { node_id }).await?;
-    Ok(accepted(serde_json::json!({ "node_id": node_id, "state": "draining" })))
+    Ok(Reply(Accepted { node_id: Some(node_id), state: Some("draining") }))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -284,19 +296,19 @@ pub(super) async fn transfer_leader(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<TransferLeader>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<Accepted, 202>, ApiError> {
     principal.require_cluster_admin()?;
     let TransferLeader { node_id } = body.into_inner();
     ask_leader(&state, AdminCall::TransferLeader { node_id }).await?;
-    Ok(accepted(serde_json::json!({ "node_id": node_id })))
+    Ok(Reply(Accepted { node_id: Some(node_id), state: None }))
 }
 
 /// `POST /cluster/rebalance`: one balancer run now.
 pub(super) async fn rebalance(
     principal: Principal,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<Accepted, 202>, ApiError> {
     principal.require_cluster_admin()?;
     ask_leader(&state, AdminCall::Rebalance).await?;
-    Ok(accepted(serde_json::json!({})))
+    Ok(Reply(Accepted { node_id: None, state: None }))
 }

@@ -427,7 +427,7 @@ pub(super) async fn mint_token(
     request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<MintedCollectorToken, 201>, ApiError> {
     principal.require_collector_admin()?;
     let collector_id = path.into_inner();
     let record = record_for_write(&state, &collector_id).await?;
@@ -447,13 +447,25 @@ pub(super) async fn mint_token(
     crate::cluster::revocation::await_owner(&state.raft, &collector_id).await;
     let config_alloy = (record.mode == CollectorMode::AlloyRemotecfg)
         .then(|| render_enrollment_config_alloy(&external_url(&request, &state), &minted.token));
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "token": minted.token,
-        "prefix": minted.display_prefix,
-        "created_at": now.to_rfc3339(),
-        "collector_id": collector_id,
-        "config_alloy": config_alloy,
-    })))
+    Ok(Reply(MintedCollectorToken {
+        token: minted.token,
+        prefix: minted.display_prefix,
+        created_at: now.to_rfc3339(),
+        collector_id,
+        config_alloy,
+    }))
+}
+
+/// A collector's new token: the only answer that ever shows it. The previous one is refused from now.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct MintedCollectorToken {
+    /// `lmct_…`, the collector's bearer token.
+    token: String,
+    prefix: String,
+    created_at: String,
+    collector_id: String,
+    /// The ready-to-paste `config.alloy` (Alloy collectors; `null` for OpAMP ones).
+    config_alloy: Option<String>,
 }
 
 pub(super) async fn config_view(
@@ -468,14 +480,34 @@ pub(super) async fn config_view(
     Ok(HttpResponse::Ok().json(super::fleet_model::version_view(current, true)))
 }
 
-pub(crate) fn event_view(event: &Event) -> serde_json::Value {
-    serde_json::json!({
-        "id": event.id,
-        "ts": event.ts.to_rfc3339(),
-        "type": event.event_type.as_str(),
-        "message": event.message,
-        "data": event.data,
-    })
+/// One of a collector's events, as the events endpoint and the collector stream send it.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct EventView {
+    /// Increasing per collector, from 1.
+    id: u64,
+    ts: String,
+    #[serde(rename = "type")]
+    event_type: &'static str,
+    message: String,
+    data: serde_json::Map<String, serde_json::Value>,
+}
+
+pub(crate) fn event_view(event: &Event) -> EventView {
+    EventView {
+        id: event.id,
+        ts: event.ts.to_rfc3339(),
+        event_type: event.event_type.as_str(),
+        message: event.message.clone(),
+        data: event.data.clone(),
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct EventPage {
+    /// Oldest first.
+    events: Vec<EventView>,
+    /// Pass as `after` for the next page.
+    next: u64,
 }
 
 pub(super) async fn events(
@@ -483,7 +515,7 @@ pub(super) async fn events(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<EventsQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<EventPage>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_EVENT_PAGE);
     if limit == 0 || limit > MAX_EVENT_PAGE {
         return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_EVENT_PAGE}")));
@@ -492,7 +524,7 @@ pub(super) async fn events(
     let applied = state.raft.state();
     let record =
         applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
-    let page: Vec<serde_json::Value> = record.events_after(after, limit).map(event_view).collect();
+    let events = record.events_after(after, limit).map(event_view).collect();
     let next = record.events_after(after, limit).last().map_or(after, |event| event.id);
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": page, "next": next })))
+    Ok(Reply(EventPage { events, next }))
 }

@@ -33,7 +33,7 @@ mod hub;
 pub use hub::StreamHub;
 use hub::{sse_message, StreamSlot, SAMPLE_INTERVAL};
 
-use super::collectors::{event_view, gather_live, CollectorView};
+use super::collectors::{event_view, gather_live, CollectorView, EventView};
 use super::handler_types::EventStream;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
@@ -226,7 +226,7 @@ impl CollectorSampler {
                     messages.push(sse_message("collector", None, &view));
                     memory.last_view = Some(view);
                 }
-                let events: Vec<serde_json::Value> = record
+                let events: Vec<EventView> = record
                     .events_after(memory.last_event_id, MAX_EVENTS_PER_MESSAGE)
                     .map(event_view)
                     .collect();
