@@ -3,6 +3,9 @@
 //! The router is built from one table, [`routes::API_ROUTES`] (method, path, who may call it). Every
 //! route requires a [`Principal`] except `POST /auth/login`; unknown routes and methods answer 401 before
 //! 404/405, so the API's shape is not visible without credentials.
+//!
+//! The API describes itself from the same table and the handlers' types: [`openapi`] builds the
+//! OpenAPI document `GET /openapi.json` serves ([`openapi_json`]) and the UI's `/api-reference` renders.
 
 pub mod apply_view;
 pub mod audit;
