@@ -27,6 +27,10 @@ use crate::http::principal::SESSION_COOKIE;
 /// The OpenAPI version the document follows (its schemas are JSON Schema 2020-12).
 const OPENAPI_VERSION: &str = "3.1.0";
 
+/// What a fleet-model write answers under `?validate_only=true`.
+const VALIDATE_ONLY: &str = " With `?validate_only=true` nothing is committed: the answer is 200 \
+    `{\"valid\": true, \"configs\": [...]}`, the config every affected collector would get.";
+
 /// The handler modules' tags, in the order the reference page shows them: (module, tag, description).
 pub const TAGS: &[(&str, &str, &str)] = &[
     ("auth", "Sign-in", "Sessions: sign in, sign out, who is signed in."),
@@ -171,6 +175,12 @@ fn operation(route: &ApiRoute, types: &HandlerTypes, module: &str, operation_id:
     if route.is_audited() {
         description.push_str(" Recorded in the audit log.");
     }
+    // Fleet-model writes read `WriteOptions`: a dry run answers the rendered outcome instead.
+    let previews =
+        types.query.as_ref().is_some_and(|query| query.pointer("/properties/validate_only").is_some());
+    if previews {
+        description.push_str(VALIDATE_ONLY);
+    }
     let mut operation = Map::new();
     operation.insert("operationId".into(), json!(operation_id));
     operation.insert("summary".into(), json!(route.summary));
@@ -213,6 +223,15 @@ fn operation(route: &ApiRoute, types: &HandlerTypes, module: &str, operation_id:
     let mut responses = Map::new();
     let (status, success) = success_response(route, types);
     responses.insert(status.to_string(), success);
+    if previews && status != 200 {
+        responses.insert(
+            "200".into(),
+            json!({
+                "description": format!("Validated only.{VALIDATE_ONLY}"),
+                "content": { "application/json": { "schema": { "type": "object" } } },
+            }),
+        );
+    }
     let reference = |name: &str| json!({ "$ref": format!("#/components/responses/{name}") });
     if types.body.is_some() || has_query {
         responses.insert("400".into(), reference("InvalidArgument"));

@@ -233,6 +233,7 @@ macro_rules! route {
 }
 
 /// Every route of the REST API. `api::configure` registers them in this order, one resource per path.
+// One line per route, so the table reads as a table.
 #[rustfmt::skip]
 pub static API_ROUTES: &[ApiRoute] = &[
     // Sign-in (`auth.rs`).
