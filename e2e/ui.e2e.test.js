@@ -814,6 +814,36 @@ step('the Cluster page shows this node as the leader holding every slot, live', 
   await snapshot('cluster', { doc: true });
 });
 
+step('the API reference lists every route of the served OpenAPI document, from this server only', async () => {
+  const { page } = ctx;
+  await page.getByRole('link', { name: 'API', exact: true }).click();
+  await page.waitForURL(/\/api-reference$/);
+  await expectText(page.getByRole('heading', { level: 1 }), 'API reference');
+  const minting = page.locator('article[data-verb="POST"][data-path="/api/v1/collectors/{id}/token"]');
+  await expectText(minting, /Mint or rotate a collector's token/);
+  await expectText(minting, /Role operator or above/);
+  // The body's fields, from the handler's type, and a link to its schema.
+  const create = page.locator('article[data-verb="POST"][data-path="/api/v1/collectors"]');
+  await expectText(create, /stability_level/);
+  await create.getByRole('link', { name: 'CreateCollector' }).click();
+  await page.waitForURL(/#schema-CreateCollector$/);
+  // Every operation of the document the server serves is on the page, once.
+  const description = (await apiAsBrowser('GET', '/api/v1/openapi.json')).body;
+  const operations = Object.entries(description.paths).flatMap(([path, item]) => Object.keys(item).map((verb) => [verb.toUpperCase(), path]));
+  assert.ok(operations.length > 50, `only ${operations.length} operations`);
+  for (const [verb, path] of operations) {
+    assert.equal(await page.locator(`article[data-verb="${verb}"][data-path="${path}"]`).count(), 1, `${verb} ${path}`);
+  }
+  // Nothing is loaded from anywhere else.
+  const foreign = await page.evaluate(() => Array.from(document.querySelectorAll('script[src], link[href], img[src]'))
+    .map((node) => node.src || node.href)
+    .filter((url) => new URL(url, location.href).origin !== location.origin));
+  assert.deepEqual(foreign, []);
+  await page.goto(`${ctx.base}/api-reference`);
+  await page.mouse.move(0, 0);
+  await snapshot('api-reference');
+});
+
 step('a viewer sees the fleet but no edit controls or settings', async () => {
   const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 } });
   const viewer = await context.newPage();

@@ -5,6 +5,8 @@
 use std::fmt;
 
 use actix_web::http::StatusCode;
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::actors::RegistryError;
@@ -35,6 +37,25 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for the API description's list of REST codes.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::FailedPrecondition,
+        ErrorCode::Conflict,
+        ErrorCode::ResourceExhausted,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Unimplemented,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
     /// (Connect code, REST code, HTTP status). Connect codes: connectrpc.com/docs/protocol.
     const fn table(self) -> (&'static str, &'static str, u16) {
         match self {
@@ -159,6 +180,32 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// The REST error body, `{"error":{"code","message","details"}}`: what [`ApiError`] answers, and the
+/// schema the API description (`http/api/openapi.rs`) gives every error response.
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorEnvelope<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorBody<'a> {
+    /// The REST code; the HTTP status says the same.
+    #[schemars(schema_with = "rest_code_schema")]
+    pub code: &'a str,
+    /// Lowercase, for people; names the field at fault in validation errors.
+    pub message: &'a str,
+    /// Structured details, e.g. `field` or `retry_after_seconds`.
+    pub details: &'a Map<String, Value>,
+}
+
+/// Every REST code [`ErrorCode::table`] maps to, as an enum.
+fn rest_code_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut codes: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.rest_code()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    schemars::json_schema!({ "type": "string", "enum": codes })
+}
+
 /// The REST shape: `{"error":{"code","message","details"}}`.
 impl actix_web::ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -166,9 +213,9 @@ impl actix_web::ResponseError for ApiError {
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {
-        let body = serde_json::json!({
-            "error": { "code": self.code.rest_code(), "message": self.message, "details": self.details }
-        });
+        let body = ErrorEnvelope {
+            error: ErrorBody { code: self.code.rest_code(), message: &self.message, details: &self.details },
+        };
         let mut response = actix_web::HttpResponse::build(self.status_code());
         if let Some(seconds) = self.retry_after_seconds() {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));

@@ -12,6 +12,7 @@
 //! - Pages carry no inline script or style (a strict `Content-Security-Policy` forbids them), and no
 //!   secret: tokens are shown only by the script, from the one API response that mints them.
 
+mod api_reference;
 mod assets;
 mod cluster;
 mod collector;
@@ -38,6 +39,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/pipelines").route(web::get().to(pipelines::page)))
         .service(web::resource("/settings").route(web::get().to(settings::page)))
         .service(web::resource("/cluster").route(web::get().to(cluster::page)))
+        .service(web::resource("/api-reference").route(web::get().to(api_reference::page)))
         .service(web::resource("/assets/{version}/{name}").route(web::get().to(assets::serve)))
         .default_service(web::to(not_found::page));
 }

@@ -16,9 +16,16 @@ fn no_redirects() -> reqwest::Client {
 async fn only_login_and_assets_are_public_and_pages_redirect_to_login() {
     let server = Server::start();
     let http = no_redirects();
-    for path in
-        ["/", "/collectors", "/collectors/new", "/collectors/col_x", "/pipelines", "/settings", "/cluster"]
-    {
+    for path in [
+        "/",
+        "/collectors",
+        "/collectors/new",
+        "/collectors/col_x",
+        "/pipelines",
+        "/settings",
+        "/cluster",
+        "/api-reference",
+    ] {
         let response = http.get(server.url(path)).send().await.expect("get");
         assert_eq!(response.status(), 303, "{path}");
         let location = response.headers()["location"].to_str().expect("location");

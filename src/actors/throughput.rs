@@ -36,10 +36,11 @@ pub const MAX_COMPONENTS: usize = 512;
 const NANOS_PER_SECOND: f64 = 1e9;
 
 /// The rates of one component over one push interval, in items per second.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RateSample {
     /// The collector's timestamp of the push's newest point.
     #[serde(serialize_with = "rfc3339")]
+    #[schemars(with = "String")]
     pub at: UnixMillis,
     pub in_rate: Option<f64>,
     pub out_rate: Option<f64>,
@@ -82,7 +83,7 @@ impl ComponentState {
 }
 
 /// The collector process as its own metrics describe it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ProcessStats {
     /// CPU cores in use (rate of CPU seconds).
     pub cpu_cores: Option<f64>,

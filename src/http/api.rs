@@ -3,6 +3,9 @@
 //! The router is built from one table, [`routes::API_ROUTES`] (method, path, who may call it). Every
 //! route requires a [`Principal`] except `POST /auth/login`; unknown routes and methods answer 401 before
 //! 404/405, so the API's shape is not visible without credentials.
+//!
+//! The API describes itself from the same table and the handlers' types: [`openapi`] builds the
+//! OpenAPI document `GET /openapi.json` serves ([`openapi_json`]) and the UI's `/api-reference` renders.
 
 pub mod apply_view;
 pub mod audit;
@@ -11,6 +14,9 @@ pub mod backup;
 pub mod cluster;
 pub mod collectors;
 pub mod fleet_model;
+pub mod handler_types;
+pub mod openapi;
+pub mod openapi_json;
 pub mod routes;
 pub mod service_accounts;
 pub mod stream;
@@ -31,7 +37,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(json_error))
         .app_data(web::QueryConfig::default().error_handler(|error, _| {
             ApiError::new(ErrorCode::InvalidArgument, format!("invalid query parameters: {error}")).into()
-        }));
+        }))
+        .app_data(web::Data::new(openapi_json::OpenApiJson(openapi::document_text())));
     for path in routes::paths() {
         // Unmatched methods answer 401 to strangers and 405 with `Allow` to operators.
         let mut resource = web::resource(path)

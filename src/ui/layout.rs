@@ -12,6 +12,7 @@ pub enum Nav {
     Pipelines,
     Cluster,
     Settings,
+    Api,
     None,
 }
 
@@ -83,6 +84,7 @@ fn top_bar(active: Nav, principal: &Principal) -> Markup {
                 @if principal.role.can_manage_access() {
                     (link(Nav::Settings, "/settings", "Settings"))
                 }
+                (link(Nav::Api, "/api-reference", "API"))
             }
             div class="topbar-end" {
                 @if principal.role.can_manage_collectors() {

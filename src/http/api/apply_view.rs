@@ -2,6 +2,7 @@
 //! ("reported" by Alloy ≥ 1.12, "inferred" from its own metrics, or "none"), and what linkmesh
 //! cannot know for its release. Pure: built from the record and the owner's live view.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::actors::collector_actor::LiveApply;
@@ -9,7 +10,7 @@ use crate::apply_status::releases::NEWEST_READ;
 use crate::apply_status::{release_signals_for, reported_version, InferredOutcome, ALLOY_RELEASES};
 use crate::model::{CollectorMode, CollectorRecord, InferredApply, RemoteConfigState, UnixMillis};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ApplyView {
     /// `applied`, `failed`, `applying` (reported only), `pending` (waiting for a scrape after the
     /// delivery), `unknown`, or `not_delivered`.

@@ -4,6 +4,7 @@
 //! How entries are made: `crate::audit`; what they hold and how long they are kept: `model/audit.rs`.
 
 use actix_web::{web, HttpResponse};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -15,7 +16,7 @@ use crate::model::{AuditEntry, UnixMillis};
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AuditQuery {
     #[serde(default)]

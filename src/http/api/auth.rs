@@ -6,8 +6,10 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::handler_types::Reply;
 use crate::error::ApiError;
 use crate::http::login_guard::LoginGuard;
 use crate::http::principal::{Principal, PrincipalKind, SESSION_COOKIE};
@@ -20,7 +22,7 @@ use crate::secrets;
 /// No user can have a longer name (`validate_name`).
 const MAX_USERNAME_CHARS: usize = 128;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginRequest {
     username: String,
@@ -111,7 +113,7 @@ pub(super) async fn logout(
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SessionsQuery {
     user_id: Option<String>,
@@ -123,7 +125,7 @@ pub(super) async fn list_sessions(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<SessionsQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<SessionList>, ApiError> {
     let is_admin = principal.role.can_manage_access();
     let own_id = (principal.kind == PrincipalKind::User).then_some(principal.id.as_str());
     let filter = match (&query.user_id, is_admin) {
@@ -140,24 +142,40 @@ pub(super) async fn list_sessions(
     let now = UnixMillis::now();
     let applied = state.raft.state();
     let fleet = &applied.fleet;
-    let sessions: Vec<serde_json::Value> = fleet
+    let sessions = fleet
         .sessions
         .iter()
         .filter(|(_, session)| session.expires_at > now)
         .filter(|(_, session)| filter.is_none_or(|user_id| session.user_id == user_id))
-        .map(|(key, session)| {
-            serde_json::json!({
-                "id": session_id(key),
-                "user_id": session.user_id,
-                "username": fleet.users.get(&session.user_id).map(|user| user.username.as_str()),
-                "created_at": session.created_at.to_rfc3339(),
-                "expires_at": session.expires_at.to_rfc3339(),
-                "remote_addr": session.remote_addr,
-                "current": current.as_deref() == Some(key.as_str()),
-            })
+        .map(|(key, session)| SessionView {
+            id: session_id(key).to_owned(),
+            user_id: session.user_id.clone(),
+            username: fleet.users.get(&session.user_id).map(|user| user.username.clone()),
+            created_at: session.created_at.to_rfc3339(),
+            expires_at: session.expires_at.to_rfc3339(),
+            remote_addr: session.remote_addr.clone(),
+            current: current.as_deref() == Some(key.as_str()),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": sessions })))
+    Ok(Reply(SessionList { sessions }))
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SessionView {
+    id: String,
+    user_id: String,
+    /// `null` when the user is gone.
+    username: Option<String>,
+    created_at: String,
+    expires_at: String,
+    remote_addr: Option<String>,
+    /// The session this request came with.
+    current: bool,
 }
 
 /// `DELETE /auth/sessions/{id}`: ends one session at once (the caller's own, or any for an admin).
@@ -191,14 +209,23 @@ pub(super) async fn delete_session(
     Ok(response.finish())
 }
 
-pub(super) async fn me(principal: Principal) -> HttpResponse {
+pub(super) async fn me(principal: Principal) -> Reply<Me> {
     let kind = match principal.kind {
         PrincipalKind::User => "user",
         PrincipalKind::ServiceAccount => "service_account",
     };
-    HttpResponse::Ok().json(serde_json::json!({
-        "id": principal.id, "name": principal.name, "role": principal.role.as_str(), "kind": kind
-    }))
+    Reply(Me { id: principal.id, name: principal.name, role: principal.role.as_str(), kind })
+}
+
+/// The caller of `GET /auth/me`.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Me {
+    id: String,
+    name: String,
+    /// `admin`, `operator`, `pipeline_engineer` or `viewer`.
+    role: &'static str,
+    /// `user` or `service_account`.
+    kind: &'static str,
 }
 
 /// An argon2id hash of a random password nobody knows, with the default parameters.

@@ -7,8 +7,10 @@
 //! throttled per client address like failed sign-ins (`http/login_guard.rs`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::handler_types::Reply;
 use crate::cluster::admin::{self, AdminAnswer, AdminCall, AdminError, Refusal};
 use crate::cluster::admission::{self, AdmitError};
 use crate::cluster::join::{JoinRequest, MAX_REQUEST_BYTES};
@@ -74,7 +76,7 @@ pub(super) async fn status(_principal: Principal, state: web::Data<AppState>) ->
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateJoinToken {
     ttl_seconds: Option<u64>,
@@ -86,7 +88,7 @@ pub(super) async fn create_join_token(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateJoinToken>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<JoinToken, 201>, ApiError> {
     principal.require_cluster_admin()?;
     let CreateJoinToken { ttl_seconds, uses } = body.into_inner();
     let ttl_seconds = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
@@ -115,11 +117,16 @@ pub(super) async fn create_join_token(
             at: now,
         })
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "token": minted.token,
-        "id": id,
-        "expires_at": expires_at.to_rfc3339(),
-    })))
+    Ok(Reply(JoinToken { token: minted.token, id, expires_at: expires_at.to_rfc3339() }))
+}
+
+/// A new join token: the only answer that ever shows it.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct JoinToken {
+    /// `lmjt_…`, for `linkmesh serve --join-token`.
+    token: String,
+    id: String,
+    expires_at: String,
 }
 
 /// `POST /cluster/join`: the join exchange (`cluster/join.rs`), answered by the leader.
@@ -184,31 +191,48 @@ fn not_leader(leader_http_addr: Option<String>) -> HttpResponse {
 }
 
 /// `GET /cluster/slots`: the replicated slot table as this node has applied it.
-pub(super) async fn slots(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
-    let slots: Vec<serde_json::Value> = {
-        let applied = state.raft.state();
-        applied
-            .fleet
-            .slots
-            .entries()
-            .map(|(slot, entry)| serde_json::json!({ "slot": slot, "owner": entry.owner, "epoch": entry.epoch.0 }))
-            .collect()
-    };
-    HttpResponse::Ok().json(serde_json::json!({ "slots": slots }))
+pub(super) async fn slots(_principal: Principal, state: web::Data<AppState>) -> Reply<SlotTable> {
+    let applied = state.raft.state();
+    let slots = applied
+        .fleet
+        .slots
+        .entries()
+        .map(|(slot, entry)| SlotView { slot, owner: entry.owner, epoch: entry.epoch.0 })
+        .collect();
+    Reply(SlotTable { slots })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct SlotTable {
+    slots: Vec<SlotView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SlotView {
+    slot: usize,
+    /// The node whose actors serve the slot's collectors.
+    owner: u64,
+    /// Bumped on every move of the slot.
+    epoch: u64,
 }
 
 /// `GET /cluster/digest`: this node's applied index and a digest of its fleet model at that index.
 /// Nodes that applied the same log show the same digest (the chaos test's convergence check).
-pub(super) async fn digest(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn digest(_principal: Principal, state: web::Data<AppState>) -> Reply<Digest> {
     let (applied_index, digest) = {
         let applied = state.raft.state();
         (applied.last_applied.map(|id| id.index), applied.fleet_digest())
     };
-    HttpResponse::Ok().json(serde_json::json!({
-        "node_id": state.raft.node_id(),
-        "applied_index": applied_index,
-        "model_digest": hex::encode(digest),
-    }))
+    Reply(Digest { node_id: state.raft.node_id(), applied_index, model_digest: hex::encode(digest) })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Digest {
+    node_id: u64,
+    /// The last log index this node applied; `null` before the first.
+    applied_index: Option<u64>,
+    /// SHA-256 of the fleet model at `applied_index`, hex.
+    model_digest: String,
 }
 
 /// A member id from the path: a node id is a positive integer.
@@ -238,8 +262,15 @@ async fn ask_leader(state: &AppState, call: AdminCall) -> Result<AdminAnswer, Ap
     })
 }
 
-fn accepted(what: serde_json::Value) -> HttpResponse {
-    HttpResponse::Accepted().json(what)
+/// The answer of a cluster change the leader goes on with in the background.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Accepted {
+    /// The member concerned (none for a rebalance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<u64>,
+    /// `draining` for a member being removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
 }
 
 /// `DELETE /cluster/members/{id}`: the member's slots drain to the others, then it leaves.
@@ -247,14 +278,14 @@ pub(super) async fn remove_member(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<Accepted, 202>, ApiError> {
     principal.require_cluster_admin()?;
     let node_id = member_id(&path)?;
     ask_leader(&state, AdminCall::RemoveMember { node_id }).await?;
-    Ok(accepted(serde_json::json!({ "node_id": node_id, "state": "draining" })))
+    Ok(Reply(Accepted { node_id: Some(node_id), state: Some("draining") }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TransferLeader {
     node_id: u64,
@@ -265,19 +296,19 @@ pub(super) async fn transfer_leader(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<TransferLeader>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<Accepted, 202>, ApiError> {
     principal.require_cluster_admin()?;
     let TransferLeader { node_id } = body.into_inner();
     ask_leader(&state, AdminCall::TransferLeader { node_id }).await?;
-    Ok(accepted(serde_json::json!({ "node_id": node_id })))
+    Ok(Reply(Accepted { node_id: Some(node_id), state: None }))
 }
 
 /// `POST /cluster/rebalance`: one balancer run now.
 pub(super) async fn rebalance(
     principal: Principal,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<Accepted, 202>, ApiError> {
     principal.require_cluster_admin()?;
     ask_leader(&state, AdminCall::Rebalance).await?;
-    Ok(accepted(serde_json::json!({})))
+    Ok(Reply(Accepted { node_id: None, state: None }))
 }

@@ -3,10 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::apply_view::{ApplyInputs, ApplyView};
 use super::fleet_model::check_stability;
+use super::handler_types::Reply;
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
 use crate::apply_status::reported_version;
@@ -23,7 +25,7 @@ use crate::secrets;
 const DEFAULT_EVENT_PAGE: usize = 100;
 const MAX_EVENT_PAGE: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateCollector {
     name: String,
@@ -35,7 +37,7 @@ pub(super) struct CreateCollector {
     stability_level: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateCollector {
     stability_level: String,
@@ -50,7 +52,7 @@ fn parse_stability_level(text: &str) -> Result<StabilityLevel, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     status: Option<String>,
@@ -58,7 +60,7 @@ pub(super) struct ListQuery {
     q: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventsQuery {
     after: Option<u64>,
@@ -66,7 +68,7 @@ pub(super) struct EventsQuery {
 }
 
 /// The Collector resource of the contract: the replicated record with the live actor state on top.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct CollectorView {
     id: String,
     name: String,
@@ -99,13 +101,13 @@ pub struct CollectorView {
     live_effective_config: Option<std::sync::Arc<str>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct TokenView {
     prefix: String,
     created_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct ConfigDeliveryView {
     version: u64,
     hash: String,
@@ -260,7 +262,7 @@ pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateCollector>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorView, 201>, ApiError> {
     principal.require_collector_admin()?;
     let CreateCollector { name, mode, attributes, stability_level } = body.into_inner();
     let stability_level =
@@ -297,14 +299,14 @@ pub(super) async fn create(
     let record = record_or_404(&state, &id)?;
     let mut view = CollectorView::new(&record, None);
     view.owner_node = state.raft.state().fleet.slot_owner(slot_of(&id));
-    Ok(HttpResponse::Created().json(view))
+    Ok(Reply(view))
 }
 
 pub(super) async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorList>, ApiError> {
     let status_filter = match query.status.as_deref() {
         Some(name) => Some(CollectorStatus::parse(name).ok_or_else(|| {
             ApiError::invalid_field(
@@ -348,17 +350,23 @@ pub(super) async fn list(
         }
     }
     views.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "collectors": views })))
+    Ok(Reply(CollectorList { collectors: views }))
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct CollectorList {
+    /// By name, then id.
+    collectors: Vec<CollectorView>,
 }
 
 pub(super) async fn get(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorView>, ApiError> {
     let record = record_or_404(&state, &path)?;
     let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
-    Ok(HttpResponse::Ok().json(
+    Ok(Reply(
         CollectorView::gathered(&record, gathered.get(&record.id))
             .with_effective_config_for(&record, &principal),
     ))
@@ -371,7 +379,7 @@ pub(super) async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<UpdateCollector>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CollectorView>, ApiError> {
     principal.require_collector_admin()?;
     let collector_id = path.into_inner();
     let level = parse_stability_level(&body.stability_level)?;
@@ -389,7 +397,7 @@ pub(super) async fn update(
     state.raft.propose(command).await?;
     let record = record_or_404(&state, &collector_id)?;
     let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
-    Ok(HttpResponse::Ok().json(CollectorView::gathered(&record, gathered.get(&collector_id))))
+    Ok(Reply(CollectorView::gathered(&record, gathered.get(&collector_id))))
 }
 
 pub(super) async fn delete(
@@ -423,7 +431,7 @@ pub(super) async fn mint_token(
     request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<MintedCollectorToken, 201>, ApiError> {
     principal.require_collector_admin()?;
     let collector_id = path.into_inner();
     let record = record_for_write(&state, &collector_id).await?;
@@ -443,13 +451,25 @@ pub(super) async fn mint_token(
     crate::cluster::revocation::await_owner(&state.raft, &collector_id).await;
     let config_alloy = (record.mode == CollectorMode::AlloyRemotecfg)
         .then(|| render_enrollment_config_alloy(&external_url(&request, &state), &minted.token));
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "token": minted.token,
-        "prefix": minted.display_prefix,
-        "created_at": now.to_rfc3339(),
-        "collector_id": collector_id,
-        "config_alloy": config_alloy,
-    })))
+    Ok(Reply(MintedCollectorToken {
+        token: minted.token,
+        prefix: minted.display_prefix,
+        created_at: now.to_rfc3339(),
+        collector_id,
+        config_alloy,
+    }))
+}
+
+/// A collector's new token: the only answer that ever shows it. The previous one is refused from now.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct MintedCollectorToken {
+    /// `lmct_…`, the collector's bearer token.
+    token: String,
+    prefix: String,
+    created_at: String,
+    collector_id: String,
+    /// The ready-to-paste `config.alloy` (Alloy collectors; `null` for OpAMP ones).
+    config_alloy: Option<String>,
 }
 
 pub(super) async fn config_view(
@@ -464,14 +484,34 @@ pub(super) async fn config_view(
     Ok(HttpResponse::Ok().json(super::fleet_model::version_view(current, true)))
 }
 
-pub(crate) fn event_view(event: &Event) -> serde_json::Value {
-    serde_json::json!({
-        "id": event.id,
-        "ts": event.ts.to_rfc3339(),
-        "type": event.event_type.as_str(),
-        "message": event.message,
-        "data": event.data,
-    })
+/// One of a collector's events, as the events endpoint and the collector stream send it.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct EventView {
+    /// Increasing per collector, from 1.
+    id: u64,
+    ts: String,
+    #[serde(rename = "type")]
+    event_type: &'static str,
+    message: String,
+    data: serde_json::Map<String, serde_json::Value>,
+}
+
+pub(crate) fn event_view(event: &Event) -> EventView {
+    EventView {
+        id: event.id,
+        ts: event.ts.to_rfc3339(),
+        event_type: event.event_type.as_str(),
+        message: event.message.clone(),
+        data: event.data.clone(),
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct EventPage {
+    /// Oldest first.
+    events: Vec<EventView>,
+    /// Pass as `after` for the next page.
+    next: u64,
 }
 
 pub(super) async fn events(
@@ -479,7 +519,7 @@ pub(super) async fn events(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<EventsQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<EventPage>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_EVENT_PAGE);
     if limit == 0 || limit > MAX_EVENT_PAGE {
         return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_EVENT_PAGE}")));
@@ -488,7 +528,7 @@ pub(super) async fn events(
     let applied = state.raft.state();
     let record =
         applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
-    let page: Vec<serde_json::Value> = record.events_after(after, limit).map(event_view).collect();
+    let events = record.events_after(after, limit).map(event_view).collect();
     let next = record.events_after(after, limit).last().map_or(after, |event| event.id);
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": page, "next": next })))
+    Ok(Reply(EventPage { events, next }))
 }

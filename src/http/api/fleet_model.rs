@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -24,7 +25,7 @@ use crate::secrets;
 const MAX_CONDITION_BYTES: usize = 4096;
 const MAX_STEPS: usize = 64;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteOptions {
     #[serde(default)]
@@ -144,7 +145,7 @@ pub(super) async fn catalogue_view(_principal: Principal) -> HttpResponse {
 
 // ---- pipelines ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PipelineBody {
     name: String,
@@ -155,7 +156,7 @@ pub(super) struct PipelineBody {
     steps: Vec<StepBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StepBody {
     #[serde(rename = "type")]
@@ -273,7 +274,7 @@ pub(super) trait CollectorItem: Sized + 'static {
     const PLURAL: &'static str;
     /// Prefix of generated ids (`src`).
     const ID_PREFIX: &'static str;
-    type Body: serde::de::DeserializeOwned + 'static;
+    type Body: serde::de::DeserializeOwned + schemars::JsonSchema + 'static;
 
     /// Validates a request body into an item; the list names credentials to remove (destinations).
     fn build(state: &AppState, id: String, body: Self::Body) -> Result<(Self, Vec<String>), ApiError>;
@@ -381,7 +382,7 @@ pub(super) async fn delete_item<T: CollectorItem>(
 
 // ---- sources ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SourceBody {
     name: String,
@@ -457,7 +458,7 @@ impl CollectorItem for Source {
 
 // ---- destinations ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DestinationBody {
     name: String,
@@ -561,7 +562,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RouteBody {
     name: String,
@@ -681,7 +682,7 @@ pub(super) async fn config_versions(
     Ok(HttpResponse::Ok().json(json!({ "versions": versions, "current": record.config.version })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DiffQuery {
     from: u64,

@@ -20,7 +20,10 @@ use super::fleet_model::{
     create_item as create, delete_item as delete, get_item as get, list_items as list,
     replace_item as replace,
 };
-use super::{audit, auth, backup, cluster, collectors, service_accounts, stream, topology, users};
+use super::handler_types::{Generators, HandlerTypes};
+use super::{
+    audit, auth, backup, cluster, collectors, openapi_json, service_accounts, stream, topology, users,
+};
 use crate::error::ApiError;
 use crate::http::principal::{authenticate, Principal};
 use crate::model::pipeline::{Destination, Route, Source};
@@ -112,8 +115,17 @@ pub struct ApiRoute {
     /// Relative to [`API_PREFIX`], with `{name}` path parameters.
     pub path: &'static str,
     pub access: Access,
+    /// One line for the API description and reference page: what the call does.
+    pub summary: &'static str,
+    /// The success status when the handler's reply is untyped (a typed [`Reply`] states its own):
+    /// 201 for `POST`, 204 for `DELETE`, 200 otherwise, unless [`ApiRoute::status`] says different.
+    ///
+    /// [`Reply`]: super::handler_types::Reply
+    pub success_status: u16,
     /// Attaches the handler (`|route| route.to(handler)`).
     handler: fn(actix_web::Route) -> actix_web::Route,
+    /// The same handler's body, parameters and reply type, for `openapi.rs`.
+    describe: fn(&mut Generators) -> HandlerTypes,
     /// A read that is audited like a write: it hands out secrets (the backup's data key).
     audited_read: bool,
 }
@@ -123,14 +135,31 @@ impl ApiRoute {
         verb: Verb,
         path: &'static str,
         access: Access,
+        summary: &'static str,
         handler: fn(actix_web::Route) -> actix_web::Route,
+        describe: fn(&mut Generators) -> HandlerTypes,
     ) -> Self {
-        ApiRoute { verb, path, access, handler, audited_read: false }
+        let success_status = match verb {
+            Verb::Post => 201,
+            Verb::Delete => 204,
+            Verb::Get | Verb::Put | Verb::Patch => 200,
+        };
+        ApiRoute { verb, path, access, summary, success_status, handler, describe, audited_read: false }
     }
 
     /// Audits this `GET` like a write (who read it, from where, with what outcome).
     const fn audited(self) -> Self {
         ApiRoute { audited_read: true, ..self }
+    }
+
+    /// An untyped reply's success status, when it is not the verb's usual one.
+    const fn status(self, success_status: u16) -> Self {
+        ApiRoute { success_status, ..self }
+    }
+
+    /// The handler's request and reply types (see `handler_types.rs`).
+    pub fn handler_types(&self, generators: &mut Generators) -> HandlerTypes {
+        (self.describe)(generators)
     }
 
     /// Whether calls of this route get an audit record: every authenticated write, and reads marked
@@ -188,92 +217,99 @@ async fn require(
 use Access::{Authenticated, ManageAccess, ManageCluster, ManageCollectors, ManagePipelines, Public};
 use Verb::{Delete, Get, Patch, Post, Put};
 
+/// One row of [`API_ROUTES`]: the handler is named once and serves both the router and the API
+/// description.
+macro_rules! route {
+    ($verb:expr, $path:literal, $access:expr, $handler:expr, $summary:literal) => {
+        ApiRoute::new(
+            $verb,
+            $path,
+            $access,
+            $summary,
+            |route| route.to($handler),
+            |generators| HandlerTypes::of(&$handler, generators),
+        )
+    };
+}
+
 /// Every route of the REST API. `api::configure` registers them in this order, one resource per path.
+// One line per route, so the table reads as a table.
+#[rustfmt::skip]
 pub static API_ROUTES: &[ApiRoute] = &[
     // Sign-in (`auth.rs`).
-    ApiRoute::new(Post, "/auth/login", Public, |r| r.to(auth::login)),
-    ApiRoute::new(Post, "/auth/logout", Authenticated, |r| r.to(auth::logout)),
-    ApiRoute::new(Get, "/auth/me", Authenticated, |r| r.to(auth::me)),
-    ApiRoute::new(Get, "/auth/sessions", Authenticated, |r| r.to(auth::list_sessions)),
-    ApiRoute::new(Delete, "/auth/sessions/{id}", Authenticated, |r| r.to(auth::delete_session)),
+    route!(Post, "/auth/login", Public, auth::login, "Sign in with a username and password; sets the session cookie").status(200),
+    route!(Post, "/auth/logout", Authenticated, auth::logout, "Sign out: ends this session").status(204),
+    route!(Get, "/auth/me", Authenticated, auth::me, "Who the caller is, and their role"),
+    route!(Get, "/auth/sessions", Authenticated, auth::list_sessions, "The caller's sessions (an admin's: everyone's, or one user's)"),
+    route!(Delete, "/auth/sessions/{id}", Authenticated, auth::delete_session, "End a session"),
     // Service accounts and their tokens (`service_accounts.rs`).
-    ApiRoute::new(Get, "/service-accounts", ManageAccess, |r| r.to(service_accounts::list)),
-    ApiRoute::new(Post, "/service-accounts", ManageAccess, |r| r.to(service_accounts::create)),
-    ApiRoute::new(Delete, "/service-accounts/{id}", ManageAccess, |r| r.to(service_accounts::delete)),
-    ApiRoute::new(Get, "/service-accounts/{id}/tokens", ManageAccess, |r| {
-        r.to(service_accounts::list_tokens)
-    }),
-    ApiRoute::new(Post, "/service-accounts/{id}/tokens", ManageAccess, |r| {
-        r.to(service_accounts::create_token)
-    }),
-    ApiRoute::new(Delete, "/service-accounts/{id}/tokens/{token_id}", ManageAccess, |r| {
-        r.to(service_accounts::delete_token)
-    }),
+    route!(Get, "/service-accounts", ManageAccess, service_accounts::list, "List service accounts"),
+    route!(Post, "/service-accounts", ManageAccess, service_accounts::create, "Create a service account"),
+    route!(Delete, "/service-accounts/{id}", ManageAccess, service_accounts::delete, "Delete a service account and refuse all its tokens"),
+    route!(Get, "/service-accounts/{id}/tokens", ManageAccess, service_accounts::list_tokens, "List a service account's tokens (never the tokens themselves)"),
+    route!(Post, "/service-accounts/{id}/tokens", ManageAccess, service_accounts::create_token, "Mint a service-account token (shown this once)"),
+    route!(Delete, "/service-accounts/{id}/tokens/{token_id}", ManageAccess, service_accounts::delete_token, "Revoke a service-account token"),
     // Collectors (`collectors.rs`).
-    ApiRoute::new(Get, "/collectors", Authenticated, |r| r.to(collectors::list)),
-    ApiRoute::new(Post, "/collectors", ManageCollectors, |r| r.to(collectors::create)),
-    ApiRoute::new(Get, "/collectors/{id}", Authenticated, |r| r.to(collectors::get)),
-    ApiRoute::new(Patch, "/collectors/{id}", ManageCollectors, |r| r.to(collectors::update)),
-    ApiRoute::new(Delete, "/collectors/{id}", ManageCollectors, |r| r.to(collectors::delete)),
-    ApiRoute::new(Post, "/collectors/{id}/token", ManageCollectors, |r| r.to(collectors::mint_token)),
-    ApiRoute::new(Get, "/collectors/{id}/config", Authenticated, |r| r.to(collectors::config_view)),
-    ApiRoute::new(Get, "/collectors/{id}/events", Authenticated, |r| r.to(collectors::events)),
+    route!(Get, "/collectors", Authenticated, collectors::list, "List collectors, optionally filtered"),
+    route!(Post, "/collectors", ManageCollectors, collectors::create, "Create a collector"),
+    route!(Get, "/collectors/{id}", Authenticated, collectors::get, "Get a collector"),
+    route!(Patch, "/collectors/{id}", ManageCollectors, collectors::update, "Change a collector's settings"),
+    route!(Delete, "/collectors/{id}", ManageCollectors, collectors::delete, "Delete a collector; its token stops working at once"),
+    route!(Post, "/collectors/{id}/token", ManageCollectors, collectors::mint_token, "Mint or rotate a collector's token, with its ready-to-paste config"),
+    route!(Get, "/collectors/{id}/config", Authenticated, collectors::config_view, "The config the collector will receive"),
+    route!(Get, "/collectors/{id}/events", Authenticated, collectors::events, "A collector's events, oldest first"),
     // The fleet model (`fleet_model.rs`): catalogue, pipelines, each collector's items, config versions.
-    ApiRoute::new(Get, "/catalogue", Authenticated, |r| r.to(fleet_model::catalogue_view)),
-    ApiRoute::new(Get, "/pipelines", Authenticated, |r| r.to(fleet_model::list_pipelines)),
-    ApiRoute::new(Post, "/pipelines", ManagePipelines, |r| r.to(fleet_model::create_pipeline)),
-    ApiRoute::new(Get, "/pipelines/{id}", Authenticated, |r| r.to(fleet_model::get_pipeline)),
-    ApiRoute::new(Put, "/pipelines/{id}", ManagePipelines, |r| r.to(fleet_model::replace_pipeline)),
-    ApiRoute::new(Delete, "/pipelines/{id}", ManagePipelines, |r| r.to(fleet_model::delete_pipeline)),
-    ApiRoute::new(Get, "/collectors/{id}/sources", Authenticated, |r| r.to(list::<Source>)),
-    ApiRoute::new(Post, "/collectors/{id}/sources", ManageCollectors, |r| r.to(create::<Source>)),
-    ApiRoute::new(Get, "/collectors/{id}/sources/{item}", Authenticated, |r| r.to(get::<Source>)),
-    ApiRoute::new(Put, "/collectors/{id}/sources/{item}", ManageCollectors, |r| r.to(replace::<Source>)),
-    ApiRoute::new(Delete, "/collectors/{id}/sources/{item}", ManageCollectors, |r| r.to(delete::<Source>)),
-    ApiRoute::new(Get, "/collectors/{id}/destinations", Authenticated, |r| r.to(list::<Destination>)),
-    ApiRoute::new(Post, "/collectors/{id}/destinations", ManageCollectors, |r| r.to(create::<Destination>)),
-    ApiRoute::new(Get, "/collectors/{id}/destinations/{item}", Authenticated, |r| r.to(get::<Destination>)),
-    ApiRoute::new(Put, "/collectors/{id}/destinations/{item}", ManageCollectors, |r| {
-        r.to(replace::<Destination>)
-    }),
-    ApiRoute::new(Delete, "/collectors/{id}/destinations/{item}", ManageCollectors, |r| {
-        r.to(delete::<Destination>)
-    }),
-    ApiRoute::new(Get, "/collectors/{id}/routes", Authenticated, |r| r.to(list::<Route>)),
-    ApiRoute::new(Post, "/collectors/{id}/routes", ManageCollectors, |r| r.to(create::<Route>)),
-    ApiRoute::new(Get, "/collectors/{id}/routes/{item}", Authenticated, |r| r.to(get::<Route>)),
-    ApiRoute::new(Put, "/collectors/{id}/routes/{item}", ManageCollectors, |r| r.to(replace::<Route>)),
-    ApiRoute::new(Delete, "/collectors/{id}/routes/{item}", ManageCollectors, |r| r.to(delete::<Route>)),
-    ApiRoute::new(Get, "/collectors/{id}/config/versions", Authenticated, |r| {
-        r.to(fleet_model::config_versions)
-    }),
-    ApiRoute::new(Get, "/collectors/{id}/config/diff", Authenticated, |r| r.to(fleet_model::config_diff)),
+    route!(Get, "/catalogue", Authenticated, fleet_model::catalogue_view, "The source, step and destination types linkmesh renders"),
+    route!(Get, "/pipelines", Authenticated, fleet_model::list_pipelines, "List pipelines"),
+    route!(Post, "/pipelines", ManagePipelines, fleet_model::create_pipeline, "Create a pipeline"),
+    route!(Get, "/pipelines/{id}", Authenticated, fleet_model::get_pipeline, "Get a pipeline"),
+    route!(Put, "/pipelines/{id}", ManagePipelines, fleet_model::replace_pipeline, "Replace a pipeline"),
+    route!(Delete, "/pipelines/{id}", ManagePipelines, fleet_model::delete_pipeline, "Delete a pipeline no route uses"),
+    route!(Get, "/collectors/{id}/sources", Authenticated, list::<Source>, "List a collector's sources"),
+    route!(Post, "/collectors/{id}/sources", ManageCollectors, create::<Source>, "Add a source to a collector"),
+    route!(Get, "/collectors/{id}/sources/{item}", Authenticated, get::<Source>, "Get a collector's source"),
+    route!(Put, "/collectors/{id}/sources/{item}", ManageCollectors, replace::<Source>, "Replace a collector's source"),
+    route!(Delete, "/collectors/{id}/sources/{item}", ManageCollectors, delete::<Source>, "Remove a collector's source"),
+    route!(Get, "/collectors/{id}/destinations", Authenticated, list::<Destination>, "List a collector's destinations (credentials masked)"),
+    route!(Post, "/collectors/{id}/destinations", ManageCollectors, create::<Destination>, "Add a destination to a collector"),
+    route!(Get, "/collectors/{id}/destinations/{item}", Authenticated, get::<Destination>, "Get a collector's destination (credentials masked)"),
+    route!(Put, "/collectors/{id}/destinations/{item}", ManageCollectors, replace::<Destination>, "Replace a collector's destination"),
+    route!(Delete, "/collectors/{id}/destinations/{item}", ManageCollectors, delete::<Destination>, "Remove a collector's destination"),
+    route!(Get, "/collectors/{id}/routes", Authenticated, list::<Route>, "List a collector's routes"),
+    route!(Post, "/collectors/{id}/routes", ManageCollectors, create::<Route>, "Add a route to a collector"),
+    route!(Get, "/collectors/{id}/routes/{item}", Authenticated, get::<Route>, "Get a collector's route"),
+    route!(Put, "/collectors/{id}/routes/{item}", ManageCollectors, replace::<Route>, "Replace a collector's route"),
+    route!(Delete, "/collectors/{id}/routes/{item}", ManageCollectors, delete::<Route>, "Remove a collector's route"),
+    route!(Get, "/collectors/{id}/config/versions", Authenticated, fleet_model::config_versions, "A collector's config versions"),
+    route!(Get, "/collectors/{id}/config/diff", Authenticated, fleet_model::config_diff, "The difference between two of a collector's config versions"),
     // Topology (`topology.rs`).
-    ApiRoute::new(Get, "/collectors/{id}/topology", Authenticated, |r| r.to(topology::topology)),
+    route!(Get, "/collectors/{id}/topology", Authenticated, topology::topology, "A collector's rendered pipeline with items/s per node"),
     // Users (`users.rs`).
-    ApiRoute::new(Get, "/users", ManageAccess, |r| r.to(users::list)),
-    ApiRoute::new(Post, "/users", ManageAccess, |r| r.to(users::create)),
-    ApiRoute::new(Patch, "/users/{id}", ManageAccess, |r| r.to(users::update)),
-    ApiRoute::new(Delete, "/users/{id}", ManageAccess, |r| r.to(users::delete)),
+    route!(Get, "/users", ManageAccess, users::list, "List users"),
+    route!(Post, "/users", ManageAccess, users::create, "Create a user"),
+    route!(Patch, "/users/{id}", ManageAccess, users::update, "Change a user's role, or disable them"),
+    route!(Delete, "/users/{id}", ManageAccess, users::delete, "Delete a user and end their sessions"),
     // Their own password and sessions for any user; anyone's for admins (checked by the handlers).
-    ApiRoute::new(Post, "/users/{id}/password", Authenticated, |r| r.to(users::change_password)),
-    ApiRoute::new(Delete, "/users/{id}/sessions", Authenticated, |r| r.to(users::delete_sessions)),
+    route!(Post, "/users/{id}/password", Authenticated, users::change_password, "Change a password (one's own, or an admin anyone's)").status(204),
+    route!(Delete, "/users/{id}/sessions", Authenticated, users::delete_sessions, "End all of a user's sessions"),
     // The audit log (`audit.rs`).
-    ApiRoute::new(Get, "/audit", ManageAccess, |r| r.to(audit::list)),
+    route!(Get, "/audit", ManageAccess, audit::list, "The audit log, oldest first"),
     // Live updates for the UI (`stream.rs`).
-    ApiRoute::new(Get, "/stream/collectors", Authenticated, |r| r.to(stream::collectors_stream)),
-    ApiRoute::new(Get, "/stream/collectors/{id}", Authenticated, |r| r.to(stream::collector_stream)),
+    route!(Get, "/stream/collectors", Authenticated, stream::collectors_stream, "Server-sent events: the collector list whenever it changes"),
+    route!(Get, "/stream/collectors/{id}", Authenticated, stream::collector_stream, "Server-sent events: one collector and its new events"),
     // The cluster (`cluster.rs`). The join is public: the join exchange's proof authenticates it.
-    ApiRoute::new(Get, "/cluster", Authenticated, |r| r.to(cluster::status)),
-    ApiRoute::new(Post, "/cluster/join-tokens", ManageCluster, |r| r.to(cluster::create_join_token)),
-    ApiRoute::new(Post, "/cluster/join", Public, |r| r.to(cluster::join)),
-    ApiRoute::new(Get, "/cluster/slots", Authenticated, |r| r.to(cluster::slots)),
-    ApiRoute::new(Get, "/cluster/digest", Authenticated, |r| r.to(cluster::digest)),
-    ApiRoute::new(Delete, "/cluster/members/{id}", ManageCluster, |r| r.to(cluster::remove_member)),
-    ApiRoute::new(Post, "/cluster/leader", ManageCluster, |r| r.to(cluster::transfer_leader)),
-    ApiRoute::new(Post, "/cluster/rebalance", ManageCluster, |r| r.to(cluster::rebalance)),
+    route!(Get, "/cluster", Authenticated, cluster::status, "The cluster's members, leader and progress"),
+    route!(Post, "/cluster/join-tokens", ManageCluster, cluster::create_join_token, "Mint a join token for a new node (shown this once)"),
+    route!(Post, "/cluster/join", Public, cluster::join, "The join exchange of a new node (authenticated by its proof, not by a sign-in)").status(200),
+    route!(Get, "/cluster/slots", Authenticated, cluster::slots, "The slot table: which node owns which collectors' slot"),
+    route!(Get, "/cluster/digest", Authenticated, cluster::digest, "A digest of this node's replica of the fleet"),
+    route!(Delete, "/cluster/members/{id}", ManageCluster, cluster::remove_member, "Drain a member's slots, then remove it from the membership").status(202),
+    route!(Post, "/cluster/leader", ManageCluster, cluster::transfer_leader, "Move leadership to another voter").status(202),
+    route!(Post, "/cluster/rebalance", ManageCluster, cluster::rebalance, "Spread the slots evenly over the live members").status(202),
     // Backups (`backup.rs`): the whole fleet and the data key, so admins only, and audited.
-    ApiRoute::new(Get, "/backup", ManageCluster, |r| r.to(backup::backup)).audited(),
+    route!(Get, "/backup", ManageCluster, backup::backup, "A backup of the whole fleet and its data key").audited(),
+    // This API's description (`openapi.rs` builds it, `openapi_json.rs` serves it), for anyone signed in, like the API's shape itself.
+    route!(Get, "/openapi.json", Authenticated, openapi_json::document, "This API's OpenAPI 3.1 description"),
 ];
 
 /// The distinct paths of the table, in table order (one actix resource each).

@@ -6,8 +6,10 @@
 //! `last_used_at` is coarse (`auth.token_last_used_interval`, written in batches by the audit writer).
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::handler_types::Reply;
 use super::validate_name;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
@@ -15,14 +17,14 @@ use crate::http::AppState;
 use crate::model::{Command, Role, UnixMillis};
 use crate::secrets;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateServiceAccount {
     name: String,
     role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateToken {
     #[serde(default)]
@@ -34,7 +36,7 @@ pub(super) async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<CreateServiceAccount>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<ServiceAccountView, 201>, ApiError> {
     principal.require_access_admin()?;
     let CreateServiceAccount { name, role } = body.into_inner();
     validate_name("name", &name)?;
@@ -51,25 +53,44 @@ pub(super) async fn create(
             at: UnixMillis::now(),
         })
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id, "name": name, "role": role.as_str() })))
+    Ok(Reply(ServiceAccountView { id, name, role: role.as_str(), created_at: None }))
 }
 
-pub(super) async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// A service account; `created_at` only in lists.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ServiceAccountView {
+    id: String,
+    name: String,
+    /// `admin`, `operator`, `pipeline_engineer` or `viewer`.
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ServiceAccountList {
+    service_accounts: Vec<ServiceAccountView>,
+}
+
+pub(super) async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<Reply<ServiceAccountList>, ApiError> {
     principal.require_access_admin()?;
-    let accounts: Vec<serde_json::Value> = state
+    let service_accounts = state
         .raft
         .state()
         .fleet
         .service_accounts
         .values()
-        .map(|account| {
-            serde_json::json!({
-                "id": account.id, "name": account.name, "role": account.role.as_str(),
-                "created_at": account.created_at.to_rfc3339(),
-            })
+        .map(|account| ServiceAccountView {
+            id: account.id.clone(),
+            name: account.name.clone(),
+            role: account.role.as_str(),
+            created_at: Some(account.created_at.to_rfc3339()),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "service_accounts": accounts })))
+    Ok(Reply(ServiceAccountList { service_accounts }))
 }
 
 pub(super) async fn create_token(
@@ -77,7 +98,7 @@ pub(super) async fn create_token(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<CreateToken>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<MintedToken, 201>, ApiError> {
     principal.require_access_admin()?;
     let service_account_id = path.into_inner();
     let CreateToken { label, expires_in_days } = body.into_inner();
@@ -111,12 +132,23 @@ pub(super) async fn create_token(
             at: now,
         })
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "token": minted.token,
-        "id": id,
-        "prefix": minted.display_prefix,
-        "expires_at": expires_at.map(UnixMillis::to_rfc3339),
-    })))
+    Ok(Reply(MintedToken {
+        token: minted.token,
+        id,
+        prefix: minted.display_prefix,
+        expires_at: expires_at.map(UnixMillis::to_rfc3339),
+    }))
+}
+
+/// A new service-account token: the only answer that ever shows it.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct MintedToken {
+    /// `lmsat_…`, for `Authorization: Bearer`.
+    token: String,
+    id: String,
+    prefix: String,
+    /// `null`: never expires.
+    expires_at: Option<String>,
 }
 
 /// Days a token lives when the request does not say.
@@ -129,7 +161,7 @@ pub(super) async fn list_tokens(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<TokenList>, ApiError> {
     principal.require_access_admin()?;
     let account_id = path.into_inner();
     let applied = state.raft.state();
@@ -143,20 +175,36 @@ pub(super) async fn list_tokens(
         .filter(|token| token.service_account_id == account_id)
         .collect();
     tokens.sort_by_key(|token| (token.created_at, token.id.clone()));
-    let tokens: Vec<serde_json::Value> = tokens
+    let tokens = tokens
         .into_iter()
-        .map(|token| {
-            serde_json::json!({
-                "id": token.id,
-                "label": token.label,
-                "prefix": (!token.prefix.is_empty()).then_some(token.prefix.as_str()),
-                "created_at": token.created_at.to_rfc3339(),
-                "expires_at": token.expires_at.map(UnixMillis::to_rfc3339),
-                "last_used_at": token.last_used_at.map(UnixMillis::to_rfc3339),
-            })
+        .map(|token| ServiceAccountTokenView {
+            id: token.id.clone(),
+            label: token.label.clone(),
+            prefix: (!token.prefix.is_empty()).then(|| token.prefix.clone()),
+            created_at: token.created_at.to_rfc3339(),
+            expires_at: token.expires_at.map(UnixMillis::to_rfc3339),
+            last_used_at: token.last_used_at.map(UnixMillis::to_rfc3339),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": tokens })))
+    Ok(Reply(TokenList { tokens }))
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct TokenList {
+    /// Oldest first.
+    tokens: Vec<ServiceAccountTokenView>,
+}
+
+/// A service-account token as listed: never the token itself.
+#[derive(Serialize, JsonSchema)]
+struct ServiceAccountTokenView {
+    id: String,
+    label: String,
+    /// `null` when none was kept for the token.
+    prefix: Option<String>,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
 }
 
 /// `DELETE /service-accounts/{id}/tokens/{token_id}`: the token is refused from the moment this returns.

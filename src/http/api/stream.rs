@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 // The runtime's clock, like the tick interval it runs beside (and pausable in tests).
@@ -32,7 +33,8 @@ mod hub;
 pub use hub::StreamHub;
 use hub::{sse_message, StreamSlot, SAMPLE_INTERVAL};
 
-use super::collectors::{event_view, gather_live, CollectorView};
+use super::collectors::{event_view, gather_live, CollectorView, EventView};
+use super::handler_types::EventStream;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
@@ -47,21 +49,23 @@ const RECONNECT_MILLIS: u32 = 1000;
 /// Events sent at most per message (a collector keeps at most 1000).
 const MAX_EVENTS_PER_MESSAGE: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CollectorStreamQuery {
     after: Option<u64>,
 }
 
-fn sse_response(receiver: mpsc::Receiver<Bytes>) -> HttpResponse {
+fn sse_response(receiver: mpsc::Receiver<Bytes>) -> EventStream {
     let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|bytes| (Ok::<_, Infallible>(bytes), receiver))
     });
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body)
+    EventStream(
+        HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header(("X-Accel-Buffering", "no"))
+            .streaming(body),
+    )
 }
 
 /// Whether the caller may still read: its session (if any) still exists and has not expired.
@@ -102,7 +106,7 @@ fn spawn_sampler(
     principal: Principal,
     slot: StreamSlot,
     mut sample: impl FnMut(web::Data<AppState>) -> StepFuture + 'static,
-) -> HttpResponse {
+) -> EventStream {
     let (sender, receiver) = mpsc::channel::<Bytes>(16);
     actix_web::rt::spawn(async move {
         // Held for as long as this task runs, however the stream ends.
@@ -151,7 +155,7 @@ pub(super) async fn collectors_stream(
     principal: Principal,
     state: web::Data<AppState>,
     hub: web::Data<StreamHub>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<EventStream, ApiError> {
     let slot = hub.admit(&principal)?;
     let mut shared = hub.subscribe_list(state.clone());
     // The latest shared sample goes out at once; later ones when the sampler publishes a change.
@@ -172,7 +176,7 @@ pub(super) async fn collector_stream(
     hub: web::Data<StreamHub>,
     path: web::Path<String>,
     query: web::Query<CollectorStreamQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<EventStream, ApiError> {
     let collector_id = path.into_inner();
     if !state.raft.state().fleet.collectors.contains_key(&collector_id) {
         return Err(ApiError::not_found("collector", &collector_id));
@@ -222,7 +226,7 @@ impl CollectorSampler {
                     messages.push(sse_message("collector", None, &view));
                     memory.last_view = Some(view);
                 }
-                let events: Vec<serde_json::Value> = record
+                let events: Vec<EventView> = record
                     .events_after(memory.last_event_id, MAX_EVENTS_PER_MESSAGE)
                     .map(event_view)
                     .collect();

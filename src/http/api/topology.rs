@@ -6,25 +6,44 @@
 //! throughput comes from the collector's owner (one bounded peer call when that is another node);
 //! `"live": false` says the owner could not be asked in time, and the rates are then `null`.
 
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use actix_web::web;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub mod join;
 
-use join::annotate;
+use join::{annotate, CollectorThroughput, TopologyEdge, TopologyNode};
+
+use super::handler_types::Reply;
+use crate::actors::throughput::ProcessStats;
 
 use crate::cluster::live_reads::{gather_throughput, ThroughputRead};
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
-use crate::model::time::Rfc3339;
+use crate::model::UnixMillis;
 use crate::render::graph::render_graph;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TopologyQuery {
     #[serde(default)]
     history: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct TopologyView {
+    nodes: Vec<TopologyNode>,
+    edges: Vec<TopologyEdge>,
+    /// When the throughput was last updated; `null` before any.
+    updated_at: Option<String>,
+    /// The whole collector's received and sent items.
+    collector: CollectorThroughput,
+    /// `null` until a push carried process metrics.
+    process: Option<ProcessStats>,
+    /// `false` when the owner could not be asked in time (the rates are then `null`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<bool>,
 }
 
 pub(super) async fn topology(
@@ -32,7 +51,7 @@ pub(super) async fn topology(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<TopologyQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<TopologyView>, ApiError> {
     let collector_id = path.into_inner();
     let graph = {
         let applied = state.raft.state();
@@ -50,16 +69,13 @@ pub(super) async fn topology(
         ThroughputRead::OwnerNotAsked => (None, false),
     };
     let topology = annotate(&graph, snapshot.as_ref(), query.history);
-    let mut body = serde_json::json!({
-        "nodes": topology.nodes,
-        "edges": topology.edges,
-        "updated_at": topology.updated_at.map(Rfc3339),
-        "collector": topology.collector,
-        "process": topology.process,
-    });
-    if !owner_asked {
+    Ok(Reply(TopologyView {
+        nodes: topology.nodes,
+        edges: topology.edges,
+        updated_at: topology.updated_at.map(UnixMillis::to_rfc3339),
+        collector: topology.collector,
+        process: topology.process,
         // The rates are unknown, not zero: say the owner could not be asked (cluster.md, reads).
-        body["live"] = serde_json::Value::Bool(false);
-    }
-    Ok(HttpResponse::Ok().json(body))
+        live: (!owner_asked).then_some(false),
+    }))
 }

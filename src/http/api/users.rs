@@ -10,8 +10,10 @@
 use std::path::Path;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::handler_types::Reply;
 use super::validate_name;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::client_addr;
@@ -24,7 +26,7 @@ use crate::secrets;
 /// Shortest password accepted for a new user.
 const MIN_PASSWORD_CHARS: usize = 12;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateUser {
     username: String,
@@ -37,7 +39,7 @@ pub(super) async fn create(
     state: web::Data<AppState>,
     guard: web::Data<LoginGuard>,
     body: web::Json<CreateUser>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<CreatedUser, 201>, ApiError> {
     principal.require_access_admin()?;
     let CreateUser { username, password, role } = body.into_inner();
     validate_name("username", &username)?;
@@ -66,25 +68,52 @@ pub(super) async fn create(
             at: UnixMillis::now(),
         })
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": id, "username": username, "role": role.as_str()
-    })))
+    Ok(Reply(CreatedUser { id, username, role: role.as_str() }))
 }
 
-pub(super) async fn list(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[derive(Serialize, JsonSchema)]
+pub(super) struct CreatedUser {
+    id: String,
+    username: String,
+    role: &'static str,
+}
+
+pub(super) async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<Reply<UserList>, ApiError> {
     principal.require_access_admin()?;
-    let users: Vec<serde_json::Value> = state.raft.state().fleet.users.values().map(user_view).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "users": users })))
+    let users = state.raft.state().fleet.users.values().map(user_view).collect();
+    Ok(Reply(UserList { users }))
 }
 
-fn user_view(user: &User) -> serde_json::Value {
-    serde_json::json!({
-        "id": user.id, "username": user.username, "role": user.role.as_str(),
-        "disabled": user.disabled, "created_at": user.created_at.to_rfc3339(),
-    })
+#[derive(Serialize, JsonSchema)]
+pub(super) struct UserList {
+    users: Vec<UserView>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, JsonSchema)]
+pub(super) struct UserView {
+    id: String,
+    username: String,
+    /// `admin`, `operator`, `pipeline_engineer` or `viewer`.
+    role: &'static str,
+    /// A disabled user cannot sign in.
+    disabled: bool,
+    created_at: String,
+}
+
+fn user_view(user: &User) -> UserView {
+    UserView {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        role: user.role.as_str(),
+        disabled: user.disabled,
+        created_at: user.created_at.to_rfc3339(),
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateUser {
     role: Option<String>,
@@ -97,7 +126,7 @@ pub(super) async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<UpdateUser>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<UserView>, ApiError> {
     principal.require_access_admin()?;
     let id = path.into_inner();
     let UpdateUser { role, disabled } = body.into_inner();
@@ -114,7 +143,7 @@ pub(super) async fn update(
     user_or_404(&state, &id)?;
     state.raft.propose(Command::UpdateUser { id: id.clone(), role, disabled, at: UnixMillis::now() }).await?;
     let updated = user_or_404(&state, &id)?;
-    Ok(HttpResponse::Ok().json(user_view(&updated)))
+    Ok(Reply(user_view(&updated)))
 }
 
 /// `DELETE /users/{id}`: the user and its sessions are gone when this returns.
@@ -133,7 +162,7 @@ pub(super) async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ChangePassword {
     current_password: Option<String>,

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::actors::throughput::{ComponentThroughput, ProcessStats, RateSample, ThroughputSnapshot};
@@ -16,7 +17,7 @@ use crate::own_metrics::metric_rules::ComponentKey;
 use crate::render::graph::{NodeKind, RenderedGraph};
 
 /// A node of the topology API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TopologyNode {
     pub id: String,
     /// `source`, `processor`, `route`, `destination`, or `local` (in the metrics, not in our config).
@@ -34,7 +35,7 @@ pub struct TopologyNode {
     pub history: Option<Vec<RateSample>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TopologyEdge {
     pub from: String,
     pub to: String,
@@ -47,7 +48,7 @@ pub struct TopologyEdge {
 
 /// What the whole collector received and sent: ingress receivers and egress exporters only, so items
 /// passing several components inside the collector are counted once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, JsonSchema)]
 pub struct CollectorThroughput {
     pub received_rate: Option<f64>,
     pub sent_rate: Option<f64>,
