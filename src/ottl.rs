@@ -8,6 +8,11 @@
 //! a pattern. `tools/ottlcheck` (the collectors' own Go code) is the oracle the differential tests
 //! compare these answers with.
 
+mod checker;
+mod functions;
+mod lexer;
+mod parser;
+mod paths;
 pub mod re2;
 
 use std::fmt;
@@ -59,6 +64,12 @@ pub struct OttlError {
     pub message: String,
 }
 
+impl OttlError {
+    pub(crate) fn new(message: String) -> OttlError {
+        OttlError { message }
+    }
+}
+
 impl fmt::Display for OttlError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(&self.message)
@@ -68,13 +79,28 @@ impl fmt::Display for OttlError {
 impl std::error::Error for OttlError {}
 
 /// Whether the filter processor would load `text` as a condition in `context`.
+///
+/// The filter's explicit per-context lists take paths as written; its scope conditions come from a
+/// context-tagged list, whose paths get the `scope.` prefix first (so `instrumentation_scope.name` is
+/// refused there).
 pub fn check_condition(text: &str, context: Context) -> Result<(), OttlError> {
-    let _ = (text, context);
-    Ok(())
+    let tokens = lexer::lex(text)?;
+    let condition = parser::parse_condition(text, &tokens)?;
+    let checker = checker::Checker {
+        text,
+        context,
+        processor: functions::Processor::Filter,
+        prefixed: context == Context::Scope,
+    };
+    checker.condition(&condition).map_err(OttlError::new)
 }
 
-/// Whether the transform processor would load `text` as a statement in `context`.
+/// Whether the transform processor would load `text` as a statement in `context` (a statement group
+/// with `context: <context>`, whose paths get the context's prefix first).
 pub fn check_statement(text: &str, context: Context) -> Result<(), OttlError> {
-    let _ = (text, context);
-    Ok(())
+    let tokens = lexer::lex(text)?;
+    let statement = parser::parse_statement(text, &tokens)?;
+    let checker =
+        checker::Checker { text, context, processor: functions::Processor::Transform, prefixed: true };
+    checker.statement(&statement).map_err(OttlError::new)
 }
