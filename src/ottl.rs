@@ -10,6 +10,7 @@
 
 mod checker;
 mod functions;
+mod grok;
 mod lexer;
 mod parser;
 mod paths;

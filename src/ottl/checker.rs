@@ -379,7 +379,7 @@ impl Checker<'_> {
                         .map_err(|error| format!("list element {index}: {error}"))?
                     {
                         Bound::Lit(literal) => literals.push(literal),
-                        _ => literals.push(Lit::Nil),
+                        _ => literals.push(Lit::Unknown),
                     }
                 }
                 Ok(Bound::Lit(Lit::List(literals)))
@@ -420,7 +420,7 @@ fn typed_literal(kind: Kind, literal: &Lit) -> Checked<()> {
             ),
             _ => false,
         },
-        Kind::ByteSliceLike => !matches!(literal, Lit::List(_) | Lit::Map),
+        Kind::ByteSliceLike => !matches!(literal, Lit::List(_) | Lit::Map | Lit::Unknown),
         Kind::Map => matches!(literal, Lit::Map),
         Kind::Slice => match literal {
             Lit::List(values) => slice_from_raw(values),
@@ -455,6 +455,7 @@ fn describe(literal: &Lit) -> &'static str {
         Lit::Float(_) => "float",
         Lit::List(_) => "list",
         Lit::Map => "map",
+        Lit::Unknown => "value",
     }
 }
 

@@ -8,6 +8,7 @@
 //! follows `filterottl.Standard<Context>Funcs` and the transform processor's
 //! `internal/{logs,traces,metrics,common}/functions.go`.
 
+use super::grok;
 use super::re2;
 use super::Context;
 
@@ -832,6 +833,8 @@ pub enum Lit {
     Float(f64),
     List(Vec<Lit>),
     Map,
+    /// A list element known only per record (in a list bound to a parameter).
+    Unknown,
 }
 
 /// What a parameter was bound to, for the factory checks.
@@ -884,7 +887,7 @@ fn literal_bytes_len(lit: &Lit) -> Option<(usize, Option<&[u8]>)> {
         Lit::Str(text) => Some((text.len(), Some(text.as_bytes()))),
         Lit::Int(_) | Lit::Float(_) => Some((8, None)),
         Lit::Bool(_) => Some((1, None)),
-        Lit::List(_) | Lit::Map => None,
+        Lit::List(_) | Lit::Map | Lit::Unknown => None,
     }
 }
 
@@ -909,6 +912,12 @@ pub fn factory_check(name: &str, args: &[Bound]) -> Result<(), String> {
         "IsMatch" | "delete_matching_keys" | "keep_matching_keys" | "ExtractPatterns" | "replace_pattern" => {
             regex(name, arg(1))
         }
+        "replace_match" | "replace_all_matches" => match arg(1).str() {
+            Some(pattern) => {
+                check_glob(pattern).map_err(|error| format!("invalid glob pattern in {name}: {error}"))
+            }
+            None => Ok(()),
+        },
         "replace_all_patterns" => {
             one_of(name, "mode", arg(1).str(), &["key", "value"])?;
             regex(name, arg(2))
@@ -951,6 +960,21 @@ pub fn factory_check(name: &str, args: &[Bound]) -> Result<(), String> {
             }
             one_of(name, "mode", arg(4).str(), &["strict", "lazyQuotes", "ignoreQuotes"])
         }
+        "IsInCIDR" => match arg(1) {
+            Bound::Lit(Lit::List(networks)) => {
+                for network in networks {
+                    match network {
+                        Lit::Str(network) => {
+                            check_cidr(network).map_err(|error| format!("IsInCIDR: {error}"))?
+                        }
+                        _ => break,
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        },
+        "ExtractGrokPatterns" => grok(arg(1), arg(2), arg(3)),
         "Sort" => one_of(name, "order", arg(1).str(), &["asc", "desc"]),
         "Time" | "FormatTime" => match arg(1).str() {
             Some("") => Err(format!("{name}: the format cannot be empty")),
@@ -1008,6 +1032,171 @@ pub fn factory_check(name: &str, args: &[Bound]) -> Result<(), String> {
     }
 }
 
+/// Go's `net.ParseCIDR`: an IPv4 or IPv6 address without a zone, `/`, a decimal prefix length that
+/// fits the address.
+pub fn check_cidr(text: &str) -> Result<(), String> {
+    let invalid = || format!("invalid CIDR address {text:?}");
+    let (address, prefix) = text.split_once('/').ok_or_else(invalid)?;
+    let bits = if address.contains(':') {
+        address.parse::<std::net::Ipv6Addr>().map_err(|_| invalid())?;
+        128
+    } else {
+        address.parse::<std::net::Ipv4Addr>().map_err(|_| invalid())?;
+        32
+    };
+    if prefix.is_empty() || !prefix.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    match prefix.parse::<u32>() {
+        Ok(length) if length <= bits => Ok(()),
+        _ => Err(invalid()),
+    }
+}
+
+/// `ExtractGrokPatterns`' load-time checks on a literal pattern: its references must name patterns of
+/// the library, and with `named_captures_only` something must bring a named capture group. The
+/// regular expression a reference expands to is not rebuilt (only a pattern without references is
+/// checked as a regular expression); custom pattern definitions are checked for their form only.
+fn grok(pattern: &Bound, named_captures_only: &Bound, definitions: &Bound) -> Result<(), String> {
+    if let Bound::Lit(Lit::List(definitions)) = definitions {
+        for definition in definitions {
+            if let Lit::Str(definition) = definition {
+                let Some((id, _)) = definition.split_once('=') else {
+                    return Err(format!(
+                        "ExtractGrokPatterns: the pattern definition {definition:?} is not NAME=pattern"
+                    ));
+                };
+                if id.contains(':') {
+                    return Err(format!("ExtractGrokPatterns: the pattern name {id:?} cannot contain ':'"));
+                }
+            }
+        }
+        if !definitions.is_empty() {
+            return Ok(());
+        }
+    }
+    let Some(pattern) = pattern.str() else { return Ok(()) };
+    let references = grok::references(pattern);
+    let mut named = pattern.contains("(?P<") || pattern.contains("(?<");
+    for (name, has_field) in &references {
+        match grok::pattern(name) {
+            None => return Err(format!("ExtractGrokPatterns: unknown grok pattern {name:?}")),
+            Some(brings_named) => named |= *has_field || brings_named,
+        }
+    }
+    if references.is_empty() {
+        regex("ExtractGrokPatterns", &Bound::Lit(Lit::Str(pattern.to_owned())))?;
+    }
+    if matches!(named_captures_only, Bound::Lit(Lit::Bool(true))) && !named {
+        return Err("ExtractGrokPatterns: the pattern needs at least one named capture group".to_owned());
+    }
+    Ok(())
+}
+
+/// Whether `github.com/gobwas/glob` v0.2.3 compiles `pattern` (its lexer's character classes and the
+/// parser's range rules; everything else in a glob is accepted). A NUL ends the pattern there, as the
+/// lexer reads it as the end of input.
+pub fn check_glob(pattern: &str) -> Result<(), String> {
+    let chars: Vec<char> = pattern.chars().take_while(|&c| c != '\0').collect();
+    let mut index = 0;
+    let mut terms = 0usize;
+    while index < chars.len() {
+        let character = chars[index];
+        index += 1;
+        match character {
+            '{' => terms += 1,
+            '}' if terms > 0 => terms -= 1,
+            '[' => index = glob_class(&chars, index)?,
+            '*' | '?' | ',' | '}' => {}
+            _ => {
+                // A text run: a backslash escapes the next character, a breaker ends the run.
+                index -= 1;
+                while index < chars.len() {
+                    let current = chars[index];
+                    if current == '\\' {
+                        index += 2;
+                        continue;
+                    }
+                    if matches!(current, '?' | '*' | '[' | '{') || (terms > 0 && matches!(current, '}' | ','))
+                    {
+                        break;
+                    }
+                    index += 1;
+                }
+                index = index.min(chars.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A glob character class after its `[`; returns the index after its `]`.
+fn glob_class(chars: &[char], mut index: usize) -> Result<usize, String> {
+    let mut negated_seen = false;
+    let mut low: Option<char> = None;
+    let mut high: Option<char> = None;
+    let mut text = false;
+    loop {
+        let Some(&character) = chars.get(index) else {
+            return Err("unexpected end of input in a character class".to_owned());
+        };
+        index += 1;
+        if high.is_some() || text {
+            if character != ']' {
+                return Err("expected the character class to close".to_owned());
+            }
+            if high.is_some() == text {
+                return Err("could not parse the character class".to_owned());
+            }
+            return Ok(index);
+        }
+        if let Some(low) = low {
+            if character < low {
+                return Err(format!("the range end {character:?} is before its start {low:?}"));
+            }
+            high = Some(character);
+            continue;
+        }
+        if !negated_seen && character == '!' {
+            negated_seen = true;
+            continue;
+        }
+        if chars.get(index) == Some(&'-') {
+            low = Some(character);
+            index += 1;
+            continue;
+        }
+        // A text run up to an unescaped `]`.
+        index -= 1;
+        let mut length = 0;
+        while index < chars.len() {
+            if chars[index] == '\\' {
+                index += 1;
+                if index < chars.len() {
+                    length += 1;
+                    index += 1;
+                }
+                continue;
+            }
+            if chars[index] == ']' {
+                break;
+            }
+            length += 1;
+            index += 1;
+        }
+        if length == 0 {
+            // `[]` or `[!]`: the close comes with neither a range nor characters.
+            if chars.get(index) == Some(&']') {
+                return Err("could not parse the character class".to_owned());
+            }
+        }
+        text = true;
+        if length == 0 {
+            return Err("unexpected end of input in a character class".to_owned());
+        }
+    }
+}
+
 /// `strcase.ToCamel` (iancoleman/strcase v0.3.0) on an argument name, which `buildArgs` matches with a
 /// parameter's Go field name.
 pub fn to_camel(name: &str) -> String {
@@ -1055,6 +1244,17 @@ mod tests {
         assert!(lookup("IsRootSpan", Processor::Filter, Context::SpanEvent).is_none());
         assert!(lookup("convert_sum_to_gauge", Processor::Transform, Context::DataPoint).is_none());
         assert!(lookup("IsMatch", Processor::Filter, Context::Resource).is_some());
+    }
+
+    #[test]
+    fn glob_character_classes_follow_gobwas() {
+        for ok in ["*", "[a]", "[a-z]", "[!a]", "{", "{}", "}", "[\\]]", "[-]", "[!-a]", "\0[", "[ab]c]", ""]
+        {
+            assert!(check_glob(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["[", "[]", "[a-]", "[z-a]", "[!]", "[a-b-c]", "[ab", "[--]", "[a-bc]"] {
+            assert!(check_glob(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
