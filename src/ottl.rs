@@ -15,6 +15,7 @@ mod lexer;
 mod parser;
 mod paths;
 pub mod re2;
+mod timefmt;
 
 use std::fmt;
 

@@ -316,6 +316,20 @@ impl Checker<'_> {
                 format!("{}: invalid argument {} ({}): {error}", call.name, index + 1, param.name)
             })?;
         }
+        // A required parameter no argument named keeps Go's zero value.
+        for (slot, param) in params.iter().enumerate() {
+            if param.optional || bound[slot] != Bound::Absent {
+                continue;
+            }
+            bound[slot] = match param.kind {
+                Kind::LitString => Bound::Lit(Lit::Str(String::new())),
+                Kind::LitInt => Bound::Lit(Lit::Int(0)),
+                Kind::LitFloat => Bound::Lit(Lit::Float(0.0)),
+                Kind::LitBool => Bound::Lit(Lit::Bool(false)),
+                Kind::LitStringList | Kind::LitFloatList | Kind::List(_) => Bound::Lit(Lit::List(Vec::new())),
+                _ => Bound::Absent,
+            };
+        }
         functions::factory_check(&call.name, &bound)
     }
 

@@ -10,6 +10,7 @@
 
 use super::grok;
 use super::re2;
+use super::timefmt;
 use super::Context;
 
 /// How `buildArgs` in `pkg/ottl/functions.go` turns an argument into a parameter of this type.
@@ -976,10 +977,22 @@ pub fn factory_check(name: &str, args: &[Bound]) -> Result<(), String> {
         },
         "ExtractGrokPatterns" => grok(arg(1), arg(2), arg(3)),
         "Sort" => one_of(name, "order", arg(1).str(), &["asc", "desc"]),
-        "Time" | "FormatTime" => match arg(1).str() {
-            Some("") => Err(format!("{name}: the format cannot be empty")),
-            _ => Ok(()),
-        },
+        "Time" | "FormatTime" => {
+            match arg(1).str() {
+                Some("") => return Err(format!("{name}: the format cannot be empty")),
+                Some(format) => {
+                    timefmt::check_strptime(format).map_err(|error| format!("{name}: {error}"))?
+                }
+                None => {}
+            }
+            if let Some(location) = arg(2).str().filter(|_| name == "Time") {
+                timefmt::check_location(location).map_err(|error| format!("{name}: {error}"))?;
+            }
+            match arg(3).str().filter(|_| name == "Time") {
+                Some(locale) => timefmt::check_locale(locale).map_err(|error| format!("{name}: {error}")),
+                None => Ok(()),
+            }
+        }
         "ParseKeyValue" | "ToKeyValueString" => {
             let delimiter = arg(1).str();
             let pair = arg(2).str();
