@@ -255,12 +255,7 @@ impl Checker<'_> {
     }
 
     fn at(&self, offset: usize, error: String) -> String {
-        let (line, column) = lexer::column(self.text, offset);
-        if self.text.contains('\n') {
-            format!("{error} (line {line}, column {column})")
-        } else {
-            format!("{error} (column {column})")
-        }
+        format!("{error} ({})", lexer::place(self.text, offset))
     }
 
     fn call(&self, call: &Call<'_>) -> Checked<()> {
@@ -444,10 +439,24 @@ fn typed_literal(kind: Kind, literal: &Lit) -> Checked<()> {
         _ => true,
     };
     if ok {
-        Ok(())
-    } else {
-        Err(format!("a literal {} cannot be used here", describe(literal)))
+        return Ok(());
     }
+    let wanted = match kind {
+        Kind::String => "a string",
+        Kind::Int => "an int",
+        Kind::Float => "a float",
+        Kind::Bool => "a bool",
+        Kind::IntLike => "something convertible to an int",
+        Kind::FloatLike => "a number or a string holding one",
+        Kind::BoolLike => "a bool, a number or a string holding a bool",
+        Kind::ByteSliceLike => "bytes, a string or a number",
+        Kind::Map => "a map",
+        Kind::Slice => "a list of plain values",
+        Kind::Time => "a time (from a path or a converter such as Time)",
+        Kind::Duration => "a duration (from a path or a converter such as Duration)",
+        _ => "another kind of value",
+    };
+    Err(format!("expected {wanted}, got a literal {}", describe(literal)))
 }
 
 /// `pcommon.Slice.FromRaw` on a literal list: a map literal (a `pcommon.Map`) is not a raw value.

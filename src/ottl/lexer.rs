@@ -186,9 +186,9 @@ pub fn lex(input: &str) -> Result<Vec<Token<'_>>, OttlError> {
             match unquote(&text[1..text.len() - 1]) {
                 Ok(value) => unquoted = Some(value),
                 Err(reason) => {
-                    let (line, col) = column(input, offset);
                     return Err(OttlError::new(format!(
-                        "invalid string {text} at line {line}, column {col}: {reason} (OTTL strings take Go's escapes)"
+                        "invalid string {text} at {}: {reason} (OTTL strings take Go's escapes)",
+                        place(input, offset)
                     )));
                 }
             }
@@ -258,9 +258,18 @@ pub fn lex(input: &str) -> Result<Vec<Token<'_>>, OttlError> {
 }
 
 fn lexer_error(input: &str, offset: usize) -> OttlError {
-    let (line, col) = column(input, offset);
     let sample: String = input[offset..].chars().take(16).collect();
-    OttlError::new(format!("invalid text {sample:?} at line {line}, column {col}"))
+    OttlError::new(format!("invalid text {sample:?} at {}", place(input, offset)))
+}
+
+/// `column N`, or `line L, column N` in a text of several lines.
+pub fn place(input: &str, offset: usize) -> String {
+    let (line, col) = column(input, offset);
+    if input.contains('\n') {
+        format!("line {line}, column {col}")
+    } else {
+        format!("column {col}")
+    }
 }
 
 #[cfg(test)]

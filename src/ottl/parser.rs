@@ -162,7 +162,12 @@ impl<'t, 'a> Parser<'t, 'a> {
         &self.tokens[(self.position + ahead).min(self.tokens.len() - 1)]
     }
 
+    /// Fails a parse step; `expected` says what would have continued the text there (empty for an
+    /// optional continuation, which is not worth reporting).
     fn fail<T>(&mut self, expected: &'static str) -> Parsed<T> {
+        if expected.is_empty() {
+            return Err(Failure);
+        }
         if self.position > self.furthest || (self.position == self.furthest && self.expected.is_empty()) {
             self.furthest = self.position;
             self.expected = expected;
@@ -263,7 +268,7 @@ impl<'t, 'a> Parser<'t, 'a> {
         let mut terms = vec![self.term()?];
         loop {
             let next = self.attempt(|parser| {
-                parser.expect(Kind::OpOr, "or")?;
+                parser.expect(Kind::OpOr, "")?;
                 parser.term()
             });
             match next {
@@ -278,7 +283,7 @@ impl<'t, 'a> Parser<'t, 'a> {
         let mut values = vec![self.boolean_value()?];
         loop {
             let next = self.attempt(|parser| {
-                parser.expect(Kind::OpAnd, "and")?;
+                parser.expect(Kind::OpAnd, "")?;
                 parser.boolean_value()
             });
             match next {
@@ -318,7 +323,7 @@ impl<'t, 'a> Parser<'t, 'a> {
     /// An editor (`first` lower-case) or converter (`first` upper-case) call with its keys.
     fn call(&mut self, first: Kind) -> Parsed<Call<'a>> {
         let Some((name, offset)) = self.name(first) else {
-            return self.fail(if first == Kind::Lowercase { "a function name" } else { "a value" });
+            return self.fail("a value");
         };
         self.expect(Kind::LParen, "\"(\"")?;
         self.enter()?;
@@ -377,7 +382,7 @@ impl<'t, 'a> Parser<'t, 'a> {
     }
 
     fn key(&mut self) -> Parsed<Key<'a>> {
-        self.expect_text("[", "\"[\"")?;
+        self.expect_text("[", "")?;
         let key = if self.accept(Kind::String).is_some() {
             Key::String
         } else if self.peek().kind == Kind::Int {
@@ -533,13 +538,13 @@ impl<'t, 'a> Parser<'t, 'a> {
         let context = self
             .attempt(|parser| {
                 let name = parser.expect(Kind::Lowercase, "a value")?;
-                parser.expect_text(".", "\".\"")?;
+                parser.expect_text(".", "")?;
                 Ok(name.text)
             })
             .ok();
         let mut fields = vec![self.field()?];
         while let Ok(field) = self.attempt(|parser| {
-            parser.expect_text(".", "\".\"")?;
+            parser.expect_text(".", "")?;
             parser.field()
         }) {
             fields.push(field);
@@ -608,12 +613,15 @@ impl<'t, 'a> Parser<'t, 'a> {
                         call.name
                     )))
                 }
+                Err(Failure) if self.furthest == 0 && self.limit.is_none() => {
+                    return Err(OttlError::new("a statement must start with an editor call such as set(…)".to_owned()))
+                }
                 Err(Failure) => return Err(self.error()),
             },
         };
         let condition = self
             .attempt(|parser| {
-                parser.expect_text("where", "\"where\"")?;
+                parser.expect_text("where", "")?;
                 parser.boolean_expression()
             })
             .ok();
@@ -622,9 +630,22 @@ impl<'t, 'a> Parser<'t, 'a> {
     }
 
     fn condition(&mut self) -> Result<BoolExpr<'a>, OttlError> {
-        let expression = self.boolean_expression().map_err(|Failure| self.error())?;
+        let expression = self
+            .boolean_expression()
+            .map_err(|Failure| self.editor_error().unwrap_or_else(|| self.error()))?;
         self.finish()?;
         Ok(expression)
+    }
+
+    /// A condition that starts with an editor call (`set(…)`): say so rather than where parsing stopped.
+    fn editor_error(&self) -> Option<OttlError> {
+        let (first, second) = (&self.tokens[0], self.tokens.get(1)?);
+        (self.limit.is_none() && first.kind == Kind::Lowercase && second.kind == Kind::LParen).then(|| {
+            OttlError::new(format!(
+                "{} is an editor (a statement); a condition can only call converters (upper-case names)",
+                first.text
+            ))
+        })
     }
 
     fn finish(&mut self) -> Result<(), OttlError> {
@@ -644,17 +665,9 @@ impl<'t, 'a> Parser<'t, 'a> {
             return OttlError::new(limit.to_owned());
         }
         let token = &self.tokens[self.furthest.min(self.tokens.len() - 1)];
-        let (line, col) = lexer::column(self.input, token.offset);
-        let found = if token.kind == Kind::Eof {
-            "the end of the text".to_owned()
-        } else {
-            format!("{:?}", token.text)
-        };
-        let place = if self.input.contains('\n') {
-            format!("line {line}, column {col}")
-        } else {
-            format!("column {col}")
-        };
+        let found =
+            if token.kind == Kind::Eof { "end of text".to_owned() } else { format!("{:?}", token.text) };
+        let place = lexer::place(self.input, token.offset);
         let expected = if self.expected.is_empty() { "something else" } else { self.expected };
         OttlError::new(format!("unexpected {found} at {place}: expected {expected}"))
     }
