@@ -708,12 +708,15 @@ step('the topology canvas shows the pipeline, then rates once own_metrics arrive
   // A second source, route and destination (through the API), so the canvas shows a real graph.
   const base = `/api/v1/collectors/${ctx.collectorId}`;
   assert.equal((await apiAsBrowser('POST', `${base}/sources`, { name: 'host', type: 'hostmetrics', settings: { collection_interval: '30s' } })).status, 201);
-  // A debug destination would need Alloy's experimental stability level; the collector runs the default.
-  const refused = await apiAsBrowser('POST', `${base}/routes?validate_only=true`, {
+  // The collector runs Alloy's default stability level, which refuses the experimental debug exporter:
+  // a debug destination previews with its generally-available alternative instead.
+  const previewed = await apiAsBrowser('POST', `${base}/routes?validate_only=true`, {
     name: 'host-debug', priority: 10, is_final: false, destination_ids: [(await apiAsBrowser('POST', `${base}/destinations`, { name: 'local-debug', type: 'debug', settings: {} })).body.id],
   });
-  assert.equal(refused.status, 400);
-  assert.match(refused.body.error.message, /otelcol\.exporter\.debug is at stability level "experimental"/);
+  assert.equal(previewed.status, 200, JSON.stringify(previewed.body));
+  const previewContent = previewed.body.configs[0].content;
+  assert.match(previewContent, /loki\.echo/);
+  assert.doesNotMatch(previewContent, /otelcol\.exporter\.debug/);
   const mimir = await apiAsBrowser('POST', `${base}/destinations`, { name: 'mimir', type: 'prometheus_remote_write', settings: { url: 'https://mimir.example/api/v1/push' } });
   assert.equal(mimir.status, 201);
   assert.equal((await apiAsBrowser('POST', `${base}/routes`, {

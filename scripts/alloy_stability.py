@@ -18,12 +18,14 @@ import sys
 # (src/render/enrollment.rs) can emit; tests/render_stability.rs checks this list against both.
 COMPONENTS = [
     "local.file_match",
+    "loki.echo",
     "loki.source.file",
     "loki.source.journal",
     "loki.source.syslog",
     "loki.write",
     "otelcol.auth.basic",
     "otelcol.auth.bearer",
+    "otelcol.connector.spanlogs",
     "otelcol.exporter.debug",
     "otelcol.exporter.kafka",
     "otelcol.exporter.loki",
@@ -37,6 +39,7 @@ COMPONENTS = [
     "otelcol.receiver.loki",
     "otelcol.receiver.otlp",
     "otelcol.receiver.prometheus",
+    "prometheus.echo",
     "prometheus.exporter.self",
     "prometheus.exporter.unix",
     "prometheus.remote_write",

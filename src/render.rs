@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use crate::model::pipeline::{Destination, Pipeline, Route, Source};
+use crate::model::stability::StabilityLevel;
 use crate::model::CollectorMode;
 use secrets::{CredentialValues, Credentials};
 
@@ -64,6 +65,9 @@ pub struct RenderInput<'a> {
     pub destinations: Vec<&'a Destination>,
     /// Pipelines referenced by the routes, by id.
     pub pipelines: BTreeMap<&'a str, &'a Pipeline>,
+    /// The lowest stability level the collector's Alloy accepts: below experimental-permitting
+    /// levels a `debug` destination renders with generally-available components instead.
+    pub stability_level: StabilityLevel,
 }
 
 /// One collector's config as stored: what it receives, with markers at the credential positions.
@@ -170,6 +174,7 @@ impl TestModel {
             routes: self.routes.iter().collect(),
             destinations: self.destinations.iter().collect(),
             pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
+            stability_level: StabilityLevel::default(),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The stability table (`src/render/alloy_stability.tsv`, generated from Alloy's source) against what
 //! the renderer emits: every component the renderer or the enrollment config can produce has a row,
 //! the table lists nothing else, and every catalogue entry renders only generally-available
-//! components under the default level, except entries the stability check refuses with an
-//! explanation there (and accepts at the level they need).
+//! components under the default level (the `debug` destination through its generally-available
+//! alternative), and nothing the check refuses at any level.
 
 #[path = "golden/support.rs"]
 mod golden_support;
@@ -10,6 +10,7 @@ mod golden_support;
 use std::collections::BTreeSet;
 
 use golden_support::{arbitrary_model, example_settings, golden_models, Model};
+use linkmesh::apply_status::AlloyVersion;
 use linkmesh::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Source, Step};
 use linkmesh::model::CollectorMode;
 use linkmesh::render::alloy::render_alloy;
@@ -17,19 +18,26 @@ use linkmesh::render::catalogue::{self, EntryKind};
 use linkmesh::render::enrollment::render_enrollment_config_alloy;
 use linkmesh::render::secrets::Credentials;
 use linkmesh::render::stability::{check_render_input, component_type, stability_rows, StabilityLevel};
+use linkmesh::render::RenderInput;
 use proptest::prelude::*;
 
-/// Catalogue entries whose Alloy component is below generally-available in every release read, so the
-/// default level refuses them (with the level they need).
-const NEEDS_A_LOWER_LEVEL: &[(&str, StabilityLevel)] = &[("debug", StabilityLevel::Experimental)];
+fn input_at(model: &Model, level: StabilityLevel) -> RenderInput<'_> {
+    RenderInput { stability_level: level, ..model.input(CollectorMode::AlloyRemotecfg) }
+}
 
-fn component_types(model: &Model) -> BTreeSet<String> {
-    render_alloy(&model.input(CollectorMode::AlloyRemotecfg), &Credentials::Markers)
+/// The component types `model` renders at `level`.
+fn component_types_at(model: &Model, level: StabilityLevel) -> BTreeSet<String> {
+    render_alloy(&input_at(model, level), &Credentials::Markers)
         .components
         .values()
         .flatten()
         .map(|id| component_type(id).to_owned())
         .collect()
+}
+
+/// The component types `model` renders at any level.
+fn component_types(model: &Model) -> BTreeSet<String> {
+    StabilityLevel::ALL.into_iter().flat_map(|level| component_types_at(model, level)).collect()
 }
 
 /// Top-level block names of an Alloy config (`name "label" {`, or `{ }` on one line), for the
@@ -138,28 +146,71 @@ fn the_table_covers_exactly_the_components_linkmesh_renders() {
 fn every_catalogue_entry_renders_only_generally_available_components_under_the_default() {
     for entry in catalogue::entries() {
         let model = model_around(entry);
-        let input = model.input(CollectorMode::AlloyRemotecfg);
-        let problems = check_render_input(&input, StabilityLevel::default(), None);
-        match NEEDS_A_LOWER_LEVEL
-            .iter()
-            .find(|(name, _)| *name == entry.type_name && entry.kind == EntryKind::Destination)
-        {
-            None => assert!(problems.is_empty(), "{} {}: {problems:?}", entry.kind.as_str(), entry.type_name),
-            Some((_, needed)) => {
-                assert_eq!(problems.len(), 1, "{}: {problems:?}", entry.type_name);
-                assert!(problems[0].message.contains(needed.as_str()), "{}", problems[0].message);
-                assert!(problems[0].message.contains("--stability.level"), "{}", problems[0].message);
-                assert!(
-                    check_render_input(&input, *needed, None).is_empty(),
-                    "{} at {needed}",
-                    entry.type_name
-                );
-            }
+        for level in StabilityLevel::ALL {
+            let problems = check_render_input(&input_at(&model, level), None);
+            assert!(
+                problems.is_empty(),
+                "{} {} at {level}: {problems:?}",
+                entry.kind.as_str(),
+                entry.type_name
+            );
         }
         // The OTel Collector has no stability levels of this kind: nothing is refused.
-        assert!(check_render_input(&model.input(CollectorMode::Opamp), StabilityLevel::default(), None)
-            .is_empty());
+        assert!(check_render_input(&model.input(CollectorMode::Opamp), None).is_empty());
     }
+}
+
+/// A `debug` destination taking every signal, from an OTLP source.
+fn debug_model() -> Model {
+    let entry = catalogue::entries()
+        .iter()
+        .find(|entry| entry.kind == EntryKind::Destination && entry.type_name == "debug")
+        .expect("the debug destination");
+    model_around(entry)
+}
+
+#[test]
+fn the_debug_destination_uses_the_debug_exporter_only_where_alloy_accepts_experimental_components() {
+    let model = debug_model();
+    let experimental = component_types_at(&model, StabilityLevel::Experimental);
+    assert!(experimental.contains("otelcol.exporter.debug"), "{experimental:?}");
+    for level in [StabilityLevel::PublicPreview, StabilityLevel::GenerallyAvailable] {
+        let types = component_types_at(&model, level);
+        assert!(!types.contains("otelcol.exporter.debug"), "{level}: {types:?}");
+        for alternative in [
+            "otelcol.exporter.loki",
+            "loki.echo",
+            "otelcol.exporter.prometheus",
+            "prometheus.echo",
+            "otelcol.connector.spanlogs",
+        ] {
+            assert!(types.contains(alternative), "{level}: {alternative} missing from {types:?}");
+        }
+    }
+    let content =
+        render_alloy(&input_at(&model, StabilityLevel::GenerallyAvailable), &Credentials::Markers).content;
+    for wire in [
+        "logs    = [otelcol.exporter.loki.dst_example.input]",
+        "metrics = [otelcol.exporter.prometheus.dst_example.input]",
+        "traces  = [otelcol.connector.spanlogs.dst_example.input]",
+        "forward_to = [loki.echo.dst_example.receiver]",
+        "forward_to = [prometheus.echo.dst_example.receiver]",
+    ] {
+        assert!(content.contains(wire), "{wire:?} not in:\n{content}");
+    }
+}
+
+#[test]
+fn an_alloy_older_than_prometheus_echo_is_told_which_release_a_debug_destination_for_metrics_needs() {
+    let model = debug_model();
+    let input = input_at(&model, StabilityLevel::GenerallyAvailable);
+    let old = AlloyVersion::parse("1.12.2");
+    let problems = check_render_input(&input, old);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].component, "prometheus.echo");
+    assert!(problems[0].message.contains("needs a newer Alloy release"), "{}", problems[0].message);
+    assert!(check_render_input(&input, AlloyVersion::parse("1.13.0")).is_empty());
+    assert!(check_render_input(&input_at(&model, StabilityLevel::Experimental), old).is_empty());
 }
 
 proptest! {

@@ -128,6 +128,10 @@ pub enum Command {
     SetCollectorStabilityLevel {
         collector_id: String,
         level: StabilityLevel,
+        /// When the config re-rendered at the new level was made (absent in entries logged before
+        /// the level changed how a config renders).
+        #[serde(default)]
+        at: UnixMillis,
     },
     DeleteCollector {
         id: String,

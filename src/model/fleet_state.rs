@@ -324,13 +324,14 @@ impl FleetState {
                 self.rerender(id, *at);
                 Ok(vec![])
             }
-            Command::SetCollectorStabilityLevel { collector_id, level } => {
+            Command::SetCollectorStabilityLevel { collector_id, level, at } => {
                 let record = self
                     .collectors
                     .get_mut(collector_id)
                     .ok_or_else(|| not_found("collector", collector_id))?;
                 record.stability_level = *level;
-                Ok(vec![])
+                // The level decides how a `debug` destination renders.
+                Ok(self.rerender(collector_id, *at).into_iter().collect())
             }
             Command::DeleteCollector { id } => {
                 let record = self.collectors.remove(id).ok_or_else(|| not_found("collector", id))?;
@@ -658,6 +659,7 @@ impl FleetState {
             routes: record.routes.values().collect(),
             destinations: record.destinations.values().collect(),
             pipelines,
+            stability_level: record.stability_level,
         }
     }
 

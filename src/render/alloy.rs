@@ -25,6 +25,7 @@ use super::plan::{
 use super::secrets::Credentials;
 use super::{alloy_syntax, nothing_configured, RenderInput};
 use crate::model::pipeline::Signal;
+use crate::model::stability::StabilityLevel;
 
 /// The `declare` block every pipeline component lives in.
 pub const DECLARE_NAME: &str = "linkmesh_pipeline";
@@ -55,7 +56,13 @@ pub fn render_alloy(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> R
         };
     }
     let plan = Plan::new(input);
-    let mut module = Module { plan: &plan, credentials, items: Vec::new(), components: BTreeMap::new() };
+    let mut module = Module {
+        plan: &plan,
+        stability_level: input.stability_level,
+        credentials,
+        items: Vec::new(),
+        components: BTreeMap::new(),
+    };
     module.render();
 
     let mut content = format!(
@@ -75,6 +82,7 @@ pub fn render_alloy(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> R
 
 struct Module<'p, 'a> {
     plan: &'p Plan<'a>,
+    stability_level: StabilityLevel,
     credentials: &'p Credentials<'p>,
     items: Vec<Item>,
     components: BTreeMap<String, Vec<String>>,
@@ -106,6 +114,37 @@ impl<'p, 'a> Module<'p, 'a> {
         let label = block.label.clone().unwrap_or_default();
         self.components.entry(node).or_default().push(id(name, &label));
         self.items.push(Item::Block(block));
+    }
+
+    /// A `debug` destination below the experimental level, where `otelcol.exporter.debug` is refused:
+    /// the records are printed to Alloy's own log by generally-available components. Logs go through
+    /// `otelcol.exporter.loki` to `loki.echo`, metrics through `otelcol.exporter.prometheus` to
+    /// `prometheus.echo` (Alloy 1.13 and later; the stability check says so for older releases), spans
+    /// become one log line each through `otelcol.connector.spanlogs`, then take the logs' way.
+    fn echo_destination(&mut self, node: String, label: &str, signals: &[Signal]) {
+        let logs_path = signals.iter().any(|signal| matches!(signal, Signal::Logs | Signal::Traces));
+        let printers = [
+            (logs_path, "otelcol.exporter.loki", "loki.echo"),
+            (signals.contains(&Signal::Metrics), "otelcol.exporter.prometheus", "prometheus.echo"),
+        ];
+        for (needed, exporter, echo) in printers {
+            if needed {
+                let forward_to = Expr::refs(&[format!("{}.receiver", id(echo, label))]);
+                self.add(
+                    node.clone(),
+                    exporter,
+                    Block::labeled(exporter, label).attr("forward_to", forward_to),
+                );
+                self.add(node.clone(), echo, Block::labeled(echo, label));
+            }
+        }
+        if signals.contains(&Signal::Traces) {
+            let logs = input_of(&id("otelcol.exporter.loki", label));
+            let connector = Block::labeled("otelcol.connector.spanlogs", label)
+                .attr("spans", Expr::Raw("true".to_owned()))
+                .block(Module::output_block(&[(Signal::Logs, vec![logs])]));
+            self.add(node, "otelcol.connector.spanlogs", connector);
+        }
     }
 
     fn comment(&mut self, text: String) {
@@ -151,7 +190,7 @@ impl<'p, 'a> Module<'p, 'a> {
         }
         self.plan
             .route_destinations(route, signal)
-            .map(|destination| input_of(&destination_input(destination)))
+            .map(|destination| input_of(&destination_input(destination, signal, self.stability_level)))
             .collect()
     }
 
@@ -505,13 +544,14 @@ impl<'p, 'a> Module<'p, 'a> {
                     Block::labeled("prometheus.remote_write", label).block(endpoint),
                 );
             }
-            "debug" => {
+            "debug" if debug_exporter_allowed(self.stability_level) => {
                 let block = Block::labeled("otelcol.exporter.debug", label).attr(
                     "verbosity",
                     Expr::string(&setting_str(entry, settings, "verbosity").unwrap_or_default()),
                 );
                 self.add(node, "otelcol.exporter.debug", block);
             }
+            "debug" => self.echo_destination(node, label, &planned.signals),
             "kafka" => {
                 let topic = setting_str(entry, settings, "topic").unwrap_or_default();
                 let mut block = Block::labeled("otelcol.exporter.kafka", label)
@@ -527,18 +567,34 @@ impl<'p, 'a> Module<'p, 'a> {
     }
 }
 
+/// `otelcol.exporter.debug` is experimental in every Alloy release read (`alloy_stability.tsv`).
+fn debug_exporter_allowed(level: StabilityLevel) -> bool {
+    level == StabilityLevel::Experimental
+}
+
+/// The component whose `input` takes `signal` for a `debug` destination rendered with
+/// generally-available components ([`Module::echo_destination`]).
+fn echo_input(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Logs => "otelcol.exporter.loki",
+        Signal::Metrics => "otelcol.exporter.prometheus",
+        Signal::Traces => "otelcol.connector.spanlogs",
+    }
+}
+
 /// The Kafka protocol version both formats announce (brokers since 2.0 understand it).
 pub const KAFKA_PROTOCOL_VERSION: &str = "2.0.0";
 
-/// The component whose `input` a route sends to for this destination.
-fn destination_input(destination: &PlannedDestination<'_>) -> String {
+/// The component whose `input` a route sends `signal` to for this destination.
+fn destination_input(destination: &PlannedDestination<'_>, signal: Signal, level: StabilityLevel) -> String {
     let name = match destination.entry.type_name {
         "otlp_http" => "otelcol.exporter.otlphttp",
         "otlp_grpc" => "otelcol.exporter.otlp",
         "loki" => "otelcol.exporter.loki",
         "prometheus_remote_write" => "otelcol.exporter.prometheus",
         "kafka" => "otelcol.exporter.kafka",
-        _ => "otelcol.exporter.debug",
+        _ if debug_exporter_allowed(level) => "otelcol.exporter.debug",
+        _ => echo_input(signal),
     };
     id(name, &destination.label)
 }
@@ -737,7 +793,7 @@ mod tests {
             "{content}"
         );
         // Metrics and traces skip the logs-only route entirely.
-        assert!(content.contains("metrics = [otelcol.exporter.debug.dst_debug.input]"), "{content}");
+        assert!(content.contains("metrics = [otelcol.exporter.prometheus.dst_debug.input]"), "{content}");
     }
 
     #[test]

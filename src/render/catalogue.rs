@@ -371,7 +371,10 @@ static ENTRIES: &[CatalogueEntry] = &[
     CatalogueEntry {
         kind: EntryKind::Destination,
         type_name: "debug",
-        description: "Writes records to the collector's own log.",
+        description: "Writes records to the collector's own log. Alloy at its default stability level \
+                      (generally-available) prints them with loki.echo and prometheus.echo, spans as one log \
+                      line each; the verbosity setting applies at the experimental level, with \
+                      otelcol.exporter.debug.",
         signals: ALL_SIGNALS,
         settings: &[SettingSpec {
             name: "verbosity",

@@ -120,19 +120,15 @@ pub fn check_components<'a>(
     problems
 }
 
-/// What [`check_components`] says about the Alloy config `input` renders (nothing for the OTel
-/// Collector, whose components have no such levels).
-pub fn check_render_input(
-    input: &RenderInput<'_>,
-    level: StabilityLevel,
-    release: Option<AlloyVersion>,
-) -> Vec<StabilityProblem> {
+/// What [`check_components`] says about the Alloy config `input` renders, at the input's stability
+/// level (nothing for the OTel Collector, whose components have no such levels).
+pub fn check_render_input(input: &RenderInput<'_>, release: Option<AlloyVersion>) -> Vec<StabilityProblem> {
     if input.mode != CollectorMode::AlloyRemotecfg {
         return Vec::new();
     }
     let rendered = render_alloy(input, &Credentials::Markers);
     let types: Vec<&str> = rendered.components.values().flatten().map(|id| component_type(id)).collect();
-    check_components(types, level, release)
+    check_components(types, input.stability_level, release)
 }
 
 /// The component type of an Alloy component id (`otelcol.exporter.debug.dst_1` → `otelcol.exporter.debug`).

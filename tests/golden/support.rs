@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use linkmesh::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Settings, Signal, Source, Step};
+use linkmesh::model::stability::StabilityLevel;
 use linkmesh::model::CollectorMode;
 use linkmesh::render::catalogue::{self, EntryKind};
 use linkmesh::render::RenderInput;
@@ -34,6 +35,7 @@ impl Model {
             routes: self.routes.iter().collect(),
             destinations: self.destinations.iter().collect(),
             pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
+            stability_level: StabilityLevel::default(),
         }
     }
 }

@@ -376,7 +376,11 @@ pub(super) async fn update(
     let collector_id = path.into_inner();
     let level = parse_stability_level(&body.stability_level)?;
     record_for_write(&state, &collector_id).await?;
-    let command = Command::SetCollectorStabilityLevel { collector_id: collector_id.clone(), level };
+    let command = Command::SetCollectorStabilityLevel {
+        collector_id: collector_id.clone(),
+        level,
+        at: UnixMillis::now(),
+    };
     {
         let replica = state.raft.state();
         let (scoped, affected) = replica.fleet.preview_scope(&command)?;

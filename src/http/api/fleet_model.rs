@@ -81,7 +81,7 @@ pub(super) fn check_stability(
     for collector_id in collector_ids {
         let Some(record) = fleet.collectors.get(collector_id) else { continue };
         let release = reported_version(&record.local_attributes).and_then(AlloyVersion::parse);
-        let problems = check_render_input(&fleet.render_input(record), record.stability_level, release);
+        let problems = check_render_input(&fleet.render_input(record), release);
         if !problems.is_empty() {
             let text: Vec<&str> = problems.iter().map(|problem| problem.message.as_str()).collect();
             return Err(ApiError::invalid_field(
