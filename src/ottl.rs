@@ -106,3 +106,79 @@ pub fn check_statement(text: &str, context: Context) -> Result<(), OttlError> {
         checker::Checker { text, context, processor: functions::Processor::Transform, prefixed: true };
     checker.statement(&statement).map_err(OttlError::new)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(text: &str, context: Context) -> bool {
+        check_condition(text, context).is_ok()
+    }
+
+    fn statement(text: &str, context: Context) -> bool {
+        check_statement(text, context).is_ok()
+    }
+
+    #[test]
+    fn record_paths_load_only_in_their_context() {
+        assert!(condition(r#"severity_text == "ERROR""#, Context::Log));
+        assert!(!condition(r#"severity_text == "ERROR""#, Context::Span));
+        assert!(!condition(r#"attributes["k"] == "v""#, Context::Metric));
+        assert!(condition(r#"metric.name == "cpu" and value_double > 0.9"#, Context::DataPoint));
+        assert!(!condition(r#"not (severity_text == "ERROR")"#, Context::DataPoint));
+    }
+
+    #[test]
+    fn scope_conditions_and_all_statements_get_the_context_prefix() {
+        // The filter's scope list is context-tagged: `instrumentation_scope.name` becomes
+        // `scope.instrumentation_scope.name`; the log list takes it as written.
+        assert!(!condition(r#"instrumentation_scope.name == "lib""#, Context::Scope));
+        assert!(condition(r#"instrumentation_scope.name == "lib""#, Context::Log));
+        assert!(condition(r#"name == "lib""#, Context::Scope));
+        assert!(!statement(r#"set(span.name, "v")"#, Context::Log));
+        assert!(statement(r#"set(resource.attributes["k"], "v")"#, Context::Log));
+        assert!(statement(r#"set(cache["k"], "v")"#, Context::Span));
+    }
+
+    #[test]
+    fn each_processor_has_its_own_functions() {
+        assert!(condition(r#"HasAttrOnDatapoint("k", "v")"#, Context::Metric));
+        assert!(!statement(r#"set(description, "x") where HasAttrOnDatapoint("k", "v")"#, Context::Metric));
+        assert!(statement(r#"convert_sum_to_gauge() where name == "x""#, Context::Metric));
+        assert!(!statement("convert_sum_to_gauge()", Context::DataPoint));
+        assert!(!condition(r#"set(attributes["x"], "y")"#, Context::Log));
+        assert!(!statement(r#"IsMatch(body, "a")"#, Context::Log));
+        // A factory without an arguments struct never looks at its arguments.
+        assert!(condition("IsRootSpan(nope) == true", Context::Span));
+    }
+
+    #[test]
+    fn arguments_are_counted_named_and_typed() {
+        let error = check_statement(r#"set(attributes["x"])"#, Context::Log).expect_err("refused");
+        assert_eq!(error.message, "set takes 2 arguments, got 1");
+        assert!(condition(r#"IsMatch(target = body, pattern = "a")"#, Context::Log));
+        assert!(!condition(r#"IsMatch(target = body, "a")"#, Context::Log));
+        assert!(!condition("IsMatch(body, 1)", Context::Log));
+        assert!(!statement("limit(attributes, -1, [])", Context::Log));
+        assert!(!condition(r#"ConvertCase(body, target = "x") == "x""#, Context::Log));
+        assert!(!condition("span_id == SpanID(0x0102)", Context::Log));
+        assert!(condition("span_id == SpanID(0x0102030405060708)", Context::Log));
+    }
+
+    #[test]
+    fn literal_patterns_are_compiled_at_load() {
+        let error = check_condition(r#"IsMatch(body, "([a-z")"#, Context::Log).expect_err("refused");
+        assert!(error.message.starts_with("invalid regular expression in IsMatch: "), "{error}");
+        // A pattern known only per record is not checked.
+        assert!(condition(r#"IsMatch(body, attributes["pattern"])"#, Context::Log));
+        assert!(!statement(r#"replace_match(body, "[z-a]", "x")"#, Context::Log));
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let error = check_condition(r#"severity_text == "ERROR""#, Context::Span).expect_err("refused");
+        assert_eq!(error.message, r#"unknown path "severity_text" in the span context (column 1)"#);
+        let error = check_condition(r#"attributes["a"] == == 1"#, Context::Log).expect_err("refused");
+        assert_eq!(error.message, r#"unexpected "==" at column 20: expected a value"#);
+    }
+}

@@ -229,8 +229,17 @@ impl<'t, 'a> Parser<'t, 'a> {
         }
     }
 
+    /// Matches a punctuation or keyword literal of the grammar (`'('`, `','`, `'where'`, …). participle
+    /// compares such literals with a token's value whatever its type, and a string token's value is
+    /// its unquoted text: `"("` closes nothing but opens an argument list as well as `(` does.
     fn accept_text(&mut self, text: &str) -> bool {
-        if self.peek().text == text && self.peek().kind != Kind::String {
+        let token = self.peek();
+        let value = if token.kind == Kind::String {
+            token.unquoted.as_deref().unwrap_or(token.text)
+        } else {
+            token.text
+        };
+        if value == text {
             self.position += 1;
             true
         } else {
@@ -312,9 +321,9 @@ impl<'t, 'a> Parser<'t, 'a> {
             return Ok(BoolValue { kind: BoolKind::Converter(call) });
         }
         let sub = self.attempt(|parser| {
-            parser.expect(Kind::LParen, "a value")?;
+            parser.expect_text("(", "a value")?;
             let expression = parser.boolean_expression()?;
-            parser.expect(Kind::RParen, "\")\"")?;
+            parser.expect_text(")", "\")\"")?;
             Ok(expression)
         })?;
         Ok(BoolValue { kind: BoolKind::Sub(sub) })
@@ -325,12 +334,12 @@ impl<'t, 'a> Parser<'t, 'a> {
         let Some((name, offset)) = self.name(first) else {
             return self.fail("a value");
         };
-        self.expect(Kind::LParen, "\"(\"")?;
+        self.expect_text("(", "\"(\"")?;
         self.enter()?;
         let args = self.arguments();
         self.leave();
         let args = args?;
-        self.expect(Kind::RParen, "\")\" or \",\"")?;
+        self.expect_text(")", "\")\" or \",\"")?;
         let keys = self.keys()?;
         Ok(Call { name, offset, args, keys })
     }
@@ -463,12 +472,12 @@ impl<'t, 'a> Parser<'t, 'a> {
     }
 
     fn map(&mut self) -> Parsed<Vec<(String, Value<'a>)>> {
-        self.expect(Kind::LBrace, "a value")?;
+        self.expect_text("{", "a value")?;
         let mut items = Vec::new();
         loop {
             let item = self.attempt(|parser| {
                 let key = parser.expect(Kind::String, "a string map key or \"}\"")?;
-                parser.expect(Kind::Colon, "\":\"")?;
+                parser.expect_text(":", "\":\"")?;
                 let value = parser.value()?;
                 Ok((key.unquoted.clone().unwrap_or_default(), value))
             });
@@ -480,7 +489,7 @@ impl<'t, 'a> Parser<'t, 'a> {
                 Err(Failure) => break,
             }
         }
-        self.expect(Kind::RBrace, "\"}\"")?;
+        self.expect_text("}", "\"}\"")?;
         Ok(items)
     }
 
@@ -597,9 +606,9 @@ impl<'t, 'a> Parser<'t, 'a> {
         if let Ok(literal) = self.attempt(Self::math_literal) {
             return Ok(MathValue { unary, kind: MathValueKind::Literal(literal) });
         }
-        self.expect(Kind::LParen, "a value")?;
+        self.expect_text("(", "a value")?;
         let sub = self.math_expression()?;
-        self.expect(Kind::RParen, "\")\"")?;
+        self.expect_text(")", "\")\"")?;
         Ok(MathValue { unary, kind: MathValueKind::Sub(sub) })
     }
 
@@ -640,7 +649,7 @@ impl<'t, 'a> Parser<'t, 'a> {
     /// A condition that starts with an editor call (`set(…)`): say so rather than where parsing stopped.
     fn editor_error(&self) -> Option<OttlError> {
         let (first, second) = (&self.tokens[0], self.tokens.get(1)?);
-        (self.limit.is_none() && first.kind == Kind::Lowercase && second.kind == Kind::LParen).then(|| {
+        (self.limit.is_none() && first.kind == Kind::Lowercase && second.text == "(").then(|| {
             OttlError::new(format!(
                 "{} is an editor (a statement); a condition can only call converters (upper-case names)",
                 first.text
@@ -719,6 +728,16 @@ mod tests {
     fn literals_followed_by_math_are_math() {
         assert!(condition("attributes[\"a\"] + 1 > 2").is_ok());
         assert!(condition("1 + 2 * 3 == 7").is_ok());
+    }
+
+    #[test]
+    fn string_tokens_match_punctuation_by_their_value() {
+        // participle matches `'('` by value, and a string's value is unquoted.
+        assert!(condition(r#"(5")">1"#).is_ok());
+        assert!(condition(r#"resource"."attributes["a"] == 1"#).is_ok());
+        let text = r#"set(attributes["a"], 1) "where" true"#;
+        let tokens = lexer::lex(text).expect("lexes");
+        assert!(parse_statement(text, &tokens).is_ok());
     }
 
     #[test]
