@@ -6,7 +6,16 @@
 //! same question without Go: [`check_condition`] and [`check_statement`] say whether the filter and
 //! transform processors would load a text in a context, [`re2::check_regex`] whether Go would compile
 //! a pattern. `tools/ottlcheck` (the collectors' own Go code) is the oracle the differential tests
-//! compare these answers with.
+//! compare these answers with (`tests/ottl_differential.rs`).
+//!
+//! A text goes through `lexer` (participle's token rules), `parser` (the grammar as an ordered-choice
+//! parser, bounded in depth and steps), then `checker`: the custom grammar errors, `paths` per
+//! context, enum symbols, and `functions` (each processor's function set, parameters and factory
+//! checks, with `grok` and `timefmt` tables). Everything is answered from static tables; nothing is
+//! cached or locked between calls.
+//!
+//! Known gap: a literal XPath (`GetXML`, `InsertXML`, `RemoveXML`, the XML conversions) is not parsed
+//! as antchfx/xpath does, so an invalid one is accepted here and refused by the collector.
 
 mod checker;
 mod functions;
