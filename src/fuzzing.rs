@@ -239,6 +239,27 @@ fn json_round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &
     1
 }
 
+/// An OTTL text from a user (a route or filter condition, a transform statement): the first byte picks
+/// the context, the rest is the text. Both checks answer without panicking, the same way twice, and a
+/// refusal says why. Returns how many of the two checks accepted the text.
+pub fn ottl(data: &[u8]) -> usize {
+    use crate::ottl::{check_condition, check_statement, Context};
+
+    let Some((&selector, text)) = data.split_first() else { return 0 };
+    let Ok(text) = std::str::from_utf8(text) else { return 0 };
+    let context = Context::ALL[usize::from(selector) % Context::ALL.len()];
+    let mut accepted = 0;
+    for check in [check_condition, check_statement] {
+        let verdict = check(text, context);
+        assert_eq!(verdict, check(text, context), "the verdict on {text:?} changed between two checks");
+        match verdict {
+            Ok(()) => accepted += 1,
+            Err(error) => assert!(!error.message.is_empty(), "a refusal of {text:?} without a reason"),
+        }
+    }
+    accepted
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

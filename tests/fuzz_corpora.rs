@@ -23,8 +23,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message;
 
 /// Every target in `fuzz/fuzz_targets/`; each has a corpus and a replay below.
-const TARGETS: [&str; 5] =
-    ["connect_messages", "request_body", "otlp_metrics", "forwarded_for", "cluster_messages"];
+const TARGETS: [&str; 6] =
+    ["connect_messages", "request_body", "otlp_metrics", "forwarded_for", "cluster_messages", "ottl"];
 
 fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -77,6 +77,20 @@ fn forwarded_for_seeds_resolve_behind_the_trusted_peer_only() {
         clients.insert(fuzzing::forwarded_for(&bytes));
     }
     assert!(clients.len() > 2, "the seeds should resolve to several different clients: {clients:?}");
+}
+
+#[test]
+fn ottl_seeds_are_checked_and_the_valid_ones_accepted() {
+    // Hand-written: a context byte, then a condition or statement as users and `src/render` write them.
+    let mut accepted = 0;
+    for (name, bytes) in corpus("ottl") {
+        let count = fuzzing::ottl(&bytes);
+        if name.starts_with("bad_") {
+            assert_eq!(count, 0, "seed {name} should be refused as both a condition and a statement");
+        }
+        accepted += count;
+    }
+    assert!(accepted >= 10, "most seeds should load as a condition or a statement, {accepted} did");
 }
 
 #[test]
