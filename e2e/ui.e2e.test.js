@@ -650,6 +650,15 @@ step('a pipeline with steps, built in the step editor, is used by the route', as
   await page.getByRole('button', { name: 'Save pipeline' }).click();
   // Server validation on a step field: filter needs conditions; mask needs something to mask.
   await expectText(page.locator('[data-field="steps[0].settings.conditions"] .field-error'), /required|at least one/);
+  // An OTTL typo and an invalid regular expression are refused on the server, next to their fields,
+  // before any collector could receive them.
+  await page.locator('[data-field="steps[0].settings.conditions"] textarea').fill('attributes["level"] ==');
+  await page.locator('[data-field="steps[1].settings.patterns"] textarea').fill('password=([a-z');
+  await page.getByRole('button', { name: 'Save pipeline' }).click();
+  await expectText(page.locator('[data-field="steps[0].settings.conditions"] .field-error'), /refused for logs.*expected a value/);
+  await expectText(page.locator('[data-field="steps[1].settings.patterns"] .field-error'), /regular expression/);
+  assert.equal((await apiAsBrowser('GET', '/api/v1/pipelines')).body.pipelines.filter((p) => p.name === 'drop-debug-logs').length, 0);
+  await page.locator('[data-field="steps[1].settings.patterns"] textarea').fill('');
   await page.locator('[data-field="steps[0].settings.conditions"] textarea').fill('attributes["level"] == "debug"');
   await page.getByRole('button', { name: 'Save pipeline' }).click();
   await expectText(page.locator('[data-field="steps[1].settings.patterns"] .field-error'), /emails|pattern/);
@@ -667,6 +676,13 @@ step('a pipeline with steps, built in the step editor, is used by the route', as
   await page.goto(`${ctx.collectorUrl}#routing`);
   await page.getByRole('button', { name: 'Edit everything' }).click();
   const dialog = page.locator('#item-dialog');
+  // A log-only path on a route that also carries metrics and traces: refused, naming the signal.
+  const versionBeforeTypo = (await apiAsBrowser('GET', `/api/v1/collectors/${ctx.collectorId}`)).body.config.version;
+  await dialog.getByLabel('Condition').fill('severity_text == "ERROR"');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expectText(dialog.locator('[data-field="condition"] .field-error'), /severity_text.*(metrics|traces)|(metrics|traces).*severity_text/);
+  assert.equal((await apiAsBrowser('GET', `/api/v1/collectors/${ctx.collectorId}`)).body.config.version, versionBeforeTypo);
+  await dialog.getByLabel('Condition').fill('true');
   await dialog.getByLabel('Pipeline').selectOption(ctx.pipelineId);
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.waitFor({ state: 'hidden' });

@@ -25,6 +25,7 @@ pub mod catalogue;
 pub mod enrollment;
 pub mod graph;
 pub mod otelcol;
+pub mod ottl_check;
 pub mod plan;
 pub mod secrets;
 pub mod stability;

@@ -181,13 +181,13 @@ async fn validate_only_renders_without_committing() {
         .request(
             Method::POST,
             &format!("{base}/routes?validate_only=true"),
-            Some(json!({"name": "errors", "condition": "severity_number >= 17", "priority": 10, "destination_ids": [destination_id]})),
+            Some(json!({"name": "errors", "condition": "attributes[\"http.status_code\"] >= 500", "priority": 10, "destination_ids": [destination_id]})),
         )
         .await;
     assert_eq!(status, 200, "{preview}");
     assert_eq!(preview["valid"], true);
     assert_ne!(preview["configs"][0]["hash"], before["hash"]);
-    assert!(preview["configs"][0]["content"].as_str().expect("content").contains("severity_number"));
+    assert!(preview["configs"][0]["content"].as_str().expect("content").contains("http.status_code"));
     assert_eq!(api.get(&format!("{base}/config")).await, before);
     assert_eq!(api.get(&format!("{base}/routes")).await["routes"].as_array().expect("routes").len(), 1);
 

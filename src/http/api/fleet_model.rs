@@ -19,6 +19,8 @@ use crate::model::fleet_state::FleetState;
 use crate::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Settings, Signal, Source, Step};
 use crate::model::{CollectorRecord, Command, UnixMillis};
 use crate::render::catalogue::{self, EntryKind, FieldError};
+use crate::render::ottl_check;
+use crate::render::plan::Plan;
 use crate::render::stability::check_render_input;
 use crate::secrets;
 
@@ -43,6 +45,7 @@ async fn commit_or_preview(
         let replica = state.raft.state();
         let (scoped, affected) = replica.fleet.preview_scope(&command)?;
         check_stability(&scoped, &affected, stability_field(&command))?;
+        check_ottl(&scoped, &affected, &command)?;
         options.validate_only.then(|| {
             affected
                 .iter()
@@ -90,6 +93,54 @@ pub(super) fn check_stability(
                 format!("collector {:?}: {}", record.name, text.join("; ")),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Refuses an outcome whose OTTL or regular expressions a collector of `collector_ids` would refuse,
+/// in the contexts its config renders them in (`render::ottl_check`). A problem in the item being
+/// written names its field; one elsewhere (a route condition that a new destination's signals make
+/// invalid, say) names the write's field and the item it is in.
+fn check_ottl(fleet: &FleetState, collector_ids: &[String], command: &Command) -> Result<(), ApiError> {
+    let written = match command {
+        Command::PutRoute { route, .. } => Some((ottl_check::ItemKind::Route, route.id.as_str())),
+        Command::PutPipeline { pipeline, .. } => Some((ottl_check::ItemKind::Pipeline, pipeline.id.as_str())),
+        Command::PutSource { source, .. } => Some((ottl_check::ItemKind::Source, source.id.as_str())),
+        _ => None,
+    };
+    let mut checker = ottl_check::OttlChecker::default();
+    for collector_id in collector_ids {
+        let Some(record) = fleet.collectors.get(collector_id) else { continue };
+        let input = fleet.render_input(record);
+        let problems = checker.check_plan(&Plan::new(&input));
+        if problems.is_empty() {
+            continue;
+        }
+        let (own, elsewhere): (Vec<_>, Vec<_>) =
+            problems.into_iter().partition(|problem| Some((problem.kind, problem.id.as_str())) == written);
+        if !own.is_empty() {
+            let fields = own
+                .into_iter()
+                .map(|problem| FieldError {
+                    field: problem.field,
+                    problem: format!("collector {:?}: {}", record.name, problem.message),
+                })
+                .collect();
+            return Err(field_errors(fields));
+        }
+        let text: Vec<String> = elsewhere.iter().map(ottl_check::OttlProblem::qualified_message).collect();
+        let field = match command {
+            Command::PutRoute { .. }
+                if elsewhere.iter().all(|problem| problem.kind == ottl_check::ItemKind::Pipeline) =>
+            {
+                "pipeline_id"
+            }
+            _ => stability_field(command),
+        };
+        return Err(ApiError::invalid_field(
+            field,
+            format!("collector {:?}: {}", record.name, text.join("; ")),
+        ));
     }
     Ok(())
 }
@@ -193,7 +244,15 @@ fn pipeline_from_body(id: String, body: PipelineBody) -> Result<Pipeline, ApiErr
         })?;
         steps.push(Step { step_type: step.step_type, settings: step.settings });
     }
-    Ok(Pipeline { id, name: body.name, description: body.description, signals, steps })
+    let pipeline = Pipeline { id, name: body.name, description: body.description, signals, steps };
+    let problems: Vec<FieldError> = ottl_check::check_pipeline(&pipeline)
+        .into_iter()
+        .map(|problem| FieldError { field: problem.field, problem: problem.message })
+        .collect();
+    if !problems.is_empty() {
+        return Err(field_errors(problems));
+    }
+    Ok(pipeline)
 }
 
 fn pipeline_view(pipeline: &Pipeline) -> Value {
@@ -601,18 +660,19 @@ impl CollectorItem for Route {
         let mut destination_ids = body.destination_ids;
         destination_ids.sort();
         destination_ids.dedup();
-        Ok((
-            Route {
-                id,
-                name: body.name,
-                condition,
-                priority: body.priority,
-                is_final: body.is_final,
-                pipeline_id: body.pipeline_id.filter(|id| !id.is_empty()),
-                destination_ids,
-            },
-            Vec::new(),
-        ))
+        let route = Route {
+            id,
+            name: body.name,
+            condition,
+            priority: body.priority,
+            is_final: body.is_final,
+            pipeline_id: body.pipeline_id.filter(|id| !id.is_empty()),
+            destination_ids,
+        };
+        if let Some(problem) = ottl_check::check_route_condition(&route) {
+            return Err(ApiError::invalid_field(&problem.field, problem.message));
+        }
+        Ok((route, Vec::new()))
     }
 
     fn of(record: &CollectorRecord) -> &BTreeMap<String, Self> {
