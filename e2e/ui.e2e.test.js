@@ -657,6 +657,9 @@ step('a pipeline with steps, built in the step editor, is used by the route', as
   await page.getByRole('button', { name: 'Save pipeline' }).click();
   await expectText(page.locator('[data-field="steps[0].settings.conditions"] .field-error'), /refused for logs.*expected a value/);
   await expectText(page.locator('[data-field="steps[1].settings.patterns"] .field-error'), /regular expression/);
+  await page.locator('[data-field="steps[0].settings.conditions"]').scrollIntoViewIfNeeded();
+  await page.mouse.move(0, 0);
+  await snapshot('pipeline-ottl-validation', { doc: true });
   assert.equal((await apiAsBrowser('GET', '/api/v1/pipelines')).body.pipelines.filter((p) => p.name === 'drop-debug-logs').length, 0);
   await page.locator('[data-field="steps[1].settings.patterns"] textarea').fill('');
   await page.locator('[data-field="steps[0].settings.conditions"] textarea').fill('attributes["level"] == "debug"');
@@ -857,7 +860,7 @@ step('the API reference lists every route of the served OpenAPI document, from t
   assert.deepEqual(foreign, []);
   await page.goto(`${ctx.base}/api-reference`);
   await page.mouse.move(0, 0);
-  await snapshot('api-reference');
+  await snapshot('api-reference', { doc: true });
 });
 
 step('a viewer sees the fleet but no edit controls or settings', async () => {
