@@ -87,12 +87,15 @@ struct Lexer<'a> {
     /// The current character; `'\0'` at the end (and for a NUL in the text, which ends it).
     current: char,
     current_len: usize,
+    /// The text is used up (`current` is not a NUL in it).
+    ended: bool,
     token: Token,
 }
 
 impl<'a> Lexer<'a> {
     fn new(text: &'a str) -> Result<Self, String> {
-        let mut lexer = Lexer { text, pos: 0, current: '\0', current_len: 1, token: Token::End };
+        let mut lexer =
+            Lexer { text, pos: 0, current: '\0', current_len: 1, ended: false, token: Token::End };
         lexer.next_char();
         lexer.advance()?;
         Ok(lexer)
@@ -109,6 +112,7 @@ impl<'a> Lexer<'a> {
             None => {
                 self.current = '\0';
                 self.current_len = 1;
+                self.ended = true;
                 false
             }
         }
@@ -155,7 +159,7 @@ impl<'a> Lexer<'a> {
                 if self.current == '.' {
                     self.next_char();
                     Token::DotDot
-                } else if self.current.is_ascii_digit() {
+                } else if is_go_digit(self.current) {
                     let start = self.pos - self.current_len - 1;
                     self.skip_digits();
                     self.number(start)?
@@ -164,7 +168,7 @@ impl<'a> Lexer<'a> {
                 }
             }
             quote @ ('"' | '\'') => self.string(quote)?,
-            c if c.is_ascii_digit() => {
+            c if is_go_digit(c) => {
                 let start = self.pos - self.current_len;
                 self.skip_digits();
                 if self.current == '.' {
@@ -190,19 +194,20 @@ impl<'a> Lexer<'a> {
     }
 
     fn skip_digits(&mut self) {
-        while self.current.is_ascii_digit() {
+        while is_go_digit(self.current) {
             self.next_char();
         }
     }
 
     /// A number from `start` to the current character; Go's `ParseFloat` refuses one that overflows.
+    /// Upstream scans any decimal digit but slices the text by a character count, so a number with a
+    /// non-ASCII digit never parses.
     fn number(&self, start: usize) -> Result<Token, String> {
-        let end = if self.current == '\0' && self.pos >= self.text.len() {
-            self.text.len()
-        } else {
-            self.pos - self.current_len
-        };
+        let end = if self.ended { self.text.len() } else { self.pos - self.current_len };
         let digits = &self.text[start..end];
+        if !digits.is_ascii() {
+            return Err(format!("the number {digits} has a digit Go cannot parse"));
+        }
         match digits.parse::<f64>() {
             Ok(value) if value.is_finite() => Ok(Token::Number),
             _ => Err(format!("the number {digits} is out of range")),
@@ -275,6 +280,33 @@ impl<'a> Lexer<'a> {
         Ok(if axis { Token::Axis(local) } else { Token::Name { prefix, local, callable } })
     }
 }
+
+/// Go's `unicode.IsDigit`: ASCII digits in Latin-1, any decimal digit (Nd) above it.
+fn is_go_digit(c: char) -> bool {
+    if (c as u32) < 0x100 {
+        return c.is_ascii_digit();
+    }
+    let c = c as u32;
+    DECIMAL_DIGITS.iter().any(|&(low, high)| low <= c && c <= high)
+}
+
+/// The decimal digits (general category Nd) above Latin-1, Unicode 15.0 (Go 1.26's `unicode`).
+#[rustfmt::skip]
+const DECIMAL_DIGITS: &[(u32, u32)] = &[
+    (0x00660, 0x00669), (0x006F0, 0x006F9), (0x007C0, 0x007C9), (0x00966, 0x0096F), (0x009E6, 0x009EF),
+    (0x00A66, 0x00A6F), (0x00AE6, 0x00AEF), (0x00B66, 0x00B6F), (0x00BE6, 0x00BEF), (0x00C66, 0x00C6F),
+    (0x00CE6, 0x00CEF), (0x00D66, 0x00D6F), (0x00DE6, 0x00DEF), (0x00E50, 0x00E59), (0x00ED0, 0x00ED9),
+    (0x00F20, 0x00F29), (0x01040, 0x01049), (0x01090, 0x01099), (0x017E0, 0x017E9), (0x01810, 0x01819),
+    (0x01946, 0x0194F), (0x019D0, 0x019D9), (0x01A80, 0x01A89), (0x01A90, 0x01A99), (0x01B50, 0x01B59),
+    (0x01BB0, 0x01BB9), (0x01C40, 0x01C49), (0x01C50, 0x01C59), (0x0A620, 0x0A629), (0x0A8D0, 0x0A8D9),
+    (0x0A900, 0x0A909), (0x0A9D0, 0x0A9D9), (0x0A9F0, 0x0A9F9), (0x0AA50, 0x0AA59), (0x0ABF0, 0x0ABF9),
+    (0x0FF10, 0x0FF19), (0x104A0, 0x104A9), (0x10D30, 0x10D39), (0x11066, 0x1106F), (0x110F0, 0x110F9),
+    (0x11136, 0x1113F), (0x111D0, 0x111D9), (0x112F0, 0x112F9), (0x11450, 0x11459), (0x114D0, 0x114D9),
+    (0x11650, 0x11659), (0x116C0, 0x116C9), (0x11730, 0x11739), (0x118E0, 0x118E9), (0x11950, 0x11959),
+    (0x11C50, 0x11C59), (0x11D50, 0x11D59), (0x11DA0, 0x11DA9), (0x11F50, 0x11F59), (0x16A60, 0x16A69),
+    (0x16AC0, 0x16AC9), (0x16B50, 0x16B59), (0x1D7CE, 0x1D7FF), (0x1E140, 0x1E149), (0x1E2F0, 0x1E2F9),
+    (0x1E4F0, 0x1E4F9), (0x1E950, 0x1E959), (0x1FBF0, 0x1FBF9),
+];
 
 /// `isName` upstream: the XML 1.0 letters and name characters of its two tables, and `*`.
 fn is_name_char(c: char) -> bool {
@@ -953,6 +985,9 @@ mod tests {
             "a b",
             "/ ]",
             "a ! b",
+            // A NUL ends the expression.
+            ".5\0",
+            "a\0#",
             "a]]",
             "1e5",
         ] {
@@ -1013,6 +1048,15 @@ mod tests {
         // Step sequences do not nest in the tree and have no limit upstream.
         let sequence = format!("a/{}b{}", "(".repeat(50_000), ")".repeat(50_000));
         assert_eq!(check_xpath(&sequence), Ok(()));
+    }
+
+    #[test]
+    fn a_non_ascii_digit_starts_a_number_that_never_parses() {
+        for expression in ["\u{660}", "1\u{660}", ".\u{660}", "a[\u{ff11}]"] {
+            assert!(check_xpath(expression).is_err(), "{expression}");
+        }
+        // Inside a name it is a name character.
+        assert_eq!(check_xpath("a\u{660}"), Ok(()));
     }
 
     #[test]
