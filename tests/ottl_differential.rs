@@ -604,6 +604,15 @@ impl Generator<'_> {
                     "node()",
                     "a*b",
                     "comment()",
+                    // Upstream's scanner: Nd digits, XML name characters, a name cut mid-character.
+                    "\u{e9}",
+                    "a\u{660}",
+                    "\u{660}",
+                    "1\u{ff11}",
+                    "\u{b7}a",
+                    "a\u{300}",
+                    "count\u{a0}(a)",
+                    "a\u{3000}or b",
                 ])
                 .to_owned(),
             1 => self.pick(&["'s'", "\"s\"", "1", ".5", "2.", "-1", "''", "'unclosed", "$v"]).to_owned(),
