@@ -14,6 +14,11 @@
 //!   `lower-case()` does not). `matches` compiles a literal pattern with Go's `regexp`.
 //! - A variable (`$v`) or the `namespace` axis builds to nothing: refused on its own, as a predicate or
 //!   as the input of a predicate, accepted inside an operator or a path (`$v + 1`, `$v/a`).
+//! - Scanner quirks kept: any Unicode decimal digit starts a number, and one that is not ASCII
+//!   makes it unparsable; a NUL ends the expression; a multi-byte character after a name adds its
+//!   leading bytes to the name (`count\u{a0}(a)` calls no known function).
+//! - The ottlfuncs factories: an empty XPath is refused, except for the optional one of the two
+//!   conversions, which stands for a valid default (checked in `functions`).
 //! - Depth: more than 200 nested expressions (parentheses, predicates, arguments) is refused while
 //!   parsing, more than 1024 nested nodes while building; long flat chains (`a/b/c/…`, `1+1+…`) count.
 //!
