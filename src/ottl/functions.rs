@@ -6,11 +6,14 @@
 //! `processor/transformprocessor/internal/{traces,metrics}/func_*.go` and
 //! `internal/filter/filterottl/functions.go`. Which processor offers which function in which context
 //! follows `filterottl.Standard<Context>Funcs` and the transform processor's
-//! `internal/{logs,traces,metrics,common}/functions.go`.
+//! `internal/{logs,traces,metrics,common}/functions.go`. A literal XPath is compiled as the XML
+//! functions' `validateXPath` does (`xpath`); the other literal checks are here or in `re2`, `grok`
+//! and `timefmt`.
 
 use super::grok;
 use super::re2;
 use super::timefmt;
+use super::xpath;
 use super::Context;
 
 /// How `buildArgs` in `pkg/ottl/functions.go` turns an argument into a parameter of this type.
@@ -880,6 +883,16 @@ fn regex(function: &str, pattern: &Bound) -> Result<(), String> {
     }
 }
 
+/// `validateXPath` in `ottlfuncs/func_remove_xml.go`: antchfx/xpath's `Compile`.
+fn xpath_literal(expression: Option<&str>) -> Result<(), String> {
+    match expression {
+        Some(expression) => {
+            xpath::check_xpath(expression).map_err(|error| format!("invalid XPath {expression:?}: {error}"))
+        }
+        None => Ok(()),
+    }
+}
+
 /// The bytes `ByteSliceLikeGetter` makes of a literal, for the ID functions.
 fn literal_bytes_len(lit: &Lit) -> Option<(usize, Option<&[u8]>)> {
     match lit {
@@ -922,6 +935,12 @@ pub fn factory_check(name: &str, args: &[Bound]) -> Result<(), String> {
         "replace_all_patterns" => {
             one_of(name, "mode", arg(1).str(), &["key", "value"])?;
             regex(name, arg(2))
+        }
+        "GetXML" | "InsertXML" | "RemoveXML" => xpath_literal(arg(1).str()),
+        // An empty optional XPath stands for a default the factory does not compile ("/") or that
+        // compiles ("//@*").
+        "ConvertAttributesToElementsXML" | "ConvertTextToElementsXML" => {
+            xpath_literal(arg(1).str().filter(|expression| !expression.is_empty()))
         }
         "ConvertCase" => one_of(name, "case", arg(1).str(), &["lower", "upper", "snake", "camel"]),
         "SpanID" => id(name, 8, arg(0)),
