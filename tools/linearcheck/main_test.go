@@ -293,3 +293,22 @@ func TestAssignRows(t *testing.T) {
 		}
 	}
 }
+
+// An unanswered poll fits every state, so dropping it keeps the verdict:
+// the pending fixture stays linearizable without its pending poll, and only
+// that poll goes.
+func TestUnansweredPollsAreDroppedWithoutChangingTheVerdict(t *testing.T) {
+	ops := parseFixture(t, "pending.jsonl")
+	kept := withoutUnansweredPolls(ops)
+	if len(kept) != len(ops)-1 {
+		t.Fatalf("kept %d of %d operations, want all but the pending poll", len(kept), len(ops))
+	}
+	for _, o := range kept {
+		if o.Kind == "poll" && o.Pending {
+			t.Fatalf("line %d: an unanswered poll was kept", o.Line)
+		}
+	}
+	if linearizable(ops) != linearizable(kept) {
+		t.Fatal("dropping the unanswered poll changed the verdict")
+	}
+}
