@@ -15,6 +15,7 @@ pub mod deleted_tokens;
 pub mod event;
 pub mod fleet_state;
 pub mod join_tokens;
+pub mod labels;
 pub mod pipeline;
 pub mod slots;
 pub mod stability;
@@ -28,6 +29,7 @@ pub use collector::{
 pub use command::{ActivityUpdate, Command, RestoredFleet};
 pub use event::{Event, EventType};
 pub use fleet_state::{ApplyError, CommandOutcome, Effect, FleetState};
+pub use labels::{natural_cmp, Labels, Selector, SelectorError};
 pub use slots::{slot_of, MovedSlot, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, SlotTable, SLOT_COUNT};
 pub use time::{Clock, ManualClock, UnixMillis};
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, NewEvent};
+use super::labels::Labels;
 use super::pipeline::{Destination, Route, Source};
 use super::stability::StabilityLevel;
 use super::{TokenHash, UnixMillis};
@@ -159,6 +160,9 @@ pub struct CollectorRecord {
     pub host_id: Option<String>,
     pub local_attributes: BTreeMap<String, String>,
     pub remote_attributes: BTreeMap<String, String>,
+    /// Set by operators (never by the collector); what label selectors match.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
     pub created_at: UnixMillis,
     pub last_seen_at: Option<UnixMillis>,
     pub token: Option<TokenInfo>,
@@ -194,6 +198,7 @@ impl CollectorRecord {
             host_id: None,
             local_attributes: BTreeMap::new(),
             remote_attributes,
+            labels: Labels::new(),
             created_at,
             last_seen_at: None,
             token: None,

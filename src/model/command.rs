@@ -8,6 +8,7 @@ use super::audit::{AuditBatch, AuditLog};
 use super::auth::{ServiceAccount, ServiceAccountToken, User};
 use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState};
 use super::event::NewEvent;
+use super::labels::Labels;
 use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::slots::{SlotEpoch, SlotMove, SlotMoveReason, SlotTable};
 use super::stability::StabilityLevel;
@@ -135,6 +136,18 @@ pub enum Command {
     },
     DeleteCollector {
         id: String,
+    },
+    /// Changes the operator-set labels of one or more collectors (all or none): `replace` sets the
+    /// whole set, else `set` adds or overwrites keys and `remove` drops them. Re-renders each.
+    SetCollectorLabels {
+        collector_ids: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replace: Option<Labels>,
+        #[serde(default, skip_serializing_if = "Labels::is_empty")]
+        set: Labels,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<String>,
+        at: UnixMillis,
     },
     /// Mints (or rotates) the collector's token: the previous hash stops matching when this applies.
     SetCollectorToken {

@@ -12,6 +12,7 @@ use super::command::{ActivityUpdate, Command, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
 use super::join_tokens::{JoinTokenError, JoinTokens};
+use super::labels::check_labels;
 use super::pipeline::Pipeline;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::UnixMillis;
@@ -333,6 +334,32 @@ impl FleetState {
                 // The level decides how a `debug` destination renders.
                 Ok(self.rerender(collector_id, *at).into_iter().collect())
             }
+            Command::SetCollectorLabels { collector_ids, replace, set, remove, at } => {
+                let mut changed = Vec::with_capacity(collector_ids.len());
+                for id in collector_ids {
+                    let record = self.collectors.get(id).ok_or_else(|| not_found("collector", id))?;
+                    let mut labels = replace.clone().unwrap_or_else(|| record.labels.clone());
+                    labels.extend(set.iter().map(|(key, value)| (key.clone(), value.clone())));
+                    for key in remove {
+                        labels.remove(key);
+                    }
+                    check_labels(&labels).map_err(|problem| ApplyError::InvalidReference {
+                        field: "labels".into(),
+                        problem: format!("collector {:?}: {problem}", record.name),
+                    })?;
+                    if labels != record.labels {
+                        changed.push((id, labels));
+                    }
+                }
+                let mut effects = Vec::new();
+                for (id, labels) in changed {
+                    if let Some(record) = self.collectors.get_mut(id) {
+                        record.labels = labels;
+                    }
+                    effects.extend(self.rerender(id, *at));
+                }
+                Ok(effects)
+            }
             Command::DeleteCollector { id } => {
                 let record = self.collectors.remove(id).ok_or_else(|| not_found("collector", id))?;
                 if let Some(token) = &record.token {
@@ -628,6 +655,7 @@ impl FleetState {
             | Command::PutRoute { collector_id, .. }
             | Command::DeleteRoute { collector_id, .. }
             | Command::SetCollectorStabilityLevel { collector_id, .. } => vec![collector_id.clone()],
+            Command::SetCollectorLabels { collector_ids, .. } => collector_ids.clone(),
             _ => vec![],
         };
         let mut scoped = FleetState {

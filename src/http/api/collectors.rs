@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::apply_view::{ApplyInputs, ApplyView};
-use super::fleet_model::check_stability;
+use super::fleet_model::{check_stability, commit_or_preview, WriteOptions};
 use super::handler_types::Reply;
 use super::validate_name;
 use crate::actors::collector_actor::LiveView;
@@ -17,7 +17,10 @@ use crate::cluster::read_index::{self, CatchUpOutcome};
 use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
-use crate::model::{slot_of, CollectorMode, CollectorRecord, CollectorStatus, Command, Event, UnixMillis};
+use crate::model::labels::check_labels;
+use crate::model::{
+    slot_of, CollectorMode, CollectorRecord, CollectorStatus, Command, Event, Labels, UnixMillis,
+};
 use crate::render::enrollment::render_enrollment_config_alloy;
 use crate::render::stability::StabilityLevel;
 use crate::secrets;
@@ -40,7 +43,12 @@ pub(super) struct CreateCollector {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateCollector {
-    stability_level: String,
+    /// The `--stability.level` the collector's Alloy runs with.
+    #[serde(default)]
+    stability_level: Option<String>,
+    /// The collector's operator-set labels, replaced whole (what label selectors match).
+    #[serde(default)]
+    labels: Option<Labels>,
 }
 
 fn parse_stability_level(text: &str) -> Result<StabilityLevel, ApiError> {
@@ -77,6 +85,8 @@ pub struct CollectorView {
     host_id: Option<String>,
     local_attributes: BTreeMap<String, String>,
     remote_attributes: BTreeMap<String, String>,
+    /// Set by operators; what label selectors match.
+    labels: Labels,
     created_at: String,
     last_seen_at: Option<String>,
     /// How often the collector is expected to poll (live state of the owning node, from its cadence);
@@ -157,6 +167,7 @@ impl CollectorView {
             host_id: record.host_id.clone(),
             local_attributes: record.local_attributes.clone(),
             remote_attributes: record.remote_attributes.clone(),
+            labels: record.labels.clone(),
             created_at: record.created_at.to_rfc3339(),
             last_seen_at: record.last_seen_at.map(UnixMillis::to_rfc3339),
             expected_poll_interval_seconds: None,
@@ -372,8 +383,9 @@ pub(super) async fn get(
     ))
 }
 
-/// `PATCH /collectors/{id}`: the `--stability.level` its Alloy runs with. Refused while the collector's
-/// config needs a lower level than the one asked for.
+/// `PATCH /collectors/{id}`: its labels (replaced whole) and the `--stability.level` its Alloy runs
+/// with. Either is refused when the collector's config would then be one its Alloy refuses (a
+/// selector-attached item the new labels bring in, a component below the level asked for).
 pub(super) async fn update(
     principal: Principal,
     state: web::Data<AppState>,
@@ -382,19 +394,38 @@ pub(super) async fn update(
 ) -> Result<Reply<CollectorView>, ApiError> {
     principal.require_collector_admin()?;
     let collector_id = path.into_inner();
-    let level = parse_stability_level(&body.stability_level)?;
-    record_for_write(&state, &collector_id).await?;
-    let command = Command::SetCollectorStabilityLevel {
-        collector_id: collector_id.clone(),
-        level,
-        at: UnixMillis::now(),
-    };
-    {
-        let replica = state.raft.state();
-        let (scoped, affected) = replica.fleet.preview_scope(&command)?;
-        check_stability(&scoped, &affected, "stability_level")?;
+    let UpdateCollector { stability_level, labels } = body.into_inner();
+    if stability_level.is_none() && labels.is_none() {
+        return Err(ApiError::invalid_field("labels", "nothing to change: send labels or stability_level"));
     }
-    state.raft.propose(command).await?;
+    let level = stability_level.as_deref().map(parse_stability_level).transpose()?;
+    if let Some(labels) = &labels {
+        check_labels(labels).map_err(|problem| ApiError::invalid_field("labels", problem))?;
+    }
+    record_for_write(&state, &collector_id).await?;
+    if let Some(labels) = labels {
+        let command = Command::SetCollectorLabels {
+            collector_ids: vec![collector_id.clone()],
+            replace: Some(labels),
+            set: Labels::new(),
+            remove: Vec::new(),
+            at: UnixMillis::now(),
+        };
+        commit_or_preview(&state, command, &WriteOptions::default()).await?;
+    }
+    if let Some(level) = level {
+        let command = Command::SetCollectorStabilityLevel {
+            collector_id: collector_id.clone(),
+            level,
+            at: UnixMillis::now(),
+        };
+        {
+            let replica = state.raft.state();
+            let (scoped, affected) = replica.fleet.preview_scope(&command)?;
+            check_stability(&scoped, &affected, "stability_level")?;
+        }
+        state.raft.propose(command).await?;
+    }
     let record = record_or_404(&state, &collector_id)?;
     let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
     Ok(Reply(CollectorView::gathered(&record, gathered.get(&collector_id))))

@@ -36,7 +36,7 @@ pub struct WriteOptions {
 
 /// Commits `command`, or with `validate_only` renders its outcome without committing. Either way the
 /// outcome is rendered first, and refused when a collector's Alloy would refuse it.
-async fn commit_or_preview(
+pub(super) async fn commit_or_preview(
     state: &AppState,
     command: Command,
     options: &WriteOptions,
@@ -71,6 +71,7 @@ fn stability_field(command: &Command) -> &'static str {
         Command::PutDestination { .. } | Command::PutSource { .. } => "type",
         Command::PutRoute { .. } => "destination_ids",
         Command::PutPipeline { .. } => "steps",
+        Command::SetCollectorLabels { .. } => "labels",
         _ => "config",
     }
 }
