@@ -187,12 +187,17 @@ impl Backup {
         if !self.fleet.bootstrapped || !self.fleet.slots.is_assigned() {
             return Err(BackupError::Malformed("its fleet was never bootstrapped".into()));
         }
-        for record in self.fleet.collectors.values() {
-            for destination in record.destinations.values() {
+        let per_collector = self.fleet.collectors.values().flat_map(|record| {
+            record.destinations.values().map(move |destination| (record.id.as_str(), destination))
+        });
+        let fleet_wide =
+            self.fleet.fleet_items.destinations.values().map(|attached| ("(fleet-wide)", &attached.item));
+        for (owner, destination) in per_collector.chain(fleet_wide) {
+            {
                 for (key, sealed) in &destination.credentials {
                     if data_key.open(&sealed.0).is_err() {
                         return Err(BackupError::CredentialDoesNotOpen {
-                            collector: record.id.clone(),
+                            collector: owner.to_owned(),
                             destination: destination.id.clone(),
                             key: key.clone(),
                         });
@@ -214,6 +219,7 @@ impl Backup {
                 .collectors
                 .values()
                 .flat_map(|record| record.destinations.values())
+                .chain(fleet.fleet_items.destinations.values().map(|attached| &attached.item))
                 .map(|destination| destination.credentials.len())
                 .sum(),
             applied_index: self.source.applied_index,

@@ -13,6 +13,7 @@ pub mod collector;
 pub mod command;
 pub mod deleted_tokens;
 pub mod event;
+pub mod fleet_items;
 pub mod fleet_state;
 pub mod join_tokens;
 pub mod labels;

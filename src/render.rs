@@ -69,6 +69,9 @@ pub struct RenderInput<'a> {
     /// The lowest stability level the collector's Alloy accepts: below experimental-permitting
     /// levels a `debug` destination renders with generally-available components instead.
     pub stability_level: StabilityLevel,
+    /// Fleet-wide destinations that exist but do not apply to this collector: a fleet-wide route
+    /// names them for the collectors they do apply to, and the plan leaves them out here silently.
+    pub destinations_elsewhere: BTreeSet<&'a str>,
 }
 
 /// One collector's config as stored: what it receives, with markers at the credential positions.
@@ -176,6 +179,7 @@ impl TestModel {
             destinations: self.destinations.iter().collect(),
             pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
             stability_level: StabilityLevel::default(),
+            destinations_elsewhere: BTreeSet::new(),
         }
     }
 }

@@ -183,8 +183,9 @@ impl DeliverableConfig {
         let Some(current) = record.current_config() else {
             return DeliverableConfig::empty();
         };
+        let input = fleet.render_input(record);
         let mut values = CredentialValues::default();
-        for destination in record.destinations.values() {
+        for destination in &input.destinations {
             for (key, sealed) in &destination.credentials {
                 match env.data_key.open(&sealed.0) {
                     Ok(value) => values.insert(&destination.id, key, value),
@@ -198,7 +199,7 @@ impl DeliverableConfig {
                 }
             }
         }
-        let rendered = render_for_delivery(&fleet.render_input(record), &values);
+        let rendered = render_for_delivery(&input, &values);
         if rendered.stored.hash != current.hash {
             // Only after an upgrade whose renderer writes this model differently: the version
             // keeps its hash until the model changes, and new deliveries get this build's text.

@@ -8,7 +8,8 @@ use super::audit::{AuditBatch, AuditLog};
 use super::auth::{ServiceAccount, ServiceAccountToken, User};
 use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState};
 use super::event::NewEvent;
-use super::labels::Labels;
+use super::fleet_items::FleetItems;
+use super::labels::{Labels, Selector};
 use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::slots::{SlotEpoch, SlotMove, SlotMoveReason, SlotTable};
 use super::stability::StabilityLevel;
@@ -204,6 +205,41 @@ pub enum Command {
         id: String,
         at: UnixMillis,
     },
+    /// Creates or replaces a fleet-wide source, attached to the collectors `selector` matches.
+    PutFleetSource {
+        source: Source,
+        selector: Selector,
+        create: bool,
+        at: UnixMillis,
+    },
+    DeleteFleetSource {
+        id: String,
+        at: UnixMillis,
+    },
+    /// Creates or replaces a fleet-wide destination; credentials as in [`Command::PutDestination`].
+    PutFleetDestination {
+        destination: Destination,
+        selector: Selector,
+        #[serde(default)]
+        remove_credentials: Vec<String>,
+        create: bool,
+        at: UnixMillis,
+    },
+    DeleteFleetDestination {
+        id: String,
+        at: UnixMillis,
+    },
+    /// Creates or replaces a fleet-wide route; its destinations are fleet-wide ones.
+    PutFleetRoute {
+        route: Route,
+        selector: Selector,
+        create: bool,
+        at: UnixMillis,
+    },
+    DeleteFleetRoute {
+        id: String,
+        at: UnixMillis,
+    },
     /// Live observations of many collectors, batched by their owner node.
     RecordActivity {
         updates: Vec<ActivityUpdate>,
@@ -250,6 +286,9 @@ pub struct RestoredFleet {
     pub slots: SlotTable,
     pub collectors: BTreeMap<String, CollectorRecord>,
     pub pipelines: BTreeMap<String, Pipeline>,
+    /// Absent in backups taken before fleet-wide items existed.
+    #[serde(default, skip_serializing_if = "FleetItems::is_empty")]
+    pub fleet_items: FleetItems,
     pub users: BTreeMap<String, User>,
     pub service_accounts: BTreeMap<String, ServiceAccount>,
     pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,

@@ -11,9 +11,11 @@ use super::collector::{CollectorRecord, RemoteConfigState};
 use super::command::{ActivityUpdate, Command, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
+use super::fleet_items::{Attached, FleetItems};
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::labels::check_labels;
-use super::pipeline::Pipeline;
+use super::labels::Selector;
+use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::UnixMillis;
 use super::{parse_token_hash, TokenHash};
@@ -75,6 +77,9 @@ pub struct FleetState {
     /// Tenant-wide pipelines, referenced by routes.
     #[serde(default)]
     pub pipelines: BTreeMap<String, Pipeline>,
+    /// Fleet-wide sources, destinations and routes, attached to collectors by label selector.
+    #[serde(default, skip_serializing_if = "FleetItems::is_empty")]
+    pub fleet_items: FleetItems,
     pub users: BTreeMap<String, User>,
     pub service_accounts: BTreeMap<String, ServiceAccount>,
     pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,
@@ -436,6 +441,13 @@ impl FleetState {
                                 format!("route {:?} of collector {:?}", route.name, record.name)
                             })
                     })
+                    .chain(
+                        self.fleet_items
+                            .routes
+                            .values()
+                            .filter(|attached| attached.item.pipeline_id.as_deref() == Some(id.as_str()))
+                            .map(|attached| format!("fleet-wide route {:?}", attached.item.name)),
+                    )
                     .collect();
                 if !used_by.is_empty() {
                     return Err(ApplyError::InUse { kind: "pipeline".into(), id: id.clone(), used_by });
@@ -525,6 +537,86 @@ impl FleetState {
                 record.routes.remove(id).ok_or_else(|| not_found("route", id))?;
                 Ok(self.rerender(collector_id, *at).into_iter().collect())
             }
+            Command::PutFleetSource { source, selector, create, at } => {
+                let sources = &self.fleet_items.sources;
+                check_put(sources, &source.id, *create, "fleet-wide source")?;
+                if sources.values().any(|other| other.item.name == source.name && other.item.id != source.id)
+                {
+                    return Err(already_exists("fleet-wide source named", &source.name));
+                }
+                let attached = Attached { selector: selector.clone(), item: source.clone() };
+                let previous = self.fleet_items.sources.insert(source.id.clone(), attached);
+                Ok(self.rerender_selected(previous.as_ref().map(|p| &p.selector), Some(selector), *at))
+            }
+            Command::DeleteFleetSource { id, at } => {
+                let previous =
+                    self.fleet_items.sources.remove(id).ok_or_else(|| not_found("fleet-wide source", id))?;
+                Ok(self.rerender_selected(Some(&previous.selector), None, *at))
+            }
+            Command::PutFleetDestination { destination, selector, remove_credentials, create, at } => {
+                let destinations = &self.fleet_items.destinations;
+                check_put(destinations, &destination.id, *create, "fleet-wide destination")?;
+                if destinations
+                    .values()
+                    .any(|other| other.item.name == destination.name && other.item.id != destination.id)
+                {
+                    return Err(already_exists("fleet-wide destination named", &destination.name));
+                }
+                let mut stored = destination.clone();
+                if let Some(previous) = destinations.get(&destination.id) {
+                    for (key, sealed) in &previous.item.credentials {
+                        if !stored.credentials.contains_key(key) && !remove_credentials.contains(key) {
+                            stored.credentials.insert(key.clone(), sealed.clone());
+                        }
+                    }
+                }
+                let attached = Attached { selector: selector.clone(), item: stored };
+                let previous = self.fleet_items.destinations.insert(destination.id.clone(), attached);
+                Ok(self.rerender_selected(previous.as_ref().map(|p| &p.selector), Some(selector), *at))
+            }
+            Command::DeleteFleetDestination { id, at } => {
+                if !self.fleet_items.destinations.contains_key(id) {
+                    return Err(not_found("fleet-wide destination", id));
+                }
+                let used_by = self.fleet_items.routes_using_destination(id);
+                if !used_by.is_empty() {
+                    return Err(ApplyError::InUse { kind: "destination".into(), id: id.clone(), used_by });
+                }
+                let previous =
+                    self.fleet_items.destinations.remove(id).ok_or_else(|| not_found("destination", id))?;
+                Ok(self.rerender_selected(Some(&previous.selector), None, *at))
+            }
+            Command::PutFleetRoute { route, selector, create, at } => {
+                if let Some(pipeline_id) = &route.pipeline_id {
+                    if !self.pipelines.contains_key(pipeline_id) {
+                        return Err(ApplyError::InvalidReference {
+                            field: "pipeline_id".into(),
+                            problem: format!("pipeline {pipeline_id:?} does not exist"),
+                        });
+                    }
+                }
+                let routes = &self.fleet_items.routes;
+                check_put(routes, &route.id, *create, "fleet-wide route")?;
+                if let Some(missing) =
+                    route.destination_ids.iter().find(|id| !self.fleet_items.destinations.contains_key(*id))
+                {
+                    return Err(ApplyError::InvalidReference {
+                        field: "destination_ids".into(),
+                        problem: format!("fleet-wide destination {missing:?} does not exist"),
+                    });
+                }
+                if routes.values().any(|other| other.item.name == route.name && other.item.id != route.id) {
+                    return Err(already_exists("fleet-wide route named", &route.name));
+                }
+                let attached = Attached { selector: selector.clone(), item: route.clone() };
+                let previous = self.fleet_items.routes.insert(route.id.clone(), attached);
+                Ok(self.rerender_selected(previous.as_ref().map(|p| &p.selector), Some(selector), *at))
+            }
+            Command::DeleteFleetRoute { id, at } => {
+                let previous =
+                    self.fleet_items.routes.remove(id).ok_or_else(|| not_found("fleet-wide route", id))?;
+                Ok(self.rerender_selected(Some(&previous.selector), None, *at))
+            }
             Command::RecordActivity { updates } => {
                 for update in updates {
                     self.apply_activity(update);
@@ -554,6 +646,7 @@ impl FleetState {
                     slots,
                     collectors,
                     pipelines,
+                    fleet_items,
                     users,
                     service_accounts,
                     service_account_tokens,
@@ -564,6 +657,7 @@ impl FleetState {
                     slots: slots.reassigned_to(*node_id),
                     collectors,
                     pipelines,
+                    fleet_items,
                     users,
                     service_accounts,
                     service_account_tokens,
@@ -596,6 +690,7 @@ impl FleetState {
             slots: self.slots.clone(),
             collectors: self.collectors.clone(),
             pipelines: self.pipelines.clone(),
+            fleet_items: self.fleet_items.clone(),
             users: self.users.clone(),
             service_accounts: self.service_accounts.clone(),
             service_account_tokens: self.service_account_tokens.clone(),
@@ -620,13 +715,43 @@ impl FleetState {
     }
 
     fn collectors_using_pipeline(&self, pipeline_id: &str) -> Vec<String> {
+        let fleet_routes: Vec<&Selector> = self
+            .fleet_items
+            .routes
+            .values()
+            .filter(|attached| attached.item.pipeline_id.as_deref() == Some(pipeline_id))
+            .map(|attached| &attached.selector)
+            .collect();
         self.collectors
             .values()
             .filter(|record| {
                 record.routes.values().any(|route| route.pipeline_id.as_deref() == Some(pipeline_id))
+                    || fleet_routes.iter().any(|selector| selector.matches(&record.labels))
             })
             .map(|record| record.id.clone())
             .collect()
+    }
+
+    /// The collectors either selector matches (an item's selector before and after a change).
+    pub fn collectors_selected(&self, before: Option<&Selector>, after: Option<&Selector>) -> Vec<String> {
+        self.collectors
+            .values()
+            .filter(|record| {
+                before.is_some_and(|selector| selector.matches(&record.labels))
+                    || after.is_some_and(|selector| selector.matches(&record.labels))
+            })
+            .map(|record| record.id.clone())
+            .collect()
+    }
+
+    fn rerender_selected(
+        &mut self,
+        before: Option<&Selector>,
+        after: Option<&Selector>,
+        at: UnixMillis,
+    ) -> Vec<Effect> {
+        let selected = self.collectors_selected(before, after);
+        selected.iter().filter_map(|collector_id| self.rerender(collector_id, at)).collect()
     }
 
     /// Applies `command` to a copy of the state it touches and returns the resulting current config of
@@ -656,10 +781,35 @@ impl FleetState {
             | Command::DeleteRoute { collector_id, .. }
             | Command::SetCollectorStabilityLevel { collector_id, .. } => vec![collector_id.clone()],
             Command::SetCollectorLabels { collector_ids, .. } => collector_ids.clone(),
+            Command::PutFleetSource { source, selector, .. } => self.collectors_selected(
+                self.fleet_items.sources.get(&source.id).map(|previous| &previous.selector),
+                Some(selector),
+            ),
+            Command::PutFleetDestination { destination, selector, .. } => self.collectors_selected(
+                self.fleet_items.destinations.get(&destination.id).map(|previous| &previous.selector),
+                Some(selector),
+            ),
+            Command::PutFleetRoute { route, selector, .. } => self.collectors_selected(
+                self.fleet_items.routes.get(&route.id).map(|previous| &previous.selector),
+                Some(selector),
+            ),
+            Command::DeleteFleetSource { id, .. } => self.collectors_selected(
+                self.fleet_items.sources.get(id).map(|previous| &previous.selector),
+                None,
+            ),
+            Command::DeleteFleetDestination { id, .. } => self.collectors_selected(
+                self.fleet_items.destinations.get(id).map(|previous| &previous.selector),
+                None,
+            ),
+            Command::DeleteFleetRoute { id, .. } => self.collectors_selected(
+                self.fleet_items.routes.get(id).map(|previous| &previous.selector),
+                None,
+            ),
             _ => vec![],
         };
         let mut scoped = FleetState {
             pipelines: self.pipelines.clone(),
+            fleet_items: self.fleet_items.clone(),
             collectors: affected
                 .iter()
                 .filter_map(|id| self.collectors.get(id).map(|record| (id.clone(), record.clone())))
@@ -670,24 +820,44 @@ impl FleetState {
         Ok((scoped, affected))
     }
 
-    /// Everything that determines a collector's rendered config.
+    /// Everything that determines a collector's rendered config: its own items, then the fleet-wide
+    /// ones its labels select (`model/fleet_items.rs`), each group in id order.
     pub fn render_input<'a>(&'a self, record: &'a CollectorRecord) -> RenderInput<'a> {
-        let pipelines = record
-            .routes
-            .values()
+        let labels = &record.labels;
+        let fleet = &self.fleet_items;
+        let destinations: Vec<&'a Destination> =
+            record.destinations.values().chain(fleet.destinations_for(labels)).collect();
+        let destinations_elsewhere = fleet
+            .destinations
+            .iter()
+            .filter(|(_, attached)| !attached.applies_to(labels))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let fleet_routes = fleet.routes.values().filter(|attached| {
+            attached.applies_to(labels)
+                && attached.item.destination_ids.iter().any(|id| {
+                    fleet.destinations.get(id).is_some_and(|destination| destination.applies_to(labels))
+                })
+        });
+        let routes: Vec<&'a Route> =
+            record.routes.values().chain(fleet_routes.map(|attached| &attached.item)).collect();
+        let pipelines = routes
+            .iter()
             .filter_map(|route| route.pipeline_id.as_deref())
             .filter_map(|id| self.pipelines.get_key_value(id))
             .map(|(id, pipeline)| (id.as_str(), pipeline))
             .collect();
+        let sources: Vec<&'a Source> = record.sources.values().chain(fleet.sources_for(labels)).collect();
         RenderInput {
             collector_id: &record.id,
             collector_name: &record.name,
             mode: record.mode,
-            sources: record.sources.values().collect(),
-            routes: record.routes.values().collect(),
-            destinations: record.destinations.values().collect(),
+            sources,
+            routes,
+            destinations,
             pipelines,
             stability_level: record.stability_level,
+            destinations_elsewhere,
         }
     }
 
@@ -1221,6 +1391,14 @@ mod tests {
             at: UnixMillis(10),
         };
         old.apply(&join_token).expect("join token");
+        old.apply(&Command::PutFleetDestination {
+            destination: crate::model::pipeline::Destination::for_test("fd1", "debug"),
+            selector: Selector::parse("env=prod").expect("selector"),
+            remove_credentials: Vec::new(),
+            create: true,
+            at: UnixMillis(10),
+        })
+        .expect("fleet-wide destination");
         let slot = slot_of("c1");
         let moves = vec![crate::model::SlotMove { slot, from: 1, to: 2, epoch: SlotEpoch::INITIAL }];
         old.apply(&Command::MoveSlots {
@@ -1236,6 +1414,7 @@ mod tests {
         new.apply(&restore).expect("restore applies to an empty state");
         assert!(new.bootstrapped);
         assert_eq!(new.collectors, old.collectors);
+        assert_eq!(new.fleet_items, old.fleet_items, "fleet-wide items are restored");
         assert_eq!(new.users, old.users);
         assert_eq!(new.collector_by_token_hash(&[7; 32]).map(|r| r.id.as_str()), Some("c1"), "indexes built");
         assert!(new.sessions.is_empty() && new.join_tokens.is_empty());
@@ -1386,6 +1565,45 @@ mod properties {
                 lookup: crate::model::join_tokens::lookup_of(&[byte; 32]),
                 node_id: 2,
                 at: UnixMillis(at),
+            }),
+            (proptest::collection::vec(0u8..4, 1..3), 0u8..3, any::<bool>()).prop_map(
+                |(ids, value, invalid)| {
+                    Command::SetCollectorLabels {
+                        collector_ids: ids.iter().map(|id| format!("c{id}")).collect(),
+                        replace: None,
+                        set: [(if invalid { "bad key" } else { "env" }.to_owned(), format!("v{value}"))]
+                            .into(),
+                        remove: Vec::new(),
+                        at: UnixMillis(7),
+                    }
+                }
+            ),
+            (0u8..2, 0u8..3).prop_map(|(id, value)| Command::PutFleetDestination {
+                destination: crate::model::pipeline::Destination::for_test(&format!("fd{id}"), "debug"),
+                selector: Selector::parse(&format!("env=v{value}")).expect("selector"),
+                remove_credentials: Vec::new(),
+                create: id == 0,
+                at: UnixMillis(8),
+            }),
+            (0u8..2, 0u8..2).prop_map(|(id, destination)| Command::PutFleetRoute {
+                route: crate::model::pipeline::Route::for_test(
+                    &format!("fr{id}"),
+                    10,
+                    "true",
+                    true,
+                    &[&format!("fd{destination}")],
+                ),
+                selector: Selector::everything(),
+                create: true,
+                at: UnixMillis(9),
+            }),
+            (0u8..2)
+                .prop_map(|id| Command::DeleteFleetDestination { id: format!("fd{id}"), at: UnixMillis(10) }),
+            (0u8..2).prop_map(|id| Command::PutFleetSource {
+                source: crate::model::pipeline::Source::for_test(&format!("fs{id}"), "otlp"),
+                selector: Selector::parse("env=v1").expect("selector"),
+                create: true,
+                at: UnixMillis(11),
             }),
         ]
     }

@@ -183,6 +183,7 @@ impl<'a> Plan<'a> {
                             )),
                         }
                     }
+                    None if input.destinations_elsewhere.contains(id.as_str()) => {}
                     None => skipped.push(format!("route {} names missing destination {id}", route.id)),
                 }
             }

@@ -36,6 +36,7 @@ impl Model {
             destinations: self.destinations.iter().collect(),
             pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
             stability_level: StabilityLevel::default(),
+            destinations_elsewhere: Default::default(),
         }
     }
 }

@@ -508,11 +508,16 @@ pub(super) async fn config_view(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = record_or_404(&state, &path)?;
+    let applied = state.raft.state();
+    let record =
+        applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
     let current = record
         .current_config()
         .ok_or_else(|| ApiError::internal("config view", "collector has no rendered config"))?;
-    Ok(HttpResponse::Ok().json(super::fleet_model::version_view(current, true)))
+    let mut view = super::fleet_model::version_view(current, true);
+    view["items"] = serde_json::to_value(super::fleet_items::applied_items(&applied.fleet, record))
+        .map_err(|error| ApiError::internal("config view", error))?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// One of a collector's events, as the events endpoint and the collector stream send it.

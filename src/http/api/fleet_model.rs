@@ -68,8 +68,11 @@ pub(super) async fn commit_or_preview(
 /// The request field a stability refusal of `command` names.
 fn stability_field(command: &Command) -> &'static str {
     match command {
-        Command::PutDestination { .. } | Command::PutSource { .. } => "type",
-        Command::PutRoute { .. } => "destination_ids",
+        Command::PutDestination { .. }
+        | Command::PutSource { .. }
+        | Command::PutFleetDestination { .. }
+        | Command::PutFleetSource { .. } => "type",
+        Command::PutRoute { .. } | Command::PutFleetRoute { .. } => "destination_ids",
         Command::PutPipeline { .. } => "steps",
         Command::SetCollectorLabels { .. } => "labels",
         _ => "config",
@@ -104,9 +107,13 @@ pub(super) fn check_stability(
 /// invalid, say) names the write's field and the item it is in.
 fn check_ottl(fleet: &FleetState, collector_ids: &[String], command: &Command) -> Result<(), ApiError> {
     let written = match command {
-        Command::PutRoute { route, .. } => Some((ottl_check::ItemKind::Route, route.id.as_str())),
+        Command::PutRoute { route, .. } | Command::PutFleetRoute { route, .. } => {
+            Some((ottl_check::ItemKind::Route, route.id.as_str()))
+        }
         Command::PutPipeline { pipeline, .. } => Some((ottl_check::ItemKind::Pipeline, pipeline.id.as_str())),
-        Command::PutSource { source, .. } => Some((ottl_check::ItemKind::Source, source.id.as_str())),
+        Command::PutSource { source, .. } | Command::PutFleetSource { source, .. } => {
+            Some((ottl_check::ItemKind::Source, source.id.as_str()))
+        }
         _ => None,
     };
     let mut checker = ottl_check::OttlChecker::default();
@@ -131,7 +138,7 @@ fn check_ottl(fleet: &FleetState, collector_ids: &[String], command: &Command) -
         }
         let text: Vec<String> = elsewhere.iter().map(ottl_check::OttlProblem::qualified_message).collect();
         let field = match command {
-            Command::PutRoute { .. }
+            Command::PutRoute { .. } | Command::PutFleetRoute { .. }
                 if elsewhere.iter().all(|problem| problem.kind == ottl_check::ItemKind::Pipeline) =>
             {
                 "pipeline_id"
@@ -161,7 +168,7 @@ fn field_errors(problems: Vec<FieldError>) -> ApiError {
     error
 }
 
-fn new_id(kind: &str) -> Result<String, ApiError> {
+pub(super) fn new_id(kind: &str) -> Result<String, ApiError> {
     secrets::random_id(kind).map_err(|error| ApiError::internal("new id", error))
 }
 
@@ -341,6 +348,7 @@ pub(super) trait CollectorItem: Sized + 'static {
     /// The collector's items of this kind, by id.
     fn of(record: &CollectorRecord) -> &BTreeMap<String, Self>;
     fn view(&self) -> Value;
+    fn id(&self) -> &str;
     fn put(collector_id: String, item: Self, removed: Vec<String>, create: bool, at: UnixMillis) -> Command;
     fn delete(collector_id: String, id: String, at: UnixMillis) -> Command;
 
@@ -455,6 +463,10 @@ pub(super) struct SourceBody {
 }
 
 impl CollectorItem for Source {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     const KIND: &'static str = "source";
     const PLURAL: &'static str = "sources";
     const ID_PREFIX: &'static str = "src";
@@ -532,6 +544,10 @@ pub(super) struct DestinationBody {
 }
 
 impl CollectorItem for Destination {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     const KIND: &'static str = "destination";
     const PLURAL: &'static str = "destinations";
     const ID_PREFIX: &'static str = "dst";
@@ -638,6 +654,10 @@ pub(super) struct RouteBody {
 }
 
 impl CollectorItem for Route {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     const KIND: &'static str = "route";
     const PLURAL: &'static str = "routes";
     const ID_PREFIX: &'static str = "rte";

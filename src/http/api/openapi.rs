@@ -37,6 +37,11 @@ pub const TAGS: &[(&str, &str, &str)] = &[
     ("service_accounts", "Service accounts", "Accounts for scripts and the CLI, and their bearer tokens."),
     ("collectors", "Collectors", "The fleet's collectors, their tokens, delivered configs and events."),
     ("fleet_model", "Fleet model", "Pipelines, and each collector's sources, destinations and routes."),
+    (
+        "fleet_items",
+        "Fleet-wide items",
+        "Sources, destinations and routes attached to collectors by label selector.",
+    ),
     ("topology", "Topology", "A collector's rendered pipeline with its throughput."),
     ("users", "Users", "People who sign in, their roles, passwords and sessions."),
     ("audit", "Audit", "Who changed what, from where, with what outcome."),

@@ -14,6 +14,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage as _};
 
+use super::fleet_items;
 use super::fleet_model;
 // The collector items' handlers are generic over the kind of item: `list::<Source>` and so on.
 use super::fleet_model::{
@@ -280,6 +281,22 @@ pub static API_ROUTES: &[ApiRoute] = &[
     route!(Get, "/collectors/{id}/routes/{item}", Authenticated, get::<Route>, "Get a collector's route"),
     route!(Put, "/collectors/{id}/routes/{item}", ManageCollectors, replace::<Route>, "Replace a collector's route"),
     route!(Delete, "/collectors/{id}/routes/{item}", ManageCollectors, delete::<Route>, "Remove a collector's route"),
+    // Fleet-wide items (`fleet_items.rs`): attached to collectors by label selector.
+    route!(Get, "/sources", Authenticated, fleet_items::list::<Source>, "List fleet-wide sources"),
+    route!(Post, "/sources", ManageCollectors, fleet_items::create::<Source>, "Add a fleet-wide source, attached by label selector"),
+    route!(Get, "/sources/{id}", Authenticated, fleet_items::get::<Source>, "Get a fleet-wide source"),
+    route!(Put, "/sources/{id}", ManageCollectors, fleet_items::replace::<Source>, "Replace a fleet-wide source"),
+    route!(Delete, "/sources/{id}", ManageCollectors, fleet_items::delete::<Source>, "Remove a fleet-wide source"),
+    route!(Get, "/destinations", Authenticated, fleet_items::list::<Destination>, "List fleet-wide destinations (credentials masked)"),
+    route!(Post, "/destinations", ManageCollectors, fleet_items::create::<Destination>, "Add a fleet-wide destination, attached by label selector"),
+    route!(Get, "/destinations/{id}", Authenticated, fleet_items::get::<Destination>, "Get a fleet-wide destination (credentials masked)"),
+    route!(Put, "/destinations/{id}", ManageCollectors, fleet_items::replace::<Destination>, "Replace a fleet-wide destination"),
+    route!(Delete, "/destinations/{id}", ManageCollectors, fleet_items::delete::<Destination>, "Remove a fleet-wide destination no fleet-wide route uses"),
+    route!(Get, "/routes", Authenticated, fleet_items::list::<Route>, "List fleet-wide routes"),
+    route!(Post, "/routes", ManageCollectors, fleet_items::create::<Route>, "Add a fleet-wide route, attached by label selector"),
+    route!(Get, "/routes/{id}", Authenticated, fleet_items::get::<Route>, "Get a fleet-wide route"),
+    route!(Put, "/routes/{id}", ManageCollectors, fleet_items::replace::<Route>, "Replace a fleet-wide route"),
+    route!(Delete, "/routes/{id}", ManageCollectors, fleet_items::delete::<Route>, "Remove a fleet-wide route"),
     route!(Get, "/collectors/{id}/config/versions", Authenticated, fleet_model::config_versions, "A collector's config versions"),
     route!(Get, "/collectors/{id}/config/diff", Authenticated, fleet_model::config_diff, "The difference between two of a collector's config versions"),
     // Topology (`topology.rs`).
