@@ -41,6 +41,7 @@ pub mod promoter;
 pub mod read_index;
 pub mod renewer;
 pub mod revocation;
+pub mod rollout_loop;
 pub mod server;
 pub mod service;
 pub mod tls;

@@ -18,6 +18,7 @@ pub mod fleet_state;
 pub mod join_tokens;
 pub mod labels;
 pub mod pipeline;
+pub mod rollouts;
 pub mod slots;
 pub mod stability;
 pub mod time;

@@ -225,6 +225,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     crate::cluster::renewer::spawn(raft.clone(), &raft_runtime);
     crate::cluster::read_index::spawn(raft.clone(), &raft_runtime);
     crate::cluster::balancer_loop::spawn(raft.clone(), &raft_runtime);
+    crate::cluster::rollout_loop::spawn(raft.clone(), &raft_runtime);
     let storage_failed =
         |raft: &RaftNode| raft.storage_health().failure().map(|failure| exit_after_storage_failure(&failure));
     if joined {

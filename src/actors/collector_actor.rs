@@ -58,6 +58,8 @@ pub struct CollectorActor {
     applied_hash: Option<String>,
     remote_status: Option<RemoteConfigState>,
     remote_error: Option<String>,
+    /// The delivered hash `remote_status` is about.
+    status_hash: Option<String>,
     /// The effective config as last reported (redacted); shared with the live views that show it.
     effective_config: Option<Arc<str>>,
     /// SHA-256 of `effective_config`.
@@ -347,6 +349,7 @@ impl CollectorActor {
             applied_hash: None,
             remote_status: record.config.remote_status,
             remote_error: record.config.remote_error.clone(),
+            status_hash: record.config.status_hash.clone(),
             effective_config: record.config.effective_config.as_deref().map(Arc::from),
             effective_config_hash,
             effective_config_written_hash: effective_config_hash,
@@ -590,7 +593,12 @@ impl CollectorActor {
         if report.state == RemoteConfigState::Unset {
             return;
         }
-        let changed = self.remote_status != Some(report.state) || self.remote_error != report.error;
+        let report = &RemoteStatusReport { hash: self.delivered_hash.clone(), ..report.clone() };
+        // A report on a newly delivered config is news even when it says the same as the last one:
+        // a rollout waits for it (`model/rollouts.rs`).
+        let changed = self.remote_status != Some(report.state)
+            || self.remote_error != report.error
+            || self.status_hash != report.hash;
         match report.state {
             RemoteConfigState::Applied if self.applied_hash != self.delivered_hash || changed => {
                 self.applied_hash = self.delivered_hash.clone();
@@ -619,6 +627,7 @@ impl CollectorActor {
         if changed {
             self.remote_status = Some(report.state);
             self.remote_error = report.error.clone();
+            self.status_hash = report.hash.clone();
             update.remote_status = Some(report.clone());
         }
     }
@@ -1139,7 +1148,11 @@ mod tests {
         }
 
         async fn poll_failed(&self, error: &str) {
-            let failed = RemoteStatusReport { state: RemoteConfigState::Failed, error: Some(error.into()) };
+            let failed = RemoteStatusReport {
+                state: RemoteConfigState::Failed,
+                error: Some(error.into()),
+                hash: None,
+            };
             self.poll_reporting(Some(failed), None).await;
         }
 

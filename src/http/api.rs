@@ -18,6 +18,7 @@ pub mod fleet_model;
 pub mod handler_types;
 pub mod openapi;
 pub mod openapi_json;
+pub mod rollouts;
 pub mod routes;
 pub mod service_accounts;
 pub mod stream;

@@ -208,7 +208,7 @@ fn remote_status_report(status: Option<pb::RemoteConfigStatus>) -> Option<Remote
         pb::RemoteConfigStatuses::Failed => RemoteConfigState::Failed,
     };
     let error = (!status.error_message.is_empty()).then(|| truncate(status.error_message, 4096));
-    Some(RemoteStatusReport { state, error })
+    Some(RemoteStatusReport { state, error, hash: None })
 }
 
 /// The effective config as one text: single-file configs verbatim, several files concatenated by name.

@@ -130,6 +130,9 @@ pub struct ConfigDelivery {
     pub delivered_at: Option<UnixMillis>,
     pub remote_status: Option<RemoteConfigState>,
     pub remote_error: Option<String>,
+    /// The hash of the delivered config `remote_status` is about (absent before rollouts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_hash: Option<String>,
     /// What the collector reports it runs (Alloy >= 1.12), bounded in size by the protocol adapter.
     pub effective_config: Option<String>,
     /// linkmesh's inference from the collector's own metrics of whether it runs a delivered version

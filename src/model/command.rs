@@ -11,6 +11,7 @@ use super::event::NewEvent;
 use super::fleet_items::FleetItems;
 use super::labels::{Labels, Selector};
 use super::pipeline::{Destination, Pipeline, Route, Source};
+use super::rollouts::StagedStrategy;
 use super::slots::{SlotEpoch, SlotMove, SlotMoveReason, SlotTable};
 use super::stability::StabilityLevel;
 use super::{Role, TokenHash, UnixMillis};
@@ -240,6 +241,40 @@ pub enum Command {
         id: String,
         at: UnixMillis,
     },
+    /// A change to a shared item rolled out in batches (`model/rollouts.rs`): the first batch now,
+    /// the rest when the rollout driver releases them.
+    Staged {
+        strategy: StagedStrategy,
+        command: Box<Command>,
+    },
+    /// Releases the next batch of a running rollout (the leader's rollout driver).
+    AdvanceRollout {
+        id: String,
+        batch: usize,
+        at: UnixMillis,
+    },
+    /// Pauses a running rollout (the driver, when a collector of it reports FAILED).
+    PauseRollout {
+        id: String,
+        reason: String,
+        at: UnixMillis,
+    },
+    ResumeRollout {
+        id: String,
+        at: UnixMillis,
+    },
+    /// Marks a running rollout whose batches are all released and settled done (the driver).
+    CompleteRollout {
+        id: String,
+        at: UnixMillis,
+    },
+    /// Puts the rollout's shared item back at its previous revision for every collector: `abort`
+    /// (running or paused only) or roll back (any, while it is the item's latest change).
+    RevertRollout {
+        id: String,
+        abort: bool,
+        at: UnixMillis,
+    },
     /// Live observations of many collectors, batched by their owner node.
     RecordActivity {
         updates: Vec<ActivityUpdate>,
@@ -334,6 +369,11 @@ pub struct Delivered {
 pub struct RemoteStatusReport {
     pub state: RemoteConfigState,
     pub error: Option<String>,
+    /// The hash of the config the report is about: the one last delivered when it arrived (Alloy's
+    /// report names none; the next poll after a delivery reports on it). Absent in entries logged
+    /// before rollouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 impl ActivityUpdate {

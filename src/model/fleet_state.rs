@@ -16,10 +16,13 @@ use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::labels::check_labels;
 use super::labels::Selector;
 use super::pipeline::{Destination, Pipeline, Route, Source};
+use super::rollouts::Rollouts;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::UnixMillis;
 use super::{parse_token_hash, TokenHash};
 use crate::render::{render_collector_config, RenderInput};
+
+mod rollout_apply;
 
 /// Longest effective config kept per collector; longer reports are truncated by the adapter.
 pub const MAX_EFFECTIVE_CONFIG_BYTES: usize = 256 * 1024;
@@ -80,6 +83,9 @@ pub struct FleetState {
     /// Fleet-wide sources, destinations and routes, attached to collectors by label selector.
     #[serde(default, skip_serializing_if = "FleetItems::is_empty")]
     pub fleet_items: FleetItems,
+    /// How changes reach the collectors they alter (`model/rollouts.rs`).
+    #[serde(default, skip_serializing_if = "Rollouts::is_empty")]
+    pub rollouts: Rollouts,
     pub users: BTreeMap<String, User>,
     pub service_accounts: BTreeMap<String, ServiceAccount>,
     pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,
@@ -111,7 +117,12 @@ pub struct FleetState {
 
 impl FleetState {
     /// Applies one command. Either the whole command takes effect or, on `Err`, nothing does.
+    /// Writes that give collectors new config versions are recorded as rollouts (`rollout_apply.rs`).
     pub fn apply(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
+        self.apply_tracked(command)
+    }
+
+    fn apply_command(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
         match command {
             Command::Bootstrap { node_id, admin_user_id, admin_password_hash, at } => {
                 if self.bootstrapped {
@@ -303,7 +314,9 @@ impl FleetState {
                         problem: "audit records cannot wrap audit records".into(),
                     });
                 }
+                let rollouts_before = self.rollouts.next_id;
                 let effects = self.apply(command)?;
+                self.note_rollout_starter(rollouts_before, audit);
                 self.audit.record(audit);
                 Ok(effects)
             }
@@ -617,6 +630,12 @@ impl FleetState {
                     self.fleet_items.routes.remove(id).ok_or_else(|| not_found("fleet-wide route", id))?;
                 Ok(self.rerender_selected(Some(&previous.selector), None, *at))
             }
+            Command::Staged { .. }
+            | Command::AdvanceRollout { .. }
+            | Command::PauseRollout { .. }
+            | Command::ResumeRollout { .. }
+            | Command::CompleteRollout { .. }
+            | Command::RevertRollout { .. } => self.apply_tracked(command),
             Command::RecordActivity { updates } => {
                 for update in updates {
                     self.apply_activity(update);
@@ -714,7 +733,7 @@ impl FleetState {
         self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))
     }
 
-    fn collectors_using_pipeline(&self, pipeline_id: &str) -> Vec<String> {
+    pub fn collectors_using_pipeline(&self, pipeline_id: &str) -> Vec<String> {
         let fleet_routes: Vec<&Selector> = self
             .fleet_items
             .routes
@@ -770,7 +789,29 @@ impl FleetState {
     /// The part of the model `command` affects, with `command` applied, and the ids of the
     /// collectors whose config it may change.
     pub fn preview_scope(&self, command: &Command) -> Result<(FleetState, Vec<String>), ApplyError> {
-        let affected: Vec<String> = match command {
+        let affected = self.affected_collectors(command);
+        let mut scoped = FleetState {
+            pipelines: self.pipelines.clone(),
+            fleet_items: self.fleet_items.clone(),
+            rollouts: self.rollouts.clone(),
+            collectors: affected
+                .iter()
+                .filter_map(|id| self.collectors.get(id).map(|record| (id.clone(), record.clone())))
+                .collect(),
+            ..FleetState::default()
+        };
+        scoped.apply(command)?;
+        Ok((scoped, affected))
+    }
+
+    /// The collectors whose config `command` may change.
+    pub fn affected_collectors(&self, command: &Command) -> Vec<String> {
+        match command {
+            Command::Staged { command, .. } => self.affected_collectors(command),
+            Command::RevertRollout { id, .. } => self
+                .revert_command(id, UnixMillis(0))
+                .map(|revert| self.affected_collectors(&revert))
+                .unwrap_or_default(),
             Command::PutPipeline { pipeline, .. } => self.collectors_using_pipeline(&pipeline.id),
             Command::DeletePipeline { id, .. } => self.collectors_using_pipeline(id),
             Command::PutSource { collector_id, .. }
@@ -806,48 +847,83 @@ impl FleetState {
                 None,
             ),
             _ => vec![],
-        };
-        let mut scoped = FleetState {
-            pipelines: self.pipelines.clone(),
-            fleet_items: self.fleet_items.clone(),
-            collectors: affected
-                .iter()
-                .filter_map(|id| self.collectors.get(id).map(|record| (id.clone(), record.clone())))
-                .collect(),
-            ..FleetState::default()
-        };
-        scoped.apply(command)?;
-        Ok((scoped, affected))
+        }
     }
 
     /// Everything that determines a collector's rendered config: its own items, then the fleet-wide
-    /// ones its labels select (`model/fleet_items.rs`), each group in id order.
+    /// ones its labels select (`model/fleet_items.rs`), each group in id order; a shared item a
+    /// staged rollout holds this collector back on is its previous revision.
     pub fn render_input<'a>(&'a self, record: &'a CollectorRecord) -> RenderInput<'a> {
+        self.render_input_holding(record, None)
+    }
+
+    /// [`FleetState::render_input`], ignoring the hold of rollout `ignored` (what the collector's
+    /// config will be once that rollout releases it).
+    fn render_input_holding<'a>(
+        &'a self,
+        record: &'a CollectorRecord,
+        ignored: Option<&str>,
+    ) -> RenderInput<'a> {
         let labels = &record.labels;
-        let fleet = &self.fleet_items;
-        let destinations: Vec<&'a Destination> =
-            record.destinations.values().chain(fleet.destinations_for(labels)).collect();
-        let destinations_elsewhere = fleet
-            .destinations
+        let held = self.held_items(&record.id, ignored);
+        let sources = effective(&self.fleet_items.sources, &held.sources);
+        let fleet_destinations = effective(&self.fleet_items.destinations, &held.destinations);
+        let fleet_routes = effective(&self.fleet_items.routes, &held.routes);
+        let applying: BTreeSet<&str> = fleet_destinations
             .iter()
-            .filter(|(_, attached)| !attached.applies_to(labels))
-            .map(|(id, _)| id.as_str())
+            .filter(|attached| attached.applies_to(labels))
+            .map(|attached| attached.item.id.as_str())
             .collect();
-        let fleet_routes = fleet.routes.values().filter(|attached| {
-            attached.applies_to(labels)
-                && attached.item.destination_ids.iter().any(|id| {
-                    fleet.destinations.get(id).is_some_and(|destination| destination.applies_to(labels))
-                })
-        });
-        let routes: Vec<&'a Route> =
-            record.routes.values().chain(fleet_routes.map(|attached| &attached.item)).collect();
-        let pipelines = routes
+        let destinations: Vec<&'a Destination> = record
+            .destinations
+            .values()
+            .chain(fleet_destinations.iter().filter(|a| a.applies_to(labels)).map(|a| &a.item))
+            .collect();
+        let destinations_elsewhere = self
+            .fleet_items
+            .destinations
+            .keys()
+            .map(String::as_str)
+            .chain(held.destinations.keys().copied())
+            .filter(|id| !applying.contains(id))
+            .collect();
+        let routes: Vec<&'a Route> = record
+            .routes
+            .values()
+            .chain(
+                fleet_routes
+                    .iter()
+                    .filter(|attached| {
+                        attached.applies_to(labels)
+                            && attached.item.destination_ids.iter().any(|id| applying.contains(id.as_str()))
+                    })
+                    .map(|attached| &attached.item),
+            )
+            .collect();
+        let mut pipelines: BTreeMap<&'a str, &'a Pipeline> = routes
             .iter()
             .filter_map(|route| route.pipeline_id.as_deref())
             .filter_map(|id| self.pipelines.get_key_value(id))
             .map(|(id, pipeline)| (id.as_str(), pipeline))
             .collect();
-        let sources: Vec<&'a Source> = record.sources.values().chain(fleet.sources_for(labels)).collect();
+        for (id, previous) in &held.pipelines {
+            match previous {
+                Some(pipeline) if pipelines.contains_key(id) => {
+                    pipelines.insert(id, *pipeline);
+                }
+                Some(_) => {}
+                None => {
+                    pipelines.remove(id);
+                }
+            }
+        }
+        let sources: Vec<&'a Source> = record
+            .sources
+            .values()
+            .chain(
+                sources.iter().filter(|attached| attached.applies_to(labels)).map(|attached| &attached.item),
+            )
+            .collect();
         RenderInput {
             collector_id: &record.id,
             collector_name: &record.name,
@@ -901,6 +977,7 @@ impl FleetState {
         }
         if let Some(report) = &update.remote_status {
             record.config.remote_status = Some(report.state);
+            record.config.status_hash = report.hash.clone();
             record.config.remote_error =
                 if report.state == RemoteConfigState::Failed { report.error.clone() } else { None };
         }
@@ -992,6 +1069,25 @@ fn unindex_host(index: &mut HashMap<String, BTreeSet<String>>, host_id: &str, co
             index.remove(host_id);
         }
     }
+}
+
+/// The fleet-wide items of one kind as a held collector sees them: the current ones, with every held
+/// item at its previous revision (absent if it did not exist), in id order.
+fn effective<'a, T>(
+    current: &'a BTreeMap<String, Attached<T>>,
+    held: &BTreeMap<&'a str, Option<&'a Attached<T>>>,
+) -> Vec<&'a Attached<T>> {
+    let mut items: BTreeMap<&str, &'a Attached<T>> = current
+        .iter()
+        .filter(|(id, _)| !held.contains_key(id.as_str()))
+        .map(|(id, item)| (id.as_str(), item))
+        .collect();
+    for (id, previous) in held {
+        if let Some(previous) = previous {
+            items.insert(id, previous);
+        }
+    }
+    items.into_values().collect()
 }
 
 fn check_put<T>(

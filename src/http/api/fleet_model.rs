@@ -17,6 +17,7 @@ use crate::http::AppState;
 use crate::model::collector::ConfigVersion;
 use crate::model::fleet_state::FleetState;
 use crate::model::pipeline::{Destination, Pipeline, Route, SealedSecret, Settings, Signal, Source, Step};
+use crate::model::rollouts::{FirstBatch, StagedStrategy, DEFAULT_SOAK_MS};
 use crate::model::{CollectorRecord, Command, UnixMillis};
 use crate::render::catalogue::{self, EntryKind, FieldError};
 use crate::render::ottl_check;
@@ -32,35 +33,101 @@ const MAX_STEPS: usize = 64;
 pub struct WriteOptions {
     #[serde(default)]
     validate_only: bool,
+    /// `all` (default: every collector the change alters gets it at once) or `staged` (a first
+    /// batch, then the rest once it applied; pipelines and fleet-wide items only).
+    rollout: Option<String>,
+    /// A staged rollout's first batch: a count (`5`) or a percentage (`10%`); default `10%`.
+    first_batch: Option<String>,
+    /// How long a staged rollout waits after delivery for a collector whose status cannot be
+    /// known (`90s`, `5m`); default `60s`.
+    soak: Option<String>,
+}
+
+impl WriteOptions {
+    /// The staged strategy asked for, if any.
+    fn staged(&self) -> Result<Option<StagedStrategy>, ApiError> {
+        match self.rollout.as_deref() {
+            None | Some("all") => {
+                if self.first_batch.is_some() || self.soak.is_some() {
+                    return Err(ApiError::invalid_field(
+                        "rollout",
+                        "first_batch and soak need rollout=staged",
+                    ));
+                }
+                return Ok(None);
+            }
+            Some("staged") => {}
+            Some(_) => return Err(ApiError::invalid_field("rollout", "must be \"all\" or \"staged\"")),
+        }
+        let first_batch = match self.first_batch.as_deref().unwrap_or("10%") {
+            text if text.ends_with('%') => match text.trim_end_matches('%').parse::<u8>() {
+                Ok(percent) if (1..=100).contains(&percent) => FirstBatch::Percent(percent),
+                _ => return Err(ApiError::invalid_field("first_batch", "a percentage must be 1% to 100%")),
+            },
+            text => match text.parse::<u32>() {
+                Ok(count) if count >= 1 => FirstBatch::Count(count),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "first_batch",
+                        "must be a count (5) or a percentage (10%)",
+                    ))
+                }
+            },
+        };
+        let soak_ms = match self.soak.as_deref() {
+            None => DEFAULT_SOAK_MS,
+            Some(text) => {
+                let soak = crate::config::human::parse_duration(text)
+                    .map_err(|problem| ApiError::invalid_field("soak", problem))?;
+                u64::try_from(soak.as_millis()).unwrap_or(u64::MAX)
+            }
+        };
+        Ok(Some(StagedStrategy { first_batch, soak_ms }))
+    }
 }
 
 /// Commits `command`, or with `validate_only` renders its outcome without committing. Either way the
-/// outcome is rendered first, and refused when a collector's Alloy would refuse it.
+/// outcome is rendered first, and refused when a collector's Alloy would refuse it. The check renders
+/// every collector the change reaches with the change, staged or not; with `rollout=staged` the
+/// proposal holds all but the first batch back (`model/rollouts.rs`).
 pub(super) async fn commit_or_preview(
     state: &AppState,
     command: Command,
     options: &WriteOptions,
 ) -> Result<Option<HttpResponse>, ApiError> {
+    let staged = options.staged()?;
     let previews = {
         let replica = state.raft.state();
         let (scoped, affected) = replica.fleet.preview_scope(&command)?;
         check_stability(&scoped, &affected, stability_field(&command))?;
         check_ottl(&scoped, &affected, &command)?;
         options.validate_only.then(|| {
-            affected
+            let mut changed = 0usize;
+            let configs = affected
                 .iter()
                 .filter_map(|collector_id| {
                     let config = scoped.collectors.get(collector_id)?.current_config()?;
+                    let before = replica.fleet.collectors.get(collector_id).and_then(|r| r.current_config());
+                    if before.is_none_or(|before| before.hash != config.hash) {
+                        changed += 1;
+                    }
                     let mut view = version_view(config, true);
                     view["collector_id"] = Value::from(collector_id.as_str());
                     Some(view)
                 })
-                .collect::<Vec<Value>>()
+                .collect::<Vec<Value>>();
+            (configs, changed)
         })
     };
-    if let Some(configs) = previews {
-        return Ok(Some(HttpResponse::Ok().json(json!({ "valid": true, "configs": configs }))));
+    if let Some((configs, changed)) = previews {
+        return Ok(Some(
+            HttpResponse::Ok().json(json!({ "valid": true, "configs": configs, "changes": changed })),
+        ));
     }
+    let command = match staged {
+        Some(strategy) => Command::Staged { strategy, command: Box::new(command) },
+        None => command,
+    };
     state.raft.propose(command).await?;
     Ok(None)
 }
@@ -288,8 +355,17 @@ pub(super) async fn create_pipeline(
         .unwrap_or_else(|| HttpResponse::Created().json(view)))
 }
 
+/// A pipeline's view with `used_by`: how many collectors' configs it is in (the impact of a change).
+fn pipeline_view_in(fleet: &FleetState, pipeline: &Pipeline) -> Value {
+    let mut view = pipeline_view(pipeline);
+    view["used_by"] = Value::from(fleet.collectors_using_pipeline(&pipeline.id).len());
+    view
+}
+
 pub(super) async fn list_pipelines(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
-    let pipelines: Vec<Value> = state.raft.state().fleet.pipelines.values().map(pipeline_view).collect();
+    let applied = state.raft.state();
+    let pipelines: Vec<Value> =
+        applied.fleet.pipelines.values().map(|pipeline| pipeline_view_in(&applied.fleet, pipeline)).collect();
     HttpResponse::Ok().json(json!({ "pipelines": pipelines }))
 }
 
@@ -301,7 +377,7 @@ pub(super) async fn get_pipeline(
     let applied = state.raft.state();
     let pipeline =
         applied.fleet.pipelines.get(path.as_str()).ok_or_else(|| ApiError::not_found("pipeline", &path))?;
-    Ok(HttpResponse::Ok().json(pipeline_view(pipeline)))
+    Ok(HttpResponse::Ok().json(pipeline_view_in(&applied.fleet, pipeline)))
 }
 
 pub(super) async fn replace_pipeline(

@@ -42,6 +42,11 @@ pub const TAGS: &[(&str, &str, &str)] = &[
         "Fleet-wide items",
         "Sources, destinations and routes attached to collectors by label selector.",
     ),
+    (
+        "rollouts",
+        "Rollouts",
+        "How changes reach the collectors they alter: progress, resume, abort, rollback.",
+    ),
     ("topology", "Topology", "A collector's rendered pipeline with its throughput."),
     ("users", "Users", "People who sign in, their roles, passwords and sessions."),
     ("audit", "Audit", "Who changed what, from where, with what outcome."),

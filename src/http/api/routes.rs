@@ -16,6 +16,7 @@ use actix_web::{web, HttpMessage as _};
 
 use super::fleet_items;
 use super::fleet_model;
+use super::rollouts;
 // The collector items' handlers are generic over the kind of item: `list::<Source>` and so on.
 use super::fleet_model::{
     create_item as create, delete_item as delete, get_item as get, list_items as list,
@@ -299,6 +300,12 @@ pub static API_ROUTES: &[ApiRoute] = &[
     route!(Delete, "/routes/{id}", ManageCollectors, fleet_items::delete::<Route>, "Remove a fleet-wide route"),
     route!(Get, "/collectors/{id}/config/versions", Authenticated, fleet_model::config_versions, "A collector's config versions"),
     route!(Get, "/collectors/{id}/config/diff", Authenticated, fleet_model::config_diff, "The difference between two of a collector's config versions"),
+    // Rollouts (`rollouts.rs`): how changes reach the collectors they alter.
+    route!(Get, "/rollouts", Authenticated, rollouts::list, "List rollouts, newest first"),
+    route!(Get, "/rollouts/{id}", Authenticated, rollouts::get, "A rollout with each collector's progress"),
+    route!(Post, "/rollouts/{id}/resume", ManageCollectors, rollouts::resume, "Resume a paused rollout").status(200),
+    route!(Post, "/rollouts/{id}/abort", ManageCollectors, rollouts::abort, "Abort a running or paused rollout: every collector gets the previous version back").status(200),
+    route!(Post, "/rollouts/{id}/rollback", ManageCollectors, rollouts::rollback, "Roll back a rollout's change for every collector").status(200),
     // Topology (`topology.rs`).
     route!(Get, "/collectors/{id}/topology", Authenticated, topology::topology, "A collector's rendered pipeline with items/s per node"),
     // Users (`users.rs`).
