@@ -809,14 +809,48 @@
             ? h('dl', { class: 'kv' }, entries.flatMap(([k, v]) => [h('dt', {}, h('code', {}, k)), h('dd', {}, v)]))
             : h('p', { class: 'muted' }, 'none')];
       };
+      const labels = Object.entries(c.labels || {});
+      $('#overview-labels').replaceChildren(labels.length
+        ? h('ul', { class: 'chips' }, labels.map(([k, v]) => h('li', { class: 'chip' }, h('code', {}, `${k}=${v}`))))
+        : h('p', { class: 'muted' }, 'No labels.'));
       $('#overview-attributes').replaceChildren(
         ...attributes('Reported by the collector', c.local_attributes),
-        ...attributes('Set in linkmesh', c.remote_attributes));
+        ...attributes('Set at creation', c.remote_attributes));
       $('#overview-attributes .section-label')?.classList.add('first');
       $('#overview-effective').replaceChildren(config.effective_config
         ? h('pre', { class: 'code' }, h('code', {}, config.effective_config))
         : h('p', { class: 'muted' }, 'Not reported.'));
     }
+
+    function labelsText(labels) {
+      return Object.entries(labels || {}).map(([k, v]) => `${k}=${v}`).join('\n');
+    }
+
+    $('[data-action="edit-labels"]')?.addEventListener('click', () => {
+      $('#labels-text').value = labelsText(state.collector.labels);
+      $('#labels-error').textContent = '';
+      $('#labels-form').hidden = false;
+      $('#labels-text').focus();
+    });
+    $('[data-action="cancel-labels"]')?.addEventListener('click', () => { $('#labels-form').hidden = true; });
+    $('#labels-form')?.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const labels = {};
+      for (const line of $('#labels-text').value.split('\n').map((l) => l.trim()).filter(Boolean)) {
+        const at = line.indexOf('=');
+        if (at < 1) { $('#labels-error').textContent = `"${line}" is not key=value`; return; }
+        labels[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+      }
+      try {
+        await api('PATCH', base, { labels });
+        state.collector = await api('GET', base);
+        $('#labels-form').hidden = true;
+        renderCollector();
+        toast('Labels saved');
+      } catch (error) {
+        $('#labels-error').textContent = error.message;
+      }
+    });
 
     function applyRows(apply) {
       if (!apply) return [];
@@ -1138,6 +1172,12 @@
             h('strong', { 'data-testid': 'config-version' }, `Version ${current.version}`),
             ` · ${current.format} · hash `, h('code', { title: current.hash }, shortHash(current.hash)));
           $('#config-content').replaceChildren(...(current.content || '').replace(/\n$/, '').split('\n').map((line) => h('span', { class: 'line' }, line, '\n')));
+          const items = current.items || [];
+          $('#config-items tbody').replaceChildren(...(items.length ? items.map((item) => h('tr', { class: item.rendered ? null : 'muted' },
+            h('td', {}, item.name),
+            h('td', {}, item.kind, item.scope === 'fleet' ? h('span', { class: 'tag' }, 'fleet-wide') : null),
+            h('td', {}, item.selector ? [item.reason.replace(/ because of selector .*$/, ' because of selector '), h('code', {}, item.selector),
+              item.rendered ? null : ' — left out: none of its destinations applies here'] : item.reason))) : [h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'Nothing is configured for this collector yet.'))]));
           const list = versions.versions || [];
           const from = $('#diff-from');
           const to = $('#diff-to');
@@ -1358,9 +1398,17 @@
           signals: $$('input[name="signals"]', form).filter((box) => box.checked).map((box) => box.value),
           steps,
         };
-        const saved = state.current
-          ? await api('PUT', `/api/v1/pipelines/${encodeURIComponent(state.current.id)}`, body)
-          : await api('POST', '/api/v1/pipelines', body);
+        let saved;
+        if (state.current) {
+          const path = `/api/v1/pipelines/${encodeURIComponent(state.current.id)}`;
+          const preview = await api('PUT', `${path}?validate_only=true`, body);
+          const rollout = preview.changes ? await askRollout(preview.changes) : '';
+          if (rollout === null) return;
+          saved = await api('PUT', `${path}${rollout}`, body);
+          if (preview.changes) toast(`Rolling out to ${preview.changes} collector${preview.changes === 1 ? '' : 's'}: see Rollouts`);
+        } else {
+          saved = await api('POST', '/api/v1/pipelines', body);
+        }
         toast(`Pipeline ${saved.name} saved`);
         history.replaceState(null, '', `#${saved.id}`);
         await load(saved.id);
@@ -1370,6 +1418,32 @@
         if (card) card.classList.add('has-error');
       }
     });
+
+    // The impact of saving a shared pipeline, and how to roll it out: '' (all at once), a staged
+    // query string, or null (cancelled).
+    function askRollout(changes) {
+      return new Promise((resolve) => {
+        const first = h('input', { type: 'text', name: 'first_batch', value: '10%', size: '5', 'aria-label': 'First batch' });
+        const staged = h('input', { type: 'radio', name: 'rollout', value: 'staged', checked: '' });
+        const all = h('input', { type: 'radio', name: 'rollout', value: 'all' });
+        const dialog = h('dialog', { class: 'dialog', 'data-testid': 'impact-dialog' },
+          h('form', { method: 'dialog' },
+            h('h2', {}, `This changes the config of ${changes} collector${changes === 1 ? '' : 's'}`),
+            h('p', { class: 'muted' }, 'A staged rollout gives the change to a first batch, then to the rest once those applied it; a collector that reports FAILED pauses it.'),
+            h('label', { class: 'radio' }, staged, ' Staged: first batch ', first),
+            h('label', { class: 'radio' }, all, ' All at once'),
+            h('div', { class: 'form-actions' },
+              h('button', { type: 'submit', class: 'btn btn-primary', value: 'ok' }, 'Save and roll out'),
+              h('button', { type: 'submit', class: 'btn', value: 'cancel' }, 'Cancel'))));
+        dialog.addEventListener('close', () => {
+          dialog.remove();
+          if (dialog.returnValue !== 'ok') return resolve(null);
+          resolve(staged.checked ? `?rollout=staged&first_batch=${encodeURIComponent(first.value.trim() || '10%')}` : '');
+        });
+        document.body.append(dialog);
+        dialog.showModal();
+      });
+    }
 
     $('[data-action="delete-pipeline"]').addEventListener('click', async () => {
       if (!state.current || !confirm(`Delete pipeline "${state.current.name}"?`)) return;
@@ -1712,6 +1786,109 @@
     refresh();
   }
 
+  function rolloutsPage() {
+    const REFRESH_MS = 2000;
+    const detail = $('#rollout-detail');
+    const canEdit = detail.dataset.canEdit === 'true';
+    let selected = new URLSearchParams(location.search).get('id');
+    const TONES = { running: 'connected', paused: 'degraded', done: 'awaiting_connection', aborted: 'offline' };
+    const PROGRESS = ['applied', 'delivered', 'pending', 'unknown', 'failed'];
+
+    function stateBadge(state) {
+      return h('span', { class: `badge status-${TONES[state] || 'stale'}`, 'data-state': state }, h('span', { class: 'dot', 'aria-hidden': 'true' }), state);
+    }
+
+    function progressBar(counts) {
+      const total = PROGRESS.reduce((sum, key) => sum + (counts[key] || 0), 0);
+      const bar = h('span', { class: 'progress-bar', role: 'img',
+        'aria-label': PROGRESS.map((key) => `${counts[key] || 0} ${key}`).join(', ') });
+      for (const key of PROGRESS) {
+        if (!counts[key]) continue;
+        const part = h('span', { class: `progress-part progress-${key}`, title: `${counts[key]} ${key}` });
+        part.style.flexGrow = String(counts[key]);
+        bar.append(part);
+      }
+      return h('span', { class: 'progress-cell' }, bar, h('span', { class: 'muted' },
+        ` ${counts.applied || 0}/${total} applied`, counts.failed ? `, ${counts.failed} failed` : ''));
+    }
+
+    function renderList(rollouts) {
+      const rows = rollouts.map((rollout) => {
+        const row = h('tr', { 'data-rollout': rollout.id, class: rollout.id === selected ? 'selected' : null, tabindex: '0' },
+          h('td', {}, h('div', { class: 'row-name' }, rollout.change, rollout.strategy === 'staged' ? h('span', { class: 'tag' }, 'staged') : null),
+            h('div', { class: 'row-sub' }, rollout.id)),
+          h('td', {}, stateBadge(rollout.state)),
+          h('td', {}, progressBar(rollout.counts)),
+          h('td', {}, rollout.started_by || '—'),
+          h('td', {}, timeAgo(rollout.created_at)));
+        const open = () => { selected = rollout.id; history.replaceState(null, '', `?id=${encodeURIComponent(rollout.id)}`); refresh(); };
+        row.addEventListener('click', open);
+        row.addEventListener('keydown', (event) => { if (event.key === 'Enter') open(); });
+        return row;
+      });
+      $('#rollouts-table tbody').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No rollouts yet: changes to pipelines, sources, routes and destinations appear here.'))]));
+    }
+
+    function renderDetail(rollout) {
+      detail.hidden = false;
+      $('#rollout-title').replaceChildren(rollout.change, ' ', stateBadge(rollout.state));
+      $('#rollout-meta').textContent = [rollout.id,
+        rollout.strategy === 'staged' ? `staged: first batch ${rollout.first_batch}, soak ${rollout.soak_seconds}s` : 'all at once',
+        rollout.rollback_of ? `rolls back ${rollout.rollback_of}` : null,
+        rollout.rolled_back_by ? `rolled back by ${rollout.rolled_back_by}` : null].filter(Boolean).join(' · ');
+      const paused = $('#rollout-paused');
+      paused.hidden = !rollout.paused_reason;
+      paused.textContent = rollout.paused_reason ? `Paused: ${rollout.paused_reason}` : '';
+      if (canEdit) {
+        $('[data-action="rollout-resume"]').hidden = rollout.state !== 'paused';
+        $('[data-action="rollout-abort"]').hidden = !['running', 'paused'].includes(rollout.state);
+        $('[data-action="rollout-rollback"]').hidden = !rollout.item || !!rollout.rolled_back_by;
+      }
+      $('#rollout-batches').replaceChildren(...rollout.batches.map((batch) => h('div', { class: 'rollout-batch' },
+        h('strong', {}, `Batch ${batch.index + 1}`), ` · ${batch.size} collector${batch.size === 1 ? '' : 's'} · `,
+        batch.released_at ? ['released ', timeAgo(batch.released_at)] : h('span', { class: 'muted' }, 'waiting'),
+        ' ', progressBar(batch.counts))));
+      $('#rollout-collectors tbody').replaceChildren(...(rollout.collectors || []).map((collector) => h('tr', {},
+        h('td', {}, h('a', { href: `/collectors/${encodeURIComponent(collector.id)}` }, collector.name)),
+        h('td', { class: 'num' }, String(collector.batch + 1)),
+        h('td', {}, h('span', { class: `progress-label progress-${collector.progress}` }, collector.progress)),
+        h('td', {}, statusBadge(collector.status)),
+        h('td', {}, collector.error ? h('code', {}, collector.error) : ''))));
+    }
+
+    async function act(action, question) {
+      if (question && !window.confirm(question)) return;
+      try {
+        await api('POST', `/api/v1/rollouts/${encodeURIComponent(selected)}/${action}`);
+        toast(`Rollout ${action === 'rollback' ? 'rolled back' : `${action}d`}`);
+        refresh();
+      } catch (error) {
+        toast(error.message, 'error');
+      }
+    }
+    if (canEdit) {
+      $('[data-action="rollout-resume"]').addEventListener('click', () => act('resume'));
+      $('[data-action="rollout-abort"]').addEventListener('click', () => act('abort', 'Abort this rollout? Every collector it reached gets the previous version back.'));
+      $('[data-action="rollout-rollback"]').addEventListener('click', () => act('rollback', 'Roll back this change for every collector?'));
+    }
+
+    let timer = null;
+    async function refresh() {
+      clearTimeout(timer);
+      try {
+        const list = await api('GET', '/api/v1/rollouts?limit=50');
+        renderList(list.rollouts || []);
+        if (selected) renderDetail(await api('GET', `/api/v1/rollouts/${encodeURIComponent(selected)}`));
+        $('#rollouts-error').hidden = true;
+      } catch (error) {
+        $('#rollouts-error').hidden = false;
+        $('#rollouts-error').textContent = `Could not load rollouts: ${error.message}`;
+      }
+      timer = setTimeout(refresh, REFRESH_MS);
+    }
+    refresh();
+  }
+
   const pages = {
     login: loginPage,
     collectors: collectorsPage,
@@ -1720,6 +1897,7 @@
     pipelines: pipelinesPage,
     settings: settingsPage,
     cluster: clusterPage,
+    rollouts: rolloutsPage,
     'settings-denied': accountPanel,
   };
   if (pages[page]) pages[page]();

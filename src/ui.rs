@@ -21,6 +21,7 @@ mod layout;
 mod login;
 mod not_found;
 mod pipelines;
+mod rollouts;
 mod settings;
 
 use actix_web::http::header;
@@ -39,6 +40,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/pipelines").route(web::get().to(pipelines::page)))
         .service(web::resource("/settings").route(web::get().to(settings::page)))
         .service(web::resource("/cluster").route(web::get().to(cluster::page)))
+        .service(web::resource("/rollouts").route(web::get().to(rollouts::page)))
         .service(web::resource("/api-reference").route(web::get().to(api_reference::page)))
         .service(web::resource("/assets/{version}/{name}").route(web::get().to(assets::serve)))
         .default_service(web::to(not_found::page));

@@ -298,6 +298,25 @@ fn panel(id: &str, can_edit: bool) -> Markup {
                     dl class="kv" id="overview-config" {}
                 }
                 div class="panel" {
+                    div class="panel-head" {
+                        h2 class="panel-title" { "Labels" }
+                        @if can_edit {
+                            button type="button" class="btn btn-small" data-action="edit-labels" { "Edit labels" }
+                        }
+                    }
+                    p class="help" { "Set in linkmesh; fleet-wide sources, routes and destinations attach by label selector." }
+                    div id="overview-labels" data-testid="overview-labels" {}
+                    form id="labels-form" class="labels-form" hidden {
+                        label for="labels-text" { "One " code { "key=value" } " per line" }
+                        textarea id="labels-text" name="labels" rows="4" spellcheck="false" {}
+                        p class="field-error" id="labels-error" role="alert" {}
+                        div class="form-actions" {
+                            button type="submit" class="btn btn-primary" { "Save labels" }
+                            button type="button" class="btn" data-action="cancel-labels" { "Cancel" }
+                        }
+                    }
+                }
+                div class="panel" {
                     h2 class="panel-title" { "Attributes" }
                     div id="overview-attributes" {}
                 }
@@ -327,6 +346,14 @@ fn panel(id: &str, can_edit: bool) -> Markup {
                     button type="button" class="btn btn-small" data-copy="#config-content" { (icon(Icon::Copy)) "Copy" }
                 }
                 pre class="code code-lines" { code id="config-content" {} }
+            }
+            div class="panel" {
+                h2 class="panel-title" { "Why this config" }
+                p class="help" { "Every item in the config: the collector's own, or fleet-wide and attached by a label selector." }
+                table class="table" id="config-items" data-testid="config-items" {
+                    thead { tr { th scope="col" { "Item" } th scope="col" { "Kind" } th scope="col" { "Applies because" } } }
+                    tbody {}
+                }
             }
             div class="panel" {
                 div class="panel-head" {

@@ -10,6 +10,7 @@ use crate::http::principal::{Principal, PrincipalKind};
 pub enum Nav {
     Collectors,
     Pipelines,
+    Rollouts,
     Cluster,
     Settings,
     Api,
@@ -80,6 +81,7 @@ fn top_bar(active: Nav, principal: &Principal) -> Markup {
             nav class="mainnav" aria-label="Main" {
                 (link(Nav::Collectors, "/collectors", "Collectors"))
                 (link(Nav::Pipelines, "/pipelines", "Pipelines"))
+                (link(Nav::Rollouts, "/rollouts", "Rollouts"))
                 (link(Nav::Cluster, "/cluster", "Cluster"))
                 @if principal.role.can_manage_access() {
                     (link(Nav::Settings, "/settings", "Settings"))
