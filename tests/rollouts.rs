@@ -10,38 +10,71 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use support::{get_config, pb, Api, Server};
 
-/// A fake Alloy: polls with the hash it runs, reports APPLIED, or FAILED when the config carries
-/// `refuse`.
+/// A fake Alloy ≥ 1.12, following its remotecfg client (`shared/reference/remotecfg-and-connect.md`
+/// §3.4): it polls with the last hash it received, skips a content equal to the last received one,
+/// turns APPLIED again on the content it already runs, loads any other unless it carries `refuse`
+/// (then its status turns FAILED with an error), sends its status only when it changed since it last sent
+/// one, and its effective config (the exact loaded bytes) when that changed.
 struct FakeAlloy {
     token: String,
     host: String,
     hash: String,
+    /// The loaded content (what `running` looks at).
     content: String,
-    status: Option<pb::RemoteConfigStatus>,
+    /// The content last received, loaded or not.
+    received: String,
+    status: (pb::RemoteConfigStatuses, String),
+    sent_status: Option<(pb::RemoteConfigStatuses, String)>,
+    effective_unsent: bool,
 }
 
 impl FakeAlloy {
     async fn poll(&mut self, server: &Server, refuse: &str) {
+        let status = (self.sent_status.as_ref() != Some(&self.status)).then(|| pb::RemoteConfigStatus {
+            status: self.status.0 as i32,
+            error_message: self.status.1.clone(),
+        });
+        let effective_config = self.effective_unsent.then(|| pb::EffectiveConfig {
+            config_map: Some(pb::AgentConfigMap {
+                config_map: [(
+                    String::new(),
+                    pb::AgentConfigFile {
+                        body: self.content.as_bytes().to_vec(),
+                        content_type: "text/plain".into(),
+                    },
+                )]
+                .into(),
+            }),
+        });
         let request = pb::GetConfigRequest {
             id: self.host.clone(),
             hash: self.hash.clone(),
-            remote_config_status: self.status.clone(),
+            remote_config_status: status,
+            effective_config,
             ..Default::default()
         };
         let reply = get_config(server, &self.token, &request).await;
+        self.sent_status = Some(self.status.clone());
+        self.effective_unsent = false;
         if reply.not_modified {
             return;
         }
-        let failed = reply.content.contains(refuse);
-        self.status = Some(pb::RemoteConfigStatus {
-            status: if failed { pb::RemoteConfigStatuses::Failed } else { pb::RemoteConfigStatuses::Applied }
-                as i32,
-            error_message: if failed { format!("refusing {refuse}") } else { String::new() },
-        });
-        if !failed {
-            self.content = reply.content;
+        if !reply.hash.is_empty() {
+            self.hash = reply.hash;
         }
-        self.hash = reply.hash;
+        if reply.content == self.received {
+            return;
+        }
+        self.received = reply.content.clone();
+        if reply.content == self.content {
+            self.status = (pb::RemoteConfigStatuses::Applied, String::new());
+        } else if reply.content.contains(refuse) {
+            self.status = (pb::RemoteConfigStatuses::Failed, format!("refusing {refuse}"));
+        } else {
+            self.content = reply.content;
+            self.status = (pb::RemoteConfigStatuses::Applied, String::new());
+            self.effective_unsent = true;
+        }
     }
 }
 
@@ -72,7 +105,10 @@ async fn fleet(api: &Api, count: usize) -> (String, Vec<FakeAlloy>) {
             host: format!("sim-{index}"),
             hash: String::new(),
             content: String::new(),
-            status: None,
+            received: String::new(),
+            status: (pb::RemoteConfigStatuses::Unset, String::new()),
+            sent_status: None,
+            effective_unsent: false,
         });
     }
     (pipeline_id, collectors)

@@ -766,8 +766,20 @@ impl Handler<Poll> for CollectorActor {
             self.record_remote_status(&RemoteStatusReport { error, ..report.clone() }, at, &mut update);
         }
         if let Some(effective) = poll.effective_config {
+            let runs_delivered = effective == self.rendered.content
+                && self.delivered_hash.as_deref() == Some(self.rendered.hash.as_str());
             let effective = self.rendered.storable(&effective);
             self.record_effective_config(effective);
+            // Alloy sends its status only when it changed since it last sent one: a new config that
+            // loads after an APPLIED one says so only through the effective config it reports.
+            if runs_delivered
+                && poll.remote_status.is_none()
+                && self.remote_status == Some(RemoteConfigState::Applied)
+            {
+                let applied =
+                    RemoteStatusReport { state: RemoteConfigState::Applied, error: None, hash: None };
+                self.record_remote_status(&applied, at, &mut update);
+            }
         }
         self.write_effective_config(false, &mut update);
         let remote = poll.remote_status.as_ref().map(|report| report.state);
