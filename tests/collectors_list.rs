@@ -319,14 +319,14 @@ async fn the_list_stream_follows_the_ids_on_screen_and_counts_the_filtered_list(
     assert_eq!(stream.status(), 200);
     let mut buffer = String::new();
     let first = next_event(&mut stream, &mut buffer, "collectors").await;
-    assert_eq!(ids(&first), [watched.clone()], "only the collector on screen");
+    assert_eq!(ids(&first), [watched.as_str()], "only the collector on screen");
     assert_eq!((first["ids"].clone(), first["total"].clone()), (json!([watched.clone()]), json!(2)));
 
     // A change to a collector off screen is not sent; one on screen is, alone.
     label(&api, &other, json!({"seen": "no"})).await;
     label(&api, &watched, json!({"seen": "yes"})).await;
     let changed = next_event(&mut stream, &mut buffer, "collectors").await;
-    assert_eq!(ids(&changed), [watched.clone()]);
+    assert_eq!(ids(&changed), [watched.as_str()]);
     assert_eq!(changed["collectors"][0]["labels"], json!({"seen": "yes"}));
 
     // A new matching collector changes the total only; a deleted one on screen is "removed".
