@@ -658,7 +658,8 @@
     }
 
     function visibleRange() {
-      const height = scroller.clientHeight || 600;
+      // The box grows with its rows up to its max-height: plan for the full height from the start.
+      const height = Math.max(scroller.clientHeight, parseFloat(getComputedStyle(scroller).maxHeight) || 600);
       const first = Math.max(0, Math.floor(scroller.scrollTop / ROW_HEIGHT) - OVERSCAN);
       const last = Math.ceil((scroller.scrollTop + height) / ROW_HEIGHT) + OVERSCAN;
       return [first, last];
@@ -1025,6 +1026,7 @@
         const key = th.dataset.sort;
         sort = sort === key ? `-${key}` : key;
         writeUrl();
+        renderHeader();
         reload();
       });
     }

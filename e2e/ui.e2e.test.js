@@ -984,13 +984,13 @@ step('sortable columns: a click sorts, a second click reverses; the sort is in t
   assert.equal(await nameHeader.getAttribute('aria-sort'), 'ascending');
   await nameHeader.getByRole('button').click();
   await expectText(list.locator('#collectors-body tr[data-collector-id]').first(), 'sim-200');
-  assert.equal(await nameHeader.getAttribute('aria-sort'), 'descending');
+  await list.locator('th[data-sort="name"][aria-sort="descending"]').waitFor();
   assert.equal(new URL(list.url()).searchParams.get('sort'), '-name');
   assert.deepEqual((await rowNames(list)).slice(0, 3), ['sim-200', 'sim-199', 'sim-198']);
   const statusHeader = list.locator('th[data-sort="status"]');
   await statusHeader.getByRole('button').click();
   await list.waitForURL((url) => url.searchParams.get('sort') === 'status');
-  assert.equal(await statusHeader.getAttribute('aria-sort'), 'ascending');
+  await list.locator('th[data-sort="status"][aria-sort="ascending"]').waitFor();
   assert.equal(await nameHeader.getAttribute('aria-sort'), 'none');
   await nameHeader.getByRole('button').click();
   await list.waitForURL((url) => !url.searchParams.has('sort'));

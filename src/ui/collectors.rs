@@ -137,8 +137,7 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
                         div id="bulk-label-fields" hidden {
                             div class="field" data-field="labels.set" {
                                 label for="bulk-set" { "Set labels" }
-                                textarea id="bulk-set" name="set" class="mono" rows="3" placeholder="env=prod
-    region=eu" spellcheck="false" {}
+                                textarea id="bulk-set" name="set" class="mono" rows="3" placeholder="env=prod\nregion=eu" spellcheck="false" {}
                                 p class="help" { "One key=value per line; an existing value of the key is replaced." }
                                 p class="field-error" hidden {}
                             }
