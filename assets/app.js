@@ -281,6 +281,7 @@
   }
 
   function showFormError(form, message) {
+    const box = form && $('.form-error', form);
     if (box) {
       box.textContent = capitalise(message);
       box.hidden = false;
@@ -533,75 +534,210 @@
 
   // ------------------------------------------------------------------ collectors list
 
+  /**
+   * The fleet list at any size: pages of `GET /api/v1/collectors` (limit + cursor) fetched as the
+   * table scrolls, only the rows in view in the DOM (fixed row height, spacer rows for the rest),
+   * filters and sort in the URL, and a live stream that follows the rows in view (`?ids=`).
+   */
   function collectorsPage() {
+    const ROW_HEIGHT = 56;
+    const PAGE = 100;
+    const OVERSCAN = 8;
+    const FILTERS = ['q', 'status', 'mode', 'selector', 'attr'];
+    const SORTS = ['name', 'mode', 'status', 'last_seen_at', 'created_at'];
+    const canManage = ['admin', 'operator'].includes(role);
     const body = $('#collectors-body');
+    const scroller = $('#collectors-scroll');
     const form = $('#collector-filters');
-    const params = new URLSearchParams(location.search);
-    form.q.value = params.get('q') || '';
-    form.status.value = params.get('status') || '';
-    form.mode.value = params.get('mode') || '';
-    let collectors = null;
+    const columns = $$('#collectors-table thead th').length;
 
-    function filtersChanged() {
-      const next = new URLSearchParams();
-      for (const key of ['q', 'status', 'mode']) if (form[key].value) next.set(key, form[key].value);
-      const query = next.toString();
-      history.replaceState(null, '', query ? `?${query}` : location.pathname);
-      render();
+    let sort = 'name';
+    let items = [];
+    let next = null;
+    let total = null;
+    let statusCounts = {};
+    let generation = 0;
+    let loading = null;
+    let source = null;
+    let streamKey = '';
+    let streamTimer = null;
+    let countsTimer = null;
+    const selected = new Set();
+    let allMatching = false;
+
+    function readUrl() {
+      const params = new URLSearchParams(location.search);
+      for (const key of FILTERS) form[key].value = params.get(key) || '';
+      const wanted = params.get('sort') || 'name';
+      sort = SORTS.includes(wanted.replace(/^-/, '')) ? wanted : 'name';
     }
-    form.addEventListener('input', filtersChanged);
-    form.addEventListener('submit', (event) => event.preventDefault());
-    for (const chip of $$('#status-chips .chip')) {
-      chip.addEventListener('click', () => {
-        form.status.value = form.status.value === chip.dataset.status ? '' : chip.dataset.status;
-        filtersChanged();
+
+    function filterParams() {
+      const params = new URLSearchParams();
+      for (const key of FILTERS) {
+        const value = form[key].value.trim();
+        if (value) params.set(key, value);
+      }
+      return params;
+    }
+
+    function writeUrl() {
+      const params = filterParams();
+      if (sort !== 'name') params.set('sort', sort);
+      const query = params.toString();
+      const url = query ? `?${query}` : location.pathname;
+      if (url !== location.search && !(url === location.pathname && !location.search)) history.replaceState(null, '', url);
+    }
+
+    function listPath(extra) {
+      const params = filterParams();
+      params.set('sort', sort);
+      for (const [key, value] of Object.entries(extra)) if (value !== null && value !== undefined) params.set(key, value);
+      return `/api/v1/collectors?${params}`;
+    }
+
+    function showFilterError(error) {
+      for (const field of ['selector', 'attr']) {
+        const box = $(`[data-field="${field}"]`, form);
+        const message = $('.field-error', box);
+        const bad = error && error.field === field;
+        box.classList.toggle('has-error', bad);
+        message.hidden = !bad;
+        message.textContent = bad ? capitalise(error.problem) : '';
+        $('input', box).setAttribute('aria-invalid', bad ? 'true' : 'false');
+      }
+    }
+
+    /** Starts the list again from its first page (filters or sort changed). */
+    async function reload() {
+      generation += 1;
+      const mine = generation;
+      loading = null;
+      selected.clear();
+      allMatching = false;
+      try {
+        const page = await api('GET', listPath({ limit: PAGE }));
+        if (mine !== generation) return;
+        showFilterError(null);
+        items = page.collectors || [];
+        next = page.next;
+        total = page.total;
+        statusCounts = page.status_counts || {};
+        scroller.scrollTop = 0;
+        render();
+      } catch (error) {
+        if (mine !== generation) return;
+        if (error.field === 'selector' || error.field === 'attr') {
+          showFilterError(error);
+          items = []; next = null; total = 0;
+          render();
+        } else {
+          toast(`Cannot list collectors: ${error.message}`, 'error');
+        }
+      }
+    }
+
+    /** Fetches pages until `wanted` rows are loaded (or the list ends). */
+    function ensureLoaded(wanted) {
+      if (loading || !next || items.length >= wanted) return;
+      const mine = generation;
+      const limit = wanted - items.length > PAGE ? 1000 : PAGE;
+      loading = api('GET', listPath({ limit, cursor: next })).then((page) => {
+        if (mine !== generation) return;
+        const known = new Set(items.map((item) => item.id));
+        items.push(...(page.collectors || []).filter((item) => !known.has(item.id)));
+        next = page.next;
+        total = page.total;
+        statusCounts = page.status_counts || statusCounts;
+        loading = null;
+        render();
+      }).catch((error) => {
+        loading = null;
+        toast(`Cannot load more collectors: ${error.message}`, 'error');
       });
     }
-    document.addEventListener('click', (event) => {
-      if (event.target.closest('[data-action="clear-filters"]')) {
-        form.q.value = '';
-        form.status.value = '';
-        form.mode.value = '';
-        filtersChanged();
-      }
-    });
 
-    function render() {
-      if (!collectors) return;
-      const q = form.q.value.trim().toLowerCase();
-      const status = form.status.value;
-      const mode = form.mode.value;
-      const counts = {};
-      for (const collector of collectors) counts[collector.status] = (counts[collector.status] || 0) + 1;
-      for (const chip of $$('#status-chips .chip')) {
-        $('.chip-count', chip).textContent = String(counts[chip.dataset.status] || 0);
-        chip.setAttribute('aria-pressed', chip.dataset.status === status ? 'true' : 'false');
-      }
-      const shown = collectors.filter((collector) =>
-        (!status || collector.status === status) && (!mode || collector.mode === mode) &&
-        (!q || collector.name.toLowerCase().includes(q) || collector.id.includes(q) ||
-          (collector.host_id || '').toLowerCase().includes(q)));
-      body.replaceChildren(...shown.map(row));
-      const connected = counts.connected || 0;
-      $('#collectors-summary').textContent = collectors.length
-        ? `${collectors.length} collector${collectors.length === 1 ? '' : 's'} · ${connected} connected` +
-          (shown.length !== collectors.length ? ` · ${shown.length} shown` : '')
-        : 'No collectors yet';
-      $('#collectors-empty').hidden = collectors.length !== 0;
-      $('#collectors-nomatch').hidden = !(collectors.length && !shown.length);
-      $('#collectors-table').hidden = !shown.length;
+    function visibleRange() {
+      // The box grows with its rows up to its max-height: plan for the full height from the start.
+      const height = Math.max(scroller.clientHeight, parseFloat(getComputedStyle(scroller).maxHeight) || 600);
+      const first = Math.max(0, Math.floor(scroller.scrollTop / ROW_HEIGHT) - OVERSCAN);
+      const last = Math.ceil((scroller.scrollTop + height) / ROW_HEIGHT) + OVERSCAN;
+      return [first, last];
     }
 
-    function row(collector) {
+    function spacer(rows) {
+      const cell = h('td', { colspan: columns });
+      // Through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+      cell.style.height = `${rows * ROW_HEIGHT}px`;
+      return h('tr', { class: 'spacer', 'aria-hidden': 'true' }, cell);
+    }
+
+    function render() {
+      const size = Math.max(total || 0, items.length);
+      const [first, last] = visibleRange();
+      const end = Math.min(last, items.length);
+      const rows = [];
+      if (first > 0) rows.push(spacer(Math.min(first, items.length)));
+      for (let index = first; index < end; index += 1) rows.push(row(items[index], index));
+      const after = size - Math.max(end, Math.min(first, items.length));
+      if (after > 0) rows.push(spacer(after));
+      body.replaceChildren(...rows);
+      ensureLoaded(last + PAGE / 2);
+      renderHeader();
+      renderSelection();
+      scheduleStream();
+    }
+
+    function renderHeader() {
+      for (const chip of $$('#status-chips .chip')) {
+        $('.chip-count', chip).textContent = String(statusCounts[chip.dataset.status] || 0);
+        chip.setAttribute('aria-pressed', chip.dataset.status === form.status.value ? 'true' : 'false');
+      }
+      const filtered = FILTERS.some((key) => form[key].value.trim());
+      const fleet = Object.values(statusCounts).reduce((sum, count) => sum + count, 0);
+      const shown = total || 0;
+      const connected = statusCounts.connected || 0;
+      $('#collectors-summary').textContent = total === null ? 'Loading…'
+        : !filtered && !shown ? 'No collectors yet'
+          : `${shown.toLocaleString()} collector${shown === 1 ? '' : 's'}` +
+            (filtered ? (shown === 1 ? ' matches' : ' match') : '') + ` · ${connected.toLocaleString()} connected` +
+            (filtered && fleet !== shown ? ` (of ${fleet.toLocaleString()} matching the other filters)` : '');
+      $('#collectors-empty').hidden = !(total === 0 && !filtered);
+      $('#collectors-nomatch').hidden = !(total === 0 && filtered);
+      $('#collectors-scroll').hidden = total === 0;
+      for (const th of $$('#collectors-table th[data-sort]')) {
+        const key = th.dataset.sort;
+        const state = sort === key ? 'ascending' : sort === `-${key}` ? 'descending' : 'none';
+        th.setAttribute('aria-sort', state);
+        $('.sort-mark', th).textContent = state === 'ascending' ? '▲' : state === 'descending' ? '▼' : '';
+      }
+    }
+
+    function labelChips(labels) {
+      const entries = Object.entries(labels || {});
+      if (!entries.length) return h('span', { class: 'muted' }, '—');
+      return entries.map(([key, value]) => h('span', { class: 'label-chip', title: `${key}=${value}` },
+        h('span', { class: 'label-key' }, key), h('span', { class: 'label-value' }, value)));
+    }
+
+    function row(collector, index) {
       const config = collector.config || {};
       const delivered = config.delivered_hash && config.delivered_hash === config.hash;
-      return h('tr', { 'data-collector-id': collector.id, 'data-status': collector.status },
-        h('td', {},
+      const checked = allMatching || selected.has(collector.id);
+      return h('tr', {
+        'data-collector-id': collector.id, 'data-status': collector.status, 'aria-rowindex': index + 2,
+        class: checked ? 'selected' : null,
+      },
+        canManage ? h('td', { class: 'col-check' }, h('input', {
+          type: 'checkbox', checked, 'aria-label': `Select ${collector.name}`, 'data-select': collector.id,
+        })) : null,
+        h('td', { class: 'col-name' },
           h('a', { class: 'row-name', href: `/collectors/${encodeURIComponent(collector.id)}` }, collector.name),
           h('div', { class: 'row-sub' }, collector.id)),
         h('td', {}, modePill(collector.mode)),
-        h('td', {}, statusBadge(collector.status), notAskedNote(collector)),
-        h('td', { class: 'mono' }, collector.host_id || h('span', { class: 'muted' }, '—')),
+        h('td', { class: 'col-status' }, statusBadge(collector.status), notAskedNote(collector)),
+        h('td', { class: 'col-labels' }, labelChips(collector.labels)),
+        h('td', { class: 'mono col-host' }, collector.host_id || h('span', { class: 'muted' }, '—')),
         h('td', {}, timeAgo(collector.last_seen_at)),
         h('td', { class: 'num' },
           h('span', { title: `hash ${config.hash || ''}` }, `v${config.version ?? '?'}`), ' ',
@@ -613,14 +749,297 @@
             ? [' ', applyBadge(config.apply)] : null));
     }
 
-    stream('/api/v1/stream/collectors', {
-      collectors: (data) => { collectors = data.collectors || []; render(); },
+    // ---- live: the stream follows the rows in view
+
+    function visibleIds() {
+      const [first, last] = visibleRange();
+      return items.slice(first, Math.min(last, items.length)).map((item) => item.id);
+    }
+
+    function scheduleStream() {
+      clearTimeout(streamTimer);
+      streamTimer = setTimeout(subscribe, 300);
+    }
+
+    function subscribe() {
+      const ids = visibleIds();
+      const params = filterParams();
+      params.set('sort', sort);
+      params.set('ids', ids.join(','));
+      const key = params.toString();
+      if (key === streamKey && source && source.readyState !== EventSource.CLOSED) return;
+      streamKey = key;
+      if (source) source.close();
+      const mine = new EventSource(`/api/v1/stream/collectors?${key}`);
+      source = mine;
+      mine.addEventListener('collectors', (message) => {
+        if (source !== mine) return;
+        update(JSON.parse(message.data));
+      });
+      mine.addEventListener('signed_out', () => { mine.close(); goToLogin(); });
+      mine.addEventListener('open', () => { if (source === mine) liveIndicator('live', 'Live'); });
+      mine.addEventListener('error', async () => {
+        if (source !== mine) return;
+        liveIndicator('error', 'Reconnecting…');
+        if (mine.readyState === EventSource.CLOSED) {
+          try {
+            await api('GET', '/api/v1/auth/me');
+            setTimeout(() => { if (source === mine) { streamKey = ''; subscribe(); } }, 3000);
+          } catch (_) { /* api() redirected */ }
+        }
+      });
+    }
+
+    function update(data) {
+      const byId = new Map((data.collectors || []).map((collector) => [collector.id, collector]));
+      const removed = new Set(data.removed || []);
+      let changed = false;
+      if (byId.size || removed.size) {
+        items = items.filter((item) => !removed.has(item.id)).map((item) => byId.get(item.id) || item);
+        for (const id of removed) selected.delete(id);
+        changed = true;
+      }
+      if (typeof data.total === 'number' && data.total !== total) {
+        // New or deleted collectors elsewhere in the list: a short list is fetched again whole, a
+        // long one learns its new size (rows appear as they are scrolled to).
+        if (!next && items.length <= 1000) refetchLoaded();
+        else total = data.total;
+        changed = true;
+      }
+      if (changed) {
+        const keepScroll = scroller.scrollTop;
+        render();
+        scroller.scrollTop = keepScroll;
+        clearTimeout(countsTimer);
+        countsTimer = setTimeout(refreshCounts, 1500);
+      }
+    }
+
+    async function refetchLoaded() {
+      const mine = generation;
+      try {
+        const page = await api('GET', listPath({ limit: Math.min(1000, Math.max(PAGE, items.length + PAGE)) }));
+        if (mine !== generation) return;
+        items = page.collectors || [];
+        next = page.next;
+        total = page.total;
+        statusCounts = page.status_counts || statusCounts;
+        render();
+      } catch (_) { /* the next change tries again */ }
+    }
+
+    async function refreshCounts() {
+      const mine = generation;
+      try {
+        const page = await api('GET', listPath({ limit: 1 }));
+        if (mine !== generation) return;
+        statusCounts = page.status_counts || statusCounts;
+        total = Math.max(page.total, 0);
+        renderHeader();
+      } catch (_) { /* kept as they were */ }
+    }
+
+    // ---- selection and bulk actions
+
+    function selectionCount() { return allMatching ? (total || 0) : selected.size; }
+
+    function renderSelection() {
+      if (!canManage) return;
+      const count = selectionCount();
+      $('#bulk-bar').hidden = count === 0;
+      $('#bulk-count').textContent = `${count.toLocaleString()} selected`;
+      const all = $('#bulk-all');
+      all.hidden = allMatching || !total || count >= total;
+      all.textContent = `Select all ${(total || 0).toLocaleString()} matching`;
+      const pageBox = $('#select-page');
+      const ids = visibleIds();
+      const inView = ids.filter((id) => allMatching || selected.has(id)).length;
+      pageBox.checked = ids.length > 0 && inView === ids.length;
+      pageBox.indeterminate = inView > 0 && inView < ids.length;
+    }
+
+    function collectorsWord(count) {
+      return `${count.toLocaleString()} collector${count === 1 ? '' : 's'}`;
+    }
+
+    /** What the bulk API is asked to act on: the selector alone when it says all, else the ids. */
+    async function bulkTarget() {
+      if (!allMatching) return { ids: [...selected], expected_count: selected.size };
+      const params = filterParams();
+      const onlySelector = [...params.keys()].every((key) => key === 'selector');
+      if (onlySelector && params.get('selector')) return { selector: params.get('selector'), expected_count: total };
+      const ids = [];
+      let cursor = null;
+      do {
+        const page = await api('GET', listPath({ limit: 1000, cursor }));
+        ids.push(...(page.collectors || []).map((collector) => collector.id));
+        cursor = page.next;
+      } while (cursor);
+      return { ids, expected_count: ids.length };
+    }
+
+    function parseLabelLines(text) {
+      const set = {};
+      for (const line of text.split(/\n|,/).map((part) => part.trim()).filter(Boolean)) {
+        const at = line.indexOf('=');
+        if (at <= 0) throw new FieldProblem('labels.set', `"${line}" is not key=value`);
+        set[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+      }
+      return set;
+    }
+
+    function openBulk(action) {
+      const dialog = $('#bulk-dialog');
+      const bulkForm = $('#bulk-form');
+      const count = selectionCount();
+      clearErrors(bulkForm);
+      bulkForm.reset();
+      const titles = {
+        label: `Label ${collectorsWord(count)}?`,
+        rotate: `Rotate the tokens of ${collectorsWord(count)}?`,
+        delete: `Delete ${collectorsWord(count)}?`,
+      };
+      const texts = {
+        label: 'Set or remove labels on every selected collector. Selectors, and with them what these collectors receive, follow at once.',
+        rotate: 'Each selected collector gets a new token; its current token stops working at once. The new tokens are shown once, to download.',
+        delete: 'The selected collectors are deleted and their tokens stop working at once. This cannot be undone.',
+      };
+      $('#bulk-dialog-title').textContent = titles[action];
+      $('#bulk-dialog-text').textContent = texts[action];
+      $('#bulk-label-fields').hidden = action !== 'label';
+      $('#bulk-tokens').hidden = true;
+      const confirm = $('#bulk-confirm');
+      confirm.hidden = false;
+      confirm.disabled = false;
+      confirm.textContent = { label: `Label ${collectorsWord(count)}`, rotate: `Rotate ${collectorsWord(count)}`, delete: `Delete ${collectorsWord(count)}` }[action];
+      confirm.className = action === 'delete' ? 'btn btn-danger' : 'btn btn-primary';
+      $('#bulk-cancel').textContent = 'Cancel';
+      dialog.dataset.action = action;
+      dialog.showModal();
+    }
+
+    function tokensCsv(tokens) {
+      const quote = (value) => `"${String(value ?? '').replaceAll('"', '""')}"`;
+      const lines = ['collector_id,name,token', ...tokens.map((t) => [t.collector_id, t.name, t.token].map(quote).join(','))];
+      return `${lines.join('\r\n')}\r\n`;
+    }
+
+    async function runBulk(event) {
+      event.preventDefault();
+      const dialog = $('#bulk-dialog');
+      const bulkForm = $('#bulk-form');
+      const action = dialog.dataset.action;
+      const confirm = $('#bulk-confirm');
+      clearErrors(bulkForm);
+      let body;
+      try {
+        body = { action, ...(await bulkTarget()) };
+        if (action === 'label') {
+          const remove = bulkForm.remove.value.split(',').map((key) => key.trim()).filter(Boolean);
+          body.labels = { set: parseLabelLines(bulkForm.set.value), remove };
+          if (!Object.keys(body.labels.set).length && !remove.length) throw new FieldProblem('labels.set', 'set or remove at least one label');
+        }
+      } catch (error) {
+        showError(bulkForm, error);
+        return;
+      }
+      confirm.disabled = true;
+      try {
+        const answer = await api('POST', '/api/v1/collectors:bulk', body);
+        const done = answer.count ?? (answer.collector_ids || []).length;
+        const verbs = { label: 'Labelled', rotate: 'Rotated the tokens of', delete: 'Deleted' };
+        toast(`${verbs[action]} ${collectorsWord(done)}.`);
+        selected.clear();
+        allMatching = false;
+        if (action === 'rotate' && Array.isArray(answer.tokens)) {
+          const link = $('#bulk-tokens-download');
+          if (link.href.startsWith('blob:')) URL.revokeObjectURL(link.href);
+          link.href = URL.createObjectURL(new Blob([tokensCsv(answer.tokens)], { type: 'text/csv' }));
+          $('#bulk-tokens').hidden = false;
+          $('#bulk-label-fields').hidden = true;
+          $('#bulk-dialog-text').textContent = `New tokens for ${collectorsWord(answer.tokens.length)}.`;
+          confirm.hidden = true;
+          $('#bulk-cancel').textContent = 'Done';
+        } else {
+          dialog.close();
+        }
+        reload();
+      } catch (error) {
+        confirm.disabled = false;
+        if (error.status === 409) showFormError(bulkForm, 'The selection changed meanwhile (collectors were added or removed). Check it and try again.');
+        else if (error.status === 404) showFormError(bulkForm, 'This server does not offer bulk actions yet.');
+        else showError(bulkForm, error);
+      }
+    }
+
+    if (canManage) {
+      body.addEventListener('change', (event) => {
+        const box = event.target.closest('[data-select]');
+        if (!box) return;
+        if (allMatching) {
+          // Leaving "all matching": keep what is loaded, less this one.
+          allMatching = false;
+          for (const item of items) selected.add(item.id);
+        }
+        if (box.checked) selected.add(box.dataset.select); else selected.delete(box.dataset.select);
+        box.closest('tr').classList.toggle('selected', box.checked);
+        renderSelection();
+      });
+      $('#select-page').addEventListener('change', (event) => {
+        if (allMatching && !event.target.checked) { allMatching = false; selected.clear(); }
+        for (const id of visibleIds()) if (event.target.checked) selected.add(id); else selected.delete(id);
+        render();
+      });
+      $('#bulk-all').addEventListener('click', () => { allMatching = true; render(); });
+      $('#bulk-clear').addEventListener('click', () => { allMatching = false; selected.clear(); render(); });
+      for (const button of $$('#bulk-bar [data-bulk]')) button.addEventListener('click', () => openBulk(button.dataset.bulk));
+      $('#bulk-form').addEventListener('submit', runBulk);
+      $('#bulk-dialog').addEventListener('close', () => {
+        const link = $('#bulk-tokens-download');
+        if (link.href.startsWith('blob:')) { URL.revokeObjectURL(link.href); link.href = '#'; }
+      });
+    }
+
+    // ---- filters, sort, scrolling, history
+
+    let inputTimer = null;
+    function filtersChanged(delay) {
+      clearTimeout(inputTimer);
+      inputTimer = setTimeout(() => { writeUrl(); reload(); }, delay);
+    }
+    form.addEventListener('input', (event) => filtersChanged(event.target.tagName === 'SELECT' ? 0 : 350));
+    form.addEventListener('submit', (event) => { event.preventDefault(); filtersChanged(0); });
+    for (const chip of $$('#status-chips .chip')) {
+      chip.addEventListener('click', () => {
+        form.status.value = form.status.value === chip.dataset.status ? '' : chip.dataset.status;
+        filtersChanged(0);
+      });
+    }
+    document.addEventListener('click', (event) => {
+      if (event.target.closest('[data-action="clear-filters"]')) {
+        for (const key of FILTERS) form[key].value = '';
+        filtersChanged(0);
+      }
     });
-    // The stream answers at once; if a proxy holds it back, show the list anyway.
-    setTimeout(async () => {
-      if (collectors !== null) return;
-      try { collectors = (await api('GET', '/api/v1/collectors')).collectors || []; render(); } catch (_) { /* shown by the indicator */ }
-    }, 3000);
+    for (const th of $$('#collectors-table th[data-sort]')) {
+      $('.sort-button', th).addEventListener('click', () => {
+        const key = th.dataset.sort;
+        sort = sort === key ? `-${key}` : key;
+        writeUrl();
+        renderHeader();
+        reload();
+      });
+    }
+    let scrollFrame = 0;
+    scroller.addEventListener('scroll', () => {
+      cancelAnimationFrame(scrollFrame);
+      scrollFrame = requestAnimationFrame(render);
+    }, { passive: true });
+    window.addEventListener('resize', () => render());
+    window.addEventListener('popstate', () => { readUrl(); reload(); });
+
+    readUrl();
+    reload();
   }
 
   // ------------------------------------------------------------------ add collector
@@ -811,7 +1230,8 @@
       };
       const labels = Object.entries(c.labels || {});
       $('#overview-labels').replaceChildren(labels.length
-        ? h('ul', { class: 'chips' }, labels.map(([k, v]) => h('li', { class: 'chip' }, h('code', {}, `${k}=${v}`))))
+        ? h('div', { class: 'label-chips' }, labels.map(([k, v]) => h('span', { class: 'label-chip', title: `${k}=${v}` },
+          h('span', { class: 'label-key' }, k), h('span', { class: 'label-value' }, v))))
         : h('p', { class: 'muted' }, 'No labels.'));
       $('#overview-attributes').replaceChildren(
         ...attributes('Reported by the collector', c.local_attributes),
@@ -1428,13 +1848,14 @@
         const all = h('input', { type: 'radio', name: 'rollout', value: 'all' });
         const dialog = h('dialog', { class: 'dialog', 'data-testid': 'impact-dialog' },
           h('form', { method: 'dialog' },
-            h('h2', {}, `This changes the config of ${changes} collector${changes === 1 ? '' : 's'}`),
-            h('p', { class: 'muted' }, 'A staged rollout gives the change to a first batch, then to the rest once those applied it; a collector that reports FAILED pauses it.'),
-            h('label', { class: 'radio' }, staged, ' Staged: first batch ', first),
-            h('label', { class: 'radio' }, all, ' All at once'),
-            h('div', { class: 'form-actions' },
-              h('button', { type: 'submit', class: 'btn btn-primary', value: 'ok' }, 'Save and roll out'),
-              h('button', { type: 'submit', class: 'btn', value: 'cancel' }, 'Cancel'))));
+            h('div', { class: 'dialog-header' }, h('h2', { class: 'panel-title' }, `This changes the config of ${changes} collector${changes === 1 ? '' : 's'}`)),
+            h('div', { class: 'dialog-body' },
+              h('p', { class: 'muted' }, 'A staged rollout gives the change to a first batch, then to the rest once those applied it; a collector that reports FAILED pauses it.'),
+              h('label', { class: 'radio' }, staged, ' Staged: first batch ', first),
+              h('label', { class: 'radio' }, all, ' All at once')),
+            h('div', { class: 'dialog-footer' },
+              h('button', { type: 'submit', class: 'btn', value: 'cancel' }, 'Cancel'),
+              h('button', { type: 'submit', class: 'btn btn-primary', value: 'ok' }, 'Save and roll out'))));
         dialog.addEventListener('close', () => {
           dialog.remove();
           if (dialog.returnValue !== 'ok') return resolve(null);

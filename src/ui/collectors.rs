@@ -1,4 +1,5 @@
-//! `/collectors` (the live fleet list) and `/collectors/new` (+ Add Collector).
+//! `/collectors` (the live fleet list: virtualized rows, sortable columns, filters kept in the URL,
+//! bulk actions) and `/collectors/new` (+ Add Collector).
 
 use actix_web::{HttpRequest, HttpResponse};
 use maud::html;
@@ -43,7 +44,7 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
         form class="filters" id="collector-filters" role="search" aria-label="Filter collectors" {
             div class="field field-inline grow" {
                 label for="filter-q" { "Search" }
-                input id="filter-q" name="q" type="search" placeholder="Name, id or host id" autocomplete="off";
+                input id="filter-q" name="q" type="search" placeholder="Name, id, host id or key=value" autocomplete="off";
             }
             div class="field field-inline" {
                 label for="filter-status" { "Status" }
@@ -62,23 +63,54 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
                     option value="opamp" { "OpenTelemetry Collector (opamp)" }
                 }
             }
+            div class="filters-break" {}
+            div class="field field-inline grow" data-field="selector" {
+                label for="filter-selector" { "Labels" }
+                input id="filter-selector" name="selector" type="text" class="mono" placeholder="env=prod,region!=eu" autocomplete="off" spellcheck="false" aria-describedby="filter-selector-error";
+                p class="field-error" id="filter-selector-error" hidden {}
+            }
+            div class="field field-inline" data-field="attr" {
+                label for="filter-attr" { "Attribute" }
+                input id="filter-attr" name="attr" type="text" class="mono" placeholder="os=linux" autocomplete="off" spellcheck="false" aria-describedby="filter-attr-error";
+                p class="field-error" id="filter-attr-error" hidden {}
+            }
             span class="live-indicator" id="live-indicator" data-state="connecting" {
                 span class="dot" aria-hidden="true" {} span class="live-text" { "Connecting…" }
             }
         }
-        div class="panel table-panel" {
-            table class="table" id="collectors-table" aria-describedby="collectors-summary" {
-                thead {
-                    tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "Mode" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "Host ID" }
-                        th scope="col" { "Last seen" }
-                        th scope="col" class="num" { "Config" }
-                    }
+        @if principal.role.can_manage_collectors() {
+            div class="bulk-bar" id="bulk-bar" role="region" aria-label="Selected collectors" hidden {
+                span class="bulk-count" id="bulk-count" aria-live="polite" { "0 selected" }
+                button type="button" class="link-button" id="bulk-all" hidden { "Select all matching" }
+                span class="bulk-actions" {
+                    button type="button" class="btn btn-small" data-bulk="label" { "Label…" }
+                    button type="button" class="btn btn-small" data-bulk="rotate" { "Rotate tokens" }
+                    button type="button" class="btn btn-small btn-danger-ghost" data-bulk="delete" { "Delete" }
+                    button type="button" class="btn btn-small btn-ghost" id="bulk-clear" { "Clear selection" }
                 }
-                tbody id="collectors-body" {}
+            }
+        }
+        div class="panel table-panel" {
+            div class="table-scroll" id="collectors-scroll" tabindex="-1" {
+                table class="table table-virtual" id="collectors-table" aria-describedby="collectors-summary" aria-rowcount="-1" {
+                    thead {
+                        tr {
+                            @if principal.role.can_manage_collectors() {
+                                th scope="col" class="col-check" {
+                                    input type="checkbox" id="select-page" aria-label="Select the collectors shown";
+                                }
+                            }
+                            th scope="col" class="col-name" data-sort="name" aria-sort="ascending" { button type="button" class="sort-button" { "Name" span class="sort-mark" aria-hidden="true" {} } }
+                            th scope="col" class="col-mode" data-sort="mode" aria-sort="none" { button type="button" class="sort-button" { "Mode" span class="sort-mark" aria-hidden="true" {} } }
+                            th scope="col" class="col-status" data-sort="status" aria-sort="none" { button type="button" class="sort-button" { "Status" span class="sort-mark" aria-hidden="true" {} } }
+                            th scope="col" class="col-labels" { "Labels" }
+                            th scope="col" class="col-host" { "Host ID" }
+                            th scope="col" class="col-seen" data-sort="last_seen_at" aria-sort="none" { button type="button" class="sort-button" { "Last seen" span class="sort-mark" aria-hidden="true" {} } }
+                            th scope="col" class="col-config num" { "Config" }
+                        }
+                    }
+                    tbody id="collectors-body" {}
+                }
             }
             div class="empty-state" id="collectors-empty" hidden {
                 h2 { "No collectors yet" }
@@ -90,6 +122,44 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
             div class="empty-state" id="collectors-nomatch" hidden {
                 p { "No collector matches these filters." }
                 button type="button" class="btn" data-action="clear-filters" { "Clear filters" }
+            }
+        }
+        @if principal.role.can_manage_collectors() {
+            dialog id="bulk-dialog" class="dialog" aria-labelledby="bulk-dialog-title" {
+                form method="dialog" class="form" id="bulk-form" novalidate {
+                    header class="dialog-header" {
+                        h2 id="bulk-dialog-title" { "Confirm" }
+                        button type="button" class="btn btn-ghost btn-icon" data-action="close-dialog" aria-label="Close" { "×" }
+                    }
+                    div class="dialog-body" {
+                        div class="form-error" role="alert" hidden {}
+                        p id="bulk-dialog-text" {}
+                        div id="bulk-label-fields" hidden {
+                            div class="field" data-field="labels.set" {
+                                label for="bulk-set" { "Set labels" }
+                                textarea id="bulk-set" name="set" class="mono" rows="3" placeholder="env=prod\nregion=eu" spellcheck="false" {}
+                                p class="help" { "One key=value per line; an existing value of the key is replaced." }
+                                p class="field-error" hidden {}
+                            }
+                            div class="field" data-field="labels.remove" {
+                                label for="bulk-remove" { "Remove labels" }
+                                input id="bulk-remove" name="remove" type="text" class="mono" placeholder="canary, owner" autocomplete="off" spellcheck="false";
+                                p class="help" { "Keys, separated by commas." }
+                                p class="field-error" hidden {}
+                            }
+                        }
+                        div id="bulk-tokens" hidden {
+                            div class="callout callout-warning" role="note" {
+                                p { "These tokens are shown once and are not stored. The collectors' previous tokens no longer work." }
+                            }
+                            p { a class="btn btn-primary" id="bulk-tokens-download" download="collector-tokens.csv" href="#" { "Download tokens (CSV)" } }
+                        }
+                    }
+                    footer class="dialog-footer" {
+                        button type="button" class="btn" data-action="close-dialog" id="bulk-cancel" { "Cancel" }
+                        button type="submit" class="btn btn-primary" id="bulk-confirm" { "Confirm" }
+                    }
+                }
             }
         }
     };

@@ -120,7 +120,10 @@ impl Server {
     fn spawn(&mut self, addr: &str) {
         let stderr =
             std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr_path).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_linkmesh"));
+        // LINKMESH_BIN: a copy of the binary under test, for runs beside other builds in a shared target dir.
+        let binary =
+            std::env::var_os("LINKMESH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_linkmesh").into());
+        let mut command = Command::new(binary);
         if self.admin_password_given {
             command.env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD);
         } else {

@@ -1,4 +1,5 @@
-//! Collectors: create, list, get, delete, mint/rotate token, rendered config, events.
+//! Collectors: create, get, update, delete, mint/rotate token, rendered config, events (the list is
+//! `collectors_list.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,9 +19,7 @@ use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::labels::check_labels;
-use crate::model::{
-    slot_of, CollectorMode, CollectorRecord, CollectorStatus, Command, Event, Labels, UnixMillis,
-};
+use crate::model::{slot_of, CollectorMode, CollectorRecord, Command, Event, Labels, UnixMillis};
 use crate::render::enrollment::render_enrollment_config_alloy;
 use crate::render::stability::StabilityLevel;
 use crate::secrets;
@@ -58,14 +57,6 @@ fn parse_stability_level(text: &str) -> Result<StabilityLevel, ApiError> {
             "must be \"generally-available\", \"public-preview\" or \"experimental\" (Alloy's --stability.level)",
         )
     })
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ListQuery {
-    status: Option<String>,
-    mode: Option<String>,
-    q: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -154,6 +145,15 @@ impl CollectorView {
             };
         }
         self
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The status shown: the live one where the owner was asked.
+    pub(crate) fn status(&self) -> &'static str {
+        self.status
     }
 
     /// The view without the effective config (see [`CollectorView::with_effective_config_for`]).
@@ -311,63 +311,6 @@ pub(super) async fn create(
     let mut view = CollectorView::new(&record, None);
     view.owner_node = state.raft.state().fleet.slot_owner(slot_of(&id));
     Ok(Reply(view))
-}
-
-pub(super) async fn list(
-    principal: Principal,
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Result<Reply<CollectorList>, ApiError> {
-    let status_filter = match query.status.as_deref() {
-        Some(name) => Some(CollectorStatus::parse(name).ok_or_else(|| {
-            ApiError::invalid_field(
-                "status",
-                "must be awaiting_connection, connected, degraded, stale or offline",
-            )
-        })?),
-        None => None,
-    };
-    let mode_filter = match query.mode.as_deref() {
-        Some(name) => Some(
-            CollectorMode::parse(name)
-                .ok_or_else(|| ApiError::invalid_field("mode", "must be \"alloy-remotecfg\" or \"opamp\""))?,
-        ),
-        None => None,
-    };
-    let needle = query.q.as_deref().map(str::to_lowercase);
-    let records: Vec<CollectorRecord> = state
-        .raft
-        .state()
-        .fleet
-        .collectors
-        .values()
-        .filter(|record| mode_filter.is_none_or(|mode| record.mode == mode))
-        .filter(|record| {
-            needle.as_deref().is_none_or(|needle| {
-                record.name.to_lowercase().contains(needle)
-                    || record.id.contains(needle)
-                    || record.host_id.as_deref().is_some_and(|host| host.to_lowercase().contains(needle))
-            })
-        })
-        .cloned()
-        .collect();
-    let gathered = gather_live(&state, &records).await;
-    let mut views = Vec::with_capacity(records.len());
-    for record in &records {
-        let view = CollectorView::gathered(record, gathered.get(&record.id))
-            .with_effective_config_for(record, &principal);
-        if status_filter.is_none_or(|status| view.status == status.as_str()) {
-            views.push(view);
-        }
-    }
-    views.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
-    Ok(Reply(CollectorList { collectors: views }))
-}
-
-#[derive(Serialize, JsonSchema)]
-pub(super) struct CollectorList {
-    /// By name, then id.
-    collectors: Vec<CollectorView>,
 }
 
 pub(super) async fn get(

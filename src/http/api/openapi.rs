@@ -97,6 +97,11 @@ pub fn handler_names(type_name: &str) -> (String, String) {
 
 /// The tag of a handler module (the module's own name when [`TAGS`] does not list it).
 pub fn tag_of(module: &str) -> &str {
+    // Modules split out of a tagged one keep its tag.
+    let module = match module {
+        "collectors_list" => "collectors",
+        other => other,
+    };
     TAGS.iter().find(|(name, _, _)| *name == module).map_or(module, |(_, tag, _)| tag)
 }
 

@@ -24,7 +24,8 @@ use super::fleet_model::{
 };
 use super::handler_types::{Generators, HandlerTypes};
 use super::{
-    audit, auth, backup, cluster, collectors, openapi_json, service_accounts, stream, topology, users,
+    audit, auth, backup, cluster, collectors, collectors_list, openapi_json, service_accounts, stream,
+    topology, users,
 };
 use crate::error::ApiError;
 use crate::http::principal::{authenticate, Principal};
@@ -252,7 +253,7 @@ pub static API_ROUTES: &[ApiRoute] = &[
     route!(Post, "/service-accounts/{id}/tokens", ManageAccess, service_accounts::create_token, "Mint a service-account token (shown this once)"),
     route!(Delete, "/service-accounts/{id}/tokens/{token_id}", ManageAccess, service_accounts::delete_token, "Revoke a service-account token"),
     // Collectors (`collectors.rs`).
-    route!(Get, "/collectors", Authenticated, collectors::list, "List collectors, optionally filtered"),
+    route!(Get, "/collectors", Authenticated, collectors_list::list, "List collectors: filtered (selector, attr, status, mode, q), sorted, paged with limit and cursor"),
     route!(Post, "/collectors", ManageCollectors, collectors::create, "Create a collector"),
     route!(Get, "/collectors/{id}", Authenticated, collectors::get, "Get a collector"),
     route!(Patch, "/collectors/{id}", ManageCollectors, collectors::update, "Change a collector's settings"),

@@ -1,7 +1,13 @@
 //! Server-sent events for live views (the web UI's collectors list and collector page):
 //!
-//! - `GET /stream/collectors`: event `collectors`, data `{"collectors":[Collector]}` (the list
-//!   endpoint's shape, unfiltered), sent on connect and whenever the list changes.
+//! - `GET /stream/collectors`: follows a window of the list. It takes the list's parameters
+//!   (`selector`, `attr`, `status`, `mode`, `q`, `sort`, `limit`, `cursor`) and `ids` (comma-separated,
+//!   at most 1000: the rows on screen). The window is those ids, else the page the parameters select
+//!   (`limit` defaults to 1000 here). Event `collectors`, data `{"collectors":[Collector],
+//!   "removed":[id],"ids":[id],"total":N}`: on connect every collector of the window; then, whenever
+//!   something changed, only the window's collectors whose view changed, the ids that left the window
+//!   (deleted, or off the page), the window in order and how many match the filters (replicated
+//!   status, as the paged list counts). The UI re-subscribes when its visible rows change.
 //! - `GET /stream/collectors/{id}`: event `collector` (the Collector) on connect and on change, and
 //!   event `events` (`{"events":[…]}`, oldest first, the `events` endpoint's items) for events newer
 //!   than `Last-Event-ID` (or `?after=`); the SSE `id` is the newest event id sent, so a reconnecting
@@ -31,9 +37,10 @@ use tokio::time::Instant;
 mod hub;
 
 pub use hub::StreamHub;
-use hub::{sse_message, StreamSlot, SAMPLE_INTERVAL};
+use hub::{sse_message, ListWindowSpec, StreamSlot, SAMPLE_INTERVAL};
 
 use super::collectors::{event_view, gather_live, CollectorView, EventView};
+use super::collectors_list::{ListParams, ListQuery};
 use super::handler_types::EventStream;
 use crate::error::ApiError;
 use crate::http::principal::Principal;
@@ -46,6 +53,8 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 const MAX_STREAM_LIFETIME: Duration = Duration::from_secs(600);
 /// What a browser waits before reconnecting, in milliseconds.
 const RECONNECT_MILLIS: u32 = 1000;
+/// Ids a list stream may follow (the list's largest page).
+const MAX_STREAM_IDS: usize = super::collectors_list::MAX_PAGE;
 /// Events sent at most per message (a collector keeps at most 1000).
 const MAX_EVENTS_PER_MESSAGE: usize = 1000;
 
@@ -151,22 +160,130 @@ fn spawn_sampler(
     sse_response(receiver)
 }
 
+/// The list stream's query: the list's parameters and the ids on screen.
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code)]
+pub(super) struct ListStreamQuery {
+    #[serde(flatten)]
+    list: ListQuery,
+    /// Comma-separated ids of the rows on screen (at most 1000); without it, the page the other
+    /// parameters select.
+    ids: Option<String>,
+}
+
+/// The list stream's parameters, parsed from the raw query (400 on a bad one).
+pub(super) struct ListStreamRequest(ListWindowSpec);
+
+impl actix_web::FromRequest for ListStreamRequest {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(parse_list_stream(request.query_string()).map(ListStreamRequest))
+    }
+}
+
+impl super::handler_types::DescribeArg for ListStreamRequest {
+    fn describe(
+        types: &mut super::handler_types::HandlerTypes,
+        generators: &mut super::handler_types::Generators,
+    ) {
+        <web::Query<ListStreamQuery> as super::handler_types::DescribeArg>::describe(types, generators);
+    }
+}
+
+fn parse_list_stream(query: &str) -> Result<ListWindowSpec, ApiError> {
+    let mut params = ListParams::parse(query, &["ids"])?;
+    let mut ids = None;
+    for (_, value) in std::mem::take(&mut params.extra) {
+        if ids.is_some() {
+            return Err(ApiError::invalid_field("ids", "given more than once"));
+        }
+        let list: Vec<String> =
+            value.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_owned).collect();
+        if list.len() > MAX_STREAM_IDS {
+            return Err(ApiError::invalid_field("ids", format!("at most {MAX_STREAM_IDS} ids")));
+        }
+        ids = Some(list);
+    }
+    if params.limit.is_none() {
+        params.limit = Some(MAX_STREAM_IDS);
+    }
+    Ok(ListWindowSpec { params, ids })
+}
+
 pub(super) async fn collectors_stream(
     principal: Principal,
     state: web::Data<AppState>,
     hub: web::Data<StreamHub>,
+    request: ListStreamRequest,
 ) -> Result<EventStream, ApiError> {
     let slot = hub.admit(&principal)?;
-    let mut shared = hub.subscribe_list(state.clone());
-    // The latest shared sample goes out at once; later ones when the sampler publishes a change.
-    let mut pending = shared.borrow_and_update().clone();
+    let (mut shared, interest) = hub.subscribe_list(state.clone(), request.0);
+    let mut window = WindowMemory::default();
     Ok(spawn_sampler(state, principal, slot, move |_state| {
+        // The whole registration is moved in (not only its id, as a closure would capture), so the
+        // window stays registered exactly as long as the stream lives.
+        let interest: &hub::ListInterest = &interest;
+        let mut message = None;
         if shared.has_changed().unwrap_or(false) {
-            pending = shared.borrow_and_update().clone();
+            if let Some(sample) = shared.borrow_and_update().as_ref() {
+                message = window.changes(sample, interest.id);
+            }
         }
-        let message = pending.take();
         Box::pin(async move { (message.into_iter().collect(), false) })
     }))
+}
+
+/// What one list stream's client already has.
+#[derive(Default)]
+struct WindowMemory {
+    started: bool,
+    ids: Vec<String>,
+    total: usize,
+    sent: std::collections::HashMap<String, std::sync::Arc<str>>,
+}
+
+impl WindowMemory {
+    /// The message for what changed in this stream's window since the last one, if anything did.
+    fn changes(&mut self, sample: &hub::ListSample, interest: u64) -> Option<Bytes> {
+        let window = sample.windows.get(&interest)?;
+        let mut changed = Vec::new();
+        let mut sent = std::collections::HashMap::with_capacity(window.ids.len());
+        for id in &window.ids {
+            let Some(view) = sample.views.get(id) else { continue };
+            if self.sent.get(id).is_none_or(|before| before != view) {
+                changed.push(view.clone());
+            }
+            sent.insert(id.clone(), view.clone());
+        }
+        let removed: Vec<&String> = self.ids.iter().filter(|id| !sent.contains_key(*id)).collect();
+        if self.started
+            && changed.is_empty()
+            && removed.is_empty()
+            && self.ids == window.ids
+            && self.total == window.total
+        {
+            return None;
+        }
+        let mut data = String::from("{\"collectors\":[");
+        for (index, view) in changed.iter().enumerate() {
+            if index > 0 {
+                data.push(',');
+            }
+            data.push_str(view);
+        }
+        data.push_str("],\"removed\":");
+        data.push_str(&serde_json::to_string(&removed).unwrap_or_default());
+        data.push_str(",\"ids\":");
+        data.push_str(&serde_json::to_string(&window.ids).unwrap_or_default());
+        data.push_str(&format!(",\"total\":{}}}", window.total));
+        self.started = true;
+        self.ids = window.ids.clone();
+        self.total = window.total;
+        self.sent = sent;
+        Some(sse_message("collectors", None, &data))
+    }
 }
 
 pub(super) async fn collector_stream(

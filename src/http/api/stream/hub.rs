@@ -4,10 +4,14 @@
 //! - **Caps.** At most `http.max_streams_per_principal` streams per user or service account and
 //!   `http.max_streams` per node; beyond them the stream is refused with 429 and `Retry-After`. A
 //!   slot is held by the stream's task and released when the stream ends, however it ends.
-//! - **One sampler.** The collectors list is computed and serialized once per [`SAMPLE_INTERVAL`] for
-//!   all list streams together, and only while at least one is open; each stream forwards the shared
-//!   message (a reference-counted buffer) when it changed. Before, every stream rebuilt and
-//!   re-serialized the whole list every second, so CPU grew with streams × collectors.
+//! - **One sampler, windows per stream.** Each list stream follows a window of the list: the ids the
+//!   UI shows (`?ids=`), or the page its list parameters select. Once per [`SAMPLE_INTERVAL`], and only
+//!   while a list stream is open, the one sampler works out every stream's window and total (one scan
+//!   of the replica per distinct set of parameters, reused while the replica's applied index stays),
+//!   gathers the live state of the union of the windows' collectors once, and serializes each of
+//!   those collectors once; each stream then sends only what changed in its window. So the work per
+//!   tick grows with the collectors on screen, not with the fleet, and a hundred tabs on the same
+//!   page cost what one does (the scans excepted, which are by reference and cached).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +24,9 @@ use tokio::sync::watch;
 
 use crate::config::HttpSettings;
 use crate::error::ApiError;
-use crate::http::api::collectors::{gather_live, CollectorView};
+use crate::http::api::collectors_list::{select, views_of, ListParams};
 use crate::http::principal::{Principal, PrincipalKind};
 use crate::http::AppState;
-use crate::model::CollectorRecord;
 
 /// How often a stream looks for changes.
 pub(super) const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,14 +41,55 @@ pub(super) fn sse_message(event: &str, id: Option<u64>, data: &str) -> Bytes {
     Bytes::from(message)
 }
 
-/// Every collector as the list endpoint shows it, sorted by name (computed by [`StreamHub`]'s sampler).
-async fn collector_list_json(state: &AppState) -> String {
-    let mut records: Vec<CollectorRecord> = state.raft.state().fleet.collectors.values().cloned().collect();
-    records.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
-    let gathered = gather_live(state, &records).await;
-    let views: Vec<CollectorView> =
-        records.iter().map(|record| CollectorView::gathered(record, gathered.get(&record.id))).collect();
-    serde_json::json!({ "collectors": views }).to_string()
+/// What one list stream follows: the list's parameters, and the ids on screen (else the page the
+/// parameters select).
+pub struct ListWindowSpec {
+    pub params: ListParams,
+    pub ids: Option<Vec<String>>,
+}
+
+impl ListWindowSpec {
+    fn key(&self) -> String {
+        format!(
+            "{}|{}",
+            self.params.canonical(),
+            self.ids.as_deref().map(|ids| ids.join(",")).unwrap_or_default()
+        )
+    }
+}
+
+/// One stream's window in a sample.
+#[derive(Clone, Default)]
+pub struct ListWindow {
+    /// The window's collectors that exist, in order.
+    pub ids: Vec<String>,
+    /// How many collectors match the parameters' filters (replicated status).
+    pub total: usize,
+}
+
+/// One tick's shared result: every open stream's window, and each watched collector's view as JSON.
+#[derive(Default)]
+pub struct ListSample {
+    pub windows: HashMap<u64, ListWindow>,
+    pub views: HashMap<String, Arc<str>>,
+}
+
+fn window_of(state: &AppState, spec: &ListWindowSpec) -> ListWindow {
+    let replica = state.raft.state();
+    let collectors = &replica.fleet.collectors;
+    match &spec.ids {
+        Some(ids) => ListWindow {
+            ids: ids.iter().filter(|id| collectors.contains_key(id.as_str())).cloned().collect(),
+            total: collectors.values().filter(|record| spec.params.filter.matches(record)).count(),
+        },
+        None => {
+            let selection = select(collectors.values(), &spec.params, true);
+            ListWindow {
+                ids: selection.items.iter().map(|record| record.id.clone()).collect(),
+                total: selection.total,
+            }
+        }
+    }
 }
 
 /// What a refused stream is told to wait before reconnecting.
@@ -55,8 +99,27 @@ pub struct StreamHub {
     max_per_principal: usize,
     max_total: usize,
     open: Arc<Mutex<OpenStreams>>,
-    list: watch::Sender<Option<Bytes>>,
+    list: watch::Sender<Option<Arc<ListSample>>>,
     list_sampler_running: Arc<AtomicBool>,
+    interests: Arc<Mutex<Interests>>,
+}
+
+#[derive(Default)]
+struct Interests {
+    next_id: u64,
+    open: HashMap<u64, Arc<ListWindowSpec>>,
+}
+
+/// A list stream's registration with the sampler; dropping it ends the interest.
+pub struct ListInterest {
+    pub id: u64,
+    interests: Arc<Mutex<Interests>>,
+}
+
+impl Drop for ListInterest {
+    fn drop(&mut self) {
+        self.interests.lock().open.remove(&self.id);
+    }
 }
 
 #[derive(Default)]
@@ -92,6 +155,7 @@ impl StreamHub {
             open: Arc::default(),
             list: watch::Sender::new(None),
             list_sampler_running: Arc::default(),
+            interests: Arc::default(),
         }
     }
 
@@ -121,16 +185,27 @@ impl StreamHub {
         Ok(StreamSlot { open: self.open.clone(), principal: key })
     }
 
-    /// The shared collectors-list message (`None` until the first sample), starting the sampler on
-    /// this worker if none runs.
-    pub fn subscribe_list(&self, state: web::Data<AppState>) -> watch::Receiver<Option<Bytes>> {
+    /// Registers a list stream's window with the shared sampler (started on this worker if none
+    /// runs); the receiver sees every tick's [`ListSample`] (`None` until the first one).
+    pub fn subscribe_list(
+        &self,
+        state: web::Data<AppState>,
+        spec: ListWindowSpec,
+    ) -> (watch::Receiver<Option<Arc<ListSample>>>, ListInterest) {
+        let id = {
+            let mut interests = self.interests.lock();
+            interests.next_id += 1;
+            let id = interests.next_id;
+            interests.open.insert(id, Arc::new(spec));
+            id
+        };
         let receiver = self.list.subscribe();
         if !self.list_sampler_running.swap(true, Ordering::AcqRel) {
             let sender = self.list.clone();
             let running = RunningFlag(self.list_sampler_running.clone());
-            actix_web::rt::spawn(sample_list(state, sender, running));
+            actix_web::rt::spawn(sample_list(state, sender, self.interests.clone(), running));
         }
-        receiver
+        (receiver, ListInterest { id, interests: self.interests.clone() })
     }
 }
 
@@ -146,26 +221,49 @@ impl Drop for RunningFlag {
 
 async fn sample_list(
     state: web::Data<AppState>,
-    sender: watch::Sender<Option<Bytes>>,
+    sender: watch::Sender<Option<Arc<ListSample>>>,
+    interests: Arc<Mutex<Interests>>,
     _running: RunningFlag,
 ) {
     let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<String> = None;
+    // Windows by their parameters, valid while the replica stays at the index they were taken at.
+    let mut cached: HashMap<String, (Option<openraft::LogId<u64>>, ListWindow)> = HashMap::new();
     loop {
         ticks.tick().await;
-        if sender.receiver_count() == 0 {
+        let open: Vec<(u64, Arc<ListWindowSpec>)> =
+            interests.lock().open.iter().map(|(id, spec)| (*id, spec.clone())).collect();
+        if open.is_empty() || sender.receiver_count() == 0 {
             // Nobody listens: no work, and the next listener waits for a fresh sample.
-            if last.take().is_some() {
+            cached.clear();
+            if sender.borrow().is_some() {
                 sender.send_replace(None);
             }
             continue;
         }
-        let current = collector_list_json(&state).await;
-        if last.as_deref() != Some(current.as_str()) {
-            sender.send_replace(Some(sse_message("collectors", None, &current)));
-            last = Some(current);
+        let applied = state.raft.state().last_applied;
+        let mut windows = HashMap::with_capacity(open.len());
+        let mut fresh = HashMap::new();
+        for (id, spec) in &open {
+            let key = spec.key();
+            let window = match fresh.get(&key).or_else(|| cached.get(&key).filter(|(at, _)| *at == applied)) {
+                Some((_, window)) => window.clone(),
+                None => window_of(&state, spec),
+            };
+            fresh.insert(key, (applied, window.clone()));
+            windows.insert(*id, window);
         }
+        cached = fresh;
+        let mut watched: Vec<String> =
+            windows.values().flat_map(|window| window.ids.iter().cloned()).collect();
+        watched.sort_unstable();
+        watched.dedup();
+        let views = views_of(&state, watched, None)
+            .await
+            .into_iter()
+            .map(|view| (view.id().to_owned(), Arc::from(serde_json::to_string(&view).unwrap_or_default())))
+            .collect();
+        sender.send_replace(Some(Arc::new(ListSample { windows, views })));
     }
 }
 
