@@ -29,12 +29,15 @@ pub mod ottl_check;
 pub mod plan;
 pub mod secrets;
 pub mod stability;
+pub mod template_check;
+pub mod templates;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
+use crate::model::labels::Labels;
 use crate::model::pipeline::{Destination, Pipeline, Route, Source};
 use crate::model::stability::StabilityLevel;
 use crate::model::CollectorMode;
@@ -72,6 +75,11 @@ pub struct RenderInput<'a> {
     /// Fleet-wide destinations that exist but do not apply to this collector: a fleet-wide route
     /// names them for the collectors they do apply to, and the plan leaves them out here silently.
     pub destinations_elsewhere: BTreeSet<&'a str>,
+    /// The collector's labels, for `{{labels.KEY}}` in settings ([`templates`]).
+    pub labels: &'a Labels,
+    /// The attributes the collector reports (`local_attributes`), for `{{attributes.KEY}}` where a
+    /// setting allows it ([`templates`]).
+    pub attributes: &'a BTreeMap<String, String>,
 }
 
 /// One collector's config as stored: what it receives, with markers at the credential positions.
@@ -164,6 +172,8 @@ pub(crate) struct TestModel {
     pub routes: Vec<Route>,
     pub destinations: Vec<Destination>,
     pub pipelines: Vec<Pipeline>,
+    pub labels: Labels,
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[cfg(test)]
@@ -180,6 +190,8 @@ impl TestModel {
             pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
             stability_level: StabilityLevel::default(),
             destinations_elsewhere: BTreeSet::new(),
+            labels: &self.labels,
+            attributes: &self.attributes,
         }
     }
 }

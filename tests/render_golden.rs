@@ -246,6 +246,9 @@ fn example_model(entry: &catalogue::CatalogueEntry) -> (Model, String) {
         pipelines: Vec::new(),
         routes: vec![catch_all("dst_debug", None)],
         destinations: vec![debug_destination()],
+
+        labels: Default::default(),
+        attributes: Default::default(),
     };
     let node = match entry.kind {
         EntryKind::Source => {

@@ -89,6 +89,9 @@ fn model_around(entry: &catalogue::CatalogueEntry) -> Model {
         pipelines: Vec::new(),
         routes: vec![route_to("dst_sink", None)],
         destinations: vec![otlp_http_sink()],
+
+        labels: Default::default(),
+        attributes: Default::default(),
     };
     match entry.kind {
         EntryKind::Source => {

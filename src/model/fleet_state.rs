@@ -20,7 +20,7 @@ use super::rollouts::Rollouts;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::UnixMillis;
 use super::{parse_token_hash, TokenHash};
-use crate::render::{render_collector_config, RenderInput};
+use crate::render::{render_collector_config, template_check, RenderInput};
 
 mod rollout_apply;
 
@@ -637,10 +637,11 @@ impl FleetState {
             | Command::CompleteRollout { .. }
             | Command::RevertRollout { .. } => self.apply_tracked(command),
             Command::RecordActivity { updates } => {
+                let mut effects = Vec::new();
                 for update in updates {
-                    self.apply_activity(update);
+                    effects.extend(self.apply_activity(update));
                 }
-                Ok(vec![])
+                Ok(effects)
             }
             Command::MoveSlots { moves, reason: _, at: _ } => {
                 let moved = self
@@ -934,6 +935,8 @@ impl FleetState {
             pipelines,
             stability_level: record.stability_level,
             destinations_elsewhere,
+            labels: &record.labels,
+            attributes: &record.local_attributes,
         }
     }
 
@@ -948,13 +951,15 @@ impl FleetState {
 
     /// Activity for a collector deleted in the meantime is dropped: the delete won. So is activity
     /// stamped with an epoch its slot has left: a former owner's, written after the slot moved.
-    fn apply_activity(&mut self, update: &ActivityUpdate) {
+    /// Changed reported attributes re-render a collector whose config refers to one
+    /// (`{{attributes.KEY}}`, `render::templates`).
+    fn apply_activity(&mut self, update: &ActivityUpdate) -> Option<Effect> {
         if update.slot_epoch != self.slots.epoch(slot_of(&update.collector_id)) {
-            return;
+            return None;
         }
-        let Some(record) = self.collectors.get_mut(&update.collector_id) else {
-            return;
-        };
+        let record = self.collectors.get_mut(&update.collector_id)?;
+        let attributes_changed =
+            update.local_attributes.as_ref().is_some_and(|attributes| *attributes != record.local_attributes);
         if let Some(status) = update.status {
             record.status = status;
         }
@@ -990,6 +995,12 @@ impl FleetState {
         for event in &update.events {
             record.push_event(event.clone());
         }
+        let at = record.last_seen_at.unwrap_or_default();
+        let record = self.collectors.get(&update.collector_id)?;
+        if attributes_changed && template_check::uses_attributes(&self.render_input(record)) {
+            return self.rerender(&update.collector_id, at);
+        }
+        None
     }
 
     /// Recomputes the derived lookup tables (after deserializing a snapshot).
@@ -1430,6 +1441,55 @@ mod tests {
         assert_eq!(state.collector_by_host_id("host-a").map(|r| r.id.as_str()), Some("c1"));
         let ids: Vec<_> = record.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[test]
+    fn changed_attributes_re_render_only_a_config_that_refers_to_them() {
+        use crate::model::pipeline::{Destination, Route, Source};
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create applies");
+        let mut source = Source::for_test("src_1", "otlp");
+        source.resource_attributes.insert("host".into(), "{{attributes.host}}".into());
+        let at = UnixMillis(10);
+        for command in [
+            Command::PutSource { collector_id: "c1".into(), source, create: true, at },
+            Command::PutDestination {
+                collector_id: "c1".into(),
+                destination: Destination::for_test("dst_1", "debug"),
+                remove_credentials: vec![],
+                create: true,
+                at,
+            },
+            Command::PutRoute {
+                collector_id: "c1".into(),
+                route: Route::for_test("rte_1", 10, "true", true, &["dst_1"]),
+                create: true,
+                at,
+            },
+        ] {
+            state.apply(&command).expect("model applies");
+        }
+        let version = |state: &FleetState| state.collectors["c1"].config.version;
+        let before = version(&state);
+        let report = |host: &str| Command::RecordActivity {
+            updates: vec![ActivityUpdate {
+                local_attributes: Some([("host".to_owned(), host.to_owned())].into_iter().collect()),
+                last_seen_at: Some(UnixMillis(20)),
+                ..ActivityUpdate::for_collector("c1")
+            }],
+        };
+        let effects = state.apply(&report("edge-a")).expect("activity applies");
+        assert_eq!(effects, vec![Effect::CollectorRenderInputsChanged { collector_id: "c1".into() }]);
+        assert_eq!(version(&state), before + 1);
+        let content = &state.collectors["c1"].current_config().expect("config").content;
+        assert!(content.contains("edge-a"), "{content}");
+        // The same attributes again: nothing to render.
+        assert!(state.apply(&report("edge-a")).expect("activity applies").is_empty());
+        assert_eq!(version(&state), before + 1);
+        // A config without attribute references is not re-rendered.
+        let record = state.collectors.get_mut("c1").expect("c1");
+        record.sources.values_mut().for_each(|source| source.resource_attributes.clear());
+        assert!(state.apply(&report("edge-b")).expect("activity applies").is_empty());
     }
 
     #[test]

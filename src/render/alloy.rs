@@ -210,7 +210,7 @@ impl<'p, 'a> Module<'p, 'a> {
 
     // ---- sources ----
 
-    fn source(&mut self, source: &PlannedSource<'_>) {
+    fn source(&mut self, source: &PlannedSource) {
         let node = source.node_id();
         let label = source.label.as_str();
         let settings = &source.source.settings;
@@ -347,7 +347,7 @@ impl<'p, 'a> Module<'p, 'a> {
             _ => {}
         }
 
-        let statements = plan::source_stamp_statements(source.source);
+        let statements = plan::source_stamp_statements(&source.source);
         let mut stamp =
             Block::labeled("otelcol.processor.transform", label).attr("error_mode", Expr::string("ignore"));
         let mut outputs = Vec::new();
@@ -447,12 +447,12 @@ impl<'p, 'a> Module<'p, 'a> {
 
     // ---- destinations ----
 
-    fn destination(&mut self, planned: &PlannedDestination<'_>) {
+    fn destination(&mut self, planned: &PlannedDestination) {
         if planned.signals.is_empty() {
             return;
         }
         let node = planned.node_id();
-        let destination = planned.destination;
+        let destination = &planned.destination;
         let entry = planned.entry;
         let settings = planned.settings();
         let label = planned.label.as_str();
@@ -586,7 +586,7 @@ fn echo_input(signal: Signal) -> &'static str {
 pub const KAFKA_PROTOCOL_VERSION: &str = "2.0.0";
 
 /// The component whose `input` a route sends `signal` to for this destination.
-fn destination_input(destination: &PlannedDestination<'_>, signal: Signal, level: StabilityLevel) -> String {
+fn destination_input(destination: &PlannedDestination, signal: Signal, level: StabilityLevel) -> String {
     let name = match destination.entry.type_name {
         "otlp_http" => "otelcol.exporter.otlphttp",
         "otlp_grpc" => "otelcol.exporter.otlp",
@@ -599,7 +599,7 @@ fn destination_input(destination: &PlannedDestination<'_>, signal: Signal, level
     id(name, &destination.label)
 }
 
-fn step_component(step: &PlannedStep<'_>) -> String {
+fn step_component(step: &PlannedStep) -> String {
     let name = match step.entry.type_name {
         "filter" => "otelcol.processor.filter",
         "attributes" => "otelcol.processor.attributes",
@@ -660,7 +660,7 @@ fn filter_block(
     block.block(Module::output_block(outputs))
 }
 
-fn step_block(step: &PlannedStep<'_>, outputs: &[(Signal, Vec<String>)]) -> (&'static str, Block) {
+fn step_block(step: &PlannedStep, outputs: &[(Signal, Vec<String>)]) -> (&'static str, Block) {
     let entry = step.entry;
     let settings = &step.step.settings;
     let label = step.label.as_str();
@@ -754,6 +754,7 @@ mod tests {
                     vec![Step::for_test("mask", json!({"emails": true}))],
                 )
             }],
+            ..TestModel::default()
         }
     }
 

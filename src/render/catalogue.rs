@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use super::templates::{self, Templating};
 use crate::model::pipeline::{Settings, Signal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,9 @@ pub struct SettingSpec {
     pub default: Option<&'static str>,
     /// For a `StringList`: the only values its items may take (empty: any non-empty string).
     pub allowed_items: &'static [&'static str],
+    /// Which references (`{{labels.KEY}}`, `{{attributes.KEY}}`) its strings may hold
+    /// (`super::templates`): labels in free text, nothing in OTTL, regular expressions and fixed values.
+    pub templating: Templating,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,13 +105,31 @@ const METRICS: &[Signal] = &[Signal::Metrics];
 /// Host-metric scrapers, as the OTel `hostmetrics` receiver names them.
 pub const HOST_METRIC_SCRAPERS: &[&str] = &["cpu", "disk", "filesystem", "load", "memory", "network"];
 
+/// Free text takes labels; integers, booleans and enums are not text a template could fill.
+const fn default_templating(kind: SettingKind) -> Templating {
+    match kind {
+        SettingKind::String | SettingKind::Duration | SettingKind::StringList | SettingKind::StringMap => {
+            Templating::Labels
+        }
+        SettingKind::Integer | SettingKind::Boolean | SettingKind::Enum(_) => Templating::Literal,
+    }
+}
+
 const fn setting(
     name: &'static str,
     kind: SettingKind,
     required: bool,
     description: &'static str,
 ) -> SettingSpec {
-    SettingSpec { name, kind, required, description, default: None, allowed_items: &[] }
+    SettingSpec {
+        name,
+        kind,
+        required,
+        description,
+        default: None,
+        allowed_items: &[],
+        templating: default_templating(kind),
+    }
 }
 
 const fn optional(
@@ -116,7 +138,27 @@ const fn optional(
     default: &'static str,
     description: &'static str,
 ) -> SettingSpec {
-    SettingSpec { name, kind, required: false, description, default: Some(default), allowed_items: &[] }
+    SettingSpec {
+        name,
+        kind,
+        required: false,
+        description,
+        default: Some(default),
+        allowed_items: &[],
+        templating: default_templating(kind),
+    }
+}
+
+/// A setting whose text is taken literally: OTTL or a regular expression, where inserted text would
+/// be syntax.
+const fn literal(spec: SettingSpec) -> SettingSpec {
+    SettingSpec { templating: Templating::Literal, ..spec }
+}
+
+/// A setting whose values are data stamped on records: it may use the collector's reported
+/// attributes too.
+const fn with_attributes(spec: SettingSpec) -> SettingSpec {
+    SettingSpec { templating: Templating::LabelsAndAttributes, ..spec }
 }
 
 static ENTRIES: &[CatalogueEntry] = &[
@@ -185,6 +227,7 @@ static ENTRIES: &[CatalogueEntry] = &[
                 description: "Transport to listen on.",
                 default: Some("\"tcp\""),
                 allowed_items: &[],
+                templating: Templating::Literal,
             },
             SettingSpec {
                 name: "format",
@@ -193,6 +236,7 @@ static ENTRIES: &[CatalogueEntry] = &[
                 description: "Syslog message format.",
                 default: Some("\"rfc5424\""),
                 allowed_items: &[],
+                templating: Templating::Literal,
             },
         ],
         credentials: &[],
@@ -228,6 +272,7 @@ static ENTRIES: &[CatalogueEntry] = &[
                 description: "Which metric families to collect.",
                 default: Some(r#"["cpu", "disk", "filesystem", "load", "memory", "network"]"#),
                 allowed_items: HOST_METRIC_SCRAPERS,
+                templating: Templating::Literal,
             },
         ],
         credentials: &[],
@@ -240,12 +285,12 @@ static ENTRIES: &[CatalogueEntry] = &[
         type_name: "filter",
         description: "Drops every record matching any of the OTTL conditions.",
         signals: ALL_SIGNALS,
-        settings: &[setting(
+        settings: &[literal(setting(
             "conditions",
             SettingKind::StringList,
             true,
             "OTTL conditions, evaluated on each log record, span or data point; a match drops the record.",
-        )],
+        ))],
         credentials: &[],
         example_settings: r#"{"conditions": ["attributes[\"level\"] == \"debug\""]}"#,
         check: None,
@@ -255,12 +300,12 @@ static ENTRIES: &[CatalogueEntry] = &[
         type_name: "transform",
         description: "Runs OTTL statements on each record.",
         signals: ALL_SIGNALS,
-        settings: &[setting(
+        settings: &[literal(setting(
             "statements",
             SettingKind::StringList,
             true,
             "OTTL statements, run in the log, span or data point context.",
-        )],
+        ))],
         credentials: &[],
         example_settings: r#"{"statements": ["set(attributes[\"env\"], \"prod\")"]}"#,
         check: None,
@@ -273,7 +318,7 @@ static ENTRIES: &[CatalogueEntry] = &[
         settings: &[
             optional("emails", SettingKind::Boolean, "false", "Mask e-mail addresses."),
             optional("card_numbers", SettingKind::Boolean, "false", "Mask payment card numbers (13 to 19 digits)."),
-            setting("patterns", SettingKind::StringList, false, "Further RE2 regular expressions to mask."),
+            literal(setting("patterns", SettingKind::StringList, false, "Further RE2 regular expressions to mask.")),
         ],
         credentials: &[],
         example_settings: r#"{"emails": true, "card_numbers": true, "patterns": ["secret=\\S+"]}"#,
@@ -285,8 +330,13 @@ static ENTRIES: &[CatalogueEntry] = &[
         description: "Inserts, updates or deletes record attributes (log record, span or data point).",
         signals: ALL_SIGNALS,
         settings: &[
-            setting("insert", SettingKind::StringMap, false, "Attributes to add where absent."),
-            setting("update", SettingKind::StringMap, false, "Attributes to overwrite where present."),
+            with_attributes(setting("insert", SettingKind::StringMap, false, "Attributes to add where absent.")),
+            with_attributes(setting(
+                "update",
+                SettingKind::StringMap,
+                false,
+                "Attributes to overwrite where present.",
+            )),
             setting("delete", SettingKind::StringList, false, "Attribute keys to remove."),
         ],
         credentials: &[],
@@ -383,6 +433,7 @@ static ENTRIES: &[CatalogueEntry] = &[
             description: "How much of each record to log.",
             default: Some("\"basic\""),
             allowed_items: &[],
+            templating: Templating::Literal,
         }],
         credentials: &[],
         example_settings: r#"{"verbosity": "detailed"}"#,
@@ -424,11 +475,35 @@ pub fn validate(
 
 /// Checks `settings` and the credential keys against the entry's schema; every field with a problem
 /// (one problem per field, in the order of the schema), so a form can mark them all at once.
+///
+/// A templated string (`super::templates`) is checked for its template syntax and for its type, but
+/// the entry's content rules (host:port, URLs, …) wait for the values: [`validate_resolved`] checks
+/// the settings as resolved for each collector that renders them.
 pub fn validate_every_field(
     kind: EntryKind,
     type_name: &str,
     settings: &Settings,
     credential_keys: &[&str],
+) -> Result<&'static CatalogueEntry, Vec<FieldError>> {
+    validate_settings(kind, type_name, settings, credential_keys, true)
+}
+
+/// [`validate_every_field`] for settings whose templates are already resolved for one collector: every
+/// string is taken as it is (a resolved value is never a template again).
+pub fn validate_resolved(
+    kind: EntryKind,
+    type_name: &str,
+    settings: &Settings,
+) -> Result<&'static CatalogueEntry, Vec<FieldError>> {
+    validate_settings(kind, type_name, settings, &[], false)
+}
+
+fn validate_settings(
+    kind: EntryKind,
+    type_name: &str,
+    settings: &Settings,
+    credential_keys: &[&str],
+    templates_unresolved: bool,
 ) -> Result<&'static CatalogueEntry, Vec<FieldError>> {
     let entry = entry(kind, type_name).ok_or_else(|| {
         vec![FieldError {
@@ -446,12 +521,30 @@ pub fn validate_every_field(
             format!("unknown setting for {type_name}; known: {}", known.join(", ")),
         ));
     }
+    // Settings holding templates: their content rules wait for the resolved values.
+    let mut templated: Vec<&str> = Vec::new();
     for spec in entry.settings {
         match settings.get(spec.name) {
             None | Some(Value::Null) if spec.required => {
                 problems.push(FieldError::setting(spec.name, "is required"));
             }
             None | Some(Value::Null) => {}
+            Some(value) if templates_unresolved => {
+                let template_problem = value_strings(spec.name, value)
+                    .into_iter()
+                    .find_map(|(field, text)| Some((field, templates::check(text, spec.templating).err()?)));
+                if let Some((field, problem)) = template_problem {
+                    problems.push(FieldError { field: format!("settings.{field}"), problem });
+                } else if value_strings(spec.name, value)
+                    .iter()
+                    .any(|(_, text)| templates::is_templated(text, spec.templating))
+                {
+                    templated.push(spec.name);
+                    problems.extend(check_value(spec, &map_strings(value, templates::mask)).err());
+                } else {
+                    problems.extend(check_value(spec, value).err());
+                }
+            }
             Some(value) => problems.extend(check_value(spec, value).err()),
         }
     }
@@ -474,6 +567,9 @@ pub fn validate_every_field(
         for problem in &problems {
             remaining.remove(top_level_setting(&problem.field));
         }
+        for name in &templated {
+            remaining.remove(*name);
+        }
         while let Err(problem) = check(&remaining, &remaining_keys) {
             let setting = top_level_setting(&problem.field).to_owned();
             let credential = problem.field.strip_prefix("credentials.").map(str::to_owned);
@@ -494,6 +590,101 @@ pub fn validate_every_field(
     } else {
         Err(problems)
     }
+}
+
+/// Every string of a setting's value with its field path inside `settings`: `endpoint`,
+/// `targets[1]`, `headers.X-Tenant` (map values; keys are never templated).
+fn value_strings<'v>(name: &str, value: &'v Value) -> Vec<(String, &'v str)> {
+    match value {
+        Value::String(text) => vec![(name.to_owned(), text.as_str())],
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| Some((format!("{name}[{index}]"), item.as_str()?)))
+            .collect(),
+        Value::Object(map) => {
+            map.iter().filter_map(|(key, item)| Some((format!("{name}.{key}"), item.as_str()?))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `value` with every string (not map keys) replaced by `map`.
+fn map_strings(value: &Value, mut map: impl FnMut(&str) -> String) -> Value {
+    match value {
+        Value::String(text) => Value::String(map(text)),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| match item {
+                    Value::String(text) => Value::String(map(text)),
+                    other => other.clone(),
+                })
+                .collect(),
+        ),
+        Value::Object(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(key, item)| {
+                    let item = match item {
+                        Value::String(text) => Value::String(map(text)),
+                        other => other.clone(),
+                    };
+                    (key.clone(), item)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `settings` with every template resolved against one collector's `values` (settings the schema
+/// does not know, and literal ones, unchanged), and what could not be resolved, by field.
+pub fn resolve_settings(
+    entry: &CatalogueEntry,
+    settings: &Settings,
+    values: &templates::Values<'_>,
+) -> (Settings, Vec<FieldError>) {
+    let mut problems = Vec::new();
+    let mut resolved = Settings::new();
+    for (name, value) in settings {
+        let templating = entry.setting(name).map_or(Templating::Literal, |spec| spec.templating);
+        let mut strings = value_strings(name, value).into_iter();
+        let value = map_strings(value, |text| {
+            let field = strings.next().map(|(field, _)| field).unwrap_or_else(|| name.clone());
+            let (text, unresolved) = templates::resolve(text, templating, values);
+            problems.extend(
+                unresolved
+                    .into_iter()
+                    .map(|problem| FieldError { field: format!("settings.{field}"), problem }),
+            );
+            text
+        });
+        resolved.insert(name.clone(), value);
+    }
+    (resolved, problems)
+}
+
+/// The labels the settings refer to, by field (`settings.endpoint`, label key).
+pub fn labels_used(entry: &CatalogueEntry, settings: &Settings) -> Vec<(String, String)> {
+    let mut used = Vec::new();
+    for (name, value) in settings {
+        let templating = entry.setting(name).map_or(Templating::Literal, |spec| spec.templating);
+        for (field, text) in value_strings(name, value) {
+            for key in templates::labels_used(text, templating) {
+                used.push((format!("settings.{field}"), key));
+            }
+        }
+    }
+    used
+}
+
+/// Whether the settings refer to a reported attribute anywhere that is allowed.
+pub fn uses_attributes(entry: &CatalogueEntry, settings: &Settings) -> bool {
+    settings.iter().any(|(name, value)| {
+        let templating = entry.setting(name).map_or(Templating::Literal, |spec| spec.templating);
+        value_strings(name, value).iter().any(|(_, text)| templates::uses_attributes(text, templating))
+    })
 }
 
 /// The setting a field path names: `settings.targets[1]` → `targets`, `settings.headers.x` → `headers`.

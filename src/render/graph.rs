@@ -69,7 +69,7 @@ pub fn render_graph(input: &RenderInput<'_>) -> RenderedGraph {
 
     let mut nodes = Vec::new();
     for planned in &plan.sources {
-        let source = planned.source;
+        let source = &planned.source;
         nodes.push(node(planned.node_id(), NodeKind::Source, &source.source_type, &source.name));
     }
     for route in &plan.routes {
@@ -85,7 +85,7 @@ pub fn render_graph(input: &RenderInput<'_>) -> RenderedGraph {
         }
     }
     for planned in &plan.destinations {
-        let destination = planned.destination;
+        let destination = &planned.destination;
         nodes.push(node(
             planned.node_id(),
             NodeKind::Destination,
@@ -164,6 +164,7 @@ mod tests {
                 name: "tidy".to_owned(),
                 ..Pipeline::for_test("pl_1", &[Signal::Logs], vec![Step::for_test("batch", json!({}))])
             }],
+            ..TestModel::default()
         }
     }
 

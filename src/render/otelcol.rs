@@ -136,7 +136,7 @@ fn statements_section(signal: Signal) -> &'static str {
 }
 
 /// The component id of a destination's exporter.
-fn exporter_id(destination: &PlannedDestination<'_>) -> String {
+fn exporter_id(destination: &PlannedDestination) -> String {
     let kind = match destination.entry.type_name {
         "otlp_http" | "loki" => "otlphttp",
         "otlp_grpc" => "otlp",
@@ -147,7 +147,7 @@ fn exporter_id(destination: &PlannedDestination<'_>) -> String {
     format!("{kind}/{}", destination.label)
 }
 
-fn step_id(step: &PlannedStep<'_>) -> String {
+fn step_id(step: &PlannedStep) -> String {
     let kind = match step.entry.type_name {
         "filter" => "filter",
         "attributes" => "attributes",
@@ -188,7 +188,7 @@ impl Config {
         document.with("service", service)
     }
 
-    fn source(&mut self, plan: &Plan<'_>, source: &PlannedSource<'_>) {
+    fn source(&mut self, plan: &Plan<'_>, source: &PlannedSource) {
         let node = source.node_id();
         let entry = source.entry;
         let settings = &source.source.settings;
@@ -301,7 +301,7 @@ impl Config {
         self.note(&node, &receiver_id);
 
         let resource_id = format!("resource/{label}");
-        let attributes: Vec<Yaml> = plan::source_stamp_attributes(source.source)
+        let attributes: Vec<Yaml> = plan::source_stamp_attributes(&source.source)
             .into_iter()
             .map(|(key, value)| {
                 Yaml::map()
@@ -380,7 +380,7 @@ impl Config {
         }
     }
 
-    fn destination(&mut self, planned: &PlannedDestination<'_>, credentials: &Credentials<'_>) {
+    fn destination(&mut self, planned: &PlannedDestination, credentials: &Credentials<'_>) {
         if planned.signals.is_empty() {
             return;
         }
@@ -480,7 +480,7 @@ impl Config {
     }
 }
 
-fn step_processor(step: &PlannedStep<'_>) -> Yaml {
+fn step_processor(step: &PlannedStep) -> Yaml {
     let entry = step.entry;
     let settings = &step.step.settings;
     match entry.type_name {
@@ -538,6 +538,7 @@ mod tests {
             routes: routes.to_vec(),
             destinations: destinations.to_vec(),
             pipelines: Vec::new(),
+            ..TestModel::default()
         };
         render_otelcol(&model.input(CollectorMode::Opamp), &Credentials::Markers)
     }

@@ -112,7 +112,7 @@ impl OttlChecker {
     pub fn check_plan(&mut self, plan: &Plan<'_>) -> Vec<OttlProblem> {
         let mut problems = Vec::new();
         for source in &plan.sources {
-            for statement in plan::source_stamp_statements(source.source) {
+            for statement in plan::source_stamp_statements(&source.source) {
                 if let Err(message) = self.text(TextKind::Statement, Context::Resource, &statement) {
                     problems.push(OttlProblem {
                         kind: ItemKind::Source,
@@ -140,7 +140,7 @@ impl OttlChecker {
             let Some(pipeline) = route.pipeline else { continue };
             for step in &route.steps {
                 for &signal in &step.signals {
-                    let found = self.step(pipeline, step.index, step.step, step.entry, signal);
+                    let found = self.step(pipeline, step.index, &step.step, step.entry, signal);
                     if !found.is_empty() {
                         problems.extend(found);
                         break;
@@ -306,6 +306,7 @@ mod tests {
                 ..Route::for_test("rte_1", 10, condition, true, &["dst_1"])
             }],
             pipelines: vec![Pipeline::for_test("pl_1", &Signal::ALL, steps)],
+            ..TestModel::default()
         };
         let input = model.input(CollectorMode::AlloyRemotecfg);
         OttlChecker::default().check_plan(&Plan::new(&input))

@@ -18,6 +18,11 @@
 //!
 //! Entries of unknown type (a model older than the catalogue) are skipped and listed in
 //! [`Plan::skipped`], never a panic.
+//!
+//! The plan holds its sources, destinations and steps with their templates resolved for the
+//! collector (`super::templates`): settings and resource attributes are owned copies whose strings
+//! are the values, so the renderers quote them like any text. A reference that cannot be resolved (a
+//! model that skipped the write checks) is noted in [`Plan::skipped`].
 
 use std::collections::BTreeMap;
 
@@ -25,17 +30,18 @@ use sha2::{Digest, Sha256};
 
 use super::catalogue::{self, CatalogueEntry, EntryKind};
 use super::secrets::{CredentialText, Credentials};
+use super::templates::{self, Templating};
 use super::RenderInput;
 use crate::model::pipeline::{Destination, Pipeline, Route, Settings, Signal, Source, Step};
 
 #[derive(Debug)]
 pub struct Plan<'a> {
     /// Every source of a known type, sorted by id.
-    pub sources: Vec<PlannedSource<'a>>,
+    pub sources: Vec<PlannedSource>,
     /// Every route, sorted by (priority, id), including routes nothing reaches.
     pub routes: Vec<PlannedRoute<'a>>,
     /// Destinations referenced by routes (of a known type), sorted by id.
-    pub destinations: Vec<PlannedDestination<'a>>,
+    pub destinations: Vec<PlannedDestination>,
     /// Per signal some source emits: indices into `routes`, in evaluation order, of the routes that
     /// signal reaches.
     pub chains: BTreeMap<Signal, Vec<usize>>,
@@ -44,8 +50,9 @@ pub struct Plan<'a> {
 }
 
 #[derive(Debug)]
-pub struct PlannedSource<'a> {
-    pub source: &'a Source,
+pub struct PlannedSource {
+    /// The source with its templates resolved.
+    pub source: Source,
     pub entry: &'static CatalogueEntry,
     pub label: String,
     /// Signals the source emits that at least one route takes.
@@ -60,7 +67,7 @@ pub struct PlannedRoute<'a> {
     /// The condition is empty or `true`: no match filter, and (final) nothing continues.
     pub matches_everything: bool,
     /// Steps of a known type, with their index in the pipeline.
-    pub steps: Vec<PlannedStep<'a>>,
+    pub steps: Vec<PlannedStep>,
     /// Indices into [`Plan::destinations`], sorted by destination id.
     pub destinations: Vec<usize>,
     /// Signals whose chain includes this route.
@@ -70,10 +77,11 @@ pub struct PlannedRoute<'a> {
 }
 
 #[derive(Debug)]
-pub struct PlannedStep<'a> {
+pub struct PlannedStep {
     /// Position in the pipeline's steps (graph id `step:<route_id>:<index>`).
     pub index: usize,
-    pub step: &'a Step,
+    /// The step with its templates resolved.
+    pub step: Step,
     pub entry: &'static CatalogueEntry,
     pub label: String,
     /// Signals this step processes on this route.
@@ -81,22 +89,23 @@ pub struct PlannedStep<'a> {
 }
 
 #[derive(Debug)]
-pub struct PlannedDestination<'a> {
-    pub destination: &'a Destination,
+pub struct PlannedDestination {
+    /// The destination with its templates resolved.
+    pub destination: Destination,
     pub entry: &'static CatalogueEntry,
     pub label: String,
     /// Signals some route actually sends here.
     pub signals: Vec<Signal>,
 }
 
-impl PlannedSource<'_> {
+impl PlannedSource {
     /// The graph node id, `source:<id>`.
     pub fn node_id(&self) -> String {
         format!("source:{}", self.source.id)
     }
 }
 
-impl PlannedDestination<'_> {
+impl PlannedDestination {
     /// The graph node id, `destination:<id>`.
     pub fn node_id(&self) -> String {
         format!("destination:{}", self.destination.id)
@@ -140,7 +149,7 @@ impl PlannedRoute<'_> {
         format!("{}_rest", self.label)
     }
 
-    pub fn steps_for(&self, signal: Signal) -> impl Iterator<Item = &PlannedStep<'_>> + '_ {
+    pub fn steps_for(&self, signal: Signal) -> impl Iterator<Item = &PlannedStep> + '_ {
         self.steps.iter().filter(move |step| step.signals.contains(&signal))
     }
 }
@@ -148,12 +157,13 @@ impl PlannedRoute<'_> {
 impl<'a> Plan<'a> {
     pub fn new(input: &RenderInput<'a>) -> Plan<'a> {
         let mut skipped = Vec::new();
+        let values = templates::Values { labels: input.labels, attributes: input.attributes };
 
-        let mut sources: Vec<PlannedSource<'a>> = Vec::new();
+        let mut sources: Vec<PlannedSource> = Vec::new();
         for source in sorted_by_id(&input.sources, |source| &source.id) {
             match catalogue::entry(EntryKind::Source, &source.source_type) {
                 Some(entry) => sources.push(PlannedSource {
-                    source,
+                    source: resolve_source(source, entry, &values, &mut skipped),
                     entry,
                     label: component_label("src", &source.id),
                     routed_signals: Vec::new(),
@@ -188,20 +198,17 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        let mut destinations: Vec<PlannedDestination<'a>> = referenced
+        let mut destinations: Vec<PlannedDestination> = referenced
             .values()
             .map(|(destination, entry)| PlannedDestination {
-                destination,
+                destination: resolve_destination(destination, entry, &values, &mut skipped),
                 entry,
                 label: component_label("dst", &destination.id),
                 signals: Vec::new(),
             })
             .collect();
-        let destination_index: BTreeMap<&str, usize> = destinations
-            .iter()
-            .enumerate()
-            .map(|(index, planned)| (planned.destination.id.as_str(), index))
-            .collect();
+        let destination_index: BTreeMap<&str, usize> =
+            referenced.keys().enumerate().map(|(index, id)| (*id, index)).collect();
 
         let mut planned_routes: Vec<PlannedRoute<'a>> = Vec::new();
         for route in routes {
@@ -220,7 +227,7 @@ impl<'a> Plan<'a> {
                 match catalogue::entry(EntryKind::Step, &step.step_type) {
                     Some(entry) => steps.push(PlannedStep {
                         index,
-                        step,
+                        step: resolve_step(step, entry, &values, &mut skipped, pipeline, index),
                         entry,
                         label: format!("{label}_step_{index}"),
                         signals: Vec::new(),
@@ -335,7 +342,7 @@ impl<'a> Plan<'a> {
         &self,
         route: &PlannedRoute<'_>,
         signal: Signal,
-    ) -> impl Iterator<Item = &PlannedDestination<'a>> + '_ {
+    ) -> impl Iterator<Item = &PlannedDestination> + '_ {
         let indices = route.destinations.clone();
         indices
             .into_iter()
@@ -343,10 +350,65 @@ impl<'a> Plan<'a> {
             .filter(move |destination| destination.entry.carries(signal))
     }
 
-    pub fn destination(&self, id: &str) -> Option<&PlannedDestination<'a>> {
+    pub fn destination(&self, id: &str) -> Option<&PlannedDestination> {
         self.destinations.iter().find(|destination| destination.destination.id == id)
     }
 }
+
+/// A source with its settings and resource attribute values resolved; problems go to `skipped`.
+fn resolve_source(
+    source: &Source,
+    entry: &CatalogueEntry,
+    values: &templates::Values<'_>,
+    skipped: &mut Vec<String>,
+) -> Source {
+    let (settings, problems) = catalogue::resolve_settings(entry, &source.settings, values);
+    note_unresolved(skipped, &format!("source {}", source.id), problems);
+    let mut resource_attributes = BTreeMap::new();
+    for (key, value) in &source.resource_attributes {
+        let (value, problems) = templates::resolve(value, RESOURCE_ATTRIBUTE_TEMPLATING, values);
+        for problem in problems {
+            skipped.push(format!("source {} resource_attributes.{key}: {problem}", source.id));
+        }
+        resource_attributes.insert(key.clone(), value);
+    }
+    Source { settings, resource_attributes, ..source.clone() }
+}
+
+fn resolve_destination(
+    destination: &Destination,
+    entry: &CatalogueEntry,
+    values: &templates::Values<'_>,
+    skipped: &mut Vec<String>,
+) -> Destination {
+    let (settings, problems) = catalogue::resolve_settings(entry, &destination.settings, values);
+    note_unresolved(skipped, &format!("destination {}", destination.id), problems);
+    Destination { settings, ..destination.clone() }
+}
+
+fn resolve_step(
+    step: &Step,
+    entry: &CatalogueEntry,
+    values: &templates::Values<'_>,
+    skipped: &mut Vec<String>,
+    pipeline: Option<&Pipeline>,
+    index: usize,
+) -> Step {
+    let (settings, problems) = catalogue::resolve_settings(entry, &step.settings, values);
+    let pipeline_id = pipeline.map(|pipeline| pipeline.id.as_str()).unwrap_or_default();
+    note_unresolved(skipped, &format!("step {index} of pipeline {pipeline_id}"), problems);
+    Step { settings, ..step.clone() }
+}
+
+fn note_unresolved(skipped: &mut Vec<String>, item: &str, problems: Vec<catalogue::FieldError>) {
+    for problem in problems {
+        skipped.push(format!("{item} {}: {}", problem.field, problem.problem));
+    }
+}
+
+/// A source's `resource_attributes` values are data stamped on its records: they may use the
+/// collector's labels and reported attributes (keys are literal).
+pub const RESOURCE_ATTRIBUTE_TEMPLATING: Templating = Templating::LabelsAndAttributes;
 
 fn sorted_by_id<'a, T>(items: &[&'a T], id: impl Fn(&T) -> &String) -> Vec<&'a T> {
     let mut sorted = items.to_vec();
@@ -424,9 +486,9 @@ pub fn mask_statements(entry: &CatalogueEntry, step: &Step, signal: Signal) -> V
 }
 
 /// OTTL statements of a `transform` or `mask` step for `signal`.
-pub fn step_statements(step: &PlannedStep<'_>, signal: Signal) -> Vec<String> {
+pub fn step_statements(step: &PlannedStep, signal: Signal) -> Vec<String> {
     match step.entry.type_name {
-        "mask" => mask_statements(step.entry, step.step, signal),
+        "mask" => mask_statements(step.entry, &step.step, signal),
         _ => catalogue::setting_list(step.entry, &step.step.settings, "statements"),
     }
 }
@@ -485,7 +547,7 @@ pub fn source_stamp_attributes(source: &Source) -> Vec<(String, String)> {
 
 /// The Prometheus job name of a scraping source: its name, without control characters (Prometheus's
 /// YAML parser rejects them), or its label when nothing is left.
-pub fn job_name(source: &PlannedSource<'_>) -> String {
+pub fn job_name(source: &PlannedSource) -> String {
     let cleaned: String = source
         .source
         .name
@@ -609,6 +671,7 @@ mod tests {
                     Step::for_test("teleport", serde_json::Value::Null),
                 ],
             )],
+            ..TestModel::default()
         };
         plan(&model, |plan| {
             assert_eq!(plan.routes[0].steps.len(), 1);

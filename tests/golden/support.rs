@@ -23,6 +23,11 @@ pub struct Model {
     pub pipelines: Vec<Pipeline>,
     pub routes: Vec<Route>,
     pub destinations: Vec<Destination>,
+    /// The collector's labels and reported attributes, for templated settings.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Model {
@@ -37,6 +42,8 @@ impl Model {
             pipelines: self.pipelines.iter().map(|pipeline| (pipeline.id.as_str(), pipeline)).collect(),
             stability_level: StabilityLevel::default(),
             destinations_elsewhere: Default::default(),
+            labels: &self.labels,
+            attributes: &self.attributes,
         }
     }
 }
@@ -276,6 +283,15 @@ pub fn arbitrary_model() -> impl Strategy<Value = Model> {
                 .collect();
             routes.sort_by(|left, right| left.id.cmp(&right.id));
             routes.dedup_by(|left, right| left.id == right.id);
-            Model { description: String::new(), collector_name, sources, pipelines, routes, destinations }
+            Model {
+                description: String::new(),
+                collector_name,
+                sources,
+                pipelines,
+                routes,
+                destinations,
+                labels: BTreeMap::new(),
+                attributes: BTreeMap::new(),
+            }
         })
 }

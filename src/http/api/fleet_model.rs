@@ -21,8 +21,9 @@ use crate::model::rollouts::{FirstBatch, StagedStrategy, DEFAULT_SOAK_MS};
 use crate::model::{CollectorRecord, Command, UnixMillis};
 use crate::render::catalogue::{self, EntryKind, FieldError};
 use crate::render::ottl_check;
-use crate::render::plan::Plan;
+use crate::render::plan::{Plan, RESOURCE_ATTRIBUTE_TEMPLATING};
 use crate::render::stability::check_render_input;
+use crate::render::{template_check, templates};
 use crate::secrets;
 
 const MAX_CONDITION_BYTES: usize = 4096;
@@ -99,6 +100,7 @@ pub(super) async fn commit_or_preview(
     let previews = {
         let replica = state.raft.state();
         let (scoped, affected) = replica.fleet.preview_scope(&command)?;
+        check_templates(&scoped, &affected, &command)?;
         check_stability(&scoped, &affected, stability_field(&command))?;
         check_ottl(&scoped, &affected, &command)?;
         options.validate_only.then(|| {
@@ -220,6 +222,50 @@ fn check_ottl(fleet: &FleetState, collector_ids: &[String], command: &Command) -
     Ok(())
 }
 
+/// Refuses an outcome with a `{{labels.KEY}}` that a collector of `collector_ids` cannot resolve (it
+/// has no label `KEY`), or whose resolved value breaks the setting's rules (`render::template_check`).
+/// A problem in the item being written names its field and the collector; one elsewhere (a label
+/// change leaving a reference dangling, a route adding a destination that needs a label) names the
+/// write's field, the collector and the item.
+fn check_templates(fleet: &FleetState, collector_ids: &[String], command: &Command) -> Result<(), ApiError> {
+    let written = match command {
+        Command::PutSource { source, .. } => Some((template_check::ItemKind::Source, source.id.as_str())),
+        Command::PutDestination { destination, .. } => {
+            Some((template_check::ItemKind::Destination, destination.id.as_str()))
+        }
+        Command::PutPipeline { pipeline, .. } => {
+            Some((template_check::ItemKind::Pipeline, pipeline.id.as_str()))
+        }
+        _ => None,
+    };
+    for collector_id in collector_ids {
+        let Some(record) = fleet.collectors.get(collector_id) else { continue };
+        let problems = template_check::check_input(&fleet.render_input(record));
+        if problems.is_empty() {
+            continue;
+        }
+        let (own, elsewhere): (Vec<_>, Vec<_>) =
+            problems.into_iter().partition(|problem| Some((problem.kind, problem.id.as_str())) == written);
+        if !own.is_empty() {
+            let fields = own
+                .into_iter()
+                .map(|problem| FieldError {
+                    field: problem.field,
+                    problem: format!("collector {:?}: {}", record.name, problem.message),
+                })
+                .collect();
+            return Err(field_errors(fields));
+        }
+        let text: Vec<String> =
+            elsewhere.iter().map(template_check::TemplateProblem::qualified_message).collect();
+        return Err(ApiError::invalid_field(
+            stability_field(command),
+            format!("collector {:?}: {}", record.name, text.join("; ")),
+        ));
+    }
+    Ok(())
+}
+
 /// The first problem as the error (`details.field`), every problem in `details.fields`, so a form can
 /// mark every invalid field at once.
 fn field_errors(problems: Vec<FieldError>) -> ApiError {
@@ -261,6 +307,7 @@ pub(super) async fn catalogue_view(_principal: Principal) -> HttpResponse {
                     "kind": format!("{:?}", setting.kind),
                     "required": setting.required,
                     "description": setting.description,
+                    "templates": setting.templating.as_str(),
                 })).collect::<Vec<_>>(),
                 "credentials": entry.credentials,
             })
@@ -562,6 +609,10 @@ impl CollectorItem for Source {
                 "resource_attributes",
                 format!("key {key:?} is empty or reserved (linkmesh.*)"),
             ));
+        }
+        for (key, value) in &body.resource_attributes {
+            templates::check(value, RESOURCE_ATTRIBUTE_TEMPLATING)
+                .map_err(|problem| ApiError::invalid_field(&format!("resource_attributes.{key}"), problem))?;
         }
         Ok((
             Source {
