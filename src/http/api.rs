@@ -13,6 +13,7 @@ pub mod auth;
 pub mod backup;
 pub mod cluster;
 pub mod collectors;
+pub mod collectors_bulk;
 pub mod fleet_model;
 pub mod handler_types;
 pub mod openapi;
