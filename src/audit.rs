@@ -127,6 +127,8 @@ pub struct RequestAudit {
     claimed: AtomicBool,
     /// Set when the record committed together with a write.
     committed: AtomicBool,
+    /// What a bulk write noted about itself ([`note_bulk`]).
+    bulk: Mutex<Option<(&'static str, u64)>>,
 }
 
 tokio::task_local! {
@@ -143,7 +145,19 @@ impl RequestAudit {
             queue,
             claimed: AtomicBool::new(false),
             committed: AtomicBool::new(false),
+            bulk: Mutex::new(None),
         })
+    }
+
+    /// The record with what the handler noted and `outcome`.
+    fn record_with(&self, outcome: &str) -> AuditRecord {
+        let mut record = self.record.clone();
+        record.outcome = outcome.to_owned();
+        if let Some((operation, count)) = *self.bulk.lock() {
+            record.operation = Some(operation.to_owned());
+            record.count = Some(count);
+        }
+        record
     }
 
     /// Runs `future` (the handler) with this record as the current request's.
@@ -156,10 +170,17 @@ impl RequestAudit {
         if self.committed.load(Ordering::Acquire) {
             return;
         }
-        let mut record = self.record.clone();
-        record.outcome = outcome.to_owned();
-        self.queue.push(record);
+        self.queue.push(self.record_with(outcome));
     }
+}
+
+/// Notes on the current request's audit record what a bulk write does (`operation`, a fixed word of
+/// the server's) and how many items it selected; call before its proposal. Outside an audited request
+/// it does nothing.
+pub fn note_bulk(operation: &'static str, count: usize) {
+    let _ = CURRENT.try_with(|request| {
+        *request.bulk.lock() = Some((operation, count as u64));
+    });
 }
 
 /// Proposes `command` through `propose`; inside an audited request's scope, the first proposal is
@@ -177,9 +198,7 @@ where
     let _order = queue.order.read().await;
     let earlier = queue.take_pending();
     let mut records = earlier.clone();
-    let mut own = request.record.clone();
-    own.outcome = OUTCOME_OK.to_owned();
-    records.push(own);
+    records.push(request.record_with(OUTCOME_OK));
     let audited =
         Command::Audited { audit: queue.batch(records, UnixMillis::now()), command: Box::new(command) };
     let result = propose(audited).await;
@@ -206,6 +225,8 @@ mod tests {
             action: "DELETE /api/v1/users/{id}".into(),
             target: "/api/v1/users/usr_2".into(),
             outcome: String::new(),
+            operation: None,
+            count: None,
         }
     }
 
@@ -264,6 +285,34 @@ mod tests {
         let summary: Vec<(&str, &str)> =
             pending.iter().map(|r| (r.request_id.as_str(), r.outcome.as_str())).collect();
         assert_eq!(summary, [("refused-earlier", ""), ("this", "not_found")]);
+    }
+
+    #[tokio::test]
+    async fn a_bulk_write_records_what_it_did_and_how_many_items_it_selected() {
+        let queue = queue();
+        let request = RequestAudit::new(queue.clone(), record("bulk"));
+        let proposed = Mutex::new(Vec::new());
+        let result: Result<(), ()> = request
+            .clone()
+            .scope(async {
+                note_bulk("delete", 3);
+                propose_audited(Command::DeleteUser { id: "usr_2".into() }, |command| async {
+                    proposed.lock().push(command);
+                    Ok(())
+                })
+                .await
+            })
+            .await;
+        assert_eq!(result, Ok(()));
+        let Some(Command::Audited { audit, .. }) = proposed.into_inner().pop() else { panic!("audited") };
+        assert_eq!(audit.records[0].operation.as_deref(), Some("delete"));
+        assert_eq!(audit.records[0].count, Some(3));
+
+        let refused = RequestAudit::new(queue.clone(), record("dry-run"));
+        refused.clone().scope(async { note_bulk("prune", 7) }).await;
+        refused.finish("ok");
+        let pending = queue.take_pending();
+        assert_eq!((pending[0].operation.as_deref(), pending[0].count), (Some("prune"), Some(7)));
     }
 
     #[tokio::test]

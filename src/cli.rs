@@ -201,6 +201,64 @@ pub enum CollectorsCommand {
         status: Option<String>,
         #[arg(long)]
         mode: Option<String>,
+        /// Only collectors whose labels match this selector (`env=prod,region!=eu`).
+        #[arg(long)]
+        selector: Option<String>,
+        /// Only collectors reporting this attribute (`key=value`; repeatable).
+        #[arg(long)]
+        attr: Vec<String>,
+        /// At most this many (at most 1000); the answer's `next` is the cursor of the next page.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The page after this cursor (a previous answer's `next`).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Sort order, as the server names it.
+        #[arg(long)]
+        sort: Option<String>,
+    },
+    /// Set or remove labels of one collector (by id or name), or of every collector a selector
+    /// matches: `linkmesh collectors label edge-1 env=prod team=a --remove old`.
+    Label {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The collector (id or name) then `key=value` pairs; with `--selector`, only the pairs.
+        #[arg(required = true)]
+        args: Vec<String>,
+        /// A label key to remove (repeatable).
+        #[arg(long = "remove", value_name = "KEY")]
+        remove: Vec<String>,
+        /// Label every collector this selector matches (at most 1000) instead of one.
+        #[arg(long)]
+        selector: Option<String>,
+    },
+    /// Rotate the tokens of, or delete, every collector a label selector matches (at most 1000).
+    /// Asks for confirmation naming how many, unless `--yes`.
+    Bulk {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The label selector; `""` means every collector.
+        #[arg(long)]
+        selector: String,
+        #[arg(long, value_enum)]
+        action: BulkActionArg,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete collectors not seen for a while. Lists them only (a dry run) unless `--apply`.
+    Prune {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// How long without a poll makes a collector inactive (`30d`, `12h`; at least 1h).
+        #[arg(long)]
+        inactive_for: String,
+        /// Only collectors whose labels match this selector.
+        #[arg(long)]
+        selector: Option<String>,
+        /// Delete them (else only list them).
+        #[arg(long)]
+        apply: bool,
     },
     /// Create a collector.
     Create {
@@ -240,4 +298,13 @@ pub enum CollectorsCommand {
         client: ClientArgs,
         collector_id: String,
     },
+}
+
+/// What `linkmesh collectors bulk` does to the selected collectors.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BulkActionArg {
+    /// New tokens (printed once, as CSV); the previous ones stop working at once.
+    Rotate,
+    /// Delete them; their tokens stop working at once.
+    Delete,
 }

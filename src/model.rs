@@ -28,7 +28,7 @@ pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 pub use collector::{
     CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState, TokenInfo,
 };
-pub use command::{ActivityUpdate, Command, RestoredFleet};
+pub use command::{ActivityUpdate, CollectorTokenChange, Command, RestoredFleet};
 pub use event::{Event, EventType};
 pub use fleet_state::{ApplyError, CommandOutcome, Effect, FleetState};
 pub use labels::{natural_cmp, Labels, Selector, SelectorError};

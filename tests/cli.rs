@@ -128,3 +128,98 @@ async fn cluster_commands_name_members_by_id_or_name_and_refuse_unknown_names() 
     assert!(!ok);
     assert!(stderr.contains("no member named \"no-such-node\""), "{stderr}");
 }
+
+#[tokio::test]
+async fn cli_labels_a_collector_by_name_and_many_by_selector_then_deletes_them_in_bulk() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let first = api.create_collector("lab-1").await;
+    let second = api.create_collector("lab-2").await;
+    let bystander = api.create_collector("bystander").await;
+
+    let (ok, answer, stderr) = linkmesh(
+        &server,
+        &api.token,
+        &["collectors", "label", "lab-1", "env=prod", "tier=edge", "--output", "json"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(answer["collector_ids"], serde_json::json!([&first]));
+    let (ok, _, stderr) = linkmesh(&server, &api.token, &["collectors", "label", &second, "tier=edge"]);
+    assert!(ok, "{stderr}");
+    let (ok, answer, stderr) = linkmesh(
+        &server,
+        &api.token,
+        &["collectors", "label", "--selector", "tier=edge", "team=a", "--remove", "env", "--output", "json"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(answer["count"], 2, "{answer}");
+    assert_eq!(api.collector(&first).await["labels"], serde_json::json!({"tier": "edge", "team": "a"}));
+    assert_eq!(api.collector(&bystander).await["labels"], serde_json::json!({}));
+    let (ok, _, stderr) = linkmesh(&server, &api.token, &["collectors", "label", "no-such-collector", "a=b"]);
+    assert!(!ok);
+    assert!(stderr.contains("no collector with id or name"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
+        .args(["collectors", "bulk", "--selector", "team=a", "--action", "rotate", "--yes"])
+        .env("LINKMESH_URL", &server.base_url)
+        .env("LINKMESH_TOKEN", &api.token)
+        .output()
+        .expect("run linkmesh");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let csv = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "collector_id,name,token", "{csv}");
+    assert_eq!(lines.len(), 3, "{csv}");
+    let token = lines[1].split(',').nth(2).expect("token column");
+    assert_eq!(lines[1].split(',').next(), Some(first.as_str()), "{csv}");
+    get_config(&server, token, &poll_request("lab-host", "")).await;
+
+    // Without --yes and without an answer on stdin, nothing happens.
+    let (ok, _, stderr) =
+        linkmesh(&server, &api.token, &["collectors", "bulk", "--selector", "team=a", "--action", "delete"]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("delete 2 collectors"), "the question names the count: {stderr}");
+    assert_eq!(api.collector(&first).await["id"], first.as_str());
+
+    let (ok, answer, stderr) = linkmesh(
+        &server,
+        &api.token,
+        &["collectors", "bulk", "--selector", "team=a", "--action", "delete", "--yes", "--output", "json"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(answer["collector_ids"], serde_json::json!([&first, &second]));
+    assert_eq!(api.collector(&bystander).await["id"], bystander.as_str());
+}
+
+#[tokio::test]
+async fn cli_prune_is_a_dry_run_unless_applied_and_refuses_a_short_inactivity() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let collector_id = api.create_collector("young").await;
+    let (ok, answer, stderr) =
+        linkmesh(&server, &api.token, &["collectors", "prune", "--inactive-for", "30d", "--output", "json"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(answer["dry_run"], true, "{answer}");
+    assert_eq!((&answer["count"], &answer["remaining"]), (&serde_json::json!(0), &serde_json::json!(0)));
+    let (ok, answer, stderr) = linkmesh(
+        &server,
+        &api.token,
+        &[
+            "collectors",
+            "prune",
+            "--inactive-for",
+            "1h",
+            "--selector",
+            "env=prod",
+            "--apply",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(answer["dry_run"], false, "{answer}");
+    let (ok, _, stderr) = linkmesh(&server, &api.token, &["collectors", "prune", "--inactive-for", "10m"]);
+    assert!(!ok);
+    assert!(stderr.contains("400") && stderr.contains("at least 1h"), "{stderr}");
+    assert_eq!(api.collector(&collector_id).await["id"], collector_id.as_str(), "nothing young is pruned");
+}

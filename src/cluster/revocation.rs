@@ -3,6 +3,7 @@
 //! `cluster/lease.rs`), whichever comes first. The owner is the token's final authority on the poll
 //! path, so after either, no node accepts the old token.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::model::slot_of;
@@ -16,21 +17,43 @@ const RETRY_EVERY: Duration = Duration::from_millis(100);
 /// node has applied now, or `revocation_wait` passed. Returns at once when this node owns the slot
 /// (it applied the write) or is the only member.
 pub async fn await_owner(raft: &RaftNode, collector_id: &str) {
+    await_owners(raft, std::slice::from_ref(&collector_id)).await;
+}
+
+/// [`await_owner`] for many collectors at once (a bulk rotation or deletion): one wait per distinct
+/// owner, all at the same time, so the whole takes at most one `revocation_wait`.
+pub async fn await_owners<S: AsRef<str>>(raft: &RaftNode, collector_ids: &[S]) {
     let timings = raft.ownership().timings();
     let deadline = tokio::time::Instant::now() + timings.revocation_wait;
-    let (owner, applied, rpc_addr) = {
+    let (owners, applied) = {
         let metrics = raft.metrics();
-        let owner = raft.state().fleet.slot_owner(slot_of(collector_id));
-        let applied = metrics.last_applied.map(|log_id| log_id.index);
-        let rpc_addr = owner
-            .and_then(|owner| metrics.membership_config.membership().get_node(&owner).cloned())
-            .map(|node| node.rpc_addr);
-        (owner, applied, rpc_addr)
+        let state = raft.state();
+        let owners: BTreeMap<u64, Option<String>> = collector_ids
+            .iter()
+            .filter_map(|collector_id| state.fleet.slot_owner(slot_of(collector_id.as_ref())))
+            .filter(|owner| *owner != raft.node_id())
+            .map(|owner| {
+                let rpc_addr =
+                    metrics.membership_config.membership().get_node(&owner).map(|node| node.rpc_addr.clone());
+                (owner, rpc_addr)
+            })
+            .collect();
+        (owners, metrics.last_applied.map(|log_id| log_id.index))
     };
-    let (Some(owner), Some(index)) = (owner, applied) else { return };
-    if owner == raft.node_id() {
-        return;
-    }
+    let Some(index) = applied else { return };
+    let waits =
+        owners.into_iter().map(|(owner, rpc_addr)| await_node(raft, owner, rpc_addr, index, deadline));
+    futures_util::future::join_all(waits).await;
+}
+
+/// Waits until `owner` applied `index`, or `deadline`.
+async fn await_node(
+    raft: &RaftNode,
+    owner: u64,
+    rpc_addr: Option<String>,
+    index: u64,
+    deadline: tokio::time::Instant,
+) {
     let Some(rpc_addr) = rpc_addr else {
         // The owner left the membership: it renews no lease any more, so waiting one lease covers it.
         tokio::time::sleep_until(deadline).await;

@@ -103,6 +103,8 @@ fn new_record(
         action: format!("{} {route}", request.method()),
         target: truncate(path, MAX_TARGET_BYTES).to_owned(),
         outcome: String::new(),
+        operation: None,
+        count: None,
     }
 }
 

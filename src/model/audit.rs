@@ -3,7 +3,8 @@
 //!
 //! Invariants:
 //! - An entry holds no request body, header or token: only the actor's name and id, the client
-//!   address, the route (`action`), the request path (`target`) and the outcome.
+//!   address, the route (`action`), the request path (`target`) and the outcome, and for a bulk write
+//!   the server's name for what it did and how many collectors it selected.
 //! - Ids increase by one per recorded entry and are never reused; listing is in id order, which is the
 //!   order the entries were committed.
 //! - A record whose `request_id` is already in the log is skipped, so re-sending a batch whose first
@@ -52,6 +53,13 @@ pub struct AuditRecord {
     pub target: String,
     /// `ok`, or the REST error code the caller received (`permission_denied`, `not_found`, …).
     pub outcome: String,
+    /// What a bulk write did, in the server's words (`delete`, `rotate`, `label`, `prune`, or one of
+    /// them with `_dry_run`: listed, changed nothing); absent for other requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// How many items (collectors) a bulk write selected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +163,8 @@ mod tests {
             action: "POST /api/v1/collectors".into(),
             target: "/api/v1/collectors".into(),
             outcome: "ok".into(),
+            operation: None,
+            count: None,
         }
     }
 

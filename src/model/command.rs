@@ -151,6 +151,17 @@ pub enum Command {
         remove: Vec<String>,
         at: UnixMillis,
     },
+    /// Deletes several collectors at once (all or none: refused when one is missing or listed twice),
+    /// each as [`Command::DeleteCollector`] would (`POST /collectors:bulk`, `POST /collectors:prune`).
+    DeleteCollectors {
+        ids: Vec<String>,
+    },
+    /// Mints (or rotates) the tokens of several collectors at once, each as
+    /// [`Command::SetCollectorToken`] would (all or none).
+    SetCollectorTokens {
+        tokens: Vec<CollectorTokenChange>,
+        at: UnixMillis,
+    },
     /// Mints (or rotates) the collector's token: the previous hash stops matching when this applies.
     SetCollectorToken {
         collector_id: String,
@@ -311,6 +322,15 @@ pub enum Command {
         fleet: Box<RestoredFleet>,
         at: UnixMillis,
     },
+}
+
+/// One collector's new token in [`Command::SetCollectorTokens`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectorTokenChange {
+    pub collector_id: String,
+    #[serde(with = "super::auth::hex_hash")]
+    pub token_hash: TokenHash,
+    pub prefix: String,
 }
 
 /// What a restore carries over from a backup (`crate::backup`): the durable fleet, without what

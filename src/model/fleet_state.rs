@@ -379,47 +379,43 @@ impl FleetState {
                 Ok(effects)
             }
             Command::DeleteCollector { id } => {
-                let record = self.collectors.remove(id).ok_or_else(|| not_found("collector", id))?;
-                if let Some(token) = &record.token {
-                    self.collector_token_index.remove(&token.hash);
-                    self.deleted_tokens.remember(token.hash, id);
+                if !self.collectors.contains_key(id) {
+                    return Err(not_found("collector", id));
                 }
-                if let Some(rotated) = record.rotated_token_hash.as_deref().and_then(parse_token_hash) {
-                    self.rotated_collector_token_index.remove(&rotated);
+                Ok(vec![self.remove_collector(id)])
+            }
+            Command::DeleteCollectors { ids } => {
+                let mut seen = BTreeSet::new();
+                for id in ids {
+                    if !self.collectors.contains_key(id) {
+                        return Err(not_found("collector", id));
+                    }
+                    if !seen.insert(id) {
+                        return Err(listed_twice("ids", id));
+                    }
                 }
-                self.collector_name_index.remove(&record.name);
-                if let Some(host_id) = &record.host_id {
-                    unindex_host(&mut self.host_id_index, host_id, id);
-                }
-                Ok(vec![Effect::CollectorDeleted { collector_id: id.clone() }])
+                Ok(ids.iter().map(|id| self.remove_collector(id)).collect())
             }
             Command::SetCollectorToken { collector_id, token_hash, prefix, at } => {
-                // 256-bit tokens never collide; refusing a reused hash keeps the index a function anyway.
-                if self.collector_token_index.get(token_hash).is_some_and(|owner| owner != collector_id) {
-                    return Err(already_exists("collector token", &hex::encode(&token_hash[..4])));
+                self.check_collector_token(collector_id, token_hash)?;
+                self.set_collector_token(collector_id, token_hash, prefix, *at);
+                Ok(vec![])
+            }
+            Command::SetCollectorTokens { tokens, at } => {
+                let mut ids = BTreeSet::new();
+                let mut hashes = BTreeSet::new();
+                for change in tokens {
+                    self.check_collector_token(&change.collector_id, &change.token_hash)?;
+                    if !ids.insert(&change.collector_id) {
+                        return Err(listed_twice("tokens", &change.collector_id));
+                    }
+                    if !hashes.insert(change.token_hash) {
+                        return Err(already_exists("collector token", &hex::encode(&change.token_hash[..4])));
+                    }
                 }
-                let record = self
-                    .collectors
-                    .get_mut(collector_id)
-                    .ok_or_else(|| not_found("collector", collector_id))?;
-                let rotated = record.token.is_some();
-                if let Some(older) = record.rotated_token_hash.take().as_deref().and_then(parse_token_hash) {
-                    self.rotated_collector_token_index.remove(&older);
+                for change in tokens {
+                    self.set_collector_token(&change.collector_id, &change.token_hash, &change.prefix, *at);
                 }
-                if let Some(previous) = record.token.take() {
-                    self.collector_token_index.remove(&previous.hash);
-                    record.rotated_token_hash = Some(hex::encode(previous.hash));
-                    self.rotated_collector_token_index.insert(previous.hash, collector_id.clone());
-                }
-                record.token =
-                    Some(super::TokenInfo { hash: *token_hash, prefix: prefix.clone(), created_at: *at });
-                let (event_type, message) = if rotated {
-                    (EventType::TokenRotated, "collector token rotated; the previous token no longer works")
-                } else {
-                    (EventType::TokenMinted, "collector token minted")
-                };
-                record.push_event(NewEvent::new(*at, event_type, message).with("prefix", prefix.as_str()));
-                self.collector_token_index.insert(*token_hash, collector_id.clone());
                 Ok(vec![])
             }
             Command::PutPipeline { pipeline, create, at } => {
@@ -732,6 +728,67 @@ impl FleetState {
 
     fn collector_mut(&mut self, collector_id: &str) -> Result<&mut CollectorRecord, ApplyError> {
         self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))
+    }
+
+    /// Removes a collector that exists, keeping its current token in `deleted_tokens` so that a poll
+    /// with it is told the collector was deleted.
+    fn remove_collector(&mut self, id: &str) -> Effect {
+        if let Some(record) = self.collectors.remove(id) {
+            if let Some(token) = &record.token {
+                self.collector_token_index.remove(&token.hash);
+                self.deleted_tokens.remember(token.hash, id);
+            }
+            if let Some(rotated) = record.rotated_token_hash.as_deref().and_then(parse_token_hash) {
+                self.rotated_collector_token_index.remove(&rotated);
+            }
+            self.collector_name_index.remove(&record.name);
+            if let Some(host_id) = &record.host_id {
+                unindex_host(&mut self.host_id_index, host_id, id);
+            }
+        }
+        Effect::CollectorDeleted { collector_id: id.to_owned() }
+    }
+
+    /// Refuses a token for a collector that does not exist, or one whose hash another collector has
+    /// (256-bit tokens never collide; refusing a reused hash keeps the index a function anyway).
+    fn check_collector_token(&self, collector_id: &str, token_hash: &TokenHash) -> Result<(), ApplyError> {
+        if self.collector_token_index.get(token_hash).is_some_and(|owner| owner != collector_id) {
+            return Err(already_exists("collector token", &hex::encode(&token_hash[..4])));
+        }
+        if !self.collectors.contains_key(collector_id) {
+            return Err(not_found("collector", collector_id));
+        }
+        Ok(())
+    }
+
+    /// Gives a collector [`check_collector_token`](Self::check_collector_token) accepted its new
+    /// token; the previous one is kept as the rotated-out token.
+    fn set_collector_token(
+        &mut self,
+        collector_id: &str,
+        token_hash: &TokenHash,
+        prefix: &str,
+        at: UnixMillis,
+    ) {
+        let Some(record) = self.collectors.get_mut(collector_id) else { return };
+        let rotated = record.token.is_some();
+        if let Some(older) = record.rotated_token_hash.take().as_deref().and_then(parse_token_hash) {
+            self.rotated_collector_token_index.remove(&older);
+        }
+        if let Some(previous) = record.token.take() {
+            self.collector_token_index.remove(&previous.hash);
+            record.rotated_token_hash = Some(hex::encode(previous.hash));
+            self.rotated_collector_token_index.insert(previous.hash, collector_id.to_owned());
+        }
+        record.token =
+            Some(super::TokenInfo { hash: *token_hash, prefix: prefix.to_owned(), created_at: at });
+        let (event_type, message) = if rotated {
+            (EventType::TokenRotated, "collector token rotated; the previous token no longer works")
+        } else {
+            (EventType::TokenMinted, "collector token minted")
+        };
+        record.push_event(NewEvent::new(at, event_type, message).with("prefix", prefix));
+        self.collector_token_index.insert(*token_hash, collector_id.to_owned());
     }
 
     pub fn collectors_using_pipeline(&self, pipeline_id: &str) -> Vec<String> {
@@ -1130,6 +1187,10 @@ fn not_found(kind: &str, id: &str) -> ApplyError {
     ApplyError::NotFound { kind: kind.to_owned(), id: id.to_owned() }
 }
 
+fn listed_twice(field: &str, id: &str) -> ApplyError {
+    ApplyError::InvalidReference { field: field.to_owned(), problem: format!("{id:?} is listed twice") }
+}
+
 fn already_exists(kind: &str, id: &str) -> ApplyError {
     ApplyError::AlreadyExists { kind: kind.to_owned(), id: id.to_owned() }
 }
@@ -1190,6 +1251,65 @@ mod tests {
         assert!(restored.collector_by_rotated_token_hash(&[2; 32]).is_some(), "rebuilt after a snapshot");
         state.apply(&Command::DeleteCollector { id: "c1".into() }).expect("delete");
         assert!(state.collector_by_rotated_token_hash(&[2; 32]).is_none());
+    }
+
+    #[test]
+    fn deleting_many_collectors_is_all_or_nothing_and_keeps_their_tokens_as_deleted() {
+        let mut state = FleetState::default();
+        for (id, byte) in [("c1", 1), ("c2", 2), ("c3", 3)] {
+            state.apply(&create(id)).expect("create");
+            state.apply(&set_token(id, byte)).expect("mint");
+        }
+        let before = state.clone();
+        let missing = Command::DeleteCollectors { ids: vec!["c1".into(), "nope".into()] };
+        assert!(matches!(state.apply(&missing), Err(ApplyError::NotFound { .. })));
+        let twice = Command::DeleteCollectors { ids: vec!["c1".into(), "c1".into()] };
+        assert!(matches!(state.apply(&twice), Err(ApplyError::InvalidReference { .. })));
+        assert_eq!(state, before, "a refused batch deletes none");
+
+        let effects =
+            state.apply(&Command::DeleteCollectors { ids: vec!["c1".into(), "c2".into()] }).expect("delete");
+        assert_eq!(
+            effects,
+            [
+                Effect::CollectorDeleted { collector_id: "c1".into() },
+                Effect::CollectorDeleted { collector_id: "c2".into() }
+            ]
+        );
+        assert_eq!(state.collectors.keys().collect::<Vec<_>>(), ["c3"]);
+        assert!(state.collector_by_token_hash(&[1; 32]).is_none());
+        assert_eq!(state.deleted_collector_by_token_hash(&[2; 32]), Some("c2"));
+        assert!(!state.collector_name_index.contains_key("name-c1"));
+    }
+
+    #[test]
+    fn rotating_many_tokens_is_all_or_nothing() {
+        let mut state = FleetState::default();
+        for (id, byte) in [("c1", 1), ("c2", 2)] {
+            state.apply(&create(id)).expect("create");
+            state.apply(&set_token(id, byte)).expect("mint");
+        }
+        let change = |id: &str, byte: u8| crate::model::CollectorTokenChange {
+            collector_id: id.to_owned(),
+            token_hash: [byte; 32],
+            prefix: "lmct_new".to_owned(),
+        };
+        let tokens = |changes| Command::SetCollectorTokens { tokens: changes, at: UnixMillis(30) };
+        let before = state.clone();
+        for refused in [
+            tokens(vec![change("c1", 11), change("nope", 12)]),
+            tokens(vec![change("c1", 11), change("c1", 12)]),
+            tokens(vec![change("c1", 11), change("c2", 11)]),
+            tokens(vec![change("c1", 2)]),
+        ] {
+            assert!(state.apply(&refused).is_err(), "{refused:?}");
+            assert_eq!(state, before, "a refused batch rotates none: {refused:?}");
+        }
+        state.apply(&tokens(vec![change("c1", 11), change("c2", 12)])).expect("rotate both");
+        assert_eq!(state.collector_by_token_hash(&[11; 32]).map(|r| r.id.as_str()), Some("c1"));
+        assert_eq!(state.collector_by_token_hash(&[12; 32]).map(|r| r.id.as_str()), Some("c2"));
+        assert!(state.collector_by_token_hash(&[1; 32]).is_none(), "the old token stops matching");
+        assert_eq!(state.collector_by_rotated_token_hash(&[2; 32]).map(|r| r.id.as_str()), Some("c2"));
     }
 
     #[test]
@@ -1342,6 +1462,8 @@ mod tests {
             action: "DELETE /api/v1/users/{id}".into(),
             target: "/api/v1/users/adm".into(),
             outcome: "ok".into(),
+            operation: None,
+            count: None,
         };
         let audit = crate::model::AuditBatch {
             records: vec![record],
@@ -1610,6 +1732,8 @@ mod properties {
                 action: "POST /api/v1/x".into(),
                 target: "/api/v1/x".into(),
                 outcome: "ok".into(),
+                operation: None,
+                count: None,
             }],
             retention: crate::model::AuditRetention { max_entries: 3, max_age_ms: 20 },
             at: UnixMillis(ts),
@@ -1653,6 +1777,22 @@ mod properties {
                 stability_level: Default::default(),
             }),
             collector.clone().prop_map(|id| Command::DeleteCollector { id: format!("c{id}") }),
+            proptest::collection::vec(collector.clone(), 0..4).prop_map(|ids| Command::DeleteCollectors {
+                ids: ids.into_iter().map(|id| format!("c{id}")).collect(),
+            }),
+            proptest::collection::vec((collector.clone(), any::<u8>()), 0..4).prop_map(|changes| {
+                Command::SetCollectorTokens {
+                    tokens: changes
+                        .into_iter()
+                        .map(|(id, byte)| crate::model::CollectorTokenChange {
+                            collector_id: format!("c{id}"),
+                            token_hash: [byte; 32],
+                            prefix: "lmct_y".into(),
+                        })
+                        .collect(),
+                    at: UnixMillis(2),
+                }
+            }),
             (collector.clone(), any::<u8>()).prop_map(|(id, byte)| Command::SetCollectorToken {
                 collector_id: format!("c{id}"),
                 token_hash: [byte; 32],

@@ -64,5 +64,7 @@ fn entry_view(entry: &AuditEntry) -> serde_json::Value {
         "target": record.target,
         "outcome": record.outcome,
         "request_id": record.request_id,
+        "operation": record.operation,
+        "count": record.count,
     })
 }

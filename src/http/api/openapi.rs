@@ -36,6 +36,11 @@ pub const TAGS: &[(&str, &str, &str)] = &[
     ("auth", "Sign-in", "Sessions: sign in, sign out, who is signed in."),
     ("service_accounts", "Service accounts", "Accounts for scripts and the CLI, and their bearer tokens."),
     ("collectors", "Collectors", "The fleet's collectors, their tokens, delivered configs and events."),
+    (
+        "collectors_bulk",
+        "Many collectors",
+        "Label, rotate the tokens of, delete or prune many collectors at once.",
+    ),
     ("fleet_model", "Fleet model", "Pipelines, and each collector's sources, destinations and routes."),
     (
         "fleet_items",
