@@ -229,8 +229,10 @@ fn check_ottl(fleet: &FleetState, collector_ids: &[String], command: &Command) -
 /// write's field, the collector and the item.
 fn check_templates(fleet: &FleetState, collector_ids: &[String], command: &Command) -> Result<(), ApiError> {
     let written = match command {
-        Command::PutSource { source, .. } => Some((template_check::ItemKind::Source, source.id.as_str())),
-        Command::PutDestination { destination, .. } => {
+        Command::PutSource { source, .. } | Command::PutFleetSource { source, .. } => {
+            Some((template_check::ItemKind::Source, source.id.as_str()))
+        }
+        Command::PutDestination { destination, .. } | Command::PutFleetDestination { destination, .. } => {
             Some((template_check::ItemKind::Destination, destination.id.as_str()))
         }
         Command::PutPipeline { pipeline, .. } => {
