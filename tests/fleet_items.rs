@@ -151,6 +151,12 @@ async fn fleet_wide_writes_are_checked_like_a_collectors_own() {
     let (status, bad) =
         api.request(Method::POST, "/api/v1/destinations", Some(body(json!("env in prod")))).await;
     assert_eq!((status, bad["error"]["details"]["field"].clone()), (400, json!("selector")), "{bad}");
+    let (status, long) = api
+        .request(Method::POST, "/api/v1/destinations", Some(body(json!(format!("env={}", "x".repeat(5000))))))
+        .await;
+    assert_eq!((status, long["error"]["details"]["field"].clone()), (400, json!("selector")), "{long}");
+    let (status, _) = api.request(Method::POST, "/api/v1/destinations", Some(body(json!(7)))).await;
+    assert_eq!(status, 400, "a selector that is not text");
 
     fleet_create(&api, "sources", json!({"selector": "env=prod", "name": "in", "type": "otlp"})).await;
     let destination = fleet_create(&api, "destinations", body(json!("env=prod"))).await;

@@ -31,6 +31,12 @@ async fn labels_are_set_by_operators_replaced_whole_and_checked() {
         assert_eq!(status, 400, "{bad}: {body}");
         assert_eq!(body["error"]["details"]["field"], "labels", "{body}");
     }
+    let (status, _) = api.request(Method::PATCH, &path, Some(json!({"labels": "env=prod"}))).await;
+    assert_eq!(status, 400, "labels that are not an object");
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..65).map(|index| (format!("k{index}"), json!("v"))).collect();
+    let (status, _) = api.request(Method::PATCH, &path, Some(json!({ "labels": many }))).await;
+    assert_eq!(status, 400, "more than 64 labels");
     let (status, _) = api.request(Method::PATCH, &path, Some(json!({}))).await;
     assert_eq!(status, 400, "an empty PATCH changes nothing and says so");
     assert_eq!(api.collector(&collector_id).await["labels"], json!({"region": "eu"}));

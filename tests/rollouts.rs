@@ -253,4 +253,16 @@ async fn staging_is_refused_where_it_cannot_apply_and_bad_options_name_their_fie
     assert_eq!(status, 403);
     let (status, _) = api.request(Method::POST, "/api/v1/rollouts/ro_999999/abort", None).await;
     assert_eq!(status, 404);
+    let (status, _) = api.request(Method::GET, "/api/v1/rollouts/ro_999999", None).await;
+    assert_eq!(status, 404);
+    for (query, field) in [("state=bogus", "state"), ("limit=0", "limit"), ("limit=501", "limit")] {
+        let (status, body) = api.request(Method::GET, &format!("/api/v1/rollouts?{query}"), None).await;
+        assert_eq!(
+            (status, body["error"]["details"]["field"].clone()),
+            (400, json!(field)),
+            "{query}: {body}"
+        );
+    }
+    let (status, _) = api.request(Method::GET, "/api/v1/rollouts?limit=x", None).await;
+    assert_eq!(status, 400, "a limit that is not a number");
 }

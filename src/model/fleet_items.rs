@@ -44,21 +44,6 @@ impl FleetItems {
         self.sources.is_empty() && self.destinations.is_empty() && self.routes.is_empty()
     }
 
-    /// The fleet-wide sources that apply to a collector with `labels`.
-    pub fn sources_for<'a>(&'a self, labels: &'a Labels) -> impl Iterator<Item = &'a Source> + 'a {
-        self.sources
-            .values()
-            .filter(move |attached| attached.applies_to(labels))
-            .map(|attached| &attached.item)
-    }
-
-    pub fn destinations_for<'a>(&'a self, labels: &'a Labels) -> impl Iterator<Item = &'a Destination> + 'a {
-        self.destinations
-            .values()
-            .filter(move |attached| attached.applies_to(labels))
-            .map(|attached| &attached.item)
-    }
-
     /// Fleet-wide routes that name `destination_id` (for "still used by").
     pub fn routes_using_destination(&self, destination_id: &str) -> Vec<String> {
         self.routes
@@ -90,7 +75,9 @@ mod tests {
             .routes
             .insert("r".into(), attached("", Route::for_test("r", 10, "true", false, &["d-eu", "d-us"])));
         let eu: Labels = [("region".to_owned(), "eu".to_owned())].into();
-        assert_eq!(items.destinations_for(&eu).map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d-eu"]);
+        let applying: Vec<&str> =
+            items.destinations.values().filter(|d| d.applies_to(&eu)).map(|d| d.item.id.as_str()).collect();
+        assert_eq!(applying, ["d-eu"]);
         assert_eq!(items.routes_using_destination("d-us"), ["fleet-wide route \"r\""]);
     }
 }

@@ -129,18 +129,6 @@ impl Selector {
     pub fn as_str(&self) -> &str {
         &self.text
     }
-
-    /// The label keys the selector reads.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.requirements.iter().map(|requirement| match requirement {
-            Requirement::Equals(key, _)
-            | Requirement::NotEquals(key, _)
-            | Requirement::In(key, _)
-            | Requirement::NotIn(key, _)
-            | Requirement::Exists(key)
-            | Requirement::Absent(key) => key.as_str(),
-        })
-    }
 }
 
 impl fmt::Display for Selector {

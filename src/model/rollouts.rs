@@ -366,11 +366,6 @@ impl Rollouts {
         self.active().find(|rollout| rollout.item.as_ref().is_some_and(|item| &item.key == key))
     }
 
-    /// The latest rollout that changed `key`.
-    pub fn latest_for(&self, key: &ItemKey) -> Option<&Rollout> {
-        self.by_id.values().rev().find(|rollout| rollout.item.as_ref().is_some_and(|item| &item.key == key))
-    }
-
     /// Drops the oldest finished rollouts beyond [`MAX_FINISHED_ROLLOUTS`].
     pub fn trim(&mut self) {
         let finished: Vec<String> = self

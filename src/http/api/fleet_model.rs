@@ -195,17 +195,6 @@ fn check_ottl(fleet: &FleetState, collector_ids: &[String], command: &Command) -
         }
         let (own, elsewhere): (Vec<_>, Vec<_>) =
             problems.into_iter().partition(|problem| Some((problem.kind, problem.id.as_str())) == written);
-        if !own.is_empty() {
-            let fields = own
-                .into_iter()
-                .map(|problem| FieldError {
-                    field: problem.field,
-                    problem: format!("collector {:?}: {}", record.name, problem.message),
-                })
-                .collect();
-            return Err(field_errors(fields));
-        }
-        let text: Vec<String> = elsewhere.iter().map(ottl_check::OttlProblem::qualified_message).collect();
         let field = match command {
             Command::PutRoute { .. } | Command::PutFleetRoute { .. }
                 if elsewhere.iter().all(|problem| problem.kind == ottl_check::ItemKind::Pipeline) =>
@@ -214,10 +203,9 @@ fn check_ottl(fleet: &FleetState, collector_ids: &[String], command: &Command) -
             }
             _ => stability_field(command),
         };
-        return Err(ApiError::invalid_field(
-            field,
-            format!("collector {:?}: {}", record.name, text.join("; ")),
-        ));
+        let own = own.into_iter().map(|problem| (problem.field, problem.message)).collect();
+        let elsewhere = elsewhere.iter().map(ottl_check::OttlProblem::qualified_message).collect();
+        return Err(refusal(&record.name, own, elsewhere, field));
     }
     Ok(())
 }
@@ -248,24 +236,24 @@ fn check_templates(fleet: &FleetState, collector_ids: &[String], command: &Comma
         }
         let (own, elsewhere): (Vec<_>, Vec<_>) =
             problems.into_iter().partition(|problem| Some((problem.kind, problem.id.as_str())) == written);
-        if !own.is_empty() {
-            let fields = own
-                .into_iter()
-                .map(|problem| FieldError {
-                    field: problem.field,
-                    problem: format!("collector {:?}: {}", record.name, problem.message),
-                })
-                .collect();
-            return Err(field_errors(fields));
-        }
-        let text: Vec<String> =
-            elsewhere.iter().map(template_check::TemplateProblem::qualified_message).collect();
-        return Err(ApiError::invalid_field(
-            stability_field(command),
-            format!("collector {:?}: {}", record.name, text.join("; ")),
-        ));
+        let own = own.into_iter().map(|problem| (problem.field, problem.message)).collect();
+        let elsewhere = elsewhere.iter().map(template_check::TemplateProblem::qualified_message).collect();
+        return Err(refusal(&record.name, own, elsewhere, stability_field(command)));
     }
     Ok(())
+}
+
+/// A write refused for one collector's problems: those in the item being written at their own
+/// fields (`own`: field, message), else the others, qualified by their item, at the write's `field`.
+fn refusal(collector: &str, own: Vec<(String, String)>, elsewhere: Vec<String>, field: &str) -> ApiError {
+    if own.is_empty() {
+        return ApiError::invalid_field(field, format!("collector {collector:?}: {}", elsewhere.join("; ")));
+    }
+    let fields = own
+        .into_iter()
+        .map(|(field, message)| FieldError { field, problem: format!("collector {collector:?}: {message}") })
+        .collect();
+    field_errors(fields)
 }
 
 /// The first problem as the error (`details.field`), every problem in `details.fields`, so a form can
