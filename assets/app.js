@@ -1080,10 +1080,6 @@
     const state = {
       collector: null,
       events: [],
-      sources: [],
-      destinations: [],
-      routes: [],
-      pipelines: [],
       configVersion: null,
       enrollChoice: null, // the user's explicit show/hide, overriding the automatic banner
       activeTab: 'overview',
@@ -1347,240 +1343,6 @@
       } catch (_) { /* the indicator and toasts say enough */ }
     }, 3000);
 
-    // ---- sources, destinations, routes
-    async function loadItems() {
-      try {
-        const [sources, destinations, routes, pipelines] = await Promise.all([
-          api('GET', `${base}/sources`), api('GET', `${base}/destinations`), api('GET', `${base}/routes`),
-          api('GET', '/api/v1/pipelines'),
-        ]);
-        state.sources = sources.sources || [];
-        state.destinations = destinations.destinations || [];
-        state.routes = routes.routes || [];
-        state.pipelines = pipelines.pipelines || [];
-        renderItems();
-      } catch (error) {
-        for (const kind of ['sources', 'destinations', 'routes']) {
-          $(`#${kind}-list`).replaceChildren(h('p', { class: 'form-error' }, `Could not load: ${error.message}`));
-        }
-      }
-    }
-
-    function actions(kind, item) {
-      if (!canEdit) return null;
-      return h('td', { class: 'cell-actions' },
-        h('button', { type: 'button', class: 'link-button', onclick: () => openItemDialog(kind, item), 'aria-label': `Edit ${item.name}` }, 'Edit'),
-        h('button', { type: 'button', class: 'link-button danger', onclick: () => deleteItem(kind, item), 'aria-label': `Delete ${item.name}` }, 'Delete'));
-    }
-
-    function table(head, rows, empty) {
-      if (!rows.length) return h('div', { class: 'empty-state' }, empty);
-      return h('table', { class: 'table' },
-        h('thead', {}, h('tr', {}, head.map((title) => h('th', { scope: 'col' }, title)), canEdit ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null)),
-        h('tbody', {}, rows));
-    }
-
-    function renderItems() {
-      const destinationName = (destinationId) => (state.destinations.find((d) => d.id === destinationId) || {}).name || destinationId;
-      const pipelineName = (pipelineId) => (state.pipelines.find((p) => p.id === pipelineId) || {}).name || pipelineId;
-      $('#sources-list').replaceChildren(table(['Name', 'Type', 'Settings'], state.sources.map((source) =>
-        h('tr', { 'data-item-id': source.id },
-          h('td', { class: 'row-name' }, source.name),
-          h('td', {}, h('code', {}, source.type)),
-          h('td', {}, h('div', { class: 'settings-summary', title: summariseSettings(source.settings) }, summariseSettings(source.settings))),
-          actions('sources', source))),
-      'No sources yet. Add one to receive telemetry.'));
-      $('#destinations-list').replaceChildren(table(['Name', 'Type', 'Settings', 'Credentials'], state.destinations.map((destination) =>
-        h('tr', { 'data-item-id': destination.id },
-          h('td', { class: 'row-name' }, destination.name),
-          h('td', {}, h('code', {}, destination.type)),
-          h('td', {}, h('div', { class: 'settings-summary', title: summariseSettings(destination.settings) }, summariseSettings(destination.settings))),
-          h('td', {}, Object.keys(destination.credentials || {}).map((key) => h('span', { class: 'tag' }, `${key} ••••`))),
-          actions('destinations', destination))),
-      'No destinations yet.'));
-      $('#routes-list').replaceChildren(table(['Priority', 'Name', 'Condition', 'Pipeline', 'Destinations', 'Final'], state.routes.map((route) =>
-        h('tr', { 'data-item-id': route.id },
-          h('td', { class: 'num' }, String(route.priority)),
-          h('td', { class: 'row-name' }, route.name),
-          h('td', {}, h('code', {}, route.condition)),
-          h('td', {}, route.pipeline_id ? pipelineName(route.pipeline_id) : h('span', { class: 'muted' }, 'none')),
-          h('td', {}, route.destination_ids.map((d) => h('span', { class: 'tag' }, destinationName(d)))),
-          h('td', {}, route.is_final ? 'final' : h('span', { class: 'muted' }, 'continue')),
-          actions('routes', route))),
-      'No routes yet. A route sends what sources receive to destinations.'));
-    }
-
-    async function deleteItem(kind, item) {
-      if (!confirm(`Delete ${kind.slice(0, -1)} "${item.name}"? The collector's config changes on its next poll.`)) return;
-      try {
-        await api('DELETE', `${base}/${kind}/${encodeURIComponent(item.id)}`);
-        toast(`Deleted ${item.name}`);
-        loadItems();
-      } catch (error) {
-        toast(inUseMessage(`${kind.slice(0, -1)} ${item.name}`, error), 'error');
-      }
-    }
-
-    for (const button of $$('[data-action="add-item"]')) {
-      button.addEventListener('click', () => openItemDialog(button.dataset.kind, null));
-    }
-
-    const dialog = $('#item-dialog');
-    const itemForm = $('#item-form');
-    let submitItem = null;
-    itemForm.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      if (!submitItem) return;
-      clearErrors(itemForm);
-      const button = $('#item-submit');
-      button.disabled = true;
-      try {
-        await submitItem();
-      } catch (error) {
-        showError(itemForm, error);
-      } finally {
-        button.disabled = false;
-      }
-    });
-
-    function field(name, label, input, help) {
-      if (!input.id) input.id = `item-${name}`;
-      const helpId = help ? `${input.id}-help` : null;
-      if (helpId) input.setAttribute('aria-describedby', helpId);
-      return h('div', { class: 'field', 'data-field': name },
-        h('label', { for: input.id }, label), input,
-        help ? h('p', { class: 'help', id: helpId }, help) : null,
-        h('p', { class: 'field-error', hidden: true }));
-    }
-
-    async function openItemDialog(kind, item) {
-      const singular = { sources: 'source', destinations: 'destination', routes: 'route' }[kind];
-      $('#item-dialog-title').textContent = item ? `Edit ${singular} ${item.name}` : `Add ${singular}`;
-      clearErrors(itemForm);
-      const container = $('#item-fields');
-      container.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
-      if (!dialog.open) dialog.showModal();
-      let entries;
-      try {
-        entries = await catalogue();
-      } catch (error) {
-        container.replaceChildren(h('p', { class: 'form-error' }, `Could not load the catalogue: ${error.message}`));
-        return;
-      }
-      const nameInput = h('input', { type: 'text', name: 'name', required: true, maxlength: '128', autocomplete: 'off', value: item ? item.name : null });
-      if (kind === 'routes') {
-        buildRouteForm(container, item, nameInput);
-      } else {
-        buildTypedForm(container, kind, singular, entries, item, nameInput);
-      }
-      nameInput.focus();
-    }
-
-    // Credentials are write-only either way; only these are not secret, so they are typed in the clear.
-    const NOT_SECRET_CREDENTIALS = new Set(['username']);
-
-    function buildTypedForm(container, kind, singular, entries, item, nameInput) {
-      const choices = entries.filter((entry) => entry.kind === singular);
-      const typeSelect = h('select', { name: 'type', id: 'item-type' },
-        choices.map((entry) => h('option', { value: entry.type, selected: item && item.type === entry.type }, entry.type)));
-      const typeDescription = h('p', { class: 'type-desc', id: 'item-type-desc' });
-      const settingsBox = h('div', { id: 'item-settings' });
-      const credentialsBox = h('div', { id: 'item-credentials' });
-      const attributes = kind === 'sources'
-        ? h('textarea', { name: 'resource_attributes', id: 'item-resource-attributes', rows: '2', placeholder: 'env=prod' })
-        : null;
-      if (attributes && item) attributes.value = Object.entries(item.resource_attributes || {}).map(([k, v]) => `${k}=${v}`).join('\n');
-      const current = () => choices.find((entry) => entry.type === typeSelect.value) || choices[0];
-      function renderType() {
-        const entry = current();
-        typeDescription.textContent = `${entry.description} Signals: ${(entry.signals || []).join(', ')}.`;
-        const values = item && item.type === entry.type ? item.settings : null;
-        settingsBox.replaceChildren(h('h3', { class: 'section-label' }, 'Settings'), ...settingsFields(entry, values, ''));
-        if (kind === 'destinations' && (entry.credentials || []).length) {
-          credentialsBox.replaceChildren(h('h3', { class: 'section-label' }, 'Credentials'),
-            h('p', { class: 'help' }, 'Write-only: stored encrypted and never shown again.', item ? ' Leave empty to keep a stored value.' : ''),
-            ...entry.credentials.map((key) => {
-              const stored = item && item.credentials && key in item.credentials;
-              const secret = !NOT_SECRET_CREDENTIALS.has(key);
-              const input = h('input', {
-                type: secret ? 'password' : 'text', id: `item-credential-${key}`, 'data-credential': key,
-                autocomplete: secret ? 'new-password' : 'off', spellcheck: 'false', placeholder: stored ? '•••• stored' : null,
-              });
-              return h('div', { class: 'field', 'data-field': `credentials.${key}` },
-                h('label', { for: input.id }, key), input, h('p', { class: 'field-error', hidden: true }));
-            }));
-        } else {
-          credentialsBox.replaceChildren();
-        }
-      }
-      typeSelect.addEventListener('change', renderType);
-      container.replaceChildren(
-        field('name', 'Name', nameInput),
-        h('div', { class: 'field', 'data-field': 'type' },
-          h('label', { for: 'item-type' }, 'Type'), typeSelect, typeDescription, h('p', { class: 'field-error', hidden: true })),
-        settingsBox,
-        credentialsBox,
-        // replaceChildren() would print a null as the text "null": leave the section out instead.
-        ...(attributes ? [h('h3', { class: 'section-label' }, 'Resource attributes'),
-          field('resource_attributes', 'Added to every record from this source', attributes, 'One key=value per line.')] : []));
-      renderType();
-      submitItem = async () => {
-        const body = { name: nameInput.value.trim(), type: typeSelect.value, settings: readSettings(settingsBox, '') };
-        if (attributes) body.resource_attributes = parsePairs(attributes.value, 'resource_attributes');
-        if (kind === 'destinations') {
-          body.credentials = {};
-          for (const input of $$('[data-credential]', credentialsBox)) {
-            if (input.value) body.credentials[input.dataset.credential] = input.value;
-          }
-        }
-        if (item) await api('PUT', `${base}/${kind}/${encodeURIComponent(item.id)}`, body);
-        else await api('POST', `${base}/${kind}`, body);
-        dialog.close();
-        toast(`${capitalise(singular)} ${body.name} ${item ? 'saved' : 'added'}`);
-        loadItems();
-      };
-    }
-
-    function buildRouteForm(container, item, nameInput) {
-      const condition = h('input', { type: 'text', name: 'condition', class: 'mono', spellcheck: 'false', value: item ? item.condition : 'true' });
-      const priority = h('input', { type: 'number', name: 'priority', step: '1', min: '0', value: item ? item.priority : 100 });
-      const isFinal = h('input', { type: 'checkbox', id: 'item-is-final', checked: item ? item.is_final : true });
-      const pipeline = h('select', { name: 'pipeline_id' },
-        h('option', { value: '' }, 'none — send records as they are'),
-        state.pipelines.map((p) => h('option', { value: p.id, selected: item && item.pipeline_id === p.id }, p.name)));
-      const destinations = h('fieldset', { class: 'field checks', 'data-field': 'destination_ids' },
-        h('legend', {}, 'Destinations'),
-        state.destinations.length
-          ? state.destinations.map((d) => h('label', { class: 'check' },
-            h('input', { type: 'checkbox', value: d.id, 'data-destination': d.id, checked: item ? item.destination_ids.includes(d.id) : state.destinations.length === 1 }),
-            `${d.name} (${d.type})`))
-          : h('p', { class: 'muted' }, 'No destinations yet — add one on the Destinations tab first.'),
-        h('p', { class: 'field-error', hidden: true }));
-      container.replaceChildren(
-        field('name', 'Name', nameInput),
-        field('condition', 'Condition', condition, 'An OTTL condition on each record; "true" matches everything.'),
-        field('priority', 'Priority', priority, 'Lower runs first.'),
-        h('div', { class: 'field', 'data-field': 'is_final' },
-          h('label', { class: 'check', for: 'item-is-final' }, isFinal, 'Final: records this route matches are not offered to later routes')),
-        field('pipeline_id', 'Pipeline', pipeline),
-        destinations);
-      submitItem = async () => {
-        const body = {
-          name: nameInput.value.trim(),
-          condition: condition.value.trim(),
-          priority: priority.value === '' ? 100 : Number(priority.value),
-          is_final: isFinal.checked,
-          destination_ids: $$('[data-destination]', destinations).filter((box) => box.checked).map((box) => box.value),
-        };
-        if (pipeline.value) body.pipeline_id = pipeline.value;
-        if (item) await api('PUT', `${base}/routes/${encodeURIComponent(item.id)}`, body);
-        else await api('POST', `${base}/routes`, body);
-        dialog.close();
-        toast(`Route ${body.name} ${item ? 'saved' : 'added'}`);
-        loadItems();
-      };
-    }
-
     // ---- config tab
     let configLoading = null;
     async function loadConfig() {
@@ -1704,10 +1466,352 @@
       }
     }
 
-    loadItems();
+    itemEditor({ base, canEdit, scope: 'collector' }).load();
     // Last, once everything a tab's first load uses is defined (a deep link to #config loads it now).
     const initial = tabs.tabs.find((tab) => `#${tab.dataset.tab}` === location.hash);
     if (initial) tabs.select(initial);
+  }
+
+  // ------------------------------------------------------------------ sources, destinations, routes
+
+  // The lists and the add/edit dialog of sources, destinations and routes, for one collector
+  // (`scope: 'collector'`, base `/api/v1/collectors/{id}`) or fleet-wide (`scope: 'fleet'`, base
+  // `/api/v1`): fleet-wide items also carry a label selector and say how many collectors they apply
+  // to, and a write that changes collectors' configs first asks how to roll it out. The page holds the
+  // `#sources-list`, `#destinations-list`, `#routes-list` panels and the `#item-dialog`.
+  function itemEditor({ base, canEdit, scope }) {
+    const fleet = scope === 'fleet';
+    const state = { sources: [], destinations: [], routes: [], pipelines: [] };
+
+    async function load() {
+      try {
+        const [sources, destinations, routes, pipelines] = await Promise.all([
+          api('GET', `${base}/sources`), api('GET', `${base}/destinations`), api('GET', `${base}/routes`),
+          api('GET', '/api/v1/pipelines'),
+        ]);
+        state.sources = sources.sources || [];
+        state.destinations = destinations.destinations || [];
+        state.routes = routes.routes || [];
+        state.pipelines = pipelines.pipelines || [];
+        render();
+      } catch (error) {
+        for (const kind of ['sources', 'destinations', 'routes']) {
+          $(`#${kind}-list`).replaceChildren(h('p', { class: 'form-error' }, `Could not load: ${error.message}`));
+        }
+      }
+    }
+
+    function actions(kind, item) {
+      if (!canEdit) return null;
+      return h('td', { class: 'cell-actions' },
+        h('button', { type: 'button', class: 'link-button', onclick: () => openDialog(kind, item), 'aria-label': `Edit ${item.name}` }, 'Edit'),
+        h('button', { type: 'button', class: 'link-button danger', onclick: () => deleteItem(kind, item), 'aria-label': `Delete ${item.name}` }, 'Delete'));
+    }
+
+    // Fleet-wide items show their selector and how many collectors it matches now.
+    const scopeHead = fleet ? ['Selector', 'Collectors'] : [];
+    function scopeCells(item) {
+      if (!fleet) return [];
+      return [
+        h('td', {}, item.selector ? h('code', { class: 'selector' }, item.selector) : h('span', { class: 'muted' }, 'every collector')),
+        h('td', { class: 'num', 'data-testid': 'item-collectors' }, String(item.collectors ?? 0)),
+      ];
+    }
+
+    function table(head, rows, empty) {
+      if (!rows.length) return h('div', { class: 'empty-state' }, empty);
+      return h('table', { class: 'table' },
+        h('thead', {}, h('tr', {}, head.map((title) => h('th', { scope: 'col' }, title)), canEdit ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null)),
+        h('tbody', {}, rows));
+    }
+
+    function render() {
+      const destinationName = (destinationId) => (state.destinations.find((d) => d.id === destinationId) || {}).name || destinationId;
+      const pipelineName = (pipelineId) => (state.pipelines.find((p) => p.id === pipelineId) || {}).name || pipelineId;
+      const where = fleet ? ' fleet-wide' : '';
+      $('#sources-list').replaceChildren(table(['Name', 'Type', 'Settings', ...scopeHead], state.sources.map((source) =>
+        h('tr', { 'data-item-id': source.id },
+          h('td', { class: 'row-name' }, source.name),
+          h('td', {}, h('code', {}, source.type)),
+          h('td', {}, h('div', { class: 'settings-summary', title: summariseSettings(source.settings) }, summariseSettings(source.settings))),
+          ...scopeCells(source),
+          actions('sources', source))),
+      `No${where} sources yet. Add one to receive telemetry.`));
+      $('#destinations-list').replaceChildren(table(['Name', 'Type', 'Settings', 'Credentials', ...scopeHead], state.destinations.map((destination) =>
+        h('tr', { 'data-item-id': destination.id },
+          h('td', { class: 'row-name' }, destination.name),
+          h('td', {}, h('code', {}, destination.type)),
+          h('td', {}, h('div', { class: 'settings-summary', title: summariseSettings(destination.settings) }, summariseSettings(destination.settings))),
+          h('td', {}, Object.keys(destination.credentials || {}).map((key) => h('span', { class: 'tag' }, `${key} ••••`))),
+          ...scopeCells(destination),
+          actions('destinations', destination))),
+      `No${where} destinations yet.`));
+      $('#routes-list').replaceChildren(table(['Priority', 'Name', 'Condition', 'Pipeline', 'Destinations', 'Final', ...scopeHead], state.routes.map((route) =>
+        h('tr', { 'data-item-id': route.id },
+          h('td', { class: 'num' }, String(route.priority)),
+          h('td', { class: 'row-name' }, route.name),
+          h('td', {}, h('code', {}, route.condition)),
+          h('td', {}, route.pipeline_id ? pipelineName(route.pipeline_id) : h('span', { class: 'muted' }, 'none')),
+          h('td', {}, route.destination_ids.map((d) => h('span', { class: 'tag' }, destinationName(d)))),
+          h('td', {}, route.is_final ? 'final' : h('span', { class: 'muted' }, 'continue')),
+          ...scopeCells(route),
+          actions('routes', route))),
+      `No${where} routes yet. A route sends what sources receive to destinations.`));
+    }
+
+    // Fleet-wide writes may change many collectors' configs: preview the write, and when it changes
+    // any, ask how to roll it out. Returns the query string to write with, or null when cancelled.
+    async function rolloutFor(method, path, body) {
+      if (!fleet) return '';
+      const preview = await api(method, `${path}?validate_only=true`, body);
+      return preview.changes ? askRollout(preview.changes) : '';
+    }
+
+    async function deleteItem(kind, item) {
+      const singular = kind.slice(0, -1);
+      const reach = fleet
+        ? `It is attached to ${item.collectors ?? 0} collector${item.collectors === 1 ? '' : 's'}; their configs change on their next poll.`
+        : "The collector's config changes on its next poll.";
+      if (!confirm(`Delete ${singular} "${item.name}"? ${reach}`)) return;
+      try {
+        await api('DELETE', `${base}/${kind}/${encodeURIComponent(item.id)}`);
+        toast(`Deleted ${item.name}`);
+        load();
+      } catch (error) {
+        toast(inUseMessage(`${singular} ${item.name}`, error), 'error');
+      }
+    }
+
+    if (canEdit) {
+      for (const button of $$('[data-action="add-item"]')) {
+        button.addEventListener('click', () => openDialog(button.dataset.kind, null));
+      }
+    }
+
+    const dialog = $('#item-dialog');
+    const itemForm = $('#item-form');
+    let submitItem = null;
+    itemForm?.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!submitItem) return;
+      clearErrors(itemForm);
+      const button = $('#item-submit');
+      button.disabled = true;
+      try {
+        await submitItem();
+      } catch (error) {
+        showError(itemForm, error);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    function field(name, label, input, help) {
+      if (!input.id) input.id = `item-${name}`;
+      const helpId = help ? `${input.id}-help` : null;
+      if (helpId) input.setAttribute('aria-describedby', helpId);
+      return h('div', { class: 'field', 'data-field': name },
+        h('label', { for: input.id }, label), input,
+        help ? h('p', { class: 'help', id: helpId }, help) : null,
+        h('p', { class: 'field-error', hidden: true }));
+    }
+
+    // The selector of a fleet-wide item: empty means every collector, which the API wants said.
+    function selectorField(item) {
+      if (!fleet) return { fields: [], read: () => ({}), confirmed: () => true };
+      const input = h('input', {
+        type: 'text', name: 'selector', class: 'mono', spellcheck: 'false', autocomplete: 'off',
+        placeholder: 'env=prod,region in (eu,us)', value: item ? item.selector : null,
+      });
+      return {
+        fields: [field('selector', 'Label selector', input,
+          'Attaches this to every collector whose labels match: key=value, key!=value, key in (a,b), key notin (a,b), key, !key, comma-separated (all must hold). Empty: every collector.')],
+        read: () => ({ selector: input.value.trim() }),
+        confirmed: () => input.value.trim() !== '' || confirm('The selector is empty: attach this to every collector?'),
+      };
+    }
+
+    // Writes `body` (create when `item` is null), asking how to roll a fleet-wide change out first.
+    async function save(kind, item, body) {
+      const path = item ? `${base}/${kind}/${encodeURIComponent(item.id)}` : `${base}/${kind}`;
+      const method = item ? 'PUT' : 'POST';
+      const rollout = await rolloutFor(method, path, body);
+      if (rollout === null) return false;
+      await api(method, `${path}${rollout}`, body);
+      if (rollout) toast('Rolling out in stages: see Rollouts');
+      return true;
+    }
+
+    async function openDialog(kind, item) {
+      const singular = { sources: 'source', destinations: 'destination', routes: 'route' }[kind];
+      const prefix = fleet ? 'fleet-wide ' : '';
+      $('#item-dialog-title').textContent = item ? `Edit ${prefix}${singular} ${item.name}` : `Add ${prefix}${singular}`;
+      clearErrors(itemForm);
+      const container = $('#item-fields');
+      container.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+      if (!dialog.open) dialog.showModal();
+      let entries;
+      try {
+        entries = await catalogue();
+      } catch (error) {
+        container.replaceChildren(h('p', { class: 'form-error' }, `Could not load the catalogue: ${error.message}`));
+        return;
+      }
+      const nameInput = h('input', { type: 'text', name: 'name', required: true, maxlength: '128', autocomplete: 'off', value: item ? item.name : null });
+      if (kind === 'routes') {
+        buildRouteForm(container, item, nameInput);
+      } else {
+        buildTypedForm(container, kind, singular, entries, item, nameInput);
+      }
+      nameInput.focus();
+    }
+
+    // Credentials are write-only either way; only these are not secret, so they are typed in the clear.
+    const NOT_SECRET_CREDENTIALS = new Set(['username']);
+
+    function buildTypedForm(container, kind, singular, entries, item, nameInput) {
+      const choices = entries.filter((entry) => entry.kind === singular);
+      const typeSelect = h('select', { name: 'type', id: 'item-type' },
+        choices.map((entry) => h('option', { value: entry.type, selected: item && item.type === entry.type }, entry.type)));
+      const typeDescription = h('p', { class: 'type-desc', id: 'item-type-desc' });
+      const settingsBox = h('div', { id: 'item-settings' });
+      const credentialsBox = h('div', { id: 'item-credentials' });
+      const selector = selectorField(item);
+      const attributes = kind === 'sources'
+        ? h('textarea', { name: 'resource_attributes', id: 'item-resource-attributes', rows: '2', placeholder: 'env=prod' })
+        : null;
+      if (attributes && item) attributes.value = Object.entries(item.resource_attributes || {}).map(([k, v]) => `${k}=${v}`).join('\n');
+      const current = () => choices.find((entry) => entry.type === typeSelect.value) || choices[0];
+      function renderType() {
+        const entry = current();
+        typeDescription.textContent = `${entry.description} Signals: ${(entry.signals || []).join(', ')}.`;
+        const values = item && item.type === entry.type ? item.settings : null;
+        settingsBox.replaceChildren(h('h3', { class: 'section-label' }, 'Settings'), ...settingsFields(entry, values, ''));
+        if (kind === 'destinations' && (entry.credentials || []).length) {
+          credentialsBox.replaceChildren(h('h3', { class: 'section-label' }, 'Credentials'),
+            h('p', { class: 'help' }, 'Write-only: stored encrypted and never shown again.', item ? ' Leave empty to keep a stored value.' : ''),
+            ...entry.credentials.map((key) => {
+              const stored = item && item.credentials && key in item.credentials;
+              const secret = !NOT_SECRET_CREDENTIALS.has(key);
+              const input = h('input', {
+                type: secret ? 'password' : 'text', id: `item-credential-${key}`, 'data-credential': key,
+                autocomplete: secret ? 'new-password' : 'off', spellcheck: 'false', placeholder: stored ? '•••• stored' : null,
+              });
+              return h('div', { class: 'field', 'data-field': `credentials.${key}` },
+                h('label', { for: input.id }, key), input, h('p', { class: 'field-error', hidden: true }));
+            }));
+        } else {
+          credentialsBox.replaceChildren();
+        }
+      }
+      typeSelect.addEventListener('change', renderType);
+      container.replaceChildren(
+        field('name', 'Name', nameInput),
+        ...selector.fields,
+        h('div', { class: 'field', 'data-field': 'type' },
+          h('label', { for: 'item-type' }, 'Type'), typeSelect, typeDescription, h('p', { class: 'field-error', hidden: true })),
+        settingsBox,
+        credentialsBox,
+        // replaceChildren() would print a null as the text "null": leave the section out instead.
+        ...(attributes ? [h('h3', { class: 'section-label' }, 'Resource attributes'),
+          field('resource_attributes', 'Added to every record from this source', attributes, 'One key=value per line.')] : []));
+      renderType();
+      submitItem = async () => {
+        if (!selector.confirmed()) return;
+        const body = { name: nameInput.value.trim(), ...selector.read(), type: typeSelect.value, settings: readSettings(settingsBox, '') };
+        if (attributes) body.resource_attributes = parsePairs(attributes.value, 'resource_attributes');
+        if (kind === 'destinations') {
+          body.credentials = {};
+          for (const input of $$('[data-credential]', credentialsBox)) {
+            if (input.value) body.credentials[input.dataset.credential] = input.value;
+          }
+        }
+        if (!await save(kind, item, body)) return;
+        dialog.close();
+        toast(`${capitalise(singular)} ${body.name} ${item ? 'saved' : 'added'}`);
+        load();
+      };
+    }
+
+    function buildRouteForm(container, item, nameInput) {
+      const condition = h('input', { type: 'text', name: 'condition', class: 'mono', spellcheck: 'false', value: item ? item.condition : 'true' });
+      const priority = h('input', { type: 'number', name: 'priority', step: '1', min: '0', value: item ? item.priority : 100 });
+      const isFinal = h('input', { type: 'checkbox', id: 'item-is-final', checked: item ? item.is_final : true });
+      const selector = selectorField(item);
+      const pipeline = h('select', { name: 'pipeline_id' },
+        h('option', { value: '' }, 'none — send records as they are'),
+        state.pipelines.map((p) => h('option', { value: p.id, selected: item && item.pipeline_id === p.id }, p.name)));
+      const destinations = h('fieldset', { class: 'field checks', 'data-field': 'destination_ids' },
+        h('legend', {}, fleet ? 'Fleet-wide destinations' : 'Destinations'),
+        fleet ? h('p', { class: 'help' }, 'Each collector gets those of them that apply to it; the route is left out where none does.') : null,
+        state.destinations.length
+          ? state.destinations.map((d) => h('label', { class: 'check' },
+            h('input', { type: 'checkbox', value: d.id, 'data-destination': d.id, checked: item ? item.destination_ids.includes(d.id) : state.destinations.length === 1 }),
+            `${d.name} (${d.type})`))
+          : h('p', { class: 'muted' }, `No${fleet ? ' fleet-wide' : ''} destinations yet — add one first.`),
+        h('p', { class: 'field-error', hidden: true }));
+      container.replaceChildren(
+        field('name', 'Name', nameInput),
+        ...selector.fields,
+        field('condition', 'Condition', condition, 'An OTTL condition on each record; "true" matches everything.'),
+        field('priority', 'Priority', priority, 'Lower runs first.'),
+        h('div', { class: 'field', 'data-field': 'is_final' },
+          h('label', { class: 'check', for: 'item-is-final' }, isFinal, 'Final: records this route matches are not offered to later routes')),
+        field('pipeline_id', 'Pipeline', pipeline),
+        destinations);
+      submitItem = async () => {
+        if (!selector.confirmed()) return;
+        const body = {
+          name: nameInput.value.trim(),
+          ...selector.read(),
+          condition: condition.value.trim(),
+          priority: priority.value === '' ? 100 : Number(priority.value),
+          is_final: isFinal.checked,
+          destination_ids: $$('[data-destination]', destinations).filter((box) => box.checked).map((box) => box.value),
+        };
+        if (pipeline.value) body.pipeline_id = pipeline.value;
+        if (!await save('routes', item, body)) return;
+        dialog.close();
+        toast(`Route ${body.name} ${item ? 'saved' : 'added'}`);
+        load();
+      };
+    }
+
+    return { load };
+  }
+
+  // The impact of a change that gives `changes` collectors a new config, and how to roll it out: ''
+  // (all at once), a staged query string, or null (cancelled).
+  function askRollout(changes) {
+    return new Promise((resolve) => {
+      const first = h('input', { type: 'text', name: 'first_batch', value: '10%', size: '5', 'aria-label': 'First batch' });
+      const staged = h('input', { type: 'radio', name: 'rollout', value: 'staged', checked: '' });
+      const all = h('input', { type: 'radio', name: 'rollout', value: 'all' });
+      const dialog = h('dialog', { class: 'dialog', 'data-testid': 'impact-dialog' },
+        h('form', { method: 'dialog' },
+          h('div', { class: 'dialog-header' }, h('h2', { class: 'panel-title' }, `This changes the config of ${changes} collector${changes === 1 ? '' : 's'}`)),
+          h('div', { class: 'dialog-body' },
+            h('p', { class: 'muted' }, 'A staged rollout gives the change to a first batch, then to the rest once those applied it; a collector that reports FAILED pauses it.'),
+            h('label', { class: 'radio' }, staged, ' Staged: first batch ', first),
+            h('label', { class: 'radio' }, all, ' All at once')),
+          h('div', { class: 'dialog-footer' },
+            h('button', { type: 'submit', class: 'btn', value: 'cancel' }, 'Cancel'),
+            h('button', { type: 'submit', class: 'btn btn-primary', value: 'ok' }, 'Save and roll out'))));
+      dialog.addEventListener('close', () => {
+        dialog.remove();
+        if (dialog.returnValue !== 'ok') return resolve(null);
+        resolve(staged.checked ? `?rollout=staged&first_batch=${encodeURIComponent(first.value.trim() || '10%')}` : '');
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+    });
+  }
+
+  // ------------------------------------------------------------------ fleet-wide items
+
+  function fleetPage() {
+    const root = $('#fleet-root');
+    itemEditor({ base: '/api/v1', canEdit: root.dataset.canEdit === 'true', scope: 'fleet' }).load();
   }
 
   // ------------------------------------------------------------------ pipelines
@@ -1838,33 +1942,6 @@
         if (card) card.classList.add('has-error');
       }
     });
-
-    // The impact of saving a shared pipeline, and how to roll it out: '' (all at once), a staged
-    // query string, or null (cancelled).
-    function askRollout(changes) {
-      return new Promise((resolve) => {
-        const first = h('input', { type: 'text', name: 'first_batch', value: '10%', size: '5', 'aria-label': 'First batch' });
-        const staged = h('input', { type: 'radio', name: 'rollout', value: 'staged', checked: '' });
-        const all = h('input', { type: 'radio', name: 'rollout', value: 'all' });
-        const dialog = h('dialog', { class: 'dialog', 'data-testid': 'impact-dialog' },
-          h('form', { method: 'dialog' },
-            h('div', { class: 'dialog-header' }, h('h2', { class: 'panel-title' }, `This changes the config of ${changes} collector${changes === 1 ? '' : 's'}`)),
-            h('div', { class: 'dialog-body' },
-              h('p', { class: 'muted' }, 'A staged rollout gives the change to a first batch, then to the rest once those applied it; a collector that reports FAILED pauses it.'),
-              h('label', { class: 'radio' }, staged, ' Staged: first batch ', first),
-              h('label', { class: 'radio' }, all, ' All at once')),
-            h('div', { class: 'dialog-footer' },
-              h('button', { type: 'submit', class: 'btn', value: 'cancel' }, 'Cancel'),
-              h('button', { type: 'submit', class: 'btn btn-primary', value: 'ok' }, 'Save and roll out'))));
-        dialog.addEventListener('close', () => {
-          dialog.remove();
-          if (dialog.returnValue !== 'ok') return resolve(null);
-          resolve(staged.checked ? `?rollout=staged&first_batch=${encodeURIComponent(first.value.trim() || '10%')}` : '');
-        });
-        document.body.append(dialog);
-        dialog.showModal();
-      });
-    }
 
     $('[data-action="delete-pipeline"]').addEventListener('click', async () => {
       if (!state.current || !confirm(`Delete pipeline "${state.current.name}"?`)) return;
@@ -2256,7 +2333,8 @@
       $('#rollout-meta').textContent = [rollout.id,
         rollout.strategy === 'staged' ? `staged: first batch ${rollout.first_batch}, soak ${rollout.soak_seconds}s` : 'all at once',
         rollout.rollback_of ? `rolls back ${rollout.rollback_of}` : null,
-        rollout.rolled_back_by ? `rolled back by ${rollout.rolled_back_by}` : null].filter(Boolean).join(' · ');
+        rollout.rolled_back_by ? `rolled back by ${rollout.rolled_back_by}` : null,
+        rollout.superseded_by ? `superseded by ${rollout.superseded_by}` : null].filter(Boolean).join(' · ');
       const paused = $('#rollout-paused');
       paused.hidden = !rollout.paused_reason;
       paused.textContent = rollout.paused_reason ? `Paused: ${rollout.paused_reason}` : '';
@@ -2319,6 +2397,7 @@
     settings: settingsPage,
     cluster: clusterPage,
     rollouts: rolloutsPage,
+    fleet: fleetPage,
     'settings-denied': accountPanel,
   };
   if (pages[page]) pages[page]();

@@ -322,6 +322,7 @@ before(async () => {
 
 after(async () => {
   for (const client of ctx.clients || []) { client.stopped = true; clearTimeout(client.timer); }
+  if (ctx.fleet && ctx.fleet.exitCode === null) ctx.fleet.kill('SIGKILL');
   await ctx.browser?.close().catch(() => {});
   if (ctx.child && ctx.child.exitCode === null) {
     ctx.child.kill('SIGTERM');
@@ -1080,6 +1081,140 @@ step('bulk select: the confirmation names the count; actions go to the bulk API'
   await expectText(list.locator('#bulk-dialog-title'), 'Delete 1 collector?');
   await list.locator('#bulk-confirm').click();
   await expectText(list.locator('#collectors-summary'), '2 collectors match');
+});
+
+// ---------------------------------------------------------------- fleet-wide items and a staged rollout
+
+// A fleet of Alloy-compatible clients (`linkmesh simulate`, following Alloy's remotecfg client rules).
+const FLEET_SIZE = 200;
+const POOL = 'edge';
+
+function startFleet() {
+  const child = spawn(BINARY, ['simulate', '--url', ctx.base, '--collectors', String(FLEET_SIZE), '--name-prefix', 'fleet-',
+    '--admin-password', PASSWORD, '--poll-interval', '1s', '--metrics-interval', '0s', '--duration', '900s',
+    '--ramp-up', '1s', '--connections', '32', '--tokens-file', path.join(ctx.dir, 'fleet-tokens.tsv')], {
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  ctx.fleetLog = [];
+  const keep = (chunk) => { ctx.fleetLog.push(chunk.toString()); if (ctx.fleetLog.length > 500) ctx.fleetLog.shift(); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  ctx.fleet = child;
+}
+
+async function fleetCollectors(query = '') {
+  const answer = await apiAsBrowser('GET', `/api/v1/collectors?q=fleet-&limit=1000${query}`);
+  assert.equal(answer.status, 200);
+  return answer.body.items || answer.body.collectors;
+}
+
+// Delivered the collector's current version and reported it APPLIED.
+const runsCurrent = (item) => item.config.remote_status === 'applied' && item.config.delivered_hash === item.config.hash;
+
+async function eventually(what, check, timeout = 60000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last === true) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${what}: still ${JSON.stringify(last)}\n--- simulate (tail) ---\n${(ctx.fleetLog || []).join('').slice(-3000)}`);
+}
+
+// Saves the item dialog. A change that alters collectors' configs asks how to roll out first:
+// `rollout` says how ('all' or 'staged'), and `expectImpact` whether the question must come.
+async function saveFleetItem(page, { rollout = 'all', firstBatch, expectImpact } = {}) {
+  const dialog = page.locator('#item-dialog');
+  const impact = page.getByTestId('impact-dialog');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  const outcome = await Promise.race([
+    impact.waitFor({ state: 'visible' }).then(() => 'impact'),
+    dialog.waitFor({ state: 'hidden' }).then(() => 'saved'),
+  ]);
+  if (expectImpact !== undefined) assert.equal(outcome === 'impact', expectImpact, `impact question: ${outcome}`);
+  if (outcome === 'impact') {
+    await expectText(impact, `This changes the config of ${FLEET_SIZE} collectors`);
+    if (rollout === 'staged') {
+      await impact.getByLabel(/Staged/).check();
+      await impact.getByLabel('First batch', { exact: true }).fill(firstBatch);
+    } else {
+      await impact.getByLabel('All at once').check();
+    }
+    await impact.getByRole('button', { name: 'Save and roll out' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  }
+}
+
+step(`fleet-wide: ${FLEET_SIZE} simulated Alloy collectors connect and are labelled in bulk from the list`, async () => {
+  startFleet();
+  await eventually(`${FLEET_SIZE} fleet collectors connected`, async () => {
+    const items = await fleetCollectors();
+    const connected = items.filter((item) => item.status === 'connected').length;
+    return connected === FLEET_SIZE || `${connected} of ${items.length} connected`;
+  }, 120000);
+  const list = ctx.listPage;
+  await list.goto(`${ctx.base}/collectors?q=fleet-`);
+  await expectText(list.locator('#collectors-summary'), `${FLEET_SIZE} collectors match`);
+  await list.locator('#collectors-body tr[data-collector-id]').first().locator('input[type="checkbox"]').check();
+  await list.locator('#bulk-bar').getByRole('button', { name: `Select all ${FLEET_SIZE} matching` }).click();
+  await expectText(list.locator('#bulk-count'), `${FLEET_SIZE} selected`);
+  await list.locator('#bulk-bar').getByRole('button', { name: 'Label…' }).click();
+  await expectText(list.locator('#bulk-dialog-title'), `Label ${FLEET_SIZE} collectors?`);
+  await list.getByLabel('Set labels').fill(`pool=${POOL}`);
+  await list.locator('#bulk-confirm').click();
+  await list.locator('#bulk-dialog').waitFor({ state: 'hidden' });
+  await list.getByLabel('Labels', { exact: true }).fill(`pool=${POOL}`);
+  await expectText(list.locator('#collectors-summary'), `${FLEET_SIZE} collectors match`);
+});
+
+step('fleet-wide: a source, a destination and a route attached by selector reach every labelled collector', async () => {
+  const { page } = ctx;
+  await page.goto(`${ctx.base}/fleet`);
+  await page.getByRole('link', { name: 'Fleet-wide' }).waitFor();
+  const dialog = page.locator('#item-dialog');
+
+  await page.getByRole('button', { name: 'Add destination' }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.getByLabel('Name', { exact: true }).fill('prod-gateway');
+  await dialog.getByLabel('Label selector').fill(`pool=${POOL}`);
+  await dialog.getByLabel('Type', { exact: true }).selectOption('otlp_http');
+  await dialog.getByLabel(/^endpoint/).fill('https://gateway.example.com/otlp');
+  await dialog.getByLabel('bearer_token').fill('fleet-secret-value');
+  await saveFleetItem(page);
+  await expectText(page.locator('#destinations-list tr', { hasText: 'prod-gateway' }), `pool=${POOL}`);
+  await expectText(page.locator('#destinations-list tr', { hasText: 'prod-gateway' }).getByTestId('item-collectors'), String(FLEET_SIZE));
+
+  await page.getByRole('button', { name: 'Add source' }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.getByLabel('Name', { exact: true }).fill('prod-otlp-in');
+  await dialog.getByLabel('Label selector').fill(`pool=${POOL}`);
+  await dialog.getByLabel('Type', { exact: true }).selectOption('otlp');
+  await dialog.getByLabel('grpc_endpoint').fill(':4317');
+  await dialog.getByLabel('http_endpoint').fill('');
+  await saveFleetItem(page);
+
+  await page.getByRole('button', { name: 'Add route' }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.getByLabel('Name', { exact: true }).fill('prod-everything');
+  await dialog.getByLabel('Label selector').fill(`pool=${POOL}`);
+  assert.ok(await dialog.getByLabel(/prod-gateway/).isChecked(), 'the only fleet-wide destination is preselected');
+  await saveFleetItem(page, { expectImpact: true });
+  await expectText(page.locator('#routes-list'), 'prod-everything');
+  await page.mouse.move(0, 0);
+  await snapshot('fleet-wide-items', { doc: true });
+
+  await eventually('every fleet collector runs the gateway config', async () => {
+    const items = await fleetCollectors();
+    const applied = items.filter(runsCurrent).length;
+    return applied === FLEET_SIZE || `${applied} applied`;
+  });
+  // The Config tab of one of them says why the destination is there.
+  const [one] = await fleetCollectors(`&selector=pool%3D${POOL}`);
+  await page.goto(`${ctx.base}/collectors/${one.id}#config`);
+  await expectText(page.getByTestId('config-items').locator('tr', { hasText: 'prod-gateway' }), new RegExp(`because of selector\\s*pool=${POOL}`));
+  ctx.gatewayVersion = (await apiAsBrowser('GET', `/api/v1/collectors/${one.id}`)).body.config.version;
 });
 
 step('sign out ends the session', async () => {

@@ -17,6 +17,8 @@ mod assets;
 mod cluster;
 mod collector;
 mod collectors;
+mod fleet;
+mod item_editor;
 mod layout;
 mod login;
 mod not_found;
@@ -41,6 +43,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/settings").route(web::get().to(settings::page)))
         .service(web::resource("/cluster").route(web::get().to(cluster::page)))
         .service(web::resource("/rollouts").route(web::get().to(rollouts::page)))
+        .service(web::resource("/fleet").route(web::get().to(fleet::page)))
         .service(web::resource("/api-reference").route(web::get().to(api_reference::page)))
         .service(web::resource("/assets/{version}/{name}").route(web::get().to(assets::serve)))
         .default_service(web::to(not_found::page));

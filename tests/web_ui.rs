@@ -24,6 +24,8 @@ async fn only_login_and_assets_are_public_and_pages_redirect_to_login() {
         "/pipelines",
         "/settings",
         "/cluster",
+        "/rollouts",
+        "/fleet",
         "/api-reference",
     ] {
         let response = http.get(server.url(path)).send().await.expect("get");

@@ -161,6 +161,10 @@ pub struct Rollout {
     /// The rollout that undid this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_by: Option<String>,
+    /// The later change of the same item that ended this all-at-once rollout before every collector
+    /// had applied it (nothing is held back in one, so the newer change simply takes over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 /// Where one collector of a released batch stands.

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
+use super::item_editor;
 use super::layout::{self, icon, status_badge, Icon, Nav, Page};
 use super::{html as html_response, ok_html, signed_in};
 use crate::http::principal::Principal;
@@ -108,22 +109,7 @@ pub async fn page(
                     (panel(id, can_edit))
                 }
             }
-            dialog id="item-dialog" class="dialog" aria-labelledby="item-dialog-title" {
-                form method="dialog" class="form" id="item-form" novalidate {
-                    header class="dialog-header" {
-                        h2 id="item-dialog-title" { "Add" }
-                        button type="button" class="btn btn-ghost btn-icon" data-action="close-dialog" aria-label="Close" { "×" }
-                    }
-                    div class="dialog-body" {
-                        div class="form-error" role="alert" hidden {}
-                        div id="item-fields" {}
-                    }
-                    footer class="dialog-footer" {
-                        button type="button" class="btn" data-action="close-dialog" { "Cancel" }
-                        button type="submit" class="btn btn-primary" id="item-submit" { "Save" }
-                    }
-                }
-            }
+            (item_editor::dialog())
         }
     };
     ok_html(layout::page(
@@ -327,15 +313,15 @@ fn panel(id: &str, can_edit: bool) -> Markup {
                 }
             }
         },
-        "inputs" => item_panel("sources", "Inputs", "Where this collector receives telemetry from.", "Add source", can_edit),
-        "routing" => item_panel(
+        "inputs" => item_editor::panel("sources", "Inputs", "Where this collector receives telemetry from.", "Add source", can_edit),
+        "routing" => item_editor::panel(
             "routes",
             "Routing",
             "Routes are evaluated by priority (lowest first); a final route stops evaluation for the records it matches.",
             "Add route",
             can_edit,
         ),
-        "destinations" => item_panel("destinations", "Destinations", "Where telemetry goes. Credentials are write-only.", "Add destination", can_edit),
+        "destinations" => item_editor::panel("destinations", "Destinations", "Where telemetry goes. Credentials are write-only.", "Add destination", can_edit),
         "config" => html! {
             div class="panel" {
                 div class="panel-head" {
@@ -413,22 +399,5 @@ fn panel(id: &str, can_edit: bool) -> Markup {
             }
         },
         _ => html! {},
-    }
-}
-
-fn item_panel(kind: &str, title: &str, help: &str, add_label: &str, can_edit: bool) -> Markup {
-    html! {
-        div class="panel" {
-            div class="panel-head" {
-                div {
-                    h2 class="panel-title" { (title) }
-                    p class="muted" { (help) }
-                }
-                @if can_edit {
-                    button type="button" class="btn btn-primary" data-action="add-item" data-kind=(kind) { (icon(Icon::Plus)) (add_label) }
-                }
-            }
-            div id={ (kind) "-list" } { p class="muted" { "Loading…" } }
-        }
     }
 }

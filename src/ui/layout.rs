@@ -10,6 +10,7 @@ use crate::http::principal::{Principal, PrincipalKind};
 pub enum Nav {
     Collectors,
     Pipelines,
+    Fleet,
     Rollouts,
     Cluster,
     Settings,
@@ -81,6 +82,7 @@ fn top_bar(active: Nav, principal: &Principal) -> Markup {
             nav class="mainnav" aria-label="Main" {
                 (link(Nav::Collectors, "/collectors", "Collectors"))
                 (link(Nav::Pipelines, "/pipelines", "Pipelines"))
+                (link(Nav::Fleet, "/fleet", "Fleet-wide"))
                 (link(Nav::Rollouts, "/rollouts", "Rollouts"))
                 (link(Nav::Cluster, "/cluster", "Cluster"))
                 @if principal.role.can_manage_access() {

@@ -68,6 +68,8 @@ pub(super) struct RolloutView {
     paused_reason: Option<String>,
     rollback_of: Option<String>,
     rolled_back_by: Option<String>,
+    /// The later change of the same item that took over this all-at-once rollout (it ends `done`).
+    superseded_by: Option<String>,
     batches: Vec<BatchView>,
     counts: Counts,
     /// Each collector's progress (first 1000, failed ones first); only in `GET /rollouts/{id}`.
@@ -142,6 +144,7 @@ fn view(
         paused_reason: rollout.paused_reason.clone(),
         rollback_of: rollout.rollback_of.clone(),
         rolled_back_by: rollout.rolled_back_by.clone(),
+        superseded_by: rollout.superseded_by.clone(),
         batches,
         counts,
         collectors: with_collectors.then_some(shown),

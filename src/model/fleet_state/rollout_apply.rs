@@ -158,14 +158,10 @@ impl FleetState {
             _ => {
                 let Some(change) = describe(command) else { return self.apply_command(command) };
                 let key = item_key(command);
-                if let Some(active) = key.as_ref().and_then(|key| self.rollouts.active_for(key)) {
-                    return Err(precondition(format!(
-                        "{} is being rolled out ({}, {}): resume, abort or roll it back first",
-                        key.as_ref().map(ItemKey::describe).unwrap_or_default(),
-                        active.id,
-                        active.state.as_str()
-                    )));
-                }
+                let superseded = match &key {
+                    Some(key) => self.superseded_by_change(key)?,
+                    None => None,
+                };
                 let previous = key.as_ref().and_then(|key| self.item_value(key));
                 let effects = self.apply_command(command)?;
                 let changed: Vec<String> = effects
@@ -192,12 +188,42 @@ impl FleetState {
                         paused_reason: None,
                         rollback_of: None,
                         rolled_back_by: None,
+                        superseded_by: None,
                     };
                     self.rollouts.by_id.insert(id.clone(), rollout);
                     self.record_targets(&id, 0, &changed);
+                    if let Some(old) = superseded {
+                        self.supersede(&old, &id, at);
+                    }
                 }
                 Ok(effects)
             }
+        }
+    }
+
+    /// The active rollout of `key` a new change of it takes over, if any. An all-at-once rollout
+    /// holds nothing back, so a newer change simply supersedes it (an operator fixing a typo need not
+    /// wait for every collector to poll); a staged one holds collectors on the previous revision and
+    /// must be resumed, aborted or rolled back first.
+    fn superseded_by_change(&self, key: &ItemKey) -> Result<Option<String>, ApplyError> {
+        match self.rollouts.active_for(key) {
+            None => Ok(None),
+            Some(active) if active.staged.is_none() => Ok(Some(active.id.clone())),
+            Some(active) => Err(precondition(format!(
+                "{} is being rolled out ({}, {}): resume, abort or roll it back first",
+                key.describe(),
+                active.id,
+                active.state.as_str()
+            ))),
+        }
+    }
+
+    /// Ends rollout `old`, taken over by `new`.
+    fn supersede(&mut self, old: &str, new: &str, at: UnixMillis) {
+        if let Some(rollout) = self.rollouts.by_id.get_mut(old) {
+            rollout.state = RolloutState::Done;
+            rollout.superseded_by = Some(new.to_owned());
+            rollout.updated_at = at;
         }
     }
 
@@ -334,14 +360,7 @@ impl FleetState {
                 problem: "only changes to existing pipelines and to fleet-wide items can be staged".into(),
             });
         };
-        if let Some(active) = self.rollouts.active_for(&key) {
-            return Err(precondition(format!(
-                "{} is being rolled out ({}, {}): resume, abort or roll it back first",
-                key.describe(),
-                active.id,
-                active.state.as_str()
-            )));
-        }
+        let superseded = self.superseded_by_change(&key)?;
         let at = command_time(command);
         let saved = self.rollouts.clone();
         let affected = self.affected_collectors(command);
@@ -363,11 +382,15 @@ impl FleetState {
             paused_reason: None,
             rollback_of: None,
             rolled_back_by: None,
+            superseded_by: None,
         };
         self.rollouts.by_id.insert(id.clone(), rollout);
         if let Err(error) = self.apply_command(command) {
             self.rollouts = saved;
             return Err(error);
+        }
+        if let Some(old) = superseded {
+            self.supersede(&old, &id, at);
         }
         let new = self.item_value(&key);
         let mut changing: Vec<String> = affected
@@ -650,5 +673,42 @@ mod tests {
             .apply(&Command::RevertRollout { id: id.clone(), abort: false, at: UnixMillis(9) })
             .is_err());
         assert_eq!(state, tampered);
+    }
+
+    #[test]
+    fn a_newer_change_takes_over_an_all_at_once_rollout_but_not_a_staged_one() {
+        let mut state = fleet();
+        let change = |level: &str, at: u64| Command::PutPipeline {
+            pipeline: pipeline(level),
+            create: false,
+            at: UnixMillis(at),
+        };
+        state.apply(&change("v2", 5)).expect("all at once");
+        let first = state.rollouts.by_id.keys().last().cloned().expect("first");
+        assert_eq!(state.rollouts.by_id[&first].state, RolloutState::Running, "no collector applied it yet");
+        state.apply(&change("v3", 6)).expect("a typo fixed before every collector polled");
+        let second = state.rollouts.by_id.keys().last().cloned().expect("second");
+        let superseded = &state.rollouts.by_id[&first];
+        assert_eq!(superseded.state, RolloutState::Done);
+        assert_eq!(superseded.superseded_by.as_deref(), Some(second.as_str()));
+        assert_eq!(state.rollouts.by_id[&second].state, RolloutState::Running);
+        // Rolling back the superseded one would skip the newer change: refused, nothing changed.
+        let before = state.clone();
+        assert!(state.apply(&Command::RevertRollout { id: first, abort: false, at: UnixMillis(7) }).is_err());
+        assert_eq!(state, before);
+
+        let staged = Command::Staged {
+            strategy: StagedStrategy { first_batch: FirstBatch::Count(1), soak_ms: 0 },
+            command: Box::new(change("v4", 8)),
+        };
+        state.apply(&staged).expect("a staged change also takes over the all-at-once one");
+        assert_eq!(state.rollouts.by_id[&second].state, RolloutState::Done);
+        let before = state.clone();
+        let refused = state.apply(&change("v5", 9));
+        assert!(
+            matches!(&refused, Err(ApplyError::Precondition { problem }) if problem.contains("resume, abort or roll it back first")),
+            "{refused:?}"
+        );
+        assert_eq!(state, before, "a staged rollout holds collectors back: it is settled first");
     }
 }
