@@ -1359,7 +1359,8 @@
             h('td', {}, item.name),
             h('td', {}, item.kind, item.scope === 'fleet' ? h('span', { class: 'tag' }, 'fleet-wide') : null),
             h('td', {}, item.selector ? [item.reason.replace(/ because of selector .*$/, ' because of selector '), h('code', {}, item.selector),
-              item.rendered ? null : ' — left out: none of its destinations applies here'] : item.reason))) : [h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'Nothing is configured for this collector yet.'))]));
+              item.rendered ? null : ' — left out: none of its destinations applies here',
+              item.held ? h('span', { class: 'tag', title: 'A staged rollout has not reached this collector yet' }, 'previous revision') : null] : item.reason))) : [h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'Nothing is configured for this collector yet.'))]));
           const list = versions.versions || [];
           const from = $('#diff-from');
           const to = $('#diff-to');

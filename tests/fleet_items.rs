@@ -190,3 +190,63 @@ async fn fleet_wide_writes_are_checked_like_a_collectors_own() {
     let (status, _) = viewer.request(Method::POST, "/api/v1/destinations", Some(body(json!("")))).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn during_a_staged_change_the_config_explains_which_revision_each_collector_renders() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let mut ids = Vec::new();
+    for name in ["edge-a", "edge-b"] {
+        let id = labelled(&api, name, json!({"env": "prod"})).await;
+        // Connected collectors expect polls: the rollout waits for the first batch to poll.
+        let token = api.mint_token(&id).await;
+        let request = pb::GetConfigRequest { id: format!("{name}.host"), ..Default::default() };
+        support::get_config(&server, &token, &request).await;
+        ids.push(id);
+    }
+    fleet_create(
+        &api,
+        "sources",
+        json!({"selector": "env=prod", "name": "otlp-in", "type": "otlp", "settings": {}}),
+    )
+    .await;
+    let gateway = fleet_create(
+        &api,
+        "destinations",
+        json!({"selector": "env=prod", "name": "gateway", "type": "otlp_http",
+               "settings": {"endpoint": "https://gw-1.example.com/otlp"}}),
+    )
+    .await;
+    let gateway_id = gateway["id"].as_str().expect("id");
+    fleet_create(
+        &api,
+        "routes",
+        json!({"selector": "env=prod", "name": "everything", "condition": "true", "priority": 1,
+               "is_final": true, "destination_ids": [gateway_id]}),
+    )
+    .await;
+    let (status, body) = api
+        .request(
+            Method::PUT,
+            &format!("/api/v1/destinations/{gateway_id}?rollout=staged&first_batch=1"),
+            Some(json!({"selector": "env=prod", "name": "gateway", "type": "otlp_http",
+                        "settings": {"endpoint": "https://gw-2.example.com/otlp"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    ids.sort();
+    let (released, held) = (config(&api, &ids[0]).await, config(&api, &ids[1]).await);
+    assert!(content(&released).contains("gw-2.example.com"), "{}", content(&released));
+    assert!(content(&held).contains("gw-1.example.com"), "{}", content(&held));
+    let released_reason = item(&released, "gateway")["reason"].as_str().unwrap_or_default().to_owned();
+    let held_reason = item(&held, "gateway")["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(!released_reason.contains("previous revision"), "{released_reason}");
+    assert_eq!(item(&released, "gateway").get("held"), None);
+    assert_eq!(item(&held, "gateway")["held"], true);
+    assert!(
+        held_reason.contains("applies because of selector env=prod")
+            && held_reason.contains("at its previous revision"),
+        "{held_reason}"
+    );
+}

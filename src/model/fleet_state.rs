@@ -915,6 +915,26 @@ impl FleetState {
         self.render_input_holding(record, None)
     }
 
+    /// The fleet-wide items `record`'s config is rendered from now, whether or not they apply to its
+    /// labels: the current revisions, except where a staged rollout still holds the collector back
+    /// on an item's previous revision (those ids are in `held`; a held item absent before the change
+    /// is left out).
+    pub fn effective_fleet_items(&self, record: &CollectorRecord) -> EffectiveFleetItems<'_> {
+        let held = self.held_items(&record.id, None);
+        EffectiveFleetItems {
+            sources: effective(&self.fleet_items.sources, &held.sources),
+            destinations: effective(&self.fleet_items.destinations, &held.destinations),
+            routes: effective(&self.fleet_items.routes, &held.routes),
+            held: held
+                .sources
+                .keys()
+                .chain(held.destinations.keys())
+                .chain(held.routes.keys())
+                .map(|id| (*id).to_owned())
+                .collect(),
+        }
+    }
+
     /// [`FleetState::render_input`], ignoring the hold of rollout `ignored` (what the collector's
     /// config will be once that rollout releases it).
     fn render_input_holding<'a>(
@@ -1141,6 +1161,15 @@ fn unindex_host(index: &mut HashMap<String, BTreeSet<String>>, host_id: &str, co
 
 /// The fleet-wide items of one kind as a held collector sees them: the current ones, with every held
 /// item at its previous revision (absent if it did not exist), in id order.
+/// The fleet-wide items one collector's config is rendered from ([`FleetState::effective_fleet_items`]).
+pub struct EffectiveFleetItems<'a> {
+    pub sources: Vec<&'a Attached<Source>>,
+    pub destinations: Vec<&'a Attached<Destination>>,
+    pub routes: Vec<&'a Attached<Route>>,
+    /// The ids of the items held at their previous revision by a staged rollout.
+    pub held: BTreeSet<String>,
+}
+
 fn effective<'a, T>(
     current: &'a BTreeMap<String, Attached<T>>,
     held: &BTreeMap<&'a str, Option<&'a Attached<T>>>,

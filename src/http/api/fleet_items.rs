@@ -200,6 +200,10 @@ pub(crate) struct AppliedItem {
     rendered: bool,
     /// Why, in a sentence.
     reason: String,
+    /// A staged rollout has not reached this collector yet: the config has the item's previous
+    /// revision.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    held: bool,
 }
 
 fn own_item(kind: &'static str, id: &str, name: &str) -> AppliedItem {
@@ -211,34 +215,46 @@ fn own_item(kind: &'static str, id: &str, name: &str) -> AppliedItem {
         selector: None,
         rendered: true,
         reason: "this collector's own item".to_owned(),
+        held: false,
     }
 }
 
-fn attached_item<T>(kind: &'static str, id: &str, name: &str, attached: &Attached<T>) -> AppliedItem {
-    let reason = if attached.selector.is_everything() {
+fn attached_item(kind: &'static str, id: &str, name: &str, selector: &Selector) -> AppliedItem {
+    let reason = if selector.is_everything() {
         "fleet-wide, attached to every collector".to_owned()
     } else {
-        format!("fleet-wide, applies because of selector {}", attached.selector)
+        format!("fleet-wide, applies because of selector {selector}")
     };
     AppliedItem {
         kind,
         id: id.to_owned(),
         name: name.to_owned(),
         scope: "fleet",
-        selector: Some(attached.selector.as_str().to_owned()),
+        selector: Some(selector.as_str().to_owned()),
         rendered: true,
         reason,
+        held: false,
     }
 }
 
-/// Every item of `record`'s config and why it is there, in the order of the render input.
+/// Every item of `record`'s config and why it is there, in the order of the render input. Fleet-wide
+/// items are taken as the config has them: during a staged rollout that has not reached this
+/// collector yet, at their previous revision (and the reason says so).
 pub(crate) fn applied_items(fleet: &FleetState, record: &crate::model::CollectorRecord) -> Vec<AppliedItem> {
     let labels = &record.labels;
-    let items = &fleet.fleet_items;
+    let items = fleet.effective_fleet_items(record);
+    let attached = |kind: &'static str, id: &str, name: &str, selector: &Selector| {
+        let mut view = attached_item(kind, id, name, selector);
+        if items.held.contains(id) {
+            view.reason
+                .push_str(" (at its previous revision: a staged rollout has not reached this collector yet)");
+        }
+        view
+    };
     let mut applied = Vec::new();
     applied.extend(record.sources.values().map(|source| own_item("source", &source.id, &source.name)));
-    for (id, attached) in items.sources.iter().filter(|(_, attached)| attached.applies_to(labels)) {
-        applied.push(attached_item("source", id, &attached.item.name, attached));
+    for source in items.sources.iter().filter(|source| source.applies_to(labels)) {
+        applied.push(attached("source", &source.item.id, &source.item.name, &source.selector));
     }
     applied.extend(
         record
@@ -246,16 +262,23 @@ pub(crate) fn applied_items(fleet: &FleetState, record: &crate::model::Collector
             .values()
             .map(|destination| own_item("destination", &destination.id, &destination.name)),
     );
-    for (id, attached) in items.destinations.iter().filter(|(_, attached)| attached.applies_to(labels)) {
-        applied.push(attached_item("destination", id, &attached.item.name, attached));
+    for destination in items.destinations.iter().filter(|destination| destination.applies_to(labels)) {
+        applied.push(attached(
+            "destination",
+            &destination.item.id,
+            &destination.item.name,
+            &destination.selector,
+        ));
     }
     applied.extend(record.routes.values().map(|route| own_item("route", &route.id, &route.name)));
-    for (id, attached) in items.routes.iter().filter(|(_, attached)| attached.applies_to(labels)) {
-        let mut item = attached_item("route", id, &attached.item.name, attached);
-        let reaches_a_destination =
-            attached.item.destination_ids.iter().any(|id| {
-                items.destinations.get(id).is_some_and(|destination| destination.applies_to(labels))
-            });
+    for route in items.routes.iter().filter(|route| route.applies_to(labels)) {
+        let mut item = attached("route", &route.item.id, &route.item.name, &route.selector);
+        let reaches_a_destination = route.item.destination_ids.iter().any(|id| {
+            items
+                .destinations
+                .iter()
+                .any(|destination| &destination.item.id == id && destination.applies_to(labels))
+        });
         if !reaches_a_destination {
             item.rendered = false;
             item.reason =
