@@ -972,7 +972,112 @@
       }
     }
 
+    // ---- prune (operators): a dry run first, then a confirm naming the count, then the outcome
+
+    const PRUNE_SHOWN = 10;
+
+    function pruneBody(dryRun) {
+      const pruneForm = $('#prune-form');
+      const request = { inactive_for: pruneForm.inactive_for.value.trim(), dry_run: dryRun };
+      const selector = form.selector.value.trim();
+      if (selector && pruneForm.use_selector.checked) request.selector = selector;
+      return request;
+    }
+
+    function fillList(list, lines) {
+      list.replaceChildren(...lines.map((line) => h('li', {}, ...line)));
+    }
+
+    /** Back to the question: an answer stops holding once the inputs change. */
+    function resetPrune() {
+      $('#prune-preview').hidden = true;
+      $('#prune-result').hidden = true;
+      const check = $('#prune-check');
+      check.hidden = false;
+      check.disabled = false;
+      const confirm = $('#prune-confirm');
+      confirm.hidden = true;
+      confirm.disabled = false;
+      $('#prune-cancel').textContent = 'Cancel';
+    }
+
+    function openPrune() {
+      const pruneForm = $('#prune-form');
+      clearErrors(pruneForm);
+      pruneForm.reset();
+      const selector = form.selector.value.trim();
+      $('#prune-selector-field').hidden = !selector;
+      $('#prune-selector').textContent = selector;
+      resetPrune();
+      $('#prune-dialog').showModal();
+    }
+
+    async function checkPrune() {
+      const pruneForm = $('#prune-form');
+      const check = $('#prune-check');
+      clearErrors(pruneForm);
+      check.disabled = true;
+      try {
+        const answer = await api('POST', '/api/v1/collectors:prune', pruneBody(true));
+        const count = answer.count || 0;
+        const found = answer.collectors || [];
+        const lines = found.slice(0, PRUNE_SHOWN).map((c) => [h('strong', {}, c.name), ` · ${c.status.replaceAll('_', ' ')}, last seen `, timeAgo(c.last_seen_at)]);
+        if (count > PRUNE_SHOWN) lines.push([`… and ${(count - PRUNE_SHOWN).toLocaleString()} more`]);
+        const beyond = answer.remaining ? ` ${answer.remaining.toLocaleString()} more are inactive: prune again afterwards.` : '';
+        $('#prune-preview-text').textContent = count
+          ? `${collectorsWord(count)} would be deleted, least recently active first.${beyond}`
+          : 'No collector has been inactive that long.';
+        fillList($('#prune-preview-names'), lines);
+        $('#prune-preview').hidden = false;
+        const confirm = $('#prune-confirm');
+        confirm.textContent = `Delete ${collectorsWord(count)}`;
+        confirm.hidden = count === 0;
+        check.hidden = count > 0;
+        if (count > 0) confirm.focus();
+      } catch (error) {
+        showError(pruneForm, error);
+      } finally {
+        check.disabled = false;
+      }
+    }
+
+    async function runPrune(event) {
+      event.preventDefault();
+      const confirm = $('#prune-confirm');
+      if (confirm.hidden) {
+        // Enter in a field: the dry run, never the deletion.
+        if (!$('#prune-check').hidden) checkPrune();
+        return;
+      }
+      const pruneForm = $('#prune-form');
+      clearErrors(pruneForm);
+      confirm.disabled = true;
+      try {
+        const answer = await api('POST', '/api/v1/collectors:prune', pruneBody(false));
+        const deleted = answer.deleted ?? answer.count ?? 0;
+        const skipped = answer.skipped || [];
+        const why = { active: 'reconnected meanwhile, kept', gone: 'already deleted by someone else' };
+        $('#prune-result-text').textContent = `Deleted ${collectorsWord(deleted)}.${skipped.length ? ` Skipped ${skipped.length.toLocaleString()}:` : ''}`;
+        const lines = skipped.slice(0, PRUNE_SHOWN).map((s) => [h('strong', {}, s.name), ` · ${why[s.reason] || s.reason}`]);
+        if (skipped.length > PRUNE_SHOWN) lines.push([`… and ${(skipped.length - PRUNE_SHOWN).toLocaleString()} more`]);
+        fillList($('#prune-result-skipped'), lines);
+        $('#prune-preview').hidden = true;
+        $('#prune-result').hidden = false;
+        confirm.hidden = true;
+        $('#prune-cancel').textContent = 'Done';
+        toast(`Pruned ${collectorsWord(deleted)}${skipped.length ? `, skipped ${skipped.length.toLocaleString()}` : ''}.`);
+        reload();
+      } catch (error) {
+        confirm.disabled = false;
+        showError(pruneForm, error);
+      }
+    }
+
     if (canManage) {
+      $('#prune-open').addEventListener('click', openPrune);
+      $('#prune-check').addEventListener('click', checkPrune);
+      $('#prune-form').addEventListener('submit', runPrune);
+      $('#prune-form').addEventListener('input', resetPrune);
       body.addEventListener('change', (event) => {
         const box = event.target.closest('[data-select]');
         if (!box) return;

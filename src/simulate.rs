@@ -43,6 +43,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::config::human::parse_duration;
+use alloy_collector::LoadFailures;
 use closed_loop::{ClosedLoopSettings, Workload};
 use fleet::{FleetSettings, SimFleet};
 use http_client::SimHttpClient;
@@ -88,6 +89,11 @@ pub struct SimulateArgs {
     /// Leave `effective_config` out of status reports (Alloy before 1.12).
     #[arg(long, env = "LINKMESH_SIM_NO_EFFECTIVE_CONFIG")]
     pub no_effective_config: bool,
+    /// A collector fails to load a delivered config that contains TEXT (repeatable), as Alloy does a
+    /// config that fails to parse or evaluate: it reports FAILED with an error naming the component,
+    /// keeps running its previous config, and does not retry that content until a different one comes.
+    #[arg(long = "fail-when-contains", value_name = "TEXT", env = "LINKMESH_SIM_FAIL_WHEN_CONTAINS")]
+    pub fail_when_contains: Vec<String>,
     /// Most calls in flight at once, which also bounds the HTTP connections per server.
     #[arg(long, env = "LINKMESH_SIM_CONNECTIONS", default_value_t = 64)]
     pub connections: usize,
@@ -214,6 +220,9 @@ impl SimulateArgs {
         {
             return invalid("--name-prefix must be non-empty and use only letters, digits, '-', '_' and '.'");
         }
+        if self.fail_when_contains.iter().any(String::is_empty) {
+            return invalid("--fail-when-contains needs a non-empty text");
+        }
         if self.create_only {
             self.provision_only = true;
         }
@@ -319,6 +328,7 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
     let settings = FleetSettings {
         report_effective_config: !args.no_effective_config,
         metrics_compression: args.metrics_compression,
+        load_failures: Arc::new(LoadFailures::new(args.fail_when_contains.iter().cloned())),
     };
     let fleet = Arc::new(SimFleet::new(client, nodes, tokens, args.connections, settings));
     if args.closed_loop {
@@ -420,6 +430,7 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
         "threads": threads,
         "rate": args.rate,
         "metrics_compression": format!("{:?}", args.metrics_compression).to_lowercase(),
+        "fail_when_contains": args.fail_when_contains,
         "provisioning": phases.provisioning,
         "startup": phases.startup,
         "run": phases.run,
@@ -502,6 +513,11 @@ mod tests {
         let mut args = parse(&["--create-only"]);
         args.validate().expect("valid");
         assert!(args.provision_only);
+        let mut args = parse(&["--fail-when-contains", ""]);
+        assert!(args.validate().expect_err("invalid").to_string().contains("--fail-when-contains"));
+        let mut args = parse(&["--fail-when-contains", "boom", "--fail-when-contains", "a,b"]);
+        args.validate().expect("valid");
+        assert_eq!(args.fail_when_contains, ["boom", "a,b"], "repeatable, never split");
     }
 
     #[test]

@@ -263,6 +263,16 @@ async fn server_with_aged_fleet() -> (tempfile::TempDir, Server, Api, Vec<String
     }
     collectors[&long_gone]["last_seen_at"] = json!(now - 40 * day);
     collectors[&connected]["last_seen_at"] = json!(now - 40 * day);
+    drop(first);
+    let (temp, server) = restored(&backup);
+    let api = Api::admin(&server).await;
+    get_config(&server, &token, &poll_request("connected-host", "")).await;
+    api.wait_for_status(&connected, "connected").await;
+    (temp, server, api, vec![never_seen, long_gone, connected, fresh], other)
+}
+
+/// A new server restored from `backup` (edited), on a data dir in the returned temp dir.
+fn restored(backup: &Value) -> (tempfile::TempDir, Server) {
     let temp = tempfile::tempdir().expect("temp dir");
     let file = temp.path().join("backup.json");
     std::fs::write(&file, serde_json::to_vec(&backup).expect("json")).expect("write backup");
@@ -279,12 +289,8 @@ async fn server_with_aged_fleet() -> (tempfile::TempDir, Server, Api, Vec<String
         .output()
         .expect("run linkmesh restore");
     assert!(output.status.success(), "restore: {}", String::from_utf8_lossy(&output.stderr));
-    drop(first);
     let server = Server::start_on_data_dir(&data_dir);
-    let api = Api::admin(&server).await;
-    get_config(&server, &token, &poll_request("connected-host", "")).await;
-    api.wait_for_status(&connected, "connected").await;
-    (temp, server, api, vec![never_seen, long_gone, connected, fresh], other)
+    (temp, server)
 }
 
 #[tokio::test]
@@ -335,6 +341,7 @@ async fn prune_lists_exactly_the_inactive_collectors_and_deletes_only_when_asked
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((&body["dry_run"], &body["count"]), (&json!(false), &json!(2)), "{body}");
+    assert_eq!((&body["deleted"], &body["skipped"]), (&json!(2), &json!([])), "{body}");
     for id in [never_seen, long_gone] {
         let (status, _) = api.request(Method::GET, &format!("/api/v1/collectors/{id}"), None).await;
         assert_eq!(status, 404, "pruned");
@@ -350,5 +357,77 @@ async fn prune_lists_exactly_the_inactive_collectors_and_deletes_only_when_asked
         entries.iter().any(|entry| entry["operation"] == "prune_dry_run"),
         "dry runs are audited as such"
     );
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_prune_racing_other_deletions_skips_what_they_deleted_and_never_fails() {
+    // Groups of old collectors; each round prunes one group three times at once while each of its
+    // collectors is also deleted on its own. A prune that selected a collector deleted before its
+    // deletion applies must skip it ("gone"), not fail whole.
+    const GROUPS: usize = 8;
+    const PER_GROUP: usize = 8;
+    let first = Server::start();
+    let api = Api::admin(&first).await;
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for group in 0..GROUPS {
+        let mut ids = Vec::new();
+        for index in 0..PER_GROUP {
+            ids.push(api.create_collector(&format!("old-{group}-{index}")).await);
+        }
+        let labels = json!({"set": {"group": format!("g{group}")}});
+        let (status, body) = api
+            .request(Method::POST, BULK, Some(json!({"ids": ids, "action": "label", "labels": labels})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        groups.push(ids);
+    }
+    let mut backup = api.get("/api/v1/backup").await;
+    let collectors = backup["fleet"]["collectors"].as_object_mut().expect("collectors");
+    for record in collectors.values_mut() {
+        let created = record["created_at"].as_u64().expect("created_at millis");
+        record["created_at"] = json!(created - 60 * 86_400_000);
+    }
+    drop(first);
+    let (_temp, server) = restored(&backup);
+    let api = Api::admin(&server).await;
+
+    let mut rounds_with_gone = 0;
+    for (group, ids) in groups.iter().enumerate() {
+        let prune = json!({"inactive_for": "30d", "selector": format!("group=g{group}"), "dry_run": false});
+        let prunes = (0..3).map(|_| api.request(Method::POST, PRUNE, Some(prune.clone())));
+        let paths: Vec<String> = ids.iter().map(|id| format!("/api/v1/collectors/{id}")).collect();
+        let deletes = paths.iter().map(|path| api.request(Method::DELETE, path, None));
+        let (prunes, deletes) =
+            tokio::join!(futures_util::future::join_all(prunes), futures_util::future::join_all(deletes));
+        let mut deleted = 0;
+        let mut gone = 0;
+        for (status, body) in &prunes {
+            assert_eq!(*status, 200, "a prune never fails on what others deleted: {body}");
+            assert_eq!(body["deleted"], body["count"], "{body}");
+            deleted += body["deleted"].as_u64().expect("deleted");
+            for skip in body["skipped"].as_array().expect("skipped") {
+                assert_eq!(skip["reason"], "gone", "nothing reconnected: {body}");
+                assert!(ids.contains(&skip["id"].as_str().expect("id").to_owned()), "{body}");
+                gone += 1;
+            }
+        }
+        for (status, body) in &deletes {
+            assert!(*status == 204 || *status == 200 || *status == 404, "{status}: {body}");
+            if *status != 404 {
+                deleted += 1;
+            }
+        }
+        assert_eq!(deleted, PER_GROUP as u64, "each collector deleted exactly once (round {group})");
+        for id in ids {
+            let (status, _) = api.request(Method::GET, &format!("/api/v1/collectors/{id}"), None).await;
+            assert_eq!(status, 404, "{id} is gone");
+        }
+        if gone > 0 {
+            rounds_with_gone += 1;
+        }
+    }
+    eprintln!("{rounds_with_gone} of {GROUPS} rounds had a prune skip collectors deleted meanwhile");
+    assert!(rounds_with_gone > 0, "no round raced: the test did not exercise the skip");
     drop(server);
 }

@@ -259,3 +259,126 @@ async fn a_refused_node_counts_its_errors_and_every_call_is_retried_on_another()
     assert_eq!(summary["run"]["calls"]["get_config"]["ok"], 50, "{summary:#}");
     assert!(table.contains("legend: each call goes to a node picked at random"), "{table}");
 }
+
+/// A running `linkmesh simulate`, stopped when dropped (also when the test fails).
+struct Running {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Running {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pipeline(level: &str) -> Value {
+    serde_json::json!({"name": "levels", "signals": ["logs"],
+                       "steps": [{"type": "attributes", "settings": {"insert": {"level": level}}}]})
+}
+
+#[tokio::test]
+async fn a_collector_fails_to_load_a_config_with_the_marker_and_applies_the_next_one() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens = dir.path().join("tokens.tsv");
+    simulate(
+        &server,
+        &api.token,
+        &tokens,
+        &["--collectors", "1", "--name-prefix", "fails-", "--provision-only"],
+    );
+    let listed = api.get("/api/v1/collectors?q=fails-").await;
+    let id = listed["collectors"][0]["id"].as_str().expect("provisioned").to_owned();
+
+    // A pipeline whose level the marker can go into.
+    let pipeline_id =
+        api.create("/api/v1/pipelines", pipeline("v1")).await["id"].as_str().expect("id").to_owned();
+    let base = format!("/api/v1/collectors/{id}");
+    api.create(&format!("{base}/sources"), serde_json::json!({"name": "in", "type": "otlp"})).await;
+    let destination = api
+        .create(
+            &format!("{base}/destinations"),
+            serde_json::json!({"name": "out", "type": "otlp_http", "settings": {"endpoint": "https://otlp.sim.example"}}),
+        )
+        .await;
+    api.create(
+        &format!("{base}/routes"),
+        serde_json::json!({"name": "all", "pipeline_id": pipeline_id, "destination_ids": [destination["id"]]}),
+    )
+    .await;
+
+    let log = dir.path().join("simulate.log");
+    let running = Running {
+        child: Command::new(env!("CARGO_BIN_EXE_linkmesh"))
+            .arg("simulate")
+            .args(["--url", &server.base_url, "--tokens-file", tokens.to_str().expect("utf-8 path")])
+            .args(["--collectors", "1", "--name-prefix", "fails-", "--duration", "600s"])
+            .args(["--poll-interval", "1s", "--metrics-interval", "0s", "--quiet", "--no-stdout-summary"])
+            .args(["--fail-when-contains", "fail-me"])
+            .env_remove("LINKMESH_ADMIN_PASSWORD")
+            .env_remove("LINKMESH_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start linkmesh simulate"),
+        log,
+    };
+    let config_when = |wanted: &'static str, level: &'static str| {
+        let (api, id) = (&api, &id);
+        async move {
+            let collector = api.collector(id).await;
+            let config = &collector["config"];
+            config["remote_status"] == wanted
+                && config["effective_config"]
+                    .as_str()
+                    .is_some_and(|effective| effective.contains(&format!("\"{level}\"")))
+        }
+    };
+    let applied = wait_until(WAIT_DEADLINE, || config_when("applied", "v1")).await;
+    assert!(applied, "v1 never applied: {}\nsimulate: {}", api.collector(&id).await, running.log());
+
+    // The marker in the config: FAILED with Alloy's kind of error, v1 still running.
+    let path = format!("/api/v1/pipelines/{pipeline_id}");
+    let (status, body) = api.request(reqwest::Method::PUT, &path, Some(pipeline("fail-me"))).await;
+    assert_eq!(status, 200, "{body}");
+    let failed = wait_until(WAIT_DEADLINE, || config_when("failed", "v1")).await;
+    let collector = api.collector(&id).await;
+    assert!(failed, "never failed: {collector}\nsimulate: {}", running.log());
+    let error = collector["config"]["remote_error"].as_str().expect("the error is shown");
+    assert!(error.contains(": Failed to build component: building component: otelcol.processor."), "{error}");
+    assert!(error.ends_with("simulated failure: the config contains \"fail-me\""), "{error}");
+    eprintln!("the error shown: {error}");
+
+    // Rolled back: v1 is what runs, so APPLIED again without a reload.
+    let rollout = api.get("/api/v1/rollouts?limit=1").await;
+    let rollout_id = rollout["rollouts"][0]["id"].as_str().expect("the change's rollout").to_owned();
+    let (status, body) =
+        api.request(reqwest::Method::POST, &format!("/api/v1/rollouts/{rollout_id}/rollback"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let rolled_back = wait_until(WAIT_DEADLINE, || config_when("applied", "v1")).await;
+    let collector = api.collector(&id).await;
+    assert!(rolled_back, "never applied after the rollback: {collector}\nsimulate: {}", running.log());
+    assert!(collector["config"]["remote_error"].is_null(), "{collector}");
+    let rollback_done = wait_until(WAIT_DEADLINE, || async {
+        api.get("/api/v1/rollouts?limit=1").await["rollouts"][0]["state"] == "done"
+    })
+    .await;
+    assert!(rollback_done, "{}", api.get("/api/v1/rollouts?limit=1").await);
+
+    // A new config without the marker loads: APPLIED, its effective config shown.
+    let (status, body) = api.request(reqwest::Method::PUT, &path, Some(pipeline("v3"))).await;
+    assert_eq!(status, 200, "{body}");
+    let reapplied = wait_until(WAIT_DEADLINE, || config_when("applied", "v3")).await;
+    let collector = api.collector(&id).await;
+    assert!(reapplied, "never applied again: {collector}\nsimulate: {}", running.log());
+    assert!(collector["config"]["remote_error"].is_null(), "{collector}");
+}

@@ -280,3 +280,45 @@ async fn admins_add_users_who_can_then_sign_in_with_their_role() {
     let (status, _) = viewer.request(reqwest::Method::GET, "/api/v1/users", None).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn operators_get_the_prune_dialog_viewers_do_not() {
+    let server = Server::start();
+    let http = no_redirects();
+    let page = |token: String| {
+        let (http, url) = (http.clone(), server.url("/collectors"));
+        async move {
+            let response = http.get(url).bearer_auth(token).send().await.expect("collectors page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let operator = Api::with_role(&server, "operator").await;
+    let html = page(operator.token.clone()).await;
+    assert!(html.contains(r#"id="prune-open""#), "the Prune… action");
+    assert!(html.contains(r#"<dialog id="prune-dialog""#), "its dialog");
+    assert!(
+        html.contains(r#"name="inactive_for" type="text" class="mono" value="7d""#),
+        "asks how long inactive, 7 days by default"
+    );
+    assert!(html.contains(r#"data-field="inactive_for""#), "the server's field error lands next to it");
+    assert!(html.contains(r#"id="prune-use-selector""#), "may use the list's label filter");
+    assert!(
+        html.contains(r#"id="prune-confirm" hidden"#),
+        "no deletion before the dry run has shown what would go"
+    );
+    let script = html
+        .split("src=\"")
+        .find_map(|rest| rest.split('"').next().filter(|src| src.ends_with("/app.js")))
+        .expect("app.js")
+        .to_owned();
+    let js = http.get(server.url(&script)).send().await.expect("app.js").text().await.expect("js");
+    assert!(
+        js.contains("'/api/v1/collectors:prune', pruneBody(true)"),
+        "the dialog's first call is a dry run"
+    );
+
+    let viewer = Api::with_role(&server, "viewer").await;
+    let html = page(viewer.token.clone()).await;
+    assert!(!html.contains("prune-open") && !html.contains("prune-dialog"), "viewers cannot prune");
+}

@@ -1,6 +1,6 @@
 //! Commands: every change to the fleet model, as proposed to Raft.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -151,10 +151,16 @@ pub enum Command {
         remove: Vec<String>,
         at: UnixMillis,
     },
-    /// Deletes several collectors at once (all or none: refused when one is missing or listed twice),
-    /// each as [`Command::DeleteCollector`] would (`POST /collectors:bulk`, `POST /collectors:prune`).
+    /// Deletes several collectors at once, each as [`Command::DeleteCollector`] would. Without
+    /// `prune` (`POST /collectors:bulk`): all or none, refused when one is missing or listed twice.
+    /// With it (`POST /collectors:prune`): refused only when one is listed twice; an id that is gone,
+    /// or whose replicated last activity is at or after the cut-off ([`prune_skip`]), is skipped — it
+    /// was deleted, or it reconnected, since it was selected — and the skips are kept under the
+    /// prune's id in `FleetState::prune_skips`, where its request reads them.
     DeleteCollectors {
         ids: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prune: Option<PruneCutoff>,
     },
     /// Mints (or rotates) the tokens of several collectors at once, each as
     /// [`Command::SetCollectorToken`] would (all or none).
@@ -377,6 +383,65 @@ pub struct ActivityUpdate {
     pub inferred_apply: Option<InferredApply>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<NewEvent>,
+}
+
+/// What makes a [`Command::DeleteCollectors`] a prune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PruneCutoff {
+    /// Skip a collector whose replicated last activity is at or after this.
+    pub inactive_before: UnixMillis,
+    /// Unique per request: where its skips are kept ([`PruneSkips`]).
+    pub prune_id: String,
+}
+
+/// Why a prune's [`Command::DeleteCollectors`] leaves a selected id alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneSkip {
+    /// No such collector any more: deleted by another call since it was selected.
+    Gone,
+    /// Its replicated last activity is at or after the cut-off: it reconnected since it was selected.
+    Active,
+}
+
+/// What a prune does with a selected id whose record is `record`: `None` deletes it.
+pub fn prune_skip(record: Option<&CollectorRecord>, inactive_before: UnixMillis) -> Option<PruneSkip> {
+    match record {
+        None => Some(PruneSkip::Gone),
+        Some(record) if record.last_seen_at.unwrap_or(record.created_at) >= inactive_before => {
+            Some(PruneSkip::Active)
+        }
+        Some(_) => None,
+    }
+}
+
+/// The skips of the latest prunes that skipped something, by prune id, oldest first: a prune's
+/// request tells its own deletions from other calls' only by this (a prune absent here skipped
+/// nothing). Bounded by [`PruneSkips::CAPACITY`]: read at once, after the entry applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PruneSkips(VecDeque<(String, Vec<(String, PruneSkip)>)>);
+
+impl PruneSkips {
+    pub const CAPACITY: usize = 64;
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn record(&mut self, prune_id: &str, skips: Vec<(String, PruneSkip)>) {
+        if skips.is_empty() {
+            return;
+        }
+        if self.0.len() == Self::CAPACITY {
+            self.0.pop_front();
+        }
+        self.0.push_back((prune_id.to_owned(), skips));
+    }
+
+    /// What the prune `prune_id` skipped (empty when nothing, or when forgotten already).
+    pub fn of(&self, prune_id: &str) -> &[(String, PruneSkip)] {
+        self.0.iter().rev().find(|(id, _)| id == prune_id).map_or(&[], |(_, skips)| skips.as_slice())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

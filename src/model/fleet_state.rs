@@ -8,7 +8,7 @@ use super::audit::AuditLog;
 use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::ConfigVersion;
 use super::collector::{CollectorRecord, RemoteConfigState};
-use super::command::{ActivityUpdate, Command, RestoredFleet};
+use super::command::{prune_skip, ActivityUpdate, Command, PruneSkips, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
 use super::fleet_items::{Attached, FleetItems};
@@ -100,6 +100,9 @@ pub struct FleetState {
     /// The current tokens of recently deleted collectors (`model/deleted_tokens.rs`).
     #[serde(default)]
     pub deleted_tokens: DeletedTokens,
+    /// What the latest prunes skipped (see [`Command::DeleteCollectors`]).
+    #[serde(default, skip_serializing_if = "PruneSkips::is_empty")]
+    pub prune_skips: PruneSkips,
     /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
     #[serde(skip)]
     collector_token_index: HashMap<TokenHash, String>,
@@ -384,17 +387,30 @@ impl FleetState {
                 }
                 Ok(vec![self.remove_collector(id)])
             }
-            Command::DeleteCollectors { ids } => {
+            Command::DeleteCollectors { ids, prune } => {
                 let mut seen = BTreeSet::new();
                 for id in ids {
-                    if !self.collectors.contains_key(id) {
+                    if prune.is_none() && !self.collectors.contains_key(id) {
                         return Err(not_found("collector", id));
                     }
                     if !seen.insert(id) {
                         return Err(listed_twice("ids", id));
                     }
                 }
-                Ok(ids.iter().map(|id| self.remove_collector(id)).collect())
+                let mut doomed = Vec::with_capacity(ids.len());
+                let mut skips = Vec::new();
+                for id in ids {
+                    // A prune skips what was deleted or reconnected since its selection.
+                    let cutoff = prune.as_ref().map(|prune| prune.inactive_before);
+                    match cutoff.and_then(|before| prune_skip(self.collectors.get(id), before)) {
+                        Some(skip) => skips.push((id.clone(), skip)),
+                        None => doomed.push(id),
+                    }
+                }
+                if let Some(prune) = prune {
+                    self.prune_skips.record(&prune.prune_id, skips);
+                }
+                Ok(doomed.into_iter().map(|id| self.remove_collector(id)).collect())
             }
             Command::SetCollectorToken { collector_id, token_hash, prefix, at } => {
                 self.check_collector_token(collector_id, token_hash)?;
@@ -1228,6 +1244,7 @@ fn already_exists(kind: &str, id: &str) -> ApplyError {
 mod tests {
     use super::*;
     use crate::model::collector::CollectorStatus;
+    use crate::model::command::{PruneCutoff, PruneSkip, PruneSkips};
     use crate::model::{CollectorMode, SlotEpoch, UnixMillis, SLOT_COUNT};
 
     fn create(id: &str) -> Command {
@@ -1290,14 +1307,15 @@ mod tests {
             state.apply(&set_token(id, byte)).expect("mint");
         }
         let before = state.clone();
-        let missing = Command::DeleteCollectors { ids: vec!["c1".into(), "nope".into()] };
+        let missing = Command::DeleteCollectors { ids: vec!["c1".into(), "nope".into()], prune: None };
         assert!(matches!(state.apply(&missing), Err(ApplyError::NotFound { .. })));
-        let twice = Command::DeleteCollectors { ids: vec!["c1".into(), "c1".into()] };
+        let twice = Command::DeleteCollectors { ids: vec!["c1".into(), "c1".into()], prune: None };
         assert!(matches!(state.apply(&twice), Err(ApplyError::InvalidReference { .. })));
         assert_eq!(state, before, "a refused batch deletes none");
 
-        let effects =
-            state.apply(&Command::DeleteCollectors { ids: vec!["c1".into(), "c2".into()] }).expect("delete");
+        let effects = state
+            .apply(&Command::DeleteCollectors { ids: vec!["c1".into(), "c2".into()], prune: None })
+            .expect("delete");
         assert_eq!(
             effects,
             [
@@ -1309,6 +1327,80 @@ mod tests {
         assert!(state.collector_by_token_hash(&[1; 32]).is_none());
         assert_eq!(state.deleted_collector_by_token_hash(&[2; 32]), Some("c2"));
         assert!(!state.collector_name_index.contains_key("name-c1"));
+    }
+
+    #[test]
+    fn a_prune_skips_collectors_gone_or_active_since_their_selection() {
+        let mut state = FleetState::default();
+        for id in ["c1", "c2", "c3", "c4"] {
+            state.apply(&create(id)).expect("create");
+        }
+        let seen = |id: &str, at: u64| {
+            let mut update = ActivityUpdate::for_collector(id);
+            update.last_seen_at = Some(UnixMillis(at));
+            Command::RecordActivity { updates: vec![update] }
+        };
+        // c1 last seen long ago; c2 reconnected at the cut-off; c3 after it; c4 never seen (created).
+        for command in [seen("c1", 10), seen("c2", 100), seen("c3", 150)] {
+            state.apply(&command).expect("activity");
+        }
+        state.apply(&Command::DeleteCollector { id: "c4".into() }).expect("deleted meanwhile");
+        let prune = |ids: &[&str]| Command::DeleteCollectors {
+            ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+            prune: Some(PruneCutoff {
+                inactive_before: UnixMillis(100),
+                prune_id: format!("p{}", ids.len()),
+            }),
+        };
+        let twice = prune(&["c1", "c1"]);
+        let before = state.clone();
+        assert!(matches!(state.apply(&twice), Err(ApplyError::InvalidReference { .. })));
+        assert_eq!(state, before, "listed twice: refused whole");
+
+        let effects = state.apply(&prune(&["c1", "c2", "c3", "c4"])).expect("prune applies");
+        assert_eq!(effects, [Effect::CollectorDeleted { collector_id: "c1".into() }]);
+        assert_eq!(state.collectors.keys().collect::<Vec<_>>(), ["c2", "c3"]);
+        assert_eq!(
+            state.prune_skips.of("p4"),
+            [
+                ("c2".to_owned(), PruneSkip::Active),
+                ("c3".to_owned(), PruneSkip::Active),
+                ("c4".to_owned(), PruneSkip::Gone)
+            ],
+            "the skips are kept for the request to read"
+        );
+
+        assert_eq!(state.apply(&prune(&["c1", "c4"])).expect("only gone ids"), []);
+        assert_eq!(
+            state.prune_skips.of("p2"),
+            [("c1".to_owned(), PruneSkip::Gone), ("c4".to_owned(), PruneSkip::Gone)]
+        );
+        let skipped_nothing = state.clone();
+        assert_eq!(state.apply(&prune(&[])).expect("nothing selected"), []);
+        assert_eq!(state, skipped_nothing, "nothing skipped, nothing kept");
+        assert!(state.prune_skips.of("p0").is_empty());
+        let deleted_meanwhile = Command::DeleteCollectors { ids: vec!["c1".into()], prune: None };
+        assert!(
+            matches!(state.apply(&deleted_meanwhile), Err(ApplyError::NotFound { .. })),
+            "the bulk delete stays all or nothing"
+        );
+    }
+
+    #[test]
+    fn prune_skips_are_bounded_oldest_forgotten_first() {
+        let mut skips = PruneSkips::default();
+        for n in 0..=PruneSkips::CAPACITY {
+            skips.record(&format!("p{n}"), vec![(format!("c{n}"), PruneSkip::Gone)]);
+        }
+        assert!(skips.of("p0").is_empty(), "the oldest is forgotten");
+        assert_eq!(skips.of("p1"), [("c1".to_owned(), PruneSkip::Gone)]);
+    }
+
+    #[test]
+    fn a_prune_entry_without_a_cutoff_decodes_as_the_bulk_delete() {
+        let logged: Command =
+            serde_json::from_str(r#"{"op":"delete_collectors","ids":["c1"]}"#).expect("decodes");
+        assert_eq!(logged, Command::DeleteCollectors { ids: vec!["c1".into()], prune: None });
     }
 
     #[test]
@@ -1806,9 +1898,15 @@ mod properties {
                 stability_level: Default::default(),
             }),
             collector.clone().prop_map(|id| Command::DeleteCollector { id: format!("c{id}") }),
-            proptest::collection::vec(collector.clone(), 0..4).prop_map(|ids| Command::DeleteCollectors {
-                ids: ids.into_iter().map(|id| format!("c{id}")).collect(),
-            }),
+            (proptest::collection::vec(collector.clone(), 0..4), proptest::option::of(0u64..200)).prop_map(
+                |(ids, before)| Command::DeleteCollectors {
+                    ids: ids.into_iter().map(|id| format!("c{id}")).collect(),
+                    prune: before.map(|before| crate::model::command::PruneCutoff {
+                        inactive_before: UnixMillis(before),
+                        prune_id: format!("p{before}"),
+                    }),
+                }
+            ),
             proptest::collection::vec((collector.clone(), any::<u8>()), 0..4).prop_map(|changes| {
                 Command::SetCollectorTokens {
                     tokens: changes

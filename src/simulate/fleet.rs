@@ -6,12 +6,13 @@
 //! node picked at random (see [`Nodes`]), as behind a load balancer without stickiness.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
-use super::alloy_collector::{register_request, AlloyCollector};
+use super::alloy_collector::{register_request, AlloyCollector, LoadFailures};
 use super::http_client::SimHttpClient;
 use super::nodes::Nodes;
 use super::own_metrics::{alloy_self_metrics, count_data_points, encode_body, Compression, ScrapeInput};
@@ -24,6 +25,8 @@ pub struct FleetSettings {
     /// Send `effective_config` with status reports (Alloy >= 1.12 does).
     pub report_effective_config: bool,
     pub metrics_compression: Compression,
+    /// What makes a delivered config fail to load (`--fail-when-contains`).
+    pub load_failures: Arc<LoadFailures>,
 }
 
 pub struct SimFleet {
@@ -50,7 +53,10 @@ impl SimFleet {
         max_in_flight: usize,
         settings: FleetSettings,
     ) -> Self {
-        let collectors = tokens.iter().map(|_| Mutex::new(AlloyCollector::new())).collect();
+        let collectors = tokens
+            .iter()
+            .map(|_| Mutex::new(AlloyCollector::with_load_failures(settings.load_failures.clone())))
+            .collect();
         SimFleet {
             client,
             nodes,

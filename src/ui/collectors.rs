@@ -28,8 +28,11 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
                 p class="muted" id="collectors-summary" aria-live="polite" { "Loading…" }
             }
             @if principal.role.can_manage_collectors() {
-                a class="btn btn-primary" href="/collectors/new" data-testid="add-collector" {
-                    (icon(Icon::Plus)) "Add Collector"
+                div class="header-actions" {
+                    button type="button" class="btn" id="prune-open" data-testid="prune-collectors" { "Prune…" }
+                    a class="btn btn-primary" href="/collectors/new" data-testid="add-collector" {
+                        (icon(Icon::Plus)) "Add Collector"
+                    }
                 }
             }
         }
@@ -161,6 +164,7 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
                     }
                 }
             }
+            (prune_dialog())
         }
     };
     ok_html(layout::page(
@@ -173,6 +177,52 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
         },
         content,
     ))
+}
+
+/// "Prune…": a dry run of `POST /collectors:prune` first (how many, the first names), then a
+/// confirm button naming the count, then what was deleted and skipped (`assets/app.js`,
+/// `collectorsPage`).
+fn prune_dialog() -> maud::Markup {
+    html! {
+        dialog id="prune-dialog" class="dialog" aria-labelledby="prune-dialog-title" {
+            form method="dialog" class="form" id="prune-form" novalidate {
+                header class="dialog-header" {
+                    h2 id="prune-dialog-title" { "Prune inactive collectors" }
+                    button type="button" class="btn btn-ghost btn-icon" data-action="close-dialog" aria-label="Close" { "×" }
+                }
+                div class="dialog-body" {
+                    div class="form-error" role="alert" hidden {}
+                    p { "Deletes the collectors not seen for a while (never seen: created that long ago), least recently active first, at most 1,000 at a time. Their tokens stop working. A collector that reconnects before the deletion is kept." }
+                    div class="field" data-field="inactive_for" {
+                        label for="prune-inactive-for" { "Inactive for" }
+                        input id="prune-inactive-for" name="inactive_for" type="text" class="mono" value="7d" required autocomplete="off" spellcheck="false" aria-describedby="prune-inactive-for-help";
+                        p class="help" id="prune-inactive-for-help" { "A duration such as " code { "7d" } " or " code { "12h" } "; at least " code { "1h" } "." }
+                        p class="field-error" hidden {}
+                    }
+                    div class="field" data-field="selector" id="prune-selector-field" hidden {
+                        label class="check" {
+                            input type="checkbox" name="use_selector" id="prune-use-selector" checked;
+                            "Only collectors matching the labels filter " code id="prune-selector" {}
+                        }
+                        p class="field-error" hidden {}
+                    }
+                    div id="prune-preview" aria-live="polite" hidden {
+                        p id="prune-preview-text" {}
+                        ul class="item-list" id="prune-preview-names" {}
+                    }
+                    div id="prune-result" aria-live="polite" hidden {
+                        p id="prune-result-text" {}
+                        ul class="item-list" id="prune-result-skipped" {}
+                    }
+                }
+                footer class="dialog-footer" {
+                    button type="button" class="btn" data-action="close-dialog" id="prune-cancel" { "Cancel" }
+                    button type="button" class="btn btn-primary" id="prune-check" { "Find inactive collectors" }
+                    button type="submit" class="btn btn-danger" id="prune-confirm" hidden { "Delete" }
+                }
+            }
+        }
+    }
 }
 
 pub async fn new_page(principal: Option<Principal>, request: HttpRequest) -> HttpResponse {

@@ -13,8 +13,23 @@
 //!   only, never logged.
 //! - The audit record of the request names the operation and how many collectors it selected
 //!   (`crate::audit::note_bulk`).
+//!
+//! Prune races. A prune selects, asks the owners for live state, then proposes one
+//! `DeleteCollectors` carrying its cut-off and a fresh prune id. When that entry applies it skips,
+//! instead of refusing the whole entry, an id already deleted (by another call meanwhile) and one
+//! whose replicated last activity (`last_seen_at`, else `created_at`) is at or after the cut-off,
+//! and keeps what it skipped under the prune id (`FleetState::prune_skips`, the latest 64 prunes
+//! that skipped anything); the answer lists them under `skipped` and counts the rest as deleted. The replica learns of a poll only when the owner's
+//! activity flush commits (`activity_flush_interval`, 200 ms by default, plus a Raft round): a
+//! collector that comes back from `offline`/`stale` changes status, so its flush carries
+//! `last_seen_at` at once; one whose status did not change carries it at most once per
+//! `collectors.last_seen_persist_interval` — but such a collector was reported active by its owner
+//! and never selected. What remains: a collector that polls after its owner answered the live read
+//! and whose flush commits after the prune's entry is deleted all the same (a window of about one
+//! flush interval); its next poll is refused (401) like any deleted collector's, and re-enrolling
+//! creates it again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use actix_web::web;
@@ -31,6 +46,7 @@ use crate::config::human::parse_duration;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::principal::Principal;
 use crate::http::AppState;
+use crate::model::command::{PruneCutoff, PruneSkip};
 use crate::model::labels::{check_label_key, check_label_value, natural_cmp, Selector};
 use crate::model::{CollectorRecord, CollectorStatus, CollectorTokenChange, Command, Labels, UnixMillis};
 use crate::secrets;
@@ -331,7 +347,7 @@ fn too_many(field: &str, count: usize) -> ApiError {
 
 /// Deletes `collector_ids` in one entry; returns once their tokens are refused everywhere.
 async fn delete_collectors(state: &AppState, collector_ids: &[String]) -> Result<(), ApiError> {
-    state.raft.propose(Command::DeleteCollectors { ids: collector_ids.to_vec() }).await?;
+    state.raft.propose(Command::DeleteCollectors { ids: collector_ids.to_vec(), prune: None }).await?;
     // Promise 4: the owners applied it, or their leases have ended.
     await_owners(&state.raft, collector_ids).await;
     Ok(())
@@ -359,10 +375,23 @@ pub(super) struct PruneResult {
     dry_run: bool,
     /// How many collectors are listed (and, unless `dry_run`, were deleted).
     count: usize,
+    /// How many were deleted (`0` on a dry run; else `count`).
+    deleted: usize,
     /// Inactive collectors beyond this call's [`MAX_BULK`]: call again to prune them.
     remaining: usize,
-    /// Least recently active first.
+    /// Least recently active first: those that would be deleted (`dry_run`), else those deleted.
     collectors: Vec<PrunedCollector>,
+    /// Selected but not deleted: it reconnected (`"active"`) or was deleted by another call
+    /// (`"gone"`) between the selection and the deletion. Empty on a dry run.
+    skipped: Vec<SkippedCollector>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SkippedCollector {
+    id: String,
+    name: String,
+    /// `"active"` or `"gone"`.
+    reason: &'static str,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -423,9 +452,25 @@ pub(super) async fn prune(
     let remaining = inactive.len().saturating_sub(MAX_BULK);
     inactive.truncate(MAX_BULK);
     crate::audit::note_bulk(if dry_run { "prune_dry_run" } else { "prune" }, inactive.len());
+    let mut skipped = Vec::new();
     if !dry_run && !inactive.is_empty() {
         let ids: Vec<String> = inactive.iter().map(|(record, _, _)| record.id.clone()).collect();
-        delete_collectors(&state, &ids).await?;
+        let reasons = prune_collectors(&state, &ids, cutoff).await?;
+        let mut kept = Vec::with_capacity(inactive.len());
+        for (entry, reason) in inactive.into_iter().zip(reasons) {
+            match reason {
+                None => kept.push(entry),
+                Some(reason) => skipped.push(SkippedCollector {
+                    id: entry.0.id,
+                    name: entry.0.name,
+                    reason: match reason {
+                        PruneSkip::Active => "active",
+                        PruneSkip::Gone => "gone",
+                    },
+                }),
+            }
+        }
+        inactive = kept;
     }
     let collectors: Vec<PrunedCollector> = inactive
         .into_iter()
@@ -438,14 +483,38 @@ pub(super) async fn prune(
             labels: record.labels,
         })
         .collect();
-    Ok(Reply(PruneResult { dry_run, count: collectors.len(), remaining, collectors }))
+    let deleted = if dry_run { 0 } else { collectors.len() };
+    Ok(Reply(PruneResult { dry_run, count: collectors.len(), deleted, remaining, collectors, skipped }))
+}
+
+/// Deletes the selected `ids` in one entry that skips those gone or active since `cutoff` (see
+/// [`Command::DeleteCollectors`]); returns once the deleted ones' tokens are refused everywhere, with
+/// why each id was skipped (`None`: deleted). The entry keeps its skips under a fresh prune id in the
+/// replicated state, which this node has applied when `propose` returns.
+async fn prune_collectors(
+    state: &AppState,
+    ids: &[String],
+    cutoff: UnixMillis,
+) -> Result<Vec<Option<PruneSkip>>, ApiError> {
+    let prune_id = secrets::random_id("prune").map_err(|error| ApiError::internal("prune id", error))?;
+    let prune = PruneCutoff { inactive_before: cutoff, prune_id: prune_id.clone() };
+    state.raft.propose(Command::DeleteCollectors { ids: ids.to_vec(), prune: Some(prune) }).await?;
+    let skips: BTreeMap<String, PruneSkip> =
+        state.raft.state().fleet.prune_skips.of(&prune_id).iter().cloned().collect();
+    let reasons: Vec<Option<PruneSkip>> = ids.iter().map(|id| skips.get(id).copied()).collect();
+    let deleted: Vec<String> =
+        ids.iter().zip(&reasons).filter(|(_, reason)| reason.is_none()).map(|(id, _)| id.clone()).collect();
+    // Promise 4: the owners applied it, or their leases have ended.
+    await_owners(&state.raft, &deleted).await;
+    Ok(reasons)
 }
 
 fn duration_millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// When the replicated record last shows the collector active: its last poll, else its creation.
+/// When the replicated record last shows the collector active: its last poll, else its creation
+/// (what [`crate::model::command::prune_skip`] compares with the cut-off when the deletion applies).
 fn last_active(record: &CollectorRecord) -> UnixMillis {
     record.last_seen_at.unwrap_or(record.created_at)
 }
