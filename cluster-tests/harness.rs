@@ -20,6 +20,12 @@ pub const START_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a test waits for the cluster to show a condition.
 pub const CONVERGE_DEADLINE: Duration = Duration::from_secs(30);
 
+/// The binary the nodes run: `LINKMESH_BIN` when set (`scripts/check.sh` gives the chaos run the
+/// release build, what operators run), else this test's build of the crate.
+pub fn binary() -> std::ffi::OsString {
+    std::env::var_os("LINKMESH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_linkmesh").into())
+}
+
 /// Node settings: the integration tests' fast batching, and `max_voters`.
 pub fn config(max_voters: usize) -> String {
     format!("{FAST_CONFIG}\n[cluster]\nmax_voters = {max_voters}\n")
@@ -91,10 +97,10 @@ impl Node {
         let mut command = match &self.netns {
             Some(netns) => {
                 let mut command = Command::new("ip");
-                command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_linkmesh")]);
+                command.args(["netns", "exec"]).arg(netns).arg(binary());
                 command
             }
-            None => Command::new(env!("CARGO_BIN_EXE_linkmesh")),
+            None => Command::new(binary()),
         };
         command
             .env("LINKMESH_ADMIN_PASSWORD", ADMIN_PASSWORD)

@@ -1085,14 +1085,17 @@ step('bulk select: the confirmation names the count; actions go to the bulk API'
 
 // ---------------------------------------------------------------- fleet-wide items and a staged rollout
 
-// A fleet of Alloy-compatible clients (`linkmesh simulate`, following Alloy's remotecfg client rules).
+// A fleet of Alloy-compatible clients (`linkmesh simulate`, following Alloy's remotecfg client rules):
+// a delivered config containing FAIL_MARKER fails to load, and the client reports FAILED as Alloy does.
 const FLEET_SIZE = 200;
+const FAIL_MARKER = 'broken-gateway.invalid';
 const POOL = 'edge';
 
 function startFleet() {
   const child = spawn(BINARY, ['simulate', '--url', ctx.base, '--collectors', String(FLEET_SIZE), '--name-prefix', 'fleet-',
     '--admin-password', PASSWORD, '--poll-interval', '1s', '--metrics-interval', '0s', '--duration', '900s',
-    '--ramp-up', '1s', '--connections', '32', '--tokens-file', path.join(ctx.dir, 'fleet-tokens.tsv')], {
+    '--ramp-up', '1s', '--connections', '32', '--tokens-file', path.join(ctx.dir, 'fleet-tokens.tsv'),
+    '--fail-when-contains', FAIL_MARKER], {
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -1215,6 +1218,40 @@ step('fleet-wide: a source, a destination and a route attached by selector reach
   await page.goto(`${ctx.base}/collectors/${one.id}#config`);
   await expectText(page.getByTestId('config-items').locator('tr', { hasText: 'prod-gateway' }), new RegExp(`because of selector\\s*pool=${POOL}`));
   ctx.gatewayVersion = (await apiAsBrowser('GET', `/api/v1/collectors/${one.id}`)).body.config.version;
+});
+
+step('fleet-wide: a staged change pauses itself when its first batch reports FAILED, and rolls back', async () => {
+  const { page } = ctx;
+  await page.goto(`${ctx.base}/fleet`);
+  await page.getByRole('button', { name: 'Edit prod-gateway' }).click();
+  const dialog = page.locator('#item-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.getByLabel(/^endpoint/).fill(`https://${FAIL_MARKER}/otlp`);
+  await saveFleetItem(page, { rollout: 'staged', firstBatch: '10%', expectImpact: true });
+
+  await page.getByRole('link', { name: 'Rollouts' }).click();
+  await page.locator('#rollouts-table tbody tr[data-rollout]').first().click();
+  await expectText(page.locator('#rollout-title'), 'paused', 60000);
+  await expectText(page.locator('#rollout-paused'), /FAILED|failed/);
+  await expectText(page.locator('#rollout-collectors tbody tr').first(), /failed/);
+  await page.mouse.move(0, 0);
+  await snapshot('rollout-paused', { doc: true });
+  // Only the first batch got the broken config; the others still run the gateway version.
+  const items = await fleetCollectors();
+  const failed = items.filter((item) => item.config.remote_status === 'failed');
+  assert.equal(failed.length, FLEET_SIZE / 10, 'the first batch (10 %) failed, nobody else got the change');
+  const changed = items.filter((item) => item.config.version > ctx.gatewayVersion).length;
+  assert.equal(changed, failed.length, 'the rest are held at the version they run');
+
+  await page.locator('[data-action="rollout-rollback"]').click();
+  await eventually('every fleet collector applied the previous config again', async () => {
+    const now = await fleetCollectors();
+    const applied = now.filter(runsCurrent).length;
+    return applied === FLEET_SIZE || `${applied} applied`;
+  });
+  await expectText(page.locator('#rollout-meta'), /rolled back by/);
+  const destination = (await apiAsBrowser('GET', '/api/v1/destinations')).body.destinations.find((d) => d.name === 'prod-gateway');
+  assert.equal(destination.settings.endpoint, 'https://gateway.example.com/otlp', 'the rollback restored the destination');
 });
 
 step('sign out ends the session', async () => {

@@ -12,7 +12,7 @@ pub struct Simulator {
 }
 
 fn command(urls: &[String], token: &str, collectors: usize, tokens_file: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_linkmesh"));
+    let mut command = Command::new(crate::harness::binary());
     command
         .arg("simulate")
         .env("LINKMESH_TOKEN", token)

@@ -126,6 +126,10 @@ pub struct Target {
     pub version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// Where the collector stood when the rollout ended (done, aborted or superseded): a finished
+    /// rollout keeps its record instead of following the collector's later versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<TargetProgress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,7 +285,9 @@ impl Rollout {
         self.batches.iter().enumerate().flat_map(move |(index, batch)| {
             batch.targets.iter().filter_map(move |(id, target)| {
                 let record = collectors.get(id)?;
-                let progress = if batch.released_at.is_none() {
+                let progress = if let Some(outcome) = target.outcome {
+                    outcome
+                } else if batch.released_at.is_none() {
                     TargetProgress::Pending
                 } else {
                     target_progress(record, target, self.soak_ms(), now)

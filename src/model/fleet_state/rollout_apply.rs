@@ -10,7 +10,7 @@ use crate::model::audit::AuditBatch;
 use crate::model::fleet_items::Attached;
 use crate::model::pipeline::{Destination, Pipeline, Route, Source};
 use crate::model::rollouts::{
-    Batch, ItemChange, ItemKey, ItemValue, Rollout, RolloutState, StagedStrategy, Target,
+    Batch, ItemChange, ItemKey, ItemValue, Rollout, RolloutState, StagedStrategy, Target, TargetProgress,
 };
 use crate::model::{Command, UnixMillis};
 use crate::render::render_collector_config;
@@ -151,6 +151,7 @@ impl FleetState {
                 }
                 rollout.state = RolloutState::Done;
                 rollout.updated_at = *at;
+                self.settle(id, *at);
                 self.rollouts.trim();
                 Ok(vec![])
             }
@@ -224,6 +225,24 @@ impl FleetState {
             rollout.state = RolloutState::Done;
             rollout.superseded_by = Some(new.to_owned());
             rollout.updated_at = at;
+        }
+        self.settle(old, at);
+    }
+
+    /// Records where each collector of rollout `id` stands at `at`, as it ends: its progress stays
+    /// what it was then, whatever later changes give the collectors (a target settled already keeps
+    /// its outcome).
+    fn settle(&mut self, id: &str, at: UnixMillis) {
+        let Some(rollout) = self.rollouts.by_id.get(id) else { return };
+        let outcomes: Vec<(usize, String, TargetProgress)> = rollout
+            .progress(&self.collectors, at)
+            .map(|(batch, collector_id, progress)| (batch, collector_id.to_owned(), progress))
+            .collect();
+        let Some(rollout) = self.rollouts.by_id.get_mut(id) else { return };
+        for (batch, collector_id, progress) in outcomes {
+            if let Some(target) = rollout.batches[batch].targets.get_mut(&collector_id) {
+                target.outcome.get_or_insert(progress);
+            }
         }
     }
 
@@ -312,6 +331,7 @@ impl FleetState {
                 let target = Target {
                     version: current.map(|config| config.version),
                     hash: current.map(|config| config.hash.clone()),
+                    outcome: None,
                 };
                 (collector_id.clone(), target)
             })
@@ -501,6 +521,7 @@ impl FleetState {
             }
             rollout.updated_at = at;
         }
+        self.settle(id, at);
         let effects = match self.apply_tracked(&revert) {
             Ok(effects) => effects,
             Err(error) => {
@@ -710,5 +731,31 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(state, before, "a staged rollout holds collectors back: it is settled first");
+    }
+
+    #[test]
+    fn a_finished_rollout_keeps_the_progress_it_ended_with() {
+        let mut state = fleet();
+        state
+            .apply(&Command::PutPipeline { pipeline: pipeline("v2"), create: false, at: UnixMillis(5) })
+            .expect("all at once");
+        let id = state.rollouts.by_id.keys().last().cloned().expect("id");
+        // Every collector runs its new version and said so.
+        for record in state.collectors.values_mut() {
+            let hash = record.current_config().map(|config| config.hash.clone());
+            record.config.delivered_hash = hash.clone();
+            record.config.status_hash = hash;
+            record.config.remote_status = Some(crate::model::RemoteConfigState::Applied);
+        }
+        state.apply(&Command::CompleteRollout { id: id.clone(), at: UnixMillis(6) }).expect("complete");
+        let applied = state.rollouts.by_id[&id].counts(&state.collectors, UnixMillis(7));
+        assert_eq!(applied.applied, 10);
+        // A later change the collectors have not even received yet does not rewrite that record.
+        state
+            .apply(&Command::PutPipeline { pipeline: pipeline("v3"), create: false, at: UnixMillis(8) })
+            .expect("next change");
+        assert_eq!(state.rollouts.by_id[&id].counts(&state.collectors, UnixMillis(9)), applied);
+        let next = state.rollouts.by_id.keys().last().cloned().expect("next");
+        assert_eq!(state.rollouts.by_id[&next].counts(&state.collectors, UnixMillis(9)).applied, 0);
     }
 }
