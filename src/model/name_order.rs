@@ -101,11 +101,6 @@ impl NameKey {
         &self.id
     }
 
-    /// The names' natural order, without the ids.
-    pub fn cmp_name(&self, other: &NameKey) -> std::cmp::Ordering {
-        self.natural.cmp(&other.natural)
-    }
-
     /// The first key of `name` (below every id).
     fn first_of_name(&self) -> NameKey {
         NameKey { natural: self.natural.clone(), id: Box::from("") }

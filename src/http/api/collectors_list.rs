@@ -19,16 +19,14 @@
 //! precomputed natural-order key, with its replicated status and the count per status). A paged list
 //! in name order (the default, either direction) without other filters than `status` walks the index
 //! from the cursor and reads O(page) records, and takes `total` and `status_counts` from the index's
-//! counts. Other filters need one scan of the records for `total` and `status_counts`; other sorts
-//! and the complete list select among the matches, comparing precomputed name keys, never parsing a
-//! name ([`select_in`] says which path when). Only the page's items get their live state gathered
-//! from their owners ([`live_reads::gather`]) and are turned into views. So on a paged list the
-//! `status` filter, the `status` sort and `total` use the **replicated** status, which follows the
-//! live one by at most an activity flush; the items shown carry the live status. Without `limit` the
-//! list is complete (as scripts expect, `next` is `null`), every item is gathered, and the `status`
-//! filter uses the live status as before.
+//! counts. Other filters need one scan of the records for `total` and `status_counts`. Other sorts
+//! and the complete list scan and select as before ([`select_in`] says which path when). Only the
+//! page's items get their live state gathered from their owners ([`live_reads::gather`]) and are
+//! turned into views. So on a paged list the `status` filter, the `status` sort and `total` use the
+//! **replicated** status, which follows the live one by at most an activity flush; the items shown
+//! carry the live status. Without `limit` the list is complete (as scripts expect, `next` is `null`),
+//! every item is gathered, and the `status` filter uses the live status as before.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::future::{ready, Ready};
@@ -210,21 +208,6 @@ impl SortOrder {
 
     pub fn compare_records(self, left: &CollectorRecord, right: &CollectorRecord) -> Ordering {
         self.compare(&Position::of(left), &Position::of(right))
-    }
-
-    /// [`compare`](Self::compare) with the names' precomputed [`NameKey`]s: the same order (a key's
-    /// order is natural name order, then id), without parsing a name.
-    fn compare_keyed(self, left: (&Position<'_>, &NameKey), right: (&Position<'_>, &NameKey)) -> Ordering {
-        let ((left, left_key), (right, right_key)) = (left, right);
-        let primary = match self.key {
-            SortKey::Name => left_key.cmp_name(right_key),
-            SortKey::Status => status_rank(left.status).cmp(&status_rank(right.status)),
-            SortKey::LastSeenAt => left.last_seen_at.cmp(&right.last_seen_at),
-            SortKey::CreatedAt => left.created_at.cmp(&right.created_at),
-            SortKey::Mode => left.mode.cmp(right.mode),
-        };
-        let primary = if self.descending { primary.reverse() } else { primary };
-        primary.then_with(|| left_key.cmp(right_key))
     }
 }
 
@@ -501,22 +484,26 @@ pub fn select<'a>(
     Selection { items, total, more, status_counts }
 }
 
-/// [`select`] over a replica, using its name index (`model/name_order.rs`):
-/// - paged in name order without other filters than `status`: a walk of the index from the cursor
-///   (O(page) records read; with `status`, the index's entries of other statuses are stepped over
-///   without reading their records), and `total` and `status_counts` from the index's counts;
+/// [`select`] over a replica, using its name index (`model/name_order.rs`) for paged lists in name
+/// order (the default, either direction):
+/// - without other filters than `status`: a walk of the index from the cursor (O(page) records read;
+///   with `status`, the index's entries of other statuses are stepped over without reading their
+///   records), and `total` and `status_counts` from the index's counts;
 /// - with other filters: one scan of the records by reference for `total` and `status_counts`; then,
-///   in name order when matches are dense (matches² > (limit + 1) × collectors, so the walk reaches a
-///   full page within about as many records as there are matches), the same walk checking the
-///   filters, and otherwise a selection among the matches;
-/// - other sorts and the complete list: the scan, then a selection among the matches ordered by
-///   their sort key and precomputed name keys.
+///   when matches are dense (matches² > (limit + 1) × collectors, so the walk reaches a full page
+///   within about as many records as there are matches), the same walk checking the filters, and
+///   otherwise [`select`] among the matches.
+///
+/// Other sorts and the complete list are [`select`] itself: comparing precomputed name keys there
+/// instead of `natural_cmp` did not measure cheaper (BENCHMARKS.md), the records are read anyway.
 pub fn select_in<'a>(fleet: &'a FleetState, params: &ListParams, status_filter: bool) -> Selection<'a> {
+    let Some(limit) = params.limit.filter(|_| params.order.key == SortKey::Name) else {
+        return select(fleet.collectors.values(), params, status_filter);
+    };
     let index = fleet.name_order();
     let filter = &params.filter;
     let wanted_status = if status_filter { filter.status } else { None };
-    let walk_limit = params.limit.filter(|_| params.order.key == SortKey::Name);
-    if let Some(limit) = walk_limit.filter(|_| filter.only_status()) {
+    if filter.only_status() {
         let status_counts = index.status_counts();
         let total = wanted_status.map_or(index.len(), |status| status_counts[status_rank(status)]);
         let (items, more) = walk(fleet, params, wanted_status, limit);
@@ -535,11 +522,12 @@ pub fn select_in<'a>(fleet: &'a FleetState, params: &ListParams, status_filter: 
         matches.push(record);
     }
     let total = matches.len();
-    if let Some(limit) = walk_limit.filter(|limit| total * total > (limit + 1) * fleet.collectors.len()) {
-        let (items, more) = walk(fleet, params, wanted_status, limit);
-        return Selection { items, total, more, status_counts };
-    }
-    let (items, more) = select_keyed(fleet, matches, params);
+    let (items, more) = if total * total > (limit + 1) * fleet.collectors.len() {
+        walk(fleet, params, wanted_status, limit)
+    } else {
+        let chosen = select(matches.into_iter(), params, status_filter);
+        (chosen.items, chosen.more)
+    };
     Selection { items, total, more, status_counts }
 }
 
@@ -576,48 +564,6 @@ fn walk<'a>(
     let more = items.len() > limit;
     items.truncate(limit);
     (items, more)
-}
-
-/// The matches after the cursor, the first `limit` of them (all without a limit) in the order,
-/// compared by sort key and precomputed name key; and whether more follow.
-fn select_keyed<'a>(
-    fleet: &'a FleetState,
-    matches: Vec<&'a CollectorRecord>,
-    params: &ListParams,
-) -> (Vec<&'a CollectorRecord>, bool) {
-    let index = fleet.name_order();
-    let order = params.order;
-    let key_of = |record: &'a CollectorRecord| -> Cow<'a, NameKey> {
-        match index.key_of(&record.id) {
-            Some(key) => Cow::Borrowed(key),
-            None => Cow::Owned(NameKey::new(&record.name, &record.id)),
-        }
-    };
-    let cursor =
-        params.cursor.as_ref().map(|cursor| (cursor.position(), NameKey::new(&cursor.name, &cursor.id)));
-    let mut keyed: Vec<(Cow<'a, NameKey>, &'a CollectorRecord)> = matches
-        .into_iter()
-        .map(|record| (key_of(record), record))
-        .filter(|(key, record)| {
-            cursor.as_ref().is_none_or(|(position, cursor_key)| {
-                order.compare_keyed((&Position::of(record), key), (position, cursor_key)) == Ordering::Greater
-            })
-        })
-        .collect();
-    let compare = |left: &(Cow<'a, NameKey>, &'a CollectorRecord),
-                   right: &(Cow<'a, NameKey>, &'a CollectorRecord)| {
-        order.compare_keyed((&Position::of(left.1), &left.0), (&Position::of(right.1), &right.0))
-    };
-    let mut more = false;
-    if let Some(limit) = params.limit {
-        if keyed.len() > limit {
-            more = true;
-            keyed.select_nth_unstable_by(limit - 1, compare);
-            keyed.truncate(limit);
-        }
-    }
-    keyed.sort_unstable_by(compare);
-    (keyed.into_iter().map(|(_, record)| record).collect(), more)
 }
 
 #[derive(Serialize, JsonSchema)]
