@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The collector list at scale (issue 16, item 4): creates BENCH_LIST_COLLECTORS collectors with
 # `linkmesh simulate --create-only`, labels every 100th one env=prod, then times GET /api/v1/collectors
-# pages (first page, a page 50% deep through its cursor, a selector filter, sorted by -last_seen_at)
+# pages (first page, a page 50% deep through its cursor, descending, a status filter that all or none
+# match, a selector filter, sorted by -last_seen_at, a text search)
 # and, once, the complete list without limit, against GET /readyz on the same server and connection
 # (the same-run baseline: an authenticated-free request through the same HTTP stack). Each figure is
 # the wall time of one request as a client on this machine sees it (keep-alive connection, the answer
@@ -123,6 +124,9 @@ rows = [
     ("first page: `?limit=100`", "/api/v1/collectors?limit=100"),
     (f"a page 50% deep: `?limit=100&cursor=…` (after {total // 2000 * 1000})", f"/api/v1/collectors?limit=100&cursor={cursor}"),
     (f"label selector: `?limit=100&selector=env=prod` ({len(labelled)} match)", "/api/v1/collectors?limit=100&selector=env%3Dprod"),
+    ("descending: `?limit=100&sort=-name`", "/api/v1/collectors?limit=100&sort=-name"),
+    ("status filter, all match: `?limit=100&status=awaiting_connection`", "/api/v1/collectors?limit=100&status=awaiting_connection"),
+    ("status filter, none match: `?limit=100&status=degraded`", "/api/v1/collectors?limit=100&status=degraded"),
     ("sorted: `?limit=100&sort=-last_seen_at`", "/api/v1/collectors?limit=100&sort=-last_seen_at"),
     ("text search: `?limit=100&q=sim-4242`", "/api/v1/collectors?limit=100&q=sim-4242"),
 ]

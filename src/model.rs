@@ -17,6 +17,7 @@ pub mod fleet_items;
 pub mod fleet_state;
 pub mod join_tokens;
 pub mod labels;
+pub mod name_order;
 pub mod pipeline;
 pub mod rollouts;
 pub mod slots;

@@ -188,6 +188,98 @@ async fn paging_sees_every_collector_once_while_collectors_are_created_between_p
     assert_eq!(first_page["total"], 45 + 2 * created_meanwhile);
 }
 
+/// Walks `query` in pages of `limit` from the start; between pages `meanwhile` changes the fleet.
+async fn walk_while<F, Fut>(api: &Api, query: &str, limit: usize, mut meanwhile: F) -> Vec<(String, String)>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page_number in 0.. {
+        let mut path = format!("/api/v1/collectors?{query}&limit={limit}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = api.get(&path).await;
+        seen.extend(ids(&page).into_iter().zip(names(&page)));
+        meanwhile(page_number).await;
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn name_order_pages_see_every_stable_collector_once_in_natural_order_while_others_come_and_go() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let mut stable = Vec::new();
+    for index in 0..24 {
+        stable.push((
+            create(&api, &format!("n-{index}"), "alloy-remotecfg", json!({})).await,
+            format!("n-{index}"),
+        ));
+    }
+    let mut doomed = Vec::new();
+    for index in 0..24 {
+        doomed.push(create(&api, &format!("n-{index}-gone"), "alloy-remotecfg", json!({})).await);
+    }
+    let delete = |id: String| {
+        let api = &api;
+        async move {
+            let (status, body) = api.request(Method::DELETE, &format!("/api/v1/collectors/{id}"), None).await;
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    // Ascending, descending, with a status filter (the index's statuses) and with a text filter that
+    // matches nearly all (the filtered walk): between pages a collector goes on each side of the
+    // position, one is born on each side, and one is deleted and its name taken by a new collector
+    // (a rename as far as the list can tell).
+    let queries = ["sort=name", "sort=-name", "status=awaiting_connection", "q=n-"];
+    for (round, query) in queries.into_iter().enumerate() {
+        let seen = walk_while(&api, query, 5, |page| {
+            let (delete, api) = (&delete, &api);
+            let victims = [doomed.pop(), doomed.pop()];
+            async move {
+                for victim in victims.into_iter().flatten() {
+                    delete(victim).await;
+                }
+                for name in [format!("n-{page}-born-{round}"), format!("n-9{page}-born-{round}")] {
+                    create(api, &name, "alloy-remotecfg", json!({})).await;
+                }
+                let renamed =
+                    create(api, &format!("n-{page}-renamed-{round}"), "alloy-remotecfg", json!({})).await;
+                delete(renamed).await;
+                create(api, &format!("n-{page}-renamed-{round}"), "alloy-remotecfg", json!({})).await;
+            }
+        })
+        .await;
+        let unique: HashSet<&String> = seen.iter().map(|(id, _)| id).collect();
+        assert_eq!(unique.len(), seen.len(), "{query}: no collector twice");
+        let stable_seen: Vec<&(String, String)> = seen.iter().filter(|item| stable.contains(item)).collect();
+        let mut expected: Vec<&(String, String)> = stable.iter().collect();
+        if query == "sort=-name" {
+            expected.reverse();
+        }
+        assert_eq!(stable_seen, expected, "{query}: every stable collector once, in natural order");
+        assert!(
+            seen.iter().any(|(_, name)| name.ends_with(&format!("-born-{round}"))),
+            "{query}: a collector born ahead of the position is seen"
+        );
+    }
+    let whole = api.get("/api/v1/collectors").await;
+    let first_page = api.get("/api/v1/collectors?limit=3").await;
+    let count = whole["collectors"].as_array().expect("list").len();
+    assert_eq!(
+        (first_page["total"].clone(), first_page["status_counts"]["awaiting_connection"].clone()),
+        (json!(count), json!(count))
+    );
+    assert_eq!(names(&first_page), names(&whole)[..3]);
+}
+
 #[tokio::test]
 async fn selector_attr_and_text_filters_find_labels_and_reported_attributes() {
     let server = Server::start();

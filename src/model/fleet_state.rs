@@ -15,6 +15,7 @@ use super::fleet_items::{Attached, FleetItems};
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::labels::check_labels;
 use super::labels::Selector;
+use super::name_order::NameOrder;
 use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::rollouts::Rollouts;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
@@ -116,6 +117,9 @@ pub struct FleetState {
     /// Host id → collectors reporting it (usually one; a shared host is reported as a conflict).
     #[serde(skip)]
     host_id_index: HashMap<String, BTreeSet<String>>,
+    /// The collectors in natural name order with their status (`model/name_order.rs`), for the list.
+    #[serde(skip)]
+    name_order: NameOrder,
 }
 
 impl FleetState {
@@ -341,6 +345,7 @@ impl FleetState {
                     NewEvent::new(*at, EventType::CollectorCreated, format!("collector {name:?} created"))
                         .with("mode", mode.as_str()),
                 );
+                self.name_order.insert(&record);
                 self.collectors.insert(id.clone(), record);
                 self.collector_name_index.insert(name.clone(), id.clone());
                 self.rerender(id, *at);
@@ -758,6 +763,7 @@ impl FleetState {
                 self.rotated_collector_token_index.remove(&rotated);
             }
             self.collector_name_index.remove(&record.name);
+            self.name_order.remove(id);
             if let Some(host_id) = &record.host_id {
                 unindex_host(&mut self.host_id_index, host_id, id);
             }
@@ -1053,8 +1059,9 @@ impl FleetState {
         let record = self.collectors.get_mut(&update.collector_id)?;
         let attributes_changed =
             update.local_attributes.as_ref().is_some_and(|attributes| *attributes != record.local_attributes);
-        if let Some(status) = update.status {
+        if let Some(status) = update.status.filter(|status| *status != record.status) {
             record.status = status;
+            self.name_order.set_status(&record.id, status);
         }
         if let Some(host_id) = &update.host_id {
             if let Some(previous) = record.host_id.replace(host_id.clone()) {
@@ -1117,12 +1124,18 @@ impl FleetState {
         self.deleted_tokens.rebuild_index();
         self.collector_name_index =
             self.collectors.values().map(|record| (record.name.clone(), record.id.clone())).collect();
+        self.name_order = NameOrder::rebuilt(&self.collectors);
         self.host_id_index.clear();
         for record in self.collectors.values() {
             if let Some(host) = &record.host_id {
                 self.host_id_index.entry(host.clone()).or_default().insert(record.id.clone());
             }
         }
+    }
+
+    /// The collectors in natural name order, with their replicated status and the count per status.
+    pub fn name_order(&self) -> &NameOrder {
+        &self.name_order
     }
 
     pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
@@ -2224,5 +2237,110 @@ mod fencing {
             .expect("activity");
         assert_eq!(state.collectors[&collector_id(0)].status, CollectorStatus::AwaitingConnection);
         assert_eq!(state.collectors[&collector_id(1)].status, CollectorStatus::Connected);
+    }
+}
+
+/// The name index `apply` keeps (`model/name_order.rs`) is the one a snapshot install rebuilds.
+#[cfg(test)]
+mod name_order_kept {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::collector::CollectorStatus;
+    use crate::model::labels::natural_cmp;
+    use crate::model::name_order::tests::name;
+    use crate::model::name_order::{status_rank, STATUS_ORDER};
+    use crate::model::CollectorMode;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Create { id: u8, name: String },
+        Delete(u8),
+        DeleteMany(Vec<u8>),
+        Status(u8, CollectorStatus),
+        Restore,
+    }
+
+    fn status() -> impl Strategy<Value = CollectorStatus> {
+        proptest::sample::select(STATUS_ORDER.to_vec())
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0u8..12, name()).prop_map(|(id, name)| Step::Create { id, name }),
+            1 => (0u8..12).prop_map(Step::Delete),
+            1 => proptest::collection::vec(0u8..12, 0..4).prop_map(Step::DeleteMany),
+            3 => (0u8..12, status()).prop_map(|(id, status)| Step::Status(id, status)),
+            1 => Just(Step::Restore),
+        ]
+    }
+
+    fn id(number: u8) -> String {
+        format!("col_{number:02}")
+    }
+
+    fn command(state: &FleetState, step: &Step) -> Command {
+        match step {
+            Step::Create { id: number, name } => Command::CreateCollector {
+                id: id(*number),
+                name: name.clone(),
+                mode: CollectorMode::AlloyRemotecfg,
+                remote_attributes: BTreeMap::new(),
+                at: UnixMillis(1),
+                stability_level: Default::default(),
+            },
+            Step::Delete(number) => Command::DeleteCollector { id: id(*number) },
+            Step::DeleteMany(numbers) => {
+                Command::DeleteCollectors { ids: numbers.iter().map(|number| id(*number)).collect() }
+            }
+            Step::Status(number, status) => {
+                let collector_id = id(*number);
+                let slot_epoch = state.slots.epoch(crate::model::slot_of(&collector_id));
+                let update = ActivityUpdate {
+                    slot_epoch,
+                    status: Some(*status),
+                    ..ActivityUpdate::for_collector(collector_id)
+                };
+                Command::RecordActivity { updates: vec![update] }
+            }
+            Step::Restore => {
+                Command::RestoreFleet { node_id: 1, fleet: Box::new(state.restorable()), at: UnixMillis(2) }
+            }
+        }
+    }
+
+    proptest! {
+        /// The index `apply` keeps is the one a snapshot install rebuilds, whatever the commands.
+        #[test]
+        fn the_kept_index_equals_a_rebuild(steps in proptest::collection::vec(step(), 0..40)) {
+            let mut state = FleetState::default();
+            state.apply(&Command::Bootstrap {
+                node_id: 1,
+                admin_user_id: "u1".into(),
+                admin_password_hash: "hash".into(),
+                at: UnixMillis(0),
+            }).expect("bootstrap");
+            for step in &steps {
+                let command = command(&state, step);
+                let mut restored_into = FleetState::default();
+                let target = if matches!(step, Step::Restore) { &mut restored_into } else { &mut state };
+                let _ = target.apply(&command);
+                if matches!(step, Step::Restore) {
+                    state = restored_into;
+                }
+                let kept = state.name_order();
+                prop_assert_eq!(kept, &NameOrder::rebuilt(&state.collectors));
+                let counted = state.collectors.values().fold([0; 5], |mut counts, record| {
+                    counts[status_rank(record.status)] += 1;
+                    counts
+                });
+                prop_assert_eq!(kept.status_counts(), counted);
+                let walked: Vec<&str> = kept.ascending_after(None).map(|(key, _)| key.id()).collect();
+                let mut sorted: Vec<&CollectorRecord> = state.collectors.values().collect();
+                sorted.sort_by(|a, b| natural_cmp(&a.name, &b.name).then_with(|| a.id.cmp(&b.id)));
+                prop_assert_eq!(walked, sorted.iter().map(|record| record.id.as_str()).collect::<Vec<_>>());
+            }
+        }
+
     }
 }
