@@ -2290,9 +2290,10 @@ mod name_order_kept {
                 stability_level: Default::default(),
             },
             Step::Delete(number) => Command::DeleteCollector { id: id(*number) },
-            Step::DeleteMany(numbers) => {
-                Command::DeleteCollectors { ids: numbers.iter().map(|number| id(*number)).collect() }
-            }
+            Step::DeleteMany(numbers) => Command::DeleteCollectors {
+                ids: numbers.iter().map(|number| id(*number)).collect(),
+                prune: None,
+            },
             Step::Status(number, status) => {
                 let collector_id = id(*number);
                 let slot_epoch = state.slots.epoch(crate::model::slot_of(&collector_id));
