@@ -246,6 +246,7 @@ pub(crate) fn applied_items(fleet: &FleetState, record: &crate::model::Collector
     let attached = |kind: &'static str, id: &str, name: &str, selector: &Selector| {
         let mut view = attached_item(kind, id, name, selector);
         if items.held.contains(id) {
+            view.held = true;
             view.reason
                 .push_str(" (at its previous revision: a staged rollout has not reached this collector yet)");
         }
