@@ -186,6 +186,12 @@ pub struct CollectorRecord {
 }
 
 impl CollectorRecord {
+    /// When the replicated record last shows the collector active: its last poll, else its
+    /// creation (what a prune selects by, and checks again when its deletion applies).
+    pub fn last_active(&self) -> UnixMillis {
+        self.last_seen_at.unwrap_or(self.created_at)
+    }
+
     pub fn new(
         id: String,
         name: String,

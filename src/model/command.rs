@@ -408,9 +408,7 @@ pub enum PruneSkip {
 pub fn prune_skip(record: Option<&CollectorRecord>, inactive_before: UnixMillis) -> Option<PruneSkip> {
     match record {
         None => Some(PruneSkip::Gone),
-        Some(record) if record.last_seen_at.unwrap_or(record.created_at) >= inactive_before => {
-            Some(PruneSkip::Active)
-        }
+        Some(record) if record.last_active() >= inactive_before => Some(PruneSkip::Active),
         Some(_) => None,
     }
 }

@@ -952,7 +952,7 @@ impl FleetState {
                 .keys()
                 .chain(held.destinations.keys())
                 .chain(held.routes.keys())
-                .map(|id| (*id).to_owned())
+                .copied()
                 .collect(),
         }
     }
@@ -1188,17 +1188,17 @@ fn unindex_host(index: &mut HashMap<String, BTreeSet<String>>, host_id: &str, co
     }
 }
 
-/// The fleet-wide items of one kind as a held collector sees them: the current ones, with every held
-/// item at its previous revision (absent if it did not exist), in id order.
 /// The fleet-wide items one collector's config is rendered from ([`FleetState::effective_fleet_items`]).
 pub struct EffectiveFleetItems<'a> {
     pub sources: Vec<&'a Attached<Source>>,
     pub destinations: Vec<&'a Attached<Destination>>,
     pub routes: Vec<&'a Attached<Route>>,
     /// The ids of the items held at their previous revision by a staged rollout.
-    pub held: BTreeSet<String>,
+    pub held: BTreeSet<&'a str>,
 }
 
+/// The fleet-wide items of one kind as a held collector sees them: the current ones, with every held
+/// item at its previous revision (absent if it did not exist), in id order.
 fn effective<'a, T>(
     current: &'a BTreeMap<String, Attached<T>>,
     held: &BTreeMap<&'a str, Option<&'a Attached<T>>>,

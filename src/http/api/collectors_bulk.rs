@@ -19,8 +19,8 @@
 //! instead of refusing the whole entry, an id already deleted (by another call meanwhile) and one
 //! whose replicated last activity (`last_seen_at`, else `created_at`) is at or after the cut-off,
 //! and keeps what it skipped under the prune id (`FleetState::prune_skips`, the latest 64 prunes
-//! that skipped anything); the answer lists them under `skipped` and counts the rest as deleted. The replica learns of a poll only when the owner's
-//! activity flush commits (`activity_flush_interval`, 200 ms by default, plus a Raft round): a
+//! that skipped anything); the answer lists them under `skipped` and counts the rest as deleted.
+//! The replica learns of a poll only when the owner's activity flush commits (`activity_flush_interval`, 200 ms by default, plus a Raft round): a
 //! collector that comes back from `offline`/`stale` changes status, so its flush carries
 //! `last_seen_at` at once; one whose status did not change carries it at most once per
 //! `collectors.last_seen_persist_interval` — but such a collector was reported active by its owner
@@ -437,7 +437,7 @@ pub(super) async fn prune(
     let stricter_cutoff = UnixMillis(cutoff.0.saturating_sub(duration_millis(margin)));
     let candidates: Vec<CollectorRecord> = matching(&state, selector.as_ref())
         .into_iter()
-        .filter(|record| last_active(record) < cutoff)
+        .filter(|record| record.last_active() < cutoff)
         .collect();
     let gathered = gather_live(&state, &candidates).await;
     let mut inactive: Vec<(CollectorRecord, CollectorStatus, Option<UnixMillis>)> = candidates
@@ -513,12 +513,6 @@ fn duration_millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// When the replicated record last shows the collector active: its last poll, else its creation
-/// (what [`crate::model::command::prune_skip`] compares with the cut-off when the deletion applies).
-fn last_active(record: &CollectorRecord) -> UnixMillis {
-    record.last_seen_at.unwrap_or(record.created_at)
-}
-
 /// The status and last-seen time to report for a candidate that is still inactive in the light of
 /// its live state; `None` when it is active after all.
 fn still_inactive(
@@ -534,7 +528,7 @@ fn still_inactive(
                 || last_seen.unwrap_or(record.created_at) >= cutoff;
             (!active).then_some((live.status, last_seen))
         }
-        None => (last_active(record) < stricter_cutoff).then_some((record.status, record.last_seen_at)),
+        None => (record.last_active() < stricter_cutoff).then_some((record.status, record.last_seen_at)),
     }
 }
 

@@ -44,7 +44,7 @@ use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::labels::{natural_cmp, Selector};
-use crate::model::name_order::{self, NameKey, STATUS_ORDER};
+use crate::model::name_order::{status_rank, NameKey, STATUS_ORDER};
 use crate::model::{CollectorMode, CollectorRecord, CollectorStatus, FleetState, UnixMillis};
 
 /// The largest page (`limit`).
@@ -209,11 +209,6 @@ impl SortOrder {
     pub fn compare_records(self, left: &CollectorRecord, right: &CollectorRecord) -> Ordering {
         self.compare(&Position::of(left), &Position::of(right))
     }
-}
-
-/// Lifecycle order: awaiting_connection, connected, degraded, stale, offline.
-fn status_rank(status: CollectorStatus) -> usize {
-    name_order::status_rank(status)
 }
 
 /// Where an item stands in the order: its sort keys, borrowed from a record or a cursor.
