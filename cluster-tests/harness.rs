@@ -47,6 +47,8 @@ pub struct Node {
     pub netns: Option<String>,
     /// Further `serve` flags (the chaos lab's `--advertise-rpc-addr`).
     pub extra_args: Vec<String>,
+    /// Further environment variables of the node's process.
+    pub env: Vec<(String, String)>,
 }
 
 /// Why a node did not come up: its exit status (if it exited) and its log.
@@ -74,6 +76,7 @@ impl Node {
             join: None,
             netns: None,
             extra_args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -121,7 +124,7 @@ impl Node {
         if let Some((url, token)) = &self.join {
             command.arg("--join").arg(url).arg("--join-token").arg(token);
         }
-        command.args(&self.extra_args);
+        command.args(&self.extra_args).envs(self.env.iter().map(|(key, value)| (key, value)));
         let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().expect("spawn linkmesh");
         let stdout = child.stdout.take().expect("stdout");
         let (lines_tx, lines) = mpsc::channel();
@@ -271,7 +274,17 @@ impl Cluster {
     /// [`Cluster::start`] with the nodes' settings as given.
     pub async fn start_with_config(size: usize, config: String) -> Cluster {
         let root = tempfile::tempdir().expect("temp dir");
-        let mut first = Node::new(root.path(), "node-1", &config);
+        let first = Node::new(root.path(), "node-1", &config);
+        Cluster::start_from(root, first, size, config).await
+    }
+
+    /// Starts `first` (a node made in `root`, not started), then joins nodes 2..=`size` through it.
+    pub async fn start_from(
+        root: tempfile::TempDir,
+        mut first: Node,
+        size: usize,
+        config: String,
+    ) -> Cluster {
         first.start(None);
         let admin = Api::with_role_at(&format!("http://{}", first.http_addr), "admin").await;
         let mut cluster = Cluster { root, nodes: vec![first], admin, config, made: std::cell::Cell::new(1) };

@@ -13,3 +13,4 @@ mod join;
 mod live_reads;
 mod peer_tls;
 mod routing;
+mod upgrade;

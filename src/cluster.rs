@@ -21,6 +21,9 @@
 //! - [`ownership`]: this node's owner lease and the leader's drains, down members and transfers.
 //! - [`renewer`]: the task that renews this node's owner lease with the leader.
 //! - [`revocation`]: a rotation or deletion waits for the owner (or its lease) before it returns.
+//! - [`member_levels`]: on the leader, each member's reported release (feature level, version).
+//! - [`level_raiser`]: the leader's task that raises the cluster's feature level once every member
+//!   knows it (rolling upgrades, `model/feature_level.rs`).
 //! - [`balancer_loop`]: the leader's task that moves slots (balance, failover, drain) and removes
 //!   drained members.
 
@@ -33,7 +36,9 @@ pub mod forward;
 pub mod join;
 pub mod joiner;
 pub mod lease;
+pub mod level_raiser;
 pub mod live_reads;
+pub mod member_levels;
 pub mod ownership;
 pub mod payload;
 pub mod peers;

@@ -224,6 +224,9 @@ impl actix_web::ResponseError for ApiError {
     }
 }
 
+/// The `Retry-After` of a write refused for the cluster's feature level: upgrades take minutes.
+const UPGRADE_RETRY_SECONDS: u64 = 30;
+
 impl From<ApplyError> for ApiError {
     fn from(error: ApplyError) -> Self {
         let code = match &error {
@@ -232,6 +235,14 @@ impl From<ApplyError> for ApiError {
             ApplyError::InUse { .. } | ApplyError::Precondition { .. } => ErrorCode::Conflict,
             ApplyError::InvalidReference { field, problem } => {
                 return ApiError::invalid_field(field, problem);
+            }
+            ApplyError::NeedsFeatureLevel { needed, cluster } => {
+                // A rolling upgrade in progress: the change works once every member runs the new release.
+                let mut api_error = ApiError::new(ErrorCode::Unavailable, error.to_string())
+                    .with_retry_after(UPGRADE_RETRY_SECONDS);
+                api_error.details.insert("needed_feature_level".to_owned(), needed.0.into());
+                api_error.details.insert("cluster_feature_level".to_owned(), cluster.0.into());
+                return api_error;
             }
         };
         let mut api_error = ApiError::new(code, error.to_string());

@@ -13,6 +13,7 @@ pub mod collector;
 pub mod command;
 pub mod deleted_tokens;
 pub mod event;
+pub mod feature_level;
 pub mod fleet_items;
 pub mod fleet_state;
 pub mod join_tokens;
@@ -31,6 +32,7 @@ pub use collector::{
 };
 pub use command::{ActivityUpdate, CollectorTokenChange, Command, RestoredFleet};
 pub use event::{Event, EventType};
+pub use feature_level::FeatureLevel;
 pub use fleet_state::{ApplyError, CommandOutcome, Effect, FleetState};
 pub use labels::{natural_cmp, Labels, Selector, SelectorError};
 pub use slots::{slot_of, MovedSlot, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, SlotTable, SLOT_COUNT};

@@ -247,6 +247,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     crate::cluster::promoter::spawn(raft.clone(), config.cluster.max_voters, &raft_runtime);
     raft.ownership().configure(config.cluster.node_down_after);
     crate::cluster::renewer::spawn(raft.clone(), &raft_runtime);
+    crate::cluster::level_raiser::spawn(raft.clone(), &raft_runtime);
     crate::cluster::read_index::spawn(raft.clone(), &raft_runtime);
     crate::cluster::balancer_loop::spawn(raft.clone(), &raft_runtime);
     crate::cluster::rollout_loop::spawn(raft.clone(), &raft_runtime);
@@ -473,7 +474,16 @@ async fn bootstrap_if_empty(raft: &RaftNode, data_dir: &Path) -> Result<(), Serv
         at: UnixMillis::now(),
     };
     match raft.propose(command).await {
-        Ok(()) | Err(crate::raft::ProposeError::Rejected(crate::model::ApplyError::AlreadyBootstrapped)) => {}
+        Ok(()) => {
+            // A new cluster of this release alone starts at its level rather than a second later (the
+            // raiser would get there too, and does after a crash in between).
+            let level = crate::cluster::member_levels::this_node_reports();
+            if level > raft.state().fleet.feature_level() {
+                let raise = Command::RaiseFeatureLevel { level, at: UnixMillis::now() };
+                raft.propose(raise).await.map_err(|e| ServeError::Bootstrap(e.to_string()))?;
+            }
+        }
+        Err(crate::raft::ProposeError::Rejected(crate::model::ApplyError::AlreadyBootstrapped)) => {}
         Err(error) => return Err(ServeError::Bootstrap(error.to_string())),
     }
     if generated {

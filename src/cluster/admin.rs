@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::member_levels::{this_node_reports, MemberReport};
 use super::payload;
 use super::peers::PeerError;
+use crate::model::FeatureLevel;
 use crate::proto::cluster::v1::AdminRequest;
 use crate::raft::membership::matched_index;
 use crate::raft::RaftNode;
@@ -26,7 +28,16 @@ pub enum AdminCall {
     Members,
     /// `node_id` asks to extend its owner lease (`cluster/lease.rs` rule 2): the leader answers after
     /// a quorum round that began after the request arrived, with its commit index.
-    RenewLease { node_id: u64 },
+    ///
+    /// It also reports the member's release (`member_levels.rs`); renewals of releases before feature
+    /// levels carry neither field: [`FeatureLevel::BASELINE`], version unknown.
+    RenewLease {
+        node_id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feature_level: Option<FeatureLevel>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+    },
     /// A member that does not know a collector token (or a collector a write names) asks for the
     /// leader's read index (after the same quorum round as a renewal) to apply before it answers 401
     /// or 404 (`read_index.rs`).
@@ -108,6 +119,12 @@ pub struct MemberView {
     /// The leader calls it down (no contact for `cluster.node_down_after`): its slots move away.
     #[serde(default)]
     pub down: bool,
+    /// The feature level its last renewal reported (`None`: none since this leader started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_level: Option<FeatureLevel>,
+    /// Its linkmesh version, as its last renewal reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +175,11 @@ pub async fn dispatch(raft: &RaftNode, call: AdminCall) -> AdminAnswer {
     }
     match call {
         AdminCall::Members => AdminAnswer::Members(leader_view(raft, &metrics)),
-        AdminCall::RenewLease { node_id } => renew_lease(raft, &metrics, node_id).await,
+        AdminCall::RenewLease { node_id, feature_level, version } => {
+            let level = feature_level.unwrap_or(FeatureLevel::BASELINE);
+            raft.ownership().levels().record(node_id, level, version, tokio::time::Instant::now().into_std());
+            renew_lease(raft, &metrics, node_id).await
+        }
         AdminCall::ReadIndex => match read_index(raft).await {
             Ok(commit_index) => AdminAnswer::ReadIndex { commit_index },
             Err(failed) => failed,
@@ -204,6 +225,15 @@ fn leader_view(raft: &RaftNode, metrics: &openraft::RaftMetrics<u64, crate::raft
                     u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX)
                 })
             };
+            let report = if *id == metrics.id {
+                Some(MemberReport {
+                    level: this_node_reports(),
+                    version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+                    at: tokio::time::Instant::now().into_std(),
+                })
+            } else {
+                raft.ownership().levels().report(*id)
+            };
             MemberView {
                 id: *id,
                 rpc_addr: node.rpc_addr.clone(),
@@ -213,6 +243,8 @@ fn leader_view(raft: &RaftNode, metrics: &openraft::RaftMetrics<u64, crate::raft
                 lag,
                 last_contact_ms,
                 down: down.contains(id),
+                feature_level: report.as_ref().map(|report| report.level),
+                version: report.and_then(|report| report.version),
             }
         })
         .collect();
@@ -496,8 +528,20 @@ mod tests {
 
     #[test]
     fn the_failover_calls_keep_their_wire_names() {
-        let renew = AdminCall::RenewLease { node_id: 2 };
+        let renew = AdminCall::RenewLease { node_id: 2, feature_level: None, version: None };
         assert_eq!(serde_json::to_string(&renew).expect("json"), r#"{"call":"renew_lease","node_id":2}"#);
+        // What releases before feature levels send, and what this one sends (older leaders ignore the rest).
+        let old: AdminCall = serde_json::from_str(r#"{"call":"renew_lease","node_id":2}"#).expect("decode");
+        assert_eq!(old, renew);
+        let reported = AdminCall::RenewLease {
+            node_id: 2,
+            feature_level: Some(FeatureLevel(2)),
+            version: Some("0.1.0".to_owned()),
+        };
+        assert_eq!(
+            serde_json::to_string(&reported).expect("json"),
+            r#"{"call":"renew_lease","node_id":2,"feature_level":2,"version":"0.1.0"}"#
+        );
         assert_eq!(serde_json::to_string(&AdminCall::ReadIndex).expect("json"), r#"{"call":"read_index"}"#);
         let elect: AdminCall = serde_json::from_str(r#"{"call":"elect","within_ms":3000}"#).expect("decode");
         assert_eq!(elect, AdminCall::Elect { within_ms: 3000 });
@@ -516,5 +560,6 @@ mod tests {
         )
         .expect("decode");
         assert!(!view.down);
+        assert_eq!(view.feature_level, None, "an older leader knows no member's level");
     }
 }

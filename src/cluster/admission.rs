@@ -7,7 +7,7 @@
 //! the use was taken, the use is lost (the error says so) — never a learner without a use.
 
 use super::join::{self, JoinBundle, JoinError, JoinRequest, JoinResponse};
-use crate::model::{Command, UnixMillis};
+use crate::model::{Command, FeatureLevel, UnixMillis};
 use crate::raft::membership::MembershipError;
 use crate::raft::{NodeInfo, ProposeError, RaftNode};
 use crate::secrets::DataKey;
@@ -25,6 +25,13 @@ pub enum AdmitError {
     AlreadyMember(u64),
     #[error("{0}")]
     Unavailable(String),
+    /// The joining node runs a release that cannot apply what the cluster writes (`model/feature_level.rs`).
+    #[error(
+        "this node's linkmesh release knows feature level {joiner} and the cluster runs at {cluster}: install \
+         the members' release on it, then join again{}",
+        if *.use_taken { " with a new join token if this one allowed a single use" } else { "" }
+    )]
+    OlderRelease { joiner: FeatureLevel, cluster: FeatureLevel, use_taken: bool },
 }
 
 /// Admits the node `request` names, on the leader.
@@ -32,6 +39,7 @@ pub async fn admit(
     raft: &RaftNode,
     data_key: &DataKey,
     request: &JoinRequest,
+    joiner_level: FeatureLevel,
     now: UnixMillis,
 ) -> Result<JoinResponse, AdmitError> {
     let lookup = request.lookup().map_err(AdmitError::Malformed)?;
@@ -54,6 +62,13 @@ pub async fn admit(
     if raft.member_info(request.node_id).is_some() {
         return Err(AdmitError::AlreadyMember(request.node_id));
     }
+    {
+        // Under the raiser's lock: from here on a raise waits for this joiner's release (member_levels.rs).
+        let levels = raft.ownership().levels();
+        let _decision = levels.decide().await;
+        refuse_older_release(raft, joiner_level, false)?;
+        levels.record(request.node_id, joiner_level, None, tokio::time::Instant::now().into_std());
+    }
     let consumed =
         raft.propose(Command::ConsumeJoinToken { lookup, node_id: request.node_id, at: now }).await;
     match consumed {
@@ -71,6 +86,9 @@ pub async fn admit(
             ));
         }
     }
+    // A raise decided before the joiner's report was recorded is applied by now (it was proposed
+    // before the token use, and this node applied the use).
+    refuse_older_release(raft, joiner_level, true)?;
     let info = NodeInfo {
         rpc_addr: request.rpc_addr.clone(),
         http_addr: request.http_addr.clone(),
@@ -97,4 +115,12 @@ pub async fn admit(
     let nonce = join::fresh_seal_nonce().map_err(|error| AdmitError::Unavailable(error.to_string()))?;
     join::seal_bundle(&key, request.node_id, &bundle, nonce)
         .map_err(|error| AdmitError::Unavailable(error.to_string()))
+}
+
+fn refuse_older_release(raft: &RaftNode, joiner: FeatureLevel, use_taken: bool) -> Result<(), AdmitError> {
+    let cluster = raft.state().fleet.feature_level();
+    if joiner < cluster {
+        return Err(AdmitError::OlderRelease { joiner, cluster, use_taken });
+    }
+    Ok(())
 }

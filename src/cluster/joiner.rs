@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use super::join::{self, JoinError, JoinRequest, JoinResponse, JoiningNode, JOIN_PATH};
+use super::member_levels::{this_node_reports, JOIN_LEVEL_HEADER};
 use crate::raft::data_dir::{self, Contents, DataDirError, OpenedStore};
 use crate::raft::identity::Identity;
 use crate::raft::storage_health::StorageHealth;
@@ -86,6 +87,7 @@ pub async fn request_admission(url: &str, token: &str, node: &JoiningNode) -> Re
         let (request, key) = JoinRequest::new(token, node, join::fresh_request_nonce()?)?;
         let response = client
             .post(format!("{target}{JOIN_PATH}"))
+            .header(JOIN_LEVEL_HEADER, this_node_reports().0.to_string())
             .json(&request)
             .send()
             .await

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::lease::{LeaseTimings, OwnerLease};
+use super::member_levels::MemberLevels;
 
 pub struct Ownership {
     timings: Mutex<LeaseTimings>,
@@ -29,6 +30,8 @@ pub struct Ownership {
     wake: tokio::sync::Notify,
     /// Hands what this node's actors of some slots hold back to Raft (set once the registry runs).
     slot_flusher: OnceLock<SlotFlusher>,
+    /// On the leader: the members' releases, for the feature level (`member_levels.rs`).
+    levels: MemberLevels,
 }
 
 /// Flushes the resident actors of the given slots and then the activity writer, so what they hold
@@ -47,7 +50,13 @@ impl Ownership {
             transferring_until: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
             slot_flusher: OnceLock::new(),
+            levels: MemberLevels::default(),
         }
+    }
+
+    /// The members' reported releases (the leader's, from renewals and joins).
+    pub fn levels(&self) -> &MemberLevels {
+        &self.levels
     }
 
     /// Installs the flusher of this node's collector registry (once, when it starts).

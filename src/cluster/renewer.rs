@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use super::admin::{self, AdminAnswer, AdminCall};
+use super::member_levels::this_node_reports;
 use crate::raft::RaftNode;
 
 /// Starts the renewer on `runtime` (the Raft runtime); it ends with the runtime.
@@ -27,7 +28,12 @@ async fn run(raft: RaftNode) {
             return;
         }
         let sent_at = tokio::time::Instant::now();
-        let renewal = admin::call_leader(&raft, AdminCall::RenewLease { node_id: raft.node_id() });
+        let renew = AdminCall::RenewLease {
+            node_id: raft.node_id(),
+            feature_level: Some(this_node_reports()),
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        };
+        let renewal = admin::call_leader(&raft, renew);
         let confirmed = match tokio::time::timeout(timings.lease, renewal).await {
             Ok(Ok(AdminAnswer::Lease { commit_index })) => {
                 let remaining =

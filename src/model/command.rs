@@ -8,6 +8,7 @@ use super::audit::{AuditBatch, AuditLog};
 use super::auth::{ServiceAccount, ServiceAccountToken, User};
 use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState};
 use super::event::NewEvent;
+use super::feature_level::FeatureLevel;
 use super::fleet_items::FleetItems;
 use super::labels::{Labels, Selector};
 use super::pipeline::{Destination, Pipeline, Route, Source};
@@ -328,6 +329,24 @@ pub enum Command {
         fleet: Box<RestoredFleet>,
         at: UnixMillis,
     },
+    /// The cluster moves to `level` (`model/feature_level.rs`): proposed by the leader only once every
+    /// member reported a release that knows it; never lowers the level.
+    RaiseFeatureLevel {
+        level: FeatureLevel,
+        at: UnixMillis,
+    },
+}
+
+impl Command {
+    /// The feature level the cluster must run at before this command may reach the log: a member
+    /// of an older release could not decode it. `RaiseFeatureLevel` is new too, but it is gated by
+    /// the leader's check that every member knows the level it raises to, not by the level it leaves.
+    pub fn needs_level(&self) -> FeatureLevel {
+        match self {
+            Command::Audited { command, .. } | Command::Staged { command, .. } => command.needs_level(),
+            _ => FeatureLevel::BASELINE,
+        }
+    }
 }
 
 /// One collector's new token in [`Command::SetCollectorTokens`].

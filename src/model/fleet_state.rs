@@ -11,6 +11,7 @@ use super::collector::{CollectorRecord, RemoteConfigState};
 use super::command::{prune_skip, ActivityUpdate, Command, PruneSkips, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
+use super::feature_level::FeatureLevel;
 use super::fleet_items::{Attached, FleetItems};
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::labels::check_labels;
@@ -44,6 +45,14 @@ pub enum ApplyError {
     /// The change is well-formed but the current state forbids it (e.g. removing the last admin).
     #[error("{problem}")]
     Precondition { problem: String },
+    /// The command is new in a release some member does not run yet (`model/feature_level.rs`):
+    /// nothing was written.
+    #[error(
+        "this change needs cluster feature level {needed}, and the cluster runs at {cluster} until every \
+         member runs a linkmesh release that knows it: finish the upgrade (GET /api/v1/cluster shows each \
+         member's level)"
+    )]
+    NeedsFeatureLevel { needed: FeatureLevel, cluster: FeatureLevel },
 }
 
 /// The result of applying a command, returned to the proposer. Beside [`ApplyError`] so that the
@@ -104,6 +113,10 @@ pub struct FleetState {
     /// What the latest prunes skipped (see [`Command::DeleteCollectors`]).
     #[serde(default, skip_serializing_if = "PruneSkips::is_empty")]
     pub prune_skips: PruneSkips,
+    /// What every member can decode (`model/feature_level.rs`). Left out at the baseline, so a state
+    /// at level 1 serializes (and digests) exactly as releases before levels wrote it.
+    #[serde(default, skip_serializing_if = "FeatureLevel::is_baseline")]
+    feature_level: FeatureLevel,
     /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
     #[serde(skip)]
     collector_token_index: HashMap<TokenHash, String>,
@@ -126,7 +139,23 @@ impl FleetState {
     /// Applies one command. Either the whole command takes effect or, on `Err`, nothing does.
     /// Writes that give collectors new config versions are recorded as rollouts (`rollout_apply.rs`).
     pub fn apply(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
+        self.admits(command)?;
         self.apply_tracked(command)
+    }
+
+    /// The level the cluster runs at: what every member can decode.
+    pub fn feature_level(&self) -> FeatureLevel {
+        self.feature_level
+    }
+
+    /// Refuses a command the cluster's feature level does not admit yet. Checked before proposing
+    /// (so the entry never reaches an old member's log) and again here, where every replica agrees.
+    pub fn admits(&self, command: &Command) -> Result<(), ApplyError> {
+        let needed = command.needs_level();
+        if needed > self.feature_level {
+            return Err(ApplyError::NeedsFeatureLevel { needed, cluster: self.feature_level });
+        }
+        Ok(())
     }
 
     fn apply_command(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
@@ -702,6 +731,10 @@ impl FleetState {
                     ..FleetState::default()
                 };
                 self.rebuild_indexes();
+                Ok(vec![])
+            }
+            Command::RaiseFeatureLevel { level, at: _ } => {
+                self.feature_level = self.feature_level.max(*level);
                 Ok(vec![])
             }
         }
@@ -1288,6 +1321,26 @@ mod tests {
             password_hash: "$argon2id$placeholder".to_owned(),
             at: UnixMillis(5),
         }
+    }
+
+    #[test]
+    fn the_feature_level_only_rises_and_a_baseline_state_serializes_as_before_levels() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create");
+        let before_levels = serde_json::to_value(&state).expect("serialize");
+        assert!(before_levels.get("feature_level").is_none(), "a level-1 state digests as older releases do");
+        let two = FeatureLevel(2);
+        state.apply(&Command::RaiseFeatureLevel { level: two, at: UnixMillis(30) }).expect("raise");
+        assert_eq!(state.feature_level(), two);
+        state
+            .apply(&Command::RaiseFeatureLevel { level: FeatureLevel::BASELINE, at: UnixMillis(31) })
+            .expect("a lower raise is a no-op");
+        assert_eq!(state.feature_level(), two, "never lowered");
+        let round_trip: FleetState =
+            serde_json::from_value(serde_json::to_value(&state).expect("serialize")).expect("decode");
+        assert_eq!(round_trip.feature_level(), two);
+        let old: FleetState = serde_json::from_value(before_levels).expect("an old state decodes");
+        assert_eq!(old.feature_level(), FeatureLevel::BASELINE);
     }
 
     #[test]

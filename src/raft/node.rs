@@ -264,6 +264,8 @@ impl RaftNode {
         if let Some(failure) = self.health.failure() {
             return Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")));
         }
+        // Before it can reach any log: a member of an older release could not decode it.
+        self.state().fleet.admits(&command)?;
         let node = self.clone();
         let health = self.health.clone();
         // On the raft runtime: peer channels and openraft live there. A storage failure may leave the
@@ -381,6 +383,7 @@ impl RaftNode {
         if let Some(failure) = self.health.failure() {
             return Err(ProposeError::OutcomeUnknown(format!("storage failed: {failure}")));
         }
+        self.state().fleet.admits(&command)?;
         let health = self.health.clone();
         tokio::select! {
             written = self.write_here(command) => written,

@@ -19,6 +19,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::durable::{DurableDb, Flushed, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META, SNAPSHOT_TREE};
 use super::framing;
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::model::feature_level::THIS_RELEASE;
 use crate::model::{CommandOutcome, Effect, FleetState};
 
 /// The applied state, shared read-only with the rest of the node.
@@ -189,6 +190,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         let applied = {
             let mut state = self.state.write();
             for entry in entries {
+                let entry_log_id = entry.log_id;
                 state.last_applied = Some(entry.log_id);
                 let outcome = match entry.payload {
                     EntryPayload::Blank => CommandOutcome::Applied,
@@ -205,6 +207,16 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
                     },
                 };
                 outcomes.push(outcome);
+                let level = state.fleet.feature_level();
+                if level > THIS_RELEASE {
+                    // Only a newer release raises this far; its next entries would not decode here.
+                    let problem = format!(
+                        "the cluster moved to feature level {level} and this linkmesh release knows up to \
+                         {THIS_RELEASE}: upgrade this node's binary"
+                    );
+                    self.store.health.fail("apply", &problem);
+                    return Err(StorageIOError::apply(entry_log_id, AnyError::error(problem)).into());
+                }
             }
             state.last_applied
         };

@@ -14,12 +14,13 @@ use super::handler_types::Reply;
 use crate::cluster::admin::{self, AdminAnswer, AdminCall, AdminError, Refusal};
 use crate::cluster::admission::{self, AdmitError};
 use crate::cluster::join::{JoinRequest, MAX_REQUEST_BYTES};
+use crate::cluster::member_levels::JOIN_LEVEL_HEADER;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::login_guard::LoginGuard;
 use crate::http::principal::Principal;
 use crate::http::{body, client_addr, AppState};
 use crate::model::join_tokens::{DEFAULT_TTL_SECONDS, DEFAULT_USES, MAX_TTL_SECONDS, MAX_USES};
-use crate::model::{Command, UnixMillis};
+use crate::model::{Command, FeatureLevel, UnixMillis};
 use crate::secrets;
 
 /// The throttle's key for joins: no username can hold a control character, so joins never share a
@@ -29,8 +30,8 @@ const JOIN_THROTTLE_KEY: &str = "\u{0}cluster join";
 /// How long `GET /cluster` waits for the leader's view of contact times before leaving them out.
 const LEADER_VIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// `GET /cluster`: the members, leader, term and indexes, as this node sees them; contact times,
-/// lag and reachability as the leader sees them (asked through `AdminCall::Members`; left empty when
+/// `GET /cluster`: the members, leader, term, indexes and feature level, as this node sees them;
+/// contact times, lag, reachability and each member's release as the leader sees them (asked through `AdminCall::Members`; left empty when
 /// it does not answer in time).
 pub(super) async fn status(_principal: Principal, state: web::Data<AppState>) -> HttpResponse {
     let view = state.raft.cluster_view();
@@ -63,7 +64,8 @@ pub(super) async fn status(_principal: Principal, state: web::Data<AppState>) ->
                 "lag": member.lag.or(seen.and_then(|seen| seen.lag)),
                 "slots": member.slots,
                 "applied_index": member.applied_index,
-                "version": member.version,
+                "version": member.version.clone().or_else(|| seen.and_then(|seen| seen.version.clone())),
+                "feature_level": seen.and_then(|seen| seen.feature_level),
             })
         })
         .collect();
@@ -72,6 +74,7 @@ pub(super) async fn status(_principal: Principal, state: web::Data<AppState>) ->
         "leader_id": view.leader_id,
         "term": view.term,
         "commit_index": view.commit_index,
+        "feature_level": state.raft.state().fleet.feature_level(),
         "members": members,
     }))
 }
@@ -149,7 +152,9 @@ pub(super) async fn join(
     let join_request: JoinRequest = serde_json::from_slice(&bytes).map_err(|error| {
         failed(ApiError::new(ErrorCode::InvalidArgument, format!("invalid join request: {error}")))
     })?;
-    match admission::admit(&state.raft, &state.data_key, &join_request, UnixMillis::now()).await {
+    let joiner_level = joiner_feature_level(&request);
+    match admission::admit(&state.raft, &state.data_key, &join_request, joiner_level, UnixMillis::now()).await
+    {
         Ok(sealed) => {
             guard.record_success(client, JOIN_THROTTLE_KEY);
             Ok(HttpResponse::Ok().json(sealed))
@@ -167,7 +172,21 @@ pub(super) async fn join(
             Err(ApiError::new(ErrorCode::Conflict, error.to_string()))
         }
         Err(AdmitError::Unavailable(message)) => Err(ApiError::new(ErrorCode::Unavailable, message)),
+        Err(error @ AdmitError::OlderRelease { .. }) => {
+            tracing::warn!(client = %client, node_id = join_request.node_id, reason = %error, "join refused: older release");
+            Err(ApiError::new(ErrorCode::Conflict, error.to_string()))
+        }
     }
+}
+
+/// The joining node's feature level (`cluster/member_levels.rs`): releases before levels send none.
+fn joiner_feature_level(request: &HttpRequest) -> FeatureLevel {
+    request
+        .headers()
+        .get(JOIN_LEVEL_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .map_or(FeatureLevel::BASELINE, FeatureLevel)
 }
 
 /// 503 naming the leader, so the joining node sends its join there.
