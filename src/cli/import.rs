@@ -412,13 +412,20 @@ fn batch_failed(
         .and_then(|index| batch.get(index))
         .map(|row| format!(" at {} (name {:?})", row.row, row.name))
         .unwrap_or_default();
+    // 503 may mean "outcome unknown": the batch may have been created, its tokens unseen.
+    let unknown = if status == 503 {
+        " If that batch was created after all, --skip-existing leaves it out; with --mint-tokens its \
+         tokens were never shown: rotate them (POST /api/v1/collectors:bulk, action rotate)."
+    } else {
+        ""
+    };
     let status = if status == 0 { String::new() } else { format!("{status} ") };
     let tokens = out.map(|out| format!("; their tokens are in {}", out.path.display())).unwrap_or_default();
     ClientError::Input(format!(
         "batch {} ({rows}) was refused{culprit}: {status}{message}\n\
          nothing of that batch was created; {created} of {total} collectors were created by the \
          batches before it{tokens}. Fix the row and run again with --skip-existing to continue \
-         (with --mint-tokens, give a new --tokens-out file)",
+         (with --mint-tokens, give a new --tokens-out file).{unknown}",
         number + 1
     ))
 }
