@@ -6,6 +6,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod batch;
 mod catch_up;
 mod failover;
 mod harness;

@@ -9,11 +9,16 @@
 #   BENCH_POLL_COLLECTORS     distinct collector tokens of the poll and push rows (10000)
 #   BENCH_CONNECTIONS         closed-loop connections of the load generator (16)
 #   BENCH_DURATION            length of each closed-loop measurement (15s)
-#   BENCH_MEM_COLLECTORS      collectors of the memory and start-up rows (100000; 1000000 for the 1M row)
+#   BENCH_ROWS                rows to run, comma-separated (default all): writes, poll, push, provision, mem
+#   BENCH_MEM_COLLECTORS      collectors of the provisioning, memory and start-up rows (100000; 1000000 for 1M)
 #   BENCH_PROVISION_CONCURRENCY  REST calls in flight while provisioning them (16)
+#   BENCH_PROVISION_BATCH     collectors per `POST /collectors:batch` call while provisioning (1000)
+#   BENCH_PROVISION_SINGLE    collectors of the provision row's baseline: create + mint per collector (2000)
 #   BENCH_CREATES_C1, BENCH_CREATES_C16  collectors created by the Raft write rows (300, 3000)
-#   BENCH_SKIP_BUILD=1        use the binaries already in target/release
+#   BENCH_SKIP_BUILD=1        use the binaries already in $CARGO_TARGET_DIR/release (default target/release)
 #   BENCH_PERF=1              record a perf profile of the server during each load row
+# Each row's lines are appended to $BENCH_DIR/results.md as soon as the row completes; the total run
+# time is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,13 +29,24 @@ ROOT=$PWD
 : "${BENCH_DURATION:=15s}"
 : "${BENCH_MEM_COLLECTORS:=100000}"
 : "${BENCH_PROVISION_CONCURRENCY:=16}"
+: "${BENCH_PROVISION_BATCH:=1000}"
+: "${BENCH_PROVISION_SINGLE:=2000}"
+: "${BENCH_ROWS:=writes,poll,push,provision,mem}"
 : "${BENCH_CREATES_C1:=300}"
 : "${BENCH_CREATES_C16:=3000}"
 : "${BENCH_SKIP_BUILD:=0}"
 : "${BENCH_PERF:=0}"
 
-LINKMESH=$ROOT/target/release/linkmesh
-BASELINE=$ROOT/target/release/bench_baseline
+BENCH_STARTED=$(date +%s)
+for row in ${BENCH_ROWS//,/ }; do
+  case $row in writes | poll | push | provision | mem) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
+done
+# Whether row $1 was asked for.
+wants() { [[ ",$BENCH_ROWS," == *",$1,"* ]]; }
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+LINKMESH=$TARGET_DIR/release/linkmesh
+BASELINE=$TARGET_DIR/release/bench_baseline
 PASSWORD="bench-$$-$RANDOM$RANDOM"
 mkdir -p "$BENCH_DIR"
 SERVER_PID=""
@@ -65,7 +81,8 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 thousands() { printf "%'.0f" "$1" 2>/dev/null || printf "%.0f" "$1"; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
-# Starts `linkmesh serve` on data dir $1 and address $2, with config file $3 if given; sets SERVER_PID,
+# Starts `linkmesh serve` on data dir $1 and address $2, with config file $3 if given (the cluster port
+# on any free port: a one-node cluster needs no fixed one, and 8081 may be taken); sets SERVER_PID,
 # SERVER_URL and STARTUP_S (process start to the first 200 from /readyz).
 start_server() {
   local dir=$1 addr=$2 out="$1.stdout" config=()
@@ -74,7 +91,8 @@ start_server() {
   local started
   started=$(date +%s%N)
   LINKMESH_ADMIN_PASSWORD=$PASSWORD LINKMESH_LOG=warn \
-    "$LINKMESH" serve "${config[@]}" --data-dir "$dir" --http-addr "$addr" >"$out" 2>>"$dir.stderr" &
+    "$LINKMESH" serve "${config[@]}" --data-dir "$dir" --http-addr "$addr" --rpc-addr 127.0.0.1:0 \
+    >"$out" 2>>"$dir.stderr" &
   SERVER_PID=$!
   until grep -q '^listening on ' "$out"; do
     kill -0 "$SERVER_PID" 2>/dev/null || die "server exited; see $dir.stderr"
@@ -135,7 +153,10 @@ if [ "$BENCH_SKIP_BUILD" != 1 ]; then
   log "building release binaries"
   cargo build --release --locked --bin linkmesh --bin bench_baseline >&2
 fi
-[ -x "$LINKMESH" ] && [ -x "$BASELINE" ] || die "release binaries missing"
+[ -x "$LINKMESH" ] || die "release binary missing: $LINKMESH"
+if wants writes || wants poll || wants push; then
+  [ -x "$BASELINE" ] || die "release binary missing: $BASELINE"
+fi
 
 NPROC=$(nproc)
 CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -143,132 +164,170 @@ MEM_GIB=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 log "machine: $NPROC CPUs ($CPU_MODEL), $MEM_GIB GiB; results in $BENCH_DIR"
 LOAD_BEFORE=$(loadavg)
 
-# ---- Durable-write baseline --------------------------------------------------------------------
-"$BASELINE" fsync --dir "$BENCH_DIR/fsync" --duration 3s >"$BENCH_DIR/fsync.env"
-FSYNC_PER_S=$(sed -n 's/^FSYNC_PER_S=//p' "$BENCH_DIR/fsync.env")
+RESULTS=$BENCH_DIR/results.md
+# Appends table lines to results.md (and shows them) as soon as a row has them.
+emit() { printf '%s\n' "$@" | tee -a "$RESULTS"; }
+us_per_call() { calc "$(val "$1" RUN_SERVER_CPU_S) * 1e6 / ($(val "$1" "$2") + 1e-9)" 0; }
+lat() { echo "p50 $(val "$1" "$2_P50_MS") ms, p99 $(val "$1" "$2_P99_MS") ms"; }
+# CPU-seconds of the server and of the load generator, and the machine's idle share, during a row.
+cpu_note() {
+  echo "server $(val "$1" RUN_SERVER_CPU_S) CPU-s, load generator $(val "$1" CLIENT_CPU_S) CPU-s, machine $(val "$1" MACHINE_IDLE_PCT)% idle"
+}
+
+: >"$RESULTS"
+emit "# linkmesh benchmarks" "" \
+  "- machine: $NPROC CPUs, $CPU_MODEL, $MEM_GIB GiB RAM; load average $LOAD_BEFORE before" \
+  "- load generator: \`linkmesh simulate --closed-loop\`, $BENCH_CONNECTIONS connections, $BENCH_DURATION per row, on the same machine" \
+  "- run: $(date -u +%Y-%m-%dT%H:%M:%SZ), rows $BENCH_ROWS, results in $BENCH_DIR" "" \
+  "| measurement | linkmesh | baseline (same run) | ratio | notes |" "|---|---|---|---|---|"
+
+# The password reaches `simulate` through the environment, never a command line or a log.
+export LINKMESH_ADMIN_PASSWORD=$PASSWORD
 
 # ---- Server P: Raft writes, then poll and push rows with BENCH_POLL_COLLECTORS tokens ------------
 # The closed loop calls each of its BENCH_POLL_COLLECTORS tokens back to back: at ~26k calls/s over 10000
 # tokens that is ~2.6 calls/s per token, beyond the default poll bucket (burst 10, 2/s), and no collector
 # calls that often. The bucket is raised so every call is served; its check stays on the measured path.
-cat >"$BENCH_DIR/server-p.toml" <<'TOML'
+if wants writes || wants poll || wants push; then
+  cat >"$BENCH_DIR/server-p.toml" <<'TOML'
 [collectors]
 poll_burst = 1000000
 polls_per_second = 1000000.0
 TOML
-start_server "$BENCH_DIR/server-p" 127.0.0.1:0 "$BENCH_DIR/server-p.toml"
-P_URL=$SERVER_URL
-# The password reaches `simulate` through the environment, never a command line or a log.
-export LINKMESH_ADMIN_PASSWORD=$PASSWORD
-admin=(--url "$P_URL")
-simulate creates-c1 "${admin[@]}" --create-only --collectors "$BENCH_CREATES_C1" --name-prefix w1- \
-  --provision-concurrency 1
-simulate creates-c16 "${admin[@]}" --create-only --collectors "$BENCH_CREATES_C16" --name-prefix w16- \
-  --provision-concurrency 16
-POLL_TOKENS=$BENCH_DIR/poll-tokens.tsv
-simulate provision-poll "${admin[@]}" --provision-only --collectors "$BENCH_POLL_COLLECTORS" \
-  --name-prefix sim- --tokens-file "$POLL_TOKENS" --provision-concurrency "$BENCH_PROVISION_CONCURRENCY"
-
-# Baseline: the bare handler, the same load generator and flags, tokens that exist nowhere.
-awk -v n="$BENCH_POLL_COLLECTORS" 'BEGIN { for (i = 1; i <= n; i++) printf "sim-%d\tcol_none%d\tlmct_none%d\n", i, i, i }' \
-  >"$BENCH_DIR/baseline-tokens.tsv"
-: >"$BENCH_DIR/baseline.stdout"
-"$BASELINE" serve --addr 127.0.0.1:0 >"$BENCH_DIR/baseline.stdout" 2>"$BENCH_DIR/baseline.stderr" &
-BASELINE_PID=$!
-until grep -q '^listening on ' "$BENCH_DIR/baseline.stdout"; do sleep 0.01; done
-BASELINE_URL="http://$(sed -n 's/^listening on \([^,]*\).*/\1/p' "$BENCH_DIR/baseline.stdout" | head -n1)"
-load=(--closed-loop --connections "$BENCH_CONNECTIONS" --duration "$BENCH_DURATION" --collectors "$BENCH_POLL_COLLECTORS")
-profile "$BASELINE_PID" 5 baseline
-simulate baseline --url "$BASELINE_URL" --tokens-file "$BENCH_DIR/baseline-tokens.tsv" "${load[@]}" \
-  --skip-startup --server-pid "$BASELINE_PID"
-{ kill "$BASELINE_PID" && wait "$BASELINE_PID"; } 2>/dev/null || true
-BASELINE_PID=""
-
-poll=(--url "$P_URL" --tokens-file "$POLL_TOKENS" "${load[@]}" --server-pid "$SERVER_PID")
-profile "$SERVER_PID" 5 not-modified
-simulate not-modified "${poll[@]}"
-HALF_RATE=$(calc "$(val not-modified RUN_GET_CONFIG_OK_PER_S) / 2" 0)
-simulate half-rate "${poll[@]}" --rate "$HALF_RATE"
-profile "$SERVER_PID" 5 changed
-simulate changed "${poll[@]}" --workload get-config-changed --skip-startup
-profile "$SERVER_PID" 5 push
-simulate push "${poll[@]}" --workload own-metrics --skip-startup
-simulate decode-only --decode-only --duration "$BENCH_DURATION"
-stop_server
-
-# ---- Server M: memory per collector and start-up time with BENCH_MEM_COLLECTORS ----------------
-start_server "$BENCH_DIR/server-m" 127.0.0.1:0
-M_ADDR=${SERVER_URL#http://}
-sleep 1
-RSS_EMPTY=$(rss_kib "$SERVER_PID")
-MEM_TOKENS=$BENCH_DIR/mem-tokens.tsv
-simulate provision-mem --url "$SERVER_URL" --provision-only \
-  --collectors "$BENCH_MEM_COLLECTORS" --name-prefix m- --tokens-file "$MEM_TOKENS" \
-  --provision-concurrency "$BENCH_PROVISION_CONCURRENCY"
-MEM_N=$(val provision-mem COLLECTORS)
-sleep 2
-RSS_CREATED=$(rss_kib "$SERVER_PID")
-stop_server
-start_server "$BENCH_DIR/server-m" "$M_ADDR"
-STARTUP_AWAITING_S=$STARTUP_S
-sleep 2
-RSS_IDLE=$(rss_kib "$SERVER_PID")
-simulate poll-once --url "$SERVER_URL" --tokens-file "$MEM_TOKENS" --name-prefix m- --collectors "$MEM_N" --closed-loop \
-  --connections "$BENCH_CONNECTIONS" --rounds 1 --skip-startup --duration 1h --server-pid "$SERVER_PID"
-sleep 2
-RSS_POLLED=$(rss_kib "$SERVER_PID")
-stop_server
-start_server "$BENCH_DIR/server-m" "$M_ADDR"
-STARTUP_CONNECTED_S=$STARTUP_S
-sleep 2
-RSS_RESTARTED=$(rss_kib "$SERVER_PID")
-stop_server
-LOAD_AFTER=$(loadavg)
-
-# ---- Table --------------------------------------------------------------------------------------
-BASE_RPS=$(val baseline RUN_GET_CONFIG_OK_PER_S)
-NM_RPS=$(val not-modified RUN_GET_CONFIG_OK_PER_S)
-CH_RPS=$(val changed RUN_GET_CONFIG_OK_PER_S)
-DEC_PPS=$(val decode-only RUN_DECODE_OK_PER_S)
-us_per_call() { calc "$(val "$1" RUN_SERVER_CPU_S) * 1e6 / ($(val "$1" "$2") + 1e-9)" 0; }
-lat() { echo "p50 $(val "$1" "$2_P50_MS") ms, p99 $(val "$1" "$2_P99_MS") ms"; }
-BASE_US=$(us_per_call baseline RUN_GET_CONFIG_OK)
-DECODE_US=$(calc "$(val decode-only CLIENT_CPU_S) * 1e6 / ($(val decode-only RUN_DECODE_OK) + 1e-9)" 0)
-# CPU-seconds of the server and of the load generator, and the machine's idle share, during a row.
-cpu_note() {
-  echo "server $(val "$1" RUN_SERVER_CPU_S) CPU-s, load generator $(val "$1" CLIENT_CPU_S) CPU-s, machine $(val "$1" MACHINE_IDLE_PCT)% idle"
-}
-per_collector() { calc "($1 - $RSS_EMPTY) * 1024 / $MEM_N" 0; }
-POINTS=$(calc "$(val decode-only RUN_DECODE_POINTS) / ($(val decode-only RUN_DECODE_OK) + 1e-9)" 0)
-if [ "$(val push RUN_OWN_METRICS_OK)" = 0 ] && [ "$(val push RUN_ERROR_OWN_METRICS_HTTP_404)" != 0 ]; then
-  PUSH_ROW="| own_metrics pushes (Alloy payload, $POINTS points, gzip) | n/a (endpoint missing) | decode-only $(thousands "$DEC_PPS") pushes/s | - | |"
-else
-  PUSH_PPS=$(val push RUN_OWN_METRICS_OK_PER_S)
-  PUSH_ROW="| own_metrics pushes (Alloy payload, $POINTS points, gzip) | $(thousands "$PUSH_PPS") pushes/s = $(thousands "$(val push RUN_OWN_METRICS_POINTS_PER_S)") points/s; $(lat push RUN_OWN_METRICS); $(us_per_call push RUN_OWN_METRICS_OK) µs server CPU/push | decode-only in-process: $(thousands "$DEC_PPS") pushes/s ($NPROC threads) | $(ratio "$PUSH_PPS" "$DEC_PPS") | goal ≥ 0.70; CPU/push ratio $(ratio "$DECODE_US" "$(us_per_call push RUN_OWN_METRICS_OK)") (decode $DECODE_US µs); errors $(val push RUN_ERRORS); $(cpu_note push) |"
+  start_server "$BENCH_DIR/server-p" 127.0.0.1:0 "$BENCH_DIR/server-p.toml"
+  P_URL=$SERVER_URL
+  admin=(--url "$P_URL")
 fi
 
-{
-  echo "# linkmesh benchmarks"
-  echo
-  echo "- machine: $NPROC CPUs, $CPU_MODEL, $MEM_GIB GiB RAM; load average $LOAD_BEFORE before, $LOAD_AFTER after"
-  echo "- load generator: \`linkmesh simulate --closed-loop\`, $BENCH_CONNECTIONS connections, $BENCH_DURATION per row, on the same machine"
-  echo "- run: $(date -u +%Y-%m-%dT%H:%M:%SZ), results in $BENCH_DIR"
-  echo
-  echo "| measurement | linkmesh | baseline (same run) | ratio | notes |"
-  echo "|---|---|---|---|---|"
-  echo "| GetConfig, bare actix-web handler (the baseline) | $(thousands "$BASE_RPS") req/s; $(lat baseline RUN_GET_CONFIG); $(us_per_call baseline RUN_GET_CONFIG_OK) µs server CPU/req | — | 1.00 | $(cpu_note baseline) |"
-  echo "| GetConfig \`not_modified\`, $BENCH_POLL_COLLECTORS distinct tokens | $(thousands "$NM_RPS") req/s; $(lat not-modified RUN_GET_CONFIG); $(us_per_call not-modified RUN_GET_CONFIG_OK) µs server CPU/req | $(thousands "$BASE_RPS") req/s | $(ratio "$NM_RPS" "$BASE_RPS") | goal ≥ 0.60; CPU/req ratio $(ratio "$BASE_US" "$(us_per_call not-modified RUN_GET_CONFIG_OK)"); $(cpu_note not-modified) |"
-  echo "| GetConfig \`not_modified\` at half the peak rate ($HALF_RATE req/s offered) | $(thousands "$(val half-rate RUN_GET_CONFIG_OK_PER_S)") req/s; $(lat half-rate RUN_GET_CONFIG) | — | — | goal p99 ≤ 5 ms; $(cpu_note half-rate) |"
-  echo "| GetConfig returning the config (empty hash) | $(thousands "$CH_RPS") req/s; $(lat changed RUN_GET_CONFIG); $(us_per_call changed RUN_GET_CONFIG_OK) µs server CPU/req | $(thousands "$BASE_RPS") req/s | $(ratio "$CH_RPS" "$BASE_RPS") | CPU/req ratio $(ratio "$BASE_US" "$(us_per_call changed RUN_GET_CONFIG_OK)"); $(cpu_note changed) |"
-  echo "$PUSH_ROW"
-  echo "| Raft writes: collectors created, 1 call at a time | $(val creates-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S) creates/s; $(lat creates-c1 PROVISION_CREATE_COLLECTOR) | fsync loop: $(thousands "$FSYNC_PER_S") writes/s | $(ratio "$(val creates-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$FSYNC_PER_S") | $BENCH_CREATES_C1 collectors |"
-  echo "| Raft writes: collectors created, 16 calls at a time | $(val creates-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S) creates/s; $(lat creates-c16 PROVISION_CREATE_COLLECTOR) | fsync loop: $(thousands "$FSYNC_PER_S") writes/s | $(ratio "$(val creates-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$FSYNC_PER_S") | $BENCH_CREATES_C16 collectors; no batch API |"
-  echo "| Provisioning $MEM_N collectors (create + mint token = 2 writes each, $BENCH_PROVISION_CONCURRENCY at a time) | $(calc "$MEM_N / $(val provision-mem PROVISION_ELAPSED_S)" 0) collectors/s over $(val provision-mem PROVISION_ELAPSED_S) s | — | — | $(val provision-mem PROVISION_ERRORS) errors |"
-  echo "| RSS, empty server | $(calc "$RSS_EMPTY / 1024" 1) MiB | — | — | |"
-  echo "| RSS per collector, $MEM_N created (same process) | $(per_collector "$RSS_CREATED") B | — | — | $(calc "$RSS_CREATED / 1024" 0) MiB total |"
-  echo "| RSS per collector, $MEM_N idle after restart | $(per_collector "$RSS_IDLE") B | goal 1024 B | $(ratio "$(per_collector "$RSS_IDLE")" 1024) | $(calc "$RSS_IDLE / 1024" 0) MiB total |"
-  echo "| RSS per collector, $MEM_N after each polled once | $(per_collector "$RSS_POLLED") B | — | — | $(calc "$RSS_POLLED / 1024" 0) MiB total; $(val poll-once RUN_GET_CONFIG_OK_PER_S) polls/s |"
-  echo "| RSS per collector, $MEM_N connected, after restart | $(per_collector "$RSS_RESTARTED") B | — | — | $(calc "$RSS_RESTARTED / 1024" 0) MiB total |"
-  echo "| Start-up to /readyz 200, $MEM_N collectors (never polled) | $STARTUP_AWAITING_S s | goal 10 s at 1M | — | |"
-  echo "| Start-up to /readyz 200, $MEM_N connected collectors (actors re-activated) | $STARTUP_CONNECTED_S s | goal 10 s at 1M | — | |"
-} | tee "$BENCH_DIR/results.md"
+if wants writes; then
+  # ---- Durable-write baseline, then one Raft write per call (no batch) -------------------------
+  "$BASELINE" fsync --dir "$BENCH_DIR/fsync" --duration 3s >"$BENCH_DIR/fsync.env"
+  FSYNC_PER_S=$(sed -n 's/^FSYNC_PER_S=//p' "$BENCH_DIR/fsync.env")
+  simulate creates-c1 "${admin[@]}" --create-only --collectors "$BENCH_CREATES_C1" --name-prefix w1- \
+    --provision-concurrency 1 --provision-batch 1
+  simulate creates-c16 "${admin[@]}" --create-only --collectors "$BENCH_CREATES_C16" --name-prefix w16- \
+    --provision-concurrency 16 --provision-batch 1
+  emit "| Raft writes: collectors created, 1 call at a time | $(val creates-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S) creates/s; $(lat creates-c1 PROVISION_CREATE_COLLECTOR) | fsync loop: $(thousands "$FSYNC_PER_S") writes/s | $(ratio "$(val creates-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$FSYNC_PER_S") | $BENCH_CREATES_C1 collectors, one entry each |" \
+    "| Raft writes: collectors created, 16 calls at a time | $(val creates-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S) creates/s; $(lat creates-c16 PROVISION_CREATE_COLLECTOR) | fsync loop: $(thousands "$FSYNC_PER_S") writes/s | $(ratio "$(val creates-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$FSYNC_PER_S") | $BENCH_CREATES_C16 collectors, one entry each (see the provisioning row for batches) |"
+fi
+
+if wants poll || wants push; then
+  POLL_TOKENS=$BENCH_DIR/poll-tokens.tsv
+  simulate provision-poll "${admin[@]}" --provision-only --collectors "$BENCH_POLL_COLLECTORS" \
+    --name-prefix sim- --tokens-file "$POLL_TOKENS" --provision-concurrency "$BENCH_PROVISION_CONCURRENCY"
+  load=(--closed-loop --connections "$BENCH_CONNECTIONS" --duration "$BENCH_DURATION" --collectors "$BENCH_POLL_COLLECTORS")
+  poll=(--url "$P_URL" --tokens-file "$POLL_TOKENS" "${load[@]}" --server-pid "$SERVER_PID")
+fi
+
+if wants poll; then
+  # Baseline: the bare handler, the same load generator and flags, tokens that exist nowhere.
+  awk -v n="$BENCH_POLL_COLLECTORS" 'BEGIN { for (i = 1; i <= n; i++) printf "sim-%d\tcol_none%d\tlmct_none%d\n", i, i, i }' \
+    >"$BENCH_DIR/baseline-tokens.tsv"
+  : >"$BENCH_DIR/baseline.stdout"
+  "$BASELINE" serve --addr 127.0.0.1:0 >"$BENCH_DIR/baseline.stdout" 2>"$BENCH_DIR/baseline.stderr" &
+  BASELINE_PID=$!
+  until grep -q '^listening on ' "$BENCH_DIR/baseline.stdout"; do sleep 0.01; done
+  BASELINE_URL="http://$(sed -n 's/^listening on \([^,]*\).*/\1/p' "$BENCH_DIR/baseline.stdout" | head -n1)"
+  profile "$BASELINE_PID" 5 baseline
+  simulate baseline --url "$BASELINE_URL" --tokens-file "$BENCH_DIR/baseline-tokens.tsv" "${load[@]}" \
+    --skip-startup --server-pid "$BASELINE_PID"
+  { kill "$BASELINE_PID" && wait "$BASELINE_PID"; } 2>/dev/null || true
+  BASELINE_PID=""
+
+  profile "$SERVER_PID" 5 not-modified
+  simulate not-modified "${poll[@]}"
+  HALF_RATE=$(calc "$(val not-modified RUN_GET_CONFIG_OK_PER_S) / 2" 0)
+  simulate half-rate "${poll[@]}" --rate "$HALF_RATE"
+  profile "$SERVER_PID" 5 changed
+  simulate changed "${poll[@]}" --workload get-config-changed --skip-startup
+
+  BASE_RPS=$(val baseline RUN_GET_CONFIG_OK_PER_S)
+  NM_RPS=$(val not-modified RUN_GET_CONFIG_OK_PER_S)
+  CH_RPS=$(val changed RUN_GET_CONFIG_OK_PER_S)
+  BASE_US=$(us_per_call baseline RUN_GET_CONFIG_OK)
+  emit "| GetConfig, bare actix-web handler (the baseline) | $(thousands "$BASE_RPS") req/s; $(lat baseline RUN_GET_CONFIG); $BASE_US µs server CPU/req | — | 1.00 | $(cpu_note baseline) |" \
+    "| GetConfig \`not_modified\`, $BENCH_POLL_COLLECTORS distinct tokens | $(thousands "$NM_RPS") req/s; $(lat not-modified RUN_GET_CONFIG); $(us_per_call not-modified RUN_GET_CONFIG_OK) µs server CPU/req | $(thousands "$BASE_RPS") req/s | $(ratio "$NM_RPS" "$BASE_RPS") | goal ≥ 0.60; CPU/req ratio $(ratio "$BASE_US" "$(us_per_call not-modified RUN_GET_CONFIG_OK)"); $(cpu_note not-modified) |" \
+    "| GetConfig \`not_modified\` at half the peak rate ($HALF_RATE req/s offered) | $(thousands "$(val half-rate RUN_GET_CONFIG_OK_PER_S)") req/s; $(lat half-rate RUN_GET_CONFIG) | — | — | goal p99 ≤ 5 ms; $(cpu_note half-rate) |" \
+    "| GetConfig returning the config (empty hash) | $(thousands "$CH_RPS") req/s; $(lat changed RUN_GET_CONFIG); $(us_per_call changed RUN_GET_CONFIG_OK) µs server CPU/req | $(thousands "$BASE_RPS") req/s | $(ratio "$CH_RPS" "$BASE_RPS") | CPU/req ratio $(ratio "$BASE_US" "$(us_per_call changed RUN_GET_CONFIG_OK)"); $(cpu_note changed) |"
+fi
+
+if wants push; then
+  profile "$SERVER_PID" 5 push
+  simulate push "${poll[@]}" --workload own-metrics --skip-startup
+  simulate decode-only --decode-only --duration "$BENCH_DURATION"
+  DEC_PPS=$(val decode-only RUN_DECODE_OK_PER_S)
+  DECODE_US=$(calc "$(val decode-only CLIENT_CPU_S) * 1e6 / ($(val decode-only RUN_DECODE_OK) + 1e-9)" 0)
+  POINTS=$(calc "$(val decode-only RUN_DECODE_POINTS) / ($(val decode-only RUN_DECODE_OK) + 1e-9)" 0)
+  if [ "$(val push RUN_OWN_METRICS_OK)" = 0 ] && [ "$(val push RUN_ERROR_OWN_METRICS_HTTP_404)" != 0 ]; then
+    emit "| own_metrics pushes (Alloy payload, $POINTS points, gzip) | n/a (endpoint missing) | decode-only $(thousands "$DEC_PPS") pushes/s | - | |"
+  else
+    PUSH_PPS=$(val push RUN_OWN_METRICS_OK_PER_S)
+    emit "| own_metrics pushes (Alloy payload, $POINTS points, gzip) | $(thousands "$PUSH_PPS") pushes/s = $(thousands "$(val push RUN_OWN_METRICS_POINTS_PER_S)") points/s; $(lat push RUN_OWN_METRICS); $(us_per_call push RUN_OWN_METRICS_OK) µs server CPU/push | decode-only in-process: $(thousands "$DEC_PPS") pushes/s ($NPROC threads) | $(ratio "$PUSH_PPS" "$DEC_PPS") | goal ≥ 0.70; CPU/push ratio $(ratio "$DECODE_US" "$(us_per_call push RUN_OWN_METRICS_OK)") (decode $DECODE_US µs); errors $(val push RUN_ERRORS); $(cpu_note push) |"
+  fi
+fi
+[ -n "$SERVER_PID" ] && stop_server
+
+# ---- Server M: provisioning BENCH_MEM_COLLECTORS with tokens, then memory and start-up ---------
+# The provision row and the mem row share server M and its tokens: asked for together, the
+# collectors are provisioned once.
+MEM_TOKENS=$BENCH_DIR/mem-tokens.tsv
+MEM_PROVISIONED=0
+provision_mem() {
+  start_server "$BENCH_DIR/server-m" 127.0.0.1:0
+  M_ADDR=${SERVER_URL#http://}
+  sleep 1
+  RSS_EMPTY=$(rss_kib "$SERVER_PID")
+  simulate provision-mem --url "$SERVER_URL" --provision-only \
+    --collectors "$BENCH_MEM_COLLECTORS" --name-prefix m- --tokens-file "$MEM_TOKENS" \
+    --provision-concurrency "$BENCH_PROVISION_CONCURRENCY" --provision-batch "$BENCH_PROVISION_BATCH"
+  MEM_N=$(val provision-mem COLLECTORS)
+  sleep 2
+  RSS_CREATED=$(rss_kib "$SERVER_PID")
+  DISK_MIB=$(du -sm "$BENCH_DIR/server-m" | cut -f1)
+  stop_server
+  MEM_PROVISIONED=1
+}
+
+if wants provision; then
+  # Baseline in the same run: the per-collector path (create, then mint: two calls and two Raft
+  # writes each) on a server of its own, BENCH_PROVISION_SINGLE collectors.
+  start_server "$BENCH_DIR/server-s" 127.0.0.1:0
+  simulate provision-single --url "$SERVER_URL" --provision-only --collectors "$BENCH_PROVISION_SINGLE" \
+    --name-prefix s- --tokens-file "$BENCH_DIR/single-tokens.tsv" \
+    --provision-concurrency "$BENCH_PROVISION_CONCURRENCY" --provision-batch 1
+  stop_server
+  SINGLE_RATE=$(calc "$(val provision-single COLLECTORS) / ($(val provision-single PROVISION_ELAPSED_S) + 1e-9)" 0)
+  provision_mem
+  BATCH_RATE=$(calc "$MEM_N / ($(val provision-mem PROVISION_ELAPSED_S) + 1e-9)" 0)
+  emit "| Provisioning $MEM_N collectors with tokens (\`POST /collectors:batch\`, $BENCH_PROVISION_BATCH per call = 1 Raft entry, $BENCH_PROVISION_CONCURRENCY calls at a time) | $BATCH_RATE collectors/s over $(val provision-mem PROVISION_ELAPSED_S) s | create + mint per collector (2 writes each), $BENCH_PROVISION_SINGLE collectors: $SINGLE_RATE collectors/s | $(ratio "$BATCH_RATE" "$SINGLE_RATE") | $(val provision-mem PROVISION_ERRORS) errors; RSS after $(calc "$RSS_CREATED / 1024" 0) MiB; data dir $DISK_MIB MiB; machine $(val provision-mem MACHINE_IDLE_PCT)% idle |"
+fi
+
+if wants mem; then
+  [ "$MEM_PROVISIONED" = 1 ] || provision_mem
+  per_collector() { calc "($1 - $RSS_EMPTY) * 1024 / $MEM_N" 0; }
+  start_server "$BENCH_DIR/server-m" "$M_ADDR"
+  STARTUP_AWAITING_S=$STARTUP_S
+  sleep 2
+  RSS_IDLE=$(rss_kib "$SERVER_PID")
+  simulate poll-once --url "$SERVER_URL" --tokens-file "$MEM_TOKENS" --name-prefix m- --collectors "$MEM_N" --closed-loop \
+    --connections "$BENCH_CONNECTIONS" --rounds 1 --skip-startup --duration 1h --server-pid "$SERVER_PID"
+  sleep 2
+  RSS_POLLED=$(rss_kib "$SERVER_PID")
+  stop_server
+  start_server "$BENCH_DIR/server-m" "$M_ADDR"
+  STARTUP_CONNECTED_S=$STARTUP_S
+  sleep 2
+  RSS_RESTARTED=$(rss_kib "$SERVER_PID")
+  stop_server
+  emit "| RSS, empty server | $(calc "$RSS_EMPTY / 1024" 1) MiB | — | — | |" \
+    "| RSS per collector, $MEM_N created (same process) | $(per_collector "$RSS_CREATED") B | — | — | $(calc "$RSS_CREATED / 1024" 0) MiB total |" \
+    "| RSS per collector, $MEM_N idle after restart | $(per_collector "$RSS_IDLE") B | goal 1024 B | $(ratio "$(per_collector "$RSS_IDLE")" 1024) | $(calc "$RSS_IDLE / 1024" 0) MiB total |" \
+    "| RSS per collector, $MEM_N after each polled once | $(per_collector "$RSS_POLLED") B | — | — | $(calc "$RSS_POLLED / 1024" 0) MiB total; $(val poll-once RUN_GET_CONFIG_OK_PER_S) polls/s |" \
+    "| RSS per collector, $MEM_N connected, after restart | $(per_collector "$RSS_RESTARTED") B | — | — | $(calc "$RSS_RESTARTED / 1024" 0) MiB total |" \
+    "| Start-up to /readyz 200, $MEM_N collectors (never polled) | $STARTUP_AWAITING_S s | goal 10 s at 1M | — | |" \
+    "| Start-up to /readyz 200, $MEM_N connected collectors (actors re-activated) | $STARTUP_CONNECTED_S s | goal 10 s at 1M | — | |"
+fi
+
+TOTAL_S=$(($(date +%s) - BENCH_STARTED))
+emit "" "- load average after: $(loadavg); total run time $((TOTAL_S / 60)) min $((TOTAL_S % 60)) s (rows $BENCH_ROWS)"
+log "total run time: $((TOTAL_S / 60)) min $((TOTAL_S % 60)) s; results in $RESULTS"

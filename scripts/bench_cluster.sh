@@ -404,13 +404,13 @@ LEADER=$(leader_node)
 FOLLOWER=""
 for n in "${NODES[@]}"; do [ "$n" != "$LEADER" ] && FOLLOWER=$n && break; done
 measured creates-leader-c1 --url "http://${HTTP[$LEADER]}" --create-only --collectors "$BENCH_CREATES_C1" \
-  --name-prefix wl1- --provision-concurrency 1
+  --name-prefix wl1- --provision-concurrency 1 --provision-batch 1
 measured creates-follower-c1 --url "http://${HTTP[$FOLLOWER]}" --create-only --collectors "$BENCH_CREATES_C1" \
-  --name-prefix wf1- --provision-concurrency 1
+  --name-prefix wf1- --provision-concurrency 1 --provision-batch 1
 measured creates-leader-c16 --url "http://${HTTP[$LEADER]}" --create-only --collectors "$BENCH_CREATES_C16" \
-  --name-prefix wl16- --provision-concurrency 16
+  --name-prefix wl16- --provision-concurrency 16 --provision-batch 1
 measured creates-follower-c16 --url "http://${HTTP[$FOLLOWER]}" --create-only --collectors "$BENCH_CREATES_C16" \
-  --name-prefix wf16- --provision-concurrency 16
+  --name-prefix wf16- --provision-concurrency 16 --provision-batch 1
 
 # ---- Row 7: read-your-writes on another node ------------------------------------------------------
 # Create on W (a follower), then read GET /api/v1/collectors/{id} on R (the other follower) in a tight

@@ -7,6 +7,7 @@ pub mod access;
 pub mod backup;
 pub mod client;
 pub mod cluster;
+pub mod import;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -259,6 +260,27 @@ pub enum CollectorsCommand {
         /// Delete them (else only list them).
         #[arg(long)]
         apply: bool,
+    },
+    /// Create the collectors a CSV (`name,mode,labels`, labels as `k=v;k=v`) or JSON file lists,
+    /// in batches of up to 1000 (each all or none), with progress on stderr.
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The file: `.csv`, `.json`, or either detected from its content.
+        file: PathBuf,
+        /// Mint each collector's token; the tokens go to `--tokens-out` (shown nowhere else).
+        #[arg(long, requires = "tokens_out")]
+        mint_tokens: bool,
+        /// A new file (created 0600, never overwritten) for the minted tokens, as CSV `id,name,token`.
+        #[arg(long, value_name = "PATH")]
+        tokens_out: Option<PathBuf>,
+        /// Leave out rows whose name exists already (read from the server first), e.g. to continue
+        /// an import that stopped.
+        #[arg(long)]
+        skip_existing: bool,
+        /// Collectors per call (1 to 1000).
+        #[arg(long, default_value_t = import::MAX_BATCH)]
+        batch_size: usize,
     },
     /// Create a collector.
     Create {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use linkmesh::cli::{access, backup, client, cluster, Cli, Command};
+use linkmesh::cli::{access, backup, client, cluster, import, Cli, CollectorsCommand, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,6 +50,18 @@ fn run_client(command: Command) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match command {
+            Command::Collectors(CollectorsCommand::Import {
+                client,
+                file,
+                mint_tokens,
+                tokens_out,
+                skip_existing,
+                batch_size,
+            }) => {
+                let args =
+                    import::ImportArgs { client, file, mint_tokens, tokens_out, skip_existing, batch_size };
+                import::import(args).await
+            }
             Command::Collectors(command) => client::collectors(command).await,
             Command::Events { client: args, collector_id, after, limit } => {
                 client::events(args, collector_id, after, limit).await

@@ -1,7 +1,8 @@
 //! `linkmesh simulate`: a fleet of simulated Alloy collectors against one or more linkmesh servers —
 //! the demo (`--collectors 50`), the load of `scripts/bench.sh`, and later of cluster tests.
 //!
-//! - [`provision`]: collector tokens minted through the REST API (`sim-<n>`), cached in a tokens file.
+//! - [`provision`]: collector tokens minted through the REST API (`sim-<n>`, 1000 per
+//!   `POST /collectors:batch`), cached in a tokens file.
 //! - [`alloy_collector`]: one collector's remotecfg client state (pure): hash, status report.
 //! - [`own_metrics`]: Alloy's self-metrics as an OTLP export request (pure).
 //! - [`http_client`]: Connect and OTLP/HTTP calls on the wire, as Alloy makes them.
@@ -135,6 +136,10 @@ pub struct SimulateArgs {
     /// REST calls in flight while provisioning.
     #[arg(long, env = "LINKMESH_SIM_PROVISION_CONCURRENCY", default_value_t = 16)]
     pub provision_concurrency: usize,
+    /// Collectors per `POST /collectors:batch` call while provisioning (1 to 1000); 1 creates each
+    /// collector (and mints its token) with its own calls, one Raft write each.
+    #[arg(long, env = "LINKMESH_SIM_PROVISION_BATCH", default_value_t = provision::MAX_BATCH)]
+    pub provision_batch: usize,
     /// Provision the collectors (and the tokens file), report, and stop.
     #[arg(long, env = "LINKMESH_SIM_PROVISION_ONLY")]
     pub provision_only: bool,
@@ -205,6 +210,9 @@ impl SimulateArgs {
         }
         if self.connections == 0 || self.provision_concurrency == 0 {
             return invalid("--connections and --provision-concurrency must be at least 1");
+        }
+        if !(1..=provision::MAX_BATCH).contains(&self.provision_batch) {
+            return invalid("--provision-batch must be 1 to 1000");
         }
         if self.poll_interval.is_zero() {
             return invalid("--poll-interval must be positive");
@@ -388,6 +396,7 @@ async fn provision_tokens(
         concurrency: args.provision_concurrency,
         tokens_file: args.tokens_file.clone(),
         mint_tokens: !args.create_only,
+        batch_size: args.provision_batch,
     };
     let stats = Arc::new(Stats::for_nodes(&args.urls));
     let progress = progress::start("provisioning", stats.clone(), 0, args.progress_interval, args.quiet);

@@ -67,8 +67,10 @@ async fn simulated_fleet_registers_polls_and_shows_connected() {
 
     assert_eq!(summary["mode"], "open_loop");
     assert_eq!(summary["collectors"], 50);
-    assert_eq!(summary["provisioning"]["calls"]["create_collector"]["ok"], 50, "{summary:#}");
-    assert_eq!(summary["provisioning"]["calls"]["mint_token"]["ok"], 50, "{summary:#}");
+    // One `POST /collectors:batch` creates the 50 and mints their tokens.
+    assert_eq!(summary["provisioning"]["calls"]["create_batch"]["ok"], 1, "{summary:#}");
+    assert!(summary["provisioning"]["calls"].get("create_collector").is_none(), "{summary:#}");
+    assert!(summary["provisioning"]["calls"].get("mint_token").is_none(), "{summary:#}");
     let run = &summary["run"];
     assert_eq!(run["collectors_up"], 50, "{summary:#}");
     let polls = &run["calls"]["get_config"];
@@ -222,6 +224,9 @@ async fn a_refused_node_counts_its_errors_and_every_call_is_retried_on_another()
             "10",
             "--name-prefix",
             "retry-",
+            // One call per collector and token, so that some of them reach the dead node.
+            "--provision-batch",
+            "1",
             "--closed-loop",
             "--connections",
             "2",

@@ -152,6 +152,10 @@ pub async fn collectors(command: CollectorsCommand) -> Result<(), ClientError> {
         CollectorsCommand::Prune { client, inactive_for, selector, apply } => {
             prune(client, inactive_for, selector, apply).await?;
         }
+        // `main.rs` hands it to `import.rs`, which builds on this file's calls.
+        CollectorsCommand::Import { .. } => {
+            return Err(ClientError::Input("collectors import is run by cli::import".into()))
+        }
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod backup;
 pub mod cluster;
 pub mod collectors;
+pub mod collectors_batch;
 pub mod collectors_bulk;
 pub mod collectors_list;
 pub mod fleet_items;

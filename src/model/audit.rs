@@ -54,7 +54,8 @@ pub struct AuditRecord {
     /// `ok`, or the REST error code the caller received (`permission_denied`, `not_found`, …).
     pub outcome: String,
     /// What a bulk write did, in the server's words (`delete`, `rotate`, `label`, `prune`, or one of
-    /// them with `_dry_run`: listed, changed nothing); absent for other requests.
+    /// them with `_dry_run`: listed, changed nothing; `create` or `create_with_tokens` for a batch of
+    /// new collectors); absent for other requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
     /// How many items (collectors) a bulk write selected.

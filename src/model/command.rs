@@ -128,6 +128,15 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "StabilityLevel::is_default")]
         stability_level: StabilityLevel,
     },
+    /// Creates several collectors at once (`POST /collectors:batch`), each as
+    /// [`Command::CreateCollector`] would, with its labels, and, when one was minted, its first token
+    /// as [`Command::SetCollectorToken`] would set it. All or none: refused when an id or a name exists
+    /// already or is listed twice, when labels are invalid, or when a token hash is taken. Ids and
+    /// token hashes are made by the proposer, so every replica applies the same entry alike.
+    CreateCollectors {
+        collectors: Vec<NewCollector>,
+        at: UnixMillis,
+    },
     /// The `--stability.level` the collector's Alloy runs with.
     SetCollectorStabilityLevel {
         collector_id: String,
@@ -353,6 +362,27 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectorTokenChange {
     pub collector_id: String,
+    #[serde(with = "super::auth::hex_hash")]
+    pub token_hash: TokenHash,
+    pub prefix: String,
+}
+
+/// One collector of [`Command::CreateCollectors`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewCollector {
+    pub id: String,
+    pub name: String,
+    pub mode: CollectorMode,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
+    /// The minted token's hash and display prefix; the token itself never reaches the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<NewCollectorToken>,
+}
+
+/// The first token of a [`NewCollector`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewCollectorToken {
     #[serde(with = "super::auth::hex_hash")]
     pub token_hash: TokenHash,
     pub prefix: String,

@@ -8,7 +8,7 @@ use super::audit::AuditLog;
 use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::ConfigVersion;
 use super::collector::{CollectorRecord, RemoteConfigState};
-use super::command::{prune_skip, ActivityUpdate, Command, PruneSkips, RestoredFleet};
+use super::command::{prune_skip, ActivityUpdate, Command, NewCollector, PruneSkips, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
 use super::feature_level::FeatureLevel;
@@ -370,14 +370,25 @@ impl FleetState {
                 let mut record =
                     CollectorRecord::new(id.clone(), name.clone(), *mode, remote_attributes.clone(), *at);
                 record.stability_level = *stability_level;
-                record.push_event(
-                    NewEvent::new(*at, EventType::CollectorCreated, format!("collector {name:?} created"))
-                        .with("mode", mode.as_str()),
-                );
-                self.name_order.insert(&record);
-                self.collectors.insert(id.clone(), record);
-                self.collector_name_index.insert(name.clone(), id.clone());
-                self.rerender(id, *at);
+                self.insert_new_collector(record, *at);
+                Ok(vec![])
+            }
+            Command::CreateCollectors { collectors, at } => {
+                self.check_new_collectors(collectors)?;
+                for new in collectors {
+                    let mut record = CollectorRecord::new(
+                        new.id.clone(),
+                        new.name.clone(),
+                        new.mode,
+                        BTreeMap::new(),
+                        *at,
+                    );
+                    record.labels = new.labels.clone();
+                    self.insert_new_collector(record, *at);
+                    if let Some(token) = &new.token {
+                        self.set_collector_token(&new.id, &token.token_hash, &token.prefix, *at);
+                    }
+                }
                 Ok(vec![])
             }
             Command::SetCollectorStabilityLevel { collector_id, level, at } => {
@@ -784,6 +795,56 @@ impl FleetState {
         self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))
     }
 
+    /// Adds a collector whose id and name are free, with its `created` event, to the indexes, and
+    /// renders its first config. No effect: it has no actor yet.
+    fn insert_new_collector(&mut self, mut record: CollectorRecord, at: UnixMillis) {
+        record.push_event(
+            NewEvent::new(at, EventType::CollectorCreated, format!("collector {:?} created", record.name))
+                .with("mode", record.mode.as_str()),
+        );
+        let id = record.id.clone();
+        self.name_order.insert(&record);
+        self.collector_name_index.insert(record.name.clone(), id.clone());
+        self.collectors.insert(id.clone(), record);
+        self.rerender(&id, at);
+    }
+
+    /// Refuses a [`Command::CreateCollectors`] batch unless every id and name is free and listed
+    /// once, every label set is valid, and every token hash is unknown and listed once.
+    fn check_new_collectors(&self, collectors: &[NewCollector]) -> Result<(), ApplyError> {
+        let mut ids = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        let mut hashes = BTreeSet::new();
+        for (index, new) in collectors.iter().enumerate() {
+            if self.collectors.contains_key(&new.id) {
+                return Err(already_exists("collector", &new.id));
+            }
+            if !ids.insert(&new.id) {
+                return Err(listed_twice("collectors", &new.id));
+            }
+            if self.collector_name_index.contains_key(&new.name) || !names.insert(&new.name) {
+                return Err(already_exists("collector named", &new.name));
+            }
+            check_labels(&new.labels).map_err(|problem| ApplyError::InvalidReference {
+                field: format!("collectors[{index}].labels"),
+                problem,
+            })?;
+            if let Some(token) = &new.token {
+                if self.collector_token_index.contains_key(&token.token_hash)
+                    || !hashes.insert(token.token_hash)
+                {
+                    return Err(already_exists("collector token", &hex::encode(&token.token_hash[..4])));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of the collector named `name`, if any.
+    pub fn collector_id_by_name(&self, name: &str) -> Option<&str> {
+        self.collector_name_index.get(name).map(String::as_str)
+    }
+
     /// Removes a collector that exists, keeping its current token in `deleted_tokens` so that a poll
     /// with it is told the collector was deleted.
     fn remove_collector(&mut self, id: &str) -> Effect {
@@ -935,6 +996,10 @@ impl FleetState {
             | Command::DeleteRoute { collector_id, .. }
             | Command::SetCollectorStabilityLevel { collector_id, .. } => vec![collector_id.clone()],
             Command::SetCollectorLabels { collector_ids, .. } => collector_ids.clone(),
+            // Only labels can bring shared items into a new collector's config.
+            Command::CreateCollectors { collectors, .. } => {
+                collectors.iter().filter(|new| !new.labels.is_empty()).map(|new| new.id.clone()).collect()
+            }
             Command::PutFleetSource { source, selector, .. } => self.collectors_selected(
                 self.fleet_items.sources.get(&source.id).map(|previous| &previous.selector),
                 Some(selector),
@@ -1499,6 +1564,65 @@ mod tests {
         assert_eq!(state.collector_by_rotated_token_hash(&[2; 32]).map(|r| r.id.as_str()), Some("c2"));
     }
 
+    fn new_collector(id: &str, name: &str, labels: &[(&str, &str)], token: Option<u8>) -> NewCollector {
+        NewCollector {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            mode: CollectorMode::AlloyRemotecfg,
+            labels: labels.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect(),
+            token: token.map(|byte| crate::model::command::NewCollectorToken {
+                token_hash: [byte; 32],
+                prefix: "lmct_new".to_owned(),
+            }),
+        }
+    }
+
+    #[test]
+    fn creating_many_collectors_is_all_or_nothing() {
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create");
+        state.apply(&set_token("c1", 1)).expect("mint");
+        let batch = |collectors| Command::CreateCollectors { collectors, at: UnixMillis(40) };
+        let before = state.clone();
+        for refused in [
+            batch(vec![new_collector("c2", "a", &[], None), new_collector("c1", "b", &[], None)]),
+            batch(vec![new_collector("c2", "a", &[], None), new_collector("c2", "b", &[], None)]),
+            batch(vec![new_collector("c2", "a", &[], None), new_collector("c3", "name-c1", &[], None)]),
+            batch(vec![new_collector("c2", "a", &[], None), new_collector("c3", "a", &[], None)]),
+            batch(vec![
+                new_collector("c2", "a", &[], None),
+                new_collector("c3", "b", &[("bad key", "v")], None),
+            ]),
+            batch(vec![new_collector("c2", "a", &[], Some(1))]),
+            batch(vec![new_collector("c2", "a", &[], Some(7)), new_collector("c3", "b", &[], Some(7))]),
+        ] {
+            assert!(state.apply(&refused).is_err(), "{refused:?}");
+            assert_eq!(state, before, "a refused batch creates none: {refused:?}");
+        }
+        let effects = state
+            .apply(&batch(vec![
+                new_collector("c2", "a", &[("env", "prod")], Some(2)),
+                new_collector("c3", "b", &[], None),
+            ]))
+            .expect("create both");
+        assert!(effects.is_empty(), "new collectors have no actor to tell");
+        let c2 = &state.collectors["c2"];
+        assert_eq!(c2.labels.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(c2.status, CollectorStatus::AwaitingConnection);
+        assert_eq!(c2.config.version, 1);
+        let types: Vec<EventType> = c2.events.iter().map(|event| event.event_type).collect();
+        assert_eq!(types, [EventType::CollectorCreated, EventType::TokenMinted]);
+        assert_eq!(state.collector_by_token_hash(&[2; 32]).map(|r| r.id.as_str()), Some("c2"));
+        assert!(state.collectors["c3"].token.is_none());
+        assert_eq!(state.collector_id_by_name("b"), Some("c3"));
+        assert_eq!(state.name_order().len(), 3);
+
+        let mut restored: FleetState =
+            serde_json::from_slice(&serde_json::to_vec(&state).expect("serialize")).expect("deserialize");
+        restored.rebuild_indexes();
+        assert_eq!(restored, state, "the indexes a batch builds are the ones a snapshot rebuilds");
+    }
+
     #[test]
     fn created_user_can_be_found_by_name_and_names_are_unique() {
         let mut state = FleetState::default();
@@ -1962,6 +2086,30 @@ mod properties {
                 remote_attributes: BTreeMap::new(),
                 at: UnixMillis(1),
                 stability_level: Default::default(),
+            }),
+            proptest::collection::vec(
+                (collector.clone(), 0u8..3, proptest::option::of(any::<u8>()), any::<bool>()),
+                0..4
+            )
+            .prop_map(|items| Command::CreateCollectors {
+                collectors: items
+                    .into_iter()
+                    .map(|(id, name, token, labelled)| NewCollector {
+                        id: format!("c{id}"),
+                        name: format!("n{name}"),
+                        mode: CollectorMode::AlloyRemotecfg,
+                        labels: if labelled {
+                            [("env".to_owned(), "v1".to_owned())].into()
+                        } else {
+                            BTreeMap::new()
+                        },
+                        token: token.map(|byte| crate::model::command::NewCollectorToken {
+                            token_hash: [byte; 32],
+                            prefix: "lmct_b".into(),
+                        }),
+                    })
+                    .collect(),
+                at: UnixMillis(1),
             }),
             collector.clone().prop_map(|id| Command::DeleteCollector { id: format!("c{id}") }),
             (proptest::collection::vec(collector.clone(), 0..4), proptest::option::of(0u64..200)).prop_map(

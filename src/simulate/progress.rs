@@ -46,6 +46,7 @@ fn label(kind: CallKind) -> &'static str {
         CallKind::CreateCollector => "creates",
         CallKind::FindCollector => "lookups",
         CallKind::MintToken => "mints",
+        CallKind::CreateBatch => "batches",
         CallKind::SignIn => "sign-ins",
         CallKind::Decode => "decodes",
     }

@@ -1,6 +1,11 @@
 //! Collector tokens for the simulation: created and minted through the REST API (`sim-<n>` collectors),
 //! or read from a tokens file that earlier runs appended to, so large fleets are provisioned once.
 //!
+//! Collectors are created in batches (`POST /collectors:batch`, one Raft entry per batch, tokens
+//! minted in the same entry). A batch refused because a name exists (an earlier run without the tokens
+//! file) is provisioned one collector at a time instead: created or looked up, then its token minted.
+//! A batch size of 1 always takes that per-collector path (the Raft write benchmark rows).
+//!
 //! Tokens file: one collector per line, `name<TAB>collector_id<TAB>token`; `#` starts a comment. It
 //! holds live credentials: it is created with mode 0600. Tokens are tied to the server's data dir; a
 //! wiped server makes them stale (every call then fails with `http_401`).
@@ -64,7 +69,13 @@ pub struct ProvisionPlan {
     pub tokens_file: Option<PathBuf>,
     /// False: create collectors only (a Raft write benchmark); no tokens come back.
     pub mint_tokens: bool,
+    /// Collectors per `POST /collectors:batch` (at most [`MAX_BATCH`]); 1: one create (and one mint)
+    /// call per collector.
+    pub batch_size: usize,
 }
+
+/// Collectors one `POST /collectors:batch` creates at most (the server's limit).
+pub const MAX_BATCH: usize = 1000;
 
 impl ProvisionPlan {
     pub fn name(&self, number: usize) -> String {
@@ -162,6 +173,32 @@ impl AdminApi {
             Err(CallError::Status { status: 409, .. }) => self.find_collector(name, stats).await,
             Err(error) => Err(error),
         }
+    }
+
+    /// Creates `names` in one batch call, minting their tokens when `mint`; `(name, id, token)` in
+    /// request order (empty tokens without `mint`).
+    async fn create_batch(
+        &self,
+        names: &[String],
+        mint: bool,
+        stats: &Stats,
+    ) -> Result<Vec<SimToken>, CallError> {
+        let collectors: Vec<Value> =
+            names.iter().map(|name| json!({ "name": name, "mode": "alloy-remotecfg" })).collect();
+        let body = json!({ "collectors": collectors, "mint_tokens": mint });
+        let created = self
+            .call(CallKind::CreateBatch, stats, reqwest::Method::POST, "/collectors:batch", Some(body))
+            .await?;
+        Ok(created["collectors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|collector| SimToken {
+                name: collector["name"].as_str().unwrap_or_default().to_owned(),
+                collector_id: collector["id"].as_str().unwrap_or_default().to_owned(),
+                token: collector["token"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect())
     }
 
     async fn find_collector(&self, name: &str, stats: &Stats) -> Result<String, CallError> {
@@ -306,21 +343,53 @@ pub async fn provision(
             Some(path) if plan.mint_tokens => Some(Arc::new(Mutex::new(TokensWriter::open(path)?))),
             _ => None,
         };
-        let mut results = futures_util::stream::iter(missing)
-            .map(|number| provision_one(api, plan.name(number), plan.mint_tokens, stats))
+        let batch_size = plan.batch_size.clamp(1, MAX_BATCH);
+        let batches: Vec<Vec<String>> =
+            missing.chunks(batch_size).map(|chunk| chunk.iter().map(|n| plan.name(*n)).collect()).collect();
+        let mut results = futures_util::stream::iter(batches)
+            .map(|names| provision_batch(api, names, plan.mint_tokens, plan.concurrency, stats))
             .buffer_unordered(plan.concurrency.max(1));
-        while let Some(result) = results.next().await {
-            let Some(token) = result else { continue };
-            if let Some(writer) = &writer {
-                writer.lock().append(&token)?;
+        while let Some(tokens) = results.next().await {
+            for token in tokens {
+                if let Some(writer) = &writer {
+                    writer.lock().append(&token)?;
+                }
+                known.insert(token.name.clone(), token);
             }
-            known.insert(token.name.clone(), token);
         }
         if let Some(writer) = &writer {
             writer.lock().flush()?;
         }
     }
     Ok((1..=plan.count).filter_map(|number| known.remove(&plan.name(number))).collect())
+}
+
+/// Provisions `names`: one batch call, or, for a batch of one or a batch refused because a name
+/// exists already, each collector on its own. Only minted tokens come back.
+async fn provision_batch(
+    api: &AdminApi,
+    names: Vec<String>,
+    mint: bool,
+    concurrency: usize,
+    stats: &Stats,
+) -> Vec<SimToken> {
+    if names.len() > 1 {
+        match api.create_batch(&names, mint, stats).await {
+            Ok(created) if mint => return created,
+            Ok(_) => return Vec::new(),
+            Err(CallError::Status { status: 409, .. }) => {}
+            Err(failure) => {
+                tracing::debug!(collectors = names.len(), error = %failure, "cannot create a batch of collectors");
+                return Vec::new();
+            }
+        }
+    }
+    futures_util::stream::iter(names)
+        .map(|name| provision_one(api, name, mint, stats))
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|token| async move { token })
+        .collect()
+        .await
 }
 
 async fn provision_one(api: &AdminApi, name: String, mint: bool, stats: &Stats) -> Option<SimToken> {
@@ -392,6 +461,7 @@ mod tests {
             concurrency: 1,
             tokens_file: None,
             mint_tokens: true,
+            batch_size: MAX_BATCH,
         };
         let nodes = Nodes::new(vec!["http://127.0.0.1:9".to_owned()]);
         let error = provision(&nodes, None, &plan, &Stats::new()).await.expect_err("no credentials");

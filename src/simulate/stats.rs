@@ -28,18 +28,21 @@ pub enum CallKind {
     CreateCollector,
     FindCollector,
     MintToken,
+    /// `POST /collectors:batch`: up to 1000 collectors (and their tokens) per call.
+    CreateBatch,
     SignIn,
     Decode,
 }
 
 impl CallKind {
-    pub const ALL: [CallKind; 8] = [
+    pub const ALL: [CallKind; 9] = [
         CallKind::Register,
         CallKind::GetConfig,
         CallKind::OwnMetrics,
         CallKind::CreateCollector,
         CallKind::FindCollector,
         CallKind::MintToken,
+        CallKind::CreateBatch,
         CallKind::SignIn,
         CallKind::Decode,
     ];
@@ -52,6 +55,7 @@ impl CallKind {
             CallKind::CreateCollector => "create_collector",
             CallKind::FindCollector => "find_collector",
             CallKind::MintToken => "mint_token",
+            CallKind::CreateBatch => "create_batch",
             CallKind::SignIn => "sign_in",
             CallKind::Decode => "decode",
         }

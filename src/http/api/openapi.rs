@@ -37,6 +37,11 @@ pub const TAGS: &[(&str, &str, &str)] = &[
     ("service_accounts", "Service accounts", "Accounts for scripts and the CLI, and their bearer tokens."),
     ("collectors", "Collectors", "The fleet's collectors, their tokens, delivered configs and events."),
     (
+        "collectors_batch",
+        "Batch provisioning",
+        "Create many collectors, with their tokens, in one call (for imports and migrations).",
+    ),
+    (
         "collectors_bulk",
         "Many collectors",
         "Label, rotate the tokens of, delete or prune many collectors at once.",

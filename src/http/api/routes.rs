@@ -24,8 +24,8 @@ use super::fleet_model::{
 };
 use super::handler_types::{Generators, HandlerTypes};
 use super::{
-    audit, auth, backup, cluster, collectors, collectors_bulk, collectors_list, openapi_json,
-    service_accounts, stream, topology, users,
+    audit, auth, backup, cluster, collectors, collectors_batch, collectors_bulk, collectors_list,
+    openapi_json, service_accounts, stream, topology, users,
 };
 use crate::error::ApiError;
 use crate::http::principal::{authenticate, Principal};
@@ -255,6 +255,7 @@ pub static API_ROUTES: &[ApiRoute] = &[
     // Collectors (`collectors.rs`).
     route!(Get, "/collectors", Authenticated, collectors_list::list, "List collectors: filtered (selector, attr, status, mode, q), sorted, paged with limit and cursor"),
     route!(Post, "/collectors", ManageCollectors, collectors::create, "Create a collector"),
+    route!(Post, "/collectors:batch", ManageCollectors, collectors_batch::create_batch, "Create up to 1000 collectors, with their tokens if asked (shown this once), all or none"),
     route!(Post, "/collectors:bulk", ManageCollectors, collectors_bulk::bulk, "Label, rotate the tokens of, or delete up to 1000 collectors by ids or label selector, all or none").status(200),
     route!(Post, "/collectors:prune", ManageCollectors, collectors_bulk::prune, "Delete (or with dry_run, the default, list) up to 1000 collectors inactive for a given time").status(200),
     route!(Get, "/collectors/{id}", Authenticated, collectors::get, "Get a collector"),
