@@ -11,6 +11,25 @@ use linkmesh::cluster::member_levels::REPORT_LEVEL_ENV;
 use serde_json::Value;
 
 use crate::harness::{self, Cluster, Node};
+use crate::support::Api;
+
+/// Sends a two-collector batch create (a level-2 command) to `node`: its status and body.
+async fn batch_create(cluster: &Cluster, node: usize, prefix: &str) -> (u16, Value) {
+    let api = Api {
+        http: reqwest::Client::new(),
+        base_url: cluster.nodes[node].url(""),
+        token: cluster.admin.token.clone(),
+    };
+    let collectors: Vec<Value> = (0..2)
+        .map(|n| serde_json::json!({"name": format!("{prefix}-{n}"), "mode": "alloy-remotecfg"}))
+        .collect();
+    api.request(
+        reqwest::Method::POST,
+        "/api/v1/collectors:batch",
+        Some(serde_json::json!({"collectors": collectors})),
+    )
+    .await
+}
 
 /// Member id → the feature level the leader has from its last renewal.
 fn reported_levels(view: &Value) -> Vec<Option<u64>> {
@@ -52,6 +71,13 @@ async fn the_feature_level_rises_once_every_member_knows_it_and_then_keeps_older
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // What an older member could not decode is refused, on every node, with the levels named.
+    for node in 0..3 {
+        let (status, body) = batch_create(&cluster, node, "early").await;
+        assert_eq!(status, 503, "a batch create at level 1 via node {node}: {body:#}");
+        assert_eq!(body["error"]["details"]["needed_feature_level"], 2, "{body:#}");
+        assert_eq!(body["error"]["details"]["cluster_feature_level"], 1, "{body:#}");
+    }
 
     // The last node is upgraded: restarted on this release, it reports level 2 and the level rises.
     let first = &mut cluster.nodes[0];
@@ -65,6 +91,10 @@ async fn the_feature_level_rises_once_every_member_knows_it_and_then_keeps_older
             })
         })
         .await;
+
+    let (status, body) = batch_create(&cluster, 1, "after").await;
+    assert_eq!(status, 201, "a batch create once the level rose: {body:#}");
+    assert_eq!(body["collectors"].as_array().map(Vec::len), Some(2), "{body:#}");
 
     // From now on a node of an older release cannot join: it could not read what the cluster writes.
     let token = cluster.join_token(serde_json::json!({})).await["token"].as_str().expect("token").to_owned();

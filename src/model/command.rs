@@ -353,6 +353,7 @@ impl Command {
     pub fn needs_level(&self) -> FeatureLevel {
         match self {
             Command::Audited { command, .. } | Command::Staged { command, .. } => command.needs_level(),
+            Command::CreateCollectors { .. } => FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS,
             _ => FeatureLevel::BASELINE,
         }
     }

@@ -1583,6 +1583,21 @@ mod tests {
         state.apply(&create("c1")).expect("create");
         state.apply(&set_token("c1", 1)).expect("mint");
         let batch = |collectors| Command::CreateCollectors { collectors, at: UnixMillis(40) };
+        let at_baseline = state.clone();
+        let refused = state.apply(&batch(vec![new_collector("c2", "a", &[], None)]));
+        assert!(
+            matches!(
+                refused,
+                Err(ApplyError::NeedsFeatureLevel { needed: FeatureLevel(2), cluster: FeatureLevel(1) })
+            ),
+            "an older member could not decode a batch: {refused:?}"
+        );
+        assert_eq!(state, at_baseline);
+        let raise = Command::RaiseFeatureLevel {
+            level: FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS,
+            at: UnixMillis(39),
+        };
+        state.apply(&raise).expect("raise");
         let before = state.clone();
         for refused in [
             batch(vec![new_collector("c2", "a", &[], None), new_collector("c1", "b", &[], None)]),
@@ -2054,6 +2069,11 @@ mod properties {
     /// Users and service accounts the access commands can refer to (applied before every case).
     fn with_accounts() -> FleetState {
         let mut state = FleetState::default();
+        let raise = Command::RaiseFeatureLevel {
+            level: crate::model::feature_level::THIS_RELEASE,
+            at: UnixMillis(1),
+        };
+        state.apply(&raise).expect("raise");
         for (id, role) in [("u0", Role::Admin), ("u1", Role::Admin), ("u2", Role::Viewer)] {
             let user = Command::CreateUser {
                 id: id.into(),
