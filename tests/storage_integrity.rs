@@ -495,6 +495,18 @@ async fn a_data_dir_of_store_format_3_moves_its_snapshot_to_a_file() {
     assert!(node.terminate().success());
     let record = std::fs::read_to_string(after_sled.join("identity.json")).expect("record");
     assert!(record.contains(r#""store_format":4"#), "{record}");
+
+    // A data dir of a format this release does not know is refused as such, untouched.
+    let body = record.lines().next().expect("body").replace(r#""store_format":4"#, r#""store_format":5"#);
+    let newer = format!("{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
+    std::fs::write(after_sled.join("identity.json"), &newer).expect("a newer record");
+    let (code, log) = launch(&after_sled, CONFIG, "127.0.0.1:0").refused();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        refusal_line(&log).contains("was written by a newer linkmesh (store format 5; this one reads 4)"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(after_sled.join("identity.json")).expect("record"), newer);
 }
 
 /// The fixture's collectors are listed, its events kept, and its tokens still poll.

@@ -232,6 +232,7 @@ async fn persist_snapshot(
         .map_err(std::io::Error::other)
         .and_then(|written| written)
         .map_err(|e| fail(&e))?;
+    store.note_snapshot();
     if let Some(replaced) = replaced.filter(|replaced| *replaced != file.name) {
         if let Err(error) = std::fs::remove_file(store.snapshot_dir.join(&replaced)) {
             tracing::warn!(file = %replaced, error = %error, "the replaced snapshot file could not be removed");
