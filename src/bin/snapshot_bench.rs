@@ -84,6 +84,12 @@ const MODES: [(&str, &str); 6] = [
 
 /// One measurement in this process: prints `seconds lock_seconds bytes peak_bytes`.
 fn one(collectors: usize, mode: &str, dir: &std::path::Path) {
+    if mode == "fill" {
+        let (state, measured) = measure(|| fill(collectors));
+        assert_eq!(state.fleet.collectors.len(), collectors);
+        println!("{} 0 0 {}", measured.seconds, measured.peak_above);
+        return;
+    }
     let state = fill(collectors);
     let name = format!("{mode}-{collectors}.snap");
     let encoding = if mode.starts_with("binary") { SnapshotEncoding::Binary } else { SnapshotEncoding::Json };
@@ -127,6 +133,18 @@ fn one(collectors: usize, mode: &str, dir: &std::path::Path) {
     println!("{} {lock} {bytes} {}", measured.seconds, measured.peak_above);
 }
 
+/// Runs `--one N MODE` in a child process: `[seconds, lock seconds, bytes, peak bytes]`.
+fn run_one(me: &std::path::Path, collectors: usize, mode: &str) -> [f64; 4] {
+    let output = std::process::Command::new(me)
+        .args(["--one", &collectors.to_string(), mode])
+        .output()
+        .expect("run a measurement");
+    assert!(output.status.success(), "{mode}: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<f64> = text.split_whitespace().map(|field| field.parse().expect("a number")).collect();
+    fields.try_into().unwrap_or_else(|fields| panic!("{mode}: {fields:?}"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = std::env::temp_dir().join(format!("linkmesh-snapshot-bench-{}", std::process::id()));
@@ -140,28 +158,20 @@ fn main() {
     let sizes = if sizes.is_empty() { vec![100_000, 1_000_000] } else { sizes };
     let me = std::env::current_exe().expect("this binary");
     for collectors in sizes {
-        let (state, filled) = measure(|| fill(collectors));
+        // In a child too: memory the fill frees stays with the process that did it.
+        let filled = run_one(&me, collectors, "fill");
         println!(
             "\n== {collectors} collectors (filled in {:.1} s; the state takes {:.0} MiB of RSS)",
-            filled.seconds,
-            mib(filled.peak_above)
+            filled[0],
+            mib(filled[3] as u64)
         );
-        drop(state);
         println!(
             "{:<34} {:>9} {:>9} {:>10} {:>9} {:>8}",
             "", "time s", "lock s", "size MiB", "peak MiB", "vs json"
         );
         let mut baselines = [0.0f64; 2];
         for (index, (mode, label)) in MODES.iter().enumerate() {
-            let output = std::process::Command::new(&me)
-                .args(["--one", &collectors.to_string(), mode])
-                .output()
-                .expect("run a measurement");
-            assert!(output.status.success(), "{mode}: {}", String::from_utf8_lossy(&output.stderr));
-            let text = String::from_utf8_lossy(&output.stdout);
-            let fields: Vec<f64> =
-                text.split_whitespace().map(|field| field.parse().expect("a number")).collect();
-            let [seconds, lock, bytes, peak] = fields[..] else { panic!("{text}") };
+            let [seconds, lock, bytes, peak] = run_one(&me, collectors, mode);
             // Builds compare with the JSON Vec build, installs with the JSON Vec install.
             let kind = index % 2;
             if index < 2 {
