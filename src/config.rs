@@ -109,6 +109,12 @@ impl AuditRetentionSettings {
 pub struct RaftSettings {
     /// Build a snapshot (and purge the log before it) after this many new log entries.
     pub snapshot_after_logs: u64,
+    /// ... or once the log entries appended since the last snapshot reach this size (human units,
+    /// e.g. `"256MiB"`), whichever comes first: large entries (batch creates) then do not let the log,
+    /// and the replay at start, grow to `snapshot_after_logs` of them. openraft 0.9's snapshot policy
+    /// counts only entries, so this trigger is linkmesh's own (`raft/node.rs`).
+    #[serde(deserialize_with = "human::byte_size")]
+    pub snapshot_after_bytes: usize,
     /// Log entries kept behind the last snapshot, so slightly lagging followers need no snapshot.
     pub logs_kept_after_snapshot: u64,
     /// How often the leader sends appends (heartbeats). openraft 0.9 also uses it as the deadline of
@@ -128,6 +134,7 @@ impl Default for RaftSettings {
     fn default() -> Self {
         RaftSettings {
             snapshot_after_logs: 5000,
+            snapshot_after_bytes: 256 << 20,
             logs_kept_after_snapshot: 1000,
             heartbeat_interval: Duration::from_millis(250),
             election_timeout: Duration::from_millis(1000),
@@ -399,8 +406,10 @@ impl NodeConfig {
                 "collectors.poll_burst must be at least 1 and collectors.polls_per_second positive".into(),
             ));
         }
-        if self.raft.snapshot_after_logs == 0 {
-            return Err(ConfigError::Invalid("raft.snapshot_after_logs must be at least 1".into()));
+        if self.raft.snapshot_after_logs == 0 || self.raft.snapshot_after_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "raft.snapshot_after_logs and raft.snapshot_after_bytes must be at least 1".into(),
+            ));
         }
         if self.raft.heartbeat_interval < Duration::from_millis(10) || self.raft.max_entries_per_append == 0 {
             return Err(ConfigError::Invalid(

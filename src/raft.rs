@@ -30,6 +30,7 @@ pub mod network;
 pub mod node;
 pub mod offline_check;
 pub mod record_keeper;
+pub mod snapshot_file;
 pub mod state_machine;
 pub mod storage_health;
 #[cfg(test)]
@@ -69,7 +70,8 @@ mod storage_suite {
             let facts = super::facts::create(dir.path(), &identity, &Default::default())
                 .map_err(|e| to_storage_error(&e))?;
             let keeper = Arc::new(RecordKeeper::open(dir.path(), &facts).map_err(|e| to_storage_error(&e))?);
-            let durable = DurableDb::new(&db, dir.path(), keeper, StorageHealth::new())
+            let snapshot_dir = dir.path().join(super::snapshot_file::SNAPSHOT_DIR);
+            let durable = DurableDb::new(&db, dir.path(), &snapshot_dir, keeper, StorageHealth::new())
                 .map_err(|e| to_storage_error(&e))?;
             let log_store = SledLogStore::open(durable.clone()).map_err(|e| to_storage_error(&e))?;
             let (effects, _receiver) = tokio::sync::mpsc::unbounded_channel();

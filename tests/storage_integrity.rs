@@ -60,6 +60,16 @@ fn raft_db(data_dir: &Path) -> PathBuf {
     data_dir.join("raft").join("db")
 }
 
+/// The one file of `snapshots/` (a new snapshot's file replaces the previous one's).
+fn snapshot_file(data_dir: &Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("snapshots"))
+        .expect("snapshots/")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "one snapshot file: {files:?}");
+    files.remove(0)
+}
+
 #[tokio::test]
 async fn the_three_damages_of_the_issue_are_refused() {
     let origin = origin(150).await;
@@ -95,8 +105,25 @@ async fn damaged_values_missing_files_and_mixed_data_dirs_are_refused() {
     let origin = origin(40).await;
 
     let snapshot = origin.copy("snapshot");
-    flip_value(&snapshot, "raft_snapshot", b"current_data");
-    assert_refused(&snapshot, "raft_snapshot/current_data fails its checksum");
+    flip_value(&snapshot, "raft_snapshot", b"current_file");
+    assert_refused(&snapshot, "raft_snapshot/current_file fails its checksum");
+
+    let flipped = origin.copy("snapshot-flipped");
+    let file = snapshot_file(&flipped);
+    let name = file.file_name().expect("name").to_string_lossy().into_owned();
+    edit_file(&file, |bytes| {
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x08;
+    });
+    assert_refused(&flipped, &format!("snapshots/{name} fails its checksum"));
+
+    let torn = origin.copy("snapshot-torn");
+    edit_file(&snapshot_file(&torn), |bytes| bytes.truncate(bytes.len() / 2));
+    assert_refused(&torn, &format!("snapshots/{name} holds"));
+
+    let no_snapshot = origin.copy("snapshot-missing");
+    std::fs::remove_file(snapshot_file(&no_snapshot)).expect("rm");
+    assert_refused(&no_snapshot, &format!("snapshots/{name} is missing"));
 
     let entry = origin.copy("entry");
     let last_index = {
@@ -321,7 +348,7 @@ async fn a_data_dir_of_the_previous_format_is_adopted_once() {
     assert_eq!(collector_ids(&node.base_url).await, ids);
     let (code, report) = check_after(node, &data_dir);
     assert_eq!(code, Some(0), "{report}");
-    assert!(report.contains("store format 3"), "{report}");
+    assert!(report.contains("store format 4"), "{report}");
     assert!(data_dir.join("durable-facts").exists());
 }
 
@@ -371,7 +398,7 @@ async fn a_data_dir_of_store_format_2_is_migrated_once() {
     create_collectors(&node.base_url, "after-migration", 5, 1).await;
     assert!(node.terminate().success());
     let record = std::fs::read_to_string(data_dir.join("identity.json")).expect("record");
-    assert!(record.contains(r#""store_format":3"#) && !record.contains("facts"), "{record}");
+    assert!(record.contains(r#""store_format":4"#) && !record.contains("facts"), "{record}");
 
     let node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
     assert_eq!(node.log().matches("moved the durable facts").count(), 1, "migrated once:\n{}", node.log());
@@ -379,7 +406,7 @@ async fn a_data_dir_of_store_format_2_is_migrated_once() {
     assert!(ids.is_subset(&all) && all.len() == ids.len() + 5);
     let (code, report) = check_after(node, &data_dir);
     assert_eq!(code, Some(0), "{report}");
-    assert!(report.contains("store format 3") && report.contains("durable-facts slot"), "{report}");
+    assert!(report.contains("store format 4") && report.contains("durable-facts slot"), "{report}");
 
     // Interrupted migration: a fresh copy whose facts file exists but whose record is still format 2.
     let interrupted = temp.path().join("interrupted");
@@ -391,6 +418,131 @@ async fn a_data_dir_of_store_format_2_is_migrated_once() {
     let node = launch(&interrupted, CONFIG, "127.0.0.1:0").serving();
     assert_eq!(node.log().matches("moved the durable facts").count(), 2, "{}", node.log());
     assert_manifest_served(&node, &manifest).await;
+}
+
+/// A data dir written by store format 3 (`tests/fixtures/format3-data-dir`, made by linkmesh at bae8ad6:
+/// 14 collectors, 10 with a token, 5 of those polled once, and a JSON snapshot inside sled; its
+/// `raft/db` is gzipped) moves its snapshot to `snapshots/` at its first start, once: collectors,
+/// tokens and events survive, and the next snapshot is written in the binary format and replaces it.
+/// Either half of an interrupted migration is finished at the next start.
+#[tokio::test]
+async fn a_data_dir_of_store_format_3_moves_its_snapshot_to_a_file() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format3-data-dir");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let temp = tempfile::tempdir().expect("temp");
+    let unpack = |name: &str| {
+        let data_dir = temp.path().join(name);
+        copy_dir(&fixture.join("data"), &data_dir);
+        let gzipped = data_dir.join("raft/db.gz");
+        let mut db = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&gzipped).expect("db.gz")),
+            &mut db,
+        )
+        .expect("gunzip");
+        std::fs::write(data_dir.join("raft/db"), db).expect("db");
+        std::fs::remove_file(gzipped).expect("rm db.gz");
+        data_dir
+    };
+    let data_dir = unpack("format3");
+    let old_record = std::fs::read(data_dir.join("identity.json")).expect("record");
+    let (code, report) = check(&data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("store format 3") && report.contains("inline in the raft store"), "{report}");
+    assert!(report.contains("collectors: 14 (10 with a token)"), "{report}");
+
+    let mut node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
+    assert!(node.log().contains("moved the snapshot out of the raft store"), "{}", node.log());
+    assert_format3_fixture_served(&node, &manifest).await;
+    assert!(snapshot_file(&data_dir).exists());
+    // Enough entries for a snapshot of the new format (CONFIG: every 20).
+    create_collectors(&node.base_url, "after-migration", 25, 1).await;
+    assert!(node.terminate().success());
+    let record = std::fs::read_to_string(data_dir.join("identity.json")).expect("record");
+    assert!(record.contains(r#""store_format":4"#), "{record}");
+    let bytes = std::fs::read(snapshot_file(&data_dir)).expect("snapshot file");
+    assert!(bytes.starts_with(b"\x89LMSNAP\n"), "the new snapshot is binary");
+    let (code, report) = check(&data_dir);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("store format 4") && report.contains("bytes in snapshots/"), "{report}");
+    assert!(report.contains("collectors: 39 (10 with a token)"), "{report}");
+
+    let node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
+    assert_eq!(node.log().matches("moved the snapshot out").count(), 1, "migrated once:\n{}", node.log());
+    assert_format3_fixture_served(&node, &manifest).await;
+    assert_eq!(collector_ids(&node.base_url).await.len(), 39);
+    drop(node);
+
+    // Interrupted after the file was written, before sled pointed at it: a stray file, inline data.
+    let before_record = unpack("interrupted-early");
+    std::fs::create_dir(before_record.join("snapshots")).expect("mkdir");
+    std::fs::write(before_record.join("snapshots/half-written.snap"), b"{\"last_applied\":").expect("stray");
+    let node = launch(&before_record, CONFIG, "127.0.0.1:0").serving();
+    assert_format3_fixture_served(&node, &manifest).await;
+    assert!(!before_record.join("snapshots/half-written.snap").exists(), "the stray file is removed");
+    drop(node);
+
+    // Interrupted after sled pointed at the file, before identity.json said format 4.
+    let after_sled = unpack("interrupted-late");
+    let mut node = launch(&after_sled, CONFIG, "127.0.0.1:0").serving();
+    assert_format3_fixture_served(&node, &manifest).await;
+    assert!(node.terminate().success(), "{}", node.log());
+    std::fs::write(after_sled.join("identity.json"), &old_record).expect("the format-3 record back");
+    let mut node = launch(&after_sled, CONFIG, "127.0.0.1:0").serving();
+    assert_format3_fixture_served(&node, &manifest).await;
+    assert!(node.terminate().success());
+    let record = std::fs::read_to_string(after_sled.join("identity.json")).expect("record");
+    assert!(record.contains(r#""store_format":4"#), "{record}");
+
+    // A data dir of a format this release does not know is refused as such, untouched.
+    let body = record.lines().next().expect("body").replace(r#""store_format":4"#, r#""store_format":5"#);
+    let newer = format!("{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
+    std::fs::write(after_sled.join("identity.json"), &newer).expect("a newer record");
+    let (code, log) = launch(&after_sled, CONFIG, "127.0.0.1:0").refused();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        refusal_line(&log).contains("was written by a newer linkmesh (store format 5; this one reads 4)"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(after_sled.join("identity.json")).expect("record"), newer);
+}
+
+/// The fixture's collectors are listed, its events kept, and its tokens still poll.
+async fn assert_format3_fixture_served(node: &Node, manifest: &serde_json::Value) {
+    let ids = collector_ids(&node.base_url).await;
+    let admin = admin(&node.base_url).await;
+    for (id, recorded) in manifest["events"].as_object().expect("events") {
+        let body: serde_json::Value = admin
+            .get(node.url(&format!("/api/v1/collectors/{id}/events")))
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        let events = body["events"].as_array().expect("events");
+        assert!(events.len() as u64 >= recorded.as_u64().expect("count"), "{id}: {body}");
+        assert!(events.iter().any(|event| event["type"] == "token_minted"), "{id}: {body}");
+    }
+    let http = reqwest::Client::new();
+    for collector in manifest["collectors"].as_array().expect("collectors") {
+        let id = collector["id"].as_str().expect("id");
+        assert!(ids.contains(id), "{id} kept");
+        let Some(token) = collector["token"].as_str() else { continue };
+        let request =
+            linkmesh::proto::collector::v1::GetConfigRequest { id: "h".into(), ..Default::default() };
+        let response = http
+            .post(node.url("/collector.v1.CollectorService/GetConfig"))
+            .bearer_auth(token)
+            .header("content-type", "application/proto")
+            .body(prost::Message::encode_to_vec(&request))
+            .send()
+            .await
+            .expect("poll");
+        assert_eq!(response.status(), 200, "the token of {id} still works");
+    }
 }
 
 #[tokio::test]

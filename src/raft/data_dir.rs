@@ -9,7 +9,12 @@
 //! Data dirs of store format 2 (facts inside `identity.json`) are migrated at their first start: the
 //! facts file is created from the record's facts, then `identity.json` is rewritten without them.
 //!
-//! Layout: `raft/` (sled: the log, vote, snapshots), `identity.json` and `durable-facts` (the record,
+//! Data dirs of store format 3 and earlier keep the snapshot inside sled: at their first start it is
+//! moved to a file of `snapshots/` (the file fsynced, then sled's record of it flushed, then
+//! `identity.json` rewritten at format 4; each step safe to repeat after a crash).
+//!
+//! Layout: `raft/` (sled: the log, vote, snapshot metadata), `snapshots/` (the current snapshot's
+//! file, [`super::snapshot_file`]), `identity.json` and `durable-facts` (the record,
 //! [`super::identity`], [`super::facts`]), `data-key` (unless `LINKMESH_DATA_KEY` is set),
 //! `initial-admin-password` (first start only). The dir is created 0700 and refused when group or
 //! others may write to it.
@@ -21,10 +26,11 @@ use super::durable::{DurableDb, KEY_IDENTITY, LOG_TREE, META_TREE, SNAPSHOT_TREE
 use super::facts::{self, FactsError, FactsRead, FACTS_FILE, FACTS_TEMP_FILE};
 use super::framing;
 use super::identity::{
-    DurableFacts, Identity, IdentityRecord, RecordError, INLINE_FACTS_FORMAT, LEGACY_STORE_FORMAT,
-    RECORD_FILE, RECORD_TEMP_FILE, STORE_FORMAT,
+    DurableFacts, Identity, IdentityRecord, RecordError, INLINE_FACTS_FORMAT, INLINE_SNAPSHOT_FORMAT,
+    LEGACY_STORE_FORMAT, RECORD_FILE, RECORD_TEMP_FILE, STORE_FORMAT,
 };
 use super::record_keeper::RecordKeeper;
+use super::snapshot_file::SNAPSHOT_DIR;
 use super::storage_health::StorageHealth;
 use super::verify::{self, StoreSummary};
 
@@ -36,8 +42,9 @@ pub const ADMIN_PASSWORD_FILE: &str = crate::secrets::INITIAL_ADMIN_PASSWORD_FIL
 pub const RESTORE_MARKER_FILE: &str = "restore-in-progress";
 
 /// Every name linkmesh creates in a data dir; any one of them means "not a fresh data dir".
-const LINKMESH_FILES: [&str; 8] = [
+const LINKMESH_FILES: [&str; 9] = [
     RAFT_DIR,
+    SNAPSHOT_DIR,
     RECORD_FILE,
     RECORD_TEMP_FILE,
     FACTS_FILE,
@@ -328,6 +335,7 @@ pub fn open_store(
     configured_node_id: Option<u64>,
 ) -> Result<OpenedStore, DataDirError> {
     let raft_dir = data_dir.join(RAFT_DIR);
+    let snapshot_dir = data_dir.join(SNAPSHOT_DIR);
     let _ = std::fs::remove_file(data_dir.join(RECORD_TEMP_FILE));
     let _ = std::fs::remove_file(data_dir.join(FACTS_TEMP_FILE));
     let (db, slots, initialize, joined) = match contents {
@@ -387,7 +395,7 @@ pub fn open_store(
                     framing::open
                 };
                 let summary = read_checked(data_dir, &db, open)?;
-                verify::check_against_record(&db, open, &summary, &record.identity, &facts)
+                verify::check_against_record(&db, open, &summary, &record.identity, &facts, &snapshot_dir)
                     .map_err(|what| DataDirError::damaged(data_dir, what))?;
                 let slots = if record.store_format == LEGACY_STORE_FORMAT {
                     finish_adoption(data_dir, &db, record, &facts)?
@@ -395,7 +403,17 @@ pub fn open_store(
                     if summary.identity.is_none() {
                         write_identity(data_dir, &db, &raft_dir, &record.identity)?;
                     }
-                    current_facts(data_dir, &record, &facts, slots)?
+                    if record.store_format <= INLINE_SNAPSHOT_FORMAT {
+                        move_snapshot_out(data_dir, &db, open)?;
+                    }
+                    let slots = current_facts(data_dir, &record, &facts, slots)?;
+                    if record.store_format > INLINE_FACTS_FORMAT && record.store_format < STORE_FORMAT {
+                        write_record(
+                            data_dir,
+                            &IdentityRecord { store_format: STORE_FORMAT, ..record.clone() },
+                        )?;
+                    }
+                    slots
                 };
                 let initialize = !joined && summary.vote.is_none() && facts.vote.is_none();
                 (db, slots, initialize, joined)
@@ -434,9 +452,25 @@ pub fn open_store(
     let identity = slots.identity().clone();
     let keeper = RecordKeeper::open(data_dir, &slots)
         .map_err(|source| DataDirError::io(data_dir, "durable-facts cannot be opened", source))?;
-    let durable = DurableDb::new(&db, &raft_dir, Arc::new(keeper), health)
+    let durable = DurableDb::new(&db, &raft_dir, &snapshot_dir, Arc::new(keeper), health)
         .map_err(|source| DataDirError::io(data_dir, "raft/db cannot be opened", source))?;
     Ok(OpenedStore { durable, identity, initialize, joined })
+}
+
+/// Store format 3 and earlier: the snapshot held in sled goes to a file of `snapshots/`, and sled's
+/// record of it is flushed, before anything says the store is of format 4.
+fn move_snapshot_out(data_dir: &Path, db: &sled::Db, open: framing::Opener) -> Result<(), DataDirError> {
+    let raft_dir = data_dir.join(RAFT_DIR);
+    let moved = super::state_machine::move_inline_snapshot_out(db, &data_dir.join(SNAPSHOT_DIR), open)
+        .and_then(|moved| flush_db(db, &raft_dir).map(|()| moved))
+        .map_err(|source| DataDirError::io(data_dir, "cannot move the snapshot to snapshots/", source))?;
+    if moved {
+        tracing::info!(
+            data_dir = %data_dir.display(),
+            "moved the snapshot out of the raft store into {SNAPSHOT_DIR}/ (store format {STORE_FORMAT})"
+        );
+    }
+    Ok(())
 }
 
 fn write_record(data_dir: &Path, record: &IdentityRecord) -> Result<(), DataDirError> {
@@ -608,6 +642,7 @@ fn finish_adoption(
         }
         tree.apply_batch(batch).map_err(|e| fail(std::io::Error::other(e)))?;
     }
+    move_snapshot_out(data_dir, db, framing::open)?;
     write_identity(data_dir, db, &raft_dir, &record.identity)?;
     let slots = move_facts_out(data_dir, record, facts)?;
     tracing::info!(data_dir = %data_dir.display(), "adopted the data dir (store format {STORE_FORMAT})");

@@ -29,7 +29,8 @@
 //! the facts) is the least any record outside the log can cost. One facts write covers whatever one
 //! `append` carries.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -49,9 +50,12 @@ pub const KEY_LAST_PURGED: &[u8] = b"last_purged";
 /// The store's [`super::identity::Identity`], the same as the record's; absent in store format 1.
 pub const KEY_IDENTITY: &[u8] = b"identity";
 
-/// `raft_snapshot` keys: the current snapshot's metadata and its data, written in one batch.
+/// `raft_snapshot` keys: the current snapshot's metadata and where its data is, written in one batch.
 pub const KEY_SNAPSHOT_META: &[u8] = b"current_meta";
+/// The data itself, in store formats up to 3; format 4 moved it to a file.
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"current_data";
+/// From store format 4: the [`super::snapshot_file::SnapshotFile`] (name, length, CRC-32) holding the data.
+pub const KEY_SNAPSHOT_FILE: &[u8] = b"current_file";
 
 /// What a flush makes durable, to be raised in the durable facts once it is.
 #[derive(Debug, Default, Clone, Copy)]
@@ -69,6 +73,17 @@ pub struct DurableDb {
     data_file: Arc<std::fs::File>,
     pub keeper: Arc<RecordKeeper>,
     pub health: Arc<StorageHealth>,
+    /// Where snapshot files live ([`super::snapshot_file::SNAPSHOT_DIR`] in the data dir).
+    pub snapshot_dir: PathBuf,
+    /// Held while a snapshot is recorded as the current one, so that a snapshot built and one installed
+    /// at the same time each remove only the file they replaced.
+    pub snapshot_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Bytes of log entries appended since the last snapshot, and the size that calls for the next
+    /// one (`raft.snapshot_after_bytes`; never, until the node sets it); `snapshot_due` wakes the
+    /// node's size trigger when it is reached.
+    logged_since_snapshot: Arc<AtomicU64>,
+    snapshot_after_bytes: Arc<AtomicU64>,
+    pub snapshot_due: Arc<tokio::sync::Notify>,
     /// The committed id last given to `save_committed`; durable (and recorded) with the next flush.
     saved_committed: Arc<Mutex<Option<LogId>>>,
     /// Each append's flush, timed by the log store (`linkmesh_raft_log_flush_duration_seconds`).
@@ -80,6 +95,7 @@ impl DurableDb {
     pub fn new(
         db: &sled::Db,
         db_dir: &Path,
+        snapshot_dir: &Path,
         keeper: Arc<RecordKeeper>,
         health: Arc<StorageHealth>,
     ) -> std::io::Result<DurableDb> {
@@ -88,9 +104,40 @@ impl DurableDb {
             data_file: Arc::new(std::fs::File::open(db_dir.join("db"))?),
             keeper,
             health,
+            snapshot_dir: snapshot_dir.to_owned(),
+            snapshot_lock: Arc::new(tokio::sync::Mutex::new(())),
+            logged_since_snapshot: Arc::default(),
+            snapshot_after_bytes: Arc::new(AtomicU64::new(u64::MAX)),
+            snapshot_due: Arc::default(),
             saved_committed: Arc::new(Mutex::new(None)),
             log_flush_seconds: crate::metrics::log_flush_histogram(),
         })
+    }
+
+    pub fn set_snapshot_after_bytes(&self, bytes: u64) {
+        self.snapshot_after_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts appended log bytes; wakes the size trigger once they reach `raft.snapshot_after_bytes`.
+    pub fn note_logged(&self, bytes: u64) {
+        let logged = self.logged_since_snapshot.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
+        if logged >= self.snapshot_after_bytes.load(Ordering::Relaxed) {
+            self.snapshot_due.notify_one();
+        }
+    }
+
+    /// Whether the log since the last snapshot reached the size; if so, counts from zero again (the
+    /// snapshot it asks for covers it).
+    pub fn take_snapshot_due(&self) -> bool {
+        let limit = self.snapshot_after_bytes.load(Ordering::Relaxed);
+        self.logged_since_snapshot
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |logged| (logged >= limit).then_some(0))
+            .is_ok()
+    }
+
+    /// A snapshot was recorded: the log before it no longer counts.
+    pub fn note_snapshot(&self) {
+        self.logged_since_snapshot.store(0, Ordering::Relaxed);
     }
 
     pub fn note_committed(&self, committed: Option<LogId>) {

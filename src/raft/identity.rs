@@ -30,7 +30,11 @@ pub const LEGACY_STORE_FORMAT: u32 = 1;
 pub const INLINE_FACTS_FORMAT: u32 = 2;
 /// Bump on any change to how the store is laid out, and teach [`super::data_dir`] to migrate.
 /// 3: the facts live in [`super::facts::FACTS_FILE`].
-pub const STORE_FORMAT: u32 = 3;
+/// 4: the snapshot's data lives in a file of [`super::snapshot_file::SNAPSHOT_DIR`], sled keeps its
+/// metadata and the file's name, length and CRC-32.
+pub const STORE_FORMAT: u32 = 4;
+/// The last store format that keeps the snapshot's data inline, in sled.
+pub const INLINE_SNAPSHOT_FORMAT: u32 = 3;
 
 /// Node ids stay below 2^53 so that JSON readers that use doubles (browsers) keep them exact.
 const NODE_ID_BITS: u32 = 53;

@@ -171,9 +171,11 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     {
         let mut batch = sled::Batch::default();
         let mut last_log_id = None;
+        let mut logged = 0u64;
         for entry in entries {
             let bytes =
                 serde_json::to_vec(&entry).map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            logged += bytes.len() as u64;
             let key = index_key(entry.log_id.index);
             batch.insert(&key, framing::seal(LOG_TREE, &key, &bytes));
             last_log_id = Some(entry.log_id);
@@ -188,6 +190,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         self.store.log_flush_seconds.observe(started.elapsed().as_secs_f64());
         let failed = flushed.as_ref().err().map(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e));
         callback.log_io_completed(flushed);
+        self.store.note_logged(logged);
         match failed {
             Some(error) => Err(error),
             None => Ok(()),

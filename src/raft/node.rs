@@ -191,6 +191,8 @@ impl RaftNode {
             .map_err(StartError::Raft)?;
 
         runtime.spawn(watch_core(raft.clone(), health.clone()));
+        durable_handle.set_snapshot_after_bytes(settings.snapshot_after_bytes as u64);
+        runtime.spawn(snapshot_by_size(raft.clone(), durable_handle.clone()));
         Ok(RaftNode {
             identity: Arc::new(identity),
             raft,
@@ -539,6 +541,31 @@ async fn watch_core(raft: Raft, health: Arc<StorageHealth>) {
         }
         if metrics.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// `raft.snapshot_after_bytes`: openraft 0.9's `SnapshotPolicy` counts only entries, so a snapshot is
+/// asked for here once the log appended since the last one reaches the size. Ends with the core.
+async fn snapshot_by_size(raft: Raft, durable: DurableDb) {
+    let mut metrics = raft.metrics();
+    loop {
+        tokio::select! {
+            () = durable.snapshot_due.notified() => {}
+            changed = metrics.changed() => {
+                if changed.is_err() || metrics.borrow_and_update().running_state.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        if durable.take_snapshot_due() {
+            tracing::info!(
+                "the log since the last snapshot reached raft.snapshot_after_bytes; taking a snapshot"
+            );
+            if raft.trigger().snapshot().await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -16,7 +16,8 @@ use super::facts::FACTS_FILE;
 use super::framing;
 use super::identity::{IdentityRecord, LEGACY_STORE_FORMAT, STORE_FORMAT};
 use super::log_store::decode_entry;
-use super::state_machine::decode_state;
+use super::snapshot_file::SNAPSHOT_DIR;
+use super::state_machine::{load_state, SnapshotBody};
 use super::verify::{self, show, StoreSummary};
 use crate::model::FleetState;
 
@@ -92,16 +93,23 @@ fn check(data_dir: &Path, out: &mut impl std::io::Write) -> Result<(), DataDirEr
         Some(recorded) if recorded.record.store_format != LEGACY_STORE_FORMAT => framing::open,
         _ => framing::open_legacy,
     };
+    // Snapshot files are only read, so they are checked where they are, not copied.
+    let snapshot_dir = data_dir.join(SNAPSHOT_DIR);
     let summary = data_dir::read_checked(data_dir, &db, open)?;
     match &record {
-        Some(recorded) => {
-            verify::check_against_record(&db, open, &summary, &recorded.record.identity, &recorded.facts)
-                .map_err(|what| DataDirError::damaged(data_dir, what))?
-        }
+        Some(recorded) => verify::check_against_record(
+            &db,
+            open,
+            &summary,
+            &recorded.record.identity,
+            &recorded.facts,
+            &snapshot_dir,
+        )
+        .map_err(|what| DataDirError::damaged(data_dir, what))?,
         None => data_dir::check_unrecorded(data_dir, &summary)?,
     }
     report_store(&summary, record, out);
-    let fleet = rebuild(data_dir, &db, open, &summary)?;
+    let fleet = rebuild(data_dir, &db, open, &summary, &snapshot_dir)?;
     report_fleet(&fleet, out);
     Ok(())
 }
@@ -191,7 +199,20 @@ fn report_store(summary: &StoreSummary, record: Option<&Recorded>, out: &mut imp
         show(summary.last_purged)
     );
     let snapshot = match &summary.snapshot {
-        Some(snapshot) => format!("up to {}, {} bytes", show(snapshot.meta.last_log_id), snapshot.data.len()),
+        Some(snapshot) => match &snapshot.body {
+            SnapshotBody::File(file) => format!(
+                "up to {}, {} bytes in {SNAPSHOT_DIR}/{}",
+                show(snapshot.meta.last_log_id),
+                file.bytes,
+                file.name
+            ),
+            SnapshotBody::Inline(data) => format!(
+                "up to {}, {} bytes inline in the raft store (moved to {SNAPSHOT_DIR}/, store format {STORE_FORMAT}, \
+                 at the next start)",
+                show(snapshot.meta.last_log_id),
+                data.len()
+            ),
+        },
         None => "none".to_owned(),
     };
     let _ = writeln!(out, "snapshot: {snapshot}");
@@ -222,10 +243,11 @@ fn rebuild(
     db: &sled::Db,
     open: framing::Opener,
     summary: &StoreSummary,
+    snapshot_dir: &Path,
 ) -> Result<FleetState, DataDirError> {
     let damaged = |what: String| DataDirError::damaged(data_dir, what);
     let mut fleet = match &summary.snapshot {
-        Some(snapshot) => decode_state(&snapshot.data).map_err(damaged)?.fleet,
+        Some(snapshot) => load_state(snapshot_dir, &snapshot.body).map_err(damaged)?.fleet,
         None => FleetState::default(),
     };
     let after = summary.snapshot_last().map_or(0, |log_id| log_id.index + 1);

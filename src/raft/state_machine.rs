@@ -1,23 +1,28 @@
-//! The state machine: committed commands applied to the in-memory [`FleetState`], snapshots in sled.
+//! The state machine: committed commands applied to the in-memory [`FleetState`], snapshots in files.
 //!
 //! Persistence strategy (openraft's "persistent snapshot" option): `apply` only mutates memory; each
-//! snapshot is written to sled (checksummed, [`super::framing`]) and flushed, and the durable facts
-//! raised to it in the same step; on restart the state is rebuilt from the last snapshot and openraft re-applies the
-//! committed log after it. Readers share the state through [`SharedState`].
+//! snapshot is streamed to a file in `<data-dir>/snapshots/` ([`super::snapshot_file`]) and fsynced,
+//! then recorded in sled (its metadata and the file's name, length and CRC-32, checksummed,
+//! [`super::framing`]) and flushed, and the durable facts raised to it in the same step; the file it
+//! replaced is removed only then. On restart the state is rebuilt from the last snapshot and openraft
+//! re-applies the committed log after it. Readers share the state through [`SharedState`].
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     AnyError, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, StorageIOError,
 };
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::durable::{DurableDb, Flushed, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META, SNAPSHOT_TREE};
+use super::durable::{
+    DurableDb, Flushed, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_FILE, KEY_SNAPSHOT_META, SNAPSHOT_TREE,
+};
 use super::framing;
+use super::snapshot_file::{self, SnapshotEncoding, SnapshotFile, SnapshotWriter};
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::model::feature_level::THIS_RELEASE;
 use crate::model::{CommandOutcome, Effect, FleetState};
@@ -43,9 +48,25 @@ impl AppliedState {
     }
 }
 
+/// The encoding this node writes its next snapshot in. Binary, unless a member may be a linkmesh
+/// that reads only JSON snapshots (it would receive this one when it lags): the one place that
+/// decision is made.
+pub fn snapshot_encoding(_state: &AppliedState) -> SnapshotEncoding {
+    SnapshotEncoding::Binary
+}
+
+/// Where the current snapshot's data is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotBody {
+    /// In sled itself (store formats up to 3; moved to a file when the store is opened).
+    Inline(Vec<u8>),
+    /// In a file of the snapshot dir (store format 4 on).
+    File(SnapshotFile),
+}
+
 pub struct StoredSnapshot {
     pub meta: SnapshotMeta,
-    pub data: Vec<u8>,
+    pub body: SnapshotBody,
 }
 
 pub struct SledStateMachine {
@@ -53,26 +74,37 @@ pub struct SledStateMachine {
     store: DurableDb,
     snapshots: sled::Tree,
     effects: UnboundedSender<Effect>,
+    /// The file `begin_receiving_snapshot` last created, installed by name when it completes.
+    receiving: Arc<Mutex<Option<std::path::PathBuf>>>,
 }
 
 impl SledStateMachine {
-    /// Opens the state machine, restoring the last snapshot if there is one.
+    /// Opens the state machine, restoring the last snapshot if there is one, and removes snapshot
+    /// files no longer current (replaced, or left half-written or half-received by a crash).
     pub fn open(store: DurableDb, effects: UnboundedSender<Effect>) -> Result<Self, StorageError> {
         let snapshots =
             store.db.open_tree(SNAPSHOT_TREE).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
-        let state = match read_snapshot(&snapshots, framing::open).map_err(snapshot_read_error)? {
-            Some(stored) => decode_state(&stored.data).map_err(snapshot_read_error)?,
+        let stored = read_snapshot(&snapshots, framing::open).map_err(snapshot_read_error)?;
+        let current = match &stored {
+            Some(StoredSnapshot { body: SnapshotBody::File(file), .. }) => Some(file.name.as_str()),
+            _ => None,
+        };
+        snapshot_file::remove_all_but(&store.snapshot_dir, current);
+        let state = match stored {
+            Some(stored) => load_state(&store.snapshot_dir, &stored.body).map_err(snapshot_read_error)?,
             None => AppliedState::default(),
         };
-        Ok(SledStateMachine { state: Arc::new(RwLock::new(state)), store, snapshots, effects })
+        Ok(SledStateMachine {
+            state: Arc::new(RwLock::new(state)),
+            store,
+            snapshots,
+            effects,
+            receiving: Arc::new(Mutex::new(None)),
+        })
     }
 
     pub fn shared_state(&self) -> SharedState {
         self.state.clone()
-    }
-
-    async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<StoredSnapshot, StorageError> {
-        persist_snapshot(&self.store, &self.snapshots, stored).await
     }
 }
 
@@ -80,7 +112,8 @@ fn snapshot_read_error(error: String) -> StorageError {
     StorageIOError::read_snapshot(None, AnyError::error(error)).into()
 }
 
-/// The current snapshot, its value checksums checked and its metadata decoded (the data is not).
+/// The current snapshot, its sled values' checksums checked and its metadata decoded (the data, or
+/// the file it is in, is not read: see [`snapshot_file::check`]).
 pub fn read_snapshot(
     snapshots: &sled::Tree,
     open: framing::Opener,
@@ -95,31 +128,83 @@ pub fn read_snapshot(
             .map(|payload| Some(payload.to_vec()))
             .map_err(|e| format!("{SNAPSHOT_TREE}/{key_name} {e}"))
     };
-    match (read(KEY_SNAPSHOT_META)?, read(KEY_SNAPSHOT_DATA)?) {
-        (Some(meta), Some(data)) => {
+    let meta = read(KEY_SNAPSHOT_META)?;
+    // A file record wins over inline data: a crash while a format-3 store was migrated can leave both.
+    let body = match (read(KEY_SNAPSHOT_FILE)?, read(KEY_SNAPSHOT_DATA)?) {
+        (Some(file), _) => Some(SnapshotBody::File(
+            serde_json::from_slice(&file)
+                .map_err(|e| format!("{SNAPSHOT_TREE}/current_file cannot be decoded: {e}"))?,
+        )),
+        (None, Some(data)) => Some(SnapshotBody::Inline(data)),
+        (None, None) => None,
+    };
+    match (meta, body) {
+        (Some(meta), Some(body)) => {
             let meta = serde_json::from_slice(&meta)
                 .map_err(|e| format!("{SNAPSHOT_TREE}/current_meta cannot be decoded: {e}"))?;
-            Ok(Some(StoredSnapshot { meta, data }))
+            Ok(Some(StoredSnapshot { meta, body }))
         }
         (None, None) => Ok(None),
         _ => Err(format!("{SNAPSHOT_TREE} holds only half of a snapshot")),
     }
 }
 
+/// Decodes a JSON snapshot held in memory (store formats up to 3, the fixtures).
 pub fn decode_state(bytes: &[u8]) -> Result<AppliedState, String> {
-    let mut state: AppliedState = serde_json::from_slice(bytes)
+    let mut state: AppliedState = snapshot_file::decode_from(bytes)
         .map_err(|e| format!("{SNAPSHOT_TREE}/current_data cannot be decoded: {e}"))?;
     state.fleet.rebuild_indexes();
     Ok(state)
 }
 
-/// Writes a snapshot in one batch, flushes it and raises the durable facts to it.
+/// The state a stored snapshot holds, its indexes rebuilt.
+pub fn load_state(snapshot_dir: &std::path::Path, body: &SnapshotBody) -> Result<AppliedState, String> {
+    match body {
+        SnapshotBody::Inline(data) => decode_state(data),
+        SnapshotBody::File(file) => {
+            let mut state: AppliedState =
+                snapshot_file::decode_file(snapshot_dir, &file.name).map_err(|e| e.to_string())?;
+            state.fleet.rebuild_indexes();
+            Ok(state)
+        }
+    }
+}
+
+/// Moves a snapshot held inline in sled (store format 3 and earlier) to a file: the file written and
+/// fsynced, then the record pointing at it written in one batch with the inline data removed (the
+/// caller flushes). A crash before the batch leaves an unreferenced file (removed at the next open)
+/// and the inline data; after it, the file. Returns whether there was anything to move.
+pub fn move_inline_snapshot_out(
+    db: &sled::Db,
+    snapshot_dir: &std::path::Path,
+    open: framing::Opener,
+) -> std::io::Result<bool> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let snapshots = db.open_tree(SNAPSHOT_TREE).map_err(std::io::Error::other)?;
+    let Some(StoredSnapshot { meta, body: SnapshotBody::Inline(data) }) =
+        read_snapshot(&snapshots, open).map_err(invalid)?
+    else {
+        return Ok(false);
+    };
+    let name = snapshot_file::fresh_name(snapshot_dir, &meta.snapshot_id);
+    let file = snapshot_file::write_bytes(snapshot_dir, &name, &data)?;
+    let record = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+    let mut batch = sled::Batch::default();
+    batch.insert(KEY_SNAPSHOT_FILE, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_FILE, &record));
+    batch.remove(KEY_SNAPSHOT_DATA);
+    snapshots.apply_batch(batch).map_err(std::io::Error::other)?;
+    Ok(true)
+}
+
+/// Records `file` (already durable) as the current snapshot in one batch, flushes it, raises the durable
+/// facts to it, then removes the file it replaced.
 async fn persist_snapshot(
     store: &DurableDb,
     snapshots: &sled::Tree,
-    stored: StoredSnapshot,
-) -> Result<StoredSnapshot, StorageError> {
-    let signature = Some(stored.meta.signature());
+    meta: &SnapshotMeta,
+    file: SnapshotFile,
+) -> Result<(), StorageError> {
+    let signature = Some(meta.signature());
     let fail = |error: &dyn std::fmt::Display| -> StorageError {
         store.health.fail("snapshot", error);
         StorageIOError::new(
@@ -129,47 +214,172 @@ async fn persist_snapshot(
         )
         .into()
     };
-    let meta = serde_json::to_vec(&stored.meta).map_err(|e| fail(&e))?;
+    let _recording = store.snapshot_lock.lock().await;
+    let replaced = match read_snapshot(snapshots, framing::open) {
+        Ok(Some(StoredSnapshot { body: SnapshotBody::File(previous), .. })) => Some(previous.name),
+        _ => None,
+    };
+    let meta_bytes = serde_json::to_vec(meta).map_err(|e| fail(&e))?;
+    let file_bytes = serde_json::to_vec(&file).map_err(|e| fail(&e))?;
     let mut batch = sled::Batch::default();
-    batch.insert(KEY_SNAPSHOT_META, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_META, &meta));
-    batch.insert(KEY_SNAPSHOT_DATA, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_DATA, &stored.data));
+    batch.insert(KEY_SNAPSHOT_META, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_META, &meta_bytes));
+    batch.insert(KEY_SNAPSHOT_FILE, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_FILE, &file_bytes));
+    batch.remove(KEY_SNAPSHOT_DATA);
     snapshots.apply_batch(batch).map_err(|e| fail(&e))?;
-    let last_log_id = stored.meta.last_log_id;
     let durable = store.clone();
-    let flushed = Flushed { snapshot: last_log_id, ..Flushed::default() };
+    let flushed = Flushed { snapshot: meta.last_log_id, ..Flushed::default() };
     tokio::task::spawn_blocking(move || durable.flush_blocking(flushed, "snapshot flush"))
         .await
         .map_err(std::io::Error::other)
         .and_then(|written| written)
         .map_err(|e| fail(&e))?;
-    Ok(stored)
+    store.note_snapshot();
+    if let Some(replaced) = replaced.filter(|replaced| *replaced != file.name) {
+        if let Err(error) = std::fs::remove_file(store.snapshot_dir.join(&replaced)) {
+            tracing::warn!(file = %replaced, error = %error, "the replaced snapshot file could not be removed");
+        }
+    }
+    Ok(())
 }
 
-/// Builds a snapshot from a point-in-time copy of the state.
+async fn open_snapshot_file(
+    store: &DurableDb,
+    meta: &SnapshotMeta,
+    name: &str,
+) -> Result<tokio::fs::File, StorageError> {
+    tokio::fs::File::open(store.snapshot_dir.join(name)).await.map_err(|e| {
+        store.health.fail("snapshot", &e);
+        StorageIOError::read_snapshot(Some(meta.signature()), AnyError::new(&e)).into()
+    })
+}
+
+/// Builds a snapshot: the state streamed to a file under its read lock, the fsyncs after it.
 pub struct SnapshotBuilder {
     state: SharedState,
     store: DurableDb,
     snapshots: sled::Tree,
 }
 
+/// What building a snapshot file produced.
+struct Built {
+    file: SnapshotFile,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    snapshot_id: String,
+    encoding: SnapshotEncoding,
+    lock_held: std::time::Duration,
+}
+
+/// Writes the current state to a new file of `dir`. The read lock is held only while it is encoded
+/// (applies wait that long; readers do not); the fsyncs come after it is released.
+fn build_file(state: &SharedState, dir: &std::path::Path) -> std::io::Result<Built> {
+    let clock = crate::model::Clock::system();
+    let guard = state.read();
+    let locked = clock.monotonic();
+    let (last_applied, membership) = (guard.last_applied, guard.membership.clone());
+    let snapshot_id = match last_applied {
+        Some(log_id) => {
+            format!("{}-{}-{}", log_id.leader_id, log_id.index, crate::model::UnixMillis::now().0)
+        }
+        None => format!("empty-{}", crate::model::UnixMillis::now().0),
+    };
+    let encoding = snapshot_encoding(&guard);
+    let name = snapshot_file::fresh_name(dir, &snapshot_id);
+    let mut writer = SnapshotWriter::create(dir, &name)?;
+    let encoded = writer.encode(&*guard, encoding);
+    drop(guard);
+    let lock_held = clock.since(locked);
+    let finished = encoded.and_then(|()| writer.finish());
+    let file = finished.inspect_err(|_| {
+        let _ = std::fs::remove_file(dir.join(&name));
+    })?;
+    Ok(Built { file, last_applied, membership, snapshot_id, encoding, lock_held })
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let (data, last_applied, membership) = {
-            let state = self.state.read();
-            let data = serde_json::to_vec(&*state)
-                .map_err(|e| StorageIOError::read_state_machine(AnyError::new(&e)))?;
-            (data, state.last_applied, state.membership.clone())
+        let clock = crate::model::Clock::system();
+        let started = clock.monotonic();
+        let (state, dir) = (self.state.clone(), self.store.snapshot_dir.clone());
+        let built = tokio::task::spawn_blocking(move || build_file(&state, &dir))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|built| built)
+            .map_err(|e| {
+                self.store.health.fail("snapshot", &e);
+                StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e)))
+            })?;
+        let meta = SnapshotMeta {
+            last_log_id: built.last_applied,
+            last_membership: built.membership,
+            snapshot_id: built.snapshot_id,
         };
-        let snapshot_id = match last_applied {
-            Some(log_id) => {
-                format!("{}-{}-{}", log_id.leader_id, log_id.index, crate::model::UnixMillis::now().0)
-            }
-            None => format!("empty-{}", crate::model::UnixMillis::now().0),
-        };
-        let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
-        let stored = persist_snapshot(&self.store, &self.snapshots, StoredSnapshot { meta, data }).await?;
-        Ok(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) })
+        persist_snapshot(&self.store, &self.snapshots, &meta, built.file.clone()).await?;
+        tracing::info!(
+            snapshot_id = %meta.snapshot_id,
+            bytes = built.file.bytes,
+            encoding = ?built.encoding,
+            lock_held_ms = built.lock_held.as_millis() as u64,
+            took_ms = clock.since(started).as_millis() as u64,
+            "built a snapshot"
+        );
+        let data = open_snapshot_file(&self.store, &meta, &built.file.name).await?;
+        Ok(Snapshot { meta, snapshot: Box::new(data) })
     }
+}
+
+/// The inode of an open file, to tell whether openraft hands back the file it was given.
+#[cfg(unix)]
+fn same_file(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &std::fs::File, _path: &std::path::Path) -> bool {
+    false
+}
+
+/// Makes a received snapshot a file of `dir` named for `meta`: the file openraft wrote the chunks to is
+/// renamed; any other (openraft's test suite hands over files built elsewhere) is copied.
+fn settle_received(
+    dir: &std::path::Path,
+    meta: &SnapshotMeta,
+    mut file: std::fs::File,
+    receiving: Option<std::path::PathBuf>,
+) -> Result<(SnapshotFile, AppliedState), String> {
+    use std::io::Seek as _;
+    let name = snapshot_file::fresh_name(dir, &meta.snapshot_id);
+    let target = dir.join(&name);
+    match receiving.filter(|path| same_file(&file, path)) {
+        Some(path) => {
+            file.sync_all().map_err(|e| e.to_string())?;
+            std::fs::rename(&path, &target).map_err(|e| e.to_string())?;
+        }
+        None => {
+            snapshot_file::create_private_dir(dir).map_err(|e| e.to_string())?;
+            let mut copy = snapshot_file::private_options()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .map_err(|e| e.to_string())?;
+            file.rewind().map_err(|e| e.to_string())?;
+            std::io::copy(&mut file, &mut copy).map_err(|e| e.to_string())?;
+            copy.sync_all().map_err(|e| e.to_string())?;
+        }
+    }
+    snapshot_file::sync_dir(dir).map_err(|e| e.to_string())?;
+    let checked = snapshot_file::scan(dir, &name).and_then(|scanned| {
+        let state: AppliedState = snapshot_file::decode_file(dir, &name)?;
+        Ok((scanned, state))
+    });
+    checked.map_err(|error| {
+        let _ = std::fs::remove_file(&target);
+        error.to_string()
+    })
 }
 
 impl RaftStateMachine<TypeConfig> for SledStateMachine {
@@ -236,41 +446,96 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let dir = self.store.snapshot_dir.clone();
+        let fail = |e: std::io::Error| -> StorageError {
+            StorageIOError::write_snapshot(None, AnyError::new(&e)).into()
+        };
+        let name =
+            snapshot_file::fresh_name(&dir, &format!("receiving-{}", crate::model::UnixMillis::now().0));
+        let path = dir.join(&name);
+        let file = tokio::task::spawn_blocking(move || {
+            snapshot_file::create_private_dir(&dir)?;
+            snapshot_file::private_options().read(true).write(true).create_new(true).open(dir.join(&name))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|file| file)
+        .map_err(fail)?;
+        // An earlier reception that never completed is abandoned by openraft when a new one starts.
+        if let Some(abandoned) = self.receiving.lock().replace(path) {
+            let _ = std::fs::remove_file(abandoned);
+        }
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
-        let mut installed = decode_state(&data)
-            .map_err(|error| StorageIOError::read_snapshot(Some(meta.signature()), AnyError::error(error)))?;
+        let read_error = |error: String| -> StorageError {
+            StorageIOError::read_snapshot(Some(meta.signature()), AnyError::error(error)).into()
+        };
+        // tokio's File may still hold the last chunk's write in flight.
+        snapshot.flush().await.map_err(|e| read_error(e.to_string()))?;
+        let file = snapshot.into_std().await;
+        let receiving = self.receiving.lock().take();
+        let (dir, owned_meta) = (self.store.snapshot_dir.clone(), meta.clone());
+        let (stored, mut installed) =
+            tokio::task::spawn_blocking(move || settle_received(&dir, &owned_meta, file, receiving))
+                .await
+                .map_err(|e| read_error(e.to_string()))?
+                .map_err(read_error)?;
+        installed.fleet.rebuild_indexes();
         installed.last_applied = meta.last_log_id;
         installed.membership = meta.last_membership.clone();
-        self.persist_snapshot(StoredSnapshot { meta: meta.clone(), data }).await?;
+        persist_snapshot(&self.store, &self.snapshots, meta, stored).await?;
         *self.state.write() = installed;
         self.store.keeper.raise_applied(meta.last_log_id);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        // A snapshot being recorded meanwhile removes the file it replaces: read the record and open
+        // its file under the same lock (an open file stays readable once removed).
+        let _recording = self.store.snapshot_lock.lock().await;
         let stored = read_snapshot(&self.snapshots, framing::open).map_err(|error| {
             self.store.health.fail("snapshot", &error);
             snapshot_read_error(error)
         })?;
-        Ok(stored.map(|stored| Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+        let Some(stored) = stored else { return Ok(None) };
+        match &stored.body {
+            SnapshotBody::File(file) => {
+                let data = open_snapshot_file(&self.store, &stored.meta, &file.name).await?;
+                Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(data) }))
+            }
+            // Opening the store moves an inline snapshot to a file before the state machine exists.
+            SnapshotBody::Inline(_) => Err(snapshot_read_error(format!(
+                "{SNAPSHOT_TREE} still holds its snapshot inline (the store was not migrated to format 4)"
+            ))),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::decode_state;
+    use std::sync::Arc;
+
+    use openraft::storage::RaftStateMachine;
+    use openraft::RaftSnapshotBuilder;
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::{decode_state, SledStateMachine};
     use crate::model::{
         slot_of, Command, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis, SLOT_COUNT,
     };
+    use crate::raft::durable::DurableDb;
+    use crate::raft::identity::Identity;
+    use crate::raft::record_keeper::RecordKeeper;
+    use crate::raft::snapshot_file::MAGIC;
+    use crate::raft::storage_health::StorageHealth;
+    use crate::raft::types::SnapshotMeta;
 
     /// Written by linkmesh before slot epochs (main at 93f945a): a one-node cluster with a polled
     /// collector, its snapshot data as stored, and the `record_activity` entry from its log.
@@ -307,5 +572,58 @@ mod tests {
         assert_eq!(*fleet, moved, "after a move, an entry without an epoch is a former owner's");
         let round_trip = serde_json::to_vec(&state).expect("serialize");
         assert_eq!(decode_state(&round_trip).expect("decode").fleet, state.fleet);
+    }
+
+    fn snapshot_files(dir: &std::path::Path) -> Vec<Vec<u8>> {
+        let mut files: Vec<_> =
+            std::fs::read_dir(dir).expect("snapshots/").map(|e| e.expect("entry").path()).collect();
+        files.sort();
+        files.iter().map(|path| std::fs::read(path).expect("read")).collect()
+    }
+
+    /// An older node sends its snapshot as JSON, in chunks: it is written to a file as received,
+    /// installed by a streaming decode, survives a restart, and the next snapshot built replaces it
+    /// with a binary one.
+    #[tokio::test]
+    async fn a_json_snapshot_from_an_older_node_is_received_into_a_file_installed_and_replaced() {
+        let dir = tempfile::tempdir().expect("dir");
+        let raft_dir = dir.path().join("raft");
+        let snapshot_dir = dir.path().join("snapshots");
+        let db = sled::open(&raft_dir).expect("sled");
+        let identity = Identity { cluster_id: "clu_test".into(), node_id: 1 };
+        let facts = crate::raft::facts::create(dir.path(), &identity, &Default::default()).expect("facts");
+        let keeper = Arc::new(RecordKeeper::open(dir.path(), &facts).expect("keeper"));
+        let durable =
+            DurableDb::new(&db, &raft_dir, &snapshot_dir, keeper, StorageHealth::new()).expect("durable");
+        let (effects, _receiver) = tokio::sync::mpsc::unbounded_channel();
+        let mut machine = SledStateMachine::open(durable.clone(), effects.clone()).expect("open");
+
+        let sent = decode_state(SNAPSHOT.as_bytes()).expect("old snapshot");
+        let meta = SnapshotMeta {
+            last_log_id: sent.last_applied,
+            last_membership: sent.membership.clone(),
+            snapshot_id: "T1-N224484336956794-9-1796168267000".into(),
+        };
+        let mut data = machine.begin_receiving_snapshot().await.expect("begin");
+        for chunk in SNAPSHOT.as_bytes().chunks(1000) {
+            data.write_all(chunk).await.expect("chunk");
+        }
+        machine.install_snapshot(&meta, data).await.expect("install");
+        assert_eq!(machine.shared_state().read().fleet, sent.fleet);
+        assert_eq!(snapshot_files(&snapshot_dir), vec![SNAPSHOT.as_bytes().to_vec()], "kept as received");
+
+        let reopened = SledStateMachine::open(durable.clone(), effects.clone()).expect("reopen");
+        assert_eq!(reopened.shared_state().read().fleet, sent.fleet);
+        assert_eq!(reopened.shared_state().read().last_applied, sent.last_applied);
+
+        let built = machine.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        let files = snapshot_files(&snapshot_dir);
+        assert_eq!(files.len(), 1, "the received file is removed once the new one is durable");
+        assert!(files[0].starts_with(&MAGIC));
+        assert_eq!(built.meta.last_log_id, sent.last_applied);
+        let current = machine.get_current_snapshot().await.expect("current").expect("a snapshot");
+        assert_eq!(current.meta, built.meta);
+        let reopened = SledStateMachine::open(durable, effects).expect("reopen");
+        assert_eq!(reopened.shared_state().read().fleet, sent.fleet);
     }
 }

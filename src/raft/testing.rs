@@ -15,6 +15,15 @@ use crate::secrets::DataKey;
 /// Starts a one-voter member on the empty dir `data` (initialized, so it elects itself) and returns it
 /// with its data key. Run inside a tokio runtime; openraft runs on that runtime.
 pub(crate) async fn one_node(data: &Path, effects: UnboundedSender<Effect>) -> (RaftNode, DataKey) {
+    one_node_with(data, effects, &RaftSettings::default()).await
+}
+
+/// [`one_node`] with its own Raft settings.
+pub(crate) async fn one_node_with(
+    data: &Path,
+    effects: UnboundedSender<Effect>,
+    settings: &RaftSettings,
+) -> (RaftNode, DataKey) {
     let data_key = DataKey::load_or_create(None, data).expect("data key");
     let store = super::data_dir::open_store(
         data,
@@ -27,9 +36,8 @@ pub(crate) async fn one_node(data: &Path, effects: UnboundedSender<Effect>) -> (
     let credential = ClusterCredential::derive(&data_key, "clu_test");
     let peers = PeerPool::new(credential, None, tokio::runtime::Handle::current());
     let runtime = tokio::runtime::Handle::current();
-    let raft = RaftNode::start(store, NodeInfo::default(), &RaftSettings::default(), runtime, effects, peers)
-        .await
-        .expect("raft");
+    let raft =
+        RaftNode::start(store, NodeInfo::default(), settings, runtime, effects, peers).await.expect("raft");
     (raft, data_key)
 }
 
@@ -62,4 +70,41 @@ pub(crate) async fn create_collector(raft: &RaftNode, id: &str, at: UnixMillis) 
         stability_level: Default::default(),
     };
     raft.propose(create).await.expect("create");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{create_collector, one_node_with};
+    use crate::config::RaftSettings;
+    use crate::model::UnixMillis;
+
+    /// `raft.snapshot_after_bytes` (`raft/node.rs`): far fewer entries than `snapshot_after_logs`, but
+    /// more bytes than `snapshot_after_bytes`, make a snapshot: openraft's policy alone would not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_is_taken_once_the_log_reaches_snapshot_after_bytes() {
+        let data = tempfile::tempdir().expect("dir");
+        let (effects, _receiver) = tokio::sync::mpsc::unbounded_channel();
+        let settings = RaftSettings {
+            snapshot_after_logs: 1_000_000,
+            snapshot_after_bytes: 8 << 10,
+            ..RaftSettings::default()
+        };
+        let (raft, _key) = one_node_with(data.path(), effects, &settings).await;
+        assert!(raft.wait_for_leader(Duration::from_secs(30)).await, "no leader");
+        for index in 0..60 {
+            create_collector(&raft, &format!("col_{index:020}"), UnixMillis(1)).await;
+        }
+        let metrics = raft
+            .openraft()
+            .wait(Some(Duration::from_secs(30)))
+            .metrics(|metrics| metrics.snapshot.is_some(), "a snapshot taken by size")
+            .await
+            .expect("a snapshot");
+        assert!(metrics.snapshot.expect("snapshot").index < 1_000_000);
+        let files = std::fs::read_dir(data.path().join("snapshots")).expect("snapshots/").count();
+        assert_eq!(files, 1);
+        raft.shutdown().await;
+    }
 }

@@ -31,7 +31,9 @@ openraft::declare_raft_types!(
         R = CommandOutcome,
         NodeId = u64,
         Node = NodeInfo,
-        SnapshotData = std::io::Cursor<Vec<u8>>,
+        // A file in `<data-dir>/snapshots/` ([`super::snapshot_file`]): sent in chunks read from it,
+        // received in chunks written to it.
+        SnapshotData = tokio::fs::File,
 );
 
 pub type Entry = openraft::Entry<TypeConfig>;

@@ -12,7 +12,8 @@ use super::durable::{
 use super::framing::Opener;
 use super::identity::{DurableFacts, Identity};
 use super::log_store::{decode_entry, index_key, show_key};
-use super::state_machine::{read_snapshot, StoredSnapshot};
+use super::snapshot_file;
+use super::state_machine::{read_snapshot, SnapshotBody, StoredSnapshot};
 use super::types::{LogId, Vote};
 
 /// What a store holds, read record by record.
@@ -148,13 +149,15 @@ fn check_whole(summary: &StoreSummary) -> Result<(), String> {
 }
 
 /// Compares a whole store with its identity record (its identity and durable `facts`): nothing the
-/// record says was durable is missing.
+/// record says was durable is missing, and the snapshot file the store names (in `snapshot_dir`) is
+/// there, of its length and intact.
 pub fn check_against_record(
     db: &sled::Db,
     open: Opener,
     summary: &StoreSummary,
     recorded_identity: &Identity,
     facts: &DurableFacts,
+    snapshot_dir: &std::path::Path,
 ) -> Result<(), String> {
     match &summary.identity {
         Some(identity) if identity != recorded_identity => {
@@ -217,6 +220,10 @@ pub fn check_against_record(
                 ));
             }
         }
+    }
+    // Last: a store that went back names an older file, and "went back" is the better message.
+    if let Some(StoredSnapshot { body: SnapshotBody::File(file), .. }) = &summary.snapshot {
+        snapshot_file::check(snapshot_dir, file).map_err(|error| error.to_string())?;
     }
     Ok(())
 }
