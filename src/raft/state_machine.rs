@@ -24,7 +24,7 @@ use super::durable::{
 use super::framing;
 use super::snapshot_file::{self, SnapshotEncoding, SnapshotFile, SnapshotWriter};
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-use crate::model::feature_level::THIS_RELEASE;
+use crate::model::feature_level::{FeatureLevel, THIS_RELEASE};
 use crate::model::{CommandOutcome, Effect, FleetState};
 
 /// The applied state, shared read-only with the rest of the node.
@@ -48,11 +48,16 @@ impl AppliedState {
     }
 }
 
-/// The encoding this node writes its next snapshot in. Binary, unless a member may be a linkmesh
-/// that reads only JSON snapshots (it would receive this one when it lags): the one place that
-/// decision is made.
-pub fn snapshot_encoding(_state: &AppliedState) -> SnapshotEncoding {
-    SnapshotEncoding::Binary
+/// The encoding this node writes its next snapshot in: the one place that decision is made. Binary
+/// once the cluster's feature level says every member reads it (`model/feature_level.rs`); JSON
+/// before, since a member of an older release that lags would receive this snapshot. Levels never
+/// go down, so a binary snapshot never reaches a node that cannot read it.
+pub fn snapshot_encoding(state: &AppliedState) -> SnapshotEncoding {
+    if state.fleet.feature_level() >= FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS {
+        SnapshotEncoding::Binary
+    } else {
+        SnapshotEncoding::Json
+    }
 }
 
 /// Where the current snapshot's data is.
@@ -527,6 +532,7 @@ mod tests {
     use tokio::io::AsyncWriteExt as _;
 
     use super::{decode_state, SledStateMachine};
+    use crate::model::feature_level::FeatureLevel;
     use crate::model::{
         slot_of, Command, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis, SLOT_COUNT,
     };
@@ -582,8 +588,8 @@ mod tests {
     }
 
     /// An older node sends its snapshot as JSON, in chunks: it is written to a file as received,
-    /// installed by a streaming decode, survives a restart, and the next snapshot built replaces it
-    /// with a binary one.
+    /// installed by a streaming decode, survives a restart; the next snapshot built is JSON too while
+    /// the cluster's feature level says an older member may read it, binary once the level rose.
     #[tokio::test]
     async fn a_json_snapshot_from_an_older_node_is_received_into_a_file_installed_and_replaced() {
         let dir = tempfile::tempdir().expect("dir");
@@ -616,14 +622,26 @@ mod tests {
         assert_eq!(reopened.shared_state().read().fleet, sent.fleet);
         assert_eq!(reopened.shared_state().read().last_applied, sent.last_applied);
 
-        let built = machine.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        machine.get_snapshot_builder().await.build_snapshot().await.expect("build");
         let files = snapshot_files(&snapshot_dir);
         assert_eq!(files.len(), 1, "the received file is removed once the new one is durable");
-        assert!(files[0].starts_with(&MAGIC));
+        assert!(
+            !files[0].starts_with(&MAGIC),
+            "JSON while the cluster runs at level 1: {:?}",
+            &files[0][..8]
+        );
+
+        let raise =
+            Command::RaiseFeatureLevel { level: FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS, at: UnixMillis(1) };
+        machine.shared_state().write().fleet.apply(&raise).expect("raise");
+        let built = machine.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        let files = snapshot_files(&snapshot_dir);
+        assert_eq!(files.len(), 1, "the JSON file is removed once the binary one is durable");
+        assert!(files[0].starts_with(&MAGIC), "binary once every member reads it");
         assert_eq!(built.meta.last_log_id, sent.last_applied);
         let current = machine.get_current_snapshot().await.expect("current").expect("a snapshot");
         assert_eq!(current.meta, built.meta);
         let reopened = SledStateMachine::open(durable, effects).expect("reopen");
-        assert_eq!(reopened.shared_state().read().fleet, sent.fleet);
+        assert_eq!(reopened.shared_state().read().fleet, machine.shared_state().read().fleet);
     }
 }

@@ -74,7 +74,7 @@ impl Node {
     #[allow(clippy::disallowed_methods)]
     pub fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let start = std::time::Instant::now();
+        let start = tokio::time::Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
                 return status;
@@ -168,6 +168,28 @@ pub async fn admin(base_url: &str) -> reqwest::Client {
         .expect("login");
     assert_eq!(login.status(), 200, "login: {}", login.text().await.unwrap_or_default());
     client
+}
+
+/// Waits until the node's cluster runs at feature `level` (`GET /api/v1/cluster`): a data dir of an
+/// older release starts at level 1 and its leader raises it within a second or two.
+pub async fn wait_for_feature_level(base_url: &str, level: u64) {
+    let client = admin(base_url).await;
+    let deadline = tokio::time::Instant::now() + START_DEADLINE;
+    loop {
+        let view: Value = client
+            .get(format!("{base_url}/api/v1/cluster"))
+            .send()
+            .await
+            .expect("cluster")
+            .json()
+            .await
+            .expect("cluster view");
+        if view["feature_level"] == level {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never reached feature level {level}: {view:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Creates a collector; `Ok(id)` when acknowledged (201), else the status and body.
