@@ -145,7 +145,7 @@ fn otlp_wire_seeds_decode_alike_in_both_decoders() {
     let mut points = 0;
     for (name, bytes) in corpus("otlp_wire") {
         let read = fuzzing::otlp_wire(&bytes);
-        if name.starts_with("refused_") {
+        if name.starts_with("malformed_") {
             assert_eq!(read, None, "seed {name} should be refused by both decoders");
         } else {
             points += read.unwrap_or_else(|| panic!("seed {name} is not a protobuf push"));
@@ -379,10 +379,10 @@ fn otlp_wire_seeds() -> Vec<(String, Vec<u8>)> {
     seeds.push(("merged_attribute_value.pb".into(), in_scope(merged_value)));
     let mut not_utf8 = delimited(1, b"unrelated");
     not_utf8.extend(delimited(2, b"\xff\xfe"));
-    seeds.push(("refused_skipped_string_not_utf8.pb".into(), in_scope(not_utf8)));
+    seeds.push(("malformed_skipped_string_not_utf8.pb".into(), in_scope(not_utf8)));
     let mut short_bounds = delimited(1, b"unrelated_histogram");
     short_bounds.extend(delimited(9, &delimited(1, &delimited(7, &[0u8; 7]))));
-    seeds.push(("refused_packed_double_length.pb".into(), in_scope(short_bounds)));
+    seeds.push(("malformed_packed_double_length.pb".into(), in_scope(short_bounds)));
     seeds
 }
 

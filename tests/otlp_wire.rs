@@ -136,7 +136,10 @@ fn repeated_fields_merge_as_prost_merges_them() {
     let bytes = push_of_metric(&metric);
     assert_eq!(agree(&bytes), Some(1));
     let view = wire::decode_push(&bytes).expect("decodes");
-    assert!(matches!(view.metrics[0].data, DataView::Number { delta: false, .. }));
+    assert!(
+        matches!(view.metrics[0].data, DataView::Number { delta: true, .. }),
+        "the last sum is a delta one"
+    );
     // An attribute value sent twice merges: a string then a bool is the bool.
     let mut attribute = delimited(1, b"receiver");
     attribute.extend(delimited(

@@ -14,19 +14,6 @@ use super::metric_rules::{alloy_local_id, normalise_metric_name};
 use super::push_view::{attribute, AttributeView, DataView, PushView};
 use crate::apply_status::{ApplySignals, PIPELINE_CONTROLLER, REMOTECFG_CONTROLLER};
 
-/// The metrics read here, by normalised name.
-const SIGNAL_METRICS: [&str; 4] = [
-    "remotecfg_hash",
-    "remotecfg_last_load_success_timestamp_seconds",
-    "alloy_component_controller_running_components",
-    "alloy_component_graph_connection",
-];
-
-/// Whether the metric (by normalised name) is one of the figures read here.
-pub fn is_apply_signal(normalised: &str) -> bool {
-    SIGNAL_METRICS.contains(&normalised)
-}
-
 /// The scrapes in `request` that carry any of the figures, oldest first.
 #[cfg(test)]
 pub fn read_apply_signals(request: &ExportMetricsServiceRequest) -> Vec<ApplySignals> {
@@ -117,6 +104,8 @@ fn read_graph_connection(scrape: &mut ApplySignals, attributes: &[AttributeView<
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::metrics::v1::NumberDataPoint;
+
     use super::super::otlp_values::test_otlp::*;
     use super::*;
     use crate::apply_status::ComponentHealth;

@@ -14,8 +14,7 @@ use std::ops::Range;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{metric, AggregationTemporality, NumberDataPoint};
 
-use super::apply_signals::is_apply_signal;
-use super::metric_rules::{normalise_metric_name, rule_for};
+use super::metric_rules::{is_apply_signal, normalise_metric_name, rule_for};
 use super::otlp_values::{all_metrics, attribute_text, point_value};
 
 /// The metrics of a push that linkmesh reads, in the order the push carries them.
