@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::actors::throughput::ThroughputState;
 use crate::http::body::{self, ContentEncoding};
 use crate::model::UnixMillis;
-use crate::own_metrics::extract;
+use crate::own_metrics::{self, extract};
 use crate::proto::collector::v1 as pb;
 
 /// Every remotecfg request Alloy can send, decoded from the same bytes in both Connect codecs (proto
@@ -126,6 +126,27 @@ pub fn otlp_metrics(data: &[u8]) -> Option<OtlpReach> {
         assert!(cpu_cores >= 0.0, "cpu rate {cpu_cores}");
     }
     Some(OtlpReach { points: first.points.len(), rate_samples })
+}
+
+/// The borrowed protobuf decoder of pushes (`own_metrics::wire`) against prost on the same bytes: it
+/// accepts exactly what `ExportMetricsServiceRequest::decode` accepts, and what it reads equals the view
+/// of prost's request, so extraction gives the same batch. Returns the points of the view when the bytes
+/// decode.
+pub fn otlp_wire(data: &[u8]) -> Option<usize> {
+    let prost = ExportMetricsServiceRequest::decode(data);
+    let wire = own_metrics::wire::decode_push(data);
+    match (&prost, &wire) {
+        (Ok(_), Err(error)) => panic!("wire refused what prost accepts: {error}"),
+        (Err(error), Ok(_)) => panic!("wire accepted what prost refuses: {error}"),
+        _ => {}
+    }
+    let (request, view) = (prost.ok()?, wire.ok()?);
+    // Compared as Debug text: a NaN value is equal to itself there.
+    let expected = own_metrics::push_view::PushView::from_request(&request);
+    assert_eq!(format!("{view:?}"), format!("{expected:?}"), "wire read something else than prost");
+    let (batch, expected_batch) = (own_metrics::extract_from(&view), extract(&request));
+    assert_eq!(format!("{batch:?}"), format!("{expected_batch:?}"), "extraction differs");
+    Some(view.metrics.iter().map(|metric| metric.point_count()).sum())
 }
 
 /// `X-Forwarded-For` values as a client or a proxy chain may write them, one per line: resolving the

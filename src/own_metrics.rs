@@ -20,6 +20,8 @@
 //!   (`remotecfg_*`, controller component counts and edges), one [`crate::apply_status::ApplySignals`]
 //!   per scrape, for the inference in [`crate::apply_status`].
 //! - [`otlp_values`]: attribute and point values as text and numbers, for both readers.
+//! - [`push_view`]: the part of a push those readers look at, borrowed from the request; [`wire`] reads
+//!   it straight from protobuf bytes (accepting exactly what prost accepts) without building the request.
 //! - [`extract`]: picks those metrics out of an `ExportMetricsServiceRequest`, checks every point and
 //!   keys it by series, into a [`MetricsBatch`] for the collector's actor.
 
@@ -27,5 +29,7 @@ pub mod apply_signals;
 pub mod extract;
 pub mod metric_rules;
 pub mod otlp_values;
+pub mod push_view;
+pub mod wire;
 
-pub use extract::{extract, MetricPoint, MetricsBatch};
+pub use extract::{extract, extract_from, MetricPoint, MetricsBatch};

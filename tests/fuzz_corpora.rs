@@ -23,8 +23,15 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message;
 
 /// Every target in `fuzz/fuzz_targets/`; each has a corpus and a replay below.
-const TARGETS: [&str; 6] =
-    ["connect_messages", "request_body", "otlp_metrics", "forwarded_for", "cluster_messages", "ottl"];
+const TARGETS: [&str; 7] = [
+    "connect_messages",
+    "request_body",
+    "otlp_metrics",
+    "otlp_wire",
+    "forwarded_for",
+    "cluster_messages",
+    "ottl",
+];
 
 fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -134,6 +141,20 @@ fn otlp_metrics_seeds_decode_and_reach_the_rate_math() {
 }
 
 #[test]
+fn otlp_wire_seeds_decode_alike_in_both_decoders() {
+    let mut points = 0;
+    for (name, bytes) in corpus("otlp_wire") {
+        let read = fuzzing::otlp_wire(&bytes);
+        if name.starts_with("malformed_") {
+            assert_eq!(read, None, "seed {name} should be refused by both decoders");
+        } else {
+            points += read.unwrap_or_else(|| panic!("seed {name} is not a protobuf push"));
+        }
+    }
+    assert!(points > 0, "no otlp_wire seed carries a point linkmesh reads");
+}
+
+#[test]
 fn cluster_message_seeds_decode_past_the_protobuf_layer() {
     for (name, bytes) in corpus("cluster_messages") {
         assert!(fuzzing::cluster_messages(&bytes) > 0, "seed {name} reaches no payload decoder");
@@ -148,6 +169,7 @@ fn write_seed_corpora() {
     write_seeds("connect_messages", &connect);
     write_seeds("request_body", &request_body_seeds(&connect));
     write_seeds("otlp_metrics", &otlp_seeds());
+    write_seeds("otlp_wire", &otlp_wire_seeds());
     write_seeds("cluster_messages", &cluster_seeds());
 }
 
@@ -326,6 +348,44 @@ fn sum(name: &str, temporality: AggregationTemporality, points: Vec<NumberDataPo
 /// own_metrics pushes: both producers' fixtures in both encodings, and small pushes for the rate
 /// math's other paths (two points of one series in one push, delta temporality, counter reset,
 /// refused points: a histogram, a negative counter, a missing component).
+/// The protobuf pushes of [`otlp_seeds`], and bytes that exercise the wire decoder's merge and refusal
+/// rules: a sum sent twice (merged), an attribute value sent twice (merged), a skipped metric with a
+/// string that is not UTF-8 (refused), a packed double of the wrong length (refused).
+fn otlp_wire_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds: Vec<(String, Vec<u8>)> =
+        otlp_seeds().into_iter().filter(|(name, _)| name.ends_with(".pb")).collect();
+    let point = number(T0, number_data_point::Value::AsInt(7), vec![text("receiver", "otlp/src_1")]);
+    let point_bytes = point.encode_to_vec();
+    let sum_bytes =
+        Sum { data_points: vec![point], aggregation_temporality: 2, is_monotonic: true }.encode_to_vec();
+    let delimited = |tag: u8, body: &[u8]| {
+        let mut field = vec![(tag << 3) | 2];
+        prost::encoding::encode_varint(body.len() as u64, &mut field);
+        field.extend_from_slice(body);
+        field
+    };
+    let in_scope = |metric: Vec<u8>| delimited(1, &delimited(2, &delimited(2, &metric)));
+    let mut merged_sum = delimited(1, b"otelcol_receiver_accepted_spans");
+    merged_sum.extend(delimited(7, &sum_bytes));
+    merged_sum.extend(delimited(7, &delimited(1, &point_bytes)));
+    seeds.push(("merged_sum.pb".into(), in_scope(merged_sum)));
+    let mut attribute = delimited(1, b"receiver");
+    attribute.extend(delimited(2, &delimited(1, b"otlp/src_1")));
+    attribute.extend(delimited(2, &[0x10, 0x01]));
+    let mut point_with_merged_value = point_bytes.clone();
+    point_with_merged_value.extend(delimited(7, &attribute));
+    let mut merged_value = delimited(1, b"otelcol_receiver_refused_spans");
+    merged_value.extend(delimited(5, &delimited(1, &point_with_merged_value)));
+    seeds.push(("merged_attribute_value.pb".into(), in_scope(merged_value)));
+    let mut not_utf8 = delimited(1, b"unrelated");
+    not_utf8.extend(delimited(2, b"\xff\xfe"));
+    seeds.push(("malformed_skipped_string_not_utf8.pb".into(), in_scope(not_utf8)));
+    let mut short_bounds = delimited(1, b"unrelated_histogram");
+    short_bounds.extend(delimited(9, &delimited(1, &delimited(7, &[0u8; 7]))));
+    seeds.push(("malformed_packed_double_length.pb".into(), in_scope(short_bounds)));
+    seeds
+}
+
 fn otlp_seeds() -> Vec<(String, Vec<u8>)> {
     let mut seeds = Vec::new();
     for fixture in [
@@ -478,6 +538,7 @@ fn seed_writer_output_is_what_is_committed() {
         ("connect_messages", connect.clone()),
         ("request_body", request_body_seeds(&connect)),
         ("otlp_metrics", otlp_seeds()),
+        ("otlp_wire", otlp_wire_seeds()),
         ("cluster_messages", cluster_seeds()),
     ];
     for (target, seeds) in generated {

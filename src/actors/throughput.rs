@@ -143,7 +143,11 @@ impl ThroughputState {
                     reject(&mut report, || format!("more than {MAX_COMPONENTS} components; point dropped"));
                     continue;
                 }
-                let state = self.components.entry(component.clone()).or_default();
+                // Looked up before inserting: `entry` would clone the key for every point of the push.
+                if !self.components.contains_key(component) {
+                    self.components.insert(component.clone(), ComponentState::default());
+                }
+                let Some(state) = self.components.get_mut(component) else { continue };
                 state.mark_stage(point.rule.stage);
                 state.last_seen_unix_nano = state.last_seen_unix_nano.max(point.time_unix_nano);
             }

@@ -259,10 +259,21 @@ pub async fn ingest_export(
 }
 
 /// The CPU-bound half of [`ingest_export`]: decode and extract (the owner of a forwarded push runs it
-/// off its async threads).
+/// off its async threads). Protobuf is read straight into the view extraction needs
+/// (`own_metrics::wire`, which refuses exactly what prost refuses); JSON goes through the prost types.
 pub fn extract_export(message: &[u8], encoding: Encoding) -> Result<MetricsBatch, ApiError> {
-    let export = decode_request(message, encoding)?;
-    Ok(own_metrics::extract(&export))
+    match encoding {
+        Encoding::Protobuf => {
+            let view = own_metrics::wire::decode_push(message).map_err(|error| {
+                ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("malformed protobuf ExportMetricsServiceRequest: {error}"),
+                )
+            })?;
+            Ok(own_metrics::extract_from(&view))
+        }
+        Encoding::Json => Ok(own_metrics::extract(&decode_json(message)?)),
+    }
 }
 
 /// The other half of [`ingest_export`]: the batch on the collector's actor, and the response bytes.
@@ -291,22 +302,14 @@ pub async fn apply_export(
     Ok(response_body(&ExportMetricsServiceResponse { partial_success }, encoding))
 }
 
-/// Decodes either encoding; unknown fields are ignored in both (forward compatibility).
-fn decode_request(message: &[u8], encoding: Encoding) -> Result<ExportMetricsServiceRequest, ApiError> {
-    match encoding {
-        Encoding::Protobuf => ExportMetricsServiceRequest::decode(message).map_err(|error| {
-            ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("malformed protobuf ExportMetricsServiceRequest: {error}"),
-            )
-        }),
-        Encoding::Json => serde_json::from_slice(message).map_err(|error| {
-            ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("malformed OTLP/JSON ExportMetricsServiceRequest: {error}"),
-            )
-        }),
-    }
+/// Decodes OTLP/JSON; unknown fields are ignored (forward compatibility), as `wire` does for protobuf.
+fn decode_json(message: &[u8]) -> Result<ExportMetricsServiceRequest, ApiError> {
+    serde_json::from_slice(message).map_err(|error| {
+        ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("malformed OTLP/JSON ExportMetricsServiceRequest: {error}"),
+        )
+    })
 }
 
 /// The success response's bytes. OTLP/JSON writes int64 as a string, which the crate's serde mapping
@@ -396,20 +399,17 @@ mod tests {
     #[test]
     fn malformed_bodies_are_invalid_argument() {
         assert_eq!(
-            decode_request(b"\xff\xff\xff", Encoding::Protobuf).expect_err("pb").code,
+            extract_export(b"\xff\xff\xff", Encoding::Protobuf).expect_err("pb").code,
             ErrorCode::InvalidArgument
         );
         assert_eq!(
-            decode_request(b"{\"resourceMetrics\": 5}", Encoding::Json).expect_err("json").code,
+            extract_export(b"{\"resourceMetrics\": 5}", Encoding::Json).expect_err("json").code,
             ErrorCode::InvalidArgument
         );
         assert_eq!(
-            decode_request(b"", Encoding::Json).expect_err("empty json").code,
+            extract_export(b"", Encoding::Json).expect_err("empty json").code,
             ErrorCode::InvalidArgument
         );
-        assert_eq!(
-            decode_request(b"", Encoding::Protobuf).expect("empty protobuf"),
-            ExportMetricsServiceRequest::default()
-        );
+        assert_eq!(extract_export(b"", Encoding::Protobuf).expect("empty protobuf"), MetricsBatch::default());
     }
 }

@@ -7,33 +7,34 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+#[cfg(test)]
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{metric, NumberDataPoint};
 
 use super::metric_rules::{alloy_local_id, normalise_metric_name};
-use super::otlp_values::{all_metrics, attribute, point_value};
+use super::push_view::{attribute, AttributeView, DataView, PushView};
 use crate::apply_status::{ApplySignals, PIPELINE_CONTROLLER, REMOTECFG_CONTROLLER};
 
 /// The scrapes in `request` that carry any of the figures, oldest first.
+#[cfg(test)]
 pub fn read_apply_signals(request: &ExportMetricsServiceRequest) -> Vec<ApplySignals> {
+    read_apply_signals_in(&PushView::from_request(request))
+}
+
+/// The scrapes in a push's view that carry any of the figures, oldest first.
+pub fn read_apply_signals_in(view: &PushView<'_>) -> Vec<ApplySignals> {
     let mut scrapes: BTreeMap<u64, ApplySignals> = BTreeMap::new();
-    for metric in all_metrics(request) {
-        let name = normalise_metric_name(&metric.name);
-        let points = match &metric.data {
-            Some(metric::Data::Gauge(gauge)) => &gauge.data_points,
-            Some(metric::Data::Sum(sum)) => &sum.data_points,
-            _ => continue,
-        };
-        let read: fn(&mut ApplySignals, &NumberDataPoint, f64) = match name.as_ref() {
+    for metric in &view.metrics {
+        let name = normalise_metric_name(metric.name);
+        let DataView::Number { points, .. } = &metric.data else { continue };
+        let read: fn(&mut ApplySignals, &[AttributeView<'_>], f64) = match name.as_ref() {
             "remotecfg_hash" => read_config_hash,
             "remotecfg_last_load_success_timestamp_seconds" => read_fetch_time,
             "alloy_component_controller_running_components" => read_running_components,
             "alloy_component_graph_connection" => read_graph_connection,
             _ => continue,
         };
-        for point in points {
-            let Some(value) = point_value(point).filter(|value| value.is_finite()) else { continue };
+        for point in view.points(points) {
+            let Some(value) = point.value.filter(|value| value.is_finite()) else { continue };
             if point.time_unix_nano == 0 {
                 continue;
             }
@@ -41,56 +42,53 @@ pub fn read_apply_signals(request: &ExportMetricsServiceRequest) -> Vec<ApplySig
                 scraped_at_unix_nano: point.time_unix_nano,
                 ..ApplySignals::default()
             });
-            read(scrape, point, value);
+            read(scrape, view.attributes(point), value);
         }
     }
     scrapes.into_values().filter(|scrape| !scrape.is_empty()).collect()
 }
 
-fn controller(attributes: &[KeyValue]) -> Option<(String, String)> {
-    Some((
-        attribute(attributes, "controller_path")?.into_owned(),
-        attribute(attributes, "controller_id")?.into_owned(),
-    ))
+fn controller<'v>(attributes: &'v [AttributeView<'_>]) -> Option<(&'v str, &'v str)> {
+    Some((attribute(attributes, "controller_path")?, attribute(attributes, "controller_id")?))
 }
 
-fn is_controller(found: &(String, String), wanted: (&str, &str)) -> bool {
-    found.0 == wanted.0 && found.1 == wanted.1
+fn is_controller(found: (&str, &str), wanted: (&str, &str)) -> bool {
+    found == wanted
 }
 
-fn read_config_hash(scrape: &mut ApplySignals, point: &NumberDataPoint, value: f64) {
+fn read_config_hash(scrape: &mut ApplySignals, attributes: &[AttributeView<'_>], value: f64) {
     let hashes = scrape.config_hashes.get_or_insert_with(BTreeSet::new);
-    if let Some(hash) = attribute(&point.attributes, "hash").filter(|hash| !hash.is_empty()) {
+    if let Some(hash) = attribute(attributes, "hash").filter(|hash| !hash.is_empty()) {
         if value == 1.0 {
-            hashes.insert(hash.into_owned());
+            hashes.insert(hash.to_owned());
         }
     }
 }
 
-fn read_fetch_time(scrape: &mut ApplySignals, _point: &NumberDataPoint, value: f64) {
+fn read_fetch_time(scrape: &mut ApplySignals, _attributes: &[AttributeView<'_>], value: f64) {
     scrape.fetch_time_seconds = Some(value);
 }
 
-fn read_running_components(scrape: &mut ApplySignals, point: &NumberDataPoint, value: f64) {
-    let Some(found) = controller(&point.attributes) else { return };
-    let Some(health_type) = attribute(&point.attributes, "health_type") else { return };
+fn read_running_components(scrape: &mut ApplySignals, attributes: &[AttributeView<'_>], value: f64) {
+    let Some(found) = controller(attributes) else { return };
+    let Some(health_type) = attribute(attributes, "health_type") else { return };
     if value < 0.0 {
         return;
     }
     let count = value as u64;
-    let target = if is_controller(&found, REMOTECFG_CONTROLLER) {
+    let target = if is_controller(found, REMOTECFG_CONTROLLER) {
         &mut scrape.remotecfg_components
-    } else if is_controller(&found, PIPELINE_CONTROLLER) {
+    } else if is_controller(found, PIPELINE_CONTROLLER) {
         &mut scrape.pipeline_components
     } else {
         return;
     };
-    target.get_or_insert_with(Default::default).add(&health_type, count);
+    target.get_or_insert_with(Default::default).add(health_type, count);
 }
 
-fn read_graph_connection(scrape: &mut ApplySignals, point: &NumberDataPoint, value: f64) {
-    let Some(found) = controller(&point.attributes) else { return };
-    if !is_controller(&found, PIPELINE_CONTROLLER) {
+fn read_graph_connection(scrape: &mut ApplySignals, attributes: &[AttributeView<'_>], value: f64) {
+    let Some(found) = controller(attributes) else { return };
+    if !is_controller(found, PIPELINE_CONTROLLER) {
         return;
     }
     let components = scrape.pipeline_edge_components.get_or_insert_with(BTreeSet::new);
@@ -98,14 +96,16 @@ fn read_graph_connection(scrape: &mut ApplySignals, point: &NumberDataPoint, val
         return;
     }
     for end in ["from", "to"] {
-        if let Some(id) = attribute(&point.attributes, end) {
-            components.insert(alloy_local_id(&id).to_owned());
+        if let Some(id) = attribute(attributes, end) {
+            components.insert(alloy_local_id(id).to_owned());
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::metrics::v1::NumberDataPoint;
+
     use super::super::otlp_values::test_otlp::*;
     use super::*;
     use crate::apply_status::ComponentHealth;

@@ -9,34 +9,24 @@
 //! - A point of a listed metric that cannot be used is counted as rejected (OTLP `partial_success`),
 //!   never silently dropped; metrics not in the table are accepted and ignored.
 
-use std::borrow::Cow;
-
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{metric, AggregationTemporality, NumberDataPoint};
 
 use crate::apply_status::ApplySignals;
 
-use super::apply_signals::read_apply_signals;
+use super::apply_signals::read_apply_signals_in;
 use super::metric_rules::{
     alloy_local_id, normalise_metric_name, rule_for, ComponentKey, IdSpace, Measure, MetricRule,
 };
-use super::otlp_values::{all_metrics, attribute_text, point_value};
+use super::push_view::{attribute, AttributeView, DataView, PointView, PushView};
 
-fn component_of(attributes: &[KeyValue]) -> Option<ComponentKey> {
-    let find = |key: &str| {
-        attributes
-            .iter()
-            .find(|attribute| attribute.key == key)
-            .and_then(|attribute| attribute_text(attribute.value.as_ref()))
-            .filter(|value| !value.is_empty())
-    };
+fn component_of(attributes: &[AttributeView<'_>]) -> Option<ComponentKey> {
+    let find = |key: &str| attribute(attributes, key).filter(|value| !value.is_empty());
     if let Some(id) = find("component_id") {
-        return Some(ComponentKey::alloy(&id));
+        return Some(ComponentKey::alloy(id));
     }
     [("receiver", IdSpace::Receiver), ("processor", IdSpace::Processor), ("exporter", IdSpace::Exporter)]
         .into_iter()
-        .find_map(|(key, space)| find(key).map(|id| ComponentKey { space, id: id.into_owned() }))
+        .find_map(|(key, space)| find(key).map(|id| ComponentKey { space, id: id.to_owned() }))
 }
 
 /// One data point of a metric linkmesh reads, checked and keyed.
@@ -82,55 +72,47 @@ impl MetricsBatch {
 /// Picks the metrics linkmesh reads out of an OTLP request and checks their points. Points of metrics
 /// not in [`METRIC_RULES`] are accepted and dropped; points of listed metrics that cannot be used
 /// (no value, not finite, negative counter, no timestamp, no component, histogram type) are rejected.
+///
+/// [`METRIC_RULES`]: super::metric_rules::METRIC_RULES
 pub fn extract(request: &ExportMetricsServiceRequest) -> MetricsBatch {
+    extract_from(&PushView::from_request(request))
+}
+
+/// [`extract`] on a push's view (what `wire::decode_push` reads from protobuf bytes).
+pub fn extract_from(view: &PushView<'_>) -> MetricsBatch {
     let mut batch = MetricsBatch::default();
-    for metric in all_metrics(request) {
-        let Some(rule) = rule_for(&metric.name) else { continue };
-        let (points, delta): (&[NumberDataPoint], bool) = match &metric.data {
-            Some(metric::Data::Sum(sum)) => {
-                (&sum.data_points, sum.aggregation_temporality == AggregationTemporality::Delta as i32)
-            }
-            Some(metric::Data::Gauge(gauge)) => (&gauge.data_points, false),
-            Some(other) => {
-                let (kind, count) = match other {
-                    metric::Data::Histogram(histogram) => ("histogram", histogram.data_points.len()),
-                    metric::Data::ExponentialHistogram(histogram) => {
-                        ("exponential histogram", histogram.data_points.len())
-                    }
-                    metric::Data::Summary(summary) => ("summary", summary.data_points.len()),
-                    metric::Data::Sum(_) | metric::Data::Gauge(_) => ("number", 0),
-                };
-                batch.reject(count as u64, || {
+    for metric in &view.metrics {
+        let Some(rule) = rule_for(metric.name) else { continue };
+        let (points, delta) = match &metric.data {
+            DataView::Number { points, delta } => (view.points(points), *delta),
+            DataView::Other { kind, count } => {
+                batch.reject(*count as u64, || {
                     format!("{}: is a {kind}; expected a sum or gauge", metric.name)
                 });
                 continue;
             }
-            None => continue,
+            DataView::None => continue,
         };
         if rule.measure == Measure::GraphConnection {
             let edges = batch.graph_connections.get_or_insert_with(Vec::new);
             edges.extend(
-                points.iter().filter(|point| point_value(point).is_some_and(|value| value > 0.0)).filter_map(
+                points.iter().filter(|point| point.value.is_some_and(|value| value > 0.0)).filter_map(
                     |point| {
-                        let end = |key: &str| {
-                            point.attributes.iter().find(|attribute| attribute.key == key).and_then(
-                                |attribute| {
-                                    attribute_text(attribute.value.as_ref())
-                                        .map(|id| alloy_local_id(&id).to_owned())
-                                },
-                            )
-                        };
+                        let attributes = view.attributes(point);
+                        let end =
+                            |key: &str| attribute(attributes, key).map(|id| alloy_local_id(id).to_owned());
                         Some((end("from")?, end("to")?))
                     },
                 ),
             );
             continue;
         }
-        let normalised = normalise_metric_name(&metric.name);
+        let normalised = normalise_metric_name(metric.name);
         for point in points {
-            match check_point(rule, point) {
+            let attributes = view.attributes(point);
+            match check_point(rule, point, attributes) {
                 Ok((value, component)) => batch.points.push(MetricPoint {
-                    series: series_key(&normalised, &point.attributes),
+                    series: series_key(&normalised, attributes),
                     rule,
                     component,
                     start_unix_nano: point.start_time_unix_nano,
@@ -143,7 +125,7 @@ pub fn extract(request: &ExportMetricsServiceRequest) -> MetricsBatch {
         }
     }
     batch.points.sort_by_key(|point| point.time_unix_nano);
-    batch.apply_signals = read_apply_signals(request);
+    batch.apply_signals = read_apply_signals_in(view);
     if let Some(edges) = &mut batch.graph_connections {
         edges.sort();
         edges.dedup();
@@ -153,9 +135,10 @@ pub fn extract(request: &ExportMetricsServiceRequest) -> MetricsBatch {
 
 fn check_point(
     rule: &MetricRule,
-    point: &NumberDataPoint,
+    point: &PointView,
+    attributes: &[AttributeView<'_>],
 ) -> Result<(f64, Option<ComponentKey>), &'static str> {
-    let value = point_value(point).ok_or("data point has no value (asInt or asDouble)")?;
+    let value = point.value.ok_or("data point has no value (asInt or asDouble)")?;
     if !value.is_finite() {
         return Err("data point value is not finite");
     }
@@ -167,7 +150,7 @@ fn check_point(
     }
     let component = match rule.stage {
         Some(_) => Some(
-            component_of(&point.attributes)
+            component_of(attributes)
                 .ok_or("data point names no component (component_id, receiver, processor or exporter)")?,
         ),
         None => None,
@@ -175,34 +158,48 @@ fn check_point(
     Ok((value, component))
 }
 
-fn series_key(normalised_name: &str, attributes: &[KeyValue]) -> String {
-    let mut pairs: Vec<(&str, Cow<'_, str>)> = attributes
+fn series_key(normalised_name: &str, attributes: &[AttributeView<'_>]) -> String {
+    let mut pairs: Vec<(&str, &str)> = attributes
         .iter()
-        .map(|attribute| {
-            (attribute.key.as_str(), attribute_text(attribute.value.as_ref()).unwrap_or_default())
-        })
+        .map(|attribute| (attribute.key, attribute.text.as_deref().unwrap_or_default()))
         .collect();
-    pairs.sort();
-    let mut key = String::with_capacity(normalised_name.len() + 16 * pairs.len());
+    pairs.sort_unstable();
+    let mut key = String::with_capacity(
+        normalised_name.len() + pairs.iter().map(|(name, value)| name.len() + value.len() + 2).sum::<usize>(),
+    );
     key.push_str(normalised_name);
     for (name, value) in pairs {
         key.push('\u{1f}');
         key.push_str(name);
         key.push('=');
-        key.push_str(&value);
+        key.push_str(value);
     }
     key
 }
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::metrics::v1::{Histogram, HistogramDataPoint, Metric};
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    };
 
+    use super::super::otlp_values::attribute_text;
     use super::super::otlp_values::test_otlp::*;
     use super::*;
 
     const SECOND: u64 = 1_000_000_000;
     const T0: u64 = 1_800_000_000 * SECOND;
+
+    fn viewed(attributes: &[KeyValue]) -> Vec<AttributeView<'_>> {
+        attributes
+            .iter()
+            .map(|attribute| AttributeView {
+                key: &attribute.key,
+                text: attribute_text(attribute.value.as_ref()),
+            })
+            .collect()
+    }
 
     #[test]
     fn component_ids_drop_the_module_path_and_keep_otel_kinds_apart() {
@@ -211,16 +208,17 @@ mod tests {
             "otelcol.receiver.otlp.src_1"
         );
         assert_eq!(alloy_local_id("prometheus.exporter.self.default"), "prometheus.exporter.self.default");
-        let alloy = component_of(&[text("component_id", "a/b/loki.write.dst_1"), text("receiver", "x")])
-            .expect("alloy");
+        let alloy =
+            component_of(&viewed(&[text("component_id", "a/b/loki.write.dst_1"), text("receiver", "x")]))
+                .expect("alloy");
         assert_eq!(alloy, ComponentKey { space: IdSpace::Alloy, id: "loki.write.dst_1".into() });
         assert_eq!(alloy.component_type(), "loki.write");
-        let otel =
-            component_of(&[text("exporter", "otlp/dst_1"), text("data_type", "traces")]).expect("otel");
+        let otel = component_of(&viewed(&[text("exporter", "otlp/dst_1"), text("data_type", "traces")]))
+            .expect("otel");
         assert_eq!(otel, ComponentKey { space: IdSpace::Exporter, id: "otlp/dst_1".into() });
         assert_eq!(otel.component_type(), "otlp");
         assert_eq!(otel.local_node_id(), "local:exporter:otlp/dst_1");
-        assert!(component_of(&[text("transport", "grpc")]).is_none());
+        assert!(component_of(&viewed(&[text("transport", "grpc")])).is_none());
     }
 
     #[test]

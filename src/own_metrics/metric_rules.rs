@@ -222,6 +222,19 @@ pub fn alloy_local_id(id: &str) -> &str {
     id.rsplit_once('/').map_or(id, |(_, local)| local)
 }
 
+/// The metrics `apply_signals` reads (not in the table: they feed no rate), by normalised name.
+const SIGNAL_METRICS: [&str; 4] = [
+    "remotecfg_hash",
+    "remotecfg_last_load_success_timestamp_seconds",
+    "alloy_component_controller_running_components",
+    "alloy_component_graph_connection",
+];
+
+/// Whether the metric (by normalised name) is one `apply_signals` reads.
+pub fn is_apply_signal(normalised: &str) -> bool {
+    SIGNAL_METRICS.contains(&normalised)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::metrics::v1::{number_data_point, Metric, NumberDataPoint};
 
 /// An attribute value as text (non-string values as Prometheus would print them).
@@ -15,14 +15,6 @@ pub fn attribute_text(value: Option<&AnyValue>) -> Option<Cow<'_, str>> {
         any_value::Value::DoubleValue(number) => Some(Cow::Owned(number.to_string())),
         other => Some(Cow::Owned(format!("{other:?}"))),
     }
-}
-
-/// The value of the attribute named `key`, as text.
-pub fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<Cow<'a, str>> {
-    attributes
-        .iter()
-        .find(|attribute| attribute.key == key)
-        .and_then(|attribute| attribute_text(attribute.value.as_ref()))
 }
 
 /// Every metric of a push, whatever resource and scope carry it.
@@ -46,6 +38,7 @@ pub fn point_value(point: &NumberDataPoint) -> Option<f64> {
 #[cfg(test)]
 pub(crate) mod test_otlp {
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
     use opentelemetry_proto::tonic::metrics::v1::{
         metric, AggregationTemporality, Gauge, Metric, ResourceMetrics, ScopeMetrics, Sum,
     };
