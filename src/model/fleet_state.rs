@@ -972,6 +972,8 @@ impl FleetState {
                 .iter()
                 .filter_map(|id| self.collectors.get(id).map(|record| (id.clone(), record.clone())))
                 .collect(),
+            // The scope answers as the cluster would: a command its level refuses is refused here too.
+            feature_level: self.feature_level,
             ..FleetState::default()
         };
         scoped.apply(command)?;
@@ -1598,6 +1600,9 @@ mod tests {
             at: UnixMillis(39),
         };
         state.apply(&raise).expect("raise");
+        let labelled = batch(vec![new_collector("c9", "l", &[("env", "prod")], None)]);
+        let (scoped, affected) = state.preview_scope(&labelled).expect("previewed at the cluster's level");
+        assert_eq!((scoped.feature_level(), affected), (FeatureLevel(2), vec!["c9".to_owned()]));
         let before = state.clone();
         for refused in [
             batch(vec![new_collector("c2", "a", &[], None), new_collector("c1", "b", &[], None)]),
