@@ -50,7 +50,7 @@ use fleet::{FleetSettings, SimFleet};
 use http_client::SimHttpClient;
 use nodes::Nodes;
 use open_loop::OpenLoopSettings;
-use own_metrics::Compression;
+use own_metrics::{Compression, PreparedPushes};
 use provision::{AdminAuth, ProvisionPlan};
 use stats::{PhaseSummary, Stats};
 
@@ -296,6 +296,23 @@ struct Phases {
     collectors: usize,
 }
 
+/// Encodes the closed loop's own_metrics pushes before it starts, so that the generator's CPU goes to
+/// sending (it shares the machine with the server it measures).
+fn prepare_pushes(args: &SimulateArgs) -> Result<PreparedPushes, SimulateError> {
+    let started = Instant::now();
+    let prepared = PreparedPushes::for_benchmarks(args.metrics_compression, fleet::unix_nanos())
+        .map_err(SimulateError::Runtime)?;
+    if !args.quiet {
+        eprintln!(
+            "linkmesh simulate: {} pushes encoded in advance ({} KiB) in {:.1} s",
+            prepared.bodies().len(),
+            prepared.encoded_bytes() / 1024,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(prepared)
+}
+
 async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateError> {
     let mut phases = Phases::default();
     if args.decode_only {
@@ -338,7 +355,11 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
         metrics_compression: args.metrics_compression,
         load_failures: Arc::new(LoadFailures::new(args.fail_when_contains.iter().cloned())),
     };
-    let fleet = Arc::new(SimFleet::new(client, nodes, tokens, args.connections, settings));
+    let mut fleet = SimFleet::new(client, nodes, tokens, args.connections, settings);
+    if args.closed_loop && args.workload == Workload::OwnMetrics {
+        fleet = fleet.with_prepared_pushes(prepare_pushes(&args)?);
+    }
+    let fleet = Arc::new(fleet);
     if args.closed_loop {
         if !args.skip_startup {
             let stats = Arc::new(Stats::for_nodes(&args.urls));

@@ -3,6 +3,8 @@
 //! it adds to. Also how components are named ([`ComponentKey`]). ARCHITECTURE.md shows the table.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// Which of a component's three rates a counter adds to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +73,8 @@ pub enum MetricName {
 pub const SIGNAL_SUFFIXES: &[&str] = &["spans", "metric_points", "log_records", "profile_samples"];
 
 impl MetricName {
+    /// The table's meaning, which `RULES_BY_NAME` expands (the test oracle of `rule_for`).
+    #[cfg(test)]
     fn matches(self, normalised: &str) -> bool {
         match self {
             MetricName::Exact(name) => name == normalised,
@@ -169,10 +173,29 @@ pub fn normalise_metric_name(name: &str) -> Cow<'_, str> {
     }
 }
 
+/// Every name the table matches (a per-signal rule once per signal), for one lookup per metric: a
+/// push names about a hundred metrics, most of which no rule reads.
+static RULES_BY_NAME: LazyLock<HashMap<String, &'static MetricRule>> = LazyLock::new(|| {
+    let mut by_name = HashMap::new();
+    for rule in METRIC_RULES {
+        let names = match rule.name {
+            MetricName::Exact(name) => vec![name.to_owned()],
+            MetricName::PerSignal(prefix) => {
+                SIGNAL_SUFFIXES.iter().map(|signal| format!("{prefix}{signal}")).collect()
+            }
+        };
+        for name in names {
+            // The first rule wins, as in a scan of the table (names are unique: tested below).
+            by_name.entry(name).or_insert(rule);
+        }
+    }
+    by_name
+});
+
 /// The rule for a metric name as pushed, if linkmesh reads that metric.
 pub fn rule_for(metric_name: &str) -> Option<&'static MetricRule> {
     let normalised = normalise_metric_name(metric_name);
-    METRIC_RULES.iter().find(|rule| rule.name.matches(&normalised))
+    RULES_BY_NAME.get(normalised.as_ref()).copied()
 }
 
 /// Whose id a component id is: Alloy ids are unique per collector, OTel ids per component kind.
@@ -253,6 +276,27 @@ mod tests {
             rule_for("prometheus_remote_storage_samples_total").expect("rule").measure,
             Measure::Items { flow: OUTGOING, export_failure: false }
         );
+    }
+
+    #[test]
+    fn the_lookup_finds_what_a_scan_of_the_table_finds() {
+        let mut names: Vec<String> = METRIC_RULES
+            .iter()
+            .flat_map(|rule| match rule.name {
+                MetricName::Exact(name) => vec![name.to_owned(), format!("{name}_total")],
+                MetricName::PerSignal(prefix) => {
+                    SIGNAL_SUFFIXES.iter().map(|signal| format!("{prefix}{signal}")).collect()
+                }
+            })
+            .collect();
+        names.extend(
+            ["otelcol.exporter.sent.spans", "otelcol_exporter_sent_", "process_cpu", "", "x"]
+                .map(String::from),
+        );
+        for name in &names {
+            let scanned = METRIC_RULES.iter().find(|rule| rule.name.matches(&normalise_metric_name(name)));
+            assert_eq!(rule_for(name), scanned, "{name}");
+        }
     }
 
     #[test]

@@ -107,7 +107,9 @@ pub async fn run(fleet: Arc<SimFleet>, settings: ClosedLoopSettings, stats: Arc<
                 match workload {
                     Workload::GetConfig => fleet.poll(index, &stats, true).await,
                     Workload::GetConfigChanged => fleet.poll(index, &stats, false).await,
-                    Workload::OwnMetrics => fleet.push_metrics(index, &stats).await,
+                    Workload::OwnMetrics => {
+                        fleet.push_metrics(index, call / fleet.len() as u64, &stats).await
+                    }
                 };
             }
         });

@@ -11,11 +11,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use prost::Message as _;
 
 use super::fleet::unix_nanos;
-use super::own_metrics::{alloy_self_metrics, count_data_points, encode_body, Compression, ScrapeInput};
+use super::own_metrics::{count_data_points, Compression, PreparedPushes};
 use super::stats::{CallKind, Outcome, Stats};
-
-/// Distinct payloads cycled through (different hosts and scrape times).
-const PAYLOADS: usize = 64;
 
 /// Decodes for `duration` on `threads` threads; returns the elapsed time.
 pub fn run(
@@ -24,19 +21,8 @@ pub fn run(
     compression: Compression,
     stats: Arc<Stats>,
 ) -> std::io::Result<Duration> {
-    let now = unix_nanos();
-    let mut bodies = Vec::with_capacity(PAYLOADS);
-    for index in 0..PAYLOADS {
-        let host_id = format!("sim-{}", index + 1);
-        let request = alloy_self_metrics(&ScrapeInput {
-            host_id: &host_id,
-            seed: index as u64,
-            process_start_unix_nanos: now.saturating_sub(86_400_000_000_000),
-            now_unix_nanos: now.saturating_sub(index as u64 * 30_000_000_000),
-        });
-        bodies.push(encode_body(&request, compression)?);
-    }
-    let bodies = Arc::new(bodies);
+    // The bodies the push benchmark sends.
+    let bodies = Arc::new(PreparedPushes::for_benchmarks(compression, unix_nanos())?);
     let started = Instant::now();
     let deadline = started + duration;
     let workers: Vec<_> = (0..threads.max(1))
@@ -46,7 +32,7 @@ pub fn run(
                 let mut plain = Vec::new();
                 let mut next = worker;
                 while Instant::now() < deadline {
-                    let body = &bodies[next % bodies.len()];
+                    let body = &bodies.bodies()[next % bodies.bodies().len()];
                     next += 1;
                     let call_started = Instant::now();
                     match decode(body, compression, &mut plain) {

@@ -15,7 +15,9 @@ use tokio::sync::Semaphore;
 use super::alloy_collector::{register_request, AlloyCollector, LoadFailures};
 use super::http_client::SimHttpClient;
 use super::nodes::Nodes;
-use super::own_metrics::{alloy_self_metrics, count_data_points, encode_body, Compression, ScrapeInput};
+use super::own_metrics::{
+    alloy_self_metrics, count_data_points, encode_body, Compression, PreparedPushes, ScrapeInput,
+};
 use super::provision::SimToken;
 use super::stats::{CallKind, Outcome, Stats};
 
@@ -38,6 +40,7 @@ pub struct SimFleet {
     in_flight: Semaphore,
     settings: FleetSettings,
     started_unix_nanos: u64,
+    prepared_pushes: Option<PreparedPushes>,
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -66,6 +69,7 @@ impl SimFleet {
             in_flight: Semaphore::new(max_in_flight.max(1)),
             settings,
             started_unix_nanos: unix_nanos(),
+            prepared_pushes: None,
         }
     }
 
@@ -139,25 +143,26 @@ impl SimFleet {
         polled
     }
 
-    /// One own_metrics push of the collector's current self-metrics.
-    pub async fn push_metrics(&self, index: usize, stats: &Stats) -> bool {
-        // Simulated processes started between 0 and 10 days before the run, so counters are large.
-        let uptime_before_run = Duration::from_secs((index as u64).wrapping_mul(7_919) % 864_000);
-        let request = alloy_self_metrics(&ScrapeInput {
-            host_id: self.host_id(index),
-            seed: index as u64,
-            process_start_unix_nanos: self
-                .started_unix_nanos
-                .saturating_sub(uptime_before_run.as_nanos() as u64),
-            now_unix_nanos: unix_nanos(),
-        });
-        let points = count_data_points(&request);
-        let body = match encode_body(&request, self.settings.metrics_compression) {
-            Ok(body) => body,
-            Err(_) => {
-                stats.failure(CallKind::OwnMetrics, "encode");
-                return false;
-            }
+    /// Pushes encoded in advance for the closed loop (see [`PreparedPushes`]); without them, or past
+    /// their last step, each push builds and encodes a scrape of its own.
+    pub fn with_prepared_pushes(mut self, prepared: PreparedPushes) -> Self {
+        self.prepared_pushes = Some(prepared);
+        self
+    }
+
+    /// The `round`-th own_metrics push of collector `index` (`round` picks a prepared body; a push
+    /// built here is stamped with the current time instead).
+    pub async fn push_metrics(&self, index: usize, round: u64, stats: &Stats) -> bool {
+        let prepared = self.prepared_pushes.as_ref().and_then(|prepared| prepared.push(index, round));
+        let (body, points) = match prepared {
+            Some(push) => (push.body.clone(), push.points),
+            None => match self.build_push(index) {
+                Ok(built) => built,
+                Err(_) => {
+                    stats.failure(CallKind::OwnMetrics, "encode");
+                    return false;
+                }
+            },
         };
         let body_bytes = body.len() as u64;
         let Ok(_permit) = self.in_flight.acquire().await else { return false };
@@ -169,7 +174,7 @@ impl SimFleet {
                 stats,
                 |_| Outcome::Ok,
                 |url| {
-                    // A retry sends the same bytes again; the copy is a few KiB next to an HTTP call.
+                    // A retry sends the same bytes again (a shared buffer: no copy).
                     self.client.push_metrics(url, token, body.clone(), compression)
                 },
             )
@@ -179,6 +184,22 @@ impl SimFleet {
             stats.add_request_bytes(CallKind::OwnMetrics, body_bytes);
         }
         result.is_ok()
+    }
+
+    /// The collector's current self-metrics, encoded: the body and its data points.
+    fn build_push(&self, index: usize) -> std::io::Result<(bytes::Bytes, u64)> {
+        // Simulated processes started between 0 and 10 days before the run, so counters are large.
+        let uptime_before_run = Duration::from_secs((index as u64).wrapping_mul(7_919) % 864_000);
+        let request = alloy_self_metrics(&ScrapeInput {
+            host_id: self.host_id(index),
+            seed: index as u64,
+            process_start_unix_nanos: self
+                .started_unix_nanos
+                .saturating_sub(uptime_before_run.as_nanos() as u64),
+            now_unix_nanos: unix_nanos(),
+        });
+        let body = encode_body(&request, self.settings.metrics_compression)?;
+        Ok((bytes::Bytes::from(body), count_data_points(&request)))
     }
 }
 

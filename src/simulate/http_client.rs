@@ -145,7 +145,7 @@ impl SimHttpClient {
         &self,
         base_url: &str,
         token: &str,
-        body: Vec<u8>,
+        body: bytes::Bytes,
         compression: Compression,
     ) -> Result<(), CallError> {
         let mut request = self

@@ -95,6 +95,7 @@ async fn collector_life(
         let first = rand::rng().random_range(0.0..interval.as_secs_f64().max(0.001));
         now + Duration::from_secs_f64(first)
     });
+    let mut pushes = 0u64;
     loop {
         let wake = next_push.map_or(next_poll, |push| push.min(next_poll));
         if wake >= deadline {
@@ -111,7 +112,8 @@ async fn collector_life(
         }
         if let (Some(push), Some(interval)) = (next_push, settings.metrics_interval) {
             if Instant::now() >= push {
-                fleet.push_metrics(index, stats).await;
+                fleet.push_metrics(index, pushes, stats).await;
+                pushes += 1;
                 next_push = Some(next_tick(push, interval));
             }
         }

@@ -121,6 +121,77 @@ pub fn encode_body(
     }
 }
 
+/// Pushes encoded before a benchmark's measured phase, so the load generator spends its share of the
+/// machine on sending rather than on building and compressing scrapes: `classes` simulated processes
+/// (seeds) × `steps` scrapes one second apart. The server reads nothing of the resource (the host
+/// named in it is the class's), so collectors of one class send the same bytes; each collector walks
+/// through the steps of its class, so counters grow and timestamps advance as with per-push scrapes.
+pub struct PreparedPushes {
+    /// Class-major: the body of `(class, step)` is at `class * steps + step`.
+    bodies: Vec<bytes::Bytes>,
+    points: Vec<u64>,
+    classes: usize,
+    steps: usize,
+}
+
+/// One prepared push.
+pub struct PreparedPush<'a> {
+    pub body: &'a bytes::Bytes,
+    pub points: u64,
+}
+
+impl PreparedPushes {
+    /// Encodes every body; the first step is scraped at `first_scrape_unix_nanos`.
+    pub fn build(
+        classes: usize,
+        steps: usize,
+        compression: Compression,
+        first_scrape_unix_nanos: u64,
+    ) -> std::io::Result<Self> {
+        let (classes, steps) = (classes.max(1), steps.max(1));
+        let mut bodies = Vec::with_capacity(classes * steps);
+        let mut points = Vec::with_capacity(classes * steps);
+        for class in 0..classes {
+            let host_id = format!("sim-class-{class}");
+            // Processes started between 0 and 10 days before, so counters are large.
+            let uptime = (class as u64).wrapping_mul(7_919) % 864_000 * 1_000_000_000;
+            for step in 0..steps {
+                let request = alloy_self_metrics(&ScrapeInput {
+                    host_id: &host_id,
+                    seed: class as u64,
+                    process_start_unix_nanos: first_scrape_unix_nanos.saturating_sub(uptime),
+                    now_unix_nanos: first_scrape_unix_nanos + step as u64 * 1_000_000_000,
+                });
+                points.push(count_data_points(&request));
+                bodies.push(bytes::Bytes::from(encode_body(&request, compression)?));
+            }
+        }
+        Ok(PreparedPushes { bodies, points, classes, steps })
+    }
+
+    /// What the push benchmark sends and its decode-only baseline decodes: 32 processes × 32 scrapes.
+    pub fn for_benchmarks(compression: Compression, first_scrape_unix_nanos: u64) -> std::io::Result<Self> {
+        PreparedPushes::build(32, 32, compression, first_scrape_unix_nanos)
+    }
+
+    /// The `round`-th push of collector `index`; `None` once its class has no step left (the
+    /// caller builds that push itself: going back to step 0 would look like a restart).
+    pub fn push(&self, index: usize, round: u64) -> Option<PreparedPush<'_>> {
+        let step = usize::try_from(round).ok().filter(|step| *step < self.steps)?;
+        let at = (index % self.classes) * self.steps + step;
+        Some(PreparedPush { body: &self.bodies[at], points: self.points[at] })
+    }
+
+    /// Every body, in no particular order (the decode-only baseline decodes them).
+    pub fn bodies(&self) -> &[bytes::Bytes] {
+        &self.bodies
+    }
+
+    pub fn encoded_bytes(&self) -> usize {
+        self.bodies.iter().map(bytes::Bytes::len).sum()
+    }
+}
+
 fn text(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
@@ -593,6 +664,25 @@ mod tests {
         let Some(metric::Data::Sum(sum)) = &metric.data else { panic!("sum expected") };
         let keys: Vec<&str> = sum.data_points[0].attributes.iter().map(|kv| kv.key.as_str()).collect();
         assert!(keys.contains(&"component_id") && keys.contains(&"component_path"), "{keys:?}");
+    }
+
+    #[test]
+    fn prepared_pushes_walk_their_class_in_time_and_stop_before_going_back() {
+        let prepared = PreparedPushes::build(3, 4, Compression::None, 1_000_000_000_000).expect("build");
+        assert_eq!(prepared.bodies().len(), 12);
+        let decoded = |index: usize, round: u64| {
+            let push = prepared.push(index, round).expect("prepared");
+            let request = ExportMetricsServiceRequest::decode(push.body.as_ref()).expect("decode");
+            assert_eq!(push.points, count_data_points(&request));
+            request
+        };
+        let (first, next) = (decoded(4, 0), decoded(4, 1));
+        let sent =
+            |request: &ExportMetricsServiceRequest| value_of(request, "otelcol_exporter_sent_spans_total");
+        assert!(sent(&next) > sent(&first), "counters grow from one step to the next");
+        assert_eq!(decoded(1, 2), decoded(4, 2), "collectors 1 and 4 are of one class");
+        assert_ne!(decoded(1, 2), decoded(2, 2));
+        assert!(prepared.push(4, 4).is_none(), "no step 4: the caller builds it");
     }
 
     #[test]
