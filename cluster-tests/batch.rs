@@ -9,20 +9,6 @@ use crate::support::Api;
 
 const BATCH: usize = 300;
 
-async fn poll(node: &Node, token: &str, host_id: &str) -> u16 {
-    reqwest::Client::new()
-        .post(node.url("/collector.v1.CollectorService/GetConfig"))
-        .header("content-type", "application/json")
-        .header("connect-protocol-version", "1")
-        .bearer_auth(token)
-        .body(json!({ "id": host_id }).to_string())
-        .send()
-        .await
-        .expect("poll")
-        .status()
-        .as_u16()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_sent_to_a_follower_creates_collectors_whose_tokens_poll_on_every_node() {
     let cluster = Cluster::start(3, 3).await;
@@ -47,7 +33,7 @@ async fn a_batch_sent_to_a_follower_creates_collectors_whose_tokens_poll_on_ever
     for (n, collector) in created.iter().enumerate() {
         let token = collector["token"].as_str().expect("token");
         let node = others[n % others.len()];
-        let status = poll(node, token, &format!("host-{n}")).await;
+        let (status, _) = crate::catch_up::poll(node, token, &format!("host-{n}")).await;
         if status != 200 {
             refused.push(format!("{} on {}: {status}", collector["id"], node.name));
         }

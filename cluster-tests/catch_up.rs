@@ -11,7 +11,7 @@ use crate::support::Api;
 const FRESH_TOKENS: usize = 20;
 
 /// A GetConfig as Connect JSON through `node`: (HTTP status, body).
-async fn poll(node: &Node, token: &str, host_id: &str) -> (u16, Value) {
+pub(crate) async fn poll(node: &Node, token: &str, host_id: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(node.url("/collector.v1.CollectorService/GetConfig"))
         .header("content-type", "application/json")

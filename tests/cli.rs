@@ -7,16 +7,10 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
+/// `linkmesh ARGS`: (succeeded, stdout as JSON or null, stderr).
 fn linkmesh(server: &Server, token: &str, args: &[&str]) -> (bool, Value, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
-        .args(args)
-        .env("LINKMESH_URL", &server.base_url)
-        .env("LINKMESH_TOKEN", token)
-        .output()
-        .expect("run linkmesh");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (output.status.success(), value, String::from_utf8_lossy(&output.stderr).into_owned())
+    let (success, stdout, stderr) = linkmesh_cli(server, token, args);
+    (success, serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
 }
 
 #[tokio::test]

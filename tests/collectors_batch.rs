@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::*;
@@ -176,20 +174,6 @@ async fn strangers_get_401_and_viewers_403_and_nothing_is_created() {
     assert_eq!(status, 201, "operators create collectors: {answer}");
 }
 
-fn linkmesh(server: &Server, token: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
-        .args(args)
-        .env("LINKMESH_URL", &server.base_url)
-        .env("LINKMESH_TOKEN", token)
-        .output()
-        .expect("run linkmesh");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn cli_imports_a_csv_with_quoted_labels_and_writes_a_private_tokens_file() {
     let server = Server::start();
@@ -206,10 +190,11 @@ async fn cli_imports_a_csv_with_quoted_labels_and_writes_a_private_tokens_file()
     let csv_arg = csv.to_str().expect("path");
     let tokens_arg = tokens.to_str().expect("path");
 
-    let (ok, _, stderr) = linkmesh(&server, &api.token, &["collectors", "import", csv_arg, "--mint-tokens"]);
+    let (ok, _, stderr) =
+        linkmesh_cli(&server, &api.token, &["collectors", "import", csv_arg, "--mint-tokens"]);
     assert!(!ok && stderr.contains("--tokens-out"), "tokens are shown once, so a file is required: {stderr}");
 
-    let (ok, stdout, stderr) = linkmesh(
+    let (ok, stdout, stderr) = linkmesh_cli(
         &server,
         &api.token,
         &["collectors", "import", csv_arg, "--mint-tokens", "--tokens-out", tokens_arg, "--batch-size", "2"],
@@ -234,7 +219,7 @@ async fn cli_imports_a_csv_with_quoted_labels_and_writes_a_private_tokens_file()
     get_config(&server, &rows[0][2], &poll_request("edge-one-host", "")).await;
 
     // The tokens file is never overwritten; re-running skips what exists.
-    let (ok, _, stderr) = linkmesh(
+    let (ok, _, stderr) = linkmesh_cli(
         &server,
         &api.token,
         &["collectors", "import", csv_arg, "--mint-tokens", "--tokens-out", tokens_arg],
@@ -242,7 +227,7 @@ async fn cli_imports_a_csv_with_quoted_labels_and_writes_a_private_tokens_file()
     assert!(!ok && stderr.contains("never overwritten"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&tokens).expect("tokens file"), written);
     let (ok, stdout, stderr) =
-        linkmesh(&server, &api.token, &["collectors", "import", csv_arg, "--skip-existing"]);
+        linkmesh_cli(&server, &api.token, &["collectors", "import", csv_arg, "--skip-existing"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("created 0 collectors, skipped 5 that exist"), "{stdout}");
 }
@@ -259,7 +244,7 @@ async fn cli_import_stops_at_a_refused_batch_and_says_what_was_created() {
     std::fs::write(&json_file, Value::from(items).to_string()).expect("write json");
     let file_arg = json_file.to_str().expect("path");
     let (ok, _, stderr) =
-        linkmesh(&server, &api.token, &["collectors", "import", file_arg, "--batch-size", "2"]);
+        linkmesh_cli(&server, &api.token, &["collectors", "import", file_arg, "--batch-size", "2"]);
     assert!(!ok);
     assert!(stderr.contains("batch 2 (item 3 to item 4) was refused at item 4 (name \"j-4\")"), "{stderr}");
     assert!(stderr.contains("2 of 5 collectors were created"), "{stderr}");

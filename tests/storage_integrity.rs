@@ -317,6 +317,14 @@ async fn sigkill_mid_burst_and_clean_restarts_start_with_every_acknowledged_writ
     assert!(report.contains(&format!("collectors: {}", after_kill.len())), "{report}");
 }
 
+/// A data dir written by an earlier linkmesh, under `tests/fixtures/`, and its `manifest.json` (what
+/// it holds).
+fn fixture(name: &str) -> (PathBuf, serde_json::Value) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let manifest = std::fs::read(fixture.join("manifest.json")).expect("manifest");
+    (fixture, serde_json::from_slice(&manifest).expect("json"))
+}
+
 /// Stops `node` cleanly, then runs `linkmesh check` on its data dir.
 fn check_after(mut node: Node, data_dir: &Path) -> (Option<i32>, String) {
     assert!(node.terminate().success());
@@ -325,10 +333,7 @@ fn check_after(mut node: Node, data_dir: &Path) -> (Option<i32>, String) {
 
 #[tokio::test]
 async fn a_data_dir_of_the_previous_format_is_adopted_once() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-data-dir");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).expect("manifest"))
-            .expect("json");
+    let (fixture, manifest) = fixture("legacy-data-dir");
     let temp = tempfile::tempdir().expect("temp");
     let data_dir = temp.path().join("legacy");
     copy_dir(&fixture.join("data"), &data_dir);
@@ -380,10 +385,7 @@ async fn assert_manifest_served(node: &Node, manifest: &serde_json::Value) -> BT
 /// replaced) is done again at the next start.
 #[tokio::test]
 async fn a_data_dir_of_store_format_2_is_migrated_once() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format2-data-dir");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).expect("manifest"))
-            .expect("json");
+    let (fixture, manifest) = fixture("format2-data-dir");
     let temp = tempfile::tempdir().expect("temp");
     let data_dir = temp.path().join("format2");
     copy_dir(&fixture.join("data"), &data_dir);
@@ -427,10 +429,7 @@ async fn a_data_dir_of_store_format_2_is_migrated_once() {
 /// Either half of an interrupted migration is finished at the next start.
 #[tokio::test]
 async fn a_data_dir_of_store_format_3_moves_its_snapshot_to_a_file() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format3-data-dir");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).expect("manifest"))
-            .expect("json");
+    let (fixture, manifest) = fixture("format3-data-dir");
     let temp = tempfile::tempdir().expect("temp");
     let unpack = |name: &str| {
         let data_dir = temp.path().join(name);

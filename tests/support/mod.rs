@@ -208,6 +208,21 @@ impl Drop for Server {
     }
 }
 
+/// `linkmesh ARGS` as a CLI user of `server` with `token`: (succeeded, stdout, stderr).
+pub fn linkmesh_cli(server: &Server, token: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_linkmesh"))
+        .args(args)
+        .env("LINKMESH_URL", &server.base_url)
+        .env("LINKMESH_TOKEN", token)
+        .output()
+        .expect("run linkmesh");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 pub fn data_dir_exists(path: &Path) -> bool {
     path.join("raft").exists()
 }
