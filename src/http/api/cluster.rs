@@ -331,3 +331,26 @@ pub(super) async fn rebalance(
     ask_leader(&state, AdminCall::Rebalance).await?;
     Ok(Reply(Accepted { node_id: None, state: None }))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn a_joiner_without_a_readable_level_counts_as_a_release_before_levels() {
+        let level = |value: Option<&str>| {
+            let request = match value {
+                Some(value) => TestRequest::default().insert_header((JOIN_LEVEL_HEADER, value)),
+                None => TestRequest::default(),
+            };
+            joiner_feature_level(&request.to_http_request())
+        };
+        assert_eq!(level(None), FeatureLevel::BASELINE, "no header: an older release");
+        assert_eq!(level(Some(" 2 ")), FeatureLevel(2));
+        for garbage in ["", "two", "-1", "2.0", "99999999999"] {
+            assert_eq!(level(Some(garbage)), FeatureLevel::BASELINE, "{garbage:?}");
+        }
+    }
+}
