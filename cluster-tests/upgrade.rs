@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use linkmesh::cluster::member_levels::REPORT_LEVEL_ENV;
+use linkmesh::model::feature_level::THIS_RELEASE;
 use serde_json::Value;
 
 use crate::harness::{self, Cluster, Node};
@@ -59,7 +60,8 @@ async fn the_feature_level_rises_once_every_member_knows_it_and_then_keeps_older
             views.iter().all(|view| {
                 let mut levels = reported_levels(view);
                 levels.sort_unstable();
-                view["feature_level"] == 1 && levels == [Some(1), Some(2), Some(2)]
+                let new = Some(u64::from(THIS_RELEASE.0));
+                view["feature_level"] == 1 && levels == [Some(1), new, new]
             })
         })
         .await;
@@ -79,15 +81,17 @@ async fn the_feature_level_rises_once_every_member_knows_it_and_then_keeps_older
         assert_eq!(body["error"]["details"]["cluster_feature_level"], 1, "{body:#}");
     }
 
-    // The last node is upgraded: restarted on this release, it reports level 2 and the level rises.
+    // The last node is upgraded: restarted on this release, it reports its level and the level rises
+    // (through 2, the batch create's, to this release's).
     let first = &mut cluster.nodes[0];
     first.stop();
     first.env.clear();
     first.start(None);
     cluster
-        .wait_for_all("every member at level 2 and the cluster raised to it", |views| {
+        .wait_for_all("every member at this release's level and the cluster raised to it", |views| {
+            let new = u64::from(THIS_RELEASE.0);
             views.iter().all(|view| {
-                view["feature_level"] == 2 && reported_levels(view).iter().all(|level| *level == Some(2))
+                view["feature_level"] == new && reported_levels(view).iter().all(|level| *level == Some(new))
             })
         })
         .await;
@@ -104,7 +108,7 @@ async fn the_feature_level_rises_once_every_member_knows_it_and_then_keeps_older
         old.try_start(Some((cluster.nodes[1].url(""), token))).expect_err("the join must be refused");
     assert_eq!(failure.status.and_then(|status| status.code()), Some(1), "log:\n{}", failure.log);
     assert!(
-        failure.log.contains("knows feature level 1 and the cluster runs at 2"),
+        failure.log.contains(&format!("knows feature level 1 and the cluster runs at {THIS_RELEASE}")),
         "no clear refusal in the log:\n{}",
         failure.log
     );

@@ -15,8 +15,11 @@
 pub mod restore;
 
 use base64::Engine as _;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::model::event::Event;
 use crate::model::{FleetState, UnixMillis};
 use crate::secrets::DataKey;
 
@@ -24,13 +27,16 @@ use crate::secrets::DataKey;
 pub const FORMAT: &str = "linkmesh-backup";
 /// The document version this linkmesh writes and reads. Bump when the layout changes in a way older
 /// readers would misread (the fleet's own fields follow the snapshot's compatibility rules).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The version of documents without `collector_events` (written before events moved to disk, and
+/// still written while they are in memory, so older releases read them); read as well.
+pub const VERSION_EVENTS_INLINE: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     #[error("not a linkmesh backup: {0}")]
     NotABackup(String),
-    #[error("backup version {found} is not supported (this linkmesh reads version {VERSION}); use the linkmesh that wrote it")]
+    #[error("backup version {found} is not supported (this linkmesh reads versions {VERSION_EVENTS_INLINE} and {VERSION}); use the linkmesh that wrote it")]
     UnsupportedVersion { found: u32 },
     #[error("the backup is damaged: {0}")]
     Malformed(String),
@@ -82,6 +88,9 @@ struct BackupRef<'a> {
     source: &'a BackupSource,
     data_key: KeyBlock,
     fleet: &'a FleetState,
+    /// The events of collectors whose events are on disk (`model/history.rs`), by collector id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    collector_events: &'a BTreeMap<String, Vec<Event>>,
 }
 
 /// The document as read.
@@ -92,7 +101,10 @@ pub struct Backup {
     pub created_at: String,
     pub source: BackupSource,
     data_key: KeyBlock,
+    /// With every collector's events inline (`collector_events` merged back by [`Backup::parse`]).
     pub fleet: FleetState,
+    #[serde(default)]
+    collector_events: BTreeMap<String, Vec<Event>>,
 }
 
 /// Only the fields that say what a file is, so a wrong file gets a clear message before the rest is
@@ -104,15 +116,18 @@ struct Header {
 }
 
 /// The backup document of `fleet` (what `GET /api/v1/backup` answers).
+/// `collector_events` holds the events of the collectors whose events are on disk.
 pub fn write(
     fleet: &FleetState,
+    collector_events: &BTreeMap<String, Vec<Event>>,
     source: &BackupSource,
     data_key: &DataKey,
     created_at: UnixMillis,
 ) -> Result<Vec<u8>, BackupError> {
     let document = BackupRef {
         format: FORMAT,
-        version: VERSION,
+        version: if collector_events.is_empty() { VERSION_EVENTS_INLINE } else { VERSION },
+        collector_events,
         created_at: created_at.to_rfc3339(),
         source,
         data_key: KeyBlock::of(data_key),
@@ -154,7 +169,7 @@ impl Backup {
         let header: Header = serde_json::from_slice(bytes)
             .map_err(|error| BackupError::NotABackup(format!("not a JSON object: {error}")))?;
         match (header.format.as_deref(), header.version) {
-            (Some(FORMAT), Some(VERSION)) => {}
+            (Some(FORMAT), Some(VERSION | VERSION_EVENTS_INLINE)) => {}
             (Some(FORMAT), Some(found)) => return Err(BackupError::UnsupportedVersion { found }),
             (Some(FORMAT), None) => return Err(BackupError::Malformed("it has no version".into())),
             (other, _) => {
@@ -165,6 +180,17 @@ impl Backup {
         }
         let mut backup: Backup =
             serde_json::from_slice(bytes).map_err(|error| BackupError::Malformed(error.to_string()))?;
+        for (collector_id, events) in std::mem::take(&mut backup.collector_events) {
+            let Some(record) = backup.fleet.collectors.get_mut(&collector_id) else {
+                return Err(BackupError::Malformed(format!(
+                    "events of collector {collector_id:?}, not in the fleet"
+                )));
+            };
+            // Restored as releases before the history tree held them: in memory, moved to disk when
+            // the restored cluster reaches that feature level.
+            record.events = events.into();
+            record.first_event_id = 0;
+        }
         backup.fleet.rebuild_indexes();
         let data_key = backup.check()?;
         Ok((backup, data_key))
@@ -282,15 +308,44 @@ mod tests {
     fn a_written_backup_reads_back_with_its_key_and_fleet() {
         let key = DataKey::from_bytes(&[5; 32]).expect("key");
         let fleet = fleet_with_a_credential(&key);
-        let bytes = write(&fleet, &source(), &key, UnixMillis(1_764_000_000_000)).expect("write");
+        let bytes =
+            write(&fleet, &BTreeMap::new(), &source(), &key, UnixMillis(1_764_000_000_000)).expect("write");
         let (backup, read_key) = Backup::parse(&bytes).expect("parse");
         assert_eq!(read_key.fingerprint(), key.fingerprint());
         assert_eq!(backup.fleet, fleet);
+        assert_eq!(backup.version, VERSION_EVENTS_INLINE, "events in memory: readable by older releases");
         assert_eq!(backup.source, source());
         assert_eq!(backup.created_at, "2025-11-24T16:00:00.000Z");
         let summary = backup.summary();
         assert_eq!((summary.collectors, summary.users, summary.sealed_credentials), (1, 1, 1));
         assert!(summary.to_string().contains("applied index 12"), "{summary}");
+    }
+
+    #[test]
+    fn events_kept_on_disk_travel_beside_the_fleet_and_come_back_inline() {
+        use crate::model::feature_level::FeatureLevel;
+        use crate::model::Command;
+        let key = DataKey::from_bytes(&[5; 32]).expect("key");
+        let mut fleet = fleet_with_a_credential(&key);
+        let inline = fleet.clone();
+        fleet
+            .apply(&Command::RaiseFeatureLevel { level: FeatureLevel::HISTORY_ON_DISK, at: UnixMillis(9) })
+            .expect("raise");
+        let mut collector_events = BTreeMap::new();
+        for write in fleet.take_history_writes() {
+            if let crate::model::history::HistoryWrite::PutEvent { collector_id, event } = write {
+                collector_events.entry(collector_id).or_insert_with(Vec::new).push(event);
+            }
+        }
+        let record = fleet.collectors.values().next().expect("a collector");
+        assert!(record.events.is_empty() && record.events_on_disk());
+        let bytes = write(&fleet, &collector_events, &source(), &key, UnixMillis(1)).expect("write");
+        let (backup, _) = Backup::parse(&bytes).expect("parse");
+        assert_eq!(backup.version, VERSION);
+        let restored = backup.fleet.collectors.values().next().expect("a collector");
+        let original = inline.collectors.values().next().expect("a collector");
+        assert_eq!(restored.events, original.events, "the events are inline again");
+        assert!(!restored.events.is_empty() && !restored.events_on_disk());
     }
 
     fn edited(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
@@ -302,7 +357,8 @@ mod tests {
     #[test]
     fn altered_or_foreign_documents_are_refused_with_what_is_wrong() {
         let key = DataKey::from_bytes(&[5; 32]).expect("key");
-        let bytes = write(&fleet_with_a_credential(&key), &source(), &key, UnixMillis(1)).expect("write");
+        let bytes = write(&fleet_with_a_credential(&key), &BTreeMap::new(), &source(), &key, UnixMillis(1))
+            .expect("write");
         let refused = |bytes: &[u8]| Backup::parse(bytes).err().expect("refused");
 
         let tampered = edited(&bytes, |value| value["data_key"]["fingerprint"] = "0000000000000000".into());
@@ -315,8 +371,10 @@ mod tests {
             matches!(refused(&swapped), BackupError::CredentialDoesNotOpen { .. }),
             "a key from elsewhere"
         );
-        let newer = edited(&bytes, |value| value["version"] = 2.into());
-        assert!(matches!(refused(&newer), BackupError::UnsupportedVersion { found: 2 }));
+        let newer = edited(&bytes, |value| value["version"] = 3.into());
+        assert!(matches!(refused(&newer), BackupError::UnsupportedVersion { found: 3 }));
+        let stray = edited(&bytes, |value| value["collector_events"] = serde_json::json!({ "col_x": [] }));
+        assert!(matches!(refused(&stray), BackupError::Malformed(_)), "events of no collector");
         assert!(matches!(refused(b"{\"collectors\":[]}"), BackupError::NotABackup(_)));
         assert!(matches!(refused(b"not json"), BackupError::NotABackup(_)));
         assert!(matches!(refused(&bytes[..bytes.len() / 2]), BackupError::NotABackup(_)), "cut short");

@@ -16,6 +16,7 @@ pub mod event;
 pub mod feature_level;
 pub mod fleet_items;
 pub mod fleet_state;
+pub mod history;
 pub mod join_tokens;
 pub mod labels;
 pub mod name_order;

@@ -23,6 +23,7 @@ pub mod data_dir;
 pub mod durable;
 pub mod facts;
 pub mod framing;
+pub mod history_store;
 pub mod identity;
 pub mod log_store;
 pub mod membership;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, NewEvent};
+use super::history::HistoryWrite;
 use super::labels::Labels;
 use super::pipeline::{Destination, Route, Source};
 use super::stability::StabilityLevel;
@@ -182,7 +183,21 @@ pub struct CollectorRecord {
     pub destinations: BTreeMap<String, Destination>,
     pub routes: BTreeMap<String, Route>,
     pub next_event_id: u64,
+    /// The events, oldest first, while the cluster's feature level keeps them in memory (below
+    /// `HISTORY_ON_DISK`); empty from that level on, when they are in the history tree
+    /// (`model/history.rs`) and only their id range is here.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub events: VecDeque<Event>,
+    /// The oldest event id the history tree still holds (0 while events are in memory).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_event_id: u64,
+    /// Whether an `own_metrics_first_seen` event was ever recorded (kept here once events are on disk).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub saw_own_metrics: bool,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl CollectorRecord {
@@ -219,26 +234,73 @@ impl CollectorRecord {
             routes: BTreeMap::new(),
             next_event_id: 1,
             events: VecDeque::new(),
+            first_event_id: 0,
+            saw_own_metrics: false,
         }
     }
 
     /// Whether the collector ever pushed own metrics linkmesh could read (`own_metrics_first_seen`).
     pub fn own_metrics_seen(&self) -> bool {
-        self.events.iter().any(|event| event.event_type == super::event::EventType::OwnMetricsFirstSeen)
+        self.saw_own_metrics
+            || self
+                .events
+                .iter()
+                .any(|event| event.event_type == super::event::EventType::OwnMetricsFirstSeen)
     }
 
-    pub fn push_event(&mut self, event: NewEvent) {
+    /// Whether this record's events are in the history tree rather than in [`Self::events`].
+    pub fn events_on_disk(&self) -> bool {
+        self.first_event_id != 0
+    }
+
+    /// Records an event with the next id, and drops the oldest beyond [`MAX_EVENTS_PER_COLLECTOR`]:
+    /// in memory, or, with `disk`, as writes to the history tree.
+    pub fn push_event(&mut self, event: NewEvent, disk: Option<&mut Vec<HistoryWrite>>) {
         let id = self.next_event_id;
         self.next_event_id += 1;
-        self.events.push_back(Event {
+        if event.event_type == super::event::EventType::OwnMetricsFirstSeen && disk.is_some() {
+            self.saw_own_metrics = true;
+        }
+        let event = Event {
             id,
             ts: event.ts,
             event_type: event.event_type,
             message: event.message,
             data: event.data,
-        });
-        while self.events.len() > MAX_EVENTS_PER_COLLECTOR {
-            self.events.pop_front();
+        };
+        match disk {
+            None => {
+                self.events.push_back(event);
+                while self.events.len() > MAX_EVENTS_PER_COLLECTOR {
+                    self.events.pop_front();
+                }
+            }
+            Some(writes) => {
+                if self.first_event_id == 0 {
+                    self.first_event_id = id;
+                }
+                writes.push(HistoryWrite::PutEvent { collector_id: self.id.clone(), event });
+                let keep_from = self.next_event_id.saturating_sub(MAX_EVENTS_PER_COLLECTOR as u64);
+                while self.first_event_id < keep_from {
+                    writes.push(HistoryWrite::DeleteEvent {
+                        collector_id: self.id.clone(),
+                        id: self.first_event_id,
+                    });
+                    self.first_event_id += 1;
+                }
+            }
+        }
+    }
+
+    /// Moves the events kept in memory to history writes (the cluster reached `HISTORY_ON_DISK`).
+    pub fn move_events_to_disk(&mut self, writes: &mut Vec<HistoryWrite>) {
+        if self.events_on_disk() {
+            return;
+        }
+        self.saw_own_metrics = self.own_metrics_seen();
+        self.first_event_id = self.events.front().map_or(self.next_event_id, |event| event.id);
+        for event in std::mem::take(&mut self.events) {
+            writes.push(HistoryWrite::PutEvent { collector_id: self.id.clone(), event });
         }
     }
 
@@ -273,7 +335,8 @@ impl CollectorRecord {
         Some(version)
     }
 
-    /// Events with an id greater than `after`, oldest first, at most `limit`.
+    /// Events kept in memory with an id greater than `after`, oldest first, at most `limit` (see
+    /// `AppliedState::events_after` for a record whose events are on disk).
     pub fn events_after(&self, after: u64, limit: usize) -> impl Iterator<Item = &Event> {
         self.events.iter().filter(move |event| event.id > after).take(limit)
     }

@@ -13,6 +13,8 @@
 //! Levels:
 //! - 1: every command of the releases before levels existed (nodes that report no level know it).
 //! - 2: `RaiseFeatureLevel` itself, `CreateCollectors` (the batch create), binary snapshots.
+//! - 3: collector events in the history tree (`model/history.rs`, ADR 0009), and snapshot files that
+//!   carry that tree (format version 2). Reaching it moves every collector's events there.
 //!
 //! [`Command::RaiseFeatureLevel`]: super::Command::RaiseFeatureLevel
 
@@ -27,6 +29,8 @@ impl FeatureLevel {
     pub const BASELINE: FeatureLevel = FeatureLevel(1);
     /// The level of the batch create and of binary snapshots.
     pub const BATCH_AND_BINARY_SNAPSHOTS: FeatureLevel = FeatureLevel(2);
+    /// The level of collector events kept on disk (`model/history.rs`).
+    pub const HISTORY_ON_DISK: FeatureLevel = FeatureLevel(3);
 
     pub fn is_baseline(&self) -> bool {
         *self == FeatureLevel::BASELINE
@@ -46,7 +50,7 @@ impl std::fmt::Display for FeatureLevel {
 }
 
 /// The highest level this release can apply and encode.
-pub const THIS_RELEASE: FeatureLevel = FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS;
+pub const THIS_RELEASE: FeatureLevel = FeatureLevel::HISTORY_ON_DISK;
 
 /// Pure: the level the cluster may move to now, if higher than `current`. `members` is each member's
 /// reported level, `None` while its report is unknown (never heard from since this leader started):

@@ -13,6 +13,7 @@ use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
 use super::feature_level::FeatureLevel;
 use super::fleet_items::{Attached, FleetItems};
+use super::history::HistoryWrite;
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::labels::check_labels;
 use super::labels::Selector;
@@ -133,14 +134,46 @@ pub struct FleetState {
     /// The collectors in natural name order with their status (`model/name_order.rs`), for the list.
     #[serde(skip)]
     name_order: NameOrder,
+    /// What the commands applied since the last [`FleetState::take_history_writes`] write to the
+    /// history tree (`model/history.rs`); empty below `HISTORY_ON_DISK`.
+    #[serde(skip)]
+    history_writes: PendingWrites,
+}
+
+/// Writes on their way to the history tree: transient, so two states that applied the same commands
+/// compare equal whether or not their writes were taken yet.
+#[derive(Debug, Clone, Default)]
+struct PendingWrites(Vec<HistoryWrite>);
+
+impl PartialEq for PendingWrites {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 impl FleetState {
     /// Applies one command. Either the whole command takes effect or, on `Err`, nothing does.
     /// Writes that give collectors new config versions are recorded as rollouts (`rollout_apply.rs`).
+    /// What the command writes outside the model (a collector's events, from `HISTORY_ON_DISK` on)
+    /// is added to [`take_history_writes`](Self::take_history_writes).
     pub fn apply(&mut self, command: &Command) -> Result<Vec<Effect>, ApplyError> {
         self.admits(command)?;
-        self.apply_tracked(command)
+        let written = self.history_writes.0.len();
+        let applied = self.apply_tracked(command);
+        if applied.is_err() {
+            self.history_writes.0.truncate(written);
+        }
+        applied
+    }
+
+    /// The history writes of the commands applied since the last call, in apply order.
+    pub fn take_history_writes(&mut self) -> Vec<HistoryWrite> {
+        std::mem::take(&mut self.history_writes.0)
+    }
+
+    /// Where new events go: `Some` (the history writes) once the level keeps them on disk.
+    fn event_sink(writes: &mut Vec<HistoryWrite>, level: FeatureLevel) -> Option<&mut Vec<HistoryWrite>> {
+        (level >= FeatureLevel::HISTORY_ON_DISK).then_some(writes)
     }
 
     /// The level the cluster runs at: what every member can decode.
@@ -729,6 +762,7 @@ impl FleetState {
                     service_account_tokens,
                     audit,
                 } = (**fleet).clone();
+                let history_writes = std::mem::take(&mut self.history_writes);
                 *self = FleetState {
                     bootstrapped: true,
                     slots: slots.reassigned_to(*node_id),
@@ -739,6 +773,7 @@ impl FleetState {
                     service_accounts,
                     service_account_tokens,
                     audit,
+                    history_writes,
                     ..FleetState::default()
                 };
                 self.rebuild_indexes();
@@ -746,6 +781,11 @@ impl FleetState {
             }
             Command::RaiseFeatureLevel { level, at: _ } => {
                 self.feature_level = self.feature_level.max(*level);
+                if self.feature_level >= FeatureLevel::HISTORY_ON_DISK {
+                    for record in self.collectors.values_mut() {
+                        record.move_events_to_disk(&mut self.history_writes.0);
+                    }
+                }
                 Ok(vec![])
             }
         }
@@ -801,6 +841,7 @@ impl FleetState {
         record.push_event(
             NewEvent::new(at, EventType::CollectorCreated, format!("collector {:?} created", record.name))
                 .with("mode", record.mode.as_str()),
+            Self::event_sink(&mut self.history_writes.0, self.feature_level),
         );
         let id = record.id.clone();
         self.name_order.insert(&record);
@@ -849,6 +890,9 @@ impl FleetState {
     /// with it is told the collector was deleted.
     fn remove_collector(&mut self, id: &str) -> Effect {
         if let Some(record) = self.collectors.remove(id) {
+            if record.events_on_disk() {
+                self.history_writes.0.push(HistoryWrite::DropCollector { collector_id: id.to_owned() });
+            }
             if let Some(token) = &record.token {
                 self.collector_token_index.remove(&token.hash);
                 self.deleted_tokens.remember(token.hash, id);
@@ -903,7 +947,10 @@ impl FleetState {
         } else {
             (EventType::TokenMinted, "collector token minted")
         };
-        record.push_event(NewEvent::new(at, event_type, message).with("prefix", prefix));
+        record.push_event(
+            NewEvent::new(at, event_type, message).with("prefix", prefix),
+            Self::event_sink(&mut self.history_writes.0, self.feature_level),
+        );
         self.collector_token_index.insert(*token_hash, collector_id.to_owned());
     }
 
@@ -1193,7 +1240,8 @@ impl FleetState {
             record.config.inferred = Some(inferred.clone());
         }
         for event in &update.events {
-            record.push_event(event.clone());
+            record
+                .push_event(event.clone(), Self::event_sink(&mut self.history_writes.0, self.feature_level));
         }
         let at = record.last_seen_at.unwrap_or_default();
         let record = self.collectors.get(&update.collector_id)?;
@@ -1358,6 +1406,7 @@ mod tests {
     use super::*;
     use crate::model::collector::CollectorStatus;
     use crate::model::command::{PruneCutoff, PruneSkip, PruneSkips};
+    use crate::model::event::Event;
     use crate::model::{CollectorMode, SlotEpoch, UnixMillis, SLOT_COUNT};
 
     fn create(id: &str) -> Command {
@@ -1957,6 +2006,76 @@ mod tests {
         let record = &state.collectors["c1"];
         assert_eq!(record.events.len(), crate::model::collector::MAX_EVENTS_PER_COLLECTOR);
         assert_eq!(record.events.back().map(|e| e.id), Some(record.next_event_id - 1));
+    }
+
+    /// Replays history writes into a map, as the history tree would hold them.
+    fn on_disk(writes: Vec<HistoryWrite>, into: &mut BTreeMap<(String, u64), Event>) {
+        for write in writes {
+            match write {
+                HistoryWrite::PutEvent { collector_id, event } => {
+                    into.insert((collector_id, event.id), event);
+                }
+                HistoryWrite::DeleteEvent { collector_id, id } => {
+                    into.remove(&(collector_id, id));
+                }
+                HistoryWrite::DropCollector { collector_id } => into.retain(|(id, _), _| *id != collector_id),
+            }
+        }
+    }
+
+    #[test]
+    fn reaching_the_history_level_moves_events_to_writes_and_later_events_follow_them_bounded() {
+        use crate::model::collector::MAX_EVENTS_PER_COLLECTOR;
+        let mut state = FleetState::default();
+        state.apply(&create("c1")).expect("create");
+        state.apply(&set_token("c1", 1)).expect("token");
+        state.apply(&create("c2")).expect("create");
+        assert!(state.take_history_writes().is_empty(), "below the level, events stay in memory");
+        let in_memory = state.collectors["c1"].events.clone();
+        let raise = Command::RaiseFeatureLevel { level: FeatureLevel::HISTORY_ON_DISK, at: UnixMillis(30) };
+        state.apply(&raise).expect("raise");
+        let mut disk = BTreeMap::new();
+        on_disk(state.take_history_writes(), &mut disk);
+        let c1: Vec<Event> =
+            disk.iter().filter(|((id, _), _)| id == "c1").map(|(_, event)| event.clone()).collect();
+        assert_eq!(c1, Vec::from(in_memory), "every event moved, ids kept");
+        let record = &state.collectors["c1"];
+        assert!(record.events.is_empty() && record.events_on_disk());
+        assert_eq!(record.first_event_id, 1);
+
+        // New events get the next ids and the bound drops the oldest as writes.
+        let events = (0..(MAX_EVENTS_PER_COLLECTOR + 5))
+            .map(|i| NewEvent::new(UnixMillis(40 + i as u64), EventType::StatusChanged, "x"))
+            .collect();
+        let update = ActivityUpdate { events, ..ActivityUpdate::for_collector("c1") };
+        state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity");
+        on_disk(state.take_history_writes(), &mut disk);
+        let record = &state.collectors["c1"];
+        let ids: Vec<u64> = disk.keys().filter(|(id, _)| id == "c1").map(|(_, event)| *event).collect();
+        assert_eq!(ids.len(), MAX_EVENTS_PER_COLLECTOR);
+        assert_eq!(ids.first(), Some(&record.first_event_id));
+        assert_eq!(ids.last(), Some(&(record.next_event_id - 1)));
+        assert!(record.events.is_empty());
+
+        // A rejected command writes nothing; a deleted collector's history goes with it.
+        state.apply(&create("c2")).expect_err("exists");
+        assert!(state.take_history_writes().is_empty(), "a rejected command leaves no writes");
+        state.apply(&Command::DeleteCollector { id: "c2".into() }).expect("delete");
+        on_disk(state.take_history_writes(), &mut disk);
+        assert!(disk.keys().all(|(id, _)| id != "c2"));
+        // A new collector starts on disk at once.
+        state.apply(&create("c3")).expect("create");
+        on_disk(state.take_history_writes(), &mut disk);
+        assert_eq!(state.collectors["c3"].first_event_id, 1);
+        assert_eq!(disk[&("c3".to_owned(), 1)].event_type, EventType::CollectorCreated);
+        // What a record says about own metrics survives the move.
+        assert!(!state.collectors["c3"].own_metrics_seen());
+        let seen = ActivityUpdate {
+            events: vec![NewEvent::new(UnixMillis(50), EventType::OwnMetricsFirstSeen, "first push")],
+            ..ActivityUpdate::for_collector("c3")
+        };
+        state.apply(&Command::RecordActivity { updates: vec![seen] }).expect("activity");
+        assert!(state.collectors["c3"].own_metrics_seen());
     }
 
     #[test]

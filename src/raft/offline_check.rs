@@ -246,10 +246,16 @@ fn rebuild(
     snapshot_dir: &Path,
 ) -> Result<FleetState, DataDirError> {
     let damaged = |what: String| DataDirError::damaged(data_dir, what);
-    let mut fleet = match &summary.snapshot {
-        Some(snapshot) => load_state(snapshot_dir, &snapshot.body).map_err(damaged)?.fleet,
-        None => FleetState::default(),
+    let state = match &summary.snapshot {
+        Some(snapshot) => load_state(snapshot_dir, &snapshot.body).map_err(damaged)?,
+        None => super::state_machine::AppliedState::default(),
     };
+    // The history tree (collector events, feature level 3) must be at least as new as the snapshot.
+    let snapshots = db.open_tree(super::durable::SNAPSHOT_TREE).map_err(|e| damaged(e.to_string()))?;
+    let history_name = super::state_machine::current_history_tree(&snapshots).map_err(damaged)?;
+    let history = db.open_tree(history_name).map_err(|e| damaged(e.to_string()))?;
+    super::state_machine::check_history_covers(&state, &history, summary.snapshot_last()).map_err(damaged)?;
+    let mut fleet = state.fleet;
     let after = summary.snapshot_last().map_or(0, |log_id| log_id.index + 1);
     let log = db.open_tree(super::durable::LOG_TREE).map_err(|e| damaged(e.to_string()))?;
     for item in log.range(super::log_store::index_key(after)..) {
@@ -258,6 +264,8 @@ fn rebuild(
         if let EntryPayload::Normal(command) = &entry.payload {
             // A rejected command changes nothing, as when it was first applied.
             let _ = fleet.apply(command);
+            // What they write to the history tree is the running node's business, not the check's.
+            fleet.take_history_writes();
         }
     }
     Ok(fleet)

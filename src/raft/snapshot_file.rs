@@ -7,6 +7,11 @@
 //!   self-describing, so `#[serde(default)]`, `skip_serializing_if`, tagged and untagged enums all work
 //!   as in JSON), then a CRC-32 of everything before it (u32 LE), so a torn or damaged file is detected
 //!   by the file alone — a snapshot received from a peer included. See docs/adr/0008.
+//!   From feature level 3 on (format version 2), the state is followed by the history tree's entries
+//!   (`raft/history_store.rs`), each `key length (u32 LE, at least 1), key, value length (u32 LE),
+//!   value`, ended by a key length of 0, before the CRC-32. They are written after the state's read
+//!   lock is released (ADR 0009 says why a copy taken while applies go on is still exact once the log
+//!   after the snapshot is applied).
 //! - **JSON**: the bare serialization every earlier linkmesh wrote and reads. Still written while a
 //!   node that reads nothing else is a member (the cluster's apply level decides, in
 //!   [`super::state_machine::snapshot_encoding`]); always read, detected by the absence of `MAGIC`.
@@ -25,6 +30,8 @@ use serde::{Deserialize, Serialize};
 pub const SNAPSHOT_DIR: &str = "snapshots";
 pub const MAGIC: [u8; 8] = *b"\x89LMSNAP\n";
 pub const FORMAT_VERSION: u16 = 1;
+/// The version of a binary file whose state is followed by the history tree's entries.
+pub const FORMAT_VERSION_WITH_HISTORY: u16 = 2;
 const HEADER_LEN: u64 = 10;
 const TRAILER_LEN: u64 = 4;
 /// Large enough that the encoder's many small writes reach the kernel as few large ones.
@@ -37,6 +44,8 @@ pub enum SnapshotEncoding {
     Json,
     /// [`MAGIC`], version, MessagePack body, CRC-32.
     Binary,
+    /// [`MAGIC`], version 2, MessagePack body, the history tree's entries, CRC-32.
+    BinaryWithHistory,
 }
 
 /// A snapshot file as the store records it.
@@ -104,20 +113,52 @@ fn encode_into<W: Write, T: Serialize>(
 ) -> io::Result<()> {
     match encoding {
         SnapshotEncoding::Json => serde_json::to_writer(&mut *out, state).map_err(io::Error::other),
-        SnapshotEncoding::Binary => {
+        SnapshotEncoding::Binary | SnapshotEncoding::BinaryWithHistory => {
+            let with_history = encoding == SnapshotEncoding::BinaryWithHistory;
+            let version = if with_history { FORMAT_VERSION_WITH_HISTORY } else { FORMAT_VERSION };
             out.write_all(&MAGIC)?;
-            out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+            out.write_all(&version.to_le_bytes())?;
             state
                 .serialize(&mut rmp_serde::Serializer::new(&mut *out).with_struct_map())
                 .map_err(io::Error::other)?;
-            out.flush()?;
-            let body = out.get_ref().crc.clone().finalize();
-            out.write_all(&body.to_le_bytes())
+            if with_history {
+                // The entries and the trailer follow (`SnapshotWriter::history_entry`, `end_history`).
+                return Ok(());
+            }
+            write_trailer(out)
         }
     }
 }
 
-/// Encodes a state into any writer; what benchmarks and tests compare.
+fn write_trailer<W: Write>(out: &mut BufWriter<Summing<W>>) -> io::Result<()> {
+    out.flush()?;
+    let body = out.get_ref().crc.clone().finalize();
+    out.write_all(&body.to_le_bytes())
+}
+
+fn write_history_entry<W: Write>(
+    out: &mut BufWriter<Summing<W>>,
+    key: &[u8],
+    value: &[u8],
+) -> io::Result<()> {
+    let length =
+        |bytes: &[u8]| u32::try_from(bytes.len()).map_err(|_| io::Error::other("a history entry over 4 GiB"));
+    if key.is_empty() {
+        return Err(io::Error::other("a history entry with an empty key"));
+    }
+    out.write_all(&length(key)?.to_le_bytes())?;
+    out.write_all(key)?;
+    out.write_all(&length(value)?.to_le_bytes())?;
+    out.write_all(value)
+}
+
+fn end_history_into<W: Write>(out: &mut BufWriter<Summing<W>>) -> io::Result<()> {
+    out.write_all(&0u32.to_le_bytes())?;
+    write_trailer(out)
+}
+
+/// Encodes a state into any writer (with an empty history section, for [`SnapshotEncoding::BinaryWithHistory`]);
+/// what benchmarks and tests compare.
 pub fn encode<W: Write, T: Serialize>(
     writer: W,
     state: &T,
@@ -126,6 +167,9 @@ pub fn encode<W: Write, T: Serialize>(
     let mut out =
         BufWriter::with_capacity(BUFFER_BYTES, Summing { inner: writer, crc: Default::default(), bytes: 0 });
     encode_into(&mut out, state, encoding)?;
+    if encoding == SnapshotEncoding::BinaryWithHistory {
+        end_history_into(&mut out)?;
+    }
     out.flush()?;
     let summing = out.into_inner().map_err(|error| error.into_error())?;
     Ok((summing.bytes, summing.crc.finalize()))
@@ -137,6 +181,8 @@ pub struct SnapshotWriter {
     name: String,
     dir: std::path::PathBuf,
     out: BufWriter<Summing<File>>,
+    /// A history section was begun and not ended yet.
+    history_open: bool,
 }
 
 impl SnapshotWriter {
@@ -148,15 +194,37 @@ impl SnapshotWriter {
             BUFFER_BYTES,
             Summing { inner: file, crc: Default::default(), bytes: 0 },
         );
-        Ok(SnapshotWriter { name: name.to_owned(), dir: dir.to_owned(), out })
+        Ok(SnapshotWriter { name: name.to_owned(), dir: dir.to_owned(), out, history_open: false })
     }
 
+    /// Encodes the state. With [`SnapshotEncoding::BinaryWithHistory`], the history section follows:
+    /// [`history_entry`](Self::history_entry) for each entry, then [`end_history`](Self::end_history).
     pub fn encode<T: Serialize>(&mut self, state: &T, encoding: SnapshotEncoding) -> io::Result<()> {
-        encode_into(&mut self.out, state, encoding)
+        encode_into(&mut self.out, state, encoding)?;
+        self.history_open = encoding == SnapshotEncoding::BinaryWithHistory;
+        Ok(())
+    }
+
+    pub fn history_entry(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        if !self.history_open {
+            return Err(io::Error::other("no history section is open"));
+        }
+        write_history_entry(&mut self.out, key, value)
+    }
+
+    pub fn end_history(&mut self) -> io::Result<()> {
+        if !self.history_open {
+            return Err(io::Error::other("no history section is open"));
+        }
+        self.history_open = false;
+        end_history_into(&mut self.out)
     }
 
     /// Flushes, fsyncs the file and its directory: from here on it is durable under its name.
     pub fn finish(mut self) -> io::Result<SnapshotFile> {
+        if self.history_open {
+            return Err(io::Error::other("the snapshot's history section was not ended"));
+        }
         self.out.flush()?;
         let summing = self.out.into_inner().map_err(|error| error.into_error())?;
         summing.inner.sync_all()?;
@@ -258,7 +326,7 @@ pub fn scan(dir: &Path, name: &str) -> Result<SnapshotFile, SnapshotFileError> {
             return Err(SnapshotFileError::Checksum { name: name.to_owned() });
         }
         let version = u16::from_le_bytes([head[8], head[9]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_WITH_HISTORY {
             return Err(SnapshotFileError::UnknownVersion { name: name.to_owned(), version });
         }
         let stored = u32::from_le_bytes(trailer.as_slice().try_into().unwrap_or_default());
@@ -299,16 +367,51 @@ pub fn check(dir: &Path, recorded: &SnapshotFile) -> Result<(), SnapshotFileErro
 /// Decodes a snapshot, binary or JSON (told apart by [`MAGIC`]), streaming from `reader`. Checksums
 /// are [`scan`]'s business; this only decodes. The indexes are not rebuilt.
 pub fn decode_from<T: DeserializeOwned, R: Read>(reader: R) -> Result<T, String> {
+    decode_with_history(reader, |_, _| Ok(())).map(|(state, _)| state)
+}
+
+/// What a history section may hold per entry; more is damage, not a big entry (an event is a few
+/// hundred bytes).
+const MAX_HISTORY_PART: usize = 64 << 20;
+
+/// Decodes a snapshot as [`decode_from`] does, handing each entry of its history section to
+/// `on_entry` in order. Also says whether the file had a history section (format version 2).
+pub fn decode_with_history<T: DeserializeOwned, R: Read>(
+    reader: R,
+    mut on_entry: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), String>,
+) -> Result<(T, bool), String> {
     let mut reader = BufReader::with_capacity(BUFFER_BYTES, reader);
     let mut prefix = Vec::with_capacity(HEADER_LEN as usize);
     (&mut reader).take(HEADER_LEN).read_to_end(&mut prefix).map_err(|error| error.to_string())?;
     if prefix.starts_with(&MAGIC) && prefix.len() == HEADER_LEN as usize {
         let version = u16::from_le_bytes([prefix[8], prefix[9]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_WITH_HISTORY {
             return Err(format!("unknown snapshot format version {version}"));
         }
         let mut deserializer = rmp_serde::Deserializer::new(&mut reader);
         let state = T::deserialize(&mut deserializer).map_err(|error| error.to_string())?;
+        let with_history = version == FORMAT_VERSION_WITH_HISTORY;
+        if with_history {
+            let part = |reader: &mut BufReader<R>| -> Result<Vec<u8>, String> {
+                let mut length = [0u8; 4];
+                reader.read_exact(&mut length).map_err(|error| format!("the history section: {error}"))?;
+                let length = u32::from_le_bytes(length) as usize;
+                if length > MAX_HISTORY_PART {
+                    return Err(format!("a history entry of {length} bytes"));
+                }
+                let mut bytes = vec![0u8; length];
+                reader.read_exact(&mut bytes).map_err(|error| format!("the history section: {error}"))?;
+                Ok(bytes)
+            };
+            loop {
+                let key = part(&mut reader)?;
+                if key.is_empty() {
+                    break;
+                }
+                let value = part(&mut reader)?;
+                on_entry(key, value)?;
+            }
+        }
         let mut rest = Vec::new();
         reader.read_to_end(&mut rest).map_err(|error| error.to_string())?;
         if rest.len() != TRAILER_LEN as usize {
@@ -317,9 +420,11 @@ pub fn decode_from<T: DeserializeOwned, R: Read>(reader: R) -> Result<T, String>
                 rest.len()
             ));
         }
-        Ok(state)
+        Ok((state, with_history))
     } else {
-        serde_json::from_reader(io::Cursor::new(prefix).chain(reader)).map_err(|error| error.to_string())
+        let state = serde_json::from_reader(io::Cursor::new(prefix).chain(reader))
+            .map_err(|error| error.to_string())?;
+        Ok((state, false))
     }
 }
 
@@ -331,6 +436,20 @@ pub fn decode_file<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<T, Sna
     })?;
     file.rewind().map_err(|source| SnapshotFileError::Io { name: name.to_owned(), source })?;
     decode_from(file).map_err(|what| SnapshotFileError::Decode { name: name.to_owned(), what })
+}
+
+/// Decodes the file `dir/name`, its history section into `on_entry` (see [`decode_with_history`]).
+pub fn decode_file_with_history<T: DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    on_entry: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), String>,
+) -> Result<(T, bool), SnapshotFileError> {
+    let file = File::open(dir.join(name)).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => SnapshotFileError::Missing { name: name.to_owned() },
+        _ => SnapshotFileError::Io { name: name.to_owned(), source },
+    })?;
+    decode_with_history(file, on_entry)
+        .map_err(|what| SnapshotFileError::Decode { name: name.to_owned(), what })
 }
 
 /// Removes every file of `dir` but `keep` (older snapshots, and any that a crash left half-written

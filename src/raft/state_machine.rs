@@ -22,10 +22,12 @@ use super::durable::{
     DurableDb, Flushed, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_FILE, KEY_SNAPSHOT_META, SNAPSHOT_TREE,
 };
 use super::framing;
+use super::history_store;
 use super::snapshot_file::{self, SnapshotEncoding, SnapshotFile, SnapshotWriter};
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::model::event::Event;
 use crate::model::feature_level::{FeatureLevel, THIS_RELEASE};
-use crate::model::{CommandOutcome, Effect, FleetState};
+use crate::model::{CollectorRecord, CommandOutcome, Effect, FleetState};
 
 /// The applied state, shared read-only with the rest of the node.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -33,6 +35,10 @@ pub struct AppliedState {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
     pub fleet: FleetState,
+    /// The history tree (`raft/history_store.rs`) at the same log id as `fleet`: written only under
+    /// the state's write lock. `None` outside a store (tests of the model alone, benchmarks).
+    #[serde(skip)]
+    pub history: Option<sled::Tree>,
 }
 
 pub type SharedState = Arc<RwLock<AppliedState>>;
@@ -40,11 +46,42 @@ pub type SharedState = Arc<RwLock<AppliedState>>;
 impl AppliedState {
     /// SHA-256 of the fleet model's serialization. Every map in it is ordered, so replicas that applied
     /// the same log give the same digest: the convergence check compares it across nodes.
+    /// The history tree's entries (every collector's events, once on disk) are part of it.
     pub fn fleet_digest(&self) -> [u8; 32] {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
         serde_json::to_writer(&mut hasher, &self.fleet).expect("the fleet model serializes");
+        if let Some(tree) = &self.history {
+            for entry in history_store::entries(tree) {
+                match entry {
+                    Ok((key, value)) => {
+                        hasher.update((key.len() as u64).to_le_bytes());
+                        hasher.update(&key);
+                        hasher.update((value.len() as u64).to_le_bytes());
+                        hasher.update(&value);
+                    }
+                    Err(error) => hasher.update(error.as_bytes()),
+                }
+            }
+        }
         hasher.finalize().into()
+    }
+
+    /// `record`'s events with an id greater than `after`, oldest first, at most `limit`: from memory,
+    /// or from the history tree once they are on disk.
+    pub fn events_after(
+        &self,
+        record: &CollectorRecord,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, String> {
+        if !record.events_on_disk() {
+            return Ok(record.events_after(after, limit).cloned().collect());
+        }
+        match &self.history {
+            Some(tree) => history_store::events_after(tree, &record.id, after, limit),
+            None => Err("this state has no history tree".to_owned()),
+        }
     }
 }
 
@@ -53,7 +90,9 @@ impl AppliedState {
 /// before, since a member of an older release that lags would receive this snapshot. Levels never
 /// go down, so a binary snapshot never reaches a node that cannot read it.
 pub fn snapshot_encoding(state: &AppliedState) -> SnapshotEncoding {
-    if state.fleet.feature_level() >= FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS {
+    if state.fleet.feature_level() >= FeatureLevel::HISTORY_ON_DISK {
+        SnapshotEncoding::BinaryWithHistory
+    } else if state.fleet.feature_level() >= FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS {
         SnapshotEncoding::Binary
     } else {
         SnapshotEncoding::Json
@@ -95,10 +134,17 @@ impl SledStateMachine {
             _ => None,
         };
         snapshot_file::remove_all_but(&store.snapshot_dir, current);
-        let state = match stored {
+        let history_name = current_history_tree(&snapshots).map_err(snapshot_read_error)?;
+        history_store::drop_all_but(&store.db, &history_name);
+        let history =
+            store.db.open_tree(&history_name).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        let snapshot_log_id = stored.as_ref().and_then(|stored| stored.meta.last_log_id);
+        let mut state = match stored {
             Some(stored) => load_state(&store.snapshot_dir, &stored.body).map_err(snapshot_read_error)?,
             None => AppliedState::default(),
         };
+        check_history_covers(&state, &history, snapshot_log_id).map_err(snapshot_read_error)?;
+        state.history = Some(history);
         Ok(SledStateMachine {
             state: Arc::new(RwLock::new(state)),
             store,
@@ -111,6 +157,43 @@ impl SledStateMachine {
     pub fn shared_state(&self) -> SharedState {
         self.state.clone()
     }
+}
+
+/// The name of the current history tree, recorded beside the snapshot.
+pub fn current_history_tree(snapshots: &sled::Tree) -> Result<String, String> {
+    let Some(value) = snapshots
+        .get(history_store::KEY_HISTORY_TREE)
+        .map_err(|e| format!("{SNAPSHOT_TREE} cannot be read: {e}"))?
+    else {
+        return Ok(history_store::HISTORY_TREE.to_owned());
+    };
+    let payload = framing::open(SNAPSHOT_TREE, history_store::KEY_HISTORY_TREE, &value)
+        .map_err(|e| format!("{SNAPSHOT_TREE}/history_tree {e}"))?;
+    String::from_utf8(payload.to_vec())
+        .map_err(|_| format!("{SNAPSHOT_TREE}/history_tree is not a tree name"))
+}
+
+/// Refuses a history tree older than the snapshot it goes with: the events applied before the
+/// snapshot would be missing, and the log after it cannot bring them back.
+pub fn check_history_covers(
+    state: &AppliedState,
+    history: &sled::Tree,
+    snapshot: Option<LogId>,
+) -> Result<(), String> {
+    if state.fleet.feature_level() < FeatureLevel::HISTORY_ON_DISK {
+        return Ok(());
+    }
+    let applied = history_store::applied(history)?;
+    if applied < snapshot {
+        return Err(format!(
+            "the history tree holds writes up to log index {} but the snapshot is at {}: collector events \
+             applied before the snapshot are missing (restore the node from a backup, or remove its data \
+             dir and join it again)",
+            applied.map_or(0, |id| id.index),
+            snapshot.map_or(0, |id| id.index)
+        ));
+    }
+    Ok(())
 }
 
 fn snapshot_read_error(error: String) -> StorageError {
@@ -208,6 +291,7 @@ async fn persist_snapshot(
     snapshots: &sled::Tree,
     meta: &SnapshotMeta,
     file: SnapshotFile,
+    history_tree: Option<&str>,
 ) -> Result<(), StorageError> {
     let signature = Some(meta.signature());
     let fail = |error: &dyn std::fmt::Display| -> StorageError {
@@ -230,6 +314,10 @@ async fn persist_snapshot(
     batch.insert(KEY_SNAPSHOT_META, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_META, &meta_bytes));
     batch.insert(KEY_SNAPSHOT_FILE, framing::seal(SNAPSHOT_TREE, KEY_SNAPSHOT_FILE, &file_bytes));
     batch.remove(KEY_SNAPSHOT_DATA);
+    if let Some(name) = history_tree {
+        let key = history_store::KEY_HISTORY_TREE;
+        batch.insert(key, framing::seal(SNAPSHOT_TREE, key, name.as_bytes()));
+    }
     snapshots.apply_batch(batch).map_err(|e| fail(&e))?;
     let durable = store.clone();
     let flushed = Flushed { snapshot: meta.last_log_id, ..Flushed::default() };
@@ -289,11 +377,27 @@ fn build_file(state: &SharedState, dir: &std::path::Path) -> std::io::Result<Bui
         None => format!("empty-{}", crate::model::UnixMillis::now().0),
     };
     let encoding = snapshot_encoding(&guard);
+    let history = guard.history.clone();
     let name = snapshot_file::fresh_name(dir, &snapshot_id);
     let mut writer = SnapshotWriter::create(dir, &name)?;
     let encoded = writer.encode(&*guard, encoding);
     drop(guard);
     let lock_held = clock.since(locked);
+    // The history tree is copied without the lock: entries written meanwhile belong to log entries
+    // after this snapshot, which every node applies again after installing it (ADR 0009).
+    let encoded = encoded.and_then(|()| match (encoding, &history) {
+        (SnapshotEncoding::BinaryWithHistory, Some(tree)) => {
+            for entry in history_store::entries(tree) {
+                let (key, value) = entry.map_err(std::io::Error::other)?;
+                writer.history_entry(&key, &value)?;
+            }
+            writer.end_history()
+        }
+        (SnapshotEncoding::BinaryWithHistory, None) => {
+            Err(std::io::Error::other("a state at the history level without its history tree"))
+        }
+        _ => Ok(()),
+    });
     let finished = encoded.and_then(|()| writer.finish());
     let file = finished.inspect_err(|_| {
         let _ = std::fs::remove_file(dir.join(&name));
@@ -319,7 +423,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: built.membership,
             snapshot_id: built.snapshot_id,
         };
-        persist_snapshot(&self.store, &self.snapshots, &meta, built.file.clone()).await?;
+        persist_snapshot(&self.store, &self.snapshots, &meta, built.file.clone(), None).await?;
         tracing::info!(
             snapshot_id = %meta.snapshot_id,
             bytes = built.file.bytes,
@@ -355,6 +459,7 @@ fn settle_received(
     meta: &SnapshotMeta,
     mut file: std::fs::File,
     receiving: Option<std::path::PathBuf>,
+    history: &sled::Tree,
 ) -> Result<(SnapshotFile, AppliedState), String> {
     use std::io::Seek as _;
     let name = snapshot_file::fresh_name(dir, &meta.snapshot_id);
@@ -377,14 +482,48 @@ fn settle_received(
         }
     }
     snapshot_file::sync_dir(dir).map_err(|e| e.to_string())?;
-    let checked = snapshot_file::scan(dir, &name).and_then(|scanned| {
-        let state: AppliedState = snapshot_file::decode_file(dir, &name)?;
+    let checked = snapshot_file::scan(dir, &name).map_err(|error| error.to_string()).and_then(|scanned| {
+        let state = fill_history(dir, &name, history, meta.last_log_id)?;
         Ok((scanned, state))
     });
-    checked.map_err(|error| {
+    checked.inspect_err(|_| {
         let _ = std::fs::remove_file(&target);
-        error.to_string()
     })
+}
+
+/// Decodes the snapshot file `dir/name`, its history section into the empty tree `history` (in
+/// batches), which then records `last_log_id` as applied. A state at the history level must come
+/// with its section.
+fn fill_history(
+    dir: &std::path::Path,
+    name: &str,
+    history: &sled::Tree,
+    last_log_id: Option<LogId>,
+) -> Result<AppliedState, String> {
+    const BATCH_ENTRIES: usize = 10_000;
+    let write_error = |e: sled::Error| format!("the history tree cannot be written: {e}");
+    let mut batch = sled::Batch::default();
+    let mut batched = 0;
+    let (state, with_history): (AppliedState, bool) =
+        snapshot_file::decode_file_with_history(dir, name, |key, value| {
+            batch.insert(key, value);
+            batched += 1;
+            if batched == BATCH_ENTRIES {
+                history.apply_batch(std::mem::take(&mut batch)).map_err(write_error)?;
+                batched = 0;
+            }
+            Ok(())
+        })
+        .map_err(|error| error.to_string())?;
+    if state.fleet.feature_level() >= FeatureLevel::HISTORY_ON_DISK && !with_history {
+        return Err(format!(
+            "{name} holds a state at feature level {} without its history section",
+            state.fleet.feature_level()
+        ));
+    }
+    history.apply_batch(batch).map_err(write_error)?;
+    history_store::commit(history, Vec::new(), last_log_id)?;
+    Ok(state)
 }
 
 impl RaftStateMachine<TypeConfig> for SledStateMachine {
@@ -431,6 +570,16 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
                     );
                     self.store.health.fail("apply", &problem);
                     return Err(StorageIOError::apply(entry_log_id, AnyError::error(problem)).into());
+                }
+            }
+            let writes = state.fleet.take_history_writes();
+            let on_disk = state.fleet.feature_level() >= FeatureLevel::HISTORY_ON_DISK;
+            if let (Some(tree), true, Some(last)) =
+                (&state.history, on_disk || !writes.is_empty(), state.last_applied)
+            {
+                if let Err(problem) = history_store::commit(tree, writes, Some(last)) {
+                    self.store.health.fail("apply", &problem);
+                    return Err(StorageIOError::apply(last, AnyError::error(problem)).into());
                 }
             }
             state.last_applied
@@ -486,17 +635,31 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         snapshot.flush().await.map_err(|e| read_error(e.to_string()))?;
         let file = snapshot.into_std().await;
         let receiving = self.receiving.lock().take();
-        let (dir, owned_meta) = (self.store.snapshot_dir.clone(), meta.clone());
-        let (stored, mut installed) =
-            tokio::task::spawn_blocking(move || settle_received(&dir, &owned_meta, file, receiving))
-                .await
-                .map_err(|e| read_error(e.to_string()))?
-                .map_err(read_error)?;
+        // Into a fresh tree, made current in the batch that records the snapshot: a crash before it
+        // leaves the current tree as it was (the fresh one is dropped at the next open).
+        let history_name = history_store::fresh_tree_name(&self.store.db);
+        let history = self.store.db.open_tree(&history_name).map_err(|e| read_error(e.to_string()))?;
+        let (dir, owned_meta, filling) = (self.store.snapshot_dir.clone(), meta.clone(), history.clone());
+        let settled = tokio::task::spawn_blocking(move || {
+            settle_received(&dir, &owned_meta, file, receiving, &filling)
+        })
+        .await
+        .map_err(|e| read_error(e.to_string()))
+        .and_then(|settled| settled.map_err(read_error));
+        let (stored, mut installed) = match settled {
+            Ok(settled) => settled,
+            Err(error) => {
+                let _ = self.store.db.drop_tree(&history_name);
+                return Err(error);
+            }
+        };
         installed.fleet.rebuild_indexes();
         installed.last_applied = meta.last_log_id;
         installed.membership = meta.last_membership.clone();
-        persist_snapshot(&self.store, &self.snapshots, meta, stored).await?;
+        installed.history = Some(history);
+        persist_snapshot(&self.store, &self.snapshots, meta, stored, Some(&history_name)).await?;
         *self.state.write() = installed;
+        history_store::drop_all_but(&self.store.db, &history_name);
         self.store.keeper.raise_applied(meta.last_log_id);
         Ok(())
     }
@@ -643,5 +806,144 @@ mod tests {
         assert_eq!(current.meta, built.meta);
         let reopened = SledStateMachine::open(durable, effects).expect("reopen");
         assert_eq!(reopened.shared_state().read().fleet, machine.shared_state().read().fleet);
+    }
+
+    /// A store on its own data dir `dir`, and a state machine opened on it.
+    fn machine_in(dir: &std::path::Path) -> (SledStateMachine, DurableDb) {
+        let raft_dir = dir.join("raft");
+        let db = sled::open(&raft_dir).expect("sled");
+        let identity = Identity { cluster_id: "clu_test".into(), node_id: 1 };
+        let facts = crate::raft::facts::create(dir, &identity, &Default::default()).expect("facts");
+        let keeper = Arc::new(RecordKeeper::open(dir, &facts).expect("keeper"));
+        let durable = DurableDb::new(&db, &raft_dir, &dir.join("snapshots"), keeper, StorageHealth::new())
+            .expect("durable");
+        (reopen(&durable).expect("open"), durable)
+    }
+
+    /// The state machine as a restart opens it on `durable` (its memory rebuilt from the snapshot).
+    fn reopen(durable: &DurableDb) -> Result<SledStateMachine, crate::raft::types::StorageError> {
+        let (effects, receiver) = tokio::sync::mpsc::unbounded_channel();
+        std::mem::forget(receiver);
+        SledStateMachine::open(durable.clone(), effects)
+    }
+
+    fn entry(index: u64, command: serde_json::Value) -> crate::raft::types::Entry {
+        openraft::Entry {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: openraft::EntryPayload::Normal(serde_json::from_value(command).expect("a command")),
+        }
+    }
+
+    fn event_ids(machine: &SledStateMachine, collector: &str) -> Vec<u64> {
+        let state = machine.shared_state();
+        let state = state.read();
+        let record = &state.fleet.collectors[collector];
+        state.events_after(record, 0, 100).expect("events").iter().map(|event| event.id).collect()
+    }
+
+    /// Events on disk (feature level 3): applied into the history tree, kept over a restart, and
+    /// carried by snapshots — also by one whose tree was copied while later entries were applied,
+    /// which is exact once those entries are applied after it (ADR 0009).
+    #[tokio::test]
+    async fn events_on_disk_survive_restarts_and_travel_in_snapshots_copied_while_applies_go_on() {
+        let at = 1_796_000_000_000u64;
+        let create = |id: &str| {
+            serde_json::json!({"op": "create_collector", "id": id, "name": id, "mode": "alloy-remotecfg",
+                "remote_attributes": {}, "at": at})
+        };
+        let token = |id: &str, byte: u8| {
+            serde_json::json!({"op": "set_collector_token", "collector_id": id,
+                "token_hash": format!("{byte:02x}").repeat(32), "prefix": "lmct_x", "at": at})
+        };
+        let raise = serde_json::json!({"op": "raise_feature_level", "level": 3, "at": at});
+        let before = vec![entry(1, create("col_a")), entry(2, raise), entry(3, token("col_a", 1))];
+        let after = vec![
+            entry(4, token("col_a", 2)),
+            entry(5, create("col_b")),
+            entry(6, serde_json::json!({"op": "delete_collector", "id": "col_a"})),
+            entry(7, token("col_b", 3)),
+        ];
+
+        let leader_dir = tempfile::tempdir().expect("dir");
+        let (mut leader, leader_store) = machine_in(leader_dir.path());
+        let outcomes = leader.apply(before.clone()).await.expect("apply");
+        assert!(outcomes.iter().all(|o| matches!(o, crate::model::CommandOutcome::Applied)), "{outcomes:?}");
+        assert_eq!(event_ids(&leader, "col_a"), vec![1, 2], "created, then minted, read from the tree");
+        assert!(leader.shared_state().read().fleet.collectors["col_a"].events.is_empty());
+        let built = leader.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        leader.apply(after.clone()).await.expect("apply");
+        let leader_digest = leader.shared_state().read().fleet_digest();
+
+        // Restarted: the snapshot's state, the tree as it was (ahead of it); the log after it again.
+        drop(leader);
+        let mut restarted = reopen(&leader_store).expect("reopen");
+        assert_eq!(restarted.shared_state().read().last_applied, Some(before[2].log_id));
+        restarted.apply(after.clone()).await.expect("re-apply");
+        assert_eq!(restarted.shared_state().read().fleet_digest(), leader_digest);
+        assert_eq!(event_ids(&restarted, "col_b"), vec![1, 2]);
+
+        // A snapshot file as the builder writes it when the entries after it were applied before the
+        // tree was copied: the state at the snapshot, the tree as it is now.
+        let fuzzy_dir = tempfile::tempdir().expect("dir");
+        let state_at_snapshot: super::AppliedState = {
+            let stored = super::read_snapshot(&restarted.snapshots, crate::raft::framing::open)
+                .expect("read")
+                .expect("a snapshot");
+            super::load_state(&leader_store.snapshot_dir, &stored.body).expect("load")
+        };
+        let mut writer = super::SnapshotWriter::create(fuzzy_dir.path(), "fuzzy.snap").expect("create");
+        writer.encode(&state_at_snapshot, super::SnapshotEncoding::BinaryWithHistory).expect("state");
+        let tree = restarted.shared_state().read().history.clone().expect("a tree");
+        for entry in crate::raft::history_store::entries(&tree) {
+            let (key, value) = entry.expect("entry");
+            writer.history_entry(&key, &value).expect("entry");
+        }
+        writer.end_history().expect("end");
+        writer.finish().expect("finish");
+        let real = built.snapshot.into_std().await;
+        let fuzzy = std::fs::File::open(fuzzy_dir.path().join("fuzzy.snap")).expect("open");
+        let sources = [("the snapshot built", real), ("a snapshot copied while applies went on", fuzzy)];
+        for (what, file) in sources {
+            let follower_dir = tempfile::tempdir().expect("dir");
+            let (mut follower, follower_store) = machine_in(follower_dir.path());
+            let mut data = follower.begin_receiving_snapshot().await.expect("begin");
+            let mut file = tokio::fs::File::from_std(file);
+            tokio::io::AsyncSeekExt::rewind(&mut file).await.expect("rewind");
+            tokio::io::copy(&mut file, &mut data).await.expect("copy");
+            follower.install_snapshot(&built.meta, data).await.expect("install");
+            // The copy taken later no longer has `col_a`'s events (entry 6 deleted it), and does not
+            // need them: entry 6 is applied next.
+            let at_snapshot = if what == "the snapshot built" { vec![1, 2] } else { vec![] };
+            assert_eq!(event_ids(&follower, "col_a"), at_snapshot, "{what}");
+            follower.apply(after.clone()).await.expect("apply");
+            assert_eq!(follower.shared_state().read().fleet_digest(), leader_digest, "{what}");
+            drop(follower);
+            let mut reopened = reopen(&follower_store).expect("reopen");
+            reopened.apply(after.clone()).await.expect("re-apply");
+            assert_eq!(reopened.shared_state().read().fleet_digest(), leader_digest, "{what}, restarted");
+            assert_eq!(event_ids(&reopened, "col_b"), vec![1, 2], "{what}: the installed tree is current");
+        }
+    }
+
+    /// A history tree that ends before its snapshot cannot be made whole by the log: refused.
+    #[tokio::test]
+    async fn a_history_tree_behind_its_snapshot_is_refused_at_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut machine, store) = machine_in(dir.path());
+        let raise = serde_json::json!({"op": "raise_feature_level", "level": 3, "at": 1});
+        machine
+            .apply(vec![
+                entry(1, raise),
+                entry(2, serde_json::json!({"op": "raise_feature_level", "level": 3, "at": 2})),
+            ])
+            .await
+            .expect("apply");
+        machine.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        let tree = machine.shared_state().read().history.clone().expect("tree");
+        let older = Some(openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), 1));
+        crate::raft::history_store::commit(&tree, Vec::new(), older).expect("rewind the record");
+        drop(machine);
+        let refused = reopen(&store).err().expect("refused");
+        assert!(refused.to_string().contains("history tree holds writes up to log index 1"), "{refused}");
     }
 }

@@ -49,8 +49,16 @@ pub(super) async fn backup(
             applied_index: applied.last_applied.map_or(0, |log_id| log_id.index),
             linkmesh_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let document = backup::write(&applied.fleet, &source, &state.data_key, UnixMillis::now())
-            .map_err(|error| ApiError::internal("backup", error))?;
+        let mut collector_events = std::collections::BTreeMap::new();
+        for record in applied.fleet.collectors.values().filter(|record| record.events_on_disk()) {
+            let events = applied
+                .events_after(record, 0, crate::model::collector::MAX_EVENTS_PER_COLLECTOR)
+                .map_err(|error| ApiError::internal("backup", error))?;
+            collector_events.insert(record.id.clone(), events);
+        }
+        let document =
+            backup::write(&applied.fleet, &collector_events, &source, &state.data_key, UnixMillis::now())
+                .map_err(|error| ApiError::internal("backup", error))?;
         (document, source.applied_index, applied.fleet.collectors.len())
     };
     tracing::info!(

@@ -507,7 +507,9 @@ pub(super) async fn events(
     let applied = state.raft.state();
     let record =
         applied.fleet.collectors.get(path.as_str()).ok_or_else(|| ApiError::not_found("collector", &path))?;
-    let events = record.events_after(after, limit).map(event_view).collect();
-    let next = record.events_after(after, limit).last().map_or(after, |event| event.id);
-    Ok(Reply(EventPage { events, next }))
+    let events = applied
+        .events_after(record, after, limit)
+        .map_err(|error| ApiError::internal("collector events", error))?;
+    let next = events.last().map_or(after, |event| event.id);
+    Ok(Reply(EventPage { events: events.iter().map(event_view).collect(), next }))
 }

@@ -329,8 +329,16 @@ impl CollectorSampler {
         move |state| {
             let memory = memory.clone();
             Box::pin(async move {
-                let record = state.raft.state().fleet.collectors.get(&memory.borrow().collector_id).cloned();
-                let Some(record) = record else {
+                let read = {
+                    let applied = state.raft.state();
+                    let memory = memory.borrow();
+                    applied.fleet.collectors.get(&memory.collector_id).cloned().map(|record| {
+                        let events =
+                            applied.events_after(&record, memory.last_event_id, MAX_EVENTS_PER_MESSAGE);
+                        (record, events)
+                    })
+                };
+                let Some((record, events)) = read else {
                     return (vec![sse_message("gone", None, "{}")], true);
                 };
                 let gathered = gather_live(&state, std::slice::from_ref(&record)).await;
@@ -343,13 +351,12 @@ impl CollectorSampler {
                     messages.push(sse_message("collector", None, &view));
                     memory.last_view = Some(view);
                 }
-                let events: Vec<EventView> = record
-                    .events_after(memory.last_event_id, MAX_EVENTS_PER_MESSAGE)
-                    .map(event_view)
-                    .collect();
-                if let Some(newest) = record.events_after(memory.last_event_id, MAX_EVENTS_PER_MESSAGE).last()
-                {
-                    let newest = newest.id;
+                let events = events.unwrap_or_else(|error| {
+                    tracing::warn!(collector_id = %record.id, error = %error, "events could not be read for the stream");
+                    Vec::new()
+                });
+                if let Some(newest) = events.last().map(|event| event.id) {
+                    let events: Vec<EventView> = events.iter().map(event_view).collect();
                     let data = serde_json::json!({ "events": events }).to_string();
                     messages.push(sse_message("events", Some(newest), &data));
                     memory.last_event_id = newest;
