@@ -332,6 +332,9 @@ impl CollectorRecord {
         while self.config.history.len() > MAX_CONFIG_VERSIONS {
             self.config.history.pop_front();
         }
+        // Most collectors keep one or a few versions: no room for more than they hold (a first push
+        // reserves four, ~260 bytes a collector at the scale of issue 17).
+        self.config.history.shrink_to_fit();
         Some(version)
     }
 

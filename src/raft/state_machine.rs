@@ -120,6 +120,11 @@ pub struct SledStateMachine {
     effects: UnboundedSender<Effect>,
     /// The file `begin_receiving_snapshot` last created, installed by name when it completes.
     receiving: Arc<Mutex<Option<std::path::PathBuf>>>,
+    /// The last log id the history tree held when the store was opened. The log after the snapshot
+    /// is applied again at start; the history writes of entries up to here are already in the tree
+    /// (a batch records its log id with its writes, and sled recovers a prefix of its batches), so
+    /// they are not written again (ADR 0009).
+    history_written_before_open: Option<LogId>,
 }
 
 impl SledStateMachine {
@@ -144,6 +149,7 @@ impl SledStateMachine {
             None => AppliedState::default(),
         };
         check_history_covers(&state, &history, snapshot_log_id).map_err(snapshot_read_error)?;
+        let history_written_before_open = history_store::applied(&history).map_err(snapshot_read_error)?;
         state.history = Some(history);
         Ok(SledStateMachine {
             state: Arc::new(RwLock::new(state)),
@@ -151,6 +157,7 @@ impl SledStateMachine {
             snapshots,
             effects,
             receiving: Arc::new(Mutex::new(None)),
+            history_written_before_open,
         })
     }
 
@@ -574,9 +581,9 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
             }
             let writes = state.fleet.take_history_writes();
             let on_disk = state.fleet.feature_level() >= FeatureLevel::HISTORY_ON_DISK;
-            if let (Some(tree), true, Some(last)) =
-                (&state.history, on_disk || !writes.is_empty(), state.last_applied)
-            {
+            let written_before = state.last_applied <= self.history_written_before_open;
+            let to_write = (on_disk || !writes.is_empty()) && !written_before;
+            if let (Some(tree), true, Some(last)) = (&state.history, to_write, state.last_applied) {
                 if let Err(problem) = history_store::commit(tree, writes, Some(last)) {
                     self.store.health.fail("apply", &problem);
                     return Err(StorageIOError::apply(last, AnyError::error(problem)).into());
@@ -659,6 +666,8 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         installed.history = Some(history);
         persist_snapshot(&self.store, &self.snapshots, meta, stored, Some(&history_name)).await?;
         *self.state.write() = installed;
+        // The new tree holds no more than the snapshot promises: every later entry writes again.
+        self.history_written_before_open = None;
         history_store::drop_all_but(&self.store.db, &history_name);
         self.store.keeper.raise_applied(meta.last_log_id);
         Ok(())
