@@ -190,6 +190,7 @@ impl Backup {
             // the restored cluster reaches that feature level.
             record.events = events.into();
             record.first_event_id = 0;
+            record.history_key = 0;
         }
         backup.fleet.rebuild_indexes();
         let data_key = backup.check()?;
@@ -332,10 +333,17 @@ mod tests {
             .apply(&Command::RaiseFeatureLevel { level: FeatureLevel::HISTORY_ON_DISK, at: UnixMillis(9) })
             .expect("raise");
         let mut collector_events = BTreeMap::new();
-        for write in fleet.take_history_writes() {
-            if let crate::model::history::HistoryWrite::PutEvent { collector_id, event } = write {
-                collector_events.entry(collector_id).or_insert_with(Vec::new).push(event);
-            }
+        let writes = fleet.take_history_writes();
+        for record in fleet.collectors.values() {
+            let events = writes.iter().filter_map(|write| match write {
+                crate::model::history::HistoryWrite::PutEvent { history_key, event }
+                    if *history_key == record.history_key =>
+                {
+                    Some(event.clone())
+                }
+                _ => None,
+            });
+            collector_events.insert(record.id.clone(), events.collect::<Vec<_>>());
         }
         let record = fleet.collectors.values().next().expect("a collector");
         assert!(record.events.is_empty() && record.events_on_disk());
@@ -346,6 +354,7 @@ mod tests {
         let original = inline.collectors.values().next().expect("a collector");
         assert_eq!(restored.events, original.events, "the events are inline again");
         assert!(!restored.events.is_empty() && !restored.events_on_disk());
+        assert_eq!(restored.history_key, 0, "given again where the restored cluster moves them");
     }
 
     fn edited(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {

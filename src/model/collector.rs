@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, NewEvent};
-use super::history::HistoryWrite;
+use super::history::{HistorySink, HistoryWrite};
 use super::labels::Labels;
 use super::pipeline::{Destination, Route, Source};
 use super::stability::StabilityLevel;
@@ -194,9 +194,12 @@ pub struct CollectorRecord {
     /// Whether an `own_metrics_first_seen` event was ever recorded (kept here once events are on disk).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub saw_own_metrics: bool,
+    /// Where the collector's history is in the history tree (`model/history.rs`); 0 until it has one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_key: u64,
 }
 
-fn is_zero(value: &u64) -> bool {
+pub(crate) fn is_zero(value: &u64) -> bool {
     *value == 0
 }
 
@@ -236,6 +239,7 @@ impl CollectorRecord {
             events: VecDeque::new(),
             first_event_id: 0,
             saw_own_metrics: false,
+            history_key: 0,
         }
     }
 
@@ -255,7 +259,7 @@ impl CollectorRecord {
 
     /// Records an event with the next id, and drops the oldest beyond [`MAX_EVENTS_PER_COLLECTOR`]:
     /// in memory, or, with `disk`, as writes to the history tree.
-    pub fn push_event(&mut self, event: NewEvent, disk: Option<&mut Vec<HistoryWrite>>) {
+    pub fn push_event(&mut self, event: NewEvent, disk: Option<HistorySink<'_>>) {
         let id = self.next_event_id;
         self.next_event_id += 1;
         if event.event_type == super::event::EventType::OwnMetricsFirstSeen && disk.is_some() {
@@ -275,32 +279,40 @@ impl CollectorRecord {
                     self.events.pop_front();
                 }
             }
-            Some(writes) => {
+            Some(sink) => {
                 if self.first_event_id == 0 {
                     self.first_event_id = id;
                 }
-                writes.push(HistoryWrite::PutEvent { collector_id: self.id.clone(), event });
+                let history_key = self.history_key_from(sink.next_key);
+                sink.writes.push(HistoryWrite::PutEvent { history_key, event });
                 let keep_from = self.next_event_id.saturating_sub(MAX_EVENTS_PER_COLLECTOR as u64);
                 while self.first_event_id < keep_from {
-                    writes.push(HistoryWrite::DeleteEvent {
-                        collector_id: self.id.clone(),
-                        id: self.first_event_id,
-                    });
+                    sink.writes.push(HistoryWrite::DeleteEvent { history_key, id: self.first_event_id });
                     self.first_event_id += 1;
                 }
             }
         }
     }
 
+    /// The collector's history key, taken from `next_key` the first time.
+    fn history_key_from(&mut self, next_key: &mut u64) -> u64 {
+        if self.history_key == 0 {
+            *next_key += 1;
+            self.history_key = *next_key;
+        }
+        self.history_key
+    }
+
     /// Moves the events kept in memory to history writes (the cluster reached `HISTORY_ON_DISK`).
-    pub fn move_events_to_disk(&mut self, writes: &mut Vec<HistoryWrite>) {
+    pub fn move_events_to_disk(&mut self, sink: HistorySink<'_>) {
         if self.events_on_disk() {
             return;
         }
         self.saw_own_metrics = self.own_metrics_seen();
         self.first_event_id = self.events.front().map_or(self.next_event_id, |event| event.id);
+        let history_key = self.history_key_from(sink.next_key);
         for event in std::mem::take(&mut self.events) {
-            writes.push(HistoryWrite::PutEvent { collector_id: self.id.clone(), event });
+            sink.writes.push(HistoryWrite::PutEvent { history_key, event });
         }
     }
 

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use super::audit::AuditLog;
 use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::ConfigVersion;
-use super::collector::{CollectorRecord, RemoteConfigState};
+use super::collector::{is_zero, CollectorRecord, RemoteConfigState};
 use super::command::{prune_skip, ActivityUpdate, Command, NewCollector, PruneSkips, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
 use super::feature_level::FeatureLevel;
 use super::fleet_items::{Attached, FleetItems};
-use super::history::HistoryWrite;
+use super::history::{HistorySink, HistoryWrite};
 use super::join_tokens::{JoinTokenError, JoinTokens};
 use super::labels::check_labels;
 use super::labels::Selector;
@@ -118,6 +118,9 @@ pub struct FleetState {
     /// at level 1 serializes (and digests) exactly as releases before levels wrote it.
     #[serde(default, skip_serializing_if = "FeatureLevel::is_baseline")]
     feature_level: FeatureLevel,
+    /// The last history key given to a collector (`model/history.rs`); 0 below `HISTORY_ON_DISK`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    next_history_key: u64,
     /// Derived from `collectors`; rebuilt by [`FleetState::rebuild_indexes`] after a snapshot loads.
     #[serde(skip)]
     collector_token_index: HashMap<TokenHash, String>,
@@ -172,8 +175,12 @@ impl FleetState {
     }
 
     /// Where new events go: `Some` (the history writes) once the level keeps them on disk.
-    fn event_sink(writes: &mut Vec<HistoryWrite>, level: FeatureLevel) -> Option<&mut Vec<HistoryWrite>> {
-        (level >= FeatureLevel::HISTORY_ON_DISK).then_some(writes)
+    fn event_sink<'a>(
+        writes: &'a mut PendingWrites,
+        next_key: &'a mut u64,
+        level: FeatureLevel,
+    ) -> Option<HistorySink<'a>> {
+        (level >= FeatureLevel::HISTORY_ON_DISK).then_some(HistorySink { writes: &mut writes.0, next_key })
     }
 
     /// The level the cluster runs at: what every member can decode.
@@ -763,6 +770,11 @@ impl FleetState {
                     audit,
                 } = (**fleet).clone();
                 let history_writes = std::mem::take(&mut self.history_writes);
+                let mut collectors = collectors;
+                for record in collectors.values_mut().filter(|record| !record.events_on_disk()) {
+                    // Keys are given again, from this state's counter, when the events move to disk.
+                    record.history_key = 0;
+                }
                 *self = FleetState {
                     bootstrapped: true,
                     slots: slots.reassigned_to(*node_id),
@@ -783,7 +795,10 @@ impl FleetState {
                 self.feature_level = self.feature_level.max(*level);
                 if self.feature_level >= FeatureLevel::HISTORY_ON_DISK {
                     for record in self.collectors.values_mut() {
-                        record.move_events_to_disk(&mut self.history_writes.0);
+                        record.move_events_to_disk(HistorySink {
+                            writes: &mut self.history_writes.0,
+                            next_key: &mut self.next_history_key,
+                        });
                     }
                 }
                 Ok(vec![])
@@ -841,7 +856,7 @@ impl FleetState {
         record.push_event(
             NewEvent::new(at, EventType::CollectorCreated, format!("collector {:?} created", record.name))
                 .with("mode", record.mode.as_str()),
-            Self::event_sink(&mut self.history_writes.0, self.feature_level),
+            Self::event_sink(&mut self.history_writes, &mut self.next_history_key, self.feature_level),
         );
         let id = record.id.clone();
         self.name_order.insert(&record);
@@ -891,7 +906,7 @@ impl FleetState {
     fn remove_collector(&mut self, id: &str) -> Effect {
         if let Some(record) = self.collectors.remove(id) {
             if record.events_on_disk() {
-                self.history_writes.0.push(HistoryWrite::DropCollector { collector_id: id.to_owned() });
+                self.history_writes.0.push(HistoryWrite::DropCollector { history_key: record.history_key });
             }
             if let Some(token) = &record.token {
                 self.collector_token_index.remove(&token.hash);
@@ -949,7 +964,7 @@ impl FleetState {
         };
         record.push_event(
             NewEvent::new(at, event_type, message).with("prefix", prefix),
-            Self::event_sink(&mut self.history_writes.0, self.feature_level),
+            Self::event_sink(&mut self.history_writes, &mut self.next_history_key, self.feature_level),
         );
         self.collector_token_index.insert(*token_hash, collector_id.to_owned());
     }
@@ -1240,8 +1255,10 @@ impl FleetState {
             record.config.inferred = Some(inferred.clone());
         }
         for event in &update.events {
-            record
-                .push_event(event.clone(), Self::event_sink(&mut self.history_writes.0, self.feature_level));
+            record.push_event(
+                event.clone(),
+                Self::event_sink(&mut self.history_writes, &mut self.next_history_key, self.feature_level),
+            );
         }
         let at = record.last_seen_at.unwrap_or_default();
         let record = self.collectors.get(&update.collector_id)?;
@@ -2009,16 +2026,16 @@ mod tests {
     }
 
     /// Replays history writes into a map, as the history tree would hold them.
-    fn on_disk(writes: Vec<HistoryWrite>, into: &mut BTreeMap<(String, u64), Event>) {
+    fn on_disk(writes: Vec<HistoryWrite>, into: &mut BTreeMap<(u64, u64), Event>) {
         for write in writes {
             match write {
-                HistoryWrite::PutEvent { collector_id, event } => {
-                    into.insert((collector_id, event.id), event);
+                HistoryWrite::PutEvent { history_key, event } => {
+                    into.insert((history_key, event.id), event);
                 }
-                HistoryWrite::DeleteEvent { collector_id, id } => {
-                    into.remove(&(collector_id, id));
+                HistoryWrite::DeleteEvent { history_key, id } => {
+                    into.remove(&(history_key, id));
                 }
-                HistoryWrite::DropCollector { collector_id } => into.retain(|(id, _), _| *id != collector_id),
+                HistoryWrite::DropCollector { history_key } => into.retain(|(key, _), _| *key != history_key),
             }
         }
     }
@@ -2036,8 +2053,11 @@ mod tests {
         state.apply(&raise).expect("raise");
         let mut disk = BTreeMap::new();
         on_disk(state.take_history_writes(), &mut disk);
+        let key = |state: &FleetState, id: &str| state.collectors[id].history_key;
+        let (c1_key, c2_key) = (key(&state, "c1"), key(&state, "c2"));
+        assert_eq!((c1_key, c2_key), (1, 2), "keys given in the collectors' order, from 1");
         let c1: Vec<Event> =
-            disk.iter().filter(|((id, _), _)| id == "c1").map(|(_, event)| event.clone()).collect();
+            disk.iter().filter(|((key, _), _)| *key == c1_key).map(|(_, event)| event.clone()).collect();
         assert_eq!(c1, Vec::from(in_memory), "every event moved, ids kept");
         let record = &state.collectors["c1"];
         assert!(record.events.is_empty() && record.events_on_disk());
@@ -2051,7 +2071,7 @@ mod tests {
         state.apply(&Command::RecordActivity { updates: vec![update] }).expect("activity");
         on_disk(state.take_history_writes(), &mut disk);
         let record = &state.collectors["c1"];
-        let ids: Vec<u64> = disk.keys().filter(|(id, _)| id == "c1").map(|(_, event)| *event).collect();
+        let ids: Vec<u64> = disk.keys().filter(|(key, _)| *key == c1_key).map(|(_, event)| *event).collect();
         assert_eq!(ids.len(), MAX_EVENTS_PER_COLLECTOR);
         assert_eq!(ids.first(), Some(&record.first_event_id));
         assert_eq!(ids.last(), Some(&(record.next_event_id - 1)));
@@ -2062,12 +2082,12 @@ mod tests {
         assert!(state.take_history_writes().is_empty(), "a rejected command leaves no writes");
         state.apply(&Command::DeleteCollector { id: "c2".into() }).expect("delete");
         on_disk(state.take_history_writes(), &mut disk);
-        assert!(disk.keys().all(|(id, _)| id != "c2"));
-        // A new collector starts on disk at once.
+        assert!(disk.keys().all(|(key, _)| *key != c2_key));
+        // A new collector starts on disk at once, with the next key.
         state.apply(&create("c3")).expect("create");
         on_disk(state.take_history_writes(), &mut disk);
-        assert_eq!(state.collectors["c3"].first_event_id, 1);
-        assert_eq!(disk[&("c3".to_owned(), 1)].event_type, EventType::CollectorCreated);
+        assert_eq!((state.collectors["c3"].first_event_id, key(&state, "c3")), (1, 3));
+        assert_eq!(disk[&(3, 1)].event_type, EventType::CollectorCreated);
         // What a record says about own metrics survives the move.
         assert!(!state.collectors["c3"].own_metrics_seen());
         let seen = ActivityUpdate {

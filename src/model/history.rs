@@ -9,9 +9,11 @@
 //! what lets a snapshot copy the tree without stopping applies, and a restart trust a tree that is at
 //! least as new as its snapshot.
 //!
-//! Keys: the collector id's length (u16 BE), the id, a kind byte, the event id (u64 BE), so one
-//! collector's events are one contiguous range in id order. [`APPLIED_KEY`] (one byte, shorter than
-//! any collector key) holds the last log id whose writes the tree has.
+//! Keys: the collector's history key (u64 BE, given by `apply` in creation order from
+//! `FleetState::next_history_key`, so a batch of new collectors writes at the end of the tree instead
+//! of all over it), a kind byte, the event id (u64 BE): one collector's events are one contiguous
+//! range in id order. [`APPLIED_KEY`] (one byte, shorter than any collector key) holds the last log
+//! id whose writes the tree has.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,42 +21,45 @@ use super::event::Event;
 
 /// Kind byte of an event key.
 const EVENT: u8 = b'e';
-/// The key of the last applied log id (a collector key is at least 11 bytes).
+/// The key of the last applied log id (a collector key is 17 bytes; history keys never reach 0xff…).
 pub const APPLIED_KEY: &[u8] = &[0xff];
 
-/// One write to the history tree, in apply order.
+/// One write to the history tree, in apply order. `history_key` is the collector's
+/// (`CollectorRecord::history_key`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum HistoryWrite {
     /// Stores an event under its id (ids are assigned by `apply`, so a replay writes the same one).
-    PutEvent { collector_id: String, event: Event },
+    PutEvent { history_key: u64, event: Event },
     /// Removes one event, dropped by the per-collector bound.
-    DeleteEvent { collector_id: String, id: u64 },
+    DeleteEvent { history_key: u64, id: u64 },
     /// Removes everything a deleted collector had.
-    DropCollector { collector_id: String },
+    DropCollector { history_key: u64 },
 }
 
-/// The key prefix shared by every key of `collector_id`.
-pub fn collector_prefix(collector_id: &str) -> Vec<u8> {
-    let id = collector_id.as_bytes();
-    // Ids are minted by the server (`col_` and 20 hex digits); a restored fleet's ids are bounded by the
-    // backup's own limits, far below this.
-    let length = u16::try_from(id.len()).unwrap_or(u16::MAX);
-    let mut key = Vec::with_capacity(2 + id.len() + 9);
-    key.extend_from_slice(&length.to_be_bytes());
-    key.extend_from_slice(&id[..usize::from(length)]);
+/// Where new events go once they are kept on disk: the writes, and the counter new collectors take
+/// their history key from.
+pub struct HistorySink<'a> {
+    pub writes: &'a mut Vec<HistoryWrite>,
+    pub next_key: &'a mut u64,
+}
+
+/// The key prefix shared by every key of the collector with `history_key`.
+pub fn collector_prefix(history_key: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(17);
+    key.extend_from_slice(&history_key.to_be_bytes());
     key
 }
 
-/// The prefix of `collector_id`'s events.
-pub fn events_prefix(collector_id: &str) -> Vec<u8> {
-    let mut key = collector_prefix(collector_id);
+/// The prefix of a collector's events.
+pub fn events_prefix(history_key: u64) -> Vec<u8> {
+    let mut key = collector_prefix(history_key);
     key.push(EVENT);
     key
 }
 
-/// The key of event `id` of `collector_id`.
-pub fn event_key(collector_id: &str, id: u64) -> Vec<u8> {
-    let mut key = events_prefix(collector_id);
+/// The key of event `id` of the collector with `history_key`.
+pub fn event_key(history_key: u64, id: u64) -> Vec<u8> {
+    let mut key = events_prefix(history_key);
     key.extend_from_slice(&id.to_be_bytes());
     key
 }
@@ -83,18 +88,19 @@ mod tests {
     #[test]
     fn a_collectors_events_are_one_range_in_id_order_apart_from_other_collectors() {
         let mut keys = [
-            event_key("col_b", 2),
-            event_key("col_a", 300),
-            event_key("col_b", 1),
-            event_key("col_a", 2),
-            event_key("col_ab", 1),
+            event_key(2, 2),
+            event_key(1, 300),
+            event_key(2, 1),
+            event_key(1, 2),
+            event_key(256, 1),
             APPLIED_KEY.to_vec(),
         ];
         keys.sort();
-        let prefix = events_prefix("col_a");
-        let of_a: Vec<u64> =
+        let prefix = events_prefix(1);
+        let of_first: Vec<u64> =
             keys.iter().filter(|key| key.starts_with(&prefix)).filter_map(|key| event_id_of(key)).collect();
-        assert_eq!(of_a, vec![2, 300], "a longer id is not inside a shorter one's range");
+        assert_eq!(of_first, vec![2, 300]);
+        assert_eq!(keys[0..2], [event_key(1, 2), event_key(1, 300)], "in creation order, then event id");
         assert_eq!(keys.last().map(Vec::as_slice), Some(APPLIED_KEY), "the applied key is no collector's");
     }
 

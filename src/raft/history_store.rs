@@ -28,15 +28,15 @@ pub fn commit(tree: &sled::Tree, writes: Vec<HistoryWrite>, applied: Option<LogI
     let mut overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     for write in writes {
         match write {
-            HistoryWrite::PutEvent { collector_id, event } => {
+            HistoryWrite::PutEvent { history_key, event } => {
                 overlay
-                    .insert(history::event_key(&collector_id, event.id), Some(history::encode_event(&event)));
+                    .insert(history::event_key(history_key, event.id), Some(history::encode_event(&event)));
             }
-            HistoryWrite::DeleteEvent { collector_id, id } => {
-                overlay.insert(history::event_key(&collector_id, id), None);
+            HistoryWrite::DeleteEvent { history_key, id } => {
+                overlay.insert(history::event_key(history_key, id), None);
             }
-            HistoryWrite::DropCollector { collector_id } => {
-                let prefix = history::collector_prefix(&collector_id);
+            HistoryWrite::DropCollector { history_key } => {
+                let prefix = history::collector_prefix(history_key);
                 for key in tree.scan_prefix(&prefix).keys() {
                     let key = key.map_err(|error| format!("the history tree cannot be read: {error}"))?;
                     overlay.insert(key.to_vec(), None);
@@ -71,15 +71,16 @@ pub fn applied(tree: &sled::Tree) -> Result<Option<LogId>, String> {
     }
 }
 
-/// `collector_id`'s events with an id greater than `after`, oldest first, at most `limit`.
+/// The events of the collector with `history_key` with an id greater than `after`, oldest first, at
+/// most `limit`.
 pub fn events_after(
     tree: &sled::Tree,
-    collector_id: &str,
+    history_key: u64,
     after: u64,
     limit: usize,
 ) -> Result<Vec<Event>, String> {
-    let prefix = history::events_prefix(collector_id);
-    let from = history::event_key(collector_id, after.saturating_add(1));
+    let prefix = history::events_prefix(history_key);
+    let from = history::event_key(history_key, after.saturating_add(1));
     let mut events = Vec::new();
     for entry in tree.range(from..) {
         let (key, value) = entry.map_err(|error| format!("the history tree cannot be read: {error}"))?;
@@ -129,6 +130,11 @@ mod tests {
     use crate::model::event::EventType;
     use crate::model::UnixMillis;
 
+    const A: u64 = 1;
+    const B: u64 = 2;
+    const C: u64 = 3;
+    const GONE: u64 = 4;
+
     fn event(id: u64) -> Event {
         Event {
             id,
@@ -139,8 +145,8 @@ mod tests {
         }
     }
 
-    fn put(collector: &str, id: u64) -> HistoryWrite {
-        HistoryWrite::PutEvent { collector_id: collector.to_owned(), event: event(id) }
+    fn put(collector: u64, id: u64) -> HistoryWrite {
+        HistoryWrite::PutEvent { history_key: collector, event: event(id) }
     }
 
     fn tree() -> sled::Tree {
@@ -148,7 +154,7 @@ mod tests {
         db.open_tree(HISTORY_TREE).expect("a tree")
     }
 
-    fn ids(tree: &sled::Tree, collector: &str) -> Vec<u64> {
+    fn ids(tree: &sled::Tree, collector: u64) -> Vec<u64> {
         events_after(tree, collector, 0, 100).expect("read").iter().map(|event| event.id).collect()
     }
 
@@ -156,29 +162,28 @@ mod tests {
     fn writes_land_in_order_within_one_batch_and_pages_read_after_an_id() {
         let tree = tree();
         let writes = vec![
-            put("col_a", 1),
-            put("col_a", 2),
-            put("col_a", 3),
-            HistoryWrite::DeleteEvent { collector_id: "col_a".to_owned(), id: 1 },
-            put("col_b", 1),
-            put("col_gone", 1),
-            HistoryWrite::DropCollector { collector_id: "col_gone".to_owned() },
+            put(A, 1),
+            put(A, 2),
+            put(A, 3),
+            HistoryWrite::DeleteEvent { history_key: A, id: 1 },
+            put(B, 1),
+            put(GONE, 1),
+            HistoryWrite::DropCollector { history_key: GONE },
         ];
         commit(&tree, writes, None).expect("commit");
-        assert_eq!(ids(&tree, "col_a"), vec![2, 3]);
-        assert_eq!(ids(&tree, "col_b"), vec![1]);
-        assert!(ids(&tree, "col_gone").is_empty(), "a drop removes the puts before it in the batch");
-        let page = events_after(&tree, "col_a", 2, 10).expect("read");
+        assert_eq!(ids(&tree, A), vec![2, 3]);
+        assert_eq!(ids(&tree, B), vec![1]);
+        assert!(ids(&tree, GONE).is_empty(), "a drop removes the puts before it in the batch");
+        let page = events_after(&tree, A, 2, 10).expect("read");
         assert_eq!(page, vec![event(3)]);
-        assert_eq!(events_after(&tree, "col_a", 0, 1).expect("read").len(), 1, "at most limit");
+        assert_eq!(events_after(&tree, A, 0, 1).expect("read").len(), 1, "at most limit");
     }
 
     #[test]
     fn replaying_the_same_writes_onto_a_tree_that_is_ahead_leaves_it_as_it_was() {
-        let first = vec![put("col_a", 1), put("col_a", 2)];
-        let second =
-            vec![HistoryWrite::DeleteEvent { collector_id: "col_a".to_owned(), id: 1 }, put("col_a", 3)];
-        let third = vec![HistoryWrite::DropCollector { collector_id: "col_a".to_owned() }, put("col_c", 1)];
+        let first = vec![put(A, 1), put(A, 2)];
+        let second = vec![HistoryWrite::DeleteEvent { history_key: A, id: 1 }, put(A, 3)];
+        let third = vec![HistoryWrite::DropCollector { history_key: A }, put(C, 1)];
         let ahead = tree();
         for writes in [first.clone(), second.clone(), third.clone()] {
             commit(&ahead, writes, None).expect("commit");
@@ -192,7 +197,7 @@ mod tests {
             commit(&ahead, writes, None).expect("replay");
         }
         assert_eq!(state(&ahead), expected);
-        assert_eq!(ids(&ahead, "col_c"), vec![1]);
+        assert_eq!(ids(&ahead, C), vec![1]);
     }
 
     #[test]
@@ -200,7 +205,7 @@ mod tests {
         let tree = tree();
         assert_eq!(applied(&tree), Ok(None));
         let log_id = openraft::LogId::new(openraft::CommittedLeaderId::new(2, 1), 17);
-        commit(&tree, vec![put("col_a", 1)], Some(log_id)).expect("commit");
+        commit(&tree, vec![put(A, 1)], Some(log_id)).expect("commit");
         assert_eq!(applied(&tree), Ok(Some(log_id)));
         assert_eq!(entries(&tree).count(), 1);
     }

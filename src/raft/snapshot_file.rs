@@ -367,7 +367,7 @@ pub fn check(dir: &Path, recorded: &SnapshotFile) -> Result<(), SnapshotFileErro
 /// Decodes a snapshot, binary or JSON (told apart by [`MAGIC`]), streaming from `reader`. Checksums
 /// are [`scan`]'s business; this only decodes. The indexes are not rebuilt.
 pub fn decode_from<T: DeserializeOwned, R: Read>(reader: R) -> Result<T, String> {
-    decode_with_history(reader, |_, _| Ok(())).map(|(state, _)| state)
+    decode_inner(reader, None).map(|(state, _)| state)
 }
 
 /// What a history section may hold per entry; more is damage, not a big entry (an event is a few
@@ -379,6 +379,18 @@ const MAX_HISTORY_PART: usize = 64 << 20;
 pub fn decode_with_history<T: DeserializeOwned, R: Read>(
     reader: R,
     mut on_entry: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), String>,
+) -> Result<(T, bool), String> {
+    decode_inner(reader, Some(&mut on_entry))
+}
+
+/// One entry handler for the history section.
+type OnEntry<'a> = &'a mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<(), String>;
+
+/// Decodes a snapshot; the history section's entries go to `on_entry`, or are skipped unread without
+/// it (a restart: the tree is already on disk).
+fn decode_inner<T: DeserializeOwned, R: Read>(
+    reader: R,
+    mut on_entry: Option<OnEntry<'_>>,
 ) -> Result<(T, bool), String> {
     let mut reader = BufReader::with_capacity(BUFFER_BYTES, reader);
     let mut prefix = Vec::with_capacity(HEADER_LEN as usize);
@@ -392,24 +404,38 @@ pub fn decode_with_history<T: DeserializeOwned, R: Read>(
         let state = T::deserialize(&mut deserializer).map_err(|error| error.to_string())?;
         let with_history = version == FORMAT_VERSION_WITH_HISTORY;
         if with_history {
-            let part = |reader: &mut BufReader<R>| -> Result<Vec<u8>, String> {
+            let section_error = |error: io::Error| format!("the history section: {error}");
+            // Reads one length-prefixed part: its bytes when `keep`, else skips them (empty result),
+            // and says whether it had any.
+            let part = |reader: &mut BufReader<R>, keep: bool| -> Result<(Vec<u8>, bool), String> {
                 let mut length = [0u8; 4];
-                reader.read_exact(&mut length).map_err(|error| format!("the history section: {error}"))?;
+                reader.read_exact(&mut length).map_err(section_error)?;
                 let length = u32::from_le_bytes(length) as usize;
                 if length > MAX_HISTORY_PART {
                     return Err(format!("a history entry of {length} bytes"));
                 }
+                if !keep {
+                    let skipped = io::copy(&mut reader.by_ref().take(length as u64), &mut io::sink())
+                        .map_err(section_error)?;
+                    if skipped != length as u64 {
+                        return Err("the history section ends inside an entry".to_owned());
+                    }
+                    return Ok((Vec::new(), length > 0));
+                }
                 let mut bytes = vec![0u8; length];
-                reader.read_exact(&mut bytes).map_err(|error| format!("the history section: {error}"))?;
-                Ok(bytes)
+                reader.read_exact(&mut bytes).map_err(section_error)?;
+                Ok((bytes, length > 0))
             };
+            let keep = on_entry.is_some();
             loop {
-                let key = part(&mut reader)?;
-                if key.is_empty() {
+                let (key, any) = part(&mut reader, keep)?;
+                if !any {
                     break;
                 }
-                let value = part(&mut reader)?;
-                on_entry(key, value)?;
+                let (value, _) = part(&mut reader, keep)?;
+                if let Some(on_entry) = on_entry.as_mut() {
+                    on_entry(key, value)?;
+                }
             }
         }
         let mut rest = Vec::new();
@@ -510,6 +536,45 @@ mod tests {
             decoded.rebuild_indexes();
             assert_eq!(decoded, state, "{encoding:?}");
         }
+    }
+
+    #[test]
+    fn a_history_section_follows_the_state_is_read_in_order_or_skipped_and_checked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = sample_state();
+        let entries: Vec<(Vec<u8>, Vec<u8>)> =
+            (0u8..50).map(|i| (vec![0, 1, b'c', i], vec![i; usize::from(i)])).collect();
+        let mut writer = SnapshotWriter::create(dir.path(), "h.snap").expect("create");
+        writer.encode(&state, SnapshotEncoding::BinaryWithHistory).expect("state");
+        for (key, value) in &entries {
+            writer.history_entry(key, value).expect("entry");
+        }
+        assert!(writer.history_entry(&[], b"x").is_err(), "an empty key would end the section");
+        writer.end_history().expect("end");
+        let recorded = writer.finish().expect("finish");
+        check(dir.path(), &recorded).expect("intact: version 2 passes the checks");
+
+        let mut read = Vec::new();
+        let (mut decoded, with_history): (FleetState, bool) =
+            decode_file_with_history(dir.path(), "h.snap", |key, value| {
+                read.push((key, value));
+                Ok(())
+            })
+            .expect("decode");
+        decoded.rebuild_indexes();
+        assert!(with_history);
+        assert_eq!((decoded, read), (state.clone(), entries));
+        let mut skipped: FleetState = decode_file(dir.path(), "h.snap").expect("the section skipped");
+        skipped.rebuild_indexes();
+        assert_eq!(skipped, state);
+
+        let bytes = std::fs::read(dir.path().join("h.snap")).expect("read");
+        std::fs::write(dir.path().join("torn.snap"), &bytes[..bytes.len() - 40]).expect("write");
+        assert!(decode_file::<FleetState>(dir.path(), "torn.snap").is_err(), "a torn section");
+        let unfinished = SnapshotWriter::create(dir.path(), "u.snap").expect("create");
+        let mut unfinished = unfinished;
+        unfinished.encode(&state, SnapshotEncoding::BinaryWithHistory).expect("state");
+        assert!(unfinished.finish().is_err(), "a section never ended is no snapshot");
     }
 
     #[test]

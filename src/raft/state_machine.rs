@@ -79,7 +79,7 @@ impl AppliedState {
             return Ok(record.events_after(after, limit).cloned().collect());
         }
         match &self.history {
-            Some(tree) => history_store::events_after(tree, &record.id, after, limit),
+            Some(tree) => history_store::events_after(tree, record.history_key, after, limit),
             None => Err("this state has no history tree".to_owned()),
         }
     }
