@@ -6,6 +6,10 @@
 //! [`super::framing`]) and flushed, and the durable facts raised to it in the same step; the file it
 //! replaced is removed only then. On restart the state is rebuilt from the last snapshot and openraft
 //! re-applies the committed log after it. Readers share the state through [`SharedState`].
+//!
+//! From feature level 3 on, `apply` also commits the history writes the commands return (collector
+//! events) to the history tree, without a flush, in one sled batch per call with the last applied log
+//! id; snapshots carry that tree after the state ([`super::history_store`], docs/adr/0009).
 
 use std::sync::Arc;
 
