@@ -180,17 +180,20 @@ impl Backup {
         }
         let mut backup: Backup =
             serde_json::from_slice(bytes).map_err(|error| BackupError::Malformed(error.to_string()))?;
-        for (collector_id, events) in std::mem::take(&mut backup.collector_events) {
-            let Some(record) = backup.fleet.collectors.get_mut(&collector_id) else {
-                return Err(BackupError::Malformed(format!(
-                    "events of collector {collector_id:?}, not in the fleet"
-                )));
-            };
-            // Restored as releases before the history tree held them: in memory, moved to disk when
-            // the restored cluster reaches that feature level.
-            record.events = events.into();
+        let mut collector_events = std::mem::take(&mut backup.collector_events);
+        // Every collector restored as releases before the history tree held events: in memory, moved
+        // to disk (with keys of the restored cluster) when it reaches that feature level.
+        for record in backup.fleet.collectors.values_mut() {
+            if let Some(events) = collector_events.remove(&record.id) {
+                record.events = events.into();
+            }
             record.first_event_id = 0;
             record.history_key = 0;
+        }
+        if let Some(collector_id) = collector_events.keys().next() {
+            return Err(BackupError::Malformed(format!(
+                "events of collector {collector_id:?}, not in the fleet"
+            )));
         }
         backup.fleet.rebuild_indexes();
         let data_key = backup.check()?;
@@ -384,6 +387,8 @@ mod tests {
         assert!(matches!(refused(&newer), BackupError::UnsupportedVersion { found: 3 }));
         let stray = edited(&bytes, |value| value["collector_events"] = serde_json::json!({ "col_x": [] }));
         assert!(matches!(refused(&stray), BackupError::Malformed(_)), "events of no collector");
+        let wrong_type = edited(&bytes, |value| value["collector_events"] = 5.into());
+        assert!(matches!(refused(&wrong_type), BackupError::Malformed(_)), "events that are no map");
         assert!(matches!(refused(b"{\"collectors\":[]}"), BackupError::NotABackup(_)));
         assert!(matches!(refused(b"not json"), BackupError::NotABackup(_)));
         assert!(matches!(refused(&bytes[..bytes.len() / 2]), BackupError::NotABackup(_)), "cut short");

@@ -64,12 +64,6 @@ pub fn event_key(history_key: u64, id: u64) -> Vec<u8> {
     key
 }
 
-/// The event id at the end of an event key.
-pub fn event_id_of(key: &[u8]) -> Option<u64> {
-    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
-    Some(u64::from_be_bytes(tail))
-}
-
 /// An event as stored: MessagePack with field names (the snapshot files' encoding).
 pub fn encode_event(event: &Event) -> Vec<u8> {
     rmp_serde::to_vec_named(event).expect("an event serializes")
@@ -84,6 +78,12 @@ mod tests {
     use super::*;
     use crate::model::event::EventType;
     use crate::model::UnixMillis;
+
+    /// The event id at the end of an event key.
+    fn event_id_of(key: &[u8]) -> Option<u64> {
+        let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+        Some(u64::from_be_bytes(tail))
+    }
 
     #[test]
     fn a_collectors_events_are_one_range_in_id_order_apart_from_other_collectors() {

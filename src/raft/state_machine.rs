@@ -129,6 +129,10 @@ pub struct SledStateMachine {
     /// (a batch records its log id with its writes, and sled recovers a prefix of its batches), so
     /// they are not written again (ADR 0009).
     history_written_before_open: Option<LogId>,
+    /// Held (shared) by a snapshot build while it copies the history tree, and (exclusive) by an
+    /// install before it drops the tree it replaced: a build and an install may overlap, and a copy
+    /// of a tree dropped under it would be a snapshot without the history it claims.
+    history_copies: Arc<RwLock<()>>,
 }
 
 impl SledStateMachine {
@@ -162,6 +166,7 @@ impl SledStateMachine {
             effects,
             receiving: Arc::new(Mutex::new(None)),
             history_written_before_open,
+            history_copies: Arc::default(),
         })
     }
 
@@ -362,6 +367,7 @@ pub struct SnapshotBuilder {
     state: SharedState,
     store: DurableDb,
     snapshots: sled::Tree,
+    history_copies: Arc<RwLock<()>>,
 }
 
 /// What building a snapshot file produced.
@@ -376,8 +382,13 @@ struct Built {
 
 /// Writes the current state to a new file of `dir`. The read lock is held only while it is encoded
 /// (applies wait that long; readers do not); the fsyncs come after it is released.
-fn build_file(state: &SharedState, dir: &std::path::Path) -> std::io::Result<Built> {
+fn build_file(
+    state: &SharedState,
+    history_copies: &RwLock<()>,
+    dir: &std::path::Path,
+) -> std::io::Result<Built> {
     let clock = crate::model::Clock::system();
+    let copying = history_copies.read();
     let guard = state.read();
     let locked = clock.monotonic();
     let (last_applied, membership) = (guard.last_applied, guard.membership.clone());
@@ -409,6 +420,7 @@ fn build_file(state: &SharedState, dir: &std::path::Path) -> std::io::Result<Bui
         }
         _ => Ok(()),
     });
+    drop(copying);
     let finished = encoded.and_then(|()| writer.finish());
     let file = finished.inspect_err(|_| {
         let _ = std::fs::remove_file(dir.join(&name));
@@ -421,7 +433,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let clock = crate::model::Clock::system();
         let started = clock.monotonic();
         let (state, dir) = (self.state.clone(), self.store.snapshot_dir.clone());
-        let built = tokio::task::spawn_blocking(move || build_file(&state, &dir))
+        let history_copies = self.history_copies.clone();
+        let built = tokio::task::spawn_blocking(move || build_file(&state, &history_copies, &dir))
             .await
             .map_err(std::io::Error::other)
             .and_then(|built| built)
@@ -583,11 +596,13 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
                     return Err(StorageIOError::apply(entry_log_id, AnyError::error(problem)).into());
                 }
             }
+            // Below the history level there are no writes, and nothing to record.
             let writes = state.fleet.take_history_writes();
             let on_disk = state.fleet.feature_level() >= FeatureLevel::HISTORY_ON_DISK;
             let written_before = state.last_applied <= self.history_written_before_open;
-            let to_write = (on_disk || !writes.is_empty()) && !written_before;
-            if let (Some(tree), true, Some(last)) = (&state.history, to_write, state.last_applied) {
+            if let (Some(tree), true, Some(last)) =
+                (&state.history, on_disk && !written_before, state.last_applied)
+            {
                 if let Err(problem) = history_store::commit(tree, writes, Some(last)) {
                     self.store.health.fail("apply", &problem);
                     return Err(StorageIOError::apply(last, AnyError::error(problem)).into());
@@ -608,6 +623,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
             state: self.state.clone(),
             store: self.store.clone(),
             snapshots: self.snapshots.clone(),
+            history_copies: self.history_copies.clone(),
         }
     }
 
@@ -672,6 +688,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         *self.state.write() = installed;
         // The new tree holds no more than the snapshot promises: every later entry writes again.
         self.history_written_before_open = None;
+        let _no_copy_under_way = self.history_copies.write();
         history_store::drop_all_but(&self.store.db, &history_name);
         self.store.keeper.raise_applied(meta.last_log_id);
         Ok(())
