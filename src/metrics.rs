@@ -14,7 +14,8 @@
 //! - The log flush histogram: `raft/log_store.rs` times each append's flush into the histogram its
 //!   `DurableDb` was built with ([`NodeMetrics::log_flush_histogram`]), registered here.
 //! - HTTP requests: the middleware in `http/metrics.rs`, around the whole App.
-//! - Polls, forward errors, own_metrics pushes: the handlers that serve them.
+//! - Polls, forward errors, own_metrics pushes: the handlers that serve them; status changes: the
+//!   collector actors (through the [`StatusChanges`] handle their environment holds).
 //!
 //! This file imports nothing of the crate, so every layer (raft included) may import it.
 
@@ -138,6 +139,28 @@ struct OutcomeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusChangeLabels {
+    from: &'static str,
+    to: &'static str,
+}
+
+/// Collector status changes made by this node's actors, by the status left and the one entered: how
+/// flapping shows (an alert on `to="stale"`, the simulator's flap count). Shared by the actors.
+#[derive(Clone, Default)]
+pub struct StatusChanges(Family<StatusChangeLabels, Counter>);
+
+impl StatusChanges {
+    pub fn record(&self, from: &'static str, to: &'static str) {
+        self.0.get_or_create(&StatusChangeLabels { from, to }).inc();
+    }
+
+    /// Changes counted from `from` to `to`.
+    pub fn count(&self, from: &'static str, to: &'static str) -> u64 {
+        self.0.get_or_create(&StatusChangeLabels { from, to }).get()
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpRequestLabels {
     route: Cow<'static, str>,
     method: &'static str,
@@ -171,6 +194,7 @@ pub struct NodeMetrics {
     polls: Family<PathLabel, Counter>,
     forward_errors: Family<KindLabel, Counter>,
     resident_actors: Gauge,
+    status_changes: StatusChanges,
     own_metrics_pushes: Family<OutcomeLabel, Counter>,
     http_requests: Family<HttpRequestLabels, Counter>,
     http_seconds: Family<HttpLatencyLabels, Histogram, fn() -> Histogram>,
@@ -189,6 +213,7 @@ impl NodeMetrics {
             polls: Family::default(),
             forward_errors: Family::default(),
             resident_actors: Gauge::default(),
+            status_changes: StatusChanges::default(),
             own_metrics_pushes: Family::default(),
             http_requests: Family::default(),
             http_seconds: Family::new_with_constructor(http_seconds_histogram),
@@ -253,6 +278,11 @@ impl NodeMetrics {
             metrics.resident_actors.clone(),
         );
         registry.register(
+            "collector_status_changes",
+            "Collector status changes made by this node's actors, by the status left and the one entered",
+            metrics.status_changes.0.clone(),
+        );
+        registry.register(
             "own_metrics_pushes",
             "own_metrics pushes (POST /v1/metrics) accepted or refused",
             metrics.own_metrics_pushes.clone(),
@@ -278,6 +308,11 @@ impl NodeMetrics {
     /// The Raft gauges, for the watcher and the scrape.
     pub fn raft(&self) -> &RaftGauges {
         &self.raft
+    }
+
+    /// The status change counters, for this node's collector actors.
+    pub fn status_changes(&self) -> StatusChanges {
+        self.status_changes.clone()
     }
 
     pub fn poll_served(&self, path: PollPath) {

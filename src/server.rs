@@ -291,6 +291,7 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
         config.collectors.clone(),
         data_key.clone(),
         Clock::system(),
+        metrics.status_changes(),
         threads,
     );
     live_source.set(registry.clone());

@@ -11,7 +11,7 @@
 //! - [`decode_only`]: the in-process decode baseline of the push benchmark.
 //! - [`nodes`]: the servers, each call sent to one at random with a load balancer's retry.
 //! - [`stats`], [`progress`], [`report`]: counters and latency histograms (totals and per node), the
-//!   live line, the summary table.
+//!   live line, the summary table; [`server_metrics`]: the servers' own status change counts.
 //!
 //! The simulator never touches server internals: everything goes over HTTP, so it measures what a
 //! real fleet would see. Its own CPU use is in the summary (`client_cpu_s`), since on one machine it
@@ -32,6 +32,7 @@ pub mod own_metrics;
 pub mod progress;
 pub mod provision;
 pub mod report;
+pub mod server_metrics;
 pub mod stats;
 
 use std::io::Write as _;
@@ -81,6 +82,11 @@ pub struct SimulateArgs {
     /// restart; the poll interval: a steady-state fleet).
     #[arg(long, env = "LINKMESH_SIM_RAMP_UP", default_value = "0s", value_parser = parse_duration)]
     pub ramp_up: Duration,
+    /// Open loop: calls in the first part of `--duration` count in a warm-up phase of their own, so the
+    /// measured phase shows the fleet in its steady state (with the status changes the servers
+    /// counted in it, read from their `/metrics`).
+    #[arg(long, env = "LINKMESH_SIM_WARM_UP", default_value = "0s", value_parser = parse_duration)]
+    pub warm_up: Duration,
     /// own_metrics push interval (Alloy's enrollment config scrapes itself every 30s); 0s disables pushes.
     #[arg(long, env = "LINKMESH_SIM_METRICS_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub metrics_interval: Duration,
@@ -217,6 +223,9 @@ impl SimulateArgs {
         if self.poll_interval.is_zero() {
             return invalid("--poll-interval must be positive");
         }
+        if self.warm_up >= self.duration && !self.warm_up.is_zero() {
+            return invalid("--warm-up must be shorter than --duration");
+        }
         if self.rate.is_some_and(|rate| !rate.is_finite() || rate <= 0.0) {
             return invalid("--rate must be positive");
         }
@@ -293,6 +302,9 @@ struct Phases {
     run: Option<PhaseSummary>,
     /// CPU seconds `--server-pid` used during the measured phase.
     run_server_cpu_s: Option<f64>,
+    /// Open loop: the collector status changes the servers counted during the measured phase, or why
+    /// they could not be read.
+    run_status_changes: Option<Result<server_metrics::StatusChanges, String>>,
     collectors: usize,
 }
 
@@ -386,25 +398,60 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
         phases.run_server_cpu_s =
             server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
     } else {
-        let stats = Arc::new(Stats::for_nodes(&args.urls));
-        let progress =
-            progress::start("running", stats.clone(), fleet.len(), args.progress_interval, args.quiet);
-        let settings = OpenLoopSettings {
-            duration: args.duration,
-            ramp_up: args.ramp_up,
-            poll_interval: args.poll_interval,
-            poll_jitter: args.poll_jitter,
-            metrics_interval: (!args.metrics_interval.is_zero()).then_some(args.metrics_interval),
-        };
-        let server_cpu_before = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
-        let elapsed = open_loop::run(fleet, settings, stats.clone()).await;
-        let server_cpu_after = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
-        progress.finish();
-        phases.run = Some(stats.summary(elapsed));
-        phases.run_server_cpu_s =
-            server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
+        run_open_loop(&args, fleet, &mut phases).await;
     }
     write_summary(&args, threads, &phases)
+}
+
+/// The open loop: a warm-up (when asked for) and the measured phase, each with its own stats and
+/// progress line; the servers' status change counters are read where the measured phase starts
+/// and ends.
+async fn run_open_loop(args: &SimulateArgs, fleet: Arc<SimFleet>, phases: &mut Phases) {
+    let collectors = fleet.len();
+    let token = args.admin_token.as_deref().filter(|token| token.starts_with("lmsat_"));
+    // Without a warm-up the measured phase starts with the first call: read the counters before it.
+    let mut changes_before = None;
+    if args.warm_up.is_zero() {
+        changes_before = Some(server_metrics::status_changes(&args.urls, token).await);
+    }
+    let started = tokio::time::Instant::now();
+    let stats = Arc::new(open_loop::PhasedStats {
+        warm_up: Arc::new(Stats::for_nodes(&args.urls)),
+        measured: Arc::new(Stats::for_nodes(&args.urls)),
+        measured_from: started + args.warm_up,
+    });
+    let settings = OpenLoopSettings {
+        duration: args.duration,
+        ramp_up: args.ramp_up,
+        poll_interval: args.poll_interval,
+        poll_jitter: args.poll_jitter,
+        metrics_interval: (!args.metrics_interval.is_zero()).then_some(args.metrics_interval),
+    };
+    let running = tokio::spawn(open_loop::run(fleet, settings, started, stats.clone()));
+    if !args.warm_up.is_zero() {
+        let progress =
+            progress::start("warm-up", stats.warm_up.clone(), collectors, args.progress_interval, args.quiet);
+        tokio::time::sleep_until(stats.measured_from).await;
+        progress.finish();
+        phases.startup = Some(stats.warm_up.summary(args.warm_up));
+    }
+    let changes_before = match changes_before {
+        Some(changes) => changes,
+        None => server_metrics::status_changes(&args.urls, token).await,
+    };
+    let progress =
+        progress::start("running", stats.measured.clone(), collectors, args.progress_interval, args.quiet);
+    let server_cpu_before = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
+    let elapsed = running.await.unwrap_or(args.duration);
+    let server_cpu_after = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
+    progress.finish();
+    let changes_after = server_metrics::status_changes(&args.urls, token).await;
+    phases.run = Some(stats.measured.summary(elapsed.saturating_sub(args.warm_up)));
+    phases.run_server_cpu_s = server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
+    phases.run_status_changes = Some(match (changes_before, changes_after) {
+        (Ok(before), Ok(after)) => Ok(server_metrics::difference(&before, &after)),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    });
 }
 
 async fn provision_tokens(
@@ -466,6 +513,10 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
         "run": phases.run,
         "client_cpu_s": client_cpu_s,
         "run_server_cpu_s": phases.run_server_cpu_s.map(stats::round3),
+        "run_status_changes": phases.run_status_changes.as_ref().map(|changes| match changes {
+            Ok(changes) => json!(changes),
+            Err(error) => json!({ "unavailable": error }),
+        }),
     });
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     if let Some(path) = &args.summary_json {
@@ -479,6 +530,15 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
             format!("CLIENT_CPU_S={}", client_cpu_s.unwrap_or(0.0)),
             format!("RUN_SERVER_CPU_S={}", phases.run_server_cpu_s.map_or(0.0, stats::round3)),
         ];
+        if let Some(Ok(changes)) = &phases.run_status_changes {
+            let to_stale: u64 = changes
+                .iter()
+                .filter(|(change, _)| change.ends_with("-> stale"))
+                .map(|(_, count)| count)
+                .sum();
+            lines.push(format!("RUN_STATUS_CHANGES={}", changes.values().sum::<u64>()));
+            lines.push(format!("RUN_STATUS_CHANGES_TO_STALE={to_stale}"));
+        }
         for (prefix, phase) in
             [("PROVISION_", &phases.provisioning), ("STARTUP_", &phases.startup), ("RUN_", &phases.run)]
         {
@@ -490,12 +550,32 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
             .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
     }
     if !args.quiet {
+        let startup_name = if args.closed_loop { "start-up" } else { "warm-up" };
         let ran: Vec<(&str, &PhaseSummary)> =
-            [("provisioning", &phases.provisioning), ("start-up", &phases.startup), ("run", &phases.run)]
+            [("provisioning", &phases.provisioning), (startup_name, &phases.startup), ("run", &phases.run)]
                 .into_iter()
                 .filter_map(|(name, phase)| phase.as_ref().map(|phase| (name, phase)))
                 .collect();
-        let _ = write!(std::io::stderr().lock(), "{}", report::render_all(&ran));
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "{}", report::render_all(&ran));
+        match &phases.run_status_changes {
+            Some(Ok(changes)) if changes.is_empty() => {
+                let _ = writeln!(stderr, "status changes during the run (the servers' count): none");
+            }
+            Some(Ok(changes)) => {
+                let listed: Vec<String> =
+                    changes.iter().map(|(change, count)| format!("{change}: {count}")).collect();
+                let _ = writeln!(
+                    stderr,
+                    "status changes during the run (the servers' count): {}",
+                    listed.join(", ")
+                );
+            }
+            Some(Err(error)) => {
+                let _ = writeln!(stderr, "status changes during the run: not read ({error})");
+            }
+            None => {}
+        }
     }
     if !args.no_stdout_summary {
         let mut stdout = std::io::stdout().lock();

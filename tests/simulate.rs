@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::*;
 
 /// Runs `linkmesh simulate` to completion; returns its JSON summary and its progress output (stderr).
@@ -83,6 +83,13 @@ async fn simulated_fleet_registers_polls_and_shows_connected() {
     assert_eq!(registers["ok"], 100, "Alloy registers twice per start: {summary:#}");
     assert!(run["calls"]["own_metrics"]["requests"].as_u64().expect("pushes attempted") > 0);
     assert!(progress.contains("polls"), "progress lines on stderr: {progress}");
+    // The server's own count (`/metrics`, read with the service-account token): each collector came up
+    // once, and nothing flapped.
+    assert_eq!(
+        summary["run_status_changes"],
+        json!({ "awaiting_connection -> connected": 50 }),
+        "{summary:#}"
+    );
 
     let listed = api.get("/api/v1/collectors?q=simtest-").await;
     let collectors = listed["collectors"].as_array().expect("collectors");
@@ -91,6 +98,50 @@ async fn simulated_fleet_registers_polls_and_shows_connected() {
         assert_eq!(collector["status"], "connected", "{collector}");
         assert_eq!(collector["host_id"], collector["name"], "{collector}");
     }
+}
+
+#[tokio::test]
+async fn a_warm_up_keeps_the_start_sequence_out_of_the_measured_phase() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (summary, progress) = simulate(
+        &server,
+        &api.token,
+        &dir.path().join("tokens.tsv"),
+        &[
+            "--collectors",
+            "20",
+            "--name-prefix",
+            "warm-",
+            "--duration",
+            "6s",
+            "--warm-up",
+            "3s",
+            "--poll-interval",
+            "1s",
+            "--metrics-interval",
+            "0s",
+        ],
+    );
+    let warm_up = &summary["startup"];
+    assert_eq!(
+        warm_up["calls"]["get_config"]["changed"], 20,
+        "every config delivered in the warm-up: {summary:#}"
+    );
+    assert_eq!(warm_up["calls"]["register"]["ok"], 40, "{summary:#}");
+    let run = &summary["run"];
+    assert_eq!(run["collectors_up"], 20, "{summary:#}");
+    assert!(run["calls"].get("register").is_none(), "no start sequence in the measured phase: {summary:#}");
+    let polls = &run["calls"]["get_config"];
+    assert_eq!(polls["changed"].as_u64().unwrap_or(0), 0, "{summary:#}");
+    assert_eq!(polls["errors"], 0, "{summary:#}");
+    assert!(polls["not_modified"].as_u64().expect("count") >= 40, "a poll a second for 3 s: {summary:#}");
+    let elapsed = run["elapsed_s"].as_f64().expect("elapsed");
+    assert!((2.5..=3.5).contains(&elapsed), "the measured phase is what follows the warm-up: {summary:#}");
+    assert_eq!(summary["run_status_changes"], json!({}), "a steady fleet changes no status: {summary:#}");
+    assert!(progress.contains("warm-up"), "{progress}");
+    assert!(progress.contains("status changes during the run (the servers' count): none"), "{progress}");
 }
 
 #[tokio::test]

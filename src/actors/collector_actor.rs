@@ -511,6 +511,7 @@ impl CollectorActor {
         }
         let previous = self.status;
         self.status = next;
+        self.env.status_changes.record(previous.as_str(), next.as_str());
         update.status = Some(next);
         update.last_seen_at = self.cadence.last_poll().or(self.host_last_seen);
         update.events.push(
@@ -1057,6 +1058,7 @@ mod tests {
 
     use super::*;
     use crate::config::CollectorSettings;
+    use crate::metrics::StatusChanges;
     use crate::model::{CollectorMode, ManualClock};
     use crate::own_metrics::extract;
     use crate::own_metrics::otlp_values::test_otlp::{counter, number, request, text};
@@ -1103,6 +1105,7 @@ mod tests {
         actor: Addr<CollectorActor>,
         recorder: Addr<Recorder>,
         resident: Arc<ActorShards<CollectorActor>>,
+        status_changes: StatusChanges,
         _data: tempfile::TempDir,
     }
 
@@ -1117,12 +1120,14 @@ mod tests {
             let recorder = Recorder::default().start();
             let settings =
                 CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
+            let status_changes = StatusChanges::default();
             let env = Arc::new(ActorEnv {
                 raft,
                 writer: recorder.clone().recipient(),
                 settings,
                 data_key,
                 clock: time.clock(),
+                status_changes: status_changes.clone(),
             });
             let mut record = CollectorRecord::new(
                 COLLECTOR.into(),
@@ -1135,7 +1140,7 @@ mod tests {
             let resident = Arc::new(ActorShards::new());
             let actor = CollectorActor::from_record(&record, HARNESS_EPOCH, env, resident.clone()).start();
             resident.shard(COLLECTOR).lock().insert(COLLECTOR.into(), actor.clone());
-            Harness { time, actor, recorder, resident, _data: data }
+            Harness { time, actor, recorder, resident, status_changes, _data: data }
         }
 
         fn now(&self) -> UnixMillis {
@@ -1241,6 +1246,11 @@ mod tests {
 
         harness.poll().await;
         assert_eq!(harness.statuses().await, [CollectorStatus::Connected], "a poll brings it back");
+        let counted = |from, to| harness.status_changes.count(from, to);
+        assert_eq!(counted("awaiting_connection", "connected"), 1);
+        assert_eq!(counted("connected", "stale"), 1);
+        assert_eq!(counted("stale", "connected"), 1);
+        assert_eq!(counted("connected", "offline"), 0);
     }
 
     #[actix::test]

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::activity_writer::RecordActivity;
 use crate::config::CollectorSettings;
+use crate::metrics::StatusChanges;
 use crate::model::{slot_of, Clock};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
@@ -26,6 +27,8 @@ pub struct ActorEnv {
     pub data_key: DataKey,
     /// Wall time for events and `last_seen`, monotonic time for idleness and report ages.
     pub clock: Clock,
+    /// This node's `linkmesh_collector_status_changes_total`.
+    pub status_changes: StatusChanges,
 }
 
 /// The resident actors by collector id, sharded to keep lock hold times short on the poll path.

@@ -28,6 +28,7 @@ use super::push_gate::{PushGate, PushPermit, PushRefused};
 use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::cluster::ownership::SlotFlusher;
 use crate::config::CollectorSettings;
+use crate::metrics::StatusChanges;
 use crate::model::{slot_of, Clock, CollectorRecord, Effect, MovedSlot};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
@@ -87,13 +88,21 @@ impl CollectorRegistry {
         settings: CollectorSettings,
         data_key: DataKey,
         clock: Clock,
+        status_changes: StatusChanges,
         threads: usize,
     ) -> Self {
         let arbiters = (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect();
         let pushes =
             PushGate::new(settings.max_pushes_in_flight_per_collector, settings.max_pushes_in_flight);
         let calls = Arc::new(PollGate::new(settings.poll_burst, settings.polls_per_second, clock.clone()));
-        let env = Arc::new(ActorEnv { raft, writer: writer.recipient(), settings, data_key, clock });
+        let env = Arc::new(ActorEnv {
+            raft,
+            writer: writer.recipient(),
+            settings,
+            data_key,
+            clock,
+            status_changes,
+        });
         CollectorRegistry {
             env,
             resident: Arc::new(ActorShards::new()),
@@ -362,8 +371,15 @@ mod tests {
     ) -> (Addr<ActivityWriter>, CollectorRegistry) {
         let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
         let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
-        let registry =
-            CollectorRegistry::start(raft.clone(), writer.clone(), settings, data_key, time.clock(), 1);
+        let registry = CollectorRegistry::start(
+            raft.clone(),
+            writer.clone(),
+            settings,
+            data_key,
+            time.clock(),
+            StatusChanges::default(),
+            1,
+        );
         let forwarder = registry.clone();
         actix::spawn(async move {
             while let Some(effect) = applied_effects.recv().await {

@@ -377,7 +377,15 @@ mod tests {
         raft.propose(set_token("lmct_old")).await.expect("mint");
         let writer = ActivityWriter::new(raft.clone(), Duration::from_secs(3600)).start();
         let settings = CollectorSettings { tick_interval: Duration::from_secs(3600), ..Default::default() };
-        let registry = CollectorRegistry::start(raft.clone(), writer, settings, data_key, time.clock(), 1);
+        let registry = CollectorRegistry::start(
+            raft.clone(),
+            writer,
+            settings,
+            data_key,
+            time.clock(),
+            crate::metrics::StatusChanges::default(),
+            1,
+        );
         let owner = CollectorOwner::new(raft.clone(), registry);
 
         let old = hash_token("lmct_old");

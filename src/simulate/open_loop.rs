@@ -5,6 +5,9 @@
 //! runs Alloy's start sequence, then polls every `poll_interval` ± `poll_jitter` (Alloy's jittered
 //! ticker: each period uniform in [d − j, d + j)) and pushes own_metrics every `metrics_interval`,
 //! the first push at a random offset (scrapes are not synchronised across a fleet).
+//!
+//! Calls made during the warm-up count in its own [`Stats`] ([`PhasedStats`]), so the measured phase's
+//! latencies are those of a fleet in its steady state, not of its start-up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,12 +29,40 @@ pub struct OpenLoopSettings {
     pub metrics_interval: Option<Duration>,
 }
 
+/// Where a call counts: in the warm-up's stats before `measured_from`, in the measured phase's after.
+pub struct PhasedStats {
+    pub warm_up: Arc<Stats>,
+    pub measured: Arc<Stats>,
+    pub measured_from: Instant,
+}
+
+impl PhasedStats {
+    fn current(&self) -> &Stats {
+        if Instant::now() < self.measured_from {
+            &self.warm_up
+        } else {
+            &self.measured
+        }
+    }
+
+    /// A collector came up: it counts as up in both phases (the measured phase shows the fleet it runs
+    /// with, most of which came up during the warm-up).
+    fn collector_up(&self) {
+        self.warm_up.collector_up();
+        self.measured.collector_up();
+    }
+}
+
 /// How long tasks still in a call at the deadline may take to finish before they are cancelled.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs the fleet until `settings.duration` has passed; returns the time it actually ran.
-pub async fn run(fleet: Arc<SimFleet>, settings: OpenLoopSettings, stats: Arc<Stats>) -> Duration {
-    let started = Instant::now();
+/// Runs the fleet from `started` until `settings.duration` has passed; returns the time it actually ran.
+pub async fn run(
+    fleet: Arc<SimFleet>,
+    settings: OpenLoopSettings,
+    started: Instant,
+    stats: Arc<PhasedStats>,
+) -> Duration {
     let deadline = started + settings.duration;
     let count = fleet.len();
     let mut tasks = JoinSet::new();
@@ -79,13 +110,13 @@ async fn collector_life(
     start_at: Instant,
     deadline: Instant,
     settings: &OpenLoopSettings,
-    stats: &Stats,
+    stats: &PhasedStats,
 ) {
     if start_at >= deadline {
         return;
     }
     tokio::time::sleep_until(start_at).await;
-    let mut up = fleet.start_collector(index, stats).await;
+    let mut up = fleet.start_collector(index, stats.current()).await;
     if up {
         stats.collector_up();
     }
@@ -103,7 +134,7 @@ async fn collector_life(
         }
         tokio::time::sleep_until(wake).await;
         if Instant::now() >= next_poll {
-            let polled = fleet.poll(index, stats, true).await;
+            let polled = fleet.poll(index, stats.current(), true).await;
             if polled && !up {
                 up = true;
                 stats.collector_up();
@@ -112,7 +143,7 @@ async fn collector_life(
         }
         if let (Some(push), Some(interval)) = (next_push, settings.metrics_interval) {
             if Instant::now() >= push {
-                fleet.push_metrics(index, pushes, stats).await;
+                fleet.push_metrics(index, pushes, stats.current()).await;
                 pushes += 1;
                 next_push = Some(next_tick(push, interval));
             }
