@@ -9,12 +9,18 @@
 #   BENCH_POLL_COLLECTORS     distinct collector tokens of the poll and push rows (10000)
 #   BENCH_CONNECTIONS         closed-loop connections of the load generator (16)
 #   BENCH_DURATION            length of each closed-loop measurement (15s)
-#   BENCH_ROWS                rows to run, comma-separated (default all): writes, poll, push, provision, mem
-#   BENCH_MEM_COLLECTORS      collectors of the provisioning, memory and start-up rows (100000; 1000000 for 1M)
+#   BENCH_ROWS                rows to run, comma-separated (default all): writes, poll, push, provision, mem,
+#                             steady
+#   BENCH_MEM_COLLECTORS      collectors of the provisioning, memory, start-up and steady rows (100000; 1000000 for 1M)
 #   BENCH_PROVISION_CONCURRENCY  REST calls in flight while provisioning them (16)
 #   BENCH_PROVISION_BATCH     collectors per `POST /collectors:batch` call while provisioning (1000)
 #   BENCH_PROVISION_SINGLE    collectors of the provision row's baseline: create + mint per collector (2000)
 #   BENCH_CREATES_C1, BENCH_CREATES_C16  collectors created by the Raft write rows (300, 3000)
+#   BENCH_STEADY_INTERVAL     steady row: every collector polls at this cadence (60s, Alloy's default)
+#   BENCH_STEADY_RAMP_UP      steady row: the collectors' start-ups spread over this (default: 1 s per 2000
+#                             collectors, at least the cadence)
+#   BENCH_STEADY_WARM_UP      steady row: not measured, from the first start (default: ramp-up + 2 cadences)
+#   BENCH_STEADY_MEASURE      steady row: the measured phase after the warm-up (10m)
 #   BENCH_SKIP_BUILD=1        use the binaries already in $CARGO_TARGET_DIR/release (default target/release)
 #   BENCH_PERF=1              record a perf profile of the server during each load row
 # Each row's lines are appended to $BENCH_DIR/results.md as soon as the row completes; the total run
@@ -31,7 +37,9 @@ ROOT=$PWD
 : "${BENCH_PROVISION_CONCURRENCY:=16}"
 : "${BENCH_PROVISION_BATCH:=1000}"
 : "${BENCH_PROVISION_SINGLE:=2000}"
-: "${BENCH_ROWS:=writes,poll,push,provision,mem}"
+: "${BENCH_ROWS:=writes,poll,push,provision,mem,steady}"
+: "${BENCH_STEADY_INTERVAL:=60s}"
+: "${BENCH_STEADY_MEASURE:=10m}"
 : "${BENCH_CREATES_C1:=300}"
 : "${BENCH_CREATES_C16:=3000}"
 : "${BENCH_SKIP_BUILD:=0}"
@@ -39,7 +47,7 @@ ROOT=$PWD
 
 BENCH_STARTED=$(date +%s)
 for row in ${BENCH_ROWS//,/ }; do
-  case $row in writes | poll | push | provision | mem) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
+  case $row in writes | poll | push | provision | mem | steady) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
 done
 # Whether row $1 was asked for.
 wants() { [[ ",$BENCH_ROWS," == *",$1,"* ]]; }
@@ -326,6 +334,35 @@ if wants mem; then
     "| RSS per collector, $MEM_N connected, after restart | $(per_collector "$RSS_RESTARTED") B | — | — | $(calc "$RSS_RESTARTED / 1024" 0) MiB total |" \
     "| Start-up to /readyz 200, $MEM_N collectors (never polled) | $STARTUP_AWAITING_S s | goal 10 s at 1M | — | |" \
     "| Start-up to /readyz 200, $MEM_N connected collectors (actors re-activated) | $STARTUP_CONNECTED_S s | goal 10 s at 1M | — | |"
+fi
+
+# ---- The fleet in its steady state: every collector polls at BENCH_STEADY_INTERVAL ---------------
+# The open loop (one task per collector, shared connections) on server M's collectors: start-ups
+# spread over the ramp-up (each runs Alloy's start sequence), then a measured phase after the
+# warm-up: round trips from the generator, the server's own handling times, and the status changes
+# it counted (read from its /metrics, open to loopback for this run). A steady fleet changes none.
+seconds_of() { # 90s, 10m, 1h -> seconds
+  case $1 in *h) echo $((${1%h} * 3600)) ;; *m) echo $((${1%m} * 60)) ;; *s) echo "${1%s}" ;; *) echo "$1" ;; esac
+}
+if wants steady; then
+  [ "$MEM_PROVISIONED" = 1 ] || provision_mem
+  interval_s=$(seconds_of "$BENCH_STEADY_INTERVAL")
+  ramp_s=$(seconds_of "${BENCH_STEADY_RAMP_UP:-$((MEM_N / 2000 > interval_s ? MEM_N / 2000 : interval_s))s}")
+  warm_s=$(seconds_of "${BENCH_STEADY_WARM_UP:-$((ramp_s + 2 * interval_s))s}")
+  measure_s=$(seconds_of "$BENCH_STEADY_MEASURE")
+  cat >"$BENCH_DIR/server-m.toml" <<'TOML'
+[metrics]
+allow_anonymous_from = ["127.0.0.0/8"]
+TOML
+  start_server "$BENCH_DIR/server-m" "$M_ADDR" "$BENCH_DIR/server-m.toml"
+  simulate steady --url "$SERVER_URL" --tokens-file "$MEM_TOKENS" --name-prefix m- --collectors "$MEM_N" \
+    --poll-interval "${interval_s}s" --ramp-up "${ramp_s}s" --warm-up "${warm_s}s" \
+    --duration "$((warm_s + measure_s))s" --metrics-interval 0s --connections "$BENCH_CONNECTIONS" \
+    --server-pid "$SERVER_PID"
+  RSS_STEADY=$(rss_kib "$SERVER_PID")
+  stop_server
+  STEADY_RATE=$(val steady RUN_GET_CONFIG_OK_PER_S)
+  emit "| $MEM_N connected collectors polling every ${interval_s} s (open loop: start-ups over ${ramp_s} s, measured for ${measure_s} s after a ${warm_s} s warm-up) | $STEADY_RATE polls/s; round trip $(lat steady RUN_GET_CONFIG); server handling p50 ≤ $(val steady RUN_SERVER_GET_CONFIG_P50_LE_MS) ms, p99 ≤ $(val steady RUN_SERVER_GET_CONFIG_P99_LE_MS) ms | offered: $(calc "$MEM_N / $interval_s" 0) polls/s | $(ratio "$STEADY_RATE" "$(calc "$MEM_N / $interval_s" 0)") | goal p99 ≤ 5 ms, no status change: $(val steady RUN_SERVER_STATUS_CHANGES) status changes in the measured phase ($(val steady RUN_SERVER_STATUS_CHANGES_TO_STALE) to stale); $(val steady RUN_ERRORS) errors; RSS $(calc "$RSS_STEADY / 1024" 0) MiB; $(cpu_note steady) |"
 fi
 
 TOTAL_S=$(($(date +%s) - BENCH_STARTED))

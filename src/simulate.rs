@@ -302,9 +302,9 @@ struct Phases {
     run: Option<PhaseSummary>,
     /// CPU seconds `--server-pid` used during the measured phase.
     run_server_cpu_s: Option<f64>,
-    /// Open loop: the collector status changes the servers counted during the measured phase, or why
-    /// they could not be read.
-    run_status_changes: Option<Result<server_metrics::StatusChanges, String>>,
+    /// Open loop: what the servers counted during the measured phase (status changes, GetConfig
+    /// handling times), or why it could not be read.
+    run_server: Option<Result<server_metrics::ServerFigures, String>>,
     collectors: usize,
 }
 
@@ -412,7 +412,7 @@ async fn run_open_loop(args: &SimulateArgs, fleet: Arc<SimFleet>, phases: &mut P
     // Without a warm-up the measured phase starts with the first call: read the counters before it.
     let mut changes_before = None;
     if args.warm_up.is_zero() {
-        changes_before = Some(server_metrics::status_changes(&args.urls, token).await);
+        changes_before = Some(server_metrics::read(&args.urls, token).await);
     }
     let started = tokio::time::Instant::now();
     let stats = Arc::new(open_loop::PhasedStats {
@@ -437,7 +437,7 @@ async fn run_open_loop(args: &SimulateArgs, fleet: Arc<SimFleet>, phases: &mut P
     }
     let changes_before = match changes_before {
         Some(changes) => changes,
-        None => server_metrics::status_changes(&args.urls, token).await,
+        None => server_metrics::read(&args.urls, token).await,
     };
     let progress =
         progress::start("running", stats.measured.clone(), collectors, args.progress_interval, args.quiet);
@@ -445,11 +445,11 @@ async fn run_open_loop(args: &SimulateArgs, fleet: Arc<SimFleet>, phases: &mut P
     let elapsed = running.await.unwrap_or(args.duration);
     let server_cpu_after = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
     progress.finish();
-    let changes_after = server_metrics::status_changes(&args.urls, token).await;
+    let changes_after = server_metrics::read(&args.urls, token).await;
     phases.run = Some(stats.measured.summary(elapsed.saturating_sub(args.warm_up)));
     phases.run_server_cpu_s = server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
-    phases.run_status_changes = Some(match (changes_before, changes_after) {
-        (Ok(before), Ok(after)) => Ok(server_metrics::difference(&before, &after)),
+    phases.run_server = Some(match (changes_before, changes_after) {
+        (Ok(before), Ok(after)) => Ok(after.since(&before)),
         (Err(error), _) | (_, Err(error)) => Err(error),
     });
 }
@@ -513,8 +513,8 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
         "run": phases.run,
         "client_cpu_s": client_cpu_s,
         "run_server_cpu_s": phases.run_server_cpu_s.map(stats::round3),
-        "run_status_changes": phases.run_status_changes.as_ref().map(|changes| match changes {
-            Ok(changes) => json!(changes),
+        "run_server": phases.run_server.as_ref().map(|figures| match figures {
+            Ok(figures) => json!(figures),
             Err(error) => json!({ "unavailable": error }),
         }),
     });
@@ -530,14 +530,8 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
             format!("CLIENT_CPU_S={}", client_cpu_s.unwrap_or(0.0)),
             format!("RUN_SERVER_CPU_S={}", phases.run_server_cpu_s.map_or(0.0, stats::round3)),
         ];
-        if let Some(Ok(changes)) = &phases.run_status_changes {
-            let to_stale: u64 = changes
-                .iter()
-                .filter(|(change, _)| change.ends_with("-> stale"))
-                .map(|(_, count)| count)
-                .sum();
-            lines.push(format!("RUN_STATUS_CHANGES={}", changes.values().sum::<u64>()));
-            lines.push(format!("RUN_STATUS_CHANGES_TO_STALE={to_stale}"));
+        if let Some(Ok(figures)) = &phases.run_server {
+            lines.extend(figures.shell_lines("RUN_SERVER_"));
         }
         for (prefix, phase) in
             [("PROVISION_", &phases.provisioning), ("STARTUP_", &phases.startup), ("RUN_", &phases.run)]
@@ -558,21 +552,12 @@ fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result
                 .collect();
         let mut stderr = std::io::stderr().lock();
         let _ = write!(stderr, "{}", report::render_all(&ran));
-        match &phases.run_status_changes {
-            Some(Ok(changes)) if changes.is_empty() => {
-                let _ = writeln!(stderr, "status changes during the run (the servers' count): none");
-            }
-            Some(Ok(changes)) => {
-                let listed: Vec<String> =
-                    changes.iter().map(|(change, count)| format!("{change}: {count}")).collect();
-                let _ = writeln!(
-                    stderr,
-                    "status changes during the run (the servers' count): {}",
-                    listed.join(", ")
-                );
+        match &phases.run_server {
+            Some(Ok(figures)) => {
+                let _ = write!(stderr, "{}", figures.render());
             }
             Some(Err(error)) => {
-                let _ = writeln!(stderr, "status changes during the run: not read ({error})");
+                let _ = writeln!(stderr, "the servers' own figures: not read ({error})");
             }
             None => {}
         }
