@@ -21,6 +21,7 @@
 #                             collectors, at least the cadence)
 #   BENCH_STEADY_WARM_UP      steady row: not measured, from the first start (default: ramp-up + 2 cadences)
 #   BENCH_STEADY_MEASURE      steady row: the measured phase after the warm-up (10m)
+#   BENCH_STEADY_CONNECTIONS  steady row: the generator's connections, shared by the collectors (64)
 #   BENCH_SKIP_BUILD=1        use the binaries already in $CARGO_TARGET_DIR/release (default target/release)
 #   BENCH_PERF=1              record a perf profile of the server during each load row
 # Each row's lines are appended to $BENCH_DIR/results.md as soon as the row completes; the total run
@@ -40,6 +41,7 @@ ROOT=$PWD
 : "${BENCH_ROWS:=writes,poll,push,provision,mem,steady}"
 : "${BENCH_STEADY_INTERVAL:=60s}"
 : "${BENCH_STEADY_MEASURE:=10m}"
+: "${BENCH_STEADY_CONNECTIONS:=64}"
 : "${BENCH_CREATES_C1:=300}"
 : "${BENCH_CREATES_C16:=3000}"
 : "${BENCH_SKIP_BUILD:=0}"
@@ -144,12 +146,13 @@ simulate() {
   fi
 }
 
-# With BENCH_PERF=1: profiles pid $1 for $2 seconds after a 3 s warm-up, into $BENCH_DIR/<name>.perf.txt.
+# With BENCH_PERF=1: profiles pid $1 for $2 seconds after a warm-up of $4 seconds (default 3), into
+# $BENCH_DIR/<name>.perf.txt.
 profile() {
   [ "$BENCH_PERF" = 1 ] && command -v perf >/dev/null || return 0
-  local pid=$1 seconds=$2 name=$3
+  local pid=$1 seconds=$2 name=$3 delay=${4:-3}
   (
-    sleep 3
+    sleep "$delay"
     perf record -F 499 -e cpu-clock --call-graph dwarf,16384 -p "$pid" -o "$BENCH_DIR/$name.perf" \
       -- sleep "$seconds" >/dev/null 2>&1 &&
       perf report -i "$BENCH_DIR/$name.perf" --no-children --sort symbol --stdio 2>/dev/null |
@@ -355,14 +358,15 @@ if wants steady; then
 allow_anonymous_from = ["127.0.0.0/8"]
 TOML
   start_server "$BENCH_DIR/server-m" "$M_ADDR" "$BENCH_DIR/server-m.toml"
+  profile "$SERVER_PID" "$((measure_s < 60 ? measure_s : 60))" steady "$((warm_s + 5))"
   simulate steady --url "$SERVER_URL" --tokens-file "$MEM_TOKENS" --name-prefix m- --collectors "$MEM_N" \
     --poll-interval "${interval_s}s" --ramp-up "${ramp_s}s" --warm-up "${warm_s}s" \
-    --duration "$((warm_s + measure_s))s" --metrics-interval 0s --connections "$BENCH_CONNECTIONS" \
+    --duration "$((warm_s + measure_s))s" --metrics-interval 0s --connections "$BENCH_STEADY_CONNECTIONS" \
     --server-pid "$SERVER_PID"
   RSS_STEADY=$(rss_kib "$SERVER_PID")
   stop_server
   STEADY_RATE=$(val steady RUN_GET_CONFIG_OK_PER_S)
-  emit "| $MEM_N connected collectors polling every ${interval_s} s (open loop: start-ups over ${ramp_s} s, measured for ${measure_s} s after a ${warm_s} s warm-up) | $STEADY_RATE polls/s; round trip $(lat steady RUN_GET_CONFIG); server handling p50 ≤ $(val steady RUN_SERVER_GET_CONFIG_P50_LE_MS) ms, p99 ≤ $(val steady RUN_SERVER_GET_CONFIG_P99_LE_MS) ms | offered: $(calc "$MEM_N / $interval_s" 0) polls/s | $(ratio "$STEADY_RATE" "$(calc "$MEM_N / $interval_s" 0)") | goal p99 ≤ 5 ms, no status change: $(val steady RUN_SERVER_STATUS_CHANGES) status changes in the measured phase ($(val steady RUN_SERVER_STATUS_CHANGES_TO_STALE) to stale); $(val steady RUN_ERRORS) errors; RSS $(calc "$RSS_STEADY / 1024" 0) MiB; $(cpu_note steady) |"
+  emit "| $MEM_N connected collectors polling every ${interval_s} s (open loop: start-ups over ${ramp_s} s, measured for ${measure_s} s after a ${warm_s} s warm-up) | $STEADY_RATE polls/s; round trip $(lat steady RUN_GET_CONFIG); server handling p50 ≤ $(val steady RUN_SERVER_GET_CONFIG_P50_LE_MS) ms, p99 ≤ $(val steady RUN_SERVER_GET_CONFIG_P99_LE_MS) ms | offered: $(calc "$MEM_N / $interval_s" 0) polls/s | $(ratio "$STEADY_RATE" "$(calc "$MEM_N / $interval_s" 0)") | goal p99 ≤ 5 ms, no status change: $(val steady RUN_SERVER_STATUS_CHANGES) status changes in the measured phase ($(val steady RUN_SERVER_STATUS_CHANGES_TO_STALE) to stale); $(val steady RUN_ERRORS) errors; generator's wait for one of its $BENCH_STEADY_CONNECTIONS connections p99 $(val steady RUN_GET_CONFIG_QUEUE_WAIT_P99_MS) ms (not in the round trip); RSS $(calc "$RSS_STEADY / 1024" 0) MiB; $(cpu_note steady) |"
 fi
 
 TOTAL_S=$(($(date +%s) - BENCH_STARTED))

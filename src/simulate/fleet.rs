@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
 
 use super::alloy_collector::{register_request, AlloyCollector, LoadFailures};
 use super::http_client::SimHttpClient;
@@ -86,10 +86,23 @@ impl SimFleet {
         &self.tokens[index].name
     }
 
+    /// One of the `--connections` slots; a wait for it is counted (the open loop's calls come when
+    /// they are due, and a generator that cannot send them then must say so).
+    async fn connection_slot(&self, kind: CallKind, stats: &Stats) -> Option<SemaphorePermit<'_>> {
+        let asked = std::time::Instant::now();
+        let permit = match self.in_flight.try_acquire() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return None,
+            Err(TryAcquireError::NoPermits) => self.in_flight.acquire().await.ok()?,
+        };
+        stats.queued(kind, asked.elapsed());
+        Some(permit)
+    }
+
     pub async fn register(&self, index: usize, stats: &Stats) -> bool {
         let token = &self.tokens[index];
         let request = register_request(&token.name, &token.name, &self.local_attributes);
-        let Ok(_permit) = self.in_flight.acquire().await else { return false };
+        let Some(_permit) = self.connection_slot(CallKind::Register, stats).await else { return false };
         self.nodes
             .call(
                 CallKind::Register,
@@ -112,7 +125,7 @@ impl SimFleet {
                 send_hash,
                 self.settings.report_effective_config,
             );
-            let Ok(permit) = self.in_flight.acquire().await else { return false };
+            let Some(permit) = self.connection_slot(CallKind::GetConfig, stats).await else { return false };
             let token = &self.tokens[index].token;
             let result = self
                 .nodes
@@ -165,7 +178,7 @@ impl SimFleet {
             },
         };
         let body_bytes = body.len() as u64;
-        let Ok(_permit) = self.in_flight.acquire().await else { return false };
+        let Some(_permit) = self.connection_slot(CallKind::OwnMetrics, stats).await else { return false };
         let (token, compression) = (&self.tokens[index].token, self.settings.metrics_compression);
         let result = self
             .nodes

@@ -88,6 +88,9 @@ struct KindStats {
     request_bytes: AtomicU64,
     whole_run: Mutex<Histogram<u64>>,
     interval: Mutex<Histogram<u64>>,
+    /// How long calls waited for one of the `--connections` slots before they were sent: a queue
+    /// on the generator's side, which the latencies above do not include.
+    queue_wait: Mutex<Histogram<u64>>,
 }
 
 impl KindStats {
@@ -103,6 +106,7 @@ impl KindStats {
             request_bytes: AtomicU64::new(0),
             whole_run: Mutex::new(new_histogram()),
             interval: Mutex::new(new_histogram()),
+            queue_wait: Mutex::new(new_histogram()),
         }
     }
 }
@@ -168,6 +172,12 @@ impl Stats {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
         stats.whole_run.lock().saturating_record(micros);
         stats.interval.lock().saturating_record(micros);
+    }
+
+    /// The time a call waited for a connection slot before it was sent.
+    pub fn queued(&self, kind: CallKind, wait: Duration) {
+        let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.kind(kind).queue_wait.lock().saturating_record(micros);
     }
 
     /// A failed call; `reason` is a short stable label (`http_404`, `transport`, `decode`).
@@ -267,7 +277,11 @@ impl Stats {
             .filter_map(|kind| {
                 let counts = self.counts(*kind);
                 (counts.requests > 0).then(|| {
-                    (kind.as_str(), CallSummary::new(counts, self.whole_run_latency(*kind), elapsed))
+                    // Shown once a call had to wait (every call is recorded, a free slot as 1 µs).
+                    let queue_wait = self.kind(*kind).queue_wait.lock();
+                    let queue_wait = (queue_wait.max() > 1).then(|| Latency::of(&queue_wait)).flatten();
+                    let summary = CallSummary::new(counts, self.whole_run_latency(*kind), elapsed);
+                    (kind.as_str(), CallSummary { queue_wait, ..summary })
                 })
             })
             .collect()
@@ -336,6 +350,10 @@ pub struct CallSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mean_request_bytes: Option<f64>,
     pub latency: Option<Latency>,
+    /// The wait for a connection slot before each call (not in `latency`); absent when no call
+    /// waited for one (the closed loop) and per node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_wait: Option<Latency>,
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -358,6 +376,7 @@ impl CallSummary {
             mean_request_bytes: (counts.request_bytes > 0 && counts.requests > 0)
                 .then(|| round3(counts.request_bytes as f64 / counts.requests as f64)),
             latency,
+            queue_wait: None,
         }
     }
 }
@@ -405,6 +424,8 @@ impl PhaseSummary {
                 lines.push(format!("{key}_P50_MS={}", latency.p50_ms));
                 lines.push(format!("{key}_P99_MS={}", latency.p99_ms));
             }
+            let queue_wait_p99 = call.queue_wait.map_or(0.0, |wait| wait.p99_ms);
+            lines.push(format!("{key}_QUEUE_WAIT_P99_MS={queue_wait_p99}"));
         }
         for (reason, count) in &self.errors {
             let reason: String = reason
@@ -481,6 +502,20 @@ mod tests {
         assert_eq!(summary.nodes[0].calls["get_config"].ok, 1);
         assert_eq!(summary.nodes[1].errors["get_config:connect"], 1);
         assert!(summary.nodes[1].calls["get_config"].latency.is_none());
+    }
+
+    #[test]
+    fn the_wait_for_a_connection_slot_shows_once_a_call_waited() {
+        let stats = Stats::new();
+        for _ in 0..10 {
+            stats.queued(CallKind::GetConfig, Duration::ZERO);
+            stats.success(CallKind::GetConfig, Outcome::NotModified, Duration::from_millis(1));
+        }
+        assert!(stats.summary(Duration::from_secs(1)).calls["get_config"].queue_wait.is_none());
+        stats.queued(CallKind::GetConfig, Duration::from_millis(40));
+        let waited = stats.summary(Duration::from_secs(1)).calls["get_config"].queue_wait.expect("a wait");
+        assert!((waited.max_ms - 40.0).abs() < 0.1, "{waited:?}");
+        assert_eq!(waited.p50_ms, 0.001, "most calls found a free slot");
     }
 
     #[test]
