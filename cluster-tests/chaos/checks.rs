@@ -171,15 +171,27 @@ async fn get(http: &reqwest::Client, url: &str, token: &str) -> Option<(u16, Val
     Some((status, response.json().await.unwrap_or(Value::Null)))
 }
 
-/// Every acknowledged write, read back on every node. Returns the discrepancies.
+/// What reading the acknowledged writes back found.
+#[derive(Debug, Default)]
+pub struct WritesReadBack {
+    pub checked: usize,
+    /// Acknowledged facts missing or wrong.
+    pub lost: Vec<String>,
+    /// Facts that show a write with an unknown outcome taking effect after a later acknowledged one:
+    /// allowed (an unanswered write may take effect at any time after it was sent), and reported.
+    pub overtaken: Vec<String>,
+}
+
+/// Every acknowledged write, read back on every node.
 pub async fn acknowledged_writes(
     http: &reqwest::Client,
     nodes: &[String],
     token: &str,
     expected: &BTreeMap<String, Expected>,
-) -> (usize, Vec<String>) {
+) -> WritesReadBack {
     let mut checked = 0;
     let mut lost = Vec::new();
+    let mut overtaken = Vec::new();
     for (collector, expect) in expected {
         for (index, node) in nodes.iter().enumerate() {
             let name = format!("node-{}", index + 1);
@@ -218,15 +230,33 @@ pub async fn acknowledged_writes(
                 checked += 1;
                 let actual = body["token"]["prefix"].as_str().map(str::to_owned);
                 if &actual != prefix {
-                    lost.push(format!("{name}: {collector}'s token is {actual:?}, the last acknowledged rotation gave {prefix:?}"));
+                    let text = format!("{name}: {collector}'s token is {actual:?}, the last acknowledged rotation gave {prefix:?}");
+                    if expect.unconfirmed_rotations > 0 {
+                        overtaken.push(format!(
+                            "{text}; one of its {} unanswered rotations",
+                            expect.unconfirmed_rotations
+                        ));
+                    } else {
+                        lost.push(text);
+                    }
                 }
             }
             for (route, priority) in &expect.route_priority {
                 let Some(priority) = priority else { continue };
                 checked += 1;
                 let url = format!("{node}/api/v1/collectors/{collector}/routes/{route}");
+                let unconfirmed = expect.route_unconfirmed.get(route).map_or(&[][..], Vec::as_slice);
                 match get(http, &url, token).await {
                     Some((200, route_body)) if route_body["priority"].as_i64() == Some(*priority) => {}
+                    Some((200, route_body))
+                        if route_body["priority"].as_i64().is_some_and(|got| unconfirmed.contains(&got)) =>
+                    {
+                        overtaken.push(format!(
+                            "{name}: route {route} of {collector} has priority {}, from an unanswered write \
+                             (the last acknowledged one set {priority})",
+                            route_body["priority"]
+                        ));
+                    }
                     other => lost.push(format!(
                         "{name}: route {route} of {collector} should have priority {priority} (acknowledged); got {other:?}"
                     )),
@@ -234,7 +264,7 @@ pub async fn acknowledged_writes(
             }
         }
     }
-    (checked, lost)
+    WritesReadBack { checked, lost, overtaken }
 }
 
 /// What one node says about its replica.

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::checks::{Availability, FaultRecord, NodeState};
+use super::checks::{Availability, FaultRecord, NodeState, WritesReadBack};
 use super::workload::Record;
 
 pub struct Report {
@@ -99,7 +99,8 @@ impl Report {
         }
     }
 
-    pub fn writes(&mut self, checked: usize, lost: &[String], acked: u64, unknown: u64, refused: u64) {
+    pub fn writes(&mut self, read_back: &WritesReadBack, acked: u64, unknown: u64, refused: u64) {
+        let WritesReadBack { checked, lost, overtaken } = read_back;
         let verdict = if lost.is_empty() { "PASS" } else { "FAIL" };
         let _ = writeln!(
             self.text,
@@ -108,6 +109,17 @@ impl Report {
         );
         for item in lost.iter().take(50) {
             let _ = writeln!(self.text, "- {item}");
+        }
+        if !overtaken.is_empty() {
+            let _ = writeln!(
+                self.text,
+                "\n{} facts show a write with an unknown outcome taking effect after a later acknowledged one \
+                 (allowed: an unanswered write may take effect at any time after it was sent):\n",
+                overtaken.len()
+            );
+            for item in overtaken.iter().take(20) {
+                let _ = writeln!(self.text, "- {item}");
+            }
         }
         if !lost.is_empty() {
             self.failures.push(format!("{} acknowledged facts missing or wrong", lost.len()));

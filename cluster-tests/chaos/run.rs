@@ -510,7 +510,7 @@ pub async fn run(lab: Lab, settings: Settings) {
 
     let linear =
         checks::linearizable(&linearcheck, &history_path, &settings.dir.join("linearizability.html"));
-    let (writes_checked, lost) =
+    let writes_read_back =
         checks::acknowledged_writes(&workload.http, &workload.nodes, &workload.admin_token, &record.expected)
             .await;
     let failover_bound = LEASE + NODE_DOWN_AFTER + LONGEST_ELECTION + workload::PROBE_POLL_EVERY * 2;
@@ -531,7 +531,7 @@ pub async fn run(lab: Lab, settings: Settings) {
     report.faults(&faults_done);
     report.operations(&record, &simulated);
     report.linearizability(&linear);
-    report.writes(writes_checked, &lost, record.writes_acked, record.writes_unknown, record.writes_refused);
+    report.writes(&writes_read_back, record.writes_acked, record.writes_unknown, record.writes_refused);
     report.availability(&availability, failover_bound, &samples.leader_changes());
     report.convergence(&states, converged);
     let missing: Vec<&str> = FaultKind::ALL

@@ -82,6 +82,14 @@ pub struct Expected {
     pub token_prefix: Option<Option<String>>,
     /// Route id → its last acknowledged priority.
     pub route_priority: BTreeMap<String, Option<i64>>,
+    /// Route id → the priorities of its writes whose outcome is unknown. Such a write may take effect
+    /// at any time after it was sent, after a later acknowledged one too (a node paused with the
+    /// request in its socket reads it when it resumes, after the client gave up and wrote again
+    /// elsewhere), so the end state may show one of these instead of the last acknowledged value.
+    pub route_unconfirmed: BTreeMap<String, Vec<i64>>,
+    /// Token rotations whose outcome is unknown (their prefix never reached the workload): one of
+    /// them may be what the end state shows, for the same reason.
+    pub unconfirmed_rotations: u32,
 }
 
 /// What the workload's tasks share.
@@ -443,6 +451,9 @@ pub async fn admin_writer(workload: Workload, writer: u32) {
                 let reply = workload.rest_anywhere(reqwest::Method::PUT, &path, Some(body)).await;
                 note(&workload, &collector, reply, |expected, acked| {
                     expected.route_priority.insert(route.clone(), acked.then_some(priority));
+                    if !acked {
+                        expected.route_unconfirmed.entry(route.clone()).or_default().push(priority);
+                    }
                 });
             }
         } else if roll < 9 {
@@ -456,6 +467,9 @@ pub async fn admin_writer(workload: Workload, writer: u32) {
             };
             note(&workload, &collector, reply, |expected, acked| {
                 expected.token_prefix = acked.then(|| prefix.clone());
+                if !acked {
+                    expected.unconfirmed_rotations += 1;
+                }
             });
         } else {
             let index = rand::rng().random_range(0..mine.len());
