@@ -292,6 +292,7 @@ mod tests {
             remote_status: None,
             effective_config: Some("// text".into()),
             at: crate::model::UnixMillis(5),
+            config_version: 2,
         };
         let request = crate::proto::cluster::v1::ForwardRequest {
             call: crate::proto::cluster::v1::CollectorCall::GetConfig as i32,

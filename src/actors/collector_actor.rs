@@ -114,6 +114,11 @@ pub struct Poll {
     pub remote_status: Option<RemoteStatusReport>,
     pub effective_config: Option<String>,
     pub at: UnixMillis,
+    /// The collector's config version on the replica that authenticated the call (0: unknown, or a
+    /// node from before this field). An actor that rendered an older version renders again first, so
+    /// a poll right after a change gets it even when the change's `Rerender` is still on its way.
+    #[serde(default)]
+    pub config_version: u64,
 }
 
 pub struct PollReply {
@@ -753,6 +758,9 @@ impl Handler<Poll> for CollectorActor {
     type Result = MessageResult<Poll>;
 
     fn handle(&mut self, poll: Poll, _ctx: &mut Self::Context) -> Self::Result {
+        if poll.config_version > self.rendered.version {
+            self.render_deliverable();
+        }
         let at = poll.at;
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.cadence.record_poll(at);
@@ -1160,6 +1168,7 @@ mod tests {
                 remote_status,
                 effective_config: effective.map(str::to_owned),
                 at: self.now(),
+                config_version: 0,
             };
             self.actor.send(poll).await.expect("actor");
         }

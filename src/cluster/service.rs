@@ -340,6 +340,7 @@ mod tests {
             remote_status: None,
             effective_config: None,
             at: UnixMillis(1),
+            config_version: 0,
         };
         ForwardRequest {
             call: CollectorCall::GetConfig as i32,

@@ -25,6 +25,9 @@ pub struct AuthenticatedCollector {
     /// here first would let a collector see its old token refused, then accepted (not linearizable).
     /// Such a call is forwarded, never served here: see [`AuthenticatedCollector::check_served_here`].
     pub owner_decides: bool,
+    /// The collector's current config version on the replica that authenticated the call (0 when
+    /// unknown): the actor renders again before answering a poll when it has an older one.
+    pub config_version: u64,
 }
 
 impl AuthenticatedCollector {
@@ -66,21 +69,29 @@ pub async fn authenticate_collector(
         )));
     }
     let presented_hash = secrets::hash_token(credentials.trim());
-    let mut collector_id = collector_of_hash(state, &presented_hash);
-    if collector_id.is_none() {
+    let mut found = collector_of_hash(state, &presented_hash);
+    if found.is_none() {
         match read_index::catch_up(&state.raft).await {
-            CatchUpOutcome::CaughtUp => collector_id = collector_of_hash(state, &presented_hash),
+            CatchUpOutcome::CaughtUp => found = collector_of_hash(state, &presented_hash),
             CatchUpOutcome::Failed => return Err(read_index::unconfirmed_token()),
             CatchUpOutcome::NotNeeded => {}
         }
     }
-    if let Some(collector_id) = collector_id {
-        return Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash, owner_decides: false });
+    if let Some((collector_id, config_version)) = found {
+        return Ok(AuthenticatedCollector {
+            collector_id,
+            token_hash: presented_hash,
+            owner_decides: false,
+            config_version,
+        });
     }
     match rotated_out_elsewhere(state, &presented_hash) {
-        Some(collector_id) => {
-            Ok(AuthenticatedCollector { collector_id, token_hash: presented_hash, owner_decides: true })
-        }
+        Some(collector_id) => Ok(AuthenticatedCollector {
+            collector_id,
+            token_hash: presented_hash,
+            owner_decides: true,
+            config_version: 0,
+        }),
         None => Err(invalid_token(token_setting)),
     }
 }
@@ -101,12 +112,13 @@ fn rotated_out_elsewhere(state: &AppState, presented_hash: &TokenHash) -> Option
     (forward::owner_of(&state.raft, &collector_id) != Owner::Here).then_some(collector_id)
 }
 
-/// The collector whose current token `presented_hash` is, on this replica.
-fn collector_of_hash(state: &AppState, presented_hash: &[u8; 32]) -> Option<String> {
+/// The collector whose current token `presented_hash` is on this replica, with its config version.
+fn collector_of_hash(state: &AppState, presented_hash: &[u8; 32]) -> Option<(String, u64)> {
     let applied = state.raft.state();
     let record = applied.fleet.collector_by_token_hash(presented_hash)?;
     let token = record.token.as_ref()?;
-    secrets::token_hashes_equal(&token.hash, presented_hash).then(|| record.id.clone())
+    let version = record.current_config().map_or(0, |config| config.version);
+    secrets::token_hashes_equal(&token.hash, presented_hash).then(|| (record.id.clone(), version))
 }
 
 /// The collector whose previous, rotated-out token a rejected request presented, if any: the only

@@ -261,6 +261,7 @@ async fn get_config(edge: &Edge<'_>, unary: &UnaryRequest) -> Result<HttpRespons
         remote_status: remote_status_report(message.remote_config_status),
         effective_config: effective_config_text(message.effective_config),
         at: UnixMillis::now(),
+        config_version: edge.collector.config_version,
     };
     let (state, collector_id) = (edge.state, edge.collector.collector_id.as_str());
     if let Some(body) = edge.forward_if_owned_elsewhere(CollectorCall::GetConfig, &poll).await? {
