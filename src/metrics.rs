@@ -16,6 +16,8 @@
 //! - HTTP requests: the middleware in `http/metrics.rs`, around the whole App.
 //! - Polls, forward errors, own_metrics pushes: the handlers that serve them; status changes: the
 //!   collector actors (through the [`StatusChanges`] handle their environment holds).
+//! - The activity figures (live updates waiting for their Raft write, updates written, the time a
+//!   write took): the activity writer (`actors/activity_writer.rs`), through [`ActivityMetrics`].
 //!
 //! This file imports nothing of the crate, so every layer (raft included) may import it.
 
@@ -48,6 +50,11 @@ const LOG_FLUSH_SECONDS_BUCKETS: [f64; 14] =
 pub fn log_flush_histogram() -> Histogram {
     Histogram::new(LOG_FLUSH_SECONDS_BUCKETS)
 }
+
+/// Upper bounds (seconds) of the activity write buckets: one Raft round (a forward to the leader, a
+/// quorum's fsync, the apply), from a quiet cluster's milliseconds to a leader that falls behind.
+const ACTIVITY_WRITE_SECONDS_BUCKETS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 fn http_seconds_histogram() -> Histogram {
     Histogram::new(HTTP_SECONDS_BUCKETS)
@@ -160,6 +167,29 @@ impl StatusChanges {
     }
 }
 
+/// What the activity writer reports: whether the replicated record keeps up with the live updates
+/// (`pending` stays small and drains; a write takes less than a flush interval or two).
+#[derive(Clone)]
+pub struct ActivityMetrics {
+    /// Collectors with live updates not yet committed (waiting for the next write, or in the write
+    /// in flight).
+    pub pending: Gauge,
+    /// Per-collector updates committed (each carries a status change, events, or both).
+    pub written: Counter,
+    /// Time from proposing one batch to its commit (or failure).
+    pub write_seconds: Histogram,
+}
+
+impl Default for ActivityMetrics {
+    fn default() -> Self {
+        ActivityMetrics {
+            pending: Gauge::default(),
+            written: Counter::default(),
+            write_seconds: Histogram::new(ACTIVITY_WRITE_SECONDS_BUCKETS),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpRequestLabels {
     route: Cow<'static, str>,
@@ -195,6 +225,7 @@ pub struct NodeMetrics {
     forward_errors: Family<KindLabel, Counter>,
     resident_actors: Gauge,
     status_changes: StatusChanges,
+    activity: ActivityMetrics,
     own_metrics_pushes: Family<OutcomeLabel, Counter>,
     http_requests: Family<HttpRequestLabels, Counter>,
     http_seconds: Family<HttpLatencyLabels, Histogram, fn() -> Histogram>,
@@ -214,6 +245,7 @@ impl NodeMetrics {
             forward_errors: Family::default(),
             resident_actors: Gauge::default(),
             status_changes: StatusChanges::default(),
+            activity: ActivityMetrics::default(),
             own_metrics_pushes: Family::default(),
             http_requests: Family::default(),
             http_seconds: Family::new_with_constructor(http_seconds_histogram),
@@ -283,6 +315,21 @@ impl NodeMetrics {
             metrics.status_changes.0.clone(),
         );
         registry.register(
+            "activity_pending_updates",
+            "Collectors whose live updates (status, events) this node has not yet written through Raft",
+            metrics.activity.pending.clone(),
+        );
+        registry.register(
+            "activity_updates_written",
+            "Per-collector live updates this node wrote through Raft",
+            metrics.activity.written.clone(),
+        );
+        registry.register(
+            "activity_write_duration_seconds",
+            "Time from proposing one batch of live updates to its commit",
+            metrics.activity.write_seconds.clone(),
+        );
+        registry.register(
             "own_metrics_pushes",
             "own_metrics pushes (POST /v1/metrics) accepted or refused",
             metrics.own_metrics_pushes.clone(),
@@ -313,6 +360,11 @@ impl NodeMetrics {
     /// The status change counters, for this node's collector actors.
     pub fn status_changes(&self) -> StatusChanges {
         self.status_changes.clone()
+    }
+
+    /// The activity writer's figures.
+    pub fn activity(&self) -> ActivityMetrics {
+        self.activity.clone()
     }
 
     pub fn poll_served(&self, path: PollPath) {

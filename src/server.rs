@@ -283,7 +283,9 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     // this thread and what it starts from here on (the collector actors' arbiters, the HTTP workers)
     // yield to them.
     lower_client_priority();
-    let writer = ActivityWriter::new(raft.clone(), config.activity_flush_interval).start();
+    let writer = ActivityWriter::new(raft.clone(), config.activity_flush_interval)
+        .with_metrics(metrics.activity(), Clock::system())
+        .start();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let registry = CollectorRegistry::start(
         raft.clone(),

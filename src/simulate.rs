@@ -55,6 +55,10 @@ use own_metrics::{Compression, PreparedPushes};
 use provision::{AdminAuth, ProvisionPlan};
 use stats::{PhaseSummary, Stats};
 
+/// How long after the measured phase the servers' figures wait for the nodes' activity writers to
+/// write what the run caused (a group that keeps up empties its queues within a flush interval or two).
+const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
+
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
     /// Server base URL; repeat (or comma-separate) for the nodes of a cluster: every call goes to one
@@ -390,6 +394,7 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
             rounds: args.rounds,
             rate: args.rate,
         };
+        let figures_before = server_metrics::read(&args.urls, metrics_token(&args)).await;
         let server_cpu_before = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
         let elapsed = closed_loop::run(fleet, settings, stats.clone()).await;
         let server_cpu_after = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
@@ -397,6 +402,7 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
         phases.run = Some(stats.summary(elapsed));
         phases.run_server_cpu_s =
             server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
+        phases.run_server = Some(server_figures_since(&args, figures_before).await);
     } else {
         run_open_loop(&args, fleet, &mut phases).await;
     }
@@ -408,7 +414,7 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
 /// and ends.
 async fn run_open_loop(args: &SimulateArgs, fleet: Arc<SimFleet>, phases: &mut Phases) {
     let collectors = fleet.len();
-    let token = args.admin_token.as_deref().filter(|token| token.starts_with("lmsat_"));
+    let token = metrics_token(args);
     // Without a warm-up the measured phase starts with the first call: read the counters before it.
     let mut changes_before = None;
     if args.warm_up.is_zero() {
@@ -445,13 +451,29 @@ async fn run_open_loop(args: &SimulateArgs, fleet: Arc<SimFleet>, phases: &mut P
     let elapsed = running.await.unwrap_or(args.duration);
     let server_cpu_after = args.server_pid.and_then(|pid| process_cpu_seconds(&pid.to_string()));
     progress.finish();
-    let changes_after = server_metrics::read(&args.urls, token).await;
     phases.run = Some(stats.measured.summary(elapsed.saturating_sub(args.warm_up)));
     phases.run_server_cpu_s = server_cpu_after.zip(server_cpu_before).map(|(after, before)| after - before);
-    phases.run_server = Some(match (changes_before, changes_after) {
-        (Ok(before), Ok(after)) => Ok(after.since(&before)),
-        (Err(error), _) | (_, Err(error)) => Err(error),
-    });
+    phases.run_server = Some(server_figures_since(args, changes_before).await);
+}
+
+/// The token a `/metrics` scrape may use: a service-account token (without one the servers must
+/// allow the simulator's address in `metrics.allow_anonymous_from`).
+fn metrics_token(args: &SimulateArgs) -> Option<&str> {
+    args.admin_token.as_deref().filter(|token| token.starts_with("lmsat_"))
+}
+
+/// What the servers counted from `before` to now, read once the nodes' activity writers have
+/// written everything the run caused (waiting at most [`DRAIN_DEADLINE`]).
+async fn server_figures_since(
+    args: &SimulateArgs,
+    before: Result<server_metrics::Reading, String>,
+) -> Result<server_metrics::ServerFigures, String> {
+    let before = before?;
+    let (after, drained_after) =
+        server_metrics::read_drained(&args.urls, metrics_token(args), DRAIN_DEADLINE).await?;
+    let mut figures = after.since(&before);
+    figures.activity_drained_after_ms = drained_after.map(|waited| waited.as_millis() as u64);
+    Ok(figures)
 }
 
 async fn provision_tokens(

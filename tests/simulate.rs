@@ -194,6 +194,68 @@ async fn tokens_file_is_reused_and_closed_loop_counts_rounds() {
     assert_eq!(polls["not_modified"], 15, "{summary:#}");
 }
 
+#[tokio::test]
+async fn the_flap_workload_changes_a_status_with_every_call_and_the_record_keeps_every_change() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (summary, progress) = simulate(
+        &server,
+        &api.token,
+        &dir.path().join("tokens.tsv"),
+        &[
+            "--collectors",
+            "10",
+            "--name-prefix",
+            "flap-",
+            "--closed-loop",
+            "--workload",
+            "flap",
+            "--connections",
+            "2",
+            "--rounds",
+            "4",
+            "--duration",
+            "60s",
+        ],
+    );
+    assert_eq!(summary["workload"], "flap");
+    let calls = &summary["run"]["calls"];
+    assert_eq!(calls["unregister"]["ok"], 20, "rounds 0 and 2 unregister: {summary:#}");
+    assert_eq!(calls["get_config"]["ok"], 20, "rounds 1 and 3 poll: {summary:#}");
+    let server_side = &summary["run_server"];
+    assert_eq!(
+        server_side["status_changes"],
+        json!({ "connected -> offline": 20, "offline -> connected": 20 }),
+        "{summary:#}"
+    );
+    // The writer merges a collector's updates within a flush interval: at least one update per
+    // collector, at most one per change.
+    let written = server_side["activity_updates_written"].as_u64().expect("written");
+    assert!((10..=40).contains(&written), "{summary:#}");
+    let writes = server_side["activity_writes"].as_u64().expect("writes");
+    assert!(writes >= 1 && server_side["raft_entries_committed"].as_u64() >= Some(writes), "{summary:#}");
+    assert!(server_side["activity_drained_after_ms"].as_u64().is_some(), "{summary:#}");
+    assert!(progress.contains("live updates written through Raft"), "{progress}");
+
+    // What was written is what the API reads: every collector connected again, both goodbyes kept.
+    let listed = api.get("/api/v1/collectors?q=flap-").await;
+    let collectors = listed["collectors"].as_array().expect("collectors");
+    assert_eq!(collectors.len(), 10);
+    for collector in collectors {
+        assert_eq!(collector["status"], "connected", "{collector}");
+        let id = collector["id"].as_str().expect("id");
+        let events = api.get(&format!("/api/v1/collectors/{id}/events?limit=100")).await;
+        let goodbyes = events["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|event| event["type"] == "unregistered")
+            .count();
+        assert_eq!(goodbyes, 2, "{events:#}");
+    }
+}
+
 /// The per-node entry of `url` in a phase of the summary.
 fn node<'a>(phase: &'a Value, url: &str) -> &'a Value {
     phase["nodes"]

@@ -19,8 +19,9 @@ use futures_util::future::{LocalBoxFuture, Shared};
 use futures_util::FutureExt as _;
 use tokio::sync::oneshot;
 
+use crate::metrics::ActivityMetrics;
 use crate::model::collector::MAX_EVENTS_PER_COLLECTOR;
-use crate::model::{ActivityUpdate, Command};
+use crate::model::{ActivityUpdate, Clock, Command};
 use crate::raft::{ProposeError, RaftNode};
 
 /// The longest wait, in flush intervals, between two attempts after consecutive failed writes.
@@ -38,6 +39,10 @@ pub struct ActivityWriter {
     /// Failed writes in a row, and the ticks still to let pass before the next attempt.
     consecutive_failures: u32,
     ticks_to_skip: u32,
+    /// Updates in the write in flight (0 without one), for the pending gauge.
+    in_flight_updates: usize,
+    metrics: ActivityMetrics,
+    clock: Clock,
 }
 
 /// Sent with `do_send`: the writer's mailbox is unbounded for it, so no update is dropped.
@@ -71,7 +76,23 @@ impl ActivityWriter {
             in_flight: None,
             consecutive_failures: 0,
             ticks_to_skip: 0,
+            in_flight_updates: 0,
+            metrics: ActivityMetrics::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// Reports into `metrics` (the node's registry), timing writes with `clock`.
+    pub fn with_metrics(mut self, metrics: ActivityMetrics, clock: Clock) -> Self {
+        self.metrics = metrics;
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the pending gauge: collectors waiting for a write, and those in the write in flight.
+    fn report_pending(&self) {
+        let pending = self.pending.len().saturating_add(self.in_flight_updates);
+        self.metrics.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
     /// Folds `update` into what waits for its collector.
@@ -135,6 +156,7 @@ impl Handler<RecordActivity> for ActivityWriter {
 
     fn handle(&mut self, RecordActivity(update): RecordActivity, _ctx: &mut Self::Context) {
         self.add(update);
+        self.report_pending();
     }
 }
 
@@ -155,11 +177,18 @@ impl Handler<Tick> for ActivityWriter {
         let (finished, finished_rx) = oneshot::channel::<()>();
         self.in_flight = Some(finished_rx.map(|_| ()).boxed_local().shared());
         let retained = batch.clone();
+        self.in_flight_updates = batch.len();
+        let proposed_at = self.clock.monotonic();
         let write = (self.propose)(Command::RecordActivity { updates: batch });
         ctx.spawn(write.into_actor(self).map(move |result, writer, _ctx| {
             writer.in_flight = None;
+            writer.in_flight_updates = 0;
+            writer.metrics.write_seconds.observe(writer.clock.since(proposed_at).as_secs_f64());
             match result {
-                Ok(()) => writer.consecutive_failures = 0,
+                Ok(()) => {
+                    writer.consecutive_failures = 0;
+                    writer.metrics.written.inc_by(retained.len() as u64);
+                }
                 Err(ProposeError::Rejected(rejection)) => {
                     writer.consecutive_failures = 0;
                     tracing::error!(error = %rejection, "activity batch rejected; dropping it");
@@ -176,6 +205,7 @@ impl Handler<Tick> for ActivityWriter {
                     writer.requeue(retained);
                 }
             }
+            writer.report_pending();
             let _ = finished.send(());
         }));
     }
@@ -192,11 +222,20 @@ impl Handler<FlushNow> for ActivityWriter {
             }
         };
         Box::pin(waited.into_actor(self).then(|(), writer, _ctx| {
-            let write =
-                writer.take_batch().map(|updates| (writer.propose)(Command::RecordActivity { updates }));
+            let batch = writer.take_batch();
+            writer.report_pending();
+            let written = writer.metrics.written.clone();
+            let write = batch.map(|updates| {
+                let count = updates.len() as u64;
+                ((writer.propose)(Command::RecordActivity { updates }), count)
+            });
             async move {
                 match write {
-                    Some(write) => write.await.map_err(|e| e.to_string()),
+                    Some((write, count)) => {
+                        write.await.map_err(|e| e.to_string())?;
+                        written.inc_by(count);
+                        Ok(())
+                    }
                     None => Ok(()),
                 }
             }
@@ -227,6 +266,10 @@ mod tests {
 
     impl ScriptedRaft {
         fn writer(&self) -> Addr<ActivityWriter> {
+            self.writer_reporting_to(ActivityMetrics::default())
+        }
+
+        fn writer_reporting_to(&self, metrics: ActivityMetrics) -> Addr<ActivityWriter> {
             let raft = self.clone();
             let propose: Propose = Box::new(move |command| {
                 let Command::RecordActivity { updates } = command else { panic!("unexpected command") };
@@ -236,7 +279,9 @@ mod tests {
                 Box::pin(async move { answered.await.expect("the test answers every write") })
             });
             // Flushes only when a test sends `Tick`: the interval never comes round during a test.
-            ActivityWriter::with_proposer(propose, Duration::from_secs(3600)).start()
+            ActivityWriter::with_proposer(propose, Duration::from_secs(3600))
+                .with_metrics(metrics, Clock::system())
+                .start()
         }
 
         /// Answers the oldest unanswered write.
@@ -311,6 +356,31 @@ mod tests {
         tick_until_proposed(&writer, &raft, 3).await;
         assert_eq!(raft.messages(2), list(&[("col_a", &["third"])]), "a written batch is not written again");
         raft.answer(Ok(()));
+    }
+
+    #[actix::test]
+    async fn the_gauge_counts_what_waits_and_what_is_in_flight_until_it_is_committed() {
+        let raft = ScriptedRaft::default();
+        let metrics = ActivityMetrics::default();
+        let writer = raft.writer_reporting_to(metrics.clone());
+        writer.send(event("col_a", "one")).await.expect("writer");
+        writer.send(event("col_a", "two")).await.expect("writer");
+        writer.send(event("col_b", "three")).await.expect("writer");
+        assert_eq!(metrics.pending.get(), 2, "one merged update per collector");
+        writer.send(Tick).await.expect("writer");
+        writer.send(event("col_c", "four")).await.expect("writer");
+        assert_eq!(metrics.pending.get(), 3, "two in flight, one waiting");
+        assert_eq!(metrics.written.get(), 0);
+
+        raft.answer(Err(ProposeError::OutcomeUnknown("leader lost".into())));
+        tick_until_proposed(&writer, &raft, 2).await;
+        assert_eq!(metrics.written.get(), 0, "a failed write wrote nothing");
+        assert_eq!(metrics.pending.get(), 3, "requeued and merged with what came since");
+
+        raft.answer(Ok(()));
+        writer.send(FlushNow).await.expect("writer").expect("nothing left to write");
+        assert_eq!(metrics.written.get(), 3);
+        assert_eq!(metrics.pending.get(), 0);
     }
 
     #[actix::test]

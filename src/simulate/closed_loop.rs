@@ -23,6 +23,10 @@ pub enum Workload {
     GetConfigChanged,
     /// own_metrics pushes only.
     OwnMetrics,
+    /// Every call changes a status: rounds alternate UnregisterCollector (connected → offline) and
+    /// GetConfig (offline → connected), so each call is one status change and one event written
+    /// through Raft (for the replicated record's ceiling).
+    Flap,
 }
 
 impl Workload {
@@ -31,6 +35,7 @@ impl Workload {
             Workload::GetConfig => "get_config",
             Workload::GetConfigChanged => "get_config_changed",
             Workload::OwnMetrics => "own_metrics",
+            Workload::Flap => "flap",
         }
     }
 }
@@ -110,6 +115,11 @@ pub async fn run(fleet: Arc<SimFleet>, settings: ClosedLoopSettings, stats: Arc<
                     Workload::OwnMetrics => {
                         fleet.push_metrics(index, call / fleet.len() as u64, &stats).await
                     }
+                    // Round 0 finds every collector connected (the start-up phase polled it).
+                    Workload::Flap if (call / fleet.len() as u64).is_multiple_of(2) => {
+                        fleet.unregister(index, &stats).await
+                    }
+                    Workload::Flap => fleet.poll(index, &stats, true).await,
                 };
             }
         });

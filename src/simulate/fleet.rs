@@ -20,6 +20,7 @@ use super::own_metrics::{
 };
 use super::provision::SimToken;
 use super::stats::{CallKind, Outcome, Stats};
+use crate::proto::collector::v1 as pb;
 
 /// How the simulated collectors call.
 #[derive(Debug, Clone)]
@@ -109,6 +110,22 @@ impl SimFleet {
                 stats,
                 |_| Outcome::Ok,
                 |url| self.client.register(url, &token.token, &request),
+            )
+            .await
+            .is_ok()
+    }
+
+    /// UnregisterCollector, as Alloy sends on shutdown: the collector goes `offline` until its next poll.
+    pub async fn unregister(&self, index: usize, stats: &Stats) -> bool {
+        let token = &self.tokens[index];
+        let request = pb::UnregisterCollectorRequest { id: token.name.clone() };
+        let Some(_permit) = self.connection_slot(CallKind::Unregister, stats).await else { return false };
+        self.nodes
+            .call(
+                CallKind::Unregister,
+                stats,
+                |_| Outcome::Ok,
+                |url| self.client.unregister(url, &token.token, &request),
             )
             .await
             .is_ok()

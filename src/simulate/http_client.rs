@@ -140,6 +140,17 @@ impl SimHttpClient {
             .map(|_| ())
     }
 
+    pub async fn unregister(
+        &self,
+        base_url: &str,
+        token: &str,
+        request: &pb::UnregisterCollectorRequest,
+    ) -> Result<(), CallError> {
+        self.connect_call::<pb::UnregisterCollectorResponse>(base_url, "UnregisterCollector", token, request)
+            .await
+            .map(|_| ())
+    }
+
     /// An OTLP/HTTP metrics export of an already encoded (and maybe gzipped) body.
     pub async fn push_metrics(
         &self,

@@ -41,6 +41,7 @@ impl ProgressLine<'_> {
 fn label(kind: CallKind) -> &'static str {
     match kind {
         CallKind::Register => "registers",
+        CallKind::Unregister => "unregisters",
         CallKind::GetConfig => "polls",
         CallKind::OwnMetrics => "pushes",
         CallKind::CreateCollector => "creates",

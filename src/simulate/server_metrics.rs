@@ -2,7 +2,10 @@
 //! its start and its end: the collector status changes (`linkmesh_collector_status_changes_total`; a
 //! fleet in its steady state changes no status, so the difference is the run's flapping as the servers
 //! saw it) and the time they took to answer GetConfig (`linkmesh_http_request_duration_seconds`,
-//! beside the simulator's round trips).
+//! beside the simulator's round trips); and whether the replicated record kept up with the live
+//! updates: per-collector updates written through Raft, the time a batch took to commit, the log
+//! entries committed, and how long after the run the writers' queues took to empty
+//! (`linkmesh_activity_*`, `linkmesh_raft_commit_index`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +15,12 @@ use serde::Serialize;
 const STATUS_CHANGES: &str = "linkmesh_collector_status_changes_total{";
 const HANDLING_BUCKET: &str = "linkmesh_http_request_duration_seconds_bucket{";
 const GET_CONFIG_ROUTE: &str = "route=\"/collector.v1.CollectorService/GetConfig\"";
+const ACTIVITY_WRITTEN: &str = "linkmesh_activity_updates_written_total{";
+const ACTIVITY_PENDING: &str = "linkmesh_activity_pending_updates{";
+const ACTIVITY_WRITE_BUCKET: &str = "linkmesh_activity_write_duration_seconds_bucket{";
+const COMMIT_INDEX: &str = "linkmesh_raft_commit_index{";
+/// How often [`read_drained`] looks again.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
 
 /// One reading of every node's counters, summed over the nodes.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -21,6 +30,14 @@ pub struct Reading {
     /// GetConfig answers by the upper bound of their handling-time bucket (seconds, cumulative, as
     /// the histogram exposes them; `f64::INFINITY` last).
     pub get_config_buckets: Vec<(f64, u64)>,
+    /// Per-collector live updates written through Raft, summed over the nodes.
+    pub activity_written: u64,
+    /// Collectors whose updates wait for their write, summed over the nodes.
+    pub activity_pending: u64,
+    /// Activity writes by the upper bound of their duration bucket (cumulative, as exposed).
+    pub activity_write_buckets: Vec<(f64, u64)>,
+    /// The highest commit index any node reported.
+    pub commit_index: u64,
 }
 
 /// What the servers counted between two readings.
@@ -34,6 +51,16 @@ pub struct ServerFigures {
     /// histogram's resolution), `null` without calls.
     pub get_config_p50_le_ms: Option<f64>,
     pub get_config_p99_le_ms: Option<f64>,
+    /// Per-collector updates the nodes' activity writers committed, and in how many writes.
+    pub activity_updates_written: u64,
+    pub activity_writes: u64,
+    /// Upper bound of the bucket holding the 99th percentile of a write's propose-to-commit time.
+    pub activity_write_p99_le_ms: Option<f64>,
+    /// Raft log entries committed (growth of the highest commit index).
+    pub raft_entries_committed: u64,
+    /// Time from the end of the measured phase until no node had an update waiting (`None`: still
+    /// waiting at the deadline, or not asked).
+    pub activity_drained_after_ms: Option<u64>,
 }
 
 /// Reads every node in `urls` (a scrape needs a service-account token, or an address in the server's
@@ -68,6 +95,12 @@ impl Reading {
         for (bound, count) in &other.get_config_buckets {
             add_bucket(&mut self.get_config_buckets, *bound, *count);
         }
+        for (bound, count) in &other.activity_write_buckets {
+            add_bucket(&mut self.activity_write_buckets, *bound, *count);
+        }
+        self.activity_written += other.activity_written;
+        self.activity_pending += other.activity_pending;
+        self.commit_index = self.commit_index.max(other.commit_index);
     }
 
     /// What grew from `before` to `self` (counters only grow; a node restarted in between would
@@ -84,32 +117,66 @@ impl Reading {
             })
             .filter(|(_, count)| *count > 0)
             .collect();
-        let buckets: Vec<(f64, u64)> = self
-            .get_config_buckets
-            .iter()
-            .map(|(bound, count)| {
-                let earlier = before
-                    .get_config_buckets
-                    .iter()
-                    .find(|(other, _)| other == bound)
-                    .map_or(0, |(_, count)| *count);
-                (*bound, count.saturating_sub(earlier))
-            })
-            .collect();
-        let answered = buckets.last().map_or(0, |(_, count)| *count);
-        let quantile = |q: f64| {
-            let rank = (q * answered as f64).ceil().max(1.0) as u64;
-            (answered > 0)
-                .then(|| buckets.iter().find(|(_, count)| *count >= rank).map(|(bound, _)| bound * 1000.0))
-                .flatten()
-        };
+        let handled = grown(&self.get_config_buckets, &before.get_config_buckets);
+        let writes = grown(&self.activity_write_buckets, &before.activity_write_buckets);
         ServerFigures {
             status_changes,
-            get_config_answered: answered,
-            get_config_p50_le_ms: quantile(0.50),
-            get_config_p99_le_ms: quantile(0.99),
+            get_config_answered: total(&handled),
+            get_config_p50_le_ms: quantile_le_ms(&handled, 0.50),
+            get_config_p99_le_ms: quantile_le_ms(&handled, 0.99),
+            activity_updates_written: self.activity_written.saturating_sub(before.activity_written),
+            activity_writes: total(&writes),
+            activity_write_p99_le_ms: quantile_le_ms(&writes, 0.99),
+            raft_entries_committed: self.commit_index.saturating_sub(before.commit_index),
+            activity_drained_after_ms: None,
         }
     }
+}
+
+/// Reads every node until none has a live update waiting for its write, or `deadline` passed;
+/// returns the last reading and the wait, `None` when the queues were not empty at the deadline.
+pub async fn read_drained(
+    urls: &[String],
+    token: Option<&str>,
+    deadline: Duration,
+) -> Result<(Reading, Option<Duration>), String> {
+    let started = std::time::Instant::now();
+    loop {
+        let reading = read(urls, token).await?;
+        let waited = started.elapsed();
+        if reading.activity_pending == 0 {
+            return Ok((reading, Some(waited)));
+        }
+        if waited >= deadline {
+            return Ok((reading, None));
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// The per-bucket growth of a cumulative histogram from `before` to `after`.
+fn grown(after: &[(f64, u64)], before: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    after
+        .iter()
+        .map(|(bound, count)| {
+            let earlier = before.iter().find(|(other, _)| other == bound).map_or(0, |(_, count)| *count);
+            (*bound, count.saturating_sub(earlier))
+        })
+        .collect()
+}
+
+/// Observations in a cumulative histogram (its `+Inf` bucket).
+fn total(buckets: &[(f64, u64)]) -> u64 {
+    buckets.last().map_or(0, |(_, count)| *count)
+}
+
+/// Upper bound (ms) of the bucket holding quantile `q`; `None` without observations.
+fn quantile_le_ms(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
+    let observed = total(buckets);
+    let rank = (q * observed as f64).ceil().max(1.0) as u64;
+    (observed > 0)
+        .then(|| buckets.iter().find(|(_, count)| *count >= rank).map(|(bound, _)| bound * 1000.0))
+        .flatten()
 }
 
 impl ServerFigures {
@@ -128,6 +195,14 @@ impl ServerFigures {
             format!("{prefix}GET_CONFIG_ANSWERED={}", self.get_config_answered),
             format!("{prefix}GET_CONFIG_P50_LE_MS={}", millis(self.get_config_p50_le_ms)),
             format!("{prefix}GET_CONFIG_P99_LE_MS={}", millis(self.get_config_p99_le_ms)),
+            format!("{prefix}ACTIVITY_UPDATES_WRITTEN={}", self.activity_updates_written),
+            format!("{prefix}ACTIVITY_WRITES={}", self.activity_writes),
+            format!("{prefix}ACTIVITY_WRITE_P99_LE_MS={}", millis(self.activity_write_p99_le_ms)),
+            format!("{prefix}RAFT_ENTRIES_COMMITTED={}", self.raft_entries_committed),
+            format!(
+                "{prefix}ACTIVITY_DRAINED_AFTER_MS={}",
+                self.activity_drained_after_ms.map_or_else(|| "-".to_owned(), |ms| ms.to_string())
+            ),
         ]
     }
 
@@ -141,12 +216,21 @@ impl ServerFigures {
             listed.join(", ")
         };
         let bound = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |ms| format!("≤ {ms} ms"));
+        let drained = self
+            .activity_drained_after_ms
+            .map_or_else(|| "not within the deadline".to_owned(), |ms| format!("{ms} ms after the run"));
         format!(
             "status changes during the run (the servers' count): {changes}\n\
-             GetConfig handling on the servers: {} answered, p50 {}, p99 {}\n",
+             GetConfig handling on the servers: {} answered, p50 {}, p99 {}\n\
+             live updates written through Raft: {} in {} writes (p99 {}), {} log entries committed; \
+             queues empty {drained}\n",
             self.get_config_answered,
             bound(self.get_config_p50_le_ms),
-            bound(self.get_config_p99_le_ms)
+            bound(self.get_config_p99_le_ms),
+            self.activity_updates_written,
+            self.activity_writes,
+            bound(self.activity_write_p99_le_ms),
+            self.raft_entries_committed,
         )
     }
 }
@@ -174,18 +258,29 @@ fn parse(text: &str) -> Reading {
             if !labels.contains(GET_CONFIG_ROUTE) {
                 continue;
             }
-            let bound = match label(labels, "le") {
-                Some("+Inf") => f64::INFINITY,
-                Some(bound) => match bound.parse::<f64>() {
-                    Ok(bound) => bound,
-                    Err(_) => continue,
-                },
-                None => continue,
-            };
+            let Some(bound) = upper_bound(labels) else { continue };
             add_bucket(&mut reading.get_config_buckets, bound, count);
+        } else if let Some(rest) = line.strip_prefix(ACTIVITY_WRITE_BUCKET) {
+            let Some((labels, count)) = sample(rest) else { continue };
+            let Some(bound) = upper_bound(labels) else { continue };
+            add_bucket(&mut reading.activity_write_buckets, bound, count);
+        } else if let Some((_, count)) = line.strip_prefix(ACTIVITY_WRITTEN).and_then(sample) {
+            reading.activity_written += count;
+        } else if let Some((_, count)) = line.strip_prefix(ACTIVITY_PENDING).and_then(sample) {
+            reading.activity_pending += count;
+        } else if let Some((_, index)) = line.strip_prefix(COMMIT_INDEX).and_then(sample) {
+            reading.commit_index = reading.commit_index.max(index);
         }
     }
     reading
+}
+
+/// A histogram bucket's `le`, `f64::INFINITY` for `+Inf`.
+fn upper_bound(labels: &str) -> Option<f64> {
+    match label(labels, "le")? {
+        "+Inf" => Some(f64::INFINITY),
+        bound => bound.parse::<f64>().ok(),
+    }
 }
 
 /// The labels and the value of a sample line, after its metric name and `{`.
@@ -249,5 +344,37 @@ mod tests {
         assert_eq!(stale.status_changes, BTreeMap::from([("connected -> stale".to_owned(), 2)]));
         assert_eq!(stale.get_config_answered, 0);
         assert_eq!(stale.get_config_p99_le_ms, None);
+    }
+
+    fn activity(node: u64, written: u64, pending: u64, commit: u64, writes: [u64; 3]) -> String {
+        let mut text = format!(
+            "linkmesh_activity_updates_written_total{{node=\"{node}\"}} {written}\n\
+             linkmesh_activity_pending_updates{{node=\"{node}\"}} {pending}\n\
+             linkmesh_raft_commit_index{{node=\"{node}\"}} {commit}\n\
+             linkmesh_raft_applied_index{{node=\"{node}\"}} 999999\n"
+        );
+        for (bound, count) in ["0.005", "0.05", "+Inf"].iter().zip(writes) {
+            text.push_str(&format!(
+                "linkmesh_activity_write_duration_seconds_bucket{{node=\"{node}\",le=\"{bound}\"}} {count}\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn activity_counts_add_over_the_nodes_and_the_commit_index_is_the_highest_seen() {
+        let mut before = parse(&activity(1, 100, 0, 500, [10, 10, 10]));
+        before.add(&parse(&activity(2, 50, 0, 498, [5, 5, 5])));
+        assert_eq!((before.activity_written, before.commit_index), (150, 500));
+        let mut after = parse(&activity(1, 1100, 7, 620, [100, 120, 120]));
+        after.add(&parse(&activity(2, 550, 3, 621, [50, 54, 55])));
+        assert_eq!(after.activity_pending, 10);
+        let figures = after.since(&before);
+        assert_eq!(figures.activity_updates_written, 1500);
+        assert_eq!(figures.activity_writes, 160);
+        assert_eq!(figures.raft_entries_committed, 121);
+        // 135 of 160 within 5 ms, 159 within 50 ms: the 99th percentile (rank 159) is within 50 ms.
+        assert_eq!(figures.activity_write_p99_le_ms, Some(50.0));
+        assert_eq!(figures.activity_drained_after_ms, None, "set by the caller that waited");
     }
 }

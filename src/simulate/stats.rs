@@ -23,6 +23,8 @@ const HISTOGRAM_MAX_MICROS: u64 = 60_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CallKind {
     Register,
+    /// `UnregisterCollector` (Alloy's goodbye on shutdown; the `flap` workload's offline half).
+    Unregister,
     GetConfig,
     OwnMetrics,
     CreateCollector,
@@ -35,8 +37,9 @@ pub enum CallKind {
 }
 
 impl CallKind {
-    pub const ALL: [CallKind; 9] = [
+    pub const ALL: [CallKind; 10] = [
         CallKind::Register,
+        CallKind::Unregister,
         CallKind::GetConfig,
         CallKind::OwnMetrics,
         CallKind::CreateCollector,
@@ -50,6 +53,7 @@ impl CallKind {
     pub fn as_str(self) -> &'static str {
         match self {
             CallKind::Register => "register",
+            CallKind::Unregister => "unregister",
             CallKind::GetConfig => "get_config",
             CallKind::OwnMetrics => "own_metrics",
             CallKind::CreateCollector => "create_collector",
