@@ -9,7 +9,10 @@
 # through a follower and through the leader; leader failover (SIGKILL the leader → first acknowledged
 # write through a survivor); owner failover (SIGKILL an owner that is not the leader → its collectors'
 # polls through a survivor succeed again); read-your-writes on another node (create on one node, read it
-# on another until it is there); polls failed after one retry outside the failover windows.
+# on another until it is there); polls failed after one retry outside the failover windows; status changes through the one Raft group
+# (`simulate --workload flap` through all three nodes: every call changes a collector's status, which
+# the owner's activity writer writes through Raft): how many per second the replicated record takes
+# and whether it keeps up (its queues empty within moments of the run's end).
 # Three nodes and the load generator share the machine: every row prints the CPU-seconds each process
 # used during it (utime + stime from /proc/<pid>/stat) and the load average.
 #
@@ -28,6 +31,10 @@
 #   BENCH_FAILOVER_SAMPLE     collectors of the killed owner whose polls are watched (5)
 #   BENCH_RYW_CREATES         creates of the read-your-writes row (200)
 #   BENCH_NODE_DOWN_AFTER     cluster.node_down_after of the nodes (unset: the product default, 10s)
+#   BENCH_FLAP_DURATION       length of the status-change row (60s)
+#   BENCH_FLAP_CONNECTIONS    closed-loop connections of the status-change row (64)
+#   BENCH_ROWS                rows to run, comma-separated, of polls (rows 1-3), writes (4), ryw (7),
+#                             failover (5, 6), spread (8), flap (9); default all
 #   BENCH_SKIP_BUILD=1        use the binaries already in BENCH_BIN_DIR
 #   BENCH_BIN_DIR             where linkmesh and bench_baseline are (target/release; a debug build
 #                             directory for a quick check of the script itself, with BENCH_SKIP_BUILD=1)
@@ -47,6 +54,9 @@ umask 077
 : "${BENCH_FAILOVER_SAMPLE:=5}"
 : "${BENCH_RYW_CREATES:=200}"
 : "${BENCH_NODE_DOWN_AFTER:=}"
+: "${BENCH_FLAP_DURATION:=60s}"
+: "${BENCH_FLAP_CONNECTIONS:=64}"
+: "${BENCH_ROWS:=all}"
 : "${BENCH_SKIP_BUILD:=0}"
 : "${BENCH_BIN_DIR:=$ROOT/target/release}"
 
@@ -60,6 +70,11 @@ BASELINE_PID=""
 WATCHER_PID=""
 CLK_TCK=$(getconf CLK_TCK)
 
+for row in ${BENCH_ROWS//,/ }; do
+  case $row in all | polls | writes | ryw | failover | spread | flap) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
+done
+# True when row group $1 is to run (BENCH_ROWS).
+row_on() { [[ ",$BENCH_ROWS," == *",all,"* || ",$BENCH_ROWS," == *",$1,"* ]]; }
 log() { printf '[bench-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -176,6 +191,9 @@ write_config() {
     echo "[collectors]"
     echo "poll_burst = 1000000"
     echo "polls_per_second = 1000000.0"
+    # The simulator reads every node's /metrics (status changes, live updates written) from loopback.
+    echo "[metrics]"
+    echo "allow_anonymous_from = [\"127.0.0.0/8\"]"
     if [ -n "$BENCH_NODE_DOWN_AFTER" ]; then
       echo "[cluster]"
       echo "node_down_after = \"$BENCH_NODE_DOWN_AFTER\""
@@ -375,221 +393,245 @@ measured() {
 # µs of server CPU (all nodes together) per poll answered in row $1.
 us_per_poll() { calc "${SERVERCPU[$1]} * 1e6 / ($(val "$1" RUN_GET_CONFIG_OK) + 1e-9)" 0; }
 
-# ---- Row 1: the bare handler ----------------------------------------------------------------------
-: >"$BENCH_DIR/baseline.stdout"
-"$BASELINE" serve --addr 127.0.0.1:0 >"$BENCH_DIR/baseline.stdout" 2>"$BENCH_DIR/baseline.stderr" &
-BASELINE_PID=$!
-until grep -q '^listening on ' "$BENCH_DIR/baseline.stdout"; do sleep 0.01; done
-BASELINE_URL="http://$(sed -n 's/^listening on \([^,]*\).*/\1/p' "$BENCH_DIR/baseline.stdout" | head -n1)"
-measured baseline --url "$BASELINE_URL" --tokens-file "$BENCH_DIR/baseline-tokens.tsv" "${load[@]}" --skip-startup
-BASELINE_CPU=$(cpu_of "$BASELINE_PID")
-{ kill "$BASELINE_PID" && wait "$BASELINE_PID"; } 2>/dev/null || true
-BASELINE_PID=""
+if row_on polls; then
+  # ---- Row 1: the bare handler ----------------------------------------------------------------------
+  : >"$BENCH_DIR/baseline.stdout"
+  "$BASELINE" serve --addr 127.0.0.1:0 >"$BENCH_DIR/baseline.stdout" 2>"$BENCH_DIR/baseline.stderr" &
+  BASELINE_PID=$!
+  until grep -q '^listening on ' "$BENCH_DIR/baseline.stdout"; do sleep 0.01; done
+  BASELINE_URL="http://$(sed -n 's/^listening on \([^,]*\).*/\1/p' "$BENCH_DIR/baseline.stdout" | head -n1)"
+  measured baseline --url "$BASELINE_URL" --tokens-file "$BENCH_DIR/baseline-tokens.tsv" "${load[@]}" --skip-startup
+  BASELINE_CPU=$(cpu_of "$BASELINE_PID")
+  { kill "$BASELINE_PID" && wait "$BASELINE_PID"; } 2>/dev/null || true
+  BASELINE_PID=""
 
-# ---- Rows 2 and 3: owner-local and forwarded not_modified polls -----------------------------------
-METRIC_A0=$(polls_metric "$NODE_A")
-measured local --url "http://${HTTP[$NODE_A]}" --tokens-file "$A_TOKENS" "${load[@]}"
-METRIC_A1=$(polls_metric "$NODE_A")
-METRIC_B1=$(polls_metric "$NODE_B")
-measured forwarded --url "http://${HTTP[$NODE_B]}" --tokens-file "$A_TOKENS" "${load[@]}" --skip-startup
-METRIC_A2=$(polls_metric "$NODE_A")
-METRIC_B2=$(polls_metric "$NODE_B")
-delta() { awk -v a="$1" -v b="$2" -v i="$3" 'BEGIN { split(a, x, " "); split(b, y, " "); print y[i] - x[i] }'; }
-LOCAL_METRIC="A served $(delta "$METRIC_A0" "$METRIC_A1" 1) polls locally"
-FORWARD_METRIC="B forwarded $(delta "$METRIC_B1" "$METRIC_B2" 2), A served $(delta "$METRIC_A1" "$METRIC_A2" 1) locally"
+  # ---- Rows 2 and 3: owner-local and forwarded not_modified polls -----------------------------------
+  METRIC_A0=$(polls_metric "$NODE_A")
+  measured local --url "http://${HTTP[$NODE_A]}" --tokens-file "$A_TOKENS" "${load[@]}"
+  METRIC_A1=$(polls_metric "$NODE_A")
+  METRIC_B1=$(polls_metric "$NODE_B")
+  measured forwarded --url "http://${HTTP[$NODE_B]}" --tokens-file "$A_TOKENS" "${load[@]}" --skip-startup
+  METRIC_A2=$(polls_metric "$NODE_A")
+  METRIC_B2=$(polls_metric "$NODE_B")
+  delta() { awk -v a="$1" -v b="$2" -v i="$3" 'BEGIN { split(a, x, " "); split(b, y, " "); print y[i] - x[i] }'; }
+  LOCAL_METRIC="A served $(delta "$METRIC_A0" "$METRIC_A1" 1) polls locally"
+  FORWARD_METRIC="B forwarded $(delta "$METRIC_B1" "$METRIC_B2" 2), A served $(delta "$METRIC_A1" "$METRIC_A2" 1) locally"
+fi
 
 # ---- Row 4: writes through a follower and through the leader --------------------------------------
 wait_settled 60 || true
 LEADER=$(leader_node)
 FOLLOWER=""
 for n in "${NODES[@]}"; do [ "$n" != "$LEADER" ] && FOLLOWER=$n && break; done
-measured creates-leader-c1 --url "http://${HTTP[$LEADER]}" --create-only --collectors "$BENCH_CREATES_C1" \
-  --name-prefix wl1- --provision-concurrency 1 --provision-batch 1
-measured creates-follower-c1 --url "http://${HTTP[$FOLLOWER]}" --create-only --collectors "$BENCH_CREATES_C1" \
-  --name-prefix wf1- --provision-concurrency 1 --provision-batch 1
-measured creates-leader-c16 --url "http://${HTTP[$LEADER]}" --create-only --collectors "$BENCH_CREATES_C16" \
-  --name-prefix wl16- --provision-concurrency 16 --provision-batch 1
-measured creates-follower-c16 --url "http://${HTTP[$FOLLOWER]}" --create-only --collectors "$BENCH_CREATES_C16" \
-  --name-prefix wf16- --provision-concurrency 16 --provision-batch 1
+if row_on writes; then
+  measured creates-leader-c1 --url "http://${HTTP[$LEADER]}" --create-only --collectors "$BENCH_CREATES_C1" \
+    --name-prefix wl1- --provision-concurrency 1 --provision-batch 1
+  measured creates-follower-c1 --url "http://${HTTP[$FOLLOWER]}" --create-only --collectors "$BENCH_CREATES_C1" \
+    --name-prefix wf1- --provision-concurrency 1 --provision-batch 1
+  measured creates-leader-c16 --url "http://${HTTP[$LEADER]}" --create-only --collectors "$BENCH_CREATES_C16" \
+    --name-prefix wl16- --provision-concurrency 16 --provision-batch 1
+  measured creates-follower-c16 --url "http://${HTTP[$FOLLOWER]}" --create-only --collectors "$BENCH_CREATES_C16" \
+    --name-prefix wf16- --provision-concurrency 16 --provision-batch 1
+fi
 
-# ---- Row 7: read-your-writes on another node ------------------------------------------------------
-# Create on W (a follower), then read GET /api/v1/collectors/{id} on R (the other follower) in a tight
-# loop until it answers 200: the time from the create's answer to the first 200 on R.
-RYW_W=$FOLLOWER
-RYW_R=""
-for n in "${NODES[@]}"; do [ "$n" != "$LEADER" ] && [ "$n" != "$RYW_W" ] && RYW_R=$n && break; done
-log "read-your-writes: $BENCH_RYW_CREATES creates on node$RYW_W, read on node$RYW_R"
-: >"$BENCH_DIR/ryw-ms.txt"
-RYW_FIRST=0 RYW_FAILED=0
-before=$(cpu_snapshot)
-for ((i = 1; i <= BENCH_RYW_CREATES; i++)); do
-  req "${HTTP[$RYW_W]}" POST /api/v1/collectors "$ADMIN_TOKEN" "{\"name\":\"ryw-$i\",\"mode\":\"alloy-remotecfg\"}"
-  if [ "$STATUS" != 201 ] || ! [[ $BODY =~ \"id\":\"([^\"]+)\" ]]; then
-    RYW_FAILED=$((RYW_FAILED + 1))
-    continue
-  fi
-  id=${BASH_REMATCH[1]} t0=${EPOCHREALTIME/./} reads=0
-  while true; do
-    req "${HTTP[$RYW_R]}" GET "/api/v1/collectors/$id" "$ADMIN_TOKEN" "" 5
-    reads=$((reads + 1))
-    [ "$STATUS" = 200 ] && break
-    if ((${EPOCHREALTIME/./} - t0 > 10000000)); then reads=-1 && break; fi
-  done
-  if ((reads < 0)); then
-    RYW_FAILED=$((RYW_FAILED + 1))
-    continue
-  fi
-  t1=${EPOCHREALTIME/./}
-  ((reads == 1)) && RYW_FIRST=$((RYW_FIRST + 1))
-  echo "$(calc "($t1 - $t0) / 1000" 3)" >>"$BENCH_DIR/ryw-ms.txt"
-done
-RYW_CPU=$(cpu_note read-your-writes "$before" "$(cpu_snapshot)")
-
-# ---- Row 5: leader failover -----------------------------------------------------------------------
-# SIGKILL the leader; from that moment, create collectors through the survivors (alternating) until
-# one is acknowledged (201). Then restart the killed node and wait until it is ready and the cluster
-# settled before the next round.
-: >"$BENCH_DIR/leader-failover-s.txt"
-before=$(cpu_snapshot)
-for ((round = 1; round <= BENCH_FAILOVER_REPEATS; round++)); do
-  wait_settled 90 || true
-  LEADER=$(leader_node)
-  [ -n "$LEADER" ] || die "no leader before leader failover round $round"
-  survivors=()
-  for n in "${NODES[@]}"; do [ "$n" != "$LEADER" ] && survivors+=("$n"); done
-  log "leader failover $round: SIGKILL node$LEADER (leader)"
-  t0=${EPOCHREALTIME/./}
-  kill_node "$LEADER"
-  attempt=0 took=n/a
-  while ((${EPOCHREALTIME/./} - t0 < BENCH_FAILOVER_DEADLINE * 1000000)); do
-    n=${survivors[$((attempt % 2))]}
-    attempt=$((attempt + 1))
-    req "${HTTP[$n]}" POST /api/v1/collectors "$ADMIN_TOKEN" \
-      "{\"name\":\"lf-$round-$attempt\",\"mode\":\"alloy-remotecfg\"}" 15
-    if [ "$STATUS" = 201 ]; then
-      t1=${EPOCHREALTIME/./}
-      took=$(calc "($t1 - $t0) / 1e6" 3)
-      break
+if row_on ryw; then
+  # ---- Row 7: read-your-writes on another node ------------------------------------------------------
+  # Create on W (a follower), then read GET /api/v1/collectors/{id} on R (the other follower) in a tight
+  # loop until it answers 200: the time from the create's answer to the first 200 on R.
+  RYW_W=$FOLLOWER
+  RYW_R=""
+  for n in "${NODES[@]}"; do [ "$n" != "$LEADER" ] && [ "$n" != "$RYW_W" ] && RYW_R=$n && break; done
+  log "read-your-writes: $BENCH_RYW_CREATES creates on node$RYW_W, read on node$RYW_R"
+  : >"$BENCH_DIR/ryw-ms.txt"
+  RYW_FIRST=0 RYW_FAILED=0
+  before=$(cpu_snapshot)
+  for ((i = 1; i <= BENCH_RYW_CREATES; i++)); do
+    req "${HTTP[$RYW_W]}" POST /api/v1/collectors "$ADMIN_TOKEN" "{\"name\":\"ryw-$i\",\"mode\":\"alloy-remotecfg\"}"
+    if [ "$STATUS" != 201 ] || ! [[ $BODY =~ \"id\":\"([^\"]+)\" ]]; then
+      RYW_FAILED=$((RYW_FAILED + 1))
+      continue
     fi
-    [ "$STATUS" = 000 ] || sleep 0.01 # an answer that refused: don't spin on it
-  done
-  echo "$took" >>"$BENCH_DIR/leader-failover-s.txt"
-  log "leader failover $round: first acknowledged write after $took s ($attempt attempts)"
-  start_node "$LEADER"
-  wait_ready "$LEADER" 120 || true
-done
-wait_settled 90 || true
-LEADER_FO_CPU=$(cpu_note leader-failover "$before" "$(cpu_snapshot)")
-
-# ---- Row 6: owner failover ------------------------------------------------------------------------
-# SIGKILL a node that owns collectors and is not the leader; from that moment poll a sample of its
-# collectors (Connect JSON GetConfig, their own tokens) through the survivors until every one of them
-# has been answered 200 once. Then restart it and wait until the cluster settled again.
-: >"$BENCH_DIR/owner-failover-s.txt"
-: >"$BENCH_DIR/owner-unreachable-s.txt"
-: >"$BENCH_DIR/owner-moved-s.txt"
-OWNER_FO_NOTE=""
-before=$(cpu_snapshot)
-for ((round = 1; round <= BENCH_FAILOVER_REPEATS; round++)); do
-  wait_settled 90 || true
-  LEADER=$(leader_node)
-  owners "$LEADER" >"$BENCH_DIR/owners-$round.tsv" || true
-  OWNER=""
-  for n in "${NODES[@]}"; do
-    [ "$n" = "$LEADER" ] && continue
-    if awk -F'\t' -v id="${NODE_ID[$n]}" '$2 == id { found = 1 } END { exit !found }' "$BENCH_DIR/owners-$round.tsv"; then
-      OWNER=$n && break
-    fi
-  done
-  if [ -z "$OWNER" ]; then
-    OWNER_FO_NOTE="no node other than the leader owns a collector (slots: $(jq -r '[.members[] | "\(.name): \(.slots)"] | join(", ")' <<<"$(cluster_view "$LEADER")"))"
-    log "owner failover: $OWNER_FO_NOTE; row skipped"
-    break
-  fi
-  # A sample of its collectors' tokens (those in the poll tokens file).
-  mapfile -t sample < <(awk -F'\t' -v id="${NODE_ID[$OWNER]}" 'NR == FNR { if ($2 == id) mine[$1] = 1; next }
-    ($2 in mine) { print $3 }' "$BENCH_DIR/owners-$round.tsv" "$ALL_TOKENS" | shuf -n "$BENCH_FAILOVER_SAMPLE")
-  if [ ${#sample[@]} = 0 ]; then
-    OWNER_FO_NOTE="node$OWNER owns none of the poll row's collectors"
-    log "owner failover: $OWNER_FO_NOTE; row skipped"
-    break
-  fi
-  survivors=()
-  for n in "${NODES[@]}"; do [ "$n" != "$OWNER" ] && survivors+=("$n"); done
-  # Before the kill every watched collector must be served (else the row would time something else).
-  for token in "${sample[@]}"; do
-    req "${HTTP[${survivors[0]}]}" POST /collector.v1.CollectorService/GetConfig "$token" '{"id":"bench-host"}' 15
-    [ "$STATUS" = 200 ] || log "owner failover $round: a watched collector's poll got $STATUS before the kill"
-  done
-  log "owner failover $round: SIGKILL node$OWNER (owner, not leader), watching ${#sample[@]} of its collectors"
-  declare -A served=()
-  t0=${EPOCHREALTIME/./}
-  kill_node "$OWNER"
-  # Beside the polls, a watcher reads the cluster view on a survivor every 100 ms: when it first shows
-  # the killed node unreachable, and when none of the slots is left on it (the seconds since the kill).
-  (
-    seen=""
+    id=${BASH_REMATCH[1]} t0=${EPOCHREALTIME/./} reads=0
     while true; do
-      view=$(cluster_view "${survivors[1]}")
-      state=$(jq -r --argjson id "${NODE_ID[$OWNER]}" '.members[] | select(.id == $id) | "\(.state) \(.slots)"' \
-        <<<"${view:-null}" 2>/dev/null || true)
-      t=${EPOCHREALTIME/./}
-      if [ -z "$seen" ] && [[ $state == unreachable* ]]; then
-        echo "unreachable $(calc "($t - $t0) / 1e6" 3)"
-        seen=1
-      fi
-      if [[ $state == *" 0" ]]; then
-        echo "moved $(calc "($t - $t0) / 1e6" 3)"
-        exit 0
-      fi
-      sleep 0.1
+      req "${HTTP[$RYW_R]}" GET "/api/v1/collectors/$id" "$ADMIN_TOKEN" "" 5
+      reads=$((reads + 1))
+      [ "$STATUS" = 200 ] && break
+      if ((${EPOCHREALTIME/./} - t0 > 10000000)); then reads=-1 && break; fi
     done
-  ) >"$BENCH_DIR/owner-failover-$round.watch" 2>/dev/null &
-  WATCHER_PID=$!
-  attempt=0 took=n/a
-  while ((${EPOCHREALTIME/./} - t0 < BENCH_FAILOVER_DEADLINE * 1000000)); do
-    for token in "${sample[@]}"; do
-      [ -n "${served[$token]:-}" ] && continue
+    if ((reads < 0)); then
+      RYW_FAILED=$((RYW_FAILED + 1))
+      continue
+    fi
+    t1=${EPOCHREALTIME/./}
+    ((reads == 1)) && RYW_FIRST=$((RYW_FIRST + 1))
+    echo "$(calc "($t1 - $t0) / 1000" 3)" >>"$BENCH_DIR/ryw-ms.txt"
+  done
+  RYW_CPU=$(cpu_note read-your-writes "$before" "$(cpu_snapshot)")
+fi
+
+if row_on failover; then
+  # ---- Row 5: leader failover -----------------------------------------------------------------------
+  # SIGKILL the leader; from that moment, create collectors through the survivors (alternating) until
+  # one is acknowledged (201). Then restart the killed node and wait until it is ready and the cluster
+  # settled before the next round.
+  : >"$BENCH_DIR/leader-failover-s.txt"
+  before=$(cpu_snapshot)
+  for ((round = 1; round <= BENCH_FAILOVER_REPEATS; round++)); do
+    wait_settled 90 || true
+    LEADER=$(leader_node)
+    [ -n "$LEADER" ] || die "no leader before leader failover round $round"
+    survivors=()
+    for n in "${NODES[@]}"; do [ "$n" != "$LEADER" ] && survivors+=("$n"); done
+    log "leader failover $round: SIGKILL node$LEADER (leader)"
+    t0=${EPOCHREALTIME/./}
+    kill_node "$LEADER"
+    attempt=0 took=n/a
+    while ((${EPOCHREALTIME/./} - t0 < BENCH_FAILOVER_DEADLINE * 1000000)); do
       n=${survivors[$((attempt % 2))]}
       attempt=$((attempt + 1))
-      req "${HTTP[$n]}" POST /collector.v1.CollectorService/GetConfig "$token" '{"id":"bench-host"}' 15
-      [ "$STATUS" = 200 ] && served[$token]=1
+      req "${HTTP[$n]}" POST /api/v1/collectors "$ADMIN_TOKEN" \
+        "{\"name\":\"lf-$round-$attempt\",\"mode\":\"alloy-remotecfg\"}" 15
+      if [ "$STATUS" = 201 ]; then
+        t1=${EPOCHREALTIME/./}
+        took=$(calc "($t1 - $t0) / 1e6" 3)
+        break
+      fi
+      [ "$STATUS" = 000 ] || sleep 0.01 # an answer that refused: don't spin on it
     done
-    if [ "${#served[@]}" = "${#sample[@]}" ]; then
-      t1=${EPOCHREALTIME/./}
-      took=$(calc "($t1 - $t0) / 1e6" 3)
+    echo "$took" >>"$BENCH_DIR/leader-failover-s.txt"
+    log "leader failover $round: first acknowledged write after $took s ($attempt attempts)"
+    start_node "$LEADER"
+    wait_ready "$LEADER" 120 || true
+  done
+  wait_settled 90 || true
+  LEADER_FO_CPU=$(cpu_note leader-failover "$before" "$(cpu_snapshot)")
+
+  # ---- Row 6: owner failover ------------------------------------------------------------------------
+  # SIGKILL a node that owns collectors and is not the leader; from that moment poll a sample of its
+  # collectors (Connect JSON GetConfig, their own tokens) through the survivors until every one of them
+  # has been answered 200 once. Then restart it and wait until the cluster settled again.
+  : >"$BENCH_DIR/owner-failover-s.txt"
+  : >"$BENCH_DIR/owner-unreachable-s.txt"
+  : >"$BENCH_DIR/owner-moved-s.txt"
+  OWNER_FO_NOTE=""
+  before=$(cpu_snapshot)
+  for ((round = 1; round <= BENCH_FAILOVER_REPEATS; round++)); do
+    wait_settled 90 || true
+    LEADER=$(leader_node)
+    owners "$LEADER" >"$BENCH_DIR/owners-$round.tsv" || true
+    OWNER=""
+    for n in "${NODES[@]}"; do
+      [ "$n" = "$LEADER" ] && continue
+      if awk -F'\t' -v id="${NODE_ID[$n]}" '$2 == id { found = 1 } END { exit !found }' "$BENCH_DIR/owners-$round.tsv"; then
+        OWNER=$n && break
+      fi
+    done
+    if [ -z "$OWNER" ]; then
+      OWNER_FO_NOTE="no node other than the leader owns a collector (slots: $(jq -r '[.members[] | "\(.name): \(.slots)"] | join(", ")' <<<"$(cluster_view "$LEADER")"))"
+      log "owner failover: $OWNER_FO_NOTE; row skipped"
       break
     fi
-    sleep 0.01
+    # A sample of its collectors' tokens (those in the poll tokens file).
+    mapfile -t sample < <(awk -F'\t' -v id="${NODE_ID[$OWNER]}" 'NR == FNR { if ($2 == id) mine[$1] = 1; next }
+      ($2 in mine) { print $3 }' "$BENCH_DIR/owners-$round.tsv" "$ALL_TOKENS" | shuf -n "$BENCH_FAILOVER_SAMPLE")
+    if [ ${#sample[@]} = 0 ]; then
+      OWNER_FO_NOTE="node$OWNER owns none of the poll row's collectors"
+      log "owner failover: $OWNER_FO_NOTE; row skipped"
+      break
+    fi
+    survivors=()
+    for n in "${NODES[@]}"; do [ "$n" != "$OWNER" ] && survivors+=("$n"); done
+    # Before the kill every watched collector must be served (else the row would time something else).
+    for token in "${sample[@]}"; do
+      req "${HTTP[${survivors[0]}]}" POST /collector.v1.CollectorService/GetConfig "$token" '{"id":"bench-host"}' 15
+      [ "$STATUS" = 200 ] || log "owner failover $round: a watched collector's poll got $STATUS before the kill"
+    done
+    log "owner failover $round: SIGKILL node$OWNER (owner, not leader), watching ${#sample[@]} of its collectors"
+    declare -A served=()
+    t0=${EPOCHREALTIME/./}
+    kill_node "$OWNER"
+    # Beside the polls, a watcher reads the cluster view on a survivor every 100 ms: when it first shows
+    # the killed node unreachable, and when none of the slots is left on it (the seconds since the kill).
+    (
+      seen=""
+      while true; do
+        view=$(cluster_view "${survivors[1]}")
+        state=$(jq -r --argjson id "${NODE_ID[$OWNER]}" '.members[] | select(.id == $id) | "\(.state) \(.slots)"' \
+          <<<"${view:-null}" 2>/dev/null || true)
+        t=${EPOCHREALTIME/./}
+        if [ -z "$seen" ] && [[ $state == unreachable* ]]; then
+          echo "unreachable $(calc "($t - $t0) / 1e6" 3)"
+          seen=1
+        fi
+        if [[ $state == *" 0" ]]; then
+          echo "moved $(calc "($t - $t0) / 1e6" 3)"
+          exit 0
+        fi
+        sleep 0.1
+      done
+    ) >"$BENCH_DIR/owner-failover-$round.watch" 2>/dev/null &
+    WATCHER_PID=$!
+    attempt=0 took=n/a
+    while ((${EPOCHREALTIME/./} - t0 < BENCH_FAILOVER_DEADLINE * 1000000)); do
+      for token in "${sample[@]}"; do
+        [ -n "${served[$token]:-}" ] && continue
+        n=${survivors[$((attempt % 2))]}
+        attempt=$((attempt + 1))
+        req "${HTTP[$n]}" POST /collector.v1.CollectorService/GetConfig "$token" '{"id":"bench-host"}' 15
+        [ "$STATUS" = 200 ] && served[$token]=1
+      done
+      if [ "${#served[@]}" = "${#sample[@]}" ]; then
+        t1=${EPOCHREALTIME/./}
+        took=$(calc "($t1 - $t0) / 1e6" 3)
+        break
+      fi
+      sleep 0.01
+    done
+    echo "$took" >>"$BENCH_DIR/owner-failover-s.txt"
+    # The slots may still be moving when the watched collectors are served: give the watcher the rest of
+    # the deadline.
+    for ((wait_s = 0; wait_s < BENCH_FAILOVER_DEADLINE * 10; wait_s++)); do
+      kill -0 "$WATCHER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$WATCHER_PID" 2>/dev/null || true
+    wait "$WATCHER_PID" 2>/dev/null || true
+    WATCHER_PID=""
+    sed -n 's/^unreachable //p' "$BENCH_DIR/owner-failover-$round.watch" >>"$BENCH_DIR/owner-unreachable-s.txt"
+    sed -n 's/^moved //p' "$BENCH_DIR/owner-failover-$round.watch" >>"$BENCH_DIR/owner-moved-s.txt"
+    if [ "$took" = n/a ]; then
+      log "owner failover $round: ${#served[@]} of ${#sample[@]} watched collectors served within $BENCH_FAILOVER_DEADLINE s ($attempt polls)"
+    else
+      log "owner failover $round: every watched collector served after $took s ($attempt polls)"
+    fi
+    unset served
+    start_node "$OWNER"
+    wait_ready "$OWNER" 120 || true
   done
-  echo "$took" >>"$BENCH_DIR/owner-failover-s.txt"
-  # The slots may still be moving when the watched collectors are served: give the watcher the rest of
-  # the deadline.
-  for ((wait_s = 0; wait_s < BENCH_FAILOVER_DEADLINE * 10; wait_s++)); do
-    kill -0 "$WATCHER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill "$WATCHER_PID" 2>/dev/null || true
-  wait "$WATCHER_PID" 2>/dev/null || true
-  WATCHER_PID=""
-  sed -n 's/^unreachable //p' "$BENCH_DIR/owner-failover-$round.watch" >>"$BENCH_DIR/owner-unreachable-s.txt"
-  sed -n 's/^moved //p' "$BENCH_DIR/owner-failover-$round.watch" >>"$BENCH_DIR/owner-moved-s.txt"
-  if [ "$took" = n/a ]; then
-    log "owner failover $round: ${#served[@]} of ${#sample[@]} watched collectors served within $BENCH_FAILOVER_DEADLINE s ($attempt polls)"
-  else
-    log "owner failover $round: every watched collector served after $took s ($attempt polls)"
-  fi
-  unset served
-  start_node "$OWNER"
-  wait_ready "$OWNER" 120 || true
-done
-wait_settled 90 || true
-OWNER_FO_CPU=$(cpu_note owner-failover "$before" "$(cpu_snapshot)")
+  wait_settled 90 || true
+  OWNER_FO_CPU=$(cpu_note owner-failover "$before" "$(cpu_snapshot)")
+fi
 
 # ---- Row 8: polls over all three nodes, after the failovers settled -------------------------------
-measured spread --url "http://${HTTP[1]}" --url "http://${HTTP[2]}" --url "http://${HTTP[3]}" \
-  --tokens-file "$ALL_TOKENS" --closed-loop --connections "$BENCH_CONNECTIONS" --duration "$BENCH_DURATION" \
-  --collectors "$BENCH_POLL_COLLECTORS"
+if row_on spread; then
+  measured spread --url "http://${HTTP[1]}" --url "http://${HTTP[2]}" --url "http://${HTTP[3]}" \
+    --tokens-file "$ALL_TOKENS" --closed-loop --connections "$BENCH_CONNECTIONS" --duration "$BENCH_DURATION" \
+    --collectors "$BENCH_POLL_COLLECTORS"
+fi
+
+# ---- Row 9: status changes through the one Raft group ---------------------------------------------
+# Every call changes a collector's status (UnregisterCollector: offline; GetConfig: connected; in
+# turn), sent to a node picked at random; each owner's activity writer folds its collectors' changes
+# into one Raft write per flush interval. The simulator reads every node's /metrics around the run
+# and, after it, waits until no node has an update left to write.
+if row_on flap; then
+  wait_settled 60 || true
+  FLAP_LEADER=$(leader_node)
+  measured flap --url "http://${HTTP[1]}" --url "http://${HTTP[2]}" --url "http://${HTTP[3]}" \
+    --tokens-file "$ALL_TOKENS" --closed-loop --workload flap --connections "$BENCH_FLAP_CONNECTIONS" \
+    --duration "$BENCH_FLAP_DURATION" --collectors "$BENCH_POLL_COLLECTORS"
+  [ "$(leader_node)" = "$FLAP_LEADER" ] || log "flap: the leader changed during the row"
+fi
 LOAD_AFTER=$(loadavg)
 ELAPSED=$((SECONDS - STARTED_AT))
 
@@ -606,7 +648,22 @@ FAILED_OUTSIDE=$(($(val local RUN_GET_CONFIG_ERRORS) + $(val local STARTUP_GET_C
   $(val forwarded RUN_GET_CONFIG_ERRORS) + $(val spread RUN_GET_CONFIG_ERRORS) + $(val spread STARTUP_GET_CONFIG_ERRORS)))
 POLLS_OUTSIDE=$(($(val local RUN_GET_CONFIG_REQUESTS) + $(val local STARTUP_GET_CONFIG_REQUESTS) + \
   $(val forwarded RUN_GET_CONFIG_REQUESTS) + $(val spread RUN_GET_CONFIG_REQUESTS) + $(val spread STARTUP_GET_CONFIG_REQUESTS)))
-RYW_N=$(grep -c . "$BENCH_DIR/ryw-ms.txt" || true)
+RYW_N=$(grep -c . "$BENCH_DIR/ryw-ms.txt" 2>/dev/null || true)
+# Row 9: per second of the measured phase, and the leader's CPU per update written.
+per_s() { calc "$(val flap "$1") / ($(val flap RUN_ELAPSED_S) + 1e-9)" 0; }
+FLAP_CHANGES_PER_S=$(per_s RUN_SERVER_STATUS_CHANGES)
+FLAP_WRITTEN_PER_S=$(per_s RUN_SERVER_ACTIVITY_UPDATES_WRITTEN)
+# All nodes' CPU per call of the row; beside the spread row's per not_modified poll (same cluster, no
+# status change), the difference is what a status change costs the three nodes together.
+FLAP_CALLS=$(($(val flap RUN_UNREGISTER_OK) + $(val flap RUN_GET_CONFIG_OK)))
+FLAP_US_PER_CALL=$(calc "${SERVERCPU[flap]:-0} * 1e6 / ($FLAP_CALLS + 1e-9)" 0)
+FLAP_MARGINAL="no spread row in this run to compare with"
+if row_on spread; then
+  SPREAD_US=$(us_per_poll spread)
+  FLAP_MARGINAL="a not_modified poll costs $SPREAD_US µs (spread row), so a status change adds about $(calc "$FLAP_US_PER_CALL - $SPREAD_US" 0) µs over the three nodes: $(calc "($FLAP_US_PER_CALL - $SPREAD_US) * $FLAP_CHANGES_PER_S / 1e6" 2) cores at this rate"
+fi
+FLAP_LEADER_CPU=$(awk -F'\t' -v node="node${FLAP_LEADER:-0}" '$1 == "flap" && $2 == node { print $4 - $3 }' \
+  "$BENCH_DIR/cpu.tsv" 2>/dev/null || true)
 
 {
   echo "# linkmesh benchmarks: three nodes"
@@ -618,19 +675,32 @@ RYW_N=$(grep -c . "$BENCH_DIR/ryw-ms.txt" || true)
   echo
   echo "| measurement | result | baseline (same run) | ratio | goal | CPU during the row, notes |"
   echo "|---|---|---|---|---|---|"
-  echo "| 1. GetConfig, bare actix-web handler (the baseline), $A_COUNT tokens | $(thousands "$BASE_RPS") req/s; $(lat baseline RUN_GET_CONFIG) | — | 1.00 | — | $(us_per_poll baseline) µs server CPU/poll; ${ROWCPU[baseline]} |"
-  echo "| 2. GetConfig \`not_modified\`, owner-local: node A's $A_COUNT collectors sent to A | $(thousands "$LOCAL_RPS") req/s; $(lat local RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$LOCAL_RPS" "$BASE_RPS") | — | $(us_per_poll local) µs server CPU/poll (all nodes); ${ROWCPU[local]}; $LOCAL_METRIC; $(errors local) |"
-  echo "| 3. GetConfig \`not_modified\`, forwarded: the same tokens sent to B (one hop to A) | $(thousands "$FWD_RPS") req/s; $(lat forwarded RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$FWD_RPS" "$BASE_RPS") | ≥ 0.35 | $(us_per_poll forwarded) µs server CPU/poll (all nodes); ${ROWCPU[forwarded]}; $FORWARD_METRIC; $(errors forwarded); forwarded/local $(ratio "$FWD_RPS" "$LOCAL_RPS") |"
-  echo "| 4a. creates through the leader, 1 call at a time ($BENCH_CREATES_C1) | $(creates creates-leader-c1) | — | — | — | ${ROWCPU[creates-leader-c1]}; $(create_errors creates-leader-c1) |"
-  echo "| 4b. creates through a follower, 1 call at a time ($BENCH_CREATES_C1) | $(creates creates-follower-c1) | leader: $(val creates-leader-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)/s | $(ratio "$(val creates-follower-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$(val creates-leader-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)") | — | ${ROWCPU[creates-follower-c1]}; $(create_errors creates-follower-c1) |"
-  echo "| 4c. creates through the leader, 16 at a time ($BENCH_CREATES_C16) | $(creates creates-leader-c16) | — | — | — | ${ROWCPU[creates-leader-c16]}; $(create_errors creates-leader-c16) |"
-  echo "| 4d. creates through a follower, 16 at a time ($BENCH_CREATES_C16) | $(creates creates-follower-c16) | leader: $(val creates-leader-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)/s | $(ratio "$(val creates-follower-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$(val creates-leader-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)") | — | ${ROWCPU[creates-follower-c16]}; $(create_errors creates-follower-c16) |"
-  echo "| 5. leader failover: SIGKILL the leader → first acknowledged create through a survivor, $BENCH_FAILOVER_REPEATS times | $(median_worst "$BENCH_DIR/leader-failover-s.txt") | — | — | < 2 s | $LEADER_FO_CPU (all rounds, restarts included); each: $(paste -sd' ' "$BENCH_DIR/leader-failover-s.txt") s |"
-  if [ -n "$OWNER_FO_NOTE" ]; then
-    echo "| 6. owner failover: SIGKILL an owner (not the leader) → its collectors' polls through a survivor succeed | not measured: $OWNER_FO_NOTE | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER |"
-  else
-    echo "| 6. owner failover: SIGKILL an owner (not the leader) → $BENCH_FAILOVER_SAMPLE of its collectors' polls through a survivor all succeeded once, $BENCH_FAILOVER_REPEATS times | $(median_worst "$BENCH_DIR/owner-failover-s.txt") | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER; shown unreachable after: $(median_worst "$BENCH_DIR/owner-unreachable-s.txt"); all its slots moved after: $(median_worst "$BENCH_DIR/owner-moved-s.txt") (a survivor's view, read every 100 ms); $OWNER_FO_CPU (all rounds, restarts included); each: $(paste -sd' ' "$BENCH_DIR/owner-failover-s.txt") s |"
+if row_on polls; then
+    echo "| 1. GetConfig, bare actix-web handler (the baseline), $A_COUNT tokens | $(thousands "$BASE_RPS") req/s; $(lat baseline RUN_GET_CONFIG) | — | 1.00 | — | $(us_per_poll baseline) µs server CPU/poll; ${ROWCPU[baseline]} |"
+    echo "| 2. GetConfig \`not_modified\`, owner-local: node A's $A_COUNT collectors sent to A | $(thousands "$LOCAL_RPS") req/s; $(lat local RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$LOCAL_RPS" "$BASE_RPS") | — | $(us_per_poll local) µs server CPU/poll (all nodes); ${ROWCPU[local]}; $LOCAL_METRIC; $(errors local) |"
+    echo "| 3. GetConfig \`not_modified\`, forwarded: the same tokens sent to B (one hop to A) | $(thousands "$FWD_RPS") req/s; $(lat forwarded RUN_GET_CONFIG) | $(thousands "$BASE_RPS") req/s | $(ratio "$FWD_RPS" "$BASE_RPS") | ≥ 0.35 | $(us_per_poll forwarded) µs server CPU/poll (all nodes); ${ROWCPU[forwarded]}; $FORWARD_METRIC; $(errors forwarded); forwarded/local $(ratio "$FWD_RPS" "$LOCAL_RPS") |"
+fi
+if row_on writes; then
+    echo "| 4a. creates through the leader, 1 call at a time ($BENCH_CREATES_C1) | $(creates creates-leader-c1) | — | — | — | ${ROWCPU[creates-leader-c1]}; $(create_errors creates-leader-c1) |"
+    echo "| 4b. creates through a follower, 1 call at a time ($BENCH_CREATES_C1) | $(creates creates-follower-c1) | leader: $(val creates-leader-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)/s | $(ratio "$(val creates-follower-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$(val creates-leader-c1 PROVISION_CREATE_COLLECTOR_OK_PER_S)") | — | ${ROWCPU[creates-follower-c1]}; $(create_errors creates-follower-c1) |"
+    echo "| 4c. creates through the leader, 16 at a time ($BENCH_CREATES_C16) | $(creates creates-leader-c16) | — | — | — | ${ROWCPU[creates-leader-c16]}; $(create_errors creates-leader-c16) |"
+    echo "| 4d. creates through a follower, 16 at a time ($BENCH_CREATES_C16) | $(creates creates-follower-c16) | leader: $(val creates-leader-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)/s | $(ratio "$(val creates-follower-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)" "$(val creates-leader-c16 PROVISION_CREATE_COLLECTOR_OK_PER_S)") | — | ${ROWCPU[creates-follower-c16]}; $(create_errors creates-follower-c16) |"
+fi
+if row_on failover; then
+    echo "| 5. leader failover: SIGKILL the leader → first acknowledged create through a survivor, $BENCH_FAILOVER_REPEATS times | $(median_worst "$BENCH_DIR/leader-failover-s.txt") | — | — | < 2 s | $LEADER_FO_CPU (all rounds, restarts included); each: $(paste -sd' ' "$BENCH_DIR/leader-failover-s.txt") s |"
+    if [ -n "$OWNER_FO_NOTE" ]; then
+      echo "| 6. owner failover: SIGKILL an owner (not the leader) → its collectors' polls through a survivor succeed | not measured: $OWNER_FO_NOTE | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER |"
+    else
+      echo "| 6. owner failover: SIGKILL an owner (not the leader) → $BENCH_FAILOVER_SAMPLE of its collectors' polls through a survivor all succeeded once, $BENCH_FAILOVER_REPEATS times | $(median_worst "$BENCH_DIR/owner-failover-s.txt") | — | — | < node_down_after + 2 s = $(calc "${DOWN_AFTER%s} + 2" 0) s | node_down_after $DOWN_AFTER; shown unreachable after: $(median_worst "$BENCH_DIR/owner-unreachable-s.txt"); all its slots moved after: $(median_worst "$BENCH_DIR/owner-moved-s.txt") (a survivor's view, read every 100 ms); $OWNER_FO_CPU (all rounds, restarts included); each: $(paste -sd' ' "$BENCH_DIR/owner-failover-s.txt") s |"
+    fi
+fi
+if row_on ryw; then
+    echo "| 7. read-your-writes on another node: create on a follower → first 200 of GET /api/v1/collectors/{id} on the other follower, $BENCH_RYW_CREATES creates | $(distribution "$BENCH_DIR/ryw-ms.txt" ms) | — | — | one replication round trip | $RYW_CPU; visible at the first read: $RYW_FIRST of $RYW_N; $RYW_FAILED failed; bash /dev/tcp client, new connection per read |"
+fi
+if row_on spread; then
+    echo "| 8. polls failed after one retry, outside the failover windows (rows 2, 3 and a spread row) | $FAILED_OUTSIDE of $POLLS_OUTSIDE | — | — | 0 | failed: row 2 $(($(val local RUN_GET_CONFIG_ERRORS) + $(val local STARTUP_GET_CONFIG_ERRORS))), row 3 $(val forwarded RUN_GET_CONFIG_ERRORS) (one node, nowhere to retry), spread $(($(val spread RUN_GET_CONFIG_ERRORS) + $(val spread STARTUP_GET_CONFIG_ERRORS))); spread row: $(val spread RUN_GET_CONFIG_REQUESTS) polls of $BENCH_POLL_COLLECTORS collectors to a random node, $(thousands "$SPREAD_RPS") req/s (ratio $(ratio "$SPREAD_RPS" "$BASE_RPS")), $(lat spread RUN_GET_CONFIG), $(errors spread), $(us_per_poll spread) µs server CPU/poll (all nodes); ${ROWCPU[spread]} |"
+fi
+  if row_on flap; then
+    echo "| 9. status changes through the one Raft group: \`simulate --workload flap\` over $BENCH_POLL_COLLECTORS collectors through all three nodes, $BENCH_FLAP_CONNECTIONS connections, $BENCH_FLAP_DURATION | $(thousands "$FLAP_CHANGES_PER_S") status changes/s (the servers' count), $(thousands "$FLAP_WRITTEN_PER_S") per-collector updates written/s; a write's p99 ≤ $(val flap RUN_SERVER_ACTIVITY_WRITE_P99_LE_MS) ms; queues empty $(val flap RUN_SERVER_ACTIVITY_DRAINED_AFTER_MS) ms after the run | — | — | measured ceiling; at one change per collector per 10 min: $(thousands "$(calc "$FLAP_CHANGES_PER_S * 600" 0)") collectors | $(val flap RUN_SERVER_ACTIVITY_WRITES) writes, $(val flap RUN_SERVER_RAFT_ENTRIES_COMMITTED) log entries committed; calls $(thousands "$(per_s RUN_UNREGISTER_OK)") unregisters/s + $(thousands "$(per_s RUN_GET_CONFIG_OK)") polls/s, $(val flap RUN_ERRORS) errors, GetConfig $(lat flap RUN_GET_CONFIG); all nodes $FLAP_US_PER_CALL µs CPU per call; $FLAP_MARGINAL; leader node${FLAP_LEADER:-?} $(calc "${FLAP_LEADER_CPU:-0} * 1e6 / ($(val flap RUN_SERVER_ACTIVITY_UPDATES_WRITTEN) + 1e-9)" 0) µs CPU per update written (its share of the calls included); ${ROWCPU[flap]} |"
   fi
-  echo "| 7. read-your-writes on another node: create on a follower → first 200 of GET /api/v1/collectors/{id} on the other follower, $BENCH_RYW_CREATES creates | $(distribution "$BENCH_DIR/ryw-ms.txt" ms) | — | — | one replication round trip | $RYW_CPU; visible at the first read: $RYW_FIRST of $RYW_N; $RYW_FAILED failed; bash /dev/tcp client, new connection per read |"
-  echo "| 8. polls failed after one retry, outside the failover windows (rows 2, 3 and a spread row) | $FAILED_OUTSIDE of $POLLS_OUTSIDE | — | — | 0 | failed: row 2 $(($(val local RUN_GET_CONFIG_ERRORS) + $(val local STARTUP_GET_CONFIG_ERRORS))), row 3 $(val forwarded RUN_GET_CONFIG_ERRORS) (one node, nowhere to retry), spread $(($(val spread RUN_GET_CONFIG_ERRORS) + $(val spread STARTUP_GET_CONFIG_ERRORS))); spread row: $(val spread RUN_GET_CONFIG_REQUESTS) polls of $BENCH_POLL_COLLECTORS collectors to a random node, $(thousands "$SPREAD_RPS") req/s (ratio $(ratio "$SPREAD_RPS" "$BASE_RPS")), $(lat spread RUN_GET_CONFIG), $(errors spread), $(us_per_poll spread) µs server CPU/poll (all nodes); ${ROWCPU[spread]} |"
 } | tee "$BENCH_DIR/results.md"

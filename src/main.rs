@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use linkmesh::cli::{access, backup, client, cluster, import, Cli, CollectorsCommand, Command};
 
+/// mimalloc instead of the system allocator: glibc's malloc and free were a quarter of a node's CPU
+/// under load (sled's copied nodes, Raft entries, HTTP buffers; `BENCHMARKS.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -46,6 +46,11 @@ enum BaselineCommand {
     },
 }
 
+/// The allocator `linkmesh` uses, so a ratio against this baseline compares the handlers, not the
+/// allocators.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         BaselineCommand::Serve { addr, workers } => serve(addr, workers),
