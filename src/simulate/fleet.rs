@@ -103,32 +103,36 @@ impl SimFleet {
     pub async fn register(&self, index: usize, stats: &Stats) -> bool {
         let token = &self.tokens[index];
         let request = register_request(&token.name, &token.name, &self.local_attributes);
-        let Some(_permit) = self.connection_slot(CallKind::Register, stats).await else { return false };
-        self.nodes
-            .call(
-                CallKind::Register,
-                stats,
-                |_| Outcome::Ok,
-                |url| self.client.register(url, &token.token, &request),
-            )
-            .await
-            .is_ok()
+        self.unanswered_call(CallKind::Register, stats, |url| {
+            self.client.register(url, &token.token, &request)
+        })
+        .await
+    }
+
+    /// A call whose answer carries nothing the collector keeps (register, unregister): one connection
+    /// slot, one node (another on failure); true when it succeeded.
+    async fn unanswered_call<'fleet, Attempt, Fut>(
+        &'fleet self,
+        kind: CallKind,
+        stats: &Stats,
+        attempt: Attempt,
+    ) -> bool
+    where
+        Attempt: Fn(&'fleet str) -> Fut,
+        Fut: std::future::Future<Output = Result<(), super::http_client::CallError>>,
+    {
+        let Some(_permit) = self.connection_slot(kind, stats).await else { return false };
+        self.nodes.call(kind, stats, |_| Outcome::Ok, attempt).await.is_ok()
     }
 
     /// UnregisterCollector, as Alloy sends on shutdown: the collector goes `offline` until its next poll.
     pub async fn unregister(&self, index: usize, stats: &Stats) -> bool {
         let token = &self.tokens[index];
         let request = pb::UnregisterCollectorRequest { id: token.name.clone() };
-        let Some(_permit) = self.connection_slot(CallKind::Unregister, stats).await else { return false };
-        self.nodes
-            .call(
-                CallKind::Unregister,
-                stats,
-                |_| Outcome::Ok,
-                |url| self.client.unregister(url, &token.token, &request),
-            )
-            .await
-            .is_ok()
+        self.unanswered_call(CallKind::Unregister, stats, |url| {
+            self.client.unregister(url, &token.token, &request)
+        })
+        .await
     }
 
     /// One GetConfig; when it delivered a config that changed, Alloy's immediate second GetConfig
