@@ -20,7 +20,12 @@ rustc +nightly --version
 # One build for every target (they share the whole dependency graph); `fuzz run` then finds it fresh.
 # LINKMESH_FUZZ_TARGET_DIR keeps that build outside the checkout (.ci/run: across CI runs on one machine).
 target_dir="${LINKMESH_FUZZ_TARGET_DIR:-fuzz/target}"
-cargo +nightly fuzz build -a --target-dir "$target_dir"
+# Each target links the whole server with AddressSanitizer (~170 MB apiece): say how much disk there is,
+# and again if the build fails (a full disk shows up as the linker dying with SIGBUS).
+mkdir -p "$target_dir"
+df -h "$target_dir" | tail -1 | awk '{ print "disk for " t ": " $4 " free of " $2 }' t="$target_dir"
+cargo +nightly fuzz build -a --target-dir "$target_dir" \
+  || { df -h "$target_dir" | tail -1 | awk '{ print "fuzz build failed; disk: " $4 " free of " $2 }' >&2; exit 1; }
 for target in $(cargo +nightly fuzz list); do
   [ -n "$(ls -A "fuzz/corpus/$target" 2>/dev/null)" ] || { echo "fuzz/corpus/$target is empty or missing" >&2; exit 1; }
   mkdir -p "fuzz/target/corpus/$target"
