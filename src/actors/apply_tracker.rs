@@ -12,8 +12,16 @@ use crate::model::RemoteConfigState;
 /// report sent just before the load finished, make one-scrape disagreements normal).
 pub const DISAGREEING_SCRAPES_SHOWN: u32 = 2;
 
+///
+/// Boxed, and allocated only once there is something to follow (a delivery with an expectation, a
+/// scrape): every resident actor holds one, and most never see a delivery between restarts.
 #[derive(Debug, Default)]
 pub struct ApplyTracker {
+    state: Option<Box<TrackerState>>,
+}
+
+#[derive(Debug, Default)]
+struct TrackerState {
     /// The newest scrape with apply signals: the baseline of the next delivery.
     latest_scrape: Option<ApplySignals>,
     watch: Option<ApplyWatch>,
@@ -35,6 +43,44 @@ impl ApplyTracker {
     /// A new delivery of `expectation`. The previous scrape is its baseline only when the previous
     /// delivery's watch settled: otherwise a later change could be that delivery's doing.
     pub fn delivered(&mut self, expectation: Arc<Expectation>, release: Option<&'static ReleaseSignals>) {
+        self.state.get_or_insert_default().delivered(expectation, release);
+    }
+
+    /// Alloy reported its release (again); applies to the delivery being watched.
+    pub fn release_changed(&mut self, release: Option<&'static ReleaseSignals>) {
+        if let Some(state) = &mut self.state {
+            state.release_changed(release);
+        }
+    }
+
+    /// Alloy itself reported the watched delivery applied (Alloy ≥ 1.12).
+    pub fn reported_applied(&mut self) {
+        if let Some(state) = &mut self.state {
+            state.reported_applied();
+        }
+    }
+
+    /// The scrapes of one push. `reported`: Alloy's own status for the current delivery, if any.
+    pub fn scrapes(&mut self, scrapes: &[ApplySignals], reported: Option<RemoteConfigState>) -> TrackerNews {
+        if scrapes.is_empty() {
+            return TrackerNews::default();
+        }
+        self.state.get_or_insert_default().scrapes(scrapes, reported)
+    }
+
+    /// A shown disagreement with Alloy's report, if one persists.
+    pub fn disagreement(&self) -> Option<&str> {
+        self.state.as_deref()?.disagreement()
+    }
+
+    /// The watched delivery's version while no scrape has decided it yet.
+    pub fn pending_version(&self) -> Option<u64> {
+        self.state.as_deref()?.pending_version()
+    }
+}
+
+impl TrackerState {
+    fn delivered(&mut self, expectation: Arc<Expectation>, release: Option<&'static ReleaseSignals>) {
         let baseline_trusted = self.watch.as_ref().is_none_or(ApplyWatch::settled);
         let baseline = self.latest_scrape.clone().filter(|_| baseline_trusted);
         self.watch = Some(ApplyWatch::new(release, expectation, self.running.clone(), baseline));
@@ -42,22 +88,19 @@ impl ApplyTracker {
         self.disagreement = None;
     }
 
-    /// Alloy reported its release (again); applies to the delivery being watched.
-    pub fn release_changed(&mut self, release: Option<&'static ReleaseSignals>) {
+    fn release_changed(&mut self, release: Option<&'static ReleaseSignals>) {
         if let Some(watch) = &mut self.watch {
             watch.set_release(release);
         }
     }
 
-    /// Alloy itself reported the watched delivery applied (Alloy ≥ 1.12).
-    pub fn reported_applied(&mut self) {
+    fn reported_applied(&mut self) {
         if let Some(watch) = &self.watch {
             self.running = Some(watch.delivered().clone());
         }
     }
 
-    /// The scrapes of one push. `reported`: Alloy's own status for the current delivery, if any.
-    pub fn scrapes(&mut self, scrapes: &[ApplySignals], reported: Option<RemoteConfigState>) -> TrackerNews {
+    fn scrapes(&mut self, scrapes: &[ApplySignals], reported: Option<RemoteConfigState>) -> TrackerNews {
         let mut news = TrackerNews::default();
         for scrape in scrapes {
             if self
@@ -109,13 +152,11 @@ impl ApplyTracker {
         Some(text)
     }
 
-    /// A shown disagreement with Alloy's report, if one persists.
-    pub fn disagreement(&self) -> Option<&str> {
+    fn disagreement(&self) -> Option<&str> {
         self.disagreement.as_deref()
     }
 
-    /// The watched delivery's version while no scrape has decided it yet.
-    pub fn pending_version(&self) -> Option<u64> {
+    fn pending_version(&self) -> Option<u64> {
         let watch = self.watch.as_ref()?;
         watch.verdict().is_none().then(|| watch.delivered().version)
     }

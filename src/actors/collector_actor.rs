@@ -52,7 +52,14 @@ pub struct CollectorActor {
     status: CollectorStatus,
     host_id: Option<String>,
     host_last_seen: Option<UnixMillis>,
-    local_attributes: BTreeMap<String, String>,
+    /// Attributes reported during this activation, kept only when they differ from the record's at
+    /// activation (the record has them once the activity writer's write commits). `None`: the
+    /// record's are current, and the actor holds no copy.
+    reported_attributes: Option<BTreeMap<String, String>>,
+    /// [`attributes_fingerprint`] of the collector's current attributes, to notice a change.
+    attributes_fingerprint: u64,
+    /// The release Alloy reports in its attributes, when the signal table covers it.
+    release: Option<&'static ReleaseSignals>,
     rendered: Arc<DeliverableConfig>,
     delivered_hash: Option<String>,
     applied_hash: Option<String>,
@@ -69,7 +76,7 @@ pub struct CollectorActor {
     /// When this actor last handed an effective config to the writer.
     effective_config_written_at: Option<Instant>,
     /// Failed reports since the last `config_failed` event that have no event yet.
-    unwritten_config_failures: Option<UnwrittenConfigFailures>,
+    unwritten_config_failures: Option<Box<UnwrittenConfigFailures>>,
     last_config_failed_event_at: Option<UnixMillis>,
     cadence: PollCadence,
     last_seen_persisted: Option<UnixMillis>,
@@ -82,7 +89,8 @@ pub struct CollectorActor {
     pending_auth_failures: u64,
     last_auth_event_at: Option<UnixMillis>,
     last_conflict_event_at: Option<UnixMillis>,
-    throughput: ThroughputState,
+    /// Allocated by the first own_metrics push: most resident actors never receive one.
+    throughput: Option<Box<ThroughputState>>,
     /// Whether the last own_metrics push that said so reported increasing export failures.
     exports_failing: bool,
     /// When `exports_failing` was last set or confirmed.
@@ -93,7 +101,7 @@ pub struct CollectorActor {
     /// The delivery being followed through the collector's own metrics (`apply_status`).
     apply: ApplyTracker,
     /// The latest inference (replicated in `config.inferred`).
-    inferred: Option<InferredApply>,
+    inferred: Option<Box<InferredApply>>,
 }
 
 /// Failed reports folded into the next `config_failed` event: how many, and the latest one.
@@ -346,7 +354,9 @@ impl CollectorActor {
             status: record.status,
             host_id: record.host_id.clone(),
             host_last_seen: record.last_seen_at,
-            local_attributes: record.local_attributes.clone(),
+            reported_attributes: None,
+            attributes_fingerprint: attributes_fingerprint(&record.local_attributes),
+            release: release_signals_for(reported_version(&record.local_attributes)),
             // Rendered in `started`, before the first message: rendering needs the fleet-wide
             // pipelines, and the registry holds the state lock while it builds the actor.
             rendered: Arc::new(DeliverableConfig::empty()),
@@ -369,7 +379,7 @@ impl CollectorActor {
             pending_auth_failures: 0,
             last_auth_event_at: None,
             last_conflict_event_at: None,
-            throughput: ThroughputState::default(),
+            throughput: None,
             // Rebuilt while degraded by something other than a failed config: export failures, which
             // the next push confirms or clears.
             exports_failing: record.status == CollectorStatus::Degraded
@@ -379,7 +389,7 @@ impl CollectorActor {
             own_metrics_seen: record.own_metrics_seen(),
             own_metrics_last_seen_at: None,
             apply: ApplyTracker::default(),
-            inferred: record.config.inferred.clone(),
+            inferred: record.config.inferred.clone().map(Box::new),
             env,
             resident,
         }
@@ -387,14 +397,45 @@ impl CollectorActor {
 
     /// The release Alloy reports, when the signal table covers it.
     fn release(&self) -> Option<&'static ReleaseSignals> {
-        release_signals_for(reported_version(&self.local_attributes))
+        self.release
+    }
+
+    /// Takes the attributes the collector reported, when they differ from its current ones; `true`
+    /// when they did.
+    fn observe_attributes(
+        &mut self,
+        reported: &BTreeMap<String, String>,
+        update: &mut ActivityUpdate,
+    ) -> bool {
+        let fingerprint = attributes_fingerprint(reported);
+        if fingerprint == self.attributes_fingerprint {
+            return false;
+        }
+        self.attributes_fingerprint = fingerprint;
+        self.release = release_signals_for(reported_version(reported));
+        self.reported_attributes = Some(reported.clone());
+        update.local_attributes = Some(reported.clone());
+        self.apply.release_changed(self.release);
+        true
+    }
+
+    /// The collector's current attributes: as reported during this activation, else the record's.
+    fn current_attributes(&self) -> BTreeMap<String, String> {
+        match &self.reported_attributes {
+            Some(attributes) => attributes.clone(),
+            None => {
+                let state = self.env.raft.state();
+                let record = state.fleet.collectors.get(&self.collector_id);
+                record.map(|record| record.local_attributes.clone()).unwrap_or_default()
+            }
+        }
     }
 
     /// Whether the collector runs its config's previous version because the current one failed:
     /// as Alloy reports it, or, when it reports nothing, as its own metrics show.
     fn config_failed(&self) -> bool {
         self.remote_status == Some(RemoteConfigState::Failed)
-            || inferred_failure(self.remote_status, self.inferred.as_ref())
+            || inferred_failure(self.remote_status, self.inferred.as_deref())
     }
 
     /// Takes a verdict on delivered `version` drawn from the collector's own metrics. Alloy's own
@@ -414,7 +455,7 @@ impl CollectorActor {
             at,
         };
         update.inferred_apply = Some(inferred.clone());
-        self.inferred = Some(inferred.clone());
+        self.inferred = Some(Box::new(inferred.clone()));
         if reports_status(self.remote_status) {
             return;
         }
@@ -621,11 +662,11 @@ impl CollectorActor {
             }
             RemoteConfigState::Failed if changed => {
                 let count = self.unwritten_config_failures.as_ref().map_or(0, |failures| failures.count);
-                self.unwritten_config_failures = Some(UnwrittenConfigFailures {
+                self.unwritten_config_failures = Some(Box::new(UnwrittenConfigFailures {
                     count: count + 1,
                     version: self.rendered.version,
                     error: report.error.clone().unwrap_or_default(),
-                });
+                }));
                 self.write_config_failures(at, false, update);
             }
             _ => {}
@@ -648,7 +689,8 @@ impl CollectorActor {
         if !due {
             return;
         }
-        let Some(UnwrittenConfigFailures { count, version, error }) = self.unwritten_config_failures.take()
+        let Some(UnwrittenConfigFailures { count, version, error }) =
+            self.unwritten_config_failures.take().map(|failures| *failures)
         else {
             return;
         };
@@ -765,10 +807,8 @@ impl Handler<Poll> for CollectorActor {
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.cadence.record_poll(at);
         self.observe_host(&poll.host_id, at, &mut update);
-        if !poll.local_attributes.is_empty() && poll.local_attributes != self.local_attributes {
-            self.local_attributes = poll.local_attributes.clone();
-            update.local_attributes = Some(poll.local_attributes);
-            self.apply.release_changed(self.release());
+        if !poll.local_attributes.is_empty() {
+            self.observe_attributes(&poll.local_attributes, &mut update);
         }
         if let Some(report) = &poll.remote_status {
             let error = report.error.as_deref().map(|error| self.rendered.storable(error));
@@ -829,11 +869,7 @@ impl Handler<Register> for CollectorActor {
         self.redelivery_due = true;
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.observe_host(&register.host_id, at, &mut update);
-        if register.local_attributes != self.local_attributes {
-            self.local_attributes = register.local_attributes.clone();
-            update.local_attributes = Some(register.local_attributes.clone());
-            self.apply.release_changed(self.release());
-        }
+        self.observe_attributes(&register.local_attributes, &mut update);
         let window = self.env.settings.registration_window;
         let new_registration = self.last_register_at.is_none_or(|last| at.saturating_sub(last) >= window)
             || !self.status.expects_polls();
@@ -899,7 +935,7 @@ impl Handler<Observe> for CollectorActor {
             status: self.status,
             host_id: self.host_id.clone(),
             last_seen_at: self.cadence.last_poll().max(self.host_last_seen),
-            local_attributes: self.local_attributes.clone(),
+            local_attributes: self.current_attributes(),
             delivered_hash: self.delivered_hash.clone(),
             remote_status: self.remote_status,
             remote_error: self.remote_error.clone(),
@@ -907,7 +943,7 @@ impl Handler<Observe> for CollectorActor {
             own_metrics_last_seen_at: self.own_metrics_last_seen_at,
             effective_config: self.effective_config.clone(),
             apply: LiveApply {
-                inferred: self.inferred.clone(),
+                inferred: self.inferred.as_deref().cloned(),
                 pending_version: self.apply.pending_version(),
                 disagreement: self.apply.disagreement().map(str::to_owned),
             },
@@ -921,7 +957,7 @@ impl Handler<PushMetrics> for CollectorActor {
     fn handle(&mut self, push: PushMetrics, _ctx: &mut Self::Context) -> Self::Result {
         let at = push.at;
         self.last_activity = self.env.clock.monotonic();
-        let report = self.throughput.ingest(&push.batch, at);
+        let report = self.throughput.get_or_insert_default().ingest(&push.batch, at);
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         if report.accepted > 0 {
             self.own_metrics_last_seen_at = Some(at);
@@ -968,7 +1004,11 @@ impl Handler<ObserveThroughput> for CollectorActor {
     type Result = MessageResult<ObserveThroughput>;
 
     fn handle(&mut self, observe: ObserveThroughput, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.throughput.snapshot(observe.history))
+        let snapshot = match &self.throughput {
+            Some(throughput) => throughput.snapshot(observe.history),
+            None => ThroughputState::default().snapshot(observe.history),
+        };
+        MessageResult(snapshot)
     }
 }
 
@@ -1054,6 +1094,15 @@ fn reports_status(remote: Option<RemoteConfigState>) -> bool {
 /// The latest inference says the delivered config was refused, and Alloy reports nothing itself.
 fn inferred_failure(remote: Option<RemoteConfigState>, inferred: Option<&InferredApply>) -> bool {
     !reports_status(remote) && inferred.is_some_and(|inferred| inferred.outcome == InferredOutcome::Failed)
+}
+
+/// A fingerprint of a collector's attributes (in this process only), so an actor notices a change
+/// without keeping a copy of what the record holds.
+fn attributes_fingerprint(attributes: &BTreeMap<String, String>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    attributes.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn text_hash(text: &str) -> [u8; 32] {
@@ -1232,6 +1281,37 @@ mod tests {
         async fn live(&self) -> LiveView {
             self.actor.send(Observe).await.expect("actor")
         }
+    }
+
+    #[actix::test]
+    async fn reported_attributes_are_written_once_per_change_and_shown_live_before_the_write() {
+        let harness = Harness::start(CollectorStatus::Connected).await;
+        let attributes =
+            |version: &str| BTreeMap::from([("collector.version".to_owned(), version.to_owned())]);
+        let poll = |local_attributes: BTreeMap<String, String>| Poll {
+            host_id: "host-1".into(),
+            local_attributes,
+            hash: String::new(),
+            remote_status: None,
+            effective_config: None,
+            at: harness.now(),
+            config_version: 0,
+        };
+        let written = |updates: Vec<ActivityUpdate>| -> Vec<BTreeMap<String, String>> {
+            updates.into_iter().filter_map(|update| update.local_attributes).collect()
+        };
+
+        harness.actor.send(poll(attributes("v1.9.0"))).await.expect("actor");
+        assert_eq!(written(harness.published().await), [attributes("v1.9.0")]);
+        assert_eq!(harness.live().await.local_attributes, attributes("v1.9.0"), "live before any write");
+
+        harness.actor.send(poll(attributes("v1.9.0"))).await.expect("actor");
+        harness.actor.send(poll(BTreeMap::new())).await.expect("actor");
+        assert_eq!(written(harness.published().await), Vec::<BTreeMap<String, String>>::new());
+
+        harness.actor.send(poll(attributes("v1.10.0"))).await.expect("actor");
+        assert_eq!(written(harness.published().await), [attributes("v1.10.0")]);
+        assert_eq!(harness.live().await.local_attributes, attributes("v1.10.0"));
     }
 
     #[actix::test]
