@@ -29,7 +29,8 @@ pub mod time;
 pub use audit::{ActorKind, AuditBatch, AuditEntry, AuditLog, AuditRecord, AuditRetention};
 pub use auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 pub use collector::{
-    CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState, TokenInfo,
+    CollectorMap, CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState,
+    TokenInfo,
 };
 pub use command::{ActivityUpdate, CollectorTokenChange, Command, RestoredFleet};
 pub use event::{Event, EventType};

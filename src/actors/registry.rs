@@ -29,7 +29,7 @@ use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::cluster::ownership::SlotFlusher;
 use crate::config::CollectorSettings;
 use crate::metrics::StatusChanges;
-use crate::model::{slot_of, Clock, CollectorRecord, Effect, MovedSlot};
+use crate::model::{slot_of, Clock, Effect, MovedSlot};
 use crate::raft::RaftNode;
 use crate::secrets::DataKey;
 
@@ -319,7 +319,7 @@ impl CollectorRegistry {
                 .fleet
                 .collectors
                 .values()
-                .filter(|record: &&CollectorRecord| record.status.expects_polls())
+                .filter(|record| record.status.expects_polls())
                 .filter(|record| {
                     let slot = slot_of(&record.id);
                     in_slots(slot) && state.fleet.slot_owner(slot).unwrap_or(node_id) == node_id

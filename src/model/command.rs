@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditBatch, AuditLog};
 use super::auth::{ServiceAccount, ServiceAccountToken, User};
-use super::collector::{CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState};
+use super::collector::{
+    CollectorMap, CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState,
+};
 use super::event::NewEvent;
 use super::feature_level::FeatureLevel;
 use super::fleet_items::FleetItems;
@@ -395,7 +397,7 @@ pub struct NewCollectorToken {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RestoredFleet {
     pub slots: SlotTable,
-    pub collectors: BTreeMap<String, CollectorRecord>,
+    pub collectors: CollectorMap,
     pub pipelines: BTreeMap<String, Pipeline>,
     /// Absent in backups taken before fleet-wide items existed.
     #[serde(default, skip_serializing_if = "FleetItems::is_empty")]

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::AuditLog;
 use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
-use super::collector::ConfigVersion;
 use super::collector::{is_zero, CollectorRecord, RemoteConfigState};
+use super::collector::{CollectorMap, ConfigVersion};
 use super::command::{prune_skip, ActivityUpdate, Command, NewCollector, PruneSkips, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
 use super::event::{EventType, NewEvent};
@@ -87,7 +87,7 @@ pub struct FleetState {
     /// `slot_owners` (see `model/slots.rs`).
     #[serde(alias = "slot_owners")]
     pub slots: SlotTable,
-    pub collectors: BTreeMap<String, CollectorRecord>,
+    pub collectors: CollectorMap,
     /// Tenant-wide pipelines, referenced by routes.
     #[serde(default)]
     pub pipelines: BTreeMap<String, Pipeline>,
@@ -487,7 +487,9 @@ impl FleetState {
                 for id in ids {
                     // A prune skips what was deleted or reconnected since its selection.
                     let cutoff = prune.as_ref().map(|prune| prune.inactive_before);
-                    match cutoff.and_then(|before| prune_skip(self.collectors.get(id), before)) {
+                    match cutoff.and_then(|before| {
+                        prune_skip(self.collectors.get(id).map(|record| &**record), before)
+                    }) {
                         Some(skip) => skips.push((id.clone(), skip)),
                         None => doomed.push(id),
                     }
@@ -847,7 +849,10 @@ impl FleetState {
     }
 
     fn collector_mut(&mut self, collector_id: &str) -> Result<&mut CollectorRecord, ApplyError> {
-        self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))
+        self.collectors
+            .get_mut(collector_id)
+            .map(|record| &mut **record)
+            .ok_or_else(|| not_found("collector", collector_id))
     }
 
     /// Adds a collector whose id and name are free, with its `created` event, to the indexes, and
@@ -861,7 +866,7 @@ impl FleetState {
         let id = record.id.clone();
         self.name_order.insert(&record);
         self.collector_name_index.insert(record.name.clone(), id.clone());
-        self.collectors.insert(id.clone(), record);
+        self.collectors.insert(id.clone(), Box::new(record));
         self.rerender(&id, at);
     }
 
@@ -1304,7 +1309,10 @@ impl FleetState {
     }
 
     pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
-        self.collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
+        self.collector_token_index
+            .get(token_hash)
+            .and_then(|id| self.collectors.get(id))
+            .map(|record| &**record)
     }
 
     /// The collector whose previous (rotated-out) token has this hash.
@@ -1314,11 +1322,18 @@ impl FleetState {
     }
 
     pub fn collector_by_rotated_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
-        self.rotated_collector_token_index.get(token_hash).and_then(|id| self.collectors.get(id))
+        self.rotated_collector_token_index
+            .get(token_hash)
+            .and_then(|id| self.collectors.get(id))
+            .map(|record| &**record)
     }
 
     pub fn collector_by_host_id(&self, host_id: &str) -> Option<&CollectorRecord> {
-        self.host_id_index.get(host_id).and_then(|ids| ids.first()).and_then(|id| self.collectors.get(id))
+        self.host_id_index
+            .get(host_id)
+            .and_then(|ids| ids.first())
+            .and_then(|id| self.collectors.get(id))
+            .map(|record| &**record)
     }
 
     pub fn service_account_token_by_hash(&self, token_hash: &TokenHash) -> Option<&ServiceAccountToken> {
@@ -2702,7 +2717,7 @@ mod name_order_kept {
                 });
                 prop_assert_eq!(kept.status_counts(), counted);
                 let walked: Vec<&str> = kept.ascending_after(None).map(|(key, _)| key.id()).collect();
-                let mut sorted: Vec<&CollectorRecord> = state.collectors.values().collect();
+                let mut sorted: Vec<&CollectorRecord> = state.collectors.values().map(|record| &**record).collect();
                 sorted.sort_by(|a, b| natural_cmp(&a.name, &b.name).then_with(|| a.id.cmp(&b.id)));
                 prop_assert_eq!(walked, sorted.iter().map(|record| record.id.as_str()).collect::<Vec<_>>());
             }

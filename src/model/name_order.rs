@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::collector::{CollectorRecord, CollectorStatus};
+use super::collector::{CollectorMap, CollectorRecord, CollectorStatus};
 
 /// The statuses in lifecycle order, the order of [`NameOrder::status_counts`] (and of the list's
 /// `status` sort).
@@ -119,7 +119,7 @@ pub struct NameOrder {
 }
 
 impl NameOrder {
-    pub fn rebuilt(collectors: &BTreeMap<String, CollectorRecord>) -> NameOrder {
+    pub fn rebuilt(collectors: &CollectorMap) -> NameOrder {
         let mut order = NameOrder::default();
         for record in collectors.values() {
             order.insert(record);
@@ -267,18 +267,18 @@ pub(crate) mod tests {
             for (number, (name, _)) in entries.iter().enumerate() {
                 let record = CollectorRecord::new(
                     id(u8::try_from(number).expect("few")), name.clone(), CollectorMode::Opamp, BTreeMap::new(), UnixMillis(0));
-                collectors.insert(record.id.clone(), record);
+                collectors.insert(record.id.clone(), Box::new(record));
             }
             let order = NameOrder::rebuilt(&collectors);
             let cursor = NameKey::new(&cursor_name, &id(cursor_id));
             let position = |record: &CollectorRecord| (natural_cmp(&record.name, &cursor_name), record.id.cmp(&id(cursor_id)));
-            let mut ascending: Vec<&CollectorRecord> = collectors.values()
+            let mut ascending: Vec<&CollectorRecord> = collectors.values().map(|record| &**record)
                 .filter(|record| position(record).0.then(position(record).1) == Ordering::Greater)
                 .collect();
             ascending.sort_by(|a, b| natural_cmp(&a.name, &b.name).then_with(|| a.id.cmp(&b.id)));
             let walked: Vec<&str> = order.ascending_after(Some(&cursor)).map(|(key, _)| key.id()).collect();
             prop_assert_eq!(walked, ascending.iter().map(|record| record.id.as_str()).collect::<Vec<_>>());
-            let mut descending: Vec<&CollectorRecord> = collectors.values()
+            let mut descending: Vec<&CollectorRecord> = collectors.values().map(|record| &**record)
                 .filter(|record| position(record).0.reverse().then(position(record).1) == Ordering::Greater)
                 .collect();
             descending.sort_by(|a, b| natural_cmp(&b.name, &a.name).then_with(|| a.id.cmp(&b.id)));
@@ -298,7 +298,7 @@ pub(crate) mod tests {
                 BTreeMap::new(),
                 UnixMillis(0),
             );
-            collectors.insert(id.to_owned(), record);
+            collectors.insert(id.to_owned(), Box::new(record));
         }
         let mut order = NameOrder::rebuilt(&collectors);
         assert_eq!(order.status_counts(), [2, 0, 0, 0, 0]);

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::collector::{CollectorRecord, RemoteConfigState};
+use super::collector::{CollectorMap, CollectorRecord, RemoteConfigState};
 use super::fleet_items::Attached;
 use super::pipeline::{Destination, Pipeline, Route, Source};
 use super::UnixMillis;
@@ -279,7 +279,7 @@ impl Rollout {
     /// Each collector's progress (collectors deleted since are left out).
     pub fn progress<'a>(
         &'a self,
-        collectors: &'a BTreeMap<String, CollectorRecord>,
+        collectors: &'a CollectorMap,
         now: UnixMillis,
     ) -> impl Iterator<Item = (usize, &'a str, TargetProgress)> + 'a {
         self.batches.iter().enumerate().flat_map(move |(index, batch)| {
@@ -297,7 +297,7 @@ impl Rollout {
         })
     }
 
-    pub fn counts(&self, collectors: &BTreeMap<String, CollectorRecord>, now: UnixMillis) -> Counts {
+    pub fn counts(&self, collectors: &CollectorMap, now: UnixMillis) -> Counts {
         let mut counts = Counts::default();
         for (_, _, progress) in self.progress(collectors, now) {
             counts.add(progress);
@@ -310,7 +310,7 @@ impl Rollout {
     /// unknown after the soak); complete when nothing is left. A collector that does not poll
     /// (offline, stale, never connected) does not hold a batch back: it gets its version when it
     /// comes back.
-    pub fn next_step(&self, collectors: &BTreeMap<String, CollectorRecord>, now: UnixMillis) -> NextStep {
+    pub fn next_step(&self, collectors: &CollectorMap, now: UnixMillis) -> NextStep {
         if self.state != RolloutState::Running {
             return NextStep::Wait;
         }

@@ -252,7 +252,7 @@ fn record_or_404(state: &AppState, collector_id: &str) -> Result<CollectorRecord
         .fleet
         .collectors
         .get(collector_id)
-        .cloned()
+        .map(|record| CollectorRecord::clone(record))
         .ok_or_else(|| ApiError::not_found("collector", collector_id))
 }
 

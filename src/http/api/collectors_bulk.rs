@@ -301,7 +301,16 @@ async fn select_ids(state: &AppState, ids: Vec<String>) -> Result<Vec<CollectorR
     }
     let lookup = |state: &AppState| -> Result<Vec<CollectorRecord>, String> {
         let replica = state.raft.state();
-        ids.iter().map(|id| replica.fleet.collectors.get(id).cloned().ok_or_else(|| id.clone())).collect()
+        ids.iter()
+            .map(|id| {
+                replica
+                    .fleet
+                    .collectors
+                    .get(id)
+                    .map(|record| CollectorRecord::clone(record))
+                    .ok_or_else(|| id.clone())
+            })
+            .collect()
     };
     match lookup(state) {
         Ok(records) => Ok(records),
@@ -328,7 +337,7 @@ fn matching(state: &AppState, selector: Option<&Selector>) -> Vec<CollectorRecor
         .collectors
         .values()
         .filter(|record| selector.is_none_or(|selector| selector.matches(&record.labels)))
-        .cloned()
+        .map(|record| CollectorRecord::clone(record))
         .collect();
     records.sort_by(|left, right| natural_cmp(&left.name, &right.name).then_with(|| left.id.cmp(&right.id)));
     records

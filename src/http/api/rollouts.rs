@@ -2,8 +2,6 @@
 //! rollback (`model/rollouts.rs`). Progress is computed from this node's replica at the time of
 //! the request, with the same rule the leader's driver follows.
 
-use std::collections::BTreeMap;
-
 use actix_web::web;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,7 +12,7 @@ use crate::error::ApiError;
 use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::rollouts::{Counts, FirstBatch, Rollout, TargetProgress};
-use crate::model::{natural_cmp, CollectorRecord, Command, UnixMillis};
+use crate::model::{natural_cmp, CollectorMap, Command, UnixMillis};
 
 const DEFAULT_LIST: usize = 50;
 const MAX_LIST: usize = 500;
@@ -83,11 +81,7 @@ pub(super) struct RolloutList {
     rollouts: Vec<RolloutView>,
 }
 
-fn view(
-    rollout: &Rollout,
-    collectors: &BTreeMap<String, CollectorRecord>,
-    with_collectors: bool,
-) -> RolloutView {
+fn view(rollout: &Rollout, collectors: &CollectorMap, with_collectors: bool) -> RolloutView {
     let now = UnixMillis::now();
     let mut batches: Vec<BatchView> = rollout
         .batches
