@@ -443,6 +443,76 @@ mod tests {
         raft.shutdown().await;
     }
 
+    /// A poll right after a config change gets it although the change's `Rerender` has not reached
+    /// the actor (here it never does: no effect is forwarded), because the poll carries the config
+    /// version its authentication saw on the replica; one that carries no version is answered from
+    /// the actor's rendering, which shows what the version check is for.
+    #[actix::test]
+    async fn a_poll_carrying_a_newer_config_version_gets_that_version_before_the_rerender_arrives() {
+        use crate::model::pipeline::{Destination, Route, Source};
+
+        let data = tempfile::tempdir().expect("temp dir");
+        let (effects, _never_forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
+        let at = time.clock().now();
+        let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
+        crate::raft::testing::create_collector(&raft, COLLECTOR, at).await;
+        let (_no_effects_sender, no_effects) = tokio::sync::mpsc::unbounded_channel();
+        let (_writer, registry) = start_registry(&raft, data_key, &time, no_effects);
+        let current = || {
+            let state = raft.state();
+            let record = &state.fleet.collectors[COLLECTOR];
+            (record.config.version, record.current_config().expect("a version").hash.clone())
+        };
+        let poll = |config_version| Poll {
+            host_id: "host-1".into(),
+            local_attributes: BTreeMap::new(),
+            hash: String::new(),
+            remote_status: None,
+            effective_config: None,
+            at,
+            config_version,
+        };
+
+        let (first_version, first_hash) = current();
+        let reply = registry.poll(COLLECTOR, poll(first_version)).await.expect("poll");
+        assert_eq!(reply.rendered.hash, first_hash);
+
+        let collector_id = COLLECTOR.to_owned();
+        for command in [
+            Command::PutSource {
+                collector_id: collector_id.clone(),
+                source: Source::for_test("s", "otlp"),
+                create: true,
+                at,
+            },
+            Command::PutDestination {
+                collector_id: collector_id.clone(),
+                destination: Destination::for_test("d", "otlphttp"),
+                remove_credentials: vec![],
+                create: true,
+                at,
+            },
+            Command::PutRoute {
+                collector_id: collector_id.clone(),
+                route: Route::for_test("r", 1, "true", true, &["d"]),
+                create: true,
+                at,
+            },
+        ] {
+            raft.propose(command).await.expect("config change");
+        }
+        let (new_version, new_hash) = current();
+        assert!(new_version > first_version && new_hash != first_hash, "the change made a version");
+
+        let stale = registry.poll(COLLECTOR, poll(0)).await.expect("poll without a version");
+        assert_eq!(stale.rendered.hash, first_hash, "no Rerender arrived, so the actor still has v1");
+        let fresh = registry.poll(COLLECTOR, poll(new_version)).await.expect("poll with the version");
+        assert_eq!(fresh.rendered.hash, new_hash);
+        assert!(!fresh.rendered.content.is_empty());
+        raft.shutdown().await;
+    }
+
     /// What a graceful move prevents: activity still waiting in the writer when a slot moves away
     /// carries the old epoch and is fenced off; the leader's `FlushSlots` (this registry's
     /// `slot_flusher`) commits it before the move.
