@@ -202,6 +202,9 @@ async fn during_a_staged_change_the_config_explains_which_revision_each_collecto
         let token = api.mint_token(&id).await;
         let request = pb::GetConfigRequest { id: format!("{name}.host"), ..Default::default() };
         support::get_config(&server, &token, &request).await;
+        // The rollout driver reads the record, which says `connected` once the activity write
+        // carrying the status change (and its event) commits; before that a collector holds no batch.
+        api.wait_for_event(&id, "status_changed", 1).await;
         ids.push(id);
     }
     fleet_create(
