@@ -233,8 +233,12 @@ async fn the_flap_workload_changes_a_status_with_every_call_and_the_record_keeps
     // collector, at most one per change.
     let written = server_side["activity_updates_written"].as_u64().expect("written");
     assert!((10..=40).contains(&written), "{summary:#}");
+    // Each write is one log entry. The two counters come from one scrape but not one instant: a
+    // write can be in the commit index already and not yet counted by its writer when the
+    // "before" figures are read (a start-up poll's status write), so the entries may trail by one.
     let writes = server_side["activity_writes"].as_u64().expect("writes");
-    assert!(writes >= 1 && server_side["raft_entries_committed"].as_u64() >= Some(writes), "{summary:#}");
+    let entries = server_side["raft_entries_committed"].as_u64().expect("entries");
+    assert!(writes >= 1 && entries + 1 >= writes, "{summary:#}");
     assert!(server_side["activity_drained_after_ms"].as_u64().is_some(), "{summary:#}");
     assert!(progress.contains("live updates written through Raft"), "{progress}");
 
