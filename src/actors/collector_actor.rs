@@ -400,23 +400,17 @@ impl CollectorActor {
         self.release
     }
 
-    /// Takes the attributes the collector reported, when they differ from its current ones; `true`
-    /// when they did.
-    fn observe_attributes(
-        &mut self,
-        reported: &BTreeMap<String, String>,
-        update: &mut ActivityUpdate,
-    ) -> bool {
+    /// Takes the attributes the collector reported when they differ from its current ones.
+    fn observe_attributes(&mut self, reported: &BTreeMap<String, String>, update: &mut ActivityUpdate) {
         let fingerprint = attributes_fingerprint(reported);
         if fingerprint == self.attributes_fingerprint {
-            return false;
+            return;
         }
         self.attributes_fingerprint = fingerprint;
         self.release = release_signals_for(reported_version(reported));
         self.reported_attributes = Some(reported.clone());
         update.local_attributes = Some(reported.clone());
         self.apply.release_changed(self.release);
-        true
     }
 
     /// The collector's current attributes: as reported during this activation, else the record's.

@@ -487,9 +487,7 @@ impl FleetState {
                 for id in ids {
                     // A prune skips what was deleted or reconnected since its selection.
                     let cutoff = prune.as_ref().map(|prune| prune.inactive_before);
-                    match cutoff.and_then(|before| {
-                        prune_skip(self.collectors.get(id).map(|record| &**record), before)
-                    }) {
+                    match cutoff.and_then(|before| prune_skip(self.collector(id), before)) {
                         Some(skip) => skips.push((id.clone(), skip)),
                         None => doomed.push(id),
                     }
@@ -1308,11 +1306,18 @@ impl FleetState {
         &self.name_order
     }
 
+    /// A collector's record by id.
+    pub fn collector(&self, collector_id: &str) -> Option<&CollectorRecord> {
+        self.collectors.get(collector_id).map(|record| &**record)
+    }
+
+    /// Every collector's record, in id order.
+    pub fn collector_records(&self) -> impl Iterator<Item = &CollectorRecord> {
+        self.collectors.values().map(|record| &**record)
+    }
+
     pub fn collector_by_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
-        self.collector_token_index
-            .get(token_hash)
-            .and_then(|id| self.collectors.get(id))
-            .map(|record| &**record)
+        self.collector_token_index.get(token_hash).and_then(|id| self.collector(id))
     }
 
     /// The collector whose previous (rotated-out) token has this hash.
@@ -1322,18 +1327,11 @@ impl FleetState {
     }
 
     pub fn collector_by_rotated_token_hash(&self, token_hash: &TokenHash) -> Option<&CollectorRecord> {
-        self.rotated_collector_token_index
-            .get(token_hash)
-            .and_then(|id| self.collectors.get(id))
-            .map(|record| &**record)
+        self.rotated_collector_token_index.get(token_hash).and_then(|id| self.collector(id))
     }
 
     pub fn collector_by_host_id(&self, host_id: &str) -> Option<&CollectorRecord> {
-        self.host_id_index
-            .get(host_id)
-            .and_then(|ids| ids.first())
-            .and_then(|id| self.collectors.get(id))
-            .map(|record| &**record)
+        self.host_id_index.get(host_id).and_then(|ids| ids.first()).and_then(|id| self.collector(id))
     }
 
     pub fn service_account_token_by_hash(&self, token_hash: &TokenHash) -> Option<&ServiceAccountToken> {
@@ -2717,7 +2715,7 @@ mod name_order_kept {
                 });
                 prop_assert_eq!(kept.status_counts(), counted);
                 let walked: Vec<&str> = kept.ascending_after(None).map(|(key, _)| key.id()).collect();
-                let mut sorted: Vec<&CollectorRecord> = state.collectors.values().map(|record| &**record).collect();
+                let mut sorted: Vec<&CollectorRecord> = state.collector_records().collect();
                 sorted.sort_by(|a, b| natural_cmp(&a.name, &b.name).then_with(|| a.id.cmp(&b.id)));
                 prop_assert_eq!(walked, sorted.iter().map(|record| record.id.as_str()).collect::<Vec<_>>());
             }

@@ -493,7 +493,7 @@ pub fn select<'a>(
 /// instead of `natural_cmp` did not measure cheaper (BENCHMARKS.md), the records are read anyway.
 pub fn select_in<'a>(fleet: &'a FleetState, params: &ListParams, status_filter: bool) -> Selection<'a> {
     let Some(limit) = params.limit.filter(|_| params.order.key == SortKey::Name) else {
-        return select(fleet.collectors.values().map(|record| &**record), params, status_filter);
+        return select(fleet.collector_records(), params, status_filter);
     };
     let index = fleet.name_order();
     let filter = &params.filter;
@@ -734,7 +734,7 @@ mod tests {
             }
             let order = SortOrder::parse(&sort).expect("sort");
             if let Some(at) = cursor_at {
-                let records: Vec<&CollectorRecord> = fleet.collectors.values().map(|record| &**record).collect();
+                let records: Vec<&CollectorRecord> = fleet.collector_records().collect();
                 let phantom = record(at, &phantom_cursor);
                 let cursor = records.get(at).copied().unwrap_or(&phantom);
                 query.push_str(&format!("&cursor={}", Cursor::after(order, cursor)));
@@ -742,7 +742,7 @@ mod tests {
             // Walk every page from there, comparing each.
             loop {
                 let params = ListParams::parse(&query, &[]).expect("params");
-                let scanned = select(fleet.collectors.values().map(|record| &**record), &params, status_filter);
+                let scanned = select(fleet.collector_records(), &params, status_filter);
                 let indexed = select_in(&fleet, &params, status_filter);
                 prop_assert_eq!(ids(&indexed.items), ids(&scanned.items), "{}", query);
                 prop_assert_eq!(

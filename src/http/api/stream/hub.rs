@@ -83,7 +83,7 @@ fn window_of(state: &AppState, spec: &ListWindowSpec) -> ListWindow {
             total: collectors.values().filter(|record| spec.params.filter.matches(record)).count(),
         },
         None => {
-            let selection = select(collectors.values().map(|record| &**record), &spec.params, true);
+            let selection = select(replica.fleet.collector_records(), &spec.params, true);
             ListWindow {
                 ids: selection.items.iter().map(|record| record.id.clone()).collect(),
                 total: selection.total,
