@@ -288,6 +288,9 @@ impl From<RegistryError> for ApiError {
                 ErrorCode::ResourceExhausted,
                 "this collector calls linkmesh too often; retry after the Retry-After delay",
             ),
+            RegistryError::TokenNotCurrent => ApiError::unauthenticated(
+                "invalid or rotated collector token: re-mint it on the collector page",
+            ),
             RegistryError::LeaseExpired => {
                 let mut error = ApiError::new(
                     ErrorCode::Unavailable,

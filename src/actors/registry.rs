@@ -29,9 +29,9 @@ use super::throughput::{IngestReport, ThroughputSnapshot};
 use crate::cluster::ownership::SlotFlusher;
 use crate::config::CollectorSettings;
 use crate::metrics::StatusChanges;
-use crate::model::{slot_of, Clock, Effect, MovedSlot};
+use crate::model::{slot_of, Clock, Effect, MovedSlot, TokenHash};
 use crate::raft::RaftNode;
-use crate::secrets::DataKey;
+use crate::secrets::{self, DataKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -45,6 +45,10 @@ pub enum RegistryError {
     /// no poll, register, unregister or push until a renewal is confirmed.
     #[error("this node's owner lease has expired")]
     LeaseExpired,
+    /// The token the call presented is not the collector's current one on the owner's replica (it was
+    /// rotated, or the collector deleted, after the edge authenticated the call).
+    #[error("the collector token is no longer current")]
+    TokenNotCurrent,
     /// The collector has `collectors.max_pushes_in_flight_per_collector` pushes in flight already.
     #[error("collector {0:?} has too many own_metrics pushes in flight")]
     PushesInFlight(String),
@@ -145,17 +149,45 @@ impl CollectorRegistry {
         Ok(addr)
     }
 
-    /// Sends `message` to the collector's actor, activating it if needed; retried once if the actor
-    /// stopped between lookup and delivery.
-    async fn call<M>(&self, collector_id: &str, message: M) -> Result<M::Result, RegistryError>
+    /// The owner's last word on a collector call, in this order: its lease, then the presented token
+    /// on its replica. The order keeps promise 4 of `cluster.md` (a returned rotation or deletion is
+    /// never undone): a lease valid now was confirmed either after this replica applied every rotation
+    /// committed before the renewal (`cluster/lease.rs`, rule 2), so the token read below is refused,
+    /// or before that rotation was committed, and then the rotation has not returned yet. A token read
+    /// before the lease check (the edge's, while the body was still arriving) proves neither: a resumed
+    /// owner could renew in between and serve a token rotated while it was stopped.
+    fn admit_owner_call(&self, collector_id: &str, token_hash: &TokenHash) -> Result<(), RegistryError> {
+        if !self.env.raft.may_serve_slots() {
+            return Err(RegistryError::LeaseExpired);
+        }
+        let state = self.env.raft.state();
+        let current = state
+            .fleet
+            .collector(collector_id)
+            .and_then(|record| record.token.as_ref())
+            .is_some_and(|token| secrets::token_hashes_equal(&token.hash, token_hash));
+        if current {
+            Ok(())
+        } else {
+            Err(RegistryError::TokenNotCurrent)
+        }
+    }
+
+    /// Sends `message` to the collector's actor once [`Self::admit_owner_call`] let `token_hash`
+    /// through, activating the actor if needed; retried once if the actor stopped between lookup and
+    /// delivery.
+    async fn call<M>(
+        &self,
+        collector_id: &str,
+        token_hash: &TokenHash,
+        message: M,
+    ) -> Result<M::Result, RegistryError>
     where
         M: Message + Send + Clone + 'static,
         M::Result: Send,
         CollectorActor: Handler<M>,
     {
-        if !self.env.raft.may_serve_slots() {
-            return Err(RegistryError::LeaseExpired);
-        }
+        self.admit_owner_call(collector_id, token_hash)?;
         let mut last_error = None;
         for _ in 0..2 {
             let addr = self.activate(collector_id)?;
@@ -170,16 +202,31 @@ impl CollectorRegistry {
         Err(RegistryError::Unavailable(last_error.map(|e| e.to_string()).unwrap_or_default()))
     }
 
-    pub async fn poll(&self, collector_id: &str, poll: Poll) -> Result<PollReply, RegistryError> {
-        self.call(collector_id, poll).await
+    pub async fn poll(
+        &self,
+        collector_id: &str,
+        token_hash: &TokenHash,
+        poll: Poll,
+    ) -> Result<PollReply, RegistryError> {
+        self.call(collector_id, token_hash, poll).await
     }
 
-    pub async fn register(&self, collector_id: &str, register: Register) -> Result<(), RegistryError> {
-        self.call(collector_id, register).await
+    pub async fn register(
+        &self,
+        collector_id: &str,
+        token_hash: &TokenHash,
+        register: Register,
+    ) -> Result<(), RegistryError> {
+        self.call(collector_id, token_hash, register).await
     }
 
-    pub async fn unregister(&self, collector_id: &str, unregister: Unregister) -> Result<(), RegistryError> {
-        self.call(collector_id, unregister).await
+    pub async fn unregister(
+        &self,
+        collector_id: &str,
+        token_hash: &TokenHash,
+        unregister: Unregister,
+    ) -> Result<(), RegistryError> {
+        self.call(collector_id, token_hash, unregister).await
     }
 
     /// Admits a remotecfg call of an authenticated collector before its body is read (token bucket).
@@ -206,9 +253,10 @@ impl CollectorRegistry {
     pub async fn push_metrics(
         &self,
         collector_id: &str,
+        token_hash: &TokenHash,
         push: PushMetrics,
     ) -> Result<IngestReport, RegistryError> {
-        self.call(collector_id, push).await
+        self.call(collector_id, token_hash, push).await
     }
 
     /// The throughput of a resident actor; `None` when the collector is not active on this node (then
@@ -408,6 +456,7 @@ mod tests {
         let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
         let me = raft.node_id();
         crate::raft::testing::create_collector(&raft, COLLECTOR, at).await;
+        let token = crate::raft::testing::mint_token(&raft, COLLECTOR, "lmc_moving", at).await;
         let (writer, registry) = start_registry(&raft, data_key, &time, applied_effects);
         let register =
             Register { host_id: "host-1".into(), name: String::new(), local_attributes: BTreeMap::new(), at };
@@ -417,7 +466,7 @@ mod tests {
             events.iter().filter(|event| event.event_type == EventType::RemotecfgRegistered).count()
         };
 
-        registry.register(COLLECTOR, register.clone()).await.expect("register");
+        registry.register(COLLECTOR, &token, register.clone()).await.expect("register");
         writer.send(FlushNow).await.expect("writer").expect("flush");
         assert_eq!(registered_events(), 1);
         assert_eq!(raft.state().fleet.collectors[COLLECTOR].status, CollectorStatus::Connected);
@@ -428,7 +477,7 @@ mod tests {
         let reason = SlotMoveReason::NodeDown;
         raft.propose(Command::MoveSlots { moves: away, reason, at }).await.expect("move away");
         eventually(|| registry.resident_count() == 0).await;
-        let refused = registry.register(COLLECTOR, register.clone()).await;
+        let refused = registry.register(COLLECTOR, &token, register.clone()).await;
         assert!(
             matches!(refused, Err(RegistryError::NotOwner { owner, .. }) if owner == me + 1),
             "{refused:?}"
@@ -437,9 +486,41 @@ mod tests {
         let back = vec![SlotMove { slot, from: me + 1, to: me, epoch: SlotEpoch(2) }];
         raft.propose(Command::MoveSlots { moves: back, reason, at }).await.expect("move back");
         eventually(|| registry.resident_count() == 1).await;
-        registry.register(COLLECTOR, register).await.expect("register with the new owner");
+        registry.register(COLLECTOR, &token, register).await.expect("register with the new owner");
         writer.send(FlushNow).await.expect("writer").expect("flush");
         assert_eq!(registered_events(), 2, "written in epoch 3, so it counts");
+        raft.shutdown().await;
+    }
+
+    /// The owner's token check comes after its lease check and reads its replica then, not what the
+    /// edge read before the body arrived: a call authenticated with a token rotated (or a collector
+    /// deleted) in between is refused, however the actor was left (promise 4 of `cluster.md`).
+    #[actix::test]
+    async fn a_call_whose_token_was_rotated_after_the_edge_checked_it_is_refused_by_the_owner() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let (effects, applied_effects) = tokio::sync::mpsc::unbounded_channel();
+        let time = ManualClock::starting_at(UnixMillis(1_800_000_000_000));
+        let at = time.clock().now();
+        let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
+        crate::raft::testing::create_collector(&raft, COLLECTOR, at).await;
+        let first = crate::raft::testing::mint_token(&raft, COLLECTOR, "lmc_first", at).await;
+        let (_writer, registry) = start_registry(&raft, data_key, &time, applied_effects);
+        let register =
+            Register { host_id: "host-1".into(), name: String::new(), local_attributes: BTreeMap::new(), at };
+        registry.register(COLLECTOR, &first, register.clone()).await.expect("the current token");
+        assert_eq!(registry.resident_count(), 1, "the actor is resident with the first token");
+
+        let second = crate::raft::testing::mint_token(&raft, COLLECTOR, "lmc_second", at).await;
+        let refused = registry.register(COLLECTOR, &first, register.clone()).await;
+        assert!(matches!(refused, Err(RegistryError::TokenNotCurrent)), "{refused:?}");
+        let unknown = crate::secrets::hash_token("lmc_never_minted");
+        let refused = registry.register(COLLECTOR, &unknown, register.clone()).await;
+        assert!(matches!(refused, Err(RegistryError::TokenNotCurrent)), "{refused:?}");
+        registry.register(COLLECTOR, &second, register.clone()).await.expect("the rotated-in token");
+
+        raft.propose(Command::DeleteCollector { id: COLLECTOR.into() }).await.expect("delete");
+        let refused = registry.register(COLLECTOR, &second, register).await;
+        assert!(matches!(refused, Err(RegistryError::TokenNotCurrent)), "{refused:?}");
         raft.shutdown().await;
     }
 
@@ -457,6 +538,7 @@ mod tests {
         let at = time.clock().now();
         let (raft, data_key) = crate::raft::testing::bootstrapped_node(data.path(), effects, at).await;
         crate::raft::testing::create_collector(&raft, COLLECTOR, at).await;
+        let token = crate::raft::testing::mint_token(&raft, COLLECTOR, "lmc_polling", at).await;
         let (_no_effects_sender, no_effects) = tokio::sync::mpsc::unbounded_channel();
         let (_writer, registry) = start_registry(&raft, data_key, &time, no_effects);
         let current = || {
@@ -475,7 +557,7 @@ mod tests {
         };
 
         let (first_version, first_hash) = current();
-        let reply = registry.poll(COLLECTOR, poll(first_version)).await.expect("poll");
+        let reply = registry.poll(COLLECTOR, &token, poll(first_version)).await.expect("poll");
         assert_eq!(reply.rendered.hash, first_hash);
 
         let collector_id = COLLECTOR.to_owned();
@@ -505,9 +587,9 @@ mod tests {
         let (new_version, new_hash) = current();
         assert!(new_version > first_version && new_hash != first_hash, "the change made a version");
 
-        let stale = registry.poll(COLLECTOR, poll(0)).await.expect("poll without a version");
+        let stale = registry.poll(COLLECTOR, &token, poll(0)).await.expect("poll without a version");
         assert_eq!(stale.rendered.hash, first_hash, "no Rerender arrived, so the actor still has v1");
-        let fresh = registry.poll(COLLECTOR, poll(new_version)).await.expect("poll with the version");
+        let fresh = registry.poll(COLLECTOR, &token, poll(new_version)).await.expect("poll with the version");
         assert_eq!(fresh.rendered.hash, new_hash);
         assert!(!fresh.rendered.content.is_empty());
         raft.shutdown().await;
@@ -529,7 +611,9 @@ mod tests {
         assert_ne!(slot_of(flushed), slot_of(unflushed));
         for id in [flushed, unflushed] {
             crate::raft::testing::create_collector(&raft, id, at).await;
+            crate::raft::testing::mint_token(&raft, id, id, at).await;
         }
+        let token = |id: &str| crate::secrets::hash_token(id);
         let (writer, registry) = start_registry(&raft, data_key, &time, applied_effects);
         let register = |id: &str| Register {
             host_id: format!("host-{id}"),
@@ -544,13 +628,13 @@ mod tests {
                 .iter()
                 .any(|event| event.event_type == EventType::RemotecfgRegistered)
         };
-        registry.register(flushed, register(flushed)).await.expect("register");
+        registry.register(flushed, &token(flushed), register(flushed)).await.expect("register");
         assert!(!registered(flushed), "waiting in the writer");
         let flusher = registry.slot_flusher(writer.clone());
         flusher(BTreeSet::from([slot_of(flushed)])).await.expect("flush before the move");
         assert!(registered(flushed), "the flush committed the registration");
         // The other collector's registration arrives after the flush and still waits when its slot moves.
-        registry.register(unflushed, register(unflushed)).await.expect("register");
+        registry.register(unflushed, &token(unflushed), register(unflushed)).await.expect("register");
         assert!(!registered(unflushed), "waiting in the writer");
         let reason = SlotMoveReason::Balance;
         let moves = [flushed, unflushed]

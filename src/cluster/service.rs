@@ -112,6 +112,15 @@ impl CollectorOwner {
         })
     }
 
+    /// A refused token. A collector still presenting its rotated-out one (edges forward those to the
+    /// owner, `http/collector_auth.rs`): the owner tells the operator, as a local call would.
+    fn token_refused(&self, collector_id: &str, token_hash: &[u8]) -> ForwardReply {
+        if self.is_rotated_token(collector_id, token_hash) {
+            self.registry.auth_failed(collector_id);
+        }
+        forward_reply(ForwardStatus::Unauthenticated, Vec::new())
+    }
+
     fn wrong_owner(&self) -> ForwardReply {
         let applied_index = self.raft.openraft().metrics().borrow().last_applied.map(|log_id| log_id.index);
         forward_reply(
@@ -142,14 +151,11 @@ impl CollectorOwner {
                 CatchUpOutcome::Failed => return refused(&super::read_index::unconfirmed_token()),
                 CatchUpOutcome::NotNeeded => false,
             };
-        if !accepted {
-            // A collector still presenting its rotated-out token (edges forward those to the owner,
-            // `http/collector_auth.rs`): the owner tells the operator, as a local call would.
-            if self.is_rotated_token(collector_id, &request.token_hash) {
-                self.registry.auth_failed(collector_id);
-            }
-            return forward_reply(ForwardStatus::Unauthenticated, Vec::new());
-        }
+        let Some(token_hash) =
+            accepted.then(|| TokenHash::try_from(request.token_hash.as_slice()).ok()).flatten()
+        else {
+            return self.token_refused(collector_id, &request.token_hash);
+        };
         let slot = slot_of(collector_id);
         // The edge saw a newer epoch than this replica has: it learned of a move this node has not
         // applied yet; wait (bounded) rather than answer from the older table.
@@ -169,7 +175,7 @@ impl CollectorOwner {
                     Err(error) => return bad_body(error),
                 };
                 self.registry
-                    .poll(collector_id, poll)
+                    .poll(collector_id, &token_hash, poll)
                     .await
                     .map(|reply| payload::to_json(&WirePollReply::of(&reply)).unwrap_or_default())
             }
@@ -178,16 +184,16 @@ impl CollectorOwner {
                     Ok(register) => register,
                     Err(error) => return bad_body(error),
                 };
-                self.registry.register(collector_id, register).await.map(|()| Vec::new())
+                self.registry.register(collector_id, &token_hash, register).await.map(|()| Vec::new())
             }
             CollectorCall::Unregister => {
                 let unregister: Unregister = match payload::from_json(&request.body) {
                     Ok(unregister) => unregister,
                     Err(error) => return bad_body(error),
                 };
-                self.registry.unregister(collector_id, unregister).await.map(|()| Vec::new())
+                self.registry.unregister(collector_id, &token_hash, unregister).await.map(|()| Vec::new())
             }
-            CollectorCall::PushMetrics => return self.push(request).await,
+            CollectorCall::PushMetrics => return self.push(request, &token_hash).await,
             CollectorCall::Unspecified => {
                 return refused(&ApiError::new(ErrorCode::InvalidArgument, "unknown forwarded call"));
             }
@@ -195,13 +201,14 @@ impl CollectorOwner {
         match answered {
             Ok(body) => forward_reply(ForwardStatus::Ok, body),
             Err(RegistryError::NotOwner { .. }) => self.wrong_owner(),
+            Err(RegistryError::TokenNotCurrent) => self.token_refused(collector_id, &token_hash),
             Err(error) => refused(&error.into()),
         }
     }
 
     /// A push another node read (and admitted per node): the per-collector count is taken here, the
     /// decode runs on the blocking pool (this is the raft runtime: heartbeats must not wait for it).
-    async fn push(&self, request: ForwardRequest) -> ForwardReply {
+    async fn push(&self, request: ForwardRequest, token_hash: &TokenHash) -> ForwardReply {
         let ForwardRequest { collector_id, body, content_type, .. } = request;
         let Some(encoding) = Encoding::from_content_type(&content_type) else {
             return refused(&ApiError::new(
@@ -219,9 +226,10 @@ impl CollectorOwner {
             Ok(Err(error)) => return refused(&error),
             Err(error) => return refused(&ApiError::internal("decoding a forwarded push", error)),
         };
-        match otlp::apply_export(&self.registry, &collector_id, batch, encoding).await {
+        match otlp::apply_export(&self.registry, &collector_id, token_hash, batch, encoding).await {
             Ok(body) => forward_reply(ForwardStatus::Ok, body),
-            Err(error) => refused(&error),
+            Err(RegistryError::TokenNotCurrent) => self.token_refused(&collector_id, token_hash),
+            Err(error) => refused(&error.into()),
         }
     }
 }

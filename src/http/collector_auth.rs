@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::HttpRequest;
 
 use super::AppState;
+use crate::actors::RegistryError;
 use crate::cluster::forward::{self, Owner};
 use crate::cluster::read_index::{self, CatchUpOutcome};
 use crate::error::ApiError;
@@ -39,6 +40,29 @@ impl AuthenticatedCollector {
         } else {
             Ok(())
         }
+    }
+}
+
+impl AuthenticatedCollector {
+    /// The owner's refusal (this node's registry) as the edge answers it: a token that stopped being
+    /// current between the edge's check and the owner's ([`RegistryError::TokenNotCurrent`]) gets the
+    /// 401 the edge would have given, and, when it was the collector's rotated-out token, the operator
+    /// is told as for any such call.
+    pub fn owner_refusal(&self, state: &AppState, error: RegistryError, token_setting: &str) -> ApiError {
+        let RegistryError::TokenNotCurrent = error else {
+            return error.into();
+        };
+        let rotated = {
+            let applied = state.raft.state();
+            applied.fleet.collector_by_rotated_token_hash(&self.token_hash).is_some_and(|record| {
+                record.id == self.collector_id
+                    && secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), &self.token_hash)
+            })
+        };
+        if rotated {
+            state.registry.auth_failed(&self.collector_id);
+        }
+        invalid_token(token_setting)
     }
 }
 

@@ -270,7 +270,11 @@ async fn get_config(edge: &Edge<'_>, unary: &UnaryRequest) -> Result<HttpRespons
         state.metrics.poll_served(PollPath::Forwarded);
         return unary.respond(&poll_response(reply));
     }
-    let reply = state.registry.poll(collector_id, poll).await?;
+    let reply = state
+        .registry
+        .poll(collector_id, &edge.collector.token_hash, poll)
+        .await
+        .map_err(|error| edge.collector.owner_refusal(state, error, TOKEN_SETTING))?;
     state.metrics.poll_served(PollPath::Local);
     unary.respond(&poll_response(WirePollReply::of(&reply)))
 }
@@ -288,7 +292,12 @@ async fn register_collector(edge: &Edge<'_>, unary: &UnaryRequest) -> Result<Htt
         at: UnixMillis::now(),
     };
     if edge.forward_if_owned_elsewhere(CollectorCall::Register, &register).await?.is_none() {
-        edge.state.registry.register(&edge.collector.collector_id, register).await?;
+        let collector = edge.collector;
+        edge.state
+            .registry
+            .register(&collector.collector_id, &collector.token_hash, register)
+            .await
+            .map_err(|error| collector.owner_refusal(edge.state, error, TOKEN_SETTING))?;
     }
     unary.respond(&pb::RegisterCollectorResponse {})
 }
@@ -297,7 +306,12 @@ async fn unregister_collector(edge: &Edge<'_>, unary: &UnaryRequest) -> Result<H
     let message: pb::UnregisterCollectorRequest = unary.decode()?;
     let unregister = Unregister { host_id: required_host_id(message.id)?, at: UnixMillis::now() };
     if edge.forward_if_owned_elsewhere(CollectorCall::Unregister, &unregister).await?.is_none() {
-        edge.state.registry.unregister(&edge.collector.collector_id, unregister).await?;
+        let collector = edge.collector;
+        edge.state
+            .registry
+            .unregister(&collector.collector_id, &collector.token_hash, unregister)
+            .await
+            .map_err(|error| collector.owner_refusal(edge.state, error, TOKEN_SETTING))?;
     }
     unary.respond(&pb::UnregisterCollectorResponse {})
 }

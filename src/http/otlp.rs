@@ -23,14 +23,14 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use prost::Message as _;
 
 use super::body::{self, ContentEncoding};
-use super::collector_auth::authenticate_collector;
+use super::collector_auth::{authenticate_collector, AuthenticatedCollector};
 use super::AppState;
 use crate::actors::collector_actor::PushMetrics;
-use crate::actors::CollectorRegistry;
+use crate::actors::{CollectorRegistry, RegistryError};
 use crate::cluster::forward::{self, CollectorRequest, Owner, Routed};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::PushOutcome;
-use crate::model::UnixMillis;
+use crate::model::{TokenHash, UnixMillis};
 use crate::own_metrics::{self, MetricsBatch};
 use crate::proto::cluster::v1::CollectorCall;
 
@@ -217,7 +217,7 @@ async fn export(
     let raw = body::read_limited(&request, payload, limit).await.map_err(fail)?;
     let message = body::decode(raw, content_encoding, limit).map_err(fail)?;
     let answer = match owner {
-        Owner::Here => ingest_export(&state.registry, collector_id, &message, encoding).await,
+        Owner::Here => ingest_export(state, &collector, &message, encoding).await,
         Owner::Peer { .. } => {
             let forwarded = CollectorRequest {
                 call: CollectorCall::PushMetrics,
@@ -235,7 +235,7 @@ async fn export(
                         .registry
                         .admit_forwarded_push(collector_id)
                         .map_err(|error| fail(error.into()))?;
-                    ingest_export(&state.registry, collector_id, &message, encoding).await
+                    ingest_export(state, &collector, &message, encoding).await
                 }
                 Err(error) => Err(error.into_api(TOKEN_SETTING)),
             }
@@ -245,17 +245,19 @@ async fn export(
     Ok(HttpResponse::Ok().content_type(encoding.content_type()).body(body))
 }
 
-/// Everything after the body was read and inflated, on the node that owns the collector (this one
-/// for a local push, the owner for a forwarded one): decode, extract, apply on the actor, and the
-/// success response's bytes in `encoding`.
-pub async fn ingest_export(
-    registry: &CollectorRegistry,
-    collector_id: &str,
+/// Everything after the body was read and inflated, on this node when it owns the collector: decode,
+/// extract, apply on the actor, and the success response's bytes in `encoding`.
+async fn ingest_export(
+    state: &AppState,
+    collector: &AuthenticatedCollector,
     message: &[u8],
     encoding: Encoding,
 ) -> Result<Vec<u8>, ApiError> {
     let batch = extract_export(message, encoding)?;
-    apply_export(registry, collector_id, batch, encoding).await
+    let (collector_id, token_hash) = (&collector.collector_id, &collector.token_hash);
+    apply_export(&state.registry, collector_id, token_hash, batch, encoding)
+        .await
+        .map_err(|error| collector.owner_refusal(state, error, TOKEN_SETTING))
 }
 
 /// The CPU-bound half of [`ingest_export`]: decode and extract (the owner of a forwarded push runs it
@@ -276,16 +278,18 @@ pub fn extract_export(message: &[u8], encoding: Encoding) -> Result<MetricsBatch
     }
 }
 
-/// The other half of [`ingest_export`]: the batch on the collector's actor, and the response bytes.
+/// The other half of [`ingest_export`] (and of a forwarded push on its owner): the batch on the
+/// collector's actor, once the owner accepted `token_hash`, and the response bytes.
 pub async fn apply_export(
     registry: &CollectorRegistry,
     collector_id: &str,
+    token_hash: &TokenHash,
     batch: MetricsBatch,
     encoding: Encoding,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Vec<u8>, RegistryError> {
     let (extract_rejected, extract_rejection) = (batch.rejected, batch.rejection.clone());
     let push = PushMetrics { batch: Arc::new(batch), at: UnixMillis::now() };
-    let report = registry.push_metrics(collector_id, push).await?;
+    let report = registry.push_metrics(collector_id, token_hash, push).await?;
     let rejected = extract_rejected + report.rejected;
     if rejected > 0 || report.out_of_order > 0 {
         tracing::debug!(

@@ -72,6 +72,20 @@ pub(crate) async fn create_collector(raft: &RaftNode, id: &str, at: UnixMillis) 
     raft.propose(create).await.expect("create");
 }
 
+/// Mints (or rotates to) the token `token` of collector `id` at `at`; returns its hash.
+pub(crate) async fn mint_token(
+    raft: &RaftNode,
+    id: &str,
+    token: &str,
+    at: UnixMillis,
+) -> crate::model::TokenHash {
+    let token_hash = crate::secrets::hash_token(token);
+    let mint =
+        Command::SetCollectorToken { collector_id: id.into(), token_hash, prefix: "lmc_test".into(), at };
+    raft.propose(mint).await.expect("mint");
+    token_hash
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
