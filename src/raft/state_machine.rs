@@ -133,7 +133,19 @@ pub struct SledStateMachine {
     /// install before it drops the tree it replaced: a build and an install may overlap, and a copy
     /// of a tree dropped under it would be a snapshot without the history it claims.
     history_copies: Arc<RwLock<()>>,
+    /// Held by a snapshot build for as long as it holds the state's read lock, and taken by every
+    /// writer of the state before its write lock: see [`SnapshotGate`].
+    snapshot_gate: SnapshotGate,
 }
+
+/// Keeps a snapshot build from stalling every reader of the state. The state's lock is task-fair
+/// (parking_lot): once a writer waits for it, new readers queue behind that writer. A build holds the
+/// read lock for seconds at a million collectors (`BENCHMARKS.md`); an apply arriving meanwhile would
+/// wait as a writer, and every poll, push and API read would wait behind it until the build ended (a
+/// 1M-collector node served nothing for ~5 s at each snapshot). Writers wait on this mutex instead,
+/// which readers never touch; the build takes it before its read lock, so a writer is never parked
+/// on the state while a build holds it.
+pub type SnapshotGate = Arc<Mutex<()>>;
 
 impl SledStateMachine {
     /// Opens the state machine, restoring the last snapshot if there is one, and removes snapshot
@@ -167,6 +179,7 @@ impl SledStateMachine {
             receiving: Arc::new(Mutex::new(None)),
             history_written_before_open,
             history_copies: Arc::default(),
+            snapshot_gate: Arc::default(),
         })
     }
 
@@ -368,6 +381,7 @@ pub struct SnapshotBuilder {
     store: DurableDb,
     snapshots: sled::Tree,
     history_copies: Arc<RwLock<()>>,
+    snapshot_gate: SnapshotGate,
 }
 
 /// What building a snapshot file produced.
@@ -381,14 +395,16 @@ struct Built {
 }
 
 /// Writes the current state to a new file of `dir`. The read lock is held only while it is encoded
-/// (applies wait that long; readers do not); the fsyncs come after it is released.
+/// (applies wait that long, on `snapshot_gate`; readers do not); the fsyncs come after it is released.
 fn build_file(
     state: &SharedState,
     history_copies: &RwLock<()>,
+    snapshot_gate: &Mutex<()>,
     dir: &std::path::Path,
 ) -> std::io::Result<Built> {
     let clock = crate::model::Clock::system();
     let copying = history_copies.read();
+    let building = snapshot_gate.lock();
     let guard = state.read();
     let locked = clock.monotonic();
     let (last_applied, membership) = (guard.last_applied, guard.membership.clone());
@@ -404,6 +420,7 @@ fn build_file(
     let mut writer = SnapshotWriter::create(dir, &name)?;
     let encoded = writer.encode(&*guard, encoding);
     drop(guard);
+    drop(building);
     let lock_held = clock.since(locked);
     // The history tree is copied without the lock: entries written meanwhile belong to log entries
     // after this snapshot, which every node applies again after installing it (ADR 0009).
@@ -434,14 +451,16 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let started = clock.monotonic();
         let (state, dir) = (self.state.clone(), self.store.snapshot_dir.clone());
         let history_copies = self.history_copies.clone();
-        let built = tokio::task::spawn_blocking(move || build_file(&state, &history_copies, &dir))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|built| built)
-            .map_err(|e| {
-                self.store.health.fail("snapshot", &e);
-                StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e)))
-            })?;
+        let snapshot_gate = self.snapshot_gate.clone();
+        let built =
+            tokio::task::spawn_blocking(move || build_file(&state, &history_copies, &snapshot_gate, &dir))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|built| built)
+                .map_err(|e| {
+                    self.store.health.fail("snapshot", &e);
+                    StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e)))
+                })?;
         let meta = SnapshotMeta {
             last_log_id: built.last_applied,
             last_membership: built.membership,
@@ -566,6 +585,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         let mut outcomes = Vec::new();
         let mut effects = Vec::new();
         let applied = {
+            let _no_build_under_way = self.snapshot_gate.lock();
             let mut state = self.state.write();
             for entry in entries {
                 let entry_log_id = entry.log_id;
@@ -624,6 +644,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
             store: self.store.clone(),
             snapshots: self.snapshots.clone(),
             history_copies: self.history_copies.clone(),
+            snapshot_gate: self.snapshot_gate.clone(),
         }
     }
 
@@ -685,7 +706,10 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         installed.membership = meta.last_membership.clone();
         installed.history = Some(history);
         persist_snapshot(&self.store, &self.snapshots, meta, stored, Some(&history_name)).await?;
-        *self.state.write() = installed;
+        {
+            let _no_build_under_way = self.snapshot_gate.lock();
+            *self.state.write() = installed;
+        }
         // The new tree holds no more than the snapshot promises: every later entry writes again.
         self.history_written_before_open = None;
         let _no_copy_under_way = self.history_copies.write();
@@ -869,6 +893,40 @@ mod tests {
         let state = state.read();
         let record = &state.fleet.collectors[collector];
         state.events_after(record, 0, 100).expect("events").iter().map(|event| event.id).collect()
+    }
+
+    /// An apply that arrives while a snapshot build holds the state's read lock waits on the gate,
+    /// not on the lock: readers that come after it still get the state at once (they would queue
+    /// behind a parked writer for the whole build), and the apply goes on once the build is done.
+    #[test]
+    fn an_apply_during_a_snapshot_build_waits_without_holding_up_readers() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (machine, _store) = machine_in(dir.path());
+        let state = machine.shared_state();
+        let gate = machine.snapshot_gate.clone();
+        // What build_file holds while it encodes.
+        let building = gate.lock();
+        let encoding = state.read();
+        let create = serde_json::json!({"op": "create_collector", "id": "col_a", "name": "a",
+            "mode": "alloy-remotecfg", "remote_attributes": {}, "at": 1});
+        let applier = std::thread::spawn(move || {
+            let mut machine = machine;
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(machine.apply(vec![entry(1, create)])).expect("apply");
+            machine
+        });
+        // An observation window, not a synchronisation: long enough for the apply to reach its wait,
+        // and a reader must get in every time meanwhile.
+        #[allow(clippy::disallowed_methods)]
+        for _ in 0..50 {
+            assert!(state.try_read().is_some(), "a reader queued behind the waiting apply");
+            assert!(!applier.is_finished(), "the apply cannot finish while the build holds the state");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        drop(encoding);
+        drop(building);
+        let machine = applier.join().expect("applier");
+        assert!(machine.shared_state().read().fleet.collectors.contains_key("col_a"));
     }
 
     /// Events on disk (feature level 3): applied into the history tree, kept over a restart, and
