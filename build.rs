@@ -1,13 +1,15 @@
 //! Compiles `proto/` with a vendored `protoc` (none is installed on build machines): the collector
 //! protocol with proto3-JSON serde impls from pbjson, so the Connect JSON codec follows the canonical
-//! mapping; the peer protocol (`linkmesh.cluster.v1`) with tonic's client and server.
+//! mapping; the peer protocol (`linkmesh.cluster.v1`) with tonic's client and server; OpAMP
+//! (`opamp.v1`, binary protobuf only).
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = ["proto/collector/v1/collector.proto"];
     let cluster_protos = ["proto/linkmesh/cluster/v1/cluster.proto"];
-    for proto in protos.iter().chain(&cluster_protos) {
+    let opamp_protos = ["proto/opamp/v1/opamp.proto"];
+    for proto in protos.iter().chain(&cluster_protos).chain(&opamp_protos) {
         println!("cargo:rerun-if-changed={proto}");
     }
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
@@ -23,6 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&descriptor_set)?
         .ignore_unknown_fields()
         .build(&[".collector"])?;
+
+    let mut opamp_config = prost_build::Config::new();
+    opamp_config.protoc_executable(&protoc);
+    opamp_config.compile_protos(&opamp_protos, &["proto"])?;
 
     let mut cluster_config = prost_build::Config::new();
     cluster_config.protoc_executable(&protoc);

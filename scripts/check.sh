@@ -54,8 +54,8 @@ done
 cargo build --locked --release --bin linkmesh
 LINKMESH_BIN="$PWD/target/release/linkmesh" cargo test --locked --test chaos -- --ignored --nocapture
 
-step "pytest (own_metrics pushed by the real OpenTelemetry SDK exporters)"
-python3 -c "import pytest, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.json.http" \
+step "pytest (own_metrics pushed by the real OpenTelemetry SDK exporters; the Python OpAMP client)"
+python3 -c "import pytest, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.json.http, opentelemetry._opamp.client" \
   || { echo "missing Python packages: python3 -m pip install -r tests/python/requirements.txt" >&2; exit 1; }
 PYTHONDONTWRITEBYTECODE=1 LINKMESH_BIN="$PWD/target/debug/linkmesh" python3 -m pytest -q -p no:cacheprovider tests/python
 

@@ -281,6 +281,28 @@ pub fn ottl(data: &[u8]) -> usize {
     accepted
 }
 
+/// An OpAMP message as a plain-HTTP body or a WebSocket frame carries it (the frame header is
+/// optional, as for old agents): what decodes must survive a re-encode unchanged, and what the
+/// collector's actor gets of it must survive the JSON a forwarded message travels as. Returns 0 (not
+/// an `AgentToServer`), 1 (decoded, but no valid instance uid) or 2 (read whole).
+pub fn opamp_messages(data: &[u8]) -> usize {
+    use crate::proto::opamp::v1::AgentToServer;
+    let Ok(message) = AgentToServer::decode(crate::opamp::frame::payload(data)) else {
+        return 0;
+    };
+    let again =
+        AgentToServer::decode(message.encode_to_vec().as_slice()).expect("a re-encoded message decodes");
+    assert_eq!(again, message, "proto re-encode changed the message");
+    let Ok(exchange) = crate::http::opamp::read_message(message, 1) else {
+        return 1;
+    };
+    let json = serde_json::to_vec(&exchange).expect("an exchange serializes");
+    let forwarded: crate::actors::collector_actor::OpampExchange =
+        serde_json::from_slice(&json).expect("a forwarded exchange parses");
+    assert_eq!(forwarded, exchange, "the forwarded form changed the exchange");
+    2
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -3,6 +3,7 @@
 //! - [`connect`]: the Connect unary protocol (POST and GET, proto and JSON codecs, gzip, error envelope).
 //! - [`collector_service`]: Alloy's `collector.v1.CollectorService` on top of [`connect`].
 //! - [`otlp`]: the OTLP/HTTP metrics receiver (`POST /v1/metrics`) for collectors' own_metrics.
+//! - [`opamp`]: OpAMP on `/v1/opamp` for OpenTelemetry Collectors (plain HTTP).
 //! - [`collector_auth`]: the collector bearer-token check both collector-facing adapters share.
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
@@ -35,6 +36,7 @@ pub mod guards;
 pub mod health;
 pub mod login_guard;
 pub mod metrics;
+pub mod opamp;
 pub mod otlp;
 pub mod principal;
 pub mod request_guard;
@@ -54,5 +56,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
     metrics::configure(config);
     collector_service::configure(config);
     otlp::configure(config);
+    opamp::configure(config);
     api::configure(config);
 }

@@ -16,6 +16,8 @@
 //!   metrics where its release does not report it (the per-release signal table, pure inference).
 //! - [`own_metrics`]: what collectors' own metrics mean (the mapping table) and their extraction from
 //!   OTLP pushes (pure).
+//! - [`opamp`]: OpAMP for upstream OpenTelemetry Collectors: WebSocket framing, agent identity,
+//!   capability bits (pure; the transports build on it).
 //! - [`render`]: pure rendering of a collector's config (Alloy syntax, OTel YAML).
 //! - [`secrets`]: token minting and hashing, passwords, ids.
 //! - [`backup`]: the backup document (`GET /api/v1/backup`, `linkmesh backup`) and `linkmesh restore`.
@@ -40,6 +42,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod opamp;
 pub mod ottl;
 pub mod own_metrics;
 pub mod raft;
@@ -63,6 +66,13 @@ pub mod proto {
         pub mod v1 {
             #![allow(clippy::all, missing_docs)]
             include!(concat!(env!("OUT_DIR"), "/linkmesh.cluster.v1.rs"));
+        }
+    }
+    /// OpAMP (`opamp.v1`): what agents and the server exchange on `/v1/opamp`.
+    pub mod opamp {
+        pub mod v1 {
+            #![allow(clippy::all, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/opamp.v1.rs"));
         }
     }
 }

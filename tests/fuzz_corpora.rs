@@ -23,7 +23,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message;
 
 /// Every target in `fuzz/fuzz_targets/`; each has a corpus and a replay below.
-const TARGETS: [&str; 7] = [
+const TARGETS: [&str; 8] = [
     "connect_messages",
     "request_body",
     "otlp_metrics",
@@ -31,6 +31,7 @@ const TARGETS: [&str; 7] = [
     "forwarded_for",
     "cluster_messages",
     "ottl",
+    "opamp_messages",
 ];
 
 fn repo_path(relative: &str) -> PathBuf {
@@ -155,6 +156,15 @@ fn otlp_wire_seeds_decode_alike_in_both_decoders() {
 }
 
 #[test]
+fn opamp_message_seeds_are_read_as_their_names_say() {
+    for (name, bytes) in corpus("opamp_messages") {
+        let reach = fuzzing::opamp_messages(&bytes);
+        let expected = if name.starts_with("bad_uid_") { 1 } else { 2 };
+        assert_eq!(reach, expected, "seed {name}");
+    }
+}
+
+#[test]
 fn cluster_message_seeds_decode_past_the_protobuf_layer() {
     for (name, bytes) in corpus("cluster_messages") {
         assert!(fuzzing::cluster_messages(&bytes) > 0, "seed {name} reaches no payload decoder");
@@ -171,6 +181,7 @@ fn write_seed_corpora() {
     write_seeds("otlp_metrics", &otlp_seeds());
     write_seeds("otlp_wire", &otlp_wire_seeds());
     write_seeds("cluster_messages", &cluster_seeds());
+    write_seeds("opamp_messages", &opamp_seeds());
 }
 
 fn write_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
@@ -540,6 +551,7 @@ fn seed_writer_output_is_what_is_committed() {
         ("otlp_metrics", otlp_seeds()),
         ("otlp_wire", otlp_wire_seeds()),
         ("cluster_messages", cluster_seeds()),
+        ("opamp_messages", opamp_seeds()),
     ];
     for (target, seeds) in generated {
         for (name, bytes) in seeds {
@@ -553,4 +565,84 @@ fn seed_writer_output_is_what_is_committed() {
             );
         }
     }
+}
+
+/// OpAMP messages as the supervisor and the client libraries send them: a first full report, a
+/// heartbeat, status reports, a goodbye; as bare bodies (plain HTTP) and as WebSocket frames (header
+/// byte first); an old agent's ULID uid; and a uid that is none. Maps hold one entry at most, so a
+/// rerun of the writer reproduces the files.
+fn opamp_seeds() -> Vec<(String, Vec<u8>)> {
+    use linkmesh::proto::opamp::v1 as opamp;
+    let text = |key: &str, value: &str| opamp::KeyValue {
+        key: key.into(),
+        value: Some(opamp::AnyValue { value: Some(opamp::any_value::Value::StringValue(value.into())) }),
+    };
+    let uid =
+        vec![0x01, 0x93, 0xa1, 0xb2, 0xc3, 0xd4, 0x7e, 0x5f, 0x8a, 0x9b, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x5b];
+    let first = opamp::AgentToServer {
+        instance_uid: uid.clone(),
+        capabilities: 0x7C47,
+        agent_description: Some(opamp::AgentDescription {
+            identifying_attributes: vec![
+                text("service.name", "otelcol-contrib"),
+                text("service.version", "0.149.0"),
+            ],
+            non_identifying_attributes: vec![text("host.name", "edge-7"), text("os.type", "linux")],
+        }),
+        effective_config: Some(opamp::EffectiveConfig {
+            config_map: Some(opamp::AgentConfigMap {
+                config_map: [(
+                    String::new(),
+                    opamp::AgentConfigFile {
+                        body: b"receivers:\n  otlp:\n".to_vec(),
+                        content_type: String::new(),
+                    },
+                )]
+                .into(),
+            }),
+        }),
+        health: Some(opamp::ComponentHealth {
+            healthy: true,
+            status: "StatusOK".into(),
+            ..Default::default()
+        }),
+        available_components: Some(opamp::AvailableComponents { hash: vec![7; 32], ..Default::default() }),
+        ..Default::default()
+    };
+    let heartbeat = opamp::AgentToServer {
+        instance_uid: uid.clone(),
+        sequence_num: 4,
+        capabilities: 0x7C47,
+        ..Default::default()
+    };
+    let status = |state: opamp::RemoteConfigStatuses, error: &str| opamp::AgentToServer {
+        sequence_num: 5,
+        remote_config_status: Some(opamp::RemoteConfigStatus {
+            last_remote_config_hash: b"9f86d081884c7d659a2feaa0c55ad015".to_vec(),
+            status: state as i32,
+            error_message: error.into(),
+        }),
+        ..heartbeat.clone()
+    };
+    let goodbye =
+        opamp::AgentToServer { agent_disconnect: Some(opamp::AgentDisconnect {}), ..heartbeat.clone() };
+    let ulid =
+        opamp::AgentToServer { instance_uid: b"01ARZ3NDEKTSV4RRFFQ69G5FAV".to_vec(), ..heartbeat.clone() };
+    let bad_uid = opamp::AgentToServer { instance_uid: vec![1, 2, 3], ..heartbeat.clone() };
+    let framed = |message: &opamp::AgentToServer| linkmesh::opamp::frame::encode(message);
+    vec![
+        ("first_report.pb".into(), first.encode_to_vec()),
+        ("first_report_frame.pb".into(), framed(&first)),
+        ("heartbeat.pb".into(), heartbeat.encode_to_vec()),
+        ("heartbeat_frame.pb".into(), framed(&heartbeat)),
+        ("applying.pb".into(), status(opamp::RemoteConfigStatuses::Applying, "").encode_to_vec()),
+        ("applied.pb".into(), status(opamp::RemoteConfigStatuses::Applied, "").encode_to_vec()),
+        (
+            "failed.pb".into(),
+            status(opamp::RemoteConfigStatuses::Failed, "Agent exited unexpectedly").encode_to_vec(),
+        ),
+        ("goodbye_frame.pb".into(), framed(&goodbye)),
+        ("ulid_uid.pb".into(), ulid.encode_to_vec()),
+        ("bad_uid_short.pb".into(), bad_uid.encode_to_vec()),
+    ]
 }

@@ -37,6 +37,7 @@ use crate::model::{
     ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, InferredApply,
     RemoteConfigState, SlotEpoch, UnixMillis,
 };
+use crate::opamp::{AgentCapabilities, AgentSession};
 use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
 use crate::render::secrets::{redact, CredentialValues};
@@ -102,6 +103,9 @@ pub struct CollectorActor {
     apply: ApplyTracker,
     /// The latest inference (replicated in `config.inferred`).
     inferred: Option<Box<InferredApply>>,
+    /// An OpAMP agent's message stream as this actor saw it (`None` for Alloy, and for an agent this
+    /// activation has not heard from).
+    opamp_session: Option<Box<AgentSession>>,
 }
 
 /// Failed reports folded into the next `config_failed` event: how many, and the latest one.
@@ -132,6 +136,40 @@ pub struct Poll {
 pub struct PollReply {
     pub rendered: Arc<DeliverableConfig>,
     pub not_modified: bool,
+}
+
+/// One OpAMP message from the collector's agent, already authenticated as this collector. Serde: a
+/// message taken on another node travels to the owner as JSON (`cluster/forward.rs`).
+#[derive(Message, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[rtype(result = "OpampReply")]
+pub struct OpampExchange {
+    /// The agent's instance uid as canonical UUID text: the collector's host id.
+    pub instance_uid: String,
+    pub sequence_num: u64,
+    /// `AgentCapabilities` bits.
+    pub capabilities: u64,
+    /// The agent description's attributes, when the message carries a description.
+    pub description: Option<BTreeMap<String, String>>,
+    pub effective_config: Option<String>,
+    pub remote_status: Option<RemoteStatusReport>,
+    /// `remote_config_status.last_remote_config_hash` as the text linkmesh offers hashes in; `None`
+    /// when the message has no status (agents leave it out while it does not change).
+    pub config_hash: Option<String>,
+    /// The agent's goodbye (`agent_disconnect`).
+    pub disconnect: bool,
+    pub at: UnixMillis,
+    /// As [`Poll::config_version`].
+    #[serde(default)]
+    pub config_version: u64,
+}
+
+pub struct OpampReply {
+    /// The config to offer: the agent accepts remote config, does not run this version yet, and the
+    /// rendering has something to run.
+    pub offer: Option<Arc<DeliverableConfig>>,
+    /// The actor has no record of the agent's stream, or missed a message: the agent is to send
+    /// everything again (`ServerToAgentFlags_ReportFullState`).
+    pub report_full_state: bool,
 }
 
 /// The current config version rendered with its credentials, ready to send.
@@ -390,6 +428,7 @@ impl CollectorActor {
             own_metrics_last_seen_at: None,
             apply: ApplyTracker::default(),
             inferred: record.config.inferred.clone().map(Box::new),
+            opamp_session: None,
             env,
             resident,
         }
@@ -794,6 +833,66 @@ impl Handler<Poll> for CollectorActor {
     type Result = MessageResult<Poll>;
 
     fn handle(&mut self, poll: Poll, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.contact(poll, true))
+    }
+}
+
+impl Handler<OpampExchange> for CollectorActor {
+    type Result = MessageResult<OpampExchange>;
+
+    fn handle(&mut self, exchange: OpampExchange, ctx: &mut Self::Context) -> Self::Result {
+        let report_full_state = AgentSession::observe(
+            &mut self.opamp_session,
+            &exchange.instance_uid,
+            exchange.sequence_num,
+            exchange.description.is_some(),
+        );
+        if exchange.disconnect {
+            self.opamp_session = None;
+            let goodbye = Unregister { host_id: exchange.instance_uid, at: exchange.at };
+            <Self as Handler<Unregister>>::handle(self, goodbye, ctx);
+            return MessageResult(OpampReply { offer: None, report_full_state: false });
+        }
+        if exchange.config_version > self.rendered.version {
+            self.render_deliverable();
+        }
+        let capabilities = AgentCapabilities(exchange.capabilities);
+        let offers = capabilities.accepts_remote_config()
+            && !crate::render::otelcol::is_placeholder(&self.rendered.content);
+        let config_hash = match self.opamp_session.as_mut() {
+            Some(session) => session.config_hash(exchange.config_hash),
+            None => exchange.config_hash.unwrap_or_default(),
+        };
+        // A report on a config other than the last one offered (a reply that never arrived) says
+        // nothing about what was delivered; the agent is offered the current one again instead.
+        let reported_on_delivered = self.delivered_hash.as_deref() == Some(config_hash.as_str());
+        let poll = Poll {
+            host_id: exchange.instance_uid,
+            local_attributes: exchange.description.unwrap_or_default(),
+            hash: config_hash,
+            remote_status: exchange.remote_status.filter(|_| reported_on_delivered),
+            effective_config: exchange.effective_config,
+            at: exchange.at,
+            config_version: exchange.config_version,
+        };
+        let reply = self.contact(poll, offers);
+        let offer = (offers && !reply.not_modified).then_some(reply.rendered);
+        if let (Some(offered), Some(session)) = (&offer, self.opamp_session.as_mut()) {
+            // An agent that never reports which config it runs is taken to run what it was offered:
+            // otherwise every message of it would carry the whole config again.
+            if !capabilities.reports_remote_config() {
+                session.config_hash(Some(offered.hash.clone()));
+            }
+        }
+        MessageResult(OpampReply { offer, report_full_state })
+    }
+}
+
+impl CollectorActor {
+    /// A collector's call carrying what it reports (a remotecfg poll, an OpAMP message): live state,
+    /// activity to write, and the config to answer with. `deliverable`: the answer will carry the
+    /// config when the collector does not run it (false when it will not, so no delivery is recorded).
+    fn contact(&mut self, poll: Poll, deliverable: bool) -> PollReply {
         if poll.config_version > self.rendered.version {
             self.render_deliverable();
         }
@@ -831,7 +930,7 @@ impl Handler<Poll> for CollectorActor {
         let not_modified = !poll.hash.is_empty() && poll.hash == self.rendered.hash;
         let new_delivery =
             self.delivered_hash.as_deref() != Some(self.rendered.hash.as_str()) || self.redelivery_due;
-        if !not_modified && new_delivery {
+        if deliverable && !not_modified && new_delivery {
             self.redelivery_due = false;
             self.delivered_hash = Some(self.rendered.hash.clone());
             if let Some(expectation) = &self.rendered.expectation {
@@ -851,7 +950,7 @@ impl Handler<Poll> for CollectorActor {
         if update != ActivityUpdate::for_collector(&self.collector_id) {
             self.publish(update);
         }
-        MessageResult(PollReply { rendered: self.rendered.clone(), not_modified })
+        PollReply { rendered: self.rendered.clone(), not_modified }
     }
 }
 

@@ -19,8 +19,8 @@ use actix::prelude::*;
 
 use super::activity_writer::{ActivityWriter, FlushNow};
 use super::collector_actor::{
-    AuthFailed, CollectorActor, FlushPending, LiveView, Observe, ObserveThroughput, Poll, PollReply,
-    PushMetrics, Register, Rerender, Stop, Unregister,
+    AuthFailed, CollectorActor, FlushPending, LiveView, Observe, ObserveThroughput, OpampExchange,
+    OpampReply, Poll, PollReply, PushMetrics, Register, Rerender, Stop, Unregister,
 };
 use super::env::{ActorEnv, ActorShards};
 use super::poll_gate::{PollGate, PollRefused};
@@ -227,6 +227,16 @@ impl CollectorRegistry {
         unregister: Unregister,
     ) -> Result<(), RegistryError> {
         self.call(collector_id, token_hash, unregister).await
+    }
+
+    /// One OpAMP message of the collector's agent, answered by its actor.
+    pub async fn opamp(
+        &self,
+        collector_id: &str,
+        token_hash: &TokenHash,
+        exchange: OpampExchange,
+    ) -> Result<OpampReply, RegistryError> {
+        self.call(collector_id, token_hash, exchange).await
     }
 
     /// Admits a remotecfg call of an authenticated collector before its body is read (token bucket).

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::payload;
 use super::peers::PeerError;
-use crate::actors::collector_actor::PollReply;
+use crate::actors::collector_actor::{OpampReply, PollReply};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::{ForwardErrorKind, NodeMetrics};
 use crate::model::slot_of;
@@ -52,6 +52,32 @@ impl WirePollReply {
             content: if reply.not_modified { String::new() } else { reply.rendered.content.clone() },
             hash: reply.rendered.hash.clone(),
             not_modified: reply.not_modified,
+        }
+    }
+}
+
+/// A forwarded OpAMP message's answer: the config to offer, if any (with its credentials, as
+/// [`WirePollReply::content`]), and whether to ask the agent for its full state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireOpampReply {
+    pub offer: Option<WireOffer>,
+    pub report_full_state: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireOffer {
+    pub hash: String,
+    pub content: String,
+}
+
+impl WireOpampReply {
+    pub fn of(reply: &OpampReply) -> WireOpampReply {
+        WireOpampReply {
+            offer: reply
+                .offer
+                .as_ref()
+                .map(|rendered| WireOffer { hash: rendered.hash.clone(), content: rendered.content.clone() }),
+            report_full_state: reply.report_full_state,
         }
     }
 }

@@ -15,11 +15,11 @@ use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
 use super::admin::{self, AdminCall};
-use super::forward::{WireError, WirePollReply, WrongOwner};
+use super::forward::{WireError, WireOpampReply, WirePollReply, WrongOwner};
 use super::live_reads::{self, LiveReadError, LiveSource};
 use super::payload::{self, PayloadError};
 use super::read_index::CatchUpOutcome;
-use crate::actors::collector_actor::{Poll, Register, Unregister};
+use crate::actors::collector_actor::{OpampExchange, Poll, Register, Unregister};
 use crate::actors::{CollectorRegistry, RegistryError};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::otlp::{self, Encoding};
@@ -192,6 +192,16 @@ impl CollectorOwner {
                     Err(error) => return bad_body(error),
                 };
                 self.registry.unregister(collector_id, &token_hash, unregister).await.map(|()| Vec::new())
+            }
+            CollectorCall::Opamp => {
+                let exchange: OpampExchange = match payload::from_json(&request.body) {
+                    Ok(exchange) => exchange,
+                    Err(error) => return bad_body(error),
+                };
+                self.registry
+                    .opamp(collector_id, &token_hash, exchange)
+                    .await
+                    .map(|reply| payload::to_json(&WireOpampReply::of(&reply)).unwrap_or_default())
             }
             CollectorCall::PushMetrics => return self.push(request, &token_hash).await,
             CollectorCall::Unspecified => {

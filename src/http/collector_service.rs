@@ -38,7 +38,7 @@ const TOKEN_SETTING: &str = "remotecfg.bearer_token";
 /// (RegisterCollector must never fail for a valid token).
 const MAX_ATTRIBUTES: usize = 64;
 const MAX_ATTRIBUTE_KEY_BYTES: usize = 128;
-const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+pub(super) const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
 const MAX_HOST_ID_BYTES: usize = 256;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -201,7 +201,15 @@ fn collector_attributes(
     legacy: HashMap<String, String>,
 ) -> BTreeMap<String, String> {
     let chosen = if local.is_empty() { legacy } else { local };
-    chosen
+    bounded_attributes(chosen)
+}
+
+/// What is kept of reported attributes (shared with OpAMP's agent description): keys and values
+/// within their bounds, the first [`MAX_ATTRIBUTES`] in key order; the rest dropped, never refused.
+pub(super) fn bounded_attributes(
+    attributes: impl IntoIterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
+    attributes
         .into_iter()
         .filter(|(key, value)| {
             key.len() <= MAX_ATTRIBUTE_KEY_BYTES && value.len() <= MAX_ATTRIBUTE_VALUE_BYTES
@@ -227,21 +235,26 @@ fn remote_status_report(status: Option<pb::RemoteConfigStatus>) -> Option<Remote
 /// The effective config as one text: single-file configs verbatim, several files concatenated by name.
 fn effective_config_text(effective: Option<pb::EffectiveConfig>) -> Option<String> {
     let files = effective?.config_map?.config_map;
-    let mut names: Vec<&String> = files.keys().collect();
-    names.sort();
-    let text = match names.as_slice() {
+    config_files_text(files.iter().map(|(name, file)| (name.as_str(), file.body.as_slice())).collect())
+}
+
+/// A reported config map as one text (shared with OpAMP's effective config): one file verbatim,
+/// several concatenated in name order, each after a line naming it; cut at the stored maximum.
+pub(super) fn config_files_text(mut files: Vec<(&str, &[u8])>) -> Option<String> {
+    files.sort_by(|left, right| left.0.cmp(right.0));
+    let text = match files.as_slice() {
         [] => return None,
-        [only] => String::from_utf8_lossy(&files[*only].body).into_owned(),
-        _ => names
+        [(_, only)] => String::from_utf8_lossy(only).into_owned(),
+        _ => files
             .iter()
-            .map(|name| format!("// ---- {name}\n{}", String::from_utf8_lossy(&files[*name].body)))
+            .map(|(name, body)| format!("// ---- {name}\n{}", String::from_utf8_lossy(body)))
             .collect::<Vec<_>>()
             .join("\n"),
     };
     Some(truncate(text, MAX_EFFECTIVE_CONFIG_BYTES))
 }
 
-fn truncate(mut text: String, max_bytes: usize) -> String {
+pub(super) fn truncate(mut text: String, max_bytes: usize) -> String {
     if text.len() > max_bytes {
         let mut cut = max_bytes;
         while !text.is_char_boundary(cut) {

@@ -43,6 +43,13 @@ pub fn render_otelcol_yaml(input: &RenderInput<'_>) -> String {
     render_otelcol(input, &Credentials::Markers).content
 }
 
+/// The rendering has nothing to run: it is comments only (no source yet, or no route delivering a
+/// signal). A collector cannot run it, and an OpAMP supervisor offered it could not start its
+/// collector at all.
+pub fn is_placeholder(content: &str) -> bool {
+    content.lines().map(str::trim).all(|line| line.is_empty() || line.starts_with('#'))
+}
+
 pub fn render_otelcol(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedOtelcol {
     let comment = |what: &str| RenderedOtelcol {
         content: format!("# linkmesh: {what} for collector {:?}\n", input.collector_name),
@@ -567,6 +574,15 @@ mod tests {
 
     fn debug() -> Destination {
         Destination { name: "debug".to_owned(), ..Destination::for_test("dst_debug", "debug") }
+    }
+
+    #[test]
+    fn only_a_rendering_without_pipelines_is_a_placeholder() {
+        assert!(is_placeholder(&render(&[], &[], &[]).content), "nothing configured");
+        assert!(is_placeholder(&render(&[source()], &[], &[]).content), "no route");
+        let runnable = render(&[source()], &[route("rte_a", 10, "true", true, "dst_debug")], &[debug()]).content;
+        assert!(runnable.starts_with("# linkmesh: "), "a real config opens with a comment too");
+        assert!(!is_placeholder(&runnable));
     }
 
     #[test]

@@ -1,0 +1,308 @@
+//! OpAMP on `/v1/opamp` for upstream OpenTelemetry Collectors (the `opampsupervisor`, or any OpAMP
+//! agent), plain-HTTP transport: each POST carries one `AgentToServer` (`Content-Type:
+//! application/x-protobuf`, body gzip or identity) and is answered with one `ServerToAgent` (200,
+//! exactly that content type: the Node client refuses anything else). WebSocket is not served yet
+//! (issue 18): an upgrade request is refused with a message naming the `http://` endpoint to use.
+//!
+//! `Authorization: Bearer <collector token>` of an `opamp` collector, checked before the body is
+//! read, as for remotecfg (`collector_auth.rs`); the message then goes to the collector's actor on
+//! the owner of its slot, this node's or another's through one forwarded call, which answers what to
+//! offer. A body that is not a valid `AgentToServer`, or a message without a valid instance uid, is
+//! answered `ServerErrorResponse{BadRequest}` (the agent must not retry it).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use prost::Message as _;
+
+use super::body::{self, ContentEncoding};
+use super::collector_auth::{authenticate_collector, rotated_token_owner, AuthenticatedCollector};
+use super::collector_service::{bounded_attributes, config_files_text, truncate};
+use super::AppState;
+use crate::actors::collector_actor::OpampExchange;
+use crate::cluster::forward::{self, CollectorRequest, Owner, Routed, WireOpampReply};
+use crate::cluster::payload;
+use crate::error::{ApiError, ErrorCode};
+use crate::model::command::RemoteStatusReport;
+use crate::model::{CollectorMode, RemoteConfigState, UnixMillis};
+use crate::opamp::{InstanceUid, InstanceUidError, SERVER_CAPABILITIES};
+use crate::proto::cluster::v1::CollectorCall;
+use crate::proto::opamp::v1 as pb;
+
+pub const OPAMP_PATH: &str = "/v1/opamp";
+const PROTOBUF: &str = "application/x-protobuf";
+/// Where the agent carries the token, for error messages.
+const TOKEN_SETTING: &str = "the agent's OpAMP server headers (Authorization: Bearer <collector token>)";
+/// The content type of the config linkmesh offers.
+const CONFIG_CONTENT_TYPE: &str = "text/yaml";
+/// Responses at least this long are gzipped when the agent accepts it.
+const GZIP_MIN_BYTES: usize = 512;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::resource(OPAMP_PATH).route(web::post().to(exchange)).default_service(web::to(not_served)),
+    );
+}
+
+/// Anything but a POST: a WebSocket upgrade (not served yet) or a stray request.
+async fn not_served(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if request.headers().get(header::UPGRADE).is_some() {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            "linkmesh serves OpAMP over plain HTTP only for now: point the agent at the http:// (or https://) \
+             form of this URL, not ws://",
+        ));
+    }
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} is not allowed on {OPAMP_PATH}; POST an AgentToServer", request.method()),
+    ))
+}
+
+/// Order: content type, token (before the body), the collector's mode, its call bucket, the body,
+/// then the owner's actor.
+async fn exchange(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let media_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    if media_type.as_deref() != Some(PROTOBUF) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("an OpAMP message over plain HTTP is sent as {PROTOBUF}"),
+        ));
+    }
+    let collector = match authenticate_collector(&request, &state, TOKEN_SETTING).await {
+        Ok(collector) => collector,
+        Err(error) => {
+            if let Some(collector_id) = rotated_token_owner(&request, &state) {
+                state.registry.auth_failed(&collector_id);
+            }
+            return Err(error);
+        }
+    };
+    let mode = state.raft.state().fleet.collector(&collector.collector_id).map(|record| record.mode);
+    if mode != Some(CollectorMode::Opamp) {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            "this token belongs to an Alloy (remotecfg) collector; an OpenTelemetry Collector needs a collector \
+             created with mode \"opamp\"",
+        ));
+    }
+    if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
+        return Err(refused.into());
+    }
+    let limit = state.config.max_request_body;
+    let content_encoding = ContentEncoding::parse(
+        request.headers().get(header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()),
+    )?;
+    let raw = body::read_limited(&request, payload, limit).await?;
+    let message = body::decode(raw, content_encoding, limit)?;
+    let reply = match pb::AgentToServer::decode(message.as_slice()) {
+        Ok(message) => {
+            answer(&state, &collector, message, super::client_addr::of(&request).to_string()).await?
+        }
+        Err(error) => bad_request(Vec::new(), format!("malformed AgentToServer: {error}")),
+    };
+    Ok(respond(&request, &reply))
+}
+
+/// The `ServerToAgent` for one decoded message.
+async fn answer(
+    state: &AppState,
+    collector: &AuthenticatedCollector,
+    message: pb::AgentToServer,
+    client_addr: String,
+) -> Result<pb::ServerToAgent, ApiError> {
+    let instance_uid = match InstanceUid::from_wire(&message.instance_uid) {
+        Ok(uid) => uid,
+        Err(error) => return Ok(bad_request(message.instance_uid, error.to_string())),
+    };
+    let exchange = exchange_of(instance_uid, message, collector.config_version);
+    let collector_id = collector.collector_id.as_str();
+    let reply = match forward::owner_of(&state.raft, collector_id) {
+        Owner::Here => None,
+        owner @ Owner::Peer { .. } => {
+            let body = payload::to_json(&exchange)
+                .map_err(|error| ApiError::internal("forwarding a call", error))?;
+            let forwarded = CollectorRequest {
+                call: CollectorCall::Opamp,
+                collector_id,
+                token_hash: &collector.token_hash,
+                body,
+                content_type: "application/json",
+                client_addr,
+            };
+            match forward::forward(&state.raft, &state.metrics, owner, forwarded).await {
+                Ok(Routed::Remote(body)) => Some(
+                    payload::from_json::<WireOpampReply>(&body)
+                        .map_err(|error| ApiError::internal("a forwarded OpAMP reply", error))?,
+                ),
+                Ok(Routed::Local(_)) => None,
+                Err(error) => return Err(error.into_api(TOKEN_SETTING)),
+            }
+        }
+    };
+    let reply = match reply {
+        Some(reply) => reply,
+        None => {
+            collector.check_served_here(TOKEN_SETTING)?;
+            let reply = state
+                .registry
+                .opamp(collector_id, &collector.token_hash, exchange)
+                .await
+                .map_err(|error| collector.owner_refusal(state, error, TOKEN_SETTING))?;
+            WireOpampReply::of(&reply)
+        }
+    };
+    Ok(server_to_agent(instance_uid, reply))
+}
+
+/// What the collector's actor gets of a decoded message; an error for an instance uid that is not
+/// one (the agent is then answered BadRequest). Public for the fuzz target (`crate::fuzzing`).
+pub fn read_message(
+    message: pb::AgentToServer,
+    config_version: u64,
+) -> Result<OpampExchange, InstanceUidError> {
+    let instance_uid = InstanceUid::from_wire(&message.instance_uid)?;
+    Ok(exchange_of(instance_uid, message, config_version))
+}
+
+/// What the actor needs of an `AgentToServer`.
+fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_version: u64) -> OpampExchange {
+    let description = message.agent_description.map(|description| {
+        // Identifying attributes win over non-identifying ones of the same key.
+        let pairs =
+            description.non_identifying_attributes.into_iter().chain(description.identifying_attributes);
+        bounded_attributes(
+            pairs.map(|pair| (pair.key, any_value_text(pair.value))).collect::<BTreeMap<_, _>>(),
+        )
+    });
+    let effective_config = message.effective_config.and_then(|effective| {
+        let files = effective.config_map.map(|map| map.config_map).unwrap_or_default();
+        config_files_text(files.iter().map(|(name, file)| (name.as_str(), file.body.as_slice())).collect())
+    });
+    let (remote_status, config_hash) = match message.remote_config_status {
+        Some(status) => {
+            let state = match pb::RemoteConfigStatuses::try_from(status.status) {
+                Ok(pb::RemoteConfigStatuses::Applied) => Some(RemoteConfigState::Applied),
+                Ok(pb::RemoteConfigStatuses::Applying) => Some(RemoteConfigState::Applying),
+                Ok(pb::RemoteConfigStatuses::Failed) => Some(RemoteConfigState::Failed),
+                Ok(pb::RemoteConfigStatuses::Unset) | Err(_) => None,
+            };
+            let error = (!status.error_message.is_empty()).then(|| truncate(status.error_message, 4096));
+            let report = state.map(|state| RemoteStatusReport { state, error, hash: None });
+            // linkmesh offers the config's hash text as the hash bytes; anything else is not one of its offers.
+            (report, Some(String::from_utf8(status.last_remote_config_hash).unwrap_or_default()))
+        }
+        None => (None, None),
+    };
+    OpampExchange {
+        instance_uid: instance_uid.to_string(),
+        sequence_num: message.sequence_num,
+        capabilities: message.capabilities,
+        description,
+        effective_config,
+        remote_status,
+        config_hash,
+        disconnect: message.agent_disconnect.is_some(),
+        at: UnixMillis::now(),
+        config_version,
+    }
+}
+
+/// An attribute value as text: strings as they are, other scalars in their usual form, lists and
+/// maps as JSON (values over the attribute bound are then dropped, as for remotecfg).
+fn any_value_text(value: Option<pb::AnyValue>) -> String {
+    use pb::any_value::Value;
+    match value.and_then(|value| value.value) {
+        None => String::new(),
+        Some(Value::StringValue(text)) => text,
+        Some(Value::BoolValue(flag)) => flag.to_string(),
+        Some(Value::IntValue(number)) => number.to_string(),
+        Some(Value::DoubleValue(number)) => number.to_string(),
+        Some(Value::BytesValue(bytes)) => hex::encode(bytes),
+        Some(other) => any_value_json(Some(pb::AnyValue { value: Some(other) })).to_string(),
+    }
+}
+
+fn any_value_json(value: Option<pb::AnyValue>) -> serde_json::Value {
+    use pb::any_value::Value;
+    match value.and_then(|value| value.value) {
+        None => serde_json::Value::Null,
+        Some(Value::StringValue(text)) => serde_json::Value::from(text),
+        Some(Value::BoolValue(flag)) => serde_json::Value::from(flag),
+        Some(Value::IntValue(number)) => serde_json::Value::from(number),
+        Some(Value::DoubleValue(number)) => serde_json::Value::from(number),
+        Some(Value::BytesValue(bytes)) => serde_json::Value::from(hex::encode(bytes)),
+        Some(Value::ArrayValue(array)) => {
+            array.values.into_iter().map(|value| any_value_json(Some(value))).collect()
+        }
+        Some(Value::KvlistValue(list)) => serde_json::Value::Object(
+            list.values.into_iter().map(|pair| (pair.key, any_value_json(pair.value))).collect(),
+        ),
+    }
+}
+
+/// The reply to a message the actor answered. `capabilities` in every reply: plain HTTP has no
+/// connection whose first reply would be the only one to need them.
+fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) -> pb::ServerToAgent {
+    let remote_config = reply.offer.map(|offer| pb::AgentRemoteConfig {
+        config: Some(pb::AgentConfigMap {
+            config_map: [(
+                String::new(),
+                pb::AgentConfigFile {
+                    body: offer.content.into_bytes(),
+                    content_type: CONFIG_CONTENT_TYPE.to_owned(),
+                },
+            )]
+            .into(),
+        }),
+        config_hash: offer.hash.into_bytes(),
+    });
+    let flags = if reply.report_full_state { pb::ServerToAgentFlags::ReportFullState as u64 } else { 0 };
+    pb::ServerToAgent {
+        instance_uid: instance_uid.as_bytes().to_vec(),
+        remote_config,
+        flags,
+        capabilities: SERVER_CAPABILITIES,
+        ..Default::default()
+    }
+}
+
+/// A refusal the agent must not retry.
+fn bad_request(instance_uid: Vec<u8>, message: String) -> pb::ServerToAgent {
+    pb::ServerToAgent {
+        instance_uid,
+        error_response: Some(pb::ServerErrorResponse {
+            r#type: pb::ServerErrorResponseType::BadRequest as i32,
+            error_message: message,
+            details: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn respond(request: &HttpRequest, reply: &pb::ServerToAgent) -> HttpResponse {
+    let encoded = reply.encode_to_vec();
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CONTENT_TYPE, PROTOBUF));
+    let accepts_gzip =
+        request.headers().get(header::ACCEPT_ENCODING).and_then(|value| value.to_str().ok()).is_some_and(
+            |value| value.split(',').any(|coding| coding.split(';').next().unwrap_or("").trim() == "gzip"),
+        );
+    if accepts_gzip && encoded.len() >= GZIP_MIN_BYTES {
+        if let Ok(compressed) = body::gzip(&encoded) {
+            response.insert_header((header::CONTENT_ENCODING, "gzip"));
+            return response.body(compressed);
+        }
+    }
+    response.body(encoded)
+}

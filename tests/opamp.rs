@@ -1,0 +1,280 @@
+//! OpAMP over plain HTTP on `/v1/opamp` (issue 18, first slice): a real server, real HTTP, messages
+//! built from the OpAMP proto the way an agent sends them (the supervisor's capability bits, status
+//! compression, sequence numbers).
+
+mod support;
+
+use linkmesh::proto::opamp::v1 as opamp;
+use prost::Message;
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{Api, Server, FAST_CONFIG};
+
+/// What opampsupervisor v0.149.0 reports with remote config enabled.
+const SUPERVISOR_CAPABILITIES: u64 = 0x7C47;
+const AGENT_UID: [u8; 16] =
+    [0x01, 0x93, 0xa1, 0xb2, 0xc3, 0xd4, 0x7e, 0x5f, 0x8a, 0x9b, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x5b];
+const AGENT_UID_TEXT: &str = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+async fn create_opamp_collector(api: &Api, name: &str) -> String {
+    let (status, body) =
+        api.request(Method::POST, "/api/v1/collectors", Some(json!({ "name": name, "mode": "opamp" }))).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// One OTLP source, one OTLP/HTTP destination and a catch-all route: something to run.
+async fn configure(api: &Api, collector_id: &str) {
+    let base = format!("/api/v1/collectors/{collector_id}");
+    api.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
+    let destination = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "vendor", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
+        )
+        .await;
+    api.create(&format!("{base}/routes"), json!({"name": "all", "destination_ids": [destination["id"]]}))
+        .await;
+}
+
+fn text_attribute(key: &str, value: &str) -> opamp::KeyValue {
+    opamp::KeyValue {
+        key: key.to_owned(),
+        value: Some(opamp::AnyValue { value: Some(opamp::any_value::Value::StringValue(value.to_owned())) }),
+    }
+}
+
+/// A full report, as an agent's first message is.
+fn first_message() -> opamp::AgentToServer {
+    opamp::AgentToServer {
+        instance_uid: AGENT_UID.to_vec(),
+        sequence_num: 0,
+        capabilities: SUPERVISOR_CAPABILITIES,
+        agent_description: Some(opamp::AgentDescription {
+            identifying_attributes: vec![
+                text_attribute("service.name", "otelcol-contrib"),
+                text_attribute("service.instance.id", AGENT_UID_TEXT),
+            ],
+            non_identifying_attributes: vec![
+                text_attribute("host.name", "edge-7"),
+                opamp::KeyValue {
+                    key: "host.cpus".to_owned(),
+                    value: Some(opamp::AnyValue { value: Some(opamp::any_value::Value::IntValue(8)) }),
+                },
+            ],
+        }),
+        ..Default::default()
+    }
+}
+
+/// A heartbeat: the uid, the sequence number and the capabilities, nothing that did not change.
+fn heartbeat(sequence_num: u64) -> opamp::AgentToServer {
+    opamp::AgentToServer {
+        instance_uid: AGENT_UID.to_vec(),
+        sequence_num,
+        capabilities: SUPERVISOR_CAPABILITIES,
+        ..Default::default()
+    }
+}
+
+fn with_status(
+    mut message: opamp::AgentToServer,
+    hash: &[u8],
+    status: opamp::RemoteConfigStatuses,
+    error: &str,
+) -> opamp::AgentToServer {
+    message.remote_config_status = Some(opamp::RemoteConfigStatus {
+        last_remote_config_hash: hash.to_vec(),
+        status: status as i32,
+        error_message: error.to_owned(),
+    });
+    message
+}
+
+async fn post_raw(
+    server: &Server,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut request =
+        reqwest::Client::new().post(server.url("/v1/opamp")).header("content-type", content_type).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("post")
+}
+
+/// Sends `message` as an agent does and decodes the answer, which must be a 200 protobuf body.
+async fn send(server: &Server, token: &str, message: &opamp::AgentToServer) -> opamp::ServerToAgent {
+    let response = post_raw(server, Some(token), "application/x-protobuf", message.encode_to_vec()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("content-type").and_then(|value| value.to_str().ok()),
+        Some("application/x-protobuf"),
+        "exactly this content type: the Node client accepts no other"
+    );
+    let body = response.bytes().await.expect("body");
+    opamp::ServerToAgent::decode(body.as_ref()).expect("a ServerToAgent")
+}
+
+fn offered_config(reply: &opamp::ServerToAgent) -> Option<(String, Vec<u8>)> {
+    let offer = reply.remote_config.as_ref()?;
+    let file = &offer.config.as_ref().expect("a config map").config_map[""];
+    assert_eq!(file.content_type, "text/yaml");
+    Some((String::from_utf8(file.body.clone()).expect("utf-8"), offer.config_hash.clone()))
+}
+
+async fn events_of_type(api: &Api, collector_id: &str, event_type: &str) -> Vec<Value> {
+    let events = api.get(&format!("/api/v1/collectors/{collector_id}/events?limit=1000")).await;
+    events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| event["type"] == event_type)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn an_agent_over_plain_http_is_offered_its_config_and_its_reports_are_recorded() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-edge").await;
+    let token = api.mint_token(&collector_id).await;
+
+    // Nothing configured: the agent hears the server's capabilities and is offered nothing (a
+    // comment-only config would leave a supervisor unable to start its collector).
+    let reply = send(&server, &token, &first_message()).await;
+    assert_eq!(reply.capabilities, 0x27);
+    assert_eq!(reply.instance_uid, AGENT_UID.to_vec());
+    assert_eq!((reply.flags, reply.error_response.is_none()), (0, true));
+    assert!(offered_config(&reply).is_none(), "{reply:?}");
+    let collector = api.wait_for_status(&collector_id, "connected").await;
+    assert_eq!(collector["host_id"], AGENT_UID_TEXT);
+    assert_eq!(collector["local_attributes"]["host.name"], "edge-7", "{collector}");
+    assert_eq!(collector["local_attributes"]["host.cpus"], "8", "{collector}");
+    assert_eq!(collector["local_attributes"]["service.name"], "otelcol-contrib", "{collector}");
+
+    configure(&api, &collector_id).await;
+    let reply = send(&server, &token, &heartbeat(1)).await;
+    let (yaml, hash) = offered_config(&reply).expect("the config is offered at the next message");
+    assert!(yaml.contains("receivers:") && yaml.contains("otlphttp"), "{yaml}");
+    assert!(!hash.is_empty());
+    api.wait_for_event(&collector_id, "config_delivered", 1).await;
+
+    // The agent applies it: no further offer, and the outcome is recorded.
+    let applying = with_status(heartbeat(2), &hash, opamp::RemoteConfigStatuses::Applying, "");
+    assert!(offered_config(&send(&server, &token, &applying).await).is_none());
+    let applied = with_status(heartbeat(3), &hash, opamp::RemoteConfigStatuses::Applied, "");
+    assert!(offered_config(&send(&server, &token, &applied).await).is_none());
+    api.wait_for_event(&collector_id, "config_applied", 1).await;
+    // Later messages leave the unchanged status out: still nothing to offer.
+    let reply = send(&server, &token, &heartbeat(4)).await;
+    assert!(offered_config(&reply).is_none() && reply.flags == 0, "{reply:?}");
+
+    // A missed message (5): the agent is asked for everything again.
+    let reply = send(&server, &token, &heartbeat(6)).await;
+    assert_eq!(reply.flags, opamp::ServerToAgentFlags::ReportFullState as u64);
+    let mut full = with_status(first_message(), &hash, opamp::RemoteConfigStatuses::Applied, "");
+    full.sequence_num = 7;
+    assert_eq!(send(&server, &token, &full).await.flags, 0);
+
+    // A changed config is offered again, with another hash.
+    let base = format!("/api/v1/collectors/{collector_id}");
+    api.create(&format!("{base}/sources"), json!({"name": "more", "type": "otlp"})).await;
+    let (_, new_hash) =
+        offered_config(&send(&server, &token, &heartbeat(8)).await).expect("the change is offered");
+    assert_ne!(new_hash, hash);
+
+    // The goodbye: offline at once.
+    let mut goodbye = heartbeat(9);
+    goodbye.agent_disconnect = Some(opamp::AgentDisconnect {});
+    send(&server, &token, &goodbye).await;
+    api.wait_for_status(&collector_id, "offline").await;
+}
+
+#[tokio::test]
+async fn a_config_the_agent_failed_to_apply_is_not_offered_again_until_it_changes() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-failing").await;
+    let token = api.mint_token(&collector_id).await;
+    configure(&api, &collector_id).await;
+    let (_, hash) = offered_config(&send(&server, &token, &first_message()).await).expect("offered");
+
+    let failed = with_status(
+        heartbeat(1),
+        &hash,
+        opamp::RemoteConfigStatuses::Failed,
+        "Agent exited unexpectedly with exit code 1 while applying configuration",
+    );
+    assert!(offered_config(&send(&server, &token, &failed).await).is_none(), "not offered again");
+    api.wait_for_event(&collector_id, "config_failed", 1).await;
+    let failure = &events_of_type(&api, &collector_id, "config_failed").await[0];
+    assert!(failure["message"].as_str().unwrap_or_default().contains("exit code 1"), "{failure}");
+    assert!(offered_config(&send(&server, &token, &heartbeat(2)).await).is_none(), "still not offered");
+
+    let base = format!("/api/v1/collectors/{collector_id}");
+    api.create(&format!("{base}/sources"), json!({"name": "fixed", "type": "otlp"})).await;
+    let (_, fixed) =
+        offered_config(&send(&server, &token, &heartbeat(3)).await).expect("the change is offered");
+    assert_ne!(fixed, hash);
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_refusals() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-refusals").await;
+    let token = api.mint_token(&collector_id).await;
+    let message = first_message().encode_to_vec();
+
+    let response = post_raw(&server, None, "application/x-protobuf", message.clone()).await;
+    assert_eq!(response.status(), 401, "no token");
+    let response =
+        post_raw(&server, Some("lmct_not_a_token"), "application/x-protobuf", message.clone()).await;
+    assert_eq!(response.status(), 401, "unknown token");
+    let response = post_raw(&server, Some(&token), "application/json", message.clone()).await;
+    assert_eq!(response.status(), 415);
+
+    // An Alloy collector's token is not an OpAMP agent's.
+    let alloy_id = api.create_collector("alloy-one").await;
+    let alloy_token = api.mint_token(&alloy_id).await;
+    let response = post_raw(&server, Some(&alloy_token), "application/x-protobuf", message.clone()).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.expect("body").contains("opamp"));
+
+    // Not protobuf, or no valid uid: a BadRequest the agent must not retry.
+    // 0xff…: no valid tag; 0a 10 01: field 1 announcing 16 bytes and holding one.
+    for body in [b"\xff\xff\xff".to_vec(), vec![0x0a, 0x10, 0x01], {
+        let mut short = first_message();
+        short.instance_uid = vec![1, 2, 3];
+        short.encode_to_vec()
+    }] {
+        let response = post_raw(&server, Some(&token), "application/x-protobuf", body).await;
+        assert_eq!(response.status(), 200);
+        let reply =
+            opamp::ServerToAgent::decode(response.bytes().await.expect("body").as_ref()).expect("decodes");
+        let error = reply.error_response.expect("an error response");
+        assert_eq!(
+            error.r#type,
+            opamp::ServerErrorResponseType::BadRequest as i32,
+            "{}",
+            error.error_message
+        );
+        assert!(reply.remote_config.is_none() && reply.capabilities == 0);
+    }
+
+    // A WebSocket upgrade is not served yet, and says what to use instead.
+    let response = reqwest::Client::new()
+        .get(server.url("/v1/opamp"))
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.expect("body").contains("http://"));
+}
