@@ -27,6 +27,13 @@ use crate::raft::{ProposeError, RaftNode};
 /// The longest wait, in flush intervals, between two attempts after consecutive failed writes.
 const MAX_RETRY_SPACING_TICKS: u32 = 32;
 
+/// Per-collector updates in one Raft entry at most; a larger backlog is written over the following
+/// flushes (about 1 MiB of log per entry). An entry of unbounded size — a backlog of tens of
+/// thousands after a stall, at a million collectors — took followers longer to append than openraft
+/// waits for an AppendEntries (`raft.heartbeat_interval`): every attempt timed out, was cancelled and
+/// sent again, and the cluster stopped committing (`BENCHMARKS.md`, "Three nodes holding a million").
+pub const MAX_UPDATES_PER_WRITE: usize = 2_000;
+
 /// How a batch is written: `RaftNode::propose` in production, a scripted stand-in in the tests below.
 type Propose = Box<dyn Fn(Command) -> LocalBoxFuture<'static, Result<(), ProposeError>>>;
 
@@ -117,11 +124,25 @@ impl ActivityWriter {
         self.ticks_to_skip = spacing - 1;
     }
 
+    /// The next write: at most [`MAX_UPDATES_PER_WRITE`] updates, in collector id order; the rest
+    /// waits for the next flush.
     fn take_batch(&mut self) -> Option<Vec<ActivityUpdate>> {
         if self.pending.is_empty() {
             return None;
         }
-        Some(std::mem::take(&mut self.pending).into_values().collect())
+        if self.pending.len() <= MAX_UPDATES_PER_WRITE {
+            return Some(std::mem::take(&mut self.pending).into_values().collect());
+        }
+        let rest = match self.pending.keys().nth(MAX_UPDATES_PER_WRITE).cloned() {
+            Some(first_left) => self.pending.split_off(&first_left),
+            None => BTreeMap::new(),
+        };
+        Some(std::mem::replace(&mut self.pending, rest).into_values().collect())
+    }
+
+    /// Everything pending, as the writes [`Self::take_batch`] would make one flush after another.
+    fn take_all_batches(&mut self) -> Vec<Vec<ActivityUpdate>> {
+        std::iter::from_fn(|| self.take_batch()).collect()
     }
 
     /// Puts a failed batch back in front of whatever arrived since.
@@ -222,22 +243,23 @@ impl Handler<FlushNow> for ActivityWriter {
             }
         };
         Box::pin(waited.into_actor(self).then(|(), writer, _ctx| {
-            let batch = writer.take_batch();
+            let batches = writer.take_all_batches();
             writer.report_pending();
             let written = writer.metrics.written.clone();
-            let write = batch.map(|updates| {
-                let count = updates.len() as u64;
-                ((writer.propose)(Command::RecordActivity { updates }), count)
-            });
+            // Awaited in turn (a write starts when polled), each once the one before it committed.
+            let writes: Vec<_> = batches
+                .into_iter()
+                .map(|updates| {
+                    let count = updates.len() as u64;
+                    ((writer.propose)(Command::RecordActivity { updates }), count)
+                })
+                .collect();
             async move {
-                match write {
-                    Some((write, count)) => {
-                        write.await.map_err(|e| e.to_string())?;
-                        written.inc_by(count);
-                        Ok(())
-                    }
-                    None => Ok(()),
+                for (write, count) in writes {
+                    write.await.map_err(|e| e.to_string())?;
+                    written.inc_by(count);
                 }
+                Ok(())
             }
             .into_actor(writer)
         }))
@@ -332,6 +354,46 @@ mod tests {
                 (collector.to_string(), messages.iter().map(|message| message.to_string()).collect())
             })
             .collect()
+    }
+
+    /// A backlog larger than one write (a stall at a million collectors) goes out in entries of at
+    /// most [`MAX_UPDATES_PER_WRITE`] updates, one per flush, in collector order; `FlushNow` writes all
+    /// of what is left, in as many entries.
+    #[actix::test]
+    async fn a_backlog_is_written_in_bounded_entries_and_a_flush_now_writes_all_of_it() {
+        let raft = ScriptedRaft::default();
+        let writer = raft.writer();
+        let id = |index: usize| format!("col_{index:06}");
+        for index in 0..MAX_UPDATES_PER_WRITE * 2 + 5 {
+            writer.send(event(&id(index), "up")).await.expect("writer");
+        }
+        tick_until_proposed(&writer, &raft, 1).await;
+        raft.answer(Ok(()));
+        tick_until_proposed(&writer, &raft, 2).await;
+        raft.answer(Ok(()));
+        for (batch, first) in [(0, 0), (1, MAX_UPDATES_PER_WRITE)] {
+            let batches = raft.batches.borrow();
+            assert_eq!(batches[batch].len(), MAX_UPDATES_PER_WRITE, "batch {batch}");
+            assert_eq!(batches[batch][0].collector_id, id(first), "batch {batch}");
+        }
+
+        for index in 0..MAX_UPDATES_PER_WRITE + 100 {
+            writer.send(event(&id(1_000_000 + index), "later")).await.expect("writer");
+        }
+        let flushed = writer.send(FlushNow);
+        let answering = async {
+            for _ in 0..2 {
+                while raft.answers.borrow().is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                raft.answer(Ok(()));
+            }
+        };
+        let (flushed, ()) = futures_util::join!(flushed, answering);
+        flushed.expect("writer").expect("flushed");
+        let batches = raft.batches.borrow();
+        let sizes: Vec<usize> = batches[2..].iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![MAX_UPDATES_PER_WRITE, 105], "the 5 left over, then the 2,100 new ones");
     }
 
     #[actix::test]

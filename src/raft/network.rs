@@ -125,6 +125,24 @@ fn transport_error<E: std::error::Error>(error: &PeerError) -> RPCError<u64, Nod
     }
 }
 
+/// What one AppendEntries may carry (a single larger entry still goes alone). openraft 0.9 gives the
+/// whole call — transfer, the follower's decode, append and fsync — `raft.heartbeat_interval`, then
+/// cancels it and sends the same entries again: a call a loaded follower cannot take within that time
+/// would be resent forever and nothing would commit (seen with three nodes at a million collectors,
+/// `BENCHMARKS.md`). 2 MiB is a few tens of milliseconds of work on the slowest node measured.
+const APPEND_BUDGET_BYTES: usize = 2 << 20;
+
+/// `Some(fewer)` when `entries` entries encoded in `payload_bytes` are over [`APPEND_BUDGET_BYTES`]
+/// (or the peer's message limit) and can be split: about as many as fit, at least one.
+fn fewer_entries(entries: u64, payload_bytes: usize) -> Option<u64> {
+    let budget = APPEND_BUDGET_BYTES.min(MAX_MESSAGE_BYTES - 1024);
+    if payload_bytes <= budget || entries <= 1 {
+        return None;
+    }
+    let fitting = (entries as u128 * budget as u128 / payload_bytes as u128) as u64;
+    Some(fitting.clamp(1, entries - 1))
+}
+
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
@@ -133,9 +151,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
         let entries = rpc.entries.len() as u64;
         let request = payload::encode_request(&rpc).map_err(|error| encode_error(&error))?;
-        // Too large for the peer to accept: openraft sends fewer entries per call from now on.
-        if request.payload.len() > MAX_MESSAGE_BYTES - 1024 && entries > 1 {
-            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries / 2)));
+        // Over budget: openraft sends fewer entries per call for its next ten calls.
+        if let Some(hint) = fewer_entries(entries, request.payload.len()) {
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint)));
         }
         self.send(RaftRpc::AppendEntries, request, &option).await
     }
@@ -157,5 +175,19 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
         let request = payload::encode_request(&rpc).map_err(|error| encode_error(&error))?;
         self.send(RaftRpc::Vote, request, &option).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_append_over_budget_is_split_into_calls_that_fit_and_a_single_entry_goes_alone() {
+        assert_eq!(fewer_entries(64, APPEND_BUDGET_BYTES), None, "at the budget");
+        assert_eq!(fewer_entries(64, APPEND_BUDGET_BYTES * 4), Some(16));
+        assert_eq!(fewer_entries(64, APPEND_BUDGET_BYTES * 100), Some(1), "at least one");
+        assert_eq!(fewer_entries(2, APPEND_BUDGET_BYTES + 1), Some(1));
+        assert_eq!(fewer_entries(1, APPEND_BUDGET_BYTES * 10), None, "one entry cannot be split");
     }
 }
