@@ -247,3 +247,138 @@ async fn an_unreachable_owner_is_a_503_with_retry_after_not_a_hang() {
     assert!(pushed.headers().get("retry-after").is_some(), "{:?}", pushed.headers());
     assert_eq!(pushed.headers()["content-type"], "application/x-protobuf");
 }
+
+/// One OpAMP `AgentToServer` sent as a plain-HTTP agent sends it, through `node`; the answer, once
+/// the node answers 200 (the edge's replica may not have the token yet: a 401 is retried until the
+/// deadline).
+async fn opamp_through(
+    node: &Node,
+    token: &str,
+    message: &linkmesh::proto::opamp::v1::AgentToServer,
+) -> linkmesh::proto::opamp::v1::ServerToAgent {
+    let deadline = tokio::time::Instant::now() + CONVERGE_DEADLINE;
+    loop {
+        let response = reqwest::Client::new()
+            .post(node.url("/v1/opamp"))
+            .header("content-type", "application/x-protobuf")
+            .bearer_auth(token)
+            .body(message.encode_to_vec())
+            .send()
+            .await
+            .expect("post");
+        let status = response.status().as_u16();
+        if status == 200 {
+            let body = response.bytes().await.expect("body");
+            return linkmesh::proto::opamp::v1::ServerToAgent::decode(body.as_ref())
+                .expect("a ServerToAgent");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} answered {status}", node.url("/v1/opamp"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An OpAMP agent's messages taken on nodes 2 and 3 are answered by the actor on node 1, the owner:
+/// the config is offered once, the APPLIED report sent to another node is recorded, and the goodbye
+/// through a third takes it offline; every message counts as the same agent stream (no full-state
+/// request between them).
+#[tokio::test]
+async fn opamp_messages_taken_on_any_node_are_answered_by_the_owner() {
+    use linkmesh::proto::opamp::v1 as opamp;
+    let cluster = three_nodes_with_slots_spread().await;
+    let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
+    let table = crate::failover::wait_even(&cluster, &[0, 1, 2], &ids).await;
+    let on_2 = api_at(&cluster, &cluster.nodes[1]);
+    let mut collector_id = None;
+    for attempt in 1..=64 {
+        let (status, created) = on_2
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/collectors",
+                Some(json!({ "name": format!("otel-routed-{attempt}"), "mode": "opamp" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_owned();
+        if table[&(linkmesh::model::slot_of(&id) as u64)].0 == ids[0] {
+            collector_id = Some(id);
+            break;
+        }
+    }
+    let collector_id = collector_id.expect("an opamp collector in a slot of node 1");
+    let base = format!("/api/v1/collectors/{collector_id}");
+    on_2.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
+    let destination = on_2
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "vendor", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
+        )
+        .await;
+    on_2.create(&format!("{base}/routes"), json!({"name": "all", "destination_ids": [destination["id"]]}))
+        .await;
+    let token = on_2.mint_token(&collector_id).await;
+
+    let uid = vec![0x01, 0x93, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 7];
+    let description = opamp::AgentDescription {
+        identifying_attributes: vec![opamp::KeyValue {
+            key: "service.name".into(),
+            value: Some(opamp::AnyValue {
+                value: Some(opamp::any_value::Value::StringValue("otelcol".into())),
+            }),
+        }],
+        non_identifying_attributes: Vec::new(),
+    };
+    let first = opamp::AgentToServer {
+        instance_uid: uid.clone(),
+        capabilities: 0x7C47,
+        agent_description: Some(description),
+        ..Default::default()
+    };
+    let offer = opamp_through(&cluster.nodes[1], &token, &first).await;
+    assert_eq!(offer.capabilities, 0x27);
+    let hash = offer.remote_config.expect("the config is offered through node 2").config_hash;
+
+    let applied = opamp::AgentToServer {
+        instance_uid: uid.clone(),
+        sequence_num: 1,
+        capabilities: 0x7C47,
+        remote_config_status: Some(opamp::RemoteConfigStatus {
+            last_remote_config_hash: hash,
+            status: opamp::RemoteConfigStatuses::Applied as i32,
+            error_message: String::new(),
+        }),
+        ..Default::default()
+    };
+    let reply = opamp_through(&cluster.nodes[2], &token, &applied).await;
+    assert!(reply.remote_config.is_none(), "applied: not offered again");
+    assert_eq!(reply.flags, 0, "the owner saw message 0 through node 2: no full-state request");
+    let on_3 = api_at(&cluster, &cluster.nodes[2]);
+    let collector = until_events(&on_3, &collector_id, "config_applied").await;
+    assert_eq!(collector["owner_node"], ids[0], "{collector}");
+
+    let goodbye = opamp::AgentToServer {
+        instance_uid: uid,
+        sequence_num: 2,
+        capabilities: 0x7C47,
+        agent_disconnect: Some(opamp::AgentDisconnect {}),
+        ..Default::default()
+    };
+    opamp_through(&cluster.nodes[0], &token, &goodbye).await;
+    let deadline = tokio::time::Instant::now() + CONVERGE_DEADLINE;
+    while on_3.collector(&collector_id).await["status"] != "offline" {
+        assert!(tokio::time::Instant::now() < deadline, "never offline after the goodbye");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `event_type` is among the collector's events as `api`'s node shows them; the collector.
+async fn until_events(api: &Api, collector_id: &str, event_type: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + CONVERGE_DEADLINE;
+    loop {
+        let types = api.event_types(collector_id).await;
+        if types.iter().any(|found| found == event_type) {
+            return api.collector(collector_id).await;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {event_type} event: {types:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
