@@ -33,8 +33,12 @@
 #   BENCH_NODE_DOWN_AFTER     cluster.node_down_after of the nodes (unset: the product default, 10s)
 #   BENCH_FLAP_DURATION       length of the status-change row (60s)
 #   BENCH_FLAP_CONNECTIONS    closed-loop connections of the status-change row (64)
+#   BENCH_FLEET_COLLECTORS    fleet row (10): collectors provisioned and each polled once (1000000)
 #   BENCH_ROWS                rows to run, comma-separated, of polls (rows 1-3), writes (4), ryw (7),
-#                             failover (5, 6), spread (8), flap (9); default all
+#                             failover (5, 6), spread (8), flap (9); default all. The fleet row (10:
+#                             BENCH_FLEET_COLLECTORS on all three nodes, memory, replication, a
+#                             restart; ~15 min and ~12 GiB at 1M) runs only when named, e.g.
+#                             BENCH_ROWS=fleet
 #   BENCH_SKIP_BUILD=1        use the binaries already in BENCH_BIN_DIR
 #   BENCH_BIN_DIR             where linkmesh and bench_baseline are (target/release; a debug build
 #                             directory for a quick check of the script itself, with BENCH_SKIP_BUILD=1)
@@ -56,6 +60,7 @@ umask 077
 : "${BENCH_NODE_DOWN_AFTER:=}"
 : "${BENCH_FLAP_DURATION:=60s}"
 : "${BENCH_FLAP_CONNECTIONS:=64}"
+: "${BENCH_FLEET_COLLECTORS:=1000000}"
 : "${BENCH_ROWS:=all}"
 : "${BENCH_SKIP_BUILD:=0}"
 : "${BENCH_BIN_DIR:=$ROOT/target/release}"
@@ -71,10 +76,10 @@ WATCHER_PID=""
 CLK_TCK=$(getconf CLK_TCK)
 
 for row in ${BENCH_ROWS//,/ }; do
-  case $row in all | polls | writes | ryw | failover | spread | flap) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
+  case $row in all | polls | writes | ryw | failover | spread | flap | fleet) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
 done
-# True when row group $1 is to run (BENCH_ROWS).
-row_on() { [[ ",$BENCH_ROWS," == *",all,"* || ",$BENCH_ROWS," == *",$1,"* ]]; }
+# True when row group $1 is to run (BENCH_ROWS); the fleet row only when named.
+row_on() { [[ ( ",$BENCH_ROWS," == *",all,"* && $1 != fleet ) || ",$BENCH_ROWS," == *",$1,"* ]]; }
 log() { printf '[bench-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -632,6 +637,66 @@ if row_on flap; then
     --duration "$BENCH_FLAP_DURATION" --collectors "$BENCH_POLL_COLLECTORS"
   [ "$(leader_node)" = "$FLAP_LEADER" ] || log "flap: the leader changed during the row"
 fi
+# ---- Row 10: the whole fleet model on every node -------------------------------------------------
+# BENCH_FLEET_COLLECTORS more collectors, provisioned through the leader with the batch API (1,000 per
+# call = one Raft entry), replicated to every node: how long until every node applied the last of
+# them, what each node's RSS grew by (each node holds every record; only a slot's owner holds the
+# actors of its collectors), the same once every collector polled once through a node picked at random
+# (its owner then holds a connected actor), and a follower's restart to /readyz (snapshot and log
+# replayed, its connected collectors' actors activated again).
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+applied_index() { curl -s --max-time 10 "http://${HTTP[$1]}/metrics" | awk '/^linkmesh_raft_applied_index[{ ]/ { print $NF }'; }
+# "nodeN a MiB (b B per collector), …" for the RSS values in $1 (one per node) over $2 in RSS_BASE.
+rss_note() {
+  local values=($1) text="" n
+  for n in "${NODES[@]}"; do
+    text+="node$n $(calc "${values[$((n - 1))]} / 1024" 0) MiB ($(calc "(${values[$((n - 1))]} - ${RSS_BASE[$((n - 1))]}) * 1024 / $BENCH_FLEET_COLLECTORS" 0) B/collector), "
+  done
+  echo "${text%, }"
+}
+rss_all() { local n; for n in "${NODES[@]}"; do printf '%s ' "$(rss_kib "${PID[$n]}")"; done; }
+mem_available_mib() { awk '/^MemAvailable:/ { printf "%.0f", $2 / 1024 }' /proc/meminfo; }
+if row_on fleet; then
+  wait_settled 60 || true
+  FLEET_LEADER=$(leader_node)
+  RSS_BASE=($(rss_all))
+  FLEET_MEM_BEFORE=$(mem_available_mib)
+  before=$(cpu_snapshot)
+  simulate fleet-provision --url "http://${HTTP[$FLEET_LEADER]}" --provision-only --collectors "$BENCH_FLEET_COLLECTORS" \
+    --name-prefix f- --tokens-file "$BENCH_DIR/fleet-tokens.tsv" --provision-concurrency 16 --provision-batch 1000
+  provisioned_at=$(date +%s%N)
+  target=$(applied_index "$FLEET_LEADER")
+  for n in "${NODES[@]}"; do
+    until [ "$(applied_index "$n")" -ge "$target" ] 2>/dev/null; do sleep 0.05; done
+  done
+  FLEET_REPLICATED_S=$(calc "($(date +%s%N) - $provisioned_at) / 1e9")
+  FLEET_PROVISION_CPU=$(cpu_note fleet-provision "$before" "$(cpu_snapshot)" "$(val fleet-provision CLIENT_CPU_S)")
+  sleep 2
+  RSS_FLEET_IDLE=$(rss_all)
+  before=$(cpu_snapshot)
+  simulate fleet-poll-once --url "http://${HTTP[1]}" --url "http://${HTTP[2]}" --url "http://${HTTP[3]}" \
+    --tokens-file "$BENCH_DIR/fleet-tokens.tsv" --name-prefix f- --collectors "$BENCH_FLEET_COLLECTORS" --closed-loop \
+    --connections "$BENCH_CONNECTIONS" --rounds 1 --skip-startup --duration 2h
+  FLEET_POLL_CPU=$(cpu_note fleet-poll-once "$before" "$(cpu_snapshot)" "$(val fleet-poll-once CLIENT_CPU_S)")
+  sleep 5
+  RSS_FLEET_POLLED=$(rss_all)
+  FLEET_MEM_MIN=$(mem_available_mib)
+  # A follower's restart: SIGTERM (graceful), then the same data dir and ports.
+  FLEET_RESTARTED=""
+  for n in "${NODES[@]}"; do [ "$n" != "$(leader_node)" ] && FLEET_RESTARTED=$n && break; done
+  CPU_ACC[$FLEET_RESTARTED]=$(calc "${CPU_ACC[$FLEET_RESTARTED]:-0} + $(cpu_of "${PID[$FLEET_RESTARTED]}")")
+  stop_started=$(date +%s%N)
+  { kill -TERM "${PID[$FLEET_RESTARTED]}" && wait "${PID[$FLEET_RESTARTED]}"; } 2>/dev/null || true
+  FLEET_STOP_S=$(calc "($(date +%s%N) - $stop_started) / 1e9")
+  restart_started=$(date +%s%N)
+  start_node "$FLEET_RESTARTED"
+  wait_ready "$FLEET_RESTARTED" 600 || log "fleet: node $FLEET_RESTARTED not ready after 600 s"
+  FLEET_RESTART_S=$(calc "($(date +%s%N) - $restart_started) / 1e9")
+  sleep 5
+  RSS_FLEET_RESTARTED=$(rss_kib "${PID[$FLEET_RESTARTED]}")
+  FLEET_DISK_MIB=$(du -sm "$BENCH_DIR/node1" | cut -f1)
+  FLEET_MEM_AFTER=$(mem_available_mib)
+fi
 LOAD_AFTER=$(loadavg)
 ELAPSED=$((SECONDS - STARTED_AT))
 
@@ -702,5 +767,12 @@ if row_on spread; then
 fi
   if row_on flap; then
     echo "| 9. status changes through the one Raft group: \`simulate --workload flap\` over $BENCH_POLL_COLLECTORS collectors through all three nodes, $BENCH_FLAP_CONNECTIONS connections, $BENCH_FLAP_DURATION | $(thousands "$FLAP_CHANGES_PER_S") status changes/s (the servers' count), $(thousands "$FLAP_WRITTEN_PER_S") per-collector updates written/s; a write's p99 ≤ $(val flap RUN_SERVER_ACTIVITY_WRITE_P99_LE_MS) ms; queues empty $(val flap RUN_SERVER_ACTIVITY_DRAINED_AFTER_MS) ms after the run | — | — | measured ceiling; at one change per collector per 10 min: $(thousands "$(calc "$FLAP_CHANGES_PER_S * 600" 0)") collectors | $(val flap RUN_SERVER_ACTIVITY_WRITES) writes, $(val flap RUN_SERVER_RAFT_ENTRIES_COMMITTED) log entries committed; calls $(thousands "$(per_s RUN_UNREGISTER_OK)") unregisters/s + $(thousands "$(per_s RUN_GET_CONFIG_OK)") polls/s, $(val flap RUN_ERRORS) errors, GetConfig $(lat flap RUN_GET_CONFIG); all nodes $FLAP_US_PER_CALL µs CPU per call; $FLAP_MARGINAL; leader node${FLAP_LEADER:-?} $(calc "${FLAP_LEADER_CPU:-0} * 1e6 / ($(val flap RUN_SERVER_ACTIVITY_UPDATES_WRITTEN) + 1e-9)" 0) µs CPU per update written (its share of the calls included); ${ROWCPU[flap]} |"
+  fi
+  if row_on fleet; then
+    FLEET_N=$BENCH_FLEET_COLLECTORS
+    echo "| 10a. provisioning $FLEET_N collectors with tokens through the leader (node$FLEET_LEADER), \`POST /collectors:batch\`, 1,000 per call, 16 calls at a time | $(thousands "$(calc "$FLEET_N / ($(val fleet-provision PROVISION_ELAPSED_S) + 1e-9)" 0)") collectors/s over $(val fleet-provision PROVISION_ELAPSED_S) s; every node had applied the last batch $FLEET_REPLICATED_S s after it was acknowledged | — | — | — | $(val fleet-provision PROVISION_ERRORS) errors; $FLEET_PROVISION_CPU |"
+    echo "| 10b. RSS of each node holding the $FLEET_N records (never polled) | $(rss_note "$RSS_FLEET_IDLE") | — | — | — | per collector = growth over the node's RSS before the row / $FLEET_N; MemAvailable $(thousands "$FLEET_MEM_BEFORE") MiB before the row |"
+    echo "| 10c. every collector polled once through a node picked at random (its owner holds a connected actor) | $(rss_note "$RSS_FLEET_POLLED") | — | — | — | $(val fleet-poll-once RUN_GET_CONFIG_OK) polls answered, $(thousands "$(val fleet-poll-once RUN_GET_CONFIG_OK_PER_S)") polls/s, $(val fleet-poll-once RUN_GET_CONFIG_ERRORS) failed after a retry on another node; status changes $(val fleet-poll-once RUN_SERVER_STATUS_CHANGES) (collectors polled once turn stale three intervals later); MemAvailable $(thousands "$FLEET_MEM_MIN") MiB after; $FLEET_POLL_CPU |"
+    echo "| 10d. a follower (node$FLEET_RESTARTED) stopped (SIGTERM) and started again: /readyz 200 | $FLEET_RESTART_S s after its start (its stop took $FLEET_STOP_S s) | — | — | 10 s (issue 17, one node) | RSS after $(calc "$RSS_FLEET_RESTARTED / 1024" 0) MiB; data dir of node1 $FLEET_DISK_MIB MiB; MemAvailable $(thousands "$FLEET_MEM_AFTER") MiB |"
   fi
 } | tee "$BENCH_DIR/results.md"
