@@ -6,27 +6,16 @@ own metrics, no available components. Its own message builders and its own trans
 talking; the test only reads what linkmesh shows through its REST API.
 """
 
-import tempfile
-import pathlib
 import uuid
 
 import pytest
 from opentelemetry._opamp.client import OpAMPClient
 from opentelemetry._opamp.proto import opamp_pb2
 
-from test_otlp_push import Server
+# The real binary and its admin session, one per module (the fixture is module-scoped).
+from test_otlp_push import server  # noqa: F401
 
 SERVER_CAPABILITIES = 0x27
-
-
-@pytest.fixture(scope="module")
-def server():
-    with tempfile.TemporaryDirectory() as workdir:
-        running = Server(pathlib.Path(workdir))
-        try:
-            yield running
-        finally:
-            running.stop()
 
 
 def configure(server, collector_id):
