@@ -580,7 +580,8 @@ mod tests {
     fn only_a_rendering_without_pipelines_is_a_placeholder() {
         assert!(is_placeholder(&render(&[], &[], &[]).content), "nothing configured");
         assert!(is_placeholder(&render(&[source()], &[], &[]).content), "no route");
-        let runnable = render(&[source()], &[route("rte_a", 10, "true", true, "dst_debug")], &[debug()]).content;
+        let runnable =
+            render(&[source()], &[route("rte_a", 10, "true", true, "dst_debug")], &[debug()]).content;
         assert!(runnable.starts_with("# linkmesh: "), "a real config opens with a comment too");
         assert!(!is_placeholder(&runnable));
     }
