@@ -284,9 +284,9 @@ impl From<RegistryError> for ApiError {
                 ErrorCode::ResourceExhausted,
                 "too many own_metrics pushes in flight for this collector; retry after the Retry-After delay",
             ),
-            RegistryError::TooManyCalls { .. } => ApiError::new(
-                ErrorCode::ResourceExhausted,
+            RegistryError::TooManyCalls { retry_after } => ApiError::too_many_requests(
                 "this collector calls linkmesh too often; retry after the Retry-After delay",
+                retry_after,
             ),
             RegistryError::TokenNotCurrent => ApiError::unauthenticated(
                 "invalid or rotated collector token: re-mint it on the collector page",

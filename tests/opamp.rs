@@ -278,3 +278,72 @@ async fn bad_requests_get_clear_refusals() {
     assert_eq!(response.status(), 400);
     assert!(response.text().await.expect("body").contains("http://"));
 }
+
+/// An agent sending faster than its collector's call bucket allows (10 at once, then 2 a second by
+/// default) is told to wait: 429 with `Retry-After`, which OpAMP agents honour, before its body is read.
+#[tokio::test]
+async fn an_agent_over_its_call_bucket_is_told_when_to_retry() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-chatty").await;
+    let token = api.mint_token(&collector_id).await;
+    let mut refused = None;
+    for sequence_num in 0..30 {
+        let response = post_raw(
+            &server,
+            Some(&token),
+            "application/x-protobuf",
+            heartbeat(sequence_num).encode_to_vec(),
+        )
+        .await;
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = refused.expect("30 messages at once exceed the bucket");
+    let retry_after = refused.headers().get("retry-after").and_then(|value| value.to_str().ok());
+    assert!(
+        retry_after.and_then(|value| value.parse::<u64>().ok()).is_some_and(|seconds| seconds >= 1),
+        "{retry_after:?}"
+    );
+}
+
+/// A body over `max_request_body`, sent as is or as a gzip bomb, is refused (413) without being
+/// decoded; the agent must not retry it.
+#[tokio::test]
+async fn an_oversized_message_is_refused_before_it_is_decoded() {
+    use std::io::Write as _;
+    let server = Server::start_with_config(&format!("max_request_body = \"64KiB\"\n{FAST_CONFIG}"));
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-oversized").await;
+    let token = api.mint_token(&collector_id).await;
+    let mut huge = first_message();
+    huge.effective_config = Some(opamp::EffectiveConfig {
+        config_map: Some(opamp::AgentConfigMap {
+            config_map: [(
+                String::new(),
+                opamp::AgentConfigFile { body: vec![b'#'; 100 << 10], content_type: String::new() },
+            )]
+            .into(),
+        }),
+    });
+    let response = post_raw(&server, Some(&token), "application/x-protobuf", huge.encode_to_vec()).await;
+    assert_eq!(response.status(), 413, "as sent");
+
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(&huge.encode_to_vec()).expect("gzip");
+    let compressed = gzip.finish().expect("gzip");
+    assert!(compressed.len() < 64 << 10, "small on the wire");
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/opamp"))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .bearer_auth(&token)
+        .body(compressed)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413, "inflated past the limit");
+}

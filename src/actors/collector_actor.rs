@@ -558,6 +558,14 @@ impl CollectorActor {
     }
 
     /// Renders the current version with its credentials from this node's replica.
+    /// Renders again when the caller's replica saw a newer config version than this actor rendered
+    /// (its `Rerender` is still on the way).
+    fn render_if_behind(&mut self, config_version: u64) {
+        if config_version > self.rendered.version {
+            self.render_deliverable();
+        }
+    }
+
     fn render_deliverable(&mut self) {
         let rendered = {
             let state = self.env.raft.state();
@@ -853,9 +861,8 @@ impl Handler<OpampExchange> for CollectorActor {
             <Self as Handler<Unregister>>::handle(self, goodbye, ctx);
             return MessageResult(OpampReply { offer: None, report_full_state: false });
         }
-        if exchange.config_version > self.rendered.version {
-            self.render_deliverable();
-        }
+        // Before `offers` reads the rendering (`contact` would do it only after).
+        self.render_if_behind(exchange.config_version);
         let capabilities = AgentCapabilities(exchange.capabilities);
         let offers = capabilities.accepts_remote_config()
             && !crate::render::otelcol::is_placeholder(&self.rendered.content);
@@ -893,9 +900,7 @@ impl CollectorActor {
     /// activity to write, and the config to answer with. `deliverable`: the answer will carry the
     /// config when the collector does not run it (false when it will not, so no delivery is recorded).
     fn contact(&mut self, poll: Poll, deliverable: bool) -> PollReply {
-        if poll.config_version > self.rendered.version {
-            self.render_deliverable();
-        }
+        self.render_if_behind(poll.config_version);
         let at = poll.at;
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.cadence.record_poll(at);

@@ -52,14 +52,7 @@ impl AuthenticatedCollector {
         let RegistryError::TokenNotCurrent = error else {
             return error.into();
         };
-        let rotated = {
-            let applied = state.raft.state();
-            applied.fleet.collector_by_rotated_token_hash(&self.token_hash).is_some_and(|record| {
-                record.id == self.collector_id
-                    && secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), &self.token_hash)
-            })
-        };
-        if rotated {
+        if rotated_out_collector(state, &self.token_hash).as_deref() == Some(self.collector_id.as_str()) {
             state.registry.auth_failed(&self.collector_id);
         }
         invalid_token(token_setting)
@@ -124,15 +117,9 @@ pub async fn authenticate_collector(
 /// was when it was deleted, when another node owns it: that owner may not have applied the rotation or
 /// the deletion yet, and until it has (or its lease ended) the call has not returned.
 fn rotated_out_elsewhere(state: &AppState, presented_hash: &TokenHash) -> Option<String> {
-    let collector_id = {
-        let applied = state.raft.state();
-        let rotated = applied.fleet.collector_by_rotated_token_hash(presented_hash).and_then(|record| {
-            secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), presented_hash)
-                .then(|| record.id.clone())
-        });
-        rotated
-            .or_else(|| applied.fleet.deleted_collector_by_token_hash(presented_hash).map(str::to_owned))?
-    };
+    let collector_id = rotated_out_collector(state, presented_hash).or_else(|| {
+        state.raft.state().fleet.deleted_collector_by_token_hash(presented_hash).map(str::to_owned)
+    })?;
     (forward::owner_of(&state.raft, &collector_id) != Owner::Here).then_some(collector_id)
 }
 
@@ -145,6 +132,15 @@ fn collector_of_hash(state: &AppState, presented_hash: &[u8; 32]) -> Option<(Str
     secrets::token_hashes_equal(&token.hash, presented_hash).then(|| (record.id.clone(), version))
 }
 
+/// The collector whose previous, rotated-out token has this hash on this replica (compared in
+/// constant time).
+fn rotated_out_collector(state: &AppState, presented_hash: &TokenHash) -> Option<String> {
+    let applied = state.raft.state();
+    let record = applied.fleet.collector_by_rotated_token_hash(presented_hash)?;
+    secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), presented_hash)
+        .then(|| record.id.clone())
+}
+
 /// The collector whose previous, rotated-out token a rejected request presented, if any: the only
 /// rejected calls worth telling an operator about (a collector still configured with the old token).
 /// Nothing else a stranger sends — host ids, made-up tokens — can reach a collector's events.
@@ -154,9 +150,22 @@ pub fn rotated_token_owner(request: &HttpRequest, state: &AppState) -> Option<St
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    let presented_hash = secrets::hash_token(credentials.trim());
-    let applied = state.raft.state();
-    let record = applied.fleet.collector_by_rotated_token_hash(&presented_hash)?;
-    secrets::token_hash_matches_hex(record.rotated_token_hash.as_deref(), &presented_hash)
-        .then(|| record.id.clone())
+    rotated_out_collector(state, &secrets::hash_token(credentials.trim()))
+}
+
+/// [`authenticate_collector`] for the adapters whose refusals an operator should hear of (remotecfg,
+/// OpAMP): a call refused for presenting the collector's rotated-out token is noted on the collector.
+pub async fn authenticate_noting_rotated(
+    request: &HttpRequest,
+    state: &AppState,
+    token_setting: &str,
+) -> Result<AuthenticatedCollector, ApiError> {
+    let refused = match authenticate_collector(request, state, token_setting).await {
+        Ok(collector) => return Ok(collector),
+        Err(refused) => refused,
+    };
+    if let Some(collector_id) = rotated_token_owner(request, state) {
+        state.registry.auth_failed(&collector_id);
+    }
+    Err(refused)
 }

@@ -14,11 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::collector_auth::{authenticate_collector, rotated_token_owner, AuthenticatedCollector};
+use super::collector_auth::{authenticate_noting_rotated, AuthenticatedCollector};
 use super::connect::{read_unary, ConnectError, UnaryRequest};
 use super::AppState;
 use crate::actors::collector_actor::{Poll, Register, Unregister};
-use crate::actors::RegistryError;
 use crate::cluster::forward::{self, CollectorRequest, Owner, Routed, WirePollReply};
 use crate::cluster::payload;
 use crate::error::{ApiError, ErrorCode};
@@ -38,7 +37,7 @@ const TOKEN_SETTING: &str = "remotecfg.bearer_token";
 /// (RegisterCollector must never fail for a valid token).
 const MAX_ATTRIBUTES: usize = 64;
 const MAX_ATTRIBUTE_KEY_BYTES: usize = 128;
-pub(super) const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
 const MAX_HOST_ID_BYTES: usize = 256;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -106,19 +105,11 @@ async fn handle(
         return Ok(response);
     }
     // The token before the body: a stranger gets nothing read, buffered or decoded.
-    let collector = match authenticate_collector(&request, &state, TOKEN_SETTING).await {
-        Ok(collector) => collector,
-        Err(error) => {
-            if let Some(collector_id) = rotated_token_owner(&request, &state) {
-                state.registry.auth_failed(&collector_id);
-            }
-            return Err(error.into());
-        }
-    };
+    let collector = authenticate_noting_rotated(&request, &state, TOKEN_SETTING).await?;
     // Still before the body: a call beyond the collector's bucket costs no read and no decode. The
     // bucket is this node's (a collector spread over several nodes gets one bucket per node).
     if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
-        return Ok(too_many_calls(refused));
+        return Err(ApiError::from(refused).into());
     }
     let limit = state.config.max_request_body;
     let unary = read_unary(&request, payload, limit, rpc.allows_get()).await?;
@@ -171,18 +162,6 @@ impl Edge<'_> {
             Err(error) => Err(error.into_api(TOKEN_SETTING)),
         }
     }
-}
-
-/// 429 (Connect `resource_exhausted`) with `Retry-After` in whole seconds, rounded up.
-fn too_many_calls(refused: RegistryError) -> HttpResponse {
-    use actix_web::ResponseError as _;
-    let retry_after = match &refused {
-        RegistryError::TooManyCalls { retry_after } => retry_after.as_millis().div_ceil(1000).max(1),
-        _ => 1,
-    };
-    let mut response = ConnectError(refused.into()).error_response();
-    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after as u64));
-    response
 }
 
 fn required_host_id(id: String) -> Result<String, ApiError> {

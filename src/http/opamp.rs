@@ -17,7 +17,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use prost::Message as _;
 
 use super::body::{self, ContentEncoding};
-use super::collector_auth::{authenticate_collector, rotated_token_owner, AuthenticatedCollector};
+use super::collector_auth::{authenticate_noting_rotated, AuthenticatedCollector};
 use super::collector_service::{bounded_attributes, config_files_text, truncate};
 use super::AppState;
 use crate::actors::collector_actor::OpampExchange;
@@ -79,15 +79,7 @@ async fn exchange(
             format!("an OpAMP message over plain HTTP is sent as {PROTOBUF}"),
         ));
     }
-    let collector = match authenticate_collector(&request, &state, TOKEN_SETTING).await {
-        Ok(collector) => collector,
-        Err(error) => {
-            if let Some(collector_id) = rotated_token_owner(&request, &state) {
-                state.registry.auth_failed(&collector_id);
-            }
-            return Err(error);
-        }
-    };
+    let collector = authenticate_noting_rotated(&request, &state, TOKEN_SETTING).await?;
     let mode = state.raft.state().fleet.collector(&collector.collector_id).map(|record| record.mode);
     if mode != Some(CollectorMode::Opamp) {
         return Err(ApiError::new(
@@ -294,11 +286,7 @@ fn respond(request: &HttpRequest, reply: &pb::ServerToAgent) -> HttpResponse {
     let encoded = reply.encode_to_vec();
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CONTENT_TYPE, PROTOBUF));
-    let accepts_gzip =
-        request.headers().get(header::ACCEPT_ENCODING).and_then(|value| value.to_str().ok()).is_some_and(
-            |value| value.split(',').any(|coding| coding.split(';').next().unwrap_or("").trim() == "gzip"),
-        );
-    if accepts_gzip && encoded.len() >= GZIP_MIN_BYTES {
+    if body::accepts_gzip(request) && encoded.len() >= GZIP_MIN_BYTES {
         if let Ok(compressed) = body::gzip(&encoded) {
             response.insert_header((header::CONTENT_ENCODING, "gzip"));
             return response.body(compressed);
