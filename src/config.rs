@@ -107,14 +107,21 @@ impl AuditRetentionSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaftSettings {
-    /// Build a snapshot (and purge the log before it) after this many new log entries.
+    /// Build a snapshot (and purge the log before it) after this many new log entries, once the log
+    /// since the last snapshot is also `snapshot_log_ratio` of that snapshot's size
+    /// (`raft/snapshot_schedule.rs`).
     pub snapshot_after_logs: u64,
     /// ... or once the log entries appended since the last snapshot reach this size (human units,
-    /// e.g. `"256MiB"`), whichever comes first: large entries (batch creates) then do not let the log,
-    /// and the replay at start, grow to `snapshot_after_logs` of them. openraft 0.9's snapshot policy
-    /// counts only entries, so this trigger is linkmesh's own (`raft/node.rs`).
+    /// e.g. `"256MiB"`), whatever the state's size: large entries (batch creates) then do not let the
+    /// log, and the replay at start, grow to `snapshot_after_logs` of them.
     #[serde(deserialize_with = "human::byte_size")]
     pub snapshot_after_bytes: usize,
+    /// A snapshot costs the whole state: after `snapshot_after_logs` entries one is built only if the
+    /// log since the last is at least this fraction of its size (0: entries alone decide).
+    pub snapshot_log_ratio: f64,
+    /// Each node stretches both thresholds by a random factor in [1, 1 + this) for every snapshot, so
+    /// that the members of a cluster, which log the same entries, do not all build at once.
+    pub snapshot_jitter: f64,
     /// Log entries kept behind the last snapshot, so slightly lagging followers need no snapshot.
     pub logs_kept_after_snapshot: u64,
     /// How often the leader sends appends (heartbeats). openraft 0.9 also uses it as the deadline of
@@ -135,6 +142,8 @@ impl Default for RaftSettings {
         RaftSettings {
             snapshot_after_logs: 5000,
             snapshot_after_bytes: 256 << 20,
+            snapshot_log_ratio: 0.5,
+            snapshot_jitter: 0.5,
             logs_kept_after_snapshot: 1000,
             heartbeat_interval: Duration::from_millis(250),
             election_timeout: Duration::from_millis(1000),
@@ -411,6 +420,12 @@ impl NodeConfig {
                 "raft.snapshot_after_logs and raft.snapshot_after_bytes must be at least 1".into(),
             ));
         }
+        let ratio = self.raft.snapshot_log_ratio;
+        if !(ratio.is_finite() && ratio >= 0.0 && (0.0..=1.0).contains(&self.raft.snapshot_jitter)) {
+            return Err(ConfigError::Invalid(
+                "raft.snapshot_log_ratio must be 0 or more and raft.snapshot_jitter between 0 and 1".into(),
+            ));
+        }
         if self.raft.heartbeat_interval < Duration::from_millis(10) || self.raft.max_entries_per_append == 0 {
             return Err(ConfigError::Invalid(
                 "raft.heartbeat_interval must be at least 10ms and raft.max_entries_per_append at least 1"
@@ -670,6 +685,17 @@ mod tests {
             parse("[raft]\nmax_entries_per_append = 0\n").validate().expect_err("no entries").to_string();
         assert!(error.contains("max_entries_per_append"), "{error}");
         NodeConfig::default().validate().expect("the defaults are valid");
+    }
+
+    #[test]
+    fn the_snapshot_schedule_needs_a_ratio_of_zero_or_more_and_a_jitter_up_to_one() {
+        let parse = |text: &str| toml::from_str::<NodeConfig>(&format!("[raft]\n{text}\n")).expect("parses");
+        parse("snapshot_log_ratio = 0.0\nsnapshot_jitter = 0.0").validate().expect("both off");
+        parse("snapshot_log_ratio = 2.0\nsnapshot_jitter = 1.0").validate().expect("valid");
+        for bad in ["snapshot_log_ratio = -0.5", "snapshot_log_ratio = inf", "snapshot_jitter = 1.5"] {
+            let error = parse(bad).validate().expect_err(bad).to_string();
+            assert!(error.contains("raft.snapshot_log_ratio"), "{error}");
+        }
     }
 
     #[test]

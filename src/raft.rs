@@ -32,6 +32,7 @@ pub mod node;
 pub mod offline_check;
 pub mod record_keeper;
 pub mod snapshot_file;
+pub mod snapshot_schedule;
 pub mod state_machine;
 pub mod storage_health;
 #[cfg(test)]

@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 
 use data_dirs::*;
 
-/// Fast batching, and a snapshot (with a purge) every 20 entries, so stores hold both.
+/// Fast batching, and a snapshot (with a purge) every 20 entries exactly, so stores hold both (no
+/// jitter, and entries alone decide: the snapshot schedule's own rules have unit tests).
 const CONFIG: &str = r#"
 activity_flush_interval = "30ms"
 shutdown_timeout = "5s"
 [raft]
 snapshot_after_logs = 20
+snapshot_log_ratio = 0.0
+snapshot_jitter = 0.0
 logs_kept_after_snapshot = 5
 "#;
 

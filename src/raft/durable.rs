@@ -30,12 +30,12 @@
 //! `append` carries.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::record_keeper::RecordKeeper;
+use super::snapshot_schedule::SnapshotSchedule;
 use super::storage_health::StorageHealth;
 use super::types::{LogId, Vote};
 
@@ -78,12 +78,9 @@ pub struct DurableDb {
     /// Held while a snapshot is recorded as the current one, so that a snapshot built and one installed
     /// at the same time each remove only the file they replaced.
     pub snapshot_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Bytes of log entries appended since the last snapshot, and the size that calls for the next
-    /// one (`raft.snapshot_after_bytes`; never, until the node sets it); `snapshot_due` wakes the
-    /// node's size trigger when it is reached.
-    logged_since_snapshot: Arc<AtomicU64>,
-    snapshot_after_bytes: Arc<AtomicU64>,
-    pub snapshot_due: Arc<tokio::sync::Notify>,
+    /// The log since the last snapshot, and when the next one is due (never, until the node sets
+    /// the rules).
+    pub snapshot_schedule: Arc<SnapshotSchedule>,
     /// The committed id last given to `save_committed`; durable (and recorded) with the next flush.
     saved_committed: Arc<Mutex<Option<LogId>>>,
     /// Each append's flush, timed by the log store (`linkmesh_raft_log_flush_duration_seconds`).
@@ -106,38 +103,10 @@ impl DurableDb {
             health,
             snapshot_dir: snapshot_dir.to_owned(),
             snapshot_lock: Arc::new(tokio::sync::Mutex::new(())),
-            logged_since_snapshot: Arc::default(),
-            snapshot_after_bytes: Arc::new(AtomicU64::new(u64::MAX)),
-            snapshot_due: Arc::default(),
+            snapshot_schedule: Arc::default(),
             saved_committed: Arc::new(Mutex::new(None)),
             log_flush_seconds: crate::metrics::log_flush_histogram(),
         })
-    }
-
-    pub fn set_snapshot_after_bytes(&self, bytes: u64) {
-        self.snapshot_after_bytes.store(bytes, Ordering::Relaxed);
-    }
-
-    /// Counts appended log bytes; wakes the size trigger once they reach `raft.snapshot_after_bytes`.
-    pub fn note_logged(&self, bytes: u64) {
-        let logged = self.logged_since_snapshot.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
-        if logged >= self.snapshot_after_bytes.load(Ordering::Relaxed) {
-            self.snapshot_due.notify_one();
-        }
-    }
-
-    /// Whether the log since the last snapshot reached the size; if so, counts from zero again (the
-    /// snapshot it asks for covers it).
-    pub fn take_snapshot_due(&self) -> bool {
-        let limit = self.snapshot_after_bytes.load(Ordering::Relaxed);
-        self.logged_since_snapshot
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |logged| (logged >= limit).then_some(0))
-            .is_ok()
-    }
-
-    /// A snapshot was recorded: the log before it no longer counts.
-    pub fn note_snapshot(&self) {
-        self.logged_since_snapshot.store(0, Ordering::Relaxed);
     }
 
     pub fn note_committed(&self, committed: Option<LogId>) {

@@ -80,6 +80,20 @@ impl SledLogStore {
     }
 }
 
+/// The entries in the log after `index` (all of them for `None`), and their stored bytes: the log a
+/// start replays, counted towards the next snapshot ([`super::snapshot_schedule`]).
+pub fn logged_after(db: &sled::Db, index: Option<u64>) -> sled::Result<(u64, u64)> {
+    let log = db.open_tree(LOG_TREE)?;
+    let from = index.map_or(0, |index| index.saturating_add(1));
+    let (mut entries, mut bytes) = (0u64, 0u64);
+    for entry in log.range(index_key(from)..) {
+        let (_, value) = entry?;
+        entries += 1;
+        bytes += value.len() as u64;
+    }
+    Ok((entries, bytes))
+}
+
 pub fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
@@ -171,8 +185,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     {
         let mut batch = sled::Batch::default();
         let mut last_log_id = None;
-        let mut logged = 0u64;
+        let (mut appended, mut logged) = (0u64, 0u64);
         for entry in entries {
+            appended += 1;
             let bytes =
                 serde_json::to_vec(&entry).map_err(|e| self.fail(ErrorSubject::Logs, ErrorVerb::Write, e))?;
             logged += bytes.len() as u64;
@@ -190,7 +205,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         self.store.log_flush_seconds.observe(started.elapsed().as_secs_f64());
         let failed = flushed.as_ref().err().map(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e));
         callback.log_io_completed(flushed);
-        self.store.note_logged(logged);
+        self.store.snapshot_schedule.note_logged(appended, logged);
         match failed {
             Some(error) => Err(error),
             None => Ok(()),

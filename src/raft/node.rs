@@ -25,6 +25,7 @@ use super::durable::DurableDb;
 use super::identity::Identity;
 use super::log_store::SledLogStore;
 use super::network::PeerNetwork;
+use super::snapshot_schedule::{SnapshotRules, SnapshotSchedule};
 use super::state_machine::{AppliedState, SharedState, SledStateMachine};
 use super::storage_health::StorageHealth;
 use super::types::{NodeInfo, Raft};
@@ -161,7 +162,7 @@ impl RaftNode {
             max_payload_entries: settings.max_entries_per_append,
             install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_after_logs),
+            snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: settings.logs_kept_after_snapshot,
             ..openraft::Config::default()
         }
@@ -191,8 +192,8 @@ impl RaftNode {
             .map_err(StartError::Raft)?;
 
         runtime.spawn(watch_core(raft.clone(), health.clone()));
-        durable_handle.set_snapshot_after_bytes(settings.snapshot_after_bytes as u64);
-        runtime.spawn(snapshot_by_size(raft.clone(), durable_handle.clone()));
+        durable_handle.snapshot_schedule.set_rules(SnapshotRules::from_settings(settings));
+        runtime.spawn(snapshot_when_due(raft.clone(), durable_handle.snapshot_schedule.clone()));
         Ok(RaftNode {
             identity: Arc::new(identity),
             raft,
@@ -545,13 +546,13 @@ async fn watch_core(raft: Raft, health: Arc<StorageHealth>) {
     }
 }
 
-/// `raft.snapshot_after_bytes`: openraft 0.9's `SnapshotPolicy` counts only entries, so a snapshot is
-/// asked for here once the log appended since the last one reaches the size. Ends with the core.
-async fn snapshot_by_size(raft: Raft, durable: DurableDb) {
+/// Asks openraft for a snapshot whenever [`SnapshotSchedule`] says one is due (openraft's own policy is
+/// `Never`: it counts only entries, the same on every member). Ends with the core.
+async fn snapshot_when_due(raft: Raft, schedule: Arc<SnapshotSchedule>) {
     let mut metrics = raft.metrics();
     loop {
         tokio::select! {
-            () = durable.snapshot_due.notified() => {}
+            () = schedule.due.notified() => {}
             changed = metrics.changed() => {
                 if changed.is_err() || metrics.borrow_and_update().running_state.is_err() {
                     return;
@@ -559,9 +560,9 @@ async fn snapshot_by_size(raft: Raft, durable: DurableDb) {
                 continue;
             }
         }
-        if durable.take_snapshot_due() {
+        if schedule.take_due() {
             tracing::info!(
-                "the log since the last snapshot reached raft.snapshot_after_bytes; taking a snapshot"
+                "the log since the last snapshot reached the snapshot schedule; taking a snapshot"
             );
             if raft.trigger().snapshot().await.is_err() {
                 return;

@@ -164,6 +164,15 @@ impl SledStateMachine {
         let history =
             store.db.open_tree(&history_name).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
         let snapshot_log_id = stored.as_ref().and_then(|stored| stored.meta.last_log_id);
+        let snapshot_bytes = match stored.as_ref().map(|stored| &stored.body) {
+            Some(SnapshotBody::File(file)) => file.bytes,
+            Some(SnapshotBody::Inline(data)) => data.len() as u64,
+            None => 0,
+        };
+        let (entries, bytes) =
+            super::log_store::logged_after(&store.db, snapshot_log_id.map(|log_id| log_id.index))
+                .map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        store.snapshot_schedule.restore(entries, bytes, snapshot_bytes);
         let mut state = match stored {
             Some(stored) => load_state(&store.snapshot_dir, &stored.body).map_err(snapshot_read_error)?,
             None => AppliedState::default(),
@@ -355,7 +364,7 @@ async fn persist_snapshot(
         .map_err(std::io::Error::other)
         .and_then(|written| written)
         .map_err(|e| fail(&e))?;
-    store.note_snapshot();
+    store.snapshot_schedule.note_snapshot(file.bytes);
     if let Some(replaced) = replaced.filter(|replaced| *replaced != file.name) {
         if let Err(error) = std::fs::remove_file(store.snapshot_dir.join(&replaced)) {
             tracing::warn!(file = %replaced, error = %error, "the replaced snapshot file could not be removed");
