@@ -286,36 +286,8 @@ async fn opamp_messages_taken_on_any_node_are_answered_by_the_owner() {
     use linkmesh::proto::opamp::v1 as opamp;
     let cluster = three_nodes_with_slots_spread().await;
     let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
-    let table = crate::failover::wait_even(&cluster, &[0, 1, 2], &ids).await;
     let on_2 = api_at(&cluster, &cluster.nodes[1]);
-    let mut collector_id = None;
-    for attempt in 1..=64 {
-        let (status, created) = on_2
-            .request(
-                reqwest::Method::POST,
-                "/api/v1/collectors",
-                Some(json!({ "name": format!("otel-routed-{attempt}"), "mode": "opamp" })),
-            )
-            .await;
-        assert_eq!(status, 201, "{created}");
-        let id = created["id"].as_str().expect("id").to_owned();
-        if table[&(linkmesh::model::slot_of(&id) as u64)].0 == ids[0] {
-            collector_id = Some(id);
-            break;
-        }
-    }
-    let collector_id = collector_id.expect("an opamp collector in a slot of node 1");
-    let base = format!("/api/v1/collectors/{collector_id}");
-    on_2.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
-    let destination = on_2
-        .create(
-            &format!("{base}/destinations"),
-            json!({"name": "vendor", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
-        )
-        .await;
-    on_2.create(&format!("{base}/routes"), json!({"name": "all", "destination_ids": [destination["id"]]}))
-        .await;
-    let token = on_2.mint_token(&collector_id).await;
+    let (collector_id, token) = configured_opamp_collector_of_node_1(&cluster, &on_2, &ids).await;
 
     let uid = vec![0x01, 0x93, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 7];
     let description = opamp::AgentDescription {
@@ -368,6 +340,61 @@ async fn opamp_messages_taken_on_any_node_are_answered_by_the_owner() {
         assert!(tokio::time::Instant::now() < deadline, "never offline after the goodbye");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// An `opamp` collector created through `api` in a slot of node 1 (`ids[0]`), with something to run
+/// and a token.
+async fn configured_opamp_collector_of_node_1(cluster: &Cluster, api: &Api, ids: &[u64]) -> (String, String) {
+    let table = crate::failover::wait_even(cluster, &[0, 1, 2], ids).await;
+    let mut collector_id = None;
+    for attempt in 1..=64 {
+        let (status, created) = api
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/collectors",
+                Some(json!({ "name": format!("otel-routed-{attempt}"), "mode": "opamp" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_owned();
+        if table[&(linkmesh::model::slot_of(&id) as u64)].0 == ids[0] {
+            collector_id = Some(id);
+            break;
+        }
+    }
+    let collector_id = collector_id.expect("an opamp collector in a slot of node 1");
+    support::opamp_agent::configure_something_to_run(api, &collector_id).await;
+    let token = api.mint_token(&collector_id).await;
+    (collector_id, token)
+}
+
+/// An opamp-go agent connected over WebSocket to node 2 gets a change made through node 3 at once
+/// (heartbeats off: it sends nothing after its acknowledgement), though its collector's actor lives
+/// on node 1: node 2 hears of the change by applying it and asks the owner what to push.
+#[tokio::test]
+async fn a_change_is_pushed_to_a_websocket_agent_on_a_node_that_does_not_own_its_collector() {
+    let cluster = three_nodes_with_slots_spread().await;
+    let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
+    let on_2 = api_at(&cluster, &cluster.nodes[1]);
+    let (collector_id, token) = configured_opamp_collector_of_node_1(&cluster, &on_2, &ids).await;
+    let agent_url = format!("http://{}", cluster.nodes[1].http_addr);
+    let agent =
+        support::opamp_agent::Agent::start(&agent_url, &token, &["-configs", "2", "-heartbeat", "0s"]);
+    agent.next("connected");
+    let first = agent.next("config");
+    let on_3 = api_at(&cluster, &cluster.nodes[2]);
+    let collector = until_events(&on_3, &collector_id, "config_applied").await;
+    assert_eq!(collector["owner_node"], ids[0], "{collector}");
+
+    on_3.create(
+        &format!("/api/v1/collectors/{collector_id}/sources"),
+        json!({"name": "pushed", "type": "otlp"}),
+    )
+    .await;
+    let second = agent.next_without("config", "connected");
+    assert_ne!(second["hash"], first["hash"]);
+    assert!(second["body"].as_str().expect("body").contains("pushed"), "{second}");
+    agent.next("stopped");
 }
 
 /// Waits until `event_type` is among the collector's events as `api`'s node shows them; the collector.

@@ -23,16 +23,18 @@ command -v cargo-deny >/dev/null \
   || { echo "missing cargo-deny: cargo install --locked cargo-deny --version 0.20.2 (see .ci/run)" >&2; exit 1; }
 cargo deny --locked --offline check licenses bans sources
 
-# Independent tools built from upstream modules: Alloy's generated Connect client, Grafana's Alloy
+# Independent tools built from upstream modules: Alloy's generated Connect client, an OpAMP agent
+# built with opamp-go (the supervisor's library) for the WebSocket transport, Grafana's Alloy
 # syntax parser, the OpenTelemetry Collector's own config validation (first build: ~15 min),
 # porcupine's linearizability checker for the chaos run's recorded history, and the OTTL and regex
 # oracle (the filter and transform processors' own parsing) the Rust OTTL parser is compared with.
 mkdir -p target/tools
-for tool in remotecfgclient alloycheck otelcheck linearcheck ottlcheck; do
+for tool in remotecfgclient opampwsclient alloycheck otelcheck linearcheck ottlcheck; do
   step "go vet, test and build tools/$tool"
   (cd "tools/$tool" && go vet ./... && go test ./... && go build -o "../../target/tools/$tool" .)
 done
 export LINKMESH_REMOTECFGCLIENT="$PWD/target/tools/remotecfgclient"
+export LINKMESH_OPAMPWSCLIENT="$PWD/target/tools/opampwsclient"
 export LINKMESH_ALLOYCHECK="$PWD/target/tools/alloycheck"
 export LINKMESH_OTELCHECK="$PWD/target/tools/otelcheck"
 export LINKMESH_LINEARCHECK="$PWD/target/tools/linearcheck"

@@ -3,7 +3,8 @@
 //! - [`connect`]: the Connect unary protocol (POST and GET, proto and JSON codecs, gzip, error envelope).
 //! - [`collector_service`]: Alloy's `collector.v1.CollectorService` on top of [`connect`].
 //! - [`otlp`]: the OTLP/HTTP metrics receiver (`POST /v1/metrics`) for collectors' own_metrics.
-//! - [`opamp`]: OpAMP on `/v1/opamp` for OpenTelemetry Collectors (plain HTTP).
+//! - [`opamp`], [`opamp_ws`]: OpAMP on `/v1/opamp` for OpenTelemetry Collectors (plain HTTP and
+//!   WebSocket).
 //! - [`collector_auth`]: the collector bearer-token check both collector-facing adapters share.
 //! - [`api`]: the REST API under `/api/v1` (contract: `design/api-contract.md`).
 //! - [`principal`]: operator authentication (session cookie or `lmsat_` bearer) and roles.
@@ -37,6 +38,7 @@ pub mod health;
 pub mod login_guard;
 pub mod metrics;
 pub mod opamp;
+pub mod opamp_ws;
 pub mod otlp;
 pub mod principal;
 pub mod request_guard;
@@ -44,6 +46,7 @@ pub mod state;
 pub mod storage_guard;
 pub mod tls;
 pub mod untrusted_text;
+pub mod ws_limit;
 
 use actix_web::web;
 
@@ -56,6 +59,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
     metrics::configure(config);
     collector_service::configure(config);
     otlp::configure(config);
-    opamp::configure(config);
+    opamp_ws::configure(config);
     api::configure(config);
 }

@@ -224,6 +224,7 @@ pub struct NodeMetrics {
     polls: Family<PathLabel, Counter>,
     forward_errors: Family<KindLabel, Counter>,
     resident_actors: Gauge,
+    opamp_connections: Gauge,
     status_changes: StatusChanges,
     activity: ActivityMetrics,
     own_metrics_pushes: Family<OutcomeLabel, Counter>,
@@ -244,6 +245,7 @@ impl NodeMetrics {
             polls: Family::default(),
             forward_errors: Family::default(),
             resident_actors: Gauge::default(),
+            opamp_connections: Gauge::default(),
             status_changes: StatusChanges::default(),
             activity: ActivityMetrics::default(),
             own_metrics_pushes: Family::default(),
@@ -308,6 +310,11 @@ impl NodeMetrics {
             "resident_actors",
             "Collector actors resident on this node",
             metrics.resident_actors.clone(),
+        );
+        registry.register(
+            "opamp_connections",
+            "OpAMP WebSocket connections open on this node",
+            metrics.opamp_connections.clone(),
         );
         registry.register(
             "collector_status_changes",
@@ -381,6 +388,10 @@ impl NodeMetrics {
 
     pub fn set_resident_actors(&self, count: usize) {
         self.resident_actors.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_opamp_connections(&self, count: usize) {
+        self.opamp_connections.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     pub fn set_storage_failed(&self, failed: bool) {

@@ -5,10 +5,12 @@
 //! per-collector conversation build on these (issue 18).
 
 pub mod capabilities;
+pub mod connections;
 pub mod frame;
 pub mod instance_uid;
 pub mod session;
 
 pub use capabilities::{AgentCapabilities, SERVER_CAPABILITIES};
+pub use connections::{ConnectionWatch, Notice, OpampConnections};
 pub use instance_uid::{InstanceUid, InstanceUidError};
 pub use session::AgentSession;

@@ -30,6 +30,7 @@ use crate::config::NodeConfig;
 use crate::http::{self, AppState};
 use crate::metrics::NodeMetrics;
 use crate::model::{Clock, Command, UnixMillis};
+use crate::opamp::OpampConnections;
 use crate::raft::data_dir::{self, DataDirError, ADMIN_PASSWORD_FILE};
 use crate::raft::node::StartError;
 use crate::raft::storage_health::StorageHealth;
@@ -373,10 +374,11 @@ async fn serve(config: Arc<NodeConfig>, raft_runtime: tokio::runtime::Handle) ->
     let _ = std::io::stdout().flush();
 
     let server = server.run();
-    actix::spawn(stop_on_signal(server.handle()));
+    actix::spawn(stop_on_signal(server.handle(), shutdown_registry.opamp_connections().clone()));
     actix::spawn(stop_when_storage_fails(
         raft.storage_health().clone(),
         server.handle(),
+        shutdown_registry.opamp_connections().clone(),
         config.storage_failure_exit_delay,
     ));
     let served = server.await;
@@ -427,7 +429,7 @@ fn exit_after_storage_failure(failure: &str) -> ServeError {
 /// shutdown is done: actix-server's own signal handling would also stop the System, and with it the
 /// collector actors' arbiters, racing the flush of what the actors hold back (effective configs and
 /// folded events waiting for their interval).
-async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
+async fn stop_on_signal(server: actix_web::dev::ServerHandle, opamp: Arc<OpampConnections>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut terminate), Ok(mut interrupt)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -440,16 +442,19 @@ async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
         _ = interrupt.recv() => "SIGINT",
     };
     tracing::info!(signal = received, "stopping gracefully");
+    opamp.close_all();
     server.stop(true).await;
 }
 
 async fn stop_when_storage_fails(
     health: Arc<StorageHealth>,
     server: actix_web::dev::ServerHandle,
+    opamp: Arc<OpampConnections>,
     delay: Duration,
 ) {
     health.failed().await;
     actix_web::rt::time::sleep(delay).await;
+    opamp.close_all();
     server.stop(true).await;
 }
 

@@ -209,6 +209,7 @@ async fn polls_and_pushes_are_counted_and_the_exposition_parses() {
         ("linkmesh_polls", "counter"),
         ("linkmesh_forward_errors", "counter"),
         ("linkmesh_resident_actors", "gauge"),
+        ("linkmesh_opamp_connections", "gauge"),
         ("linkmesh_own_metrics_pushes", "counter"),
         ("linkmesh_http_requests", "counter"),
         ("linkmesh_http_request_duration_seconds", "histogram"),

@@ -8,6 +8,7 @@ use linkmesh::proto::opamp::v1 as opamp;
 use prost::Message;
 use reqwest::Method;
 use serde_json::{json, Value};
+use support::opamp_agent::configure_something_to_run;
 use support::{Api, Server, FAST_CONFIG};
 
 /// What opampsupervisor v0.149.0 reports with remote config enabled.
@@ -21,20 +22,6 @@ async fn create_opamp_collector(api: &Api, name: &str) -> String {
         api.request(Method::POST, "/api/v1/collectors", Some(json!({ "name": name, "mode": "opamp" }))).await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().expect("id").to_owned()
-}
-
-/// One OTLP source, one OTLP/HTTP destination and a catch-all route: something to run.
-async fn configure(api: &Api, collector_id: &str) {
-    let base = format!("/api/v1/collectors/{collector_id}");
-    api.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
-    let destination = api
-        .create(
-            &format!("{base}/destinations"),
-            json!({"name": "vendor", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
-        )
-        .await;
-    api.create(&format!("{base}/routes"), json!({"name": "all", "destination_ids": [destination["id"]]}))
-        .await;
 }
 
 fn text_attribute(key: &str, value: &str) -> opamp::KeyValue {
@@ -156,7 +143,7 @@ async fn an_agent_over_plain_http_is_offered_its_config_and_its_reports_are_reco
     assert_eq!(collector["local_attributes"]["host.cpus"], "8", "{collector}");
     assert_eq!(collector["local_attributes"]["service.name"], "otelcol-contrib", "{collector}");
 
-    configure(&api, &collector_id).await;
+    configure_something_to_run(&api, &collector_id).await;
     let reply = send(&server, &token, &heartbeat(1)).await;
     let (yaml, hash) = offered_config(&reply).expect("the config is offered at the next message");
     assert!(yaml.contains("receivers:") && yaml.contains("otlphttp"), "{yaml}");
@@ -200,7 +187,7 @@ async fn a_config_the_agent_failed_to_apply_is_not_offered_again_until_it_change
     let api = Api::admin(&server).await;
     let collector_id = create_opamp_collector(&api, "otel-failing").await;
     let token = api.mint_token(&collector_id).await;
-    configure(&api, &collector_id).await;
+    configure_something_to_run(&api, &collector_id).await;
     let (_, hash) = offered_config(&send(&server, &token, &first_message()).await).expect("offered");
 
     let failed = with_status(
@@ -266,17 +253,25 @@ async fn bad_requests_get_clear_refusals() {
         assert!(reply.remote_config.is_none() && reply.capabilities == 0);
     }
 
-    // A WebSocket upgrade is not served yet, and says what to use instead.
-    let response = reqwest::Client::new()
-        .get(server.url("/v1/opamp"))
-        .header("upgrade", "websocket")
-        .header("connection", "upgrade")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(response.status(), 400);
-    assert!(response.text().await.expect("body").contains("http://"));
+    // A WebSocket upgrade is authenticated before it is accepted (spec "Authentication"), and a GET
+    // that asks for no upgrade is neither transport.
+    for (bearer, status) in [(None, 401), (Some("lmct_not_a_token"), 401), (Some(alloy_token.as_str()), 400)]
+    {
+        let mut request = reqwest::Client::new()
+            .get(server.url("/v1/opamp"))
+            .header("upgrade", "websocket")
+            .header("connection", "upgrade")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        assert_eq!(request.send().await.expect("upgrade").status(), status, "{bearer:?}");
+    }
+    let response =
+        reqwest::Client::new().get(server.url("/v1/opamp")).bearer_auth(&token).send().await.expect("get");
+    assert_eq!(response.status(), 405);
+    assert!(response.text().await.expect("body").contains("WebSocket"));
 }
 
 /// An agent sending faster than its collector's call bucket allows (10 at once, then 2 a second by

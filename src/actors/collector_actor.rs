@@ -161,6 +161,11 @@ pub struct OpampExchange {
     /// As [`Poll::config_version`].
     #[serde(default)]
     pub config_version: u64,
+    /// Not a message of the agent: the node holding its WebSocket heard that the collector's config
+    /// changed and asks what to push. Only `instance_uid`, `capabilities` (of the agent's last
+    /// message), `at` and `config_version` are set; nothing is recorded as the agent's contact.
+    #[serde(default)]
+    pub push: bool,
 }
 
 pub struct OpampReply {
@@ -170,6 +175,8 @@ pub struct OpampReply {
     /// The actor has no record of the agent's stream, or missed a message: the agent is to send
     /// everything again (`ServerToAgentFlags_ReportFullState`).
     pub report_full_state: bool,
+    /// A push asked about a config version this node's replica has not applied yet: ask again.
+    pub owner_behind: bool,
 }
 
 /// The current config version rendered with its credentials, ready to send.
@@ -849,6 +856,9 @@ impl Handler<OpampExchange> for CollectorActor {
     type Result = MessageResult<OpampExchange>;
 
     fn handle(&mut self, exchange: OpampExchange, ctx: &mut Self::Context) -> Self::Result {
+        if exchange.push {
+            return MessageResult(self.opamp_push(&exchange));
+        }
         let report_full_state = AgentSession::observe(
             &mut self.opamp_session,
             &exchange.instance_uid,
@@ -859,7 +869,7 @@ impl Handler<OpampExchange> for CollectorActor {
             self.opamp_session = None;
             let goodbye = Unregister { host_id: exchange.instance_uid, at: exchange.at };
             <Self as Handler<Unregister>>::handle(self, goodbye, ctx);
-            return MessageResult(OpampReply { offer: None, report_full_state: false });
+            return MessageResult(OpampReply { offer: None, report_full_state: false, owner_behind: false });
         }
         // Before `offers` reads the rendering (`contact` would do it only after).
         self.render_if_behind(exchange.config_version);
@@ -891,11 +901,64 @@ impl Handler<OpampExchange> for CollectorActor {
                 session.config_hash(Some(offered.hash.clone()));
             }
         }
-        MessageResult(OpampReply { offer, report_full_state })
+        MessageResult(OpampReply { offer, report_full_state, owner_behind: false })
     }
 }
 
 impl CollectorActor {
+    /// What to push to an agent connected over WebSocket after its config changed: the new config
+    /// when the agent accepts remote config and does not run it (by the hash it last reported, so a
+    /// FAILED config is not pushed again); a request for its full state when this actor has no record
+    /// of its stream (it then reports, and its report is answered as any message).
+    fn opamp_push(&mut self, push: &OpampExchange) -> OpampReply {
+        self.render_if_behind(push.config_version);
+        if self.rendered.version < push.config_version {
+            return OpampReply { offer: None, report_full_state: false, owner_behind: true };
+        }
+        let Some(session) = self.opamp_session.as_mut().filter(|session| session.is_of(&push.instance_uid))
+        else {
+            return OpampReply { offer: None, report_full_state: true, owner_behind: false };
+        };
+        let runs = session.config_hash(None);
+        let offers = AgentCapabilities(push.capabilities).accepts_remote_config()
+            && !crate::render::otelcol::is_placeholder(&self.rendered.content)
+            && runs != self.rendered.hash;
+        if !offers {
+            return OpampReply { offer: None, report_full_state: false, owner_behind: false };
+        }
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        self.record_delivery(push.at, &mut update);
+        if update != ActivityUpdate::for_collector(&self.collector_id) {
+            self.publish(update);
+        }
+        OpampReply { offer: Some(self.rendered.clone()), report_full_state: false, owner_behind: false }
+    }
+
+    /// The rendered config goes out in this answer: recorded (and a `config_delivered` event) unless
+    /// this version was delivered already and no redelivery is due.
+    fn record_delivery(&mut self, at: UnixMillis, update: &mut ActivityUpdate) {
+        let new_delivery =
+            self.delivered_hash.as_deref() != Some(self.rendered.hash.as_str()) || self.redelivery_due;
+        if !new_delivery {
+            return;
+        }
+        self.redelivery_due = false;
+        self.delivered_hash = Some(self.rendered.hash.clone());
+        if let Some(expectation) = &self.rendered.expectation {
+            self.apply.delivered(expectation.clone(), self.release());
+        }
+        update.delivered = Some(Delivered { hash: self.rendered.hash.clone(), at });
+        update.events.push(
+            NewEvent::new(
+                at,
+                EventType::ConfigDelivered,
+                format!("config version {} delivered", self.rendered.version),
+            )
+            .with("version", self.rendered.version)
+            .with("hash", self.rendered.hash.as_str()),
+        );
+    }
+
     /// A collector's call carrying what it reports (a remotecfg poll, an OpAMP message): live state,
     /// activity to write, and the config to answer with. `deliverable`: the answer will carry the
     /// config when the collector does not run it (false when it will not, so no delivery is recorded).
@@ -933,24 +996,8 @@ impl CollectorActor {
         self.note_contact(at, remote, &mut update);
 
         let not_modified = !poll.hash.is_empty() && poll.hash == self.rendered.hash;
-        let new_delivery =
-            self.delivered_hash.as_deref() != Some(self.rendered.hash.as_str()) || self.redelivery_due;
-        if deliverable && !not_modified && new_delivery {
-            self.redelivery_due = false;
-            self.delivered_hash = Some(self.rendered.hash.clone());
-            if let Some(expectation) = &self.rendered.expectation {
-                self.apply.delivered(expectation.clone(), self.release());
-            }
-            update.delivered = Some(Delivered { hash: self.rendered.hash.clone(), at });
-            update.events.push(
-                NewEvent::new(
-                    at,
-                    EventType::ConfigDelivered,
-                    format!("config version {} delivered", self.rendered.version),
-                )
-                .with("version", self.rendered.version)
-                .with("hash", self.rendered.hash.as_str()),
-            );
+        if deliverable && !not_modified {
+            self.record_delivery(at, &mut update);
         }
         if update != ActivityUpdate::for_collector(&self.collector_id) {
             self.publish(update);

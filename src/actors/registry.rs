@@ -30,6 +30,7 @@ use crate::cluster::ownership::SlotFlusher;
 use crate::config::CollectorSettings;
 use crate::metrics::StatusChanges;
 use crate::model::{slot_of, Clock, Effect, MovedSlot, TokenHash};
+use crate::opamp::OpampConnections;
 use crate::raft::RaftNode;
 use crate::secrets::{self, DataKey};
 
@@ -82,6 +83,8 @@ pub struct CollectorRegistry {
     arbiters: Arc<Vec<ArbiterHandle>>,
     pushes: Arc<PushGate>,
     calls: Arc<PollGate>,
+    /// OpAMP WebSocket connections held here, told of their collectors' config changes.
+    opamp_connections: Arc<OpampConnections>,
 }
 
 impl CollectorRegistry {
@@ -113,7 +116,13 @@ impl CollectorRegistry {
             arbiters: Arc::new(arbiters),
             pushes,
             calls,
+            opamp_connections: Arc::default(),
         }
+    }
+
+    /// The OpAMP WebSocket connections on this node (`http/opamp_ws.rs`).
+    pub fn opamp_connections(&self) -> &Arc<OpampConnections> {
+        &self.opamp_connections
     }
 
     pub fn resident_count(&self) -> usize {
@@ -302,12 +311,17 @@ impl CollectorRegistry {
                 if let Some(addr) = self.resident.get(&collector_id) {
                     addr.do_send(Stop);
                 }
+                // Its connections hear the owner refuse them, and close.
+                self.opamp_connections.changed(&collector_id);
             }
             Effect::CollectorRenderInputsChanged { collector_id } => {
                 if let Some(addr) = self.resident.get(&collector_id) {
                     addr.do_send(Rerender);
                 }
+                self.opamp_connections.changed(&collector_id);
             }
+            // Connections held with the old token hear the owner refuse it, and close.
+            Effect::CollectorTokenChanged { collector_id } => self.opamp_connections.changed(&collector_id),
             Effect::SlotsMoved { moved } => self.slots_moved(&moved),
         }
     }

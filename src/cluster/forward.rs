@@ -62,6 +62,9 @@ impl WirePollReply {
 pub struct WireOpampReply {
     pub offer: Option<WireOffer>,
     pub report_full_state: bool,
+    /// As [`OpampReply::owner_behind`] (absent from the replies of older releases).
+    #[serde(default)]
+    pub owner_behind: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +81,7 @@ impl WireOpampReply {
                 .as_ref()
                 .map(|rendered| WireOffer { hash: rendered.hash.clone(), content: rendered.content.clone() }),
             report_full_state: reply.report_full_state,
+            owner_behind: reply.owner_behind,
         }
     }
 }

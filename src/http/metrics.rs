@@ -70,6 +70,7 @@ async fn scrape(request: HttpRequest, state: web::Data<AppState>) -> Result<Http
     authorize(&request, &state)?;
     let metrics = &state.metrics;
     metrics.set_resident_actors(state.registry.resident_count());
+    metrics.set_opamp_connections(state.registry.opamp_connections().connections());
     metrics.set_storage_failed(state.raft.storage_health().failure().is_some());
     // openraft's metrics watch lacks the commit index; a stopped core leaves the last value.
     if let Ok(committed) = state.raft.committed_index().await {

@@ -1,8 +1,9 @@
 //! OpAMP on `/v1/opamp` for upstream OpenTelemetry Collectors (the `opampsupervisor`, or any OpAMP
-//! agent), plain-HTTP transport: each POST carries one `AgentToServer` (`Content-Type:
+//! agent). Plain-HTTP transport here: each POST carries one `AgentToServer` (`Content-Type:
 //! application/x-protobuf`, body gzip or identity) and is answered with one `ServerToAgent` (200,
-//! exactly that content type: the Node client refuses anything else). WebSocket is not served yet
-//! (issue 18): an upgrade request is refused with a message naming the `http://` endpoint to use.
+//! exactly that content type: the Node client refuses anything else). A GET asking for a WebSocket
+//! upgrade is the other transport (`opamp_ws.rs`), which answers each message the same way and also
+//! pushes config changes.
 //!
 //! `Authorization: Bearer <collector token>` of an `opamp` collector, checked before the body is
 //! read, as for remotecfg (`collector_auth.rs`); the message then goes to the collector's actor on
@@ -33,36 +34,43 @@ use crate::proto::opamp::v1 as pb;
 pub const OPAMP_PATH: &str = "/v1/opamp";
 const PROTOBUF: &str = "application/x-protobuf";
 /// Where the agent carries the token, for error messages.
-const TOKEN_SETTING: &str = "the agent's OpAMP server headers (Authorization: Bearer <collector token>)";
+pub(super) const TOKEN_SETTING: &str =
+    "the agent's OpAMP server headers (Authorization: Bearer <collector token>)";
 /// The content type of the config linkmesh offers.
 const CONFIG_CONTENT_TYPE: &str = "text/yaml";
 /// Responses at least this long are gzipped when the agent accepts it.
 const GZIP_MIN_BYTES: usize = 512;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(
-        web::resource(OPAMP_PATH).route(web::post().to(exchange)).default_service(web::to(not_served)),
-    );
-}
-
-/// Anything but a POST: a WebSocket upgrade (not served yet) or a stray request.
-async fn not_served(request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    if request.headers().get(header::UPGRADE).is_some() {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            "linkmesh serves OpAMP over plain HTTP only for now: point the agent at the http:// (or https://) \
-             form of this URL, not ws://",
-        ));
-    }
+/// Neither a POST nor a WebSocket upgrade.
+pub(super) async fn not_served(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
         ErrorCode::MethodNotAllowed,
-        format!("{} is not allowed on {OPAMP_PATH}; POST an AgentToServer", request.method()),
+        format!(
+            "{} is not allowed on {OPAMP_PATH}; POST an AgentToServer, or open a WebSocket (ws:// or wss://)",
+            request.method()
+        ),
+    ))
+}
+
+/// The token must be an `opamp` collector's.
+pub(super) fn require_opamp_mode(
+    state: &AppState,
+    collector: &AuthenticatedCollector,
+) -> Result<(), ApiError> {
+    let mode = state.raft.state().fleet.collector(&collector.collector_id).map(|record| record.mode);
+    if mode == Some(CollectorMode::Opamp) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::FailedPrecondition,
+        "this token belongs to an Alloy (remotecfg) collector; an OpenTelemetry Collector needs a collector \
+         created with mode \"opamp\"",
     ))
 }
 
 /// Order: content type, token (before the body), the collector's mode, its call bucket, the body,
 /// then the owner's actor.
-async fn exchange(
+pub(super) async fn exchange(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -80,14 +88,7 @@ async fn exchange(
         ));
     }
     let collector = authenticate_noting_rotated(&request, &state, TOKEN_SETTING).await?;
-    let mode = state.raft.state().fleet.collector(&collector.collector_id).map(|record| record.mode);
-    if mode != Some(CollectorMode::Opamp) {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            "this token belongs to an Alloy (remotecfg) collector; an OpenTelemetry Collector needs a collector \
-             created with mode \"opamp\"",
-        ));
-    }
+    require_opamp_mode(&state, &collector)?;
     if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
         return Err(refused.into());
     }
@@ -107,7 +108,7 @@ async fn exchange(
 }
 
 /// The `ServerToAgent` for one decoded message.
-async fn answer(
+pub(super) async fn answer(
     state: &AppState,
     collector: &AuthenticatedCollector,
     message: pb::AgentToServer,
@@ -118,6 +119,17 @@ async fn answer(
         Err(error) => return Ok(bad_request(message.instance_uid, error.to_string())),
     };
     let exchange = exchange_of(instance_uid, message, collector.config_version);
+    let reply = ask_owner(state, collector, exchange, client_addr).await?;
+    Ok(server_to_agent(instance_uid, reply))
+}
+
+/// The collector's actor's answer to `exchange`, on this node or from the owner of its slot.
+pub(super) async fn ask_owner(
+    state: &AppState,
+    collector: &AuthenticatedCollector,
+    exchange: OpampExchange,
+    client_addr: String,
+) -> Result<WireOpampReply, ApiError> {
     let collector_id = collector.collector_id.as_str();
     let reply = match forward::owner_of(&state.raft, collector_id) {
         Owner::Here => None,
@@ -154,7 +166,7 @@ async fn answer(
             WireOpampReply::of(&reply)
         }
     };
-    Ok(server_to_agent(instance_uid, reply))
+    Ok(reply)
 }
 
 /// What the collector's actor gets of a decoded message; an error for an instance uid that is not
@@ -207,6 +219,7 @@ fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_ver
         disconnect: message.agent_disconnect.is_some(),
         at: UnixMillis::now(),
         config_version,
+        push: false,
     }
 }
 
@@ -245,7 +258,7 @@ fn any_value_json(value: Option<pb::AnyValue>) -> serde_json::Value {
 
 /// The reply to a message the actor answered. `capabilities` in every reply: plain HTTP has no
 /// connection whose first reply would be the only one to need them.
-fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) -> pb::ServerToAgent {
+pub(super) fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) -> pb::ServerToAgent {
     let remote_config = reply.offer.map(|offer| pb::AgentRemoteConfig {
         config: Some(pb::AgentConfigMap {
             config_map: [(
@@ -270,7 +283,7 @@ fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) -> pb::Serv
 }
 
 /// A refusal the agent must not retry.
-fn bad_request(instance_uid: Vec<u8>, message: String) -> pb::ServerToAgent {
+pub(super) fn bad_request(instance_uid: Vec<u8>, message: String) -> pb::ServerToAgent {
     pb::ServerToAgent {
         instance_uid,
         error_response: Some(pb::ServerErrorResponse {

@@ -73,6 +73,10 @@ pub enum Effect {
     CollectorRenderInputsChanged {
         collector_id: String,
     },
+    /// The collector's token was minted or rotated: connections held with the old one close.
+    CollectorTokenChanged {
+        collector_id: String,
+    },
     /// Slots changed owner: the old owner's actors of these slots hand over and stop, the new owner
     /// activates the ones that expect polls.
     SlotsMoved {
@@ -500,7 +504,7 @@ impl FleetState {
             Command::SetCollectorToken { collector_id, token_hash, prefix, at } => {
                 self.check_collector_token(collector_id, token_hash)?;
                 self.set_collector_token(collector_id, token_hash, prefix, *at);
-                Ok(vec![])
+                Ok(vec![Effect::CollectorTokenChanged { collector_id: collector_id.clone() }])
             }
             Command::SetCollectorTokens { tokens, at } => {
                 let mut ids = BTreeSet::new();
@@ -514,10 +518,12 @@ impl FleetState {
                         return Err(already_exists("collector token", &hex::encode(&change.token_hash[..4])));
                     }
                 }
+                let mut changed = Vec::with_capacity(tokens.len());
                 for change in tokens {
                     self.set_collector_token(&change.collector_id, &change.token_hash, &change.prefix, *at);
+                    changed.push(Effect::CollectorTokenChanged { collector_id: change.collector_id.clone() });
                 }
-                Ok(vec![])
+                Ok(changed)
             }
             Command::PutPipeline { pipeline, create, at } => {
                 let exists = self.pipelines.contains_key(&pipeline.id);

@@ -41,6 +41,11 @@ impl AgentSession {
         !continues && !complete
     }
 
+    /// Whether this is the stream of agent `instance_uid`.
+    pub fn is_of(&self, instance_uid: &str) -> bool {
+        self.instance_uid == instance_uid
+    }
+
     /// The config hash the agent runs: `reported` when this message says it, else the one it last
     /// said (empty when unknown: the agent is then offered the config, and one that has it already
     /// keeps running it).

@@ -4,6 +4,7 @@
 //! a test crate of its own.)
 #![allow(dead_code)]
 
+pub mod opamp_agent;
 pub mod pki;
 
 use std::io::{BufRead, BufReader};

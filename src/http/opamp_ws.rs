@@ -1,0 +1,314 @@
+//! OpAMP's WebSocket transport on `/v1/opamp` (spec "WebSocket Transport"): the agent opens a
+//! WebSocket (`GET` with `Upgrade: websocket`) and both sides send binary frames, each a `0x00`
+//! header then one protobuf message (`opamp/frame.rs`).
+//!
+//! - **Before the upgrade**, as for a plain-HTTP message: the collector token (401 otherwise, which
+//!   the agent's client reports and retries with backoff), the collector's mode, and its call bucket
+//!   (429 + `Retry-After`), so a reconnecting agent costs no more than a polling one.
+//! - **Each `AgentToServer`** is answered with one `ServerToAgent`, exactly as over plain HTTP
+//!   (`opamp.rs`: the collector's actor, on this node or on the owner of its slot), and counts against
+//!   the same call bucket; a refused one is answered `Unavailable` with `retry_info`.
+//! - **Push**: every node applies every change, so the node holding the connection hears that the
+//!   collector's config changed (`opamp/connections.rs`) and asks the owner what to send; the config
+//!   goes out at once instead of at the agent's next heartbeat. An owner whose replica has not applied
+//!   the change yet says so, and is asked again shortly.
+//! - **Limits and liveness**: a message larger than `max_request_body` closes the connection with
+//!   1009 (Message Too Big) as soon as its frame header announces it, before its payload is buffered
+//!   (`ws_limit.rs`); a text frame with 1003; a token that stops being current (rotated, or
+//!   the collector deleted) with 1008 at the next message or push. Pings are answered; the server
+//!   pings every [`PING_EVERY`] so that idle connections survive proxies. A connection that closes
+//!   without the agent's goodbye leaves its collector `connected` until its missed heartbeats make it
+//!   `stale`, like a remotecfg collector that stops polling. A node that stops closes its
+//!   connections with 1001 (Going Away) first, so agents reconnect elsewhere at once instead of
+//!   holding the graceful shutdown for `shutdown_timeout`.
+
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{dev, web, FromRequest as _, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use futures_util::Stream;
+use prost::Message as _;
+
+use super::collector_auth::{authenticate_noting_rotated, AuthenticatedCollector};
+use super::opamp::{
+    ask_owner, bad_request, not_served, require_opamp_mode, server_to_agent, OPAMP_PATH, TOKEN_SETTING,
+};
+use super::ws_limit::LimitedFrames;
+use super::AppState;
+use crate::actors::collector_actor::OpampExchange;
+use crate::error::{ApiError, ErrorCode};
+use crate::model::UnixMillis;
+use crate::opamp::{frame, ConnectionWatch, InstanceUid, Notice};
+use crate::proto::opamp::v1 as pb;
+
+/// The server pings an idle connection this often (load balancers close silent ones).
+pub const PING_EVERY: Duration = Duration::from_secs(30);
+/// A push the owner cannot answer yet (its replica is behind) is asked again after this long, at
+/// most [`PUSH_ATTEMPTS`] times; the agent's next message gets the config anyway.
+const PUSH_RETRY_AFTER: Duration = Duration::from_millis(100);
+const PUSH_ATTEMPTS: u32 = 50;
+
+/// Both transports on one route: a POST is a plain-HTTP message (`opamp.rs`), a GET the WebSocket
+/// upgrade.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::resource(OPAMP_PATH)
+            .route(web::post().to(super::opamp::exchange))
+            .route(web::get().to(upgrade))
+            .default_service(web::to(not_served)),
+    );
+}
+
+/// `GET /v1/opamp` with `Upgrade: websocket`.
+pub async fn upgrade(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if request.headers().get(header::UPGRADE).is_none() {
+        return not_served(request).await;
+    }
+    let collector = authenticate_noting_rotated(&request, &state, TOKEN_SETTING).await?;
+    require_opamp_mode(&state, &collector)?;
+    if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
+        return Err(refused.into());
+    }
+    // The agent's frames pass the size limit before actix buffers them (`ws_limit.rs`).
+    let limit = state.config.max_request_body;
+    let oversized = Rc::new(Cell::new(false));
+    let limited = LimitedFrames::new(payload.into_inner(), limit, oversized.clone());
+    let mut limited = dev::Payload::from(Box::pin(limited) as Pin<Box<dyn Stream<Item = _>>>);
+    let payload = web::Payload::from_request(&request, &mut limited)
+        .await
+        .map_err(|error| ApiError::internal("reading the upgraded connection", error))?;
+    let (response, session, stream) = actix_ws::handle(&request, payload).map_err(|error| {
+        ApiError::new(ErrorCode::InvalidArgument, format!("not a valid WebSocket upgrade: {error}"))
+    })?;
+    let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
+    let changes = state.registry.opamp_connections().watch(&collector.collector_id);
+    let connection = Connection {
+        client_addr: super::client_addr::of(&request).to_string(),
+        state,
+        collector,
+        session,
+        changes,
+        agent: None,
+        oversized,
+    };
+    actix_web::rt::spawn(connection.serve(stream));
+    Ok(response)
+}
+
+/// How a connection ends: with a close frame, or because the peer is gone already.
+enum Ending {
+    Close(CloseReason),
+    Gone,
+}
+
+fn too_big() -> Ending {
+    close(CloseCode::Size, "message larger than this server's max_request_body")
+}
+
+fn close(code: CloseCode, description: &str) -> Ending {
+    Ending::Close(CloseReason { code, description: Some(description.to_owned()) })
+}
+
+enum Event {
+    Message(Option<Result<AggregatedMessage, ProtocolError>>),
+    Changed,
+    Stopping,
+    Ping,
+}
+
+struct Connection {
+    state: web::Data<AppState>,
+    collector: AuthenticatedCollector,
+    session: Session,
+    changes: ConnectionWatch,
+    client_addr: String,
+    /// The agent's instance uid and capabilities, from its last message with a valid uid: what a
+    /// push asks the owner about.
+    agent: Option<(InstanceUid, u64)>,
+    /// Set when [`LimitedFrames`] ended the agent's stream at a frame over the limit.
+    oversized: Rc<Cell<bool>>,
+}
+
+impl Connection {
+    async fn serve(mut self, mut stream: AggregatedMessageStream) {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        let ending = loop {
+            let event = tokio::select! {
+                message = stream.recv() => Event::Message(message),
+                notice = self.changes.next() => match notice {
+                    Notice::Changed => Event::Changed,
+                    Notice::Stopping => Event::Stopping,
+                },
+                _ = ping.tick() => Event::Ping,
+            };
+            let step = match event {
+                Event::Message(message) => self.on_message(message).await,
+                Event::Changed => self.push().await,
+                Event::Stopping => Err(close(CloseCode::Away, "this linkmesh node is stopping")),
+                Event::Ping => self.session.ping(b"").await.map_err(|_closed| Ending::Gone),
+            };
+            if let Err(ending) = step {
+                break ending;
+            }
+        };
+        if let Ending::Close(reason) = ending {
+            let _ = self.session.close(Some(reason)).await;
+        }
+    }
+
+    async fn on_message(
+        &mut self,
+        message: Option<Result<AggregatedMessage, ProtocolError>>,
+    ) -> Result<(), Ending> {
+        match message {
+            None => Err(Ending::Gone),
+            Some(Ok(AggregatedMessage::Binary(frame))) => self.on_frame(&frame).await,
+            Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                self.session.pong(&bytes).await.map_err(|_closed| Ending::Gone)
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Ok(AggregatedMessage::Text(_))) => {
+                Err(close(CloseCode::Unsupported, "OpAMP messages are binary frames"))
+            }
+            // The agent closes (after its goodbye, if any): the close is echoed.
+            Some(Ok(AggregatedMessage::Close(reason))) => {
+                Err(Ending::Close(reason.unwrap_or_else(|| CloseCode::Normal.into())))
+            }
+            Some(Err(_)) if self.oversized.get() => Err(too_big()),
+            Some(Err(ProtocolError::Overflow)) => Err(too_big()),
+            Some(Err(error)) => Err(close(CloseCode::Protocol, &error.to_string())),
+        }
+    }
+
+    async fn on_frame(&mut self, frame: &[u8]) -> Result<(), Ending> {
+        let message = match pb::AgentToServer::decode(frame::payload(frame)) {
+            Ok(message) => message,
+            Err(error) => {
+                return self.send(&bad_request(Vec::new(), format!("malformed AgentToServer: {error}"))).await
+            }
+        };
+        if let Ok(uid) = InstanceUid::from_wire(&message.instance_uid) {
+            let capabilities = match (message.capabilities, self.agent) {
+                (0, Some((_, known))) => known,
+                (reported, _) => reported,
+            };
+            self.agent = Some((uid, capabilities));
+        }
+        let instance_uid = message.instance_uid.clone();
+        if let Err(refused) = self.state.registry.admit_call(&self.collector.collector_id) {
+            return self.send(&refusal(instance_uid, refused.into())).await;
+        }
+        self.collector.config_version = self.config_version();
+        let reply =
+            match super::opamp::answer(&self.state, &self.collector, message, self.client_addr.clone()).await
+            {
+                Ok(reply) => reply,
+                Err(error) => {
+                    closing(&error)?;
+                    refusal(instance_uid, error)
+                }
+            };
+        self.send(&reply).await
+    }
+
+    /// The collector's config changed: whatever the owner has for the agent now.
+    async fn push(&mut self) -> Result<(), Ending> {
+        let Some((instance_uid, capabilities)) = self.agent else {
+            return Ok(()); // nothing heard from the agent yet: its first message is answered
+        };
+        for _ in 0..PUSH_ATTEMPTS {
+            self.collector.config_version = self.config_version();
+            let ask = OpampExchange {
+                instance_uid: instance_uid.to_string(),
+                sequence_num: 0,
+                capabilities,
+                description: None,
+                effective_config: None,
+                remote_status: None,
+                config_hash: None,
+                disconnect: false,
+                at: UnixMillis::now(),
+                config_version: self.collector.config_version,
+                push: true,
+            };
+            let reply = match ask_owner(&self.state, &self.collector, ask, self.client_addr.clone()).await {
+                Ok(reply) => reply,
+                Err(error) => {
+                    // An owner that cannot answer now answers the agent's next message instead.
+                    return closing(&error);
+                }
+            };
+            if reply.owner_behind {
+                tokio::time::sleep(PUSH_RETRY_AFTER).await;
+                continue;
+            }
+            if reply.offer.is_none() && !reply.report_full_state {
+                return Ok(());
+            }
+            return self.send(&server_to_agent(instance_uid, reply)).await;
+        }
+        Ok(())
+    }
+
+    /// The collector's config version on this node's replica.
+    fn config_version(&self) -> u64 {
+        let state = self.state.raft.state();
+        let record = state.fleet.collector(&self.collector.collector_id);
+        record.and_then(|record| record.current_config()).map_or(0, |config| config.version)
+    }
+
+    async fn send(&mut self, reply: &pb::ServerToAgent) -> Result<(), Ending> {
+        self.session.binary(frame::encode(reply)).await.map_err(|_closed| Ending::Gone)
+    }
+}
+
+/// Refusals that end the connection: the token is no longer good (rotated, or its collector
+/// deleted). The agent's client reconnects, and its new upgrade is refused with 401.
+fn closing(error: &ApiError) -> Result<(), Ending> {
+    match error.code {
+        ErrorCode::Unauthenticated | ErrorCode::NotFound => {
+            Err(close(CloseCode::Policy, "the collector token is no longer valid"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Any other refusal as a `ServerErrorResponse`: overload and unavailability are `Unavailable` with
+/// the delay to wait (the agent's client reconnects after it), a bad message `BadRequest`.
+fn refusal(instance_uid: Vec<u8>, error: ApiError) -> pb::ServerToAgent {
+    use pb::ServerErrorResponseType as Type;
+    let (kind, retry) = match error.code {
+        ErrorCode::ResourceExhausted | ErrorCode::Unavailable => {
+            let seconds = error.retry_after_seconds().unwrap_or(1);
+            (Type::Unavailable, Some(Duration::from_secs(seconds)))
+        }
+        ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition | ErrorCode::PayloadTooLarge => {
+            (Type::BadRequest, None)
+        }
+        _ => (Type::Unknown, None),
+    };
+    let details = retry.map(|retry| {
+        pb::server_error_response::Details::RetryInfo(pb::RetryInfo {
+            retry_after_nanoseconds: u64::try_from(retry.as_nanos()).unwrap_or(u64::MAX),
+        })
+    });
+    pb::ServerToAgent {
+        instance_uid,
+        error_response: Some(pb::ServerErrorResponse {
+            r#type: kind as i32,
+            error_message: error.message,
+            details,
+        }),
+        ..Default::default()
+    }
+}

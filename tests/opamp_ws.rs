@@ -1,0 +1,232 @@
+//! OpAMP over WebSocket on `/v1/opamp` (issue 18), against an independent agent: `tools/opampwsclient`,
+//! built from the published `github.com/open-telemetry/opamp-go` module (the library the
+//! opampsupervisor and the collector's opamp extension are written with). A real server, a real
+//! WebSocket; the agent's events arrive as JSON lines on its stdout.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::opamp_agent::{configure_something_to_run, Agent};
+use support::{Api, Server, FAST_CONFIG};
+
+/// How long a test waits for a frame from the server (a deadline, not a measurement).
+const FRAME_DEADLINE: Duration = Duration::from_secs(60);
+
+async fn opamp_collector(api: &Api, name: &str) -> (String, String) {
+    let collector = api.create("/api/v1/collectors", json!({ "name": name, "mode": "opamp" })).await;
+    let collector_id = collector["id"].as_str().expect("id").to_owned();
+    let token = api.mint_token(&collector_id).await;
+    (collector_id, token)
+}
+
+/// The agent connects, is offered its config in the answer to its first message and acknowledges
+/// it; then, with heartbeats off, it sends nothing more — so the changed config that reaches it was
+/// pushed by the server. Its goodbye makes the collector offline.
+#[tokio::test]
+async fn an_opamp_go_agent_over_websocket_gets_its_config_and_every_change_pushed() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let (collector_id, token) = opamp_collector(&api, "otel-ws").await;
+    configure_something_to_run(&api, &collector_id).await;
+
+    let agent = Agent::start(&server.base_url, &token, &["-configs", "3", "-heartbeat", "0s"]);
+    agent.next("connected");
+    let first = agent.next("config");
+    let body = first["body"].as_str().expect("body");
+    assert!(body.contains("receivers:") && body.contains("otlphttp"), "{body}");
+    api.wait_for_event(&collector_id, "config_applied", 1).await;
+    let collector = api.wait_for_status(&collector_id, "connected").await;
+    assert_eq!(collector["local_attributes"]["service.name"], "opampwsclient", "{collector}");
+
+    // The agent is silent now: the change reaches it only if the server pushes it.
+    let base = format!("/api/v1/collectors/{collector_id}");
+    api.create(&format!("{base}/sources"), json!({"name": "more", "type": "otlp"})).await;
+    let second = agent.next_without("config", "connected");
+    assert_ne!(second["hash"], first["hash"]);
+    assert!(second["body"].as_str().expect("body").contains("more"), "{second}");
+    api.wait_for_event(&collector_id, "config_applied", 2).await;
+    api.wait_for_event(&collector_id, "config_delivered", 2).await;
+
+    // Again, to see that a push does not depend on anything the first one left behind.
+    api.create(&format!("{base}/sources"), json!({"name": "third", "type": "otlp"})).await;
+    let third = agent.next_without("config", "connected");
+    assert!(third["body"].as_str().expect("body").contains("third"), "{third}");
+    agent.next("stopped");
+    api.wait_for_status(&collector_id, "offline").await;
+}
+
+/// A token that stops being current closes the connections made with it at once (no waiting for
+/// the agent's next message), and the agent's reconnection is refused with 401.
+#[tokio::test]
+async fn rotating_the_token_closes_the_connection_and_the_old_token_is_refused() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let (collector_id, token) = opamp_collector(&api, "otel-rotated").await;
+    configure_something_to_run(&api, &collector_id).await;
+
+    let agent = Agent::start(
+        &server.base_url,
+        &token,
+        &["-configs", "100", "-heartbeat", "0s", "-connect-failures", "2"],
+    );
+    agent.next("connected");
+    agent.next("config");
+    api.wait_for_event(&collector_id, "config_applied", 1).await;
+
+    api.mint_token(&collector_id).await;
+    agent.next_error_log("status=401");
+    agent.next("stopped");
+    assert_eq!(agent.stop(), Some(3), "it stopped after its connections were refused");
+}
+
+#[tokio::test]
+async fn an_agent_with_an_unknown_token_is_refused_before_the_upgrade() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    // opamp-go reports a refused upgrade twice, around the log line with its status: stopping after
+    // the second keeps the log line before the agent's "stopped".
+    let agent = Agent::start(&server.base_url, "lmct_not_a_token", &["-connect-failures", "2"]);
+    agent.next_error_log("status=401");
+    agent.next("stopped");
+    assert_eq!(agent.stop(), Some(3));
+}
+
+/// A WebSocket client written out by hand (RFC 6455 framing), for what no agent library sends on
+/// purpose: oversized and text frames, and pings.
+struct RawWebSocket {
+    stream: tokio::net::TcpStream,
+}
+
+impl RawWebSocket {
+    async fn connect(server: &Server, token: &str) -> RawWebSocket {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = server.base_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let upgrade = format!(
+            "GET /v1/opamp HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        stream.write_all(upgrade.as_bytes()).await.expect("upgrade request");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("response head"));
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        RawWebSocket { stream }
+    }
+
+    /// A masked, final client frame whose header announces `length` bytes; `payload` follows it.
+    async fn send_frame(&mut self, opcode: u8, length: usize, payload: &[u8]) {
+        self.send_fragment(true, opcode, length, payload).await;
+    }
+
+    async fn send_fragment(&mut self, fin: bool, opcode: u8, length: usize, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut frame = vec![if fin { 0x80 } else { 0 } | opcode];
+        match length {
+            0..=125 => frame.push(0x80 | length as u8),
+            126..=65_535 => {
+                frame.push(0x80 | 126);
+                frame.extend((length as u16).to_be_bytes());
+            }
+            _ => {
+                frame.push(0x80 | 127);
+                frame.extend((length as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        frame.extend(mask);
+        frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
+        self.stream.write_all(&frame).await.expect("send frame");
+    }
+
+    /// The server's next frame (unmasked): its opcode and payload.
+    async fn read_frame(&mut self) -> (u8, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        let read = async {
+            let first = self.stream.read_u8().await.expect("frame");
+            let length = match self.stream.read_u8().await.expect("length") & 0x7f {
+                126 => usize::from(self.stream.read_u16().await.expect("length")),
+                127 => usize::try_from(self.stream.read_u64().await.expect("length")).expect("fits"),
+                short => usize::from(short),
+            };
+            let mut payload = vec![0; length];
+            self.stream.read_exact(&mut payload).await.expect("payload");
+            (first & 0x0f, payload)
+        };
+        tokio::time::timeout(FRAME_DEADLINE, read).await.expect("a frame from the server")
+    }
+
+    /// Reads past pings until a close frame; its status code.
+    async fn close_code(&mut self) -> u16 {
+        loop {
+            let (opcode, payload) = self.read_frame().await;
+            if opcode == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    }
+}
+
+/// Binary frames carry `0x00` and a protobuf message both ways; pings are answered; a frame larger
+/// than `max_request_body` closes the connection with 1009 (Message Too Big) and a text frame with
+/// 1003 (Unsupported Data), as the spec asks.
+#[tokio::test]
+async fn frames_pings_and_oversized_or_text_messages() {
+    use linkmesh::proto::opamp::v1 as opamp;
+    use prost::Message;
+    let server = Server::start_with_config(&format!("max_request_body = \"64KiB\"\n{FAST_CONFIG}"));
+    let api = Api::admin(&server).await;
+    let (_collector_id, token) = opamp_collector(&api, "otel-raw").await;
+
+    let mut socket = RawWebSocket::connect(&server, &token).await;
+    let hello = opamp::AgentToServer { instance_uid: vec![7; 16], capabilities: 1, ..Default::default() };
+    let hello = linkmesh::opamp::frame::encode(&hello);
+    socket.send_frame(0x2, hello.len(), &hello).await;
+    let (opcode, reply) = socket.read_frame().await;
+    assert_eq!((opcode, reply.first()), (0x2, Some(&0x00)), "a binary frame, header first");
+    let reply = opamp::ServerToAgent::decode(&reply[1..]).expect("a ServerToAgent");
+    assert_eq!((reply.instance_uid, reply.capabilities), (vec![7; 16], 0x27));
+
+    socket.send_frame(0x9, 5, b"hello").await;
+    assert_eq!(socket.read_frame().await, (0xA, b"hello".to_vec()), "the pong echoes the ping");
+
+    // Only the header of an 8 GiB frame: refused on what it announces, before any payload (actix
+    // alone would buffer the whole frame before checking its size).
+    socket.send_frame(0x2, 8 << 30, &[]).await;
+    assert_eq!(socket.close_code().await, 1009);
+
+    // A message in fragments, each under the limit, is refused once they add up to more.
+    let mut socket = RawWebSocket::connect(&server, &token).await;
+    let fragment = vec![0u8; 40 << 10];
+    socket.send_fragment(false, 0x2, fragment.len(), &fragment).await;
+    socket.send_frame(0x0, 40 << 10, &[]).await;
+    assert_eq!(socket.close_code().await, 1009);
+
+    let mut socket = RawWebSocket::connect(&server, &token).await;
+    socket.send_frame(0x1, 4, b"{}{}").await;
+    assert_eq!(socket.close_code().await, 1003);
+}
+
+/// A node that stops (SIGTERM) closes its OpAMP connections with 1001 (Going Away) as it begins its
+/// graceful shutdown, so agents reconnect elsewhere instead of holding the shutdown open.
+#[tokio::test]
+async fn a_stopping_node_closes_its_connections_with_going_away() {
+    use linkmesh::proto::opamp::v1 as opamp;
+    let mut server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let (_collector_id, token) = opamp_collector(&api, "otel-going-away").await;
+    let mut socket = RawWebSocket::connect(&server, &token).await;
+    let hello = linkmesh::opamp::frame::encode(&opamp::AgentToServer {
+        instance_uid: vec![9; 16],
+        capabilities: 1,
+        ..Default::default()
+    });
+    socket.send_frame(0x2, hello.len(), &hello).await;
+    assert_eq!(socket.read_frame().await.0, 0x2, "answered");
+    assert!(server.terminate().success());
+    assert_eq!(socket.close_code().await, 1001);
+}
