@@ -49,7 +49,10 @@ fn api_at(cluster: &Cluster, node: &Node) -> Api {
 
 /// Three voters with the slots spread evenly over them (the table every node shows).
 async fn three_nodes_with_slots_spread() -> Cluster {
-    let cluster = Cluster::start(3, 3).await;
+    spread(Cluster::start(3, 3).await).await
+}
+
+async fn spread(cluster: Cluster) -> Cluster {
     let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
     crate::failover::wait_even(&cluster, &[0, 1, 2], &ids).await;
     cluster
@@ -369,11 +372,13 @@ async fn configured_opamp_collector_of_node_1(cluster: &Cluster, api: &Api, ids:
 }
 
 /// An opamp-go agent connected over WebSocket to node 2 gets a change made through node 3 at once
-/// (heartbeats off: it sends nothing after its acknowledgement), though its collector's actor lives
-/// on node 1: node 2 hears of the change by applying it and asks the owner what to push.
+/// (heartbeats off, and an hour offered: it sends nothing after its acknowledgement), though its
+/// collector's actor lives on node 1: node 2 hears of the change by applying it and asks the owner
+/// what to push.
 #[tokio::test]
 async fn a_change_is_pushed_to_a_websocket_agent_on_a_node_that_does_not_own_its_collector() {
-    let cluster = three_nodes_with_slots_spread().await;
+    let config = format!("{}\n[cluster]\nmax_voters = 3\n", crate::support::QUIET_OPAMP_CONFIG);
+    let cluster = spread(Cluster::start_with_config(3, config).await).await;
     let ids: Vec<u64> = cluster.nodes.iter().map(|node| node.identity().1).collect();
     let on_2 = api_at(&cluster, &cluster.nodes[1]);
     let (collector_id, token) = configured_opamp_collector_of_node_1(&cluster, &on_2, &ids).await;

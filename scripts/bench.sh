@@ -10,7 +10,9 @@
 #   BENCH_CONNECTIONS         closed-loop connections of the load generator (16)
 #   BENCH_DURATION            length of each closed-loop measurement (15s)
 #   BENCH_ROWS                rows to run, comma-separated (default all): writes, poll, push, provision, mem,
-#                             steady
+#                             steady, opamp-push
+#   BENCH_OPAMP_AGENTS        opamp-push row: OpAMP agents connected over WebSocket (10000)
+#   BENCH_OPAMP_ROUNDS        opamp-push row: fleet-wide changes, each reaching every agent (5)
 #   BENCH_MEM_COLLECTORS      collectors of the provisioning, memory, start-up and steady rows (100000; 1000000 for 1M)
 #   BENCH_PROVISION_CONCURRENCY  REST calls in flight while provisioning them (16)
 #   BENCH_PROVISION_BATCH     collectors per `POST /collectors:batch` call while provisioning (1000)
@@ -38,7 +40,9 @@ ROOT=$PWD
 : "${BENCH_PROVISION_CONCURRENCY:=16}"
 : "${BENCH_PROVISION_BATCH:=1000}"
 : "${BENCH_PROVISION_SINGLE:=2000}"
-: "${BENCH_ROWS:=writes,poll,push,provision,mem,steady}"
+: "${BENCH_ROWS:=writes,poll,push,provision,mem,steady,opamp-push}"
+: "${BENCH_OPAMP_AGENTS:=10000}"
+: "${BENCH_OPAMP_ROUNDS:=5}"
 : "${BENCH_STEADY_INTERVAL:=60s}"
 : "${BENCH_STEADY_MEASURE:=10m}"
 : "${BENCH_STEADY_CONNECTIONS:=64}"
@@ -49,7 +53,7 @@ ROOT=$PWD
 
 BENCH_STARTED=$(date +%s)
 for row in ${BENCH_ROWS//,/ }; do
-  case $row in writes | poll | push | provision | mem | steady) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
+  case $row in writes | poll | push | provision | mem | steady | opamp-push) ;; *) echo "unknown row in BENCH_ROWS: $row" >&2; exit 2 ;; esac
 done
 # Whether row $1 was asked for.
 wants() { [[ ",$BENCH_ROWS," == *",$1,"* ]]; }
@@ -367,6 +371,19 @@ TOML
   stop_server
   STEADY_RATE=$(val steady RUN_GET_CONFIG_OK_PER_S)
   emit "| $MEM_N connected collectors polling every ${interval_s} s (open loop: start-ups over ${ramp_s} s, measured for ${measure_s} s after a ${warm_s} s warm-up) | $STEADY_RATE polls/s; round trip $(lat steady RUN_GET_CONFIG); server handling p50 ≤ $(val steady RUN_SERVER_GET_CONFIG_P50_LE_MS) ms, p99 ≤ $(val steady RUN_SERVER_GET_CONFIG_P99_LE_MS) ms | offered: $(calc "$MEM_N / $interval_s" 0) polls/s | $(ratio "$STEADY_RATE" "$(calc "$MEM_N / $interval_s" 0)") | goal p99 ≤ 5 ms, no status change: $(val steady RUN_SERVER_STATUS_CHANGES) status changes in the measured phase ($(val steady RUN_SERVER_STATUS_CHANGES_TO_STALE) to stale); $(val steady RUN_ERRORS) errors; generator's wait for one of its $BENCH_STEADY_CONNECTIONS connections p99 $(val steady RUN_GET_CONFIG_QUEUE_WAIT_P99_MS) ms (not in the round trip); RSS $(calc "$RSS_STEADY / 1024" 0) MiB; $(cpu_note steady) |"
+fi
+
+# ---- OpAMP push: a fleet-wide change reaching agents connected over WebSocket (issue 18) --------
+# BENCH_OPAMP_AGENTS opamp collectors with a label of their own, an agent on each (one WebSocket each,
+# first config applied), then BENCH_OPAMP_ROUNDS fleet-wide writes (a source for the label), each
+# changing every agent's config: the time from just before the write to each agent's receipt.
+if wants opamp-push; then
+  start_server "$BENCH_DIR/server-o" 127.0.0.1:0
+  simulate opamp-push --url "$SERVER_URL" --opamp-push --collectors "$BENCH_OPAMP_AGENTS" \
+    --rounds "$BENCH_OPAMP_ROUNDS"
+  RSS_OPAMP=$(rss_kib "$SERVER_PID")
+  stop_server
+  emit "| A fleet-wide change reaching $BENCH_OPAMP_AGENTS OpAMP agents over WebSocket ($(val opamp-push ROUNDS) rounds) | received $(val opamp-push RECEIVED) of $(val opamp-push EXPECTED); p50 $(val opamp-push P50_MS) ms, p99 $(val opamp-push P99_MS) ms, max $(val opamp-push MAX_MS) ms after the REST write began (the write itself: $(val opamp-push WRITE_MS) ms on average) | — | — | goal p99 ≤ 1 s; server RSS $(calc "$RSS_OPAMP / 1024" 0) MiB with the agents connected; load generator $(val opamp-push CLIENT_CPU_S) CPU-s; machine $(val opamp-push MACHINE_IDLE_PCT)% idle |"
 fi
 
 TOTAL_S=$(($(date +%s) - BENCH_STARTED))

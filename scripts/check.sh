@@ -61,6 +61,10 @@ python3 -c "import pytest, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.
   || { echo "missing Python packages: python3 -m pip install -r tests/python/requirements.txt" >&2; exit 1; }
 PYTHONDONTWRITEBYTECODE=1 LINKMESH_BIN="$PWD/target/debug/linkmesh" python3 -m pytest -q -p no:cacheprovider tests/python
 
+step "the Node OpAMP client (@elastic/opamp-client-node, plain HTTP; tests/node/)"
+[ -d tests/node/node_modules/@elastic/opamp-client-node ] || (cd tests/node && npm ci --no-audit --no-fund)
+(cd tests/node && LINKMESH_BIN="$PWD/../../target/debug/linkmesh" npm test --silent)
+
 step "web UI end to end (Debian's headless Chromium driven by playwright-core; e2e/)"
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] \
   || { echo "missing Chromium: apt-get install chromium chromium-driver (see .ci/run)" >&2; exit 1; }

@@ -222,6 +222,11 @@ pub struct CollectorSettings {
     /// interval per collector; the latest one reported is written when the interval has passed.
     #[serde(deserialize_with = "human::duration")]
     pub effective_config_persist_interval: Duration,
+    /// The heartbeat interval offered to OpAMP agents that report heartbeats
+    /// (`connection_settings.opamp.heartbeat_interval_seconds`): whole seconds, 1s to 1h. Their
+    /// liveness follows it: `stale` after `stale_after_missed_polls` heartbeats missed.
+    #[serde(deserialize_with = "human::duration")]
+    pub opamp_heartbeat_interval: Duration,
 }
 
 /// The public listener's defences against clients that are slow, many, or not who they say.
@@ -356,6 +361,7 @@ impl Default for CollectorSettings {
             poll_burst: 10,
             polls_per_second: 2.0,
             effective_config_persist_interval: Duration::from_secs(60),
+            opamp_heartbeat_interval: Duration::from_secs(30),
         }
     }
 }
@@ -403,6 +409,13 @@ impl NodeConfig {
             return Err(ConfigError::Invalid(
                 "collectors.min_poll_interval must not exceed collectors.default_poll_interval".into(),
             ));
+        }
+        let heartbeat = collectors.opamp_heartbeat_interval;
+        if heartbeat.subsec_nanos() != 0 || !(1..=3600).contains(&heartbeat.as_secs()) {
+            return Err(ConfigError::Invalid(format!(
+                "collectors.opamp_heartbeat_interval must be whole seconds from 1s to 1h (OpAMP offers it in \
+                 seconds), not {heartbeat:?}"
+            )));
         }
         if collectors.max_pushes_in_flight_per_collector == 0 || collectors.max_pushes_in_flight == 0 {
             return Err(ConfigError::Invalid("collectors.max_pushes_in_flight* must be at least 1".into()));
@@ -662,6 +675,21 @@ mod tests {
             let config: NodeConfig = toml::from_str(&format!("[collectors]\n{bad}\n")).expect("parses");
             let error = config.validate().expect_err(bad).to_string();
             assert!(error.contains("collectors.poll"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_opamp_heartbeat_is_whole_seconds_from_one_second_to_an_hour() {
+        let parse =
+            |text: &str| toml::from_str::<NodeConfig>(&format!("[collectors]\n{text}\n")).expect("parses");
+        let config = parse("opamp_heartbeat_interval = \"1h\"");
+        config.validate().expect("an hour is valid");
+        assert_eq!(config.collectors.opamp_heartbeat_interval, Duration::from_secs(3600));
+        assert_eq!(NodeConfig::default().collectors.opamp_heartbeat_interval, Duration::from_secs(30));
+        for bad in ["\"0s\"", "\"1500ms\"", "\"2h\""] {
+            let error =
+                parse(&format!("opamp_heartbeat_interval = {bad}")).validate().expect_err(bad).to_string();
+            assert!(error.contains("collectors.opamp_heartbeat_interval"), "{error}");
         }
     }
 

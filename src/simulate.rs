@@ -9,6 +9,7 @@
 //! - [`fleet`]: the collectors and their calls; [`open_loop`]: each collector on its own schedule;
 //!   [`closed_loop`]: back-to-back calls over a fixed number of connections (benchmarks).
 //! - [`decode_only`]: the in-process decode baseline of the push benchmark.
+//! - [`opamp_push`]: OpAMP agents over WebSocket and the time a fleet-wide change takes to reach them.
 //! - [`nodes`]: the servers, each call sent to one at random with a load balancer's retry.
 //! - [`stats`], [`progress`], [`report`]: counters and latency histograms (totals and per node), the
 //!   live line, the summary table; [`server_metrics`]: the servers' own status change counts.
@@ -27,6 +28,7 @@ pub mod decode_only;
 pub mod fleet;
 pub mod http_client;
 pub mod nodes;
+pub mod opamp_push;
 pub mod open_loop;
 pub mod own_metrics;
 pub mod progress;
@@ -161,6 +163,13 @@ pub struct SimulateArgs {
     /// baseline of the push benchmark).
     #[arg(long, env = "LINKMESH_SIM_DECODE_ONLY")]
     pub decode_only: bool,
+    /// No Alloy collectors: `--collectors` OpAMP agents connect over WebSocket to the first `--url`
+    /// (new `opamp` collectors with tokens and a label of their own, and fleet-wide items for it),
+    /// then `--rounds` (default 3) fleet-wide writes each change every agent's config: the time from
+    /// the write to each agent's receipt.
+    #[arg(long, env = "LINKMESH_SIM_OPAMP_PUSH")]
+    pub opamp_push: bool,
+
     /// Runtime threads (default: the number of CPUs).
     #[arg(long, env = "LINKMESH_SIM_THREADS")]
     pub threads: Option<usize>,
@@ -261,7 +270,9 @@ impl SimulateArgs {
     }
 
     fn mode(&self) -> &'static str {
-        if self.decode_only {
+        if self.opamp_push {
+            "opamp_push"
+        } else if self.decode_only {
             "decode_only"
         } else if self.provision_only {
             "provision_only"
@@ -345,6 +356,18 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
         progress.finish();
         phases.run = Some(stats.summary(elapsed));
         return write_summary(&args, threads, &phases);
+    }
+
+    if args.opamp_push {
+        let rounds = opamp_push::run(&args).await?;
+        if let Some(path) = &args.summary_shell {
+            let mut lines = opamp_push::shell_lines(&rounds);
+            lines.push(format!("CLIENT_CPU_S={}", own_cpu_seconds().unwrap_or(0.0)));
+            std::fs::write(path, lines.join("\n") + "\n")
+                .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
+        }
+        let summary = json!({ "mode": args.mode(), "collectors": args.collectors, "url": args.urls[0], "rounds": rounds });
+        return write_json(&args, &summary);
     }
 
     let tokens = provision_tokens(&args, &mut phases).await?;
@@ -515,6 +538,19 @@ fn process_cpu_seconds(pid: &str) -> Option<f64> {
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     // The kernel reports in USER_HZ, which is 100 on every Linux ABI.
     Some(stats::round3(ticks / 100.0))
+}
+
+/// A summary other than the phases': to `--summary-json`, and to stdout.
+fn write_json(args: &SimulateArgs, summary: &serde_json::Value) -> Result<(), SimulateError> {
+    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, format!("{text}\n"))
+            .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
+    }
+    if !args.no_stdout_summary {
+        println!("{text}");
+    }
+    Ok(())
 }
 
 fn write_summary(args: &SimulateArgs, threads: usize, phases: &Phases) -> Result<(), SimulateError> {

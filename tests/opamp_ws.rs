@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::opamp_agent::{configure_something_to_run, Agent};
-use support::{Api, Server, FAST_CONFIG};
+use support::{Api, Server, FAST_CONFIG, QUIET_OPAMP_CONFIG};
 
 /// How long a test waits for a frame from the server (a deadline, not a measurement).
 const FRAME_DEADLINE: Duration = Duration::from_secs(60);
@@ -22,11 +22,11 @@ async fn opamp_collector(api: &Api, name: &str) -> (String, String) {
 }
 
 /// The agent connects, is offered its config in the answer to its first message and acknowledges
-/// it; then, with heartbeats off, it sends nothing more — so the changed config that reaches it was
-/// pushed by the server. Its goodbye makes the collector offline.
+/// it; then, with heartbeats off (and the server offering an hour), it sends nothing more — so the
+/// changed config that reaches it was pushed by the server. Its goodbye makes the collector offline.
 #[tokio::test]
 async fn an_opamp_go_agent_over_websocket_gets_its_config_and_every_change_pushed() {
-    let server = Server::start_with_config(FAST_CONFIG);
+    let server = Server::start_with_config(QUIET_OPAMP_CONFIG);
     let api = Api::admin(&server).await;
     let (collector_id, token) = opamp_collector(&api, "otel-ws").await;
     configure_something_to_run(&api, &collector_id).await;
@@ -61,7 +61,7 @@ async fn an_opamp_go_agent_over_websocket_gets_its_config_and_every_change_pushe
 /// the agent's next message), and the agent's reconnection is refused with 401.
 #[tokio::test]
 async fn rotating_the_token_closes_the_connection_and_the_old_token_is_refused() {
-    let server = Server::start_with_config(FAST_CONFIG);
+    let server = Server::start_with_config(QUIET_OPAMP_CONFIG);
     let api = Api::admin(&server).await;
     let (collector_id, token) = opamp_collector(&api, "otel-rotated").await;
     configure_something_to_run(&api, &collector_id).await;
@@ -90,6 +90,78 @@ async fn an_agent_with_an_unknown_token_is_refused_before_the_upgrade() {
     agent.next_error_log("status=401");
     agent.next("stopped");
     assert_eq!(agent.stop(), Some(3));
+}
+
+/// The server offers its heartbeat interval (1 s here) and the agent keeps it: it stays `connected`
+/// with an expected interval of 1 s, though it was started with opamp-go's usual 30 s. Killed (no
+/// goodbye, the connection just drops), it turns `stale` once three heartbeats are missed — not after
+/// the minutes a learned 30 s cadence or the 60 s default would take.
+#[tokio::test]
+async fn an_agent_keeps_the_offered_heartbeat_and_turns_stale_when_it_stops_without_a_goodbye() {
+    let server = Server::start_with_config(
+        "activity_flush_interval = \"30ms\"\n[collectors]\ntick_interval = \"50ms\"\nopamp_heartbeat_interval = \"1s\"\n",
+    );
+    let api = Api::admin(&server).await;
+    let (collector_id, token) = opamp_collector(&api, "otel-heartbeat").await;
+    configure_something_to_run(&api, &collector_id).await;
+
+    let agent = Agent::start(&server.base_url, &token, &["-configs", "100", "-heartbeat", "30s"]);
+    agent.next("config");
+    api.wait_for_status(&collector_id, "connected").await;
+    let status_changes = async || {
+        let types = api.event_types(&collector_id).await;
+        types.iter().filter(|kind| *kind == "status_changed").count()
+    };
+    api.wait_for_event(&collector_id, "status_changed", 1).await; // awaiting_connection → connected
+    let before = status_changes().await;
+    // Six offered intervals: an agent still at 30 s would have been called stale after three.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let collector = api.collector(&collector_id).await;
+    assert_eq!(collector["status"], "connected", "{collector}");
+    assert_eq!(status_changes().await, before, "no status change while it kept the heartbeat");
+
+    drop(agent); // SIGKILL: no agent_disconnect, no close frame
+    let stale = api.wait_for_status(&collector_id, "stale").await;
+    assert_eq!(stale["status"], "stale");
+}
+
+/// The heartbeat interval goes out in `connection_settings.opamp` once per stream — in the answer to
+/// the agent's first message, not to the next (an agent reporting connection settings statuses would
+/// otherwise answer every offer with a message, and loop) — and never to an agent that accepts OpAMP
+/// connection settings (it would reconnect with the offer's empty headers).
+#[tokio::test]
+async fn the_heartbeat_interval_is_offered_once_per_stream_and_only_to_agents_it_cannot_disconnect() {
+    use linkmesh::proto::opamp::v1 as opamp;
+    use prost::Message;
+    const REPORTS_STATUS: u64 = 0x1;
+    const ACCEPTS_OPAMP_SETTINGS: u64 = 0x100;
+    const REPORTS_HEARTBEAT: u64 = 0x2000;
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let (_collector_id, token) = opamp_collector(&api, "otel-offers").await;
+    let mut socket = RawWebSocket::connect(&server, &token).await;
+    let mut exchange = async |uid: u8, sequence_num: u64, capabilities: u64| {
+        let message = opamp::AgentToServer {
+            instance_uid: vec![uid; 16],
+            sequence_num,
+            capabilities,
+            agent_description: (sequence_num == 0).then(opamp::AgentDescription::default),
+            ..Default::default()
+        };
+        let frame = linkmesh::opamp::frame::encode(&message);
+        socket.send_frame(0x2, frame.len(), &frame).await;
+        let (_, reply) = socket.read_frame().await;
+        let reply = opamp::ServerToAgent::decode(&reply[1..]).expect("a ServerToAgent");
+        reply
+            .connection_settings
+            .and_then(|offers| offers.opamp)
+            .map(|opamp| opamp.heartbeat_interval_seconds)
+    };
+    assert_eq!(exchange(1, 0, REPORTS_STATUS | REPORTS_HEARTBEAT).await, Some(30), "the default, 30 s");
+    assert_eq!(exchange(1, 1, REPORTS_STATUS | REPORTS_HEARTBEAT).await, None, "once");
+    assert_eq!(exchange(1, 2, REPORTS_STATUS).await, None, "not to an agent without heartbeats");
+    assert_eq!(exchange(2, 0, REPORTS_STATUS | REPORTS_HEARTBEAT | ACCEPTS_OPAMP_SETTINGS).await, None);
+    assert_eq!(exchange(3, 0, REPORTS_STATUS | REPORTS_HEARTBEAT).await, Some(30), "a new stream");
 }
 
 /// A WebSocket client written out by hand (RFC 6455 framing), for what no agent library sends on
@@ -125,20 +197,8 @@ impl RawWebSocket {
 
     async fn send_fragment(&mut self, fin: bool, opcode: u8, length: usize, payload: &[u8]) {
         use tokio::io::AsyncWriteExt;
-        let mut frame = vec![if fin { 0x80 } else { 0 } | opcode];
-        match length {
-            0..=125 => frame.push(0x80 | length as u8),
-            126..=65_535 => {
-                frame.push(0x80 | 126);
-                frame.extend((length as u16).to_be_bytes());
-            }
-            _ => {
-                frame.push(0x80 | 127);
-                frame.extend((length as u64).to_be_bytes());
-            }
-        }
         let mask = [0x37, 0xfa, 0x21, 0x3d];
-        frame.extend(mask);
+        let mut frame = linkmesh::http::ws_limit::client_frame_header(fin, opcode, length as u64, mask);
         frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
         self.stream.write_all(&frame).await.expect("send frame");
     }

@@ -516,3 +516,35 @@ async fn a_collector_fails_to_load_a_config_with_the_marker_and_applies_the_next
     assert!(reapplied, "never applied again: {collector}\nsimulate: {}", running.log());
     assert!(collector["config"]["remote_error"].is_null(), "{collector}");
 }
+
+/// `--opamp-push`: its agents connect over WebSocket, and every one of them gets every fleet-wide
+/// change (the server pushes it; the agents send nothing but acknowledgements). The API shows the
+/// collectors it made and their configs applied.
+#[tokio::test]
+async fn the_opamp_push_mode_sees_every_change_reach_every_agent() {
+    let server = Server::start_with_config(QUIET_OPAMP_CONFIG);
+    let api = Api::admin(&server).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (summary, _) = simulate(
+        &server,
+        &api.token,
+        &dir.path().join("tokens.tsv"),
+        &["--opamp-push", "--collectors", "40", "--rounds", "2"],
+    );
+    assert_eq!(summary["mode"], "opamp_push");
+    let rounds = summary["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 3, "two rounds and the total: {summary:#}");
+    for round in rounds {
+        assert_eq!(round["received"], round["agents"], "{summary:#}");
+    }
+    assert_eq!(rounds[2]["round"], 0);
+    assert_eq!(rounds[2]["agents"], 80);
+    assert!(rounds[2]["p99_ms"].as_f64().expect("a p99") > 0.0, "{summary:#}");
+
+    let listed = api.get("/api/v1/collectors?selector=linkmesh-bench&limit=100").await;
+    let collectors = listed["collectors"].as_array().expect("collectors");
+    assert_eq!(collectors.len(), 40, "{listed:#}");
+    let collector_id = collectors[0]["id"].as_str().expect("id");
+    // The first config and one per round, each acknowledged.
+    api.wait_for_event(collector_id, "config_applied", 3).await;
+}

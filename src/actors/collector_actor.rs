@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -168,6 +168,7 @@ pub struct OpampExchange {
     pub push: bool,
 }
 
+#[derive(Default)]
 pub struct OpampReply {
     /// The config to offer: the agent accepts remote config, does not run this version yet, and the
     /// rendering has something to run.
@@ -177,6 +178,8 @@ pub struct OpampReply {
     pub report_full_state: bool,
     /// A push asked about a config version this node's replica has not applied yet: ask again.
     pub owner_behind: bool,
+    /// The heartbeat interval to offer (`connection_settings.opamp.heartbeat_interval_seconds`).
+    pub heartbeat: Option<Duration>,
 }
 
 /// The current config version rendered with its credentials, ready to send.
@@ -869,7 +872,7 @@ impl Handler<OpampExchange> for CollectorActor {
             self.opamp_session = None;
             let goodbye = Unregister { host_id: exchange.instance_uid, at: exchange.at };
             <Self as Handler<Unregister>>::handle(self, goodbye, ctx);
-            return MessageResult(OpampReply { offer: None, report_full_state: false, owner_behind: false });
+            return MessageResult(OpampReply::default());
         }
         // Before `offers` reads the rendering (`contact` would do it only after).
         self.render_if_behind(exchange.config_version);
@@ -892,6 +895,7 @@ impl Handler<OpampExchange> for CollectorActor {
             at: exchange.at,
             config_version: exchange.config_version,
         };
+        let heartbeat = self.heartbeat_of(capabilities);
         let reply = self.contact(poll, offers);
         let offer = (offers && !reply.not_modified).then_some(reply.rendered);
         if let (Some(offered), Some(session)) = (&offer, self.opamp_session.as_mut()) {
@@ -901,11 +905,28 @@ impl Handler<OpampExchange> for CollectorActor {
                 session.config_hash(Some(offered.hash.clone()));
             }
         }
-        MessageResult(OpampReply { offer, report_full_state, owner_behind: false })
+        let heartbeat = heartbeat
+            .filter(|_| self.opamp_session.as_mut().is_some_and(|session| session.offer_heartbeat()));
+        MessageResult(OpampReply { offer, report_full_state, heartbeat, ..OpampReply::default() })
     }
 }
 
 impl CollectorActor {
+    /// The heartbeat interval this agent is to keep, and is expected at from now on: the configured
+    /// one for agents that report heartbeats, unless they also accept OpAMP connection settings —
+    /// those would take the offer as new connection settings and reconnect with its (empty)
+    /// headers, so they keep their own interval, learned from their messages.
+    fn heartbeat_of(&mut self, capabilities: AgentCapabilities) -> Option<Duration> {
+        if capabilities.0 == 0 {
+            return None; // capabilities left out (the spec says they never are): nothing learned
+        }
+        let heartbeat = (capabilities.reports_heartbeat()
+            && !capabilities.accepts_opamp_connection_settings())
+        .then_some(self.env.settings.opamp_heartbeat_interval);
+        self.cadence.announce(heartbeat);
+        heartbeat
+    }
+
     /// What to push to an agent connected over WebSocket after its config changed: the new config
     /// when the agent accepts remote config and does not run it (by the hash it last reported, so a
     /// FAILED config is not pushed again); a request for its full state when this actor has no record
@@ -913,25 +934,25 @@ impl CollectorActor {
     fn opamp_push(&mut self, push: &OpampExchange) -> OpampReply {
         self.render_if_behind(push.config_version);
         if self.rendered.version < push.config_version {
-            return OpampReply { offer: None, report_full_state: false, owner_behind: true };
+            return OpampReply { owner_behind: true, ..OpampReply::default() };
         }
         let Some(session) = self.opamp_session.as_mut().filter(|session| session.is_of(&push.instance_uid))
         else {
-            return OpampReply { offer: None, report_full_state: true, owner_behind: false };
+            return OpampReply { report_full_state: true, ..OpampReply::default() };
         };
         let runs = session.config_hash(None);
         let offers = AgentCapabilities(push.capabilities).accepts_remote_config()
             && !crate::render::otelcol::is_placeholder(&self.rendered.content)
             && runs != self.rendered.hash;
         if !offers {
-            return OpampReply { offer: None, report_full_state: false, owner_behind: false };
+            return OpampReply::default();
         }
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.record_delivery(push.at, &mut update);
         if update != ActivityUpdate::for_collector(&self.collector_id) {
             self.publish(update);
         }
-        OpampReply { offer: Some(self.rendered.clone()), report_full_state: false, owner_behind: false }
+        OpampReply { offer: Some(self.rendered.clone()), ..OpampReply::default() }
     }
 
     /// The rendered config goes out in this answer: recorded (and a `config_delivered` event) unless

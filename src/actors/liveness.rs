@@ -11,24 +11,44 @@ const CADENCE_SAMPLES: usize = 5;
 /// Learns a collector's poll interval from the gaps between its polls.
 ///
 /// Gaps shorter than `min_interval` are ignored: Alloy >= 1.12 follows a status change with an immediate
-/// extra GetConfig, which says nothing about its `poll_frequency`.
+/// extra GetConfig, which says nothing about its `poll_frequency`. A collector told its interval (an
+/// OpAMP agent offered a heartbeat interval, [`PollCadence::announce`]) is expected at it until its
+/// gaps say otherwise, and only its gaps shorter than half of it are ignored (messages sent on changes,
+/// between heartbeats).
 #[derive(Debug, Clone)]
 pub struct PollCadence {
     default_interval: Duration,
     min_interval: Duration,
+    announced: Option<Duration>,
     last_poll: Option<UnixMillis>,
     recent_intervals: VecDeque<Duration>,
 }
 
 impl PollCadence {
     pub fn new(default_interval: Duration, min_interval: Duration) -> Self {
-        PollCadence { default_interval, min_interval, last_poll: None, recent_intervals: VecDeque::new() }
+        PollCadence {
+            default_interval,
+            min_interval,
+            announced: None,
+            last_poll: None,
+            recent_intervals: VecDeque::new(),
+        }
+    }
+
+    /// The collector was told to call every `interval` (`None`: nothing told, its cadence is learned
+    /// alone). A new interval forgets the gaps seen before it: the collector follows it from now on.
+    pub fn announce(&mut self, interval: Option<Duration>) {
+        if self.announced != interval {
+            self.announced = interval;
+            self.recent_intervals.clear();
+        }
     }
 
     pub fn record_poll(&mut self, at: UnixMillis) {
         if let Some(previous) = self.last_poll {
             let gap = at.saturating_sub(previous);
-            if gap >= self.min_interval {
+            let shortest = self.announced.map_or(self.min_interval, |announced| announced / 2);
+            if gap >= shortest {
                 self.recent_intervals.push_back(gap);
                 if self.recent_intervals.len() > CADENCE_SAMPLES {
                     self.recent_intervals.pop_front();
@@ -44,10 +64,10 @@ impl PollCadence {
         self.last_poll
     }
 
-    /// The median of recent intervals, or the configured default until one is known.
+    /// The median of recent intervals, or the announced or configured default until one is known.
     pub fn expected_interval(&self) -> Duration {
         if self.recent_intervals.is_empty() {
-            return self.default_interval;
+            return self.announced.unwrap_or(self.default_interval);
         }
         let mut sorted: Vec<Duration> = self.recent_intervals.iter().copied().collect();
         sorted.sort();
@@ -115,6 +135,29 @@ mod tests {
         cadence.record_poll(UnixMillis(20 * SECOND + 50));
         cadence.record_poll(UnixMillis(40 * SECOND));
         assert_eq!(cadence.expected_interval(), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn an_announced_interval_is_expected_at_once_and_its_short_gaps_count() {
+        let mut cadence = cadence();
+        cadence.record_poll(UnixMillis(0));
+        cadence.record_poll(UnixMillis(30 * SECOND));
+        assert_eq!(cadence.expected_interval(), Duration::from_secs(30));
+        cadence.announce(Some(Duration::from_secs(2)));
+        assert_eq!(cadence.expected_interval(), Duration::from_secs(2), "the old gaps are forgotten");
+        cadence.record_poll(UnixMillis(30 * SECOND + 500)); // a message on a change: not a heartbeat
+        cadence.record_poll(UnixMillis(33 * SECOND));
+        cadence.record_poll(UnixMillis(36 * SECOND));
+        assert_eq!(cadence.expected_interval(), Duration::from_secs(3), "gaps under min_interval count");
+        // An agent that never got the offer keeps its own pace, and is expected at it once seen.
+        for second in [66, 96, 126] {
+            cadence.record_poll(UnixMillis(second * SECOND));
+        }
+        assert_eq!(cadence.expected_interval(), Duration::from_secs(30));
+        cadence.announce(Some(Duration::from_secs(2)));
+        assert_eq!(cadence.expected_interval(), Duration::from_secs(30), "the same announcement keeps them");
+        cadence.announce(None);
+        assert_eq!(cadence.expected_interval(), Duration::from_secs(60));
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct WireOpampReply {
     /// As [`OpampReply::owner_behind`] (absent from the replies of older releases).
     #[serde(default)]
     pub owner_behind: bool,
+    /// As [`OpampReply::heartbeat`], in whole seconds (absent from the replies of older releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +85,7 @@ impl WireOpampReply {
                 .map(|rendered| WireOffer { hash: rendered.hash.clone(), content: rendered.content.clone() }),
             report_full_state: reply.report_full_state,
             owner_behind: reply.owner_behind,
+            heartbeat_seconds: reply.heartbeat.map(|interval| interval.as_secs()),
         }
     }
 }

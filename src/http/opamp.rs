@@ -278,6 +278,22 @@ pub(super) fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) 
         remote_config,
         flags,
         capabilities: SERVER_CAPABILITIES,
+        connection_settings: reply.heartbeat_seconds.map(heartbeat_offer),
+        ..Default::default()
+    }
+}
+
+/// The heartbeat interval as a connection settings offer. Every `opamp` settings offer must carry
+/// it: an agent that reports heartbeats takes a missing interval as 0, and over WebSocket 0 turns
+/// its heartbeats off. `hash`: of everything offered, so the same offer always has the same hash.
+fn heartbeat_offer(seconds: u64) -> pb::ConnectionSettingsOffers {
+    use sha2::{Digest as _, Sha256};
+    pb::ConnectionSettingsOffers {
+        hash: Sha256::digest(format!("opamp.heartbeat_interval_seconds={seconds}")).to_vec(),
+        opamp: Some(pb::OpAmpConnectionSettings {
+            heartbeat_interval_seconds: seconds,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

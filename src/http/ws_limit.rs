@@ -32,6 +32,26 @@ pub struct FrameLimit {
     message_so_far: u64,
 }
 
+/// The header of a masked client frame of `length` payload bytes (RFC 6455 §5.2): what
+/// [`FrameLimit`] reads, for clients written by hand (tests) that must send what no library sends.
+pub fn client_frame_header(fin: bool, opcode: u8, length: u64, mask: [u8; 4]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(MAX_HEADER);
+    header.push(if fin { 0x80 } else { 0 } | opcode);
+    match length {
+        0..=125 => header.push(0x80 | length as u8),
+        126..=65_535 => {
+            header.push(0x80 | 126);
+            header.extend((length as u16).to_be_bytes());
+        }
+        _ => {
+            header.push(0x80 | 127);
+            header.extend(length.to_be_bytes());
+        }
+    }
+    header.extend(mask);
+    header
+}
+
 /// A frame or fragmented message announced more than the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Oversized {
@@ -148,23 +168,11 @@ impl Stream for LimitedFrames {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{FrameLimit, Oversized};
+    use super::{client_frame_header, FrameLimit, Oversized};
 
     /// A masked client frame (payload not included when `with_payload` is false).
     fn frame(fin: bool, opcode: u8, length: usize, with_payload: bool) -> Vec<u8> {
-        let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
-        match length {
-            0..=125 => bytes.push(0x80 | length as u8),
-            126..=65_535 => {
-                bytes.push(0x80 | 126);
-                bytes.extend((length as u16).to_be_bytes());
-            }
-            _ => {
-                bytes.push(0x80 | 127);
-                bytes.extend((length as u64).to_be_bytes());
-            }
-        }
-        bytes.extend([1, 2, 3, 4]);
+        let mut bytes = client_frame_header(fin, opcode, length as u64, [1, 2, 3, 4]);
         if with_payload {
             bytes.extend(std::iter::repeat_n(0xab, length));
         }

@@ -12,6 +12,9 @@ pub struct AgentSession {
     /// The config hash the agent last reported (`remote_config_status.last_remote_config_hash`),
     /// which its later messages leave out while it does not change.
     config_hash: Option<String>,
+    /// The heartbeat interval was offered since the stream began or the agent last reported its
+    /// full state (a restarted agent is back at its default).
+    heartbeat_offered: bool,
 }
 
 impl AgentSession {
@@ -29,16 +32,27 @@ impl AgentSession {
             known.instance_uid == instance_uid && sequence_num == known.last_sequence.wrapping_add(1)
         });
         match session {
-            Some(known) if known.instance_uid == instance_uid => known.last_sequence = sequence_num,
+            Some(known) if known.instance_uid == instance_uid => {
+                known.last_sequence = sequence_num;
+                known.heartbeat_offered &= continues && !complete;
+            }
             _ => {
                 *session = Some(Box::new(AgentSession {
                     instance_uid: instance_uid.to_owned(),
                     last_sequence: sequence_num,
                     config_hash: None,
+                    heartbeat_offered: false,
                 }))
             }
         }
         !continues && !complete
+    }
+
+    /// True once per stream (and again after a gap or a full report): the heartbeat interval is to be
+    /// offered in this reply. Offering it in every reply would loop with agents that answer every
+    /// connection settings offer with a status message.
+    pub fn offer_heartbeat(&mut self) -> bool {
+        !std::mem::replace(&mut self.heartbeat_offered, true)
     }
 
     /// Whether this is the stream of agent `instance_uid`.
@@ -106,5 +120,21 @@ mod tests {
         AgentSession::observe(&mut session, AGENT, 0, true);
         assert!(AgentSession::observe(&mut session, "0193a1b2-c3d4-7e5f-8a9b-000000000000", 1, false));
         assert!(!AgentSession::observe(&mut session, "0193a1b2-c3d4-7e5f-8a9b-000000000000", 2, false));
+    }
+
+    #[test]
+    fn the_heartbeat_is_offered_once_per_stream_and_again_after_a_gap_or_a_full_report() {
+        let mut session = None;
+        let mut offers = |sequence_num, complete| {
+            AgentSession::observe(&mut session, AGENT, sequence_num, complete);
+            session.as_mut().expect("observed").offer_heartbeat()
+        };
+        assert!(offers(0, true), "the first message");
+        assert!(!offers(1, false), "its answer (a connection settings status) is not offered it again");
+        assert!(!offers(2, false));
+        assert!(offers(5, false), "a gap: maybe a restarted agent");
+        assert!(!offers(6, false));
+        assert!(offers(7, true), "a full report");
+        assert!(!offers(8, false));
     }
 }

@@ -162,6 +162,17 @@ impl AdminApi {
             .await
     }
 
+    /// One `POST` of `body` to `path` (under `/api/v1`), on a node picked at random.
+    pub(super) async fn post(
+        &self,
+        kind: CallKind,
+        stats: &Stats,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, CallError> {
+        self.call(kind, stats, reqwest::Method::POST, path, Some(body)).await
+    }
+
     /// Creates the collector; one that already exists (an earlier run) is looked up by name.
     async fn create_collector(&self, name: &str, stats: &Stats) -> Result<String, CallError> {
         let body = json!({ "name": name, "mode": "alloy-remotecfg" });

@@ -19,9 +19,11 @@ pub use linkmesh::proto::collector::v1 as pb;
 
 pub const ADMIN_PASSWORD: &str = "integration-test-admin-password";
 
-/// Settings for tests: fast batching, and a 5 s expected poll interval so a collector stays
-/// `connected` through a test's quick sequence of calls even on a loaded machine.
-pub const FAST_CONFIG: &str = r#"
+/// The text of [`FAST_CONFIG`], ending in its `[collectors]` table (a macro so that `concat!` can
+/// extend it).
+macro_rules! fast_config {
+    () => {
+        r#"
 activity_flush_interval = "30ms"
 shutdown_timeout = "5s"
 
@@ -33,7 +35,17 @@ tick_interval = "50ms"
 passivate_after = "600s"
 registration_window = "300s"
 noisy_event_interval = "60s"
-"#;
+"#
+    };
+}
+
+/// Settings for tests: fast batching, and a 5 s expected poll interval so a collector stays
+/// `connected` through a test's quick sequence of calls even on a loaded machine.
+pub const FAST_CONFIG: &str = fast_config!();
+
+/// [`FAST_CONFIG`] for OpAMP agents that must stay silent between messages: the heartbeat interval
+/// the server offers them is an hour, so a config they receive while the test waits was pushed.
+pub const QUIET_OPAMP_CONFIG: &str = concat!(fast_config!(), "opamp_heartbeat_interval = \"1h\"\n");
 
 /// Like [`FAST_CONFIG`] but a collector turns `stale` 1.2 s after its last poll.
 pub const STALE_FAST_CONFIG: &str = r#"

@@ -15,10 +15,12 @@
 // It stops (sending agent_disconnect, then a WebSocket close) once it has
 // received -configs configs, after -connect-failures failed connections in a
 // row (exit 3), after -timeout (exit 4), or when its stdin closes.
-// -heartbeat 0 turns heartbeats off: the agent then sends nothing but its
-// acknowledgements (one message each: it reports no effective config), so a
-// config that arrives after the last acknowledgement was recorded was pushed
-// by the server.
+// -heartbeat 0 turns heartbeats off until the server offers an interval (the
+// agent reports heartbeats, so opamp-go applies an offered
+// connection_settings.opamp.heartbeat_interval_seconds): with a server that
+// offers a long one, the agent sends nothing but its acknowledgements (one
+// message each: it reports no effective config), so a config that arrives
+// after the last acknowledgement was recorded was pushed by the server.
 package main
 
 import (
