@@ -271,6 +271,60 @@ async fn frames_pings_and_oversized_or_text_messages() {
     assert_eq!(socket.close_code().await, 1003);
 }
 
+/// Bad messages inside a good connection: a binary frame that is not an `AgentToServer`, and an
+/// instance uid of the wrong length, are answered `BadRequest` (which agents do not retry) and the
+/// connection stays open; a message without the header byte (agents from before it existed) is
+/// answered as any; messages beyond the collector's call bucket are answered `Unavailable` with the
+/// delay to wait.
+#[tokio::test]
+async fn bad_messages_are_refused_in_protocol_and_the_call_bucket_holds_over_websocket() {
+    use linkmesh::proto::opamp::v1 as opamp;
+    use prost::Message;
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let (_collector_id, token) = opamp_collector(&api, "otel-bad-frames").await;
+    let mut socket = RawWebSocket::connect(&server, &token).await;
+    let mut exchange = async |frame: Vec<u8>| {
+        socket.send_frame(0x2, frame.len(), &frame).await;
+        let (opcode, reply) = socket.read_frame().await;
+        assert_eq!(opcode, 0x2);
+        opamp::ServerToAgent::decode(&reply[1..]).expect("a ServerToAgent")
+    };
+    let bad_request = opamp::ServerErrorResponseType::BadRequest as i32;
+
+    let garbage = exchange(vec![0x00, 0xff, 0xff, 0xff]).await;
+    assert_eq!(garbage.error_response.map(|error| error.r#type), Some(bad_request), "not protobuf");
+    let short_uid = opamp::AgentToServer { instance_uid: vec![7; 5], capabilities: 1, ..Default::default() };
+    let refused = exchange(linkmesh::opamp::frame::encode(&short_uid)).await;
+    let refused = refused.error_response.expect("refused");
+    assert_eq!(refused.r#type, bad_request);
+    assert!(refused.error_message.contains("instance_uid"), "{}", refused.error_message);
+
+    let hello = opamp::AgentToServer { instance_uid: vec![7; 16], capabilities: 1, ..Default::default() };
+    let bare = exchange(hello.encode_to_vec()).await;
+    assert!(bare.error_response.is_none(), "a message without the header byte is answered: {bare:?}");
+    assert_eq!(bare.instance_uid, vec![7; 16]);
+
+    // The bucket allows a burst of 10 calls (the upgrade was one); far more in a row are refused.
+    let mut unavailable = None;
+    for sequence_num in 1..40 {
+        let message = opamp::AgentToServer { sequence_num, ..hello.clone() };
+        let reply = exchange(linkmesh::opamp::frame::encode(&message)).await;
+        if let Some(error) = reply.error_response {
+            unavailable = Some(error);
+            break;
+        }
+    }
+    let unavailable = unavailable.expect("the call bucket refused a message");
+    assert_eq!(unavailable.r#type, opamp::ServerErrorResponseType::Unavailable as i32);
+    match unavailable.details {
+        Some(opamp::server_error_response::Details::RetryInfo(retry)) => {
+            assert!(retry.retry_after_nanoseconds >= 1_000_000_000, "{retry:?}")
+        }
+        other => panic!("no retry_info: {other:?}"),
+    }
+}
+
 /// A node that stops (SIGTERM) closes its OpAMP connections with 1001 (Going Away) as it begins its
 /// graceful shutdown, so agents reconnect elsewhere instead of holding the shutdown open.
 #[tokio::test]
