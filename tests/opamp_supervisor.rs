@@ -258,15 +258,18 @@ async fn opamp_collector(api: &Api, name: &str) -> (String, String) {
     (collector_id, token)
 }
 
-/// One OTLP source, a debug destination (nothing leaves the host) and a catch-all route: something the
-/// collector can run.
-async fn configure_something_to_run(api: &Api, collector_id: &str) {
+/// `sources` OTLP sources on free ports, a debug destination (nothing leaves the host) and a catch-all
+/// route: something the collector can run on a host where others run too (`support::opamp_agent`'s
+/// version listens on the default OTLP ports and sends to an external endpoint).
+async fn configure_something_to_run_here(api: &Api, collector_id: &str, sources: usize) {
     let base = format!("/api/v1/collectors/{collector_id}");
-    api.create(
-        &format!("{base}/sources"),
-        json!({"name": "apps", "type": "otlp", "settings": otlp_settings(free_port())}),
-    )
-    .await;
+    for index in 1..=sources {
+        api.create(
+            &format!("{base}/sources"),
+            json!({"name": format!("apps-{index}"), "type": "otlp", "settings": otlp_settings(free_port())}),
+        )
+        .await;
+    }
     let destination =
         api.create(&format!("{base}/destinations"), json!({"name": "local", "type": "debug"})).await;
     api.create(&format!("{base}/routes"), json!({"name": "all", "destination_ids": [destination["id"]]}))
@@ -307,22 +310,41 @@ async fn wait_for_status(api: &Api, collector_id: &str, status: &str) -> Value {
     collector
 }
 
+/// A server, an `opamp` collector with `sources` OTLP sources, and a supervisor running it: the
+/// collector's first config applied and its status `connected`. A test binds every field (the server
+/// too, as `server: _server`: a field left to `..` is dropped, and the server stopped, at once).
+struct Supervised {
+    supervisor: Supervisor,
+    api: Api,
+    collector_id: String,
+    server: Server,
+}
+
+impl Supervised {
+    async fn start(config: &str, transport: Transport, name: &str, sources: usize) -> Supervised {
+        build_tools();
+        let server = Server::start_with_config(config);
+        let api = Api::admin(&server).await;
+        let (collector_id, token) = opamp_collector(&api, name).await;
+        configure_something_to_run_here(&api, &collector_id, sources).await;
+        let supervisor = Supervisor::start(&server, transport, &token);
+        wait_for_events(&api, &collector_id, "config_applied", 1).await;
+        wait_for_status(&api, &collector_id, "connected").await;
+        Supervised { supervisor, api, collector_id, server }
+    }
+}
+
 /// The whole life of a collector under the supervisor, over WebSocket: it connects and runs the config
 /// linkmesh pushes; a change is applied; a config its collector cannot run (an OTLP port another
 /// process holds) is reported as `config_failed` with the supervisor's message; the fix is applied;
 /// and SIGINT says goodbye, so the collector is `offline` at once.
 #[tokio::test]
 async fn the_supervisor_over_websocket_applies_changes_reports_a_failure_and_says_goodbye() {
-    build_tools();
-    let server = Server::start_with_config(&format!("{QUIET_OPAMP_CONFIG}{ROOMY_BUCKET_LINE}"));
-    let api = Api::admin(&server).await;
-    let (collector_id, token) = opamp_collector(&api, "otel-supervised").await;
-    configure_something_to_run(&api, &collector_id).await;
+    let config = format!("{QUIET_OPAMP_CONFIG}{ROOMY_BUCKET_LINE}");
+    let Supervised { mut supervisor, api, collector_id, server: _server } =
+        Supervised::start(&config, Transport::WebSocket, "otel-supervised", 1).await;
     let base = format!("/api/v1/collectors/{collector_id}");
-
-    let mut supervisor = Supervisor::start(&server, Transport::WebSocket, &token);
-    wait_for_events(&api, &collector_id, "config_applied", 1).await;
-    let collector = wait_for_status(&api, &collector_id, "connected").await;
+    let collector = api.collector(&collector_id).await;
     assert_eq!(collector["local_attributes"]["service.name"], "linkmesh-otelcol", "{collector}");
     assert_eq!(collector["config"]["remote_status"], "applied", "{collector}");
     assert_eq!(supervisor.collector_pids().len(), 1, "one collector runs");
@@ -397,16 +419,10 @@ async fn the_supervisor_over_websocket_applies_changes_reports_a_failure_and_say
 /// linkmesh learns of it from the heartbeats that stop: `stale` after three offered intervals.
 #[tokio::test]
 async fn a_supervisor_killed_with_sigterm_turns_stale_and_leaves_its_collector_running() {
-    build_tools();
-    let server =
-        Server::start_with_config(&format!("{FAST_CONFIG}{ROOMY_BUCKET_LINE}{HEARTBEAT_CONFIG_LINE}"));
-    let api = Api::admin(&server).await;
-    let (collector_id, token) = opamp_collector(&api, "otel-sigterm").await;
-    configure_something_to_run(&api, &collector_id).await;
-
-    let mut supervisor = Supervisor::start(&server, Transport::WebSocket, &token);
-    wait_for_events(&api, &collector_id, "config_applied", 1).await;
-    let collector = wait_for_status(&api, &collector_id, "connected").await;
+    let config = format!("{FAST_CONFIG}{ROOMY_BUCKET_LINE}{HEARTBEAT_CONFIG_LINE}");
+    let Supervised { mut supervisor, api, collector_id, server: _server } =
+        Supervised::start(&config, Transport::WebSocket, "otel-sigterm", 1).await;
+    let collector = api.collector(&collector_id).await;
     assert_eq!(collector["expected_poll_interval_seconds"], 2, "the offered heartbeat is kept: {collector}");
 
     let exit = supervisor.stop_with("TERM").await;
@@ -423,16 +439,10 @@ async fn a_supervisor_killed_with_sigterm_turns_stale_and_leaves_its_collector_r
 /// answer, applies it, and a change reaches it at its next poll (the offered heartbeat interval).
 #[tokio::test]
 async fn the_supervisor_over_plain_http_applies_its_config_and_a_change() {
-    build_tools();
-    let server =
-        Server::start_with_config(&format!("{FAST_CONFIG}{ROOMY_BUCKET_LINE}{HEARTBEAT_CONFIG_LINE}"));
-    let api = Api::admin(&server).await;
-    let (collector_id, token) = opamp_collector(&api, "otel-http").await;
-    configure_something_to_run(&api, &collector_id).await;
-
-    let mut supervisor = Supervisor::start(&server, Transport::PlainHttp, &token);
-    wait_for_events(&api, &collector_id, "config_applied", 1).await;
-    let collector = wait_for_status(&api, &collector_id, "connected").await;
+    let config = format!("{FAST_CONFIG}{ROOMY_BUCKET_LINE}{HEARTBEAT_CONFIG_LINE}");
+    let Supervised { mut supervisor, api, collector_id, server: _server } =
+        Supervised::start(&config, Transport::PlainHttp, "otel-http", 1).await;
+    let collector = api.collector(&collector_id).await;
     assert_eq!(collector["local_attributes"]["service.name"], "linkmesh-otelcol", "{collector}");
 
     api.create(
@@ -447,30 +457,19 @@ async fn the_supervisor_over_plain_http_applies_its_config_and_a_change() {
     assert_eq!(supervisor.collector_pids(), Vec::<u32>::new(), "its collector stopped with it");
 }
 
-/// The goodbye of a supervisor stopped with SIGINT arrives right after its collector's shutdown, which
-/// the supervisor reports as a burst of health messages; the collector must still turn `offline`.
-/// Today the server admits each WebSocket message through the collector's call bucket and answers the
-/// ones beyond `poll_burst` with `Unavailable`; opamp-go does not resend them, so the goodbye is lost
-/// and the collector stays `connected` (until its heartbeats are missed, an hour with this config).
+/// The goodbye of a supervisor stopped with SIGINT comes right after its collector's shutdown, which
+/// the supervisor reports as a burst of health messages (one per component state change, six OTLP
+/// sources here); the collector must still turn `offline`. Today the server admits each WebSocket
+/// message through the collector's call bucket (`poll_burst` 10) and answers the ones beyond it
+/// `Unavailable`; opamp-go does not resend them, and when the goodbye is among them the collector stays
+/// `connected` (until its heartbeats are missed: an hour with this config). How many messages the burst
+/// is depends on how many opamp-go merges before sending, so this fails in most runs, not all (3 of 4,
+/// and 4 of 5 with three sources, when it was written).
 #[tokio::test]
 #[ignore = "server bug: WebSocket messages beyond the call bucket are dropped, the goodbye among them"]
 async fn a_supervisor_goodbye_after_a_burst_of_health_reports_is_not_refused() {
-    build_tools();
-    let server = Server::start_with_config(QUIET_OPAMP_CONFIG);
-    let api = Api::admin(&server).await;
-    let (collector_id, token) = opamp_collector(&api, "otel-goodbye").await;
-    configure_something_to_run(&api, &collector_id).await;
-    for name in ["more", "even-more"] {
-        api.create(
-            &format!("/api/v1/collectors/{collector_id}/sources"),
-            json!({"name": name, "type": "otlp", "settings": otlp_settings(free_port())}),
-        )
-        .await;
-    }
-
-    let mut supervisor = Supervisor::start(&server, Transport::WebSocket, &token);
-    wait_for_events(&api, &collector_id, "config_applied", 1).await;
-    wait_for_status(&api, &collector_id, "connected").await;
+    let Supervised { mut supervisor, api, collector_id, server: _server } =
+        Supervised::start(QUIET_OPAMP_CONFIG, Transport::WebSocket, "otel-goodbye", 6).await;
 
     let exit = supervisor.stop_with("INT").await;
     assert!(exit.success(), "{exit}");
