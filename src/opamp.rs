@@ -6,6 +6,7 @@
 
 pub mod capabilities;
 pub mod connections;
+pub mod credentials;
 pub mod frame;
 pub mod instance_uid;
 pub mod session;

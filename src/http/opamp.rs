@@ -18,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use prost::Message as _;
 
 use super::body::{self, ContentEncoding};
-use super::collector_auth::{authenticate_noting_rotated, AuthenticatedCollector};
+use super::collector_auth::{authenticate_agent, AgentCaller, AuthenticatedCollector, EnrollmentCaller};
 use super::collector_service::{bounded_attributes, config_files_text, truncate};
 use super::AppState;
 use crate::actors::collector_actor::OpampExchange;
@@ -27,7 +27,7 @@ use crate::cluster::payload;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::command::RemoteStatusReport;
 use crate::model::{CollectorMode, RemoteConfigState, UnixMillis};
-use crate::opamp::{InstanceUid, InstanceUidError, SERVER_CAPABILITIES};
+use crate::opamp::{AgentCapabilities, InstanceUid, InstanceUidError, SERVER_CAPABILITIES};
 use crate::proto::cluster::v1::CollectorCall;
 use crate::proto::opamp::v1 as pb;
 
@@ -87,10 +87,12 @@ pub(super) async fn exchange(
             format!("an OpAMP message over plain HTTP is sent as {PROTOBUF}"),
         ));
     }
-    let collector = authenticate_noting_rotated(&request, &state, TOKEN_SETTING).await?;
-    require_opamp_mode(&state, &collector)?;
-    if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
-        return Err(refused.into());
+    let caller = authenticate_agent(&request, &state, TOKEN_SETTING).await?;
+    if let AgentCaller::Collector(collector) = &caller {
+        require_opamp_mode(&state, collector)?;
+        if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
+            return Err(refused.into());
+        }
     }
     let limit = state.config.max_request_body;
     let content_encoding = ContentEncoding::parse(
@@ -98,29 +100,71 @@ pub(super) async fn exchange(
     )?;
     let raw = body::read_limited(&request, payload, limit).await?;
     let message = body::decode(raw, content_encoding, limit)?;
-    let reply = match pb::AgentToServer::decode(message.as_slice()) {
-        Ok(message) => {
-            answer(&state, &collector, message, super::client_addr::of(&request).to_string()).await?
+    let message = match pb::AgentToServer::decode(message.as_slice()) {
+        Ok(message) => message,
+        Err(error) => {
+            return Ok(respond(
+                &request,
+                &bad_request(Vec::new(), format!("malformed AgentToServer: {error}")),
+            ))
         }
-        Err(error) => bad_request(Vec::new(), format!("malformed AgentToServer: {error}")),
+    };
+    let client_addr = super::client_addr::of(&request).to_string();
+    let reply = match caller {
+        AgentCaller::Collector(collector) => answer(&state, &collector, message, client_addr, None).await?,
+        AgentCaller::Enrolling(enrolling) => match enrolled_collector(&state, &enrolling, &message).await? {
+            Ok(collector) => {
+                if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
+                    return Err(refused.into());
+                }
+                let endpoint = format!("{}{OPAMP_PATH}", super::external_url(&request, &state));
+                answer(&state, &collector, message, client_addr, Some(&endpoint)).await?
+            }
+            Err(bad) => bad,
+        },
     };
     Ok(respond(&request, &reply))
 }
 
-/// The `ServerToAgent` for one decoded message.
+/// The collector of an agent that presented an enrollment token (`opamp_enroll.rs`), or the
+/// BadRequest reply for a message without a valid instance uid.
+pub(super) async fn enrolled_collector(
+    state: &AppState,
+    caller: &EnrollmentCaller,
+    message: &pb::AgentToServer,
+) -> Result<Result<AuthenticatedCollector, pb::ServerToAgent>, ApiError> {
+    let instance_uid = match InstanceUid::from_wire(&message.instance_uid) {
+        Ok(uid) => uid,
+        Err(error) => return Ok(Err(bad_request(message.instance_uid.clone(), error.to_string()))),
+    };
+    let description = message.agent_description.as_ref().map(description_of);
+    super::opamp_enroll::resolve(state, caller, instance_uid, description.as_ref()).await.map(Ok)
+}
+
+/// The `ServerToAgent` for one decoded message. `enrolled`: the agent authenticated with an
+/// enrollment token, on this endpoint (it may be handed its collector's own credential for it).
 pub(super) async fn answer(
     state: &AppState,
     collector: &AuthenticatedCollector,
     message: pb::AgentToServer,
     client_addr: String,
+    enrolled: Option<&str>,
 ) -> Result<pb::ServerToAgent, ApiError> {
     let instance_uid = match InstanceUid::from_wire(&message.instance_uid) {
         Ok(uid) => uid,
         Err(error) => return Ok(bad_request(message.instance_uid, error.to_string())),
     };
+    let capabilities = AgentCapabilities(message.capabilities);
     let exchange = exchange_of(instance_uid, message, collector.config_version);
     let reply = ask_owner(state, collector, exchange, client_addr).await?;
-    Ok(server_to_agent(instance_uid, reply))
+    let offers = Offers {
+        credential: enrolled.and_then(|endpoint| {
+            let credential = super::opamp_enroll::credential_offer(state, collector, capabilities)?;
+            Some(CredentialOffer { endpoint: endpoint.to_owned(), credential })
+        }),
+        heartbeat_seconds: state.config.collectors.opamp_heartbeat_interval.as_secs(),
+    };
+    Ok(server_to_agent(instance_uid, reply, &offers))
 }
 
 /// The collector's actor's answer to `exchange`, on this node or from the owner of its slot.
@@ -181,14 +225,7 @@ pub fn read_message(
 
 /// What the actor needs of an `AgentToServer`.
 fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_version: u64) -> OpampExchange {
-    let description = message.agent_description.map(|description| {
-        // Identifying attributes win over non-identifying ones of the same key.
-        let pairs =
-            description.non_identifying_attributes.into_iter().chain(description.identifying_attributes);
-        bounded_attributes(
-            pairs.map(|pair| (pair.key, any_value_text(pair.value))).collect::<BTreeMap<_, _>>(),
-        )
-    });
+    let description = message.agent_description.as_ref().map(description_of);
     let effective_config = message.effective_config.and_then(|effective| {
         let files = effective.config_map.map(|map| map.config_map).unwrap_or_default();
         config_files_text(files.iter().map(|(name, file)| (name.as_str(), file.body.as_slice())).collect())
@@ -221,6 +258,15 @@ fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_ver
         config_version,
         push: false,
     }
+}
+
+/// The agent's attributes, bounded as reported attributes are. Identifying attributes win over
+/// non-identifying ones of the same key.
+fn description_of(description: &pb::AgentDescription) -> BTreeMap<String, String> {
+    let pairs = description.non_identifying_attributes.iter().chain(&description.identifying_attributes);
+    bounded_attributes(
+        pairs.map(|pair| (pair.key.clone(), any_value_text(pair.value.clone()))).collect::<BTreeMap<_, _>>(),
+    )
 }
 
 /// An attribute value as text: strings as they are, other scalars in their usual form, lists and
@@ -256,9 +302,28 @@ fn any_value_json(value: Option<pb::AnyValue>) -> serde_json::Value {
     }
 }
 
+/// What the edge adds to the actor's answer: the collector's own credential for an enrolled agent
+/// that accepts new connection settings, and the heartbeat interval that must come with any
+/// `opamp` settings offer.
+pub(super) struct Offers {
+    pub credential: Option<CredentialOffer>,
+    pub heartbeat_seconds: u64,
+}
+
+/// The collector's own credential, and the endpoint to use it on: the one the agent reached (the
+/// supervisor replaces its whole server config with what is offered, endpoint included).
+pub(super) struct CredentialOffer {
+    pub endpoint: String,
+    pub credential: String,
+}
+
 /// The reply to a message the actor answered. `capabilities` in every reply: plain HTTP has no
 /// connection whose first reply would be the only one to need them.
-pub(super) fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) -> pb::ServerToAgent {
+pub(super) fn server_to_agent(
+    instance_uid: InstanceUid,
+    reply: WireOpampReply,
+    offers: &Offers,
+) -> pb::ServerToAgent {
     let remote_config = reply.offer.map(|offer| pb::AgentRemoteConfig {
         config: Some(pb::AgentConfigMap {
             config_map: [(
@@ -273,27 +338,46 @@ pub(super) fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) 
         config_hash: offer.hash.into_bytes(),
     });
     let flags = if reply.report_full_state { pb::ServerToAgentFlags::ReportFullState as u64 } else { 0 };
+    let connection_settings = match (&offers.credential, reply.heartbeat_seconds) {
+        (Some(credential), _) => Some(opamp_settings_offer(offers.heartbeat_seconds, Some(credential))),
+        (None, Some(seconds)) => Some(opamp_settings_offer(seconds, None)),
+        (None, None) => None,
+    };
     pb::ServerToAgent {
         instance_uid: instance_uid.as_bytes().to_vec(),
         remote_config,
         flags,
         capabilities: SERVER_CAPABILITIES,
-        connection_settings: reply.heartbeat_seconds.map(heartbeat_offer),
+        connection_settings,
         ..Default::default()
     }
 }
 
-/// The heartbeat interval as a connection settings offer. Every `opamp` settings offer must carry
-/// it: an agent that reports heartbeats takes a missing interval as 0, and over WebSocket 0 turns
-/// its heartbeats off. `hash`: of everything offered, so the same offer always has the same hash.
-fn heartbeat_offer(seconds: u64) -> pb::ConnectionSettingsOffers {
+/// OpAMP connection settings: the heartbeat interval and, for an enrolled agent that accepts them,
+/// the header carrying its collector's credential (the agent reconnects with it). Every `opamp`
+/// settings offer must carry the interval: an agent that reports heartbeats takes a missing one as 0,
+/// and over WebSocket 0 turns its heartbeats off. `hash`: of everything offered, so the same offer
+/// always has the same hash (it covers the credential without revealing it).
+fn opamp_settings_offer(seconds: u64, credential: Option<&CredentialOffer>) -> pb::ConnectionSettingsOffers {
     use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(format!("opamp.heartbeat_interval_seconds={seconds}"));
+    let mut settings =
+        pb::OpAmpConnectionSettings { heartbeat_interval_seconds: seconds, ..Default::default() };
+    if let Some(offer) = credential {
+        hash.update(format!("\nopamp.destination_endpoint={}\nopamp.headers.Authorization=", offer.endpoint));
+        hash.update(&offer.credential);
+        settings.destination_endpoint = offer.endpoint.clone();
+        settings.headers = Some(pb::Headers {
+            headers: vec![pb::Header {
+                key: "Authorization".to_owned(),
+                value: format!("Bearer {}", offer.credential),
+            }],
+        });
+    }
     pb::ConnectionSettingsOffers {
-        hash: Sha256::digest(format!("opamp.heartbeat_interval_seconds={seconds}")).to_vec(),
-        opamp: Some(pb::OpAmpConnectionSettings {
-            heartbeat_interval_seconds: seconds,
-            ..Default::default()
-        }),
+        hash: hash.finalize().to_vec(),
+        opamp: Some(settings),
         ..Default::default()
     }
 }

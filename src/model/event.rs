@@ -20,6 +20,8 @@ pub enum EventType {
     Unregistered,
     /// The collector's first own_metrics push (OTLP `/v1/metrics`) that linkmesh could read.
     OwnMetricsFirstSeen,
+    /// An OpAMP agent presenting an enrollment token was bound to the collector (feature level 4).
+    Enrolled,
 }
 
 impl EventType {
@@ -37,6 +39,7 @@ impl EventType {
             EventType::HostIdConflict => "host_id_conflict",
             EventType::Unregistered => "unregistered",
             EventType::OwnMetricsFirstSeen => "own_metrics_first_seen",
+            EventType::Enrolled => "enrolled",
         }
     }
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod opamp_agent;
+pub mod opamp_wire;
 pub mod pki;
 
 use std::io::{BufRead, BufReader};

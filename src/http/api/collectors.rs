@@ -387,19 +387,6 @@ pub(super) async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The base URL collectors should use: the configured external URL, else the one this request used.
-fn external_url(request: &HttpRequest, state: &AppState) -> String {
-    match &state.config.external_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let info = request.connection_info();
-            // Over this server's own TLS the scheme is https whatever forwarding headers claim.
-            let scheme = if request.app_config().secure() { "https" } else { info.scheme() };
-            format!("{scheme}://{}", info.host())
-        }
-    }
-}
-
 pub(super) async fn mint_token(
     principal: Principal,
     request: HttpRequest,
@@ -424,7 +411,7 @@ pub(super) async fn mint_token(
     // Promise 4: the owner applied it, or its lease has ended.
     crate::cluster::revocation::await_owner(&state.raft, &collector_id).await;
     let config_alloy = (record.mode == CollectorMode::AlloyRemotecfg)
-        .then(|| render_enrollment_config_alloy(&external_url(&request, &state), &minted.token));
+        .then(|| render_enrollment_config_alloy(&crate::http::external_url(&request, &state), &minted.token));
     Ok(Reply(MintedCollectorToken {
         token: minted.token,
         prefix: minted.display_prefix,
