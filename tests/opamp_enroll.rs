@@ -250,3 +250,69 @@ async fn creating_enrollment_tokens_needs_a_role_that_manages_collectors() {
     let listed = viewer.get("/api/v1/enrollment-tokens").await;
     assert_eq!(listed["enrollment_tokens"], json!([]));
 }
+
+/// An agent that reports own metrics (the supervisor does by default) is offered linkmesh's
+/// `/v1/metrics` with its collector's derived credential, once per stream; the credential is taken
+/// there, and echoed back in the effective config it is stored redacted.
+#[tokio::test]
+async fn the_own_metrics_destination_is_offered_with_the_collectors_credential() {
+    let server = Server::start_with_config(QUIET_OPAMP_CONFIG);
+    let api = enrollment_ready(&server).await;
+    let (token, _) = enrollment_token(&api, json!({"labels": {"fleet": "otel"}})).await;
+
+    let reply = send(&server, &token, &first_message()).await;
+    let own_metrics =
+        reply.connection_settings.and_then(|offers| offers.own_metrics).expect("own_metrics offered");
+    assert_eq!(own_metrics.destination_endpoint, server.url("/v1/metrics"));
+    let header = &own_metrics.headers.expect("headers").headers[0];
+    assert_eq!(header.key, "Authorization");
+    let credential = header.value.strip_prefix("Bearer ").expect("a bearer").to_owned();
+    assert!(
+        credential.starts_with("lmoc_"),
+        "the collector's derived credential, never the enrollment token"
+    );
+    let again = send(&server, &token, &heartbeat(1)).await;
+    assert!(again.connection_settings.is_none(), "once per stream: {again:?}");
+
+    let collector = collector_named(&api, "otelcol-contrib@edge-7").await;
+    let collector_id = collector["id"].as_str().expect("id").to_owned();
+    api.wait_for_event(&collector_id, "own_metrics_offered", 1).await;
+
+    // The collector pushes with exactly the offered header (OTLP/JSON here).
+    let push = json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [{
+        "name": "otelcol_receiver_accepted_spans",
+        "sum": {"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": [{
+            "attributes": [{"key": "receiver", "value": {"stringValue": "otlp/src_1"}}],
+            "startTimeUnixNano": "1", "timeUnixNano": "2000000000", "asDouble": 10.0}]}}]}]}]});
+    let response = reqwest::Client::new()
+        .post(&own_metrics.destination_endpoint)
+        .header("authorization", &header.value)
+        .json(&push)
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    api.wait_for_event(&collector_id, "own_metrics_first_seen", 1).await;
+
+    // The supervisor reports its merged config, own-metrics header included, in clear.
+    let mut report = heartbeat(2);
+    let echoed = format!("service:\n  telemetry:\n    headers:\n      Authorization: {}\n", header.value);
+    report.effective_config = Some(opamp::EffectiveConfig {
+        config_map: Some(opamp::AgentConfigMap {
+            config_map: [(
+                String::new(),
+                opamp::AgentConfigFile { body: echoed.into_bytes(), content_type: "text/yaml".into() },
+            )]
+            .into(),
+        }),
+    });
+    send(&server, &token, &report).await;
+    let stored = wait_until(Duration::from_secs(30), || async {
+        let collector = api.collector(&collector_id).await;
+        collector["config"]["effective_config"].as_str().is_some_and(|text| text.contains("lmoc_<redacted>"))
+    })
+    .await;
+    assert!(stored, "{}", api.collector(&collector_id).await);
+    let shown = api.collector(&collector_id).await.to_string();
+    assert!(!shown.contains(&credential), "the credential never reaches the API");
+}

@@ -34,13 +34,13 @@ use crate::model::command::{Delivered, RemoteStatusReport};
 use crate::model::event::NewEvent;
 use crate::model::fleet_state::FleetState;
 use crate::model::{
-    ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, InferredApply,
+    ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, FeatureLevel, InferredApply,
     RemoteConfigState, SlotEpoch, UnixMillis,
 };
 use crate::opamp::{AgentCapabilities, AgentSession};
 use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
-use crate::render::secrets::{redact, CredentialValues};
+use crate::render::secrets::{redact, redact_linkmesh_tokens, CredentialValues};
 
 pub struct CollectorActor {
     collector_id: String,
@@ -98,6 +98,9 @@ pub struct CollectorActor {
     last_export_report: Instant,
     /// Whether `own_metrics_first_seen` was ever recorded for this collector.
     own_metrics_seen: bool,
+    /// Whether this actor recorded an `own_metrics_offered` event (one per activation: the offer is
+    /// repeated on every new agent stream, the event is not).
+    own_metrics_offered: bool,
     own_metrics_last_seen_at: Option<UnixMillis>,
     /// The delivery being followed through the collector's own metrics (`apply_status`).
     apply: ApplyTracker,
@@ -180,6 +183,9 @@ pub struct OpampReply {
     pub owner_behind: bool,
     /// The heartbeat interval to offer (`connection_settings.opamp.heartbeat_interval_seconds`).
     pub heartbeat: Option<Duration>,
+    /// The own-metrics destination is to be offered (`connection_settings.own_metrics`: the edge
+    /// fills in its URL and the collector's derived credential).
+    pub own_metrics: bool,
 }
 
 /// The current config version rendered with its credentials, ready to send.
@@ -227,7 +233,8 @@ impl DeliverableConfig {
     /// Text the collector reported (its effective config, an error), as it may be stored: the
     /// delivered config itself is stored as rendered with markers (which covers credentials of any
     /// length); other text has every credential value replaced by its marker, or is withheld
-    /// when a value too short to replace is left in it.
+    /// when a value too short to replace is left in it, and every linkmesh token in it reduced to
+    /// its kind.
     fn storable(&self, reported: &str) -> String {
         if reported == self.content {
             return self.stored_content.clone();
@@ -236,7 +243,8 @@ impl DeliverableConfig {
         if redaction.short_value_left {
             WITHHELD_REPORT.to_owned()
         } else {
-            redaction.text
+            // The supervisor echoes the own-metrics header it was offered (the derived credential).
+            redact_linkmesh_tokens(&redaction.text).into_owned()
         }
     }
 
@@ -435,6 +443,7 @@ impl CollectorActor {
                 && !inferred_failure(record.config.remote_status, record.config.inferred.as_ref()),
             last_export_report: env.clock.monotonic(),
             own_metrics_seen: record.own_metrics_seen(),
+            own_metrics_offered: false,
             own_metrics_last_seen_at: None,
             apply: ApplyTracker::default(),
             inferred: record.config.inferred.clone().map(Box::new),
@@ -905,9 +914,21 @@ impl Handler<OpampExchange> for CollectorActor {
                 session.config_hash(Some(offered.hash.clone()));
             }
         }
-        let heartbeat = heartbeat
-            .filter(|_| self.opamp_session.as_mut().is_some_and(|session| session.offer_heartbeat()));
-        MessageResult(OpampReply { offer, report_full_state, heartbeat, ..OpampReply::default() })
+        let own_metrics = capabilities.reports_own_metrics();
+        let settings_due = (heartbeat.is_some() || own_metrics)
+            && self.opamp_session.as_mut().is_some_and(|session| session.offer_settings());
+        let heartbeat = heartbeat.filter(|_| settings_due);
+        let own_metrics = own_metrics && settings_due;
+        if own_metrics {
+            self.note_own_metrics_offered(exchange.at);
+        }
+        MessageResult(OpampReply {
+            offer,
+            report_full_state,
+            heartbeat,
+            own_metrics,
+            ..OpampReply::default()
+        })
     }
 }
 
@@ -925,6 +946,25 @@ impl CollectorActor {
         .then_some(self.env.settings.opamp_heartbeat_interval);
         self.cadence.announce(heartbeat);
         heartbeat
+    }
+
+    /// The agent is offered the own-metrics destination: an `own_metrics_offered` event, once per
+    /// activation, from the feature level that knows the event type (an older member could not
+    /// decode it).
+    fn note_own_metrics_offered(&mut self, at: UnixMillis) {
+        if self.own_metrics_offered
+            || self.env.raft.state().fleet.feature_level() < FeatureLevel::OPAMP_ENROLLMENT
+        {
+            return;
+        }
+        self.own_metrics_offered = true;
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        update.events.push(NewEvent::new(
+            at,
+            EventType::OwnMetricsOffered,
+            "own_metrics destination offered to the agent (connection_settings.own_metrics): its collector pushes its own metrics to linkmesh",
+        ));
+        self.publish(update);
     }
 
     /// What to push to an agent connected over WebSocket after its config changed: the new config

@@ -279,7 +279,7 @@ async fn bulk(
 }
 
 /// Asks on the terminal; anything but `y`/`yes` is a no.
-fn confirm(question: &str) -> Result<bool, ClientError> {
+pub(super) fn confirm(question: &str) -> Result<bool, ClientError> {
     use std::io::Write as _;
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();

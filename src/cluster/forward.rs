@@ -68,6 +68,9 @@ pub struct WireOpampReply {
     /// As [`OpampReply::heartbeat`], in whole seconds (absent from the replies of older releases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_seconds: Option<u64>,
+    /// As [`OpampReply::own_metrics`] (absent from the replies of older releases).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_metrics: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +89,7 @@ impl WireOpampReply {
             report_full_state: reply.report_full_state,
             owner_behind: reply.owner_behind,
             heartbeat_seconds: reply.heartbeat.map(|interval| interval.as_secs()),
+            own_metrics: reply.own_metrics,
         }
     }
 }

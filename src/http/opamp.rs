@@ -110,15 +110,22 @@ pub(super) async fn exchange(
         }
     };
     let client_addr = super::client_addr::of(&request).to_string();
+    let base_url = super::external_url(&request, &state);
+    let reached = |enrolled| Reached {
+        opamp_endpoint: format!("{base_url}{OPAMP_PATH}"),
+        base_url: base_url.clone(),
+        enrolled,
+    };
     let reply = match caller {
-        AgentCaller::Collector(collector) => answer(&state, &collector, message, client_addr, None).await?,
+        AgentCaller::Collector(collector) => {
+            answer(&state, &collector, message, client_addr, &reached(false)).await?
+        }
         AgentCaller::Enrolling(enrolling) => match enrolled_collector(&state, &enrolling, &message).await? {
             Ok(collector) => {
                 if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
                     return Err(refused.into());
                 }
-                let endpoint = format!("{}{OPAMP_PATH}", super::external_url(&request, &state));
-                answer(&state, &collector, message, client_addr, Some(&endpoint)).await?
+                answer(&state, &collector, message, client_addr, &reached(true)).await?
             }
             Err(bad) => bad,
         },
@@ -141,14 +148,23 @@ pub(super) async fn enrolled_collector(
     super::opamp_enroll::resolve(state, caller, instance_uid, description.as_ref()).await.map(Ok)
 }
 
-/// The `ServerToAgent` for one decoded message. `enrolled`: the agent authenticated with an
-/// enrollment token, on this endpoint (it may be handed its collector's own credential for it).
+/// How the agent reached this server, for what is offered back to it.
+pub(super) struct Reached {
+    /// linkmesh's base URL as the agent should use it (`external_url`, else this request's).
+    pub base_url: String,
+    /// The `/v1/opamp` endpoint the agent uses (`ws(s)://…` over WebSocket).
+    pub opamp_endpoint: String,
+    /// The agent presented an enrollment token.
+    pub enrolled: bool,
+}
+
+/// The `ServerToAgent` for one decoded message.
 pub(super) async fn answer(
     state: &AppState,
     collector: &AuthenticatedCollector,
     message: pb::AgentToServer,
     client_addr: String,
-    enrolled: Option<&str>,
+    reached: &Reached,
 ) -> Result<pb::ServerToAgent, ApiError> {
     let instance_uid = match InstanceUid::from_wire(&message.instance_uid) {
         Ok(uid) => uid,
@@ -157,14 +173,37 @@ pub(super) async fn answer(
     let capabilities = AgentCapabilities(message.capabilities);
     let exchange = exchange_of(instance_uid, message, collector.config_version);
     let reply = ask_owner(state, collector, exchange, client_addr).await?;
-    let offers = Offers {
-        credential: enrolled.and_then(|endpoint| {
-            let credential = super::opamp_enroll::credential_offer(state, collector, capabilities)?;
-            Some(CredentialOffer { endpoint: endpoint.to_owned(), credential })
-        }),
-        heartbeat_seconds: state.config.collectors.opamp_heartbeat_interval.as_secs(),
-    };
+    let offers = edge_offers(state, collector, &reply, capabilities, reached);
     Ok(server_to_agent(instance_uid, reply, &offers))
+}
+
+/// What the edge adds to the owner's answer: the collector's derived credential for an enrolled
+/// agent that accepts OpAMP connection settings, and the own-metrics destination when the owner says
+/// it is due (once per agent stream).
+pub(super) fn edge_offers(
+    state: &AppState,
+    collector: &AuthenticatedCollector,
+    reply: &WireOpampReply,
+    capabilities: AgentCapabilities,
+    reached: &Reached,
+) -> Offers {
+    let wants_credential = reached.enrolled && capabilities.accepts_opamp_connection_settings();
+    let derived = (wants_credential || reply.own_metrics)
+        .then(|| super::opamp_enroll::derived_credential(state, collector))
+        .flatten();
+    let credential = derived
+        .clone()
+        .filter(|_| wants_credential)
+        .map(|credential| Destination { endpoint: reached.opamp_endpoint.clone(), credential });
+    let own_metrics = derived.filter(|_| reply.own_metrics).map(|credential| Destination {
+        endpoint: format!("{}{}", reached.base_url, super::otlp::METRICS_PATH),
+        credential,
+    });
+    Offers {
+        credential,
+        own_metrics,
+        heartbeat_seconds: state.config.collectors.opamp_heartbeat_interval.as_secs(),
+    }
 }
 
 /// The collector's actor's answer to `exchange`, on this node or from the owner of its slot.
@@ -302,17 +341,20 @@ fn any_value_json(value: Option<pb::AnyValue>) -> serde_json::Value {
     }
 }
 
-/// What the edge adds to the actor's answer: the collector's own credential for an enrolled agent
-/// that accepts new connection settings, and the heartbeat interval that must come with any
-/// `opamp` settings offer.
+/// The connection settings offered with an answer (see [`edge_offers`]).
 pub(super) struct Offers {
-    pub credential: Option<CredentialOffer>,
+    /// The collector's credential, and the `/v1/opamp` endpoint to use it on: the one the agent
+    /// reached (the supervisor replaces its whole server config with what is offered).
+    pub credential: Option<Destination>,
+    /// Where to push the collector's own metrics (`…/v1/metrics`), with its credential.
+    pub own_metrics: Option<Destination>,
+    /// The heartbeat interval, which must come with any `opamp` settings offer.
     pub heartbeat_seconds: u64,
 }
 
-/// The collector's own credential, and the endpoint to use it on: the one the agent reached (the
-/// supervisor replaces its whole server config with what is offered, endpoint included).
-pub(super) struct CredentialOffer {
+/// An endpoint and the credential to present there.
+#[derive(Clone)]
+pub(super) struct Destination {
     pub endpoint: String,
     pub credential: String,
 }
@@ -338,11 +380,12 @@ pub(super) fn server_to_agent(
         config_hash: offer.hash.into_bytes(),
     });
     let flags = if reply.report_full_state { pb::ServerToAgentFlags::ReportFullState as u64 } else { 0 };
-    let connection_settings = match (&offers.credential, reply.heartbeat_seconds) {
-        (Some(credential), _) => Some(opamp_settings_offer(offers.heartbeat_seconds, Some(credential))),
-        (None, Some(seconds)) => Some(opamp_settings_offer(seconds, None)),
-        (None, None) => None,
+    let heartbeat = match (&offers.credential, reply.heartbeat_seconds) {
+        (Some(_), _) => Some(offers.heartbeat_seconds),
+        (None, seconds) => seconds,
     };
+    let connection_settings = (heartbeat.is_some() || offers.own_metrics.is_some())
+        .then(|| settings_offer(heartbeat, offers.credential.as_ref(), offers.own_metrics.as_ref()));
     pb::ServerToAgent {
         instance_uid: instance_uid.as_bytes().to_vec(),
         remote_config,
@@ -353,32 +396,48 @@ pub(super) fn server_to_agent(
     }
 }
 
-/// OpAMP connection settings: the heartbeat interval and, for an enrolled agent that accepts them,
-/// the header carrying its collector's credential (the agent reconnects with it). Every `opamp`
-/// settings offer must carry the interval: an agent that reports heartbeats takes a missing one as 0,
-/// and over WebSocket 0 turns its heartbeats off. `hash`: of everything offered, so the same offer
-/// always has the same hash (it covers the credential without revealing it).
-fn opamp_settings_offer(seconds: u64, credential: Option<&CredentialOffer>) -> pb::ConnectionSettingsOffers {
+/// Connection settings: the heartbeat interval and, for an enrolled agent that accepts them, the
+/// `Authorization` header with its collector's credential (the agent reconnects with it), in
+/// `opamp`; the own-metrics destination in `own_metrics`. Every `opamp` settings offer must carry
+/// the interval: an agent that reports heartbeats takes a missing one as 0, and over WebSocket 0
+/// turns its heartbeats off. `hash`: of everything offered, so the same offer always has the same
+/// hash (it covers the credentials without revealing them).
+fn settings_offer(
+    heartbeat_seconds: Option<u64>,
+    credential: Option<&Destination>,
+    own_metrics: Option<&Destination>,
+) -> pb::ConnectionSettingsOffers {
     use sha2::{Digest as _, Sha256};
     let mut hash = Sha256::new();
-    hash.update(format!("opamp.heartbeat_interval_seconds={seconds}"));
-    let mut settings =
-        pb::OpAmpConnectionSettings { heartbeat_interval_seconds: seconds, ..Default::default() };
-    if let Some(offer) = credential {
-        hash.update(format!("\nopamp.destination_endpoint={}\nopamp.headers.Authorization=", offer.endpoint));
+    let opamp = heartbeat_seconds.map(|seconds| {
+        hash.update(format!("opamp.heartbeat_interval_seconds={seconds}\n"));
+        let mut settings =
+            pb::OpAmpConnectionSettings { heartbeat_interval_seconds: seconds, ..Default::default() };
+        if let Some(offer) = credential {
+            hash.update(format!("opamp.destination_endpoint={}\nopamp.authorization=", offer.endpoint));
+            hash.update(&offer.credential);
+            settings.destination_endpoint = offer.endpoint.clone();
+            settings.headers = Some(bearer_header(&offer.credential));
+        }
+        settings
+    });
+    let own_metrics = own_metrics.map(|offer| {
+        hash.update(format!(
+            "\nown_metrics.destination_endpoint={}\nown_metrics.authorization=",
+            offer.endpoint
+        ));
         hash.update(&offer.credential);
-        settings.destination_endpoint = offer.endpoint.clone();
-        settings.headers = Some(pb::Headers {
-            headers: vec![pb::Header {
-                key: "Authorization".to_owned(),
-                value: format!("Bearer {}", offer.credential),
-            }],
-        });
-    }
-    pb::ConnectionSettingsOffers {
-        hash: hash.finalize().to_vec(),
-        opamp: Some(settings),
-        ..Default::default()
+        pb::TelemetryConnectionSettings {
+            destination_endpoint: offer.endpoint.clone(),
+            headers: Some(bearer_header(&offer.credential)),
+        }
+    });
+    pb::ConnectionSettingsOffers { hash: hash.finalize().to_vec(), opamp, own_metrics, ..Default::default() }
+}
+
+fn bearer_header(credential: &str) -> pb::Headers {
+    pb::Headers {
+        headers: vec![pb::Header { key: "Authorization".to_owned(), value: format!("Bearer {credential}") }],
     }
 }
 

@@ -11,7 +11,7 @@ use super::collector_auth::{AuthenticatedCollector, EnrollmentCaller};
 use super::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{ApplyError, Command, UnixMillis};
-use crate::opamp::{credentials, AgentCapabilities, InstanceUid};
+use crate::opamp::{credentials, InstanceUid};
 use crate::raft::node::ProposeError;
 use crate::secrets;
 
@@ -83,17 +83,9 @@ fn bound(state: &AppState, caller: &EnrollmentCaller, uid: &str) -> Option<Authe
     })
 }
 
-/// The collector's derived credential, for an agent that authenticated with an enrollment token and
-/// accepts new OpAMP connection settings (it reconnects with it, and no longer needs the enrollment
-/// token); `None` for every other agent.
-pub(super) fn credential_offer(
-    state: &AppState,
-    collector: &AuthenticatedCollector,
-    capabilities: AgentCapabilities,
-) -> Option<String> {
-    if !capabilities.accepts_opamp_connection_settings() {
-        return None;
-    }
+/// The collector's current derived credential (`lmoc_…`), offered to enrolled agents that accept
+/// OpAMP connection settings and as the own-metrics destination's header.
+pub(super) fn derived_credential(state: &AppState, collector: &AuthenticatedCollector) -> Option<String> {
     let applied = state.raft.state();
     let record = applied.fleet.collector(&collector.collector_id)?;
     Some(credentials::derived(&state.data_key, record))

@@ -35,15 +35,15 @@ use prost::Message as _;
 
 use super::collector_auth::{authenticate_agent, AgentCaller, AuthenticatedCollector, EnrollmentCaller};
 use super::opamp::{
-    ask_owner, bad_request, not_served, require_opamp_mode, server_to_agent, Offers, OPAMP_PATH,
-    TOKEN_SETTING,
+    ask_owner, bad_request, edge_offers, not_served, require_opamp_mode, server_to_agent, Reached,
+    OPAMP_PATH, TOKEN_SETTING,
 };
 use super::ws_limit::LimitedFrames;
 use super::AppState;
 use crate::actors::collector_actor::OpampExchange;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::UnixMillis;
-use crate::opamp::{frame, ConnectionWatch, InstanceUid, Notice};
+use crate::opamp::{frame, AgentCapabilities, ConnectionWatch, InstanceUid, Notice};
 use crate::proto::opamp::v1 as pb;
 
 /// The server pings an idle connection this often (load balancers close silent ones).
@@ -84,7 +84,7 @@ pub async fn upgrade(
         // Its collector is known from its first message's instance uid.
         AgentCaller::Enrolling(enrolling) => (None, Some(enrolling)),
     };
-    let endpoint = websocket_endpoint(&super::external_url(&request, &state));
+    let base_url = super::external_url(&request, &state);
     // The agent's frames pass the size limit before actix buffers them (`ws_limit.rs`).
     let limit = state.config.max_request_body;
     let oversized = Rc::new(Cell::new(false));
@@ -104,7 +104,7 @@ pub async fn upgrade(
         state,
         collector,
         enrolling,
-        endpoint,
+        base_url,
         session,
         changes,
         agent: None,
@@ -159,8 +159,8 @@ struct Connection {
     collector: Option<AuthenticatedCollector>,
     /// The enrollment token the agent presented, if it did.
     enrolling: Option<EnrollmentCaller>,
-    /// Where the agent reached this server, offered with its collector's credential.
-    endpoint: String,
+    /// linkmesh's base URL as the agent should use it (what is offered back to it is under it).
+    base_url: String,
     session: Session,
     changes: Option<ConnectionWatch>,
     client_addr: String,
@@ -262,11 +262,11 @@ impl Connection {
             return self.send(&refusal(instance_uid, refused.into())).await;
         }
         let config_version = self.config_version();
+        let reached = self.reached();
         let Some(authenticated) = self.collector.as_mut() else { return Ok(()) };
         authenticated.config_version = config_version;
-        let enrolled = self.enrolling.as_ref().map(|_| self.endpoint.as_str());
         let answered =
-            super::opamp::answer(&self.state, authenticated, message, self.client_addr.clone(), enrolled)
+            super::opamp::answer(&self.state, authenticated, message, self.client_addr.clone(), &reached)
                 .await;
         let reply = match answered {
             Ok(reply) => reply,
@@ -283,6 +283,7 @@ impl Connection {
         let Some((instance_uid, capabilities)) = self.agent else {
             return Ok(()); // nothing heard from the agent yet: its first message is answered
         };
+        let reached = self.reached();
         for _ in 0..PUSH_ATTEMPTS {
             let config_version = self.config_version();
             let Some(collector) = self.collector.as_mut() else { return Ok(()) };
@@ -314,13 +315,19 @@ impl Connection {
             if reply.offer.is_none() && !reply.report_full_state {
                 return Ok(());
             }
-            let offers = Offers {
-                credential: None,
-                heartbeat_seconds: self.state.config.collectors.opamp_heartbeat_interval.as_secs(),
-            };
+            let offers =
+                edge_offers(&self.state, collector, &reply, AgentCapabilities(capabilities), &reached);
             return self.send(&server_to_agent(instance_uid, reply, &offers)).await;
         }
         Ok(())
+    }
+
+    fn reached(&self) -> Reached {
+        Reached {
+            opamp_endpoint: websocket_endpoint(&self.base_url),
+            base_url: self.base_url.clone(),
+            enrolled: self.enrolling.is_some(),
+        }
     }
 
     /// The collector's config version on this node's replica.

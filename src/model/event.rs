@@ -22,6 +22,8 @@ pub enum EventType {
     OwnMetricsFirstSeen,
     /// An OpAMP agent presenting an enrollment token was bound to the collector (feature level 4).
     Enrolled,
+    /// The OpAMP agent was offered linkmesh as its own-metrics destination (feature level 4).
+    OwnMetricsOffered,
 }
 
 impl EventType {
@@ -40,6 +42,7 @@ impl EventType {
             EventType::Unregistered => "unregistered",
             EventType::OwnMetricsFirstSeen => "own_metrics_first_seen",
             EventType::Enrolled => "enrolled",
+            EventType::OwnMetricsOffered => "own_metrics_offered",
         }
     }
 }

@@ -16,8 +16,8 @@
 //! - 3: collector events in the history tree (`model/history.rs`, ADR 0009), and snapshot files that
 //!   carry that tree (format version 2). Reaching it moves every collector's events there.
 //! - 4: OpAMP enrollment tokens and the commands that use them (`model/enrollment_tokens.rs`,
-//!   ADR 0010), and the collector fields they set (bound instance uid, enrolling token, credential
-//!   generation).
+//!   ADR 0010), the collector fields they set (bound instance uid, enrolling token, credential
+//!   generation), and the OpAMP event types `enrolled` and `own_metrics_offered`.
 //!
 //! [`Command::RaiseFeatureLevel`]: super::Command::RaiseFeatureLevel
 

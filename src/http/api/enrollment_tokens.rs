@@ -6,7 +6,7 @@
 //! (`collectors`), so that nobody revokes one in use without knowing; a revocation closes their open
 //! connections and refuses their next ones.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ use crate::http::AppState;
 use crate::model::enrollment_tokens::{EnrollmentToken, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MAX_USES};
 use crate::model::labels::check_labels;
 use crate::model::{Command, Labels, UnixMillis};
+use crate::render::enrollment::render_supervisor_yaml;
 use crate::secrets;
 
 #[derive(Deserialize, JsonSchema)]
@@ -39,11 +40,14 @@ pub(super) struct CreatedEnrollmentToken {
     token: String,
     id: String,
     expires_at: String,
+    /// A ready-to-paste `supervisor.yaml` for the `opampsupervisor`, with this server's URL and the token.
+    supervisor_config: String,
 }
 
 /// `POST /enrollment-tokens`.
 pub(super) async fn create(
     principal: Principal,
+    request: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<CreateEnrollmentToken>,
 ) -> Result<Reply<CreatedEnrollmentToken, 201>, ApiError> {
@@ -77,7 +81,14 @@ pub(super) async fn create(
         revoked_at: None,
     };
     state.raft.propose(Command::CreateEnrollmentToken { token }).await?;
-    Ok(Reply(CreatedEnrollmentToken { token: minted.token, id, expires_at: expires_at.to_rfc3339() }))
+    let supervisor_config =
+        render_supervisor_yaml(&crate::http::external_url(&request, &state), &minted.token);
+    Ok(Reply(CreatedEnrollmentToken {
+        token: minted.token,
+        id,
+        expires_at: expires_at.to_rfc3339(),
+        supervisor_config,
+    }))
 }
 
 /// An enrollment token as listed (never the token itself).
