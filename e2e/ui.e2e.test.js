@@ -2,7 +2,9 @@
 // "Onboard Alloy via remotecfg": sign in → add an Alloy collector → mint a token → a test client polls
 // with it → the list shows `connected` and the Events tab `remotecfg_registered` without a reload →
 // add a source, a destination and a route through the forms → the Config tab shows the new version →
-// own_metrics are pushed → the topology canvas shows rates.
+// own_metrics are pushed → the topology canvas shows rates. And OpenTelemetry Collectors: the Add
+// collector page points them to enrollment, where an enrollment token with labels is created (token and
+// supervisor.yaml shown once), listed, and revoked after a dialog naming the collectors still using it.
 //
 // Needs: target/debug/linkmesh (cargo build), Debian's /usr/bin/chromium, `npm ci` here.
 // Screenshots: e2e/artifacts/ (always), and docs/screenshots/ with UPDATE_SCREENSHOTS=1.
@@ -333,7 +335,7 @@ after(async () => {
 });
 
 step('pages and live streams require a session; only /login and /assets are public', async () => {
-  for (const url of ['/collectors', '/collectors/new', '/pipelines', '/settings', '/cluster', '/collectors/col_x']) {
+  for (const url of ['/collectors', '/collectors/new', '/collectors/enroll', '/pipelines', '/settings', '/cluster', '/collectors/col_x']) {
     const response = await fetch(`${ctx.base}${url}`, { redirect: 'manual' });
     assert.equal(response.status, 303, url);
     assert.match(response.headers.get('location'), /^\/login\?next=/);
@@ -366,6 +368,116 @@ step('sign in', async () => {
   await page.waitForURL(/\/collectors$/);
   await expectText(page.getByTestId('whoami'), /Signed in as admin\s+\(admin\)/);
   await expectText(page.locator('#collectors-summary'), 'No collectors yet');
+});
+
+step('the Add collector page offers OpenTelemetry Collectors run by the supervisor the enrollment path', async () => {
+  const { page } = ctx;
+  await page.getByTestId('enroll-collectors').waitFor({ state: 'visible' });
+  await page.goto(`${ctx.base}/collectors/new`);
+  const hint = page.locator('#opamp-enroll');
+  assert.ok(await hint.isHidden(), 'not while Grafana Alloy is chosen');
+  await page.getByRole('radio', { name: /OpenTelemetry Collector/ }).check();
+  await expectText(hint, /enrolls itself with an enrollment token[\s\S]*service\.name@host\.name/);
+  await snapshot('add-collector-opamp');
+  await page.getByRole('radio', { name: /Grafana Alloy/ }).check();
+  await hint.waitFor({ state: 'hidden' });
+  await page.getByRole('radio', { name: /OpenTelemetry Collector/ }).check();
+  await page.getByTestId('go-enroll').click();
+  await page.waitForURL(/\/collectors\/enroll$/);
+  await expectText(page.locator('h1'), 'Enroll OpenTelemetry Collectors');
+});
+
+step('enroll OpenTelemetry Collectors: a token with labels shows the token and supervisor.yaml once, and is listed active', async () => {
+  const { page } = ctx;
+  // Enrollment tokens need the cluster's feature level 4, which the node raises shortly after it starts.
+  await eventually('feature level 4', async () => (await apiAsBrowser('GET', '/api/v1/cluster')).body.feature_level >= 4 || 'lower', 30000);
+  const tokens = page.getByTestId('enrollment-tokens');
+  await expectText(tokens, 'No enrollment tokens yet');
+  await expectText(page.locator('#install-otelcol'), /otelcol-contrib_[\s\S]*opampsupervisor_/);
+  await expectText(page.locator('#run-supervisor'), 'opampsupervisor --config /etc/otelcol-supervisor/supervisor.yaml');
+  assert.ok(await page.locator('#supervisor-config-box').isHidden(), 'no supervisor.yaml before a token exists');
+
+  // Labels are checked as elsewhere, next to the field.
+  await page.getByLabel('Enrolls new agents for').selectOption({ label: '7 days' });
+  await page.getByLabel('Labels', { exact: true }).fill('env=prod\nteam edge');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await expectText(page.locator('[data-field="labels"] .field-error'), '"team edge" is not key=value');
+  assert.equal(await page.getByLabel('Labels', { exact: true }).getAttribute('aria-invalid'), 'true');
+  await page.getByLabel('Labels', { exact: true }).fill('env=prod\nteam=edge');
+  await page.getByRole('button', { name: 'Create token' }).click();
+
+  await page.locator('#enroll-created').waitFor({ state: 'visible' });
+  await expectText(page.locator('#enroll-created'), 'not shown again');
+  const token = await page.locator('#enroll-token').inputValue();
+  assert.match(token, /^lmet_/);
+  const config = await expectText(page.locator('#supervisor-config'), 'server:');
+  assert.ok(config.includes(`Authorization: ["Bearer ${token}"]`), 'the token in the Authorization header');
+  assert.ok(config.includes(`endpoint: "${ctx.base.replace(/^http/, 'ws')}/v1/opamp"`), `this server's OpAMP endpoint: ${config}`);
+  assert.ok(config.includes('accepts_remote_config: true') && config.includes('reports_remote_config: true'));
+  assert.ok(await page.locator('#supervisor-config-placeholder').isHidden());
+  await page.getByTestId('copy-supervisor-config').click();
+  await expectText(page.getByTestId('copy-supervisor-config'), /Copied|Copy failed/);
+  const clipboard = await page.evaluate(() => navigator.clipboard.readText()).catch(() => null);
+  if (clipboard !== null) assert.equal(clipboard.trim(), config.trim());
+
+  const row = tokens.locator('tbody tr[data-token-id]');
+  await waitForCount(row, 1);
+  ctx.enrollmentTokenId = await row.getAttribute('data-token-id');
+  await expectText(row, 'active');
+  await expectText(row, /env\s*prod/);
+  await expectText(row, /team\s*edge/);
+  await expectText(row, '0 / no limit');
+  await expectText(row.getByTestId('token-collectors'), '0');
+  const prefix = (await row.locator('code').first().innerText()).replace(/…$/, '');
+  assert.ok(token.startsWith(prefix), `the listed prefix ${prefix} is the token's start`);
+  ctx.enrollmentPrefix = prefix;
+  ctx.enrollmentToken = token;
+  const listed = (await apiAsBrowser('GET', '/api/v1/enrollment-tokens')).body.enrollment_tokens[0];
+  assert.deepEqual(listed.labels, { env: 'prod', team: 'edge' });
+  const ttlDays = (Date.parse(listed.expires_at) - Date.parse(listed.created_at)) / 86400000;
+  assert.ok(Math.abs(ttlDays - 7) < 0.01, `7 days to enroll, got ${ttlDays}`);
+  await expectText(page.getByTestId('copy-supervisor-config'), /^\s*Copy\s*$/);
+  await page.evaluate(() => {
+    const created = document.querySelector('#enroll-created');
+    window.scrollTo(0, created.getBoundingClientRect().top + window.scrollY - 120);
+  });
+  await page.mouse.move(0, 0);
+  await snapshot('enroll-opentelemetry-collectors', { doc: true });
+
+  // Shown once: a reload has neither the token nor its config.
+  await page.reload();
+  await expectText(row, 'active');
+  assert.ok(await page.locator('#enroll-created').isHidden());
+  assert.ok(!(await page.content()).includes(token), 'the token is not in the page any more');
+});
+
+step('revoking an enrollment token asks first, naming how many collectors use it', async () => {
+  const { page } = ctx;
+  const row = page.locator(`tr[data-token-id="${ctx.enrollmentTokenId}"]`);
+  const dialog = page.locator('#revoke-dialog');
+  await row.getByRole('button', { name: `Revoke ${ctx.enrollmentPrefix}…` }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await expectText(dialog.locator('#revoke-dialog-title'), `Revoke enrollment token ${ctx.enrollmentPrefix}…?`);
+  await expectText(dialog.locator('#revoke-dialog-text'), 'No collector uses this token');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await expectText(row, 'active');
+
+  await row.getByRole('button', { name: `Revoke ${ctx.enrollmentPrefix}…` }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await expectText(dialog.locator('#revoke-dialog-text'), 'No collector uses this token');
+  await page.mouse.move(0, 0);
+  await snapshot('enroll-revoke-dialog', { doc: true });
+  await dialog.getByRole('button', { name: 'Revoke token' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await expectText(row.locator('[data-state]'), 'revoked');
+  assert.equal(await row.getByRole('button', { name: /Revoke/ }).count(), 0, 'nothing left to revoke');
+  assert.notEqual((await row.locator('td').nth(7).innerText()).trim(), '—', 'when it was revoked');
+  // And refused: an agent presenting it is turned away before anything is read.
+  const refused = await fetch(`${ctx.base}/v1/opamp`, {
+    method: 'POST', headers: { Authorization: `Bearer ${ctx.enrollmentToken}`, 'Content-Type': 'application/x-protobuf' }, body: Buffer.alloc(0),
+  });
+  assert.equal(refused.status, 401);
 });
 
 step('add a Grafana Alloy collector from the header and land on its page', async () => {
@@ -875,8 +987,14 @@ step('a viewer sees the fleet but no edit controls or settings', async () => {
   await expectText(viewer.getByTestId('whoami'), /dana\s+\(viewer\)/);
   assert.equal(await viewer.getByRole('link', { name: 'Settings' }).count(), 0);
   assert.equal(await viewer.getByTestId('add-collector-header').count(), 0);
+  assert.equal(await viewer.getByTestId('enroll-collectors').count(), 0);
   await viewer.goto(ctx.collectorUrl);
   assert.equal(await viewer.getByRole('button', { name: 'Add source' }).count(), 0);
+  // Enrollment tokens: the list (the one created and revoked above), without create or revoke.
+  await viewer.goto(`${ctx.base}/collectors/enroll`);
+  await expectText(viewer.locator(`tr[data-token-id="${ctx.enrollmentTokenId}"]`), 'revoked');
+  assert.equal(await viewer.locator('#enroll-token-form').count(), 0);
+  assert.equal(await viewer.getByRole('button', { name: /Revoke/ }).count(), 0);
   const settings = await viewer.goto(`${ctx.base}/settings`);
   assert.equal(settings.status(), 403);
   await context.close();

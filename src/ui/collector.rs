@@ -257,14 +257,22 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
             }
             div role="tabpanel" id="enroll-otel" aria-labelledby="enroll-tab-otel" hidden[alloy] {
                 div class="callout callout-info" role="note" {
-                    p { strong { "OpenTelemetry Collectors connect over OpAMP." } }
+                    p { strong { "OpenTelemetry Collectors connect over OpAMP, and enroll themselves." } }
                     p {
-                        "OpAMP enrollment is not served by this release yet. You can already model this collector's sources, "
-                        "routes and destinations; the Config tab shows the OpenTelemetry Collector YAML it will receive."
+                        "An OpenTelemetry Collector run by the " code { "opampsupervisor" } " connects with an enrollment token and "
+                        "becomes a collector of its own, named " code { "service.name@host.name" } ". The enrollment page creates the "
+                        "token and shows the ready-to-paste " code { "supervisor.yaml" } " and the install steps."
                     }
                     @if alloy {
                         p { "This collector is in " code { "alloy-remotecfg" } " mode — use the Grafana Alloy tab." }
+                    } @else {
+                        p {
+                            "This collector was added by hand: its agent connects with this collector's own token instead of an "
+                            "enrollment token (" code { "linkmesh collectors token " (record.id) } "). The Config tab shows the "
+                            "OpenTelemetry Collector YAML it receives."
+                        }
                     }
+                    p { a class="btn" href="/collectors/enroll" { (icon(Icon::Key)) "Enroll OpenTelemetry Collectors" } }
                 }
             }
         }
