@@ -5,6 +5,7 @@
 //! per-collector conversation build on these (issue 18).
 
 pub mod capabilities;
+pub mod components;
 pub mod connections;
 pub mod credentials;
 pub mod frame;

@@ -251,3 +251,85 @@ async fn an_oversized_message_is_refused_before_it_is_decoded() {
         .expect("post");
     assert_eq!(response.status(), 413, "inflated past the limit");
 }
+
+/// An agent's available components decide what is offered: it is asked for the list when it reports
+/// only the hash; a config needing an exporter its build lacks is not offered, the collector says
+/// which (once); the report's `otlp_http` is the `otlphttp` linkmesh renders; a config without the
+/// missing component is offered again.
+#[tokio::test]
+async fn a_config_needing_a_component_the_build_lacks_is_not_offered_and_says_which() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-build").await;
+    let token = api.mint_token(&collector_id).await;
+    let base = format!("/api/v1/collectors/{collector_id}");
+    api.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
+    let vendor = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "vendor", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
+        )
+        .await;
+    let kafka = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "bus", "type": "kafka", "settings": {"brokers": ["k:9092"], "topic": "t"}}),
+        )
+        .await;
+    let route = api
+        .create(
+            &format!("{base}/routes"),
+            json!({"name": "all", "destination_ids": [vendor["id"], kafka["id"]]}),
+        )
+        .await;
+
+    // The first message carries the report's hash only: the server asks for the list.
+    let mut first = first_message();
+    first.available_components =
+        Some(opamp::AvailableComponents { components: Default::default(), hash: vec![7; 32] });
+    let reply = send(&server, &token, &first).await;
+    assert_eq!(reply.flags & 2, 2, "ReportAvailableComponents asked: {reply:?}");
+
+    let kind = |types: &[&str]| opamp::ComponentDetails {
+        metadata: vec![],
+        sub_component_map: types
+            .iter()
+            .map(|name| ((*name).to_owned(), opamp::ComponentDetails::default()))
+            .collect(),
+    };
+    let mut listed = heartbeat(1);
+    listed.available_components = Some(opamp::AvailableComponents {
+        components: [
+            ("receivers".to_owned(), kind(&["otlp", "hostmetrics"])),
+            ("processors".to_owned(), kind(&["batch", "resource", "filter", "transform"])),
+            ("exporters".to_owned(), kind(&["otlp_grpc", "otlp_http", "debug"])),
+            ("connectors".to_owned(), kind(&["forward", "routing"])),
+        ]
+        .into(),
+        hash: vec![7; 32],
+    });
+    let reply = send(&server, &token, &listed).await;
+    assert!(offered_config(&reply).is_none(), "a config needing kafka is not offered: {reply:?}");
+    assert_eq!(reply.flags & 2, 0, "the list is known now");
+    api.wait_for_event(&collector_id, "config_failed", 1).await;
+    let refusals = events_of_type(&api, &collector_id, "config_failed").await;
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let message = refusals[0]["message"].as_str().expect("message");
+    assert!(message.contains("exporters kafka") && !message.contains("otlphttp"), "{message}");
+    let collector = api.collector(&collector_id).await;
+    assert_eq!(collector["config"]["remote_status"], "failed", "{collector}");
+    send(&server, &token, &heartbeat(2)).await;
+
+    // Without the Kafka destination the config runs on this build: offered.
+    let path = format!("{base}/routes/{}", route["id"].as_str().expect("id"));
+    let (status, body) = api
+        .request(Method::PUT, &path, Some(json!({"name": "all", "destination_ids": [vendor["id"]]})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let reply = send(&server, &token, &heartbeat(3)).await;
+    let (body, _) = offered_config(&reply).expect("offered once it runs on the build");
+    assert!(body.contains("otlphttp/") && !body.contains("kafka/"), "{body}");
+    // Events are written in order: once the delivery is, a second refusal would be too.
+    api.wait_for_event(&collector_id, "config_delivered", 1).await;
+    assert_eq!(events_of_type(&api, &collector_id, "config_failed").await.len(), 1, "said once per version");
+}

@@ -37,6 +37,7 @@ use crate::model::{
     ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, FeatureLevel, InferredApply,
     RemoteConfigState, SlotEpoch, UnixMillis,
 };
+use crate::opamp::components::{self as build_components, ComponentTypes, ReportedComponents};
 use crate::opamp::{AgentCapabilities, AgentSession};
 use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
@@ -101,6 +102,9 @@ pub struct CollectorActor {
     /// Whether this actor recorded an `own_metrics_offered` event (one per activation: the offer is
     /// repeated on every new agent stream, the event is not).
     own_metrics_offered: bool,
+    /// What an OpAMP agent's build has (its available-components report); `None` until one is known.
+    /// Boxed: Alloy collectors never have one.
+    agent_build: Option<Box<AgentBuild>>,
     own_metrics_last_seen_at: Option<UnixMillis>,
     /// The delivery being followed through the collector's own metrics (`apply_status`).
     apply: ApplyTracker,
@@ -169,6 +173,21 @@ pub struct OpampExchange {
     /// message), `at` and `config_version` are set; nothing is recorded as the agent's contact.
     #[serde(default)]
     pub push: bool,
+    /// The agent's available components, when the message reports them (absent from the exchanges
+    /// of older releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<ReportedComponents>,
+}
+
+/// What an OpAMP agent reported of its build.
+#[derive(Debug, Default)]
+struct AgentBuild {
+    /// The hash of its last available-components report.
+    hash: Option<String>,
+    /// Its component types, once it listed them.
+    types: Option<ComponentTypes>,
+    /// The config hash last refused for lacking components (reported once per version).
+    refused_hash: Option<String>,
 }
 
 #[derive(Default)]
@@ -186,6 +205,9 @@ pub struct OpampReply {
     /// The own-metrics destination is to be offered (`connection_settings.own_metrics`: the edge
     /// fills in its URL and the collector's derived credential).
     pub own_metrics: bool,
+    /// The agent is to list its available components (`ServerToAgentFlags_ReportAvailableComponents`):
+    /// it reported a components hash this actor has no list for.
+    pub report_available_components: bool,
 }
 
 /// The current config version rendered with its credentials, ready to send.
@@ -444,6 +466,7 @@ impl CollectorActor {
             last_export_report: env.clock.monotonic(),
             own_metrics_seen: record.own_metrics_seen(),
             own_metrics_offered: false,
+            agent_build: None,
             own_metrics_last_seen_at: None,
             apply: ApplyTracker::default(),
             inferred: record.config.inferred.clone().map(Box::new),
@@ -886,8 +909,10 @@ impl Handler<OpampExchange> for CollectorActor {
         // Before `offers` reads the rendering (`contact` would do it only after).
         self.render_if_behind(exchange.config_version);
         let capabilities = AgentCapabilities(exchange.capabilities);
+        let report_available_components = self.note_components(exchange.components.as_ref());
         let offers = capabilities.accepts_remote_config()
-            && !crate::render::otelcol::is_placeholder(&self.rendered.content);
+            && !crate::render::otelcol::is_placeholder(&self.rendered.content)
+            && self.build_has_what_config_needs(exchange.at);
         let config_hash = match self.opamp_session.as_mut() {
             Some(session) => session.config_hash(exchange.config_hash),
             None => exchange.config_hash.unwrap_or_default(),
@@ -927,6 +952,7 @@ impl Handler<OpampExchange> for CollectorActor {
             report_full_state,
             heartbeat,
             own_metrics,
+            report_available_components,
             ..OpampReply::default()
         })
     }
@@ -946,6 +972,58 @@ impl CollectorActor {
         .then_some(self.env.settings.opamp_heartbeat_interval);
         self.cadence.announce(heartbeat);
         heartbeat
+    }
+
+    /// Keeps the agent's available components; true when the agent is to be asked for the list (it
+    /// reported a hash this actor has none for).
+    fn note_components(&mut self, reported: Option<&ReportedComponents>) -> bool {
+        let Some(reported) = reported else { return false };
+        let build = self.agent_build.get_or_insert_with(Default::default);
+        match &reported.types {
+            Some(types) => {
+                build.hash = Some(reported.hash.clone());
+                build.types = Some(types.clone());
+                false
+            }
+            None => build.hash.as_deref() != Some(reported.hash.as_str()) || build.types.is_none(),
+        }
+    }
+
+    /// Whether the agent's build has every component the current config needs, as far as its report
+    /// tells (an agent that never listed its components gets the config). When it lacks some, the
+    /// config is not offered and the operator is told which, once per config version.
+    fn build_has_what_config_needs(&mut self, at: UnixMillis) -> bool {
+        let Some(build) = self.agent_build.as_mut() else { return true };
+        let Some(available) = &build.types else { return true };
+        let needed = build_components::required(&self.rendered.content);
+        let missing = build_components::missing(&needed, available);
+        if missing.is_empty() {
+            return true;
+        }
+        if build.refused_hash.as_deref() == Some(self.rendered.hash.as_str()) {
+            return false;
+        }
+        build.refused_hash = Some(self.rendered.hash.clone());
+        let message = build_components::refusal_message(self.rendered.version, &missing);
+        let named: Vec<String> = missing.iter().map(|(kind, name)| format!("{kind}/{name}")).collect();
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        update.events.push(
+            NewEvent::new(at, EventType::ConfigFailed, message.clone())
+                .with("version", self.rendered.version)
+                .with("hash", self.rendered.hash.as_str())
+                .with("missing_components", named.join(", ")),
+        );
+        let report = RemoteStatusReport {
+            state: RemoteConfigState::Failed,
+            error: Some(message),
+            hash: Some(self.rendered.hash.clone()),
+        };
+        self.remote_status = Some(report.state);
+        self.remote_error = report.error.clone();
+        self.status_hash = report.hash.clone();
+        update.remote_status = Some(report);
+        self.publish(update);
+        false
     }
 
     /// The agent is offered the own-metrics destination: an `own_metrics_offered` event, once per
@@ -983,7 +1061,8 @@ impl CollectorActor {
         let runs = session.config_hash(None);
         let offers = AgentCapabilities(push.capabilities).accepts_remote_config()
             && !crate::render::otelcol::is_placeholder(&self.rendered.content)
-            && runs != self.rendered.hash;
+            && runs != self.rendered.hash
+            && self.build_has_what_config_needs(push.at);
         if !offers {
             return OpampReply::default();
         }

@@ -71,6 +71,9 @@ pub struct WireOpampReply {
     /// As [`OpampReply::own_metrics`] (absent from the replies of older releases).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_metrics: bool,
+    /// As [`OpampReply::report_available_components`] (absent from the replies of older releases).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_available_components: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +93,7 @@ impl WireOpampReply {
             owner_behind: reply.owner_behind,
             heartbeat_seconds: reply.heartbeat.map(|interval| interval.as_secs()),
             own_metrics: reply.own_metrics,
+            report_available_components: reply.report_available_components,
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::cluster::payload;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::command::RemoteStatusReport;
 use crate::model::{CollectorMode, RemoteConfigState, UnixMillis};
+use crate::opamp::components::ReportedComponents;
 use crate::opamp::{AgentCapabilities, InstanceUid, InstanceUidError, SERVER_CAPABILITIES};
 use crate::proto::cluster::v1::CollectorCall;
 use crate::proto::opamp::v1 as pb;
@@ -264,6 +265,7 @@ pub fn read_message(
 
 /// What the actor needs of an `AgentToServer`.
 fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_version: u64) -> OpampExchange {
+    let components = message.available_components.as_ref().and_then(ReportedComponents::of);
     let description = message.agent_description.as_ref().map(description_of);
     let effective_config = message.effective_config.and_then(|effective| {
         let files = effective.config_map.map(|map| map.config_map).unwrap_or_default();
@@ -296,6 +298,7 @@ fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_ver
         at: UnixMillis::now(),
         config_version,
         push: false,
+        components,
     }
 }
 
@@ -379,7 +382,13 @@ pub(super) fn server_to_agent(
         }),
         config_hash: offer.hash.into_bytes(),
     });
-    let flags = if reply.report_full_state { pb::ServerToAgentFlags::ReportFullState as u64 } else { 0 };
+    let mut flags = 0;
+    if reply.report_full_state {
+        flags |= pb::ServerToAgentFlags::ReportFullState as u64;
+    }
+    if reply.report_available_components {
+        flags |= pb::ServerToAgentFlags::ReportAvailableComponents as u64;
+    }
     let heartbeat = match (&offers.credential, reply.heartbeat_seconds) {
         (Some(_), _) => Some(offers.heartbeat_seconds),
         (None, seconds) => seconds,

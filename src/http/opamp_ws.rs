@@ -300,6 +300,7 @@ impl Connection {
                 at: UnixMillis::now(),
                 config_version,
                 push: true,
+                components: None,
             };
             let reply = match ask_owner(&self.state, collector, ask, self.client_addr.clone()).await {
                 Ok(reply) => reply,
