@@ -308,8 +308,25 @@ async fn a_config_needing_a_component_the_build_lacks_is_not_offered_and_says_wh
         .into(),
         hash: vec![7; 32],
     });
+    listed.health = Some(opamp::ComponentHealth {
+        healthy: false,
+        status: "StatusRecoverableError".to_owned(),
+        last_error: "Agent process PID=42 exited unexpectedly".to_owned(),
+        ..Default::default()
+    });
     let reply = send(&server, &token, &listed).await;
     assert!(offered_config(&reply).is_none(), "a config needing kafka is not offered: {reply:?}");
+    let agent = api.collector(&collector_id).await["opamp"].clone();
+    assert_eq!(agent["health"]["healthy"], false, "{agent}");
+    assert_eq!(agent["health"]["last_error"], "Agent process PID=42 exited unexpectedly");
+    assert!(agent["capabilities"]
+        .as_array()
+        .expect("names")
+        .contains(&json!("reports available components")));
+    assert!(agent["available_components"]["exporters"]
+        .as_array()
+        .expect("types")
+        .contains(&json!("otlp_http")));
     assert_eq!(reply.flags & 2, 0, "the list is known now");
     api.wait_for_event(&collector_id, "config_failed", 1).await;
     let refusals = events_of_type(&api, &collector_id, "config_failed").await;

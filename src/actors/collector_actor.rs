@@ -37,7 +37,9 @@ use crate::model::{
     ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, FeatureLevel, InferredApply,
     RemoteConfigState, SlotEpoch, UnixMillis,
 };
-use crate::opamp::components::{self as build_components, ComponentTypes, ReportedComponents};
+use crate::opamp::components::{
+    self as build_components, AgentHealth, AgentView, ComponentTypes, ReportedComponents,
+};
 use crate::opamp::{AgentCapabilities, AgentSession};
 use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
@@ -102,8 +104,8 @@ pub struct CollectorActor {
     /// Whether this actor recorded an `own_metrics_offered` event (one per activation: the offer is
     /// repeated on every new agent stream, the event is not).
     own_metrics_offered: bool,
-    /// What an OpAMP agent's build has (its available-components report); `None` until one is known.
-    /// Boxed: Alloy collectors never have one.
+    /// What an OpAMP agent reported of itself (capabilities, health, its build's components); `None`
+    /// until it sent a message here. Boxed: Alloy collectors never have one.
     agent_build: Option<Box<AgentBuild>>,
     own_metrics_last_seen_at: Option<UnixMillis>,
     /// The delivery being followed through the collector's own metrics (`apply_status`).
@@ -177,11 +179,18 @@ pub struct OpampExchange {
     /// of older releases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<ReportedComponents>,
+    /// The agent's health, when the message reports it (absent from older releases' exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<AgentHealth>,
 }
 
-/// What an OpAMP agent reported of its build.
+/// What an OpAMP agent reported of itself.
 #[derive(Debug, Default)]
 struct AgentBuild {
+    /// Its capability bits, from its last message that had them.
+    capabilities: u64,
+    /// Its health, from its last message that had it (agents leave it out while it does not change).
+    health: Option<AgentHealth>,
     /// The hash of its last available-components report.
     hash: Option<String>,
     /// Its component types, once it listed them.
@@ -376,6 +385,8 @@ pub struct LiveView {
     /// `effective_config_persist_interval`); only for principals who may read it.
     pub effective_config: Option<Arc<str>>,
     pub apply: LiveApply,
+    /// What an OpAMP agent reported of itself, since this actor was activated.
+    pub opamp: Option<AgentView>,
 }
 
 /// The apply-status inference as the actor holds it, fresher than the replicated `config.inferred`.
@@ -910,6 +921,13 @@ impl Handler<OpampExchange> for CollectorActor {
         self.render_if_behind(exchange.config_version);
         let capabilities = AgentCapabilities(exchange.capabilities);
         let report_available_components = self.note_components(exchange.components.as_ref());
+        let agent = self.agent_build.get_or_insert_with(Default::default);
+        if exchange.capabilities != 0 {
+            agent.capabilities = exchange.capabilities;
+        }
+        if exchange.health.is_some() {
+            agent.health = exchange.health.clone();
+        }
         let offers = capabilities.accepts_remote_config()
             && !crate::render::otelcol::is_placeholder(&self.rendered.content)
             && self.build_has_what_config_needs(exchange.at);
@@ -1232,6 +1250,15 @@ impl Handler<Observe> for CollectorActor {
                 pending_version: self.apply.pending_version(),
                 disagreement: self.apply.disagreement().map(str::to_owned),
             },
+            opamp: self.agent_build.as_ref().map(|agent| AgentView {
+                capabilities: AgentCapabilities(agent.capabilities)
+                    .names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                health: agent.health.clone(),
+                available_components: agent.types.clone(),
+            }),
         })
     }
 }

@@ -27,7 +27,7 @@ use crate::cluster::payload;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::command::RemoteStatusReport;
 use crate::model::{CollectorMode, RemoteConfigState, UnixMillis};
-use crate::opamp::components::ReportedComponents;
+use crate::opamp::components::{AgentHealth, ReportedComponents};
 use crate::opamp::{AgentCapabilities, InstanceUid, InstanceUidError, SERVER_CAPABILITIES};
 use crate::proto::cluster::v1::CollectorCall;
 use crate::proto::opamp::v1 as pb;
@@ -299,6 +299,7 @@ fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_ver
         config_version,
         push: false,
         components,
+        health: message.health.as_ref().map(AgentHealth::of),
     }
 }
 

@@ -301,6 +301,7 @@ impl Connection {
                 config_version,
                 push: true,
                 components: None,
+                health: None,
             };
             let reply = match ask_owner(&self.state, collector, ask, self.client_addr.clone()).await {
                 Ok(reply) => reply,

@@ -80,6 +80,43 @@ impl ReportedComponents {
     }
 }
 
+/// The agent's health as it last reported it (`ComponentHealth` at the top level).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct AgentHealth {
+    pub healthy: bool,
+    /// The agent's own words (`StatusOK`, `Stopping`, …), bounded.
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub last_error: String,
+}
+
+/// Longest health status or error kept.
+const HEALTH_TEXT_LIMIT: usize = 2048;
+
+impl AgentHealth {
+    pub fn of(health: &pb::ComponentHealth) -> AgentHealth {
+        let bounded = |text: &str| text.chars().take(HEALTH_TEXT_LIMIT).collect::<String>();
+        AgentHealth {
+            healthy: health.healthy,
+            status: bounded(&health.status),
+            last_error: bounded(&health.last_error),
+        }
+    }
+}
+
+/// What the collector page shows of an OpAMP agent (live state of the collector's actor).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct AgentView {
+    /// The names of the capability bits it reported.
+    pub capabilities: Vec<String>,
+    pub health: Option<AgentHealth>,
+    /// Its build's component types per kind, when it listed them.
+    pub available_components: Option<ComponentTypes>,
+}
+
 /// The `(kind, type)` pairs `required` needs that `available` lacks, aliases taken into account.
 /// Kinds the report does not list at all are not judged (an agent may report only some).
 pub fn missing(required: &ComponentTypes, available: &ComponentTypes) -> Vec<(String, String)> {

@@ -92,6 +92,10 @@ pub struct CollectorView {
     config: ConfigDeliveryView,
     /// The node whose actor serves this collector (its slot's owner); `null` before bootstrap.
     owner_node: Option<u64>,
+    /// For an `opamp` collector, what its agent reported since its actor was activated: capabilities,
+    /// health, its build's available components (live state of the owning node). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opamp: Option<crate::opamp::components::AgentView>,
     /// `false` when the owner could not be asked in time: the live fields above are the replicated
     /// ones. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +183,7 @@ impl CollectorView {
             stability_level: record.stability_level.as_str(),
             live_effective_config: None,
             owner_node: None,
+            opamp: None,
             live: None,
             config: ConfigDeliveryView {
                 version: record.config.version,
@@ -222,6 +227,7 @@ impl CollectorView {
                 own_metrics_seen: record.own_metrics_seen() || live.own_metrics_last_seen_at.is_some(),
             });
             view.live_effective_config = live.effective_config;
+            view.opamp = live.opamp;
         }
         view
     }
