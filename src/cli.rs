@@ -318,6 +318,13 @@ pub enum CollectorsCommand {
         client: ClientArgs,
         collector_id: String,
     },
+    /// Ask an OpenTelemetry Collector's OpAMP agent to restart the collector (`linkmesh events` shows
+    /// the outcome as `restart_outcome`).
+    Restart {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+    },
     /// Mint (or rotate) a collector's token and print the ready-to-paste config.alloy.
     Token {
         #[command(flatten)]

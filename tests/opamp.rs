@@ -350,3 +350,43 @@ async fn a_config_needing_a_component_the_build_lacks_is_not_offered_and_says_wh
     api.wait_for_event(&collector_id, "config_delivered", 1).await;
     assert_eq!(events_of_type(&api, &collector_id, "config_failed").await.len(), 1, "said once per version");
 }
+
+/// `POST /collectors/{id}/restart`: the agent's next reply carries `command{type: Restart}` (once);
+/// the outcome is read from the first health report that is not a transition; an Alloy collector
+/// is refused.
+#[tokio::test]
+async fn a_restart_reaches_the_agent_once_and_its_outcome_comes_from_its_health() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-restart").await;
+    let token = api.mint_token(&collector_id).await;
+    let reply = send(&server, &token, &first_message()).await;
+    assert!(reply.command.is_none());
+
+    let path = format!("/api/v1/collectors/{collector_id}/restart");
+    let (status, body) = api.request(Method::POST, &path, None).await;
+    assert_eq!(status, 202, "{body}");
+    api.wait_for_event(&collector_id, "restart_requested", 1).await;
+    let reply = send(&server, &token, &heartbeat(1)).await;
+    let command = reply.command.expect("the restart command");
+    assert_eq!(command.r#type, opamp::CommandType::Restart as i32);
+    assert!(send(&server, &token, &heartbeat(2)).await.command.is_none(), "sent once");
+
+    let with_health = |sequence_num, healthy, status: &str| {
+        let mut message = heartbeat(sequence_num);
+        message.health =
+            Some(opamp::ComponentHealth { healthy, status: status.to_owned(), ..Default::default() });
+        message
+    };
+    send(&server, &token, &with_health(3, false, "Stopping")).await;
+    send(&server, &token, &with_health(4, true, "StatusOK")).await;
+    api.wait_for_event(&collector_id, "restart_outcome", 1).await;
+    let outcome = &events_of_type(&api, &collector_id, "restart_outcome").await[0];
+    assert_eq!(outcome["data"]["healthy"], true, "{outcome}");
+    assert!(outcome["message"].as_str().expect("message").contains("healthy (StatusOK)"), "{outcome}");
+
+    let alloy = api.create_collector("alloy-restart").await;
+    let (status, body) =
+        api.request(Method::POST, &format!("/api/v1/collectors/{alloy}/restart"), None).await;
+    assert_eq!(status, 409, "{body}");
+}

@@ -104,6 +104,11 @@ pub struct CollectorActor {
     /// Whether this actor recorded an `own_metrics_offered` event (one per activation: the offer is
     /// repeated on every new agent stream, the event is not).
     own_metrics_offered: bool,
+    /// The restart requests (`CollectorRecord::restart_requests`) this actor sent or found sent: a
+    /// restart command goes out when the record's count passes it.
+    restart_sent: u64,
+    /// A restart command went out; the next health report that is not a transition is its outcome.
+    awaiting_restart_outcome: bool,
     /// What an OpAMP agent reported of itself (capabilities, health, its build's components); `None`
     /// until it sent a message here. Boxed: Alloy collectors never have one.
     agent_build: Option<Box<AgentBuild>>,
@@ -217,6 +222,8 @@ pub struct OpampReply {
     /// The agent is to list its available components (`ServerToAgentFlags_ReportAvailableComponents`):
     /// it reported a components hash this actor has no list for.
     pub report_available_components: bool,
+    /// A restart command goes out with this reply (`command{type: Restart}`).
+    pub restart: bool,
 }
 
 /// The current config version rendered with its credentials, ready to send.
@@ -477,6 +484,9 @@ impl CollectorActor {
             last_export_report: env.clock.monotonic(),
             own_metrics_seen: record.own_metrics_seen(),
             own_metrics_offered: false,
+            // Requests made before this activation are not replayed (a stale restart is no restart).
+            restart_sent: record.restart_requests,
+            awaiting_restart_outcome: false,
             agent_build: None,
             own_metrics_last_seen_at: None,
             apply: ApplyTracker::default(),
@@ -928,6 +938,10 @@ impl Handler<OpampExchange> for CollectorActor {
         if exchange.health.is_some() {
             agent.health = exchange.health.clone();
         }
+        if let Some(health) = &exchange.health {
+            self.note_restart_outcome(health, exchange.at);
+        }
+        let restart = self.restart_due(capabilities, exchange.at);
         let offers = capabilities.accepts_remote_config()
             && !crate::render::otelcol::is_placeholder(&self.rendered.content)
             && self.build_has_what_config_needs(exchange.at);
@@ -971,6 +985,7 @@ impl Handler<OpampExchange> for CollectorActor {
             heartbeat,
             own_metrics,
             report_available_components,
+            restart,
             ..OpampReply::default()
         })
     }
@@ -1044,6 +1059,61 @@ impl CollectorActor {
         false
     }
 
+    /// Whether a restart command goes out now: an operator asked for one since the last sent, and the
+    /// agent accepts restart commands (else the operator is told why none was sent, once).
+    fn restart_due(&mut self, capabilities: AgentCapabilities, at: UnixMillis) -> bool {
+        let requested = self
+            .env
+            .raft
+            .state()
+            .fleet
+            .collector(&self.collector_id)
+            .map_or(0, |record| record.restart_requests);
+        if requested <= self.restart_sent || capabilities.0 == 0 {
+            return false;
+        }
+        self.restart_sent = requested;
+        let accepts = capabilities.accepts_restart_command();
+        self.awaiting_restart_outcome = accepts;
+        if !accepts {
+            let mut update = ActivityUpdate::for_collector(&self.collector_id);
+            update.events.push(
+                NewEvent::new(
+                    at,
+                    EventType::RestartOutcome,
+                    "no restart sent: the agent does not accept restart commands (the supervisor needs \
+                     capabilities.accepts_restart_command: true)",
+                )
+                .with("restarted", false),
+            );
+            self.publish(update);
+        }
+        accepts
+    }
+
+    /// The first health report after a restart command that is not a transition (`Stopping`,
+    /// `Starting`) says how the restart went.
+    fn note_restart_outcome(&mut self, health: &AgentHealth, at: UnixMillis) {
+        let transition =
+            ["stopping", "starting"].iter().any(|word| health.status.to_ascii_lowercase().contains(word));
+        if !self.awaiting_restart_outcome || transition {
+            return;
+        }
+        self.awaiting_restart_outcome = false;
+        let message = if health.healthy {
+            format!("the agent restarted its collector, healthy ({})", health.status)
+        } else {
+            format!("the agent restarted its collector, unhealthy: {}", health.last_error)
+        };
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        update.events.push(
+            NewEvent::new(at, EventType::RestartOutcome, message)
+                .with("restarted", true)
+                .with("healthy", health.healthy),
+        );
+        self.publish(update);
+    }
+
     /// The agent is offered the own-metrics destination: an `own_metrics_offered` event, once per
     /// activation, from the feature level that knows the event type (an older member could not
     /// decode it).
@@ -1077,19 +1147,20 @@ impl CollectorActor {
             return OpampReply { report_full_state: true, ..OpampReply::default() };
         };
         let runs = session.config_hash(None);
+        let restart = self.restart_due(AgentCapabilities(push.capabilities), push.at);
         let offers = AgentCapabilities(push.capabilities).accepts_remote_config()
             && !crate::render::otelcol::is_placeholder(&self.rendered.content)
             && runs != self.rendered.hash
             && self.build_has_what_config_needs(push.at);
         if !offers {
-            return OpampReply::default();
+            return OpampReply { restart, ..OpampReply::default() };
         }
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.record_delivery(push.at, &mut update);
         if update != ActivityUpdate::for_collector(&self.collector_id) {
             self.publish(update);
         }
-        OpampReply { offer: Some(self.rendered.clone()), ..OpampReply::default() }
+        OpampReply { offer: Some(self.rendered.clone()), restart, ..OpampReply::default() }
     }
 
     /// The rendered config goes out in this answer: recorded (and a `config_delivered` event) unless

@@ -321,7 +321,10 @@ impl CollectorRegistry {
                 self.opamp_connections.changed(&collector_id);
             }
             // Connections held with the old token hear the owner refuse it, and close.
-            Effect::CollectorTokenChanged { collector_id } => self.opamp_connections.changed(&collector_id),
+            Effect::CollectorTokenChanged { collector_id }
+            | Effect::CollectorRestartRequested { collector_id } => {
+                self.opamp_connections.changed(&collector_id)
+            }
             Effect::SlotsMoved { moved } => self.slots_moved(&moved),
         }
     }

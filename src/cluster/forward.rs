@@ -74,6 +74,9 @@ pub struct WireOpampReply {
     /// As [`OpampReply::report_available_components`] (absent from the replies of older releases).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub report_available_components: bool,
+    /// As [`OpampReply::restart`] (absent from the replies of older releases).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +97,7 @@ impl WireOpampReply {
             heartbeat_seconds: reply.heartbeat.map(|interval| interval.as_secs()),
             own_metrics: reply.own_metrics,
             report_available_components: reply.report_available_components,
+            restart: reply.restart,
         }
     }
 }

@@ -402,6 +402,9 @@ pub(super) fn server_to_agent(
         flags,
         capabilities: SERVER_CAPABILITIES,
         connection_settings,
+        command: reply
+            .restart
+            .then_some(pb::ServerToAgentCommand { r#type: pb::CommandType::Restart as i32 }),
         ..Default::default()
     }
 }

@@ -314,7 +314,7 @@ impl Connection {
                 tokio::time::sleep(PUSH_RETRY_AFTER).await;
                 continue;
             }
-            if reply.offer.is_none() && !reply.report_full_state {
+            if reply.offer.is_none() && !reply.report_full_state && !reply.restart {
                 return Ok(());
             }
             let offers =

@@ -209,6 +209,10 @@ pub struct CollectorRecord {
     /// bumped by every token rotation from feature level 4 on, which ends the older credentials.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub credential_generation: u32,
+    /// How many restarts operators asked of the collector's OpAMP agent (`Command::RequestRestart`):
+    /// the owner's actor sends a restart command when this passes the count it sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_requests: u64,
 }
 
 /// How an enrolled collector's agent is known and authenticated.
@@ -268,6 +272,7 @@ impl CollectorRecord {
             history_key: 0,
             enrollment: None,
             credential_generation: 0,
+            restart_requests: 0,
         }
     }
 

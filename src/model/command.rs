@@ -362,6 +362,12 @@ pub enum Command {
         name: String,
         at: UnixMillis,
     },
+    /// An operator asks an `opamp` collector's agent to restart its collector: the collector's
+    /// restart count goes up, and the owner's actor sends the command (`command{type: Restart}`).
+    RequestRestart {
+        collector_id: String,
+        at: UnixMillis,
+    },
     /// The cluster moves to `level` (`model/feature_level.rs`): proposed by the leader only once every
     /// member reported a release that knows it; never lowers the level.
     RaiseFeatureLevel {
@@ -380,7 +386,8 @@ impl Command {
             Command::CreateCollectors { .. } => FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS,
             Command::CreateEnrollmentToken { .. }
             | Command::RevokeEnrollmentToken { .. }
-            | Command::EnrollCollector { .. } => FeatureLevel::OPAMP_ENROLLMENT,
+            | Command::EnrollCollector { .. }
+            | Command::RequestRestart { .. } => FeatureLevel::OPAMP_ENROLLMENT,
             _ => FeatureLevel::BASELINE,
         }
     }

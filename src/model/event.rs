@@ -24,6 +24,10 @@ pub enum EventType {
     Enrolled,
     /// The OpAMP agent was offered linkmesh as its own-metrics destination (feature level 4).
     OwnMetricsOffered,
+    /// An operator asked the OpAMP agent to restart its collector (feature level 4).
+    RestartRequested,
+    /// What the agent's health said after a restart command, or why none was sent (feature level 4).
+    RestartOutcome,
 }
 
 impl EventType {
@@ -43,6 +47,8 @@ impl EventType {
             EventType::OwnMetricsFirstSeen => "own_metrics_first_seen",
             EventType::Enrolled => "enrolled",
             EventType::OwnMetricsOffered => "own_metrics_offered",
+            EventType::RestartRequested => "restart_requested",
+            EventType::RestartOutcome => "restart_outcome",
         }
     }
 }

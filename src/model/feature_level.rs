@@ -17,7 +17,8 @@
 //!   carry that tree (format version 2). Reaching it moves every collector's events there.
 //! - 4: OpAMP enrollment tokens and the commands that use them (`model/enrollment_tokens.rs`,
 //!   ADR 0010), the collector fields they set (bound instance uid, enrolling token, credential
-//!   generation), and the OpAMP event types `enrolled` and `own_metrics_offered`.
+//!   generation), `RequestRestart` and the restart count, and the OpAMP event types `enrolled`,
+//!   `own_metrics_offered`, `restart_requested` and `restart_outcome`.
 //!
 //! [`Command::RaiseFeatureLevel`]: super::Command::RaiseFeatureLevel
 

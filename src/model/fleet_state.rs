@@ -79,6 +79,11 @@ pub enum Effect {
     CollectorTokenChanged {
         collector_id: String,
     },
+    /// An operator asked the collector's OpAMP agent to restart: the node holding its connection asks
+    /// the owner what to send.
+    CollectorRestartRequested {
+        collector_id: String,
+    },
     /// Slots changed owner: the old owner's actors of these slots hand over and stop, the new owner
     /// activates the ones that expect polls.
     SlotsMoved {
@@ -770,6 +775,7 @@ impl FleetState {
                 Ok(vec![])
             }
             Command::CreateEnrollmentToken { token } => self.create_enrollment_token(token),
+            Command::RequestRestart { collector_id, at } => self.request_restart(collector_id, *at),
             Command::RevokeEnrollmentToken { id, at } => self.revoke_enrollment_token(id, *at),
             Command::EnrollCollector { token_id, instance_uid, collector_id, name, at } => {
                 self.enroll_collector(token_id, instance_uid, collector_id, name, *at)

@@ -78,6 +78,7 @@ func main() {
 	timeout := flag.Duration("timeout", 60*time.Second, "give up (exit 4) after this long")
 	name := flag.String("name", "opampwsclient", "service.name in the agent description")
 	acceptSettings := flag.Bool("accept-settings", false, "accept OpAMP connection settings: reconnect with the offered endpoint and headers")
+	acceptRestart := flag.Bool("accept-restart", false, "report health and accept restart commands (a restart reports a new start time, healthy)")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "usage: opampwsclient -url ws://HOST/v1/opamp -token TOKEN [-configs N]")
@@ -114,6 +115,13 @@ func main() {
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat
 	if *acceptSettings {
 		capabilities |= protobufs.AgentCapabilities_AgentCapabilities_AcceptsOpAMPConnectionSettings
+	}
+	if *acceptRestart {
+		capabilities |= protobufs.AgentCapabilities_AgentCapabilities_AcceptsRestartCommand |
+			protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth
+	}
+	healthy := func() *protobufs.ComponentHealth {
+		return &protobufs.ComponentHealth{Healthy: true, Status: "StatusOK", StartTimeUnixNano: uint64(time.Now().UnixNano())}
 	}
 	// Offered connection settings are applied by the main goroutine: the client is stopped and a new
 	// one started with them (as the supervisor does), never from inside the client's own callback.
@@ -166,6 +174,14 @@ func main() {
 					}
 					return nil
 				},
+				OnCommand: func(_ context.Context, command *protobufs.ServerToAgentCommand) error {
+					out.emit(map[string]any{"event": "command", "type": command.GetType().String()})
+					mu.Lock()
+					current := agent
+					mu.Unlock()
+					// The collector "restarts": a new start time, healthy again.
+					return current.SetHealth(healthy())
+				},
 				OnMessage: func(_ context.Context, msg *types.MessageData) {
 					if msg.RemoteConfig == nil {
 						return
@@ -206,6 +222,12 @@ func main() {
 		if err := next.SetAgentDescription(description); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
+		}
+		if *acceptRestart {
+			if err := next.SetHealth(healthy()); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
 		mu.Lock()
 		agent = next

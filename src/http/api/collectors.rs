@@ -393,6 +393,24 @@ pub(super) async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `POST /collectors/{id}/restart`: an `opamp` collector's agent is asked to restart its collector
+/// (`command{type: Restart}`: over WebSocket at once, over plain HTTP in its next reply). 202: the
+/// request is recorded (`restart_requested`); the outcome is a `restart_outcome` event, from the
+/// agent's next health report, or saying that the agent does not accept restart commands.
+pub(super) async fn restart(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    state
+        .raft
+        .propose(Command::RequestRestart { collector_id: collector_id.clone(), at: UnixMillis::now() })
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "restart_requested": collector_id })))
+}
+
 pub(super) async fn mint_token(
     principal: Principal,
     request: HttpRequest,

@@ -262,6 +262,7 @@ pub static API_ROUTES: &[ApiRoute] = &[
     route!(Patch, "/collectors/{id}", ManageCollectors, collectors::update, "Change a collector's settings"),
     route!(Delete, "/collectors/{id}", ManageCollectors, collectors::delete, "Delete a collector; its token stops working at once"),
     route!(Post, "/collectors/{id}/token", ManageCollectors, collectors::mint_token, "Mint or rotate a collector's token, with its ready-to-paste config"),
+    route!(Post, "/collectors/{id}/restart", ManageCollectors, collectors::restart, "Ask an OpenTelemetry Collector's OpAMP agent to restart it; the outcome arrives as an event").status(202),
     route!(Get, "/collectors/{id}/config", Authenticated, collectors::config_view, "The config the collector will receive"),
     route!(Get, "/collectors/{id}/events", Authenticated, collectors::events, "A collector's events, oldest first"),
     // OpAMP enrollment tokens (`enrollment_tokens.rs`).

@@ -118,6 +118,35 @@ impl FleetState {
         Ok(vec![])
     }
 
+    pub(super) fn request_restart(
+        &mut self,
+        collector_id: &str,
+        at: UnixMillis,
+    ) -> Result<Vec<Effect>, ApplyError> {
+        let sink = Self::event_sink(&mut self.history_writes, &mut self.next_history_key, self.feature_level);
+        let record =
+            self.collectors.get_mut(collector_id).ok_or_else(|| not_found("collector", collector_id))?;
+        if record.mode != CollectorMode::Opamp {
+            return Err(ApplyError::Precondition {
+                problem: format!(
+                    "collector {:?} is an Alloy collector; restart commands go to OpAMP agents (mode \"opamp\")",
+                    record.name
+                ),
+            });
+        }
+        record.restart_requests += 1;
+        record.push_event(
+            NewEvent::new(
+                at,
+                EventType::RestartRequested,
+                "restart of the collector requested from its OpAMP agent",
+            )
+            .with("request", record.restart_requests),
+            sink,
+        );
+        Ok(vec![Effect::CollectorRestartRequested { collector_id: collector_id.to_owned() }])
+    }
+
     /// `name` if free, else `name` followed by the start of the instance uid, else by all of it (two
     /// agents never share an instance uid, and an enrolled uid is never enrolled again).
     fn unique_enrolled_name(&self, name: &str, instance_uid: &str) -> String {
