@@ -224,9 +224,7 @@ async fn cli_prune_is_a_dry_run_unless_applied_and_refuses_a_short_inactivity() 
 async fn cli_manages_opamp_enrollment_tokens() {
     let server = Server::start();
     let api = Api::admin(&server).await;
-    let at_level =
-        wait_until(WAIT_DEADLINE, || async { api.get("/api/v1/cluster").await["feature_level"] == 4 }).await;
-    assert!(at_level, "the node never reached the enrollment feature level");
+    wait_for_level(&api, 4).await;
 
     let args = [
         "enrollment-tokens",

@@ -36,6 +36,7 @@ async fn events_of_type(api: &Api, collector_id: &str, event_type: &str) -> Vec<
 async fn an_agent_over_plain_http_is_offered_its_config_and_its_reports_are_recorded() {
     let server = Server::start_with_config(FAST_CONFIG);
     let api = Api::admin(&server).await;
+    support::wait_for_level(&api, 4).await; // config_applying is recorded from level 4 on
     let collector_id = create_opamp_collector(&api, "otel-edge").await;
     let token = api.mint_token(&collector_id).await;
 
@@ -65,6 +66,10 @@ async fn an_agent_over_plain_http_is_offered_its_config_and_its_reports_are_reco
     let applied = with_status(heartbeat(3), &hash, opamp::RemoteConfigStatuses::Applied, "");
     assert!(offered_config(&send(&server, &token, &applied).await).is_none());
     api.wait_for_event(&collector_id, "config_applied", 1).await;
+    let types = api.event_types(&collector_id).await;
+    let applying = types.iter().position(|kind| kind == "config_applying");
+    let applied = types.iter().position(|kind| kind == "config_applied");
+    assert!(applying.is_some() && applying < applied, "APPLYING recorded before APPLIED: {types:?}");
     // Later messages leave the unchanged status out: still nothing to offer.
     let reply = send(&server, &token, &heartbeat(4)).await;
     assert!(offered_config(&reply).is_none() && reply.flags == 0, "{reply:?}");

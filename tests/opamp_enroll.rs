@@ -23,11 +23,7 @@ const ENROLLMENT_LEVEL: u64 = 4;
 /// `fleet=otel` (what an enrolled collector runs).
 async fn enrollment_ready(server: &Server) -> Api {
     let api = Api::admin(server).await;
-    let reached = wait_until(Duration::from_secs(30), || async {
-        api.get("/api/v1/cluster").await["feature_level"] == ENROLLMENT_LEVEL
-    })
-    .await;
-    assert!(reached, "the single node never raised its feature level to {ENROLLMENT_LEVEL}");
+    support::wait_for_level(&api, ENROLLMENT_LEVEL).await;
     let selector = "fleet=otel";
     api.create(
         "/api/v1/sources",

@@ -764,6 +764,21 @@ impl CollectorActor {
                     .with("hash", self.delivered_hash.clone().unwrap_or_default()),
                 );
             }
+            // A new event type: only once every member can decode it.
+            RemoteConfigState::Applying
+                if changed
+                    && self.env.raft.state().fleet.feature_level() >= FeatureLevel::OPAMP_ENROLLMENT =>
+            {
+                update.events.push(
+                    NewEvent::new(
+                        at,
+                        EventType::ConfigApplying,
+                        format!("collector applying config version {}", self.rendered.version),
+                    )
+                    .with("version", self.rendered.version)
+                    .with("hash", self.delivered_hash.clone().unwrap_or_default()),
+                );
+            }
             RemoteConfigState::Failed if changed => {
                 let count = self.unwritten_config_failures.as_ref().map_or(0, |failures| failures.count);
                 self.unwritten_config_failures = Some(Box::new(UnwrittenConfigFailures {

@@ -26,6 +26,8 @@ pub enum EventType {
     OwnMetricsOffered,
     /// An operator asked the OpAMP agent to restart its collector (feature level 4).
     RestartRequested,
+    /// The collector reported APPLYING for a delivered config (OpAMP; feature level 4).
+    ConfigApplying,
     /// What the agent's health said after a restart command, or why none was sent (feature level 4).
     RestartOutcome,
 }
@@ -48,6 +50,7 @@ impl EventType {
             EventType::Enrolled => "enrolled",
             EventType::OwnMetricsOffered => "own_metrics_offered",
             EventType::RestartRequested => "restart_requested",
+            EventType::ConfigApplying => "config_applying",
             EventType::RestartOutcome => "restart_outcome",
         }
     }

@@ -18,7 +18,7 @@
 //! - 4: OpAMP enrollment tokens and the commands that use them (`model/enrollment_tokens.rs`,
 //!   ADR 0010), the collector fields they set (bound instance uid, enrolling token, credential
 //!   generation), `RequestRestart` and the restart count, and the OpAMP event types `enrolled`,
-//!   `own_metrics_offered`, `restart_requested` and `restart_outcome`.
+//!   `own_metrics_offered`, `restart_requested`, `restart_outcome` and `config_applying`.
 //!
 //! [`Command::RaiseFeatureLevel`]: super::Command::RaiseFeatureLevel
 

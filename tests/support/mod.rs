@@ -498,3 +498,13 @@ pub fn go_tool(name: &str, env_var: &str) -> PathBuf {
     assert!(status.success(), "go build of tools/{name} failed");
     output
 }
+
+/// Waits until the node `api` talks to runs at feature level `level` (a single node raises its level
+/// shortly after it starts; what is new at a level is refused, or not recorded, until then).
+pub async fn wait_for_level(api: &Api, level: u64) {
+    let reached = wait_until(Duration::from_secs(30), || async {
+        api.get("/api/v1/cluster").await["feature_level"] == level
+    })
+    .await;
+    assert!(reached, "the node never reached feature level {level}");
+}
