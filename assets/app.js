@@ -1390,6 +1390,7 @@
       activeTab: 'overview',
       followingHistory: false, // a tab selected by Back/Forward adds no history entry
       topologyTimer: null,
+      agentParts: {}, // what each part of the Agent panel shows, to redraw it only when that changes
     };
 
     // Tabs, with the selected one in the URL hash (#events) so it can be linked and survives reload;
@@ -1540,7 +1541,143 @@
       $('#overview-attributes .section-label')?.classList.add('first');
       $('#overview-effective').replaceChildren(config.effective_config
         ? h('pre', { class: 'code' }, h('code', {}, config.effective_config))
-        : h('p', { class: 'muted' }, 'Not reported.'));
+        : h('p', { class: 'muted' }, c.mode === 'opamp' ? agentEffectiveConfigNote(c) : 'Not reported.'));
+      if (c.mode === 'opamp') renderAgent();
+    }
+
+    // ---- the Agent panel (opamp collectors): what the agent reported of itself over OpAMP
+    const COMPONENT_KINDS = ['receivers', 'processors', 'exporters', 'connectors', 'extensions'];
+
+    function agentEffectiveConfigNote(c) {
+      if (!canEdit) return 'Shown to operators and admins only.';
+      const capabilities = c.opamp ? c.opamp.capabilities || [] : null;
+      if (capabilities && !capabilities.includes('reports effective config')) return 'The agent does not report its effective config.';
+      return 'Not reported yet.';
+    }
+
+    function healthBadge(kind, text) {
+      return h('span', { class: `badge health-${kind}`, 'data-health': kind }, h('span', { class: 'dot', 'aria-hidden': 'true' }), text);
+    }
+
+    /** Why there is no agent state: not connected yet, the owner did not answer, or no message since the actor started. */
+    function agentWaiting(c) {
+      if (c.live === false) {
+        return [healthBadge('unknown', 'unknown'),
+          h('span', { class: 'muted' }, `Node ${c.owner_node} did not answer in time; the agent's live state is not available.`)];
+      }
+      if (c.status === 'awaiting_connection') {
+        return [healthBadge('unknown', 'not connected'),
+          h('span', { class: 'muted' }, "The agent has not connected yet; it reports its health, description and capabilities once it does.")];
+      }
+      return [healthBadge('unknown', 'waiting'),
+        h('span', { class: 'muted' }, "The agent has not reported since this server's collector actor started: waiting for the agent's next message.")];
+    }
+
+    function agentHealth(c, agent) {
+      const health = agent.health;
+      if (!health) {
+        return [healthBadge('unknown', 'not reported'), h('span', { class: 'muted' }, agent.capabilities.includes('reports health')
+          ? 'The agent has not reported its health yet.' : 'The agent does not report health.')];
+      }
+      const parts = [health.healthy ? healthBadge('healthy', 'healthy') : healthBadge('unhealthy', 'unhealthy'),
+        health.status ? h('code', { class: 'agent-status', title: 'Status as the agent reports it' }, health.status) : null];
+      // A collector no longer in touch shows what its agent said last, and says so.
+      if (c.status === 'stale' || c.status === 'offline') {
+        parts.push(h('span', { class: 'muted' }, 'as the agent last reported it, ', timeAgo(c.last_seen_at)));
+      }
+      if (health.last_error) {
+        parts.push(h('div', { class: `agent-error${health.healthy ? ' agent-error-past' : ''}`, 'data-testid': 'agent-last-error' },
+          h('span', { class: 'agent-error-label' }, health.healthy ? 'Last error (now healthy)' : 'Last error'),
+          h('pre', {}, health.last_error)));
+      }
+      return parts;
+    }
+
+    function agentDescription(attributes) {
+      const attr = (key) => (attributes[key] || '').trim();
+      const joined = (...values) => values.filter(Boolean).join(' ');
+      const notReported = () => h('span', { class: 'muted' }, 'not reported');
+      const service = joined(attr('service.name'), attr('service.version'));
+      const host = attr('host.name');
+      const os = attr('os.description') || attr('os.type');
+      return [
+        ['Service', service ? h('span', { 'data-testid': 'agent-service' }, service) : notReported()],
+        ['Host', host ? [h('span', { 'data-testid': 'agent-host' }, host), attr('host.arch') ? h('span', { class: 'muted' }, ` · ${attr('host.arch')}`) : null] : notReported()],
+        ['OS', os ? h('span', { 'data-testid': 'agent-os' }, os) : notReported()],
+        attr('service.instance.id') ? ['Instance', h('code', {}, attr('service.instance.id'))] : null,
+      ];
+    }
+
+    function componentKinds(available) {
+      const extra = Object.keys(available).filter((kind) => !COMPONENT_KINDS.includes(kind)).sort();
+      return COMPONENT_KINDS.concat(extra);
+    }
+
+    function countText(count, kind) {
+      return `${count} ${count === 1 ? kind.replace(/s$/, '') : kind}`;
+    }
+
+    // Each part is redrawn only when what it shows changed: the stream sends the whole collector on every
+    // change, and redrawing the same health would announce it again (aria-live) and lose a text selection.
+    function redrawAgentPart(part, inputs, draw) {
+      const key = JSON.stringify(inputs);
+      if (state.agentParts[part] === key) return;
+      state.agentParts[part] = key;
+      draw();
+    }
+
+    function renderAgent() {
+      const panel = $('#agent');
+      if (!panel) return;
+      const c = state.collector;
+      const agent = c.opamp ? { ...c.opamp, capabilities: c.opamp.capabilities || [] } : null;
+      const attributes = c.local_attributes || {};
+      panel.dataset.reported = agent ? 'true' : 'false';
+
+      const outOfTouch = c.status === 'stale' || c.status === 'offline';
+      redrawAgentPart('health', agent
+        ? [agent.health, agent.capabilities.includes('reports health'), outOfTouch && c.last_seen_at]
+        : [null, c.live === false && c.owner_node, c.status === 'awaiting_connection'],
+      () => $('#agent-health').replaceChildren(...(agent ? agentHealth(c, agent) : agentWaiting(c)).filter(Boolean)));
+
+      redrawAgentPart('description', attributes, () => kvList($('#agent-description'), agentDescription(attributes)));
+
+      redrawAgentPart('capabilities', agent && agent.capabilities, () => {
+        const capabilities = $('#agent-capabilities');
+        if (!agent) capabilities.replaceChildren(h('p', { class: 'muted' }, 'Not reported yet.'));
+        else if (!agent.capabilities.length) capabilities.replaceChildren(h('p', { class: 'muted' }, 'None reported.'));
+        else {
+          capabilities.replaceChildren(...[h('ul', { class: 'cap-chips', 'aria-labelledby': 'agent-capabilities-title' },
+            agent.capabilities.map((name) => h('li', { class: 'cap-chip' }, name))),
+          agent.capabilities.includes('accepts remote config')
+            ? null
+            : h('p', { class: 'help' }, 'It does not accept remote config: linkmesh cannot deliver configs to it.')].filter(Boolean));
+        }
+      });
+
+      const available = agent && agent.available_components;
+      const unreported = agent !== null && !agent.capabilities.includes('reports available components');
+      // The details element itself is never replaced, so it stays open or closed as the user left it.
+      redrawAgentPart('components', [available, unreported], () => {
+        const counts = $('#agent-components-counts');
+        const body = $('#agent-components-body');
+        if (available) {
+          const kinds = componentKinds(available);
+          counts.replaceChildren(...kinds.map((kind, i) => [i ? ' · ' : '',
+            h('span', { 'data-kind': kind }, countText((available[kind] || []).length, kind))]).flat());
+          body.replaceChildren(h('dl', { class: 'kv' }, kinds.flatMap((kind) => [
+            h('dt', {}, kind),
+            h('dd', {}, (available[kind] || []).length
+              ? h('ul', { class: 'component-list', 'aria-label': kind }, available[kind].map((type) => h('li', {}, h('code', {}, type))))
+              : h('span', { class: 'muted' }, 'none')),
+          ])));
+        } else {
+          counts.textContent = unreported ? 'not reported' : 'not listed yet';
+          body.replaceChildren(h('p', { class: 'muted' }, unreported
+            ? 'The agent does not report its components; configs are offered without checking its build.'
+            : "Listed once the agent sends them (linkmesh asks for the list when the agent reports only its components' hash)."));
+        }
+      });
     }
 
     function labelsText(labels) {

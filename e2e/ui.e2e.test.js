@@ -169,6 +169,52 @@ function decodeGetConfigResponse(buffer) {
   return out;
 }
 
+// ---------------------------------------------------------------- an OpAMP agent's message, by hand
+
+const varintField = (fieldNumber, value) => [fieldNumber << 3, ...varint(value)];
+/** KeyValue{key = 1, value = 2: AnyValue{string_value = 1}}. */
+const keyValue = (key, value) => [...lengthDelimited(1, bytesOf(key)), ...lengthDelimited(2, lengthDelimited(1, bytesOf(value)))];
+
+/**
+ * opamp.v1.AgentToServer with what the Agent panel shows: instance_uid = 1, sequence_num = 2,
+ * agent_description = 3 {identifying = 1, non_identifying = 2}, capabilities = 4,
+ * health = 5 {healthy = 1, last_error = 3, status = 4}, available_components = 14
+ * {components = 1: map<kind, ComponentDetails{sub_component_map = 2: map<type, ComponentDetails>}>, hash = 2}.
+ * Map entries are messages {key = 1, value = 2}.
+ */
+function agentToServer({ uid, sequence, capabilities, description, health, components }) {
+  const out = [...lengthDelimited(1, uid), ...varintField(2, sequence)];
+  if (description) {
+    out.push(...lengthDelimited(3, [
+      ...Object.entries(description.identifying).flatMap(([key, value]) => lengthDelimited(1, keyValue(key, value))),
+      ...Object.entries(description.nonIdentifying).flatMap(([key, value]) => lengthDelimited(2, keyValue(key, value))),
+    ]));
+  }
+  out.push(...varintField(4, capabilities));
+  if (health) {
+    out.push(...lengthDelimited(5, [...varintField(1, health.healthy ? 1 : 0),
+      ...(health.lastError ? lengthDelimited(3, bytesOf(health.lastError)) : []), ...lengthDelimited(4, bytesOf(health.status))]));
+  }
+  if (components) {
+    const kinds = Object.entries(components).flatMap(([kind, types]) => lengthDelimited(1, [
+      ...lengthDelimited(1, bytesOf(kind)),
+      ...lengthDelimited(2, types.flatMap((type) => lengthDelimited(2, [...lengthDelimited(1, bytesOf(type)), ...lengthDelimited(2, [])]))),
+    ]));
+    out.push(...lengthDelimited(14, [...kinds, ...lengthDelimited(2, Array.from({ length: 32 }, () => 7))]));
+  }
+  return Buffer.from(out);
+}
+
+async function sendOpamp(token, message) {
+  const response = await fetch(`${ctx.base}/v1/opamp`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-protobuf' }, body: message,
+  });
+  const body = Buffer.from(await response.arrayBuffer());
+  if (response.status !== 200) throw new Error(`/v1/opamp: HTTP ${response.status} ${body.toString('utf8')}`);
+  assert.equal(response.headers.get('content-type'), 'application/x-protobuf');
+  return body;
+}
+
 async function connectCall(method, token, body) {
   const response = await fetch(`${ctx.base}/collector.v1.CollectorService/${method}`, {
     method: 'POST',
@@ -1370,6 +1416,71 @@ step('fleet-wide: a staged change pauses itself when its first batch reports FAI
   await expectText(page.locator('#rollout-meta'), /rolled back by/);
   const destination = (await apiAsBrowser('GET', '/api/v1/destinations')).body.destinations.find((d) => d.name === 'prod-gateway');
   assert.equal(destination.settings.endpoint, 'https://gateway.example.com/otlp', 'the rollback restored the destination');
+});
+
+step('an OpenTelemetry Collector\'s page shows its agent: health with the last error, description, capabilities and components, live', async () => {
+  const { page } = ctx;
+  const created = await apiAsBrowser('POST', '/api/v1/collectors', { name: 'otel-agent-1', mode: 'opamp' });
+  assert.equal(created.status, 201);
+  const token = (await apiAsBrowser('POST', `/api/v1/collectors/${created.body.id}/token`)).body.token;
+  await page.goto(`${ctx.base}/collectors/${created.body.id}`);
+  const panel = page.getByTestId('agent-panel');
+  const health = panel.locator('#agent-health [data-health]');
+  await expectText(panel.locator('#agent-health'), 'The agent has not connected yet');
+  assert.equal(await health.getAttribute('data-health'), 'unknown');
+  await expectText(panel.locator('#agent-capabilities'), 'Not reported yet');
+  await expectText(panel.locator('#agent-components-counts'), 'not listed yet');
+  await panel.scrollIntoViewIfNeeded();
+  await snapshot('collector-agent-panel-not-connected');
+  await page.evaluate(() => { window.__noReload = true; });
+
+  // opampsupervisor v0.149's capability bits (0x7C47), an unhealthy collector and its build's components.
+  const uid = Array.from({ length: 16 }, (_, i) => 0x40 + i);
+  await sendOpamp(token, agentToServer({
+    uid,
+    sequence: 1,
+    capabilities: 0x7C47,
+    description: {
+      identifying: { 'service.name': 'otelcol-contrib', 'service.version': '0.149.0' },
+      nonIdentifying: { 'host.name': 'web-7.example.internal', 'os.type': 'linux' },
+    },
+    health: { healthy: false, status: 'StatusRecoverableError', lastError: 'Agent process PID=42 exited unexpectedly' },
+    components: {
+      receivers: ['otlp', 'hostmetrics'], processors: ['batch'], exporters: ['otlp_grpc', 'otlp_http', 'debug'], extensions: ['health_check'],
+    },
+  }));
+
+  await expectText(health, /^\s*unhealthy\s*$/);
+  assert.equal(await health.getAttribute('data-health'), 'unhealthy');
+  await expectText(panel.getByTestId('agent-last-error'), 'Agent process PID=42 exited unexpectedly');
+  await expectText(panel.locator('#agent-health'), 'StatusRecoverableError');
+  await expectText(panel.getByTestId('agent-service'), 'otelcol-contrib 0.149.0');
+  await expectText(panel.getByTestId('agent-host'), 'web-7.example.internal');
+  await expectText(panel.getByTestId('agent-os'), 'linux');
+  assert.deepEqual(await panel.locator('#agent-capabilities .cap-chip').allInnerTexts(), ['reports status', 'accepts remote config',
+    'reports effective config', 'reports own metrics', 'accepts restart command', 'reports health', 'reports remote config status',
+    'reports heartbeats', 'reports available components']);
+  await expectText(panel.locator('#agent-components-counts'), '2 receivers · 1 processor · 3 exporters · 0 connectors · 1 extension');
+  assert.ok(!/\bnull\b|undefined/.test(await panel.innerText()), 'no "null" or "undefined" in the panel');
+  const components = panel.locator('#agent-components');
+  assert.equal(await components.getAttribute('open'), null, 'the components start collapsed');
+  assert.ok(await panel.locator('#agent-components-body').isHidden());
+  await components.locator('summary').click();
+  await expectText(panel.locator('#agent-components-body'), /exporters\s*debug\s*otlp_grpc\s*otlp_http/);
+  await panel.scrollIntoViewIfNeeded();
+  await page.mouse.move(0, 0);
+  await snapshot('collector-agent-panel');
+
+  // Healthy again, in a message without description or components (agents leave out what did not
+  // change): the health is redrawn, the rest stays, and so does the open components list.
+  await sendOpamp(token, agentToServer({ uid, sequence: 2, capabilities: 0x7C47, health: { healthy: true, status: 'StatusOK' } }));
+  await expectText(health, /^\s*healthy\s*$/);
+  assert.equal(await panel.getByTestId('agent-last-error').count(), 0, 'no error once healthy');
+  await expectText(panel.locator('#agent-health'), 'StatusOK');
+  await expectText(panel.getByTestId('agent-service'), 'otelcol-contrib 0.149.0');
+  await expectText(panel.locator('#agent-components-counts'), '3 exporters');
+  assert.equal(await components.getAttribute('open'), '', 'still open');
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'updated without a reload');
 });
 
 step('sign out ends the session', async () => {

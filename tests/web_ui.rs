@@ -82,6 +82,47 @@ async fn a_session_opens_the_pages_and_a_bearer_token_works_too() {
 }
 
 #[tokio::test]
+async fn an_opamp_collectors_overview_has_the_agent_panel_and_an_alloy_collectors_does_not() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let http = no_redirects();
+    let page = |collector_id: String| {
+        let (http, url) = (http.clone(), server.url(&format!("/collectors/{collector_id}")));
+        let token = api.token.clone();
+        async move {
+            let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let opamp = api.create("/api/v1/collectors", json!({ "name": "otel-1", "mode": "opamp" })).await;
+    let html = page(opamp["id"].as_str().expect("id").to_owned()).await;
+    assert!(
+        html.contains(r#"<section class="panel agent-panel" id="agent" aria-labelledby="agent-title" data-testid="agent-panel">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"<h2 class="panel-title" id="agent-title">Agent</h2>"#));
+    assert!(html.contains(r#"id="agent-health" aria-live="polite""#), "health changes are announced");
+    for part in [r#"id="agent-description""#, r#"id="agent-capabilities""#, r#"id="agent-components-counts""#]
+    {
+        assert!(html.contains(part), "the frame keeps a place for {part}");
+    }
+    assert!(
+        html.contains(r#"<details class="agent-components" id="agent-components">"#),
+        "the components, collapsed"
+    );
+    assert!(
+        html.contains("What the agent reports its collector runs"),
+        "the effective config, as OpAMP reports it"
+    );
+
+    let alloy = api.create_collector("edge-1").await;
+    let html = page(alloy).await;
+    assert!(!html.contains("agent-panel") && !html.contains("id=\"agent-"), "no Agent panel for Alloy");
+    assert!(html.contains("What the collector reports it runs (Alloy 1.12 and later)."));
+}
+
+#[tokio::test]
 async fn unknown_pages_get_the_html_404_page_and_unknown_api_paths_stay_json() {
     let server = Server::start();
     let api = Api::admin(&server).await;
