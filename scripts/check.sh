@@ -26,19 +26,27 @@ cargo deny --locked --offline check licenses bans sources
 # Independent tools built from upstream modules: Alloy's generated Connect client, an OpAMP agent
 # built with opamp-go (the supervisor's library) for the WebSocket transport, Grafana's Alloy
 # syntax parser, the OpenTelemetry Collector's own config validation (first build: ~15 min),
-# porcupine's linearizability checker for the chaos run's recorded history, and the OTTL and regex
-# oracle (the filter and transform processors' own parsing) the Rust OTTL parser is compared with.
+# porcupine's linearizability checker for the chaos run's recorded history, the OTTL and regex
+# oracle (the filter and transform processors' own parsing) the Rust OTTL parser is compared with,
+# and a real collector (otelcheck's factories plus the opamp extension; after otelcheck, so most of it
+# comes from Go's build cache) for the published opampsupervisor to drive (tests/opamp_supervisor.rs).
 mkdir -p target/tools
-for tool in remotecfgclient opampwsclient alloycheck otelcheck linearcheck ottlcheck; do
+for tool in remotecfgclient opampwsclient alloycheck otelcheck linearcheck ottlcheck otelcol; do
   step "go vet, test and build tools/$tool"
   (cd "tools/$tool" && go vet ./... && go test ./... && go build -o "../../target/tools/$tool" .)
 done
+
+step "build the published opampsupervisor v0.149.0 (skipped when that version is built)"
+scripts/build-opampsupervisor.sh
+
 export LINKMESH_REMOTECFGCLIENT="$PWD/target/tools/remotecfgclient"
 export LINKMESH_OPAMPWSCLIENT="$PWD/target/tools/opampwsclient"
 export LINKMESH_ALLOYCHECK="$PWD/target/tools/alloycheck"
 export LINKMESH_OTELCHECK="$PWD/target/tools/otelcheck"
 export LINKMESH_LINEARCHECK="$PWD/target/tools/linearcheck"
 export LINKMESH_OTTLCHECK="$PWD/target/tools/ottlcheck"
+export LINKMESH_OTELCOL="$PWD/target/tools/otelcol"
+export LINKMESH_OPAMPSUPERVISOR="$PWD/target/tools/opampsupervisor"
 
 step "cargo test (unit, storage suite, integration against the real binary)"
 cargo test --locked --all-targets
