@@ -172,6 +172,13 @@
       h('span', { class: 'row-sub' }, mode));
   }
 
+  function labelChips(labels) {
+    const entries = Object.entries(labels || {});
+    if (!entries.length) return h('span', { class: 'muted' }, '—');
+    return entries.map(([key, value]) => h('span', { class: 'label-chip', title: `${key}=${value}` },
+      h('span', { class: 'label-key' }, key), h('span', { class: 'label-value' }, value)));
+  }
+
   function shortHash(hash) {
     return hash ? String(hash).slice(0, 12) : '—';
   }
@@ -713,13 +720,6 @@
       }
     }
 
-    function labelChips(labels) {
-      const entries = Object.entries(labels || {});
-      if (!entries.length) return h('span', { class: 'muted' }, '—');
-      return entries.map(([key, value]) => h('span', { class: 'label-chip', title: `${key}=${value}` },
-        h('span', { class: 'label-key' }, key), h('span', { class: 'label-value' }, value)));
-    }
-
     function row(collector, index) {
       const config = collector.config || {};
       const delivered = config.delivered_hash && config.delivered_hash === config.hash;
@@ -1151,6 +1151,11 @@
 
   function newCollectorPage() {
     const form = $('#add-collector-form');
+    // An OpenTelemetry Collector run by the supervisor need not be added here: it enrolls itself.
+    const enrollHint = $('#opamp-enroll');
+    const showEnrollHint = () => { enrollHint.hidden = form.mode.value !== 'opamp'; };
+    form.addEventListener('change', showEnrollHint);
+    showEnrollHint();
     if (!['admin', 'operator'].includes(role)) {
       for (const control of form.elements) control.disabled = true;
       return;
@@ -1175,6 +1180,201 @@
     });
   }
 
+  // ------------------------------------------------------------------ enroll OpenTelemetry Collectors
+
+  /** "in 23 h" for a moment ahead, "5 min ago" for one past (expiries). */
+  function fromNow(iso) {
+    const seconds = Math.round((Date.parse(iso) - Date.now()) / 1000);
+    if (seconds <= 0) return ago(iso);
+    if (seconds < 60) return `in ${seconds} s`;
+    // Rounded, not floored: a 7-day token reads "in 7 d" for its first half day, not "in 6 d".
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 60) return `in ${minutes} min`;
+    const hours = Math.round(seconds / 3600);
+    if (hours < 48) return `in ${hours} h`;
+    return `in ${Math.round(seconds / 86400)} d`;
+  }
+
+  function enrollPage() {
+    const REFRESH_MS = 10000;
+    const STATE_TONES = { active: 'connected', expired: 'stale', revoked: 'offline' };
+    const table = $('#enrollment-tokens-table');
+    const canManage = table.dataset.canManage === 'true';
+    const columns = canManage ? 9 : 8;
+    let tokens = [];
+    let shown = null; // the list as last rendered (JSON), so an unchanged list is not redrawn under the user
+    let timer = null;
+
+    const collectorsText = (count) => `${count.toLocaleString()} collector${count === 1 ? '' : 's'}`;
+
+    function stateBadge(state) {
+      return h('span', { class: `badge status-${STATE_TONES[state] || 'stale'}`, 'data-state': state },
+        h('span', { class: 'dot', 'aria-hidden': 'true' }), state);
+    }
+
+    function expiry(iso) {
+      return h('time', { datetime: iso, 'data-from-now': iso, title: absolute(iso) }, fromNow(iso));
+    }
+
+    function row(token) {
+      const name = `${token.prefix}…`;
+      return h('tr', { 'data-token-id': token.id, 'data-state': token.state },
+        h('td', {}, h('code', { class: 'row-name' }, name), h('div', { class: 'row-sub' }, token.id)),
+        h('td', {}, stateBadge(token.state)),
+        h('td', { class: 'num', title: `${token.used} enrolled${token.uses == null ? ', no limit' : ` of at most ${token.uses}`}` },
+          token.uses == null ? `${token.used} / no limit` : `${token.used} / ${token.uses}`),
+        h('td', {}, labelChips(token.labels)),
+        h('td', { class: 'num', 'data-testid': 'token-collectors' }, String(token.collectors)),
+        h('td', {}, timeAgo(token.created_at)),
+        h('td', { class: token.state === 'revoked' ? 'muted' : null }, expiry(token.expires_at)),
+        h('td', {}, token.revoked_at ? timeAgo(token.revoked_at) : h('span', { class: 'muted' }, '—')),
+        canManage ? h('td', { class: 'cell-actions' }, token.state === 'revoked' ? null : h('button', {
+          type: 'button', class: 'link-button danger', 'data-revoke': token.id, 'aria-label': `Revoke ${name}`,
+          onclick: () => askRevoke(token.id),
+        }, 'Revoke')) : null);
+    }
+
+    function render() {
+      const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.revoke : null;
+      $('tbody', table).replaceChildren(...(tokens.length ? tokens.map(row) : [h('tr', {}, h('td', { colspan: columns, class: 'muted' },
+        canManage ? 'No enrollment tokens yet. Create one above.' : 'No enrollment tokens yet.'))]));
+      if (focused) $(`[data-revoke="${CSS.escape(focused)}"]`, table)?.focus();
+    }
+
+    async function refresh() {
+      clearTimeout(timer);
+      try {
+        const body = await api('GET', '/api/v1/enrollment-tokens');
+        tokens = body.enrollment_tokens || [];
+        const json = JSON.stringify(tokens);
+        if (json !== shown) {
+          shown = json;
+          render();
+        } else {
+          for (const node of $$('time[data-from-now]', table)) node.textContent = fromNow(node.dataset.fromNow);
+        }
+      } catch (error) {
+        if (shown === null) {
+          $('tbody', table).replaceChildren(h('tr', {}, h('td', { colspan: columns, class: 'form-error' }, `Could not load enrollment tokens: ${error.message}`)));
+        }
+      }
+      if (!document.hidden) timer = setTimeout(refresh, REFRESH_MS);
+    }
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) clearTimeout(timer); else refresh();
+    });
+    $('#enrollment-tokens-refresh').addEventListener('click', refresh);
+
+    // ---- create (operators): the token and supervisor.yaml are shown from this one answer
+
+    const createForm = $('#enroll-token-form');
+
+    function readLabels(text) {
+      const labels = {};
+      for (const line of text.split('\n').map((part) => part.trim()).filter(Boolean)) {
+        const at = line.indexOf('=');
+        if (at <= 0) throw new FieldProblem('labels', `"${line}" is not key=value`);
+        const key = line.slice(0, at).trim();
+        if (key in labels) throw new FieldProblem('labels', `"${key}" is given twice`);
+        labels[key] = line.slice(at + 1).trim();
+      }
+      return labels;
+    }
+
+    function createBody() {
+      const body = { ttl_seconds: Number(createForm.ttl_seconds.value) };
+      const uses = createForm.uses;
+      if (uses.validity.badInput || (uses.value.trim() && !/^\d+$/.test(uses.value.trim()))) {
+        throw new FieldProblem('uses', 'give a whole number of agents, or leave it empty for no limit');
+      }
+      if (uses.value.trim()) body.uses = Number(uses.value.trim());
+      const labels = readLabels(createForm.labels.value);
+      if (Object.keys(labels).length) body.labels = labels;
+      return body;
+    }
+
+    createForm?.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(createForm);
+      let body;
+      try {
+        body = createBody();
+      } catch (error) {
+        showError(createForm, error);
+        return;
+      }
+      const button = $('button[type="submit"]', createForm);
+      button.disabled = true;
+      try {
+        const created = await api('POST', '/api/v1/enrollment-tokens', body);
+        $('#enroll-token').value = created.token;
+        $('#enroll-created-expiry').textContent = `It enrolls new agents until ${absolute(created.expires_at)}` +
+          `${body.uses ? `, ${body.uses} at most` : ''}.`;
+        $('#enroll-created').hidden = false;
+        if (created.supervisor_config) {
+          $('#supervisor-config').textContent = created.supervisor_config;
+          $('#supervisor-config-box').hidden = false;
+          $('#supervisor-config-placeholder').hidden = true;
+        }
+        $('#enroll-token').focus();
+        $('#enroll-token').select();
+        refresh();
+      } catch (error) {
+        showError(createForm, error);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    // ---- revoke (operators): the dialog says how many collectors' agents are disconnected
+
+    const dialog = $('#revoke-dialog');
+    const revokeForm = $('#revoke-form');
+
+    async function askRevoke(id) {
+      await refresh(); // the count of collectors using it, as of now
+      const token = tokens.find((candidate) => candidate.id === id);
+      if (!token || token.state === 'revoked') {
+        toast(token ? 'This token is already revoked.' : 'This token is no longer listed.');
+        return;
+      }
+      const count = token.collectors;
+      clearErrors(revokeForm);
+      $('#revoke-dialog-title').textContent = `Revoke enrollment token ${token.prefix}…?`;
+      $('#revoke-dialog-text').textContent = count === 0
+        ? 'No collector uses this token: revoking it disconnects no agent.'
+        : `${collectorsText(count)} still ${count === 1 ? 'uses' : 'use'} this token: ${count === 1 ? 'its agent is' : 'their agents are'} ` +
+          `disconnected at once and refused from then on, until given another token.`;
+      const confirm = $('#revoke-confirm');
+      confirm.disabled = false;
+      confirm.textContent = count === 0 ? 'Revoke token' : `Revoke and disconnect ${collectorsText(count)}`;
+      dialog.dataset.tokenId = token.id;
+      dialog.dataset.prefix = token.prefix;
+      dialog.dataset.collectors = String(count);
+      dialog.showModal();
+    }
+
+    revokeForm?.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const confirm = $('#revoke-confirm');
+      clearErrors(revokeForm);
+      confirm.disabled = true;
+      const count = Number(dialog.dataset.collectors);
+      try {
+        await api('DELETE', `/api/v1/enrollment-tokens/${encodeURIComponent(dialog.dataset.tokenId)}`);
+        dialog.close();
+        toast(`Token ${dialog.dataset.prefix}… revoked${count ? `; ${collectorsText(count)} disconnected` : ''}`);
+        await refresh();
+        table.focus();
+      } catch (error) {
+        confirm.disabled = false;
+        showError(revokeForm, error);
+      }
+    });
+
+    refresh();
+  }
+
   // ------------------------------------------------------------------ collector page
 
   function collectorPage() {
@@ -1190,6 +1390,7 @@
       activeTab: 'overview',
       followingHistory: false, // a tab selected by Back/Forward adds no history entry
       topologyTimer: null,
+      agentParts: {}, // what each part of the Agent panel shows, to redraw it only when that changes
     };
 
     // Tabs, with the selected one in the URL hash (#events) so it can be linked and survives reload;
@@ -1340,7 +1541,143 @@
       $('#overview-attributes .section-label')?.classList.add('first');
       $('#overview-effective').replaceChildren(config.effective_config
         ? h('pre', { class: 'code' }, h('code', {}, config.effective_config))
-        : h('p', { class: 'muted' }, 'Not reported.'));
+        : h('p', { class: 'muted' }, c.mode === 'opamp' ? agentEffectiveConfigNote(c) : 'Not reported.'));
+      if (c.mode === 'opamp') renderAgent();
+    }
+
+    // ---- the Agent panel (opamp collectors): what the agent reported of itself over OpAMP
+    const COMPONENT_KINDS = ['receivers', 'processors', 'exporters', 'connectors', 'extensions'];
+
+    function agentEffectiveConfigNote(c) {
+      if (!canEdit) return 'Shown to operators and admins only.';
+      const capabilities = c.opamp ? c.opamp.capabilities || [] : null;
+      if (capabilities && !capabilities.includes('reports effective config')) return 'The agent does not report its effective config.';
+      return 'Not reported yet.';
+    }
+
+    function healthBadge(kind, text) {
+      return h('span', { class: `badge health-${kind}`, 'data-health': kind }, h('span', { class: 'dot', 'aria-hidden': 'true' }), text);
+    }
+
+    /** Why there is no agent state: not connected yet, the owner did not answer, or no message since the actor started. */
+    function agentWaiting(c) {
+      if (c.live === false) {
+        return [healthBadge('unknown', 'unknown'),
+          h('span', { class: 'muted' }, `Node ${c.owner_node} did not answer in time; the agent's live state is not available.`)];
+      }
+      if (c.status === 'awaiting_connection') {
+        return [healthBadge('unknown', 'not connected'),
+          h('span', { class: 'muted' }, "The agent has not connected yet; it reports its health, description and capabilities once it does.")];
+      }
+      return [healthBadge('unknown', 'waiting'),
+        h('span', { class: 'muted' }, "The agent has not reported since this server's collector actor started: waiting for the agent's next message.")];
+    }
+
+    function agentHealth(c, agent) {
+      const health = agent.health;
+      if (!health) {
+        return [healthBadge('unknown', 'not reported'), h('span', { class: 'muted' }, agent.capabilities.includes('reports health')
+          ? 'The agent has not reported its health yet.' : 'The agent does not report health.')];
+      }
+      const parts = [health.healthy ? healthBadge('healthy', 'healthy') : healthBadge('unhealthy', 'unhealthy'),
+        health.status ? h('code', { class: 'agent-status', title: 'Status as the agent reports it' }, health.status) : null];
+      // A collector no longer in touch shows what its agent said last, and says so.
+      if (c.status === 'stale' || c.status === 'offline') {
+        parts.push(h('span', { class: 'muted' }, 'as the agent last reported it, ', timeAgo(c.last_seen_at)));
+      }
+      if (health.last_error) {
+        parts.push(h('div', { class: `agent-error${health.healthy ? ' agent-error-past' : ''}`, 'data-testid': 'agent-last-error' },
+          h('span', { class: 'agent-error-label' }, health.healthy ? 'Last error (now healthy)' : 'Last error'),
+          h('pre', {}, health.last_error)));
+      }
+      return parts;
+    }
+
+    function agentDescription(attributes) {
+      const attr = (key) => (attributes[key] || '').trim();
+      const joined = (...values) => values.filter(Boolean).join(' ');
+      const notReported = () => h('span', { class: 'muted' }, 'not reported');
+      const service = joined(attr('service.name'), attr('service.version'));
+      const host = attr('host.name');
+      const os = attr('os.description') || attr('os.type');
+      return [
+        ['Service', service ? h('span', { 'data-testid': 'agent-service' }, service) : notReported()],
+        ['Host', host ? [h('span', { 'data-testid': 'agent-host' }, host), attr('host.arch') ? h('span', { class: 'muted' }, ` · ${attr('host.arch')}`) : null] : notReported()],
+        ['OS', os ? h('span', { 'data-testid': 'agent-os' }, os) : notReported()],
+        attr('service.instance.id') ? ['Instance', h('code', {}, attr('service.instance.id'))] : null,
+      ];
+    }
+
+    function componentKinds(available) {
+      const extra = Object.keys(available).filter((kind) => !COMPONENT_KINDS.includes(kind)).sort();
+      return COMPONENT_KINDS.concat(extra);
+    }
+
+    function countText(count, kind) {
+      return `${count} ${count === 1 ? kind.replace(/s$/, '') : kind}`;
+    }
+
+    // Each part is redrawn only when what it shows changed: the stream sends the whole collector on every
+    // change, and redrawing the same health would announce it again (aria-live) and lose a text selection.
+    function redrawAgentPart(part, inputs, draw) {
+      const key = JSON.stringify(inputs);
+      if (state.agentParts[part] === key) return;
+      state.agentParts[part] = key;
+      draw();
+    }
+
+    function renderAgent() {
+      const panel = $('#agent');
+      if (!panel) return;
+      const c = state.collector;
+      const agent = c.opamp ? { ...c.opamp, capabilities: c.opamp.capabilities || [] } : null;
+      const attributes = c.local_attributes || {};
+      panel.dataset.reported = agent ? 'true' : 'false';
+
+      const outOfTouch = c.status === 'stale' || c.status === 'offline';
+      redrawAgentPart('health', agent
+        ? [agent.health, agent.capabilities.includes('reports health'), outOfTouch && c.last_seen_at]
+        : [null, c.live === false && c.owner_node, c.status === 'awaiting_connection'],
+      () => $('#agent-health').replaceChildren(...(agent ? agentHealth(c, agent) : agentWaiting(c)).filter(Boolean)));
+
+      redrawAgentPart('description', attributes, () => kvList($('#agent-description'), agentDescription(attributes)));
+
+      redrawAgentPart('capabilities', agent && agent.capabilities, () => {
+        const capabilities = $('#agent-capabilities');
+        if (!agent) capabilities.replaceChildren(h('p', { class: 'muted' }, 'Not reported yet.'));
+        else if (!agent.capabilities.length) capabilities.replaceChildren(h('p', { class: 'muted' }, 'None reported.'));
+        else {
+          capabilities.replaceChildren(...[h('ul', { class: 'cap-chips', 'aria-labelledby': 'agent-capabilities-title' },
+            agent.capabilities.map((name) => h('li', { class: 'cap-chip' }, name))),
+          agent.capabilities.includes('accepts remote config')
+            ? null
+            : h('p', { class: 'help' }, 'It does not accept remote config: linkmesh cannot deliver configs to it.')].filter(Boolean));
+        }
+      });
+
+      const available = agent && agent.available_components;
+      const unreported = agent !== null && !agent.capabilities.includes('reports available components');
+      // The details element itself is never replaced, so it stays open or closed as the user left it.
+      redrawAgentPart('components', [available, unreported], () => {
+        const counts = $('#agent-components-counts');
+        const body = $('#agent-components-body');
+        if (available) {
+          const kinds = componentKinds(available);
+          counts.replaceChildren(...kinds.map((kind, i) => [i ? ' · ' : '',
+            h('span', { 'data-kind': kind }, countText((available[kind] || []).length, kind))]).flat());
+          body.replaceChildren(h('dl', { class: 'kv' }, kinds.flatMap((kind) => [
+            h('dt', {}, kind),
+            h('dd', {}, (available[kind] || []).length
+              ? h('ul', { class: 'component-list', 'aria-label': kind }, available[kind].map((type) => h('li', {}, h('code', {}, type))))
+              : h('span', { class: 'muted' }, 'none')),
+          ])));
+        } else {
+          counts.textContent = unreported ? 'not reported' : 'not listed yet';
+          body.replaceChildren(h('p', { class: 'muted' }, unreported
+            ? 'The agent does not report its components; configs are offered without checking its build.'
+            : "Listed once the agent sends them (linkmesh asks for the list when the agent reports only its components' hash)."));
+        }
+      });
     }
 
     function labelsText(labels) {
@@ -2498,6 +2835,7 @@
     login: loginPage,
     collectors: collectorsPage,
     'new-collector': newCollectorPage,
+    enroll: enrollPage,
     collector: collectorPage,
     pipelines: pipelinesPage,
     settings: settingsPage,

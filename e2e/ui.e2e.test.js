@@ -2,7 +2,9 @@
 // "Onboard Alloy via remotecfg": sign in → add an Alloy collector → mint a token → a test client polls
 // with it → the list shows `connected` and the Events tab `remotecfg_registered` without a reload →
 // add a source, a destination and a route through the forms → the Config tab shows the new version →
-// own_metrics are pushed → the topology canvas shows rates.
+// own_metrics are pushed → the topology canvas shows rates. And OpenTelemetry Collectors: the Add
+// collector page points them to enrollment, where an enrollment token with labels is created (token and
+// supervisor.yaml shown once), listed, and revoked after a dialog naming the collectors still using it.
 //
 // Needs: target/debug/linkmesh (cargo build), Debian's /usr/bin/chromium, `npm ci` here.
 // Screenshots: e2e/artifacts/ (always), and docs/screenshots/ with UPDATE_SCREENSHOTS=1.
@@ -165,6 +167,52 @@ function decodeGetConfigResponse(buffer) {
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------- an OpAMP agent's message, by hand
+
+const varintField = (fieldNumber, value) => [fieldNumber << 3, ...varint(value)];
+/** KeyValue{key = 1, value = 2: AnyValue{string_value = 1}}. */
+const keyValue = (key, value) => [...lengthDelimited(1, bytesOf(key)), ...lengthDelimited(2, lengthDelimited(1, bytesOf(value)))];
+
+/**
+ * opamp.v1.AgentToServer with what the Agent panel shows: instance_uid = 1, sequence_num = 2,
+ * agent_description = 3 {identifying = 1, non_identifying = 2}, capabilities = 4,
+ * health = 5 {healthy = 1, last_error = 3, status = 4}, available_components = 14
+ * {components = 1: map<kind, ComponentDetails{sub_component_map = 2: map<type, ComponentDetails>}>, hash = 2}.
+ * Map entries are messages {key = 1, value = 2}.
+ */
+function agentToServer({ uid, sequence, capabilities, description, health, components }) {
+  const out = [...lengthDelimited(1, uid), ...varintField(2, sequence)];
+  if (description) {
+    out.push(...lengthDelimited(3, [
+      ...Object.entries(description.identifying).flatMap(([key, value]) => lengthDelimited(1, keyValue(key, value))),
+      ...Object.entries(description.nonIdentifying).flatMap(([key, value]) => lengthDelimited(2, keyValue(key, value))),
+    ]));
+  }
+  out.push(...varintField(4, capabilities));
+  if (health) {
+    out.push(...lengthDelimited(5, [...varintField(1, health.healthy ? 1 : 0),
+      ...(health.lastError ? lengthDelimited(3, bytesOf(health.lastError)) : []), ...lengthDelimited(4, bytesOf(health.status))]));
+  }
+  if (components) {
+    const kinds = Object.entries(components).flatMap(([kind, types]) => lengthDelimited(1, [
+      ...lengthDelimited(1, bytesOf(kind)),
+      ...lengthDelimited(2, types.flatMap((type) => lengthDelimited(2, [...lengthDelimited(1, bytesOf(type)), ...lengthDelimited(2, [])]))),
+    ]));
+    out.push(...lengthDelimited(14, [...kinds, ...lengthDelimited(2, Array.from({ length: 32 }, () => 7))]));
+  }
+  return Buffer.from(out);
+}
+
+async function sendOpamp(token, message) {
+  const response = await fetch(`${ctx.base}/v1/opamp`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-protobuf' }, body: message,
+  });
+  const body = Buffer.from(await response.arrayBuffer());
+  if (response.status !== 200) throw new Error(`/v1/opamp: HTTP ${response.status} ${body.toString('utf8')}`);
+  assert.equal(response.headers.get('content-type'), 'application/x-protobuf');
+  return body;
 }
 
 async function connectCall(method, token, body) {
@@ -333,7 +381,7 @@ after(async () => {
 });
 
 step('pages and live streams require a session; only /login and /assets are public', async () => {
-  for (const url of ['/collectors', '/collectors/new', '/pipelines', '/settings', '/cluster', '/collectors/col_x']) {
+  for (const url of ['/collectors', '/collectors/new', '/collectors/enroll', '/pipelines', '/settings', '/cluster', '/collectors/col_x']) {
     const response = await fetch(`${ctx.base}${url}`, { redirect: 'manual' });
     assert.equal(response.status, 303, url);
     assert.match(response.headers.get('location'), /^\/login\?next=/);
@@ -366,6 +414,116 @@ step('sign in', async () => {
   await page.waitForURL(/\/collectors$/);
   await expectText(page.getByTestId('whoami'), /Signed in as admin\s+\(admin\)/);
   await expectText(page.locator('#collectors-summary'), 'No collectors yet');
+});
+
+step('the Add collector page offers OpenTelemetry Collectors run by the supervisor the enrollment path', async () => {
+  const { page } = ctx;
+  await page.getByTestId('enroll-collectors').waitFor({ state: 'visible' });
+  await page.goto(`${ctx.base}/collectors/new`);
+  const hint = page.locator('#opamp-enroll');
+  assert.ok(await hint.isHidden(), 'not while Grafana Alloy is chosen');
+  await page.getByRole('radio', { name: /OpenTelemetry Collector/ }).check();
+  await expectText(hint, /enrolls itself with an enrollment token[\s\S]*service\.name@host\.name/);
+  await snapshot('add-collector-opamp');
+  await page.getByRole('radio', { name: /Grafana Alloy/ }).check();
+  await hint.waitFor({ state: 'hidden' });
+  await page.getByRole('radio', { name: /OpenTelemetry Collector/ }).check();
+  await page.getByTestId('go-enroll').click();
+  await page.waitForURL(/\/collectors\/enroll$/);
+  await expectText(page.locator('h1'), 'Enroll OpenTelemetry Collectors');
+});
+
+step('enroll OpenTelemetry Collectors: a token with labels shows the token and supervisor.yaml once, and is listed active', async () => {
+  const { page } = ctx;
+  // Enrollment tokens need the cluster's feature level 4, which the node raises shortly after it starts.
+  await eventually('feature level 4', async () => (await apiAsBrowser('GET', '/api/v1/cluster')).body.feature_level >= 4 || 'lower', 30000);
+  const tokens = page.getByTestId('enrollment-tokens');
+  await expectText(tokens, 'No enrollment tokens yet');
+  await expectText(page.locator('#install-otelcol'), /otelcol-contrib_[\s\S]*opampsupervisor_/);
+  await expectText(page.locator('#run-supervisor'), 'opampsupervisor --config /etc/otelcol-supervisor/supervisor.yaml');
+  assert.ok(await page.locator('#supervisor-config-box').isHidden(), 'no supervisor.yaml before a token exists');
+
+  // Labels are checked as elsewhere, next to the field.
+  await page.getByLabel('Enrolls new agents for').selectOption({ label: '7 days' });
+  await page.getByLabel('Labels', { exact: true }).fill('env=prod\nteam edge');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await expectText(page.locator('[data-field="labels"] .field-error'), '"team edge" is not key=value');
+  assert.equal(await page.getByLabel('Labels', { exact: true }).getAttribute('aria-invalid'), 'true');
+  await page.getByLabel('Labels', { exact: true }).fill('env=prod\nteam=edge');
+  await page.getByRole('button', { name: 'Create token' }).click();
+
+  await page.locator('#enroll-created').waitFor({ state: 'visible' });
+  await expectText(page.locator('#enroll-created'), 'not shown again');
+  const token = await page.locator('#enroll-token').inputValue();
+  assert.match(token, /^lmet_/);
+  const config = await expectText(page.locator('#supervisor-config'), 'server:');
+  assert.ok(config.includes(`Authorization: ["Bearer ${token}"]`), 'the token in the Authorization header');
+  assert.ok(config.includes(`endpoint: "${ctx.base.replace(/^http/, 'ws')}/v1/opamp"`), `this server's OpAMP endpoint: ${config}`);
+  assert.ok(config.includes('accepts_remote_config: true') && config.includes('reports_remote_config: true'));
+  assert.ok(await page.locator('#supervisor-config-placeholder').isHidden());
+  await page.getByTestId('copy-supervisor-config').click();
+  await expectText(page.getByTestId('copy-supervisor-config'), /Copied|Copy failed/);
+  const clipboard = await page.evaluate(() => navigator.clipboard.readText()).catch(() => null);
+  if (clipboard !== null) assert.equal(clipboard.trim(), config.trim());
+
+  const row = tokens.locator('tbody tr[data-token-id]');
+  await waitForCount(row, 1);
+  ctx.enrollmentTokenId = await row.getAttribute('data-token-id');
+  await expectText(row, 'active');
+  await expectText(row, /env\s*prod/);
+  await expectText(row, /team\s*edge/);
+  await expectText(row, '0 / no limit');
+  await expectText(row.getByTestId('token-collectors'), '0');
+  const prefix = (await row.locator('code').first().innerText()).replace(/…$/, '');
+  assert.ok(token.startsWith(prefix), `the listed prefix ${prefix} is the token's start`);
+  ctx.enrollmentPrefix = prefix;
+  ctx.enrollmentToken = token;
+  const listed = (await apiAsBrowser('GET', '/api/v1/enrollment-tokens')).body.enrollment_tokens[0];
+  assert.deepEqual(listed.labels, { env: 'prod', team: 'edge' });
+  const ttlDays = (Date.parse(listed.expires_at) - Date.parse(listed.created_at)) / 86400000;
+  assert.ok(Math.abs(ttlDays - 7) < 0.01, `7 days to enroll, got ${ttlDays}`);
+  await expectText(page.getByTestId('copy-supervisor-config'), /^\s*Copy\s*$/);
+  await page.evaluate(() => {
+    const created = document.querySelector('#enroll-created');
+    window.scrollTo(0, created.getBoundingClientRect().top + window.scrollY - 120);
+  });
+  await page.mouse.move(0, 0);
+  await snapshot('enroll-opentelemetry-collectors', { doc: true });
+
+  // Shown once: a reload has neither the token nor its config.
+  await page.reload();
+  await expectText(row, 'active');
+  assert.ok(await page.locator('#enroll-created').isHidden());
+  assert.ok(!(await page.content()).includes(token), 'the token is not in the page any more');
+});
+
+step('revoking an enrollment token asks first, naming how many collectors use it', async () => {
+  const { page } = ctx;
+  const row = page.locator(`tr[data-token-id="${ctx.enrollmentTokenId}"]`);
+  const dialog = page.locator('#revoke-dialog');
+  await row.getByRole('button', { name: `Revoke ${ctx.enrollmentPrefix}…` }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await expectText(dialog.locator('#revoke-dialog-title'), `Revoke enrollment token ${ctx.enrollmentPrefix}…?`);
+  await expectText(dialog.locator('#revoke-dialog-text'), 'No collector uses this token');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await expectText(row, 'active');
+
+  await row.getByRole('button', { name: `Revoke ${ctx.enrollmentPrefix}…` }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await expectText(dialog.locator('#revoke-dialog-text'), 'No collector uses this token');
+  await page.mouse.move(0, 0);
+  await snapshot('enroll-revoke-dialog', { doc: true });
+  await dialog.getByRole('button', { name: 'Revoke token' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await expectText(row.locator('[data-state]'), 'revoked');
+  assert.equal(await row.getByRole('button', { name: /Revoke/ }).count(), 0, 'nothing left to revoke');
+  assert.notEqual((await row.locator('td').nth(7).innerText()).trim(), '—', 'when it was revoked');
+  // And refused: an agent presenting it is turned away before anything is read.
+  const refused = await fetch(`${ctx.base}/v1/opamp`, {
+    method: 'POST', headers: { Authorization: `Bearer ${ctx.enrollmentToken}`, 'Content-Type': 'application/x-protobuf' }, body: Buffer.alloc(0),
+  });
+  assert.equal(refused.status, 401);
 });
 
 step('add a Grafana Alloy collector from the header and land on its page', async () => {
@@ -875,8 +1033,14 @@ step('a viewer sees the fleet but no edit controls or settings', async () => {
   await expectText(viewer.getByTestId('whoami'), /dana\s+\(viewer\)/);
   assert.equal(await viewer.getByRole('link', { name: 'Settings' }).count(), 0);
   assert.equal(await viewer.getByTestId('add-collector-header').count(), 0);
+  assert.equal(await viewer.getByTestId('enroll-collectors').count(), 0);
   await viewer.goto(ctx.collectorUrl);
   assert.equal(await viewer.getByRole('button', { name: 'Add source' }).count(), 0);
+  // Enrollment tokens: the list (the one created and revoked above), without create or revoke.
+  await viewer.goto(`${ctx.base}/collectors/enroll`);
+  await expectText(viewer.locator(`tr[data-token-id="${ctx.enrollmentTokenId}"]`), 'revoked');
+  assert.equal(await viewer.locator('#enroll-token-form').count(), 0);
+  assert.equal(await viewer.getByRole('button', { name: /Revoke/ }).count(), 0);
   const settings = await viewer.goto(`${ctx.base}/settings`);
   assert.equal(settings.status(), 403);
   await context.close();
@@ -1252,6 +1416,71 @@ step('fleet-wide: a staged change pauses itself when its first batch reports FAI
   await expectText(page.locator('#rollout-meta'), /rolled back by/);
   const destination = (await apiAsBrowser('GET', '/api/v1/destinations')).body.destinations.find((d) => d.name === 'prod-gateway');
   assert.equal(destination.settings.endpoint, 'https://gateway.example.com/otlp', 'the rollback restored the destination');
+});
+
+step('an OpenTelemetry Collector\'s page shows its agent: health with the last error, description, capabilities and components, live', async () => {
+  const { page } = ctx;
+  const created = await apiAsBrowser('POST', '/api/v1/collectors', { name: 'otel-agent-1', mode: 'opamp' });
+  assert.equal(created.status, 201);
+  const token = (await apiAsBrowser('POST', `/api/v1/collectors/${created.body.id}/token`)).body.token;
+  await page.goto(`${ctx.base}/collectors/${created.body.id}`);
+  const panel = page.getByTestId('agent-panel');
+  const health = panel.locator('#agent-health [data-health]');
+  await expectText(panel.locator('#agent-health'), 'The agent has not connected yet');
+  assert.equal(await health.getAttribute('data-health'), 'unknown');
+  await expectText(panel.locator('#agent-capabilities'), 'Not reported yet');
+  await expectText(panel.locator('#agent-components-counts'), 'not listed yet');
+  await panel.scrollIntoViewIfNeeded();
+  await snapshot('collector-agent-panel-not-connected');
+  await page.evaluate(() => { window.__noReload = true; });
+
+  // opampsupervisor v0.149's capability bits (0x7C47), an unhealthy collector and its build's components.
+  const uid = Array.from({ length: 16 }, (_, i) => 0x40 + i);
+  await sendOpamp(token, agentToServer({
+    uid,
+    sequence: 1,
+    capabilities: 0x7C47,
+    description: {
+      identifying: { 'service.name': 'otelcol-contrib', 'service.version': '0.149.0' },
+      nonIdentifying: { 'host.name': 'web-7.example.internal', 'os.type': 'linux' },
+    },
+    health: { healthy: false, status: 'StatusRecoverableError', lastError: 'Agent process PID=42 exited unexpectedly' },
+    components: {
+      receivers: ['otlp', 'hostmetrics'], processors: ['batch'], exporters: ['otlp_grpc', 'otlp_http', 'debug'], extensions: ['health_check'],
+    },
+  }));
+
+  await expectText(health, /^\s*unhealthy\s*$/);
+  assert.equal(await health.getAttribute('data-health'), 'unhealthy');
+  await expectText(panel.getByTestId('agent-last-error'), 'Agent process PID=42 exited unexpectedly');
+  await expectText(panel.locator('#agent-health'), 'StatusRecoverableError');
+  await expectText(panel.getByTestId('agent-service'), 'otelcol-contrib 0.149.0');
+  await expectText(panel.getByTestId('agent-host'), 'web-7.example.internal');
+  await expectText(panel.getByTestId('agent-os'), 'linux');
+  assert.deepEqual(await panel.locator('#agent-capabilities .cap-chip').allInnerTexts(), ['reports status', 'accepts remote config',
+    'reports effective config', 'reports own metrics', 'accepts restart command', 'reports health', 'reports remote config status',
+    'reports heartbeats', 'reports available components']);
+  await expectText(panel.locator('#agent-components-counts'), '2 receivers · 1 processor · 3 exporters · 0 connectors · 1 extension');
+  assert.ok(!/\bnull\b|undefined/.test(await panel.innerText()), 'no "null" or "undefined" in the panel');
+  const components = panel.locator('#agent-components');
+  assert.equal(await components.getAttribute('open'), null, 'the components start collapsed');
+  assert.ok(await panel.locator('#agent-components-body').isHidden());
+  await components.locator('summary').click();
+  await expectText(panel.locator('#agent-components-body'), /exporters\s*debug\s*otlp_grpc\s*otlp_http/);
+  await panel.scrollIntoViewIfNeeded();
+  await page.mouse.move(0, 0);
+  await snapshot('collector-agent-panel');
+
+  // Healthy again, in a message without description or components (agents leave out what did not
+  // change): the health is redrawn, the rest stays, and so does the open components list.
+  await sendOpamp(token, agentToServer({ uid, sequence: 2, capabilities: 0x7C47, health: { healthy: true, status: 'StatusOK' } }));
+  await expectText(health, /^\s*healthy\s*$/);
+  assert.equal(await panel.getByTestId('agent-last-error').count(), 0, 'no error once healthy');
+  await expectText(panel.locator('#agent-health'), 'StatusOK');
+  await expectText(panel.getByTestId('agent-service'), 'otelcol-contrib 0.149.0');
+  await expectText(panel.locator('#agent-components-counts'), '3 exporters');
+  assert.equal(await components.getAttribute('open'), '', 'still open');
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'updated without a reload');
 });
 
 step('sign out ends the session', async () => {

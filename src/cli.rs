@@ -7,6 +7,7 @@ pub mod access;
 pub mod backup;
 pub mod client;
 pub mod cluster;
+pub mod enrollment;
 pub mod import;
 
 use std::net::SocketAddr;
@@ -66,6 +67,9 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// OpAMP enrollment tokens for OpenTelemetry Collectors (`lmet_…`): create, list, revoke.
+    #[command(subcommand)]
+    EnrollmentTokens(enrollment::EnrollmentTokensCommand),
     /// Cluster membership: status, join tokens, remove a member, move the leader, rebalance slots.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -310,6 +314,13 @@ pub enum CollectorsCommand {
     },
     /// Delete a collector (its token stops working at once).
     Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        collector_id: String,
+    },
+    /// Ask an OpenTelemetry Collector's OpAMP agent to restart the collector (`linkmesh events` shows
+    /// the outcome as `restart_outcome`).
+    Restart {
         #[command(flatten)]
         client: ClientArgs,
         collector_id: String,

@@ -38,6 +38,7 @@ pub mod health;
 pub mod login_guard;
 pub mod metrics;
 pub mod opamp;
+pub mod opamp_enroll;
 pub mod opamp_ws;
 pub mod otlp;
 pub mod principal;
@@ -48,7 +49,7 @@ pub mod tls;
 pub mod untrusted_text;
 pub mod ws_limit;
 
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 
 pub use state::AppState;
 
@@ -61,4 +62,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
     otlp::configure(config);
     opamp_ws::configure(config);
     api::configure(config);
+}
+
+/// The base URL collectors should use: the configured external URL, else the one this request used.
+pub fn external_url(request: &HttpRequest, state: &AppState) -> String {
+    match &state.config.external_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let info = request.connection_info();
+            // Over this server's own TLS the scheme is https whatever forwarding headers claim.
+            let scheme = if request.app_config().secure() { "https" } else { info.scheme() };
+            format!("{scheme}://{}", info.host())
+        }
+    }
 }

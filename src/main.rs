@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use linkmesh::cli::{access, backup, client, cluster, import, Cli, CollectorsCommand, Command};
+use linkmesh::cli::{access, backup, client, cluster, enrollment, import, Cli, CollectorsCommand, Command};
 
 /// mimalloc instead of the system allocator: glibc's malloc and free were a quarter of a node's CPU
 /// under load (sled's copied nodes, Raft entries, HTTP buffers; `BENCHMARKS.md`, "The allocator").
@@ -76,6 +76,7 @@ fn run_client(command: Command) -> ExitCode {
             Command::ServiceAccounts(command) => access::service_accounts(command).await,
             Command::Sessions(command) => access::sessions(command).await,
             Command::Audit { client: args, after, limit } => access::audit(args, after, limit).await,
+            Command::EnrollmentTokens(command) => enrollment::enrollment_tokens(command).await,
             Command::Cluster(command) => cluster::cluster(command).await,
             Command::Backup(args) => backup::backup(*args).await,
             Command::Serve(_) | Command::Simulate(_) | Command::Check { .. } | Command::Restore(_) => Ok(()),

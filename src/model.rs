@@ -12,6 +12,7 @@ pub mod balancer;
 pub mod collector;
 pub mod command;
 pub mod deleted_tokens;
+pub mod enrollment_tokens;
 pub mod event;
 pub mod feature_level;
 pub mod fleet_items;

@@ -5,7 +5,9 @@
 //! per-collector conversation build on these (issue 18).
 
 pub mod capabilities;
+pub mod components;
 pub mod connections;
+pub mod credentials;
 pub mod frame;
 pub mod instance_uid;
 pub mod session;

@@ -19,6 +19,12 @@ pub const SERVICE_ACCOUNT_TOKEN_PREFIX: &str = "lmsat_";
 pub const SESSION_TOKEN_PREFIX: &str = "lmss_";
 /// Lets a new node join the cluster (`model/join_tokens.rs`, `cluster/join.rs`).
 pub const JOIN_TOKEN_PREFIX: &str = "lmjt_";
+/// Lets OpAMP agents enroll (`model/enrollment_tokens.rs`).
+pub const ENROLLMENT_TOKEN_PREFIX: &str = "lmet_";
+/// A collector's derived OpAMP credential ([`DataKey::opamp_credential`]).
+pub const OPAMP_CREDENTIAL_PREFIX: &str = "lmoc_";
+/// What the derived credential's HMAC is over, before the collector id and generation.
+const OPAMP_CREDENTIAL_DOMAIN: &[u8] = b"linkmesh opamp credential v1\n";
 
 /// Characters of a token shown back to operators (kind prefix plus a few random characters).
 const DISPLAY_PREFIX_RANDOM_CHARS: usize = 6;
@@ -208,6 +214,20 @@ impl DataKey {
         mac.finalize().into_bytes().into()
     }
 
+    /// Collector `collector_id`'s OpAMP credential at `generation` (docs/adr/0010):
+    /// `lmoc_<collector id>_<hex HMAC-SHA256(data key, domain ‖ id ‖ generation)>`. Any node computes
+    /// it again whenever it offers or checks one, so nothing secret is stored per collector; bumping
+    /// the generation (a token rotation) ends the older ones everywhere.
+    pub fn opamp_credential(&self, collector_id: &str, generation: u32) -> String {
+        let tag = self.hmac_sha256(&[
+            OPAMP_CREDENTIAL_DOMAIN,
+            collector_id.as_bytes(),
+            b"\n",
+            &generation.to_be_bytes(),
+        ]);
+        format!("{OPAMP_CREDENTIAL_PREFIX}{collector_id}_{}", hex::encode(tag))
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
         (bytes.len() == 32).then(|| DataKey(*chacha20poly1305::Key::from_slice(bytes)))
     }
@@ -239,6 +259,13 @@ impl DataKey {
     }
 }
 
+/// The collector a derived OpAMP credential names (`lmoc_<id>_<tag>`), if it has that shape; whether
+/// it is that collector's current one is for [`DataKey::opamp_credential`] to say.
+pub fn opamp_credential_collector(credential: &str) -> Option<&str> {
+    let (collector_id, tag) = credential.strip_prefix(OPAMP_CREDENTIAL_PREFIX)?.rsplit_once('_')?;
+    (!collector_id.is_empty() && tag.len() == 64).then_some(collector_id)
+}
+
 /// Writes a file readable only by its owner.
 pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -257,6 +284,20 @@ pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Re
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_derived_credential_names_its_collector_and_changes_with_the_generation_and_the_key() {
+        let key = super::DataKey::from_bytes(&[7; 32]).expect("key");
+        let credential = key.opamp_credential("col_0a1b", 0);
+        assert_eq!(credential, key.opamp_credential("col_0a1b", 0), "derived again, the same");
+        assert_eq!(super::opamp_credential_collector(&credential), Some("col_0a1b"));
+        assert_ne!(credential, key.opamp_credential("col_0a1b", 1));
+        assert_ne!(credential, key.opamp_credential("col_0a1c", 0));
+        let other = super::DataKey::from_bytes(&[8; 32]).expect("key");
+        assert_ne!(credential, other.opamp_credential("col_0a1b", 0));
+        assert_eq!(super::opamp_credential_collector("lmoc_col_1_short"), None);
+        assert_eq!(super::opamp_credential_collector("lmct_whatever"), None);
+    }
+
     #[test]
     fn sealed_credentials_open_only_with_the_same_key() {
         let key = DataKey::from_bytes(&[7; 32]).expect("key");

@@ -17,6 +17,7 @@ mod assets;
 mod cluster;
 mod collector;
 mod collectors;
+mod enroll;
 mod fleet;
 mod item_editor;
 mod layout;
@@ -38,6 +39,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/login").route(web::get().to(login::page)))
         .service(web::resource("/collectors").route(web::get().to(collectors::list_page)))
         .service(web::resource("/collectors/new").route(web::get().to(collectors::new_page)))
+        .service(web::resource("/collectors/enroll").route(web::get().to(enroll::page)))
         .service(web::resource("/collectors/{id}").route(web::get().to(collector::page)))
         .service(web::resource("/pipelines").route(web::get().to(pipelines::page)))
         .service(web::resource("/settings").route(web::get().to(settings::page)))

@@ -217,3 +217,54 @@ async fn cli_prune_is_a_dry_run_unless_applied_and_refuses_a_short_inactivity() 
     assert!(stderr.contains("400") && stderr.contains("at least 1h"), "{stderr}");
     assert_eq!(api.collector(&collector_id).await["id"], collector_id.as_str(), "nothing young is pruned");
 }
+
+/// `linkmesh enrollment-tokens create|list|revoke`: the token and a supervisor.yaml printed once; the
+/// list says how many collectors use a token; revoking one in use asks first (no answer: nothing).
+#[tokio::test]
+async fn cli_manages_opamp_enrollment_tokens() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    wait_for_level(&api, 4).await;
+
+    let args = [
+        "enrollment-tokens",
+        "create",
+        "--ttl",
+        "2h",
+        "--uses",
+        "5",
+        "--labels",
+        "env=prod;team=edge",
+        "--output",
+        "json",
+    ];
+    let (ok, created, stderr) = linkmesh(&server, &api.token, &args);
+    assert!(ok, "{stderr}");
+    let token = created["token"].as_str().expect("token");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let supervisor = created["supervisor_config"].as_str().expect("supervisor.yaml");
+    assert!(
+        supervisor.contains(&format!("Bearer {token}")) && supervisor.contains("/v1/opamp"),
+        "{supervisor}"
+    );
+
+    let reply = support::opamp_wire::send(&server, token, &support::opamp_wire::first_message()).await;
+    assert!(reply.error_response.is_none(), "enrolled: {reply:?}");
+    let (ok, listed, _) = linkmesh(&server, &api.token, &["enrollment-tokens", "list", "--output", "json"]);
+    assert!(ok);
+    let listed = &listed["enrollment_tokens"][0];
+    assert_eq!(
+        (listed["id"].as_str(), listed["collectors"].as_u64(), listed["uses"].as_u64()),
+        (Some(id.as_str()), Some(1), Some(5))
+    );
+    assert_eq!(listed["labels"], serde_json::json!({"env": "prod", "team": "edge"}));
+
+    let (ok, _, stderr) = linkmesh(&server, &api.token, &["enrollment-tokens", "revoke", &id]);
+    assert!(!ok && stderr.contains("1 collector(s) still authenticate"), "asked first: {stderr}");
+    let (ok, revoked, stderr) =
+        linkmesh(&server, &api.token, &["enrollment-tokens", "revoke", &id, "--yes", "--output", "json"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(revoked["collectors"], 1);
+    let (_, listed, _) = linkmesh(&server, &api.token, &["enrollment-tokens", "list", "--output", "json"]);
+    assert_eq!(listed["enrollment_tokens"][0]["state"], "revoked");
+}

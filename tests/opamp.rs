@@ -9,107 +9,16 @@ use prost::Message;
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::opamp_agent::configure_something_to_run;
+use support::opamp_wire::{
+    first_message, heartbeat, offered_config, post_raw, send, with_status, AGENT_UID, AGENT_UID_TEXT,
+};
 use support::{Api, Server, FAST_CONFIG};
-
-/// What opampsupervisor v0.149.0 reports with remote config enabled.
-const SUPERVISOR_CAPABILITIES: u64 = 0x7C47;
-const AGENT_UID: [u8; 16] =
-    [0x01, 0x93, 0xa1, 0xb2, 0xc3, 0xd4, 0x7e, 0x5f, 0x8a, 0x9b, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x5b];
-const AGENT_UID_TEXT: &str = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
 async fn create_opamp_collector(api: &Api, name: &str) -> String {
     let (status, body) =
         api.request(Method::POST, "/api/v1/collectors", Some(json!({ "name": name, "mode": "opamp" }))).await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().expect("id").to_owned()
-}
-
-fn text_attribute(key: &str, value: &str) -> opamp::KeyValue {
-    opamp::KeyValue {
-        key: key.to_owned(),
-        value: Some(opamp::AnyValue { value: Some(opamp::any_value::Value::StringValue(value.to_owned())) }),
-    }
-}
-
-/// A full report, as an agent's first message is.
-fn first_message() -> opamp::AgentToServer {
-    opamp::AgentToServer {
-        instance_uid: AGENT_UID.to_vec(),
-        sequence_num: 0,
-        capabilities: SUPERVISOR_CAPABILITIES,
-        agent_description: Some(opamp::AgentDescription {
-            identifying_attributes: vec![
-                text_attribute("service.name", "otelcol-contrib"),
-                text_attribute("service.instance.id", AGENT_UID_TEXT),
-            ],
-            non_identifying_attributes: vec![
-                text_attribute("host.name", "edge-7"),
-                opamp::KeyValue {
-                    key: "host.cpus".to_owned(),
-                    value: Some(opamp::AnyValue { value: Some(opamp::any_value::Value::IntValue(8)) }),
-                },
-            ],
-        }),
-        ..Default::default()
-    }
-}
-
-/// A heartbeat: the uid, the sequence number and the capabilities, nothing that did not change.
-fn heartbeat(sequence_num: u64) -> opamp::AgentToServer {
-    opamp::AgentToServer {
-        instance_uid: AGENT_UID.to_vec(),
-        sequence_num,
-        capabilities: SUPERVISOR_CAPABILITIES,
-        ..Default::default()
-    }
-}
-
-fn with_status(
-    mut message: opamp::AgentToServer,
-    hash: &[u8],
-    status: opamp::RemoteConfigStatuses,
-    error: &str,
-) -> opamp::AgentToServer {
-    message.remote_config_status = Some(opamp::RemoteConfigStatus {
-        last_remote_config_hash: hash.to_vec(),
-        status: status as i32,
-        error_message: error.to_owned(),
-    });
-    message
-}
-
-async fn post_raw(
-    server: &Server,
-    token: Option<&str>,
-    content_type: &str,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    let mut request =
-        reqwest::Client::new().post(server.url("/v1/opamp")).header("content-type", content_type).body(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("post")
-}
-
-/// Sends `message` as an agent does and decodes the answer, which must be a 200 protobuf body.
-async fn send(server: &Server, token: &str, message: &opamp::AgentToServer) -> opamp::ServerToAgent {
-    let response = post_raw(server, Some(token), "application/x-protobuf", message.encode_to_vec()).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers().get("content-type").and_then(|value| value.to_str().ok()),
-        Some("application/x-protobuf"),
-        "exactly this content type: the Node client accepts no other"
-    );
-    let body = response.bytes().await.expect("body");
-    opamp::ServerToAgent::decode(body.as_ref()).expect("a ServerToAgent")
-}
-
-fn offered_config(reply: &opamp::ServerToAgent) -> Option<(String, Vec<u8>)> {
-    let offer = reply.remote_config.as_ref()?;
-    let file = &offer.config.as_ref().expect("a config map").config_map[""];
-    assert_eq!(file.content_type, "text/yaml");
-    Some((String::from_utf8(file.body.clone()).expect("utf-8"), offer.config_hash.clone()))
 }
 
 async fn events_of_type(api: &Api, collector_id: &str, event_type: &str) -> Vec<Value> {
@@ -127,6 +36,7 @@ async fn events_of_type(api: &Api, collector_id: &str, event_type: &str) -> Vec<
 async fn an_agent_over_plain_http_is_offered_its_config_and_its_reports_are_recorded() {
     let server = Server::start_with_config(FAST_CONFIG);
     let api = Api::admin(&server).await;
+    support::wait_for_level(&api, 4).await; // config_applying is recorded from level 4 on
     let collector_id = create_opamp_collector(&api, "otel-edge").await;
     let token = api.mint_token(&collector_id).await;
 
@@ -156,6 +66,10 @@ async fn an_agent_over_plain_http_is_offered_its_config_and_its_reports_are_reco
     let applied = with_status(heartbeat(3), &hash, opamp::RemoteConfigStatuses::Applied, "");
     assert!(offered_config(&send(&server, &token, &applied).await).is_none());
     api.wait_for_event(&collector_id, "config_applied", 1).await;
+    let types = api.event_types(&collector_id).await;
+    let applying = types.iter().position(|kind| kind == "config_applying");
+    let applied = types.iter().position(|kind| kind == "config_applied");
+    assert!(applying.is_some() && applying < applied, "APPLYING recorded before APPLIED: {types:?}");
     // Later messages leave the unchanged status out: still nothing to offer.
     let reply = send(&server, &token, &heartbeat(4)).await;
     assert!(offered_config(&reply).is_none() && reply.flags == 0, "{reply:?}");
@@ -341,4 +255,143 @@ async fn an_oversized_message_is_refused_before_it_is_decoded() {
         .await
         .expect("post");
     assert_eq!(response.status(), 413, "inflated past the limit");
+}
+
+/// An agent's available components decide what is offered: it is asked for the list when it reports
+/// only the hash; a config needing an exporter its build lacks is not offered, the collector says
+/// which (once); the report's `otlp_http` is the `otlphttp` linkmesh renders; a config without the
+/// missing component is offered again.
+#[tokio::test]
+async fn a_config_needing_a_component_the_build_lacks_is_not_offered_and_says_which() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-build").await;
+    let token = api.mint_token(&collector_id).await;
+    let base = format!("/api/v1/collectors/{collector_id}");
+    api.create(&format!("{base}/sources"), json!({"name": "apps", "type": "otlp"})).await;
+    let vendor = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "vendor", "type": "otlp_http", "settings": {"endpoint": "https://otlp.example"}}),
+        )
+        .await;
+    let kafka = api
+        .create(
+            &format!("{base}/destinations"),
+            json!({"name": "bus", "type": "kafka", "settings": {"brokers": ["k:9092"], "topic": "t"}}),
+        )
+        .await;
+    let route = api
+        .create(
+            &format!("{base}/routes"),
+            json!({"name": "all", "destination_ids": [vendor["id"], kafka["id"]]}),
+        )
+        .await;
+
+    // The first message carries the report's hash only: the server asks for the list.
+    let mut first = first_message();
+    first.available_components =
+        Some(opamp::AvailableComponents { components: Default::default(), hash: vec![7; 32] });
+    let reply = send(&server, &token, &first).await;
+    assert_eq!(reply.flags & 2, 2, "ReportAvailableComponents asked: {reply:?}");
+
+    let kind = |types: &[&str]| opamp::ComponentDetails {
+        metadata: vec![],
+        sub_component_map: types
+            .iter()
+            .map(|name| ((*name).to_owned(), opamp::ComponentDetails::default()))
+            .collect(),
+    };
+    let mut listed = heartbeat(1);
+    listed.available_components = Some(opamp::AvailableComponents {
+        components: [
+            ("receivers".to_owned(), kind(&["otlp", "hostmetrics"])),
+            ("processors".to_owned(), kind(&["batch", "resource", "filter", "transform"])),
+            ("exporters".to_owned(), kind(&["otlp_grpc", "otlp_http", "debug"])),
+            ("connectors".to_owned(), kind(&["forward", "routing"])),
+        ]
+        .into(),
+        hash: vec![7; 32],
+    });
+    listed.health = Some(opamp::ComponentHealth {
+        healthy: false,
+        status: "StatusRecoverableError".to_owned(),
+        last_error: "Agent process PID=42 exited unexpectedly".to_owned(),
+        ..Default::default()
+    });
+    let reply = send(&server, &token, &listed).await;
+    assert!(offered_config(&reply).is_none(), "a config needing kafka is not offered: {reply:?}");
+    let agent = api.collector(&collector_id).await["opamp"].clone();
+    assert_eq!(agent["health"]["healthy"], false, "{agent}");
+    assert_eq!(agent["health"]["last_error"], "Agent process PID=42 exited unexpectedly");
+    assert!(agent["capabilities"]
+        .as_array()
+        .expect("names")
+        .contains(&json!("reports available components")));
+    assert!(agent["available_components"]["exporters"]
+        .as_array()
+        .expect("types")
+        .contains(&json!("otlp_http")));
+    assert_eq!(reply.flags & 2, 0, "the list is known now");
+    api.wait_for_event(&collector_id, "config_failed", 1).await;
+    let refusals = events_of_type(&api, &collector_id, "config_failed").await;
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let message = refusals[0]["message"].as_str().expect("message");
+    assert!(message.contains("exporters kafka") && !message.contains("otlphttp"), "{message}");
+    let collector = api.collector(&collector_id).await;
+    assert_eq!(collector["config"]["remote_status"], "failed", "{collector}");
+    send(&server, &token, &heartbeat(2)).await;
+
+    // Without the Kafka destination the config runs on this build: offered.
+    let path = format!("{base}/routes/{}", route["id"].as_str().expect("id"));
+    let (status, body) = api
+        .request(Method::PUT, &path, Some(json!({"name": "all", "destination_ids": [vendor["id"]]})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let reply = send(&server, &token, &heartbeat(3)).await;
+    let (body, _) = offered_config(&reply).expect("offered once it runs on the build");
+    assert!(body.contains("otlphttp/") && !body.contains("kafka/"), "{body}");
+    // Events are written in order: once the delivery is, a second refusal would be too.
+    api.wait_for_event(&collector_id, "config_delivered", 1).await;
+    assert_eq!(events_of_type(&api, &collector_id, "config_failed").await.len(), 1, "said once per version");
+}
+
+/// `POST /collectors/{id}/restart`: the agent's next reply carries `command{type: Restart}` (once);
+/// the outcome is read from the first health report that is not a transition; an Alloy collector
+/// is refused.
+#[tokio::test]
+async fn a_restart_reaches_the_agent_once_and_its_outcome_comes_from_its_health() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-restart").await;
+    let token = api.mint_token(&collector_id).await;
+    let reply = send(&server, &token, &first_message()).await;
+    assert!(reply.command.is_none());
+
+    let path = format!("/api/v1/collectors/{collector_id}/restart");
+    let (status, body) = api.request(Method::POST, &path, None).await;
+    assert_eq!(status, 202, "{body}");
+    api.wait_for_event(&collector_id, "restart_requested", 1).await;
+    let reply = send(&server, &token, &heartbeat(1)).await;
+    let command = reply.command.expect("the restart command");
+    assert_eq!(command.r#type, opamp::CommandType::Restart as i32);
+    assert!(send(&server, &token, &heartbeat(2)).await.command.is_none(), "sent once");
+
+    let with_health = |sequence_num, healthy, status: &str| {
+        let mut message = heartbeat(sequence_num);
+        message.health =
+            Some(opamp::ComponentHealth { healthy, status: status.to_owned(), ..Default::default() });
+        message
+    };
+    send(&server, &token, &with_health(3, false, "Stopping")).await;
+    send(&server, &token, &with_health(4, true, "StatusOK")).await;
+    api.wait_for_event(&collector_id, "restart_outcome", 1).await;
+    let outcome = &events_of_type(&api, &collector_id, "restart_outcome").await[0];
+    assert_eq!(outcome["data"]["healthy"], true, "{outcome}");
+    assert!(outcome["message"].as_str().expect("message").contains("healthy (StatusOK)"), "{outcome}");
+
+    let alloy = api.create_collector("alloy-restart").await;
+    let (status, body) =
+        api.request(Method::POST, &format!("/api/v1/collectors/{alloy}/restart"), None).await;
+    assert_eq!(status, 409, "{body}");
 }

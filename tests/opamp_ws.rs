@@ -344,3 +344,27 @@ async fn a_stopping_node_closes_its_connections_with_going_away() {
     assert!(server.terminate().success());
     assert_eq!(socket.close_code().await, 1001);
 }
+
+/// A restart requested through the API is pushed to an agent connected over WebSocket at once (its
+/// heartbeats are off, so nothing else would carry it); its health afterwards is the outcome.
+#[tokio::test]
+async fn a_restart_is_pushed_over_websocket_and_its_outcome_recorded() {
+    let server = Server::start_with_config(QUIET_OPAMP_CONFIG);
+    let api = Api::admin(&server).await;
+    let (collector_id, token) = opamp_collector(&api, "otel-ws-restart").await;
+    configure_something_to_run(&api, &collector_id).await;
+    let agent =
+        Agent::start(&server.base_url, &token, &["-configs", "100", "-heartbeat", "0s", "-accept-restart"]);
+    agent.next("connected");
+    agent.next("config");
+    api.wait_for_event(&collector_id, "config_applied", 1).await;
+
+    let path = format!("/api/v1/collectors/{collector_id}/restart");
+    let (status, body) = api.request(reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, 202, "{body}");
+    let command = agent.next_without("command", "connected");
+    assert_eq!(command["type"], "CommandType_Restart");
+    api.wait_for_event(&collector_id, "restart_outcome", 1).await;
+    let collector = api.collector(&collector_id).await;
+    assert_eq!(collector["opamp"]["health"]["healthy"], true, "{collector}");
+}

@@ -34,6 +34,15 @@ async fn origin(count: usize) -> Origin {
     let data_dir = temp.path().join("origin");
     let mut node = launch(&data_dir, CONFIG, "127.0.0.1:0").serving();
     let collectors = create_collectors(&node.base_url, "c", count, 8).await;
+    // A snapshot the schedule started during the writes has two files until it is recorded and the
+    // one it replaces removed; a stop in between leaves the stale one for the next start to remove.
+    // The damages below are made to the one recorded file, so the stop waits for it.
+    let snapshots = data_dir.join("snapshots");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&snapshots).map_or(0, |entries| entries.count()) > 1 {
+        assert!(tokio::time::Instant::now() < deadline, "a snapshot never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(node.terminate().success(), "clean stop; log:\n{}", node.log());
     Origin { temp, data_dir, collectors }
 }

@@ -20,6 +20,7 @@ async fn only_login_and_assets_are_public_and_pages_redirect_to_login() {
         "/",
         "/collectors",
         "/collectors/new",
+        "/collectors/enroll",
         "/collectors/col_x",
         "/pipelines",
         "/settings",
@@ -78,6 +79,47 @@ async fn a_session_opens_the_pages_and_a_bearer_token_works_too() {
     let missing =
         http.get(server.url("/collectors/col_nope")).bearer_auth(&api.token).send().await.expect("missing");
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn an_opamp_collectors_overview_has_the_agent_panel_and_an_alloy_collectors_does_not() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let http = no_redirects();
+    let page = |collector_id: String| {
+        let (http, url) = (http.clone(), server.url(&format!("/collectors/{collector_id}")));
+        let token = api.token.clone();
+        async move {
+            let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let opamp = api.create("/api/v1/collectors", json!({ "name": "otel-1", "mode": "opamp" })).await;
+    let html = page(opamp["id"].as_str().expect("id").to_owned()).await;
+    assert!(
+        html.contains(r#"<section class="panel agent-panel" id="agent" aria-labelledby="agent-title" data-testid="agent-panel">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"<h2 class="panel-title" id="agent-title">Agent</h2>"#));
+    assert!(html.contains(r#"id="agent-health" aria-live="polite""#), "health changes are announced");
+    for part in [r#"id="agent-description""#, r#"id="agent-capabilities""#, r#"id="agent-components-counts""#]
+    {
+        assert!(html.contains(part), "the frame keeps a place for {part}");
+    }
+    assert!(
+        html.contains(r#"<details class="agent-components" id="agent-components">"#),
+        "the components, collapsed"
+    );
+    assert!(
+        html.contains("What the agent reports its collector runs"),
+        "the effective config, as OpAMP reports it"
+    );
+
+    let alloy = api.create_collector("edge-1").await;
+    let html = page(alloy).await;
+    assert!(!html.contains("agent-panel") && !html.contains("id=\"agent-"), "no Agent panel for Alloy");
+    assert!(html.contains("What the collector reports it runs (Alloy 1.12 and later)."));
 }
 
 #[tokio::test]
@@ -321,4 +363,68 @@ async fn operators_get_the_prune_dialog_viewers_do_not() {
     let viewer = Api::with_role(&server, "viewer").await;
     let html = page(viewer.token.clone()).await;
     assert!(!html.contains("prune-open") && !html.contains("prune-dialog"), "viewers cannot prune");
+}
+
+#[tokio::test]
+async fn operators_get_the_enrollment_token_form_and_viewers_only_the_list() {
+    let server = Server::start();
+    let http = no_redirects();
+    let page = |path: &'static str, token: String| {
+        let (http, url) = (http.clone(), server.url(path));
+        async move {
+            let response = http.get(url).bearer_auth(token).send().await.expect("page");
+            assert_eq!(response.status(), 200, "{path}");
+            response.text().await.expect("html")
+        }
+    };
+    let operator = Api::with_role(&server, "operator").await;
+    // Enrollment tokens need the cluster's feature level 4, which a single node raises after start.
+    let ready = wait_until(Duration::from_secs(30), || async {
+        operator.get("/api/v1/cluster").await["feature_level"] == 4
+    })
+    .await;
+    assert!(ready, "the feature level for enrollment tokens");
+    let created = operator
+        .create("/api/v1/enrollment-tokens", json!({ "ttl_seconds": 3600, "labels": { "env": "prod" } }))
+        .await;
+    let token = created["token"].as_str().expect("token").to_owned();
+    let html = page("/collectors/enroll", operator.token.clone()).await;
+    assert!(html.contains(r#"data-page="enroll""#), "the script's enrollment page");
+    assert!(html.contains("<h1>Enroll OpenTelemetry Collectors</h1>"));
+    assert!(html.contains(r#"<form id="enroll-token-form""#), "the create form");
+    assert!(
+        html.contains(r#"<option value="86400" selected>1 day</option>"#),
+        "a day, the API's default TTL"
+    );
+    assert!(html.contains(r#"<option value="3600">1 hour</option>"#) && html.contains(">30 days</option>"));
+    for field in ["ttl_seconds", "uses", "labels"] {
+        assert!(
+            html.contains(&format!(r#"data-field="{field}""#)),
+            "the server's {field} error lands next to it"
+        );
+    }
+    assert!(html.contains(r#"id="enroll-created" hidden"#), "no token before one is created");
+    assert!(html.contains(r#"id="supervisor-config-box" hidden"#), "nor a supervisor.yaml");
+    assert!(
+        html.contains("sudo opampsupervisor --config /etc/otelcol-supervisor/supervisor.yaml"),
+        "the run step"
+    );
+    assert!(html.contains("otelcol-contrib_${OTEL_VERSION}_linux_$ARCH.tar.gz"), "the install step");
+    assert!(html.contains(r#"data-can-manage="true""#) && html.contains(r#"<dialog id="revoke-dialog""#));
+    assert!(!html.contains(&token), "a token is shown only by the answer that created it");
+    let list = page("/collectors", operator.token.clone()).await;
+    assert!(
+        list.contains(r#"href="/collectors/enroll" data-testid="enroll-collectors""#),
+        "linked from the list"
+    );
+    let add = page("/collectors/new", operator.token.clone()).await;
+    assert!(add.contains(r#"id="opamp-enroll" role="note" hidden"#), "the enrollment path, shown for opamp");
+
+    let viewer = Api::with_role(&server, "viewer").await;
+    let html = page("/collectors/enroll", viewer.token.clone()).await;
+    assert!(html.contains(r#"id="enrollment-tokens-table""#) && html.contains(r#"data-can-manage="false""#));
+    assert!(html.contains("cannot create or revoke enrollment tokens"), "says why there is no form");
+    assert!(!html.contains("enroll-token-form") && !html.contains("revoke-dialog"), "no create or revoke");
+    let list = page("/collectors", viewer.token.clone()).await;
+    assert!(!list.contains("enroll-collectors"), "no link where nothing can be done");
 }

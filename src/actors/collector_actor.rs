@@ -34,13 +34,16 @@ use crate::model::command::{Delivered, RemoteStatusReport};
 use crate::model::event::NewEvent;
 use crate::model::fleet_state::FleetState;
 use crate::model::{
-    ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, InferredApply,
+    ActivityUpdate, CollectorMode, CollectorRecord, CollectorStatus, EventType, FeatureLevel, InferredApply,
     RemoteConfigState, SlotEpoch, UnixMillis,
+};
+use crate::opamp::components::{
+    self as build_components, AgentHealth, AgentView, ComponentTypes, ReportedComponents,
 };
 use crate::opamp::{AgentCapabilities, AgentSession};
 use crate::own_metrics::MetricsBatch;
 use crate::render::render_for_delivery;
-use crate::render::secrets::{redact, CredentialValues};
+use crate::render::secrets::{redact, redact_linkmesh_tokens, CredentialValues};
 
 pub struct CollectorActor {
     collector_id: String,
@@ -98,6 +101,17 @@ pub struct CollectorActor {
     last_export_report: Instant,
     /// Whether `own_metrics_first_seen` was ever recorded for this collector.
     own_metrics_seen: bool,
+    /// Whether this actor recorded an `own_metrics_offered` event (one per activation: the offer is
+    /// repeated on every new agent stream, the event is not).
+    own_metrics_offered: bool,
+    /// The restart requests (`CollectorRecord::restart_requests`) this actor sent or found sent: a
+    /// restart command goes out when the record's count passes it.
+    restart_sent: u64,
+    /// A restart command went out; the next health report that is not a transition is its outcome.
+    awaiting_restart_outcome: bool,
+    /// What an OpAMP agent reported of itself (capabilities, health, its build's components); `None`
+    /// until it sent a message here. Boxed: Alloy collectors never have one.
+    agent_build: Option<Box<AgentBuild>>,
     own_metrics_last_seen_at: Option<UnixMillis>,
     /// The delivery being followed through the collector's own metrics (`apply_status`).
     apply: ApplyTracker,
@@ -166,6 +180,28 @@ pub struct OpampExchange {
     /// message), `at` and `config_version` are set; nothing is recorded as the agent's contact.
     #[serde(default)]
     pub push: bool,
+    /// The agent's available components, when the message reports them (absent from the exchanges
+    /// of older releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<ReportedComponents>,
+    /// The agent's health, when the message reports it (absent from older releases' exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<AgentHealth>,
+}
+
+/// What an OpAMP agent reported of itself.
+#[derive(Debug, Default)]
+struct AgentBuild {
+    /// Its capability bits, from its last message that had them.
+    capabilities: u64,
+    /// Its health, from its last message that had it (agents leave it out while it does not change).
+    health: Option<AgentHealth>,
+    /// The hash of its last available-components report.
+    hash: Option<String>,
+    /// Its component types, once it listed them.
+    types: Option<ComponentTypes>,
+    /// The config hash last refused for lacking components (reported once per version).
+    refused_hash: Option<String>,
 }
 
 #[derive(Default)]
@@ -180,6 +216,14 @@ pub struct OpampReply {
     pub owner_behind: bool,
     /// The heartbeat interval to offer (`connection_settings.opamp.heartbeat_interval_seconds`).
     pub heartbeat: Option<Duration>,
+    /// The own-metrics destination is to be offered (`connection_settings.own_metrics`: the edge
+    /// fills in its URL and the collector's derived credential).
+    pub own_metrics: bool,
+    /// The agent is to list its available components (`ServerToAgentFlags_ReportAvailableComponents`):
+    /// it reported a components hash this actor has no list for.
+    pub report_available_components: bool,
+    /// A restart command goes out with this reply (`command{type: Restart}`).
+    pub restart: bool,
 }
 
 /// The current config version rendered with its credentials, ready to send.
@@ -227,7 +271,8 @@ impl DeliverableConfig {
     /// Text the collector reported (its effective config, an error), as it may be stored: the
     /// delivered config itself is stored as rendered with markers (which covers credentials of any
     /// length); other text has every credential value replaced by its marker, or is withheld
-    /// when a value too short to replace is left in it.
+    /// when a value too short to replace is left in it, and every linkmesh token in it reduced to
+    /// its kind.
     fn storable(&self, reported: &str) -> String {
         if reported == self.content {
             return self.stored_content.clone();
@@ -236,7 +281,8 @@ impl DeliverableConfig {
         if redaction.short_value_left {
             WITHHELD_REPORT.to_owned()
         } else {
-            redaction.text
+            // The supervisor echoes the own-metrics header it was offered (the derived credential).
+            redact_linkmesh_tokens(&redaction.text).into_owned()
         }
     }
 
@@ -346,6 +392,8 @@ pub struct LiveView {
     /// `effective_config_persist_interval`); only for principals who may read it.
     pub effective_config: Option<Arc<str>>,
     pub apply: LiveApply,
+    /// What an OpAMP agent reported of itself, since this actor was activated.
+    pub opamp: Option<AgentView>,
 }
 
 /// The apply-status inference as the actor holds it, fresher than the replicated `config.inferred`.
@@ -435,6 +483,11 @@ impl CollectorActor {
                 && !inferred_failure(record.config.remote_status, record.config.inferred.as_ref()),
             last_export_report: env.clock.monotonic(),
             own_metrics_seen: record.own_metrics_seen(),
+            own_metrics_offered: false,
+            // Requests made before this activation are not replayed (a stale restart is no restart).
+            restart_sent: record.restart_requests,
+            awaiting_restart_outcome: false,
+            agent_build: None,
             own_metrics_last_seen_at: None,
             apply: ApplyTracker::default(),
             inferred: record.config.inferred.clone().map(Box::new),
@@ -711,6 +764,21 @@ impl CollectorActor {
                     .with("hash", self.delivered_hash.clone().unwrap_or_default()),
                 );
             }
+            // A new event type: only once every member can decode it.
+            RemoteConfigState::Applying
+                if changed
+                    && self.env.raft.state().fleet.feature_level() >= FeatureLevel::OPAMP_ENROLLMENT =>
+            {
+                update.events.push(
+                    NewEvent::new(
+                        at,
+                        EventType::ConfigApplying,
+                        format!("collector applying config version {}", self.rendered.version),
+                    )
+                    .with("version", self.rendered.version)
+                    .with("hash", self.delivered_hash.clone().unwrap_or_default()),
+                );
+            }
             RemoteConfigState::Failed if changed => {
                 let count = self.unwritten_config_failures.as_ref().map_or(0, |failures| failures.count);
                 self.unwritten_config_failures = Some(Box::new(UnwrittenConfigFailures {
@@ -877,8 +945,21 @@ impl Handler<OpampExchange> for CollectorActor {
         // Before `offers` reads the rendering (`contact` would do it only after).
         self.render_if_behind(exchange.config_version);
         let capabilities = AgentCapabilities(exchange.capabilities);
+        let report_available_components = self.note_components(exchange.components.as_ref());
+        let agent = self.agent_build.get_or_insert_with(Default::default);
+        if exchange.capabilities != 0 {
+            agent.capabilities = exchange.capabilities;
+        }
+        if exchange.health.is_some() {
+            agent.health = exchange.health.clone();
+        }
+        if let Some(health) = &exchange.health {
+            self.note_restart_outcome(health, exchange.at);
+        }
+        let restart = self.restart_due(capabilities, exchange.at);
         let offers = capabilities.accepts_remote_config()
-            && !crate::render::otelcol::is_placeholder(&self.rendered.content);
+            && !crate::render::otelcol::is_placeholder(&self.rendered.content)
+            && self.build_has_what_config_needs(exchange.at);
         let config_hash = match self.opamp_session.as_mut() {
             Some(session) => session.config_hash(exchange.config_hash),
             None => exchange.config_hash.unwrap_or_default(),
@@ -905,9 +986,23 @@ impl Handler<OpampExchange> for CollectorActor {
                 session.config_hash(Some(offered.hash.clone()));
             }
         }
-        let heartbeat = heartbeat
-            .filter(|_| self.opamp_session.as_mut().is_some_and(|session| session.offer_heartbeat()));
-        MessageResult(OpampReply { offer, report_full_state, heartbeat, ..OpampReply::default() })
+        let own_metrics = capabilities.reports_own_metrics();
+        let settings_due = (heartbeat.is_some() || own_metrics)
+            && self.opamp_session.as_mut().is_some_and(|session| session.offer_settings());
+        let heartbeat = heartbeat.filter(|_| settings_due);
+        let own_metrics = own_metrics && settings_due;
+        if own_metrics {
+            self.note_own_metrics_offered(exchange.at);
+        }
+        MessageResult(OpampReply {
+            offer,
+            report_full_state,
+            heartbeat,
+            own_metrics,
+            report_available_components,
+            restart,
+            ..OpampReply::default()
+        })
     }
 }
 
@@ -927,6 +1022,132 @@ impl CollectorActor {
         heartbeat
     }
 
+    /// Keeps the agent's available components; true when the agent is to be asked for the list (it
+    /// reported a hash this actor has none for).
+    fn note_components(&mut self, reported: Option<&ReportedComponents>) -> bool {
+        let Some(reported) = reported else { return false };
+        let build = self.agent_build.get_or_insert_with(Default::default);
+        match &reported.types {
+            Some(types) => {
+                build.hash = Some(reported.hash.clone());
+                build.types = Some(types.clone());
+                false
+            }
+            None => build.hash.as_deref() != Some(reported.hash.as_str()) || build.types.is_none(),
+        }
+    }
+
+    /// Whether the agent's build has every component the current config needs, as far as its report
+    /// tells (an agent that never listed its components gets the config). When it lacks some, the
+    /// config is not offered and the operator is told which, once per config version.
+    fn build_has_what_config_needs(&mut self, at: UnixMillis) -> bool {
+        let Some(build) = self.agent_build.as_mut() else { return true };
+        let Some(available) = &build.types else { return true };
+        let needed = build_components::required(&self.rendered.content);
+        let missing = build_components::missing(&needed, available);
+        if missing.is_empty() {
+            return true;
+        }
+        if build.refused_hash.as_deref() == Some(self.rendered.hash.as_str()) {
+            return false;
+        }
+        build.refused_hash = Some(self.rendered.hash.clone());
+        let message = build_components::refusal_message(self.rendered.version, &missing);
+        let named: Vec<String> = missing.iter().map(|(kind, name)| format!("{kind}/{name}")).collect();
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        update.events.push(
+            NewEvent::new(at, EventType::ConfigFailed, message.clone())
+                .with("version", self.rendered.version)
+                .with("hash", self.rendered.hash.as_str())
+                .with("missing_components", named.join(", ")),
+        );
+        let report = RemoteStatusReport {
+            state: RemoteConfigState::Failed,
+            error: Some(message),
+            hash: Some(self.rendered.hash.clone()),
+        };
+        self.remote_status = Some(report.state);
+        self.remote_error = report.error.clone();
+        self.status_hash = report.hash.clone();
+        update.remote_status = Some(report);
+        self.publish(update);
+        false
+    }
+
+    /// Whether a restart command goes out now: an operator asked for one since the last sent, and the
+    /// agent accepts restart commands (else the operator is told why none was sent, once).
+    fn restart_due(&mut self, capabilities: AgentCapabilities, at: UnixMillis) -> bool {
+        let requested = self
+            .env
+            .raft
+            .state()
+            .fleet
+            .collector(&self.collector_id)
+            .map_or(0, |record| record.restart_requests);
+        if requested <= self.restart_sent || capabilities.0 == 0 {
+            return false;
+        }
+        self.restart_sent = requested;
+        let accepts = capabilities.accepts_restart_command();
+        self.awaiting_restart_outcome = accepts;
+        if !accepts {
+            let mut update = ActivityUpdate::for_collector(&self.collector_id);
+            update.events.push(
+                NewEvent::new(
+                    at,
+                    EventType::RestartOutcome,
+                    "no restart sent: the agent does not accept restart commands (the supervisor needs \
+                     capabilities.accepts_restart_command: true)",
+                )
+                .with("restarted", false),
+            );
+            self.publish(update);
+        }
+        accepts
+    }
+
+    /// The first health report after a restart command that is not a transition (`Stopping`,
+    /// `Starting`) says how the restart went.
+    fn note_restart_outcome(&mut self, health: &AgentHealth, at: UnixMillis) {
+        let transition =
+            ["stopping", "starting"].iter().any(|word| health.status.to_ascii_lowercase().contains(word));
+        if !self.awaiting_restart_outcome || transition {
+            return;
+        }
+        self.awaiting_restart_outcome = false;
+        let message = if health.healthy {
+            format!("the agent restarted its collector, healthy ({})", health.status)
+        } else {
+            format!("the agent restarted its collector, unhealthy: {}", health.last_error)
+        };
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        update.events.push(
+            NewEvent::new(at, EventType::RestartOutcome, message)
+                .with("restarted", true)
+                .with("healthy", health.healthy),
+        );
+        self.publish(update);
+    }
+
+    /// The agent is offered the own-metrics destination: an `own_metrics_offered` event, once per
+    /// activation, from the feature level that knows the event type (an older member could not
+    /// decode it).
+    fn note_own_metrics_offered(&mut self, at: UnixMillis) {
+        if self.own_metrics_offered
+            || self.env.raft.state().fleet.feature_level() < FeatureLevel::OPAMP_ENROLLMENT
+        {
+            return;
+        }
+        self.own_metrics_offered = true;
+        let mut update = ActivityUpdate::for_collector(&self.collector_id);
+        update.events.push(NewEvent::new(
+            at,
+            EventType::OwnMetricsOffered,
+            "own_metrics destination offered to the agent (connection_settings.own_metrics): its collector pushes its own metrics to linkmesh",
+        ));
+        self.publish(update);
+    }
+
     /// What to push to an agent connected over WebSocket after its config changed: the new config
     /// when the agent accepts remote config and does not run it (by the hash it last reported, so a
     /// FAILED config is not pushed again); a request for its full state when this actor has no record
@@ -941,18 +1162,20 @@ impl CollectorActor {
             return OpampReply { report_full_state: true, ..OpampReply::default() };
         };
         let runs = session.config_hash(None);
+        let restart = self.restart_due(AgentCapabilities(push.capabilities), push.at);
         let offers = AgentCapabilities(push.capabilities).accepts_remote_config()
             && !crate::render::otelcol::is_placeholder(&self.rendered.content)
-            && runs != self.rendered.hash;
+            && runs != self.rendered.hash
+            && self.build_has_what_config_needs(push.at);
         if !offers {
-            return OpampReply::default();
+            return OpampReply { restart, ..OpampReply::default() };
         }
         let mut update = ActivityUpdate::for_collector(&self.collector_id);
         self.record_delivery(push.at, &mut update);
         if update != ActivityUpdate::for_collector(&self.collector_id) {
             self.publish(update);
         }
-        OpampReply { offer: Some(self.rendered.clone()), ..OpampReply::default() }
+        OpampReply { offer: Some(self.rendered.clone()), restart, ..OpampReply::default() }
     }
 
     /// The rendered config goes out in this answer: recorded (and a `config_delivered` event) unless
@@ -1113,6 +1336,15 @@ impl Handler<Observe> for CollectorActor {
                 pending_version: self.apply.pending_version(),
                 disagreement: self.apply.disagreement().map(str::to_owned),
             },
+            opamp: self.agent_build.as_ref().map(|agent| AgentView {
+                capabilities: AgentCapabilities(agent.capabilities)
+                    .names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                health: agent.health.clone(),
+                available_components: agent.types.clone(),
+            }),
         })
     }
 }

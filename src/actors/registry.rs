@@ -32,7 +32,7 @@ use crate::metrics::StatusChanges;
 use crate::model::{slot_of, Clock, Effect, MovedSlot, TokenHash};
 use crate::opamp::OpampConnections;
 use crate::raft::RaftNode;
-use crate::secrets::{self, DataKey};
+use crate::secrets::DataKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -170,11 +170,11 @@ impl CollectorRegistry {
             return Err(RegistryError::LeaseExpired);
         }
         let state = self.env.raft.state();
-        let current = state
-            .fleet
-            .collector(collector_id)
-            .and_then(|record| record.token.as_ref())
-            .is_some_and(|token| secrets::token_hashes_equal(&token.hash, token_hash));
+        // The collector token, or for an OpAMP collector its derived credential or the enrollment
+        // token its agent enrolled with (`opamp/credentials.rs`).
+        let current = state.fleet.collector(collector_id).is_some_and(|record| {
+            crate::opamp::credentials::authenticates(&state.fleet, &self.env.data_key, record, token_hash)
+        });
         if current {
             Ok(())
         } else {
@@ -321,7 +321,10 @@ impl CollectorRegistry {
                 self.opamp_connections.changed(&collector_id);
             }
             // Connections held with the old token hear the owner refuse it, and close.
-            Effect::CollectorTokenChanged { collector_id } => self.opamp_connections.changed(&collector_id),
+            Effect::CollectorTokenChanged { collector_id }
+            | Effect::CollectorRestartRequested { collector_id } => {
+                self.opamp_connections.changed(&collector_id)
+            }
             Effect::SlotsMoved { moved } => self.slots_moved(&moved),
         }
     }

@@ -130,6 +130,16 @@ pub async fn collectors(command: CollectorsCommand) -> Result<(), ClientError> {
                 OutputFormat::Table => println!("deleted {collector_id}"),
             }
         }
+        CollectorsCommand::Restart { client, collector_id } => {
+            let path = format!("/api/v1/collectors/{collector_id}/restart");
+            let reply = call(&client, Method::POST, &path, None).await?;
+            match client.output {
+                OutputFormat::Json => print_json(&reply),
+                OutputFormat::Table => println!(
+                    "restart requested for {collector_id}; `linkmesh events {collector_id}` shows restart_outcome"
+                ),
+            }
+        }
         CollectorsCommand::Token { client, collector_id } => {
             let path = format!("/api/v1/collectors/{collector_id}/token");
             let value = call(&client, Method::POST, &path, None).await?;
@@ -279,7 +289,7 @@ async fn bulk(
 }
 
 /// Asks on the terminal; anything but `y`/`yes` is a no.
-fn confirm(question: &str) -> Result<bool, ClientError> {
+pub(super) fn confirm(question: &str) -> Result<bool, ClientError> {
     use std::io::Write as _;
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();

@@ -68,6 +68,15 @@ pub struct WireOpampReply {
     /// As [`OpampReply::heartbeat`], in whole seconds (absent from the replies of older releases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_seconds: Option<u64>,
+    /// As [`OpampReply::own_metrics`] (absent from the replies of older releases).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_metrics: bool,
+    /// As [`OpampReply::report_available_components`] (absent from the replies of older releases).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_available_components: bool,
+    /// As [`OpampReply::restart`] (absent from the replies of older releases).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +95,9 @@ impl WireOpampReply {
             report_full_state: reply.report_full_state,
             owner_behind: reply.owner_behind,
             heartbeat_seconds: reply.heartbeat.map(|interval| interval.as_secs()),
+            own_metrics: reply.own_metrics,
+            report_available_components: reply.report_available_components,
+            restart: reply.restart,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::actors::throughput::{
     ComponentThroughput, FlowTotals, ProcessStats, RateSample, ThroughputSnapshot,
 };
 use crate::model::{slot_of, CollectorStatus, RemoteConfigState, UnixMillis};
+use crate::opamp::components::AgentView;
 use crate::own_metrics::metric_rules::{ComponentKey, IdSpace};
 use crate::proto::cluster::v1::{LiveStateReply, LiveStateRequest};
 use crate::raft::RaftNode;
@@ -108,6 +109,9 @@ struct LiveWire {
     /// Absent from owners running a build before apply-status inference.
     #[serde(default)]
     apply: LiveApply,
+    /// Absent from owners running a build before OpAMP agent views.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    opamp: Option<AgentView>,
 }
 
 impl From<LiveView> for LiveWire {
@@ -125,6 +129,7 @@ impl From<LiveView> for LiveWire {
             own_metrics_last_seen_at: view.own_metrics_last_seen_at,
             effective_config: view.effective_config.map(|config| config.to_string()),
             apply: view.apply,
+            opamp: view.opamp,
         }
     }
 }
@@ -143,6 +148,7 @@ impl From<LiveWire> for LiveView {
             own_metrics_last_seen_at: wire.own_metrics_last_seen_at,
             effective_config: wire.effective_config.map(Arc::from),
             apply: wire.apply,
+            opamp: wire.opamp,
         }
     }
 }
@@ -541,6 +547,15 @@ mod tests {
                 pending_version: None,
                 disagreement: Some("Alloy reports version 3 applied".to_owned()),
             },
+            opamp: Some(AgentView {
+                capabilities: vec!["reports status".to_owned()],
+                health: Some(crate::opamp::components::AgentHealth {
+                    healthy: false,
+                    status: "StatusRecoverableError".to_owned(),
+                    last_error: "exporter failed".to_owned(),
+                }),
+                available_components: None,
+            }),
         };
         let wire = LiveWire::from(view);
         let decoded: LiveWire =
@@ -550,6 +565,10 @@ mod tests {
         assert_eq!(back.expected_poll_interval, Duration::from_secs(30));
         assert_eq!(back.effective_config.as_deref(), Some("logging {}"));
         assert_eq!(back.apply.inferred.map(|inferred| inferred.outcome), Some(InferredOutcome::Failed));
+        assert_eq!(
+            back.opamp.and_then(|agent| agent.health).map(|health| health.last_error).as_deref(),
+            Some("exporter failed")
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod collectors;
 pub mod collectors_batch;
 pub mod collectors_bulk;
 pub mod collectors_list;
+pub mod enrollment_tokens;
 pub mod fleet_items;
 pub mod fleet_model;
 pub mod handler_types;

@@ -65,13 +65,9 @@ fn invalid_token(token_setting: &str) -> ApiError {
     ))
 }
 
-/// Resolves the collector from its bearer token. `token_setting` names where the operator puts the
-/// token on this path (`remotecfg.bearer_token`, …), so the error says what to fix.
-pub async fn authenticate_collector(
-    request: &HttpRequest,
-    state: &AppState,
-    token_setting: &str,
-) -> Result<AuthenticatedCollector, ApiError> {
+/// The credentials of `Authorization: Bearer <credentials>`; a missing header or another scheme is
+/// refused with what to fix.
+fn bearer<'r>(request: &'r HttpRequest, token_setting: &str) -> Result<&'r str, ApiError> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthenticated(format!(
             "missing Authorization header: set {token_setting} to the collector token minted in linkmesh"
@@ -85,11 +81,28 @@ pub async fn authenticate_collector(
              to the collector token minted in linkmesh"
         )));
     }
-    let presented_hash = secrets::hash_token(credentials.trim());
-    let mut found = collector_of_hash(state, &presented_hash);
+    Ok(credentials.trim())
+}
+
+/// Resolves the collector from its bearer token, or from its derived OpAMP credential (`lmoc_…`).
+/// `token_setting` names where the operator puts the token on this path (`remotecfg.bearer_token`,
+/// …), so the error says what to fix.
+pub async fn authenticate_collector(
+    request: &HttpRequest,
+    state: &AppState,
+    token_setting: &str,
+) -> Result<AuthenticatedCollector, ApiError> {
+    let credentials = bearer(request, token_setting)?;
+    let presented_hash = secrets::hash_token(credentials);
+    let derived_for = secrets::opamp_credential_collector(credentials);
+    let lookup = |state: &AppState| match derived_for {
+        Some(collector_id) => derived_collector(state, collector_id, &presented_hash),
+        None => collector_of_hash(state, &presented_hash),
+    };
+    let mut found = lookup(state);
     if found.is_none() {
         match read_index::catch_up(&state.raft).await {
-            CatchUpOutcome::CaughtUp => found = collector_of_hash(state, &presented_hash),
+            CatchUpOutcome::CaughtUp => found = lookup(state),
             CatchUpOutcome::Failed => return Err(read_index::unconfirmed_token()),
             CatchUpOutcome::NotNeeded => {}
         }
@@ -111,6 +124,76 @@ pub async fn authenticate_collector(
         }),
         None => Err(invalid_token(token_setting)),
     }
+}
+
+/// Who presented an OpAMP agent's credentials: a collector (its token or derived credential), or an
+/// agent presenting an enrollment token, whose collector its instance uid decides
+/// (`http/opamp_enroll.rs`).
+pub enum AgentCaller {
+    Collector(AuthenticatedCollector),
+    Enrolling(EnrollmentCaller),
+}
+
+/// An enrollment token that still authenticates on this replica.
+#[derive(Debug, Clone)]
+pub struct EnrollmentCaller {
+    pub token_id: String,
+    pub token_hash: TokenHash,
+}
+
+/// [`authenticate_noting_rotated`] for `/v1/opamp`, which also takes enrollment tokens (`lmet_…`).
+pub async fn authenticate_agent(
+    request: &HttpRequest,
+    state: &AppState,
+    token_setting: &str,
+) -> Result<AgentCaller, ApiError> {
+    let credentials = bearer(request, token_setting)?;
+    if !credentials.starts_with(secrets::ENROLLMENT_TOKEN_PREFIX) {
+        return authenticate_noting_rotated(request, state, token_setting).await.map(AgentCaller::Collector);
+    }
+    let presented_hash = secrets::hash_token(credentials);
+    let mut found = enrollment_of_hash(state, &presented_hash);
+    if found.is_none() {
+        match read_index::catch_up(&state.raft).await {
+            CatchUpOutcome::CaughtUp => found = enrollment_of_hash(state, &presented_hash),
+            CatchUpOutcome::Failed => return Err(read_index::unconfirmed_token()),
+            CatchUpOutcome::NotNeeded => {}
+        }
+    }
+    match found {
+        Some(Ok(token_id)) => {
+            Ok(AgentCaller::Enrolling(EnrollmentCaller { token_id, token_hash: presented_hash }))
+        }
+        Some(Err(refusal)) => Err(ApiError::unauthenticated(refusal)),
+        None => Err(ApiError::unauthenticated(
+            "unknown enrollment token (mistyped, or created by another linkmesh): create one in linkmesh \
+             (Collectors → Enroll, or `linkmesh enrollment-token create`)",
+        )),
+    }
+}
+
+/// The enrollment token with this hash on this replica: its id, or why it no longer authenticates.
+fn enrollment_of_hash(state: &AppState, presented_hash: &TokenHash) -> Option<Result<String, String>> {
+    let applied = state.raft.state();
+    let token = applied.fleet.enrollment_tokens.by_hash(presented_hash)?;
+    if !secrets::token_hashes_equal(&token.token_hash, presented_hash) {
+        return None;
+    }
+    Some(token.check_authenticates().map(|()| token.id.clone()).map_err(|refusal| refusal.to_string()))
+}
+
+/// The collector a derived credential names, with its config version, when the credential is that
+/// collector's current one on this replica.
+fn derived_collector(
+    state: &AppState,
+    collector_id: &str,
+    presented_hash: &TokenHash,
+) -> Option<(String, u64)> {
+    let applied = state.raft.state();
+    let record = applied.fleet.collector(collector_id)?;
+    let version = record.current_config().map_or(0, |config| config.version);
+    crate::opamp::credentials::authenticates(&applied.fleet, &state.data_key, record, presented_hash)
+        .then(|| (record.id.clone(), version))
 }
 
 /// The collector whose rotated-out token `presented_hash` is on this replica, or whose current token it

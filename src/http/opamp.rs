@@ -18,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use prost::Message as _;
 
 use super::body::{self, ContentEncoding};
-use super::collector_auth::{authenticate_noting_rotated, AuthenticatedCollector};
+use super::collector_auth::{authenticate_agent, AgentCaller, AuthenticatedCollector, EnrollmentCaller};
 use super::collector_service::{bounded_attributes, config_files_text, truncate};
 use super::AppState;
 use crate::actors::collector_actor::OpampExchange;
@@ -27,7 +27,8 @@ use crate::cluster::payload;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::command::RemoteStatusReport;
 use crate::model::{CollectorMode, RemoteConfigState, UnixMillis};
-use crate::opamp::{InstanceUid, InstanceUidError, SERVER_CAPABILITIES};
+use crate::opamp::components::{AgentHealth, ReportedComponents};
+use crate::opamp::{AgentCapabilities, InstanceUid, InstanceUidError, SERVER_CAPABILITIES};
 use crate::proto::cluster::v1::CollectorCall;
 use crate::proto::opamp::v1 as pb;
 
@@ -87,10 +88,12 @@ pub(super) async fn exchange(
             format!("an OpAMP message over plain HTTP is sent as {PROTOBUF}"),
         ));
     }
-    let collector = authenticate_noting_rotated(&request, &state, TOKEN_SETTING).await?;
-    require_opamp_mode(&state, &collector)?;
-    if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
-        return Err(refused.into());
+    let caller = authenticate_agent(&request, &state, TOKEN_SETTING).await?;
+    if let AgentCaller::Collector(collector) = &caller {
+        require_opamp_mode(&state, collector)?;
+        if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
+            return Err(refused.into());
+        }
     }
     let limit = state.config.max_request_body;
     let content_encoding = ContentEncoding::parse(
@@ -98,13 +101,62 @@ pub(super) async fn exchange(
     )?;
     let raw = body::read_limited(&request, payload, limit).await?;
     let message = body::decode(raw, content_encoding, limit)?;
-    let reply = match pb::AgentToServer::decode(message.as_slice()) {
-        Ok(message) => {
-            answer(&state, &collector, message, super::client_addr::of(&request).to_string()).await?
+    let message = match pb::AgentToServer::decode(message.as_slice()) {
+        Ok(message) => message,
+        Err(error) => {
+            return Ok(respond(
+                &request,
+                &bad_request(Vec::new(), format!("malformed AgentToServer: {error}")),
+            ))
         }
-        Err(error) => bad_request(Vec::new(), format!("malformed AgentToServer: {error}")),
+    };
+    let client_addr = super::client_addr::of(&request).to_string();
+    let base_url = super::external_url(&request, &state);
+    let reached = |enrolled| Reached {
+        opamp_endpoint: format!("{base_url}{OPAMP_PATH}"),
+        base_url: base_url.clone(),
+        enrolled,
+    };
+    let reply = match caller {
+        AgentCaller::Collector(collector) => {
+            answer(&state, &collector, message, client_addr, &reached(false)).await?
+        }
+        AgentCaller::Enrolling(enrolling) => match enrolled_collector(&state, &enrolling, &message).await? {
+            Ok(collector) => {
+                if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
+                    return Err(refused.into());
+                }
+                answer(&state, &collector, message, client_addr, &reached(true)).await?
+            }
+            Err(bad) => bad,
+        },
     };
     Ok(respond(&request, &reply))
+}
+
+/// The collector of an agent that presented an enrollment token (`opamp_enroll.rs`), or the
+/// BadRequest reply for a message without a valid instance uid.
+pub(super) async fn enrolled_collector(
+    state: &AppState,
+    caller: &EnrollmentCaller,
+    message: &pb::AgentToServer,
+) -> Result<Result<AuthenticatedCollector, pb::ServerToAgent>, ApiError> {
+    let instance_uid = match InstanceUid::from_wire(&message.instance_uid) {
+        Ok(uid) => uid,
+        Err(error) => return Ok(Err(bad_request(message.instance_uid.clone(), error.to_string()))),
+    };
+    let description = message.agent_description.as_ref().map(description_of);
+    super::opamp_enroll::resolve(state, caller, instance_uid, description.as_ref()).await.map(Ok)
+}
+
+/// How the agent reached this server, for what is offered back to it.
+pub(super) struct Reached {
+    /// linkmesh's base URL as the agent should use it (`external_url`, else this request's).
+    pub base_url: String,
+    /// The `/v1/opamp` endpoint the agent uses (`ws(s)://…` over WebSocket).
+    pub opamp_endpoint: String,
+    /// The agent presented an enrollment token.
+    pub enrolled: bool,
 }
 
 /// The `ServerToAgent` for one decoded message.
@@ -113,14 +165,46 @@ pub(super) async fn answer(
     collector: &AuthenticatedCollector,
     message: pb::AgentToServer,
     client_addr: String,
+    reached: &Reached,
 ) -> Result<pb::ServerToAgent, ApiError> {
     let instance_uid = match InstanceUid::from_wire(&message.instance_uid) {
         Ok(uid) => uid,
         Err(error) => return Ok(bad_request(message.instance_uid, error.to_string())),
     };
+    let capabilities = AgentCapabilities(message.capabilities);
     let exchange = exchange_of(instance_uid, message, collector.config_version);
     let reply = ask_owner(state, collector, exchange, client_addr).await?;
-    Ok(server_to_agent(instance_uid, reply))
+    let offers = edge_offers(state, collector, &reply, capabilities, reached);
+    Ok(server_to_agent(instance_uid, reply, &offers))
+}
+
+/// What the edge adds to the owner's answer: the collector's derived credential for an enrolled
+/// agent that accepts OpAMP connection settings, and the own-metrics destination when the owner says
+/// it is due (once per agent stream).
+pub(super) fn edge_offers(
+    state: &AppState,
+    collector: &AuthenticatedCollector,
+    reply: &WireOpampReply,
+    capabilities: AgentCapabilities,
+    reached: &Reached,
+) -> Offers {
+    let wants_credential = reached.enrolled && capabilities.accepts_opamp_connection_settings();
+    let derived = (wants_credential || reply.own_metrics)
+        .then(|| super::opamp_enroll::derived_credential(state, collector))
+        .flatten();
+    let credential = derived
+        .clone()
+        .filter(|_| wants_credential)
+        .map(|credential| Destination { endpoint: reached.opamp_endpoint.clone(), credential });
+    let own_metrics = derived.filter(|_| reply.own_metrics).map(|credential| Destination {
+        endpoint: format!("{}{}", reached.base_url, super::otlp::METRICS_PATH),
+        credential,
+    });
+    Offers {
+        credential,
+        own_metrics,
+        heartbeat_seconds: state.config.collectors.opamp_heartbeat_interval.as_secs(),
+    }
 }
 
 /// The collector's actor's answer to `exchange`, on this node or from the owner of its slot.
@@ -181,14 +265,8 @@ pub fn read_message(
 
 /// What the actor needs of an `AgentToServer`.
 fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_version: u64) -> OpampExchange {
-    let description = message.agent_description.map(|description| {
-        // Identifying attributes win over non-identifying ones of the same key.
-        let pairs =
-            description.non_identifying_attributes.into_iter().chain(description.identifying_attributes);
-        bounded_attributes(
-            pairs.map(|pair| (pair.key, any_value_text(pair.value))).collect::<BTreeMap<_, _>>(),
-        )
-    });
+    let components = message.available_components.as_ref().and_then(ReportedComponents::of);
+    let description = message.agent_description.as_ref().map(description_of);
     let effective_config = message.effective_config.and_then(|effective| {
         let files = effective.config_map.map(|map| map.config_map).unwrap_or_default();
         config_files_text(files.iter().map(|(name, file)| (name.as_str(), file.body.as_slice())).collect())
@@ -220,7 +298,18 @@ fn exchange_of(instance_uid: InstanceUid, message: pb::AgentToServer, config_ver
         at: UnixMillis::now(),
         config_version,
         push: false,
+        components,
+        health: message.health.as_ref().map(AgentHealth::of),
     }
+}
+
+/// The agent's attributes, bounded as reported attributes are. Identifying attributes win over
+/// non-identifying ones of the same key.
+fn description_of(description: &pb::AgentDescription) -> BTreeMap<String, String> {
+    let pairs = description.non_identifying_attributes.iter().chain(&description.identifying_attributes);
+    bounded_attributes(
+        pairs.map(|pair| (pair.key.clone(), any_value_text(pair.value.clone()))).collect::<BTreeMap<_, _>>(),
+    )
 }
 
 /// An attribute value as text: strings as they are, other scalars in their usual form, lists and
@@ -256,9 +345,31 @@ fn any_value_json(value: Option<pb::AnyValue>) -> serde_json::Value {
     }
 }
 
+/// The connection settings offered with an answer (see [`edge_offers`]).
+pub(super) struct Offers {
+    /// The collector's credential, and the `/v1/opamp` endpoint to use it on: the one the agent
+    /// reached (the supervisor replaces its whole server config with what is offered).
+    pub credential: Option<Destination>,
+    /// Where to push the collector's own metrics (`…/v1/metrics`), with its credential.
+    pub own_metrics: Option<Destination>,
+    /// The heartbeat interval, which must come with any `opamp` settings offer.
+    pub heartbeat_seconds: u64,
+}
+
+/// An endpoint and the credential to present there.
+#[derive(Clone)]
+pub(super) struct Destination {
+    pub endpoint: String,
+    pub credential: String,
+}
+
 /// The reply to a message the actor answered. `capabilities` in every reply: plain HTTP has no
 /// connection whose first reply would be the only one to need them.
-pub(super) fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) -> pb::ServerToAgent {
+pub(super) fn server_to_agent(
+    instance_uid: InstanceUid,
+    reply: WireOpampReply,
+    offers: &Offers,
+) -> pb::ServerToAgent {
     let remote_config = reply.offer.map(|offer| pb::AgentRemoteConfig {
         config: Some(pb::AgentConfigMap {
             config_map: [(
@@ -272,29 +383,74 @@ pub(super) fn server_to_agent(instance_uid: InstanceUid, reply: WireOpampReply) 
         }),
         config_hash: offer.hash.into_bytes(),
     });
-    let flags = if reply.report_full_state { pb::ServerToAgentFlags::ReportFullState as u64 } else { 0 };
+    let mut flags = 0;
+    if reply.report_full_state {
+        flags |= pb::ServerToAgentFlags::ReportFullState as u64;
+    }
+    if reply.report_available_components {
+        flags |= pb::ServerToAgentFlags::ReportAvailableComponents as u64;
+    }
+    let heartbeat = match (&offers.credential, reply.heartbeat_seconds) {
+        (Some(_), _) => Some(offers.heartbeat_seconds),
+        (None, seconds) => seconds,
+    };
+    let connection_settings = (heartbeat.is_some() || offers.own_metrics.is_some())
+        .then(|| settings_offer(heartbeat, offers.credential.as_ref(), offers.own_metrics.as_ref()));
     pb::ServerToAgent {
         instance_uid: instance_uid.as_bytes().to_vec(),
         remote_config,
         flags,
         capabilities: SERVER_CAPABILITIES,
-        connection_settings: reply.heartbeat_seconds.map(heartbeat_offer),
+        connection_settings,
+        command: reply
+            .restart
+            .then_some(pb::ServerToAgentCommand { r#type: pb::CommandType::Restart as i32 }),
         ..Default::default()
     }
 }
 
-/// The heartbeat interval as a connection settings offer. Every `opamp` settings offer must carry
-/// it: an agent that reports heartbeats takes a missing interval as 0, and over WebSocket 0 turns
-/// its heartbeats off. `hash`: of everything offered, so the same offer always has the same hash.
-fn heartbeat_offer(seconds: u64) -> pb::ConnectionSettingsOffers {
+/// Connection settings: the heartbeat interval and, for an enrolled agent that accepts them, the
+/// `Authorization` header with its collector's credential (the agent reconnects with it), in
+/// `opamp`; the own-metrics destination in `own_metrics`. Every `opamp` settings offer must carry
+/// the interval: an agent that reports heartbeats takes a missing one as 0, and over WebSocket 0
+/// turns its heartbeats off. `hash`: of everything offered, so the same offer always has the same
+/// hash (it covers the credentials without revealing them).
+fn settings_offer(
+    heartbeat_seconds: Option<u64>,
+    credential: Option<&Destination>,
+    own_metrics: Option<&Destination>,
+) -> pb::ConnectionSettingsOffers {
     use sha2::{Digest as _, Sha256};
-    pb::ConnectionSettingsOffers {
-        hash: Sha256::digest(format!("opamp.heartbeat_interval_seconds={seconds}")).to_vec(),
-        opamp: Some(pb::OpAmpConnectionSettings {
-            heartbeat_interval_seconds: seconds,
-            ..Default::default()
-        }),
-        ..Default::default()
+    let mut hash = Sha256::new();
+    let opamp = heartbeat_seconds.map(|seconds| {
+        hash.update(format!("opamp.heartbeat_interval_seconds={seconds}\n"));
+        let mut settings =
+            pb::OpAmpConnectionSettings { heartbeat_interval_seconds: seconds, ..Default::default() };
+        if let Some(offer) = credential {
+            hash.update(format!("opamp.destination_endpoint={}\nopamp.authorization=", offer.endpoint));
+            hash.update(&offer.credential);
+            settings.destination_endpoint = offer.endpoint.clone();
+            settings.headers = Some(bearer_header(&offer.credential));
+        }
+        settings
+    });
+    let own_metrics = own_metrics.map(|offer| {
+        hash.update(format!(
+            "\nown_metrics.destination_endpoint={}\nown_metrics.authorization=",
+            offer.endpoint
+        ));
+        hash.update(&offer.credential);
+        pb::TelemetryConnectionSettings {
+            destination_endpoint: offer.endpoint.clone(),
+            headers: Some(bearer_header(&offer.credential)),
+        }
+    });
+    pb::ConnectionSettingsOffers { hash: hash.finalize().to_vec(), opamp, own_metrics, ..Default::default() }
+}
+
+fn bearer_header(credential: &str) -> pb::Headers {
+    pb::Headers {
+        headers: vec![pb::Header { key: "Authorization".to_owned(), value: format!("Bearer {credential}") }],
     }
 }
 

@@ -33,16 +33,17 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use futures_util::Stream;
 use prost::Message as _;
 
-use super::collector_auth::{authenticate_noting_rotated, AuthenticatedCollector};
+use super::collector_auth::{authenticate_agent, AgentCaller, AuthenticatedCollector, EnrollmentCaller};
 use super::opamp::{
-    ask_owner, bad_request, not_served, require_opamp_mode, server_to_agent, OPAMP_PATH, TOKEN_SETTING,
+    ask_owner, bad_request, edge_offers, not_served, require_opamp_mode, server_to_agent, Reached,
+    OPAMP_PATH, TOKEN_SETTING,
 };
 use super::ws_limit::LimitedFrames;
 use super::AppState;
 use crate::actors::collector_actor::OpampExchange;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::UnixMillis;
-use crate::opamp::{frame, ConnectionWatch, InstanceUid, Notice};
+use crate::opamp::{frame, AgentCapabilities, ConnectionWatch, InstanceUid, Notice};
 use crate::proto::opamp::v1 as pb;
 
 /// The server pings an idle connection this often (load balancers close silent ones).
@@ -72,11 +73,18 @@ pub async fn upgrade(
     if request.headers().get(header::UPGRADE).is_none() {
         return not_served(request).await;
     }
-    let collector = authenticate_noting_rotated(&request, &state, TOKEN_SETTING).await?;
-    require_opamp_mode(&state, &collector)?;
-    if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
-        return Err(refused.into());
-    }
+    let (collector, enrolling) = match authenticate_agent(&request, &state, TOKEN_SETTING).await? {
+        AgentCaller::Collector(collector) => {
+            require_opamp_mode(&state, &collector)?;
+            if let Err(refused) = state.registry.admit_call(&collector.collector_id) {
+                return Err(refused.into());
+            }
+            (Some(collector), None)
+        }
+        // Its collector is known from its first message's instance uid.
+        AgentCaller::Enrolling(enrolling) => (None, Some(enrolling)),
+    };
+    let base_url = super::external_url(&request, &state);
     // The agent's frames pass the size limit before actix buffers them (`ws_limit.rs`).
     let limit = state.config.max_request_body;
     let oversized = Rc::new(Cell::new(false));
@@ -89,11 +97,14 @@ pub async fn upgrade(
         ApiError::new(ErrorCode::InvalidArgument, format!("not a valid WebSocket upgrade: {error}"))
     })?;
     let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-    let changes = state.registry.opamp_connections().watch(&collector.collector_id);
+    let changes =
+        collector.as_ref().map(|collector| state.registry.opamp_connections().watch(&collector.collector_id));
     let connection = Connection {
         client_addr: super::client_addr::of(&request).to_string(),
         state,
         collector,
+        enrolling,
+        base_url,
         session,
         changes,
         agent: None,
@@ -101,6 +112,24 @@ pub async fn upgrade(
     };
     actix_web::rt::spawn(connection.serve(stream));
     Ok(response)
+}
+
+/// The WebSocket URL of `/v1/opamp` under `base` (`http…` → `ws…`).
+fn websocket_endpoint(base: &str) -> String {
+    let base = match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => base.to_owned(),
+    };
+    format!("{base}{OPAMP_PATH}")
+}
+
+/// The next change notice of the connection's collector; never, while the collector is not known.
+async fn next_notice(changes: &mut Option<ConnectionWatch>) -> Notice {
+    match changes {
+        Some(changes) => changes.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How a connection ends: with a close frame, or because the peer is gone already.
@@ -126,9 +155,14 @@ enum Event {
 
 struct Connection {
     state: web::Data<AppState>,
-    collector: AuthenticatedCollector,
+    /// The collector the agent is; `None` until an enrolling agent's first message named it.
+    collector: Option<AuthenticatedCollector>,
+    /// The enrollment token the agent presented, if it did.
+    enrolling: Option<EnrollmentCaller>,
+    /// linkmesh's base URL as the agent should use it (what is offered back to it is under it).
+    base_url: String,
     session: Session,
-    changes: ConnectionWatch,
+    changes: Option<ConnectionWatch>,
     client_addr: String,
     /// The agent's instance uid and capabilities, from its last message with a valid uid: what a
     /// push asks the owner about.
@@ -145,7 +179,7 @@ impl Connection {
         let ending = loop {
             let event = tokio::select! {
                 message = stream.recv() => Event::Message(message),
-                notice = self.changes.next() => match notice {
+                notice = next_notice(&mut self.changes) => match notice {
                     Notice::Changed => Event::Changed,
                     Notice::Stopping => Event::Stopping,
                 },
@@ -205,19 +239,42 @@ impl Connection {
             self.agent = Some((uid, capabilities));
         }
         let instance_uid = message.instance_uid.clone();
-        if let Err(refused) = self.state.registry.admit_call(&self.collector.collector_id) {
+        let collector = match (&self.collector, &self.enrolling) {
+            (Some(collector), _) => collector.collector_id.clone(),
+            (None, Some(enrolling)) => {
+                match super::opamp::enrolled_collector(&self.state, enrolling, &message).await {
+                    Ok(Ok(collector)) => {
+                        let id = collector.collector_id.clone();
+                        self.changes = Some(self.state.registry.opamp_connections().watch(&id));
+                        self.collector = Some(collector);
+                        id
+                    }
+                    Ok(Err(bad)) => return self.send(&bad).await,
+                    Err(error) => {
+                        closing(&error)?;
+                        return self.send(&refusal(instance_uid, error)).await;
+                    }
+                }
+            }
+            (None, None) => return Err(close(CloseCode::Error, "no credentials")),
+        };
+        if let Err(refused) = self.state.registry.admit_call(&collector) {
             return self.send(&refusal(instance_uid, refused.into())).await;
         }
-        self.collector.config_version = self.config_version();
-        let reply =
-            match super::opamp::answer(&self.state, &self.collector, message, self.client_addr.clone()).await
-            {
-                Ok(reply) => reply,
-                Err(error) => {
-                    closing(&error)?;
-                    refusal(instance_uid, error)
-                }
-            };
+        let config_version = self.config_version();
+        let reached = self.reached();
+        let Some(authenticated) = self.collector.as_mut() else { return Ok(()) };
+        authenticated.config_version = config_version;
+        let answered =
+            super::opamp::answer(&self.state, authenticated, message, self.client_addr.clone(), &reached)
+                .await;
+        let reply = match answered {
+            Ok(reply) => reply,
+            Err(error) => {
+                closing(&error)?;
+                refusal(instance_uid, error)
+            }
+        };
         self.send(&reply).await
     }
 
@@ -226,8 +283,11 @@ impl Connection {
         let Some((instance_uid, capabilities)) = self.agent else {
             return Ok(()); // nothing heard from the agent yet: its first message is answered
         };
+        let reached = self.reached();
         for _ in 0..PUSH_ATTEMPTS {
-            self.collector.config_version = self.config_version();
+            let config_version = self.config_version();
+            let Some(collector) = self.collector.as_mut() else { return Ok(()) };
+            collector.config_version = config_version;
             let ask = OpampExchange {
                 instance_uid: instance_uid.to_string(),
                 sequence_num: 0,
@@ -238,10 +298,12 @@ impl Connection {
                 config_hash: None,
                 disconnect: false,
                 at: UnixMillis::now(),
-                config_version: self.collector.config_version,
+                config_version,
                 push: true,
+                components: None,
+                health: None,
             };
-            let reply = match ask_owner(&self.state, &self.collector, ask, self.client_addr.clone()).await {
+            let reply = match ask_owner(&self.state, collector, ask, self.client_addr.clone()).await {
                 Ok(reply) => reply,
                 Err(error) => {
                     // An owner that cannot answer now answers the agent's next message instead.
@@ -252,18 +314,29 @@ impl Connection {
                 tokio::time::sleep(PUSH_RETRY_AFTER).await;
                 continue;
             }
-            if reply.offer.is_none() && !reply.report_full_state {
+            if reply.offer.is_none() && !reply.report_full_state && !reply.restart {
                 return Ok(());
             }
-            return self.send(&server_to_agent(instance_uid, reply)).await;
+            let offers =
+                edge_offers(&self.state, collector, &reply, AgentCapabilities(capabilities), &reached);
+            return self.send(&server_to_agent(instance_uid, reply, &offers)).await;
         }
         Ok(())
     }
 
+    fn reached(&self) -> Reached {
+        Reached {
+            opamp_endpoint: websocket_endpoint(&self.base_url),
+            base_url: self.base_url.clone(),
+            enrolled: self.enrolling.is_some(),
+        }
+    }
+
     /// The collector's config version on this node's replica.
     fn config_version(&self) -> u64 {
+        let Some(collector) = &self.collector else { return 0 };
         let state = self.state.raft.state();
-        let record = state.fleet.collector(&self.collector.collector_id);
+        let record = state.fleet.collector(&collector.collector_id);
         record.and_then(|record| record.current_config()).map_or(0, |config| config.version)
     }
 

@@ -201,6 +201,32 @@ pub struct CollectorRecord {
     /// Where the collector's history is in the history tree (`model/history.rs`); 0 until it has one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub history_key: u64,
+    /// The OpAMP agent this collector was enrolled for (`Command::EnrollCollector`), if any. Boxed:
+    /// most collectors have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment: Option<Box<Enrollment>>,
+    /// Generation of the collector's derived OpAMP credential (`secrets::DataKey::opamp_credential`):
+    /// bumped by every token rotation from feature level 4 on, which ends the older credentials.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub credential_generation: u32,
+    /// How many restarts operators asked of the collector's OpAMP agent (`Command::RequestRestart`):
+    /// the owner's actor sends a restart command when this passes the count it sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_requests: u64,
+}
+
+/// How an enrolled collector's agent is known and authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// The agent's instance uid (canonical text): the key an agent presenting an enrollment token is
+    /// found by.
+    pub instance_uid: String,
+    /// The enrollment token the agent may authenticate with (its last enrollment's).
+    pub token_id: String,
+}
+
+fn is_zero_u32(value: &u32) -> bool {
+    *value == 0
 }
 
 pub(crate) fn is_zero(value: &u64) -> bool {
@@ -244,6 +270,9 @@ impl CollectorRecord {
             first_event_id: 0,
             saw_own_metrics: false,
             history_key: 0,
+            enrollment: None,
+            credential_generation: 0,
+            restart_requests: 0,
         }
     }
 

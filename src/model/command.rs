@@ -9,6 +9,7 @@ use super::auth::{ServiceAccount, ServiceAccountToken, User};
 use super::collector::{
     CollectorMap, CollectorMode, CollectorRecord, CollectorStatus, InferredApply, RemoteConfigState,
 };
+use super::enrollment_tokens::{EnrollmentToken, EnrollmentTokens};
 use super::event::NewEvent;
 use super::feature_level::FeatureLevel;
 use super::fleet_items::FleetItems;
@@ -340,6 +341,33 @@ pub enum Command {
         fleet: Box<RestoredFleet>,
         at: UnixMillis,
     },
+    /// An OpAMP enrollment token (`model/enrollment_tokens.rs`): only SHA-256 of the token is stored.
+    /// `token.created_at` is the command's time.
+    CreateEnrollmentToken {
+        token: EnrollmentToken,
+    },
+    /// The token stops authenticating; the open connections of the agents it enrolled close.
+    RevokeEnrollmentToken {
+        id: String,
+        at: UnixMillis,
+    },
+    /// An OpAMP agent presenting enrollment token `token_id` with instance uid `instance_uid`: bound to
+    /// the collector already enrolled with that uid (rebound if another token enrolled it), else a
+    /// new `opamp` collector `collector_id` named `name` (made unique with the uid when taken) with
+    /// the token's labels. A no-op when the uid is already bound to this token.
+    EnrollCollector {
+        token_id: String,
+        instance_uid: String,
+        collector_id: String,
+        name: String,
+        at: UnixMillis,
+    },
+    /// An operator asks an `opamp` collector's agent to restart its collector: the collector's
+    /// restart count goes up, and the owner's actor sends the command (`command{type: Restart}`).
+    RequestRestart {
+        collector_id: String,
+        at: UnixMillis,
+    },
     /// The cluster moves to `level` (`model/feature_level.rs`): proposed by the leader only once every
     /// member reported a release that knows it; never lowers the level.
     RaiseFeatureLevel {
@@ -356,6 +384,10 @@ impl Command {
         match self {
             Command::Audited { command, .. } | Command::Staged { command, .. } => command.needs_level(),
             Command::CreateCollectors { .. } => FeatureLevel::BATCH_AND_BINARY_SNAPSHOTS,
+            Command::CreateEnrollmentToken { .. }
+            | Command::RevokeEnrollmentToken { .. }
+            | Command::EnrollCollector { .. }
+            | Command::RequestRestart { .. } => FeatureLevel::OPAMP_ENROLLMENT,
             _ => FeatureLevel::BASELINE,
         }
     }
@@ -406,6 +438,10 @@ pub struct RestoredFleet {
     pub service_accounts: BTreeMap<String, ServiceAccount>,
     pub service_account_tokens: BTreeMap<String, ServiceAccountToken>,
     pub audit: AuditLog,
+    /// The agents enrolled with them keep authenticating with them. Absent in backups taken before
+    /// enrollment tokens existed.
+    #[serde(default, skip_serializing_if = "EnrollmentTokens::is_empty")]
+    pub enrollment_tokens: EnrollmentTokens,
 }
 
 /// What a collector actor learned since its last flush. `None` fields are unchanged.

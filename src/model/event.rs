@@ -20,6 +20,16 @@ pub enum EventType {
     Unregistered,
     /// The collector's first own_metrics push (OTLP `/v1/metrics`) that linkmesh could read.
     OwnMetricsFirstSeen,
+    /// An OpAMP agent presenting an enrollment token was bound to the collector (feature level 4).
+    Enrolled,
+    /// The OpAMP agent was offered linkmesh as its own-metrics destination (feature level 4).
+    OwnMetricsOffered,
+    /// An operator asked the OpAMP agent to restart its collector (feature level 4).
+    RestartRequested,
+    /// The collector reported APPLYING for a delivered config (OpAMP; feature level 4).
+    ConfigApplying,
+    /// What the agent's health said after a restart command, or why none was sent (feature level 4).
+    RestartOutcome,
 }
 
 impl EventType {
@@ -37,6 +47,11 @@ impl EventType {
             EventType::HostIdConflict => "host_id_conflict",
             EventType::Unregistered => "unregistered",
             EventType::OwnMetricsFirstSeen => "own_metrics_first_seen",
+            EventType::Enrolled => "enrolled",
+            EventType::OwnMetricsOffered => "own_metrics_offered",
+            EventType::RestartRequested => "restart_requested",
+            EventType::ConfigApplying => "config_applying",
+            EventType::RestartOutcome => "restart_outcome",
         }
     }
 }

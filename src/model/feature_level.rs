@@ -15,6 +15,10 @@
 //! - 2: `RaiseFeatureLevel` itself, `CreateCollectors` (the batch create), binary snapshots.
 //! - 3: collector events in the history tree (`model/history.rs`, ADR 0009), and snapshot files that
 //!   carry that tree (format version 2). Reaching it moves every collector's events there.
+//! - 4: OpAMP enrollment tokens and the commands that use them (`model/enrollment_tokens.rs`,
+//!   ADR 0010), the collector fields they set (bound instance uid, enrolling token, credential
+//!   generation), `RequestRestart` and the restart count, and the OpAMP event types `enrolled`,
+//!   `own_metrics_offered`, `restart_requested`, `restart_outcome` and `config_applying`.
 //!
 //! [`Command::RaiseFeatureLevel`]: super::Command::RaiseFeatureLevel
 
@@ -31,6 +35,8 @@ impl FeatureLevel {
     pub const BATCH_AND_BINARY_SNAPSHOTS: FeatureLevel = FeatureLevel(2);
     /// The level of collector events kept on disk (`model/history.rs`).
     pub const HISTORY_ON_DISK: FeatureLevel = FeatureLevel(3);
+    /// The level of OpAMP enrollment (`model/enrollment_tokens.rs`).
+    pub const OPAMP_ENROLLMENT: FeatureLevel = FeatureLevel(4);
 
     pub fn is_baseline(&self) -> bool {
         *self == FeatureLevel::BASELINE
@@ -50,7 +56,7 @@ impl std::fmt::Display for FeatureLevel {
 }
 
 /// The highest level this release can apply and encode.
-pub const THIS_RELEASE: FeatureLevel = FeatureLevel::HISTORY_ON_DISK;
+pub const THIS_RELEASE: FeatureLevel = FeatureLevel::OPAMP_ENROLLMENT;
 
 /// Pure: the level the cluster may move to now, if higher than `current`. `members` is each member's
 /// reported level, `None` while its report is unknown (never heard from since this leader started):

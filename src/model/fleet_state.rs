@@ -10,6 +10,7 @@ use super::collector::{is_zero, CollectorRecord, RemoteConfigState};
 use super::collector::{CollectorMap, ConfigVersion};
 use super::command::{prune_skip, ActivityUpdate, Command, NewCollector, PruneSkips, RestoredFleet};
 use super::deleted_tokens::DeletedTokens;
+use super::enrollment_tokens::EnrollmentTokens;
 use super::event::{EventType, NewEvent};
 use super::feature_level::FeatureLevel;
 use super::fleet_items::{Attached, FleetItems};
@@ -25,6 +26,7 @@ use super::UnixMillis;
 use super::{parse_token_hash, TokenHash};
 use crate::render::{render_collector_config, template_check, RenderInput};
 
+mod enrollment_apply;
 mod rollout_apply;
 
 /// Longest effective config kept per collector; longer reports are truncated by the adapter.
@@ -77,6 +79,11 @@ pub enum Effect {
     CollectorTokenChanged {
         collector_id: String,
     },
+    /// An operator asked the collector's OpAMP agent to restart: the node holding its connection asks
+    /// the owner what to send.
+    CollectorRestartRequested {
+        collector_id: String,
+    },
     /// Slots changed owner: the old owner's actors of these slots hand over and stop, the new owner
     /// activates the ones that expect polls.
     SlotsMoved {
@@ -112,6 +119,9 @@ pub struct FleetState {
     /// Who may join the cluster (`model/join_tokens.rs`).
     #[serde(default)]
     pub join_tokens: JoinTokens,
+    /// How OpAMP agents enroll (`model/enrollment_tokens.rs`, feature level 4).
+    #[serde(default, skip_serializing_if = "EnrollmentTokens::is_empty")]
+    pub enrollment_tokens: EnrollmentTokens,
     /// The current tokens of recently deleted collectors (`model/deleted_tokens.rs`).
     #[serde(default)]
     pub deleted_tokens: DeletedTokens,
@@ -138,6 +148,9 @@ pub struct FleetState {
     /// Host id → collectors reporting it (usually one; a shared host is reported as a conflict).
     #[serde(skip)]
     host_id_index: HashMap<String, BTreeSet<String>>,
+    /// Enrolled OpAMP agents: instance uid → collector (`CollectorRecord::enrollment`).
+    #[serde(skip)]
+    instance_uid_index: HashMap<String, String>,
     /// The collectors in natural name order with their status (`model/name_order.rs`), for the list.
     #[serde(skip)]
     name_order: NameOrder,
@@ -761,6 +774,12 @@ impl FleetState {
                 self.join_tokens.consume(lookup, *at).map_err(join_token_error)?;
                 Ok(vec![])
             }
+            Command::CreateEnrollmentToken { token } => self.create_enrollment_token(token),
+            Command::RequestRestart { collector_id, at } => self.request_restart(collector_id, *at),
+            Command::RevokeEnrollmentToken { id, at } => self.revoke_enrollment_token(id, *at),
+            Command::EnrollCollector { token_id, instance_uid, collector_id, name, at } => {
+                self.enroll_collector(token_id, instance_uid, collector_id, name, *at)
+            }
             Command::RestoreFleet { node_id, fleet, at: _ } => {
                 if self.bootstrapped {
                     return Err(ApplyError::AlreadyBootstrapped);
@@ -774,6 +793,7 @@ impl FleetState {
                     service_accounts,
                     service_account_tokens,
                     audit,
+                    enrollment_tokens,
                 } = (**fleet).clone();
                 let history_writes = std::mem::take(&mut self.history_writes);
                 let mut collectors = collectors;
@@ -791,6 +811,7 @@ impl FleetState {
                     service_accounts,
                     service_account_tokens,
                     audit,
+                    enrollment_tokens,
                     history_writes,
                     ..FleetState::default()
                 };
@@ -837,6 +858,7 @@ impl FleetState {
             service_accounts: self.service_accounts.clone(),
             service_account_tokens: self.service_account_tokens.clone(),
             audit: self.audit.clone(),
+            enrollment_tokens: self.enrollment_tokens.clone(),
         }
     }
 
@@ -929,6 +951,9 @@ impl FleetState {
             if let Some(host_id) = &record.host_id {
                 unindex_host(&mut self.host_id_index, host_id, id);
             }
+            if let Some(enrollment) = &record.enrollment {
+                self.instance_uid_index.remove(&enrollment.instance_uid);
+            }
         }
         Effect::CollectorDeleted { collector_id: id.to_owned() }
     }
@@ -956,6 +981,10 @@ impl FleetState {
     ) {
         let Some(record) = self.collectors.get_mut(collector_id) else { return };
         let rotated = record.token.is_some();
+        if self.feature_level >= FeatureLevel::OPAMP_ENROLLMENT {
+            // A rotation ends the derived OpAMP credential too (`secrets::DataKey::opamp_credential`).
+            record.credential_generation = record.credential_generation.wrapping_add(1);
+        }
         if let Some(older) = record.rotated_token_hash.take().as_deref().and_then(parse_token_hash) {
             self.rotated_collector_token_index.remove(&older);
         }
@@ -1305,6 +1334,12 @@ impl FleetState {
                 self.host_id_index.entry(host.clone()).or_default().insert(record.id.clone());
             }
         }
+        self.instance_uid_index = self
+            .collectors
+            .values()
+            .filter_map(|record| Some((record.enrollment.as_ref()?.instance_uid.clone(), record.id.clone())))
+            .collect();
+        self.enrollment_tokens.rebuild_index();
     }
 
     /// The collectors in natural name order, with their replicated status and the count per status.

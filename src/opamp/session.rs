@@ -12,9 +12,10 @@ pub struct AgentSession {
     /// The config hash the agent last reported (`remote_config_status.last_remote_config_hash`),
     /// which its later messages leave out while it does not change.
     config_hash: Option<String>,
-    /// The heartbeat interval was offered since the stream began or the agent last reported its
-    /// full state (a restarted agent is back at its default).
-    heartbeat_offered: bool,
+    /// Connection settings (the heartbeat interval, the own-metrics destination) were offered since
+    /// the stream began or the agent last reported its full state (a restarted agent is back at its
+    /// defaults).
+    settings_offered: bool,
 }
 
 impl AgentSession {
@@ -34,25 +35,26 @@ impl AgentSession {
         match session {
             Some(known) if known.instance_uid == instance_uid => {
                 known.last_sequence = sequence_num;
-                known.heartbeat_offered &= continues && !complete;
+                known.settings_offered &= continues && !complete;
             }
             _ => {
                 *session = Some(Box::new(AgentSession {
                     instance_uid: instance_uid.to_owned(),
                     last_sequence: sequence_num,
                     config_hash: None,
-                    heartbeat_offered: false,
+                    settings_offered: false,
                 }))
             }
         }
         !continues && !complete
     }
 
-    /// True once per stream (and again after a gap or a full report): the heartbeat interval is to be
-    /// offered in this reply. Offering it in every reply would loop with agents that answer every
-    /// connection settings offer with a status message.
-    pub fn offer_heartbeat(&mut self) -> bool {
-        !std::mem::replace(&mut self.heartbeat_offered, true)
+    /// True once per stream (and again after a gap or a full report): connection settings are to be
+    /// offered in this reply. Offering them in every reply would loop with agents that answer every
+    /// connection settings offer with a status message (and the supervisor writes each own-metrics
+    /// offer to its disk).
+    pub fn offer_settings(&mut self) -> bool {
+        !std::mem::replace(&mut self.settings_offered, true)
     }
 
     /// Whether this is the stream of agent `instance_uid`.
@@ -123,11 +125,11 @@ mod tests {
     }
 
     #[test]
-    fn the_heartbeat_is_offered_once_per_stream_and_again_after_a_gap_or_a_full_report() {
+    fn settings_are_offered_once_per_stream_and_again_after_a_gap_or_a_full_report() {
         let mut session = None;
         let mut offers = |sequence_num, complete| {
             AgentSession::observe(&mut session, AGENT, sequence_num, complete);
-            session.as_mut().expect("observed").offer_heartbeat()
+            session.as_mut().expect("observed").offer_settings()
         };
         assert!(offers(0, true), "the first message");
         assert!(!offers(1, false), "its answer (a connection settings status) is not offered it again");

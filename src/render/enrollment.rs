@@ -1,6 +1,8 @@
-//! The ready-to-paste `config.alloy` shown once when a collector token is minted.
+//! The ready-to-paste configs shown once with a new token: `config.alloy` when a collector token is
+//! minted, the `opampsupervisor`'s `supervisor.yaml` when an OpAMP enrollment token is created.
 
 use super::alloy_syntax::quote;
+use super::yaml::quote as quote_yaml;
 
 /// Renders the enrollment config: the `remotecfg` block pulling config from linkmesh, and the optional
 /// own_metrics chain pushing Alloy's own metrics back with the same token.
@@ -52,9 +54,65 @@ otelcol.exporter.otlphttp "linkmesh" {{
     )
 }
 
+/// The `opampsupervisor` config for agents enrolling with `token` (`lmet_…`) at `server_url`
+/// (linkmesh's base URL; the supervisor gets the WebSocket endpoint, `wss://` under https). The
+/// capabilities linkmesh uses are on; OpAMP connection settings stay off: with them on, the supervisor
+/// v0.149 reconnects without TLS verification whenever settings without a certificate arrive.
+pub fn render_supervisor_yaml(server_url: &str, token: &str) -> String {
+    let server_url = server_url.trim_end_matches('/');
+    let endpoint = match server_url.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}/v1/opamp"),
+        Some((_, rest)) => format!("ws://{rest}/v1/opamp"),
+        None => format!("ws://{server_url}/v1/opamp"),
+    };
+    let endpoint = quote_yaml(&endpoint);
+    let authorization = quote_yaml(&format!("Bearer {token}"));
+    format!(
+        r#"# opampsupervisor config (supervisor.yaml) for linkmesh. The enrollment token enrolls each new
+# agent as a collector of its own, and keeps authenticating it until the token is revoked.
+server:
+  endpoint: {endpoint}
+  headers:
+    Authorization: [{authorization}]
+
+capabilities:
+  accepts_remote_config: true
+  reports_remote_config: true
+  reports_effective_config: true
+  reports_health: true
+  reports_heartbeat: true
+  reports_own_metrics: true
+  reports_available_components: true
+  accepts_restart_command: true
+  # Left off on purpose: the supervisor then drops TLS verification when it takes new settings.
+  accepts_opamp_connection_settings: false
+
+agent:
+  # The collector the supervisor runs; it needs the opamp extension (otelcol-contrib has it).
+  executable: /usr/local/bin/otelcol-contrib
+
+storage:
+  # Keeps the agent's instance uid (its identity in linkmesh) and the last config it received.
+  directory: /var/lib/otelcol/supervisor
+"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_supervisor_config_carries_the_websocket_endpoint_and_the_token() {
+        let config = render_supervisor_yaml("https://lm.example.com/", "lmet_abc");
+        assert!(config.contains("endpoint: \"wss://lm.example.com/v1/opamp\""), "{config}");
+        assert!(config.contains("Authorization: [\"Bearer lmet_abc\"]"), "{config}");
+        assert!(
+            config.contains("accepts_remote_config: true") && config.contains("reports_remote_config: true")
+        );
+        let plain = render_supervisor_yaml("http://10.0.0.5:8080", "lmet_abc");
+        assert!(plain.contains("endpoint: \"ws://10.0.0.5:8080/v1/opamp\""), "{plain}");
+    }
 
     #[test]
     fn the_same_token_goes_in_both_places() {

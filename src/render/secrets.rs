@@ -205,6 +205,46 @@ fn occurrences<'t>(text: &'t str, needle: &'t str) -> impl Iterator<Item = usize
     })
 }
 
+/// The kinds of linkmesh token a collector may echo back in what it reports (the supervisor's
+/// effective config holds the own-metrics headers it was offered in clear).
+const TOKEN_KINDS: [&str; 4] = ["lmct_", "lmoc_", "lmet_", "lmsat_"];
+/// What replaces a token's characters after its kind prefix.
+pub const REDACTED_TOKEN: &str = "<redacted>";
+
+/// `text` with the characters of every linkmesh token in it (a kind prefix followed by base64url or
+/// id characters) replaced by [`REDACTED_TOKEN`]; the kind prefix stays, so the operator sees which
+/// credential was there.
+pub fn redact_linkmesh_tokens(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        let boundary = text[..at].chars().next_back().is_none_or(|c| !is_token_char(c));
+        match TOKEN_KINDS.iter().find(|kind| boundary && rest.starts_with(**kind)) {
+            Some(kind) => {
+                let body =
+                    rest[kind.len()..].find(|c: char| !is_token_char(c)).unwrap_or(rest.len() - kind.len());
+                if body == 0 {
+                    at += kind.len();
+                    continue;
+                }
+                out.push_str(&text[copied..at + kind.len()]);
+                out.push_str(REDACTED_TOKEN);
+                at += kind.len() + body;
+                copied = at;
+            }
+            None => at += rest.chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +350,16 @@ mod tests {
         let values = known(&[("d", "password", "pässwörd")]);
         let redacted = redact("ü pässwörd ☃", &values);
         assert_eq!(redacted.text, "ü ${linkmesh-secret:d:password} ☃");
+    }
+
+    #[test]
+    fn linkmesh_tokens_echoed_back_keep_only_their_kind() {
+        let echoed = "headers:\n  Authorization: Bearer lmoc_col_0a1b_9f8e7d\nother: lmet_AbC-12_x, xlmct_no";
+        assert_eq!(
+            redact_linkmesh_tokens(echoed),
+            "headers:\n  Authorization: Bearer lmoc_<redacted>\nother: lmet_<redacted>, xlmct_no"
+        );
+        assert!(matches!(redact_linkmesh_tokens("no token; lmct_ alone"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(redact_linkmesh_tokens("é lmsat_k"), "é lmsat_<redacted>");
     }
 }

@@ -67,7 +67,8 @@ impl Yaml {
     }
 }
 
-fn quote(text: &str) -> String {
+/// A YAML double-quoted scalar (JSON's string syntax, which YAML reads as the same text).
+pub(crate) fn quote(text: &str) -> String {
     serde_json::Value::from(text).to_string()
 }
 

@@ -1,6 +1,9 @@
 //! `/collectors/{id}`: one collector — the enrollment banner, and the tabs Overview, Inputs, Routing,
 //! Destinations, Config, Events and Topology. The frame is rendered here; the script fills the tabs
-//! from the API and keeps them live (collector stream, topology polling).
+//! from the API and keeps them live (collector stream, topology polling). An `opamp` collector's
+//! Overview also has the Agent panel: what its agent reported of itself over OpAMP (health,
+//! description, capabilities, its build's components), which is live state of the collector's actor
+//! and so only ever filled by the script.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -106,7 +109,7 @@ pub async fn page(
             @for (index, (id, _)) in TABS.iter().enumerate() {
                 section class="tab-panel" role="tabpanel" id={ "panel-" (id) } aria-labelledby={ "tab-" (id) }
                     tabindex="0" hidden[index != 0] {
-                    (panel(id, can_edit))
+                    (panel(id, record.mode, can_edit))
                 }
             }
             (item_editor::dialog())
@@ -257,27 +260,69 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
             }
             div role="tabpanel" id="enroll-otel" aria-labelledby="enroll-tab-otel" hidden[alloy] {
                 div class="callout callout-info" role="note" {
-                    p { strong { "OpenTelemetry Collectors connect over OpAMP." } }
+                    p { strong { "OpenTelemetry Collectors connect over OpAMP, and enroll themselves." } }
                     p {
-                        "OpAMP enrollment is not served by this release yet. You can already model this collector's sources, "
-                        "routes and destinations; the Config tab shows the OpenTelemetry Collector YAML it will receive."
+                        "An OpenTelemetry Collector run by the " code { "opampsupervisor" } " connects with an enrollment token and "
+                        "becomes a collector of its own, named " code { "service.name@host.name" } ". The enrollment page creates the "
+                        "token and shows the ready-to-paste " code { "supervisor.yaml" } " and the install steps."
                     }
                     @if alloy {
                         p { "This collector is in " code { "alloy-remotecfg" } " mode — use the Grafana Alloy tab." }
+                    } @else {
+                        p {
+                            "This collector was added by hand: its agent connects with this collector's own token instead of an "
+                            "enrollment token (" code { "linkmesh collectors token " (record.id) } "). The Config tab shows the "
+                            "OpenTelemetry Collector YAML it receives."
+                        }
                     }
+                    p { a class="btn" href="/collectors/enroll" { (icon(Icon::Key)) "Enroll OpenTelemetry Collectors" } }
                 }
             }
         }
     }
 }
 
-fn panel(id: &str, can_edit: bool) -> Markup {
+/// The Agent panel's frame. Every part keeps its place whatever the agent reported (the script fills
+/// them, "not reported" included), so live updates do not move the panels around it; the components
+/// are a `details` the script never replaces, so it stays open or closed across updates.
+fn agent_panel() -> Markup {
+    html! {
+        section class="panel agent-panel" id="agent" aria-labelledby="agent-title" data-testid="agent-panel" {
+            h2 class="panel-title" id="agent-title" { "Agent" }
+            p class="help agent-intro" { "What the collector's OpAMP agent reported of itself since this server's collector actor started." }
+            div class="agent-health" id="agent-health" aria-live="polite" {
+                span class="badge health-unknown" data-health="unknown" { span class="dot" aria-hidden="true" {} "unknown" }
+                span class="muted" { "Loading…" }
+            }
+            h3 class="section-label" { "Description" }
+            dl class="kv" id="agent-description" {
+                @for key in ["Service", "Host", "OS"] {
+                    dt { (key) } dd class="muted" { "…" }
+                }
+            }
+            h3 class="section-label" id="agent-capabilities-title" { "Capabilities" }
+            div id="agent-capabilities" { p class="muted" { "…" } }
+            details class="agent-components" id="agent-components" {
+                summary {
+                    span class="agent-components-title" { "Available components" }
+                    span class="agent-components-counts muted" id="agent-components-counts" {}
+                }
+                div class="agent-components-body" id="agent-components-body" {}
+            }
+        }
+    }
+}
+
+fn panel(id: &str, mode: CollectorMode, can_edit: bool) -> Markup {
     match id {
         "overview" => html! {
             div class="grid-2" id="overview" {
                 div class="panel" {
                     h2 class="panel-title" { "Status" }
                     dl class="kv" id="overview-status" {}
+                }
+                @if mode == CollectorMode::Opamp {
+                    (agent_panel())
                 }
                 div class="panel" {
                     h2 class="panel-title" { "Configuration delivery" }
@@ -308,7 +353,12 @@ fn panel(id: &str, can_edit: bool) -> Markup {
                 }
                 div class="panel" {
                     h2 class="panel-title" { "Effective config" }
-                    p class="help" { "What the collector reports it runs (Alloy 1.12 and later)." }
+                    p class="help" {
+                        @match mode {
+                            CollectorMode::AlloyRemotecfg => "What the collector reports it runs (Alloy 1.12 and later).",
+                            CollectorMode::Opamp => "What the agent reports its collector runs, credentials replaced by markers.",
+                        }
+                    }
                     div id="overview-effective" {}
                 }
             }

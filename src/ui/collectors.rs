@@ -1,5 +1,6 @@
 //! `/collectors` (the live fleet list: virtualized rows, sortable columns, filters kept in the URL,
-//! bulk actions) and `/collectors/new` (+ Add Collector).
+//! bulk actions) and `/collectors/new` (+ Add Collector, which points OpenTelemetry Collectors run by
+//! the supervisor to `/collectors/enroll`).
 
 use actix_web::{HttpRequest, HttpResponse};
 use maud::html;
@@ -30,6 +31,9 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
             @if principal.role.can_manage_collectors() {
                 div class="header-actions" {
                     button type="button" class="btn" id="prune-open" data-testid="prune-collectors" { "Prune…" }
+                    a class="btn" href="/collectors/enroll" data-testid="enroll-collectors" {
+                        (icon(Icon::Key)) "Enroll OpenTelemetry Collectors"
+                    }
                     a class="btn btn-primary" href="/collectors/new" data-testid="add-collector" {
                         (icon(Icon::Plus)) "Add Collector"
                     }
@@ -117,9 +121,12 @@ pub async fn list_page(principal: Option<Principal>, request: HttpRequest) -> Ht
             }
             div class="empty-state" id="collectors-empty" hidden {
                 h2 { "No collectors yet" }
-                p { "Add a Grafana Alloy or OpenTelemetry Collector, mint its token and paste the config it shows." }
+                p { "Add a Grafana Alloy or OpenTelemetry Collector, mint its token and paste the config it shows — or let OpenTelemetry Collectors run by the opampsupervisor enroll themselves with an enrollment token." }
                 @if principal.role.can_manage_collectors() {
-                    a class="btn btn-primary" href="/collectors/new" { (icon(Icon::Plus)) "Add Collector" }
+                    div class="btn-row btn-row-center" {
+                        a class="btn btn-primary" href="/collectors/new" { (icon(Icon::Plus)) "Add Collector" }
+                        a class="btn" href="/collectors/enroll" { (icon(Icon::Key)) "Enroll OpenTelemetry Collectors" }
+                    }
                 }
             }
             div class="empty-state" id="collectors-nomatch" hidden {
@@ -268,6 +275,16 @@ pub async fn new_page(principal: Option<Principal>, request: HttpRequest) -> Htt
                     }
                 }
                 p class="field-error" hidden {}
+            }
+            div class="callout callout-info" id="opamp-enroll" role="note" hidden {
+                p { strong { "Running the opampsupervisor? Let the collectors enroll themselves." } }
+                p {
+                    "An OpenTelemetry Collector run by the " code { "opampsupervisor" } " enrolls itself with an enrollment token — "
+                    "no need to create it here first. Each agent becomes a collector named " code { "service.name@host.name" }
+                    ", with the token's labels; one token can enroll a whole fleet."
+                }
+                p { a class="btn btn-primary" href="/collectors/enroll" data-testid="go-enroll" { (icon(Icon::Key)) "Enroll OpenTelemetry Collectors" } }
+                p class="muted" { "Or create one collector here by hand: its agent then connects with that collector's own token." }
             }
             div class="field" data-field="name" {
                 label for="collector-name" { "Name" }

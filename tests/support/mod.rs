@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod opamp_agent;
+pub mod opamp_wire;
 pub mod pki;
 
 use std::io::{BufRead, BufReader};
@@ -496,4 +497,14 @@ pub fn go_tool(name: &str, env_var: &str) -> PathBuf {
         .unwrap_or_else(|error| panic!("run `go build` for tools/{name} (Go >= 1.26 is required): {error}"));
     assert!(status.success(), "go build of tools/{name} failed");
     output
+}
+
+/// Waits until the node `api` talks to runs at feature level `level` (a single node raises its level
+/// shortly after it starts; what is new at a level is refused, or not recorded, until then).
+pub async fn wait_for_level(api: &Api, level: u64) {
+    let reached = wait_until(Duration::from_secs(30), || async {
+        api.get("/api/v1/cluster").await["feature_level"] == level
+    })
+    .await;
+    assert!(reached, "the node never reached feature level {level}");
 }

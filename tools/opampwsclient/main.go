@@ -61,6 +61,14 @@ func (l logger) Errorf(_ context.Context, format string, args ...any) {
 	l.out.emit(map[string]any{"event": "error_log", "message": fmt.Sprintf(format, args...)})
 }
 
+// prefix is the start of an Authorization value, enough to tell the kind of token (never the token).
+func prefix(value string) string {
+	if len(value) > 12 {
+		return value[:12]
+	}
+	return value
+}
+
 func main() {
 	url := flag.String("url", "", "ws:// URL of the OpAMP endpoint")
 	token := flag.String("token", "", "bearer token sent on the upgrade request")
@@ -69,6 +77,8 @@ func main() {
 	heartbeat := flag.Duration("heartbeat", 0, "heartbeat interval; 0 turns heartbeats off")
 	timeout := flag.Duration("timeout", 60*time.Second, "give up (exit 4) after this long")
 	name := flag.String("name", "opampwsclient", "service.name in the agent description")
+	acceptSettings := flag.Bool("accept-settings", false, "accept OpAMP connection settings: reconnect with the offered endpoint and headers")
+	acceptRestart := flag.Bool("accept-restart", false, "report health and accept restart commands (a restart reports a new start time, healthy)")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "usage: opampwsclient -url ws://HOST/v1/opamp -token TOKEN [-configs N]")
@@ -95,7 +105,6 @@ func main() {
 		os.Exit(1)
 	}
 
-	agent := client.NewWebSocket(logger{out})
 	header := http.Header{}
 	if *token != "" {
 		header.Set("Authorization", "Bearer "+*token)
@@ -104,53 +113,99 @@ func main() {
 		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig |
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig |
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat
-	settings := types.StartSettings{
-		OpAMPServerURL:    *url,
-		Header:            header,
-		InstanceUid:       uid,
-		Capabilities:      capabilities,
-		HeartbeatInterval: heartbeat,
-		Callbacks: types.Callbacks{
-			OnConnect: func(context.Context) {
-				mu.Lock()
-				failures = 0
-				mu.Unlock()
-				out.emit(map[string]any{"event": "connected"})
+	if *acceptSettings {
+		capabilities |= protobufs.AgentCapabilities_AgentCapabilities_AcceptsOpAMPConnectionSettings
+	}
+	if *acceptRestart {
+		capabilities |= protobufs.AgentCapabilities_AgentCapabilities_AcceptsRestartCommand |
+			protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth
+	}
+	healthy := func() *protobufs.ComponentHealth {
+		return &protobufs.ComponentHealth{Healthy: true, Status: "StatusOK", StartTimeUnixNano: uint64(time.Now().UnixNano())}
+	}
+	// Offered connection settings are applied by the main goroutine: the client is stopped and a new
+	// one started with them (as the supervisor does), never from inside the client's own callback.
+	offered := make(chan *protobufs.OpAMPConnectionSettings, 1)
+	var agent client.OpAMPClient
+	settingsFor := func(endpoint string, header http.Header) types.StartSettings {
+		return types.StartSettings{
+			OpAMPServerURL:    endpoint,
+			Header:            header,
+			InstanceUid:       uid,
+			Capabilities:      capabilities,
+			HeartbeatInterval: heartbeat,
+			Callbacks: types.Callbacks{
+				OnConnect: func(context.Context) {
+					mu.Lock()
+					failures = 0
+					mu.Unlock()
+					out.emit(map[string]any{"event": "connected", "authorization_prefix": prefix(header.Get("Authorization"))})
+				},
+				OnConnectFailed: func(_ context.Context, err error) {
+					out.emit(map[string]any{"event": "connect_failed", "error": err.Error()})
+					mu.Lock()
+					failures++
+					if *connectFailures > 0 && failures >= *connectFailures {
+						finish(3)
+					}
+					mu.Unlock()
+				},
+				OnError: func(_ context.Context, err *protobufs.ServerErrorResponse) {
+					out.emit(map[string]any{"event": "server_error", "type": err.GetType().String(), "message": err.GetErrorMessage()})
+				},
+				OnOpampConnectionSettings: func(_ context.Context, settings *protobufs.OpAMPConnectionSettings) error {
+					auth := ""
+					for _, h := range settings.GetHeaders().GetHeaders() {
+						if h.GetKey() == "Authorization" {
+							auth = h.GetValue()
+						}
+					}
+					out.emit(map[string]any{
+						"event":                "connection_settings",
+						"endpoint":             settings.GetDestinationEndpoint(),
+						"authorization_prefix": prefix(auth),
+						"heartbeat_seconds":    settings.GetHeartbeatIntervalSeconds(),
+					})
+					if *acceptSettings && settings.GetHeaders() != nil {
+						select {
+						case offered <- settings:
+						default:
+						}
+					}
+					return nil
+				},
+				OnCommand: func(_ context.Context, command *protobufs.ServerToAgentCommand) error {
+					out.emit(map[string]any{"event": "command", "type": command.GetType().String()})
+					mu.Lock()
+					current := agent
+					mu.Unlock()
+					// The collector "restarts": a new start time, healthy again.
+					return current.SetHealth(healthy())
+				},
+				OnMessage: func(_ context.Context, msg *types.MessageData) {
+					if msg.RemoteConfig == nil {
+						return
+					}
+					body := []byte{}
+					if file, ok := msg.RemoteConfig.GetConfig().GetConfigMap()[""]; ok {
+						body = file.GetBody()
+					}
+					mu.Lock()
+					received++
+					count := received
+					current := agent
+					mu.Unlock()
+					out.emit(map[string]any{"event": "config", "hash": string(msg.RemoteConfig.GetConfigHash()), "body": string(body)})
+					_ = current.SetRemoteConfigStatus(&protobufs.RemoteConfigStatus{
+						LastRemoteConfigHash: msg.RemoteConfig.GetConfigHash(),
+						Status:               protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED,
+					})
+					if count >= *configs {
+						finish(0)
+					}
+				},
 			},
-			OnConnectFailed: func(_ context.Context, err error) {
-				out.emit(map[string]any{"event": "connect_failed", "error": err.Error()})
-				mu.Lock()
-				failures++
-				if *connectFailures > 0 && failures >= *connectFailures {
-					finish(3)
-				}
-				mu.Unlock()
-			},
-			OnError: func(_ context.Context, err *protobufs.ServerErrorResponse) {
-				out.emit(map[string]any{"event": "server_error", "type": err.GetType().String(), "message": err.GetErrorMessage()})
-			},
-			OnMessage: func(_ context.Context, msg *types.MessageData) {
-				if msg.RemoteConfig == nil {
-					return
-				}
-				body := []byte{}
-				if file, ok := msg.RemoteConfig.GetConfig().GetConfigMap()[""]; ok {
-					body = file.GetBody()
-				}
-				mu.Lock()
-				received++
-				count := received
-				mu.Unlock()
-				out.emit(map[string]any{"event": "config", "hash": string(msg.RemoteConfig.GetConfigHash()), "body": string(body)})
-				_ = agent.SetRemoteConfigStatus(&protobufs.RemoteConfigStatus{
-					LastRemoteConfigHash: msg.RemoteConfig.GetConfigHash(),
-					Status:               protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED,
-				})
-				if count >= *configs {
-					finish(0)
-				}
-			},
-		},
+		}
 	}
 	description := &protobufs.AgentDescription{
 		IdentifyingAttributes: []*protobufs.KeyValue{
@@ -159,16 +214,50 @@ func main() {
 		},
 		NonIdentifyingAttributes: []*protobufs.KeyValue{
 			{Key: "os.type", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: "linux"}}},
+			{Key: "host.name", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: "test-host"}}},
 		},
 	}
-	if err := agent.SetAgentDescription(description); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	start := func(endpoint string, header http.Header) {
+		next := client.NewWebSocket(logger{out})
+		if err := next.SetAgentDescription(description); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if *acceptRestart {
+			if err := next.SetHealth(healthy()); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+		mu.Lock()
+		agent = next
+		mu.Unlock()
+		if err := next.Start(context.Background(), settingsFor(endpoint, header)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
-	if err := agent.Start(context.Background(), settings); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	start(*url, header)
+	go func() {
+		for settings := range offered {
+			mu.Lock()
+			current := agent
+			mu.Unlock()
+			stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = current.Stop(stopCtx)
+			cancel()
+			endpoint := *url
+			if settings.GetDestinationEndpoint() != "" {
+				endpoint = settings.GetDestinationEndpoint()
+			}
+			next := http.Header{}
+			for _, h := range settings.GetHeaders().GetHeaders() {
+				next.Set(h.GetKey(), h.GetValue())
+			}
+			out.emit(map[string]any{"event": "reconnecting", "endpoint": endpoint})
+			start(endpoint, next)
+		}
+	}()
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		finish(0)
@@ -180,7 +269,10 @@ func main() {
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := agent.Stop(stopCtx); err != nil {
+	mu.Lock()
+	current := agent
+	mu.Unlock()
+	if err := current.Stop(stopCtx); err != nil {
 		fmt.Fprintln(os.Stderr, "stop:", err)
 	}
 	out.emit(map[string]any{"event": "stopped"})

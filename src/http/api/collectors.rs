@@ -92,6 +92,10 @@ pub struct CollectorView {
     config: ConfigDeliveryView,
     /// The node whose actor serves this collector (its slot's owner); `null` before bootstrap.
     owner_node: Option<u64>,
+    /// For an `opamp` collector, what its agent reported since its actor was activated: capabilities,
+    /// health, its build's available components (live state of the owning node). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opamp: Option<crate::opamp::components::AgentView>,
     /// `false` when the owner could not be asked in time: the live fields above are the replicated
     /// ones. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +183,7 @@ impl CollectorView {
             stability_level: record.stability_level.as_str(),
             live_effective_config: None,
             owner_node: None,
+            opamp: None,
             live: None,
             config: ConfigDeliveryView {
                 version: record.config.version,
@@ -222,6 +227,7 @@ impl CollectorView {
                 own_metrics_seen: record.own_metrics_seen() || live.own_metrics_last_seen_at.is_some(),
             });
             view.live_effective_config = live.effective_config;
+            view.opamp = live.opamp;
         }
         view
     }
@@ -387,17 +393,22 @@ pub(super) async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The base URL collectors should use: the configured external URL, else the one this request used.
-fn external_url(request: &HttpRequest, state: &AppState) -> String {
-    match &state.config.external_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let info = request.connection_info();
-            // Over this server's own TLS the scheme is https whatever forwarding headers claim.
-            let scheme = if request.app_config().secure() { "https" } else { info.scheme() };
-            format!("{scheme}://{}", info.host())
-        }
-    }
+/// `POST /collectors/{id}/restart`: an `opamp` collector's agent is asked to restart its collector
+/// (`command{type: Restart}`: over WebSocket at once, over plain HTTP in its next reply). 202: the
+/// request is recorded (`restart_requested`); the outcome is a `restart_outcome` event, from the
+/// agent's next health report, or saying that the agent does not accept restart commands.
+pub(super) async fn restart(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_collector_admin()?;
+    let collector_id = path.into_inner();
+    state
+        .raft
+        .propose(Command::RequestRestart { collector_id: collector_id.clone(), at: UnixMillis::now() })
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "restart_requested": collector_id })))
 }
 
 pub(super) async fn mint_token(
@@ -424,7 +435,7 @@ pub(super) async fn mint_token(
     // Promise 4: the owner applied it, or its lease has ended.
     crate::cluster::revocation::await_owner(&state.raft, &collector_id).await;
     let config_alloy = (record.mode == CollectorMode::AlloyRemotecfg)
-        .then(|| render_enrollment_config_alloy(&external_url(&request, &state), &minted.token));
+        .then(|| render_enrollment_config_alloy(&crate::http::external_url(&request, &state), &minted.token));
     Ok(Reply(MintedCollectorToken {
         token: minted.token,
         prefix: minted.display_prefix,

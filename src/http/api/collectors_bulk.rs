@@ -578,6 +578,7 @@ mod tests {
             own_metrics_last_seen_at: None,
             effective_config: None,
             apply: Default::default(),
+            opamp: None,
         };
         Gathered { owner: Some(1), read: LiveRead::Live(Box::new(view)) }
     }

@@ -46,6 +46,11 @@ pub const TAGS: &[(&str, &str, &str)] = &[
         "Many collectors",
         "Label, rotate the tokens of, delete or prune many collectors at once.",
     ),
+    (
+        "enrollment_tokens",
+        "OpAMP enrollment",
+        "Tokens OpenTelemetry Collectors' agents enroll with on /v1/opamp: create, list, revoke.",
+    ),
     ("fleet_model", "Fleet model", "Pipelines, and each collector's sources, destinations and routes."),
     (
         "fleet_items",

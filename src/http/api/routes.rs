@@ -25,7 +25,7 @@ use super::fleet_model::{
 use super::handler_types::{Generators, HandlerTypes};
 use super::{
     audit, auth, backup, cluster, collectors, collectors_batch, collectors_bulk, collectors_list,
-    openapi_json, service_accounts, stream, topology, users,
+    enrollment_tokens, openapi_json, service_accounts, stream, topology, users,
 };
 use crate::error::ApiError;
 use crate::http::principal::{authenticate, Principal};
@@ -262,8 +262,13 @@ pub static API_ROUTES: &[ApiRoute] = &[
     route!(Patch, "/collectors/{id}", ManageCollectors, collectors::update, "Change a collector's settings"),
     route!(Delete, "/collectors/{id}", ManageCollectors, collectors::delete, "Delete a collector; its token stops working at once"),
     route!(Post, "/collectors/{id}/token", ManageCollectors, collectors::mint_token, "Mint or rotate a collector's token, with its ready-to-paste config"),
+    route!(Post, "/collectors/{id}/restart", ManageCollectors, collectors::restart, "Ask an OpenTelemetry Collector's OpAMP agent to restart it; the outcome arrives as an event").status(202),
     route!(Get, "/collectors/{id}/config", Authenticated, collectors::config_view, "The config the collector will receive"),
     route!(Get, "/collectors/{id}/events", Authenticated, collectors::events, "A collector's events, oldest first"),
+    // OpAMP enrollment tokens (`enrollment_tokens.rs`).
+    route!(Get, "/enrollment-tokens", Authenticated, enrollment_tokens::list, "List OpAMP enrollment tokens (never the tokens), with the collectors still using each"),
+    route!(Post, "/enrollment-tokens", ManageCollectors, enrollment_tokens::create, "Create an OpAMP enrollment token (shown this once)"),
+    route!(Delete, "/enrollment-tokens/{id}", ManageCollectors, enrollment_tokens::revoke, "Revoke an enrollment token: the agents using it are disconnected"),
     // The fleet model (`fleet_model.rs`): catalogue, pipelines, each collector's items, config versions.
     route!(Get, "/catalogue", Authenticated, fleet_model::catalogue_view, "The source, step and destination types linkmesh renders"),
     route!(Get, "/pipelines", Authenticated, fleet_model::list_pipelines, "List pipelines"),
