@@ -7,7 +7,8 @@
 //!   (429 + `Retry-After`), so a reconnecting agent costs no more than a polling one.
 //! - **Each `AgentToServer`** is answered with one `ServerToAgent`, exactly as over plain HTTP
 //!   (`opamp.rs`: the collector's actor, on this node or on the owner of its slot), and counts against
-//!   the same call bucket; a refused one is answered `Unavailable` with `retry_info`.
+//!   the same call bucket; past it, the message waits (the connection is not read meanwhile) instead
+//!   of being refused: agents do not send a refused message again, and it may be their goodbye.
 //! - **Push**: every node applies every change, so the node holding the connection hears that the
 //!   collector's config changed (`opamp/connections.rs`) and asks the owner what to send; the config
 //!   goes out at once instead of at the agent's next heartbeat. An owner whose replica has not applied
@@ -52,6 +53,8 @@ pub const PING_EVERY: Duration = Duration::from_secs(30);
 /// most [`PUSH_ATTEMPTS`] times; the agent's next message gets the config anyway.
 const PUSH_RETRY_AFTER: Duration = Duration::from_millis(100);
 const PUSH_ATTEMPTS: u32 = 50;
+/// Longest single wait for the call bucket (`wait_for_call_bucket`) before it is asked again.
+const MAX_BUCKET_WAIT_SECONDS: u64 = 5;
 
 /// Both transports on one route: a POST is a plain-HTTP message (`opamp.rs`), a GET the WebSocket
 /// upgrade.
@@ -258,9 +261,7 @@ impl Connection {
             }
             (None, None) => return Err(close(CloseCode::Error, "no credentials")),
         };
-        if let Err(refused) = self.state.registry.admit_call(&collector) {
-            return self.send(&refusal(instance_uid, refused.into())).await;
-        }
+        self.wait_for_call_bucket(&collector).await;
         let config_version = self.config_version();
         let reached = self.reached();
         let Some(authenticated) = self.collector.as_mut() else { return Ok(()) };
@@ -276,6 +277,18 @@ impl Connection {
             }
         };
         self.send(&reply).await
+    }
+
+    /// Holds the message until the collector's call bucket admits it. Over an open connection an
+    /// agent's messages are never refused for its rate: opamp-go does not send a refused message
+    /// again, so its status, health or goodbye would be lost (a supervisor restarting its collector
+    /// sends a dozen health reports within milliseconds). Not reading the connection meanwhile is
+    /// the back-pressure: the agent cannot send faster than `polls_per_second` after its burst.
+    async fn wait_for_call_bucket(&self, collector_id: &str) {
+        while let Err(refused) = self.state.registry.admit_call(collector_id) {
+            let seconds = ApiError::from(refused).retry_after_seconds().unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(seconds.clamp(1, MAX_BUCKET_WAIT_SECONDS))).await;
+        }
     }
 
     /// The collector's config changed: whatever the owner has for the agent now.

@@ -5,8 +5,9 @@
 //! telling the server why (reference/opamp-and-self-telemetry.md §3.4b).
 //!
 //! Names differ between the two: the v0.149 collector registers its OTLP exporters as `otlp_grpc` and
-//! `otlp_http`, and keeps `otlp` and `otlphttp` — the names linkmesh renders — as deprecated aliases
-//! that its available-components report does not list. [`ALIASES`] says which names are one component.
+//! `otlp_http` and its file log receiver as `file_log`, and keeps `otlp`, `otlphttp` and `filelog` —
+//! the names linkmesh renders — as deprecated aliases that its available-components report does not
+//! list. [`ALIASES`] says which names are one component.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,8 +20,13 @@ pub type ComponentTypes = BTreeMap<String, BTreeSet<String>>;
 pub const KINDS: [&str; 5] = ["receivers", "processors", "exporters", "connectors", "extensions"];
 
 /// `(kind, name linkmesh renders, name a build may report instead)`: the same component.
-pub const ALIASES: &[(&str, &str, &str)] =
-    &[("exporters", "otlp", "otlp_grpc"), ("exporters", "otlphttp", "otlp_http")];
+/// Checked against what the real supervisor v0.149 reported for a build of upstream factories
+/// (`tests/fixtures/opamp/supervisor-v0.149-available-components.json`).
+pub const ALIASES: &[(&str, &str, &str)] = &[
+    ("exporters", "otlp", "otlp_grpc"),
+    ("exporters", "otlphttp", "otlp_http"),
+    ("receivers", "filelog", "file_log"),
+];
 
 /// The component types `content` (an OpenTelemetry Collector YAML as linkmesh renders it: two-space
 /// indentation, one component id per line of its section) uses, per kind: `otlp/src_1` is type
