@@ -30,12 +30,11 @@ const STEP_DEADLINE: Duration = Duration::from_secs(120);
 /// not miss three in a row.
 const HEARTBEAT_CONFIG_LINE: &str = "opamp_heartbeat_interval = \"2s\"\n";
 
-/// A call bucket no supervisor empties, for every test but the one that shows why: with the default
-/// bucket (`poll_burst` 10, 2 per second) each message over the WebSocket is admitted like a poll, and
-/// a supervisor stopping or restarting its collector forwards a burst of health reports (one per
-/// component state change; a dozen within 10 ms with three OTLP sources). The server answers the last
-/// ones `Unavailable`, opamp-go does not send them again, and a goodbye among them is lost: see
-/// [`a_supervisor_goodbye_after_a_burst_of_health_reports_is_not_refused`].
+/// A call bucket no supervisor empties, for every test but the one about it
+/// ([`a_supervisor_goodbye_after_a_burst_of_health_reports_is_not_lost`]): each message over the
+/// WebSocket goes through the collector's call bucket (`poll_burst` 10, 2 per second), and a supervisor
+/// restarting or stopping its collector forwards a burst of health reports (one per component state
+/// change; a dozen within 10 ms with three OTLP sources).
 const ROOMY_BUCKET_LINE: &str = "poll_burst = 1000\n";
 
 fn supervisor_binary() -> PathBuf {
@@ -457,19 +456,24 @@ async fn the_supervisor_over_plain_http_applies_its_config_and_a_change() {
     assert_eq!(supervisor.collector_pids(), Vec::<u32>::new(), "its collector stopped with it");
 }
 
-/// The goodbye of a supervisor stopped with SIGINT comes right after its collector's shutdown, which
-/// the supervisor reports as a burst of health messages (one per component state change, six OTLP
-/// sources here); the collector must still turn `offline`. Today the server admits each WebSocket
-/// message through the collector's call bucket (`poll_burst` 10) and answers the ones beyond it
-/// `Unavailable`; opamp-go does not resend them, and when the goodbye is among them the collector stays
-/// `connected` (until its heartbeats are missed: an hour with this config). How many messages the burst
-/// is depends on how many opamp-go merges before sending, so this fails in most runs, not all (3 of 4,
-/// and 4 of 5 with three sources, when it was written).
+/// A supervisor stopped with SIGINT right after it restarted its collector (a config change) sends its
+/// goodbye behind two bursts of health reports, well past the collector's call bucket (`poll_burst`
+/// 10, 2 per second); the collector must still turn `offline`. The server held such messages back
+/// instead of refusing them (opamp-go never resends a refused one), but waits at least a second per
+/// message, and opamp-go gives up on the connection 5 s after it sent its goodbye and closes it: when
+/// this was written the goodbye was lost in 2 of 4 runs of this test, and in 4 of 5 runs of the
+/// WebSocket flow test above with the default bucket.
 #[tokio::test]
-#[ignore = "server bug: WebSocket messages beyond the call bucket are dropped, the goodbye among them"]
-async fn a_supervisor_goodbye_after_a_burst_of_health_reports_is_not_refused() {
+#[ignore = "server bug: the goodbye waits behind the call bucket longer than opamp-go keeps the connection"]
+async fn a_supervisor_goodbye_after_a_burst_of_health_reports_is_not_lost() {
     let Supervised { mut supervisor, api, collector_id, server: _server } =
-        Supervised::start(QUIET_OPAMP_CONFIG, Transport::WebSocket, "otel-goodbye", 6).await;
+        Supervised::start(QUIET_OPAMP_CONFIG, Transport::WebSocket, "otel-goodbye", 3).await;
+    api.create(
+        &format!("/api/v1/collectors/{collector_id}/sources"),
+        json!({"name": "one-more", "type": "otlp", "settings": otlp_settings(free_port())}),
+    )
+    .await;
+    wait_for_events(&api, &collector_id, "config_applied", 2).await;
 
     let exit = supervisor.stop_with("INT").await;
     assert!(exit.success(), "{exit}");
