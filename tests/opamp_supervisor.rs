@@ -82,6 +82,25 @@ fn otlp_settings(grpc_port: u16) -> Value {
     })
 }
 
+/// The supervisor's `agent:` settings for every test, indented under `agent:`.
+///
+/// `config_apply_timeout` decides APPLIED: the supervisor reports it once the timeout has passed with
+/// the new collector healthy (FAILED if it is not healthy yet), so it is short for a fast test and long
+/// enough for a collector starting on a loaded machine. The collector's own metrics are served on
+/// localhost:8888 by default, which collectors of tests running side by side (and anything else on the
+/// host) would fight over; the supervisor adds `args` to every collector run but its `featuregate`
+/// query. (Turning them off also keeps own_metrics offers from reaching the collector: a test of those
+/// must give it a reader of its own instead.)
+fn agent_settings() -> String {
+    format!(
+        "  executable: {}\n  config_apply_timeout: 3s\n  args: [\"--set\", \"service.telemetry.metrics.level=none\"]\n",
+        collector_binary().display()
+    )
+}
+
+/// The supervisor's own log at debug level: what a failing test prints.
+const TELEMETRY_SETTINGS: &str = "telemetry:\n  logs:\n    level: debug\n";
+
 enum Transport {
     WebSocket,
     PlainHttp,
@@ -102,21 +121,16 @@ struct Supervisor {
 impl Supervisor {
     /// Starts a supervisor for the collector whose token is `token`, with an empty storage directory.
     fn start(server: &Server, transport: Transport, token: &str) -> Supervisor {
-        let dir = tempfile::tempdir().expect("temp dir");
         let endpoint = match transport {
             Transport::WebSocket => server.url("/v1/opamp").replacen("http://", "ws://", 1),
             Transport::PlainHttp => server.url("/v1/opamp"),
         };
-        let storage = dir.path().join("storage");
-        // `config_apply_timeout` decides APPLIED: the supervisor reports it once the timeout has passed
-        // with the new collector healthy (FAILED if it is not healthy yet), so it is short for a fast
-        // test and long enough for a collector starting on a loaded machine.
-        let config = format!(
-            r#"server:
+        Supervisor::run(|storage| {
+            format!(
+                r#"server:
   endpoint: {endpoint}
   headers:
-    # The collector's own token. Enrollment tokens (ADR 0010) will go here once they exist: one per
-    # fleet, exchanged for per-collector credentials on first use.
+    # The collector's own token; an enrollment token goes here too (see the enrollment test).
     Authorization: ["Bearer {token}"]
 capabilities:
   accepts_remote_config: true
@@ -125,24 +139,33 @@ capabilities:
   reports_health: true
   reports_heartbeat: true
 agent:
-  executable: {collector}
-  config_apply_timeout: 3s
-  # The collector's own metrics are served on localhost:8888 by default, which collectors of tests
-  # running side by side (and anything else on the host) would fight over. The supervisor adds these
-  # arguments to every collector run but the `featuregate` query. (Once linkmesh offers own_metrics,
-  # this must give the collector a reader of its own instead of turning its metrics off.)
-  args: ["--set", "service.telemetry.metrics.level=none"]
-storage:
+{agent}storage:
   directory: {storage}
-telemetry:
-  logs:
-    level: debug
-"#,
-            collector = collector_binary().display(),
-            storage = storage.display(),
-        );
+{TELEMETRY_SETTINGS}"#,
+                agent = agent_settings(),
+                storage = storage.display(),
+            )
+        })
+    }
+
+    /// Starts a supervisor with the `supervisor.yaml` linkmesh renders for an enrollment token, as an
+    /// operator would run it: only the collector's path and the storage directory are changed, and the
+    /// settings every collector here needs added.
+    fn start_rendered(rendered: &str) -> Supervisor {
+        const EXECUTABLE: &str = "  executable: /usr/local/bin/otelcol-contrib\n";
+        const STORAGE: &str = "  directory: /var/lib/otelcol/supervisor\n";
+        assert!(rendered.contains(EXECUTABLE) && rendered.contains(STORAGE), "{rendered}");
+        Supervisor::run(|storage| {
+            let storage = format!("  directory: {}\n", storage.display());
+            rendered.replace(EXECUTABLE, &agent_settings()).replace(STORAGE, &storage) + TELEMETRY_SETTINGS
+        })
+    }
+
+    /// Writes the config `config` makes for the storage directory it is given and starts the supervisor.
+    fn run(config: impl FnOnce(&Path) -> String) -> Supervisor {
+        let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("supervisor.yaml");
-        std::fs::write(&config_path, config).expect("write supervisor.yaml");
+        std::fs::write(&config_path, config(&dir.path().join("storage"))).expect("write supervisor.yaml");
         let log = std::fs::File::create(dir.path().join("supervisor.log")).expect("log file");
         let child = Command::new(supervisor_binary())
             .arg("--config")
@@ -477,5 +500,71 @@ async fn a_supervisor_goodbye_after_a_burst_of_health_reports_is_not_lost() {
 
     let exit = supervisor.stop_with("INT").await;
     assert!(exit.success(), "{exit}");
+    wait_for_status(&api, &collector_id, "offline").await;
+}
+
+/// linkmesh's own onboarding path for a fleet: an enrollment token and the `supervisor.yaml` the API
+/// renders with it, run as an operator would (only the collector's path and the storage directory
+/// changed). The supervisor enrolls as a collector of its own with the token's labels, runs the
+/// fleet-wide config for those labels, and the components its build reports reach linkmesh exactly as
+/// `tests/fixtures/opamp/supervisor-v0.149-available-components.json` lists them.
+#[tokio::test]
+async fn a_supervisor_with_the_rendered_enrollment_config_enrolls_and_runs_the_fleet_config() {
+    /// The feature level enrollment needs (`model/feature_level.rs`).
+    const ENROLLMENT_LEVEL: u64 = 4;
+    build_tools();
+    let server = Server::start_with_config(&format!("{QUIET_OPAMP_CONFIG}{ROOMY_BUCKET_LINE}"));
+    let api = Api::admin(&server).await;
+    support::wait_for_level(&api, ENROLLMENT_LEVEL).await;
+    let selector = "fleet=otel";
+    api.create(
+        "/api/v1/sources",
+        json!({"selector": selector, "name": "apps", "type": "otlp", "settings": otlp_settings(free_port())}),
+    )
+    .await;
+    let destination = api
+        .create("/api/v1/destinations", json!({"selector": selector, "name": "local", "type": "debug"}))
+        .await;
+    api.create(
+        "/api/v1/routes",
+        json!({"selector": selector, "name": "all", "destination_ids": [destination["id"]]}),
+    )
+    .await;
+    let created =
+        api.create("/api/v1/enrollment-tokens", json!({"labels": {"fleet": "otel"}, "uses": 1})).await;
+    let rendered = created["supervisor_config"].as_str().expect("a rendered supervisor.yaml");
+
+    let mut supervisor = Supervisor::start_rendered(rendered);
+    let enrolled = support::wait_until(STEP_DEADLINE, || async {
+        let list = api.get("/api/v1/collectors?mode=opamp").await;
+        list["collectors"].as_array().is_some_and(|collectors| collectors.len() == 1)
+    })
+    .await;
+    assert!(enrolled, "no collector enrolled");
+    let list = api.get("/api/v1/collectors?mode=opamp").await;
+    let collector_id = list["collectors"][0]["id"].as_str().expect("id").to_owned();
+    wait_for_events(&api, &collector_id, "enrolled", 1).await;
+    wait_for_events(&api, &collector_id, "config_applied", 1).await;
+    let collector = wait_for_status(&api, &collector_id, "connected").await;
+    assert_eq!(collector["labels"], json!({"fleet": "otel"}), "the token's labels: {collector}");
+    assert!(
+        collector["name"].as_str().is_some_and(|name| name.starts_with("linkmesh-otelcol@")),
+        "named after the agent's service and host: {collector}"
+    );
+
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/opamp/supervisor-v0.149-available-components.json");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("fixture JSON");
+    let listed = support::wait_until(STEP_DEADLINE, || async {
+        !api.collector(&collector_id).await["opamp"]["available_components"].is_null()
+    })
+    .await;
+    let collector = api.collector(&collector_id).await;
+    assert!(listed, "the agent's components never reached linkmesh: {collector}");
+    assert_eq!(collector["opamp"]["available_components"], expected, "{collector}");
+
+    let exit = supervisor.stop_with("INT").await;
+    assert!(exit.success(), "the supervisor exits cleanly on SIGINT: {exit}");
     wait_for_status(&api, &collector_id, "offline").await;
 }
