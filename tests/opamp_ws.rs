@@ -305,17 +305,25 @@ async fn bad_messages_are_refused_in_protocol_and_the_call_bucket_holds_over_web
     assert_eq!(bare.instance_uid, vec![7; 16]);
 
     // The bucket allows a burst of 10 calls (the upgrade and the messages above were four); the
-    // messages past it wait for it to refill (2 per second) and are answered, none refused: an agent
-    // does not send a refused message again.
+    // full reports past it wait for it to refill (2 per second) and are answered, none refused: an
+    // agent does not send a refused message again.
     let started = tokio::time::Instant::now();
+    let described =
+        opamp::AgentToServer { agent_description: Some(opamp::AgentDescription::default()), ..hello.clone() };
     for sequence_num in 1..17 {
-        let message = opamp::AgentToServer { sequence_num, ..hello.clone() };
+        let message = opamp::AgentToServer { sequence_num, ..described.clone() };
         let reply = exchange(linkmesh::opamp::frame::encode(&message)).await;
         assert!(reply.error_response.is_none(), "message {sequence_num} refused: {reply:?}");
     }
     // Sixteen messages with at most eight tokens left: the last ones waited for the bucket (at least
     // four waits of a second at 2 per second), which is the rate limit holding.
     assert!(started.elapsed() >= Duration::from_secs(2), "the bucket did not hold: {:?}", started.elapsed());
+    // Status-only messages (and the goodbye) are answered too, bucket empty or not (they are not held
+    // for it: tests/opamp_supervisor.rs has the supervisor's burst of health reports before its goodbye).
+    for sequence_num in 17..30 {
+        let message = opamp::AgentToServer { sequence_num, ..hello.clone() };
+        assert!(exchange(linkmesh::opamp::frame::encode(&message)).await.error_response.is_none());
+    }
 }
 
 /// A node that stops (SIGTERM) closes its OpAMP connections with 1001 (Going Away) as it begins its

@@ -7,8 +7,11 @@
 //!   (429 + `Retry-After`), so a reconnecting agent costs no more than a polling one.
 //! - **Each `AgentToServer`** is answered with one `ServerToAgent`, exactly as over plain HTTP
 //!   (`opamp.rs`: the collector's actor, on this node or on the owner of its slot), and counts against
-//!   the same call bucket; past it, the message waits (the connection is not read meanwhile) instead
-//!   of being refused: agents do not send a refused message again, and it may be their goodbye.
+//!   the same call bucket; past it, a message with a description, effective config or component list
+//!   waits (the connection is not read meanwhile) instead of being refused — agents do not send a
+//!   refused message again — and one that only carries status, health or the goodbye goes through:
+//!   a supervisor stopping its collector sends a burst of health reports, then its goodbye, and drops
+//!   the connection 5 s later.
 //! - **Push**: every node applies every change, so the node holding the connection hears that the
 //!   collector's config changed (`opamp/connections.rs`) and asks the owner what to send; the config
 //!   goes out at once instead of at the agent's next heartbeat. An owner whose replica has not applied
@@ -261,7 +264,14 @@ impl Connection {
             }
             (None, None) => return Err(close(CloseCode::Error, "no credentials")),
         };
-        self.wait_for_call_bucket(&collector).await;
+        if is_light(&message) {
+            // Its goodbye and its status and health changes are never held: a supervisor stopping
+            // its collector sends a dozen health reports and then its goodbye, and closes the
+            // connection (dropping what the server has not read) 5 s later.
+            let _ = self.state.registry.admit_call(&collector);
+        } else {
+            self.wait_for_call_bucket(&collector).await;
+        }
         let config_version = self.config_version();
         let reached = self.reached();
         let Some(authenticated) = self.collector.as_mut() else { return Ok(()) };
@@ -356,6 +366,18 @@ impl Connection {
     async fn send(&mut self, reply: &pb::ServerToAgent) -> Result<(), Ending> {
         self.session.binary(frame::encode(reply)).await.map_err(|_closed| Ending::Gone)
     }
+}
+
+/// A message that only says how the agent is (status, health, heartbeat) or goodbye: no description,
+/// effective config or component list for the owner to process.
+fn is_light(message: &pb::AgentToServer) -> bool {
+    message.agent_disconnect.is_some()
+        || (message.agent_description.is_none()
+            && message.effective_config.is_none()
+            && message
+                .available_components
+                .as_ref()
+                .is_none_or(|components| components.components.is_empty()))
 }
 
 /// Refusals that end the connection: the token is no longer good (rotated, or its collector

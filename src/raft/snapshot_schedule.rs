@@ -230,7 +230,8 @@ mod tests {
                     break;
                 }
             }
-            assert!(asked_at.iter().all(|&at| (5_000..7_500).contains(&at)), "{asked_at:?}");
+            // The first whole entry at or past 5 000 × [1, 1.5): 7 500 itself when the draw is close to 1.5.
+            assert!(asked_at.iter().all(|&at| (5_000..=7_500).contains(&at)), "{asked_at:?}");
             firsts.push(asked_at);
         }
         let together = firsts.iter().filter(|at| at[0] == at[1] && at[1] == at[2]).count();
