@@ -75,6 +75,25 @@ fn otlp_settings(grpc_port: u16) -> Value {
     })
 }
 
+/// The supervisor's `agent:` settings for every test, indented under `agent:`.
+///
+/// `config_apply_timeout` decides APPLIED: the supervisor reports it once the timeout has passed with
+/// the new collector healthy (FAILED if it is not healthy yet), so it is short for a fast test and long
+/// enough for a collector starting on a loaded machine. The collector's own metrics are served on
+/// localhost:8888 by default, which collectors of tests running side by side (and anything else on the
+/// host) would fight over; the supervisor adds `args` to every collector run but its `featuregate`
+/// query. (Turning them off also keeps own_metrics offers from reaching the collector: a test of those
+/// must give it a reader of its own instead.)
+fn agent_settings() -> String {
+    format!(
+        "  executable: {}\n  config_apply_timeout: 3s\n  args: [\"--set\", \"service.telemetry.metrics.level=none\"]\n",
+        collector_binary().display()
+    )
+}
+
+/// The supervisor's own log at debug level: what a failing test prints.
+const TELEMETRY_SETTINGS: &str = "telemetry:\n  logs:\n    level: debug\n";
+
 enum Transport {
     WebSocket,
     PlainHttp,
@@ -95,17 +114,13 @@ struct Supervisor {
 impl Supervisor {
     /// Starts a supervisor for the collector whose token is `token`, with an empty storage directory.
     fn start(server: &Server, transport: Transport, token: &str) -> Supervisor {
-        let dir = tempfile::tempdir().expect("temp dir");
         let endpoint = match transport {
             Transport::WebSocket => server.url("/v1/opamp").replacen("http://", "ws://", 1),
             Transport::PlainHttp => server.url("/v1/opamp"),
         };
-        let storage = dir.path().join("storage");
-        // `config_apply_timeout` decides APPLIED: the supervisor reports it once the timeout has passed
-        // with the new collector healthy (FAILED if it is not healthy yet), so it is short for a fast
-        // test and long enough for a collector starting on a loaded machine.
-        let config = format!(
-            r#"server:
+        Supervisor::run(|storage| {
+            format!(
+                r#"server:
   endpoint: {endpoint}
   headers:
     # The collector's own token, or an enrollment token (one per fleet: the agent is enrolled as a
@@ -118,30 +133,38 @@ capabilities:
   reports_health: true
   reports_heartbeat: true
   reports_available_components: true
-  # Off: v0.149 offered own metrics in the same answer as its first config restarts its collector
-  # twice in a row and sometimes reports the first exit as the new config failing (1 start in 25
-  # here). tests/opamp_enroll.rs covers the offer; the server-side fix (offer it after the first
-  # config applied) is open.
+  # Off: an own-metrics offer arriving with the first config makes the supervisor restart its
+  # collector twice in a row, and v0.149.0 then sometimes takes the first one's exit for the second's
+  # crash and reports the config FAILED. The enrollment test runs linkmesh's rendered config, with it on.
   reports_own_metrics: false
 agent:
-  executable: {collector}
-  config_apply_timeout: 3s
-  # The collector's own metrics are served on localhost:8888 by default, which collectors of tests
-  # running side by side (and anything else on the host) would fight over. The supervisor adds these
-  # arguments to every collector run but the `featuregate` query. (Once linkmesh offers own_metrics,
-  # this must give the collector a reader of its own instead of turning its metrics off.)
-  args: ["--set", "service.telemetry.metrics.level=none"]
-storage:
+{agent}storage:
   directory: {storage}
-telemetry:
-  logs:
-    level: debug
-"#,
-            collector = collector_binary().display(),
-            storage = storage.display(),
-        );
+{TELEMETRY_SETTINGS}"#,
+                agent = agent_settings(),
+                storage = storage.display(),
+            )
+        })
+    }
+
+    /// Starts a supervisor with the `supervisor.yaml` linkmesh renders for an enrollment token, as an
+    /// operator would run it: only the collector's path and the storage directory are changed, and the
+    /// settings every collector here needs added.
+    fn start_rendered(rendered: &str) -> Supervisor {
+        const EXECUTABLE: &str = "  executable: /usr/local/bin/otelcol-contrib\n";
+        const STORAGE: &str = "  directory: /var/lib/otelcol/supervisor\n";
+        assert!(rendered.contains(EXECUTABLE) && rendered.contains(STORAGE), "{rendered}");
+        Supervisor::run(|storage| {
+            let storage = format!("  directory: {}\n", storage.display());
+            rendered.replace(EXECUTABLE, &agent_settings()).replace(STORAGE, &storage) + TELEMETRY_SETTINGS
+        })
+    }
+
+    /// Writes the config `config` makes for the storage directory it is given and starts the supervisor.
+    fn run(config: impl FnOnce(&Path) -> String) -> Supervisor {
+        let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("supervisor.yaml");
-        std::fs::write(&config_path, config).expect("write supervisor.yaml");
+        std::fs::write(&config_path, config(&dir.path().join("storage"))).expect("write supervisor.yaml");
         let log = std::fs::File::create(dir.path().join("supervisor.log")).expect("log file");
         let child = Command::new(supervisor_binary())
             .arg("--config")
@@ -454,29 +477,36 @@ async fn the_supervisor_over_plain_http_applies_its_config_and_a_change() {
     assert_eq!(supervisor.collector_pids(), Vec::<u32>::new(), "its collector stopped with it");
 }
 
-/// The goodbye of a supervisor stopped with SIGINT comes right after its collector's shutdown, which
-/// the supervisor reports as a burst of health messages (one per component state change, six OTLP
-/// sources here), well past the collector's call bucket (`poll_burst` 10); the collector must still
-/// turn `offline`. Messages past the bucket wait for it (`http/opamp_ws.rs`): when the server answered
-/// them `Unavailable`, opamp-go did not resend them, and with the goodbye among them the collector
-/// stayed `connected` until its heartbeats were missed (an hour with this config) — in most runs, not
-/// all, since opamp-go merges some health reports before sending.
+/// A supervisor stopped with SIGINT right after it restarted its collector (a config change) sends its
+/// goodbye behind two bursts of health reports (one per component state change), well past the
+/// collector's call bucket (`poll_burst` 10, 2 per second); the collector must still turn `offline`.
+/// Refused, those messages were lost (opamp-go never resends one); held for the bucket, the goodbye
+/// came after opamp-go had closed the connection, 5 s after sending it (in 2 of 4 runs of this test,
+/// and in 4 of 5 runs of the WebSocket flow test, before status, health and goodbye messages went
+/// through).
 #[tokio::test]
 async fn a_supervisor_goodbye_after_a_burst_of_health_reports_is_not_refused() {
     let Supervised { mut supervisor, api, collector_id, server: _server } =
-        Supervised::start(QUIET_OPAMP_CONFIG, Transport::WebSocket, "otel-goodbye", 6).await;
+        Supervised::start(QUIET_OPAMP_CONFIG, Transport::WebSocket, "otel-goodbye", 3).await;
+    api.create(
+        &format!("/api/v1/collectors/{collector_id}/sources"),
+        json!({"name": "one-more", "type": "otlp", "settings": otlp_settings(free_port())}),
+    )
+    .await;
+    wait_for_events(&api, &collector_id, "config_applied", 2).await;
 
     let exit = supervisor.stop_with("INT").await;
     assert!(exit.success(), "{exit}");
     wait_for_status(&api, &collector_id, "offline").await;
 }
 
-/// Enrollment with the real supervisor: an enrollment token in `server.headers` gets the agent a
-/// collector of its own (named from its description, with the token's labels, so fleet-wide items
-/// selected by them give it a config at once); a destination its
+/// Enrollment with the real supervisor, run with the `supervisor.yaml` linkmesh renders for the
+/// enrollment token (only the collector's path and the storage directory changed): the token gets the
+/// agent a collector of its own (named from its description, with the token's labels, so fleet-wide items
+/// selected by them give it a config at once), offered its own-metrics destination; a destination its
 /// collector's build lacks (this build has no Kafka exporter, and the supervisor reports its available
 /// components) is refused before it is offered, naming the component, and the collector keeps running
-/// the config it has.
+/// the config it has. Its components reach linkmesh as `tests/fixtures/opamp/` lists them.
 #[tokio::test]
 async fn a_supervisor_enrolls_with_an_enrollment_token_and_is_never_offered_what_its_build_lacks() {
     build_tools();
@@ -499,9 +529,9 @@ async fn a_supervisor_enrolls_with_an_enrollment_token_and_is_never_offered_what
         )
         .await;
     let created = api.create("/api/v1/enrollment-tokens", json!({"labels": {"fleet": "supervised"}})).await;
-    let token = created["token"].as_str().expect("token").to_owned();
+    let rendered = created["supervisor_config"].as_str().expect("a rendered supervisor.yaml");
 
-    let mut supervisor = Supervisor::start(&server, Transport::WebSocket, &token);
+    let mut supervisor = Supervisor::start_rendered(rendered);
     let enrolled = support::wait_until(STEP_DEADLINE, || async {
         api.get("/api/v1/collectors?mode=opamp").await["collectors"]
             .as_array()
@@ -519,6 +549,19 @@ async fn a_supervisor_enrolls_with_an_enrollment_token_and_is_never_offered_what
     wait_for_events(&api, &collector_id, "enrolled", 1).await;
     wait_for_events(&api, &collector_id, "config_applied", 1).await;
     wait_for_status(&api, &collector_id, "connected").await;
+
+    // What its build has reaches linkmesh as the report names it (otlp_grpc, file_log, …).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/opamp/supervisor-v0.149-available-components.json");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("fixture JSON");
+    let listed = support::wait_until(STEP_DEADLINE, || async {
+        !api.collector(&collector_id).await["opamp"]["available_components"].is_null()
+    })
+    .await;
+    let reported = api.collector(&collector_id).await;
+    assert!(listed, "the agent's components never reached linkmesh: {reported}");
+    assert_eq!(reported["opamp"]["available_components"], expected, "{reported}");
 
     let kafka = api
         .create(

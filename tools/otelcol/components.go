@@ -1,10 +1,12 @@
 package main
 
 // The component set of this collector: tools/otelcheck's (what linkmesh renders) without the Kafka
-// exporter, plus the opamp extension an OpAMP supervisor needs to drive it. Each factory is listed
-// with the module (and version) it comes from, so that the collector fills its module maps the way a
-// builder-generated distribution does: the opamp extension reports available components from them,
-// and an empty map makes that report empty.
+// exporter, plus the opamp extension an OpAMP supervisor needs to drive it, and the nop receiver and
+// exporter: the supervisor's bootstrap config uses them whenever it missed the collector's
+// service.AllowNoPipelines feature gate (v0.149.0's `featuregate` query sometimes loses the output).
+// Each factory is listed with the module (and version) it comes from, so that the collector fills its
+// module maps the way a builder-generated distribution does: the opamp extension reports available
+// components from them, and an empty map makes that report empty.
 
 import (
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/connector/forwardconnector"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/nopexporter"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/extension"
@@ -21,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/nopreceiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
@@ -91,6 +95,7 @@ func components() (otelcol.Factories, error) {
 
 	factories.Receivers, factories.ReceiverModules, err = factoryMaps[receiver.Factory](
 		from(otlpreceiver.NewFactory(), core+"receiver/otlpreceiver"+release),
+		from(nopreceiver.NewFactory(), core+"receiver/nopreceiver"+release),
 		from(prometheusreceiver.NewFactory(), contrib+"receiver/prometheusreceiver"+release),
 		from(filelogreceiver.NewFactory(), contrib+"receiver/filelogreceiver"+release),
 		from(hostmetricsreceiver.NewFactory(), contrib+"receiver/hostmetricsreceiver"+release),
@@ -117,6 +122,7 @@ func components() (otelcol.Factories, error) {
 		from(otlpexporter.NewFactory(), core+"exporter/otlpexporter"+release),
 		from(otlphttpexporter.NewFactory(), core+"exporter/otlphttpexporter"+release),
 		from(debugexporter.NewFactory(), core+"exporter/debugexporter"+release),
+		from(nopexporter.NewFactory(), core+"exporter/nopexporter"+release),
 		from(prometheusremotewriteexporter.NewFactory(), contrib+"exporter/prometheusremotewriteexporter"+release),
 	)
 	if err != nil {

@@ -19,6 +19,9 @@ func TestFactoriesHaveWhatTheSupervisorNeeds(t *testing.T) {
 		"extension opamp":    factories.Extensions[component.MustNewType("opamp")] != nil,
 		"receiver otlp":      factories.Receivers[component.MustNewType("otlp")] != nil,
 		"exporter otlp_http": factories.Exporters[component.MustNewType("otlp_http")] != nil,
+		// The supervisor's bootstrap config when it did not learn of service.AllowNoPipelines.
+		"receiver nop": factories.Receivers[component.MustNewType("nop")] != nil,
+		"exporter nop": factories.Exporters[component.MustNewType("nop")] != nil,
 	} {
 		if !present {
 			t.Errorf("missing %s", kind)
