@@ -5,12 +5,23 @@
 // What this client supports (shared/reference/opamp-and-self-telemetry.md §3.2): plain HTTP, an agent
 // description, heartbeats at its own interval (it ignores the server's offer), remote config with
 // APPLIED/FAILED reports. No effective config, no health, no own metrics, no goodbye (its shutdown
-// sends nothing), no WebSocket. So the steps here: enroll with the collector token, description shown,
-// nothing offered while nothing is configured, config offered → APPLIED, a change → offered again →
-// APPLIED, a FAILED report shown with the client's message and not offered again, an unknown token
-// refused with 401.
+// sends nothing), no WebSocket, and it never accepts OpAMP connection settings (no such capability),
+// so an agent it enrolled keeps presenting the enrollment token. So the steps here:
+// - with the collector token: description shown, nothing offered while nothing is configured, config
+//   offered → APPLIED, a change → offered again → APPLIED, a FAILED report shown with the client's
+//   message and not offered again, an unknown token refused with 401;
+// - with an enrollment token (`lmet_…`): the first message enrolls the agent as a new opamp collector
+//   named `service.name@host.name` with the token's labels, keyed by its instance uid; the fleet-wide
+//   config those labels select is offered and reported APPLIED; a second agent (another instance uid)
+//   with the same multi-use token gets a collector of its own (the name made unique with its uid);
+//   revoking the token makes each agent's next call fail with 401. The client surfaces that only as a
+//   failed send: its log says "unexpected OpAMP response: statusCode=401" and, with `diagEnabled`, the
+//   `opamp-client.send.fail` diagnostics channel carries {instanceUidStr, err} (what the test reads);
+//   it re-enqueues the message and backs off 30 s … 5 min.
+// The same enrollment steps through a node of a three-node cluster that is not the one the API calls go
+// to: opamp_cluster.test.js.
 //
-// Needs: target/debug/linkmesh (cargo build), `npm ci` here.
+// Needs: target/debug/linkmesh (cargo build) or LINKMESH_BIN, `npm ci` here.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -131,7 +142,7 @@ async function count(collectorId, type) {
 }
 
 /** A Node client whose remote configs arrive in `configs`, answered with `answer(config)`. */
-function startClient(token, answer) {
+function startClient(token, answer, { host = 'node-host' } = {}) {
   const configs = [];
   const client = createOpAMPClient({
     endpoint: `${server.base}/v1/opamp`,
@@ -149,7 +160,7 @@ function startClient(token, answer) {
   });
   client.setAgentDescription({
     identifyingAttributes: { 'service.name': 'node-agent', 'service.version': '0.5.0' },
-    nonIdentifyingAttributes: { 'host.name': 'node-host' },
+    nonIdentifyingAttributes: { 'host.name': host },
   });
   client.start();
   return { client, configs };
@@ -220,5 +231,111 @@ test('the Node client is refused with 401 for a token linkmesh does not know', a
   } finally {
     diagnostics.unsubscribe('opamp-client.send.fail', onFail);
     await client.shutdown();
+  }
+});
+
+// --- enrollment tokens ------------------------------------------------------------------------------
+
+/** The feature level enrollment needs (src/model/feature_level.rs). */
+const ENROLLMENT_LEVEL = 4;
+
+/** An instance uid (16 bytes) as linkmesh shows it (`host_id`): the hyphenated UUID. */
+function uidString(bytes) {
+  const hex = Buffer.from(bytes).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+async function collectorWithUid(uid) {
+  const found = (await api('GET', '/collectors?mode=opamp&limit=1000')).collectors
+    .filter((collector) => collector.host_id === uid);
+  assert.ok(found.length <= 1, JSON.stringify(found));
+  return found[0] ?? null;
+}
+
+async function tokenView(id) {
+  const listed = (await api('GET', '/enrollment-tokens')).enrollment_tokens;
+  assert.ok(listed.every((token) => !('token' in token)), 'the list never shows a token');
+  return listed.find((token) => token.id === id);
+}
+
+/** The collector once linkmesh shows its current config applied as reported, else null. */
+async function appliedView(collectorId) {
+  const collector = await api('GET', `/collectors/${collectorId}`);
+  const { remote_status: remote, apply } = collector.config;
+  return remote === 'applied' && apply.state === 'applied' && (await count(collectorId, 'config_applied')) >= 1
+    ? collector : null;
+}
+
+/** Records the Node client's failed sends (the `opamp-client.send.fail` diagnostics channel) by instance. */
+function recordFailures() {
+  const failures = [];
+  const onFail = ({ instanceUidStr, err }) => failures.push({ uid: instanceUidStr, err: String(err) });
+  diagnostics.subscribe('opamp-client.send.fail', onFail);
+  return { failures, stop: () => diagnostics.unsubscribe('opamp-client.send.fail', onFail) };
+}
+
+test('Node agents enroll with an enrollment token, get their own collectors and are refused once it is revoked', async () => {
+  await waitFor('the enrollment feature level', async () => (await api('GET', '/cluster')).feature_level === ENROLLMENT_LEVEL);
+  const selector = 'fleet=node-enrolled';
+  await api('POST', '/sources', { selector, name: 'apps', type: 'otlp', settings: {} });
+  const destination = await api('POST', '/destinations', {
+    selector, name: 'vendor', type: 'otlp_http', settings: { endpoint: 'https://otlp.example' },
+  });
+  await api('POST', '/routes', { selector, name: 'all', destination_ids: [destination.id] });
+  const created = await api('POST', '/enrollment-tokens', { labels: { fleet: 'node-enrolled' }, uses: 5 });
+  assert.match(created.token, /^lmet_/);
+
+  const recorded = recordFailures();
+  const first = startClient(created.token, applied, { host: 'enrolled-host' });
+  let second;
+  try {
+    const uid = uidString(first.client.getInstanceUid());
+    await waitFor('the fleet config offered', () => first.configs.length >= 1);
+    const body = Buffer.from(first.configs[0].file.body).toString();
+    assert.match(body, /otlphttp\/dst_/);
+    assert.match(body, /https:\/\/otlp\.example/);
+    const collector = await waitFor('the enrolled collector', () => collectorWithUid(uid));
+    assert.equal(collector.name, 'node-agent@enrolled-host');
+    assert.deepEqual(collector.labels, { fleet: 'node-enrolled' });
+    const enrolled = (await events(collector.id)).filter((event) => event.type === 'enrolled');
+    assert.equal(enrolled.length, 1);
+    assert.equal(enrolled[0].data.instance_uid, uid);
+    const shown = await waitFor('APPLIED shown', () => appliedView(collector.id));
+    assert.equal(shown.config.hash, first.configs[0].hash);
+    assert.equal(shown.status, 'connected');
+    assert.deepEqual((({ used, collectors, state }) => ({ used, collectors, state }))(await tokenView(created.id)),
+      { used: 1, collectors: 1, state: 'active' });
+
+    // A second agent (the client generates another UUIDv7 instance uid), same description, same token.
+    second = startClient(created.token, applied, { host: 'enrolled-host' });
+    const secondUid = uidString(second.client.getInstanceUid());
+    assert.notEqual(secondUid, uid);
+    const other = await waitFor('the second collector', () => collectorWithUid(secondUid));
+    assert.notEqual(other.id, collector.id);
+    assert.equal(other.name, `node-agent@enrolled-host-${secondUid.replaceAll('-', '').slice(0, 8)}`);
+    assert.deepEqual(other.labels, { fleet: 'node-enrolled' });
+    await waitFor('the second APPLIED shown', () => appliedView(other.id));
+    assert.equal(second.configs.length, 1);
+    const view = await tokenView(created.id);
+    assert.deepEqual([view.used, view.collectors], [2, 2]);
+    assert.deepEqual(recorded.failures, [], 'no failed send before the revocation');
+
+    const revoked = await fetch(`${server.base}/api/v1/enrollment-tokens/${created.id}`, {
+      method: 'DELETE', headers: { Cookie: server.cookie },
+    });
+    assert.equal(revoked.status, 204);
+    assert.equal((await tokenView(created.id)).state, 'revoked');
+    // Each agent's next heartbeat (every 200 ms) is refused.
+    for (const refusedUid of [uid, secondUid]) {
+      const failure = await waitFor(`a refused send of ${refusedUid}`,
+        () => recorded.failures.find((entry) => entry.uid === refusedUid));
+      assert.match(failure.err, /statusCode=401/);
+    }
+    assert.equal((await collectorWithUid(uid)).id, collector.id, 'the collector stays');
+    assert.equal(first.configs.length, 1, 'offered once');
+  } finally {
+    recorded.stop();
+    await first.client.shutdown();
+    await second?.client.shutdown();
   }
 });
