@@ -16,8 +16,9 @@ offered (the client does not accept connection settings); a second agent (anothe
 two-use token gets a collector of its own (the name made unique with its uid), a third one is refused (401, used
 up); revoking the token makes each agent's next call fail with 401 — `OpAMPClient.send` raises `OpAMPException`
 ("401 Client Error: Unauthorized …", from `requests`' `raise_for_status`), and the `OpAMPAgent` worker hands the
-same exception to `on_connect_failed`. The same enrollment steps through a node of a three-node cluster that is
-not the one the API calls go to: tests/python/test_opamp_cluster.py.
+same exception to `on_connect_failed`. Through any node of a three-node cluster: tests/python/test_opamp_cluster.py
+(the collector-token steps pass; the enrollment steps through a node that does not own the enrolled collector are
+an expected failure, a server bug described there).
 """
 
 import queue
