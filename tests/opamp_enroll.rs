@@ -13,7 +13,7 @@ use linkmesh::proto::opamp::v1 as opamp;
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::opamp_agent::Agent;
-use support::opamp_wire::{first_message, heartbeat, offered_config, post_raw, send, AGENT_UID};
+use support::opamp_wire::{first_message, heartbeat, offered_config, post_raw, send, with_status, AGENT_UID};
 use support::{wait_until, Api, Server, QUIET_OPAMP_CONFIG};
 
 /// The feature level enrollment needs (`model/feature_level.rs`).
@@ -248,17 +248,28 @@ async fn creating_enrollment_tokens_needs_a_role_that_manages_collectors() {
 }
 
 /// An agent that reports own metrics (the supervisor does by default) is offered linkmesh's
-/// `/v1/metrics` with its collector's derived credential, once per stream; the credential is taken
-/// there, and echoed back in the effective config it is stored redacted.
+/// `/v1/metrics` with its collector's derived credential, once per stream, and never while a config
+/// is on its way (the supervisor restarts its collector for each: two in a row make v0.149 report a
+/// good config FAILED); the credential is taken there, and echoed back in the effective config it is
+/// stored redacted.
 #[tokio::test]
 async fn the_own_metrics_destination_is_offered_with_the_collectors_credential() {
     let server = Server::start_with_config(QUIET_OPAMP_CONFIG);
     let api = enrollment_ready(&server).await;
     let (token, _) = enrollment_token(&api, json!({"labels": {"fleet": "otel"}})).await;
 
-    let reply = send(&server, &token, &first_message()).await;
-    let own_metrics =
-        reply.connection_settings.and_then(|offers| offers.own_metrics).expect("own_metrics offered");
+    let first = send(&server, &token, &first_message()).await;
+    let (_, hash) = offered_config(&first).expect("the fleet's config offered");
+    let own_metrics_of = |reply: &opamp::ServerToAgent| {
+        reply.connection_settings.as_ref().and_then(|offers| offers.own_metrics.clone())
+    };
+    assert!(own_metrics_of(&first).is_none(), "not with a config: {first:?}");
+    let applying = with_status(heartbeat(1), &hash, opamp::RemoteConfigStatuses::Applying, "");
+    let reply = send(&server, &token, &applying).await;
+    assert!(own_metrics_of(&reply).is_none(), "not while the config is applied: {reply:?}");
+    let applied = with_status(heartbeat(2), &hash, opamp::RemoteConfigStatuses::Applied, "");
+    let reply = send(&server, &token, &applied).await;
+    let own_metrics = own_metrics_of(&reply).expect("own_metrics offered");
     assert_eq!(own_metrics.destination_endpoint, server.url("/v1/metrics"));
     let header = &own_metrics.headers.expect("headers").headers[0];
     assert_eq!(header.key, "Authorization");
@@ -267,7 +278,7 @@ async fn the_own_metrics_destination_is_offered_with_the_collectors_credential()
         credential.starts_with("lmoc_"),
         "the collector's derived credential, never the enrollment token"
     );
-    let again = send(&server, &token, &heartbeat(1)).await;
+    let again = send(&server, &token, &heartbeat(3)).await;
     assert!(again.connection_settings.is_none(), "once per stream: {again:?}");
 
     let collector = collector_named(&api, "otelcol-contrib@edge-7").await;
@@ -291,7 +302,7 @@ async fn the_own_metrics_destination_is_offered_with_the_collectors_credential()
     api.wait_for_event(&collector_id, "own_metrics_first_seen", 1).await;
 
     // The supervisor reports its merged config, own-metrics header included, in clear.
-    let mut report = heartbeat(2);
+    let mut report = heartbeat(4);
     let echoed = format!("service:\n  telemetry:\n    headers:\n      Authorization: {}\n", header.value);
     report.effective_config = Some(opamp::EffectiveConfig {
         config_map: Some(opamp::AgentConfigMap {

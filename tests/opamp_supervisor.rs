@@ -82,13 +82,27 @@ fn otlp_settings(grpc_port: u16) -> Value {
 /// enough for a collector starting on a loaded machine. The collector's own metrics are served on
 /// localhost:8888 by default, which collectors of tests running side by side (and anything else on the
 /// host) would fight over; the supervisor adds `args` to every collector run but its `featuregate`
-/// query. (Turning them off also keeps own_metrics offers from reaching the collector: a test of those
-/// must give it a reader of its own instead.)
+/// query. (The enrollment test, whose supervisor reports own metrics, gives its collector a reader of
+/// its own instead: [`Supervisor::start_rendered`].)
 fn agent_settings() -> String {
     format!(
         "  executable: {}\n  config_apply_timeout: 3s\n  args: [\"--set\", \"service.telemetry.metrics.level=none\"]\n",
         collector_binary().display()
     )
+}
+
+/// One OTLP/JSON gauge point into the collector's OTLP/HTTP receiver on `port` (refused while the
+/// collector restarts: the caller tries again).
+async fn send_a_metric(port: u16) {
+    let point = json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [{
+        "name": "linkmesh.test.points",
+        "gauge": {"dataPoints": [{"asInt": "1", "timeUnixNano": "1"}]}}]}]}]});
+    let _ = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/metrics"))
+        .json(&point)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
 }
 
 /// The supervisor's own log at debug level: what a failing test prints.
@@ -150,13 +164,31 @@ agent:
     /// Starts a supervisor with the `supervisor.yaml` linkmesh renders for an enrollment token, as an
     /// operator would run it: only the collector's path and the storage directory are changed, and the
     /// settings every collector here needs added.
+    ///
+    /// The rendered config has the supervisor report its collector's own metrics, so that collector
+    /// keeps its metrics on (unlike [`agent_settings`]): a local config file, merged before the
+    /// own-telemetry section the supervisor builds from linkmesh's offer, gives it a Prometheus reader
+    /// on a free port until the offer replaces it with a reader pushing to linkmesh, once a second.
+    /// (The supervisor's bootstrap run, which learns the agent description, still serves them on the
+    /// default localhost:8888 for a moment: no other test here leaves its collector's metrics on.)
     fn start_rendered(rendered: &str) -> Supervisor {
         const EXECUTABLE: &str = "  executable: /usr/local/bin/otelcol-contrib\n";
         const STORAGE: &str = "  directory: /var/lib/otelcol/supervisor\n";
         assert!(rendered.contains(EXECUTABLE) && rendered.contains(STORAGE), "{rendered}");
         Supervisor::run(|storage| {
+            let local = storage.with_file_name("local-telemetry.yaml");
+            let reader = format!(
+                "service:\n  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: 127.0.0.1\n                port: {}\n",
+                free_port()
+            );
+            std::fs::write(&local, reader).expect("write the local telemetry config");
+            let agent = format!(
+                "  executable: {}\n  config_apply_timeout: 3s\n  config_files: [\"{}\", $OWN_TELEMETRY_CONFIG, $OPAMP_EXTENSION_CONFIG, $REMOTE_CONFIG]\n  env:\n    OTEL_METRIC_EXPORT_INTERVAL: \"1000\"\n",
+                collector_binary().display(),
+                local.display(),
+            );
             let storage = format!("  directory: {}\n", storage.display());
-            rendered.replace(EXECUTABLE, &agent_settings()).replace(STORAGE, &storage) + TELEMETRY_SETTINGS
+            rendered.replace(EXECUTABLE, &agent).replace(STORAGE, &storage) + TELEMETRY_SETTINGS
         })
     }
 
@@ -514,9 +546,14 @@ async fn a_supervisor_enrolls_with_an_enrollment_token_and_is_never_offered_what
     let api = Api::admin(&server).await;
     support::wait_for_level(&api, 4).await;
     let selector = "fleet=supervised";
+    let receiver_http_port = free_port();
+    let settings = json!({
+        "grpc_endpoint": format!("127.0.0.1:{}", free_port()),
+        "http_endpoint": format!("127.0.0.1:{receiver_http_port}"),
+    });
     api.create(
         "/api/v1/sources",
-        json!({"selector": selector, "name": "apps", "type": "otlp", "settings": otlp_settings(free_port())}),
+        json!({"selector": selector, "name": "apps", "type": "otlp", "settings": settings}),
     )
     .await;
     let local = api
@@ -549,6 +586,30 @@ async fn a_supervisor_enrolls_with_an_enrollment_token_and_is_never_offered_what
     wait_for_events(&api, &collector_id, "enrolled", 1).await;
     wait_for_events(&api, &collector_id, "config_applied", 1).await;
     wait_for_status(&api, &collector_id, "connected").await;
+
+    // Offered once the config applied, its own metrics light up the topology as data flows.
+    wait_for_events(&api, &collector_id, "own_metrics_offered", 1).await;
+    let receiver = support::wait_until(STEP_DEADLINE, || async {
+        send_a_metric(receiver_http_port).await;
+        let topology = api.get(&format!("/api/v1/collectors/{collector_id}/topology")).await;
+        topology["nodes"].as_array().is_some_and(|nodes| {
+            nodes.iter().any(|node| {
+                node["kind"] == "source"
+                    && node["label"] == "apps"
+                    && node["in_rate"].as_f64().is_some_and(|rate| rate > 0.0)
+                    && node["in_rate"].as_f64().is_some_and(|rate| rate > 0.0)
+            })
+        })
+    })
+    .await;
+    let topology = api.get(&format!("/api/v1/collectors/{collector_id}/topology")).await;
+    assert!(receiver, "the collector's own metrics never showed its receiver's throughput: {topology}");
+    wait_for_events(&api, &collector_id, "own_metrics_first_seen", 1).await;
+    assert_eq!(
+        events_of_type(&api, &collector_id, "config_failed").await.len(),
+        0,
+        "the own-metrics offer restarted the collector without a failure"
+    );
 
     // What its build has reaches linkmesh as the report names it (otlp_grpc, file_log, …).
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))

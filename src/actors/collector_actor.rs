@@ -986,11 +986,20 @@ impl Handler<OpampExchange> for CollectorActor {
                 session.config_hash(Some(offered.hash.clone()));
             }
         }
+        // The own-metrics destination waits while a config is on its way to an agent that will
+        // report on it: the supervisor restarts its collector for each, and two restarts in a row
+        // make v0.149 take the first one's exit for the new config failing. The heartbeat goes now
+        // and again with it, in the reply to the agent's next report.
+        let own_metrics_waits = capabilities.reports_remote_config()
+            && (offer.is_some() || self.remote_status == Some(RemoteConfigState::Applying));
         let own_metrics = capabilities.reports_own_metrics();
         let settings_due = (heartbeat.is_some() || own_metrics)
-            && self.opamp_session.as_mut().is_some_and(|session| session.offer_settings());
+            && self.opamp_session.as_mut().is_some_and(|session| match own_metrics && own_metrics_waits {
+                true => session.settings_pending(),
+                false => session.offer_settings(),
+            });
         let heartbeat = heartbeat.filter(|_| settings_due);
-        let own_metrics = own_metrics && settings_due;
+        let own_metrics = own_metrics && !own_metrics_waits && settings_due;
         if own_metrics {
             self.note_own_metrics_offered(exchange.at);
         }

@@ -57,6 +57,11 @@ impl AgentSession {
         !std::mem::replace(&mut self.settings_offered, true)
     }
 
+    /// Whether connection settings are still to be offered on this stream (without offering them).
+    pub fn settings_pending(&self) -> bool {
+        !self.settings_offered
+    }
+
     /// Whether this is the stream of agent `instance_uid`.
     pub fn is_of(&self, instance_uid: &str) -> bool {
         self.instance_uid == instance_uid
