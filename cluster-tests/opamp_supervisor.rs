@@ -10,7 +10,13 @@
 //!   survivor, which forwards to the same owner;
 //! - **the collector's owner**, while the agent stays connected to its edge node: the slots move to the
 //!   survivors after `node_down_after`, and the new owner, which never saw the agent's stream, has it
-//!   report its full state (`ReportFullState`) before it offers the next change.
+//!   report its full state (`ReportFullState`) before it offers the next change;
+//! - **the owner the agent is connected to** (the load balancer first moved the agent onto it): both at
+//!   once, the agent's reconnection reaching a survivor before or after the slots moved.
+//!
+//! The agent's stream (`opamp/session.rs`) lives in the owner's actor, not on the node holding the
+//! connection: a reconnection through another node to the same owner continues it, and only a new
+//! owner asks for the full state.
 //!
 //! Either way the collector's state is whole again (description, health, the effective config), a
 //! further change is applied, and SIGINT's goodbye takes it `offline`. The node lost is never the
@@ -171,8 +177,8 @@ async fn supervisor_behind_a_load_balancer_survives(lost: Lost) {
         }
     };
 
-    // A change after the loss: with the owner lost, the edge asks the new owner what to push, and the
-    // new owner first has the agent report its full state.
+    // A change after the loss: with the owner lost, the node holding the agent's connection asks the
+    // new owner what to push, and the new owner first has the agent report its full state.
     let after_loss = add_source(&on_third, &collector_id, "after-loss").await;
     wait_until_it_runs(&on_third, &collector_id, 3, after_loss).await;
     let collector = wait_until_whole(&on_third, &collector_id, after_loss).await;
