@@ -12,14 +12,21 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use crate::harness::{config, Cluster, Node, CONVERGE_DEADLINE};
+use crate::harness::{Cluster, Node, CONVERGE_DEADLINE};
 use crate::support::Api;
 
 /// Three voters, members called down after 2 s (the minimum), with elections fast enough for an owner
 /// lease of 0.8 s to outlast one (the configuration refuses anything slower).
 fn fast_failover_config() -> String {
-    config(3)
-        + "node_down_after = \"2s\"\n[raft]\nheartbeat_interval = \"100ms\"\nelection_timeout = \"300ms\"\n"
+    fast_failover_config_on(crate::support::FAST_CONFIG)
+}
+
+/// [`fast_failover_config`] over the node settings `settings` (a `support` config such as
+/// `FAST_CONFIG`, ending in its `[collectors]` table).
+pub(crate) fn fast_failover_config_on(settings: &str) -> String {
+    format!(
+        "{settings}\n[cluster]\nmax_voters = 3\nnode_down_after = \"2s\"\n[raft]\nheartbeat_interval = \"100ms\"\nelection_timeout = \"300ms\"\n"
+    )
 }
 
 /// The admin's token, sent to `node`.
@@ -107,11 +114,11 @@ pub(crate) async fn wait_even(
     last.into_inner()
 }
 
-fn ids(cluster: &Cluster) -> Vec<u64> {
+pub(crate) fn ids(cluster: &Cluster) -> Vec<u64> {
     cluster.nodes.iter().map(|node| node.identity().1).collect()
 }
 
-async fn leader_of(cluster: &Cluster, node: &Node) -> Option<u64> {
+pub(crate) async fn leader_of(cluster: &Cluster, node: &Node) -> Option<u64> {
     node.cluster(&cluster.admin).await["leader_id"].as_u64()
 }
 

@@ -6,6 +6,7 @@
 //! creates collectors until one lands in a slot node 1 owns: calls for it taken on nodes 2 and 3 are
 //! forwarded to node 1.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -43,7 +44,7 @@ fn alloy(node: &Node, token: &str, args: &[&str]) -> Value {
 }
 
 /// The admin account (replicated) speaking to `node`.
-fn api_at(cluster: &Cluster, node: &Node) -> Api {
+pub(crate) fn api_at(cluster: &Cluster, node: &Node) -> Api {
     Api { http: reqwest::Client::new(), base_url: node.url(""), token: cluster.admin.token.clone() }
 }
 
@@ -349,23 +350,7 @@ async fn opamp_messages_taken_on_any_node_are_answered_by_the_owner() {
 /// and a token.
 async fn configured_opamp_collector_of_node_1(cluster: &Cluster, api: &Api, ids: &[u64]) -> (String, String) {
     let table = crate::failover::wait_even(cluster, &[0, 1, 2], ids).await;
-    let mut collector_id = None;
-    for attempt in 1..=64 {
-        let (status, created) = api
-            .request(
-                reqwest::Method::POST,
-                "/api/v1/collectors",
-                Some(json!({ "name": format!("otel-routed-{attempt}"), "mode": "opamp" })),
-            )
-            .await;
-        assert_eq!(status, 201, "{created}");
-        let id = created["id"].as_str().expect("id").to_owned();
-        if table[&(linkmesh::model::slot_of(&id) as u64)].0 == ids[0] {
-            collector_id = Some(id);
-            break;
-        }
-    }
-    let collector_id = collector_id.expect("an opamp collector in a slot of node 1");
+    let collector_id = opamp_collector_owned_by(api, &table, ids[0], "otel-routed").await;
     support::opamp_agent::configure_something_to_run(api, &collector_id).await;
     let token = api.mint_token(&collector_id).await;
     (collector_id, token)
@@ -400,6 +385,31 @@ async fn a_change_is_pushed_to_a_websocket_agent_on_a_node_that_does_not_own_its
     assert_ne!(second["hash"], first["hash"]);
     assert!(second["body"].as_str().expect("body").contains("pushed"), "{second}");
     agent.next("stopped");
+}
+
+/// An `opamp` collector created through `api` in a slot that `owner` holds in `table` (slot → (owner,
+/// epoch), spread evenly): collectors named `name-<attempt>` are created until one lands there.
+pub(crate) async fn opamp_collector_owned_by(
+    api: &Api,
+    table: &BTreeMap<u64, (u64, u64)>,
+    owner: u64,
+    name: &str,
+) -> String {
+    for attempt in 1..=64 {
+        let (status, created) = api
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/collectors",
+                Some(json!({ "name": format!("{name}-{attempt}"), "mode": "opamp" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_owned();
+        if table[&(linkmesh::model::slot_of(&id) as u64)].0 == owner {
+            return id;
+        }
+    }
+    panic!("64 opamp collectors and none in a slot of node {owner}: {table:?}");
 }
 
 /// Waits until `event_type` is among the collector's events as `api`'s node shows them; the collector.

@@ -7,6 +7,7 @@
 pub mod opamp_agent;
 pub mod opamp_wire;
 pub mod pki;
+pub mod supervisor;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
