@@ -79,6 +79,11 @@ func main() {
 	name := flag.String("name", "opampwsclient", "service.name in the agent description")
 	acceptSettings := flag.Bool("accept-settings", false, "accept OpAMP connection settings: reconnect with the offered endpoint and headers")
 	acceptRestart := flag.Bool("accept-restart", false, "report health and accept restart commands (a restart reports a new start time, healthy)")
+	idle := flag.Int("idle", 0, "open this many agents (each its own instance uid and WebSocket) that stay idle; see idle.go")
+	idleConcurrency := flag.Int("idle-concurrency", 100, "-idle: connection attempts in flight at once")
+	idleSeed := flag.String("idle-seed", "", "-idle: derive the instance uids from this seed (the same agents again); empty: random")
+	idleWaitConfigs := flag.Bool("idle-wait-configs", false, "-idle: ready once every agent also received a config")
+	idleGoodbye := flag.Bool("idle-goodbye", false, "-idle: stop every client (agent_disconnect, close) before exiting")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "usage: opampwsclient -url ws://HOST/v1/opamp -token TOKEN [-configs N]")
@@ -86,6 +91,12 @@ func main() {
 	}
 
 	out := &output{}
+	if *idle > 0 {
+		os.Exit(runIdle(out, idleOptions{
+			url: *url, token: *token, count: *idle, concurrency: max(1, *idleConcurrency), seed: *idleSeed,
+			name: *name, waitConfigs: *idleWaitConfigs, goodbye: *idleGoodbye, timeout: *timeout,
+		}))
+	}
 	done := make(chan int, 1)
 	finish := func(code int) {
 		select {
