@@ -9,8 +9,8 @@
 //! - **the node the agent is connected to**: the load balancer sends the agent's reconnection to a
 //!   survivor, which forwards to the same owner;
 //! - **the collector's owner**, while the agent stays connected to its edge node: the slots move to the
-//!   survivors after `node_down_after`, and the new owner, which never saw the agent's stream, has it
-//!   report its full state (`ReportFullState`) before it offers the next change;
+//!   survivors after `node_down_after`, the edge asks the new owner what to send, and the new owner,
+//!   which never saw the agent's stream, has it report its full state (`ReportFullState`) at once;
 //! - **the owner the agent is connected to** (the load balancer first moved the agent onto it): both at
 //!   once, the agent's reconnection reaching a survivor before or after the slots moved.
 //!
@@ -164,15 +164,12 @@ async fn supervisor_behind_a_load_balancer_survives(lost: Lost) {
                 reconnected_to(third).await;
             }
             wait_even(&cluster, &[edge, third], &[ids[edge], ids[third]]).await;
-            if lost == Lost::Owner {
-                // The new owner never saw the agent's stream, and the agent, still connected to its
-                // edge, has said nothing since: what only its reports say (its health) is unknown
-                // there until it reports its full state, which it is asked for once it is next heard
-                // of (the change below).
-                let collector = on_third.collector(&collector_id).await;
-                assert_ne!(collector["owner_node"], ids[owner], "{collector}");
-                assert!(collector["opamp"]["health"].is_null(), "{collector}");
-            }
+            // The new owner never saw the agent's stream, and the agent (an hour between heartbeats)
+            // says nothing it is not asked for: the node holding its connection asks the new owner
+            // what to send once the slots moved, and the new owner has it report its full state, so
+            // the collector is whole again before anything changes.
+            let collector = wait_until_whole(&on_third, &collector_id, before_loss).await;
+            assert_ne!(collector["owner_node"], ids[owner], "{collector}");
             owner
         }
     };

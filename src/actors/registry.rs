@@ -347,6 +347,11 @@ impl CollectorRegistry {
         }
         let activated =
             if gained.is_empty() { 0 } else { self.activate_expected_in(|slot| gained.contains(&slot)) };
+        // The agents this node holds WebSockets for, whose collectors have a new owner: that owner
+        // never saw their stream, so each is asked what to send now (a full state report first) rather
+        // than at its next heartbeat, and a change pushed while the old owner was gone is not lost.
+        let slots: BTreeSet<usize> = moved.iter().map(|m| m.slot).collect();
+        self.opamp_connections.changed_where(|collector_id| slots.contains(&slot_of(collector_id)));
         tracing::info!(
             lost = lost.len(),
             gained = gained.len(),

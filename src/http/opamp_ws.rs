@@ -52,8 +52,9 @@ use crate::proto::opamp::v1 as pb;
 
 /// The server pings an idle connection this often (load balancers close silent ones).
 pub const PING_EVERY: Duration = Duration::from_secs(30);
-/// A push the owner cannot answer yet (its replica is behind) is asked again after this long, at
-/// most [`PUSH_ATTEMPTS`] times; the agent's next message gets the config anyway.
+/// A push the owner cannot answer yet (its replica is behind, or it is unavailable: a new owner
+/// taking its slots over) is asked again after this long, at most [`PUSH_ATTEMPTS`] times; the
+/// agent's next message gets the config anyway, and a slot move asks again.
 const PUSH_RETRY_AFTER: Duration = Duration::from_millis(100);
 const PUSH_ATTEMPTS: u32 = 50;
 /// Longest single wait for the call bucket (`wait_for_call_bucket`) before it is asked again.
@@ -307,6 +308,8 @@ impl Connection {
             return Ok(()); // nothing heard from the agent yet: its first message is answered
         };
         let reached = self.reached();
+        // Asking an owner that is gone can take a while each time: the agent's messages wait meanwhile.
+        let give_up = tokio::time::Instant::now() + PUSH_RETRY_AFTER * PUSH_ATTEMPTS;
         for _ in 0..PUSH_ATTEMPTS {
             let config_version = self.config_version();
             let Some(collector) = self.collector.as_mut() else { return Ok(()) };
@@ -328,10 +331,16 @@ impl Connection {
             };
             let reply = match ask_owner(&self.state, collector, ask, self.client_addr.clone()).await {
                 Ok(reply) => reply,
-                Err(error) => {
-                    // An owner that cannot answer now answers the agent's next message instead.
-                    return closing(&error);
+                Err(error) if error.code == ErrorCode::Unavailable => {
+                    if tokio::time::Instant::now() >= give_up {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(PUSH_RETRY_AFTER).await;
+                    continue;
                 }
+                // Any other refusal: the agent's next message is answered instead, or the token is no
+                // longer valid and the connection closes.
+                Err(error) => return closing(&error),
             };
             if reply.owner_behind {
                 tokio::time::sleep(PUSH_RETRY_AFTER).await;

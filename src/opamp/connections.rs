@@ -58,6 +58,15 @@ impl OpampConnections {
         }
     }
 
+    /// [`changed`](Self::changed) for every collector with a connection here that `affected` names.
+    pub fn changed_where(&self, affected: impl Fn(&str) -> bool) {
+        for (collector_id, sender) in self.by_collector.lock().iter() {
+            if affected(collector_id) {
+                sender.send_modify(|generation| *generation = generation.wrapping_add(1));
+            }
+        }
+    }
+
     /// The node stops: every connection closes.
     pub fn close_all(&self) {
         self.stopping.send_replace(true);
