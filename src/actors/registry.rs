@@ -169,17 +169,21 @@ impl CollectorRegistry {
         if !self.env.raft.may_serve_slots() {
             return Err(RegistryError::LeaseExpired);
         }
-        let state = self.env.raft.state();
-        // The collector token, or for an OpAMP collector its derived credential or the enrollment
-        // token its agent enrolled with (`opamp/credentials.rs`).
-        let current = state.fleet.collector(collector_id).is_some_and(|record| {
-            crate::opamp::credentials::authenticates(&state.fleet, &self.env.data_key, record, token_hash)
-        });
-        if current {
+        if self.authenticates(collector_id, token_hash) {
             Ok(())
         } else {
             Err(RegistryError::TokenNotCurrent)
         }
+    }
+
+    /// Whether `token_hash` authenticates `collector_id` on this replica now: the collector token, or
+    /// for an OpAMP collector its derived credential or the enrollment token its agent enrolled with
+    /// (`opamp/credentials.rs`).
+    pub fn authenticates(&self, collector_id: &str, token_hash: &TokenHash) -> bool {
+        let state = self.env.raft.state();
+        state.fleet.collector(collector_id).is_some_and(|record| {
+            crate::opamp::credentials::authenticates(&state.fleet, &self.env.data_key, record, token_hash)
+        })
     }
 
     /// Sends `message` to the collector's actor once [`Self::admit_owner_call`] let `token_hash`

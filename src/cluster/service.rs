@@ -87,20 +87,12 @@ impl CollectorOwner {
         CollectorOwner { raft, registry }
     }
 
-    /// Whether `token_hash` is, on this replica, the current token of `collector_id` (compared in
-    /// constant time, as at the edge).
+    /// Whether `token_hash` authenticates `collector_id` on this replica, as at the edge: its current
+    /// token, or for an OpAMP collector the credentials its agent may present (compared in constant
+    /// time).
     fn token_accepted(&self, collector_id: &str, token_hash: &[u8]) -> bool {
-        let Ok(presented) = TokenHash::try_from(token_hash) else {
-            return false;
-        };
-        let state = self.raft.state();
-        state.fleet.collector_by_token_hash(&presented).is_some_and(|record| {
-            record.id == collector_id
-                && record
-                    .token
-                    .as_ref()
-                    .is_some_and(|token| crate::secrets::token_hashes_equal(&token.hash, &presented))
-        })
+        TokenHash::try_from(token_hash)
+            .is_ok_and(|presented| self.registry.authenticates(collector_id, &presented))
     }
 
     fn is_rotated_token(&self, collector_id: &str, token_hash: &[u8]) -> bool {

@@ -6,7 +6,7 @@ node 1, the agents talk to other nodes' `/v1/opamp`, and what they did is read b
 - With a collector token: an opamp collector made through node 1 whose slot a node other than node 2 owns (so
   every message node 2 takes is forwarded to the owner); the library's `OpAMPAgent` on node 2 is offered its
   config and reports it APPLIED, its description reaches node 1, its goodbye takes it offline.
-- With an enrollment token (xfail, strict: a server bug, see the test's doc): an agent enrolls through node 2,
+- With an enrollment token: an agent enrolls through node 2,
   the fleet config the token's labels select is offered, its messages are answered through every node, it is
   refused with 401 everywhere once the revocation reached every node.
 
@@ -95,11 +95,6 @@ def test_the_python_agent_on_node_2_is_offered_a_config_made_through_node_1_and_
              lambda: on_1("GET", f"/collectors/{collector_id}")["status"] == "offline", logs=cluster.logs)
 
 
-@pytest.mark.xfail(strict=True, raises=OpAMPException, reason=(
-    "server bug: a node that does not own an enrolled collector's slot forwards the agent's message with the "
-    "enrollment token's hash, and the owner (cluster/service.rs CollectorOwner::token_accepted) accepts only the "
-    "collector's own token, so the agent is refused 401 'invalid or rotated collector token' on every node but "
-    "the owner — on its very first call too, after its collector was created and a use of the token taken"))
 def test_a_python_agent_enrolled_through_node_2_is_answered_by_every_node(cluster):
     """An enrollment token made through node 1; the agent's first message through node 2 enrolls it and is
     answered with the config the token's labels select; then the same agent (its instance uid) sends through
