@@ -115,30 +115,45 @@ pub fn render_collector_config(input: &RenderInput<'_>) -> RenderedConfig {
     RenderedConfig { format, content, hash }
 }
 
-/// Renders one collector's config twice from the same input: as stored, and as delivered with
-/// `values` (the decrypted credentials of the collector's destinations).
+/// Renders one collector's config from the same input as stored and as delivered with `values` (the
+/// decrypted credentials of the collector's destinations): twice when it has credentials, else once,
+/// the two texts being the same (markers stand only where credentials go).
 pub fn render_for_delivery(input: &RenderInput<'_>, values: &CredentialValues) -> DeliverableRender {
-    let stored = render_collector_config(input);
+    let has_credentials = input.destinations.iter().any(|destination| !destination.credentials.is_empty());
     let credentials = Credentials::Values(values);
+    let stored_as = |content: &str| RenderedConfig {
+        format: format_of(input.mode),
+        content: content.to_owned(),
+        hash: config_hash(content, input),
+    };
     match input.mode {
         CollectorMode::AlloyRemotecfg => {
             let rendered = alloy::render_alloy(input, &credentials);
+            let stored =
+                if has_credentials { render_collector_config(input) } else { stored_as(&rendered.content) };
             let alloy_component_ids = rendered.components.into_values().flatten().collect();
             DeliverableRender { stored, content: rendered.content, alloy_component_ids }
         }
         CollectorMode::Opamp => {
             let (_, content) = render_content(input, &credentials);
+            let stored = if has_credentials { render_collector_config(input) } else { stored_as(&content) };
             DeliverableRender { stored, content, alloy_component_ids: BTreeSet::new() }
         }
     }
 }
 
 fn render_content(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> (ConfigFormat, String) {
-    match input.mode {
-        CollectorMode::AlloyRemotecfg => {
-            (ConfigFormat::Alloy, alloy::render_alloy(input, credentials).content)
-        }
-        CollectorMode::Opamp => (ConfigFormat::Otelcol, otelcol::render_otelcol(input, credentials).content),
+    let content = match input.mode {
+        CollectorMode::AlloyRemotecfg => alloy::render_alloy(input, credentials).content,
+        CollectorMode::Opamp => otelcol::render_otelcol(input, credentials).content,
+    };
+    (format_of(input.mode), content)
+}
+
+fn format_of(mode: CollectorMode) -> ConfigFormat {
+    match mode {
+        CollectorMode::AlloyRemotecfg => ConfigFormat::Alloy,
+        CollectorMode::Opamp => ConfigFormat::Otelcol,
     }
 }
 

@@ -195,6 +195,22 @@ fn credentials_are_delivered_only_where_the_renderer_puts_them() {
     }
 }
 
+/// Without credentials the config is rendered once for delivery: the delivered text, stored text and
+/// hash must be exactly what the two renders give.
+#[test]
+fn a_model_without_credentials_is_delivered_as_stored() {
+    let mut clean = model("every_type");
+    for destination in &mut clean.destinations {
+        destination.credentials.clear();
+    }
+    for mode in [CollectorMode::AlloyRemotecfg, CollectorMode::Opamp] {
+        let input = clean.input(mode);
+        let rendered = render_for_delivery(&input, &CredentialValues::default());
+        assert_eq!(rendered.stored, render_collector_config(&input), "{mode:?}");
+        assert_eq!(rendered.content, rendered.stored.content, "{mode:?}");
+    }
+}
+
 #[test]
 fn nothing_configured_renders_the_comment() {
     let (alloy, otelcol, _) = render_all(&model("nothing_configured"));

@@ -293,6 +293,20 @@ impl DeliverableConfig {
             return DeliverableConfig::empty();
         };
         let input = fleet.render_input(record);
+        if record.mode == CollectorMode::Opamp
+            && input.destinations.iter().all(|destination| destination.credentials.is_empty())
+        {
+            // Nothing to decrypt: the text the state machine rendered is the delivered one, as is.
+            // (A fleet-wide change at 10,000 agents spent its fan-out rendering it again.)
+            return DeliverableConfig {
+                version: current.version,
+                hash: current.hash.clone(),
+                content: current.content.clone(),
+                stored_content: current.content.clone(),
+                credentials: CredentialValues::default(),
+                expectation: None,
+            };
+        }
         let mut values = CredentialValues::default();
         for destination in &input.destinations {
             for (key, sealed) in &destination.credentials {

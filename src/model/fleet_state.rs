@@ -154,6 +154,10 @@ pub struct FleetState {
     /// The collectors in natural name order with their status (`model/name_order.rs`), for the list.
     #[serde(skip)]
     name_order: NameOrder,
+    /// Set on a scope made only to check a write ([`FleetState::check_scope`]): configs are not
+    /// rendered again when their inputs change (the checks read the inputs).
+    #[serde(skip)]
+    skip_renders: bool,
     /// What the commands applied since the last [`FleetState::take_history_writes`] write to the
     /// history tree (`model/history.rs`); empty below `HISTORY_ON_DISK`.
     #[serde(skip)]
@@ -1063,6 +1067,17 @@ impl FleetState {
     /// The part of the model `command` affects, with `command` applied, and the ids of the
     /// collectors whose config it may change.
     pub fn preview_scope(&self, command: &Command) -> Result<(FleetState, Vec<String>), ApplyError> {
+        self.scope(command, false)
+    }
+
+    /// [`FleetState::preview_scope`] for a write about to be proposed, whose checks read the render
+    /// inputs only: the affected collectors' configs are not rendered (the state machine does, once
+    /// the write commits). A fleet-wide write at 10,000 collectors spent a fifth of its time there.
+    pub fn check_scope(&self, command: &Command) -> Result<(FleetState, Vec<String>), ApplyError> {
+        self.scope(command, true)
+    }
+
+    fn scope(&self, command: &Command, skip_renders: bool) -> Result<(FleetState, Vec<String>), ApplyError> {
         let affected = self.affected_collectors(command);
         let mut scoped = FleetState {
             pipelines: self.pipelines.clone(),
@@ -1074,6 +1089,7 @@ impl FleetState {
                 .collect(),
             // The scope answers as the cluster would: a command its level refuses is refused here too.
             feature_level: self.feature_level,
+            skip_renders,
             ..FleetState::default()
         };
         scoped.apply(command)?;
@@ -1242,6 +1258,9 @@ impl FleetState {
     /// Re-renders a collector; a changed config becomes a new version (and an effect for its actor).
     fn rerender(&mut self, collector_id: &str, at: UnixMillis) -> Option<Effect> {
         let record = self.collectors.get(collector_id)?;
+        if self.skip_renders {
+            return None;
+        }
         let rendered = render_collector_config(&self.render_input(record));
         let record = self.collectors.get_mut(collector_id)?;
         record.record_rendered(rendered.hash, rendered.format.as_str(), rendered.content, at)?;

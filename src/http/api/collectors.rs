@@ -370,7 +370,7 @@ pub(super) async fn update(
         };
         {
             let replica = state.raft.state();
-            let (scoped, affected) = replica.fleet.preview_scope(&command)?;
+            let (scoped, affected) = replica.fleet.check_scope(&command)?;
             check_stability(&scoped, &affected, "stability_level")?;
         }
         state.raft.propose(command).await?;

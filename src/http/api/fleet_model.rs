@@ -99,7 +99,10 @@ pub(super) async fn commit_or_preview(
     let staged = options.staged()?;
     let previews = {
         let replica = state.raft.state();
-        let (scoped, affected) = replica.fleet.preview_scope(&command)?;
+        let (scoped, affected) = match options.validate_only {
+            true => replica.fleet.preview_scope(&command)?,
+            false => replica.fleet.check_scope(&command)?,
+        };
         check_templates(&scoped, &affected, &command)?;
         check_stability(&scoped, &affected, stability_field(&command))?;
         check_ottl(&scoped, &affected, &command)?;

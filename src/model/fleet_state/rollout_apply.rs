@@ -610,6 +610,22 @@ mod tests {
         state.collectors.values().map(|record| record.config.version).collect()
     }
 
+    /// A write's check scope has the change applied to the render inputs, not rendered: the preview
+    /// scope (`validate_only`) renders it.
+    #[test]
+    fn a_check_scope_applies_a_change_without_rendering_it() {
+        let state = fleet();
+        let change = Command::PutPipeline { pipeline: pipeline("v2"), create: false, at: UnixMillis(5) };
+        let (checked, affected) = state.check_scope(&change).expect("check scope");
+        let (previewed, same) = state.preview_scope(&change).expect("preview scope");
+        assert_eq!((affected.len(), &affected), (10, &same));
+        assert_eq!(checked.pipelines["p"], previewed.pipelines["p"], "the change is applied in both");
+        for id in &affected {
+            assert_eq!(checked.collectors[id].config.version, state.collectors[id].config.version);
+            assert_eq!(previewed.collectors[id].config.version, state.collectors[id].config.version + 1);
+        }
+    }
+
     #[test]
     fn a_staged_change_reaches_its_first_batch_then_the_rest_and_a_rollback_restores_everyone() {
         let mut state = fleet();
