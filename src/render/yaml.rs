@@ -55,11 +55,13 @@ impl Yaml {
 
     /// The document text, ending with a newline.
     pub fn to_document(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(4096);
         match self {
             Yaml::Map(entries) if !entries.is_empty() => write_map_entries(&mut out, entries, 0),
             other => {
-                out.push_str(&inline(other).unwrap_or_else(|| "{}".to_owned()));
+                if !write_inline(&mut out, other) {
+                    out.push_str("{}");
+                }
                 out.push('\n');
             }
         }
@@ -69,58 +71,98 @@ impl Yaml {
 
 /// A YAML double-quoted scalar (JSON's string syntax, which YAML reads as the same text).
 pub(crate) fn quote(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
+    let mut out = String::with_capacity(text.len() + 2);
+    push_quoted(&mut out, text);
+    out
 }
 
-fn scalar(value: &Yaml) -> Option<String> {
-    match value {
-        Yaml::Str(text) => Some(quote(&text.replace('$', "$$"))),
-        Yaml::Verbatim(text) => Some(quote(text)),
-        Yaml::Int(number) => Some(number.to_string()),
-        Yaml::Bool(flag) => Some(flag.to_string()),
-        Yaml::Seq(_) | Yaml::Map(_) => None,
+/// [`quote`] onto `out`. Written directly unless the text has a character JSON escapes (`"`, `\\`,
+/// a control character): rendering a fleet's configs is mostly writing plain strings.
+fn push_quoted(out: &mut String, text: &str) {
+    if text.bytes().any(|byte| byte < 0x20 || byte == b'"' || byte == b'\\') {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
     }
 }
 
-/// The value on the key's line: scalars, empty collections, and sequences of scalars.
-fn inline(value: &Yaml) -> Option<String> {
+/// Writes a scalar; false (nothing written) for a collection.
+fn write_scalar(out: &mut String, value: &Yaml) -> bool {
     match value {
-        Yaml::Seq(items) => {
-            let scalars: Option<Vec<String>> = items.iter().map(scalar).collect();
-            scalars.map(|scalars| format!("[{}]", scalars.join(", ")))
+        Yaml::Str(text) if text.contains('$') => push_quoted(out, &text.replace('$', "$$")),
+        Yaml::Str(text) | Yaml::Verbatim(text) => push_quoted(out, text),
+        Yaml::Int(number) => {
+            let _ = write!(out, "{number}");
         }
-        Yaml::Map(entries) if entries.is_empty() => Some("{}".to_owned()),
-        other => scalar(other),
+        Yaml::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
+        Yaml::Seq(_) | Yaml::Map(_) => return false,
+    }
+    true
+}
+
+fn is_scalar(value: &Yaml) -> bool {
+    !matches!(value, Yaml::Seq(_) | Yaml::Map(_))
+}
+
+/// Writes the value on the key's line: scalars, empty collections, and sequences of scalars; false
+/// (nothing written) for anything else.
+fn write_inline(out: &mut String, value: &Yaml) -> bool {
+    match value {
+        Yaml::Seq(items) if items.iter().all(is_scalar) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push_str(", ");
+                }
+                write_scalar(out, item);
+            }
+            out.push(']');
+            true
+        }
+        Yaml::Map(entries) if entries.is_empty() => {
+            out.push_str("{}");
+            true
+        }
+        other => write_scalar(out, other),
     }
 }
 
 /// Keys are plain when they cannot be read as anything but that string, quoted otherwise.
-fn key(text: &str) -> String {
+fn push_key(out: &mut String, text: &str) {
     let plain = !text.is_empty()
         && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '.' | '-'))
         && text.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !matches!(
-            text.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
-        );
+        && !["true", "false", "yes", "no", "on", "off", "null", "y", "n"]
+            .iter()
+            .any(|word| text.eq_ignore_ascii_case(word));
     if plain {
-        text.to_owned()
+        out.push_str(text);
     } else {
-        quote(text)
+        push_quoted(out, text);
     }
+}
+
+fn push_indent(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
 }
 
 fn write_map_entries(out: &mut String, entries: &[(String, Yaml)], indent: usize) {
     for (name, value) in entries {
-        let _ = write!(out, "{:indent$}{}:", "", key(name));
+        push_indent(out, indent);
+        push_key(out, name);
+        out.push(':');
         write_value(out, value, indent);
     }
 }
 
 /// Writes what follows `key:` (or `-`), including the newline.
 fn write_value(out: &mut String, value: &Yaml, indent: usize) {
-    if let Some(text) = inline(value) {
-        let _ = writeln!(out, " {text}");
+    if is_inline(value) {
+        out.push(' ');
+        write_inline(out, value);
+        out.push('\n');
         return;
     }
     out.push('\n');
@@ -135,17 +177,34 @@ fn write_value(out: &mut String, value: &Yaml, indent: usize) {
     }
 }
 
+/// Whether [`write_inline`] writes `value`.
+fn is_inline(value: &Yaml) -> bool {
+    match value {
+        Yaml::Seq(items) => items.iter().all(is_scalar),
+        Yaml::Map(entries) => entries.is_empty(),
+        _ => true,
+    }
+}
+
 fn write_seq_item(out: &mut String, item: &Yaml, indent: usize) {
     match item {
         Yaml::Map(entries) if !entries.is_empty() => {
-            // `- first: …` then the other keys aligned under `first`.
-            let mut nested = String::new();
-            write_map_entries(&mut nested, entries, indent + 2);
-            let _ = write!(out, "{:indent$}- ", "");
-            out.push_str(&nested[indent + 2..]);
+            // `- first: …` then the other keys aligned under `first`: the first entry is written
+            // after the dash instead of its indent.
+            push_indent(out, indent);
+            out.push_str("- ");
+            for (index, (name, value)) in entries.iter().enumerate() {
+                if index > 0 {
+                    push_indent(out, indent + 2);
+                }
+                push_key(out, name);
+                out.push(':');
+                write_value(out, value, indent + 2);
+            }
         }
         other => {
-            let _ = write!(out, "{:indent$}-", "");
+            push_indent(out, indent);
+            out.push('-');
             write_value(out, other, indent);
         }
     }
@@ -154,6 +213,14 @@ fn write_seq_item(out: &mut String, item: &Yaml, indent: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fast path writes exactly what JSON's string syntax does.
+        #[test]
+        fn quoting_is_json_string_syntax(text in "(?s).{0,40}") {
+            proptest::prop_assert_eq!(quote(&text), serde_json::Value::from(text.as_str()).to_string());
+        }
+    }
 
     #[test]
     fn emits_block_maps_flow_scalars_and_sequences_of_maps() {
