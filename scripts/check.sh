@@ -86,7 +86,7 @@ if [ "${LINKMESH_FUZZ_SECONDS:-0}" -gt 0 ]; then
   step "fuzz every target for ${LINKMESH_FUZZ_SECONDS}s (nightly, cargo-fuzz)"
   fuzz/run.sh "$LINKMESH_FUZZ_SECONDS"
 else
-  step "fuzz run skipped (LINKMESH_FUZZ_SECONDS=30 runs it; needs nightly and cargo-fuzz)"
+  step "fuzz run skipped (LINKMESH_FUZZ_SECONDS=15 runs it; needs nightly and cargo-fuzz)"
 fi
 
 step "all checks passed"
