@@ -1,6 +1,7 @@
 //! The durable record of one collector.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -125,8 +126,10 @@ pub struct ConfigVersion {
 pub struct ConfigDelivery {
     /// Bumped by every change that alters the rendered config; starts at 1.
     pub version: u64,
-    /// The last [`MAX_CONFIG_VERSIONS`] versions, oldest first; the last one is current.
-    pub history: VecDeque<ConfigVersion>,
+    /// The last [`MAX_CONFIG_VERSIONS`] versions, oldest first; the last one is current. Shared, so a
+    /// copy of the record (a write's check scope copies every collector it reaches) copies no text;
+    /// serialized as the versions themselves.
+    pub history: VecDeque<Arc<ConfigVersion>>,
     pub delivered_hash: Option<String>,
     pub delivered_at: Option<UnixMillis>,
     pub remote_status: Option<RemoteConfigState>,
@@ -351,7 +354,7 @@ impl CollectorRecord {
 
     /// The current config version; every record has one from creation on.
     pub fn current_config(&self) -> Option<&ConfigVersion> {
-        self.config.history.back()
+        self.config.history.back().map(Arc::as_ref)
     }
 
     /// Records a newly rendered config if it differs from the current one; returns the new version.
@@ -367,13 +370,13 @@ impl CollectorRecord {
         }
         self.config.version += 1;
         let version = self.config.version;
-        self.config.history.push_back(ConfigVersion {
+        self.config.history.push_back(Arc::new(ConfigVersion {
             version,
             hash,
             format: format.to_owned(),
             content,
             created_at: at,
-        });
+        }));
         while self.config.history.len() > MAX_CONFIG_VERSIONS {
             self.config.history.pop_front();
         }
