@@ -3,7 +3,10 @@
 //! from the API and keeps them live (collector stream, topology polling). An `opamp` collector's
 //! Overview also has the Agent panel: what its agent reported of itself over OpAMP (health,
 //! description, capabilities, its build's components), which is live state of the collector's actor
-//! and so only ever filled by the script.
+//! and so only ever filled by the script. Operators restart the collector from it
+//! (`POST /collectors/{id}/restart`) when the agent accepts restart commands, after a dialog that
+//! says the collector's pipelines stop meanwhile; the panel then follows the request to its
+//! `restart_outcome` event.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -113,6 +116,9 @@ pub async fn page(
                 }
             }
             (item_editor::dialog())
+            @if can_edit && record.mode == CollectorMode::Opamp {
+                (restart_dialog())
+            }
         }
     };
     ok_html(layout::page(
@@ -284,11 +290,20 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
 
 /// The Agent panel's frame. Every part keeps its place whatever the agent reported (the script fills
 /// them, "not reported" included), so live updates do not move the panels around it; the components
-/// are a `details` the script never replaces, so it stays open or closed across updates.
-fn agent_panel() -> Markup {
+/// are a `details` the script never replaces, so it stays open or closed across updates. The restart
+/// button exists only for roles that may manage collectors, and the script shows it only while the
+/// agent's capabilities include accepting restart commands (the server sends none to another agent).
+fn agent_panel(can_edit: bool) -> Markup {
     html! {
         section class="panel agent-panel" id="agent" aria-labelledby="agent-title" data-testid="agent-panel" {
-            h2 class="panel-title" id="agent-title" { "Agent" }
+            div class="panel-head agent-head" {
+                h2 class="panel-title" id="agent-title" { "Agent" }
+                @if can_edit {
+                    button type="button" class="btn btn-small" data-action="restart-collector" id="agent-restart" hidden {
+                        "Restart collector"
+                    }
+                }
+            }
             p class="help agent-intro" { "What the collector's OpAMP agent reported of itself since this server's collector actor started." }
             div class="agent-health" id="agent-health" aria-live="polite" {
                 span class="badge health-unknown" data-health="unknown" { span class="dot" aria-hidden="true" {} "unknown" }
@@ -309,6 +324,34 @@ fn agent_panel() -> Markup {
                 }
                 div class="agent-components-body" id="agent-components-body" {}
             }
+            p class="agent-restart-status" id="agent-restart-status" role="status" data-testid="agent-restart-status" hidden {}
+        }
+    }
+}
+
+/// Asked before a restart: the agent stops and starts the collector process, so its pipelines stop
+/// receiving and exporting for a moment (`assets/app.js`, `collectorPage`).
+fn restart_dialog() -> Markup {
+    html! {
+        dialog id="restart-dialog" class="dialog" aria-labelledby="restart-dialog-title" aria-describedby="restart-dialog-text" {
+            form method="dialog" class="form" id="restart-form" novalidate {
+                header class="dialog-header" {
+                    h2 id="restart-dialog-title" { "Restart the collector?" }
+                    button type="button" class="btn btn-ghost btn-icon" data-action="close-dialog" aria-label="Close" { "×" }
+                }
+                div class="dialog-body" {
+                    div class="form-error" role="alert" hidden {}
+                    p id="restart-dialog-text" {
+                        "Its OpAMP agent restarts the collector process on its host: the collector's pipelines stop "
+                        "briefly, and telemetry sent to it meanwhile may be refused or lost."
+                    }
+                    p class="muted" { "The agent's next health report says how the restart went; this panel shows it." }
+                }
+                footer class="dialog-footer" {
+                    button type="button" class="btn" data-action="close-dialog" { "Cancel" }
+                    button type="submit" class="btn btn-danger" id="restart-confirm" { "Restart collector" }
+                }
+            }
         }
     }
 }
@@ -322,7 +365,7 @@ fn panel(id: &str, mode: CollectorMode, can_edit: bool) -> Markup {
                     dl class="kv" id="overview-status" {}
                 }
                 @if mode == CollectorMode::Opamp {
-                    (agent_panel())
+                    (agent_panel(can_edit))
                 }
                 div class="panel" {
                     h2 class="panel-title" { "Configuration delivery" }
