@@ -1436,7 +1436,8 @@
     $('[data-action="mint-token"]')?.addEventListener('click', async (event) => {
       const button = event.currentTarget;
       const hasToken = root.dataset.hasToken === 'true';
-      if (hasToken && !confirm('Rotate the token? The current token stops working immediately; update config.alloy on the host.')) return;
+      const configFile = $('#minted').dataset.configFile || 'config.alloy';
+      if (hasToken && !confirm(`Rotate the token? The current token stops working immediately; update ${configFile} on the host.`)) return;
       button.disabled = true;
       try {
         const minted = await api('POST', `${base}/token`);
@@ -1447,6 +1448,11 @@
           $('#config-alloy').textContent = minted.config_alloy;
           $('#config-alloy-box').hidden = false;
           $('#config-alloy-placeholder').hidden = true;
+        }
+        if (minted.supervisor_config) {
+          $('#supervisor-config').textContent = minted.supervisor_config;
+          $('#supervisor-config-box').hidden = false;
+          $('#supervisor-config-placeholder').hidden = true;
         }
         button.replaceChildren(...$$('svg', button), 'Rotate token');
         $('#mint-warning').replaceChildren(...$$('svg', $('#mint-warning')),

@@ -519,3 +519,50 @@ async fn operators_restart_an_opamp_collector_from_its_agent_panel_after_a_dialo
     let refused = restart(&alloy, "same-origin").await.expect("restart an Alloy collector");
     assert_eq!(refused.status(), 409, "restart commands go to OpAMP agents only");
 }
+
+/// An `opamp` collector added by hand gets its own token on its page, in the OpenTelemetry Collector
+/// steps: the mint button for roles that may mint, and places for the token and the ready-to-paste
+/// `supervisor.yaml` the mint answer carries (filled by the script, never rendered with a token).
+#[tokio::test]
+async fn an_opamp_collectors_page_mints_its_token_with_the_supervisor_config() {
+    let server = Server::start();
+    let http = no_redirects();
+    let page = |collector_id: &str, token: &str| {
+        let (http, url) = (http.clone(), server.url(&format!("/collectors/{collector_id}")));
+        let token = token.to_owned();
+        async move {
+            let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let operator = Api::with_role(&server, "operator").await;
+    let opamp = operator.create("/api/v1/collectors", json!({ "name": "otel-1", "mode": "opamp" })).await;
+    let opamp_id = opamp["id"].as_str().expect("id").to_owned();
+    let html = page(&opamp_id, &operator.token).await;
+    let otel_tab = html.split(r#"id="enroll-otel""#).nth(1).expect("the OpenTelemetry Collector steps");
+    assert!(otel_tab.contains(r#"data-action="mint-token" id="mint-button""#), "minted here: {otel_tab}");
+    assert!(otel_tab.contains(r#"id="minted" data-config-file="supervisor.yaml" hidden"#));
+    assert!(otel_tab.contains(r#"id="supervisor-config-box" hidden"#), "no supervisor.yaml before a mint");
+    assert!(otel_tab.contains(r#"<code id="supervisor-config"></code>"#));
+    assert!(otel_tab.contains("Mint the token to see the ready-to-paste supervisor.yaml."));
+    assert_eq!(html.matches(r#"id="minted""#).count(), 1, "one place for the token");
+    assert_eq!(html.matches(r#"id="mint-button""#).count(), 1);
+    let script = html
+        .split("src=\"")
+        .find_map(|rest| rest.split('"').next().filter(|src| src.ends_with("/app.js")))
+        .expect("app.js")
+        .to_owned();
+    let js = http.get(server.url(&script)).send().await.expect("app.js").text().await.expect("js");
+    assert!(js.contains("$('#supervisor-config').textContent = minted.supervisor_config;"));
+
+    let alloy = operator.create_collector("edge-1").await;
+    let html = page(&alloy, &operator.token).await;
+    assert!(html.contains(r#"id="minted" data-config-file="config.alloy" hidden"#), "Alloy's token");
+    assert!(!html.contains("supervisor-config"), "and no supervisor.yaml for Alloy");
+
+    let viewer = Api::with_role(&server, "viewer").await;
+    let html = page(&opamp_id, &viewer.token).await;
+    assert!(!html.contains("mint-button"), "viewers cannot mint");
+    assert!(html.contains("Your role cannot mint tokens"));
+}

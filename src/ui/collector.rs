@@ -204,36 +204,8 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
                     li {
                         h3 { "Mint the collector's token" }
                         p { "A per-collector bearer token for " code { "remotecfg" } " and the optional own_metrics push. It is shown once." }
-                        @if can_edit && alloy {
-                            div class="mint-row" {
-                                button type="button" class="btn btn-primary" data-action="mint-token" id="mint-button" {
-                                    (icon(Icon::Key))
-                                    @if record.token.is_some() { "Rotate token" } @else { "Mint token" }
-                                }
-                                p class="warning-text" id="mint-warning" {
-                                    (icon(Icon::Warning))
-                                    @if let Some(token) = &record.token {
-                                        "A token (" code { (token.prefix) "…" } ") was minted " time data-rel=(token.created_at.to_rfc3339()) { (token.created_at.to_rfc3339()) }
-                                        ". Minting again rotates it: the current token stops working at once."
-                                    } @else {
-                                        "Minting again later rotates the token: the previous one stops working at once."
-                                    }
-                                }
-                            }
-                        } @else if alloy {
-                            p class="muted" { "Your role cannot mint tokens; ask an admin or operator." }
-                        }
-                        div class="minted" id="minted" hidden {
-                            div class="callout callout-success" role="status" {
-                                strong { "Token minted." } " Copy it now — it is not shown again."
-                            }
-                            div class="copy-field" {
-                                label for="minted-token" { "Collector token" }
-                                div class="copy-row" {
-                                    input id="minted-token" class="mono" type="text" readonly;
-                                    button type="button" class="btn" data-copy="#minted-token" { (icon(Icon::Copy)) "Copy" }
-                                }
-                            }
+                        @if alloy {
+                            (mint_controls(record, can_edit, "config.alloy"))
                         }
                     }
                     li {
@@ -277,11 +249,70 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
                     } @else {
                         p {
                             "This collector was added by hand: its agent connects with this collector's own token instead of an "
-                            "enrollment token (" code { "linkmesh collectors token " (record.id) } "). The Config tab shows the "
-                            "OpenTelemetry Collector YAML it receives."
+                            "enrollment token. The Config tab shows the OpenTelemetry Collector YAML it receives."
                         }
                     }
                     p { a class="btn" href="/collectors/enroll" { (icon(Icon::Key)) "Enroll OpenTelemetry Collectors" } }
+                }
+                @if !alloy {
+                    ol class="steps" {
+                        li {
+                            h3 { "Mint the collector's token" }
+                            p { "The bearer token its " code { "opampsupervisor" } " presents at " code { "/v1/opamp" } " (also " code { "linkmesh collectors token " (record.id) } "). It is shown once, with the " code { "supervisor.yaml" } " that carries it." }
+                            (mint_controls(record, can_edit, "supervisor.yaml"))
+                        }
+                        li {
+                            h3 { "Save " code { "/etc/otelcol-supervisor/supervisor.yaml" } }
+                            p { "It points the supervisor at this server's OpAMP endpoint over WebSocket, with this collector's token in its " code { "Authorization" } " header. Install " code { "otelcol-contrib" } " and the " code { "opampsupervisor" } " as the enrollment page shows, then run " code { "opampsupervisor --config /etc/otelcol-supervisor/supervisor.yaml" } "." }
+                            div class="config-box" id="supervisor-config-box" hidden {
+                                div class="config-box-head" {
+                                    span class="mono" { "supervisor.yaml" }
+                                    button type="button" class="btn btn-small" data-copy="#supervisor-config" data-testid="copy-supervisor-config" aria-label="Copy supervisor.yaml" { (icon(Icon::Copy)) "Copy" }
+                                }
+                                pre class="code" { code id="supervisor-config" {} }
+                            }
+                            p class="muted" id="supervisor-config-placeholder" { "Mint the token to see the ready-to-paste supervisor.yaml." }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Minting (or rotating) the collector's own token, and where the new token appears: in the Alloy
+/// steps for an Alloy collector, in the OpenTelemetry Collector steps for an `opamp` one, whose
+/// `config_file` the new token goes into.
+fn mint_controls(record: &CollectorRecord, can_edit: bool, config_file: &str) -> Markup {
+    html! {
+        @if can_edit {
+            div class="mint-row" {
+                button type="button" class="btn btn-primary" data-action="mint-token" id="mint-button" {
+                    (icon(Icon::Key))
+                    @if record.token.is_some() { "Rotate token" } @else { "Mint token" }
+                }
+                p class="warning-text" id="mint-warning" {
+                    (icon(Icon::Warning))
+                    @if let Some(token) = &record.token {
+                        "A token (" code { (token.prefix) "…" } ") was minted " time data-rel=(token.created_at.to_rfc3339()) { (token.created_at.to_rfc3339()) }
+                        ". Minting again rotates it: the current token stops working at once."
+                    } @else {
+                        "Minting again later rotates the token: the previous one stops working at once."
+                    }
+                }
+            }
+        } @else {
+            p class="muted" { "Your role cannot mint tokens; ask an admin or operator." }
+        }
+        div class="minted" id="minted" data-config-file=(config_file) hidden {
+            div class="callout callout-success" role="status" {
+                strong { "Token minted." } " Copy it now — it is not shown again."
+            }
+            div class="copy-field" {
+                label for="minted-token" { "Collector token" }
+                div class="copy-row" {
+                    input id="minted-token" class="mono" type="text" readonly;
+                    button type="button" class="btn" data-copy="#minted-token" { (icon(Icon::Copy)) "Copy" }
                 }
             }
         }
