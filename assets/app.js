@@ -1391,6 +1391,7 @@
       followingHistory: false, // a tab selected by Back/Forward adds no history entry
       topologyTimer: null,
       agentParts: {}, // what each part of the Agent panel shows, to redraw it only when that changes
+      restartSentAt: null, // a restart this page asked for, until its restart_requested event arrives
     };
 
     // Tabs, with the selected one in the URL hash (#events) so it can be linked and survives reload;
@@ -1435,7 +1436,8 @@
     $('[data-action="mint-token"]')?.addEventListener('click', async (event) => {
       const button = event.currentTarget;
       const hasToken = root.dataset.hasToken === 'true';
-      if (hasToken && !confirm('Rotate the token? The current token stops working immediately; update config.alloy on the host.')) return;
+      const configFile = $('#minted').dataset.configFile || 'config.alloy';
+      if (hasToken && !confirm(`Rotate the token? The current token stops working immediately; update ${configFile} on the host.`)) return;
       button.disabled = true;
       try {
         const minted = await api('POST', `${base}/token`);
@@ -1446,6 +1448,11 @@
           $('#config-alloy').textContent = minted.config_alloy;
           $('#config-alloy-box').hidden = false;
           $('#config-alloy-placeholder').hidden = true;
+        }
+        if (minted.supervisor_config) {
+          $('#supervisor-config').textContent = minted.supervisor_config;
+          $('#supervisor-config-box').hidden = false;
+          $('#supervisor-config-placeholder').hidden = true;
         }
         button.replaceChildren(...$$('svg', button), 'Rotate token');
         $('#mint-warning').replaceChildren(...$$('svg', $('#mint-warning')),
@@ -1655,6 +1662,11 @@
         }
       });
 
+      // Offered only when the agent accepts the command: the server sends none to another agent.
+      const restartButton = $('#agent-restart');
+      if (restartButton) restartButton.hidden = !(agent && agent.capabilities.includes('accepts restart command'));
+      renderRestart();
+
       const available = agent && agent.available_components;
       const unreported = agent !== null && !agent.capabilities.includes('reports available components');
       // The details element itself is never replaced, so it stays open or closed as the user left it.
@@ -1679,6 +1691,66 @@
         }
       });
     }
+
+    // ---- restart (operators, agents that accept restart commands): asked in a dialog, then followed
+    // through the events: restart_requested, then restart_outcome from the agent's next health report.
+
+    /** The last restart asked for and, once known, its outcome (the first restart_outcome after it). */
+    function lastRestart() {
+      let requested = null;
+      let outcome = null;
+      for (const event of state.events) {
+        if (event.type === 'restart_requested') { requested = event; outcome = null; }
+        else if (event.type === 'restart_outcome' && requested && !outcome) outcome = event;
+      }
+      return { requested, outcome };
+    }
+
+    function renderRestart() {
+      const status = $('#agent-restart-status');
+      if (!status) return;
+      const { requested, outcome } = lastRestart();
+      const sentAt = requested ? requested.ts : state.restartSentAt;
+      redrawAgentPart('restart', [sentAt, outcome && outcome.id], () => {
+        if (!sentAt) { status.hidden = true; status.replaceChildren(); return; }
+        const data = (outcome && outcome.data) || {};
+        const tone = !outcome ? 'pending' : data.restarted && data.healthy ? 'good' : 'bad';
+        status.dataset.outcome = tone;
+        status.hidden = false;
+        status.replaceChildren(
+          h('span', { class: 'agent-restart-label' }, 'Restart'), ' ',
+          'requested ', timeAgo(sentAt), ' · ',
+          outcome
+            ? h('span', { class: `restart-outcome t-${tone}`, 'data-testid': 'agent-restart-outcome' }, outcome.message)
+            : h('span', { class: 'muted' }, "waiting for the agent's next health report"));
+      });
+    }
+
+    const restartDialog = $('#restart-dialog');
+    const restartForm = $('#restart-form');
+    $('#agent-restart')?.addEventListener('click', () => {
+      clearErrors(restartForm);
+      $('#restart-confirm').disabled = false;
+      const name = state.collector ? state.collector.name : id;
+      $('#restart-dialog-title').textContent = `Restart collector ${name}?`;
+      restartDialog.showModal();
+    });
+    restartForm?.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const confirmButton = $('#restart-confirm');
+      clearErrors(restartForm);
+      confirmButton.disabled = true;
+      try {
+        await api('POST', `${base}/restart`);
+        restartDialog.close();
+        state.restartSentAt = new Date().toISOString();
+        renderRestart();
+        toast('Restart requested; the Agent panel shows how it went');
+      } catch (error) {
+        confirmButton.disabled = false;
+        showError(restartForm, error);
+      }
+    });
 
     function labelsText(labels) {
       return Object.entries(labels || {}).map(([k, v]) => `${k}=${v}`).join('\n');
@@ -1768,6 +1840,7 @@
         state.events.push(...fresh);
         renderEvents(fresh);
         if (state.collector && fresh.some((event) => event.type === 'status_changed')) renderOverview();
+        if (fresh.some((event) => event.type.startsWith('restart_'))) renderRestart();
       },
       gone: () => { toast('This collector was deleted.', 'error'); setTimeout(() => { location.href = '/collectors'; }, 1500); },
     });
@@ -1782,6 +1855,7 @@
         renderCollector();
         state.events = events.events || [];
         renderEvents([]);
+        renderRestart();
       } catch (_) { /* the indicator and toasts say enough */ }
     }, 3000);
 

@@ -205,6 +205,34 @@ function agentToServer({ uid, sequence, capabilities, description, health, compo
   return Buffer.from(out);
 }
 
+/** The field numbers of a protobuf message's top level (ServerToAgent: command = 9). */
+function topLevelFields(buffer) {
+  const fields = new Set();
+  let at = 0;
+  const readVarint = () => {
+    let result = 0;
+    let shift = 1;
+    for (;;) {
+      const byte = buffer[at];
+      at += 1;
+      result += (byte & 127) * shift;
+      if (byte < 128) return result;
+      shift *= 128;
+    }
+  };
+  while (at < buffer.length) {
+    const tag = readVarint();
+    fields.add(Math.floor(tag / 8));
+    const wire = tag & 7;
+    if (wire === 0) readVarint();
+    else if (wire === 2) { const length = readVarint(); at += length; }
+    else if (wire === 1) at += 8;
+    else if (wire === 5) at += 4;
+    else throw new Error(`unexpected wire type ${wire}`);
+  }
+  return fields;
+}
+
 async function sendOpamp(token, message) {
   const response = await fetch(`${ctx.base}/v1/opamp`, {
     method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-protobuf' }, body: message,
@@ -1481,6 +1509,28 @@ step('an OpenTelemetry Collector\'s page shows its agent: health with the last e
   await expectText(panel.locator('#agent-components-counts'), '3 exporters');
   assert.equal(await components.getAttribute('open'), '', 'still open');
   assert.equal(await page.evaluate(() => window.__noReload), true, 'updated without a reload');
+
+  // The agent accepts restart commands (0x7C47): the restart is asked in a dialog that says what it
+  // does, goes to the agent in its next reply, and the health report after it is the outcome.
+  const restart = panel.getByRole('button', { name: 'Restart collector' });
+  await restart.waitFor({ state: 'visible', timeout: WAIT });
+  await restart.click();
+  const dialog = page.locator('#restart-dialog');
+  await expectText(dialog, 'pipelines stop briefly');
+  await expectText(dialog.locator('#restart-dialog-title'), 'Restart collector otel-agent-1?');
+  await snapshot('collector-restart-dialog');
+  await dialog.getByRole('button', { name: 'Restart collector' }).click();
+  await eventually('the dialog closes once the restart is requested', async () => !(await dialog.isVisible()) || 'still open');
+  const restartStatus = panel.getByTestId('agent-restart-status');
+  await expectText(restartStatus, "waiting for the agent's next health report");
+  const reply = await sendOpamp(token, agentToServer({ uid, sequence: 3, capabilities: 0x7C47 }));
+  assert.ok(topLevelFields(reply).has(9), 'the reply carries the restart command');
+  await sendOpamp(token, agentToServer({ uid, sequence: 4, capabilities: 0x7C47, health: { healthy: true, status: 'StatusStarting' } }));
+  await sendOpamp(token, agentToServer({ uid, sequence: 5, capabilities: 0x7C47, health: { healthy: true, status: 'StatusOK' } }));
+  await expectText(panel.getByTestId('agent-restart-outcome'), 'the agent restarted its collector, healthy (StatusOK)');
+  assert.equal(await restartStatus.getAttribute('data-outcome'), 'good');
+  await panel.scrollIntoViewIfNeeded();
+  await snapshot('collector-agent-restarted');
 });
 
 step('sign out ends the session', async () => {

@@ -380,7 +380,7 @@ fi
 if wants opamp-push; then
   start_server "$BENCH_DIR/server-o" 127.0.0.1:0
   simulate opamp-push --url "$SERVER_URL" --opamp-push --collectors "$BENCH_OPAMP_AGENTS" \
-    --rounds "$BENCH_OPAMP_ROUNDS"
+    --rounds "$BENCH_OPAMP_ROUNDS" --metrics-interval 0s
   RSS_OPAMP=$(rss_kib "$SERVER_PID")
   stop_server
   emit "| A fleet-wide change reaching $BENCH_OPAMP_AGENTS OpAMP agents over WebSocket ($(val opamp-push ROUNDS) rounds) | received $(val opamp-push RECEIVED) of $(val opamp-push EXPECTED); p50 $(val opamp-push P50_MS) ms, p99 $(val opamp-push P99_MS) ms, max $(val opamp-push MAX_MS) ms after the REST write began (the write itself: $(val opamp-push WRITE_MS) ms on average) | — | — | goal p99 ≤ 1 s; server RSS $(calc "$RSS_OPAMP / 1024" 0) MiB with the agents connected; load generator $(val opamp-push CLIENT_CPU_S) CPU-s; machine $(val opamp-push MACHINE_IDLE_PCT)% idle |"

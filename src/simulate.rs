@@ -9,7 +9,8 @@
 //! - [`fleet`]: the collectors and their calls; [`open_loop`]: each collector on its own schedule;
 //!   [`closed_loop`]: back-to-back calls over a fixed number of connections (benchmarks).
 //! - [`decode_only`]: the in-process decode baseline of the push benchmark.
-//! - [`opamp_push`]: OpAMP agents over WebSocket and the time a fleet-wide change takes to reach them.
+//! - [`opamp_push`]: OpAMP agents (WebSocket, plain HTTP or both) and the time a fleet-wide change
+//!   takes to reach them; [`opamp_agent`]: one agent's messages (pure).
 //! - [`nodes`]: the servers, each call sent to one at random with a load balancer's retry.
 //! - [`stats`], [`progress`], [`report`]: counters and latency histograms (totals and per node), the
 //!   live line, the summary table; [`server_metrics`]: the servers' own status change counts.
@@ -28,6 +29,7 @@ pub mod decode_only;
 pub mod fleet;
 pub mod http_client;
 pub mod nodes;
+pub mod opamp_agent;
 pub mod opamp_push;
 pub mod open_loop;
 pub mod own_metrics;
@@ -163,12 +165,20 @@ pub struct SimulateArgs {
     /// baseline of the push benchmark).
     #[arg(long, env = "LINKMESH_SIM_DECODE_ONLY")]
     pub decode_only: bool,
-    /// No Alloy collectors: `--collectors` OpAMP agents connect over WebSocket to the first `--url`
-    /// (new `opamp` collectors with tokens and a label of their own, and fleet-wide items for it),
-    /// then `--rounds` (default 3) fleet-wide writes each change every agent's config: the time from
-    /// the write to each agent's receipt.
+    /// No Alloy collectors: `--collectors` OpAMP agents connect to the first `--url` (new `opamp`
+    /// collectors with tokens and a label of their own, and fleet-wide items for it), then `--rounds`
+    /// (default 3) fleet-wide writes each change every agent's config: the time from the write to
+    /// each agent's receipt. The agents report their description, health and effective config,
+    /// acknowledge each config APPLYING then APPLIED, and push their own metrics every
+    /// `--metrics-interval` once offered a destination.
     #[arg(long, env = "LINKMESH_SIM_OPAMP_PUSH")]
     pub opamp_push: bool,
+    /// With --opamp-push: how the agents talk to the server. `ws`: one WebSocket each, changes pushed
+    /// at once; `http`: plain-HTTP POSTs (application/x-protobuf) polling at the heartbeat interval
+    /// the server offers (`collectors.opamp_heartbeat_interval`), as the Python and Node OpAMP
+    /// clients do, so a change waits for the next poll; `mixed`: every other agent over HTTP.
+    #[arg(long, env = "LINKMESH_SIM_OPAMP_TRANSPORT", value_enum, default_value_t = opamp_push::OpampTransport::Ws)]
+    pub opamp_transport: opamp_push::OpampTransport,
 
     /// Runtime threads (default: the number of CPUs).
     #[arg(long, env = "LINKMESH_SIM_THREADS")]
@@ -359,14 +369,23 @@ async fn simulate(args: SimulateArgs, threads: usize) -> Result<(), SimulateErro
     }
 
     if args.opamp_push {
-        let rounds = opamp_push::run(&args).await?;
+        let run = opamp_push::run(&args).await?;
         if let Some(path) = &args.summary_shell {
-            let mut lines = opamp_push::shell_lines(&rounds);
+            let mut lines = opamp_push::shell_lines(&run.rounds);
             lines.push(format!("CLIENT_CPU_S={}", own_cpu_seconds().unwrap_or(0.0)));
             std::fs::write(path, lines.join("\n") + "\n")
                 .map_err(|source| SimulateError::Write { path: path.display().to_string(), source })?;
         }
-        let summary = json!({ "mode": args.mode(), "collectors": args.collectors, "url": args.urls[0], "rounds": rounds });
+        let summary = json!({
+            "mode": args.mode(),
+            "collectors": args.collectors,
+            "url": args.urls[0],
+            "opamp_transport": args.opamp_transport,
+            "http_agents": run.http_agents,
+            "websocket_agents": run.websocket_agents,
+            "own_metrics_pushes": { "ok": run.own_metrics_pushes_ok, "failed": run.own_metrics_pushes_failed },
+            "rounds": run.rounds,
+        });
         return write_json(&args, &summary);
     }
 

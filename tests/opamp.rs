@@ -395,3 +395,37 @@ async fn a_restart_reaches_the_agent_once_and_its_outcome_comes_from_its_health(
         api.request(Method::POST, &format!("/api/v1/collectors/{alloy}/restart"), None).await;
     assert_eq!(status, 409, "{body}");
 }
+
+/// Minting (or rotating) an `opamp` collector's own token answers, with the token, the ready-to-paste
+/// `supervisor.yaml` that carries it (this server's OpAMP endpoint over WebSocket); an Alloy
+/// collector's answer has its `config.alloy` instead. The rotated token is the one in the new file.
+#[tokio::test]
+async fn minting_an_opamp_collectors_token_answers_its_supervisor_config() {
+    let server = Server::start_with_config(FAST_CONFIG);
+    let api = Api::admin(&server).await;
+    let collector_id = create_opamp_collector(&api, "otel-by-hand").await;
+    let endpoint = format!("endpoint: \"{}/v1/opamp\"", server.base_url.replacen("http://", "ws://", 1));
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let minted = api.mint(&collector_id).await;
+        let token = minted["token"].as_str().expect("token").to_owned();
+        assert!(minted["config_alloy"].is_null(), "{minted}");
+        let config = minted["supervisor_config"].as_str().expect("supervisor_config");
+        assert!(config.contains(&format!("Authorization: [\"Bearer {token}\"]")), "{config}");
+        assert!(config.contains(&endpoint), "{config}");
+        assert!(config.contains("accepts_remote_config: true"), "{config}");
+        assert!(config.contains("that collector's agent only"), "not an enrollment token's: {config}");
+        tokens.push(token);
+    }
+    // The agent of the latest file connects; the rotated-out token does not.
+    for (token, expected) in [(&tokens[1], 200), (&tokens[0], 401)] {
+        let body = first_message().encode_to_vec();
+        let response = post_raw(&server, Some(token), "application/x-protobuf", body).await;
+        assert_eq!(response.status(), expected);
+    }
+
+    let alloy = api.create_collector("alloy-edge").await;
+    let minted = api.mint(&alloy).await;
+    assert!(minted["supervisor_config"].is_null(), "{minted}");
+    assert!(minted["config_alloy"].as_str().is_some(), "{minted}");
+}

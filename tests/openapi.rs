@@ -170,6 +170,9 @@ async fn real_answers_match_their_schemas() {
     let api = Api::admin(&server).await;
     let (_, document) = fetch_document(&server, &api).await;
     let collector_id = api.create_collector("schema-check").await;
+    let opamp_collector =
+        api.create("/api/v1/collectors", json!({ "name": "schema-check-otel", "mode": "opamp" })).await;
+    let opamp_collector_id = opamp_collector["id"].as_str().expect("id").to_owned();
     api.create("/api/v1/pipelines", json!({ "name": "p", "signals": ["logs"], "steps": [] })).await;
 
     // Every GET with a typed answer whose path has at most a collector id.
@@ -202,6 +205,13 @@ async fn real_answers_match_their_schemas() {
             Method::POST,
             "/api/v1/collectors/{id}/token",
             format!("/api/v1/collectors/{collector_id}/token"),
+            None,
+            201,
+        ),
+        (
+            Method::POST,
+            "/api/v1/collectors/{id}/token",
+            format!("/api/v1/collectors/{opamp_collector_id}/token"),
             None,
             201,
         ),

@@ -548,3 +548,66 @@ async fn the_opamp_push_mode_sees_every_change_reach_every_agent() {
     // The first config and one per round, each acknowledged.
     api.wait_for_event(collector_id, "config_applied", 3).await;
 }
+
+/// `--opamp-transport mixed`: half the agents post their messages over plain HTTP, polling at the
+/// 1 s heartbeat interval the server offers, the rest hold a WebSocket. Every change reaches every
+/// agent either way, and the server sees what a supervisor would report of each plain-HTTP agent:
+/// its config APPLYING then APPLIED (the current version), the effective config it runs, its health,
+/// and the own metrics it pushes once offered a destination.
+#[tokio::test]
+async fn plain_http_opamp_agents_apply_every_change_and_report_like_websocket_ones() {
+    let server = Server::start_with_config(POLLING_OPAMP_CONFIG);
+    let api = Api::admin(&server).await;
+    wait_for_level(&api, 4).await; // config_applying and own_metrics_offered are recorded from level 4
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (summary, _) = simulate(
+        &server,
+        &api.token,
+        &dir.path().join("tokens.tsv"),
+        &[
+            "--opamp-push",
+            "--opamp-transport",
+            "mixed",
+            "--collectors",
+            "10",
+            "--rounds",
+            "2",
+            "--metrics-interval",
+            "1s",
+        ],
+    );
+    assert_eq!(summary["opamp_transport"], "mixed", "{summary:#}");
+    assert_eq!(summary["http_agents"], 5, "{summary:#}");
+    assert_eq!(summary["websocket_agents"], 5, "{summary:#}");
+    for round in summary["rounds"].as_array().expect("rounds") {
+        assert_eq!(round["received"], round["agents"], "{summary:#}");
+    }
+    assert_eq!(summary["own_metrics_pushes"]["failed"], 0, "{summary:#}");
+    assert!(summary["own_metrics_pushes"]["ok"].as_u64().expect("pushes") > 0, "{summary:#}");
+
+    let listed = api.get("/api/v1/collectors?selector=linkmesh-bench&limit=100").await;
+    let collectors = listed["collectors"].as_array().expect("collectors");
+    assert_eq!(collectors.len(), 10, "{listed:#}");
+    let mut http_agents = 0;
+    for listed in collectors {
+        let collector_id = listed["id"].as_str().expect("id");
+        let collector = api.collector(collector_id).await;
+        let capabilities = collector["opamp"]["capabilities"].as_array().expect("capabilities").clone();
+        if !capabilities.contains(&json!("reports heartbeats")) {
+            continue; // a WebSocket agent
+        }
+        http_agents += 1;
+        // The first config and one per round: each APPLYING, then APPLIED.
+        let events = api.wait_for_event(collector_id, "config_applied", 3).await;
+        assert!(events.iter().filter(|kind| *kind == "config_applying").count() >= 3, "{events:?}");
+        assert!(events.contains(&"own_metrics_offered".to_owned()), "{events:?}");
+        let config = &collector["config"];
+        assert_eq!(config["apply"]["state"], "applied", "{collector:#}");
+        assert_eq!(config["apply"]["version"], config["version"], "the current version: {collector:#}");
+        let effective = config["effective_config"].as_str().unwrap_or_default();
+        assert!(effective.contains("push-2"), "the effective config is the last one offered: {collector:#}");
+        assert_eq!(collector["opamp"]["health"]["healthy"], true, "{collector:#}");
+        assert_eq!(collector["local_attributes"]["service.name"], "otelcol-contrib", "{collector:#}");
+    }
+    assert_eq!(http_agents, 5, "the plain-HTTP agents, told apart by their heartbeats");
+}

@@ -428,3 +428,141 @@ async fn operators_get_the_enrollment_token_form_and_viewers_only_the_list() {
     let list = page("/collectors", viewer.token.clone()).await;
     assert!(!list.contains("enroll-collectors"), "no link where nothing can be done");
 }
+
+/// An `opamp` collector's Agent panel carries the restart action for roles that manage collectors:
+/// a button the script shows once the agent reports it accepts restart commands, and a dialog that
+/// says what a restart does before anything is sent. The page's own request (cookie, same origin)
+/// is what the API records as `restart_requested`; a cross-site one and a viewer's are refused.
+#[tokio::test]
+async fn operators_restart_an_opamp_collector_from_its_agent_panel_after_a_dialog() {
+    let server = Server::start();
+    let http = no_redirects();
+    let page = |collector_id: &str, token: &str| {
+        let (http, url) = (http.clone(), server.url(&format!("/collectors/{collector_id}")));
+        let token = token.to_owned();
+        async move {
+            let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let operator = Api::with_role(&server, "operator").await;
+    wait_for_level(&operator, 4).await; // restart requests are recorded from feature level 4
+    let opamp = operator.create("/api/v1/collectors", json!({ "name": "otel-1", "mode": "opamp" })).await;
+    let opamp_id = opamp["id"].as_str().expect("id").to_owned();
+
+    let html = page(&opamp_id, &operator.token).await;
+    assert!(
+        html.contains(
+            r#"<button type="button" class="btn btn-small" data-action="restart-collector" id="agent-restart" hidden>Restart collector</button>"#
+        ),
+        "in the Agent panel, hidden until the agent is known to accept restart commands: {html}"
+    );
+    assert!(html.contains(r#"<dialog id="restart-dialog""#), "asked in a dialog");
+    assert!(
+        html.contains("restarts the collector process on its host: the collector's pipelines stop briefly"),
+        "the dialog says what a restart does"
+    );
+    assert!(html.contains(r#"id="restart-confirm">Restart collector</button>"#));
+    assert!(html.contains(r#"id="agent-restart-status" role="status""#), "where the outcome is shown");
+    let script = html
+        .split("src=\"")
+        .find_map(|rest| rest.split('"').next().filter(|src| src.ends_with("/app.js")))
+        .expect("app.js")
+        .to_owned();
+    let js = http.get(server.url(&script)).send().await.expect("app.js").text().await.expect("js");
+    assert!(js.contains("agent.capabilities.includes('accepts restart command')"), "shown by capability");
+    assert!(js.contains("api('POST', `${base}/restart`)"), "sent from the dialog's confirmation");
+
+    let viewer = Api::with_role(&server, "viewer").await;
+    let html = page(&opamp_id, &viewer.token).await;
+    assert!(html.contains(r#"data-testid="agent-panel""#), "viewers see the Agent panel");
+    assert!(html.contains(r#"id="agent-restart-status""#), "and how a restart went");
+    assert!(!html.contains("agent-restart\"") && !html.contains("restart-dialog"), "but cannot restart");
+    let (status, _) =
+        viewer.request(reqwest::Method::POST, &format!("/api/v1/collectors/{opamp_id}/restart"), None).await;
+    assert_eq!(status, 403);
+
+    let alloy = operator.create_collector("edge-1").await;
+    let html = page(&alloy, &operator.token).await;
+    assert!(!html.contains("restart-dialog"), "Alloy collectors are not restarted over OpAMP");
+
+    // The page's request: the session cookie, from linkmesh's own origin.
+    let browser = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let login = browser
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let restart = |collector_id: &str, fetch_site: &str| {
+        browser
+            .post(server.url(&format!("/api/v1/collectors/{collector_id}/restart")))
+            .header("origin", server.base_url.trim_end_matches('/'))
+            .header("sec-fetch-site", fetch_site)
+            .header("accept", "application/json")
+            .send()
+    };
+    let forged = restart(&opamp_id, "cross-site").await.expect("cross-site restart");
+    assert_eq!(forged.status(), 403, "a cross-site request is refused");
+    let sent = restart(&opamp_id, "same-origin").await.expect("restart");
+    assert_eq!(sent.status(), 202);
+    let body: serde_json::Value = sent.json().await.expect("json");
+    assert_eq!(body["restart_requested"], opamp_id.as_str());
+    let types = operator.wait_for_event(&opamp_id, "restart_requested", 1).await;
+    assert_eq!(
+        types.iter().filter(|kind| *kind == "restart_requested").count(),
+        1,
+        "only the page's own request was recorded: {types:?}"
+    );
+    let refused = restart(&alloy, "same-origin").await.expect("restart an Alloy collector");
+    assert_eq!(refused.status(), 409, "restart commands go to OpAMP agents only");
+}
+
+/// An `opamp` collector added by hand gets its own token on its page, in the OpenTelemetry Collector
+/// steps: the mint button for roles that may mint, and places for the token and the ready-to-paste
+/// `supervisor.yaml` the mint answer carries (filled by the script, never rendered with a token).
+#[tokio::test]
+async fn an_opamp_collectors_page_mints_its_token_with_the_supervisor_config() {
+    let server = Server::start();
+    let http = no_redirects();
+    let page = |collector_id: &str, token: &str| {
+        let (http, url) = (http.clone(), server.url(&format!("/collectors/{collector_id}")));
+        let token = token.to_owned();
+        async move {
+            let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let operator = Api::with_role(&server, "operator").await;
+    let opamp = operator.create("/api/v1/collectors", json!({ "name": "otel-1", "mode": "opamp" })).await;
+    let opamp_id = opamp["id"].as_str().expect("id").to_owned();
+    let html = page(&opamp_id, &operator.token).await;
+    let otel_tab = html.split(r#"id="enroll-otel""#).nth(1).expect("the OpenTelemetry Collector steps");
+    assert!(otel_tab.contains(r#"data-action="mint-token" id="mint-button""#), "minted here: {otel_tab}");
+    assert!(otel_tab.contains(r#"id="minted" data-config-file="supervisor.yaml" hidden"#));
+    assert!(otel_tab.contains(r#"id="supervisor-config-box" hidden"#), "no supervisor.yaml before a mint");
+    assert!(otel_tab.contains(r#"<code id="supervisor-config"></code>"#));
+    assert!(otel_tab.contains("Mint the token to see the ready-to-paste supervisor.yaml."));
+    assert_eq!(html.matches(r#"id="minted""#).count(), 1, "one place for the token");
+    assert_eq!(html.matches(r#"id="mint-button""#).count(), 1);
+    let script = html
+        .split("src=\"")
+        .find_map(|rest| rest.split('"').next().filter(|src| src.ends_with("/app.js")))
+        .expect("app.js")
+        .to_owned();
+    let js = http.get(server.url(&script)).send().await.expect("app.js").text().await.expect("js");
+    assert!(js.contains("$('#supervisor-config').textContent = minted.supervisor_config;"));
+
+    let alloy = operator.create_collector("edge-1").await;
+    let html = page(&alloy, &operator.token).await;
+    assert!(html.contains(r#"id="minted" data-config-file="config.alloy" hidden"#), "Alloy's token");
+    assert!(!html.contains("supervisor-config"), "and no supervisor.yaml for Alloy");
+
+    let viewer = Api::with_role(&server, "viewer").await;
+    let html = page(&opamp_id, &viewer.token).await;
+    assert!(!html.contains("mint-button"), "viewers cannot mint");
+    assert!(html.contains("Your role cannot mint tokens"));
+}

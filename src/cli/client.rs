@@ -150,6 +150,9 @@ pub async fn collectors(command: CollectorsCommand) -> Result<(), ClientError> {
                     if let Some(config) = value["config_alloy"].as_str() {
                         println!("\n# /etc/alloy/config.alloy\n{config}");
                     }
+                    if let Some(config) = value["supervisor_config"].as_str() {
+                        println!("\n# /etc/otelcol-supervisor/supervisor.yaml\n{config}");
+                    }
                 }
             }
         }

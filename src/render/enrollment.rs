@@ -1,5 +1,6 @@
-//! The ready-to-paste configs shown once with a new token: `config.alloy` when a collector token is
-//! minted, the `opampsupervisor`'s `supervisor.yaml` when an OpAMP enrollment token is created.
+//! The ready-to-paste configs shown once with a new token: `config.alloy` when an Alloy collector's
+//! token is minted, the `opampsupervisor`'s `supervisor.yaml` when an OpAMP enrollment token is
+//! created or an `opamp` collector's own token is minted.
 
 use super::alloy_syntax::quote;
 use super::yaml::quote as quote_yaml;
@@ -54,11 +55,21 @@ otelcol.exporter.otlphttp "linkmesh" {{
     )
 }
 
-/// The `opampsupervisor` config for agents enrolling with `token` (`lmet_…`) at `server_url`
-/// (linkmesh's base URL; the supervisor gets the WebSocket endpoint, `wss://` under https). The
-/// capabilities linkmesh uses are on; OpAMP connection settings stay off: with them on, the supervisor
-/// v0.149 reconnects without TLS verification whenever settings without a certificate arrive.
-pub fn render_supervisor_yaml(server_url: &str, token: &str) -> String {
+/// Which token a `supervisor.yaml` carries, which its opening comment explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupervisorToken {
+    /// An enrollment token (`lmet_…`): any number of agents, each enrolled as a collector of its own.
+    Enrollment,
+    /// One `opamp` collector's own token (`lmct_…`): the one agent of that collector.
+    Collector,
+}
+
+/// The `opampsupervisor` config for agents connecting with `token` at `server_url` (linkmesh's base
+/// URL; the supervisor gets the WebSocket endpoint, `wss://` under https): an enrollment token's, shown
+/// when it is created, or one `opamp` collector's own, shown when it is minted. The capabilities
+/// linkmesh uses are on; OpAMP connection settings stay off: with them on, the supervisor v0.149
+/// reconnects without TLS verification whenever settings without a certificate arrive.
+pub fn render_supervisor_yaml(server_url: &str, token: &str, kind: SupervisorToken) -> String {
     let server_url = server_url.trim_end_matches('/');
     let endpoint = match server_url.split_once("://") {
         Some(("https", rest)) => format!("wss://{rest}/v1/opamp"),
@@ -67,9 +78,18 @@ pub fn render_supervisor_yaml(server_url: &str, token: &str) -> String {
     };
     let endpoint = quote_yaml(&endpoint);
     let authorization = quote_yaml(&format!("Bearer {token}"));
+    let about_token = match kind {
+        SupervisorToken::Enrollment => {
+            "The enrollment token enrolls each new
+# agent as a collector of its own, and keeps authenticating it until the token is revoked."
+        }
+        SupervisorToken::Collector => {
+            "The token is one collector's own: use this
+# file for that collector's agent only. Minting the collector's token again rotates it out."
+        }
+    };
     format!(
-        r#"# opampsupervisor config (supervisor.yaml) for linkmesh. The enrollment token enrolls each new
-# agent as a collector of its own, and keeps authenticating it until the token is revoked.
+        r#"# opampsupervisor config (supervisor.yaml) for linkmesh. {about_token}
 server:
   endpoint: {endpoint}
   headers:
@@ -104,14 +124,25 @@ mod tests {
 
     #[test]
     fn the_supervisor_config_carries_the_websocket_endpoint_and_the_token() {
-        let config = render_supervisor_yaml("https://lm.example.com/", "lmet_abc");
+        let config =
+            render_supervisor_yaml("https://lm.example.com/", "lmet_abc", SupervisorToken::Enrollment);
         assert!(config.contains("endpoint: \"wss://lm.example.com/v1/opamp\""), "{config}");
         assert!(config.contains("Authorization: [\"Bearer lmet_abc\"]"), "{config}");
         assert!(
             config.contains("accepts_remote_config: true") && config.contains("reports_remote_config: true")
         );
-        let plain = render_supervisor_yaml("http://10.0.0.5:8080", "lmet_abc");
+        let plain = render_supervisor_yaml("http://10.0.0.5:8080", "lmet_abc", SupervisorToken::Enrollment);
         assert!(plain.contains("endpoint: \"ws://10.0.0.5:8080/v1/opamp\""), "{plain}");
+    }
+
+    #[test]
+    fn a_collector_tokens_supervisor_config_says_it_serves_that_collector_only() {
+        let config = render_supervisor_yaml("http://lm:8080", "lmct_abc", SupervisorToken::Collector);
+        assert!(config.contains("Authorization: [\"Bearer lmct_abc\"]"), "{config}");
+        assert!(config.contains("that collector's agent only") && !config.contains("enrolls"), "{config}");
+        let enrollment = render_supervisor_yaml("http://lm:8080", "lmct_abc", SupervisorToken::Enrollment);
+        let body = |text: &str| text.split_once("\nserver:").map(|(_, rest)| rest.to_owned());
+        assert_eq!(body(&config), body(&enrollment), "the same config but for its opening comment");
     }
 
     #[test]

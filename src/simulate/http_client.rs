@@ -3,8 +3,9 @@
 //! Connect unary over HTTP/1.1 (Alloy speaks h2 only through TLS ALPN): POST, `Content-Type:
 //! application/proto`, `Connect-Protocol-Version: 1`, `Accept-Encoding: gzip`, uncompressed requests,
 //! `Authorization: Bearer <collector token>`. own_metrics pushes are OTLP/HTTP protobuf to
-//! `/v1/metrics` with the same token. One shared client: its pool holds at most as many connections
-//! as the caller lets calls run at once.
+//! `/v1/metrics` with the same token. The OpAMP agents of `--opamp-push` post their messages to
+//! `/v1/opamp` (plain-HTTP transport) and push their own metrics where the server told them. One
+//! shared client: its pool holds at most as many connections as the caller lets calls run at once.
 
 use std::io::Read as _;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use reqwest::header::{
 
 use super::own_metrics::Compression;
 use crate::proto::collector::v1 as pb;
+use crate::proto::opamp::v1 as opamp_pb;
 
 pub const SERVICE_PATH: &str = "/collector.v1.CollectorService";
 pub const OTLP_METRICS_PATH: &str = "/v1/metrics";
@@ -151,6 +153,29 @@ impl SimHttpClient {
             .map(|_| ())
     }
 
+    /// One plain-HTTP OpAMP exchange: an `AgentToServer` posted to `/v1/opamp`, its `ServerToAgent`.
+    pub async fn opamp_call(
+        &self,
+        base_url: &str,
+        token: &str,
+        message: &opamp_pb::AgentToServer,
+    ) -> Result<opamp_pb::ServerToAgent, CallError> {
+        let response = self
+            .http
+            .post(format!("{base_url}/v1/opamp"))
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .body(message.encode_to_vec())
+            .send()
+            .await
+            .map_err(CallError::from_reqwest)?;
+        let (status, body) = read_body(response).await?;
+        if status != 200 {
+            return Err(CallError::Status { status, message: error_message(&body) });
+        }
+        opamp_pb::ServerToAgent::decode(body.as_slice()).map_err(|error| CallError::Decode(error.to_string()))
+    }
+
     /// An OTLP/HTTP metrics export of an already encoded (and maybe gzipped) body.
     pub async fn push_metrics(
         &self,
@@ -159,12 +184,24 @@ impl SimHttpClient {
         body: bytes::Bytes,
         compression: Compression,
     ) -> Result<(), CallError> {
-        let mut request = self
-            .http
-            .post(format!("{base_url}{OTLP_METRICS_PATH}"))
-            .header(CONTENT_TYPE, "application/x-protobuf")
-            .header(AUTHORIZATION, format!("Bearer {token}"))
-            .body(body);
+        let authorization = [(AUTHORIZATION.as_str().to_owned(), format!("Bearer {token}"))];
+        self.push_metrics_to(&format!("{base_url}{OTLP_METRICS_PATH}"), &authorization, body, compression)
+            .await
+    }
+
+    /// The same export to a full URL with the given headers: where an OpAMP agent was told to push its
+    /// own metrics (`connection_settings.own_metrics`).
+    pub async fn push_metrics_to(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: impl Into<reqwest::Body>,
+        compression: Compression,
+    ) -> Result<(), CallError> {
+        let mut request = self.http.post(url).header(CONTENT_TYPE, "application/x-protobuf").body(body);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         if compression == Compression::Gzip {
             request = request.header(CONTENT_ENCODING, "gzip");
         }

@@ -1,16 +1,24 @@
-//! `linkmesh simulate --opamp-push`: how long a config change takes to reach OpAMP agents connected
-//! over WebSocket (issue 18, item 7). `--collectors` `opamp` collectors are created with a label of
-//! their own and tokens; one agent per collector connects, is offered its config and acknowledges
-//! it; then, `--rounds` times, one fleet-wide REST write (a source for the label) changes every
-//! collector's config at once, and each agent notes when the new config reaches it. The figures are
-//! the time from just before the write to each receipt (p50, p99, max, and how many arrived).
+//! `linkmesh simulate --opamp-push`: how long a config change takes to reach OpAMP agents (issue 18,
+//! item 7). `--collectors` `opamp` collectors are created with a label of their own and tokens; one
+//! agent per collector connects, is offered its config and applies it; then, `--rounds` times, one
+//! fleet-wide REST write (a source for the label) changes every collector's config at once, and each
+//! agent notes when the new config reaches it. The figures are the time from just before the write
+//! to each receipt (p50, p99, max, and how many arrived).
 //!
-//! The agents speak RFC 6455 framing written here (a handshake, masked binary frames out, unmasked
-//! frames in, pings answered) over plain `ws://`: a load generator needs nothing of a WebSocket
-//! library's, and `tests/opamp_ws.rs` checks the server against opamp-go's own client.
+//! `--opamp-transport` picks how the agents talk: over a WebSocket (the server pushes a change at
+//! once), over plain HTTP (one `POST` of `application/x-protobuf` per message, polling at the
+//! heartbeat interval the server offers, as the Python and Node OpAMP clients do: a change waits for
+//! the next poll), or half of each. Either way an agent is an [`opamp_agent::SimAgent`]: it reports
+//! its capabilities, description, health and effective config, each offered config `APPLYING` then
+//! `APPLIED`, and pushes its own metrics every `--metrics-interval` once offered a destination.
+//!
+//! The WebSocket agents speak RFC 6455 framing written here (a handshake, masked binary frames out,
+//! unmasked frames in, pings answered) over plain `ws://`: a load generator needs nothing of a
+//! WebSocket library's, and `tests/opamp_ws.rs` checks the server against opamp-go's own client.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message as _;
 use rand::Rng as _;
@@ -19,8 +27,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::http_client::CallError;
+use super::http_client::{CallError, SimHttpClient};
 use super::nodes::Nodes;
+use super::opamp_agent::SimAgent;
+use super::own_metrics::{encode_body, Compression};
 use super::provision::{AdminApi, MAX_BATCH};
 use super::stats::{CallKind, Stats};
 use super::{SimulateArgs, SimulateError};
@@ -32,10 +42,63 @@ use crate::proto::opamp::v1 as pb;
 const ROUND_DEADLINE: Duration = Duration::from_secs(60);
 /// Agents connecting (upgrade and first exchange) at once.
 const CONNECTING_AT_ONCE: usize = 256;
-/// What the agents report: status, remote config and its status (no heartbeats: they stay silent).
-const CAPABILITIES: u64 = pb::AgentCapabilities::ReportsStatus as u64
-    | pb::AgentCapabilities::AcceptsRemoteConfig as u64
-    | pb::AgentCapabilities::ReportsRemoteConfig as u64;
+/// How often a plain-HTTP agent polls until the server offers its heartbeat interval (opamp-go's
+/// default polling interval).
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How the agents reach the server (`--opamp-transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpampTransport {
+    /// One WebSocket per agent; the server pushes changes.
+    Ws,
+    /// Plain-HTTP `POST`s, polling at the offered heartbeat interval.
+    Http,
+    /// Every other agent over plain HTTP, the rest over WebSocket.
+    Mixed,
+}
+
+impl OpampTransport {
+    fn agent_uses_http(self, index: usize) -> bool {
+        match self {
+            OpampTransport::Ws => false,
+            OpampTransport::Http => true,
+            OpampTransport::Mixed => index % 2 == 1,
+        }
+    }
+}
+
+/// What the agents did besides receiving configs, for the summary.
+#[derive(Debug, Default)]
+struct AgentCounters {
+    http_agents: AtomicU64,
+    websocket_agents: AtomicU64,
+    own_metrics_ok: AtomicU64,
+    own_metrics_failed: AtomicU64,
+}
+
+/// The whole run: the rounds, and the agents' transports and own-metrics pushes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PushRun {
+    pub rounds: Vec<RoundFigures>,
+    pub http_agents: u64,
+    pub websocket_agents: u64,
+    pub own_metrics_pushes_ok: u64,
+    pub own_metrics_pushes_failed: u64,
+}
+
+/// What every agent of a run shares.
+struct AgentContext {
+    host: String,
+    base_url: String,
+    http: SimHttpClient,
+    metrics_interval: Duration,
+    compression: Compression,
+    counters: AgentCounters,
+    receipts: mpsc::UnboundedSender<Instant>,
+    ready: Arc<Semaphore>,
+    connecting: Arc<Semaphore>,
+}
 
 /// One round's figures, milliseconds from just before the REST write.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,7 +113,7 @@ pub struct RoundFigures {
 }
 
 /// The whole run: each round's figures, then all rounds' together (as round 0).
-pub async fn run(args: &SimulateArgs) -> Result<Vec<RoundFigures>, SimulateError> {
+pub async fn run(args: &SimulateArgs) -> Result<PushRun, SimulateError> {
     let url = args.urls[0].clone();
     let Some(host) = url.strip_prefix("http://").map(str::to_owned) else {
         return Err(SimulateError::Invalid("--opamp-push speaks ws:// only: give an http:// --url".into()));
@@ -62,7 +125,7 @@ pub async fn run(args: &SimulateArgs) -> Result<Vec<RoundFigures>, SimulateError
         },
     ))?;
     let stats = Stats::new();
-    let admin = AdminApi::sign_in(Nodes::new(vec![url]), auth, 4, &stats).await?;
+    let admin = AdminApi::sign_in(Nodes::new(vec![url.clone()]), auth, 4, &stats).await?;
     let run_id = format!("{:x}", rand::rng().random::<u32>());
     let selector = format!("linkmesh-bench=push-{run_id}");
     let tokens = create_collectors(&admin, &stats, &run_id, args.collectors).await?;
@@ -74,13 +137,31 @@ pub async fn run(args: &SimulateArgs) -> Result<Vec<RoundFigures>, SimulateError
 
     let (receipts, mut received) = mpsc::unbounded_channel();
     let ready = Arc::new(Semaphore::new(0));
-    let connecting = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     let agents = tokens.len();
-    for token in tokens {
-        let (host, receipts, ready, connecting) =
-            (host.clone(), receipts.clone(), ready.clone(), connecting.clone());
+    let http = SimHttpClient::new(args.connections, args.request_timeout)
+        .map_err(|error| SimulateError::Invalid(format!("the HTTP client: {error}")))?;
+    let context = Arc::new(AgentContext {
+        host,
+        base_url: url.trim_end_matches('/').to_owned(),
+        http,
+        metrics_interval: args.metrics_interval,
+        compression: args.metrics_compression,
+        counters: AgentCounters::default(),
+        receipts,
+        ready: ready.clone(),
+        connecting: Arc::new(Semaphore::new(CONNECTING_AT_ONCE)),
+    });
+    for (index, token) in tokens.into_iter().enumerate() {
+        let context = context.clone();
+        let over_http = args.opamp_transport.agent_uses_http(index);
+        let host_name = format!("opamp-push-host-{index}");
         tokio::spawn(async move {
-            if let Err(error) = agent(&host, &token, receipts, ready, connecting).await {
+            let outcome = if over_http {
+                http_agent(&context, &token, host_name).await
+            } else {
+                websocket_agent(&context, &token, host_name).await
+            };
+            if let Err(error) = outcome {
                 eprintln!("linkmesh simulate: an agent stopped: {error}");
             }
         });
@@ -122,7 +203,14 @@ pub async fn run(args: &SimulateArgs) -> Result<Vec<RoundFigures>, SimulateError
     }
     let count = rounds.len();
     rounds.push(figures(0, agents * count, writes_ms / count.max(1) as f64, all));
-    Ok(rounds)
+    let counters = &context.counters;
+    Ok(PushRun {
+        rounds,
+        http_agents: counters.http_agents.load(Ordering::Relaxed),
+        websocket_agents: counters.websocket_agents.load(Ordering::Relaxed),
+        own_metrics_pushes_ok: counters.own_metrics_ok.load(Ordering::Relaxed),
+        own_metrics_pushes_failed: counters.own_metrics_failed.load(Ordering::Relaxed),
+    })
 }
 
 /// The figures of all rounds as `KEY=value` lines (`scripts/bench.sh` reads them).
@@ -205,56 +293,132 @@ async fn fleet_items(admin: &AdminApi, stats: &Stats, selector: &str) -> Result<
     Ok(())
 }
 
-/// One agent: connects, takes and acknowledges its first config (then counts as ready), and from
-/// then on sends the time of every new config's arrival.
-async fn agent(
-    host: &str,
-    token: &str,
-    receipts: mpsc::UnboundedSender<Instant>,
-    ready: Arc<Semaphore>,
-    connecting: Arc<Semaphore>,
-) -> std::io::Result<()> {
-    let mut permit = Some(connecting.acquire_owned().await.map_err(std::io::Error::other)?);
-    let mut socket = WebSocket::connect(host, token).await?;
-    let instance_uid = uuid_v4();
-    let mut sequence_num = 0;
-    let hello = pb::AgentToServer {
-        instance_uid: instance_uid.clone(),
-        sequence_num,
-        capabilities: CAPABILITIES,
-        agent_description: Some(pb::AgentDescription::default()),
-        ..Default::default()
-    };
-    socket.send(&frame::encode(&hello)).await?;
-    let mut running = Vec::new();
+/// A WebSocket agent: connects, sends its full state, and answers every message the server pushes;
+/// it counts as ready once it applied its first config, and from then on sends the time of every
+/// new config's arrival.
+async fn websocket_agent(context: &Arc<AgentContext>, token: &str, host_name: String) -> std::io::Result<()> {
+    let mut permit = Some(context.connecting.clone().acquire_owned().await.map_err(std::io::Error::other)?);
+    let mut socket = WebSocket::connect(&context.host, token).await?;
+    context.counters.websocket_agents.fetch_add(1, Ordering::Relaxed);
+    let mut agent = SimAgent::new(uuid_v4(), host_name, false, unix_nanos());
+    socket.send(&frame::encode(&agent.full_state())).await?;
+    // The server answers every message with one: a config's receipt is counted once the messages
+    // about it are answered, so the run never ends before the server has read its `APPLIED`.
+    let (mut pushing, mut unanswered, mut arrived) = (false, 1_usize, None);
     loop {
         let message = socket.receive().await?;
         let reply = pb::ServerToAgent::decode(frame::payload(&message)).map_err(std::io::Error::other)?;
-        let Some(offer) = reply.remote_config.filter(|offer| offer.config_hash != running) else {
-            continue;
-        };
-        if permit.is_none() {
-            let _ = receipts.send(Instant::now());
+        unanswered = unanswered.saturating_sub(1);
+        let reaction = agent.on_reply(&reply);
+        if reaction.new_config {
+            arrived = Some(Instant::now());
         }
-        running = offer.config_hash;
-        sequence_num += 1;
-        let applied = pb::AgentToServer {
-            instance_uid: instance_uid.clone(),
-            sequence_num,
-            capabilities: CAPABILITIES,
-            remote_config_status: Some(pb::RemoteConfigStatus {
-                last_remote_config_hash: running.clone(),
-                status: pb::RemoteConfigStatuses::Applied as i32,
-                error_message: String::new(),
-            }),
-            ..Default::default()
-        };
-        socket.send(&frame::encode(&applied)).await?;
-        // The first config applied: ready, and the next agent may connect.
-        if permit.take().is_some() {
-            ready.add_permits(1);
+        for message in &reaction.messages {
+            socket.send(&frame::encode(message)).await?;
+        }
+        unanswered += reaction.messages.len();
+        pushing = pushing || start_own_metrics(context, &agent);
+        if unanswered == 0 {
+            if let Some(arrived) = arrived.take() {
+                note_receipt(context, &mut permit, arrived);
+            }
         }
     }
+}
+
+/// A plain-HTTP agent: each message is one `POST /v1/opamp`, whose answer may ask for more (a config
+/// to apply, the full state); with nothing left to say it polls with a heartbeat at the interval the
+/// server offered. A config's receipt (its arrival time) is counted once the agent has said all it
+/// had to about it, so the run never ends between a config's arrival and its `APPLIED`.
+async fn http_agent(context: &Arc<AgentContext>, token: &str, host_name: String) -> std::io::Result<()> {
+    let mut permit = Some(context.connecting.clone().acquire_owned().await.map_err(std::io::Error::other)?);
+    context.counters.http_agents.fetch_add(1, Ordering::Relaxed);
+    let mut agent = SimAgent::new(uuid_v4(), host_name, true, unix_nanos());
+    let mut outbox = std::collections::VecDeque::from([agent.full_state()]);
+    let (mut pushing, mut arrived) = (false, None);
+    loop {
+        let message = match outbox.pop_front() {
+            Some(message) => message,
+            None => {
+                if let Some(arrived) = arrived.take() {
+                    note_receipt(context, &mut permit, arrived);
+                }
+                tokio::time::sleep(agent.heartbeat_interval().unwrap_or(DEFAULT_POLL_INTERVAL)).await;
+                agent.heartbeat()
+            }
+        };
+        let reply = match context.http.opamp_call(&context.base_url, token, &message).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                // As opamp-go's HTTP client: the message is sent again at the next poll.
+                eprintln!("linkmesh simulate: an agent's OpAMP call failed: {}", error.reason());
+                outbox.push_front(message);
+                tokio::time::sleep(agent.heartbeat_interval().unwrap_or(DEFAULT_POLL_INTERVAL)).await;
+                continue;
+            }
+        };
+        let reaction = agent.on_reply(&reply);
+        outbox.extend(reaction.messages);
+        pushing = pushing || start_own_metrics(context, &agent);
+        if reaction.new_config {
+            arrived = Some(Instant::now());
+        }
+    }
+}
+
+/// A config reached an agent at `arrived`: the first makes it ready (and lets the next agent
+/// connect), the later ones are the receipts a round times.
+fn note_receipt(
+    context: &AgentContext,
+    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+    arrived: Instant,
+) {
+    if permit.take().is_some() {
+        context.ready.add_permits(1);
+    } else {
+        let _ = context.receipts.send(arrived);
+    }
+}
+
+/// Once the agent has an own-metrics destination (and `--metrics-interval` is not 0s), a task pushes
+/// its own metrics there every interval for the rest of the run; true once started.
+fn start_own_metrics(context: &Arc<AgentContext>, agent: &SimAgent) -> bool {
+    let Some(destination) = agent.own_metrics().cloned() else { return false };
+    if context.metrics_interval.is_zero() {
+        return true;
+    }
+    let context = context.clone();
+    let source = agent.own_metrics_source();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(context.metrics_interval);
+        loop {
+            ticks.tick().await;
+            let pushed = match encode_body(&source.request(unix_nanos()), context.compression) {
+                Ok(body) => {
+                    context
+                        .http
+                        .push_metrics_to(
+                            &destination.endpoint,
+                            &destination.headers,
+                            body,
+                            context.compression,
+                        )
+                        .await
+                }
+                Err(error) => Err(CallError::Decode(error.to_string())),
+            };
+            let counter = match &pushed {
+                Ok(()) => &context.counters.own_metrics_ok,
+                Err(_) => &context.counters.own_metrics_failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    true
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64)
 }
 
 fn uuid_v4() -> Vec<u8> {

@@ -192,7 +192,8 @@ impl PreparedPushes {
     }
 }
 
-fn text(key: &str, value: &str) -> KeyValue {
+/// An OTLP string attribute.
+pub(super) fn text(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),

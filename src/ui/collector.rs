@@ -3,7 +3,10 @@
 //! from the API and keeps them live (collector stream, topology polling). An `opamp` collector's
 //! Overview also has the Agent panel: what its agent reported of itself over OpAMP (health,
 //! description, capabilities, its build's components), which is live state of the collector's actor
-//! and so only ever filled by the script.
+//! and so only ever filled by the script. Operators restart the collector from it
+//! (`POST /collectors/{id}/restart`) when the agent accepts restart commands, after a dialog that
+//! says the collector's pipelines stop meanwhile; the panel then follows the request to its
+//! `restart_outcome` event.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -113,6 +116,9 @@ pub async fn page(
                 }
             }
             (item_editor::dialog())
+            @if can_edit && record.mode == CollectorMode::Opamp {
+                (restart_dialog())
+            }
         }
     };
     ok_html(layout::page(
@@ -198,36 +204,8 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
                     li {
                         h3 { "Mint the collector's token" }
                         p { "A per-collector bearer token for " code { "remotecfg" } " and the optional own_metrics push. It is shown once." }
-                        @if can_edit && alloy {
-                            div class="mint-row" {
-                                button type="button" class="btn btn-primary" data-action="mint-token" id="mint-button" {
-                                    (icon(Icon::Key))
-                                    @if record.token.is_some() { "Rotate token" } @else { "Mint token" }
-                                }
-                                p class="warning-text" id="mint-warning" {
-                                    (icon(Icon::Warning))
-                                    @if let Some(token) = &record.token {
-                                        "A token (" code { (token.prefix) "…" } ") was minted " time data-rel=(token.created_at.to_rfc3339()) { (token.created_at.to_rfc3339()) }
-                                        ". Minting again rotates it: the current token stops working at once."
-                                    } @else {
-                                        "Minting again later rotates the token: the previous one stops working at once."
-                                    }
-                                }
-                            }
-                        } @else if alloy {
-                            p class="muted" { "Your role cannot mint tokens; ask an admin or operator." }
-                        }
-                        div class="minted" id="minted" hidden {
-                            div class="callout callout-success" role="status" {
-                                strong { "Token minted." } " Copy it now — it is not shown again."
-                            }
-                            div class="copy-field" {
-                                label for="minted-token" { "Collector token" }
-                                div class="copy-row" {
-                                    input id="minted-token" class="mono" type="text" readonly;
-                                    button type="button" class="btn" data-copy="#minted-token" { (icon(Icon::Copy)) "Copy" }
-                                }
-                            }
+                        @if alloy {
+                            (mint_controls(record, can_edit, "config.alloy"))
                         }
                     }
                     li {
@@ -271,11 +249,70 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
                     } @else {
                         p {
                             "This collector was added by hand: its agent connects with this collector's own token instead of an "
-                            "enrollment token (" code { "linkmesh collectors token " (record.id) } "). The Config tab shows the "
-                            "OpenTelemetry Collector YAML it receives."
+                            "enrollment token. The Config tab shows the OpenTelemetry Collector YAML it receives."
                         }
                     }
                     p { a class="btn" href="/collectors/enroll" { (icon(Icon::Key)) "Enroll OpenTelemetry Collectors" } }
+                }
+                @if !alloy {
+                    ol class="steps" {
+                        li {
+                            h3 { "Mint the collector's token" }
+                            p { "The bearer token its " code { "opampsupervisor" } " presents at " code { "/v1/opamp" } " (also " code { "linkmesh collectors token " (record.id) } "). It is shown once, with the " code { "supervisor.yaml" } " that carries it." }
+                            (mint_controls(record, can_edit, "supervisor.yaml"))
+                        }
+                        li {
+                            h3 { "Save " code { "/etc/otelcol-supervisor/supervisor.yaml" } }
+                            p { "It points the supervisor at this server's OpAMP endpoint over WebSocket, with this collector's token in its " code { "Authorization" } " header. Install " code { "otelcol-contrib" } " and the " code { "opampsupervisor" } " as the enrollment page shows, then run " code { "opampsupervisor --config /etc/otelcol-supervisor/supervisor.yaml" } "." }
+                            div class="config-box" id="supervisor-config-box" hidden {
+                                div class="config-box-head" {
+                                    span class="mono" { "supervisor.yaml" }
+                                    button type="button" class="btn btn-small" data-copy="#supervisor-config" data-testid="copy-supervisor-config" aria-label="Copy supervisor.yaml" { (icon(Icon::Copy)) "Copy" }
+                                }
+                                pre class="code" { code id="supervisor-config" {} }
+                            }
+                            p class="muted" id="supervisor-config-placeholder" { "Mint the token to see the ready-to-paste supervisor.yaml." }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Minting (or rotating) the collector's own token, and where the new token appears: in the Alloy
+/// steps for an Alloy collector, in the OpenTelemetry Collector steps for an `opamp` one, whose
+/// `config_file` the new token goes into.
+fn mint_controls(record: &CollectorRecord, can_edit: bool, config_file: &str) -> Markup {
+    html! {
+        @if can_edit {
+            div class="mint-row" {
+                button type="button" class="btn btn-primary" data-action="mint-token" id="mint-button" {
+                    (icon(Icon::Key))
+                    @if record.token.is_some() { "Rotate token" } @else { "Mint token" }
+                }
+                p class="warning-text" id="mint-warning" {
+                    (icon(Icon::Warning))
+                    @if let Some(token) = &record.token {
+                        "A token (" code { (token.prefix) "…" } ") was minted " time data-rel=(token.created_at.to_rfc3339()) { (token.created_at.to_rfc3339()) }
+                        ". Minting again rotates it: the current token stops working at once."
+                    } @else {
+                        "Minting again later rotates the token: the previous one stops working at once."
+                    }
+                }
+            }
+        } @else {
+            p class="muted" { "Your role cannot mint tokens; ask an admin or operator." }
+        }
+        div class="minted" id="minted" data-config-file=(config_file) hidden {
+            div class="callout callout-success" role="status" {
+                strong { "Token minted." } " Copy it now — it is not shown again."
+            }
+            div class="copy-field" {
+                label for="minted-token" { "Collector token" }
+                div class="copy-row" {
+                    input id="minted-token" class="mono" type="text" readonly;
+                    button type="button" class="btn" data-copy="#minted-token" { (icon(Icon::Copy)) "Copy" }
                 }
             }
         }
@@ -284,11 +321,20 @@ fn enrollment_banner(record: &CollectorRecord, can_edit: bool) -> Markup {
 
 /// The Agent panel's frame. Every part keeps its place whatever the agent reported (the script fills
 /// them, "not reported" included), so live updates do not move the panels around it; the components
-/// are a `details` the script never replaces, so it stays open or closed across updates.
-fn agent_panel() -> Markup {
+/// are a `details` the script never replaces, so it stays open or closed across updates. The restart
+/// button exists only for roles that may manage collectors, and the script shows it only while the
+/// agent's capabilities include accepting restart commands (the server sends none to another agent).
+fn agent_panel(can_edit: bool) -> Markup {
     html! {
         section class="panel agent-panel" id="agent" aria-labelledby="agent-title" data-testid="agent-panel" {
-            h2 class="panel-title" id="agent-title" { "Agent" }
+            div class="panel-head agent-head" {
+                h2 class="panel-title" id="agent-title" { "Agent" }
+                @if can_edit {
+                    button type="button" class="btn btn-small" data-action="restart-collector" id="agent-restart" hidden {
+                        "Restart collector"
+                    }
+                }
+            }
             p class="help agent-intro" { "What the collector's OpAMP agent reported of itself since this server's collector actor started." }
             div class="agent-health" id="agent-health" aria-live="polite" {
                 span class="badge health-unknown" data-health="unknown" { span class="dot" aria-hidden="true" {} "unknown" }
@@ -309,6 +355,34 @@ fn agent_panel() -> Markup {
                 }
                 div class="agent-components-body" id="agent-components-body" {}
             }
+            p class="agent-restart-status" id="agent-restart-status" role="status" data-testid="agent-restart-status" hidden {}
+        }
+    }
+}
+
+/// Asked before a restart: the agent stops and starts the collector process, so its pipelines stop
+/// receiving and exporting for a moment (`assets/app.js`, `collectorPage`).
+fn restart_dialog() -> Markup {
+    html! {
+        dialog id="restart-dialog" class="dialog" aria-labelledby="restart-dialog-title" aria-describedby="restart-dialog-text" {
+            form method="dialog" class="form" id="restart-form" novalidate {
+                header class="dialog-header" {
+                    h2 id="restart-dialog-title" { "Restart the collector?" }
+                    button type="button" class="btn btn-ghost btn-icon" data-action="close-dialog" aria-label="Close" { "×" }
+                }
+                div class="dialog-body" {
+                    div class="form-error" role="alert" hidden {}
+                    p id="restart-dialog-text" {
+                        "Its OpAMP agent restarts the collector process on its host: the collector's pipelines stop "
+                        "briefly, and telemetry sent to it meanwhile may be refused or lost."
+                    }
+                    p class="muted" { "The agent's next health report says how the restart went; this panel shows it." }
+                }
+                footer class="dialog-footer" {
+                    button type="button" class="btn" data-action="close-dialog" { "Cancel" }
+                    button type="submit" class="btn btn-danger" id="restart-confirm" { "Restart collector" }
+                }
+            }
         }
     }
 }
@@ -322,7 +396,7 @@ fn panel(id: &str, mode: CollectorMode, can_edit: bool) -> Markup {
                     dl class="kv" id="overview-status" {}
                 }
                 @if mode == CollectorMode::Opamp {
-                    (agent_panel())
+                    (agent_panel(can_edit))
                 }
                 div class="panel" {
                     h2 class="panel-title" { "Configuration delivery" }

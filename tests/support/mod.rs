@@ -49,6 +49,9 @@ pub const FAST_CONFIG: &str = fast_config!();
 /// the server offers them is an hour, so a config they receive while the test waits was pushed.
 pub const QUIET_OPAMP_CONFIG: &str = concat!(fast_config!(), "opamp_heartbeat_interval = \"1h\"\n");
 
+/// [`FAST_CONFIG`] for plain-HTTP OpAMP agents, which poll at the heartbeat interval offered: 1 s.
+pub const POLLING_OPAMP_CONFIG: &str = concat!(fast_config!(), "opamp_heartbeat_interval = \"1s\"\n");
+
 /// Like [`FAST_CONFIG`] but a collector turns `stale` 1.2 s after its last poll.
 pub const STALE_FAST_CONFIG: &str = r#"
 activity_flush_interval = "30ms"

@@ -20,7 +20,7 @@ use crate::http::principal::Principal;
 use crate::http::AppState;
 use crate::model::labels::check_labels;
 use crate::model::{slot_of, CollectorMode, CollectorRecord, Command, Event, Labels, UnixMillis};
-use crate::render::enrollment::render_enrollment_config_alloy;
+use crate::render::enrollment::{render_enrollment_config_alloy, render_supervisor_yaml, SupervisorToken};
 use crate::render::stability::StabilityLevel;
 use crate::secrets;
 
@@ -434,14 +434,22 @@ pub(super) async fn mint_token(
         .await?;
     // Promise 4: the owner applied it, or its lease has ended.
     crate::cluster::revocation::await_owner(&state.raft, &collector_id).await;
-    let config_alloy = (record.mode == CollectorMode::AlloyRemotecfg)
-        .then(|| render_enrollment_config_alloy(&crate::http::external_url(&request, &state), &minted.token));
+    let server_url = crate::http::external_url(&request, &state);
+    let (config_alloy, supervisor_config) = match record.mode {
+        CollectorMode::AlloyRemotecfg => {
+            (Some(render_enrollment_config_alloy(&server_url, &minted.token)), None)
+        }
+        CollectorMode::Opamp => {
+            (None, Some(render_supervisor_yaml(&server_url, &minted.token, SupervisorToken::Collector)))
+        }
+    };
     Ok(Reply(MintedCollectorToken {
         token: minted.token,
         prefix: minted.display_prefix,
         created_at: now.to_rfc3339(),
         collector_id,
         config_alloy,
+        supervisor_config,
     }))
 }
 
@@ -455,6 +463,9 @@ pub(super) struct MintedCollectorToken {
     collector_id: String,
     /// The ready-to-paste `config.alloy` (Alloy collectors; `null` for OpAMP ones).
     config_alloy: Option<String>,
+    /// The ready-to-paste `supervisor.yaml` for the collector's `opampsupervisor`, with this token
+    /// (`opamp` collectors; `null` for Alloy ones).
+    supervisor_config: Option<String>,
 }
 
 pub(super) async fn config_view(

@@ -17,7 +17,7 @@ use crate::http::AppState;
 use crate::model::enrollment_tokens::{EnrollmentToken, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MAX_USES};
 use crate::model::labels::check_labels;
 use crate::model::{Command, Labels, UnixMillis};
-use crate::render::enrollment::render_supervisor_yaml;
+use crate::render::enrollment::{render_supervisor_yaml, SupervisorToken};
 use crate::secrets;
 
 #[derive(Deserialize, JsonSchema)]
@@ -81,8 +81,11 @@ pub(super) async fn create(
         revoked_at: None,
     };
     state.raft.propose(Command::CreateEnrollmentToken { token }).await?;
-    let supervisor_config =
-        render_supervisor_yaml(&crate::http::external_url(&request, &state), &minted.token);
+    let supervisor_config = render_supervisor_yaml(
+        &crate::http::external_url(&request, &state),
+        &minted.token,
+        SupervisorToken::Enrollment,
+    );
     Ok(Reply(CreatedEnrollmentToken {
         token: minted.token,
         id,
