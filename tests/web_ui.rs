@@ -429,6 +429,14 @@ async fn operators_get_the_enrollment_token_form_and_viewers_only_the_list() {
     assert!(!list.contains("enroll-collectors"), "no link where nothing can be done");
 }
 
+/// A collector's page as `token` sees it (200 expected).
+async fn collector_page(http: &reqwest::Client, server: &Server, collector_id: &str, token: &str) -> String {
+    let url = server.url(&format!("/collectors/{collector_id}"));
+    let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("html")
+}
+
 /// An `opamp` collector's Agent panel carries the restart action for roles that manage collectors:
 /// a button the script shows once the agent reports it accepts restart commands, and a dialog that
 /// says what a restart does before anything is sent. The page's own request (cookie, same origin)
@@ -437,21 +445,12 @@ async fn operators_get_the_enrollment_token_form_and_viewers_only_the_list() {
 async fn operators_restart_an_opamp_collector_from_its_agent_panel_after_a_dialog() {
     let server = Server::start();
     let http = no_redirects();
-    let page = |collector_id: &str, token: &str| {
-        let (http, url) = (http.clone(), server.url(&format!("/collectors/{collector_id}")));
-        let token = token.to_owned();
-        async move {
-            let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
-            assert_eq!(response.status(), 200);
-            response.text().await.expect("html")
-        }
-    };
     let operator = Api::with_role(&server, "operator").await;
     wait_for_level(&operator, 4).await; // restart requests are recorded from feature level 4
     let opamp = operator.create("/api/v1/collectors", json!({ "name": "otel-1", "mode": "opamp" })).await;
     let opamp_id = opamp["id"].as_str().expect("id").to_owned();
 
-    let html = page(&opamp_id, &operator.token).await;
+    let html = collector_page(&http, &server, &opamp_id, &operator.token).await;
     assert!(
         html.contains(
             r#"<button type="button" class="btn btn-small" data-action="restart-collector" id="agent-restart" hidden>Restart collector</button>"#
@@ -475,7 +474,7 @@ async fn operators_restart_an_opamp_collector_from_its_agent_panel_after_a_dialo
     assert!(js.contains("api('POST', `${base}/restart`)"), "sent from the dialog's confirmation");
 
     let viewer = Api::with_role(&server, "viewer").await;
-    let html = page(&opamp_id, &viewer.token).await;
+    let html = collector_page(&http, &server, &opamp_id, &viewer.token).await;
     assert!(html.contains(r#"data-testid="agent-panel""#), "viewers see the Agent panel");
     assert!(html.contains(r#"id="agent-restart-status""#), "and how a restart went");
     assert!(!html.contains("agent-restart\"") && !html.contains("restart-dialog"), "but cannot restart");
@@ -484,7 +483,7 @@ async fn operators_restart_an_opamp_collector_from_its_agent_panel_after_a_dialo
     assert_eq!(status, 403);
 
     let alloy = operator.create_collector("edge-1").await;
-    let html = page(&alloy, &operator.token).await;
+    let html = collector_page(&http, &server, &alloy, &operator.token).await;
     assert!(!html.contains("restart-dialog"), "Alloy collectors are not restarted over OpAMP");
 
     // The page's request: the session cookie, from linkmesh's own origin.
@@ -527,19 +526,10 @@ async fn operators_restart_an_opamp_collector_from_its_agent_panel_after_a_dialo
 async fn an_opamp_collectors_page_mints_its_token_with_the_supervisor_config() {
     let server = Server::start();
     let http = no_redirects();
-    let page = |collector_id: &str, token: &str| {
-        let (http, url) = (http.clone(), server.url(&format!("/collectors/{collector_id}")));
-        let token = token.to_owned();
-        async move {
-            let response = http.get(url).bearer_auth(token).send().await.expect("collector page");
-            assert_eq!(response.status(), 200);
-            response.text().await.expect("html")
-        }
-    };
     let operator = Api::with_role(&server, "operator").await;
     let opamp = operator.create("/api/v1/collectors", json!({ "name": "otel-1", "mode": "opamp" })).await;
     let opamp_id = opamp["id"].as_str().expect("id").to_owned();
-    let html = page(&opamp_id, &operator.token).await;
+    let html = collector_page(&http, &server, &opamp_id, &operator.token).await;
     let otel_tab = html.split(r#"id="enroll-otel""#).nth(1).expect("the OpenTelemetry Collector steps");
     assert!(otel_tab.contains(r#"data-action="mint-token" id="mint-button""#), "minted here: {otel_tab}");
     assert!(otel_tab.contains(r#"id="minted" data-config-file="supervisor.yaml" hidden"#));
@@ -557,12 +547,12 @@ async fn an_opamp_collectors_page_mints_its_token_with_the_supervisor_config() {
     assert!(js.contains("$('#supervisor-config').textContent = minted.supervisor_config;"));
 
     let alloy = operator.create_collector("edge-1").await;
-    let html = page(&alloy, &operator.token).await;
+    let html = collector_page(&http, &server, &alloy, &operator.token).await;
     assert!(html.contains(r#"id="minted" data-config-file="config.alloy" hidden"#), "Alloy's token");
     assert!(!html.contains("supervisor-config"), "and no supervisor.yaml for Alloy");
 
     let viewer = Api::with_role(&server, "viewer").await;
-    let html = page(&opamp_id, &viewer.token).await;
+    let html = collector_page(&http, &server, &opamp_id, &viewer.token).await;
     assert!(!html.contains("mint-button"), "viewers cannot mint");
     assert!(html.contains("Your role cannot mint tokens"));
 }

@@ -105,21 +105,8 @@ impl SimHttpClient {
         token: &str,
         request: &impl Message,
     ) -> Result<Response, CallError> {
-        let response = self
-            .http
-            .post(format!("{base_url}{SERVICE_PATH}/{method}"))
-            .header(CONTENT_TYPE, "application/proto")
-            .header("connect-protocol-version", "1")
-            .header(AUTHORIZATION, format!("Bearer {token}"))
-            .body(request.encode_to_vec())
-            .send()
-            .await
-            .map_err(CallError::from_reqwest)?;
-        let (status, body) = read_body(response).await?;
-        if status != 200 {
-            return Err(CallError::Status { status, message: error_message(&body) });
-        }
-        Response::decode(body.as_slice()).map_err(|error| CallError::Decode(error.to_string()))
+        let url = format!("{base_url}{SERVICE_PATH}/{method}");
+        self.post_proto(url, "application/proto", &[("connect-protocol-version", "1")], token, request).await
     }
 
     pub async fn get_config(
@@ -160,20 +147,32 @@ impl SimHttpClient {
         token: &str,
         message: &opamp_pb::AgentToServer,
     ) -> Result<opamp_pb::ServerToAgent, CallError> {
-        let response = self
+        self.post_proto(format!("{base_url}/v1/opamp"), "application/x-protobuf", &[], token, message).await
+    }
+
+    /// POSTs a binary proto body with `token` as the bearer; a 200 answer is decoded as `Response`.
+    async fn post_proto<Response: Message + Default>(
+        &self,
+        url: String,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        token: &str,
+        request: &impl Message,
+    ) -> Result<Response, CallError> {
+        let mut builder = self
             .http
-            .post(format!("{base_url}/v1/opamp"))
-            .header(CONTENT_TYPE, "application/x-protobuf")
-            .header(AUTHORIZATION, format!("Bearer {token}"))
-            .body(message.encode_to_vec())
-            .send()
-            .await
-            .map_err(CallError::from_reqwest)?;
+            .post(url)
+            .header(CONTENT_TYPE, content_type)
+            .header(AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = builder.body(request.encode_to_vec()).send().await.map_err(CallError::from_reqwest)?;
         let (status, body) = read_body(response).await?;
         if status != 200 {
             return Err(CallError::Status { status, message: error_message(&body) });
         }
-        opamp_pb::ServerToAgent::decode(body.as_slice()).map_err(|error| CallError::Decode(error.to_string()))
+        Response::decode(body.as_slice()).map_err(|error| CallError::Decode(error.to_string()))
     }
 
     /// An OTLP/HTTP metrics export of an already encoded (and maybe gzipped) body.
