@@ -313,14 +313,16 @@ async function enrollThroughNode3ThenEveryNode(recorded) {
       || recorded.sends.find((send) => send.uid === uid && !send.ok));
     if (outcome !== true) throw new Error(`node 3 refused the enrolled agent: ${outcome.err}`);
     assert.match(Buffer.from(first.configs[0].file.body).toString(), /otlphttp\/dst_/);
+    const collector = await waitFor('the enrolled collector on node 1', async () => (await api(0, 'GET', '/collectors?mode=opamp&limit=1000'))
+      .collectors.find((found) => found.host_id === uid));
+    assert.equal(collector.name, 'node-agent@cluster-host');
+    assert.deepEqual(collector.labels, { fleet: 'node-cluster' });
+    // The client sends its APPLIED with its next message (its shutdown says no goodbye and drops a
+    // send not yet made), so the client runs until node 1 shows it.
+    await waitFor('APPLIED shown by node 1', () => appliedOnNode1(collector.id));
   } finally {
     await first.client.shutdown();
   }
-  const collector = await waitFor('the enrolled collector on node 1', async () => (await api(0, 'GET', '/collectors?mode=opamp&limit=1000'))
-    .collectors.find((found) => found.host_id === uid));
-  assert.equal(collector.name, 'node-agent@cluster-host');
-  assert.deepEqual(collector.labels, { fleet: 'node-cluster' });
-  await waitFor('APPLIED shown by node 1', () => appliedOnNode1(collector.id));
   for (const index of [0, 1]) {
     const seen = recorded.sends.length;
     const again = startClient(index, created.token, uid);
