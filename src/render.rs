@@ -33,7 +33,7 @@ pub mod template_check;
 pub mod templates;
 pub mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
@@ -143,11 +143,144 @@ pub fn render_for_delivery(input: &RenderInput<'_>, values: &CredentialValues) -
 }
 
 fn render_content(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> (ConfigFormat, String) {
-    let content = match input.mode {
-        CollectorMode::AlloyRemotecfg => alloy::render_alloy(input, credentials).content,
-        CollectorMode::Opamp => otelcol::render_otelcol(input, credentials).content,
+    (format_of(input.mode), render_parts(input, credentials).content(input))
+}
+
+fn render_parts(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedParts {
+    match input.mode {
+        CollectorMode::AlloyRemotecfg => alloy::render_alloy_parts(input, credentials),
+        CollectorMode::Opamp => otelcol::render_otelcol_parts(input, credentials),
+    }
+}
+
+/// The first line of a rendered config, the only one that names the collector (its name and id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heading {
+    /// A config to run.
+    Config,
+    /// Comments only, saying why there is nothing to run.
+    Placeholder(&'static str),
+}
+
+/// A rendering split at its first line: what follows [`Heading`] is the same for every collector
+/// whose render input differs only in its name and id.
+pub struct RenderedParts {
+    mode: CollectorMode,
+    heading: Heading,
+    rest: String,
+    components: BTreeMap<String, Vec<String>>,
+}
+
+impl RenderedParts {
+    /// The whole text for the collector of `input`.
+    fn content(&self, input: &RenderInput<'_>) -> String {
+        joined(self.mode, self.heading, &self.rest, input)
+    }
+}
+
+fn joined(mode: CollectorMode, heading: Heading, rest: &str, input: &RenderInput<'_>) -> String {
+    let mut content = match mode {
+        CollectorMode::AlloyRemotecfg => {
+            alloy::heading_line(heading, input.collector_name, input.collector_id)
+        }
+        CollectorMode::Opamp => otelcol::heading_line(heading, input.collector_name, input.collector_id),
     };
-    (format_of(input.mode), content)
+    content.reserve_exact(rest.len());
+    content.push_str(rest);
+    content
+}
+
+/// Renders the stored configs of many collectors ([`render_collector_config`] for each, byte for
+/// byte), rendering each distinct input once: a fleet-wide change reaching ten thousand collectors
+/// with the same labels renders one config and names each collector in its first line. Inputs share
+/// a rendering when they hold the very same items (by address: nothing can change or free them
+/// while `'a` lasts), mode and stability level, and, when any item's text could be a template
+/// (`{{`), the same labels and reported attributes.
+#[derive(Default)]
+pub struct SharedRenders<'a> {
+    groups: HashMap<ShareKey<'a>, SharedGroup<'a>>,
+}
+
+struct SharedGroup<'a> {
+    /// Whether the items' settings may resolve templates: then labels and attributes matter.
+    templated: bool,
+    rests: HashMap<Option<TemplateValues<'a>>, (Heading, String)>,
+}
+
+type TemplateValues<'a> = (&'a Labels, &'a BTreeMap<String, String>);
+
+impl<'a> SharedRenders<'a> {
+    pub fn render(&mut self, input: &RenderInput<'a>) -> RenderedConfig {
+        let group = self.groups.entry(ShareKey::of(input)).or_insert_with(|| SharedGroup {
+            templated: template_check::may_hold_templates(input),
+            rests: HashMap::new(),
+        });
+        let values = group.templated.then_some((input.labels, input.attributes));
+        let (heading, rest) = group.rests.entry(values).or_insert_with(|| {
+            let parts = render_parts(input, &Credentials::Markers);
+            (parts.heading, parts.rest)
+        });
+        let content = joined(input.mode, *heading, rest, input);
+        let hash = config_hash(&content, input);
+        RenderedConfig { format: format_of(input.mode), content, hash }
+    }
+}
+
+/// What a rendering after the first line depends on, besides template values.
+#[derive(PartialEq, Eq, Hash)]
+struct ShareKey<'a> {
+    mode: CollectorMode,
+    stability_level: StabilityLevel,
+    sources: Vec<Same<'a, Source>>,
+    routes: Vec<Same<'a, Route>>,
+    destinations: Vec<Same<'a, Destination>>,
+    pipelines: Vec<(&'a str, Same<'a, Pipeline>)>,
+    destinations_elsewhere: Vec<&'a str>,
+}
+
+impl<'a> ShareKey<'a> {
+    fn of(input: &RenderInput<'a>) -> ShareKey<'a> {
+        // Every field named: a field added to the input must be decided on here.
+        let RenderInput {
+            collector_id: _,
+            collector_name: _,
+            mode,
+            sources,
+            routes,
+            destinations,
+            pipelines,
+            stability_level,
+            destinations_elsewhere,
+            labels: _,
+            attributes: _,
+        } = input;
+        ShareKey {
+            mode: *mode,
+            stability_level: *stability_level,
+            sources: sources.iter().map(|item| Same(*item)).collect(),
+            routes: routes.iter().map(|item| Same(*item)).collect(),
+            destinations: destinations.iter().map(|item| Same(*item)).collect(),
+            pipelines: pipelines.iter().map(|(id, pipeline)| (*id, Same(*pipeline))).collect(),
+            destinations_elsewhere: destinations_elsewhere.iter().copied().collect(),
+        }
+    }
+}
+
+/// One item, compared and hashed by its address.
+struct Same<'a, T>(&'a T);
+
+impl<T> PartialEq for Same<'_, T> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl<T> Eq for Same<'_, T> {}
+
+impl<T> std::hash::Hash for Same<'_, T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(self.0, state);
+    }
 }
 
 fn format_of(mode: CollectorMode) -> ConfigFormat {
@@ -208,5 +341,104 @@ impl TestModel {
             labels: &self.labels,
             attributes: &self.attributes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pipeline::settings_for_test;
+    use serde_json::json;
+
+    /// Items shared by the collectors of the property below: a plain model, one whose destination
+    /// endpoint and source attributes are templates, and an empty one.
+    fn models() -> Vec<TestModel> {
+        let templated = TestModel {
+            sources: vec![Source {
+                resource_attributes: [("host".to_owned(), "{{attributes.host.name}}".to_owned())].into(),
+                ..Source::for_test("src_1", "otlp")
+            }],
+            routes: vec![Route::for_test("rte_1", 10, "true", true, &["dst_1"])],
+            destinations: vec![Destination {
+                settings: settings_for_test(json!({"endpoint": "https://{{labels.region}}.example.com"})),
+                ..Destination::for_test("dst_1", "otlp_http")
+            }],
+            ..TestModel::default()
+        };
+        let plain = TestModel {
+            sources: vec![Source::for_test("src_2", "otlp")],
+            routes: vec![Route::for_test("rte_2", 10, "true", true, &["dst_2"])],
+            destinations: vec![Destination {
+                settings: settings_for_test(json!({"endpoint": "https://otlp.example.com"})),
+                ..Destination::for_test("dst_2", "otlp_http")
+            }],
+            ..TestModel::default()
+        };
+        vec![plain, templated, TestModel::default()]
+    }
+
+    proptest::proptest! {
+        /// Rendering many collectors at once gives each exactly what rendering it alone gives.
+        #[test]
+        fn shared_renders_are_the_renders_of_each_collector(
+            collectors in proptest::collection::vec(
+                ("(?s).{0,12}", "col_[a-z0-9]{1,6}", 0..3usize, proptest::option::of("[a-z\"]{1,3}"),
+                    proptest::option::of("[a-z ]{1,3}"), proptest::bool::ANY),
+                1..24,
+            ),
+        ) {
+            let models = models();
+            let cases: Vec<(String, String, usize, Labels, BTreeMap<String, String>, CollectorMode)> = collectors
+                .into_iter()
+                .map(|(name, id, model, region, host, alloy)| {
+                    let labels = region.map(|region| ("region".to_owned(), region)).into_iter().collect();
+                    let attributes = host.map(|host| ("host.name".to_owned(), host)).into_iter().collect();
+                    let mode = if alloy { CollectorMode::AlloyRemotecfg } else { CollectorMode::Opamp };
+                    (name, id, model, labels, attributes, mode)
+                })
+                .collect();
+            let inputs: Vec<RenderInput<'_>> = cases
+                .iter()
+                .map(|(name, id, model, labels, attributes, mode)| RenderInput {
+                    collector_id: id,
+                    collector_name: name,
+                    labels,
+                    attributes,
+                    ..models[*model].input(*mode)
+                })
+                .collect();
+            let mut shared = SharedRenders::default();
+            for input in &inputs {
+                proptest::prop_assert_eq!(shared.render(input), render_collector_config(input));
+            }
+        }
+    }
+
+    #[test]
+    fn collectors_with_the_same_items_share_one_rendering_unless_their_templates_differ() {
+        let models = models();
+        let names = ["edge-1", "edge \"2\"", "ä\n3"];
+        let labels: Vec<Labels> = ["eu", "eu", "us"]
+            .iter()
+            .map(|region| [("region".to_owned(), (*region).to_owned())].into())
+            .collect();
+        let attributes = BTreeMap::new();
+        let mut shared = SharedRenders::default();
+        for model in &models[..2] {
+            for (name, labels) in names.iter().zip(&labels) {
+                let input = RenderInput {
+                    collector_name: name,
+                    labels,
+                    attributes: &attributes,
+                    ..model.input(CollectorMode::Opamp)
+                };
+                assert_eq!(shared.render(&input), render_collector_config(&input));
+            }
+        }
+        let rendered: Vec<usize> = shared.groups.values().map(|group| group.rests.len()).collect();
+        let mut rendered = rendered;
+        rendered.sort_unstable();
+        // The plain model once for all three; the templated one once per region.
+        assert_eq!(rendered, vec![1, 2]);
     }
 }

@@ -19,7 +19,7 @@ pub const MAX_EVENTS_PER_COLLECTOR: usize = 1000;
 /// Rendered config versions kept per collector.
 pub const MAX_CONFIG_VERSIONS: usize = 50;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CollectorMode {
     #[serde(rename = "alloy-remotecfg")]
     AlloyRemotecfg,

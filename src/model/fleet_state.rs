@@ -24,7 +24,7 @@ use super::rollouts::Rollouts;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::UnixMillis;
 use super::{parse_token_hash, TokenHash};
-use crate::render::{render_collector_config, template_check, RenderInput};
+use crate::render::{render_collector_config, template_check, RenderInput, RenderedConfig, SharedRenders};
 
 mod enrollment_apply;
 mod rollout_apply;
@@ -478,14 +478,14 @@ impl FleetState {
                         changed.push((id, labels));
                     }
                 }
-                let mut effects = Vec::new();
+                let mut relabelled = Vec::with_capacity(changed.len());
                 for (id, labels) in changed {
                     if let Some(record) = self.collectors.get_mut(id) {
                         record.labels = labels;
                     }
-                    effects.extend(self.rerender(id, *at));
+                    relabelled.push(id.to_owned());
                 }
-                Ok(effects)
+                Ok(self.rerender_many(&relabelled, *at))
             }
             Command::DeleteCollector { id } => {
                 if !self.collectors.contains_key(id) {
@@ -556,7 +556,7 @@ impl FleetState {
                 }
                 self.pipelines.insert(pipeline.id.clone(), pipeline.clone());
                 let users = self.collectors_using_pipeline(&pipeline.id);
-                Ok(users.iter().filter_map(|collector_id| self.rerender(collector_id, *at)).collect())
+                Ok(self.rerender_many(&users, *at))
             }
             Command::DeletePipeline { id, .. } => {
                 if !self.pipelines.contains_key(id) {
@@ -1048,7 +1048,7 @@ impl FleetState {
         at: UnixMillis,
     ) -> Vec<Effect> {
         let selected = self.collectors_selected(before, after);
-        selected.iter().filter_map(|collector_id| self.rerender(collector_id, at)).collect()
+        self.rerender_many(&selected, at)
     }
 
     /// Applies `command` to a copy of the state it touches and returns the resulting current config of
@@ -1265,6 +1265,29 @@ impl FleetState {
         let record = self.collectors.get_mut(collector_id)?;
         record.record_rendered(rendered.hash, rendered.format.as_str(), rendered.content, at)?;
         Some(Effect::CollectorRenderInputsChanged { collector_id: collector_id.to_owned() })
+    }
+
+    /// [`rerender`](Self::rerender) for each of `collector_ids`, rendering each distinct input once
+    /// (`render::SharedRenders`).
+    fn rerender_many(&mut self, collector_ids: &[String], at: UnixMillis) -> Vec<Effect> {
+        if self.skip_renders {
+            return Vec::new();
+        }
+        let rendered: Vec<(&String, RenderedConfig)> = {
+            let mut shared = SharedRenders::default();
+            collector_ids
+                .iter()
+                .filter_map(|id| Some((id, shared.render(&self.render_input(self.collectors.get(id)?)))))
+                .collect()
+        };
+        rendered
+            .into_iter()
+            .filter_map(|(collector_id, rendered)| {
+                let record = self.collectors.get_mut(collector_id)?;
+                record.record_rendered(rendered.hash, rendered.format.as_str(), rendered.content, at)?;
+                Some(Effect::CollectorRenderInputsChanged { collector_id: collector_id.clone() })
+            })
+            .collect()
     }
 
     /// Activity for a collector deleted in the meantime is dropped: the delete won. So is activity

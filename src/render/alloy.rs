@@ -23,7 +23,7 @@ use super::plan::{
     PlannedStep,
 };
 use super::secrets::Credentials;
-use super::{alloy_syntax, nothing_configured, RenderInput};
+use super::{alloy_syntax, nothing_configured, Heading, RenderInput, RenderedParts};
 use crate::model::pipeline::Signal;
 use crate::model::stability::StabilityLevel;
 
@@ -46,12 +46,17 @@ pub fn render_alloy_module(input: &RenderInput<'_>) -> String {
 }
 
 pub fn render_alloy(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedAlloy {
+    let parts = render_alloy_parts(input, credentials);
+    RenderedAlloy { content: parts.content(input), components: parts.components }
+}
+
+/// [`render_alloy`] split at its first line, the only one naming the collector.
+pub(super) fn render_alloy_parts(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedParts {
     if nothing_configured(input) {
-        return RenderedAlloy {
-            content: format!(
-                "// linkmesh: no sources or routes configured for collector {}\n",
-                alloy_syntax::quote(input.collector_name)
-            ),
+        return RenderedParts {
+            mode: input.mode,
+            heading: Heading::Placeholder("no sources or routes configured"),
+            rest: String::new(),
             components: BTreeMap::new(),
         };
     }
@@ -65,19 +70,29 @@ pub fn render_alloy(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> R
     };
     module.render();
 
-    let mut content = format!(
-        "// linkmesh: config of collector {} ({}); generated, local edits are overwritten.\n",
-        alloy_syntax::quote(input.collector_name),
-        alloy_syntax::quote(input.collector_id)
-    );
+    let mut rest = String::new();
     for note in &plan.skipped {
-        content.push_str(&format!("// linkmesh: skipped: {}\n", alloy_syntax::quote(note)));
+        rest.push_str(&format!("// linkmesh: skipped: {}\n", alloy_syntax::quote(note)));
     }
-    content.push_str(&format!("declare {} {{\n", alloy_syntax::quote(DECLARE_NAME)));
-    write_items(&mut content, &module.items, 2);
-    content.push_str("}\n\n");
-    content.push_str(&format!("{DECLARE_NAME} {} {{ }}\n", alloy_syntax::quote(INSTANCE_LABEL)));
-    RenderedAlloy { content, components: module.components }
+    rest.push_str(&format!("declare {} {{\n", alloy_syntax::quote(DECLARE_NAME)));
+    write_items(&mut rest, &module.items, 2);
+    rest.push_str("}\n\n");
+    rest.push_str(&format!("{DECLARE_NAME} {} {{ }}\n", alloy_syntax::quote(INSTANCE_LABEL)));
+    RenderedParts { mode: input.mode, heading: Heading::Config, rest, components: module.components }
+}
+
+/// The first line of an Alloy module: a comment naming the collector.
+pub(super) fn heading_line(heading: Heading, collector_name: &str, collector_id: &str) -> String {
+    match heading {
+        Heading::Placeholder(what) => {
+            format!("// linkmesh: {what} for collector {}\n", alloy_syntax::quote(collector_name))
+        }
+        Heading::Config => format!(
+            "// linkmesh: config of collector {} ({}); generated, local edits are overwritten.\n",
+            alloy_syntax::quote(collector_name),
+            alloy_syntax::quote(collector_id)
+        ),
+    }
 }
 
 struct Module<'p, 'a> {

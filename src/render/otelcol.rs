@@ -27,7 +27,7 @@ use super::plan::{
 };
 use super::secrets::{CredentialText, Credentials};
 use super::yaml::Yaml;
-use super::{nothing_configured, RenderInput};
+use super::{nothing_configured, Heading, RenderInput, RenderedParts};
 use crate::model::pipeline::Signal;
 
 /// The YAML text and, per graph node id, the collector's ids of the components rendered for it
@@ -51,8 +51,16 @@ pub fn is_placeholder(content: &str) -> bool {
 }
 
 pub fn render_otelcol(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedOtelcol {
-    let comment = |what: &str| RenderedOtelcol {
-        content: format!("# linkmesh: {what} for collector {:?}\n", input.collector_name),
+    let parts = render_otelcol_parts(input, credentials);
+    RenderedOtelcol { content: parts.content(input), components: parts.components }
+}
+
+/// [`render_otelcol`] split at its first line, the only one naming the collector.
+pub(super) fn render_otelcol_parts(input: &RenderInput<'_>, credentials: &Credentials<'_>) -> RenderedParts {
+    let comment = |what: &'static str| RenderedParts {
+        mode: input.mode,
+        heading: Heading::Placeholder(what),
+        rest: String::new(),
         components: BTreeMap::new(),
     };
     if nothing_configured(input) {
@@ -74,15 +82,23 @@ pub fn render_otelcol(input: &RenderInput<'_>, credentials: &Credentials<'_>) ->
         config.destination(destination, credentials);
     }
 
-    let mut content = format!(
-        "# linkmesh: config of collector {:?} ({:?}); generated, local edits are overwritten.\n",
-        input.collector_name, input.collector_id
-    );
+    let mut rest = String::new();
     for note in &plan.skipped {
-        content.push_str(&format!("# linkmesh: skipped: {note:?}\n"));
+        rest.push_str(&format!("# linkmesh: skipped: {note:?}\n"));
     }
-    content.push_str(&config.document().to_document());
-    RenderedOtelcol { content, components: config.components }
+    rest.push_str(&config.document().to_document());
+    RenderedParts { mode: input.mode, heading: Heading::Config, rest, components: config.components }
+}
+
+/// The first line of an OpenTelemetry Collector config: a YAML comment naming the collector.
+pub(super) fn heading_line(heading: Heading, collector_name: &str, collector_id: &str) -> String {
+    match heading {
+        Heading::Placeholder(what) => format!("# linkmesh: {what} for collector {collector_name:?}\n"),
+        Heading::Config => format!(
+            "# linkmesh: config of collector {collector_name:?} ({collector_id:?}); generated, local edits are \
+             overwritten.\n"
+        ),
+    }
 }
 
 /// Sections in insertion order; every component id is unique by construction of the labels.

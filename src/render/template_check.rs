@@ -162,6 +162,33 @@ pub fn uses_attributes(input: &RenderInput<'_>) -> bool {
     sources || destinations || steps
 }
 
+/// Whether any text the rendering of `input` reads could be a template (`{{` anywhere in the
+/// settings of its sources, destinations and steps or in a source's resource attributes, whatever
+/// the field allows): when not, its labels and attributes cannot change its config.
+pub fn may_hold_templates(input: &RenderInput<'_>) -> bool {
+    let in_settings = |settings: &Settings| settings.values().any(value_may_hold_template);
+    input.sources.iter().any(|source| {
+        in_settings(&source.settings)
+            || source.resource_attributes.values().any(|value| value.contains(templates::OPEN))
+    }) || input.destinations.iter().any(|destination| in_settings(&destination.settings))
+        || input
+            .pipelines
+            .values()
+            .flat_map(|pipeline| &pipeline.steps)
+            .any(|step| in_settings(&step.settings))
+}
+
+fn value_may_hold_template(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains(templates::OPEN),
+        serde_json::Value::Array(values) => values.iter().any(value_may_hold_template),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(key, value)| key.contains(templates::OPEN) || value_may_hold_template(value))
+        }
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,7 +77,8 @@ pub enum Piece {
     Ref(Reference),
 }
 
-const OPEN: &str = "{{";
+/// Where every reference begins.
+pub const OPEN: &str = "{{";
 const CLOSE: &str = "}}";
 const MAX_ATTRIBUTE_KEY_LEN: usize = 255;
 

@@ -350,8 +350,7 @@ impl FleetState {
         let Some(released) = rollout.batches.get_mut(batch) else { return vec![] };
         released.released_at = Some(at);
         let collector_ids: Vec<String> = released.targets.keys().cloned().collect();
-        let effects =
-            collector_ids.iter().filter_map(|collector_id| self.rerender(collector_id, at)).collect();
+        let effects = self.rerender_many(&collector_ids, at);
         self.record_targets(id, batch, &collector_ids);
         effects
     }
