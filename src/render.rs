@@ -377,6 +377,9 @@ mod tests {
         vec![plain, templated, TestModel::default()]
     }
 
+    /// One collector of the property below: name, id, model index, labels, attributes, mode.
+    type Case = (String, String, usize, Labels, BTreeMap<String, String>, CollectorMode);
+
     proptest::proptest! {
         /// Rendering many collectors at once gives each exactly what rendering it alone gives.
         #[test]
@@ -388,7 +391,7 @@ mod tests {
             ),
         ) {
             let models = models();
-            let cases: Vec<(String, String, usize, Labels, BTreeMap<String, String>, CollectorMode)> = collectors
+            let cases: Vec<Case> = collectors
                 .into_iter()
                 .map(|(name, id, model, region, host, alloy)| {
                     let labels = region.map(|region| ("region".to_owned(), region)).into_iter().collect();
