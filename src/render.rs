@@ -33,7 +33,7 @@ pub mod template_check;
 pub mod templates;
 pub mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{hash_map, BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -192,37 +192,73 @@ fn joined(mode: CollectorMode, heading: Heading, rest: &str, input: &RenderInput
 
 /// Renders the stored configs of many collectors ([`render_collector_config`] for each, byte for
 /// byte), rendering each distinct input once: a fleet-wide change reaching ten thousand collectors
-/// with the same labels renders one config and names each collector in its first line. Inputs share
-/// a rendering when they hold the very same items (by address: nothing can change or free them
-/// while `'a` lasts), mode and stability level, and, when any item's text could be a template
-/// (`{{`), the same labels and reported attributes.
+/// with the same labels renders one config and names each collector in its first line.
 #[derive(Default)]
 pub struct SharedRenders<'a> {
-    groups: HashMap<ShareKey<'a>, SharedGroup<'a>>,
+    inputs: InputGroups<'a, (Heading, String)>,
 }
-
-struct SharedGroup<'a> {
-    /// Whether the items' settings may resolve templates: then labels and attributes matter.
-    templated: bool,
-    rests: HashMap<Option<TemplateValues<'a>>, (Heading, String)>,
-}
-
-type TemplateValues<'a> = (&'a Labels, &'a BTreeMap<String, String>);
 
 impl<'a> SharedRenders<'a> {
     pub fn render(&mut self, input: &RenderInput<'a>) -> RenderedConfig {
-        let group = self.groups.entry(ShareKey::of(input)).or_insert_with(|| SharedGroup {
-            templated: template_check::may_hold_templates(input),
-            rests: HashMap::new(),
-        });
-        let values = group.templated.then_some((input.labels, input.attributes));
-        let (heading, rest) = group.rests.entry(values).or_insert_with(|| {
+        let (heading, rest) = self.inputs.entry(input).or_insert_with(|| {
             let parts = render_parts(input, &Credentials::Markers);
             (parts.heading, parts.rest)
         });
         let content = joined(input.mode, *heading, rest, input);
         let hash = config_hash(&content, input);
         RenderedConfig { format: format_of(input.mode), content, hash }
+    }
+}
+
+/// Tells the first of many inputs that render alike after their first line (and agree on `X`, what
+/// else a caller's check reads) from the ones after it: a check that passed for the first passes
+/// for the others.
+pub struct DistinctInputs<'a, X> {
+    inputs: InputGroups<'a, HashSet<X>>,
+}
+
+impl<X> Default for DistinctInputs<'_, X> {
+    fn default() -> Self {
+        DistinctInputs { inputs: InputGroups::default() }
+    }
+}
+
+impl<'a, X: std::hash::Hash + Eq> DistinctInputs<'a, X> {
+    /// Whether no input before this one rendered alike with the same `extra`.
+    pub fn first(&mut self, input: &RenderInput<'a>, extra: X) -> bool {
+        self.inputs.entry(input).or_default().insert(extra)
+    }
+}
+
+/// Inputs grouped by what a rendering after its first line depends on: the very same items (by
+/// address: nothing can change or free them while `'a` lasts), mode and stability level, and, when
+/// any item's text could be a template (`{{`), the same labels and reported attributes. One `V` per
+/// group.
+struct InputGroups<'a, V> {
+    groups: HashMap<ShareKey<'a>, SharedGroup<'a, V>>,
+}
+
+impl<V> Default for InputGroups<'_, V> {
+    fn default() -> Self {
+        InputGroups { groups: HashMap::new() }
+    }
+}
+
+struct SharedGroup<'a, V> {
+    /// Whether the items' settings may resolve templates: then labels and attributes matter.
+    templated: bool,
+    by_values: HashMap<Option<TemplateValues<'a>>, V>,
+}
+
+type TemplateValues<'a> = (&'a Labels, &'a BTreeMap<String, String>);
+
+impl<'a, V> InputGroups<'a, V> {
+    fn entry(&mut self, input: &RenderInput<'a>) -> hash_map::Entry<'_, Option<TemplateValues<'a>>, V> {
+        let group = self.groups.entry(ShareKey::of(input)).or_insert_with(|| SharedGroup {
+            templated: template_check::may_hold_templates(input),
+            by_values: HashMap::new(),
+        });
+        group.by_values.entry(group.templated.then_some((input.labels, input.attributes)))
     }
 }
 
@@ -438,7 +474,7 @@ mod tests {
                 assert_eq!(shared.render(&input), render_collector_config(&input));
             }
         }
-        let rendered: Vec<usize> = shared.groups.values().map(|group| group.rests.len()).collect();
+        let rendered: Vec<usize> = shared.inputs.groups.values().map(|group| group.by_values.len()).collect();
         let mut rendered = rendered;
         rendered.sort_unstable();
         // The plain model once for all three; the templated one once per region.

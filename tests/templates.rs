@@ -107,6 +107,61 @@ async fn a_labelled_endpoint_renders_per_collector_and_dangling_labels_are_refus
     assert!(message(&body).contains("edge-eu") && message(&body).contains("\"zone\""), "{body}");
 }
 
+/// A fleet-wide write is checked once per group of collectors that render alike; a collector whose
+/// labels break a template is still found, by name, among collectors it would be grouped with but
+/// for its labels.
+#[tokio::test]
+async fn a_fleet_wide_write_names_the_one_collector_whose_label_breaks_it() {
+    let server = Server::start();
+    let api = Api::admin(&server).await;
+    let mut ids = Vec::new();
+    for (name, region) in [("edge-1", "eu"), ("edge-2", "eu"), ("edge-3", "e u"), ("edge-4", "eu")] {
+        let collector_id = api.create_collector(name).await;
+        let (status, body) = set_labels(&api, &collector_id, json!({"fleet": "t", "region": region})).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(collector_id);
+    }
+    let destination = |endpoint: &str| {
+        json!({
+            "selector": "fleet=t",
+            "name": "regional",
+            "type": "otlp_http",
+            "settings": {"endpoint": endpoint},
+        })
+    };
+    let (status, body) =
+        post(&api, "/api/v1/destinations", destination("https://{{labels.region}}.example.com")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(field(&body), "settings.endpoint", "{body}");
+    assert!(message(&body).contains("edge-3"), "{body}");
+
+    let (status, body) = set_labels(&api, &ids[2], json!({"fleet": "t", "region": "us"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        post(&api, "/api/v1/destinations", destination("https://{{labels.region}}.example.com")).await;
+    assert_eq!(status, 201, "{body}");
+    let destination_id = body["id"].as_str().expect("id").to_owned();
+    let (status, body) = post(
+        &api,
+        "/api/v1/sources",
+        json!({"selector": "fleet=t", "name": "apps", "type": "otlp", "settings": {}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &api,
+        "/api/v1/routes",
+        json!({"selector": "fleet=t", "name": "all", "destination_ids": [destination_id]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    for (collector_id, region) in ids.iter().zip(["eu", "eu", "us", "eu"]) {
+        let config = api.get(&format!("/api/v1/collectors/{collector_id}/config")).await;
+        let content = config["content"].as_str().expect("content");
+        assert!(content.contains(&format!("https://{region}.example.com")), "{content}");
+    }
+}
+
 #[tokio::test]
 async fn templates_are_refused_in_ottl_and_attributes_where_data_is_sent() {
     let server = Server::start();

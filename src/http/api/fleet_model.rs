@@ -23,7 +23,7 @@ use crate::render::catalogue::{self, EntryKind, FieldError};
 use crate::render::ottl_check;
 use crate::render::plan::{Plan, RESOURCE_ATTRIBUTE_TEMPLATING};
 use crate::render::stability::check_render_input;
-use crate::render::{template_check, templates};
+use crate::render::{template_check, templates, DistinctInputs};
 use crate::secrets;
 
 const MAX_CONDITION_BYTES: usize = 4096;
@@ -103,9 +103,10 @@ pub(super) async fn commit_or_preview(
             true => replica.fleet.preview_scope(&command)?,
             false => replica.fleet.check_scope(&command)?,
         };
-        check_templates(&scoped, &affected, &command)?;
-        check_stability(&scoped, &affected, stability_field(&command))?;
-        check_ottl(&scoped, &affected, &command)?;
+        let checked = distinct_collectors(&scoped, &affected);
+        check_templates(&scoped, &checked, &command)?;
+        check_stability(&scoped, &checked, stability_field(&command))?;
+        check_ottl(&scoped, &checked, &command)?;
         options.validate_only.then(|| {
             let mut changed = 0usize;
             let configs = affected
@@ -135,6 +136,23 @@ pub(super) async fn commit_or_preview(
     };
     state.raft.propose(command).await?;
     Ok(None)
+}
+
+/// The first of each group of `collector_ids` whose configs render alike and who report the same
+/// Alloy release (`render::DistinctInputs`), in order: the checks below find in every collector of a
+/// group what they find in its first, so checking the first checks them all, and the first collector
+/// refused is the same (a fleet-wide change to ten thousand collectors with the same labels checks one).
+fn distinct_collectors(fleet: &FleetState, collector_ids: &[String]) -> Vec<String> {
+    let mut distinct = DistinctInputs::default();
+    collector_ids
+        .iter()
+        .filter(|collector_id| {
+            fleet.collectors.get(collector_id.as_str()).is_some_and(|record| {
+                distinct.first(&fleet.render_input(record), reported_version(&record.local_attributes))
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// The request field a stability refusal of `command` names.
