@@ -74,7 +74,13 @@ async fn scrape(request: HttpRequest, state: web::Data<AppState>) -> Result<Http
     metrics.set_storage_failed(state.raft.storage_health().failure().is_some());
     // openraft's metrics watch lacks the commit index; a stopped core leaves the last value.
     if let Ok(committed) = state.raft.committed_index().await {
-        metrics.raft().commit_index.set(index_value(committed));
+        let gauges = metrics.raft();
+        gauges.commit_index.set(index_value(committed));
+        // The last log index comes from openraft's metrics watch, which can lag the commit index
+        // just read; the log holds every committed entry, so it is at least that.
+        if gauges.last_log_index.get() < index_value(committed) {
+            gauges.last_log_index.set(index_value(committed));
+        }
     }
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(metrics.encode()))
 }
