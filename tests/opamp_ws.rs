@@ -324,6 +324,18 @@ async fn bad_messages_are_refused_in_protocol_and_the_call_bucket_holds_over_web
         let message = opamp::AgentToServer { sequence_num, ..hello.clone() };
         assert!(exchange(linkmesh::opamp::frame::encode(&message)).await.error_response.is_none());
     }
+    // They have an allowance of their own (64 at once, then 16 a second): 96 more in a row are all
+    // answered, and the 32 or more past the burst waited for it (two seconds at 16 a second).
+    let flooding = tokio::time::Instant::now();
+    for sequence_num in 30..126 {
+        let message = opamp::AgentToServer { sequence_num, ..hello.clone() };
+        assert!(exchange(linkmesh::opamp::frame::encode(&message)).await.error_response.is_none());
+    }
+    assert!(
+        flooding.elapsed() >= Duration::from_secs(1),
+        "status-only messages were not held: {:?}",
+        flooding.elapsed()
+    );
 }
 
 /// A node that stops (SIGTERM) closes its OpAMP connections with 1001 (Going Away) as it begins its

@@ -11,7 +11,9 @@
 //!   waits (the connection is not read meanwhile) instead of being refused — agents do not send a
 //!   refused message again — and one that only carries status, health or the goodbye goes through:
 //!   a supervisor stopping its collector sends a burst of health reports, then its goodbye, and drops
-//!   the connection 5 s later.
+//!   the connection 5 s later. Those have an allowance of their own per connection instead
+//!   ([`LIGHT_BURST`] at once, then [`LIGHT_PER_SECOND`]): past it they wait too, so an agent in a
+//!   loop (or an attacker holding a token) cannot keep its collector's actor busy answering them.
 //! - **Push**: every node applies every change, so the node holding the connection hears that the
 //!   collector's config changed (`opamp/connections.rs`) and asks the owner what to send; the config
 //!   goes out at once instead of at the agent's next heartbeat. An owner whose replica has not applied
@@ -59,6 +61,11 @@ const PUSH_RETRY_AFTER: Duration = Duration::from_millis(100);
 const PUSH_ATTEMPTS: u32 = 50;
 /// Longest single wait for the call bucket (`wait_for_call_bucket`) before it is asked again.
 const MAX_BUCKET_WAIT_SECONDS: u64 = 5;
+/// Status-only messages and goodbyes one connection may send at once: a supervisor restarting its
+/// collector sends a dozen health reports within milliseconds.
+pub const LIGHT_BURST: f64 = 64.0;
+/// ...and how many a second after the burst: far above any agent's heartbeat.
+pub const LIGHT_PER_SECOND: f64 = 16.0;
 
 /// Both transports on one route: a POST is a plain-HTTP message (`opamp.rs`), a GET the WebSocket
 /// upgrade.
@@ -116,6 +123,7 @@ pub async fn upgrade(
         changes,
         agent: None,
         oversized,
+        light: LightAllowance::new(tokio::time::Instant::now()),
     };
     actix_web::rt::spawn(connection.serve(stream));
     Ok(response)
@@ -176,6 +184,34 @@ struct Connection {
     agent: Option<(InstanceUid, u64)>,
     /// Set when [`LimitedFrames`] ended the agent's stream at a frame over the limit.
     oversized: Rc<Cell<bool>>,
+    /// What is left of the allowance for status-only messages.
+    light: LightAllowance,
+}
+
+/// A token bucket for one connection's status-only messages ([`LIGHT_BURST`], [`LIGHT_PER_SECOND`]).
+/// Taking past the burst runs into debt: the message waits until its token would have come.
+#[derive(Debug)]
+struct LightAllowance {
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+impl LightAllowance {
+    fn new(now: tokio::time::Instant) -> LightAllowance {
+        LightAllowance { tokens: LIGHT_BURST, at: now }
+    }
+
+    /// Takes a token for a message read at `now`: how long the message waits for it.
+    fn take(&mut self, now: tokio::time::Instant) -> Duration {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * LIGHT_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(LIGHT_BURST) - 1.0;
+        self.at = now;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / LIGHT_PER_SECOND)
+        }
+    }
 }
 
 impl Connection {
@@ -270,6 +306,10 @@ impl Connection {
             // its collector sends a dozen health reports and then its goodbye, and closes the
             // connection (dropping what the server has not read) 5 s later.
             let _ = self.state.registry.admit_call(&collector);
+            let wait = self.light.take(tokio::time::Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
         } else {
             self.wait_for_call_bucket(&collector).await;
         }
@@ -427,5 +467,34 @@ fn refusal(instance_uid: Vec<u8>, error: ApiError) -> pb::ServerToAgent {
             details,
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_only_messages_pass_in_a_burst_then_wait_for_their_rate() {
+        let start = tokio::time::Instant::now();
+        let mut light = LightAllowance::new(start);
+        for _ in 0..LIGHT_BURST as usize {
+            assert_eq!(light.take(start), Duration::ZERO);
+        }
+        let per_message = Duration::from_secs_f64(1.0 / LIGHT_PER_SECOND);
+        assert_eq!(light.take(start), per_message, "the first past the burst waits for one token");
+        assert_eq!(light.take(start), per_message * 2, "the next for two");
+        // A second later the debt is paid and sixteen tokens came back, less the two owed.
+        let later = start + Duration::from_secs(1);
+        for _ in 0..(LIGHT_PER_SECOND as usize - 2) {
+            assert_eq!(light.take(later), Duration::ZERO);
+        }
+        assert_eq!(light.take(later), per_message);
+        // Idle long enough, the whole burst is back, and no more.
+        let idle = later + Duration::from_secs(3600);
+        for _ in 0..LIGHT_BURST as usize {
+            assert_eq!(light.take(idle), Duration::ZERO);
+        }
+        assert!(light.take(idle) > Duration::ZERO);
     }
 }
