@@ -139,8 +139,7 @@ async fn the_heartbeat_interval_is_offered_once_per_stream_and_only_to_agents_it
     let server = Server::start_with_config(FAST_CONFIG);
     let api = Api::admin(&server).await;
     let (_collector_id, token) = opamp_collector(&api, "otel-offers").await;
-    let mut socket = RawWebSocket::connect(&server, &token).await;
-    let mut exchange = async |uid: u8, sequence_num: u64, capabilities: u64| {
+    let exchange = async |socket: &mut RawWebSocket, uid: u8, sequence_num: u64, capabilities: u64| {
         let message = opamp::AgentToServer {
             instance_uid: vec![uid; 16],
             sequence_num,
@@ -157,11 +156,24 @@ async fn the_heartbeat_interval_is_offered_once_per_stream_and_only_to_agents_it
             .and_then(|offers| offers.opamp)
             .map(|opamp| opamp.heartbeat_interval_seconds)
     };
-    assert_eq!(exchange(1, 0, REPORTS_STATUS | REPORTS_HEARTBEAT).await, Some(30), "the default, 30 s");
-    assert_eq!(exchange(1, 1, REPORTS_STATUS | REPORTS_HEARTBEAT).await, None, "once");
-    assert_eq!(exchange(1, 2, REPORTS_STATUS).await, None, "not to an agent without heartbeats");
-    assert_eq!(exchange(2, 0, REPORTS_STATUS | REPORTS_HEARTBEAT | ACCEPTS_OPAMP_SETTINGS).await, None);
-    assert_eq!(exchange(3, 0, REPORTS_STATUS | REPORTS_HEARTBEAT).await, Some(30), "a new stream");
+    // One connection is one agent: each uid below speaks on a connection of its own.
+    let mut first = RawWebSocket::connect(&server, &token).await;
+    assert_eq!(
+        exchange(&mut first, 1, 0, REPORTS_STATUS | REPORTS_HEARTBEAT).await,
+        Some(30),
+        "the default, 30 s"
+    );
+    assert_eq!(exchange(&mut first, 1, 1, REPORTS_STATUS | REPORTS_HEARTBEAT).await, None, "once");
+    assert_eq!(exchange(&mut first, 1, 2, REPORTS_STATUS).await, None, "not to an agent without heartbeats");
+    let mut second = RawWebSocket::connect(&server, &token).await;
+    let settable = REPORTS_STATUS | REPORTS_HEARTBEAT | ACCEPTS_OPAMP_SETTINGS;
+    assert_eq!(exchange(&mut second, 2, 0, settable).await, None);
+    let mut third = RawWebSocket::connect(&server, &token).await;
+    assert_eq!(
+        exchange(&mut third, 3, 0, REPORTS_STATUS | REPORTS_HEARTBEAT).await,
+        Some(30),
+        "a new stream"
+    );
 }
 
 /// A WebSocket client written out by hand (RFC 6455 framing), for what no agent library sends on
@@ -303,6 +315,11 @@ async fn bad_messages_are_refused_in_protocol_and_the_call_bucket_holds_over_web
     let bare = exchange(hello.encode_to_vec()).await;
     assert!(bare.error_response.is_none(), "a message without the header byte is answered: {bare:?}");
     assert_eq!(bare.instance_uid, vec![7; 16]);
+    // One connection is one agent: another uid on it is refused (linkmesh never assigns a new one).
+    let other = opamp::AgentToServer { instance_uid: vec![8; 16], ..hello.clone() };
+    let refused = exchange(linkmesh::opamp::frame::encode(&other)).await.error_response.expect("refused");
+    assert_eq!(refused.r#type, bad_request);
+    assert!(refused.error_message.contains("instance_uid changed"), "{}", refused.error_message);
 
     // The bucket allows a burst of 10 calls (the upgrade and the messages above were four); the
     // full reports past it wait for it to refill (2 per second) and are answered, none refused: an

@@ -14,6 +14,9 @@
 //!   the connection 5 s later. Those have an allowance of their own per connection instead
 //!   ([`LIGHT_BURST`] at once, then [`LIGHT_PER_SECOND`]): past it they wait too, so an agent in a
 //!   loop (or an attacker holding a token) cannot keep its collector's actor busy answering them.
+//! - **One connection is one agent**: a message with another instance uid than the connection's
+//!   first is refused (BadRequest); linkmesh never assigns a new uid, and an enrolled connection is
+//!   bound to the collector its first message enrolled.
 //! - **Push**: every node applies every change, so the node holding the connection hears that the
 //!   collector's config changed (`opamp/connections.rs`) and asks the owner what to send; the config
 //!   goes out at once instead of at the agent's next heartbeat. An owner whose replica has not applied
@@ -275,6 +278,15 @@ impl Connection {
             }
         };
         if let Ok(uid) = InstanceUid::from_wire(&message.instance_uid) {
+            if let Some((known, _)) = self.agent.filter(|(known, _)| *known != uid) {
+                // linkmesh never assigns a new uid (`agent_identification`), and the connection was
+                // bound to the agent that spoke first (an enrolled one, to the collector it enrolled).
+                let refused = format!(
+                    "instance_uid changed within the connection (it was {known}): one connection is one agent; \
+                     reconnect to speak for another"
+                );
+                return self.send(&bad_request(message.instance_uid, refused)).await;
+            }
             let capabilities = match (message.capabilities, self.agent) {
                 (0, Some((_, known))) => known,
                 (reported, _) => reported,
