@@ -1,8 +1,10 @@
 //! The history tree in sled: where `apply`'s [`HistoryWrite`]s land (`model/history.rs`, ADR 0009).
 //!
 //! The state machine commits each `apply` call's writes in one batch with the last log id applied
-//! ([`commit`]), under the state's write lock, so a reader holding the read lock sees the tree and the
-//! in-memory model at the same log id. Nothing here is flushed on its own: the snapshot that follows
+//! ([`commit`]), just after releasing the state's write lock (still holding the snapshot gate); a reader
+//! of the tree (`AppliedState::events_after`, `fleet_digest`) waits for a commit under way
+//! (`state_machine::HistoryCommit`), so it sees the tree and the in-memory model at the same log id.
+//! Nothing here is flushed on its own: the snapshot that follows
 //! flushes sled, and everything applied after that snapshot is in the log and is applied again after
 //! a crash (the writes are idempotent in order).
 //!

@@ -39,10 +39,50 @@ pub struct AppliedState {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
     pub fleet: FleetState,
-    /// The history tree (`raft/history_store.rs`) at the same log id as `fleet`: written only under
-    /// the state's write lock. `None` outside a store (tests of the model alone, benchmarks).
+    /// The history tree (`raft/history_store.rs`) at the same log id as `fleet` for every reader that
+    /// goes through [`AppliedState::events_after`] or [`AppliedState::fleet_digest`]: `apply` commits
+    /// to it just after releasing the write lock, and those wait for [`HistoryCommit`] meanwhile.
+    /// `None` outside a store (tests of the model alone, benchmarks).
     #[serde(skip)]
     pub history: Option<sled::Tree>,
+    #[serde(skip)]
+    pub history_commit: Arc<HistoryCommit>,
+}
+
+/// The commit of one `apply` call's history writes, which runs after the state's write lock is
+/// released: a fleet-wide change's acknowledgements are tens of thousands of event inserts, and every
+/// reader of a config or a status would otherwise wait for them. The apply marks it under way while
+/// it still holds the write lock, so a reader that comes after the model changed waits for the tree
+/// to catch up, and one that came before held the lock and saw both before.
+#[derive(Debug, Default)]
+pub struct HistoryCommit {
+    under_way: Mutex<bool>,
+    done: parking_lot::Condvar,
+}
+
+/// A reader waits at most this long for a commit (one that failed leaves the store failed; its
+/// readers get what the tree has).
+const HISTORY_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl HistoryCommit {
+    fn begin(&self) {
+        *self.under_way.lock() = true;
+    }
+
+    fn end(&self) {
+        *self.under_way.lock() = false;
+        self.done.notify_all();
+    }
+
+    /// Returns once no commit is under way.
+    fn settled(&self) {
+        let mut under_way = self.under_way.lock();
+        while *under_way {
+            if self.done.wait_for(&mut under_way, HISTORY_COMMIT_WAIT).timed_out() {
+                return;
+            }
+        }
+    }
 }
 
 pub type SharedState = Arc<RwLock<AppliedState>>;
@@ -53,6 +93,7 @@ impl AppliedState {
     /// The history tree's entries (every collector's events, once on disk) are part of it.
     pub fn fleet_digest(&self) -> [u8; 32] {
         use sha2::Digest;
+        self.history_commit.settled();
         let mut hasher = sha2::Sha256::new();
         serde_json::to_writer(&mut hasher, &self.fleet).expect("the fleet model serializes");
         if let Some(tree) = &self.history {
@@ -82,6 +123,7 @@ impl AppliedState {
         if !record.events_on_disk() {
             return Ok(record.events_after(after, limit).cloned().collect());
         }
+        self.history_commit.settled();
         match &self.history {
             Some(tree) => history_store::events_after(tree, record.history_key, after, limit),
             None => Err("this state has no history tree".to_owned()),
@@ -629,15 +671,24 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
             let writes = state.fleet.take_history_writes();
             let on_disk = state.fleet.feature_level() >= FeatureLevel::HISTORY_ON_DISK;
             let written_before = state.last_applied <= self.history_written_before_open;
-            if let (Some(tree), true, Some(last)) =
-                (&state.history, on_disk && !written_before, state.last_applied)
-            {
-                if let Err(problem) = history_store::commit(tree, writes, Some(last)) {
-                    self.store.health.fail("apply", &problem);
-                    return Err(StorageIOError::apply(last, AnyError::error(problem)).into());
+            // Committed after the write lock is released, still under the snapshot gate.
+            let history = state.history.clone();
+            let commit = state.history_commit.clone();
+            let applied = state.last_applied;
+            commit.begin();
+            drop(state);
+            let committed = match (&history, on_disk && !written_before, applied) {
+                (Some(tree), true, Some(last)) => {
+                    history_store::commit(tree, writes, Some(last)).map_err(|problem| (last, problem))
                 }
+                _ => Ok(()),
+            };
+            commit.end();
+            if let Err((last, problem)) = committed {
+                self.store.health.fail("apply", &problem);
+                return Err(StorageIOError::apply(last, AnyError::error(problem)).into());
             }
-            state.last_applied
+            applied
         };
         self.store.keeper.raise_applied(applied);
         for effect in effects {
@@ -757,7 +808,7 @@ mod tests {
     use openraft::RaftSnapshotBuilder;
     use tokio::io::AsyncWriteExt as _;
 
-    use super::{decode_state, SledStateMachine};
+    use super::{decode_state, HistoryCommit, SledStateMachine};
     use crate::model::feature_level::FeatureLevel;
     use crate::model::{
         slot_of, Command, SlotEntry, SlotEpoch, SlotMove, SlotMoveReason, UnixMillis, SLOT_COUNT,
@@ -776,6 +827,28 @@ mod tests {
         include_str!("../../tests/fixtures/snapshots/before_slot_epochs.record_activity.json");
     const NODE: u64 = 224_484_336_956_794;
     const COLLECTOR: &str = "col_f59b3ff04a2ef68e114c";
+
+    #[test]
+    fn a_reader_of_the_history_tree_waits_for_the_commit_under_way() {
+        let commit = Arc::new(HistoryCommit::default());
+        commit.settled(); // nothing under way: at once
+        commit.begin();
+        let (done, settled) = std::sync::mpsc::channel();
+        let reader = {
+            let commit = commit.clone();
+            std::thread::spawn(move || {
+                commit.settled();
+                done.send(()).expect("the test waits");
+            })
+        };
+        assert!(
+            settled.recv_timeout(std::time::Duration::from_millis(100)).is_err(),
+            "the reader went on while the commit was under way"
+        );
+        commit.end();
+        settled.recv().expect("the reader went on once the commit ended");
+        reader.join().expect("the reader thread");
+    }
 
     #[test]
     fn a_snapshot_and_log_from_before_slot_epochs_load_at_epoch_one() {
