@@ -26,6 +26,7 @@
 #   BENCH_STEADY_CONNECTIONS  steady row: the generator's connections, shared by the collectors (64)
 #   BENCH_SKIP_BUILD=1        use the binaries already in $CARGO_TARGET_DIR/release (default target/release)
 #   BENCH_PERF=1              record a perf profile of the server during each load row
+#   BENCH_SERVER_LOG          the servers' LINKMESH_LOG (warn); info shows each snapshot built and its lock time
 # Each row's lines are appended to $BENCH_DIR/results.md as soon as the row completes; the total run
 # time is printed at the end.
 set -euo pipefail
@@ -104,7 +105,7 @@ start_server() {
   : >"$out"
   local started
   started=$(date +%s%N)
-  LINKMESH_ADMIN_PASSWORD=$PASSWORD LINKMESH_LOG=warn \
+  LINKMESH_ADMIN_PASSWORD=$PASSWORD LINKMESH_LOG="${BENCH_SERVER_LOG:-warn}" \
     "$LINKMESH" serve "${config[@]}" --data-dir "$dir" --http-addr "$addr" --rpc-addr 127.0.0.1:0 \
     >"$out" 2>>"$dir.stderr" &
   SERVER_PID=$!

@@ -1082,7 +1082,7 @@ impl FleetState {
         let mut scoped = FleetState {
             pipelines: self.pipelines.clone(),
             fleet_items: self.fleet_items.clone(),
-            rollouts: self.rollouts.clone(),
+            rollouts: self.rollouts_for_scope(command),
             collectors: affected
                 .iter()
                 .filter_map(|id| self.collectors.get(id).map(|record| (id.clone(), record.clone())))
@@ -1094,6 +1094,34 @@ impl FleetState {
         };
         scoped.apply(command)?;
         Ok((scoped, affected))
+    }
+
+    /// The rollouts a scope of `command` needs. A command naming a rollout (rare) sees them all; any
+    /// other only the active ones, which a change supersedes or is refused by: copying the finished
+    /// ones too (up to `MAX_FINISHED_ROLLOUTS`, each with a target per collector it reached) made every
+    /// write of a large fleet copy millions of targets.
+    fn rollouts_for_scope(&self, command: &Command) -> Rollouts {
+        let names_a_rollout = |command: &Command| {
+            matches!(
+                command,
+                Command::AdvanceRollout { .. }
+                    | Command::PauseRollout { .. }
+                    | Command::ResumeRollout { .. }
+                    | Command::CompleteRollout { .. }
+                    | Command::RevertRollout { .. }
+            )
+        };
+        let inner = match command {
+            Command::Audited { command, .. } | Command::Staged { command, .. } => command.as_ref(),
+            command => command,
+        };
+        if names_a_rollout(command) || names_a_rollout(inner) {
+            return self.rollouts.clone();
+        }
+        Rollouts {
+            by_id: self.rollouts.active().map(|rollout| (rollout.id.clone(), rollout.clone())).collect(),
+            next_id: self.rollouts.next_id,
+        }
     }
 
     /// The collectors whose config `command` may change.

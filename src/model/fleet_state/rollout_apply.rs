@@ -625,6 +625,39 @@ mod tests {
         }
     }
 
+    /// A write's scope copies the active rollouts, not the finished ones (up to 200, each with a
+    /// target per collector it reached); one naming a rollout sees them all.
+    #[test]
+    fn a_write_scope_copies_the_active_rollouts_only() {
+        let mut state = fleet();
+        let before = state.rollouts.by_id.len();
+        for (at, revision) in [(5, "v2"), (6, "v3")] {
+            let change =
+                Command::PutPipeline { pipeline: pipeline(revision), create: false, at: UnixMillis(at) };
+            state.apply(&change).expect("change");
+        }
+        let ids: Vec<String> = state.rollouts.by_id.keys().skip(before).cloned().collect();
+        assert_eq!(ids.len(), 2);
+        assert!(!state.rollouts.by_id[&ids[0]].state.is_active(), "superseded by the second change");
+        assert!(state.rollouts.by_id[&ids[1]].state.is_active());
+
+        let change = Command::PutPipeline { pipeline: pipeline("v4"), create: false, at: UnixMillis(7) };
+        let (checked, _) = state.check_scope(&change).expect("check scope");
+        assert!(!checked.rollouts.by_id.contains_key(&ids[0]), "the finished rollout is not copied");
+        let (scoped, _) = state.preview_scope(&change).expect("preview scope");
+        assert!(!scoped.rollouts.by_id.contains_key(&ids[0]));
+        let mut applied = state.clone();
+        applied.apply(&change).expect("apply");
+        assert_eq!(scoped.rollouts.next_id, applied.rollouts.next_id, "the scope numbers rollouts alike");
+        for id in scoped.rollouts.by_id.keys() {
+            assert_eq!(scoped.rollouts.by_id[id], applied.rollouts.by_id[id], "{id} as the state has it");
+        }
+
+        let revert = Command::RevertRollout { id: ids[1].clone(), abort: false, at: UnixMillis(8) };
+        let (scoped, _) = state.check_scope(&revert).expect("a revert of the running rollout");
+        assert!(scoped.rollouts.by_id.contains_key(&ids[0]), "a command naming a rollout sees them all");
+    }
+
     #[test]
     fn a_staged_change_reaches_its_first_batch_then_the_rest_and_a_rollback_restores_everyone() {
         let mut state = fleet();
