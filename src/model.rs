@@ -11,6 +11,7 @@ pub mod auth;
 pub mod balancer;
 pub mod collector;
 pub mod command;
+pub mod config_text;
 pub mod deleted_tokens;
 pub mod enrollment_tokens;
 pub mod event;

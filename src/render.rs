@@ -34,9 +34,11 @@ pub mod templates;
 pub mod yaml;
 
 use std::collections::{hash_map, BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::model::config_text::ConfigText;
 use crate::model::labels::Labels;
 use crate::model::pipeline::{Destination, Pipeline, Route, Source};
 use crate::model::stability::StabilityLevel;
@@ -179,15 +181,19 @@ impl RenderedParts {
 }
 
 fn joined(mode: CollectorMode, heading: Heading, rest: &str, input: &RenderInput<'_>) -> String {
-    let mut content = match mode {
+    let mut content = heading_line(mode, heading, input);
+    content.reserve_exact(rest.len());
+    content.push_str(rest);
+    content
+}
+
+fn heading_line(mode: CollectorMode, heading: Heading, input: &RenderInput<'_>) -> String {
+    match mode {
         CollectorMode::AlloyRemotecfg => {
             alloy::heading_line(heading, input.collector_name, input.collector_id)
         }
         CollectorMode::Opamp => otelcol::heading_line(heading, input.collector_name, input.collector_id),
-    };
-    content.reserve_exact(rest.len());
-    content.push_str(rest);
-    content
+    }
 }
 
 /// Renders the stored configs of many collectors ([`render_collector_config`] for each, byte for
@@ -195,18 +201,36 @@ fn joined(mode: CollectorMode, heading: Heading, rest: &str, input: &RenderInput
 /// with the same labels renders one config and names each collector in its first line.
 #[derive(Default)]
 pub struct SharedRenders<'a> {
-    inputs: InputGroups<'a, (Heading, String)>,
+    inputs: InputGroups<'a, (Heading, Arc<str>)>,
+}
+
+/// A stored config from [`SharedRenders`]: its text shares everything after the first line with the
+/// other collectors of its group.
+pub struct SharedRender {
+    pub format: ConfigFormat,
+    pub hash: String,
+    pub text: ConfigText,
 }
 
 impl<'a> SharedRenders<'a> {
     pub fn render(&mut self, input: &RenderInput<'a>) -> RenderedConfig {
+        let SharedRender { format, hash, text } = self.render_shared(input);
+        RenderedConfig { format, content: text.to_text(), hash }
+    }
+
+    /// [`SharedRenders::render`] without joining the text: one copy of the rest per group.
+    pub fn render_shared(&mut self, input: &RenderInput<'a>) -> SharedRender {
         let (heading, rest) = self.inputs.entry(input).or_insert_with(|| {
             let parts = render_parts(input, &Credentials::Markers);
-            (parts.heading, parts.rest)
+            (parts.heading, Arc::from(parts.rest))
         });
-        let content = joined(input.mode, *heading, rest, input);
-        let hash = config_hash(&content, input);
-        RenderedConfig { format: format_of(input.mode), content, hash }
+        let heading = heading_line(input.mode, *heading, input);
+        let hash = config_hash_of(&[&heading, rest], input);
+        SharedRender {
+            format: format_of(input.mode),
+            hash,
+            text: ConfigText::from_parts(&heading, rest.clone()),
+        }
     }
 }
 
@@ -327,8 +351,15 @@ fn format_of(mode: CollectorMode) -> ConfigFormat {
 }
 
 fn config_hash(content: &str, input: &RenderInput<'_>) -> String {
+    config_hash_of(&[content], input)
+}
+
+/// [`config_hash`] of the text made of `parts`.
+fn config_hash_of(parts: &[&str], input: &RenderInput<'_>) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(content.as_bytes());
+    for part in parts {
+        hasher.update(part.as_bytes());
+    }
     let mut destinations: Vec<&Destination> = input.destinations.clone();
     destinations.sort_by(|left, right| left.id.cmp(&right.id));
     for destination in destinations {

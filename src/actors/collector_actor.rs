@@ -298,11 +298,12 @@ impl DeliverableConfig {
         {
             // Nothing to decrypt: the text the state machine rendered is the delivered one, as is.
             // (A fleet-wide change at 10,000 agents spent its fan-out rendering it again.)
+            let text = current.content.to_text();
             return DeliverableConfig {
                 version: current.version,
                 hash: current.hash.clone(),
-                content: current.content.clone(),
-                stored_content: current.content.clone(),
+                stored_content: text.clone(),
+                content: text,
                 credentials: CredentialValues::default(),
                 expectation: None,
             };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::config_text::ConfigText;
 use super::event::{Event, NewEvent};
 use super::history::{HistorySink, HistoryWrite};
 use super::labels::Labels;
@@ -118,7 +119,8 @@ pub struct ConfigVersion {
     pub version: u64,
     pub hash: String,
     pub format: String,
-    pub content: String,
+    /// Shares everything after its first line with the versions a fleet-wide change rendered alike.
+    pub content: ConfigText,
     pub created_at: UnixMillis,
 }
 
@@ -362,7 +364,7 @@ impl CollectorRecord {
         &mut self,
         hash: String,
         format: &str,
-        content: String,
+        content: ConfigText,
         at: UnixMillis,
     ) -> Option<u64> {
         if self.current_config().is_some_and(|current| current.hash == hash) {

@@ -9,6 +9,7 @@ use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::{is_zero, CollectorRecord, RemoteConfigState};
 use super::collector::{CollectorMap, ConfigVersion};
 use super::command::{prune_skip, ActivityUpdate, Command, NewCollector, PruneSkips, RestoredFleet};
+use super::config_text::ConfigText;
 use super::deleted_tokens::DeletedTokens;
 use super::enrollment_tokens::EnrollmentTokens;
 use super::event::{EventType, NewEvent};
@@ -24,7 +25,7 @@ use super::rollouts::Rollouts;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::UnixMillis;
 use super::{parse_token_hash, TokenHash};
-use crate::render::{render_collector_config, template_check, RenderInput, RenderedConfig, SharedRenders};
+use crate::render::{render_collector_config, template_check, RenderInput, SharedRender, SharedRenders};
 
 mod enrollment_apply;
 mod rollout_apply;
@@ -1291,7 +1292,8 @@ impl FleetState {
         }
         let rendered = render_collector_config(&self.render_input(record));
         let record = self.collectors.get_mut(collector_id)?;
-        record.record_rendered(rendered.hash, rendered.format.as_str(), rendered.content, at)?;
+        let text = ConfigText::new(&rendered.content);
+        record.record_rendered(rendered.hash, rendered.format.as_str(), text, at)?;
         Some(Effect::CollectorRenderInputsChanged { collector_id: collector_id.to_owned() })
     }
 
@@ -1301,18 +1303,20 @@ impl FleetState {
         if self.skip_renders {
             return Vec::new();
         }
-        let rendered: Vec<(&String, RenderedConfig)> = {
+        let rendered: Vec<(&String, SharedRender)> = {
             let mut shared = SharedRenders::default();
             collector_ids
                 .iter()
-                .filter_map(|id| Some((id, shared.render(&self.render_input(self.collectors.get(id)?)))))
+                .filter_map(|id| {
+                    Some((id, shared.render_shared(&self.render_input(self.collectors.get(id)?))))
+                })
                 .collect()
         };
         rendered
             .into_iter()
             .filter_map(|(collector_id, rendered)| {
                 let record = self.collectors.get_mut(collector_id)?;
-                record.record_rendered(rendered.hash, rendered.format.as_str(), rendered.content, at)?;
+                record.record_rendered(rendered.hash, rendered.format.as_str(), rendered.text, at)?;
                 Some(Effect::CollectorRenderInputsChanged { collector_id: collector_id.clone() })
             })
             .collect()
@@ -2124,7 +2128,7 @@ mod tests {
         let effects = state.apply(&report("edge-a")).expect("activity applies");
         assert_eq!(effects, vec![Effect::CollectorRenderInputsChanged { collector_id: "c1".into() }]);
         assert_eq!(version(&state), before + 1);
-        let content = &state.collectors["c1"].current_config().expect("config").content;
+        let content = state.collectors["c1"].current_config().expect("config").content.to_text();
         assert!(content.contains("edge-a"), "{content}");
         // The same attributes again: nothing to render.
         assert!(state.apply(&report("edge-a")).expect("activity applies").is_empty());

@@ -401,7 +401,8 @@ fn decode_inner<T: DeserializeOwned, R: Read>(
             return Err(format!("unknown snapshot format version {version}"));
         }
         let mut deserializer = rmp_serde::Deserializer::new(&mut reader);
-        let state = T::deserialize(&mut deserializer).map_err(|error| error.to_string())?;
+        let state = crate::model::config_text::sharing(|| T::deserialize(&mut deserializer))
+            .map_err(|error| error.to_string())?;
         let with_history = version == FORMAT_VERSION_WITH_HISTORY;
         if with_history {
             let section_error = |error: io::Error| format!("the history section: {error}");

@@ -167,6 +167,7 @@ mod tests {
 
     use super::*;
     use crate::apply_status::ALLOY_VERSION_ATTRIBUTE;
+    use crate::model::config_text::ConfigText;
     use crate::model::{CollectorMode, CollectorRecord};
 
     fn record(version: &str) -> CollectorRecord {
@@ -178,8 +179,8 @@ mod tests {
             UnixMillis(1),
         );
         record.local_attributes.insert(ALLOY_VERSION_ATTRIBUTE.to_owned(), version.to_owned());
-        record.record_rendered("h1".to_owned(), "alloy", "v1".to_owned(), UnixMillis(2));
-        record.record_rendered("h2".to_owned(), "alloy", "v2".to_owned(), UnixMillis(3));
+        record.record_rendered("h1".to_owned(), "alloy", ConfigText::new("v1"), UnixMillis(2));
+        record.record_rendered("h2".to_owned(), "alloy", ConfigText::new("v2"), UnixMillis(3));
         record
     }
 

@@ -883,7 +883,7 @@ pub fn version_view(config: &ConfigVersion, with_content: bool) -> Value {
         "created_at": config.created_at.to_rfc3339(),
     });
     if with_content {
-        view["content"] = Value::from(config.content.as_str());
+        view["content"] = Value::from(config.content.to_text());
     }
     view
 }
@@ -931,7 +931,8 @@ pub(super) async fn config_diff(
     };
     let from = find("from", query.from)?;
     let to = find("to", query.to.unwrap_or(record.config.version))?;
-    let diff = similar::TextDiff::from_lines(&from.content, &to.content)
+    let (from_text, to_text) = (from.content.to_text(), to.content.to_text());
+    let diff = similar::TextDiff::from_lines(&from_text, &to_text)
         .unified_diff()
         .context_radius(3)
         .header(&format!("version {}", from.version), &format!("version {}", to.version))

@@ -548,6 +548,7 @@ impl FleetState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::config_text::ConfigText;
     use crate::model::pipeline::{Route, Signal, Source, Step};
     use crate::model::rollouts::FirstBatch;
     use crate::model::CollectorMode;
@@ -623,6 +624,69 @@ mod tests {
             assert_eq!(checked.collectors[id].config.version, state.collectors[id].config.version);
             assert_eq!(previewed.collectors[id].config.version, state.collectors[id].config.version + 1);
         }
+    }
+
+    /// Ten collectors a fleet-wide change reaches keep one copy of their new config's text after its
+    /// first line (which names each), in memory and after a snapshot's round trip.
+    #[test]
+    fn a_change_reaching_many_collectors_stores_one_copy_of_their_text() {
+        use crate::model::labels::Selector;
+        let mut state = FleetState::default();
+        for index in 0..10 {
+            let id = format!("c{index}");
+            let create = Command::CreateCollector {
+                id: id.clone(),
+                name: id,
+                mode: CollectorMode::Opamp,
+                remote_attributes: BTreeMap::new(),
+                at: UnixMillis(1),
+                stability_level: Default::default(),
+            };
+            state.apply(&create).expect("collector");
+        }
+        let everyone = Selector::everything();
+        let writes = [
+            Command::PutFleetSource {
+                source: Source::for_test("fs", "otlp"),
+                selector: everyone.clone(),
+                create: true,
+                at: UnixMillis(2),
+            },
+            Command::PutFleetDestination {
+                destination: Destination::for_test("fd", "debug"),
+                selector: everyone.clone(),
+                remove_credentials: Vec::new(),
+                create: true,
+                at: UnixMillis(3),
+            },
+            Command::PutFleetRoute {
+                route: Route::for_test("fr", 10, "true", true, &["fd"]),
+                selector: everyone,
+                create: true,
+                at: UnixMillis(4),
+            },
+        ];
+        for write in &writes {
+            state.apply(write).expect("fleet-wide write");
+        }
+        let texts = |state: &FleetState| -> Vec<ConfigText> {
+            state
+                .collectors
+                .values()
+                .map(|record| record.current_config().expect("config").content.clone())
+                .collect()
+        };
+        let stored = texts(&state);
+        assert_eq!(stored.len(), 10);
+        assert!(!crate::render::otelcol::is_placeholder(&stored[0].to_text()), "a config to run: {stored:?}");
+        assert!(stored.iter().all(|text| text.shares_rest_with(&stored[0])), "one copy");
+        assert!(stored.iter().skip(1).all(|text| *text != stored[0]), "each names its collector");
+        let encoded = rmp_serde::to_vec_named(&state).expect("encodes");
+        let decoded: FleetState =
+            crate::model::config_text::sharing(|| rmp_serde::from_slice(&encoded)).expect("decodes");
+        let loaded = texts(&decoded);
+        assert_eq!(loaded, stored);
+        assert!(loaded.iter().all(|text| text.shares_rest_with(&loaded[0])), "one copy after loading");
     }
 
     /// A write's scope copies the active rollouts, not the finished ones (up to 200, each with a
