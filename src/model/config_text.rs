@@ -48,12 +48,8 @@ impl ConfigText {
         ConfigText { heading: Box::from(heading), rest }
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.heading.len() + self.rest.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The whole text.
@@ -71,7 +67,8 @@ impl ConfigText {
     }
 
     /// Whether this is `text`, compared without joining.
-    pub fn is(&self, text: &str) -> bool {
+    #[cfg(test)]
+    fn is(&self, text: &str) -> bool {
         text.len() == self.len()
             && text.as_bytes()[..self.heading.len()] == *self.heading.as_bytes()
             && text.as_bytes()[self.heading.len()..] == *self.rest.as_bytes()

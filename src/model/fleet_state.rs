@@ -9,7 +9,6 @@ use super::auth::{Role, ServiceAccount, ServiceAccountToken, Session, User};
 use super::collector::{is_zero, CollectorRecord, RemoteConfigState};
 use super::collector::{CollectorMap, ConfigVersion};
 use super::command::{prune_skip, ActivityUpdate, Command, NewCollector, PruneSkips, RestoredFleet};
-use super::config_text::ConfigText;
 use super::deleted_tokens::DeletedTokens;
 use super::enrollment_tokens::EnrollmentTokens;
 use super::event::{EventType, NewEvent};
@@ -25,7 +24,7 @@ use super::rollouts::Rollouts;
 use super::slots::{slot_of, MovedSlot, SlotEntry, SlotTable};
 use super::UnixMillis;
 use super::{parse_token_hash, TokenHash};
-use crate::render::{render_collector_config, template_check, RenderInput, SharedRender, SharedRenders};
+use crate::render::{template_check, RenderInput, SharedRender, SharedRenders};
 
 mod enrollment_apply;
 mod rollout_apply;
@@ -1116,7 +1115,7 @@ impl FleetState {
             Command::Audited { command, .. } | Command::Staged { command, .. } => command.as_ref(),
             command => command,
         };
-        if names_a_rollout(command) || names_a_rollout(inner) {
+        if names_a_rollout(inner) {
             return self.rollouts.clone();
         }
         Rollouts {
@@ -1286,19 +1285,11 @@ impl FleetState {
 
     /// Re-renders a collector; a changed config becomes a new version (and an effect for its actor).
     fn rerender(&mut self, collector_id: &str, at: UnixMillis) -> Option<Effect> {
-        let record = self.collectors.get(collector_id)?;
-        if self.skip_renders {
-            return None;
-        }
-        let rendered = render_collector_config(&self.render_input(record));
-        let record = self.collectors.get_mut(collector_id)?;
-        let text = ConfigText::new(&rendered.content);
-        record.record_rendered(rendered.hash, rendered.format.as_str(), text, at)?;
-        Some(Effect::CollectorRenderInputsChanged { collector_id: collector_id.to_owned() })
+        self.rerender_many(&[collector_id.to_owned()], at).pop()
     }
 
-    /// [`rerender`](Self::rerender) for each of `collector_ids`, rendering each distinct input once
-    /// (`render::SharedRenders`).
+    /// Re-renders each of `collector_ids`, rendering each distinct input once (`render::SharedRenders`,
+    /// byte for byte what `render::render_collector_config` renders for each).
     fn rerender_many(&mut self, collector_ids: &[String], at: UnixMillis) -> Vec<Effect> {
         if self.skip_renders {
             return Vec::new();
